@@ -1,0 +1,483 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {BountyMath} from "./BountyMath.sol";
+import {IncentiveParameters} from "./IncentiveParameters.sol";
+import {CredentialRegistry} from "./CredentialRegistry.sol";
+
+/**
+ * @title StudyMarket
+ * @notice Escrowed marketplace for radiology reads. A reading organisation (RO) deposits tokens and posts a
+ * study with a bounty cap; a credentialed radiologist claims it (locking the dynamic bounty at that moment),
+ * submits a report hash within the lease, and after the acceptance window anyone settles it.
+ *
+ * @dev Pull payments: every payout, fee and refund is credited to an internal balance that its owner
+ * withdraws; no function but {withdraw} sends tokens out, so a reverting recipient cannot block a study.
+ *
+ * Invariant (tested): sum of internal balances + sum of `maxBounty` of studies that are neither Settled nor
+ * Cancelled == token.balanceOf(this), as long as the token has no rebasing. HAZARDS:
+ * - fee-on-transfer tokens: deposits credit the amount actually received (balance difference);
+ * - rebasing tokens break the invariant and are not supported;
+ * - parameters and registry are trusted contracts fixed at construction; their owner / verifiers can
+ *   change fees and eligibility of studies that are not yet claimed.
+ * - Disputed studies stay escrowed until dispute resolution (a later issue) exists.
+ */
+contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    enum Status {
+        None,
+        Open,
+        Claimed,
+        Reported,
+        Disputed,
+        Settled,
+        Cancelled
+    }
+
+    /// @dev Three slots plus the report hash. uint40 timestamps last until the year 36812; difficulty fits
+    /// uint24 because postStudy bounds it to [1000, 100000].
+    struct Study {
+        // slot 0: written by postStudy
+        address ro;
+        Status status;
+        uint8 modality;
+        uint8 urgency;
+        uint8 patientState;
+        uint24 difficultyBps;
+        uint40 postedAt;
+        // slot 1: written by claim, cleared when a lease expires
+        address radiologist;
+        uint16 feeBps;
+        uint40 leaseExpiresAt;
+        uint40 disputeDeadline;
+        // slot 2
+        uint128 maxBounty;
+        uint128 lockedBounty;
+        // slot 3
+        bytes32 reportHash;
+    }
+
+    /// @notice ABI-friendly copy of a study, returned by {getStudy}.
+    struct StudyView {
+        address ro;
+        address radiologist;
+        Status status;
+        uint8 modality;
+        uint8 urgency;
+        uint8 patientState;
+        uint32 difficultyBps;
+        uint16 feeBps;
+        uint64 postedAt;
+        uint64 leaseExpiresAt;
+        uint64 disputeDeadline;
+        uint256 maxBounty;
+        uint256 lockedBounty;
+        bytes32 reportHash;
+    }
+
+    uint32 public constant MIN_DIFFICULTY_BPS = 1000;
+    uint32 public constant MAX_DIFFICULTY_BPS = 100000;
+    uint8 public constant MODALITY_COUNT = 7;
+    uint8 public constant URGENCY_COUNT = 3;
+    uint8 public constant STATE_COUNT = 51;
+    uint256 private constant BPS = 10_000;
+
+    IERC20 private immutable _token;
+    IncentiveParameters private immutable _parameters;
+    CredentialRegistry private immutable _registry;
+    address private _treasury;
+
+    mapping(address account => uint256) private _balances;
+    mapping(bytes32 studyId => Study) private _studies;
+
+    error ZeroAmount();
+    error ZeroAddress();
+    error InsufficientBalance(uint256 available, uint256 required);
+    error StudyAlreadyExists(bytes32 studyId);
+    error InvalidStudy();
+    error StudyNotFound(bytes32 studyId);
+    error StudyNotOpen(bytes32 studyId, Status status);
+    error InvalidStatus(bytes32 studyId, Status status);
+    error NotEligible(address radiologist, bytes32 studyId);
+    error NotClaimant(bytes32 studyId);
+    error NotStudyOwner(bytes32 studyId);
+    error LeaseNotExpired(bytes32 studyId, uint64 leaseExpiresAt);
+    error LeaseHasExpired(bytes32 studyId);
+    error InvalidReportHash();
+    error DisputeWindowClosed(bytes32 studyId);
+    error DisputeWindowOpen(bytes32 studyId, uint64 disputeDeadline);
+
+    event Deposited(address indexed account, uint256 amount);
+    event Withdrawn(address indexed account, uint256 amount);
+    event StudyPosted(
+        bytes32 indexed studyId,
+        address indexed ro,
+        uint8 modality,
+        uint32 difficultyBps,
+        uint8 urgency,
+        uint8 patientState,
+        uint256 maxBounty,
+        uint64 postedAt
+    );
+    event StudyClaimed(
+        bytes32 indexed studyId,
+        address indexed radiologist,
+        address indexed ro,
+        uint256 bounty,
+        uint16 feeBps,
+        uint64 leaseExpiresAt
+    );
+    event LeaseExpired(bytes32 indexed studyId, address indexed radiologist);
+    event ReportSubmitted(
+        bytes32 indexed studyId,
+        address indexed radiologist,
+        bytes32 reportHash,
+        uint64 disputeDeadline
+    );
+    event StudyDisputed(bytes32 indexed studyId, address indexed ro);
+    event StudySettled(
+        bytes32 indexed studyId,
+        address indexed radiologist,
+        address indexed ro,
+        uint256 payout,
+        uint256 fee,
+        uint256 refund,
+        address treasury
+    );
+    event StudyCancelled(bytes32 indexed studyId, address indexed ro, uint256 refund);
+    event TreasuryUpdated(address indexed treasury);
+
+    constructor(
+        IERC20 token_,
+        IncentiveParameters parameters_,
+        CredentialRegistry registry_,
+        address treasury_,
+        address initialOwner
+    ) Ownable(initialOwner) {
+        if (
+            address(token_) == address(0) ||
+            address(parameters_) == address(0) ||
+            address(registry_) == address(0)
+        ) revert ZeroAddress();
+        _token = token_;
+        _parameters = parameters_;
+        _registry = registry_;
+        _setTreasury(treasury_);
+    }
+
+    // ───────────────────────────── balances ─────────────────────────────
+
+    /// @notice Moves `amount` tokens from the caller (after approve) into the caller's market balance.
+    function deposit(uint256 amount) external nonReentrant {
+        _deposit(amount);
+    }
+
+    /**
+     * @notice {deposit} with an ERC-2612 permit instead of a prior approve.
+     * @dev HAZARD: a permit in the mempool can be front-run (someone submits it first, making ours revert).
+     * The permit call is therefore allowed to fail; the transfer then succeeds if the allowance is in place.
+     */
+    function depositWithPermit(
+        uint256 amount,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external nonReentrant {
+        try IERC20Permit(address(_token)).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
+        _deposit(amount);
+    }
+
+    /// @notice Sends `amount` of the caller's market balance to the caller.
+    function withdraw(uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 available = _balances[msg.sender];
+        if (available < amount) revert InsufficientBalance(available, amount);
+        unchecked {
+            _balances[msg.sender] = available - amount;
+        }
+        _token.safeTransfer(msg.sender, amount);
+        emit Withdrawn(msg.sender, amount);
+    }
+
+    /// @notice Market balance of `account` (withdrawable; escrowed study funds are not included).
+    function balanceOf(address account) external view returns (uint256) {
+        return _balances[account];
+    }
+
+    // ───────────────────────────── study lifecycle ─────────────────────────────
+
+    /**
+     * @notice Posts a study and escrows `maxBounty` from the caller's market balance.
+     * @param studyId off-chain identifier (e.g. a hash of the accession); must be unused and non-zero.
+     * @param difficultyBps difficulty (RVU) multiplier in [1000, 100000] basis points.
+     * @param patientState index of the patient's state; the radiologist must be licensed there.
+     */
+    function postStudy(
+        bytes32 studyId,
+        uint8 modality,
+        uint32 difficultyBps,
+        uint8 urgency,
+        uint8 patientState,
+        uint128 maxBounty
+    ) external {
+        if (
+            studyId == bytes32(0) ||
+            modality >= MODALITY_COUNT ||
+            urgency >= URGENCY_COUNT ||
+            patientState >= STATE_COUNT ||
+            difficultyBps < MIN_DIFFICULTY_BPS ||
+            difficultyBps > MAX_DIFFICULTY_BPS ||
+            maxBounty == 0
+        ) revert InvalidStudy();
+        Study storage s = _studies[studyId];
+        if (s.status != Status.None) revert StudyAlreadyExists(studyId);
+        uint256 available = _balances[msg.sender];
+        if (available < maxBounty) revert InsufficientBalance(available, maxBounty);
+        unchecked {
+            _balances[msg.sender] = available - maxBounty;
+        }
+
+        s.ro = msg.sender;
+        s.status = Status.Open;
+        s.modality = modality;
+        s.urgency = urgency;
+        s.patientState = patientState;
+        s.difficultyBps = uint24(difficultyBps); // bounded above
+        s.postedAt = uint40(block.timestamp);
+        s.maxBounty = maxBounty;
+
+        emit StudyPosted(
+            studyId,
+            msg.sender,
+            modality,
+            difficultyBps,
+            urgency,
+            patientState,
+            maxBounty,
+            uint64(block.timestamp)
+        );
+    }
+
+    /**
+     * @notice Claims an open study (or one whose lease expired, releasing it first). Locks the bounty as of
+     * now, counting the waiting time from the original posting, and snapshots the protocol fee.
+     */
+    function claim(bytes32 studyId) external {
+        Study storage s = _studies[studyId];
+        Status status = s.status;
+        if (status == Status.None) revert StudyNotFound(studyId);
+        if (status == Status.Claimed && block.timestamp > s.leaseExpiresAt) {
+            _releaseLease(studyId, s);
+            status = Status.Open;
+        }
+        if (status != Status.Open) revert StudyNotOpen(studyId, status);
+        if (!_registry.isEligible(msg.sender, s.patientState, s.modality)) revert NotEligible(msg.sender, studyId);
+
+        uint256 bounty = _bounty(s.modality, s.difficultyBps, s.urgency, s.maxBounty, block.timestamp - s.postedAt);
+        (uint32 leaseDuration, uint16 feeBps) = _parameters.claimTerms();
+        uint40 leaseExpiresAt = uint40(block.timestamp + leaseDuration);
+
+        s.status = Status.Claimed;
+        s.radiologist = msg.sender;
+        s.feeBps = feeBps;
+        s.leaseExpiresAt = leaseExpiresAt;
+        s.lockedBounty = uint128(bounty); // bounty <= maxBounty (uint128)
+
+        emit StudyClaimed(studyId, msg.sender, s.ro, bounty, feeBps, leaseExpiresAt);
+    }
+
+    /// @notice Re-opens a claimed study whose lease has expired without a report. Anyone may call it.
+    function releaseExpiredLease(bytes32 studyId) external {
+        Study storage s = _studies[studyId];
+        Status status = s.status;
+        if (status == Status.None) revert StudyNotFound(studyId);
+        if (status != Status.Claimed) revert InvalidStatus(studyId, status);
+        if (block.timestamp <= s.leaseExpiresAt) revert LeaseNotExpired(studyId, s.leaseExpiresAt);
+        _releaseLease(studyId, s);
+    }
+
+    /// @notice The claimant submits the hash of the signed report; the RO's acceptance window starts.
+    function submitReport(bytes32 studyId, bytes32 reportHash) external {
+        if (reportHash == bytes32(0)) revert InvalidReportHash();
+        Study storage s = _studies[studyId];
+        Status status = s.status;
+        if (status == Status.None) revert StudyNotFound(studyId);
+        if (status != Status.Claimed) revert InvalidStatus(studyId, status);
+        if (s.radiologist != msg.sender) revert NotClaimant(studyId);
+        if (block.timestamp > s.leaseExpiresAt) revert LeaseHasExpired(studyId);
+
+        uint40 disputeDeadline = uint40(block.timestamp + _parameters.acceptanceWindow());
+        s.status = Status.Reported;
+        s.disputeDeadline = disputeDeadline;
+        s.reportHash = reportHash;
+
+        emit ReportSubmitted(studyId, msg.sender, reportHash, disputeDeadline);
+    }
+
+    /// @notice The RO disputes a report inside the acceptance window; the escrow stays frozen.
+    function dispute(bytes32 studyId) external {
+        Study storage s = _studies[studyId];
+        Status status = s.status;
+        if (status == Status.None) revert StudyNotFound(studyId);
+        if (s.ro != msg.sender) revert NotStudyOwner(studyId);
+        if (status != Status.Reported) revert InvalidStatus(studyId, status);
+        if (block.timestamp >= s.disputeDeadline) revert DisputeWindowClosed(studyId);
+        s.status = Status.Disputed;
+        emit StudyDisputed(studyId, msg.sender);
+    }
+
+    /**
+     * @notice After the acceptance window, pays the radiologist the locked bounty minus the fee snapshotted at
+     * claim, credits the fee to the treasury and refunds the unused escrow to the RO. Anyone may call it.
+     * @dev The fee goes to the treasury at settlement time (not at claim time).
+     */
+    function settle(bytes32 studyId) external {
+        Study storage s = _studies[studyId];
+        Status status = s.status;
+        if (status == Status.None) revert StudyNotFound(studyId);
+        if (status != Status.Reported) revert InvalidStatus(studyId, status);
+        uint40 disputeDeadline = s.disputeDeadline;
+        if (block.timestamp < disputeDeadline) revert DisputeWindowOpen(studyId, disputeDeadline);
+
+        s.status = Status.Settled;
+        uint256 locked = s.lockedBounty;
+        uint256 fee = (locked * s.feeBps) / BPS;
+        uint256 payout = locked - fee;
+        uint256 refund = s.maxBounty - locked;
+        address radiologist = s.radiologist;
+        address ro = s.ro;
+        address treasury_ = _treasury;
+
+        // Zero credits are skipped: they would only cost gas.
+        if (payout != 0) _balances[radiologist] += payout;
+        if (fee != 0) _balances[treasury_] += fee;
+        if (refund != 0) _balances[ro] += refund;
+
+        emit StudySettled(studyId, radiologist, ro, payout, fee, refund, treasury_);
+    }
+
+    /// @notice The RO withdraws an unclaimed study; the whole escrow returns to the RO's balance.
+    function cancelStudy(bytes32 studyId) external {
+        Study storage s = _studies[studyId];
+        Status status = s.status;
+        if (status == Status.None) revert StudyNotFound(studyId);
+        if (s.ro != msg.sender) revert NotStudyOwner(studyId);
+        if (status != Status.Open) revert InvalidStatus(studyId, status);
+        s.status = Status.Cancelled;
+        uint256 refund = s.maxBounty;
+        _balances[msg.sender] += refund;
+        emit StudyCancelled(studyId, msg.sender, refund);
+    }
+
+    // ───────────────────────────── views ─────────────────────────────
+
+    /// @notice The bounty a claim would lock now (0 for unknown studies; the locked bounty once claimed).
+    function currentBounty(bytes32 studyId) external view returns (uint256) {
+        Study storage s = _studies[studyId];
+        Status status = s.status;
+        if (status == Status.None) return 0;
+        if (status == Status.Open || (status == Status.Claimed && block.timestamp > s.leaseExpiresAt)) {
+            return _bounty(s.modality, s.difficultyBps, s.urgency, s.maxBounty, block.timestamp - s.postedAt);
+        }
+        return s.lockedBounty;
+    }
+
+    /// @notice The bounty formula with the current parameters, for arbitrary inputs.
+    function quoteBounty(
+        uint8 modality,
+        uint32 difficultyBps,
+        uint8 urgency,
+        uint256 maxBounty,
+        uint256 waitingSeconds
+    ) external view returns (uint256) {
+        return _bounty(modality, difficultyBps, urgency, maxBounty, waitingSeconds);
+    }
+
+    function getStudy(bytes32 studyId) external view returns (StudyView memory v) {
+        Study storage s = _studies[studyId];
+        v.ro = s.ro;
+        v.radiologist = s.radiologist;
+        v.status = s.status;
+        v.modality = s.modality;
+        v.urgency = s.urgency;
+        v.patientState = s.patientState;
+        v.difficultyBps = s.difficultyBps;
+        v.feeBps = s.feeBps;
+        v.postedAt = s.postedAt;
+        v.leaseExpiresAt = s.leaseExpiresAt;
+        v.disputeDeadline = s.disputeDeadline;
+        v.maxBounty = s.maxBounty;
+        v.lockedBounty = s.lockedBounty;
+        v.reportHash = s.reportHash;
+    }
+
+    function token() external view returns (IERC20) {
+        return _token;
+    }
+
+    function parameters() external view returns (IncentiveParameters) {
+        return _parameters;
+    }
+
+    function registry() external view returns (CredentialRegistry) {
+        return _registry;
+    }
+
+    function treasury() external view returns (address) {
+        return _treasury;
+    }
+
+    // ───────────────────────────── admin ─────────────────────────────
+
+    /// @notice Where protocol fees are credited from now on (already-credited fees stay with the old treasury).
+    function setTreasury(address newTreasury) external onlyOwner {
+        _setTreasury(newTreasury);
+    }
+
+    // ───────────────────────────── internals ─────────────────────────────
+
+    function _deposit(uint256 amount) private {
+        if (amount == 0) revert ZeroAmount();
+        uint256 before = _token.balanceOf(address(this));
+        _token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = _token.balanceOf(address(this)) - before;
+        if (received == 0) revert ZeroAmount();
+        _balances[msg.sender] += received;
+        emit Deposited(msg.sender, received);
+    }
+
+    function _releaseLease(bytes32 studyId, Study storage s) private {
+        address radiologist = s.radiologist;
+        s.status = Status.Open;
+        s.radiologist = address(0);
+        s.feeBps = 0;
+        s.leaseExpiresAt = 0;
+        s.lockedBounty = 0;
+        emit LeaseExpired(studyId, radiologist);
+    }
+
+    function _bounty(
+        uint8 modality,
+        uint256 difficultyBps,
+        uint8 urgency,
+        uint256 maxBounty,
+        uint256 waitingSeconds
+    ) private view returns (uint256) {
+        (uint256 base, uint32 urgencyBps, uint32 escalationBps) = _parameters.bountyInputs(modality, urgency);
+        return BountyMath.compute(base, difficultyBps, urgencyBps, escalationBps, waitingSeconds, maxBounty);
+    }
+
+    function _setTreasury(address newTreasury) private {
+        if (newTreasury == address(0)) revert ZeroAddress();
+        _treasury = newTreasury;
+        emit TreasuryUpdated(newTreasury);
+    }
+}

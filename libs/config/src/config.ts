@@ -1,0 +1,96 @@
+import { z } from 'zod';
+
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address')
+  .transform((a) => a.toLowerCase());
+const privateKey = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte private key');
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+/** Everything any app needs, validated once at start. Secrets (keys) never appear in error messages. */
+export const configSchema = z.object({
+  databaseUrl: z.string().url('must be a postgres:// URL'),
+  rpcUrl: z.string().url('must be an http(s) JSON-RPC URL'),
+  chainId: int(1),
+  contracts: z.object({
+    token: address,
+    parameters: address,
+    registry: address,
+    market: address,
+    deployBlock: int(0),
+  }),
+  api: z.object({
+    host: z.string().default('127.0.0.1'),
+    port: int(0, 65535).default(4000),
+    /** EIP-4361 domain the API accepts (host[:port] of the client-facing origin). */
+    siweDomain: z.string().min(1),
+    /** EIP-4361 URI prefix the API accepts. */
+    siweUri: z.string().url(),
+    nonceTtlSeconds: int(10).default(600),
+    sessionTtlSeconds: int(60).default(12 * 3600),
+  }),
+  indexer: z.object({
+    confirmations: int(0, 1000).default(0),
+    pollMs: int(10).default(1000),
+    batchBlocks: int(1, 100_000).default(2000),
+  }),
+  settler: z.object({
+    privateKey: privateKey.optional(),
+    pollMs: int(10).default(2000),
+  }),
+  bus: z.object({
+    /** When set, apps talk over NATS; otherwise over Nest's TCP transport (needs nothing extra). */
+    natsUrl: z.string().optional(),
+    settlerHost: z.string().default('127.0.0.1'),
+    settlerPort: int(0, 65535).default(4010),
+  }),
+});
+
+export type AppConfig = z.infer<typeof configSchema>;
+export type AppConfigInput = z.input<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(public readonly issues: string[]) {
+    super(`invalid configuration:\n  - ${issues.join('\n  - ')}`);
+  }
+}
+
+export function parseConfig(input: unknown): AppConfig {
+  const result = configSchema.safeParse(input);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
+  }
+  return result.data;
+}
+
+/** Reads the documented environment variables (see README, "Configuration"). */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const apiPort = env.API_PORT ?? '4000';
+  return parseConfig({
+    databaseUrl: env.DATABASE_URL,
+    rpcUrl: env.RPC_URL,
+    chainId: env.CHAIN_ID,
+    contracts: {
+      token: env.TOKEN_ADDRESS,
+      parameters: env.PARAMETERS_ADDRESS,
+      registry: env.REGISTRY_ADDRESS,
+      market: env.MARKET_ADDRESS,
+      deployBlock: env.DEPLOY_BLOCK,
+    },
+    api: {
+      host: env.API_HOST,
+      port: apiPort,
+      siweDomain: env.SIWE_DOMAIN ?? `localhost:${apiPort}`,
+      siweUri: env.SIWE_URI ?? `http://localhost:${apiPort}`,
+      nonceTtlSeconds: env.NONCE_TTL_SECONDS,
+      sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+    },
+    indexer: {
+      confirmations: env.INDEXER_CONFIRMATIONS,
+      pollMs: env.INDEXER_POLL_MS,
+      batchBlocks: env.INDEXER_BATCH_BLOCKS,
+    },
+    settler: { privateKey: env.SETTLER_PRIVATE_KEY, pollMs: env.SETTLER_POLL_MS },
+    bus: { natsUrl: env.NATS_URL || undefined, settlerHost: env.SETTLER_BUS_HOST, settlerPort: env.SETTLER_BUS_PORT },
+  });
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// Compiles contracts/src/**/*.sol with solc-js and writes contracts/out/<ContractName>.json
+// ({ contractName, abi, bytecode }). Skips the work when the hash of (solc version + sources)
+// equals contracts/out/.hash. Errors exit 1; warnings are printed.
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import solc from 'solc';
+
+const require = createRequire(import.meta.url);
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const srcDir = join(root, 'contracts', 'src');
+const outDir = join(root, 'contracts', 'out');
+const hashFile = join(outDir, '.hash');
+const force = process.argv.includes('--force');
+
+/** @returns {string[]} absolute paths of every .sol file under dir, sorted */
+function walk(dir) {
+  if (!existsSync(dir)) return [];
+  const files = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...walk(p));
+    else if (entry.isFile() && entry.name.endsWith('.sol')) files.push(p);
+  }
+  return files.sort();
+}
+
+const files = walk(srcDir);
+if (files.length === 0) {
+  console.error(`compile-contracts: no .sol files under ${relative(root, srcDir)}`);
+  process.exit(1);
+}
+
+/** source unit name: path relative to contracts/src, forward slashes */
+const unitName = (abs) => relative(srcDir, abs).split(sep).join('/');
+const sources = Object.fromEntries(files.map((f) => [unitName(f), { content: readFileSync(f, 'utf8') }]));
+
+const version = solc.version();
+const hash = createHash('sha256');
+hash.update(version);
+for (const [name, { content }] of Object.entries(sources)) hash.update(`\0${name}\0${content}`);
+const digest = hash.digest('hex');
+
+if (!force && existsSync(hashFile) && readFileSync(hashFile, 'utf8').trim() === digest) {
+  console.log(`compile-contracts: up to date (${files.length} sources, solc ${version})`);
+  process.exit(0);
+}
+
+function findImports(path) {
+  try {
+    if (path.startsWith('@')) {
+      return { contents: readFileSync(require.resolve(path), 'utf8') };
+    }
+    const local = join(srcDir, path);
+    if (existsSync(local)) return { contents: readFileSync(local, 'utf8') };
+    return { error: `File not found: ${path}` };
+  } catch (e) {
+    return { error: `Cannot resolve import ${path}: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
+const input = {
+  language: 'Solidity',
+  sources,
+  settings: {
+    optimizer: { enabled: true, runs: 200 },
+    evmVersion: 'cancun',
+    viaIR: false,
+    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+  },
+};
+
+const started = Date.now();
+const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
+const diagnostics = output.errors ?? [];
+const errors = diagnostics.filter((d) => d.severity === 'error');
+for (const w of diagnostics.filter((d) => d.severity !== 'error')) {
+  console.warn(w.formattedMessage ?? w.message);
+}
+if (errors.length > 0) {
+  for (const e of errors) console.error(e.formattedMessage ?? e.message);
+  console.error(`compile-contracts: ${errors.length} error(s)`);
+  process.exit(1);
+}
+
+// Start from a clean output dir so deleted contracts do not leave stale artifacts behind.
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(outDir, { recursive: true });
+const written = [];
+for (const [unit, contracts] of Object.entries(output.contracts ?? {})) {
+  if (!(unit in sources)) continue; // OpenZeppelin and other imports
+  for (const [contractName, artifact] of Object.entries(contracts)) {
+    const object = artifact.evm?.bytecode?.object ?? '';
+    if (object.length === 0) continue; // interfaces and abstract contracts
+    const file = join(outDir, `${contractName}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify({ contractName, abi: artifact.abi, bytecode: `0x${object}` }, null, 2) + '\n',
+    );
+    written.push(`${contractName} (${object.length / 2} bytes)`);
+  }
+}
+writeFileSync(hashFile, digest + '\n');
+console.log(`compile-contracts: solc ${version}, ${Date.now() - started} ms → ${written.join(', ')}`);
