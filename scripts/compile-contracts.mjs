@@ -77,9 +77,13 @@ const started = Date.now();
 const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
 const diagnostics = output.errors ?? [];
 const errors = diagnostics.filter((d) => d.severity === 'error');
-for (const w of diagnostics.filter((d) => d.severity !== 'error')) {
+// Warnings from dependencies (e.g. OpenZeppelin's note on transient storage) are counted, not printed.
+const warnings = diagnostics.filter((d) => d.severity !== 'error');
+const depWarnings = warnings.filter((w) => w.sourceLocation?.file?.startsWith('@'));
+for (const w of warnings.filter((w) => !depWarnings.includes(w))) {
   console.warn(w.formattedMessage ?? w.message);
 }
+if (depWarnings.length > 0) console.warn(`compile-contracts: ${depWarnings.length} warning(s) in dependencies not shown`);
 if (errors.length > 0) {
   for (const e of errors) console.error(e.formattedMessage ?? e.message);
   console.error(`compile-contracts: ${errors.length} error(s)`);

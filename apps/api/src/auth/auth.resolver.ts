@@ -1,0 +1,42 @@
+import { Args, Context, Field, GraphQLISODateTime, Int, Mutation, ObjectType, Resolver } from '@nestjs/graphql';
+import { GqlContext, Public } from './auth.guard.js';
+import { AuthService } from './auth.service.js';
+
+@ObjectType({ description: 'What the wallet needs to build an EIP-4361 message.' })
+class SignInNonce {
+  @Field() nonce: string;
+  @Field(() => GraphQLISODateTime) expiresAt: Date;
+  @Field({ description: 'the domain the message must name' }) domain: string;
+  @Field({ description: 'the URI the message must name' }) uri: string;
+  @Field(() => Int) chainId: number;
+}
+
+@ObjectType()
+class Session {
+  @Field({ description: 'send as Authorization: Bearer <token>' }) token: string;
+  @Field() address: string;
+  @Field(() => GraphQLISODateTime) expiresAt: Date;
+}
+
+@Resolver()
+export class AuthResolver {
+  constructor(private readonly auth: AuthService) {}
+
+  @Public()
+  @Mutation(() => SignInNonce, { description: 'A single-use nonce for Sign-In with Ethereum.' })
+  nonce(): Promise<SignInNonce> {
+    return this.auth.issueNonce();
+  }
+
+  @Public()
+  @Mutation(() => Session, { description: 'Exchange a signed EIP-4361 message for a bearer token.' })
+  login(@Args('message') message: string, @Args('signature') signature: string): Promise<Session> {
+    return this.auth.login(message, signature);
+  }
+
+  @Mutation(() => Boolean)
+  async logout(@Context() ctx: GqlContext): Promise<boolean> {
+    await this.auth.logout(ctx.req.headers.authorization);
+    return true;
+  }
+}

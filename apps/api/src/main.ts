@@ -1,0 +1,10 @@
+import 'reflect-metadata';
+import { configFromEnv } from '../../../libs/config/src/index.js';
+import { exitWithParent } from '../../../libs/config/src/process.js';
+import { createApiApp } from './bootstrap.js';
+
+const config = configFromEnv();
+const app = await createApiApp(config);
+await app.listen(config.api.port, config.api.host);
+exitWithParent(app);
+console.log(`OpenRead GraphQL API on http://${config.api.host}:${config.api.port}/graphql`);

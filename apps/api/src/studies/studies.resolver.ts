@@ -1,0 +1,137 @@
+import { Inject } from '@nestjs/common';
+import { Args, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { MODALITIES, URGENCIES, US_STATES } from '../../../../libs/domain/src/codes.js';
+import { StudyRepository } from '../../../../libs/db/src/index.js';
+import { CurrentUser } from '../auth/auth.guard.js';
+import type { AuthUser } from '../auth/auth.service.js';
+import { ChainService } from '../chain/chain.service.js';
+import { OpenReadError } from '../common/errors.js';
+import { parseAmount, parseBytes32, parseLimit, parseStudyId, subsetOf } from '../common/validation.js';
+import { PreparedTransaction, RelayedTransaction, Study, WorklistFilter, WorklistPage, WorklistSort } from './study.models.js';
+
+interface Cursor {
+  s: WorklistSort;
+  t: number;
+  b: string;
+  p: number;
+  i: string;
+}
+const encodeCursor = (c: Cursor) => Buffer.from(JSON.stringify(c)).toString('base64url');
+function decodeCursor(raw: string, sort: WorklistSort): Cursor {
+  try {
+    const c = JSON.parse(Buffer.from(raw, 'base64url').toString()) as Cursor;
+    if (c.s === sort && Number.isInteger(c.t) && /^\d+$/.test(c.b) && Number.isInteger(c.p) && /^0x[0-9a-f]{64}$/.test(c.i)) return c;
+  } catch {
+    /* fall through */
+  }
+  throw new OpenReadError('BAD_INPUT', 'after is not a cursor from this worklist (and sort order)');
+}
+
+@Resolver(() => Study)
+export class StudiesResolver {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly studies: StudyRepository,
+    private readonly chain: ChainService,
+  ) {}
+
+  @Query(() => WorklistPage, {
+    description: 'Open studies you are eligible to claim now, with their current bounty. Keyset-paginated.',
+  })
+  async worklist(
+    @CurrentUser() user: AuthUser,
+    @Args('filter', { type: () => WorklistFilter, nullable: true }) filter: WorklistFilter | null,
+    @Args('sort', { type: () => WorklistSort, defaultValue: WorklistSort.BOUNTY_DESC }) sort: WorklistSort,
+    @Args('first', { type: () => Int, nullable: true }) first: number | null,
+    @Args('after', { type: () => String, nullable: true }) after: string | null,
+  ): Promise<WorklistPage> {
+    const limit = parseLimit(first ?? undefined);
+    const cursor = after ? decodeCursor(after, sort) : null;
+    const asOf = cursor?.t ?? (await this.chain.now());
+    const rows = await this.studies.worklist({
+      chainId: this.config.chainId,
+      radiologist: user.address,
+      asOf,
+      modalities: subsetOf(filter?.modalities, MODALITIES, 'modalities'),
+      states: subsetOf(filter?.states?.map((s) => s.toUpperCase()), US_STATES, 'states'),
+      urgencies: subsetOf(filter?.urgencies, URGENCIES, 'urgencies'),
+      minBounty: filter?.minBounty != null ? parseAmount(filter.minBounty, 'minBounty') : undefined,
+      sort,
+      after: cursor ? { bounty: BigInt(cursor.b), postedAt: cursor.p, studyId: cursor.i } : undefined,
+      limit: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((r) => Study.from(r, asOf, r.currentBounty)),
+      pageInfo: {
+        hasNextPage: rows.length > limit,
+        endCursor: last ? encodeCursor({ s: sort, t: asOf, b: last.currentBounty.toString(), p: last.postedAt, i: last.studyId }) : null,
+      },
+      asOf: new Date(asOf * 1000),
+    };
+  }
+
+  @Query(() => Study, { description: 'One study by its ID.' })
+  async study(@Args('id', { type: () => ID }) id: string): Promise<Study> {
+    const studyId = parseStudyId(id);
+    const row = await this.studies.findById(this.config.chainId, studyId);
+    if (!row) throw new OpenReadError('NOT_FOUND', 'no such study');
+    const asOf = await this.chain.now();
+    const bounty = row.status === 'OPEN' ? await this.studies.currentBounty(this.config.chainId, studyId, asOf) : null;
+    return Study.from(row, asOf, bounty);
+  }
+
+  @Query(() => [Study], { description: 'Studies you have claimed, newest first.' })
+  async myClaims(
+    @CurrentUser() user: AuthUser,
+    @Args('first', { type: () => Int, nullable: true }) first: number | null,
+  ): Promise<Study[]> {
+    const rows = await this.studies.claimsOf(this.config.chainId, user.address, parseLimit(first ?? undefined));
+    const asOf = await this.chain.now();
+    return rows.map((r) => Study.from(r, asOf));
+  }
+
+  @Mutation(() => PreparedTransaction, {
+    description: 'The claim transaction for you to sign; refused up front if the study is taken or you are not eligible.',
+  })
+  async claimStudy(@CurrentUser() user: AuthUser, @Args('studyId', { type: () => ID }) id: string) {
+    const studyId = parseStudyId(id);
+    const row = await this.studies.findById(this.config.chainId, studyId);
+    if (!row) throw new OpenReadError('NOT_FOUND', 'no such study');
+    const now = await this.chain.now();
+    const leaseLapsed = row.status === 'CLAIMED' && row.leaseExpiresAt !== null && row.leaseExpiresAt < now;
+    if (row.status !== 'OPEN' && !leaseLapsed) throw new OpenReadError('ALREADY_CLAIMED', 'the study has already been claimed');
+    if (!(await this.studies.isEligible(this.config.chainId, user.address, studyId, now)))
+      throw new OpenReadError('NOT_ELIGIBLE', 'you are not eligible to read this study (credential, licence state or modality)');
+    return toPrepared(await this.chain.prepare(user.address, 'claim', [studyId]));
+  }
+
+  @Mutation(() => PreparedTransaction, {
+    description: 'The report transaction for you to sign. Only the hash of the report goes on chain.',
+  })
+  async submitReport(
+    @CurrentUser() user: AuthUser,
+    @Args('studyId', { type: () => ID }) id: string,
+    @Args('reportHash', { description: '32-byte hash of the report (e.g. keccak256 of the encrypted report)' }) hash: string,
+  ) {
+    const studyId = parseStudyId(id);
+    const reportHash = parseBytes32(hash, 'reportHash');
+    const row = await this.studies.findById(this.config.chainId, studyId);
+    if (!row) throw new OpenReadError('NOT_FOUND', 'no such study');
+    if (row.radiologist !== user.address) throw new OpenReadError('FORBIDDEN', 'only the radiologist who claimed the study can report it');
+    return toPrepared(await this.chain.prepare(user.address, 'submitReport', [studyId, reportHash]));
+  }
+
+  @Mutation(() => RelayedTransaction, {
+    description: 'Send a transaction you signed (claim or submitReport) and wait until it is mined.',
+  })
+  relayTransaction(@CurrentUser() user: AuthUser, @Args('signedTransaction') signed: string) {
+    return this.chain.relay(signed, user.address);
+  }
+}
+
+function toPrepared(tx: { from: string; to: string; data: string; chainId: number; gasLimit: bigint }): PreparedTransaction {
+  return { ...tx, gasLimit: tx.gasLimit.toString() };
+}

@@ -1,0 +1,111 @@
+import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { MODALITIES, STUDY_STATUSES, URGENCIES } from '../../../../libs/domain/src/codes.js';
+import { StudyRow } from '../../../../libs/db/src/index.js';
+
+const asEnum = <T extends string>(values: readonly T[]) => Object.fromEntries(values.map((v) => [v, v])) as Record<T, T>;
+export const Modality = asEnum(MODALITIES);
+export const Urgency = asEnum(URGENCIES);
+export const StudyStatus = asEnum(STUDY_STATUSES.filter((s) => s !== 'NONE'));
+export enum WorklistSort {
+  BOUNTY_DESC = 'BOUNTY_DESC',
+  WAITING_DESC = 'WAITING_DESC',
+}
+registerEnumType(Modality, { name: 'Modality' });
+registerEnumType(Urgency, { name: 'Urgency' });
+registerEnumType(StudyStatus, { name: 'StudyStatus' });
+registerEnumType(WorklistSort, { name: 'WorklistSort', description: 'highest current bounty first, or longest waiting first' });
+
+const AMOUNT = { description: 'token base units (6 decimals), as a decimal string' };
+const time = (s: number | null) => (s === null ? null : new Date(s * 1000));
+
+@ObjectType({ description: 'A de-identified study as indexed from the chain. Amounts are token base units.' })
+export class Study {
+  @Field(() => ID, { description: 'random 32-byte study ID' }) id: string;
+  @Field({ description: 'the posting radiology organisation (address)' }) ro: string;
+  @Field(() => Modality) modality: string;
+  @Field(() => Urgency) urgency: string;
+  @Field({ description: "patient's state (USPS code)" }) patientState: string;
+  @Field(() => Int, { description: 'difficulty/RVU multiplier, basis points' }) difficultyBps: number;
+  @Field(AMOUNT) maxBounty: string;
+  @Field(() => GraphQLISODateTime) postedAt: Date;
+  @Field(() => StudyStatus) status: string;
+  @Field(() => String, { nullable: true }) radiologist: string | null;
+  @Field(() => String, { nullable: true, ...AMOUNT }) lockedBounty: string | null;
+  @Field(() => Int, { nullable: true }) feeBps: number | null;
+  @Field(() => GraphQLISODateTime, { nullable: true }) leaseExpiresAt: Date | null;
+  @Field(() => String, { nullable: true, description: 'hash of the report, as recorded on chain' }) reportHash: string | null;
+  @Field(() => GraphQLISODateTime, { nullable: true }) reportedAt: Date | null;
+  @Field(() => GraphQLISODateTime, { nullable: true, description: 'the RO may dispute until then' }) disputeDeadline: Date | null;
+  @Field(() => String, { nullable: true, ...AMOUNT }) payout: string | null;
+  @Field(() => String, { nullable: true, ...AMOUNT }) fee: string | null;
+  @Field(() => String, { nullable: true, ...AMOUNT }) refund: string | null;
+  @Field(() => GraphQLISODateTime, { nullable: true }) settledAt: Date | null;
+  @Field(() => String, { nullable: true, description: 'bounty if claimed now, token base units (open studies only)' })
+  currentBounty: string | null;
+  @Field(() => Int, { description: 'seconds since posting, chain time' }) waitingSeconds: number;
+
+  static from(r: StudyRow, asOf: number, currentBounty: bigint | null = null): Study {
+    return Object.assign(new Study(), {
+      id: r.studyId,
+      ro: r.ro,
+      modality: r.modality,
+      urgency: r.urgency,
+      patientState: r.patientState,
+      difficultyBps: r.difficultyBps,
+      maxBounty: r.maxBounty.toString(),
+      postedAt: time(r.postedAt)!,
+      status: r.status,
+      radiologist: r.radiologist,
+      lockedBounty: r.lockedBounty?.toString() ?? null,
+      feeBps: r.feeBps,
+      leaseExpiresAt: time(r.leaseExpiresAt),
+      reportHash: r.reportHash,
+      reportedAt: time(r.reportedAt),
+      disputeDeadline: time(r.disputeDeadline),
+      payout: r.payout?.toString() ?? null,
+      fee: r.fee?.toString() ?? null,
+      refund: r.refund?.toString() ?? null,
+      settledAt: time(r.settledAt),
+      currentBounty: currentBounty?.toString() ?? null,
+      waitingSeconds: Math.max(0, asOf - r.postedAt),
+    });
+  }
+}
+
+@InputType()
+export class WorklistFilter {
+  @Field(() => [Modality], { nullable: true }) modalities?: string[];
+  @Field(() => [String], { nullable: true, description: 'USPS state codes' }) states?: string[];
+  @Field(() => [Urgency], { nullable: true }) urgencies?: string[];
+  @Field({ nullable: true, description: 'only studies whose current bounty is at least this (base units)' }) minBounty?: string;
+}
+
+@ObjectType()
+export class PageInfo {
+  @Field(() => String, { nullable: true }) endCursor: string | null;
+  @Field() hasNextPage: boolean;
+}
+
+@ObjectType()
+export class WorklistPage {
+  @Field(() => [Study]) items: Study[];
+  @Field(() => PageInfo) pageInfo: PageInfo;
+  @Field(() => GraphQLISODateTime, { description: 'chain time the bounties were computed at; later pages keep it' })
+  asOf: Date;
+}
+
+@ObjectType({ description: 'A transaction for the caller to sign and send (or hand to relayTransaction).' })
+export class PreparedTransaction {
+  @Field() from: string;
+  @Field() to: string;
+  @Field() data: string;
+  @Field(() => Int) chainId: number;
+  @Field({ description: 'suggested gas limit (estimate + 20 %)' }) gasLimit: string;
+}
+
+@ObjectType()
+export class RelayedTransaction {
+  @Field() txHash: string;
+  @Field(() => Int) blockNumber: number;
+  @Field({ description: 'the market function called' }) function: string;
+}

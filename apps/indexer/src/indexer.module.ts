@@ -1,0 +1,18 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
+import { BusModule } from '../../../libs/bus/src/index.js';
+import { DbModule } from '../../../libs/db/src/index.js';
+import { IndexerService } from './indexer.service.js';
+import { IndexerPipeline } from './pipeline.js';
+
+@Module({})
+export class IndexerModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: IndexerModule,
+      imports: [ConfigModule.forRoot(config), DbModule.forRoot('openread-indexer'), BusModule.forRoot()],
+      providers: [IndexerPipeline, IndexerService],
+      exports: [IndexerPipeline, IndexerService],
+    };
+  }
+}

@@ -1,0 +1,18 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
+import { DbModule } from '../../../libs/db/src/index.js';
+import { SettlerController } from './settler.controller.js';
+import { SettlerService } from './settler.service.js';
+
+@Module({})
+export class SettlerModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: SettlerModule,
+      imports: [ConfigModule.forRoot(config), DbModule.forRoot('openread-settler')],
+      controllers: [SettlerController],
+      providers: [SettlerService],
+      exports: [SettlerService],
+    };
+  }
+}

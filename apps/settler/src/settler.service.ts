@@ -1,0 +1,114 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
+import { APP_CONFIG, AppConfig } from '../../../libs/config/src/index.js';
+import { createProvider } from '../../../libs/chain/src/anvil.js';
+import { loadArtifact } from '../../../libs/chain/src/artifacts.js';
+import { decodeContractError } from '../../../libs/chain/src/errors.js';
+import { StudyRepository } from '../../../libs/db/src/index.js';
+
+/**
+ * The market's timers. Anyone may call `settle` after the dispute window and `releaseExpiredLease` after a
+ * lease ends; the settler does it so radiologists are paid and studies return to the worklist without anyone
+ * having to remember. Due work is read from the indexed studies at chain time (the latest block's timestamp),
+ * so the settler and the contract agree on "now". Each transaction is simulated first; a revert because
+ * someone else was faster is not an error.
+ */
+@Injectable()
+export class SettlerService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Settler');
+  private readonly provider: JsonRpcProvider;
+  private readonly market: Contract;
+  private readonly inFlight = new Set<string>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> | null = null;
+  private stopped = false;
+  private rerun = false;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly studies: StudyRepository,
+  ) {
+    if (!config.settler.privateKey) throw new Error('the settler needs SETTLER_PRIVATE_KEY (a funded account)');
+    this.provider = createProvider(config.rpcUrl);
+    const signer = new NonceManager(new Wallet(config.settler.privateKey, this.provider));
+    this.market = new Contract(config.contracts.market, loadArtifact('StudyMarket').abi, signer);
+  }
+
+  onApplicationBootstrap(): void {
+    this.schedule(0);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+    this.provider.destroy();
+  }
+
+  /** Something happened on chain: look for due work now rather than at the next poll. */
+  nudge(): void {
+    if (this.running) this.rerun = true;
+    else this.schedule(0);
+  }
+
+  private schedule(ms: number) {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.running = this.tick().finally(() => {
+        this.running = null;
+        this.schedule(this.rerun ? 0 : this.config.settler.pollMs);
+        this.rerun = false;
+      });
+    }, ms);
+  }
+
+  /** One pass: returns how many transactions were confirmed. */
+  async tick(): Promise<number> {
+    let done = 0;
+    try {
+      const latest = await this.provider.getBlock('latest');
+      if (!latest) return 0;
+      const due = await this.studies.due(this.config.chainId, latest.timestamp);
+      for (const { studyId, action } of due) {
+        if (this.stopped) break;
+        if (this.inFlight.has(studyId)) continue;
+        this.inFlight.add(studyId);
+        try {
+          if (await this.execute(studyId, action === 'SETTLE' ? 'settle' : 'releaseExpiredLease')) done++;
+        } finally {
+          this.inFlight.delete(studyId);
+        }
+      }
+    } catch (e) {
+      this.logger.error(`settler pass failed: ${(e as Error).message}`);
+    }
+    return done;
+  }
+
+  private async execute(studyId: string, method: 'settle' | 'releaseExpiredLease'): Promise<boolean> {
+    try {
+      await this.market[method].staticCall(studyId);
+    } catch (e) {
+      const err = decodeContractError(revertData(e));
+      // already done by someone else, or the indexer is behind: not ours to fix
+      this.logger.debug?.(`${method} ${studyId} skipped: ${err?.name ?? (e as Error).message}`);
+      return false;
+    }
+    try {
+      const tx = await this.market[method](studyId);
+      const receipt = await tx.wait(1, 60_000);
+      this.logger.log(`${method} ${studyId} in block ${receipt?.blockNumber}`);
+      return receipt?.status === 1;
+    } catch (e) {
+      (this.market.runner as NonceManager).reset();
+      this.logger.warn(`${method} ${studyId} failed: ${(e as Error).message.split('\n')[0]}`);
+      return false;
+    }
+  }
+}
+
+function revertData(e: unknown): string {
+  const err = e as { data?: string; info?: { error?: { data?: string } } };
+  return err?.data ?? err?.info?.error?.data ?? '0x';
+}

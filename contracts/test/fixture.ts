@@ -1,0 +1,150 @@
+/** Shared set-up for the contract tests: a fresh anvil per test file, the dev accounts, the deployment. */
+import { expect } from 'vitest';
+import {
+  HDNodeWallet,
+  Mnemonic,
+  id as keccakId,
+  type ContractTransactionResponse,
+  type JsonRpcProvider,
+  type TransactionReceipt,
+} from 'ethers';
+import {
+  ANVIL_MNEMONIC,
+  contracts,
+  createProvider,
+  decodeThrownError,
+  deployOpenRead,
+  startAnvil,
+  type AnvilHandle,
+  type Deployment,
+  type OpenReadContracts,
+} from '../../libs/chain/src/index.js';
+
+export const USD = 1_000_000n; // 6 decimals
+export const VERIFIER_ROLE = keccakId('VERIFIER_ROLE');
+export const ALL_STATES = (1n << 51n) - 1n;
+export const ALL_MODALITIES = (1n << 7n) - 1n;
+export const Status = { None: 0n, Open: 1n, Claimed: 2n, Reported: 3n, Disputed: 4n, Settled: 5n, Cancelled: 6n } as const;
+
+export interface World {
+  anvil: AnvilHandle;
+  provider: JsonRpcProvider;
+  deployment: Deployment;
+  /** wallets 0..9 of the dev mnemonic, connected */
+  wallets: HDNodeWallet[];
+  owner: HDNodeWallet;
+  verifier: HDNodeWallet;
+  treasury: HDNodeWallet;
+  /** contracts connected to the owner */
+  c: OpenReadContracts;
+  as(wallet: HDNodeWallet): OpenReadContracts;
+}
+
+export async function startWorld(): Promise<World> {
+  const anvil = await startAnvil();
+  const provider = createProvider(anvil.rpcUrl);
+  const mnemonic = Mnemonic.fromPhrase(ANVIL_MNEMONIC);
+  const wallets = Array.from({ length: 10 }, (_, i) =>
+    HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(provider),
+  );
+  const [owner, verifier] = wallets;
+  const treasury = wallets[9];
+  const deployment = await deployOpenRead(owner, { treasury: treasury.address });
+  const c = contracts(deployment, owner);
+  await send(c.registry.grantRole(VERIFIER_ROLE, verifier.address));
+  return {
+    anvil,
+    provider,
+    deployment,
+    wallets,
+    owner,
+    verifier,
+    treasury,
+    c,
+    as: (wallet) => contracts(deployment, wallet),
+  };
+}
+
+/** Sends (already sent) and waits for the receipt; fails the test on a revert. */
+export async function send(tx: Promise<ContractTransactionResponse>): Promise<TransactionReceipt> {
+  const receipt = await (await tx).wait();
+  if (!receipt) throw new Error('no receipt');
+  return receipt;
+}
+
+/** Error names seen by expectError, to check that every custom error is exercised. */
+export const seenErrors = new Set<string>();
+
+/** Expects the call to revert with the custom error `name` (and, if given, these arguments). */
+export async function expectError(
+  action: Promise<unknown> | (() => Promise<unknown>),
+  name: string,
+  args?: unknown[],
+): Promise<void> {
+  let thrown: unknown;
+  try {
+    await (typeof action === 'function' ? action() : action);
+  } catch (e) {
+    thrown = e;
+  }
+  expect(thrown, `expected a revert with ${name}`).toBeDefined();
+  const decoded = decodeThrownError(thrown);
+  expect(decoded?.name, `revert data of: ${String((thrown as Error).message).slice(0, 300)}`).toBe(name);
+  if (args) expect(decoded?.args).toEqual(args);
+  seenErrors.add(name);
+}
+
+export async function blockTimestamp(provider: JsonRpcProvider, blockNumber: number): Promise<bigint> {
+  const block = await provider.getBlock(blockNumber);
+  if (!block) throw new Error(`no block ${blockNumber}`);
+  return BigInt(block.timestamp);
+}
+
+/** The parsed events of `contractName` in a receipt. */
+export function eventsOf(c: OpenReadContracts, receipt: TransactionReceipt, name: string) {
+  const out: { name: string; args: Record<string, unknown> & unknown[] }[] = [];
+  for (const log of receipt.logs) {
+    for (const contract of [c.market, c.parameters, c.registry, c.token]) {
+      if (log.address.toLowerCase() !== String(contract.target).toLowerCase()) continue;
+      const parsed = contract.interface.parseLog(log);
+      if (parsed && parsed.name === name) out.push({ name: parsed.name, args: parsed.args as never });
+    }
+  }
+  return out;
+}
+
+/** Deterministic PRNG (mulberry32) so random tests are reproducible. */
+export function prng(seed: number) {
+  let a = seed >>> 0;
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)); // inclusive
+  const big = (lo: bigint, hi: bigint) => {
+    const span = hi - lo + 1n;
+    let r = 0n;
+    for (let i = 0; i < 5; i++) r = (r << 53n) | BigInt(Math.floor(next() * 2 ** 53));
+    return lo + (r % span);
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)];
+  return { next, int, big, pick };
+}
+
+/**
+ * Escrow conservation: market balances of all known accounts + maxBounty of every study not Settled/Cancelled
+ * == token balance of the market.
+ */
+export async function assertConserved(w: World, accounts: string[], studyIds: string[]): Promise<void> {
+  let sum = 0n;
+  for (const a of new Set([...accounts, w.treasury.address])) sum += (await w.c.market.balanceOf(a)) as bigint;
+  for (const id of studyIds) {
+    const s = await w.c.market.getStudy(id);
+    if (s.status !== Status.Settled && s.status !== Status.Cancelled && s.status !== Status.None) sum += s.maxBounty as bigint;
+  }
+  const held = (await w.c.token.balanceOf(w.deployment.market)) as bigint;
+  expect(sum, 'escrow conservation').toBe(held);
+}

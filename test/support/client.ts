@@ -1,0 +1,66 @@
+import { INestApplication } from '@nestjs/common';
+import { Wallet, HDNodeWallet } from 'ethers';
+import { SiweMessage } from 'siwe';
+import request from 'supertest';
+
+export interface GqlResult<T = any> {
+  data?: T;
+  errors?: { message: string; extensions?: Record<string, unknown> }[];
+}
+
+/** A GraphQL client over real HTTP (supertest against the running Nest server). */
+export class GqlClient {
+  token: string | null = null;
+  constructor(private readonly app: INestApplication) {}
+
+  async send<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<GqlResult<T>> {
+    const req = request(this.app.getHttpServer()).post('/graphql').set('content-type', 'application/json');
+    if (this.token) req.set('authorization', `Bearer ${this.token}`);
+    const res = await req.send({ query, variables });
+    return res.body as GqlResult<T>;
+  }
+
+  /** data, or throws with the error codes */
+  async ok<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    const r = await this.send<T>(query, variables);
+    if (r.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(r.errors)}`);
+    return r.data as T;
+  }
+
+  /** the error code of a request that must fail */
+  async code(query: string, variables: Record<string, unknown> = {}): Promise<string> {
+    const r = await this.send(query, variables);
+    if (!r.errors?.length) throw new Error(`expected an error, got ${JSON.stringify(r.data)}`);
+    for (const e of r.errors) if ('stacktrace' in (e.extensions ?? {})) throw new Error('a stack trace leaked to the client');
+    return String(r.errors[0].extensions?.code);
+  }
+
+  /** Sign-In with Ethereum: nonce → sign EIP-4361 message → login. */
+  async signIn(wallet: Wallet | HDNodeWallet, overrides: Partial<SiweMessage> = {}): Promise<GqlResult> {
+    const { nonce } = await this.ok(`mutation { nonce { nonce domain uri chainId } }`);
+    const message = new SiweMessage({
+      domain: nonce.domain,
+      address: wallet.address,
+      statement: 'Sign in to OpenRead',
+      uri: nonce.uri,
+      version: '1',
+      chainId: nonce.chainId,
+      nonce: nonce.nonce,
+      issuedAt: new Date().toISOString(),
+      ...overrides,
+    }).prepareMessage();
+    const signature = await wallet.signMessage(message);
+    const r = await this.send(`mutation($m: String!, $s: String!) { login(message: $m, signature: $s) { token address } }`, {
+      m: message,
+      s: signature,
+    });
+    if (r.data?.login) this.token = r.data.login.token;
+    return Object.assign(r, { message, signature });
+  }
+}
+
+/** Signs a prepared transaction from the API with the radiologist's wallet and hands it back to relayTransaction. */
+export async function signPrepared(wallet: Wallet | HDNodeWallet, tx: { to: string; data: string; chainId: number; gasLimit: string }) {
+  const populated = await wallet.populateTransaction({ to: tx.to, data: tx.data, chainId: tx.chainId, gasLimit: BigInt(tx.gasLimit) });
+  return wallet.signTransaction(populated);
+}

@@ -1,0 +1,87 @@
+import { INestApplication, INestApplicationContext, INestMicroservice } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { MicroserviceOptions } from '@nestjs/microservices';
+import { HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from 'ethers';
+import { createApiApp } from '../../apps/api/src/bootstrap.js';
+import { IndexerModule } from '../../apps/indexer/src/indexer.module.js';
+import { SettlerModule } from '../../apps/settler/src/settler.module.js';
+import { busServerOptions } from '../../libs/bus/src/index.js';
+import { ANVIL_MNEMONIC, AnvilHandle, createProvider, freePort, startAnvil } from '../../libs/chain/src/anvil.js';
+import { Deployment, OpenReadContracts, contracts, deployOpenRead } from '../../libs/chain/src/deploy.js';
+import { AppConfig, parseConfig } from '../../libs/config/src/index.js';
+import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
+
+export const devWallet = (i: number, provider: JsonRpcProvider) =>
+  HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`).connect(provider);
+
+export interface Stack {
+  config: AppConfig;
+  anvil: AnvilHandle;
+  provider: JsonRpcProvider;
+  deployment: Deployment;
+  /** contracts connected to the deployer (owner, verifier) */
+  owner: OpenReadContracts;
+  api: INestApplication;
+  indexer: INestApplicationContext;
+  settler: INestMicroservice;
+  db: Awaited<ReturnType<typeof createTestDatabase>>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole stack for an end-to-end test: a fresh anvil with the contracts deployed, a throwaway Postgres
+ * database migrated, and the three apps running in this process (API over real HTTP on a free port, the
+ * indexer polling the chain, the settler listening on the bus).
+ */
+export async function startStack(opts: { settlerPollMs?: number } = {}): Promise<Stack> {
+  const anvil = await startAnvil({ args: ['--accounts', '20'] });
+  const provider = createProvider(anvil.rpcUrl);
+  const deployer = new NonceManager(devWallet(0, provider));
+  const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
+  const owner = contracts(deployment, deployer);
+  await (await owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress())).wait();
+  const db = await createTestDatabase();
+  const config = parseConfig({
+    databaseUrl: db.url,
+    rpcUrl: anvil.rpcUrl,
+    chainId: deployment.chainId,
+    contracts: { ...deployment },
+    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test' },
+    indexer: { confirmations: 0, pollMs: 100 },
+    settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200 },
+    bus: { settlerPort: await freePort() },
+  });
+  const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {
+    ...busServerOptions(config),
+    logger: ['error', 'warn'],
+  });
+  await settler.listen();
+  const indexer = await NestFactory.createApplicationContext(IndexerModule.forRoot(config), { logger: ['error', 'warn'] });
+  await indexer.init();
+  const api = await createApiApp(config);
+  await api.init();
+  await api.listen(0, '127.0.0.1');
+  return {
+    config, anvil, provider, deployment, owner, api, indexer, settler, db,
+    async stop() {
+      await api.close();
+      await indexer.close();
+      await settler.close();
+      provider.destroy();
+      await anvil.stop();
+      await db.drop();
+    },
+  };
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export type { Wallet };

@@ -1,0 +1,207 @@
+import { hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { increaseTime } from '../libs/chain/src/anvil.js';
+import { computeBounty, splitSettlement } from '../libs/domain/src/bounty.js';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
+import { GqlClient, signPrepared } from './support/client.js';
+import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+
+const USD = 1_000_000n;
+const STUDY_FIELDS = `id status modality urgency patientState maxBounty currentBounty waitingSeconds radiologist lockedBounty
+  feeBps reportHash payout fee refund`;
+
+describe('the first vertical slice over HTTP, real Postgres and a real EVM', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('an RO posts, the indexer stores, a radiologist signs in, sees the right bounty, claims, reports, and is paid exactly', async () => {
+    const { provider, owner } = stack;
+    const ro = devWallet(2, provider);
+    const reader = devWallet(3, provider);
+    const outOfState = devWallet(4, provider);
+    const rival = devWallet(5, provider);
+    const treasury = devWallet(1, provider).address;
+    const market = owner.market.connect(ro) as typeof owner.market;
+
+    // the RO funds its balance and posts a CT study of a Californian patient, capped at 500 tUSD
+    await (await owner.token.mint(ro.address, 1_000n * USD)).wait();
+    await (await (owner.token.connect(ro) as typeof owner.token).approve(await market.getAddress(), 1_000n * USD)).wait();
+    await (await market.deposit(1_000n * USD)).wait();
+    const studyId = hexlify(randomBytes(32));
+    const maxBounty = 500n * USD;
+    await (
+      await market.postStudy(studyId, modalityIndex('CT'), 15_000, urgencyIndex('URGENT'), stateIndex('CA'), maxBounty)
+    ).wait();
+
+    // a verifier attests three radiologists; one is licensed only in Texas
+    const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
+    const attest = async (who: string, states: string[]) =>
+      (
+        await owner.registry.attest(who, toMask(states.map(stateIndex)), toMask([modalityIndex('CT'), modalityIndex('MR')]), expiry)
+      ).wait();
+    await attest(reader.address, ['CA', 'NY']);
+    await attest(rival.address, ['CA']);
+    await attest(outOfState.address, ['TX']);
+
+    // 2.5 hours of waiting: two whole hours of escalation
+    await increaseTime(provider, 2.5 * 3600);
+
+    const alice = new GqlClient(stack.api);
+    expect(await alice.code(`{ worklist { items { id } } }`)).toBe('UNAUTHENTICATED');
+    expect((await alice.signIn(reader)).errors).toBeUndefined();
+
+    const page = await waitFor('the study in the worklist', async () => {
+      const d = await alice.ok(`{ worklist(first: 10) { asOf items { ${STUDY_FIELDS} } pageInfo { hasNextPage endCursor } } }`);
+      return d.worklist.items.length ? d.worklist : null;
+    });
+    const item = page.items[0];
+    expect(item).toMatchObject({ id: studyId, status: 'OPEN', modality: 'CT', urgency: 'URGENT', patientState: 'CA' });
+    const now = BigInt((await provider.getBlock('latest'))!.timestamp);
+    const posted = (await owner.market.getStudy(studyId)).postedAt as bigint;
+    const expected = computeBounty({
+      base: 40n * USD, difficultyBps: 15_000n, urgencyBps: 15_000n, escalationBpsPerHour: 500n,
+      waitingSeconds: now - posted, maxBounty,
+    });
+    expect(expected).toBe(99n * USD); // 40 × 1.5 × 1.5 × (1 + 2 × 5 %)
+    expect(BigInt(item.currentBounty)).toBe(expected);
+    expect(BigInt(item.currentBounty)).toBe(await owner.market.currentBounty(studyId));
+
+    // not licensed in the patient's state: sees nothing, cannot claim
+    const tex = new GqlClient(stack.api);
+    await tex.signIn(outOfState);
+    expect((await tex.ok(`{ worklist { items { id } } }`)).worklist.items).toEqual([]);
+    expect(await tex.code(`mutation($id: ID!) { claimStudy(studyId: $id) { data } }`, { id: studyId })).toBe('NOT_ELIGIBLE');
+
+    // claim: the API prepares, the radiologist signs, the API relays
+    const { claimStudy } = await alice.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { from to data chainId gasLimit } }`, { id: studyId });
+    expect(claimStudy.from).toBe(reader.address.toLowerCase());
+    const relayed = await alice.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash blockNumber function } }`, {
+      tx: await signPrepared(reader, claimStudy),
+    });
+    expect(relayed.relayTransaction.function).toBe('claim');
+    const claimBlock = await provider.getBlock(relayed.relayTransaction.blockNumber);
+    const locked = computeBounty({
+      base: 40n * USD, difficultyBps: 15_000n, urgencyBps: 15_000n, escalationBpsPerHour: 500n,
+      waitingSeconds: BigInt(claimBlock!.timestamp) - posted, maxBounty,
+    });
+
+    const claimed = await waitFor('the claim to be indexed', async () => {
+      const d = await alice.ok(`query($id: ID!) { study(id: $id) { ${STUDY_FIELDS} } }`, { id: studyId });
+      return d.study.status === 'CLAIMED' ? d.study : null;
+    });
+    expect(claimed).toMatchObject({ radiologist: reader.address.toLowerCase(), lockedBounty: locked.toString(), feeBps: 500 });
+    expect((await alice.ok(`{ worklist { items { id } } }`)).worklist.items).toEqual([]);
+
+    // someone else eligible is too late
+    const bob = new GqlClient(stack.api);
+    await bob.signIn(rival);
+    expect(await bob.code(`mutation($id: ID!) { claimStudy(studyId: $id) { data } }`, { id: studyId })).toBe('ALREADY_CLAIMED');
+
+    // report: only the hash goes on chain
+    const reportHash = keccak256(toUtf8Bytes('encrypted report bytes'));
+    expect(
+      await bob.code(`mutation($id: ID!, $h: String!) { submitReport(studyId: $id, reportHash: $h) { data } }`, { id: studyId, h: reportHash }),
+    ).toBe('FORBIDDEN');
+    const { submitReport } = await alice.ok(
+      `mutation($id: ID!, $h: String!) { submitReport(studyId: $id, reportHash: $h) { to data chainId gasLimit } }`,
+      { id: studyId, h: reportHash },
+    );
+    await alice.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, {
+      tx: await signPrepared(reader, submitReport),
+    });
+    await waitFor('the report to be indexed', async () => {
+      const d = await alice.ok(`query($id: ID!) { study(id: $id) { status reportHash } }`, { id: studyId });
+      return d.study.status === 'REPORTED' && d.study.reportHash === reportHash;
+    });
+
+    // the acceptance window passes; the settler settles on its own
+    await increaseTime(provider, 24 * 3600 + 1);
+    const settled = await waitFor('the settler to settle and the indexer to see it', async () => {
+      const d = await alice.ok(`query($id: ID!) { study(id: $id) { ${STUDY_FIELDS} } }`, { id: studyId });
+      return d.study.status === 'SETTLED' ? d.study : null;
+    });
+    const split = splitSettlement(locked, 500n, maxBounty);
+    expect(settled).toMatchObject({ payout: split.payout.toString(), fee: split.fee.toString(), refund: split.refund.toString() });
+
+    // balances exactly as the formula says
+    expect(await owner.market.balanceOf(reader.address)).toBe(split.payout);
+    expect(await owner.market.balanceOf(treasury)).toBe(split.fee);
+    expect(await owner.market.balanceOf(ro.address)).toBe(1_000n * USD - locked);
+    expect(await owner.token.balanceOf(await market.getAddress())).toBe(1_000n * USD);
+    await (await (owner.market.connect(reader) as typeof owner.market).withdraw(split.payout)).wait();
+    expect(await owner.token.balanceOf(reader.address)).toBe(split.payout);
+
+    // the RO's ledger, from indexed events
+    const roClient = new GqlClient(stack.api);
+    await roClient.signIn(ro);
+    const ledger = await waitFor('the ledger', async () => {
+      const d = await roClient.ok(`query($ro: String!) { roLedger(roId: $ro) { entries { kind amount studyId counterparty txHash }
+        totals { deposits escrowed payouts fees refunds withdrawals } } }`, { ro: ro.address });
+      return d.roLedger.entries.length >= 6 ? d.roLedger : null;
+    });
+    expect(ledger.entries.map((e: { kind: string }) => e.kind)).toEqual(['DEPOSIT', 'ESCROW', 'LOCK', 'FEE', 'PAYOUT', 'REFUND']);
+    expect(ledger.totals).toEqual({
+      deposits: (1_000n * USD).toString(),
+      escrowed: maxBounty.toString(),
+      payouts: split.payout.toString(),
+      fees: split.fee.toString(),
+      refunds: split.refund.toString(),
+      withdrawals: '0',
+    });
+    expect(await alice.code(`query($ro: String!) { roLedger(roId: $ro) { roId } }`, { ro: ro.address })).toBe('FORBIDDEN');
+  });
+
+  it('lets exactly one of many concurrent claimers win; the others get ALREADY_CLAIMED', async () => {
+    const { provider, owner } = stack;
+    const ro = devWallet(2, provider);
+    const market = owner.market.connect(ro) as typeof owner.market;
+    const studyId = hexlify(randomBytes(32));
+    await (await market.postStudy(studyId, modalityIndex('MR'), 10_000, urgencyIndex('STAT'), stateIndex('NY'), 100n * USD)).wait();
+    const expiry = (await provider.getBlock('latest'))!.timestamp + 86400;
+    const readers = [10, 11, 12, 13, 14, 15].map((i) => devWallet(i, provider));
+    for (const r of readers) {
+      await (await owner.registry.attest(r.address, toMask([stateIndex('NY')]), toMask([modalityIndex('MR')]), expiry)).wait();
+    }
+    const clients = await Promise.all(
+      readers.map(async (r) => {
+        const c = new GqlClient(stack.api);
+        await c.signIn(r);
+        return c;
+      }),
+    );
+    await waitFor('the study to be indexed', async () => (await clients[0].ok(`{ worklist { items { id } } }`)).worklist.items.length > 0);
+    // everyone prepares and signs while the study is still open, then all relay at once
+    const signed = await Promise.all(
+      clients.map(async (c, i) => {
+        const { claimStudy } = await c.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { to data chainId gasLimit } }`, { id: studyId });
+        return signPrepared(readers[i], claimStudy);
+      }),
+    );
+    const results = await Promise.all(
+      clients.map((c, i) => c.send(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, { tx: signed[i] })),
+    );
+    const winners = results.filter((r) => !r.errors);
+    const losers = results.filter((r) => r.errors);
+    expect(winners).toHaveLength(1);
+    expect(losers.map((r) => r.errors![0].extensions?.code)).toEqual(Array(readers.length - 1).fill('ALREADY_CLAIMED'));
+    const s = await owner.market.getStudy(studyId);
+    expect(readers.filter((r) => r.address === s.radiologist)).toHaveLength(1);
+  });
+
+  it('answers bad input with BAD_INPUT and never a stack trace', async () => {
+    const c = new GqlClient(stack.api);
+    await c.signIn(devWallet(3, stack.provider));
+    expect(await c.code(`{ study(id: "0x1234") { id } }`)).toBe('BAD_INPUT');
+    expect(await c.code(`{ study(id: "${hexlify(randomBytes(32))}") { id } }`)).toBe('NOT_FOUND');
+    expect(await c.code(`{ worklist(first: 1000) { asOf } }`)).toBe('BAD_INPUT');
+    expect(await c.code(`{ worklist(filter: { states: ["XX"] }) { asOf } }`)).toBe('BAD_INPUT');
+    expect(await c.code(`{ worklist(after: "garbage") { asOf } }`)).toBe('BAD_INPUT');
+    expect(await c.code(`{ nosuchfield }`)).toBe('BAD_INPUT');
+    expect(await c.code(`mutation { relayTransaction(signedTransaction: "0xdeadbeef") { txHash } }`)).toBe('BAD_INPUT');
+  });
+});
