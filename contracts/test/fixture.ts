@@ -139,12 +139,14 @@ export function prng(seed: number) {
  * == token balance of the market.
  */
 export async function assertConserved(w: World, accounts: string[], studyIds: string[]): Promise<void> {
-  let sum = 0n;
-  for (const a of new Set([...accounts, w.treasury.address])) sum += (await w.c.market.balanceOf(a)) as bigint;
-  for (const id of studyIds) {
-    const s = await w.c.market.getStudy(id);
+  const [balances, studies, held] = await Promise.all([
+    Promise.all([...new Set([...accounts, w.treasury.address])].map((a) => w.c.market.balanceOf(a) as Promise<bigint>)),
+    Promise.all(studyIds.map((id) => w.c.market.getStudy(id))),
+    w.c.token.balanceOf(w.deployment.market) as Promise<bigint>,
+  ]);
+  let sum = balances.reduce((a, b) => a + b, 0n);
+  for (const s of studies) {
     if (s.status !== Status.Settled && s.status !== Status.Cancelled && s.status !== Status.None) sum += s.maxBounty as bigint;
   }
-  const held = (await w.c.token.balanceOf(w.deployment.market)) as bigint;
   expect(sum, 'escrow conservation').toBe(held);
 }

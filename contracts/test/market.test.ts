@@ -502,7 +502,8 @@ describe('IncentiveParameters', () => {
     await increaseTime(w.provider, DAY);
     const r = await send(w.as(rad).market.settle(sid('fee')));
     const ev = eventsOf(w.c, r, 'StudySettled')[0].args;
-    expect(ev.fee).toBe(((ev.payout + ev.fee) * 500n) / 10000n); // 5% snapshotted at claim, not the new 10%
+    const locked = (ev.payout as bigint) + (ev.fee as bigint);
+    expect(ev.fee).toBe((locked * 500n) / 10000n); // 5% snapshotted at claim, not the new 10%
   });
 });
 

