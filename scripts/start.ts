@@ -8,6 +8,7 @@
  */
 import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { NonceManager } from 'ethers';
 import { AnvilHandle, createProvider, startAnvil } from '../libs/chain/src/anvil.js';
@@ -81,8 +82,9 @@ async function main() {
   const migrated = await runMigrations(config.databaseUrl);
   console.log(`database   migrations applied: ${migrated.length ? migrated.join(', ') : 'none pending'}`);
 
+  // settler first (it listens on the bus), then the indexer that publishes to it, then the API
   const distRoot = join(import.meta.dirname, '..');
-  for (const app of ['indexer', 'settler', 'api']) {
+  for (const app of ['settler', 'indexer', 'api']) {
     const child = fork(join(distRoot, 'apps', app, 'src', 'main.js'), [], { env: appEnv, stdio: 'inherit' });
     children.push(child);
     child.on('exit', (code, signal) => {
@@ -91,6 +93,7 @@ async function main() {
         void shutdown(1);
       }
     });
+    if (app === 'settler' && !config.bus.natsUrl) await waitForPort(config.bus.settlerHost, config.bus.settlerPort);
   }
   await waitForHttp(`http://${config.api.host}:${apiPort}/health`);
 
@@ -106,6 +109,22 @@ ${
 }
   Fill the worklist:   npm run demo      Stop: Ctrl-C
 `);
+}
+
+async function waitForPort(host: string, port: number, timeoutMs = 30_000) {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, host, () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs / 1000} s`);
 }
 
 async function waitForHttp(url: string, timeoutMs = 60_000) {

@@ -21,6 +21,7 @@ export function busServerOptions(config: AppConfig): MicroserviceOptions {
 export class BusPublisher implements OnApplicationShutdown {
   private readonly logger = new Logger('Bus');
   private readonly client: ClientProxy;
+  private failing = false;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
     this.client = ClientProxyFactory.create(
@@ -34,9 +35,13 @@ export class BusPublisher implements OnApplicationShutdown {
   async publish(pattern: string, payload: unknown): Promise<boolean> {
     try {
       await lastValueFrom(this.client.emit(pattern, payload), { defaultValue: undefined });
+      if (this.failing) this.logger.log('bus reachable again');
+      this.failing = false;
       return true;
     } catch (e) {
-      this.logger.warn(`publish ${pattern} failed: ${(e as Error).message}`);
+      // one warning per outage, not one per event
+      if (!this.failing) this.logger.warn(`publish ${pattern} failed (consumers catch up from Postgres): ${(e as Error).message}`);
+      this.failing = true;
       return false;
     }
   }
