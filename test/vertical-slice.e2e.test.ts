@@ -55,9 +55,10 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     expect(await alice.code(`{ worklist { items { id } } }`)).toBe('UNAUTHENTICATED');
     expect((await alice.signIn(reader)).errors).toBeUndefined();
 
+    // FORBIDDEN until the indexer has seen the credential, then the study shows up
     const page = await waitFor('the study in the worklist', async () => {
-      const d = await alice.ok(`{ worklist(first: 10) { asOf items { ${STUDY_FIELDS} } pageInfo { hasNextPage endCursor } } }`);
-      return d.worklist.items.length ? d.worklist : null;
+      const r = await alice.send(`{ worklist(first: 10) { asOf items { ${STUDY_FIELDS} } pageInfo { hasNextPage endCursor } } }`);
+      return r.data?.worklist.items.length ? r.data.worklist : null;
     });
     const item = page.items[0];
     expect(item).toMatchObject({ id: studyId, status: 'OPEN', modality: 'CT', urgency: 'URGENT', patientState: 'CA' });
@@ -74,7 +75,8 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     // not licensed in the patient's state: sees nothing, cannot claim
     const tex = new GqlClient(stack.api);
     await tex.signIn(outOfState);
-    expect((await tex.ok(`{ worklist { items { id } } }`)).worklist.items).toEqual([]);
+    const texList = await waitFor('the Texan credential indexed', async () => (await tex.send(`{ worklist { items { id } } }`)).data);
+    expect(texList.worklist.items).toEqual([]);
     expect(await tex.code(`mutation($id: ID!) { claimStudy(studyId: $id) { data } }`, { id: studyId })).toBe('NOT_ELIGIBLE');
 
     // claim: the API prepares, the radiologist signs, the API relays
@@ -96,6 +98,9 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     });
     expect(claimed).toMatchObject({ radiologist: reader.address.toLowerCase(), lockedBounty: locked.toString(), feeBps: 500 });
     expect((await alice.ok(`{ worklist { items { id } } }`)).worklist.items).toEqual([]);
+    expect((await alice.ok(`{ myClaims { id status lockedBounty } }`)).myClaims).toEqual([
+      { id: studyId, status: 'CLAIMED', lockedBounty: locked.toString() },
+    ]);
 
     // someone else eligible is too late
     const bob = new GqlClient(stack.api);
@@ -174,7 +179,8 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
         return c;
       }),
     );
-    await waitFor('the study to be indexed', async () => (await clients[0].ok(`{ worklist { items { id } } }`)).worklist.items.length > 0);
+    for (const c of clients)
+      await waitFor('the study in every worklist', async () => (await c.send(`{ worklist { items { id } } }`)).data?.worklist.items.length > 0);
     // everyone prepares and signs while the study is still open, then all relay at once
     const signed = await Promise.all(
       clients.map(async (c, i) => {

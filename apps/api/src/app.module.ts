@@ -7,6 +7,7 @@ import { DbModule } from '../../../libs/db/src/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { AuthResolver } from './auth/auth.resolver.js';
 import { AuthService } from './auth/auth.service.js';
+import { RoleService } from './auth/roles.js';
 import { ChainService } from './chain/chain.service.js';
 import { formatError } from './common/errors.js';
 import { HealthController } from './health.controller.js';
@@ -35,6 +36,7 @@ export class ApiModule {
       controllers: [HealthController],
       providers: [
         AuthService,
+        RoleService,
         ChainService,
         AuthResolver,
         StudiesResolver,

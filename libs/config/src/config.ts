@@ -28,6 +28,8 @@ export const configSchema = z.object({
     siweUri: z.string().url(),
     nonceTtlSeconds: int(10).default(600),
     sessionTtlSeconds: int(60).default(12 * 3600),
+    /** accounts with the ADMIN role */
+    adminAddresses: z.array(address).default([]),
   }),
   indexer: z.object({
     confirmations: int(0, 1000).default(0),
@@ -84,6 +86,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       siweUri: env.SIWE_URI ?? `http://localhost:${apiPort}`,
       nonceTtlSeconds: env.NONCE_TTL_SECONDS,
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+      adminAddresses: env.ADMIN_ADDRESSES ? env.ADMIN_ADDRESSES.split(',').map((a) => a.trim()) : undefined,
     },
     indexer: {
       confirmations: env.INDEXER_CONFIRMATIONS,

@@ -5,9 +5,10 @@ import { createDataSource } from './data-source.js';
 import { AuthRepository } from './repositories/auth.repository.js';
 import { EventStore } from './repositories/event-store.js';
 import { LedgerRepository } from './repositories/ledger.repository.js';
+import { RoleRepository } from './repositories/role.repository.js';
 import { StudyRepository } from './repositories/study.repository.js';
 
-const repositories = [AuthRepository, EventStore, LedgerRepository, StudyRepository];
+const repositories = [AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository];
 
 @Global()
 @Module({})

@@ -4,6 +4,7 @@ import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { createProvider } from '../../../../libs/chain/src/anvil.js';
 import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
 import { decodeContractError } from '../../../../libs/chain/src/errors.js';
+import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
 import { OpenReadError } from '../common/errors.js';
 
 export interface UnsignedTx {
@@ -84,7 +85,7 @@ export class ChainService implements OnApplicationShutdown {
     } catch (e) {
       throw new OpenReadError('CONFLICT', `the node refused the transaction: ${shortReason(e)}`);
     }
-    const receipt = await this.provider.waitForTransaction(hash, 1, 60_000).catch(() => null);
+    const receipt = await waitForReceipt(this.provider, hash, 60_000).catch(() => null);
     if (!receipt) throw new OpenReadError('CHAIN_UNAVAILABLE', `transaction ${hash} was sent but not mined within 60 s`, { txHash: hash });
     if (receipt.status !== 1) {
       // lost a race that the simulation could not see (e.g. another claim in the same block)

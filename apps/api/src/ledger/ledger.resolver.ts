@@ -1,8 +1,8 @@
 import { Inject } from '@nestjs/common';
-import { Args, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
+import { Args, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
-import { CurrentUser } from '../auth/auth.guard.js';
+import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAddress, parseLimit } from '../common/validation.js';
@@ -62,15 +62,18 @@ export class LedgerResolver {
     private readonly ledger: LedgerRepository,
   ) {}
 
+  @Roles('RO_BILLING', 'ADMIN')
   @Query(() => LedgerPage, { description: "An RO's postings, locks, payouts, fees and refunds from indexed events. Only the RO itself may read it." })
   async roLedger(
     @CurrentUser() user: AuthUser,
+    @Context() ctx: GqlContext,
     @Args('roId', { description: "the RO's address" }) roId: string,
     @Args('first', { type: () => Int, nullable: true }) first: number | null,
     @Args('after', { type: () => String, nullable: true }) after: string | null,
   ): Promise<LedgerPage> {
     const ro = parseAddress(roId, 'roId');
-    if (ro !== user.address) throw new OpenReadError('FORBIDDEN', "only the RO's own account can read its ledger");
+    // billing staff are scoped to their own RO (issue 7 adds staff accounts of an RO); admins see all
+    if (ro !== user.address && !ctx.req.roles?.has('ADMIN')) throw new OpenReadError('FORBIDDEN', "only the RO's own account can read its ledger");
     const limit = parseLimit(first ?? undefined, 500, 100);
     let afterKey: { blockNumber: number; logIndex: number } | undefined;
     if (after) {

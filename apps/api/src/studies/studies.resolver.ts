@@ -3,7 +3,7 @@ import { Args, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { MODALITIES, URGENCIES, US_STATES } from '../../../../libs/domain/src/codes.js';
 import { StudyRepository } from '../../../../libs/db/src/index.js';
-import { CurrentUser } from '../auth/auth.guard.js';
+import { Authenticated, CurrentUser, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { ChainService } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
@@ -36,6 +36,7 @@ export class StudiesResolver {
     private readonly chain: ChainService,
   ) {}
 
+  @Roles('RADIOLOGIST')
   @Query(() => WorklistPage, {
     description: 'Open studies you are eligible to claim now, with their current bounty. Keyset-paginated.',
   })
@@ -73,6 +74,7 @@ export class StudiesResolver {
     };
   }
 
+  @Authenticated()
   @Query(() => Study, { description: 'One study by its ID.' })
   async study(@Args('id', { type: () => ID }) id: string): Promise<Study> {
     const studyId = parseStudyId(id);
@@ -83,6 +85,7 @@ export class StudiesResolver {
     return Study.from(row, asOf, bounty);
   }
 
+  @Roles('RADIOLOGIST')
   @Query(() => [Study], { description: 'Studies you have claimed, newest first.' })
   async myClaims(
     @CurrentUser() user: AuthUser,
@@ -93,6 +96,7 @@ export class StudiesResolver {
     return rows.map((r) => Study.from(r, asOf));
   }
 
+  @Roles('RADIOLOGIST')
   @Mutation(() => PreparedTransaction, {
     description: 'The claim transaction for you to sign; refused up front if the study is taken or you are not eligible.',
   })
@@ -108,6 +112,7 @@ export class StudiesResolver {
     return toPrepared(await this.chain.prepare(user.address, 'claim', [studyId]));
   }
 
+  @Roles('RADIOLOGIST')
   @Mutation(() => PreparedTransaction, {
     description: 'The report transaction for you to sign. Only the hash of the report goes on chain.',
   })
@@ -124,6 +129,7 @@ export class StudiesResolver {
     return toPrepared(await this.chain.prepare(user.address, 'submitReport', [studyId, reportHash]));
   }
 
+  @Roles('RADIOLOGIST')
   @Mutation(() => RelayedTransaction, {
     description: 'Send a transaction you signed (claim or submitReport) and wait until it is mined.',
   })
