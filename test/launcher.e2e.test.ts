@@ -83,7 +83,7 @@ describe('the npm start launcher', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query: 'mutation { nonce { nonce chainId } }' }),
     });
-    expect((await res.json()).data.nonce.chainId).toBe(31337);
+    expect(((await res.json()) as { data: { nonce: { chainId: number } } }).data.nonce.chainId).toBe(31337);
 
     second.child.kill('SIGINT');
     await new Promise((r) => second.child.once('exit', r));
