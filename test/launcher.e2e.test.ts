@@ -44,7 +44,7 @@ describe('the npm start launcher', () => {
 
   const pidsUnder = (dir: string) => {
     try {
-      return execFileSync('pgrep', ['-f', dir]).toString().trim().split('\n').filter(Boolean);
+      return execFileSync('pgrep', ['-f', '--', dir]).toString().trim().split('\n').filter(Boolean);
     } catch {
       return []; // pgrep exits 1 when nothing matches
     }
