@@ -28,6 +28,12 @@ export class RoResolver {
     private readonly access: RoAccessService,
   ) {}
 
+  private async findRo(roId: string): Promise<RoRow> {
+    const ro = await this.ros.find(this.config.chainId, parseRoId(roId));
+    if (!ro) throw new OpenReadError('NOT_FOUND', 'no such RO');
+    return ro;
+  }
+
   private async withMembers(ro: RoRow): Promise<RadiologyOrg> {
     const members = await this.ros.members(ro.id);
     return { id: ro.id, name: ro.name, publicKey: ro.publicKey, members: members.map((m) => ({ account: m.account, role: m.role })) };
@@ -64,8 +70,7 @@ export class RoResolver {
     @Args('account') account: string,
     @Args('role', { type: () => RoMemberRole }) role: RoMemberRole,
   ): Promise<RadiologyOrg> {
-    const ro = await this.ros.find(this.config.chainId, parseRoId(roId));
-    if (!ro) throw new OpenReadError('NOT_FOUND', 'no such RO');
+    const ro = await this.findRo(roId);
     if ((await this.ros.addMember(this.config.chainId, ro.id, parseAddress(account, 'account'), role, user.address)) === 'TAKEN')
       throw new OpenReadError('CONFLICT', 'this wallet is already a depositor of another RO');
     return this.withMembers(ro);
@@ -78,8 +83,7 @@ export class RoResolver {
     @Args('account') account: string,
     @Args('role', { type: () => RoMemberRole }) role: RoMemberRole,
   ): Promise<RadiologyOrg> {
-    const ro = await this.ros.find(this.config.chainId, parseRoId(roId));
-    if (!ro) throw new OpenReadError('NOT_FOUND', 'no such RO');
+    const ro = await this.findRo(roId);
     if (!(await this.ros.removeMember(ro.id, parseAddress(account, 'account'), role))) throw new OpenReadError('NOT_FOUND', 'no such member');
     return this.withMembers(ro);
   }

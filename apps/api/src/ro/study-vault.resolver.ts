@@ -5,7 +5,8 @@ import { AccessLogEntry, LeaseRow, StudyVaultRepository } from '../../../../libs
 import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { RoleService } from '../auth/roles.js';
-import { ChainService, UnsignedTx } from '../chain/chain.service.js';
+import { ChainService } from '../chain/chain.service.js';
+import { toPrepared } from '../studies/studies.resolver.js';
 import { PreparedTransaction } from '../studies/study.models.js';
 import { LeaseService } from './lease.service.js';
 import { PostingService } from './posting.service.js';
@@ -20,7 +21,6 @@ class PreparedReport {
   @Field(() => PreparedTransaction) transaction: PreparedTransaction;
 }
 
-const prepared = (tx: UnsignedTx): PreparedTransaction => ({ ...tx, gasLimit: tx.gasLimit.toString() });
 const b64 = (b: Buffer) => b.toString('base64');
 const hex = (b: Buffer) => `0x${b.toString('hex')}`;
 const toLease = (l: LeaseRow): StudyLease => ({ ...l, wrappedKey: b64(l.wrappedKey) });
@@ -47,7 +47,7 @@ export class StudyVaultResolver {
   })
   async prepareStudyPosting(@CurrentUser() user: AuthUser, @Args('input') input: StudyPostingInput): Promise<PreparedPosting> {
     const { studyId, transaction } = await this.postings.prepare(user.address, input);
-    return { studyId, transaction: prepared(transaction) };
+    return { studyId, transaction: toPrepared(transaction) };
   }
 
   @Roles('RO_DEPOSITOR')
@@ -94,7 +94,7 @@ export class StudyVaultResolver {
     @Args('sealedReport', { description: 'the report sealed to the RO key (base64)' }) sealedReport: string,
   ): Promise<PreparedReport> {
     const { reportHash, transaction } = await this.leases.submitReport(user.address, studyId, sealedReport);
-    return { reportHash, transaction: prepared(transaction) };
+    return { reportHash, transaction: toPrepared(transaction) };
   }
 
   @Authenticated()

@@ -144,6 +144,6 @@ export class StudiesResolver {
   }
 }
 
-function toPrepared(tx: { from: string; to: string; data: string; chainId: number; gasLimit: bigint }): PreparedTransaction {
+export function toPrepared(tx: { from: string; to: string; data: string; chainId: number; gasLimit: bigint }): PreparedTransaction {
   return { ...tx, gasLimit: tx.gasLimit.toString() };
 }
