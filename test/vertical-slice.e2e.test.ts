@@ -142,11 +142,18 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     expect(await owner.token.balanceOf(reader.address)).toBe(split.payout);
 
     // the RO's ledger, from indexed events
+    // (the admin onboards the RO: the wallet is its depositor and, here, its billing account too)
+    const admin = new GqlClient(stack.api);
+    await admin.signIn(devWallet(0, provider));
+    const { createRo } = await admin.ok(
+      `mutation($k: String!, $a: String!) { createRo(name: "Slice Imaging", publicKey: $k, billing: [$a], depositors: [$a]) { id } }`,
+      { k: `0x${'42'.repeat(32)}`, a: ro.address },
+    );
     const roClient = new GqlClient(stack.api);
     await roClient.signIn(ro);
     const ledger = await waitFor('the ledger', async () => {
       const d = await roClient.ok(`query($ro: String!) { roLedger(roId: $ro) { entries { kind amount studyId counterparty txHash }
-        totals { deposits escrowed payouts fees refunds withdrawals } } }`, { ro: ro.address });
+        totals { deposits escrowed payouts fees refunds withdrawals } } }`, { ro: createRo.id });
       return d.roLedger.entries.length >= 6 ? d.roLedger : null;
     });
     expect(ledger.entries.map((e: { kind: string }) => e.kind)).toEqual(['DEPOSIT', 'ESCROW', 'LOCK', 'FEE', 'PAYOUT', 'REFUND']);
@@ -158,7 +165,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
       refunds: split.refund.toString(),
       withdrawals: '0',
     });
-    expect(await alice.code(`query($ro: String!) { roLedger(roId: $ro) { roId } }`, { ro: ro.address })).toBe('FORBIDDEN');
+    expect(await alice.code(`query($ro: String!) { roLedger(roId: $ro) { roId } }`, { ro: createRo.id })).toBe('FORBIDDEN');
   });
 
   it('lets exactly one of many concurrent claimers win; the others get ALREADY_CLAIMED', async () => {

@@ -1,7 +1,8 @@
 import { INestApplication, INestApplicationContext, INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
-import { HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from 'ethers';
+import { Contract, HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from 'ethers';
+import { loadArtifact } from '../../libs/chain/src/artifacts.js';
 import { createApiApp } from '../../apps/api/src/bootstrap.js';
 import { IndexerModule } from '../../apps/indexer/src/indexer.module.js';
 import { SettlerModule } from '../../apps/settler/src/settler.module.js';
@@ -33,22 +34,25 @@ export interface Stack {
  * database migrated, and the three apps running in this process (API over real HTTP on a free port, the
  * indexer polling the chain, the settler listening on the bus).
  */
-export async function startStack(opts: { settlerPollMs?: number } = {}): Promise<Stack> {
+export async function startStack(opts: { settlerPollMs?: number; anchorIntervalMs?: number } = {}): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
   const deployer = new NonceManager(devWallet(0, provider));
   const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
   const owner = contracts(deployment, deployer);
   await (await owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress())).wait();
+  const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
+  await (await anchor.grantRole(await anchor.ANCHORER_ROLE(), devWallet(9, provider).address)).wait();
   const db = await createTestDatabase();
   const config = parseConfig({
     databaseUrl: db.url,
     rpcUrl: anvil.rpcUrl,
     chainId: deployment.chainId,
     contracts: { ...deployment },
-    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test' },
+    // dev account #0 (the deployer) is an ADMIN: it onboards ROs
+    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address] },
     indexer: { confirmations: 0, pollMs: 100 },
-    settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200 },
+    settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
     bus: { settlerPort: await freePort() },
   });
   const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {

@@ -13,6 +13,11 @@ import { formatError } from './common/errors.js';
 import { HealthController } from './health.controller.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
+import { LeaseService } from './ro/lease.service.js';
+import { PostingService } from './ro/posting.service.js';
+import { RoAccessService } from './ro/ro-access.service.js';
+import { RoResolver } from './ro/ro.resolver.js';
+import { StudyVaultResolver } from './ro/study-vault.resolver.js';
 
 @Module({})
 export class ApiModule {
@@ -41,6 +46,11 @@ export class ApiModule {
         AuthResolver,
         StudiesResolver,
         LedgerResolver,
+        RoAccessService,
+        PostingService,
+        LeaseService,
+        RoResolver,
+        StudyVaultResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -9,6 +9,7 @@ export const CONTRACT_NAMES = {
   IncentiveParameters: 'IncentiveParameters',
   CredentialRegistry: 'CredentialRegistry',
   StudyMarket: 'StudyMarket',
+  AccessLogAnchor: 'AccessLogAnchor',
 } as const;
 export type ContractName = (typeof CONTRACT_NAMES)[keyof typeof CONTRACT_NAMES];
 

@@ -7,8 +7,14 @@ import { EventStore } from './repositories/event-store.js';
 import { LedgerRepository } from './repositories/ledger.repository.js';
 import { RoleRepository } from './repositories/role.repository.js';
 import { StudyRepository } from './repositories/study.repository.js';
+import { AccessLogRepository } from './repositories/access-log.repository.js';
+import { RoRepository } from './repositories/ro.repository.js';
+import { StudyVaultRepository } from './repositories/study-vault.repository.js';
 
-const repositories = [AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository];
+const repositories = [
+  AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository,
+  RoRepository, StudyVaultRepository, AccessLogRepository,
+];
 
 @Global()
 @Module({})

@@ -5,3 +5,6 @@ export * from './repositories/event-store.js';
 export * from './repositories/ledger.repository.js';
 export * from './repositories/study.repository.js';
 export * from './repositories/role.repository.js';
+export * from './repositories/ro.repository.js';
+export * from './repositories/study-vault.repository.js';
+export * from './repositories/access-log.repository.js';

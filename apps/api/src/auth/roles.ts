@@ -12,11 +12,12 @@ import { RoleRepository } from '../../../../libs/db/src/index.js';
  *
  *   RADIOLOGIST  holds a credential attestation that is not revoked (expired still counts: they can see their claims)
  *   VERIFIER     holds VERIFIER_ROLE on the CredentialRegistry (indexed from RoleGranted/RoleRevoked)
- *   RO_BILLING   an RO account (has deposited or posted); resolvers scope it to its own RO
+ *   RO_BILLING   billing staff of an RO (ro_members); resolvers scope it to their own RO(s)
+ *   RO_DEPOSITOR a wallet that deposits and posts studies for an RO (ro_members); scoped to that RO
  *   DAO_MEMBER   holds membership votes (governance: issue 4)
  *   ADMIN        listed in ADMIN_ADDRESSES
  */
-export const ROLES = ['RADIOLOGIST', 'VERIFIER', 'RO_BILLING', 'DAO_MEMBER', 'ADMIN'] as const;
+export const ROLES = ['RADIOLOGIST', 'VERIFIER', 'RO_BILLING', 'DAO_MEMBER', 'ADMIN', 'RO_DEPOSITOR'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const ACCESS_METADATA = 'openread:access';
@@ -38,7 +39,8 @@ export class RoleService {
     const roles = new Set<Role>();
     if (facts.credentialed) roles.add('RADIOLOGIST');
     if (facts.verifier) roles.add('VERIFIER');
-    if (facts.ro) roles.add('RO_BILLING');
+    if (facts.roBilling) roles.add('RO_BILLING');
+    if (facts.roDepositor) roles.add('RO_DEPOSITOR');
     if (this.config.api.adminAddresses.includes(address)) roles.add('ADMIN');
     return roles;
   }

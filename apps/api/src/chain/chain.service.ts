@@ -1,10 +1,11 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { Interface, JsonRpcProvider, Transaction } from 'ethers';
+import { Interface, JsonRpcProvider, Transaction, TransactionDescription } from 'ethers';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { createProvider } from '../../../../libs/chain/src/anvil.js';
 import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
 import { decodeContractError } from '../../../../libs/chain/src/errors.js';
 import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
+import type { Role } from '../auth/roles.js';
 import { OpenReadError } from '../common/errors.js';
 
 export interface UnsignedTx {
@@ -15,8 +16,12 @@ export interface UnsignedTx {
   gasLimit: bigint;
 }
 
-/** Market functions a radiologist may have relayed, and how their reverts read to a client. */
-const RELAYABLE = new Set(['claim', 'submitReport']);
+/**
+ * Market functions the API relays, each with the role its sender must hold, and how their reverts read to a
+ * client. postStudy additionally passes a check by the caller (the study ID must be one the API generated for
+ * the sender's RO: random, never derived from an MRN or accession number).
+ */
+const RELAYABLE: Record<string, Role> = { claim: 'RADIOLOGIST', submitReport: 'RADIOLOGIST', postStudy: 'RO_DEPOSITOR' };
 const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0]> = {
   StudyNotFound: 'NOT_FOUND',
   StudyNotOpen: 'ALREADY_CLAIMED',
@@ -26,6 +31,9 @@ const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0
   LeaseHasExpired: 'LEASE_EXPIRED',
   InvalidReportHash: 'BAD_INPUT',
   InvalidStatus: 'CONFLICT',
+  InsufficientBalance: 'CONFLICT',
+  StudyAlreadyExists: 'CONFLICT',
+  InvalidStudy: 'BAD_INPUT',
 };
 
 @Injectable()
@@ -63,9 +71,14 @@ export class ChainService implements OnApplicationShutdown {
 
   /**
    * Relays a transaction the caller signed: it must come from the caller, go to the market, on this chain,
-   * and call a relayable function. Returns once it is mined.
+   * and call a relayable function the caller holds the role for (and pass `check`, if given). Returns once it is mined.
    */
-  async relay(signed: string, caller: string): Promise<{ txHash: string; blockNumber: number; function: string }> {
+  async relay(
+    signed: string,
+    caller: string,
+    roles: ReadonlySet<Role>,
+    check?: (call: TransactionDescription) => Promise<void>,
+  ): Promise<{ txHash: string; blockNumber: number; function: string }> {
     let tx: Transaction;
     try {
       tx = Transaction.from(signed);
@@ -76,7 +89,9 @@ export class ChainService implements OnApplicationShutdown {
     if (tx.to?.toLowerCase() !== this.config.contracts.market) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market');
     if (Number(tx.chainId) !== this.config.chainId) throw new OpenReadError('BAD_INPUT', `the transaction must be for chain ${this.config.chainId}`);
     const fn = this.market.parseTransaction({ data: tx.data });
-    if (!fn || !RELAYABLE.has(fn.name)) throw new OpenReadError('BAD_INPUT', `only ${[...RELAYABLE].join(', ')} can be relayed`);
+    if (!fn || !Object.hasOwn(RELAYABLE, fn.name)) throw new OpenReadError('BAD_INPUT', `only ${Object.keys(RELAYABLE).join(', ')} can be relayed`);
+    if (!roles.has(RELAYABLE[fn.name])) throw new OpenReadError('FORBIDDEN', `relaying ${fn.name} needs the role ${RELAYABLE[fn.name]}`);
+    await check?.(fn);
     await this.simulate({ from: caller, to: tx.to, data: tx.data });
 
     let hash: string;
@@ -93,6 +108,19 @@ export class ChainService implements OnApplicationShutdown {
       throw new OpenReadError('CONFLICT', 'the transaction reverted', { txHash: hash });
     }
     return { txHash: hash, blockNumber: receipt.blockNumber, function: fn.name };
+  }
+
+  /** Whether the market knows a study ID (any status), read from the chain, not the index. */
+  async studyExists(studyId: string): Promise<boolean> {
+    try {
+      const [view] = this.market.decodeFunctionResult(
+        'getStudy',
+        await this.provider.call({ to: this.config.contracts.market, data: this.market.encodeFunctionData('getStudy', [studyId]) }),
+      );
+      return Number(view.status) !== 0;
+    } catch {
+      throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
+    }
   }
 
   private async simulate(tx: { from: string; to: string; data: string; blockTag?: number }): Promise<bigint> {
@@ -133,6 +161,8 @@ function messageFor(reason: string): string {
       return 'only the radiologist who claimed the study can do this';
     case 'LeaseHasExpired':
       return 'the claim lease has expired';
+    case 'InsufficientBalance':
+      return 'the market balance does not cover maxBounty: deposit first';
     default:
       return `the market refused the transaction (${reason})`;
   }

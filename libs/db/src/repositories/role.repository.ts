@@ -9,8 +9,10 @@ export interface AccountFacts {
   credentialed: boolean;
   /** holds VERIFIER_ROLE on the CredentialRegistry */
   verifier: boolean;
-  /** has a market balance history (deposited / posted): an RO account */
-  ro: boolean;
+  /** billing staff of at least one RO (ro_members) */
+  roBilling: boolean;
+  /** a depositor (posting) wallet of an RO */
+  roDepositor: boolean;
 }
 
 /** What the indexed chain says about an account, for role checks. One query. */
@@ -23,9 +25,10 @@ export class RoleRepository {
       `SELECT
          EXISTS (SELECT 1 FROM credentials WHERE chain_id = $1 AND radiologist = $2 AND NOT revoked) AS credentialed,
          EXISTS (SELECT 1 FROM contract_roles WHERE chain_id = $1 AND account = $2 AND contract = $3 AND role = $4) AS verifier,
-         EXISTS (SELECT 1 FROM ledger_entries WHERE chain_id = $1 AND account = $2 AND kind IN ('DEPOSIT', 'ESCROW')) AS ro`,
+         EXISTS (SELECT 1 FROM ro_members WHERE chain_id = $1 AND account = $2 AND role = 'BILLING') AS ro_billing,
+         EXISTS (SELECT 1 FROM ro_members WHERE chain_id = $1 AND account = $2 AND role = 'DEPOSITOR') AS ro_depositor`,
       [chainId, account, registry, VERIFIER_ROLE],
     );
-    return { credentialed: r.credentialed, verifier: r.verifier, ro: r.ro };
+    return { credentialed: r.credentialed, verifier: r.verifier, roBilling: r.ro_billing, roDepositor: r.ro_depositor };
   }
 }
