@@ -1,5 +1,6 @@
 import { Init1764255600000 } from './1764255600000-Init.js';
 import { ContractRoles1764260000000 } from './1764260000000-ContractRoles.js';
+import { CredentialApplications1764500000000 } from './1764500000000-CredentialApplications.js';
 
 /** Every migration, in order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
-export const migrations = [Init1764255600000, ContractRoles1764260000000];
+export const migrations = [Init1764255600000, ContractRoles1764260000000, CredentialApplications1764500000000];

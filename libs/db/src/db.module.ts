@@ -3,12 +3,13 @@ import { DataSource } from 'typeorm';
 import { APP_CONFIG, AppConfig } from '../../config/src/index.js';
 import { createDataSource } from './data-source.js';
 import { AuthRepository } from './repositories/auth.repository.js';
+import { CredentialRepository } from './repositories/credential.repository.js';
 import { EventStore } from './repositories/event-store.js';
 import { LedgerRepository } from './repositories/ledger.repository.js';
 import { RoleRepository } from './repositories/role.repository.js';
 import { StudyRepository } from './repositories/study.repository.js';
 
-const repositories = [AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository];
+const repositories = [AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository, CredentialRepository];
 
 @Global()
 @Module({})

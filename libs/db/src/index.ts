@@ -5,3 +5,4 @@ export * from './repositories/event-store.js';
 export * from './repositories/ledger.repository.js';
 export * from './repositories/study.repository.js';
 export * from './repositories/role.repository.js';
+export * from './repositories/credential.repository.js';

@@ -5,6 +5,7 @@ import { createProvider } from '../../../../libs/chain/src/anvil.js';
 import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
 import { decodeContractError } from '../../../../libs/chain/src/errors.js';
 import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
+import type { Role } from '../auth/roles.js';
 import { OpenReadError } from '../common/errors.js';
 
 export interface UnsignedTx {
@@ -15,8 +16,12 @@ export interface UnsignedTx {
   gasLimit: bigint;
 }
 
-/** Market functions a radiologist may have relayed, and how their reverts read to a client. */
-const RELAYABLE = new Set(['claim', 'submitReport']);
+export type Target = 'market' | 'registry';
+/** Functions the API relays, per contract, and the role the signer must hold; and how reverts read to a client. */
+const RELAYABLE: Record<Target, Record<string, Role>> = {
+  market: { claim: 'RADIOLOGIST', submitReport: 'RADIOLOGIST' },
+  registry: { attest: 'VERIFIER', revoke: 'VERIFIER' },
+};
 const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0]> = {
   StudyNotFound: 'NOT_FOUND',
   StudyNotOpen: 'ALREADY_CLAIMED',
@@ -26,12 +31,16 @@ const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0
   LeaseHasExpired: 'LEASE_EXPIRED',
   InvalidReportHash: 'BAD_INPUT',
   InvalidStatus: 'CONFLICT',
+  InvalidCredential: 'BAD_INPUT',
+  CredentialNotFound: 'NOT_FOUND',
+  AccessControlUnauthorizedAccount: 'FORBIDDEN',
 };
 
 @Injectable()
 export class ChainService implements OnApplicationShutdown {
   readonly provider: JsonRpcProvider;
   readonly market = new Interface(loadArtifact('StudyMarket').abi);
+  readonly registry = new Interface(loadArtifact('CredentialRegistry').abi);
   private clock: { at: number; value: number } | null = null;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
@@ -54,18 +63,18 @@ export class ChainService implements OnApplicationShutdown {
     }
   }
 
-  /** Builds a market call for `from` to sign, after simulating it so a doomed transaction is refused up front. */
-  async prepare(from: string, fn: string, args: unknown[]): Promise<UnsignedTx> {
-    const tx = { from, to: this.config.contracts.market, data: this.market.encodeFunctionData(fn, args) };
+  /** Builds a contract call for `from` to sign, after simulating it so a doomed transaction is refused up front. */
+  async prepare(from: string, fn: string, args: unknown[], target: Target = 'market'): Promise<UnsignedTx> {
+    const tx = { from, to: this.config.contracts[target], data: this[target].encodeFunctionData(fn, args) };
     const gas = await this.simulate(tx);
     return { ...tx, chainId: this.config.chainId, gasLimit: (gas * 12n) / 10n };
   }
 
   /**
-   * Relays a transaction the caller signed: it must come from the caller, go to the market, on this chain,
-   * and call a relayable function. Returns once it is mined.
+   * Relays a transaction the caller signed: it must come from the caller, go to the market or the registry, on
+   * this chain, and call a function relayable for one of the caller's roles. Returns once it is mined.
    */
-  async relay(signed: string, caller: string): Promise<{ txHash: string; blockNumber: number; function: string }> {
+  async relay(signed: string, caller: string, roles: ReadonlySet<Role>): Promise<{ txHash: string; blockNumber: number; function: string }> {
     let tx: Transaction;
     try {
       tx = Transaction.from(signed);
@@ -73,11 +82,15 @@ export class ChainService implements OnApplicationShutdown {
       throw new OpenReadError('BAD_INPUT', 'signedTransaction is not a signed, RLP-encoded transaction');
     }
     if (!tx.from || tx.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the transaction must be signed by the signed-in account');
-    if (tx.to?.toLowerCase() !== this.config.contracts.market) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market');
+    const target = (['market', 'registry'] as const).find((t) => tx.to?.toLowerCase() === this.config.contracts[t]);
+    if (!target) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market or the credential registry');
     if (Number(tx.chainId) !== this.config.chainId) throw new OpenReadError('BAD_INPUT', `the transaction must be for chain ${this.config.chainId}`);
-    const fn = this.market.parseTransaction({ data: tx.data });
-    if (!fn || !RELAYABLE.has(fn.name)) throw new OpenReadError('BAD_INPUT', `only ${[...RELAYABLE].join(', ')} can be relayed`);
-    await this.simulate({ from: caller, to: tx.to, data: tx.data });
+    const fn = this[target].parseTransaction({ data: tx.data });
+    const needs = fn ? RELAYABLE[target][fn.name] : undefined;
+    if (!fn || !needs)
+      throw new OpenReadError('BAD_INPUT', `only ${Object.keys(RELAYABLE[target]).join(', ')} can be relayed to the ${target}`);
+    if (!roles.has(needs)) throw new OpenReadError('FORBIDDEN', `${fn.name} needs the ${needs} role`);
+    await this.simulate({ from: caller, to: tx.to!, data: tx.data });
 
     let hash: string;
     try {
@@ -89,7 +102,7 @@ export class ChainService implements OnApplicationShutdown {
     if (!receipt) throw new OpenReadError('CHAIN_UNAVAILABLE', `transaction ${hash} was sent but not mined within 60 s`, { txHash: hash });
     if (receipt.status !== 1) {
       // lost a race that the simulation could not see (e.g. another claim in the same block)
-      await this.simulate({ from: caller, to: tx.to, data: tx.data, blockTag: receipt.blockNumber });
+      await this.simulate({ from: caller, to: tx.to!, data: tx.data, blockTag: receipt.blockNumber });
       throw new OpenReadError('CONFLICT', 'the transaction reverted', { txHash: hash });
     }
     return { txHash: hash, blockNumber: receipt.blockNumber, function: fn.name };
@@ -133,6 +146,10 @@ function messageFor(reason: string): string {
       return 'only the radiologist who claimed the study can do this';
     case 'LeaseHasExpired':
       return 'the claim lease has expired';
+    case 'CredentialNotFound':
+      return 'the radiologist has no live credential to revoke';
+    case 'AccessControlUnauthorizedAccount':
+      return 'the signer does not hold the role this needs on chain';
     default:
       return `the market refused the transaction (${reason})`;
   }

@@ -1,9 +1,9 @@
 import { Inject } from '@nestjs/common';
-import { Args, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { Args, Context, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { MODALITIES, URGENCIES, US_STATES } from '../../../../libs/domain/src/codes.js';
 import { StudyRepository } from '../../../../libs/db/src/index.js';
-import { Authenticated, CurrentUser, Roles } from '../auth/auth.guard.js';
+import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { ChainService } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
@@ -129,15 +129,16 @@ export class StudiesResolver {
     return toPrepared(await this.chain.prepare(user.address, 'submitReport', [studyId, reportHash]));
   }
 
-  @Roles('RADIOLOGIST')
+  @Roles('RADIOLOGIST', 'VERIFIER')
   @Mutation(() => RelayedTransaction, {
-    description: 'Send a transaction you signed (claim or submitReport) and wait until it is mined.',
+    description:
+      'Send a transaction you signed and wait until it is mined: claim or submitReport (radiologists), attest or revoke (verifiers).',
   })
-  relayTransaction(@CurrentUser() user: AuthUser, @Args('signedTransaction') signed: string) {
-    return this.chain.relay(signed, user.address);
+  relayTransaction(@CurrentUser() user: AuthUser, @Context() ctx: GqlContext, @Args('signedTransaction') signed: string) {
+    return this.chain.relay(signed, user.address, ctx.req.roles ?? new Set());
   }
 }
 
-function toPrepared(tx: { from: string; to: string; data: string; chainId: number; gasLimit: bigint }): PreparedTransaction {
+export function toPrepared(tx: { from: string; to: string; data: string; chainId: number; gasLimit: bigint }): PreparedTransaction {
   return { ...tx, gasLimit: tx.gasLimit.toString() };
 }
