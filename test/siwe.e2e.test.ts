@@ -28,7 +28,7 @@ describe('sign-in over HTTP', () => {
     });
 
     const c = new GqlClient(stack.api);
-    const ok = (await c.signIn(asAccount(owner))) as Awaited<ReturnType<GqlClient['signIn']>> & { message: string; signature: string };
+    const ok = await c.signIn(asAccount(owner));
     expect(ok.errors).toBeUndefined();
     expect(ok.data.login.address).toBe(account.toLowerCase());
     expect((await c.ok(`{ myCredential { active } }`)).myCredential).toBeNull(); // the session works
