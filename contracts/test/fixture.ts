@@ -1,4 +1,5 @@
 /** Shared set-up for the contract tests: a fresh anvil per test file, the dev accounts, the deployment. */
+import { mined } from '../../libs/chain/src/receipts.js';
 import { expect } from 'vitest';
 import {
   HDNodeWallet,
@@ -67,7 +68,7 @@ export async function startWorld(): Promise<World> {
 
 /** Sends (already sent) and waits for the receipt; fails the test on a revert. */
 export async function send(tx: Promise<ContractTransactionResponse>): Promise<TransactionReceipt> {
-  const receipt = await (await tx).wait();
+  const receipt = await mined(tx);
   if (!receipt) throw new Error('no receipt');
   return receipt;
 }

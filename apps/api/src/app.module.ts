@@ -10,6 +10,8 @@ import { AuthService } from './auth/auth.service.js';
 import { RoleService } from './auth/roles.js';
 import { ChainService } from './chain/chain.service.js';
 import { formatError } from './common/errors.js';
+import { CredentialsResolver } from './credentials/credentials.resolver.js';
+import { CredentialsService } from './credentials/credentials.service.js';
 import { HealthController } from './health.controller.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
@@ -51,6 +53,8 @@ export class ApiModule {
         LeaseService,
         RoResolver,
         StudyVaultResolver,
+        CredentialsService,
+        CredentialsResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

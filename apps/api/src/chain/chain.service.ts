@@ -16,12 +16,16 @@ export interface UnsignedTx {
   gasLimit: bigint;
 }
 
+export type Target = 'market' | 'registry';
 /**
- * Market functions the API relays, each with the role its sender must hold, and how their reverts read to a
+ * Functions the API relays, per contract, each with the role its sender must hold; and how reverts read to a
  * client. postStudy additionally passes a check by the caller (the study ID must be one the API generated for
  * the sender's RO: random, never derived from an MRN or accession number).
  */
-const RELAYABLE: Record<string, Role> = { claim: 'RADIOLOGIST', submitReport: 'RADIOLOGIST', postStudy: 'RO_DEPOSITOR' };
+const RELAYABLE: Record<Target, Record<string, Role>> = {
+  market: { claim: 'RADIOLOGIST', submitReport: 'RADIOLOGIST', postStudy: 'RO_DEPOSITOR' },
+  registry: { attest: 'VERIFIER', revoke: 'VERIFIER' },
+};
 const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0]> = {
   StudyNotFound: 'NOT_FOUND',
   StudyNotOpen: 'ALREADY_CLAIMED',
@@ -34,12 +38,16 @@ const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0
   InsufficientBalance: 'CONFLICT',
   StudyAlreadyExists: 'CONFLICT',
   InvalidStudy: 'BAD_INPUT',
+  InvalidCredential: 'BAD_INPUT',
+  CredentialNotFound: 'NOT_FOUND',
+  AccessControlUnauthorizedAccount: 'FORBIDDEN',
 };
 
 @Injectable()
 export class ChainService implements OnApplicationShutdown {
   readonly provider: JsonRpcProvider;
   readonly market = new Interface(loadArtifact('StudyMarket').abi);
+  readonly registry = new Interface(loadArtifact('CredentialRegistry').abi);
   private clock: { at: number; value: number } | null = null;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
@@ -62,16 +70,17 @@ export class ChainService implements OnApplicationShutdown {
     }
   }
 
-  /** Builds a market call for `from` to sign, after simulating it so a doomed transaction is refused up front. */
-  async prepare(from: string, fn: string, args: unknown[]): Promise<UnsignedTx> {
-    const tx = { from, to: this.config.contracts.market, data: this.market.encodeFunctionData(fn, args) };
+  /** Builds a contract call for `from` to sign, after simulating it so a doomed transaction is refused up front. */
+  async prepare(from: string, fn: string, args: unknown[], target: Target = 'market'): Promise<UnsignedTx> {
+    const tx = { from, to: this.config.contracts[target], data: this[target].encodeFunctionData(fn, args) };
     const gas = await this.simulate(tx);
     return { ...tx, chainId: this.config.chainId, gasLimit: (gas * 12n) / 10n };
   }
 
   /**
-   * Relays a transaction the caller signed: it must come from the caller, go to the market, on this chain,
-   * and call a relayable function the caller holds the role for (and pass `check`, if given). Returns once it is mined.
+   * Relays a transaction the caller signed: it must come from the caller, go to the market or the registry, on
+   * this chain, call a function relayable for one of the caller's roles, and pass `check`, if given.
+   * Returns once it is mined.
    */
   async relay(
     signed: string,
@@ -86,13 +95,16 @@ export class ChainService implements OnApplicationShutdown {
       throw new OpenReadError('BAD_INPUT', 'signedTransaction is not a signed, RLP-encoded transaction');
     }
     if (!tx.from || tx.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the transaction must be signed by the signed-in account');
-    if (tx.to?.toLowerCase() !== this.config.contracts.market) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market');
+    const target = (['market', 'registry'] as const).find((t) => tx.to?.toLowerCase() === this.config.contracts[t]);
+    if (!target) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market or the credential registry');
     if (Number(tx.chainId) !== this.config.chainId) throw new OpenReadError('BAD_INPUT', `the transaction must be for chain ${this.config.chainId}`);
-    const fn = this.market.parseTransaction({ data: tx.data });
-    if (!fn || !Object.hasOwn(RELAYABLE, fn.name)) throw new OpenReadError('BAD_INPUT', `only ${Object.keys(RELAYABLE).join(', ')} can be relayed`);
-    if (!roles.has(RELAYABLE[fn.name])) throw new OpenReadError('FORBIDDEN', `relaying ${fn.name} needs the role ${RELAYABLE[fn.name]}`);
+    const fn = this[target].parseTransaction({ data: tx.data });
+    const needs = fn ? RELAYABLE[target][fn.name] : undefined;
+    if (!fn || !needs)
+      throw new OpenReadError('BAD_INPUT', `only ${Object.keys(RELAYABLE[target]).join(', ')} can be relayed to the ${target}`);
+    if (!roles.has(needs)) throw new OpenReadError('FORBIDDEN', `${fn.name} needs the ${needs} role`);
     await check?.(fn);
-    await this.simulate({ from: caller, to: tx.to, data: tx.data });
+    await this.simulate({ from: caller, to: tx.to!, data: tx.data });
 
     let hash: string;
     try {
@@ -104,7 +116,7 @@ export class ChainService implements OnApplicationShutdown {
     if (!receipt) throw new OpenReadError('CHAIN_UNAVAILABLE', `transaction ${hash} was sent but not mined within 60 s`, { txHash: hash });
     if (receipt.status !== 1) {
       // lost a race that the simulation could not see (e.g. another claim in the same block)
-      await this.simulate({ from: caller, to: tx.to, data: tx.data, blockTag: receipt.blockNumber });
+      await this.simulate({ from: caller, to: tx.to!, data: tx.data, blockTag: receipt.blockNumber });
       throw new OpenReadError('CONFLICT', 'the transaction reverted', { txHash: hash });
     }
     return { txHash: hash, blockNumber: receipt.blockNumber, function: fn.name };
@@ -163,6 +175,10 @@ function messageFor(reason: string): string {
       return 'the claim lease has expired';
     case 'InsufficientBalance':
       return 'the market balance does not cover maxBounty: deposit first';
+    case 'CredentialNotFound':
+      return 'the radiologist has no live credential to revoke';
+    case 'AccessControlUnauthorizedAccount':
+      return 'the signer does not hold the role this needs on chain';
     default:
       return `the market refused the transaction (${reason})`;
   }
