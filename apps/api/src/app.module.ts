@@ -20,6 +20,8 @@ import { PostingService } from './ro/posting.service.js';
 import { RoAccessService } from './ro/ro-access.service.js';
 import { RoResolver } from './ro/ro.resolver.js';
 import { StudyVaultResolver } from './ro/study-vault.resolver.js';
+import { BillingResolver } from './billing/billing.resolver.js';
+import { ReconciliationService } from './billing/reconciliation.service.js';
 
 @Module({})
 export class ApiModule {
@@ -55,6 +57,8 @@ export class ApiModule {
         StudyVaultResolver,
         CredentialsService,
         CredentialsResolver,
+        ReconciliationService,
+        BillingResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -62,6 +62,16 @@ export class JsonRpcClient {
   async logs(addresses: string[], fromBlock: number, toBlock: number): Promise<RpcLog[]> {
     return this.call<RpcLog[]>('eth_getLogs', [{ address: addresses, fromBlock: toHex(fromBlock), toBlock: toHex(toBlock) }]);
   }
+
+  /** eth_getLogs with topic filters (each topic position: one value, a list of alternatives, or null). */
+  async filterLogs(filter: { address: string | string[]; topics: (string | string[] | null)[]; fromBlock: number; toBlock: number }): Promise<RpcLog[]> {
+    return this.call<RpcLog[]>('eth_getLogs', [{ ...filter, fromBlock: toHex(filter.fromBlock), toBlock: toHex(filter.toBlock) }]);
+  }
+
+  /** eth_call against the state at the end of `block`. */
+  async ethCall(to: string, data: string, block: number): Promise<string> {
+    return this.call<string>('eth_call', [{ to, data }, toHex(block)]);
+  }
 }
 
 export const toHex = (n: number) => '0x' + n.toString(16);

@@ -1,12 +1,13 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { LedgerEntryRow, LedgerRepository, RoRepository } from '../../../../libs/db/src/index.js';
+import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
 import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseLimit } from '../common/validation.js';
 import { RoAccessService } from '../ro/ro-access.service.js';
+import { ReconciliationService } from '../billing/reconciliation.service.js';
 
 export enum LedgerKind {
   DEPOSIT = 'DEPOSIT',
@@ -28,6 +29,7 @@ registerEnumType(LedgerKind, {
 
 @ObjectType()
 class LedgerEntry {
+  @Field({ description: 'the RO wallet the line belongs to' }) account: string;
   @Field(() => LedgerKind) kind: string;
   @Field({ description: 'token base units' }) amount: string;
   @Field(() => String, { nullable: true }) studyId: string | null;
@@ -46,6 +48,9 @@ class LedgerTotals {
   @Field() payouts: string;
   @Field() fees: string;
   @Field() refunds: string;
+  @Field({ description: 'bounties locked at claim (inside the escrow)' }) locks: string;
+  @Field({ description: 'locks released when a lease expired' }) locksReleased: string;
+  @Field({ description: 'locked bounties of disputed studies' }) disputes: string;
 }
 
 @ObjectType()
@@ -53,7 +58,7 @@ class LedgerPage {
   @Field() roId: string;
   @Field(() => [LedgerEntry]) entries: LedgerEntry[];
   @Field(() => String, { nullable: true, description: 'pass as `after` for the next page' }) endCursor: string | null;
-  @Field(() => LedgerTotals, { description: 'over the whole history, not just this page' }) totals: LedgerTotals;
+  @Field(() => LedgerTotals, { description: 'over the whole history (or the period), not just this page' }) totals: LedgerTotals;
 }
 
 @Resolver()
@@ -61,8 +66,8 @@ export class LedgerResolver {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly ledger: LedgerRepository,
-    private readonly ros: RoRepository,
     private readonly access: RoAccessService,
+    private readonly reconciliation: ReconciliationService,
   ) {}
 
   @Roles('RO_BILLING', 'ADMIN')
@@ -75,10 +80,13 @@ export class LedgerResolver {
     @Args('roId', { description: "the RO's id" }) roId: string,
     @Args('first', { type: () => Int, nullable: true }) first: number | null,
     @Args('after', { type: () => String, nullable: true }) after: string | null,
+    @Args('from', { type: () => GraphQLISODateTime, nullable: true, description: 'period start (chain time), inclusive' }) from: Date | null,
+    @Args('to', { type: () => GraphQLISODateTime, nullable: true, description: 'period end (chain time), inclusive' }) to: Date | null,
   ): Promise<LedgerPage> {
     // billing staff are scoped to their own RO; admins see all
-    const ro = (await this.access.requireMember(user.address, ctx.req.roles, roId, ['BILLING'])).id;
-    const accounts = (await this.ros.members(ro)).filter((m) => m.role === 'DEPOSITOR').map((m) => m.account);
+    const { ro: { id: ro }, accounts } = await this.access.billingScope(user.address, ctx.req.roles, roId);
+    const period = from || to ? await this.reconciliation.periodBlocks(from ?? new Date(0), to ?? new Date(8.64e15)) : null;
+    const blocks = period ? { from: period.fromBlock, to: period.toBlock } : {};
     const limit = parseLimit(first ?? undefined, 500, 100);
     let afterKey: { blockNumber: number; logIndex: number } | undefined;
     if (after) {
@@ -87,8 +95,8 @@ export class LedgerResolver {
       afterKey = { blockNumber: Number(m[1]), logIndex: Number(m[2]) };
     }
     const [rows, totals] = await Promise.all([
-      this.ledger.entries(this.config.chainId, accounts, limit, afterKey),
-      this.ledger.totals(this.config.chainId, accounts),
+      this.ledger.entries(this.config.chainId, accounts, limit, afterKey, blocks),
+      this.ledger.totals(this.config.chainId, accounts, blocks),
     ]);
     const t = (k: string) => (totals[k] ?? 0n).toString();
     const last = rows.at(-1);
@@ -103,6 +111,9 @@ export class LedgerResolver {
         payouts: t('PAYOUT'),
         fees: t('FEE'),
         refunds: t('REFUND'),
+        locks: t('LOCK'),
+        locksReleased: t('LOCK_RELEASED'),
+        disputes: t('DISPUTE'),
       },
     };
   }

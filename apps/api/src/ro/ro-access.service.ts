@@ -34,6 +34,13 @@ export class RoAccessService {
     return ro;
   }
 
+  /** The RO (for its billing staff or an admin) and its depositor wallets: whose ledger billing sees. */
+  async billingScope(account: string, roles: ReadonlySet<Role> | undefined, roId: string): Promise<{ ro: RoRow; accounts: string[] }> {
+    const ro = await this.requireMember(account, roles, roId, ['BILLING']);
+    const accounts = (await this.ros.members(ro.id)).filter((m) => m.role === 'DEPOSITOR').map((m) => m.account);
+    return { ro, accounts };
+  }
+
   /** The RO the caller's wallet posts for; FORBIDDEN if it is no RO's depositor. */
   async depositorRo(account: string): Promise<RoRow> {
     const ro = await this.ros.roOfDepositor(this.config.chainId, account);

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 
 export interface LedgerEntryRow {
+  /** the RO wallet the line belongs to */
+  account: string;
   kind: string;
   amount: bigint;
   studyId: string | null;
@@ -17,36 +19,65 @@ export class LedgerRepository {
   constructor(private readonly db: DataSource) {}
 
   /** The ledger of accounts (an RO's depositor wallets) in chain order, from indexed events. */
-  async entries(chainId: number, accounts: string[], limit: number, afterId?: { blockNumber: number; logIndex: number }) {
+  async entries(
+    chainId: number,
+    accounts: string[],
+    limit: number,
+    afterId?: { blockNumber: number; logIndex: number },
+    blocks: BlockRange = {},
+  ): Promise<LedgerEntryRow[]> {
     const rows = await this.db.query(
-      `SELECT kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
+      `SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
        FROM ledger_entries
        WHERE chain_id = $1 AND account = ANY($2::text[])
          AND ($3::bigint IS NULL OR (block_number, log_index) > ($3::bigint, $4::int))
+         AND block_number BETWEEN coalesce($6::bigint, 0) AND coalesce($7::bigint, 9223372036854775807)
        ORDER BY block_number, log_index, kind
        LIMIT $5`,
-      [chainId, accounts, afterId?.blockNumber ?? null, afterId?.logIndex ?? 0, limit],
+      [chainId, accounts, afterId?.blockNumber ?? null, afterId?.logIndex ?? 0, limit, blocks.from ?? null, blocks.to ?? null],
     );
-    return rows.map(
-      (r: Record<string, any>): LedgerEntryRow => ({
-        kind: r.kind,
-        amount: BigInt(r.amount),
-        studyId: r.study_id,
-        counterparty: r.counterparty,
-        txHash: r.tx_hash,
-        logIndex: Number(r.log_index),
-        blockNumber: Number(r.block_number),
-        blockTime: Number(r.block_time),
-      }),
-    );
+    return rows.map(toEntry);
   }
 
-  /** Totals per kind, e.g. for the ledger summary. */
-  async totals(chainId: number, accounts: string[]): Promise<Record<string, bigint>> {
+  /** Every line of the accounts in a block range (inclusive), in chain order: the reconciliation's input. */
+  async between(chainId: number, accounts: string[], fromBlock: number, toBlock: number): Promise<LedgerEntryRow[]> {
     const rows = await this.db.query(
-      `SELECT kind, sum(amount) AS total FROM ledger_entries WHERE chain_id = $1 AND account = ANY($2::text[]) GROUP BY kind`,
-      [chainId, accounts],
+      `SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
+       FROM ledger_entries
+       WHERE chain_id = $1 AND account = ANY($2::text[]) AND block_number BETWEEN $3 AND $4
+       ORDER BY block_number, log_index, kind, account`,
+      [chainId, accounts, fromBlock, toBlock],
+    );
+    return rows.map(toEntry);
+  }
+
+  /** Totals per kind, over the whole history or a block range. */
+  async totals(chainId: number, accounts: string[], blocks: BlockRange = {}): Promise<Record<string, bigint>> {
+    const rows = await this.db.query(
+      `SELECT kind, sum(amount) AS total FROM ledger_entries
+       WHERE chain_id = $1 AND account = ANY($2::text[])
+         AND block_number BETWEEN coalesce($3::bigint, 0) AND coalesce($4::bigint, 9223372036854775807)
+       GROUP BY kind`,
+      [chainId, accounts, blocks.from ?? null, blocks.to ?? null],
     );
     return Object.fromEntries(rows.map((r: Record<string, any>) => [r.kind, BigInt(r.total)]));
   }
 }
+
+/** Inclusive block bounds; a missing bound is open. */
+export interface BlockRange {
+  from?: number;
+  to?: number;
+}
+
+const toEntry = (r: Record<string, any>): LedgerEntryRow => ({
+  account: r.account,
+  kind: r.kind,
+  amount: BigInt(r.amount),
+  studyId: r.study_id,
+  counterparty: r.counterparty,
+  txHash: r.tx_hash,
+  logIndex: Number(r.log_index),
+  blockNumber: Number(r.block_number),
+  blockTime: Number(r.block_time),
+});

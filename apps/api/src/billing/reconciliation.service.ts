@@ -1,0 +1,365 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Interface, id, zeroPadValue } from 'ethers';
+import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
+import { OpenReadLogDecoder } from '../../../../libs/chain/src/events.js';
+import { JsonRpcClient, RpcLog } from '../../../../libs/chain/src/json-rpc.js';
+import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
+import { OpenReadError } from '../common/errors.js';
+
+export const LEDGER_KINDS = ['DEPOSIT', 'WITHDRAWAL', 'ESCROW', 'LOCK', 'LOCK_RELEASED', 'DISPUTE', 'PAYOUT', 'FEE', 'REFUND'] as const;
+export type LedgerKindName = (typeof LEDGER_KINDS)[number];
+export type Totals = Record<LedgerKindName, bigint>;
+
+export const DISCREPANCY_KINDS = [
+  'MISSING', // on chain (final), not in the ledger
+  'NOT_ON_CHAIN', // in the ledger, no such event on chain
+  'DUPLICATE', // the same chain line more than once in the ledger
+  'AMOUNT_MISMATCH', // same event, different amount
+  'FIELD_MISMATCH', // same event, different account / study / counterparty / block
+  'PENDING', // on chain in a block that is not final yet (fewer than the configured confirmations)
+  'TRANSFER_MISMATCH', // a deposit/withdrawal without the matching token Transfer (or a Transfer without one)
+  'BALANCE_MISMATCH', // the ledger's flows do not lead from the opening to the closing balance/escrow on chain
+  'IDENTITY_BROKEN', // the chain's own flows do not explain the balances (an event the model does not know)
+] as const;
+export type DiscrepancyKind = (typeof DISCREPANCY_KINDS)[number];
+
+export interface Discrepancy {
+  kind: DiscrepancyKind;
+  entryKind: string | null;
+  account: string | null;
+  txHash: string | null;
+  logIndex: number | null;
+  blockNumber: number | null;
+  studyId: string | null;
+  ledgerAmount: bigint | null;
+  chainAmount: bigint | null;
+  detail: string;
+}
+
+export interface Reconciliation {
+  accounts: string[];
+  from: Date;
+  to: Date;
+  /** first block of the period; the opening state is the one after block fromBlock - 1 */
+  fromBlock: number;
+  /** last final block of the period: the closing state */
+  toBlock: number;
+  headBlock: number;
+  confirmations: number;
+  /** false when the period reaches past the last final block (its newer events are PENDING) */
+  final: boolean;
+  opening: { balance: bigint; escrow: bigint };
+  closing: { balance: bigint; escrow: bigint };
+  /** flows re-read from the chain's events for the period */
+  chain: Totals & { otherCredits: bigint; tokenIn: bigint; tokenOut: bigint };
+  /** flows in the ledger (the indexed projection) for the period */
+  ledger: Totals;
+  /** opening.balance + deposits − withdrawals − escrowed + refunds + otherCredits == closing.balance, on chain flows */
+  balanceIdentityHolds: boolean;
+  /** opening.escrow + escrowed − payouts − fees − refunds == closing.escrow, on chain flows */
+  escrowIdentityHolds: boolean;
+  discrepancies: Discrepancy[];
+}
+
+// StudyMarket.Status: Open, Claimed, Reported, Disputed still hold the escrow (None = 0, Settled = 5, Cancelled = 6)
+const ESCROWED_STATUSES = new Set([1, 2, 3, 4]);
+const TRANSFER = id('Transfer(address,address,uint256)');
+
+export const zeroTotals = (): Totals => Object.fromEntries(LEDGER_KINDS.map((k) => [k, 0n])) as Totals;
+export function sumByKind(lines: Pick<LedgerEntryRow, 'kind' | 'amount'>[]): Totals {
+  const t = zeroTotals();
+  for (const l of lines) t[l.kind as LedgerKindName] += l.amount;
+  return t;
+}
+
+/**
+ * Reconciles an RO's ledger (Postgres, built by the indexer) against the chain for a period: re-reads the
+ * market's events and the token's Transfers to/from the market over RPC, reads the market balances and the
+ * escrow of the RO's studies at the period's ends, and lists every difference.
+ *
+ * The accounting (StudyMarket.sol): an account's market balance changes only by
+ *   + Deposited (amount received)  − Withdrawn  − StudyPosted.maxBounty (escrow)  + StudySettled.refund
+ *   + StudyCancelled.refund  (+ payout/fee if the account is the radiologist/treasury of a settlement: otherCredits);
+ * the RO's escrow (maxBounty of its studies neither Settled nor Cancelled) changes by
+ *   + StudyPosted.maxBounty  − StudySettled.(payout + fee + refund)  − StudyCancelled.refund,
+ * since a settlement splits exactly maxBounty (payout + fee = lockedBounty, refund = maxBounty − lockedBounty).
+ * LOCK, LOCK_RELEASED and DISPUTE move nothing: they are informational lines.
+ */
+@Injectable()
+export class ReconciliationService {
+  private readonly rpc: JsonRpcClient;
+  private readonly decoder: OpenReadLogDecoder;
+  private readonly market = new Interface(loadArtifact('StudyMarket').abi);
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly ledger: LedgerRepository,
+  ) {
+    this.rpc = new JsonRpcClient(config.rpcUrl);
+    this.decoder = new OpenReadLogDecoder(config.contracts);
+  }
+
+  /** The blocks of a period: the first block at or after `from`, the last block at or before `to`. */
+  async periodBlocks(from: Date, to: Date): Promise<{ fromBlock: number; toBlock: number; head: number }> {
+    if (!(from.getTime() <= to.getTime())) throw new OpenReadError('BAD_INPUT', 'from must not be after to');
+    const head = await this.chain(() => this.rpc.blockNumber());
+    const lo = this.config.contracts.deployBlock;
+    const fromSec = Math.ceil(from.getTime() / 1000);
+    const toSec = Math.floor(to.getTime() / 1000);
+    // first block with timestamp >= fromSec (head + 1 if none); then last with timestamp <= toSec
+    const fromBlock = await this.firstBlock(lo, head, (t) => t >= fromSec);
+    const toBlock = (await this.firstBlock(lo, head, (t) => t > toSec)) - 1;
+    return { fromBlock, toBlock, head };
+  }
+
+  private async firstBlock(lo: number, hi: number, pred: (timestamp: number) => boolean): Promise<number> {
+    let a = lo;
+    let b = hi + 1; // invariant: answer in [a, b]
+    while (a < b) {
+      const mid = Math.floor((a + b) / 2);
+      const t = Number((await this.chain(() => this.rpc.block(mid))).timestamp);
+      if (pred(t)) b = mid;
+      else a = mid + 1;
+    }
+    return a;
+  }
+
+  private async chain<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof OpenReadError) throw e;
+      throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain could not be read; try again');
+    }
+  }
+
+  async reconcile(accounts: string[], from: Date, to: Date): Promise<Reconciliation> {
+    const { fromBlock, toBlock: requestedTo, head } = await this.periodBlocks(from, to);
+    const confirmations = this.config.indexer.confirmations;
+    const finalHead = head - confirmations;
+    const toBlock = Math.min(requestedTo, finalHead);
+    const wallets = accounts.map((a) => a.toLowerCase());
+    const mine = new Set(wallets);
+    const c = this.config.contracts;
+
+    const result = await this.chain(async () => {
+      // every study the RO's wallets ever posted up to the period's end (topic 2 of StudyPosted is the RO)
+      const posted = wallets.length
+        ? await this.rpc.filterLogs({
+            address: c.market,
+            topics: [this.market.getEvent('StudyPosted')!.topicHash, null, wallets.map(topic)],
+            fromBlock: c.deployBlock,
+            toBlock: Math.max(requestedTo, c.deployBlock),
+          })
+        : [];
+      const studyBlock = new Map(posted.map((l) => [l.topics[1].toLowerCase(), Number(l.blockNumber)]));
+      const studyRo = new Map(posted.map((l) => [l.topics[1].toLowerCase(), `0x${l.topics[2].slice(26)}`.toLowerCase()]));
+
+      const periodLogs = requestedTo >= fromBlock ? await this.rpc.logs([c.market], fromBlock, requestedTo) : [];
+      const chainLines: LedgerEntryRow[] = [];
+      let otherCredits = 0n;
+      for (const log of periodLogs) {
+        const ev = this.decoder.decode(log);
+        if (!ev) continue;
+        const a = ev.args;
+        const line = (account: string, kind: LedgerKindName, amount: bigint | string, studyId: string | null, counterparty: string | null = null) =>
+          chainLines.push({
+            account, kind, amount: BigInt(amount), studyId, counterparty,
+            txHash: log.transactionHash.toLowerCase(), logIndex: Number(log.logIndex), blockNumber: Number(log.blockNumber), blockTime: 0,
+          });
+        const studyId = typeof a.studyId === 'string' ? a.studyId : null;
+        const ro = typeof a.ro === 'string' ? a.ro : null;
+        switch (ev.name) {
+          case 'Deposited':
+            if (mine.has(String(a.account))) line(String(a.account), 'DEPOSIT', String(a.amount), null);
+            break;
+          case 'Withdrawn':
+            if (mine.has(String(a.account))) line(String(a.account), 'WITHDRAWAL', String(a.amount), null);
+            break;
+          case 'StudyPosted':
+            if (mine.has(String(ro))) line(String(ro), 'ESCROW', String(a.maxBounty), studyId);
+            break;
+          case 'StudyClaimed':
+            if (mine.has(String(ro))) line(String(ro), 'LOCK', String(a.bounty), studyId, String(a.radiologist));
+            break;
+          case 'LeaseExpired': {
+            const owner = studyId ? studyRo.get(studyId) : undefined;
+            if (!owner) break;
+            line(owner, 'LOCK_RELEASED', await this.lastLock(studyId!, log), studyId, String(a.radiologist));
+            break;
+          }
+          case 'StudyDisputed':
+            if (mine.has(String(ro))) {
+              const s = await this.study(studyId!, Number(log.blockNumber));
+              line(String(ro), 'DISPUTE', s.lockedBounty, studyId, s.radiologist);
+            }
+            break;
+          case 'StudySettled':
+            if (mine.has(String(ro))) {
+              line(String(ro), 'PAYOUT', String(a.payout), studyId, String(a.radiologist));
+              line(String(ro), 'FEE', String(a.fee), studyId, String(a.treasury));
+              line(String(ro), 'REFUND', String(a.refund), studyId);
+            }
+            if (mine.has(String(a.radiologist))) otherCredits += BigInt(String(a.payout));
+            if (mine.has(String(a.treasury))) otherCredits += BigInt(String(a.fee));
+            break;
+          case 'StudyCancelled':
+            if (mine.has(String(ro))) line(String(ro), 'REFUND', String(a.refund), studyId);
+            break;
+        }
+      }
+      const finalLines = chainLines.filter((l) => l.blockNumber <= toBlock);
+      const pendingLines = chainLines.filter((l) => l.blockNumber > toBlock);
+
+      // token Transfers between the RO's wallets and the market
+      const transfers = wallets.length && toBlock >= fromBlock
+        ? [
+            ...(await this.rpc.filterLogs({ address: c.token, topics: [TRANSFER, wallets.map(topic), topic(c.market)], fromBlock, toBlock })),
+            ...(await this.rpc.filterLogs({ address: c.token, topics: [TRANSFER, topic(c.market), wallets.map(topic)], fromBlock, toBlock })),
+          ]
+        : [];
+
+      const state = async (block: number) => {
+        if (block < c.deployBlock) return { balance: 0n, escrow: 0n };
+        const balances = await Promise.all(wallets.map((w) => this.balanceOf(w, block)));
+        const live = [...studyBlock].filter(([, b]) => b <= block).map(([s]) => s);
+        const studies = await Promise.all(live.map((s) => this.study(s, block)));
+        return {
+          balance: balances.reduce((x, y) => x + y, 0n),
+          escrow: studies.filter((s) => ESCROWED_STATUSES.has(s.status)).reduce((x, s) => x + s.maxBounty, 0n),
+        };
+      };
+      const [opening, closing] = await Promise.all([state(fromBlock - 1), state(Math.max(toBlock, fromBlock - 1))]);
+      return { finalLines, pendingLines, transfers, otherCredits, opening, closing };
+    });
+
+    const ledgerRows = toBlock >= fromBlock ? await this.ledger.between(this.config.chainId, wallets, fromBlock, toBlock) : [];
+    const discrepancies: Discrepancy[] = [];
+    matchLines(result.finalLines, ledgerRows, discrepancies);
+    for (const p of result.pendingLines)
+      discrepancies.push(disc('PENDING', p, { chainAmount: p.amount, detail: `block ${p.blockNumber} has fewer than ${confirmations} confirmations` }));
+    const { tokenIn, tokenOut } = matchTransfers(result.finalLines, result.transfers, new Set(wallets), c.market.toLowerCase(), discrepancies);
+
+    const chain = sumByKind(result.finalLines);
+    const ledger = sumByKind(ledgerRows);
+    const { opening, closing, otherCredits } = result;
+    const balanceFlow = (t: Totals) => t.DEPOSIT - t.WITHDRAWAL - t.ESCROW + t.REFUND;
+    const escrowFlow = (t: Totals) => t.ESCROW - t.PAYOUT - t.FEE - t.REFUND;
+    const balanceIdentityHolds = opening.balance + balanceFlow(chain) + otherCredits === closing.balance;
+    const escrowIdentityHolds = opening.escrow + escrowFlow(chain) === closing.escrow;
+    if (!balanceIdentityHolds || !escrowIdentityHolds)
+      discrepancies.push({
+        ...emptyDisc('IDENTITY_BROKEN'),
+        detail: `the chain's own events do not explain the ${balanceIdentityHolds ? 'escrow' : 'balance'}: an event outside the accounting model`,
+      });
+    const ledgerBalance = opening.balance + balanceFlow(ledger) + otherCredits;
+    if (ledgerBalance !== closing.balance)
+      discrepancies.push({ ...emptyDisc('BALANCE_MISMATCH'), entryKind: 'BALANCE', ledgerAmount: ledgerBalance, chainAmount: closing.balance, detail: 'closing market balance: opening + ledger flows ≠ balanceOf on chain' });
+    const ledgerEscrow = opening.escrow + escrowFlow(ledger);
+    if (ledgerEscrow !== closing.escrow)
+      discrepancies.push({ ...emptyDisc('BALANCE_MISMATCH'), entryKind: 'ESCROW', ledgerAmount: ledgerEscrow, chainAmount: closing.escrow, detail: 'closing escrow: opening + ledger flows ≠ escrow of open studies on chain' });
+
+    return {
+      accounts: wallets, from, to, fromBlock, toBlock, headBlock: head, confirmations, final: requestedTo <= finalHead,
+      opening, closing, chain: { ...chain, otherCredits, tokenIn, tokenOut }, ledger,
+      balanceIdentityHolds, escrowIdentityHolds, discrepancies,
+    };
+  }
+
+  private async balanceOf(account: string, block: number): Promise<bigint> {
+    const out = await this.rpc.ethCall(this.config.contracts.market, this.market.encodeFunctionData('balanceOf', [account]), block);
+    return out === '0x' ? 0n : (this.market.decodeFunctionResult('balanceOf', out)[0] as bigint);
+  }
+
+  private async study(studyId: string, block: number): Promise<{ ro: string; radiologist: string; status: number; maxBounty: bigint; lockedBounty: bigint }> {
+    const out = await this.rpc.ethCall(this.config.contracts.market, this.market.encodeFunctionData('getStudy', [studyId]), block);
+    const v = this.market.decodeFunctionResult('getStudy', out)[0];
+    return { ro: String(v.ro).toLowerCase(), radiologist: String(v.radiologist).toLowerCase(), status: Number(v.status), maxBounty: v.maxBounty, lockedBounty: v.lockedBounty };
+  }
+
+  /** The bounty of the study's claim that a LeaseExpired log releases: its latest StudyClaimed before the log. */
+  private async lastLock(studyId: string, log: RpcLog): Promise<bigint> {
+    const claims = await this.rpc.filterLogs({
+      address: this.config.contracts.market,
+      topics: [this.market.getEvent('StudyClaimed')!.topicHash, studyId],
+      fromBlock: this.config.contracts.deployBlock,
+      toBlock: Number(log.blockNumber),
+    });
+    const [block, index] = [Number(log.blockNumber), Number(log.logIndex)];
+    const before = claims.filter((l) => Number(l.blockNumber) < block || (Number(l.blockNumber) === block && Number(l.logIndex) < index));
+    const last = before.at(-1);
+    return last ? BigInt(String(this.decoder.decode(last)!.args.bounty)) : 0n;
+  }
+}
+
+const topic = (address: string) => zeroPadValue(address.toLowerCase(), 32);
+const key = (l: Pick<LedgerEntryRow, 'txHash' | 'logIndex' | 'kind'>) => `${l.txHash.toLowerCase()}:${l.logIndex}:${l.kind}`;
+
+const emptyDisc = (kind: DiscrepancyKind): Discrepancy => ({
+  kind, entryKind: null, account: null, txHash: null, logIndex: null, blockNumber: null, studyId: null, ledgerAmount: null, chainAmount: null, detail: '',
+});
+const disc = (kind: DiscrepancyKind, l: LedgerEntryRow, more: Partial<Discrepancy>): Discrepancy => ({
+  ...emptyDisc(kind),
+  entryKind: l.kind, account: l.account, txHash: l.txHash, logIndex: l.logIndex, blockNumber: l.blockNumber, studyId: l.studyId,
+  ...more,
+});
+
+/** Ledger lines against the chain's, by (tx, log index, kind). */
+function matchLines(chain: LedgerEntryRow[], ledger: LedgerEntryRow[], out: Discrepancy[]) {
+  const byKey = new Map<string, LedgerEntryRow[]>();
+  for (const r of ledger) byKey.set(key(r), [...(byKey.get(key(r)) ?? []), r]);
+  const seen = new Set<string>();
+  for (const c of chain) {
+    const k = key(c);
+    seen.add(k);
+    const rows = byKey.get(k) ?? [];
+    if (rows.length === 0) {
+      out.push(disc('MISSING', c, { chainAmount: c.amount, detail: 'an event on chain has no ledger line' }));
+      continue;
+    }
+    if (rows.length > 1) out.push(disc('DUPLICATE', c, { chainAmount: c.amount, ledgerAmount: rows.reduce((x, r) => x + r.amount, 0n), detail: `${rows.length} ledger lines for one event` }));
+    const r = rows[0];
+    if (r.amount !== c.amount) out.push(disc('AMOUNT_MISMATCH', c, { ledgerAmount: r.amount, chainAmount: c.amount, detail: 'the ledger amount differs from the event' }));
+    const fields = (['account', 'studyId', 'counterparty', 'blockNumber'] as const).filter((f) => String(r[f] ?? '').toLowerCase() !== String(c[f] ?? '').toLowerCase());
+    if (fields.length) out.push(disc('FIELD_MISMATCH', c, { ledgerAmount: r.amount, chainAmount: c.amount, detail: `differs: ${fields.join(', ')}` }));
+  }
+  for (const [k, rows] of byKey)
+    if (!seen.has(k)) for (const r of rows) out.push(disc('NOT_ON_CHAIN', r, { ledgerAmount: r.amount, detail: 'a ledger line with no such event on chain' }));
+}
+
+/** Market-credited deposits and withdrawals against the token's Transfers, per transaction and wallet. */
+function matchTransfers(chain: LedgerEntryRow[], transfers: RpcLog[], wallets: Set<string>, market: string, out: Discrepancy[]) {
+  const credited = new Map<string, bigint>();
+  const moved = new Map<string, bigint>();
+  const add = (m: Map<string, bigint>, k: string, v: bigint) => m.set(k, (m.get(k) ?? 0n) + v);
+  for (const l of chain) if (l.kind === 'DEPOSIT' || l.kind === 'WITHDRAWAL') add(credited, `${l.txHash}|${l.account}|${l.kind}`, l.amount);
+  let tokenIn = 0n;
+  let tokenOut = 0n;
+  const blockOf = new Map<string, number>();
+  for (const t of transfers) {
+    const from = `0x${t.topics[1].slice(26)}`.toLowerCase();
+    const to = `0x${t.topics[2].slice(26)}`.toLowerCase();
+    const value = BigInt(t.data);
+    const tx = t.transactionHash.toLowerCase();
+    blockOf.set(tx, Number(t.blockNumber));
+    if (to === market && wallets.has(from)) {
+      tokenIn += value;
+      add(moved, `${tx}|${from}|DEPOSIT`, value);
+    } else if (from === market && wallets.has(to)) {
+      tokenOut += value;
+      add(moved, `${tx}|${to}|WITHDRAWAL`, value);
+    }
+  }
+  for (const k of new Set([...credited.keys(), ...moved.keys()])) {
+    const [txHash, account, kind] = k.split('|');
+    const a = credited.get(k) ?? 0n;
+    const b = moved.get(k) ?? 0n;
+    if (a !== b)
+      out.push({
+        ...emptyDisc('TRANSFER_MISMATCH'), entryKind: kind, account, txHash, blockNumber: blockOf.get(txHash) ?? null, ledgerAmount: a, chainAmount: b,
+        detail: kind === 'DEPOSIT' ? 'market credit ≠ tokens transferred to the market' : 'market debit ≠ tokens transferred from the market',
+      });
+  }
+  return { tokenIn, tokenOut };
+}

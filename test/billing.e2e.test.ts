@@ -1,0 +1,246 @@
+import { randomBytes } from 'node:crypto';
+import { Contract, hexlify } from 'ethers';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReconciliationService } from '../apps/api/src/billing/reconciliation.service.js';
+import { LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS } from '../apps/api/src/billing/csv.js';
+import { increaseTime, latestTimestamp } from '../libs/chain/src/anvil.js';
+import { mined } from '../libs/chain/src/receipts.js';
+import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
+import { generateX25519KeyPair } from '../libs/lease/src/index.js';
+import { LedgerRepository } from '../libs/db/src/index.js';
+import { GqlClient } from './support/client.js';
+import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+
+const USD = 1_000_000n;
+const RECON = `query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliation(roId: $ro, from: $from, to: $to) {
+  accounts fromBlock toBlock final balanceIdentityHolds escrowIdentityHolds
+  opening { balance escrow } closing { balance escrow }
+  chain { deposits withdrawals escrowed locks locksReleased disputes payouts fees refunds otherCredits tokenIn tokenOut }
+  ledger { deposits withdrawals escrowed locks locksReleased disputes payouts fees refunds }
+  discrepancies { kind entryKind account txHash logIndex blockNumber studyId ledgerAmount chainAmount detail } } }`;
+
+/** Parses the CSV the API produces (quoted cells may hold commas and quotes). */
+export function parseCsv(text: string): Record<string, string>[] {
+  const rows: string[][] = [];
+  for (const line of text.trim().split('\r\n')) {
+    const cells: string[] = [];
+    const re = /("(?:[^"]|"")*"|[^,]*)(,|$)/g;
+    for (let m = re.exec(line); m && m.index < line.length + 1; m = re.exec(line)) {
+      cells.push(m[1].startsWith('"') ? m[1].slice(1, -1).replace(/""/g, '"') : m[1]);
+      if (m[2] === '') break;
+    }
+    rows.push(cells);
+  }
+  const [header, ...body] = rows;
+  return body.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? ''])));
+}
+
+describe('RO billing: ledger, reconciliation against the chain, CSV exports', () => {
+  let stack: Stack;
+  let staff: GqlClient;
+  let mercy: { id: string };
+  let period: { from: string; to: string };
+  const w = (i: number) => devWallet(i, stack.provider);
+  const market = (i: number) => stack.owner.market.connect(w(i)) as Contract;
+  const studyId = () => hexlify(randomBytes(32));
+
+  const client = async (i: number) => {
+    const c = new GqlClient(stack.api);
+    await c.signIn(w(i));
+    return c;
+  };
+  const balances = async (block: number | 'latest') =>
+    ((await stack.owner.market.balanceOf(w(2).address, { blockTag: block })) as bigint) + ((await stack.owner.market.balanceOf(w(5).address, { blockTag: block })) as bigint);
+
+  beforeAll(async () => {
+    stack = await startStack();
+    const { owner, provider } = stack;
+    const marketAddress = await owner.market.getAddress();
+    for (const i of [2, 5]) {
+      await mined(owner.token.mint(w(i).address, 10_000n * USD));
+      await mined((owner.token.connect(w(i)) as Contract).approve(marketAddress, 10_000n * USD));
+    }
+    const expiry = (await latestTimestamp(provider)) + 365 * 86400;
+    await mined(owner.registry.attest(w(3).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
+    const admin = await client(0);
+    const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
+    mercy = (await admin.ok(create, { n: 'Mercy Imaging', k: generateX25519KeyPair().publicKey, b: [w(6).address], d: [w(2).address, w(5).address] })).createRo;
+    await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(8).address], d: [w(8).address] });
+
+    // before the period: an opening balance and an open study
+    await mined(market(2).deposit(1_000n * USD));
+    await mined(market(2).postStudy(studyId(), 1, 10_000, 0, stateIndex('CA'), 80n * USD));
+    const start = await latestTimestamp(provider);
+    await increaseTime(provider, 10);
+
+    // the period: deposits from two wallets, postings, a cancel, claims, an expired lease, reports, a dispute,
+    // settlements (by the settler), a withdrawal
+    await mined(market(2).deposit(500n * USD));
+    await mined(market(5).deposit(300n * USD));
+    const [a, b, c, d, e] = [studyId(), studyId(), studyId(), studyId(), studyId()];
+    for (const [id, max] of [[a, 200n], [b, 150n], [c, 100n], [d, 50n]] as const) await mined(market(2).postStudy(id, 1, 12_000, 1, stateIndex('CA'), max * USD));
+    await mined(market(5).postStudy(e, 1, 10_000, 0, stateIndex('CA'), 120n * USD));
+    await mined(market(2).cancelStudy(d));
+    await mined(market(3).claim(b));
+    await increaseTime(provider, 4 * 3600 + 60);
+    for (const id of [b, a, c]) await mined(market(3).claim(id));
+    for (const id of [a, b, c]) await mined(market(3).submitReport(id, hexlify(randomBytes(32))));
+    await mined(market(2).dispute(c));
+    await increaseTime(provider, 24 * 3600 + 60);
+    await waitFor('the settler to settle', async () => Number((await owner.market.getStudy(a)).status) === 5 && Number((await owner.market.getStudy(b)).status) === 5);
+    await mined(market(2).withdraw(100n * USD));
+    await increaseTime(provider, 10);
+    period = { from: new Date((start + 1) * 1000).toISOString(), to: new Date((await latestTimestamp(provider)) * 1000).toISOString() };
+    staff = await client(6);
+    await waitFor('the withdrawal indexed', async () =>
+      (await staff.ok(`query($ro: String!) { roLedger(roId: $ro, first: 500) { entries { kind } } }`, { ro: mercy.id })).roLedger.entries.some((x: { kind: string }) => x.kind === 'WITHDRAWAL'),
+    );
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('lists every kind of ledger line of the period, over all the RO wallets, with tx hash, block, time and study', async () => {
+    const q = `query($ro: String!, $from: DateTime, $to: DateTime) { roLedger(roId: $ro, first: 500, from: $from, to: $to) {
+      entries { account kind amount studyId counterparty txHash logIndex blockNumber time } totals { deposits escrowed locks locksReleased disputes refunds } } }`;
+    const { roLedger: all } = await staff.ok(q, { ro: mercy.id });
+    const { roLedger: inPeriod } = await staff.ok(q, { ro: mercy.id, ...period });
+    expect(new Set(inPeriod.entries.map((x: { kind: string }) => x.kind))).toEqual(
+      new Set(['DEPOSIT', 'WITHDRAWAL', 'ESCROW', 'LOCK', 'LOCK_RELEASED', 'DISPUTE', 'PAYOUT', 'FEE', 'REFUND']),
+    );
+    expect(new Set(inPeriod.entries.map((x: { account: string }) => x.account))).toEqual(new Set([w(2).address.toLowerCase(), w(5).address.toLowerCase()]));
+    // the pre-period deposit and posting are outside the period but in the full history
+    expect(all.entries.length).toBe(inPeriod.entries.length + 2);
+    expect(inPeriod.totals).toMatchObject({ deposits: (800n * USD).toString(), escrowed: (620n * USD).toString() });
+    expect(all.totals.deposits).toBe((1_800n * USD).toString());
+    for (const x of inPeriod.entries) {
+      expect(x.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+      expect(new Date(x.time).getTime()).toBeGreaterThanOrEqual(new Date(period.from).getTime());
+      const receipt = await stack.provider.getTransactionReceipt(x.txHash);
+      expect(receipt!.blockNumber).toBe(x.blockNumber);
+      if (!['DEPOSIT', 'WITHDRAWAL'].includes(x.kind)) expect(x.studyId).toMatch(/^0x[0-9a-f]{64}$/);
+    }
+    const released = inPeriod.entries.find((x: { kind: string }) => x.kind === 'LOCK_RELEASED');
+    expect(released.amount).toBe(inPeriod.entries.find((x: { kind: string; studyId: string }) => x.kind === 'LOCK' && x.studyId === released.studyId).amount);
+    expect(await (await client(8)).code(RECON, { ro: mercy.id, ...period })).toBe('FORBIDDEN');
+  });
+
+  it('reconciles the period with the chain: zero discrepancies, and opening + flows == closing market balance and escrow', async () => {
+    const { reconciliation: r } = await staff.ok(RECON, { ro: mercy.id, ...period });
+    expect(r.discrepancies).toEqual([]);
+    expect(r.final).toBe(true);
+    expect(r.balanceIdentityHolds && r.escrowIdentityHolds).toBe(true);
+    expect(r.ledger).toEqual(Object.fromEntries(Object.keys(r.ledger).map((k) => [k, r.chain[k]])));
+    // read the chain independently: balances at the period's ends, the escrow of the open studies
+    expect(BigInt(r.opening.balance)).toBe(await balances(r.fromBlock - 1));
+    expect(BigInt(r.closing.balance)).toBe(await balances(r.toBlock));
+    expect(BigInt(r.opening.balance)).toBe(920n * USD); // 1000 deposited − 80 escrowed before the period
+    expect(BigInt(r.opening.escrow)).toBe(80n * USD);
+    expect(BigInt(r.closing.escrow)).toBe((80n + 100n + 120n) * USD); // the pre-period study, the disputed one, the open one
+    const c = Object.fromEntries(Object.entries(r.chain).map(([k, v]) => [k, BigInt(v as string)]));
+    expect(BigInt(r.opening.balance) + c.deposits - c.withdrawals - c.escrowed + c.refunds + c.otherCredits).toBe(BigInt(r.closing.balance));
+    expect(BigInt(r.opening.escrow) + c.escrowed - c.payouts - c.fees - c.refunds).toBe(BigInt(r.closing.escrow));
+    expect([c.tokenIn, c.tokenOut]).toEqual([c.deposits, c.withdrawals]);
+    expect(c.deposits).toBe(800n * USD);
+    expect(c.withdrawals).toBe(100n * USD);
+    // the market's token balance covers everyone's balances plus all escrow (the contract's invariant), seen from outside
+    expect(BigInt(r.closing.balance) + BigInt(r.closing.escrow)).toBeLessThanOrEqual(await stack.owner.token.balanceOf(stack.deployment.market));
+  });
+
+  it('exports the ledger and the reconciliation as CSV with the documented columns, whose totals match the chain', async () => {
+    const { roLedgerCsv, reconciliationCsv } = await staff.ok(
+      `query($ro: String!, $from: DateTime!, $to: DateTime!) { roLedgerCsv(roId: $ro, from: $from, to: $to) reconciliationCsv(roId: $ro, from: $from, to: $to) }`,
+      { ro: mercy.id, ...period },
+    );
+    expect(roLedgerCsv.split('\r\n')[0]).toBe(LEDGER_CSV_COLUMNS.join(','));
+    expect(reconciliationCsv.split('\r\n')[0]).toBe(RECONCILIATION_CSV_COLUMNS.join(','));
+    const lines = parseCsv(roLedgerCsv);
+    const sum = (k: string) => lines.filter((l) => l.kind === k).reduce((x, l) => x + BigInt(l.amount), 0n);
+    const rec = parseCsv(reconciliationCsv);
+    const fromBlock = Number(rec.find((l) => l.kind === 'FROM')!.block_number);
+    const toBlock = Number(rec.find((l) => l.kind === 'TO')!.block_number);
+    expect(sum('DEPOSIT') - sum('WITHDRAWAL') - sum('ESCROW') + sum('REFUND')).toBe((await balances(toBlock)) - (await balances(fromBlock - 1)));
+    expect(rec.filter((l) => l.record === 'DISCREPANCY')).toEqual([]);
+    for (const t of rec.filter((l) => l.record === 'TOTAL' && l.ledger_amount !== '')) expect([t.kind, t.ledger_amount]).toEqual([t.kind, t.chain_amount]);
+    expect(rec.find((l) => l.kind === 'CLOSING_BALANCE')!.chain_amount).toBe((await balances(toBlock)).toString());
+
+    // the monthly statement: the calendar month of chain time
+    const month = period.to.slice(0, 7);
+    const { monthlyStatement: s } = await staff.ok(
+      `query($ro: String!, $m: String!) { monthlyStatement(roId: $ro, month: $m) { roName month reconciliation { from to discrepancies { kind } } ledgerCsv reconciliationCsv } }`,
+      { ro: mercy.id, m: month },
+    );
+    expect(s.roName).toBe('Mercy Imaging');
+    expect(s.reconciliation.discrepancies).toEqual([]);
+    expect(s.reconciliation.from).toBe(`${month}-01T00:00:00.000Z`);
+    expect(parseCsv(s.ledgerCsv).length).toBeGreaterThan(0);
+    expect(await staff.code(`query($ro: String!) { monthlyStatement(roId: $ro, month: "2026-13") { month } }`, { ro: mercy.id })).toBe('BAD_INPUT');
+  });
+
+  it('reports a tampered ledger: a deleted line, an altered amount, a duplicate, an invented line, and tokens sent around the market', async () => {
+    const db = new pg.Client({ connectionString: stack.db.url });
+    await db.connect();
+    try {
+      const row = async (kind: string) => (await db.query(`SELECT * FROM ledger_entries WHERE kind = $1 AND account = $2 ORDER BY id LIMIT 1 OFFSET $3`, [kind, w(2).address.toLowerCase(), 1])).rows[0];
+      const deposit = await row('DEPOSIT'); // the in-period ones (the first of each is before the period)
+      const refund = (await db.query(`SELECT * FROM ledger_entries WHERE kind = 'REFUND' AND amount > 0 ORDER BY id LIMIT 1`)).rows[0];
+      const escrow = await row('ESCROW');
+      await db.query(`DELETE FROM ledger_entries WHERE id = $1`, [deposit.id]);
+      await db.query(`UPDATE ledger_entries SET amount = amount + 1 WHERE id = $1`, [refund.id]);
+      await db.query(
+        `INSERT INTO ledger_entries (chain_id, account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time)
+         SELECT chain_id, $2, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time FROM ledger_entries WHERE id = $1`,
+        [escrow.id, w(5).address.toLowerCase()],
+      );
+      const fake = hexlify(randomBytes(32));
+      await db.query(
+        `INSERT INTO ledger_entries (chain_id, account, kind, amount, tx_hash, log_index, block_number, block_time) VALUES ($1, $2, 'DEPOSIT', '7', $3, 0, $4, $5)`,
+        [stack.config.chainId, w(5).address.toLowerCase(), fake, deposit.block_number, deposit.block_time],
+      );
+      // tokens sent straight to the market are not a deposit: nobody's market balance grows
+      const direct = await mined((stack.owner.token.connect(w(2)) as Contract).transfer(stack.deployment.market, 3n * USD));
+      const to = new Date(((await stack.provider.getBlock(direct.blockNumber))!.timestamp + 1) * 1000).toISOString();
+
+      const { reconciliation: r } = await staff.ok(RECON, { ro: mercy.id, from: period.from, to });
+      const found = r.discrepancies.map((d: { kind: string; entryKind: string; txHash: string }) => `${d.kind}:${d.entryKind}:${d.txHash}`);
+      expect(found).toEqual(
+        expect.arrayContaining([
+          `MISSING:DEPOSIT:${deposit.tx_hash}`,
+          `AMOUNT_MISMATCH:REFUND:${refund.tx_hash}`,
+          `DUPLICATE:ESCROW:${escrow.tx_hash}`,
+          `NOT_ON_CHAIN:DEPOSIT:${fake}`,
+          `TRANSFER_MISMATCH:DEPOSIT:${direct.hash.toLowerCase()}`,
+          'BALANCE_MISMATCH:BALANCE:null',
+          'BALANCE_MISMATCH:ESCROW:null',
+        ]),
+      );
+      const mismatch = r.discrepancies.find((d: { kind: string }) => d.kind === 'AMOUNT_MISMATCH');
+      expect(BigInt(mismatch.ledgerAmount) - BigInt(mismatch.chainAmount)).toBe(1n);
+      // the chain itself still adds up
+      expect(r.balanceIdentityHolds && r.escrowIdentityHolds).toBe(true);
+      expect(r.discrepancies.some((d: { kind: string }) => d.kind === 'IDENTITY_BROKEN')).toBe(false);
+      const csv = parseCsv((await staff.ok(`query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliationCsv(roId: $ro, from: $from, to: $to) }`, { ro: mercy.id, from: period.from, to })).reconciliationCsv);
+      expect(csv.filter((l) => l.record === 'DISCREPANCY').length).toBe(r.discrepancies.length);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('lists events in blocks without the configured confirmations as PENDING, and closes the period at the last final block', async () => {
+    const reconciler = new ReconciliationService({ ...stack.config, indexer: { ...stack.config.indexer, confirmations: 3 } }, stack.api.get(LedgerRepository));
+    await increaseTime(stack.provider, 5); // blocks of one second share a timestamp: start the period at a fresh one
+    const from = new Date((await latestTimestamp(stack.provider)) * 1000);
+    const receipt = await mined(market(5).deposit(42n * USD));
+    const r = await reconciler.reconcile([w(2).address, w(5).address], from, new Date(Date.now() + 3600_000 * 48));
+    expect(r.final).toBe(false);
+    expect(r.toBlock).toBeLessThan(receipt.blockNumber);
+    expect(r.discrepancies).toEqual([expect.objectContaining({ kind: 'PENDING', entryKind: 'DEPOSIT', txHash: receipt.hash.toLowerCase(), chainAmount: 42n * USD })]);
+    await stack.provider.send('anvil_mine', ['0x3', '0xa']); // three more blocks, 10 s apart
+    const depositTime = new Date((await stack.provider.getBlock(receipt.blockNumber))!.timestamp * 1000);
+    const later = await reconciler.reconcile([w(2).address, w(5).address], from, depositTime);
+    expect(later.discrepancies).toEqual([]);
+    expect(later.final).toBe(true);
+    expect(later.closing.balance - later.opening.balance).toBe(42n * USD);
+  });
+});
