@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReconciliationService } from '../apps/api/src/billing/reconciliation.service.js';
 import { LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS } from '../apps/api/src/billing/csv.js';
 import { increaseTime, latestTimestamp } from '../libs/chain/src/anvil.js';
+import { SafeKit, contractNetworks, createSafe, deploySafeInfrastructure } from '../libs/chain/src/safe.js';
+import { waitForReceipt } from '../libs/chain/src/receipts.js';
 import { mined } from '../libs/chain/src/receipts.js';
 import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
 import { generateX25519KeyPair } from '../libs/lease/src/index.js';
@@ -238,9 +240,63 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     expect(r.discrepancies).toEqual([expect.objectContaining({ kind: 'PENDING', entryKind: 'DEPOSIT', txHash: receipt.hash.toLowerCase(), chainAmount: 42n * USD })]);
     await stack.provider.send('anvil_mine', ['0x3', '0xa']); // three more blocks, 10 s apart
     const depositTime = new Date((await stack.provider.getBlock(receipt.blockNumber))!.timestamp * 1000);
+    const ledger = stack.api.get(LedgerRepository);
+    await waitFor('the deposit indexed', async () => (await ledger.between(stack.config.chainId, [w(5).address.toLowerCase()], receipt.blockNumber, receipt.blockNumber)).length);
     const later = await reconciler.reconcile([w(2).address, w(5).address], from, depositTime);
-    expect(later.discrepancies).toEqual([]);
+    expect(later.discrepancies, JSON.stringify(later.discrepancies, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).toEqual([]);
     expect(later.final).toBe(true);
     expect(later.closing.balance - later.opening.balance).toBe(42n * USD);
+  });
+
+  it("deposits from the RO's 2-of-3 Safe: proposed and signed by one owner, co-signed by another, executed as approve + deposit in one MultiSend", async () => {
+    const { provider, owner, deployment } = stack;
+    const infra = await deploySafeInfrastructure(w(13));
+    const owners = [10, 11, 12].map((i) => w(i).address);
+    const safeAddress = await createSafe(w(13), infra, owners, 2);
+    expect(await deploySafeInfrastructure(w(13))).toEqual(infra); // idempotent
+    const admin = await client(0);
+    await admin.ok(`mutation($id: ID!, $a: String!) { addRoMember(roId: $id, account: $a, role: DEPOSITOR) { id } }`, { id: mercy.id, a: safeAddress });
+    await mined(owner.token.mint(safeAddress, 250n * USD));
+    await increaseTime(provider, 5);
+    const from = new Date((await latestTimestamp(provider)) * 1000).toISOString();
+
+    const networks = contractNetworks(deployment.chainId, infra);
+    const amount = 250n * USD;
+    const proposer = await SafeKit.init({ provider: stack.anvil.rpcUrl, signer: w(10).privateKey, safeAddress, contractNetworks: networks });
+    expect((await proposer.getOwners()).map((o: string) => o.toLowerCase()).sort()).toEqual(owners.map((o) => o.toLowerCase()).sort());
+    expect(await proposer.getThreshold()).toBe(2);
+    const proposal = await proposer.createTransaction({
+      transactions: [
+        { to: deployment.token, value: '0', data: owner.token.interface.encodeFunctionData('approve', [deployment.market, amount]) },
+        { to: deployment.market, value: '0', data: owner.market.interface.encodeFunctionData('deposit', [amount]) },
+      ],
+    });
+    expect(proposal.data.to.toLowerCase()).toBe(infra.multiSendCallOnlyAddress.toLowerCase()); // one batch, delegate-called
+    const signedOnce = await proposer.signTransaction(proposal);
+    const cosigner = await proposer.connect({ signer: w(11).privateKey });
+    const hash = await cosigner.getTransactionHash(signedOnce);
+    expect(await proposer.getTransactionHash(signedOnce)).toBe(hash);
+    // one signature is not enough: executed by a non-owner it would fail
+    const outsider = await proposer.connect({ signer: w(13).privateKey });
+    expect(await outsider.isValidTransaction(signedOnce)).toBe(false);
+    const signedTwice = await cosigner.signTransaction(signedOnce);
+    expect(signedTwice.signatures.size).toBe(2);
+    const executed = await cosigner.executeTransaction(signedTwice);
+    const receipt = await waitForReceipt(provider, executed.hash);
+    expect(receipt?.status).toBe(1);
+    expect(await owner.market.balanceOf(safeAddress)).toBe(amount);
+
+    await increaseTime(provider, 5);
+    const to = new Date((await latestTimestamp(provider)) * 1000).toISOString();
+    const ledgerQuery = `query($ro: String!, $from: DateTime, $to: DateTime) { roLedger(roId: $ro, from: $from, to: $to) { entries { account kind amount txHash } } }`;
+    const { roLedger } = await waitFor('the Safe deposit indexed', async () => {
+      const d = await staff.ok(ledgerQuery, { ro: mercy.id, from, to });
+      return d.roLedger.entries.length ? d : null;
+    });
+    expect(roLedger.entries).toEqual([{ account: safeAddress.toLowerCase(), kind: 'DEPOSIT', amount: amount.toString(), txHash: receipt!.hash.toLowerCase() }]);
+    const { reconciliation: r } = await staff.ok(RECON, { ro: mercy.id, from, to });
+    expect(r.discrepancies).toEqual([]);
+    expect(r.chain.tokenIn).toBe(amount.toString());
+    expect(BigInt(r.closing.balance) - BigInt(r.opening.balance)).toBe(amount);
   });
 });
