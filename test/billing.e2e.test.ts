@@ -12,6 +12,7 @@ import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
 import { generateX25519KeyPair } from '../libs/lease/src/index.js';
 import { LedgerRepository } from '../libs/db/src/index.js';
 import { GqlClient } from './support/client.js';
+import { parseCsv } from './support/csv.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const USD = 1_000_000n;
@@ -21,22 +22,6 @@ const RECON = `query($ro: String!, $from: DateTime!, $to: DateTime!) { reconcili
   chain { deposits withdrawals escrowed locks locksReleased disputes payouts fees refunds otherCredits tokenIn tokenOut }
   ledger { deposits withdrawals escrowed locks locksReleased disputes payouts fees refunds }
   discrepancies { kind entryKind account txHash logIndex blockNumber studyId ledgerAmount chainAmount detail } } }`;
-
-/** Parses the CSV the API produces (quoted cells may hold commas and quotes). */
-export function parseCsv(text: string): Record<string, string>[] {
-  const rows: string[][] = [];
-  for (const line of text.trim().split('\r\n')) {
-    const cells: string[] = [];
-    const re = /("(?:[^"]|"")*"|[^,]*)(,|$)/g;
-    for (let m = re.exec(line); m && m.index < line.length + 1; m = re.exec(line)) {
-      cells.push(m[1].startsWith('"') ? m[1].slice(1, -1).replace(/""/g, '"') : m[1]);
-      if (m[2] === '') break;
-    }
-    rows.push(cells);
-  }
-  const [header, ...body] = rows;
-  return body.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i] ?? ''])));
-}
 
 describe('RO billing: ledger, reconciliation against the chain, CSV exports', () => {
   let stack: Stack;

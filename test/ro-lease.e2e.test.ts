@@ -8,20 +8,13 @@ import { increaseTime } from '../libs/chain/src/anvil.js';
 import { loadArtifact } from '../libs/chain/src/artifacts.js';
 import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
 import {
-  DecryptionError, decryptPayload, encryptPayload, generateStudyKey, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner,
-  leaseTerms, openSealed, reportContext, roKeyContext, sealTo, signLease,
+  DecryptionError, decryptPayload, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner, leaseTerms, openSealed, reportContext, sealTo,
 } from '../libs/lease/src/index.js';
 import { GqlClient, signPrepared } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+import { FETCH, POST, RELAY, RoSide, USD, claimThroughApi, postingInput } from './support/ro-flow.js';
 
-const USD = 1_000_000n;
-const POST = `mutation($i: StudyPostingInput!) { prepareStudyPosting(input: $i) { studyId transaction { from to data chainId gasLimit } } }`;
-const RELAY = `mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash function } }`;
-const FETCH = `query($id: ID!) { encryptedStudy(studyId: $id) { studyId ciphertext sha256
-  lease { studyId radiologist recipientKey wrappedKey issuedAt expiresAt signer signature } } }`;
-const input = (over: Record<string, unknown> = {}) => ({
-  modality: 'CT', bodyPart: 'CHEST', difficultyBps: 12_000, urgency: 'ROUTINE', patientState: 'CA', maxBounty: (200n * USD).toString(), ...over,
-});
+const input = postingInput;
 
 describe('RO accounts, posting and the study lease protocol', () => {
   let stack: Stack;
@@ -39,41 +32,10 @@ describe('RO accounts, posting and the study lease protocol', () => {
     return c;
   };
 
-  /** RO side: prepare, sign and relay a posting; encrypt and upload the payload. */
-  async function post(roClient: GqlClient, plaintext: Buffer) {
-    const { prepareStudyPosting: p } = await roClient.ok(POST, { i: input() });
-    await roClient.ok(RELAY, { tx: await signPrepared(ro(), p.transaction) });
-    const studyKey = generateStudyKey();
-    await roClient.ok(`mutation($id: ID!, $c: String!, $k: String!) { uploadStudyPayload(studyId: $id, ciphertext: $c, keyForRo: $k) }`, {
-      id: p.studyId,
-      c: encryptPayload(plaintext, studyKey, p.studyId).toString('base64'),
-      k: sealTo(roKeys.publicKey, studyKey, roKeyContext(p.studyId)).toString('base64'),
-    });
-    return p.studyId as string;
-  }
-
-  /** RO side: issue leases for every pending claim, re-sealing the study key from its own copy. */
-  async function issuePendingLeases(roClient: GqlClient, studyId: string) {
-    const pending = await waitFor('the claim to need a lease', async () => {
-      const d = await roClient.ok(`{ pendingLeases { studyId radiologist recipientKey expiresAt keyForRo } }`);
-      return d.pendingLeases.find((p: { studyId: string }) => p.studyId === studyId);
-    });
-    const studyKey = openSealed(roKeys.privateKey, Buffer.from(pending.keyForRo, 'base64'), roKeyContext(studyId));
-    const wrapped = sealTo(pending.recipientKey, studyKey, leaseContext(studyId, pending.radiologist));
-    const issuedAt = (await stack.provider.getBlock('latest'))!.timestamp;
-    const terms = leaseTerms({ studyId, radiologist: pending.radiologist, recipientKey: pending.recipientKey, issuedAt, expiresAt: pending.expiresAt }, wrapped);
-    const signature = await signLease(ro(), leaseDomain(stack.deployment.chainId, stack.deployment.market), terms);
-    const lease = { studyId, radiologist: pending.radiologist, recipientKey: pending.recipientKey, wrappedKey: wrapped.toString('base64'), issuedAt, expiresAt: pending.expiresAt, signature };
-    await roClient.ok(`mutation($l: LeaseInput!) { issueLease(lease: $l) { expiresAt } }`, { l: lease });
-    return lease;
-  }
-
-  async function claim(c: GqlClient, i: number, studyId: string) {
-    await waitFor('the posting indexed', async () => (await c.send(`query($id: ID!) { study(id: $id) { id } }`, { id: studyId })).data?.study);
-    const { claimStudy } = await c.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { to data chainId gasLimit } }`, { id: studyId });
-    await c.ok(RELAY, { tx: await signPrepared(devWallet(i, stack.provider), claimStudy) });
-    await waitFor('the claim indexed', async () => (await c.ok(`query($id: ID!) { study(id: $id) { status } }`, { id: studyId })).study.status === 'CLAIMED');
-  }
+  const side = () => new RoSide(stack, ro(), roKeys);
+  const post = (roClient: GqlClient, plaintext: Buffer) => side().post(roClient, plaintext);
+  const issuePendingLeases = (roClient: GqlClient, studyId: string) => side().issuePendingLease(roClient, studyId);
+  const claim = (c: GqlClient, i: number, studyId: string) => claimThroughApi(stack, c, i, studyId);
 
   beforeAll(async () => {
     stack = await startStack();

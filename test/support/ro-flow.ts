@@ -1,0 +1,61 @@
+import type { HDNodeWallet } from 'ethers';
+import {
+  encryptPayload, generateStudyKey, leaseContext, leaseDomain, leaseTerms, openSealed, roKeyContext, sealTo, signLease,
+} from '../../libs/lease/src/index.js';
+import { GqlClient, signPrepared } from './client.js';
+import { Stack, devWallet, waitFor } from './stack.js';
+
+export const USD = 1_000_000n;
+export const POST = `mutation($i: StudyPostingInput!) { prepareStudyPosting(input: $i) { studyId transaction { from to data chainId gasLimit } } }`;
+export const RELAY = `mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash function } }`;
+export const FETCH = `query($id: ID!) { encryptedStudy(studyId: $id) { studyId ciphertext sha256
+  lease { studyId radiologist recipientKey wrappedKey issuedAt expiresAt signer signature } } }`;
+export const postingInput = (over: Record<string, unknown> = {}) => ({
+  modality: 'CT', bodyPart: 'CHEST', difficultyBps: 12_000, urgency: 'ROUTINE', patientState: 'CA', maxBounty: (200n * USD).toString(), ...over,
+});
+
+/** The RO side of the lease protocol for one RO: its posting wallet and its X25519 key pair. */
+export class RoSide {
+  constructor(
+    private readonly stack: Stack,
+    readonly wallet: HDNodeWallet,
+    readonly keys: { publicKey: string; privateKey: string },
+  ) {}
+
+  /** Prepares, signs and relays a posting; encrypts and uploads the payload. */
+  async post(roClient: GqlClient, plaintext: Buffer, over: Record<string, unknown> = {}): Promise<string> {
+    const { prepareStudyPosting: p } = await roClient.ok(POST, { i: postingInput(over) });
+    await roClient.ok(RELAY, { tx: await signPrepared(this.wallet, p.transaction) });
+    const studyKey = generateStudyKey();
+    await roClient.ok(`mutation($id: ID!, $c: String!, $k: String!) { uploadStudyPayload(studyId: $id, ciphertext: $c, keyForRo: $k) }`, {
+      id: p.studyId,
+      c: encryptPayload(plaintext, studyKey, p.studyId).toString('base64'),
+      k: sealTo(this.keys.publicKey, studyKey, roKeyContext(p.studyId)).toString('base64'),
+    });
+    return p.studyId as string;
+  }
+
+  /** Issues the lease of a pending claim, re-sealing the study key from the RO's own copy. */
+  async issuePendingLease(roClient: GqlClient, studyId: string) {
+    const pending = await waitFor('the claim to need a lease', async () => {
+      const d = await roClient.ok(`{ pendingLeases { studyId radiologist recipientKey expiresAt keyForRo } }`);
+      return d.pendingLeases.find((p: { studyId: string }) => p.studyId === studyId);
+    });
+    const studyKey = openSealed(this.keys.privateKey, Buffer.from(pending.keyForRo, 'base64'), roKeyContext(studyId));
+    const wrapped = sealTo(pending.recipientKey, studyKey, leaseContext(studyId, pending.radiologist));
+    const issuedAt = (await this.stack.provider.getBlock('latest'))!.timestamp;
+    const terms = leaseTerms({ studyId, radiologist: pending.radiologist, recipientKey: pending.recipientKey, issuedAt, expiresAt: pending.expiresAt }, wrapped);
+    const signature = await signLease(this.wallet, leaseDomain(this.stack.deployment.chainId, this.stack.deployment.market), terms);
+    const lease = { studyId, radiologist: pending.radiologist, recipientKey: pending.recipientKey, wrappedKey: wrapped.toString('base64'), issuedAt, expiresAt: pending.expiresAt, signature };
+    await roClient.ok(`mutation($l: LeaseInput!) { issueLease(lease: $l) { expiresAt } }`, { l: lease });
+    return lease;
+  }
+}
+
+/** A radiologist (dev account i) claims a study once it is indexed, through the API and the relay. */
+export async function claimThroughApi(stack: Stack, c: GqlClient, i: number, studyId: string) {
+  await waitFor('the posting indexed', async () => (await c.send(`query($id: ID!) { study(id: $id) { id } }`, { id: studyId })).data?.study);
+  const { claimStudy } = await c.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { to data chainId gasLimit } }`, { id: studyId });
+  await c.ok(RELAY, { tx: await signPrepared(devWallet(i, stack.provider), claimStudy) });
+  await waitFor('the claim indexed', async () => (await c.ok(`query($id: ID!) { study(id: $id) { status } }`, { id: studyId })).study.status === 'CLAIMED');
+}
