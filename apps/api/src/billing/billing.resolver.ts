@@ -1,5 +1,5 @@
 import { Inject } from '@nestjs/common';
-import { Args, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
+import { Args, ArgsType, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { LedgerRepository } from '../../../../libs/db/src/index.js';
 import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
@@ -110,6 +110,13 @@ const toReport = (roId: string, r: Reconciliation): ReconciliationReport => ({
   discrepancies: r.discrepancies.map((d: Discrepancy) => ({ ...d, ledgerAmount: amount(d.ledgerAmount), chainAmount: amount(d.chainAmount) })),
 });
 
+@ArgsType()
+class RoPeriodArgs {
+  @Field({ description: "the RO's id" }) roId: string;
+  @Field(() => GraphQLISODateTime, { description: 'period start (chain time), inclusive' }) from: Date;
+  @Field(() => GraphQLISODateTime, { description: 'period end (chain time), inclusive' }) to: Date;
+}
+
 /** The month `YYYY-MM` (UTC) as a closed period of chain time. */
 export function monthPeriod(month: string): { from: Date; to: Date } {
   const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(month);
@@ -136,9 +143,7 @@ export class BillingResolver {
   async reconciliation(
     @CurrentUser() user: AuthUser,
     @Context() ctx: GqlContext,
-    @Args('roId') roId: string,
-    @Args('from', { type: () => GraphQLISODateTime }) from: Date,
-    @Args('to', { type: () => GraphQLISODateTime }) to: Date,
+    @Args() { roId, from, to }: RoPeriodArgs,
   ): Promise<ReconciliationReport> {
     const { ro, accounts } = await this.access.billingScope(user.address, ctx.req.roles, roId);
     return toReport(ro.id, await this.reconciler.reconcile(accounts, from, to));
@@ -149,9 +154,7 @@ export class BillingResolver {
   async roLedgerCsv(
     @CurrentUser() user: AuthUser,
     @Context() ctx: GqlContext,
-    @Args('roId') roId: string,
-    @Args('from', { type: () => GraphQLISODateTime }) from: Date,
-    @Args('to', { type: () => GraphQLISODateTime }) to: Date,
+    @Args() { roId, from, to }: RoPeriodArgs,
   ): Promise<string> {
     const { accounts } = await this.access.billingScope(user.address, ctx.req.roles, roId);
     const { fromBlock, toBlock } = await this.reconciler.periodBlocks(from, to);
@@ -163,9 +166,7 @@ export class BillingResolver {
   async reconciliationCsv(
     @CurrentUser() user: AuthUser,
     @Context() ctx: GqlContext,
-    @Args('roId') roId: string,
-    @Args('from', { type: () => GraphQLISODateTime }) from: Date,
-    @Args('to', { type: () => GraphQLISODateTime }) to: Date,
+    @Args() { roId, from, to }: RoPeriodArgs,
   ): Promise<string> {
     const { accounts } = await this.access.billingScope(user.address, ctx.req.roles, roId);
     return reconciliationCsv(await this.reconciler.reconcile(accounts, from, to));
