@@ -12,13 +12,15 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { NonceManager } from 'ethers';
 import { AnvilHandle, createProvider, startAnvil } from '../libs/chain/src/anvil.js';
-import { contracts, deployOpenRead } from '../libs/chain/src/deploy.js';
+import { contracts, deployGovernance, deployOpenRead } from '../libs/chain/src/deploy.js';
 import { configFromEnv } from '../libs/config/src/index.js';
 import { runMigrations } from '../libs/db/src/data-source.js';
 import { DEV_ACCOUNTS, devKey } from './lib/dev-accounts.js';
 import { STATE_DIR, readPidFile, startEmbeddedPostgres, stopStale, writePidFile } from './lib/local-stack.js';
 
 const env = process.env;
+/** dev accounts admitted as the first DAO members */
+const GOVERNANCE_MEMBERS = [3, 4, 5];
 const stops: (() => Promise<void>)[] = [];
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -62,8 +64,17 @@ async function main() {
     const c = contracts(deployment, deployer);
     await (await c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(0).address)).wait();
     await (await c.token.mint(devKey(2).address, 100_000n * 10n ** 6n)).wait();
+    // The DAO takes over parameters and market admin; short periods so a local vote takes minutes, not days.
+    const governance = await deployGovernance(deployer, deployment, {
+      members: GOVERNANCE_MEMBERS.map((i) => ({ address: devKey(i).address })),
+      votingDelay: Number(env.GOVERNANCE_VOTING_DELAY ?? 1),
+      votingPeriod: Number(env.GOVERNANCE_VOTING_PERIOD ?? 300),
+      lateQuorumExtension: 60,
+      timelockDelay: Number(env.GOVERNANCE_TIMELOCK_DELAY ?? 120),
+      quorumPercent: 40,
+    });
     provider.destroy();
-    writeFileSync(join(STATE_DIR, 'deployment.json'), JSON.stringify({ rpcUrl, ...deployment }, null, 2));
+    writeFileSync(join(STATE_DIR, 'deployment.json'), JSON.stringify({ rpcUrl, ...deployment, governance }, null, 2));
     deploymentEnv = {
       RPC_URL: rpcUrl,
       CHAIN_ID: String(deployment.chainId),
@@ -73,6 +84,10 @@ async function main() {
       MARKET_ADDRESS: deployment.market,
       DEPLOY_BLOCK: String(deployment.deployBlock),
       SETTLER_PRIVATE_KEY: env.SETTLER_PRIVATE_KEY ?? devKey(9).privateKey,
+      GOVERNOR_ADDRESS: governance.governor,
+      TIMELOCK_ADDRESS: governance.timelock,
+      MEMBERSHIP_ADDRESS: governance.membership,
+      GOVERNANCE_RELAYER_PRIVATE_KEY: env.GOVERNANCE_RELAYER_PRIVATE_KEY ?? devKey(8).privateKey,
     };
     console.log(`chain      anvil ${rpcUrl} (chain ${deployment.chainId}), market ${deployment.market}`);
   }

@@ -11,5 +11,7 @@ export const DEV_ACCOUNTS = [
   { index: 2, role: 'radiology organisation (funded with 100,000 tUSD)' },
   { index: 3, role: 'radiologist: after `npm run demo`, licensed CA/NY/TX for CT/MR/XR' },
   { index: 4, role: 'radiologist: after `npm run demo`, licensed FL/GA for XR/US/MG' },
+  { index: 5, role: 'DAO member (so are #3 and #4): proposes and votes on incentive parameters' },
+  { index: 8, role: 'governance relayer (sends signed votes, queue and execute)' },
   { index: 9, role: 'settler (sends settle / lease-release transactions)' },
 ];

@@ -9,6 +9,9 @@ export const CONTRACT_NAMES = {
   IncentiveParameters: 'IncentiveParameters',
   CredentialRegistry: 'CredentialRegistry',
   StudyMarket: 'StudyMarket',
+  MembershipToken: 'MembershipToken',
+  OpenReadGovernor: 'OpenReadGovernor',
+  OpenReadTimelock: 'OpenReadTimelock',
 } as const;
 export type ContractName = (typeof CONTRACT_NAMES)[keyof typeof CONTRACT_NAMES];
 

@@ -2,3 +2,4 @@ export * from './artifacts.js';
 export * from './anvil.js';
 export * from './deploy.js';
 export * from './errors.js';
+export * from './governance.js';

@@ -18,6 +18,10 @@ export const configSchema = z.object({
     registry: address,
     market: address,
     deployBlock: int(0),
+    /** the DAO (optional: without it the governance API answers NOT_FOUND) */
+    governor: address.optional(),
+    timelock: address.optional(),
+    membership: address.optional(),
   }),
   api: z.object({
     host: z.string().default('127.0.0.1'),
@@ -38,6 +42,12 @@ export const configSchema = z.object({
     privateKey: privateKey.optional(),
     pollMs: int(10).default(2000),
   }),
+  governance: z
+    .object({
+      /** funded key that relays gasless votes (castVoteBySig) and sends queue / execute */
+      relayerPrivateKey: privateKey.optional(),
+    })
+    .default({}),
   bus: z.object({
     /** When set, apps talk over NATS; otherwise over Nest's TCP transport (needs nothing extra). */
     natsUrl: z.string().optional(),
@@ -76,6 +86,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       registry: env.REGISTRY_ADDRESS,
       market: env.MARKET_ADDRESS,
       deployBlock: env.DEPLOY_BLOCK,
+      governor: env.GOVERNOR_ADDRESS || undefined,
+      timelock: env.TIMELOCK_ADDRESS || undefined,
+      membership: env.MEMBERSHIP_ADDRESS || undefined,
     },
     api: {
       host: env.API_HOST,
@@ -91,6 +104,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       batchBlocks: env.INDEXER_BATCH_BLOCKS,
     },
     settler: { privateKey: env.SETTLER_PRIVATE_KEY, pollMs: env.SETTLER_POLL_MS },
+    governance: { relayerPrivateKey: env.GOVERNANCE_RELAYER_PRIVATE_KEY || undefined },
     bus: { natsUrl: env.NATS_URL || undefined, settlerHost: env.SETTLER_BUS_HOST, settlerPort: env.SETTLER_BUS_PORT },
   });
 }
