@@ -78,7 +78,7 @@ export interface GovernanceOptions {
   proposalThreshold?: bigint;
   /** quorum, percent of the total votes at the proposal's snapshot (default 10) */
   quorumPercent?: number;
-  /** seconds the deadline moves out when quorum is reached late (default 1 day) */
+  /** seconds the deadline moves out when quorum is reached late (default: 1 day, at most the voting period) */
   lateQuorumExtension?: number;
   /** timelock delay between queue and execute, seconds (default 2 days) */
   timelockDelay?: number;
@@ -129,6 +129,7 @@ export async function deployGovernance(
     return new Contract(getAddress(await contract.getAddress()), abi, deployer);
   };
 
+  const votingPeriod = opts.votingPeriod ?? 3 * 86400;
   const membership = await deploy('MembershipToken', [from]);
   for (const m of opts.members) await mined(`mint to ${m.address}`, membership.mint(getAddress(m.address), m.votes ?? ONE_MEMBER));
   const timelock = await deploy('OpenReadTimelock', [0, [from], [from], from]);
@@ -136,10 +137,10 @@ export async function deployGovernance(
     membership.target,
     timelock.target,
     opts.votingDelay ?? 3600,
-    opts.votingPeriod ?? 3 * 86400,
+    votingPeriod,
     opts.proposalThreshold ?? ONE_MEMBER,
     opts.quorumPercent ?? 10,
-    opts.lateQuorumExtension ?? 86400,
+    opts.lateQuorumExtension ?? Math.min(86400, votingPeriod), // the governor refuses more than the voting period
   ]);
 
   const { parameters, market } = contracts({ token: ZeroAddress, registry: ZeroAddress, ...deployment }, deployer);

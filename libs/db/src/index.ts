@@ -4,3 +4,4 @@ export * from './repositories/auth.repository.js';
 export * from './repositories/event-store.js';
 export * from './repositories/ledger.repository.js';
 export * from './repositories/study.repository.js';
+export * from './repositories/governance.repository.js';
