@@ -174,7 +174,10 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
         return c;
       }),
     );
-    await waitFor('the study to be indexed', async () => (await clients[0].ok(`{ worklist { items { id } } }`)).worklist.items.length > 0);
+    // every reader's credential must be indexed too (the attestations are in later blocks than the study)
+    await waitFor('the study in every reader\'s worklist', async () =>
+      (await Promise.all(clients.map((c) => c.ok(`{ worklist { items { id } } }`)))).every((d) => d.worklist.items.length > 0),
+    );
     // everyone prepares and signs while the study is still open, then all relay at once
     const signed = await Promise.all(
       clients.map(async (c, i) => {

@@ -7,7 +7,16 @@ import { IndexerModule } from '../../apps/indexer/src/indexer.module.js';
 import { SettlerModule } from '../../apps/settler/src/settler.module.js';
 import { busServerOptions } from '../../libs/bus/src/index.js';
 import { ANVIL_MNEMONIC, AnvilHandle, createProvider, freePort, startAnvil } from '../../libs/chain/src/anvil.js';
-import { Deployment, OpenReadContracts, contracts, deployOpenRead } from '../../libs/chain/src/deploy.js';
+import {
+  Deployment,
+  GovernanceDeployment,
+  GovernanceOptions,
+  OpenReadContracts,
+  contracts,
+  deployGovernance,
+  deployOpenRead,
+} from '../../libs/chain/src/deploy.js';
+import { increaseTime } from '../../libs/chain/src/anvil.js';
 import { AppConfig, parseConfig } from '../../libs/config/src/index.js';
 import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
 
@@ -25,6 +34,8 @@ export interface Stack {
   indexer: INestApplicationContext;
   settler: INestMicroservice;
   db: Awaited<ReturnType<typeof createTestDatabase>>;
+  /** the DAO, when startStack was asked for it */
+  governance?: GovernanceDeployment;
   stop(): Promise<void>;
 }
 
@@ -33,19 +44,25 @@ export interface Stack {
  * database migrated, and the three apps running in this process (API over real HTTP on a free port, the
  * indexer polling the chain, the settler listening on the bus).
  */
-export async function startStack(opts: { settlerPollMs?: number } = {}): Promise<Stack> {
+export async function startStack(opts: { settlerPollMs?: number; governance?: GovernanceOptions } = {}): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
   const deployer = new NonceManager(devWallet(0, provider));
   const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
   const owner = contracts(deployment, deployer);
   await (await owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress())).wait();
+  let governance: GovernanceDeployment | undefined;
+  if (opts.governance) {
+    governance = await deployGovernance(deployer, deployment, opts.governance);
+    await increaseTime(provider, 1); // members' votes count from the next second
+  }
   const db = await createTestDatabase();
   const config = parseConfig({
     databaseUrl: db.url,
     rpcUrl: anvil.rpcUrl,
     chainId: deployment.chainId,
-    contracts: { ...deployment },
+    contracts: { ...deployment, ...(governance && { governor: governance.governor, timelock: governance.timelock, membership: governance.membership }) },
+    governance: { relayerPrivateKey: governance ? devWallet(8, provider).privateKey : undefined },
     api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test' },
     indexer: { confirmations: 0, pollMs: 100 },
     settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200 },
@@ -62,7 +79,7 @@ export async function startStack(opts: { settlerPollMs?: number } = {}): Promise
   await api.init();
   await api.listen(0, '127.0.0.1');
   return {
-    config, anvil, provider, deployment, owner, api, indexer, settler, db,
+    config, anvil, provider, deployment, owner, api, indexer, settler, db, governance,
     async stop() {
       await api.close();
       await indexer.close();

@@ -9,6 +9,8 @@ import { AuthResolver } from './auth/auth.resolver.js';
 import { AuthService } from './auth/auth.service.js';
 import { ChainService } from './chain/chain.service.js';
 import { formatError } from './common/errors.js';
+import { GovernanceResolver } from './governance/governance.resolver.js';
+import { GovernanceService } from './governance/governance.service.js';
 import { HealthController } from './health.controller.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
@@ -39,6 +41,8 @@ export class ApiModule {
         AuthResolver,
         StudiesResolver,
         LedgerResolver,
+        GovernanceService,
+        GovernanceResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -131,7 +131,13 @@ export async function deployGovernance(
 
   const votingPeriod = opts.votingPeriod ?? 3 * 86400;
   const membership = await deploy('MembershipToken', [from]);
-  for (const m of opts.members) await mined(`mint to ${m.address}`, membership.mint(getAddress(m.address), m.votes ?? ONE_MEMBER));
+  for (const m of opts.members) {
+    // HAZARD: a vote checkpoint costs more when the block's timestamp differs from the last checkpoint's, so an
+    // estimate made at one timestamp can run out of gas at the next: add headroom.
+    const args = [getAddress(m.address), m.votes ?? ONE_MEMBER];
+    const gasLimit = ((await membership.mint.estimateGas(...args)) * 3n) / 2n;
+    await mined(`mint to ${m.address}`, membership.mint(...args, { gasLimit }));
+  }
   const timelock = await deploy('OpenReadTimelock', [0, [from], [from], from]);
   const governor = await deploy('OpenReadGovernor', [
     membership.target,

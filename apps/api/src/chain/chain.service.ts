@@ -25,6 +25,15 @@ const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0
   LeaseHasExpired: 'LEASE_EXPIRED',
   InvalidReportHash: 'BAD_INPUT',
   InvalidStatus: 'CONFLICT',
+  // governance (issue 4)
+  GovernorInsufficientProposerVotes: 'FORBIDDEN',
+  GovernorInvalidSignature: 'BAD_INPUT',
+  GovernorAlreadyCastVote: 'CONFLICT',
+  GovernorUnexpectedProposalState: 'CONFLICT',
+  GovernorNonexistentProposal: 'NOT_FOUND',
+  TimelockUnexpectedOperationState: 'CONFLICT',
+  ParameterOutOfBounds: 'BAD_INPUT',
+  UnknownKey: 'BAD_INPUT',
 };
 
 @Injectable()
@@ -32,9 +41,17 @@ export class ChainService implements OnApplicationShutdown {
   readonly provider: JsonRpcProvider;
   readonly market = new Interface(loadArtifact('StudyMarket').abi);
   private clock: { at: number; value: number } | null = null;
+  /** contracts the service relays signed transactions to, and which of their functions */
+  private readonly relayable = new Map<string, { iface: Interface; fns: Set<string> }>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.provider = createProvider(config.rpcUrl);
+    this.relayable.set(config.contracts.market, { iface: this.market, fns: RELAYABLE });
+  }
+
+  /** Lets {@link relay} send signed calls of `fns` on `to` (e.g. the governor's propose). */
+  allowRelay(to: string, iface: Interface, fns: string[]): void {
+    this.relayable.set(to.toLowerCase(), { iface, fns: new Set(fns) });
   }
 
   onApplicationShutdown(): void {
@@ -54,8 +71,8 @@ export class ChainService implements OnApplicationShutdown {
   }
 
   /** Builds a market call for `from` to sign, after simulating it so a doomed transaction is refused up front. */
-  async prepare(from: string, fn: string, args: unknown[]): Promise<UnsignedTx> {
-    const tx = { from, to: this.config.contracts.market, data: this.market.encodeFunctionData(fn, args) };
+  async prepare(from: string, fn: string, args: unknown[], to = this.config.contracts.market, iface = this.market): Promise<UnsignedTx> {
+    const tx = { from, to, data: iface.encodeFunctionData(fn, args) };
     const gas = await this.simulate(tx);
     return { ...tx, chainId: this.config.chainId, gasLimit: (gas * 12n) / 10n };
   }
@@ -72,10 +89,11 @@ export class ChainService implements OnApplicationShutdown {
       throw new OpenReadError('BAD_INPUT', 'signedTransaction is not a signed, RLP-encoded transaction');
     }
     if (!tx.from || tx.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the transaction must be signed by the signed-in account');
-    if (tx.to?.toLowerCase() !== this.config.contracts.market) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market');
+    const target = this.relayable.get(tx.to?.toLowerCase() ?? '');
+    if (!tx.to || !target) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market');
     if (Number(tx.chainId) !== this.config.chainId) throw new OpenReadError('BAD_INPUT', `the transaction must be for chain ${this.config.chainId}`);
-    const fn = this.market.parseTransaction({ data: tx.data });
-    if (!fn || !RELAYABLE.has(fn.name)) throw new OpenReadError('BAD_INPUT', `only ${[...RELAYABLE].join(', ')} can be relayed`);
+    const fn = target.iface.parseTransaction({ data: tx.data });
+    if (!fn || !target.fns.has(fn.name)) throw new OpenReadError('BAD_INPUT', `only ${[...target.fns].join(', ')} can be relayed`);
     await this.simulate({ from: caller, to: tx.to, data: tx.data });
 
     let hash: string;
@@ -94,7 +112,7 @@ export class ChainService implements OnApplicationShutdown {
     return { txHash: hash, blockNumber: receipt.blockNumber, function: fn.name };
   }
 
-  private async simulate(tx: { from: string; to: string; data: string; blockTag?: number }): Promise<bigint> {
+  async simulate(tx: { from: string; to: string; data: string; blockTag?: number }): Promise<bigint> {
     try {
       if (tx.blockTag !== undefined) {
         await this.provider.call(tx);
@@ -132,6 +150,18 @@ function messageFor(reason: string): string {
       return 'only the radiologist who claimed the study can do this';
     case 'LeaseHasExpired':
       return 'the claim lease has expired';
+    case 'ParameterOutOfBounds':
+      return 'the value is outside the hard bounds of the parameter (even governance cannot set it)';
+    case 'GovernorInsufficientProposerVotes':
+      return 'only DAO members with enough votes can propose';
+    case 'GovernorInvalidSignature':
+      return 'the ballot signature is not valid for this voter (wrong signer, proposal, support or nonce)';
+    case 'GovernorAlreadyCastVote':
+      return 'this member has already voted on the proposal';
+    case 'GovernorUnexpectedProposalState':
+      return 'the proposal is not in a state that allows this (see its state)';
+    case 'TimelockUnexpectedOperationState':
+      return 'the timelock operation is not ready (wait until the proposal eta)';
     default:
       return `the market refused the transaction (${reason})`;
   }
