@@ -6,7 +6,7 @@ export const devKey = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhra
 
 /** The roles of the dev accounts in the local stack and in `npm run demo`. */
 export const DEV_ACCOUNTS = [
-  { index: 0, role: 'deployer, contract owner, credential verifier' },
+  { index: 0, role: 'deployer, TestUSD owner, credential verifier (the DAO timelock owns parameters and market)' },
   { index: 1, role: 'protocol treasury' },
   { index: 2, role: 'radiology organisation (funded with 100,000 tUSD)' },
   { index: 3, role: 'radiologist: after `npm run demo`, licensed CA/NY/TX for CT/MR/XR' },
