@@ -2,7 +2,7 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * DAO governance projections (issue 4): proposals and votes of the governor (OpenZeppelin Governor events),
- * and the full history of incentive-parameter changes with the proposal whose execution made each one
+ * members' voting power (the DAO_MEMBER role), and the full history of incentive-parameter changes with the proposal whose execution made each one
  * (NULL for the constructor's defaults). Proposal state is not stored: it depends on time and quorum, so the
  * API asks the governor.
  */
@@ -51,6 +51,16 @@ export class Governance1764300000000 implements MigrationInterface {
         CONSTRAINT governance_votes_pk PRIMARY KEY (chain_id, governor, proposal_id, voter)
       );
 
+      -- current voting power per account (DelegateVotesChanged of the membership token): the DAO_MEMBER role
+      CREATE TABLE dao_votes (
+        chain_id      integer NOT NULL,
+        token         eth_address NOT NULL,
+        account       eth_address NOT NULL,
+        votes         uint256 NOT NULL,
+        updated_block bigint  NOT NULL,
+        CONSTRAINT dao_votes_pk PRIMARY KEY (chain_id, token, account)
+      );
+
       CREATE TABLE parameter_changes (
         chain_id     integer NOT NULL,
         name         text    NOT NULL,
@@ -75,6 +85,6 @@ export class Governance1764300000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    await q.query(`DROP TABLE parameter_changes, governance_votes, governance_proposals;`);
+    await q.query(`DROP TABLE parameter_changes, dao_votes, governance_votes, governance_proposals;`);
   }
 }

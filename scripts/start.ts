@@ -10,7 +10,8 @@ import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { NonceManager } from 'ethers';
+import { Contract, NonceManager, Wallet } from 'ethers';
+import { loadArtifact } from '../libs/chain/src/artifacts.js';
 import { AnvilHandle, createProvider, startAnvil } from '../libs/chain/src/anvil.js';
 import { contracts, deployGovernance, deployOpenRead } from '../libs/chain/src/deploy.js';
 import { configFromEnv } from '../libs/config/src/index.js';
@@ -64,6 +65,8 @@ async function main() {
     const c = contracts(deployment, deployer);
     await (await c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(0).address)).wait();
     await (await c.token.mint(devKey(2).address, 100_000n * 10n ** 6n)).wait();
+    const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
+    await (await anchor.grantRole(await anchor.ANCHORER_ROLE(), (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(9)).address)).wait();
     // The DAO takes over parameters and market admin; short periods so a local vote takes minutes, not days.
     const governance = await deployGovernance(deployer, deployment, {
       members: GOVERNANCE_MEMBERS.map((i) => ({ address: devKey(i).address })),
@@ -82,6 +85,7 @@ async function main() {
       PARAMETERS_ADDRESS: deployment.parameters,
       REGISTRY_ADDRESS: deployment.registry,
       MARKET_ADDRESS: deployment.market,
+      ACCESS_LOG_ANCHOR_ADDRESS: deployment.accessLogAnchor,
       DEPLOY_BLOCK: String(deployment.deployBlock),
       SETTLER_PRIVATE_KEY: env.SETTLER_PRIVATE_KEY ?? devKey(9).privateKey,
       GOVERNOR_ADDRESS: governance.governor,

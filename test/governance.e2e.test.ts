@@ -43,7 +43,10 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     const outsider = new GqlClient(stack.api);
     await outsider.signIn(reader);
 
-    const before = await a.ok(`{ parameters { current { name key value } history { name value proposalId } } }`);
+    const before = await waitFor('the deployment indexed', async () => {
+      const d = await a.ok(`{ parameters { current { name key value } history { name value proposalId } } }`);
+      return d.parameters.current.length ? d : null;
+    });
     expect(before.parameters.current).toContainEqual({ name: 'feeBps', key: 0, value: '500' });
     expect(before.parameters.history.filter((h: { proposalId: string | null }) => h.proposalId !== null)).toEqual([]);
 
@@ -51,7 +54,11 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     const propose = `mutation($c: [ParameterChangeInput!]!, $d: String!) {
       proposeParameterChange(changes: $c, description: $d) { from to data chainId gasLimit } }`;
     expect(await outsider.code(propose, { c: [{ name: 'feeBps', value: '800' }], d: 'x' })).toBe('FORBIDDEN');
-    const beyond = await a.send(propose, { c: [{ name: 'feeBps', value: '1001' }], d: 'fee 10.01%' });
+    // DAO_MEMBER once the indexer has seen alice's membership votes
+    const beyond = await waitFor('alice indexed as a member', async () => {
+      const r = await a.send(propose, { c: [{ name: 'feeBps', value: '1001' }], d: 'fee 10.01%' });
+      return r.errors?.[0].extensions?.code === 'FORBIDDEN' ? null : r;
+    });
     expect(beyond.errors?.[0].extensions).toMatchObject({ code: 'BAD_INPUT', reason: 'ParameterOutOfBounds' });
 
     // alice proposes: fee 8 %, CT base bounty 50 tUSD; she signs the prepared transaction, the API relays it
@@ -136,7 +143,8 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     await (await market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 500n * USD)).wait();
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
     await (await owner.registry.attest(reader.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry)).wait();
-    const item = await waitFor('the study in the worklist', async () => (await outsider.ok(`{ worklist { items { id currentBounty } } }`)).worklist.items[0]);
+    // FORBIDDEN until the indexer has seen the credential, then the study shows up
+    const item = await waitFor('the study in the worklist', async () => (await outsider.send(`{ worklist { items { id currentBounty } } }`)).data?.worklist.items[0]);
     expect(item.id).toBe(studyId);
     expect(BigInt(item.currentBounty)).toBe(
       computeBounty({ base: 50n * USD, difficultyBps: 10_000n, urgencyBps: 10_000n, escalationBpsPerHour: 500n, waitingSeconds: 0n, maxBounty: 500n * USD }),

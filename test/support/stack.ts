@@ -1,7 +1,8 @@
 import { INestApplication, INestApplicationContext, INestMicroservice } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
-import { HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from 'ethers';
+import { Contract, HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from 'ethers';
+import { loadArtifact } from '../../libs/chain/src/artifacts.js';
 import { createApiApp } from '../../apps/api/src/bootstrap.js';
 import { IndexerModule } from '../../apps/indexer/src/indexer.module.js';
 import { SettlerModule } from '../../apps/settler/src/settler.module.js';
@@ -44,13 +45,17 @@ export interface Stack {
  * database migrated, and the three apps running in this process (API over real HTTP on a free port, the
  * indexer polling the chain, the settler listening on the bus).
  */
-export async function startStack(opts: { settlerPollMs?: number; governance?: GovernanceOptions } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { settlerPollMs?: number; anchorIntervalMs?: number; governance?: GovernanceOptions } = {},
+): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
   const deployer = new NonceManager(devWallet(0, provider));
   const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
   const owner = contracts(deployment, deployer);
   await (await owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress())).wait();
+  const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
+  await (await anchor.grantRole(await anchor.ANCHORER_ROLE(), devWallet(9, provider).address)).wait();
   let governance: GovernanceDeployment | undefined;
   if (opts.governance) {
     governance = await deployGovernance(deployer, deployment, opts.governance);
@@ -63,9 +68,10 @@ export async function startStack(opts: { settlerPollMs?: number; governance?: Go
     chainId: deployment.chainId,
     contracts: { ...deployment, ...(governance && { governor: governance.governor, timelock: governance.timelock, membership: governance.membership }) },
     governance: { relayerPrivateKey: governance ? devWallet(8, provider).privateKey : undefined },
-    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test' },
+    // dev account #0 (the deployer) is an ADMIN: it onboards ROs
+    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address] },
     indexer: { confirmations: 0, pollMs: 100 },
-    settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200 },
+    settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
     bus: { settlerPort: await freePort() },
   });
   const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {

@@ -7,6 +7,7 @@ import { DbModule } from '../../../libs/db/src/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { AuthResolver } from './auth/auth.resolver.js';
 import { AuthService } from './auth/auth.service.js';
+import { RoleService } from './auth/roles.js';
 import { ChainService } from './chain/chain.service.js';
 import { formatError } from './common/errors.js';
 import { GovernanceResolver } from './governance/governance.resolver.js';
@@ -14,6 +15,11 @@ import { GovernanceService } from './governance/governance.service.js';
 import { HealthController } from './health.controller.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
+import { LeaseService } from './ro/lease.service.js';
+import { PostingService } from './ro/posting.service.js';
+import { RoAccessService } from './ro/ro-access.service.js';
+import { RoResolver } from './ro/ro.resolver.js';
+import { StudyVaultResolver } from './ro/study-vault.resolver.js';
 
 @Module({})
 export class ApiModule {
@@ -37,10 +43,16 @@ export class ApiModule {
       controllers: [HealthController],
       providers: [
         AuthService,
+        RoleService,
         ChainService,
         AuthResolver,
         StudiesResolver,
         LedgerResolver,
+        RoAccessService,
+        PostingService,
+        LeaseService,
+        RoResolver,
+        StudyVaultResolver,
         GovernanceService,
         GovernanceResolver,
         { provide: APP_GUARD, useClass: AuthGuard },

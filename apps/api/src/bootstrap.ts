@@ -1,10 +1,13 @@
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppConfig } from '../../../libs/config/src/index.js';
 import { ApiModule } from './app.module.js';
 
 export async function createApiApp(config: AppConfig): Promise<INestApplication> {
-  const app = await NestFactory.create(ApiModule.forRoot(config), { logger: ['error', 'warn', 'log'] });
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger: ['error', 'warn', 'log'] });
+  // encrypted study payloads arrive base64 in GraphQL bodies (express' default limit is 100 kB)
+  app.useBodyParser('json', { limit: config.api.maxRequestBytes });
   app.enableShutdownHooks();
   return app;
 }

@@ -3,6 +3,7 @@ import { AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
 import { DbModule } from '../../../libs/db/src/index.js';
 import { SettlerController } from './settler.controller.js';
 import { SettlerService } from './settler.service.js';
+import { AccessLogAnchorService } from './access-log-anchor.service.js';
 
 @Module({})
 export class SettlerModule {
@@ -11,8 +12,8 @@ export class SettlerModule {
       module: SettlerModule,
       imports: [ConfigModule.forRoot(config), DbModule.forRoot('openread-settler')],
       controllers: [SettlerController],
-      providers: [SettlerService],
-      exports: [SettlerService],
+      providers: [SettlerService, AccessLogAnchorService],
+      exports: [SettlerService, AccessLogAnchorService],
     };
   }
 }

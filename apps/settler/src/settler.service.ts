@@ -4,6 +4,7 @@ import { APP_CONFIG, AppConfig } from '../../../libs/config/src/index.js';
 import { createProvider } from '../../../libs/chain/src/anvil.js';
 import { loadArtifact } from '../../../libs/chain/src/artifacts.js';
 import { decodeContractError } from '../../../libs/chain/src/errors.js';
+import { waitForReceipt } from '../../../libs/chain/src/receipts.js';
 import { StudyRepository } from '../../../libs/db/src/index.js';
 
 /**
@@ -97,7 +98,8 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
     }
     try {
       const tx = await this.market[method](studyId);
-      const receipt = await tx.wait(1, 60_000);
+      const receipt = await waitForReceipt(this.provider, tx.hash, 60_000);
+      if (!receipt) throw new Error(`not mined within 60 s (tx ${tx.hash})`);
       this.logger.log(`${method} ${studyId} in block ${receipt?.blockNumber}`);
       return receipt?.status === 1;
     } catch (e) {

@@ -9,6 +9,7 @@ export const CONTRACT_NAMES = {
   IncentiveParameters: 'IncentiveParameters',
   CredentialRegistry: 'CredentialRegistry',
   StudyMarket: 'StudyMarket',
+  AccessLogAnchor: 'AccessLogAnchor',
   MembershipToken: 'MembershipToken',
   OpenReadGovernor: 'OpenReadGovernor',
   OpenReadTimelock: 'OpenReadTimelock',

@@ -10,6 +10,8 @@ export interface Deployment {
   registry: string;
   market: string;
   treasury: string;
+  /** AccessLogAnchor: the study access log's hash chain head, anchored periodically */
+  accessLogAnchor: string;
 }
 
 export interface DeployOptions {
@@ -47,7 +49,8 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
   const parameters = await deploy('IncentiveParameters', [owner]);
   const registry = await deploy('CredentialRegistry', [owner]);
   const market = await deploy('StudyMarket', [token, parameters, registry, treasury, owner]);
-  return { chainId: Number(chainId), deployBlock, token, parameters, registry, market, treasury };
+  const accessLogAnchor = await deploy('AccessLogAnchor', [owner]);
+  return { chainId: Number(chainId), deployBlock, token, parameters, registry, market, treasury, accessLogAnchor };
 }
 
 export interface OpenReadContracts {

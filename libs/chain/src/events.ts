@@ -16,11 +16,12 @@ export interface DecodedLog {
 export class OpenReadLogDecoder {
   private readonly byAddress = new Map<string, Interface>();
 
-  constructor(addresses: { market: string; registry: string; parameters: string; governor?: string }) {
+  constructor(addresses: { market: string; registry: string; parameters: string; governor?: string; membership?: string }) {
     this.byAddress.set(addresses.market.toLowerCase(), new Interface(loadArtifact('StudyMarket').abi));
     this.byAddress.set(addresses.registry.toLowerCase(), new Interface(loadArtifact('CredentialRegistry').abi));
     this.byAddress.set(addresses.parameters.toLowerCase(), new Interface(loadArtifact('IncentiveParameters').abi));
     if (addresses.governor) this.byAddress.set(addresses.governor.toLowerCase(), new Interface(loadArtifact('OpenReadGovernor').abi));
+    if (addresses.membership) this.byAddress.set(addresses.membership.toLowerCase(), new Interface(loadArtifact('MembershipToken').abi));
   }
 
   get addresses(): string[] {

@@ -2,4 +2,5 @@ export * from './artifacts.js';
 export * from './anvil.js';
 export * from './deploy.js';
 export * from './errors.js';
+export * from './receipts.js';
 export * from './governance.js';

@@ -18,6 +18,8 @@ export const configSchema = z.object({
     registry: address,
     market: address,
     deployBlock: int(0),
+    /** AccessLogAnchor; when unset the access log is not anchored on chain */
+    accessLogAnchor: address.optional(),
     /** the DAO (optional: without it the governance API answers NOT_FOUND) */
     governor: address.optional(),
     timelock: address.optional(),
@@ -32,6 +34,10 @@ export const configSchema = z.object({
     siweUri: z.string().url(),
     nonceTtlSeconds: int(10).default(600),
     sessionTtlSeconds: int(60).default(12 * 3600),
+    /** accounts with the ADMIN role */
+    adminAddresses: z.array(address).default([]),
+    /** largest JSON request body (encrypted study payloads are uploaded base64 in GraphQL) */
+    maxRequestBytes: int(1024).default(64 * 1024 * 1024),
   }),
   indexer: z.object({
     confirmations: int(0, 1000).default(0),
@@ -41,6 +47,8 @@ export const configSchema = z.object({
   settler: z.object({
     privateKey: privateKey.optional(),
     pollMs: int(10).default(2000),
+    /** how often the settler anchors the study access log's head on chain (AccessLogAnchor) */
+    anchorIntervalMs: int(100).default(60_000),
   }),
   governance: z
     .object({
@@ -86,6 +94,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       registry: env.REGISTRY_ADDRESS,
       market: env.MARKET_ADDRESS,
       deployBlock: env.DEPLOY_BLOCK,
+      accessLogAnchor: env.ACCESS_LOG_ANCHOR_ADDRESS || undefined,
       governor: env.GOVERNOR_ADDRESS || undefined,
       timelock: env.TIMELOCK_ADDRESS || undefined,
       membership: env.MEMBERSHIP_ADDRESS || undefined,
@@ -97,13 +106,15 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       siweUri: env.SIWE_URI ?? `http://localhost:${apiPort}`,
       nonceTtlSeconds: env.NONCE_TTL_SECONDS,
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+      adminAddresses: env.ADMIN_ADDRESSES ? env.ADMIN_ADDRESSES.split(',').map((a) => a.trim()) : undefined,
+      maxRequestBytes: env.API_MAX_REQUEST_BYTES,
     },
     indexer: {
       confirmations: env.INDEXER_CONFIRMATIONS,
       pollMs: env.INDEXER_POLL_MS,
       batchBlocks: env.INDEXER_BATCH_BLOCKS,
     },
-    settler: { privateKey: env.SETTLER_PRIVATE_KEY, pollMs: env.SETTLER_POLL_MS },
+    settler: { privateKey: env.SETTLER_PRIVATE_KEY, pollMs: env.SETTLER_POLL_MS, anchorIntervalMs: env.ACCESS_LOG_ANCHOR_INTERVAL_MS },
     governance: { relayerPrivateKey: env.GOVERNANCE_RELAYER_PRIVATE_KEY || undefined },
     bus: { natsUrl: env.NATS_URL || undefined, settlerHost: env.SETTLER_BUS_HOST, settlerPort: env.SETTLER_BUS_PORT },
   });

@@ -6,9 +6,16 @@ import { AuthRepository } from './repositories/auth.repository.js';
 import { EventStore } from './repositories/event-store.js';
 import { GovernanceRepository } from './repositories/governance.repository.js';
 import { LedgerRepository } from './repositories/ledger.repository.js';
+import { RoleRepository } from './repositories/role.repository.js';
 import { StudyRepository } from './repositories/study.repository.js';
+import { AccessLogRepository } from './repositories/access-log.repository.js';
+import { RoRepository } from './repositories/ro.repository.js';
+import { StudyVaultRepository } from './repositories/study-vault.repository.js';
 
-const repositories = [AuthRepository, EventStore, LedgerRepository, StudyRepository, GovernanceRepository];
+const repositories = [
+  AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository,
+  RoRepository, StudyVaultRepository, AccessLogRepository, GovernanceRepository,
+];
 
 @Global()
 @Module({})

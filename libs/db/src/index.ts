@@ -4,4 +4,8 @@ export * from './repositories/auth.repository.js';
 export * from './repositories/event-store.js';
 export * from './repositories/ledger.repository.js';
 export * from './repositories/study.repository.js';
+export * from './repositories/role.repository.js';
+export * from './repositories/ro.repository.js';
+export * from './repositories/study-vault.repository.js';
+export * from './repositories/access-log.repository.js';
 export * from './repositories/governance.repository.js';

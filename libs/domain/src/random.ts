@@ -8,8 +8,14 @@ export function seededRandom(seed: number) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+  /** inclusive */
   const int = (min: number, max: number) => min + Math.floor(next() * (max - min + 1));
-  const big = (min: bigint, max: bigint) => min + (BigInt(Math.floor(next() * 2 ** 52)) * (max - min + 1n)) / 2n ** 52n;
-  const pick = <T>(xs: readonly T[]) => xs[int(0, xs.length - 1)];
+  /** inclusive; 265 random bits reduced modulo the span, so even uint256-wide spans are covered */
+  const big = (min: bigint, max: bigint) => {
+    let r = 0n;
+    for (let i = 0; i < 5; i++) r = (r << 53n) | BigInt(Math.floor(next() * 2 ** 53));
+    return min + (r % (max - min + 1n));
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)];
   return { next, int, big, pick };
 }

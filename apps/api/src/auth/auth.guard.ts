@@ -1,33 +1,41 @@
-import { CanActivate, ExecutionContext, Injectable, SetMetadata, createParamDecorator } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable, createParamDecorator } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
 import type { Request } from 'express';
 import { OpenReadError } from '../common/errors.js';
 import { AuthService, AuthUser } from './auth.service.js';
+import { ACCESS_METADATA, Access, Role, RoleService } from './roles.js';
+
+export { Authenticated, Public, Roles } from './roles.js';
 
 export interface GqlContext {
-  req: Request & { user?: AuthUser | null };
+  req: Request & { user?: AuthUser | null; roles?: Set<Role> };
 }
 
-const PUBLIC = 'openread:public';
-/** Marks a resolver as reachable without a session. Everything else requires one (the guard fails closed). */
-export const Public = () => SetMetadata(PUBLIC, true);
-
-/** Global guard: every resolver needs a valid bearer session unless it is explicitly @Public(). */
+/**
+ * Global guard for every GraphQL resolver: reads its declared access (see roles.ts), authenticates the bearer
+ * session and checks roles. Undeclared resolvers are refused: the guard fails closed.
+ */
 @Injectable()
 export class AuthGuard implements CanActivate {
   constructor(
     private readonly auth: AuthService,
+    private readonly roles: RoleService,
     private readonly reflector: Reflector,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType<string>() !== 'graphql') return true;
-    const isPublic = this.reflector.getAllAndOverride<boolean>(PUBLIC, [context.getHandler(), context.getClass()]);
-    if (isPublic) return true;
+    const access = this.reflector.getAllAndOverride<Access | undefined>(ACCESS_METADATA, [context.getHandler(), context.getClass()]);
+    if (!access) throw new OpenReadError('FORBIDDEN', 'this operation declares no access rule, so nobody may call it');
+    if (access.kind === 'public') return true;
     const { req } = GqlExecutionContext.create(context).getContext<GqlContext>();
     if (req.user === undefined) req.user = await this.auth.authenticate(req.headers?.authorization);
     if (!req.user) throw new OpenReadError('UNAUTHENTICATED', 'sign in first: Authorization: Bearer <token from login>');
+    if (access.kind === 'authenticated') return true;
+    req.roles ??= await this.roles.rolesOf(req.user.address);
+    if (!access.roles.some((r) => req.roles!.has(r)))
+      throw new OpenReadError('FORBIDDEN', `this needs one of the roles ${access.roles.join(', ')}`);
     return true;
   }
 }

@@ -1,5 +1,5 @@
 import { Args, Context, Field, GraphQLISODateTime, Int, Mutation, ObjectType, Resolver } from '@nestjs/graphql';
-import { GqlContext, Public } from './auth.guard.js';
+import { Authenticated, GqlContext, Public } from './auth.guard.js';
 import { AuthService } from './auth.service.js';
 
 @ObjectType({ description: 'What the wallet needs to build an EIP-4361 message.' })
@@ -34,7 +34,8 @@ export class AuthResolver {
     return this.auth.login(message, signature);
   }
 
-  @Mutation(() => Boolean)
+  @Authenticated()
+  @Mutation(() => Boolean, { description: 'End this session.' })
   async logout(@Context() ctx: GqlContext): Promise<boolean> {
     await this.auth.logout(ctx.req.headers.authorization);
     return true;

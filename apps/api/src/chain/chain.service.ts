@@ -1,9 +1,11 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
-import { Interface, JsonRpcProvider, Transaction } from 'ethers';
+import { Interface, JsonRpcProvider, Transaction, TransactionDescription } from 'ethers';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { createProvider } from '../../../../libs/chain/src/anvil.js';
 import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
 import { decodeContractError } from '../../../../libs/chain/src/errors.js';
+import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
+import type { Role } from '../auth/roles.js';
 import { OpenReadError } from '../common/errors.js';
 
 export interface UnsignedTx {
@@ -14,8 +16,12 @@ export interface UnsignedTx {
   gasLimit: bigint;
 }
 
-/** Market functions a radiologist may have relayed, and how their reverts read to a client. */
-const RELAYABLE = new Set(['claim', 'submitReport']);
+/**
+ * Market functions the API relays, each with the role its sender must hold, and how their reverts read to a
+ * client. postStudy additionally passes a check by the caller (the study ID must be one the API generated for
+ * the sender's RO: random, never derived from an MRN or accession number).
+ */
+const RELAYABLE: Record<string, Role> = { claim: 'RADIOLOGIST', submitReport: 'RADIOLOGIST', postStudy: 'RO_DEPOSITOR' };
 const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0]> = {
   StudyNotFound: 'NOT_FOUND',
   StudyNotOpen: 'ALREADY_CLAIMED',
@@ -25,6 +31,9 @@ const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0
   LeaseHasExpired: 'LEASE_EXPIRED',
   InvalidReportHash: 'BAD_INPUT',
   InvalidStatus: 'CONFLICT',
+  InsufficientBalance: 'CONFLICT',
+  StudyAlreadyExists: 'CONFLICT',
+  InvalidStudy: 'BAD_INPUT',
   // governance (issue 4)
   GovernorInsufficientProposerVotes: 'FORBIDDEN',
   GovernorInvalidSignature: 'BAD_INPUT',
@@ -42,16 +51,16 @@ export class ChainService implements OnApplicationShutdown {
   readonly market = new Interface(loadArtifact('StudyMarket').abi);
   private clock: { at: number; value: number } | null = null;
   /** contracts the service relays signed transactions to, and which of their functions */
-  private readonly relayable = new Map<string, { iface: Interface; fns: Set<string> }>();
+  private readonly relayable = new Map<string, { iface: Interface; fns: Record<string, Role> }>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.provider = createProvider(config.rpcUrl);
     this.relayable.set(config.contracts.market, { iface: this.market, fns: RELAYABLE });
   }
 
-  /** Lets {@link relay} send signed calls of `fns` on `to` (e.g. the governor's propose). */
-  allowRelay(to: string, iface: Interface, fns: string[]): void {
-    this.relayable.set(to.toLowerCase(), { iface, fns: new Set(fns) });
+  /** Lets {@link relay} send signed calls of `fns` on `to`, each by holders of its role (e.g. the governor's propose). */
+  allowRelay(to: string, iface: Interface, fns: Record<string, Role>): void {
+    this.relayable.set(to.toLowerCase(), { iface, fns });
   }
 
   onApplicationShutdown(): void {
@@ -79,9 +88,14 @@ export class ChainService implements OnApplicationShutdown {
 
   /**
    * Relays a transaction the caller signed: it must come from the caller, go to the market, on this chain,
-   * and call a relayable function. Returns once it is mined.
+   * and call a relayable function the caller holds the role for (and pass `check`, if given). Returns once it is mined.
    */
-  async relay(signed: string, caller: string): Promise<{ txHash: string; blockNumber: number; function: string }> {
+  async relay(
+    signed: string,
+    caller: string,
+    roles: ReadonlySet<Role>,
+    check?: (call: TransactionDescription) => Promise<void>,
+  ): Promise<{ txHash: string; blockNumber: number; function: string }> {
     let tx: Transaction;
     try {
       tx = Transaction.from(signed);
@@ -93,7 +107,9 @@ export class ChainService implements OnApplicationShutdown {
     if (!tx.to || !target) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market');
     if (Number(tx.chainId) !== this.config.chainId) throw new OpenReadError('BAD_INPUT', `the transaction must be for chain ${this.config.chainId}`);
     const fn = target.iface.parseTransaction({ data: tx.data });
-    if (!fn || !target.fns.has(fn.name)) throw new OpenReadError('BAD_INPUT', `only ${[...target.fns].join(', ')} can be relayed`);
+    if (!fn || !Object.hasOwn(target.fns, fn.name)) throw new OpenReadError('BAD_INPUT', `only ${Object.keys(target.fns).join(', ')} can be relayed`);
+    if (!roles.has(target.fns[fn.name])) throw new OpenReadError('FORBIDDEN', `relaying ${fn.name} needs the role ${target.fns[fn.name]}`);
+    await check?.(fn);
     await this.simulate({ from: caller, to: tx.to, data: tx.data });
 
     let hash: string;
@@ -102,7 +118,7 @@ export class ChainService implements OnApplicationShutdown {
     } catch (e) {
       throw new OpenReadError('CONFLICT', `the node refused the transaction: ${shortReason(e)}`);
     }
-    const receipt = await this.provider.waitForTransaction(hash, 1, 60_000).catch(() => null);
+    const receipt = await waitForReceipt(this.provider, hash, 60_000).catch(() => null);
     if (!receipt) throw new OpenReadError('CHAIN_UNAVAILABLE', `transaction ${hash} was sent but not mined within 60 s`, { txHash: hash });
     if (receipt.status !== 1) {
       // lost a race that the simulation could not see (e.g. another claim in the same block)
@@ -112,6 +128,20 @@ export class ChainService implements OnApplicationShutdown {
     return { txHash: hash, blockNumber: receipt.blockNumber, function: fn.name };
   }
 
+  /** Whether the market knows a study ID (any status), read from the chain, not the index. */
+  async studyExists(studyId: string): Promise<boolean> {
+    try {
+      const [view] = this.market.decodeFunctionResult(
+        'getStudy',
+        await this.provider.call({ to: this.config.contracts.market, data: this.market.encodeFunctionData('getStudy', [studyId]) }),
+      );
+      return Number(view.status) !== 0;
+    } catch {
+      throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
+    }
+  }
+
+  /** Estimates `tx` (or, with blockTag, replays it there); a revert becomes the matching OpenReadError. */
   async simulate(tx: { from: string; to: string; data: string; blockTag?: number }): Promise<bigint> {
     try {
       if (tx.blockTag !== undefined) {
@@ -150,6 +180,8 @@ function messageFor(reason: string): string {
       return 'only the radiologist who claimed the study can do this';
     case 'LeaseHasExpired':
       return 'the claim lease has expired';
+    case 'InsufficientBalance':
+      return 'the market balance does not cover maxBounty: deposit first';
     case 'ParameterOutOfBounds':
       return 'the value is outside the hard bounds of the parameter (even governance cannot set it)';
     case 'GovernorInsufficientProposerVotes':

@@ -3,7 +3,7 @@ import { Args, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { KEYED_PARAMETERS, VOTE_SUPPORT, parameterProposal, type ParameterChange, type ParameterName } from '../../../../libs/chain/src/governance.js';
 import { GovernanceRepository, ProposalRow, StudyRepository } from '../../../../libs/db/src/index.js';
-import { CurrentUser } from '../auth/auth.guard.js';
+import { Authenticated, CurrentUser, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAmount, parseLimit } from '../common/validation.js';
@@ -20,8 +20,8 @@ function parseProposalId(id: string): string {
 
 /**
  * DAO governance for members: proposals, parameters and their history, proposing parameter changes, gasless
- * votes (EIP-712 ballots relayed by the service), queue and execute. Reads need a session (any user may read);
- * writes need membership votes, checked in GovernanceService.requireMember until @Roles (issue 6) lands.
+ * votes (EIP-712 ballots relayed by the service), queue and execute. Any signed-in account may read; writes need
+ * DAO_MEMBER (indexed membership votes). The governor itself enforces votes at the proposal snapshot.
  */
 @Resolver(() => Proposal)
 export class GovernanceResolver {
@@ -32,17 +32,20 @@ export class GovernanceResolver {
     private readonly studies: StudyRepository,
   ) {}
 
+  @Authenticated()
   @Query(() => [Proposal], { description: 'DAO proposals, newest first, with live state and quorum.' })
   async proposals(@Args('first', { type: () => Int, nullable: true }) first: number | null): Promise<Proposal[]> {
     const rows = await this.repo.proposals(this.config.chainId, this.governance.governorAddress.toLowerCase(), parseLimit(first ?? undefined));
     return Promise.all(rows.map((r) => this.toProposal(r)));
   }
 
+  @Authenticated()
   @Query(() => Proposal, { description: 'One proposal by ID.' })
   async proposal(@Args('id', { type: () => ID }) id: string): Promise<Proposal> {
     return this.toProposal(await this.load(id));
   }
 
+  @Authenticated()
   @Query(() => Parameters, { description: 'Current incentive parameters and their change history with the proposal behind each change.' })
   async parameters(@Args('historyFirst', { type: () => Int, nullable: true }) historyFirst: number | null): Promise<Parameters> {
     const [current, history] = await Promise.all([
@@ -58,6 +61,7 @@ export class GovernanceResolver {
     };
   }
 
+  @Roles('DAO_MEMBER')
   @Mutation(() => PreparedTransaction, {
     description:
       'The propose transaction for your wallet to sign (send it back with relayTransaction). Refused up front if you are ' +
@@ -68,7 +72,6 @@ export class GovernanceResolver {
     @Args('changes', { type: () => [ParameterChangeInput] }) input: ParameterChangeInput[],
     @Args('description') description: string,
   ): Promise<PreparedTransaction> {
-    await this.governance.requireMember(user.address);
     if (input.length === 0 || input.length > 20) throw new OpenReadError('BAD_INPUT', 'changes: between 1 and 20 parameter changes');
     if (description.trim().length === 0 || description.length > 10_000) throw new OpenReadError('BAD_INPUT', 'description: 1 to 10,000 characters');
     const changes: ParameterChange[] = input.map((c) => ({
@@ -82,6 +85,7 @@ export class GovernanceResolver {
     return { ...tx, gasLimit: tx.gasLimit.toString() };
   }
 
+  @Roles('DAO_MEMBER')
   @Query(() => Ballot, { description: 'The EIP-712 ballot for you to sign (eth_signTypedData_v4); pass the signature to castVote.' })
   async ballot(
     @CurrentUser() user: AuthUser,
@@ -92,6 +96,7 @@ export class GovernanceResolver {
     return this.governance.ballot(row.proposalId, VOTE_SUPPORT[support], user.address);
   }
 
+  @Roles('DAO_MEMBER')
   @Mutation(() => GovernanceTransaction, {
     description: 'Gasless vote: your signed ballot, relayed by the service (castVoteBySig). The vote counts for the signer.',
   })
@@ -103,21 +108,20 @@ export class GovernanceResolver {
   ): Promise<GovernanceTransaction> {
     if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw new OpenReadError('BAD_INPUT', 'signature must be a 65-byte 0x-prefixed hex signature');
     const row = await this.load(id);
-    await this.governance.requireMember(user.address);
     return this.governance.castVoteBySig(row.proposalId, VOTE_SUPPORT[support], user.address, signature);
   }
 
+  @Roles('DAO_MEMBER')
   @Mutation(() => GovernanceTransaction, { description: 'Queue a succeeded proposal in the timelock (sent by the service).' })
-  async queueProposal(@CurrentUser() user: AuthUser, @Args('proposalId', { type: () => ID }) id: string): Promise<GovernanceTransaction> {
+  async queueProposal(@Args('proposalId', { type: () => ID }) id: string): Promise<GovernanceTransaction> {
     const row = await this.load(id);
-    await this.governance.requireMember(user.address);
     return this.governance.queue(row);
   }
 
+  @Roles('DAO_MEMBER')
   @Mutation(() => GovernanceTransaction, { description: 'Execute a queued proposal once its eta has passed (sent by the service).' })
-  async executeProposal(@CurrentUser() user: AuthUser, @Args('proposalId', { type: () => ID }) id: string): Promise<GovernanceTransaction> {
+  async executeProposal(@Args('proposalId', { type: () => ID }) id: string): Promise<GovernanceTransaction> {
     const row = await this.load(id);
-    await this.governance.requireMember(user.address);
     return this.governance.execute(row);
   }
 

@@ -16,7 +16,7 @@ import { ChainService } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
 
 /**
- * The DAO on chain: membership checks, parameter-change checks, ballots, and the relayer that sends gasless
+ * The DAO on chain: parameter-change checks, ballots, and the relayer that sends gasless
  * votes (castVoteBySig), queue and execute. The relayer pays gas only; a vote counts for whoever signed it.
  */
 @Injectable()
@@ -24,7 +24,6 @@ export class GovernanceService implements OnModuleInit {
   readonly governorInterface = new Interface(loadArtifact('OpenReadGovernor').abi);
   readonly parametersInterface = new Interface(loadArtifact('IncentiveParameters').abi);
   private governor: Contract | null = null;
-  private membership: Contract | null = null;
   private relayer: Wallet | null = null;
   /** relayer transactions go out one at a time (one nonce sequence) */
   private sending: Promise<unknown> = Promise.resolve();
@@ -35,31 +34,20 @@ export class GovernanceService implements OnModuleInit {
   ) {}
 
   onModuleInit(): void {
-    const { governor, membership } = this.config.contracts;
-    if (!governor || !membership) return;
+    const { governor } = this.config.contracts;
+    if (!governor) return;
     this.governor = new Contract(governor, this.governorInterface, this.chain.provider);
-    this.membership = new Contract(membership, loadArtifact('MembershipToken').abi, this.chain.provider);
     if (this.config.governance.relayerPrivateKey) this.relayer = new Wallet(this.config.governance.relayerPrivateKey, this.chain.provider);
-    this.chain.allowRelay(governor, this.governorInterface, ['propose']);
+    this.chain.allowRelay(governor, this.governorInterface, { propose: 'DAO_MEMBER' });
   }
 
   get governorAddress(): string {
     return this.dao().governor.target as string;
   }
 
-  private dao(): { governor: Contract; membership: Contract } {
-    if (!this.governor || !this.membership) throw new OpenReadError('NOT_FOUND', 'no DAO governor is configured for this deployment');
-    return { governor: this.governor, membership: this.membership };
-  }
-
-  /**
-   * DAO members are holders of (delegated) membership votes. Checked here until the role guard (issue 6)
-   * exists; then this becomes @Roles('DAO_MEMBER') with the same rule.
-   */
-  async requireMember(address: string): Promise<bigint> {
-    const votes = (await this.call(() => this.dao().membership.getVotes(address))) as bigint;
-    if (votes === 0n) throw new OpenReadError('FORBIDDEN', 'only DAO members (holders of membership votes) can do this');
-    return votes;
+  private dao(): { governor: Contract } {
+    if (!this.governor) throw new OpenReadError('NOT_FOUND', 'no DAO governor is configured for this deployment');
+    return { governor: this.governor };
   }
 
   /** Refuses changes the parameters contract would refuse, by simulating each setter as the timelock (its owner). */

@@ -1,11 +1,12 @@
 import { Inject } from '@nestjs/common';
-import { Args, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
+import { Args, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
-import { CurrentUser } from '../auth/auth.guard.js';
+import { LedgerEntryRow, LedgerRepository, RoRepository } from '../../../../libs/db/src/index.js';
+import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
-import { parseAddress, parseLimit } from '../common/validation.js';
+import { parseLimit } from '../common/validation.js';
+import { RoAccessService } from '../ro/ro-access.service.js';
 
 export enum LedgerKind {
   DEPOSIT = 'DEPOSIT',
@@ -60,17 +61,24 @@ export class LedgerResolver {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly ledger: LedgerRepository,
+    private readonly ros: RoRepository,
+    private readonly access: RoAccessService,
   ) {}
 
-  @Query(() => LedgerPage, { description: "An RO's postings, locks, payouts, fees and refunds from indexed events. Only the RO itself may read it." })
+  @Roles('RO_BILLING', 'ADMIN')
+  @Query(() => LedgerPage, {
+    description: "An RO's deposits, postings, locks, payouts, fees and refunds over all its depositor wallets, from indexed events. Its billing staff only.",
+  })
   async roLedger(
     @CurrentUser() user: AuthUser,
-    @Args('roId', { description: "the RO's address" }) roId: string,
+    @Context() ctx: GqlContext,
+    @Args('roId', { description: "the RO's id" }) roId: string,
     @Args('first', { type: () => Int, nullable: true }) first: number | null,
     @Args('after', { type: () => String, nullable: true }) after: string | null,
   ): Promise<LedgerPage> {
-    const ro = parseAddress(roId, 'roId');
-    if (ro !== user.address) throw new OpenReadError('FORBIDDEN', "only the RO's own account can read its ledger");
+    // billing staff are scoped to their own RO; admins see all
+    const ro = (await this.access.requireMember(user.address, ctx.req.roles, roId, ['BILLING'])).id;
+    const accounts = (await this.ros.members(ro)).filter((m) => m.role === 'DEPOSITOR').map((m) => m.account);
     const limit = parseLimit(first ?? undefined, 500, 100);
     let afterKey: { blockNumber: number; logIndex: number } | undefined;
     if (after) {
@@ -79,8 +87,8 @@ export class LedgerResolver {
       afterKey = { blockNumber: Number(m[1]), logIndex: Number(m[2]) };
     }
     const [rows, totals] = await Promise.all([
-      this.ledger.entries(this.config.chainId, ro, limit, afterKey),
-      this.ledger.totals(this.config.chainId, ro),
+      this.ledger.entries(this.config.chainId, accounts, limit, afterKey),
+      this.ledger.totals(this.config.chainId, accounts),
     ]);
     const t = (k: string) => (totals[k] ?? 0n).toString();
     const last = rows.at(-1);

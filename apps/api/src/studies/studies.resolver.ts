@@ -1,11 +1,12 @@
 import { Inject } from '@nestjs/common';
-import { Args, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { Args, Context, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { MODALITIES, URGENCIES, US_STATES } from '../../../../libs/domain/src/codes.js';
 import { StudyRepository } from '../../../../libs/db/src/index.js';
-import { CurrentUser } from '../auth/auth.guard.js';
+import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { ChainService } from '../chain/chain.service.js';
+import { PostingService } from '../ro/posting.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAmount, parseBytes32, parseLimit, parseStudyId, subsetOf } from '../common/validation.js';
 import { PreparedTransaction, RelayedTransaction, Study, WorklistFilter, WorklistPage, WorklistSort } from './study.models.js';
@@ -34,8 +35,10 @@ export class StudiesResolver {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly studies: StudyRepository,
     private readonly chain: ChainService,
+    private readonly postings: PostingService,
   ) {}
 
+  @Roles('RADIOLOGIST')
   @Query(() => WorklistPage, {
     description: 'Open studies you are eligible to claim now, with their current bounty. Keyset-paginated.',
   })
@@ -73,6 +76,7 @@ export class StudiesResolver {
     };
   }
 
+  @Authenticated()
   @Query(() => Study, { description: 'One study by its ID.' })
   async study(@Args('id', { type: () => ID }) id: string): Promise<Study> {
     const studyId = parseStudyId(id);
@@ -83,6 +87,7 @@ export class StudiesResolver {
     return Study.from(row, asOf, bounty);
   }
 
+  @Roles('RADIOLOGIST')
   @Query(() => [Study], { description: 'Studies you have claimed, newest first.' })
   async myClaims(
     @CurrentUser() user: AuthUser,
@@ -93,6 +98,7 @@ export class StudiesResolver {
     return rows.map((r) => Study.from(r, asOf));
   }
 
+  @Roles('RADIOLOGIST')
   @Mutation(() => PreparedTransaction, {
     description: 'The claim transaction for you to sign; refused up front if the study is taken or you are not eligible.',
   })
@@ -108,6 +114,7 @@ export class StudiesResolver {
     return toPrepared(await this.chain.prepare(user.address, 'claim', [studyId]));
   }
 
+  @Roles('RADIOLOGIST')
   @Mutation(() => PreparedTransaction, {
     description: 'The report transaction for you to sign. Only the hash of the report goes on chain.',
   })
@@ -124,14 +131,19 @@ export class StudiesResolver {
     return toPrepared(await this.chain.prepare(user.address, 'submitReport', [studyId, reportHash]));
   }
 
+  @Roles('RADIOLOGIST', 'RO_DEPOSITOR', 'DAO_MEMBER')
   @Mutation(() => RelayedTransaction, {
-    description: 'Send a transaction you signed (claim or submitReport) and wait until it is mined.',
+    description:
+      'Send a transaction you signed and wait until it is mined: claim or submitReport (radiologists), ' +
+      'postStudy of a study ID from prepareStudyPosting (RO depositors), propose from proposeParameterChange (DAO members).',
   })
-  relayTransaction(@CurrentUser() user: AuthUser, @Args('signedTransaction') signed: string) {
-    return this.chain.relay(signed, user.address);
+  relayTransaction(@CurrentUser() user: AuthUser, @Context() ctx: GqlContext, @Args('signedTransaction') signed: string) {
+    return this.chain.relay(signed, user.address, ctx.req.roles ?? new Set(), (call) =>
+      call.name === 'postStudy' ? this.postings.checkRelayedPosting(user.address, call.args[0] as string) : Promise.resolve(),
+    );
   }
 }
 
-function toPrepared(tx: { from: string; to: string; data: string; chainId: number; gasLimit: bigint }): PreparedTransaction {
+export function toPrepared(tx: { from: string; to: string; data: string; chainId: number; gasLimit: bigint }): PreparedTransaction {
   return { ...tx, gasLimit: tx.gasLimit.toString() };
 }

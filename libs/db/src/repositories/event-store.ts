@@ -207,6 +207,13 @@ async function project(tx: EntityManager, chainId: number, e: ChainEvent): Promi
         [chainId, a.name, num(a.key), str(a.value), e.blockNumber, e.blockTime, e.txHash, e.logIndex],
       );
       return;
+    case 'DelegateVotesChanged': // membership token: voting power, i.e. who is a DAO member
+      await tx.query(
+        `INSERT INTO dao_votes (chain_id, token, account, votes, updated_block) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT ON CONSTRAINT dao_votes_pk DO UPDATE SET votes = EXCLUDED.votes, updated_block = EXCLUDED.updated_block`,
+        [chainId, e.contract, a.delegate, str(a.newVotes), e.blockNumber],
+      );
+      return;
     case 'ProposalCreated':
     case 'VoteCast':
     case 'VoteCastWithParams':
@@ -215,6 +222,20 @@ async function project(tx: EntityManager, chainId: number, e: ChainEvent): Promi
     case 'ProposalExecuted':
     case 'ProposalCanceled':
       await projectGovernance(tx, chainId, e);
+      return;
+    case 'RoleGranted':
+      await tx.query(
+        `INSERT INTO contract_roles (chain_id, contract, role, account, granted_by, updated_block)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT ON CONSTRAINT contract_roles_pk DO UPDATE
+           SET granted_by = EXCLUDED.granted_by, updated_block = EXCLUDED.updated_block`,
+        [chainId, e.contract, a.role, a.account, a.sender, e.blockNumber],
+      );
+      return;
+    case 'RoleRevoked':
+      await tx.query(`DELETE FROM contract_roles WHERE chain_id = $1 AND contract = $2 AND role = $3 AND account = $4`, [
+        chainId, e.contract, a.role, a.account,
+      ]);
       return;
     default:
       return; // stored in chain_events only (e.g. TreasuryUpdated, role changes)

@@ -64,6 +64,14 @@ export class GovernanceRepository {
     return rows.length ? toProposal(rows[0]) : null;
   }
 
+  /** Current (indexed) voting power of `account` on the membership token. */
+  async votesOf(chainId: number, token: string, account: string): Promise<bigint> {
+    const rows = await this.db.query(`SELECT votes FROM dao_votes WHERE chain_id = $1 AND token = $2 AND account = $3`, [
+      chainId, token.toLowerCase(), account.toLowerCase(),
+    ]);
+    return rows.length ? BigInt(rows[0].votes) : 0n;
+  }
+
   /** Every change of the incentive parameters, newest first, with the proposal that made it. */
   async parameterHistory(chainId: number, limit: number, name?: string): Promise<ParameterChangeRow[]> {
     const rows = await this.db.query(

@@ -1,0 +1,50 @@
+import { Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { GovernanceRepository, RoleRepository } from '../../../../libs/db/src/index.js';
+
+/**
+ * Who may call what. Every Query/Mutation/Subscription resolver declares exactly one of:
+ *   @Public()          no session needed (sign-in)
+ *   @Authenticated()   any signed-in account
+ *   @Roles(...roles)   a signed-in account holding at least one of the roles
+ * A resolver that declares none is refused (fail closed), and test/roles.e2e.test.ts walks the schema to make
+ * sure none is left undeclared.
+ *
+ *   RADIOLOGIST  holds a credential attestation that is not revoked (expired still counts: they can see their claims)
+ *   VERIFIER     holds VERIFIER_ROLE on the CredentialRegistry (indexed from RoleGranted/RoleRevoked)
+ *   RO_BILLING   billing staff of an RO (ro_members); resolvers scope it to their own RO(s)
+ *   RO_DEPOSITOR a wallet that deposits and posts studies for an RO (ro_members); scoped to that RO
+ *   DAO_MEMBER   holds membership votes (governance: issue 4)
+ *   ADMIN        listed in ADMIN_ADDRESSES
+ */
+export const ROLES = ['RADIOLOGIST', 'VERIFIER', 'RO_BILLING', 'DAO_MEMBER', 'ADMIN', 'RO_DEPOSITOR'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const ACCESS_METADATA = 'openread:access';
+export type Access = { kind: 'public' } | { kind: 'authenticated' } | { kind: 'roles'; roles: Role[] };
+
+export const Public = () => SetMetadata(ACCESS_METADATA, { kind: 'public' } satisfies Access);
+export const Authenticated = () => SetMetadata(ACCESS_METADATA, { kind: 'authenticated' } satisfies Access);
+export const Roles = (...roles: [Role, ...Role[]]) => SetMetadata(ACCESS_METADATA, { kind: 'roles', roles } satisfies Access);
+
+@Injectable()
+export class RoleService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly repo: RoleRepository,
+    private readonly governance: GovernanceRepository,
+  ) {}
+
+  async rolesOf(address: string): Promise<Set<Role>> {
+    const facts = await this.repo.factsOf(this.config.chainId, address, this.config.contracts.registry);
+    const roles = new Set<Role>();
+    if (facts.credentialed) roles.add('RADIOLOGIST');
+    if (facts.verifier) roles.add('VERIFIER');
+    if (facts.roBilling) roles.add('RO_BILLING');
+    if (facts.roDepositor) roles.add('RO_DEPOSITOR');
+    if (this.config.api.adminAddresses.includes(address)) roles.add('ADMIN');
+    const membership = this.config.contracts.membership;
+    if (membership && (await this.governance.votesOf(this.config.chainId, membership, address)) > 0n) roles.add('DAO_MEMBER');
+    return roles;
+  }
+}

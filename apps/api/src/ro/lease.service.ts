@@ -1,0 +1,147 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { keccak256 } from 'ethers';
+import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import {
+  AccessAction, AccessLogRepository, LeaseRow, RoRepository, StudyRepository, StudyVaultRepository,
+} from '../../../../libs/db/src/index.js';
+import { leaseDomain, leaseSigner } from '../../../../libs/lease/src/index.js';
+import type { Role } from '../auth/roles.js';
+import { ChainService, UnsignedTx } from '../chain/chain.service.js';
+import { OpenReadError } from '../common/errors.js';
+import { parseAddress, parseStudyId } from '../common/validation.js';
+import { parseBase64 } from './posting.service.js';
+import { RoAccessService } from './ro-access.service.js';
+import type { LeaseInput } from './ro.models.js';
+
+/** How far in the future (chain time) a lease's issuedAt may be: clocks of the RO side and the chain differ. */
+const ISSUED_AT_SKEW_SECONDS = 300;
+/** A sealed study key: version ‖ ephemeral key ‖ nonce ‖ 32-byte key ‖ tag. */
+const SEALED_KEY_BYTES = 1 + 32 + 12 + 32 + 16;
+const MAX_REPORT_BYTES = 1024 * 1024;
+
+/**
+ * The lease protocol on the server: accepts RO-signed leases that match the indexed claim, hands the encrypted
+ * study to the claimant only while the claim's lease runs (chain time), and writes every fetch and every refused
+ * attempt to the append-only access log. Reports come back sealed to the RO key; only their hash goes on chain.
+ */
+@Injectable()
+export class LeaseService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly access: RoAccessService,
+    private readonly ros: RoRepository,
+    private readonly vault: StudyVaultRepository,
+    private readonly studies: StudyRepository,
+    private readonly log: AccessLogRepository,
+    private readonly chain: ChainService,
+  ) {}
+
+  async issue(depositor: string, input: LeaseInput): Promise<LeaseRow> {
+    const studyId = parseStudyId(input.studyId);
+    const radiologist = parseAddress(input.radiologist, 'radiologist');
+    const ro = await this.access.depositorRo(depositor);
+    const posting = await this.vault.posting(this.config.chainId, studyId);
+    if (!posting || posting.roId !== ro.id) throw new OpenReadError('FORBIDDEN', "issue leases only for your RO's own studies");
+    const study = await this.studies.findById(this.config.chainId, studyId);
+    if (!study || study.status !== 'CLAIMED' || study.radiologist !== radiologist || study.leaseExpiresAt === null)
+      throw new OpenReadError('CONFLICT', 'the study is not (or not yet, per the index) claimed by this radiologist');
+    if (input.expiresAt !== study.leaseExpiresAt)
+      throw new OpenReadError('BAD_INPUT', "expiresAt must equal the claim's lease expiry on chain", { expected: study.leaseExpiresAt });
+    const now = await this.chain.now();
+    if (now > study.leaseExpiresAt) throw new OpenReadError('LEASE_EXPIRED', 'the claim lease has already expired');
+    if (!Number.isInteger(input.issuedAt) || input.issuedAt < (study.claimedAt ?? 0) || input.issuedAt > now + ISSUED_AT_SKEW_SECONDS)
+      throw new OpenReadError('BAD_INPUT', 'issuedAt must lie between the claim and now (chain time)');
+    const registered = await this.ros.encryptionKeyOf(this.config.chainId, radiologist);
+    if (!registered || registered !== input.recipientKey.toLowerCase())
+      throw new OpenReadError('BAD_INPUT', "recipientKey must be the claimant's registered encryption key");
+    const wrappedKey = parseBase64(input.wrappedKey, 'wrappedKey');
+    if (wrappedKey.length !== SEALED_KEY_BYTES || wrappedKey[0] !== 1) throw new OpenReadError('BAD_INPUT', 'wrappedKey must be a study key sealed with ECIES-X25519 (v1)');
+    const terms = {
+      studyId, radiologist, recipientKey: registered, wrappedKeyHash: keccak256(wrappedKey), issuedAt: input.issuedAt, expiresAt: input.expiresAt,
+    };
+    let signer: string;
+    try {
+      signer = leaseSigner(leaseDomain(this.config.chainId, this.config.contracts.market), terms, input.signature);
+    } catch {
+      throw new OpenReadError('BAD_INPUT', 'signature is not an EIP-712 signature');
+    }
+    // the radiologist checks the same thing against the chain: the lease is signed by the study's posting wallet
+    if (signer !== study.ro) throw new OpenReadError('FORBIDDEN', "the lease must be signed by the wallet that posted the study");
+    const lease: LeaseRow = { ...terms, wrappedKey, signer, signature: input.signature };
+    if (!(await this.vault.insertLease(this.config.chainId, lease))) throw new OpenReadError('CONFLICT', 'a lease for this claim exists already');
+    return lease;
+  }
+
+  /** The encrypted study and its lease, for the claimant while the claim runs. Logged either way. */
+  async fetchPayload(account: string, roles: ReadonlySet<Role>, rawStudyId: string) {
+    const studyId = parseStudyId(rawStudyId);
+    const refuse = (reason: string, error: OpenReadError) => this.refuse(studyId, account, 'FETCH_PAYLOAD', reason, error);
+    const study = await this.studies.findById(this.config.chainId, studyId);
+    if (!study) return refuse('NOT_FOUND', new OpenReadError('NOT_FOUND', 'no such study'));
+    if (!roles.has('RADIOLOGIST')) return refuse('NOT_RADIOLOGIST', new OpenReadError('FORBIDDEN', 'only credentialed radiologists read studies'));
+    if (study.radiologist !== account) {
+      // a former claimant (lease released, study re-opened or re-claimed) holds an expired lease; anyone else never had one
+      if (await this.vault.latestLease(this.config.chainId, studyId, account))
+        return refuse('LEASE_EXPIRED', new OpenReadError('LEASE_EXPIRED', 'your lease on this study has ended'));
+      return refuse('NOT_CLAIMANT', new OpenReadError('FORBIDDEN', 'only the radiologist holding the claim can fetch the study'));
+    }
+    const now = await this.chain.now();
+    if (study.status !== 'CLAIMED' || study.leaseExpiresAt === null || now > study.leaseExpiresAt)
+      return refuse('LEASE_EXPIRED', new OpenReadError('LEASE_EXPIRED', 'your lease on this study has ended'));
+    const lease = await this.vault.lease(this.config.chainId, studyId, account, study.leaseExpiresAt);
+    if (!lease) return refuse('NO_LEASE', new OpenReadError('NOT_FOUND', 'the RO has not issued your lease yet; try again shortly'));
+    const payload = await this.vault.payload(this.config.chainId, studyId);
+    if (!payload) return refuse('NO_PAYLOAD', new OpenReadError('NOT_FOUND', 'the RO has not uploaded this study yet'));
+    await this.log.append({ chainId: this.config.chainId, studyId, account, action: 'FETCH_PAYLOAD', outcome: 'GRANTED' });
+    return { studyId, ciphertext: payload.ciphertext, sha256: payload.sha256, lease };
+  }
+
+  /**
+   * Stores the report sealed to the RO key and prepares submitReport with its keccak256: only the hash goes on
+   * chain. The claimant only, while the lease runs.
+   */
+  async submitReport(account: string, rawStudyId: string, sealedB64: string): Promise<{ reportHash: string; transaction: UnsignedTx }> {
+    const studyId = parseStudyId(rawStudyId);
+    const sealed = parseBase64(sealedB64, 'sealedReport');
+    if (sealed.length > MAX_REPORT_BYTES || sealed.length < 1 + 32 + 12 + 16 || sealed[0] !== 1)
+      throw new OpenReadError('BAD_INPUT', 'sealedReport must be a report sealed to the RO key with ECIES-X25519 (v1), at most 1 MiB');
+    const study = await this.studies.findById(this.config.chainId, studyId);
+    if (!study || !(await this.vault.posting(this.config.chainId, studyId))) throw new OpenReadError('NOT_FOUND', 'no such study');
+    if (study.radiologist !== account) throw new OpenReadError('FORBIDDEN', 'only the radiologist who claimed the study can report it');
+    const reportHash = keccak256(sealed);
+    const transaction = await this.chain.prepare(account, 'submitReport', [studyId, reportHash]);
+    await this.vault.storeReport(this.config.chainId, studyId, reportHash, account, sealed);
+    return { reportHash, transaction };
+  }
+
+  /** The sealed report whose hash is on chain, for the RO's staff. Logged either way. */
+  async fetchReport(account: string, roles: ReadonlySet<Role>, rawStudyId: string) {
+    const studyId = parseStudyId(rawStudyId);
+    const posting = await this.vault.posting(this.config.chainId, studyId);
+    if (!posting) return this.refuse(studyId, account, 'FETCH_REPORT', 'NOT_FOUND', new OpenReadError('NOT_FOUND', 'no such study'));
+    try {
+      await this.access.requireMember(account, roles, posting.roId, ['BILLING', 'DEPOSITOR']);
+    } catch (e) {
+      return this.refuse(studyId, account, 'FETCH_REPORT', 'NOT_RO_MEMBER', e as OpenReadError);
+    }
+    const study = await this.studies.findById(this.config.chainId, studyId);
+    const report = study?.reportHash ? await this.vault.report(this.config.chainId, studyId, study.reportHash) : null;
+    if (!study?.reportHash || !report) return this.refuse(studyId, account, 'FETCH_REPORT', 'NO_REPORT', new OpenReadError('NOT_FOUND', 'no report on chain for this study yet'));
+    await this.log.append({ chainId: this.config.chainId, studyId, account, action: 'FETCH_REPORT', outcome: 'GRANTED' });
+    return { studyId, reportHash: study.reportHash, radiologist: report.radiologist, sealedReport: report.ciphertext };
+  }
+
+  /** The access log of one study, for the RO's billing staff (or admins). */
+  async accessLog(account: string, roles: ReadonlySet<Role>, rawStudyId: string) {
+    const studyId = parseStudyId(rawStudyId);
+    const posting = await this.vault.posting(this.config.chainId, studyId);
+    if (!posting) throw new OpenReadError('NOT_FOUND', 'no such study');
+    await this.access.requireMember(account, roles, posting.roId, ['BILLING']);
+    return this.log.forStudy(this.config.chainId, studyId);
+  }
+
+  private async refuse(studyId: string, account: string, action: AccessAction, reason: string, error: OpenReadError): Promise<never> {
+    await this.log.append({ chainId: this.config.chainId, studyId, account, action, outcome: 'REFUSED', reason });
+    throw error;
+  }
+}

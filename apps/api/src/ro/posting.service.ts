@@ -1,0 +1,101 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Inject, Injectable } from '@nestjs/common';
+import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { StudyVaultRepository } from '../../../../libs/db/src/index.js';
+import { MODALITIES, URGENCIES, US_STATES, modalityIndex, stateIndex, urgencyIndex } from '../../../../libs/domain/src/codes.js';
+import { BODY_PARTS, PHI_DESCRIPTIONS, screenForPhi } from '../../../../libs/domain/src/phi.js';
+import { ChainService, UnsignedTx } from '../chain/chain.service.js';
+import { OpenReadError } from '../common/errors.js';
+import { parseAmount, parseStudyId } from '../common/validation.js';
+import { RoAccessService } from './ro-access.service.js';
+import type { StudyPostingInput } from './ro.models.js';
+
+const MAX_UINT128 = (1n << 128n) - 1n;
+const MIN_DIFFICULTY_BPS = 1_000;
+const MAX_DIFFICULTY_BPS = 100_000;
+
+/**
+ * An RO's side of posting: validates that only de-identified metadata comes in, generates the study ID
+ * (32 bytes of crypto randomness, checked unused on chain), prepares postStudy for the depositor wallet, and
+ * takes the encrypted payload. The server never sees a study key or plaintext.
+ */
+@Injectable()
+export class PostingService {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly access: RoAccessService,
+    private readonly vault: StudyVaultRepository,
+    private readonly chain: ChainService,
+  ) {}
+
+  async prepare(depositor: string, input: StudyPostingInput): Promise<{ studyId: string; transaction: UnsignedTx }> {
+    // the PHI screen runs first, and its errors never echo the value
+    const phi = screenForPhi({ bodyPart: input.bodyPart, patientState: input.patientState, maxBounty: /^\d+$/.test(input.maxBounty) ? null : input.maxBounty });
+    if (phi.length) {
+      const [{ field, kind }] = phi;
+      throw new OpenReadError('BAD_INPUT', `${field} looks like ${PHI_DESCRIPTIONS[kind]}; only de-identified metadata is accepted, never patient data`, {
+        field,
+        reason: 'LOOKS_LIKE_PHI',
+        phiKind: kind,
+      });
+    }
+    const bodyPart = input.bodyPart.toUpperCase();
+    if (!(BODY_PARTS as readonly string[]).includes(bodyPart)) throw new OpenReadError('BAD_INPUT', `bodyPart must be one of ${BODY_PARTS.join(', ')}`, { field: 'bodyPart' });
+    const state = input.patientState.toUpperCase();
+    if (!(US_STATES as readonly string[]).includes(state)) throw new OpenReadError('BAD_INPUT', 'patientState must be a USPS state code', { field: 'patientState' });
+    if (!MODALITIES.includes(input.modality as never) || !URGENCIES.includes(input.urgency as never)) throw new OpenReadError('BAD_INPUT', 'unknown modality or urgency');
+    if (!Number.isInteger(input.difficultyBps) || input.difficultyBps < MIN_DIFFICULTY_BPS || input.difficultyBps > MAX_DIFFICULTY_BPS)
+      throw new OpenReadError('BAD_INPUT', `difficultyBps must be between ${MIN_DIFFICULTY_BPS} and ${MAX_DIFFICULTY_BPS}`, { field: 'difficultyBps' });
+    const maxBounty = parseAmount(input.maxBounty, 'maxBounty');
+    if (maxBounty === 0n || maxBounty > MAX_UINT128) throw new OpenReadError('BAD_INPUT', 'maxBounty must be positive and below 2^128', { field: 'maxBounty' });
+
+    const ro = await this.access.depositorRo(depositor);
+    const studyId = await this.freshStudyId();
+    if (!(await this.vault.createPosting(this.config.chainId, { studyId, roId: ro.id, bodyPart, preparedBy: depositor })))
+      throw new OpenReadError('CONFLICT', 'study ID collision; try again');
+    const transaction = await this.chain.prepare(depositor, 'postStudy', [
+      studyId, modalityIndex(input.modality), input.difficultyBps, urgencyIndex(input.urgency), stateIndex(state), maxBounty,
+    ]);
+    return { studyId, transaction };
+  }
+
+  /** 32 random bytes, unused on chain. A repeat is astronomically unlikely; the loop makes it harmless anyway. */
+  private async freshStudyId(): Promise<string> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const id = `0x${randomBytes(32).toString('hex')}`;
+      if (!(await this.chain.studyExists(id)) && !(await this.vault.posting(this.config.chainId, id))) return id;
+    }
+    throw new OpenReadError('INTERNAL', 'could not generate an unused study ID');
+  }
+
+  /** relayTransaction's extra check for postStudy: the ID must be one we generated for the sender's RO. */
+  async checkRelayedPosting(depositor: string, rawStudyId: string): Promise<void> {
+    const studyId = parseStudyId(rawStudyId);
+    const ro = await this.access.depositorRo(depositor);
+    const posting = await this.vault.posting(this.config.chainId, studyId);
+    if (!posting || posting.roId !== ro.id)
+      throw new OpenReadError('FORBIDDEN', 'post only study IDs from prepareStudyPosting for your RO (random IDs, never derived from patient data)');
+  }
+
+  /** Stores the encrypted payload (write-once) of a study the caller's RO prepared. */
+  async upload(depositor: string, rawStudyId: string, ciphertextB64: string, keyForRoB64: string): Promise<{ sha256: string }> {
+    const studyId = parseStudyId(rawStudyId);
+    const ro = await this.access.depositorRo(depositor);
+    const posting = await this.vault.posting(this.config.chainId, studyId);
+    if (!posting || posting.roId !== ro.id) throw new OpenReadError('FORBIDDEN', "upload only payloads of your RO's own postings");
+    const ciphertext = parseBase64(ciphertextB64, 'ciphertext');
+    const keyForRo = parseBase64(keyForRoB64, 'keyForRo');
+    // version ‖ nonce ‖ tag at least; a sealed 32-byte key is exactly 1 + 32 + 12 + 32 + 16 bytes
+    if (ciphertext.length < 1 + 12 + 16 || ciphertext[0] !== 1) throw new OpenReadError('BAD_INPUT', 'ciphertext is not an encrypted payload envelope (v1)');
+    if (keyForRo.length !== 93 || keyForRo[0] !== 1) throw new OpenReadError('BAD_INPUT', 'keyForRo must be the study key sealed to the RO key (v1, 93 bytes)');
+    const sha256 = createHash('sha256').update(ciphertext).digest();
+    if (!(await this.vault.storePayload(this.config.chainId, studyId, ciphertext, sha256, keyForRo, depositor)))
+      throw new OpenReadError('CONFLICT', 'this study already has a payload (payloads are write-once)');
+    return { sha256: `0x${sha256.toString('hex')}` };
+  }
+}
+
+export function parseBase64(v: string, field: string): Buffer {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0 || v.length === 0) throw new OpenReadError('BAD_INPUT', `${field} must be base64`);
+  return Buffer.from(v, 'base64');
+}

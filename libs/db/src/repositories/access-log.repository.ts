@@ -1,0 +1,83 @@
+import { createHash } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+export type AccessAction = 'FETCH_PAYLOAD' | 'FETCH_REPORT';
+export type AccessOutcome = 'GRANTED' | 'REFUSED';
+
+export interface AccessLogEntry {
+  seq: number;
+  chainId: number;
+  studyId: string;
+  account: string;
+  action: AccessAction;
+  outcome: AccessOutcome;
+  /** why a request was refused (a code, never request content) */
+  reason: string | null;
+  atMs: number;
+  prevHash: string;
+  hash: string;
+}
+
+const hex = (b: Buffer) => `0x${b.toString('hex')}`;
+const toEntry = (r: Record<string, any>): AccessLogEntry => ({
+  seq: Number(r.seq),
+  chainId: r.chain_id,
+  studyId: r.study_id,
+  account: r.account,
+  action: r.action,
+  outcome: r.outcome,
+  reason: r.reason,
+  atMs: Number(r.at_ms),
+  prevHash: hex(r.prev_hash),
+  hash: hex(r.hash),
+});
+
+export const GENESIS_HASH = `0x${'00'.repeat(32)}`;
+
+/** The hash the insert trigger computes (see the StudyVault migration), recomputed for verification. */
+export function accessLogHash(e: Omit<AccessLogEntry, 'hash'>): string {
+  const canonical = [e.seq, e.chainId, e.studyId, e.account, e.action, e.outcome, e.reason ?? '', e.atMs].join('|');
+  return hex(createHash('sha256').update(Buffer.from(e.prevHash.slice(2), 'hex')).update(canonical, 'utf8').digest());
+}
+
+/** The first seq at which `entries` (consecutive, from `prevHash`) break the chain, or null if it holds. */
+export function firstBrokenLink(entries: AccessLogEntry[], prevHash = GENESIS_HASH): number | null {
+  let prev = prevHash;
+  for (const e of entries) {
+    if (e.prevHash !== prev || accessLogHash(e) !== e.hash) return e.seq;
+    prev = e.hash;
+  }
+  return null;
+}
+
+/** The append-only, hash-chained study access log. The database assigns seq and hashes; rows never change. */
+@Injectable()
+export class AccessLogRepository {
+  constructor(private readonly db: DataSource) {}
+
+  async append(e: { chainId: number; studyId: string; account: string; action: AccessAction; outcome: AccessOutcome; reason?: string | null }): Promise<AccessLogEntry> {
+    const [r] = await this.db.query(
+      `INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)
+       VALUES (0, $1, $2, $3, $4, $5, $6, $7, ''::bytea, ''::bytea) RETURNING *`,
+      [e.chainId, e.studyId, e.account, e.action, e.outcome, e.reason ?? null, Date.now()],
+    );
+    return toEntry(r);
+  }
+
+  async forStudy(chainId: number, studyId: string): Promise<AccessLogEntry[]> {
+    const rows = await this.db.query(`SELECT * FROM study_access_log WHERE chain_id = $1 AND study_id = $2 ORDER BY seq`, [chainId, studyId]);
+    return rows.map(toEntry);
+  }
+
+  /** Entries with seq in (afterSeq, afterSeq + limit], in order. */
+  async range(afterSeq: number, limit: number): Promise<AccessLogEntry[]> {
+    const rows = await this.db.query(`SELECT * FROM study_access_log WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit]);
+    return rows.map(toEntry);
+  }
+
+  async head(): Promise<{ seq: number; hash: string } | null> {
+    const [r] = await this.db.query(`SELECT seq, hash FROM study_access_log ORDER BY seq DESC LIMIT 1`);
+    return r ? { seq: Number(r.seq), hash: hex(r.hash) } : null;
+  }
+}

@@ -1,0 +1,2 @@
+export * from './crypto.js';
+export * from './lease.js';

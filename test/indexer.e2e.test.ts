@@ -1,0 +1,103 @@
+import { INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { NonceManager } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataSource } from 'typeorm';
+import { IndexerModule } from '../apps/indexer/src/indexer.module.js';
+import { AnvilHandle, createProvider, mine, startAnvil } from '../libs/chain/src/anvil.js';
+import { Deployment, contracts, deployOpenRead } from '../libs/chain/src/deploy.js';
+import { waitForReceipt } from '../libs/chain/src/receipts.js';
+import { AppConfig, parseConfig } from '../libs/config/src/index.js';
+import { createDataSource } from '../libs/db/src/data-source.js';
+import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
+import { devWallet, waitFor } from './support/stack.js';
+
+describe('the indexer', () => {
+  let anvil: AnvilHandle;
+  let deployment: Deployment;
+  let provider: ReturnType<typeof createProvider>;
+  let token: ReturnType<typeof contracts>;
+  let ro: ReturnType<typeof contracts>;
+  const dbs: Awaited<ReturnType<typeof createTestDatabase>>[] = [];
+
+  beforeAll(async () => {
+    anvil = await startAnvil();
+    provider = createProvider(anvil.rpcUrl);
+    const deployer = new NonceManager(devWallet(0, provider));
+    deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
+    token = contracts(deployment, deployer);
+    ro = contracts(deployment, new NonceManager(devWallet(2, provider)));
+    await waitForReceipt(provider, (await token.token.mint(devWallet(2, provider).address, 10n ** 12n)).hash);
+    await waitForReceipt(provider, (await ro.token.approve(deployment.market, 10n ** 12n)).hash);
+  });
+  afterAll(async () => {
+    provider?.destroy();
+    await anvil?.stop();
+    for (const db of dbs) await db.drop();
+  });
+
+  async function configFor(confirmations: number, batchBlocks = 2000): Promise<{ config: AppConfig; db: DataSource }> {
+    const testDb = await createTestDatabase();
+    dbs.push(testDb);
+    const config = parseConfig({
+      databaseUrl: testDb.url,
+      rpcUrl: anvil.rpcUrl,
+      chainId: deployment.chainId,
+      contracts: deployment,
+      api: { siweDomain: 'openread.test', siweUri: 'https://openread.test' },
+      indexer: { confirmations, pollMs: 50, batchBlocks },
+      settler: {},
+      bus: { settlerPort: 1 }, // nobody listens: publishing fails quietly, indexing goes on
+    });
+    return { config, db: await createDataSource(testDb.url).initialize() };
+  }
+  const start = (config: AppConfig): Promise<INestApplicationContext> =>
+    NestFactory.createApplicationContext(IndexerModule.forRoot(config), { logger: ['error'] });
+  const deposit = async (amount: bigint) => waitForReceipt(provider, (await ro.market.deposit(amount)).hash);
+  const count = async (db: DataSource) => Number((await db.query(`SELECT count(*) AS n FROM chain_events WHERE name = 'Deposited'`))[0].n);
+  const sum = async (db: DataSource) =>
+    BigInt((await db.query(`SELECT coalesce(sum(amount), 0) AS s FROM ledger_entries WHERE kind = 'DEPOSIT'`))[0].s);
+
+  it('resumes after a restart exactly where it stopped: nothing re-done, nothing skipped', async () => {
+    const { config, db } = await configFor(0, 3); // small batches: a restart lands mid-history
+    const before = await count(db);
+    for (let i = 1n; i <= 5n; i++) await deposit(i);
+    let app = await start(config);
+    await waitFor('the first deposits', async () => (await count(db)) - before >= 5);
+    await app.close();
+
+    for (let i = 6n; i <= 12n; i++) await deposit(i);
+    app = await start(config);
+    await waitFor('all deposits', async () => (await count(db)) - before >= 12, 20_000);
+    await new Promise((r) => setTimeout(r, 300)); // a few more polls: nothing may change
+    await app.close();
+
+    const onChain = await provider.getLogs({ address: deployment.market, topics: [ro.market.interface.getEvent('Deposited')!.topicHash], fromBlock: 0 });
+    expect(await count(db)).toBe(onChain.length);
+    expect(await sum(db)).toBe(onChain.reduce((s, l) => s + BigInt(ro.market.interface.parseLog(l)!.args.amount), 0n));
+    const [{ dupes }] = await db.query(`SELECT count(*) - count(DISTINCT (tx_hash, log_index)) AS dupes FROM chain_events`);
+    expect(Number(dupes)).toBe(0);
+    await db.destroy();
+  });
+
+  it('indexes nothing until it has the configured number of confirmations', async () => {
+    const { config, db } = await configFor(2);
+    const app = await start(config);
+    await mine(provider);
+    await mine(provider); // everything before now has two confirmations
+    const head = await provider.getBlockNumber();
+    await waitFor('the backlog', async () => {
+      const [cp] = await db.query(`SELECT block_number FROM indexer_checkpoints`);
+      return cp && Number(cp.block_number) >= head - 2;
+    });
+    const before = await count(db);
+    await deposit(77n);
+    await mine(provider);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await count(db)).toBe(before); // one confirmation only
+    await mine(provider);
+    await waitFor('the confirmed deposit', async () => (await count(db)) === before + 1);
+    await app.close();
+    await db.destroy();
+  });
+});

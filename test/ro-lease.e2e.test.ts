@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import { Contract, keccak256 } from 'ethers';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccessLogAnchorService } from '../apps/settler/src/access-log-anchor.service.js';
+import { increaseTime } from '../libs/chain/src/anvil.js';
+import { loadArtifact } from '../libs/chain/src/artifacts.js';
+import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
+import {
+  DecryptionError, decryptPayload, encryptPayload, generateStudyKey, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner,
+  leaseTerms, openSealed, reportContext, roKeyContext, sealTo, signLease,
+} from '../libs/lease/src/index.js';
+import { GqlClient, signPrepared } from './support/client.js';
+import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+
+const USD = 1_000_000n;
+const POST = `mutation($i: StudyPostingInput!) { prepareStudyPosting(input: $i) { studyId transaction { from to data chainId gasLimit } } }`;
+const RELAY = `mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash function } }`;
+const FETCH = `query($id: ID!) { encryptedStudy(studyId: $id) { studyId ciphertext sha256
+  lease { studyId radiologist recipientKey wrappedKey issuedAt expiresAt signer signature } } }`;
+const input = (over: Record<string, unknown> = {}) => ({
+  modality: 'CT', bodyPart: 'CHEST', difficultyBps: 12_000, urgency: 'ROUTINE', patientState: 'CA', maxBounty: (200n * USD).toString(), ...over,
+});
+
+describe('RO accounts, posting and the study lease protocol', () => {
+  let stack: Stack;
+  let admin: GqlClient;
+  const roKeys = generateX25519KeyPair();
+  const ro = () => devWallet(2, stack.provider); // depositor of "Mercy Imaging"
+  const billing = () => devWallet(6, stack.provider); // billing staff of "Mercy Imaging"
+  const otherRo = () => devWallet(8, stack.provider); // depositor and billing of "Valley Radiology"
+  let mercy: { id: string };
+  let valley: { id: string };
+
+  const client = async (i: number) => {
+    const c = new GqlClient(stack.api);
+    await c.signIn(devWallet(i, stack.provider));
+    return c;
+  };
+
+  /** RO side: prepare, sign and relay a posting; encrypt and upload the payload. */
+  async function post(roClient: GqlClient, plaintext: Buffer) {
+    const { prepareStudyPosting: p } = await roClient.ok(POST, { i: input() });
+    await roClient.ok(RELAY, { tx: await signPrepared(ro(), p.transaction) });
+    const studyKey = generateStudyKey();
+    await roClient.ok(`mutation($id: ID!, $c: String!, $k: String!) { uploadStudyPayload(studyId: $id, ciphertext: $c, keyForRo: $k) }`, {
+      id: p.studyId,
+      c: encryptPayload(plaintext, studyKey, p.studyId).toString('base64'),
+      k: sealTo(roKeys.publicKey, studyKey, roKeyContext(p.studyId)).toString('base64'),
+    });
+    return p.studyId as string;
+  }
+
+  /** RO side: issue leases for every pending claim, re-sealing the study key from its own copy. */
+  async function issuePendingLeases(roClient: GqlClient, studyId: string) {
+    const pending = await waitFor('the claim to need a lease', async () => {
+      const d = await roClient.ok(`{ pendingLeases { studyId radiologist recipientKey expiresAt keyForRo } }`);
+      return d.pendingLeases.find((p: { studyId: string }) => p.studyId === studyId);
+    });
+    const studyKey = openSealed(roKeys.privateKey, Buffer.from(pending.keyForRo, 'base64'), roKeyContext(studyId));
+    const wrapped = sealTo(pending.recipientKey, studyKey, leaseContext(studyId, pending.radiologist));
+    const issuedAt = (await stack.provider.getBlock('latest'))!.timestamp;
+    const terms = leaseTerms({ studyId, radiologist: pending.radiologist, recipientKey: pending.recipientKey, issuedAt, expiresAt: pending.expiresAt }, wrapped);
+    const signature = await signLease(ro(), leaseDomain(stack.deployment.chainId, stack.deployment.market), terms);
+    const lease = { studyId, radiologist: pending.radiologist, recipientKey: pending.recipientKey, wrappedKey: wrapped.toString('base64'), issuedAt, expiresAt: pending.expiresAt, signature };
+    await roClient.ok(`mutation($l: LeaseInput!) { issueLease(lease: $l) { expiresAt } }`, { l: lease });
+    return lease;
+  }
+
+  async function claim(c: GqlClient, i: number, studyId: string) {
+    await waitFor('the posting indexed', async () => (await c.send(`query($id: ID!) { study(id: $id) { id } }`, { id: studyId })).data?.study);
+    const { claimStudy } = await c.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { to data chainId gasLimit } }`, { id: studyId });
+    await c.ok(RELAY, { tx: await signPrepared(devWallet(i, stack.provider), claimStudy) });
+    await waitFor('the claim indexed', async () => (await c.ok(`query($id: ID!) { study(id: $id) { status } }`, { id: studyId })).study.status === 'CLAIMED');
+  }
+
+  beforeAll(async () => {
+    stack = await startStack();
+    const { owner, provider } = stack;
+    const market = owner.market.connect(ro()) as typeof owner.market;
+    await (await owner.token.mint(ro().address, 1_000n * USD)).wait();
+    await (await (owner.token.connect(ro()) as typeof owner.token).approve(await market.getAddress(), 1_000n * USD)).wait();
+    await (await market.deposit(1_000n * USD)).wait();
+    const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
+    for (const i of [3, 4]) await (await owner.registry.attest(devWallet(i, provider).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry)).wait();
+
+    admin = await client(0);
+    const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id name members { account role } } }`;
+    mercy = (await admin.ok(create, { n: 'Mercy Imaging', k: roKeys.publicKey, b: [billing().address], d: [ro().address] })).createRo;
+    valley = (await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [otherRo().address], d: [otherRo().address] })).createRo;
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('billing staff see their own RO, and another RO is FORBIDDEN; a wallet deposits for one RO only; only admins onboard', async () => {
+    const staff = await client(6);
+    expect((await staff.ok(`{ myRos { id name } }`)).myRos).toEqual([{ id: mercy.id, name: 'Mercy Imaging' }]);
+    const mine = await staff.ok(`query($id: ID!) { ro(id: $id) { publicKey members { account role } } }`, { id: mercy.id });
+    expect(mine.ro.publicKey).toBe(roKeys.publicKey);
+    expect(mine.ro.members).toEqual(
+      expect.arrayContaining([{ account: billing().address.toLowerCase(), role: 'BILLING' }, { account: ro().address.toLowerCase(), role: 'DEPOSITOR' }]),
+    );
+    expect(await staff.code(`query($id: ID!) { ro(id: $id) { id } }`, { id: valley.id })).toBe('FORBIDDEN');
+    expect(await staff.code(`query($id: String!) { roLedger(roId: $id) { roId } }`, { id: valley.id })).toBe('FORBIDDEN');
+    expect((await staff.ok(`query($id: String!) { roLedger(roId: $id) { totals { deposits } } }`, { id: mercy.id })).roLedger).toBeTruthy();
+    const other = await client(8);
+    expect(await other.code(`query($id: String!) { roLedger(roId: $id) { roId } }`, { id: mercy.id })).toBe('FORBIDDEN');
+    // Mercy's depositor is not Mercy's billing staff
+    const depositor = await client(2);
+    expect(await depositor.code(`query($id: String!) { roLedger(roId: $id) { roId } }`, { id: mercy.id })).toBe('FORBIDDEN');
+
+    expect(
+      await admin.code(`mutation($id: ID!, $a: String!) { addRoMember(roId: $id, account: $a, role: DEPOSITOR) { id } }`, { id: valley.id, a: ro().address }),
+    ).toBe('CONFLICT');
+    expect(await staff.code(`mutation($k: String!) { createRo(name: "Rogue", publicKey: $k) { id } }`, { k: roKeys.publicKey })).toBe('FORBIDDEN');
+  });
+
+  it('refuses posting metadata that looks like patient data, with a clear error that does not echo it', async () => {
+    const depositor = await client(2);
+    const cases: [Record<string, unknown>, string, string][] = [
+      [{ bodyPart: 'Jane Doe' }, 'bodyPart', 'NAME'],
+      [{ bodyPart: 'MRN 00482913' }, 'bodyPart', 'RECORD_NUMBER'],
+      [{ patientState: '1961-04-12' }, 'patientState', 'DATE'],
+      [{ bodyPart: 'fell off a ladder, rule out fracture' }, 'bodyPart', 'FREE_TEXT'],
+      [{ maxBounty: 'ACC20240917' }, 'maxBounty', 'RECORD_NUMBER'],
+    ];
+    for (const [over, field, kind] of cases) {
+      const r = await depositor.send(POST, { i: input(over) });
+      expect(r.errors?.[0].extensions).toMatchObject({ code: 'BAD_INPUT', field, reason: 'LOOKS_LIKE_PHI', phiKind: kind });
+      expect(r.errors![0].message).toMatch(/only de-identified metadata/);
+      expect(JSON.stringify(r.errors)).not.toContain(String(Object.values(over)[0]));
+    }
+    // unknown fields (a patient name, say) are not part of the input type at all
+    expect(await depositor.code(`mutation { prepareStudyPosting(input: { modality: CT, bodyPart: "CHEST", difficultyBps: 10000,
+      urgency: ROUTINE, patientState: "CA", maxBounty: "1", patientName: "x" }) { studyId } }`)).toBe('BAD_INPUT');
+    // a radiologist cannot post, and a depositor cannot relay a posting with an ID it chose itself
+    expect(await (await client(3)).code(POST, { i: input() })).toBe('FORBIDDEN');
+    const own = stack.owner.market.interface.encodeFunctionData('postStudy', [keccak256(Buffer.from('MRN 00482913')), 1, 10_000, 0, 4, USD]);
+    const signed = await signPrepared(ro(), { to: stack.deployment.market, data: own, chainId: stack.deployment.chainId, gasLimit: '300000' });
+    expect(await depositor.code(RELAY, { tx: signed })).toBe('FORBIDDEN');
+  });
+
+  it('valid lease → the claimant decrypts; wrong account, wrong key, expired lease → refused and logged; report sealed to the RO, hash on chain', async () => {
+    const roClient = await client(2);
+    const reader = await client(3);
+    const intruder = await client(4);
+    const readerKeys = generateX25519KeyPair();
+    await reader.ok(`mutation($k: String!) { registerEncryptionKey(publicKey: $k) }`, { k: readerKeys.publicKey });
+
+    const plaintext = randomBytes(64 * 1024); // stands in for the de-identified DICOM
+    const studyId = await post(roClient, plaintext);
+    expect(await stack.owner.market.getStudy(studyId).then((s: { ro: string }) => s.ro)).toBe(ro().address);
+    expect(studyId).toMatch(/^0x[0-9a-f]{64}$/);
+
+    await claim(reader, 3, studyId);
+    expect(await reader.code(FETCH, { id: studyId })).toBe('NOT_FOUND'); // the RO has not issued the lease yet (logged NO_LEASE)
+    await issuePendingLeases(roClient, studyId);
+
+    // valid lease: fetch, check the RO's signature against the chain, unwrap, decrypt
+    const { encryptedStudy: got } = await reader.ok(FETCH, { id: studyId });
+    const onChain = await stack.owner.market.getStudy(studyId);
+    expect(got.lease.expiresAt).toBe(Number(onChain.leaseExpiresAt));
+    const terms = leaseTerms(
+      { studyId, radiologist: got.lease.radiologist, recipientKey: got.lease.recipientKey, issuedAt: got.lease.issuedAt, expiresAt: got.lease.expiresAt },
+      Buffer.from(got.lease.wrappedKey, 'base64'),
+    );
+    expect(leaseSigner(leaseDomain(stack.deployment.chainId, stack.deployment.market), terms, got.lease.signature)).toBe(onChain.ro.toLowerCase());
+    const key = openSealed(readerKeys.privateKey, Buffer.from(got.lease.wrappedKey, 'base64'), leaseContext(studyId, devWallet(3, stack.provider).address));
+    expect(decryptPayload(Buffer.from(got.ciphertext, 'base64'), key, studyId).equals(plaintext)).toBe(true);
+
+    // wrong key: the lease does not open with anyone else's private key
+    expect(() => openSealed(generateX25519KeyPair().privateKey, Buffer.from(got.lease.wrappedKey, 'base64'), leaseContext(studyId, devWallet(3, stack.provider).address))).toThrow(DecryptionError);
+    // wrong account: another radiologist (and an RO wallet) are refused
+    expect(await intruder.code(FETCH, { id: studyId })).toBe('FORBIDDEN');
+    expect(await (await client(8)).code(FETCH, { id: studyId })).toBe('FORBIDDEN');
+
+    // the report comes back sealed to the RO key; only its keccak256 goes on chain
+    const reportText = Buffer.from('CT chest: no acute cardiopulmonary abnormality.');
+    const sealed = sealTo(roKeys.publicKey, reportText, reportContext(studyId));
+    const { submitEncryptedReport: rep } = await reader.ok(
+      `mutation($id: ID!, $r: String!) { submitEncryptedReport(studyId: $id, sealedReport: $r) { reportHash transaction { to data chainId gasLimit } } }`,
+      { id: studyId, r: sealed.toString('base64') },
+    );
+    expect(rep.reportHash).toBe(keccak256(sealed));
+    await reader.ok(RELAY, { tx: await signPrepared(devWallet(3, stack.provider), rep.transaction) });
+    expect((await stack.owner.market.getStudy(studyId)).reportHash).toBe(keccak256(sealed));
+    const staff = await client(6);
+    const { encryptedReport } = await waitFor('the report indexed', async () => (await staff.send(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash sealedReport } }`, { id: studyId })).data);
+    expect(openSealed(roKeys.privateKey, Buffer.from(encryptedReport.sealedReport, 'base64'), reportContext(studyId)).equals(reportText)).toBe(true);
+    expect(await (await client(8)).code(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash } }`, { id: studyId })).toBe('FORBIDDEN');
+
+    // once reported the lease is over: refused
+    await waitFor('the report indexed for the reader', async () => (await reader.send(FETCH, { id: studyId })).errors?.[0].extensions?.code === 'LEASE_EXPIRED');
+
+    // a second study whose claim lapses: refused with LEASE_EXPIRED once chain time passes the claim's lease
+    const lapsed = await post(roClient, randomBytes(1024));
+    await claim(reader, 3, lapsed);
+    await issuePendingLeases(roClient, lapsed);
+    await reader.ok(FETCH, { id: lapsed });
+    await increaseTime(stack.provider, 4 * 3600 + 60);
+    await waitFor('the chain clock to pass the lease', async () => (await reader.send(FETCH, { id: lapsed })).errors?.[0].extensions?.code === 'LEASE_EXPIRED');
+
+    // the RO's billing staff read the access log: every fetch and every refusal, with reasons
+    const log = (await staff.ok(`query($id: ID!) { studyAccessLog(studyId: $id) { seq account action outcome reason hash } }`, { id: studyId })).studyAccessLog;
+    const seen = log.map((e: { account: string; outcome: string; reason: string | null }) => `${e.account === devWallet(3, stack.provider).address.toLowerCase() ? 'reader' : e.account === devWallet(4, stack.provider).address.toLowerCase() ? 'intruder' : e.account === devWallet(8, stack.provider).address.toLowerCase() ? 'other' : 'staff'}:${e.outcome}:${e.reason ?? ''}`);
+    expect(seen).toEqual(expect.arrayContaining(['reader:GRANTED:', 'intruder:REFUSED:NOT_CLAIMANT', 'other:REFUSED:NOT_RADIOLOGIST', 'reader:REFUSED:LEASE_EXPIRED', 'staff:GRANTED:', 'other:REFUSED:NOT_RO_MEMBER', 'reader:REFUSED:NO_LEASE']));
+    const lapsedLog = (await staff.ok(`query($id: ID!) { studyAccessLog(studyId: $id) { outcome reason } }`, { id: lapsed })).studyAccessLog;
+    expect(lapsedLog.at(-1)).toEqual({ outcome: 'REFUSED', reason: 'LEASE_EXPIRED' });
+    expect(await (await client(8)).code(`query($id: ID!) { studyAccessLog(studyId: $id) { seq } }`, { id: studyId })).toBe('FORBIDDEN');
+  });
+
+  it('the access log cannot be edited, and its hash chain is anchored on chain so a rewrite is detected', async () => {
+    const db = new pg.Client({ connectionString: stack.db.url });
+    await db.connect();
+    try {
+      const [{ n }] = (await db.query(`SELECT count(*)::int AS n FROM study_access_log`)).rows;
+      expect(n).toBeGreaterThan(5);
+      await expect(db.query(`UPDATE study_access_log SET outcome = 'GRANTED' WHERE outcome = 'REFUSED'`)).rejects.toThrow(/append-only/);
+      await expect(db.query(`DELETE FROM study_access_log`)).rejects.toThrow(/append-only/);
+      await expect(db.query(`TRUNCATE study_access_log`)).rejects.toThrow(/append-only/);
+      // a forged insert cannot choose its place or hash: the trigger assigns them
+      const forged = await db.query(
+        `INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, at_ms, prev_hash, hash)
+         VALUES (1, 1, $1, $2, 'FETCH_PAYLOAD', 'GRANTED', 0, $3, $3) RETURNING seq`,
+        [`0x${'00'.repeat(32)}`, `0x${'00'.repeat(20)}`, Buffer.alloc(32)],
+      );
+      expect(Number(forged.rows[0].seq)).toBe(n + 1);
+
+      const anchorer = stack.settler.get(AccessLogAnchorService);
+      expect(await anchorer.anchorNow()).toBe(n + 1);
+      const anchor = new Contract(stack.deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, stack.provider);
+      const [seq, head] = await anchor.latest();
+      const { rows } = await db.query(`SELECT seq, hash FROM study_access_log ORDER BY seq DESC LIMIT 1`);
+      expect([Number(seq), head]).toEqual([Number(rows[0].seq), `0x${rows[0].hash.toString('hex')}`]);
+      expect(await anchorer.anchorNow()).toBeNull(); // nothing new
+
+      // a superuser can switch the trigger off and rewrite history: the audit against the anchor finds the entry
+      expect((await anchorer.audit()).seq).toBe(n + 1);
+      const tamper = async (seq: number) => {
+        await db.query(`ALTER TABLE study_access_log DISABLE TRIGGER study_access_log_no_update`);
+        await db.query(`UPDATE study_access_log SET at_ms = at_ms + 1 WHERE seq = $1`, [seq]);
+        await db.query(`ALTER TABLE study_access_log ENABLE TRIGGER study_access_log_no_update`);
+      };
+      await tamper(2);
+      await expect(anchorer.audit()).rejects.toThrow(/breaks at seq 2/);
+      // and an entry rewritten after the last anchor is never anchored over
+      await db.query(`INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)
+        VALUES (0, 1, $1, $2, 'FETCH_PAYLOAD', 'REFUSED', 'LEASE_EXPIRED', 0, '', '')`, [`0x${'00'.repeat(32)}`, `0x${'00'.repeat(20)}`]);
+      await tamper(n + 2);
+      await expect(anchorer.anchorNow()).rejects.toThrow(new RegExp(`breaks at seq ${n + 2}`));
+      expect(Number((await anchor.latest())[0])).toBe(n + 1);
+    } finally {
+      await db.end();
+    }
+  });
+});

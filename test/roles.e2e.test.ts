@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ACCESS_METADATA } from '../apps/api/src/auth/roles.js';
+import { Stack, devWallet, startStack } from './support/stack.js';
+import { MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
+import { GraphQLSchemaHost } from '@nestjs/graphql';
+import { GqlClient } from './support/client.js';
+
+const RESOLVER_TYPE = 'graphql:resolver_type';
+const RESOLVER_NAME = 'graphql:resolver_name';
+
+describe('access rules', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('every query, mutation and subscription in the schema declares who may call it', async () => {
+    const schema = stack.api.get(GraphQLSchemaHost).schema;
+    const rootFields = [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap((t) =>
+      t ? Object.keys(t.getFields()).map((f) => `${t.name}.${f}`) : [],
+    );
+    expect(rootFields.length).toBeGreaterThan(5);
+
+    const declared = new Map<string, unknown>();
+    const scanner = new MetadataScanner();
+    const reflector = new Reflector();
+    const providers = [...stack.api.get(ModulesContainer).values()].flatMap((m) => [...m.providers.values()]);
+    for (const wrapper of providers) {
+      const proto = wrapper.instance && Object.getPrototypeOf(wrapper.instance);
+      if (!proto) continue;
+      for (const method of scanner.getAllMethodNames(proto)) {
+        const handler = proto[method];
+        const type = Reflect.getMetadata(RESOLVER_TYPE, handler);
+        if (!['Query', 'Mutation', 'Subscription'].includes(type)) continue;
+        const name = Reflect.getMetadata(RESOLVER_NAME, handler) ?? method;
+        declared.set(`${type}.${name}`, reflector.getAllAndOverride(ACCESS_METADATA, [handler, wrapper.metatype as never]));
+      }
+    }
+    const undeclared = rootFields.filter((f) => !declared.get(f));
+    expect(undeclared).toEqual([]);
+  });
+
+  it('refuses a radiologist-only operation to a signed-in account without a credential', async () => {
+    const c = new GqlClient(stack.api);
+    await c.signIn(devWallet(7, stack.provider));
+    expect(await c.code(`{ worklist { asOf } }`)).toBe('FORBIDDEN');
+    expect(await c.code(`{ myClaims { id } }`)).toBe('FORBIDDEN');
+    expect(await c.code(`query($ro: String!) { roLedger(roId: $ro) { roId } }`, { ro: '00000000-0000-4000-8000-000000000000' })).toBe('FORBIDDEN');
+  });
+});
