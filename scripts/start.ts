@@ -14,6 +14,7 @@ import { Contract, NonceManager, Wallet } from 'ethers';
 import { loadArtifact } from '../libs/chain/src/artifacts.js';
 import { AnvilHandle, createProvider, startAnvil } from '../libs/chain/src/anvil.js';
 import { contracts, deployGovernance, deployOpenRead } from '../libs/chain/src/deploy.js';
+import { deploySafe, deploySafeContracts } from '../libs/chain/src/safe.js';
 import { configFromEnv } from '../libs/config/src/index.js';
 import { runMigrations } from '../libs/db/src/data-source.js';
 import { DEV_ACCOUNTS, devKey } from './lib/dev-accounts.js';
@@ -22,6 +23,8 @@ import { STATE_DIR, readPidFile, startEmbeddedPostgres, stopStale, writePidFile 
 const env = process.env;
 /** dev accounts admitted as the first DAO members */
 const GOVERNANCE_MEMBERS = [3, 4, 5];
+/** dev accounts owning the 2-of-3 treasury Safe */
+const TREASURY_OWNERS = [1, 6, 7];
 const stops: (() => Promise<void>)[] = [];
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -61,7 +64,13 @@ async function main() {
     rpcUrl = anvil.rpcUrl;
     const provider = createProvider(rpcUrl);
     const deployer = new NonceManager(devKey(0).connect(provider));
-    const deployment = await deployOpenRead(deployer, { treasury: devKey(1).address });
+    // Safe 1.4.1 at its canonical addresses; protocol fees go to a 2-of-3 Safe
+    // (a plain wallet, not the NonceManager: deployOpenRead below sets explicit nonces, and the NonceManager must
+    // read its starting nonce after them)
+    const safeDeployer = devKey(0).connect(provider);
+    const safeContracts = await deploySafeContracts(safeDeployer, provider);
+    const treasury = await deploySafe(safeDeployer, rpcUrl, safeContracts, TREASURY_OWNERS.map((i) => devKey(i).address), 2);
+    const deployment = await deployOpenRead(deployer, { treasury });
     const c = contracts(deployment, deployer);
     await (await c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(0).address)).wait();
     await (await c.token.mint(devKey(2).address, 100_000n * 10n ** 6n)).wait();
@@ -75,9 +84,10 @@ async function main() {
       lateQuorumExtension: 60,
       timelockDelay: Number(env.GOVERNANCE_TIMELOCK_DELAY ?? 120),
       quorumPercent: 40,
+      guardian: treasury, // the treasury Safe may cancel a queued timelock operation
     });
     provider.destroy();
-    writeFileSync(join(STATE_DIR, 'deployment.json'), JSON.stringify({ rpcUrl, ...deployment, governance }, null, 2));
+    writeFileSync(join(STATE_DIR, 'deployment.json'), JSON.stringify({ rpcUrl, ...deployment, governance, safeContracts }, null, 2));
     deploymentEnv = {
       RPC_URL: rpcUrl,
       CHAIN_ID: String(deployment.chainId),

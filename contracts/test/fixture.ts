@@ -15,6 +15,7 @@ import {
   decodeThrownError,
   deployOpenRead,
   startAnvil,
+  waitForReceipt,
   type AnvilHandle,
   type Deployment,
   type OpenReadContracts,
@@ -65,10 +66,15 @@ export async function startWorld(): Promise<World> {
   };
 }
 
-/** Sends (already sent) and waits for the receipt; fails the test on a revert. */
+/**
+ * Sends (already sent) and polls for the receipt (not ethers' wait(), which can miss an already-mined block and
+ * hang: STACK-NOTES); fails the test on a revert or after 60 s.
+ */
 export async function send(tx: Promise<ContractTransactionResponse>): Promise<TransactionReceipt> {
-  const receipt = await (await tx).wait();
-  if (!receipt) throw new Error('no receipt');
+  const sent = await tx;
+  const receipt = await waitForReceipt(sent.provider, sent.hash);
+  if (!receipt) throw new Error(`no receipt for ${sent.hash} within 60 s`);
+  if (receipt.status !== 1) throw new Error(`transaction ${sent.hash} reverted`);
   return receipt;
 }
 

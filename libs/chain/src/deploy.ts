@@ -1,5 +1,6 @@
 import { Contract, ContractFactory, ZeroAddress, ZeroHash, getAddress, type ContractRunner, type ContractTransactionResponse, type Signer } from 'ethers';
 import { loadArtifact } from './artifacts.js';
+import { waitForReceipt } from './receipts.js';
 
 export interface Deployment {
   chainId: number;
@@ -119,14 +120,15 @@ export async function deployGovernance(
   let deployBlock = -1;
   const mined = async (what: string, tx: Promise<ContractTransactionResponse>) => {
     const sent = await tx;
-    const receipt = await sent.wait();
+    const receipt = await waitForReceipt(sent.provider, sent.hash);
     if (!receipt || receipt.status !== 1) throw new Error(`${what} failed (tx ${sent.hash})`);
     if (deployBlock < 0) deployBlock = receipt.blockNumber;
   };
   const deploy = async (name: string, args: unknown[]): Promise<Contract> => {
     const { abi, bytecode } = loadArtifact(name);
     const contract = await new ContractFactory(abi, bytecode, deployer).deploy(...args);
-    const receipt = await contract.deploymentTransaction()?.wait();
+    const sent = contract.deploymentTransaction();
+    const receipt = sent && (await waitForReceipt(sent.provider, sent.hash));
     if (!receipt || receipt.status !== 1) throw new Error(`deployment of ${name} failed`);
     if (deployBlock < 0) deployBlock = receipt.blockNumber;
     return new Contract(getAddress(await contract.getAddress()), abi, deployer);
