@@ -6,7 +6,6 @@
 import { HDNodeWallet, MaxUint256, Mnemonic, id as keccakId, type ContractTransactionResponse, type JsonRpcProvider } from 'ethers';
 import {
   ANVIL_MNEMONIC,
-  BALLOT_TYPES,
   VOTE_SUPPORT,
   contracts,
   createProvider,
@@ -14,9 +13,9 @@ import {
   deployOpenRead,
   descriptionHash,
   governanceContracts,
-  governorDomain,
   increaseTime,
   parameterProposal,
+  signBallot,
   startAnvil,
 } from '../libs/chain/src/index.js';
 
@@ -78,8 +77,7 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
     const pid = await gov(m1).hashProposal(p.targets, p.values, p.calldatas, descriptionHash('fee 7%'));
     await increaseTime(provider, 2);
     await measure('castVote', gov(m1).castVote(pid, VOTE_SUPPORT.FOR));
-    const nonce = await gov(m2).nonces(m2.address);
-    const sig = await m2.signTypedData(governorDomain(g.governor, d.chainId), BALLOT_TYPES, { proposalId: pid, support: VOTE_SUPPORT.FOR, voter: m2.address, nonce });
+    const sig = await signBallot(m2, gov(m2), d.chainId, pid, VOTE_SUPPORT.FOR);
     await measure('castVoteBySig', gov(relayer).castVoteBySig(pid, VOTE_SUPPORT.FOR, m2.address, sig), 'paid by the relayer');
     await increaseTime(provider, 101);
     await measure('queue', gov(relayer).queue(p.targets, p.values, p.calldatas, descriptionHash('fee 7%')));

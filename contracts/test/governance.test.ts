@@ -5,15 +5,14 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ZeroHash, encodeBytes32String, type HDNodeWallet } from 'ethers';
 import {
-  BALLOT_TYPES,
   PROPOSAL_STATES,
   VOTE_SUPPORT,
   deployGovernance,
   descriptionHash,
   governanceContracts,
-  governorDomain,
   increaseTime,
   parameterProposal,
+  signBallot,
   revert,
   snapshot,
   type GovernanceContracts,
@@ -80,11 +79,8 @@ function eventsOfGovernor(receipt: Awaited<ReturnType<typeof send>>, name: strin
     .filter((p) => p?.name === name) as { args: Record<string, unknown> }[];
 }
 
-async function signBallot(voter: HDNodeWallet, proposalId: bigint, support: number) {
-  const nonce = (await dao.governor.nonces(voter.address)) as bigint;
-  const domain = governorDomain(g.governor, w.deployment.chainId);
-  return voter.signTypedData(domain, BALLOT_TYPES, { proposalId, support, voter: voter.address, nonce });
-}
+const ballot = (voter: HDNodeWallet, proposalId: bigint, support: number) =>
+  signBallot(voter, dao.governor, w.deployment.chainId, proposalId, support);
 
 async function passAndQueue(changes: ParameterChange[], description: string) {
   const p = await propose(members[0], changes, description);
@@ -138,13 +134,13 @@ describe('parameter change by proposal', () => {
     expect(await state(p.id)).toBe('ACTIVE');
     await send(governorAs(members[0]).castVote(p.id, VOTE_SUPPORT.FOR));
     // gasless: members[1] only signs; the relayer (not a member) pays for the transaction
-    const sig = await signBallot(members[1], p.id, VOTE_SUPPORT.FOR);
+    const sig = await ballot(members[1], p.id, VOTE_SUPPORT.FOR);
     const r = await send(governorAs(relayer).castVoteBySig(p.id, VOTE_SUPPORT.FOR, members[1].address, sig));
     const vote = eventsOfGovernor(r, 'VoteCast')[0].args;
     expect([vote.voter, vote.support, vote.weight]).toEqual([members[1].address, 1n, MEMBER]);
     await expectError(governorAs(relayer).castVoteBySig(p.id, VOTE_SUPPORT.FOR, members[1].address, sig), 'GovernorInvalidSignature', [members[1].address]);
     // a signature for someone else's vote does not count
-    const forged = await signBallot(members[2], p.id, VOTE_SUPPORT.AGAINST);
+    const forged = await ballot(members[2], p.id, VOTE_SUPPORT.AGAINST);
     await expectError(governorAs(relayer).castVoteBySig(p.id, VOTE_SUPPORT.AGAINST, members[3].address, forged), 'GovernorInvalidSignature', [members[3].address]);
     await send(governorAs(members[2]).castVote(p.id, VOTE_SUPPORT.AGAINST));
     await expectError(governorAs(members[0]).castVote(p.id, VOTE_SUPPORT.AGAINST), 'GovernorAlreadyCastVote', [members[0].address]);

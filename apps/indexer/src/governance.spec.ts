@@ -7,16 +7,15 @@ import { HDNodeWallet, Mnemonic, type JsonRpcProvider } from 'ethers';
 import { DataSource } from 'typeorm';
 import {
   ANVIL_MNEMONIC,
-  BALLOT_TYPES,
   VOTE_SUPPORT,
   createProvider,
   deployGovernance,
   deployOpenRead,
   descriptionHash,
   governanceContracts,
-  governorDomain,
   increaseTime,
   parameterProposal,
+  signBallot,
   startAnvil,
   type AnvilHandle,
   type GovernanceDeployment,
@@ -58,8 +57,7 @@ beforeAll(async () => {
   const id1 = await gov(m0).hashProposal(p.targets, p.values, p.calldatas, descriptionHash(d1));
   await increaseTime(provider, 11);
   await (await gov(m0).castVoteWithReason(id1, VOTE_SUPPORT.FOR, 'fair')).wait();
-  const nonce = await gov(m1).nonces(m1.address);
-  const sig = await m1.signTypedData(governorDomain(g.governor, chainId), BALLOT_TYPES, { proposalId: id1, support: VOTE_SUPPORT.FOR, voter: m1.address, nonce });
+  const sig = await signBallot(m1, gov(m1), chainId, id1, VOTE_SUPPORT.FOR);
   await (await gov(relayer).castVoteBySig(id1, VOTE_SUPPORT.FOR, m1.address, sig)).wait();
   await (await gov(m2).castVote(id1, VOTE_SUPPORT.AGAINST)).wait();
   await increaseTime(provider, 101);

@@ -1,4 +1,4 @@
-import { Interface, id as keccakId, type TypedDataDomain, type TypedDataField } from 'ethers';
+import { Contract, Interface, id as keccakId, type TypedDataDomain, type TypedDataField } from 'ethers';
 import { loadArtifact } from './artifacts.js';
 
 /** The parameters of IncentiveParameters a proposal can change, and the setter each one calls. */
@@ -63,4 +63,16 @@ export const BALLOT_TYPES: Record<string, TypedDataField[]> = {
 /** The EIP-712 domain of the governor (its name and version come from the contract: "OpenRead DAO", "1"). */
 export function governorDomain(governor: string, chainId: number, name = 'OpenRead DAO', version = '1'): TypedDataDomain {
   return { name, version, chainId, verifyingContract: governor };
+}
+
+/** Signs a castVoteBySig ballot for `voter`'s next governor nonce (what a member's wallet does for a gasless vote). */
+export async function signBallot(
+  voter: { address: string; signTypedData: (domain: TypedDataDomain, types: Record<string, TypedDataField[]>, value: Record<string, unknown>) => Promise<string> },
+  governor: Contract,
+  chainId: number,
+  proposalId: bigint | string,
+  support: number,
+): Promise<string> {
+  const nonce = (await governor.nonces(voter.address)) as bigint;
+  return voter.signTypedData(governorDomain(String(governor.target), chainId), BALLOT_TYPES, { proposalId, support, voter: voter.address, nonce });
 }

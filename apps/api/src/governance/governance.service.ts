@@ -2,6 +2,8 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Contract, Interface, Wallet } from 'ethers';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
+import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
+import { decodeThrownError } from '../../../../libs/chain/src/errors.js';
 import {
   BALLOT_TYPES,
   PARAMETER_SETTERS,
@@ -140,7 +142,7 @@ export class GovernanceService implements OnModuleInit {
       } catch (e) {
         throw new OpenReadError('CHAIN_UNAVAILABLE', `the relayer could not send the transaction: ${(e as Error).message.split('\n')[0].slice(0, 200)}`);
       }
-      const receipt = await this.chain.provider.waitForTransaction(hash, 1, 60_000).catch(() => null);
+      const receipt = await waitForReceipt(this.chain.provider, hash, 60_000).catch(() => null);
       if (!receipt) throw new OpenReadError('CHAIN_UNAVAILABLE', `transaction ${hash} was sent but not mined within 60 s`, { txHash: hash });
       if (receipt.status !== 1) throw new OpenReadError('CONFLICT', 'the transaction reverted', { txHash: hash });
       return { txHash: hash, blockNumber: receipt.blockNumber, function: fn };
@@ -155,6 +157,9 @@ export class GovernanceService implements OnModuleInit {
       return await fn();
     } catch (e) {
       if (e instanceof OpenReadError) throw e;
+      // a revert is an answer (e.g. GovernorNonexistentProposal), not an outage
+      const reverted = decodeThrownError(e);
+      if (reverted) throw new OpenReadError('CONFLICT', `the governor refused the call (${reverted.name})`, { reason: reverted.name });
       throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
     }
   }
