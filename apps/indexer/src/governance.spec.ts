@@ -3,11 +3,12 @@
  * queued, executed or canceled; the pipeline stores them and the parameter history names the proposal.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HDNodeWallet, Mnemonic, type JsonRpcProvider } from 'ethers';
+import { HDNodeWallet, Mnemonic, id as keccakId, type JsonRpcProvider } from 'ethers';
 import { DataSource } from 'typeorm';
 import {
   ANVIL_MNEMONIC,
   VOTE_SUPPORT,
+  contracts,
   createProvider,
   deployGovernance,
   deployOpenRead,
@@ -31,6 +32,7 @@ let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
 let db: DataSource;
 let g: GovernanceDeployment;
 let chainId: number;
+const DISPUTED = keccakId('disputed-study');
 
 const wallet = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`).connect(provider);
 
@@ -45,6 +47,7 @@ beforeAll(async () => {
     votingPeriod: 100,
     timelockDelay: 50,
     quorumPercent: 50,
+    arbiter: wallet(1).address,
   });
   await increaseTime(provider, 1);
   const [m0, m1, m2, relayer] = [wallet(2), wallet(3), wallet(4), wallet(8)];
@@ -70,6 +73,20 @@ beforeAll(async () => {
   const q = parameterProposal(deployment.parameters, [{ name: 'feeBps', value: 900n }]);
   await (await gov(m1).propose(q.targets, q.values, q.calldatas, d2)).wait();
   await (await gov(m1).cancel(q.targets, q.values, q.calldatas, descriptionHash(d2))).wait();
+
+  // a disputed study, resolved by the arbiter: 30 of the locked bounty to the radiologist, the rest refunded
+  const c = (x: HDNodeWallet) => contracts(deployment, x);
+  const [ro, rad] = [wallet(5), wallet(6)];
+  await (await c(wallet(0)).registry.grantRole(keccakId('VERIFIER_ROLE'), wallet(0).address)).wait();
+  await (await c(wallet(0)).registry.attest(rad.address, (1n << 51n) - 1n, (1n << 7n) - 1n, 4_000_000_000n)).wait();
+  await (await c(wallet(0)).token.mint(ro.address, 100_000_000n)).wait();
+  await (await c(ro).token.approve(deployment.market, 100_000_000n)).wait();
+  await (await c(ro).market.deposit(100_000_000n)).wait();
+  await (await c(ro).market.postStudy(DISPUTED, 1, 10000, 0, 4, 100_000_000n)).wait();
+  await (await c(rad).market.claim(DISPUTED)).wait();
+  await (await c(rad).market.submitReport(DISPUTED, keccakId('report'))).wait();
+  await (await c(ro).market.dispute(DISPUTED)).wait();
+  await (await c(wallet(1)).market.resolveDispute(DISPUTED, 30_000_000n)).wait();
 
   testDb = await createTestDatabase();
   db = await createDataSource(testDb.url).initialize();
@@ -127,5 +144,21 @@ describe('governance indexing', () => {
     expect(all).toHaveLength(15); // 14 defaults + 1 change
     const [current] = await db.query(`SELECT value FROM incentive_parameters WHERE name = 'feeBps'`);
     expect(current.value).toBe('700');
+  });
+
+  it('projects a dispute resolved by the arbiter as a settled study with its split, in the RO ledger', async () => {
+    const [study] = await db.query(`SELECT status, payout, fee, refund FROM studies WHERE study_id = $1`, [DISPUTED]);
+    // 30 tUSD awarded; the fee snapshotted at claim is the 7 % that proposal 1 set; 100 − 30 refunded
+    expect(study).toEqual({ status: 'SETTLED', payout: '27900000', fee: '2100000', refund: '70000000' });
+    const ledger = await db.query(
+      `SELECT kind, amount FROM ledger_entries WHERE study_id = $1 AND kind IN ('DISPUTE', 'PAYOUT', 'FEE', 'REFUND') ORDER BY block_number, kind`,
+      [DISPUTED],
+    );
+    expect(ledger.map((l: { kind: string; amount: string }) => [l.kind, l.amount])).toEqual([
+      ['DISPUTE', '40000000'],
+      ['FEE', '2100000'],
+      ['PAYOUT', '27900000'],
+      ['REFUND', '70000000'],
+    ]);
   });
 });
