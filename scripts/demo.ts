@@ -2,6 +2,7 @@
  * `npm run demo` (with `npm start` running): the RO deposits and posts a handful of studies, the verifier
  * attests two radiologists, so the worklist is not empty. Safe to run more than once (new random study IDs).
  */
+import { mined } from '../libs/chain/src/receipts.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NonceManager, hexlify, randomBytes } from 'ethers';
@@ -35,18 +36,18 @@ async function main() {
   const ro = contracts(deployment, new NonceManager(devKey(2).connect(provider)));
 
   const total = STUDIES.reduce((s, x) => s + x[4], 0n) * USD;
-  await (await ro.token.approve(deployment.market, total)).wait();
-  await (await ro.market.deposit(total)).wait();
+  await mined(ro.token.approve(deployment.market, total));
+  await mined(ro.market.deposit(total));
   for (const [m, d, u, s, max] of STUDIES) {
     const id = hexlify(randomBytes(32));
-    await (await ro.market.postStudy(id, modalityIndex(m), d, urgencyIndex(u), stateIndex(s), max * USD)).wait();
+    await mined(ro.market.postStudy(id, modalityIndex(m), d, urgencyIndex(u), stateIndex(s), max * USD));
     console.log(`posted ${id}  ${m} ${u.padEnd(7)} ${s}  max ${max} tUSD`);
   }
   const expiry = (await provider.getBlock('latest'))!.timestamp + 2 * 365 * 86400;
   const attest = async (i: number, states: string[], modalities: string[]) => {
-    await (
-      await verifier.registry.attest(devKey(i).address, toMask(states.map(stateIndex)), toMask(modalities.map(modalityIndex)), expiry)
-    ).wait();
+    await mined(
+      verifier.registry.attest(devKey(i).address, toMask(states.map(stateIndex)), toMask(modalities.map(modalityIndex)), expiry)
+    );
     console.log(`verified radiologist #${i} ${devKey(i).address}: ${states.join('/')} for ${modalities.join('/')}`);
   };
   await attest(3, ['CA', 'NY', 'TX'], ['CT', 'MR', 'XR']);

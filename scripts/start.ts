@@ -6,6 +6,7 @@
  *   apps       indexer, settler, api (child processes; they exit when this launcher goes away)
  * Ctrl-C stops everything it started. `npm run demo` then fills the worklist.
  */
+import { mined } from '../libs/chain/src/receipts.js';
 import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -72,10 +73,10 @@ async function main() {
     const treasury = await deploySafe(safeDeployer, rpcUrl, safeContracts, TREASURY_OWNERS.map((i) => devKey(i).address), 2);
     const deployment = await deployOpenRead(deployer, { treasury });
     const c = contracts(deployment, deployer);
-    await (await c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(0).address)).wait();
-    await (await c.token.mint(devKey(2).address, 100_000n * 10n ** 6n)).wait();
+    await mined(c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(0).address));
+    await mined(c.token.mint(devKey(2).address, 100_000n * 10n ** 6n));
     const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
-    await (await anchor.grantRole(await anchor.ANCHORER_ROLE(), (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(9)).address)).wait();
+    await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(9)).address));
     // The DAO takes over parameters and market admin; short periods so a local vote takes minutes, not days.
     const governance = await deployGovernance(deployer, deployment, {
       members: GOVERNANCE_MEMBERS.map((i) => ({ address: devKey(i).address })),

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { mined } from '../libs/chain/src/receipts.js';
 import { Contract, keccak256 } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,11 +79,11 @@ describe('RO accounts, posting and the study lease protocol', () => {
     stack = await startStack();
     const { owner, provider } = stack;
     const market = owner.market.connect(ro()) as typeof owner.market;
-    await (await owner.token.mint(ro().address, 1_000n * USD)).wait();
-    await (await (owner.token.connect(ro()) as typeof owner.token).approve(await market.getAddress(), 1_000n * USD)).wait();
-    await (await market.deposit(1_000n * USD)).wait();
+    await mined(owner.token.mint(ro().address, 1_000n * USD));
+    await mined((owner.token.connect(ro()) as typeof owner.token).approve(await market.getAddress(), 1_000n * USD));
+    await mined(market.deposit(1_000n * USD));
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    for (const i of [3, 4]) await (await owner.registry.attest(devWallet(i, provider).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry)).wait();
+    for (const i of [3, 4]) await mined(owner.registry.attest(devWallet(i, provider).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
 
     admin = await client(0);
     const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id name members { account role } } }`;

@@ -1,4 +1,5 @@
 import { hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
+import { mined } from '../libs/chain/src/receipts.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { increaseTime } from '../libs/chain/src/anvil.js';
 import { computeBounty, splitSettlement } from '../libs/domain/src/bounty.js';
@@ -29,21 +30,21 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     const market = owner.market.connect(ro) as typeof owner.market;
 
     // the RO funds its balance and posts a CT study of a Californian patient, capped at 500 tUSD
-    await (await owner.token.mint(ro.address, 1_000n * USD)).wait();
-    await (await (owner.token.connect(ro) as typeof owner.token).approve(await market.getAddress(), 1_000n * USD)).wait();
-    await (await market.deposit(1_000n * USD)).wait();
+    await mined(owner.token.mint(ro.address, 1_000n * USD));
+    await mined((owner.token.connect(ro) as typeof owner.token).approve(await market.getAddress(), 1_000n * USD));
+    await mined(market.deposit(1_000n * USD));
     const studyId = hexlify(randomBytes(32));
     const maxBounty = 500n * USD;
-    await (
-      await market.postStudy(studyId, modalityIndex('CT'), 15_000, urgencyIndex('URGENT'), stateIndex('CA'), maxBounty)
-    ).wait();
+    await mined(
+      market.postStudy(studyId, modalityIndex('CT'), 15_000, urgencyIndex('URGENT'), stateIndex('CA'), maxBounty)
+    );
 
     // a verifier attests three radiologists; one is licensed only in Texas
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
     const attest = async (who: string, states: string[]) =>
-      (
-        await owner.registry.attest(who, toMask(states.map(stateIndex)), toMask([modalityIndex('CT'), modalityIndex('MR')]), expiry)
-      ).wait();
+      mined(
+        owner.registry.attest(who, toMask(states.map(stateIndex)), toMask([modalityIndex('CT'), modalityIndex('MR')]), expiry)
+      );
     await attest(reader.address, ['CA', 'NY']);
     await attest(rival.address, ['CA']);
     await attest(outOfState.address, ['TX']);
@@ -138,7 +139,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     expect(await owner.market.balanceOf(treasury)).toBe(split.fee);
     expect(await owner.market.balanceOf(ro.address)).toBe(1_000n * USD - locked);
     expect(await owner.token.balanceOf(await market.getAddress())).toBe(1_000n * USD);
-    await (await (owner.market.connect(reader) as typeof owner.market).withdraw(split.payout)).wait();
+    await mined((owner.market.connect(reader) as typeof owner.market).withdraw(split.payout));
     expect(await owner.token.balanceOf(reader.address)).toBe(split.payout);
 
     // the RO's ledger, from indexed events
@@ -173,11 +174,11 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     const ro = devWallet(2, provider);
     const market = owner.market.connect(ro) as typeof owner.market;
     const studyId = hexlify(randomBytes(32));
-    await (await market.postStudy(studyId, modalityIndex('MR'), 10_000, urgencyIndex('STAT'), stateIndex('NY'), 100n * USD)).wait();
+    await mined(market.postStudy(studyId, modalityIndex('MR'), 10_000, urgencyIndex('STAT'), stateIndex('NY'), 100n * USD));
     const expiry = (await provider.getBlock('latest'))!.timestamp + 86400;
     const readers = [10, 11, 12, 13, 14, 15].map((i) => devWallet(i, provider));
     for (const r of readers) {
-      await (await owner.registry.attest(r.address, toMask([stateIndex('NY')]), toMask([modalityIndex('MR')]), expiry)).wait();
+      await mined(owner.registry.attest(r.address, toMask([stateIndex('NY')]), toMask([modalityIndex('MR')]), expiry));
     }
     const clients = await Promise.all(
       readers.map(async (r) => {

@@ -1,4 +1,5 @@
 /** Shared set-up for the contract tests: a fresh anvil per test file, the dev accounts, the deployment. */
+import { mined } from '../../libs/chain/src/receipts.js';
 import { expect } from 'vitest';
 import {
   HDNodeWallet,
@@ -15,7 +16,6 @@ import {
   decodeThrownError,
   deployOpenRead,
   startAnvil,
-  waitForReceipt,
   type AnvilHandle,
   type Deployment,
   type OpenReadContracts,
@@ -66,15 +66,10 @@ export async function startWorld(): Promise<World> {
   };
 }
 
-/**
- * Sends (already sent) and polls for the receipt (not ethers' wait(), which can miss an already-mined block and
- * hang: STACK-NOTES); fails the test on a revert or after 60 s.
- */
+/** Sends (already sent) and waits for the receipt; fails the test on a revert. */
 export async function send(tx: Promise<ContractTransactionResponse>): Promise<TransactionReceipt> {
-  const sent = await tx;
-  const receipt = await waitForReceipt(sent.provider, sent.hash);
-  if (!receipt) throw new Error(`no receipt for ${sent.hash} within 60 s`);
-  if (receipt.status !== 1) throw new Error(`transaction ${sent.hash} reverted`);
+  const receipt = await mined(tx);
+  if (!receipt) throw new Error('no receipt');
   return receipt;
 }
 

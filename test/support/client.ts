@@ -35,8 +35,11 @@ export class GqlClient {
     return String(r.errors[0].extensions?.code);
   }
 
-  /** Sign-In with Ethereum: nonce → sign EIP-4361 message → login. */
-  async signIn(wallet: Wallet | HDNodeWallet, overrides: Partial<SiweMessage> = {}): Promise<GqlResult & { message: string; signature: string }> {
+  /** Sign-In with Ethereum: nonce → sign EIP-4361 message → login. Any signer: an EOA wallet or a smart account's. */
+  async signIn(
+    wallet: { address: string; signMessage(message: string): Promise<string> },
+    overrides: Partial<SiweMessage> = {},
+  ): Promise<GqlResult & { message: string; signature: string }> {
     const { nonce } = await this.ok(`mutation { nonce { nonce domain uri chainId } }`);
     const message = new SiweMessage({
       domain: nonce.domain,

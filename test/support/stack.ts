@@ -1,4 +1,5 @@
 import { INestApplication, INestApplicationContext, INestMicroservice } from '@nestjs/common';
+import { mined } from '../../libs/chain/src/receipts.js';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
 import { Contract, HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from 'ethers';
@@ -53,9 +54,9 @@ export async function startStack(
   const deployer = new NonceManager(devWallet(0, provider));
   const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
   const owner = contracts(deployment, deployer);
-  await (await owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress())).wait();
+  await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress()));
   const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
-  await (await anchor.grantRole(await anchor.ANCHORER_ROLE(), devWallet(9, provider).address)).wait();
+  await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), devWallet(9, provider).address));
   let governance: GovernanceDeployment | undefined;
   if (opts.governance) {
     governance = await deployGovernance(deployer, deployment, opts.governance);

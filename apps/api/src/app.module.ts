@@ -10,6 +10,8 @@ import { AuthService } from './auth/auth.service.js';
 import { RoleService } from './auth/roles.js';
 import { ChainService } from './chain/chain.service.js';
 import { formatError } from './common/errors.js';
+import { CredentialsResolver } from './credentials/credentials.resolver.js';
+import { CredentialsService } from './credentials/credentials.service.js';
 import { GovernanceResolver } from './governance/governance.resolver.js';
 import { GovernanceService } from './governance/governance.service.js';
 import { HealthController } from './health.controller.js';
@@ -53,6 +55,8 @@ export class ApiModule {
         LeaseService,
         RoResolver,
         StudyVaultResolver,
+        CredentialsService,
+        CredentialsResolver,
         GovernanceService,
         GovernanceResolver,
         { provide: APP_GUARD, useClass: AuthGuard },

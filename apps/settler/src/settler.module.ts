@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
 import { DbModule } from '../../../libs/db/src/index.js';
+import { CredentialWatchService } from './credential-watch.service.js';
 import { SettlerController } from './settler.controller.js';
 import { SettlerService } from './settler.service.js';
 import { AccessLogAnchorService } from './access-log-anchor.service.js';
@@ -12,7 +13,7 @@ export class SettlerModule {
       module: SettlerModule,
       imports: [ConfigModule.forRoot(config), DbModule.forRoot('openread-settler')],
       controllers: [SettlerController],
-      providers: [SettlerService, AccessLogAnchorService],
+      providers: [SettlerService, AccessLogAnchorService, CredentialWatchService],
       exports: [SettlerService, AccessLogAnchorService],
     };
   }

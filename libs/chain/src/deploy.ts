@@ -40,7 +40,7 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
     const factory = new ContractFactory(abi, bytecode, deployer);
     const contract = await factory.deploy(...args, { nonce: nonce++ });
     const tx = contract.deploymentTransaction();
-    const receipt = await tx?.wait();
+    const receipt = tx ? await waitForReceipt(provider, tx.hash) : null;
     if (!receipt || receipt.status !== 1) throw new Error(`deployment of ${name} failed (tx ${tx?.hash})`);
     if (deployBlock < 0) deployBlock = receipt.blockNumber;
     return getAddress(await contract.getAddress());

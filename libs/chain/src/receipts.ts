@@ -14,3 +14,15 @@ export async function waitForReceipt(provider: Provider, hash: string, timeoutMs
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** Awaits a sent transaction and polls its receipt; throws if it was not mined in time or reverted. */
+export async function mined(
+  sent: Promise<{ hash: string; provider: Provider }> | { hash: string; provider: Provider },
+  timeoutMs = 60_000,
+): Promise<TransactionReceipt> {
+  const tx = await sent;
+  const receipt = await waitForReceipt(tx.provider, tx.hash, timeoutMs);
+  if (!receipt) throw new Error(`transaction ${tx.hash} not mined within ${timeoutMs / 1000} s`);
+  if (receipt.status !== 1) throw new Error(`transaction ${tx.hash} reverted`);
+  return receipt;
+}

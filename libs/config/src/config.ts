@@ -49,6 +49,10 @@ export const configSchema = z.object({
     pollMs: int(10).default(2000),
     /** how often the settler anchors the study access log's head on chain (AccessLogAnchor) */
     anchorIntervalMs: int(100).default(60_000),
+    /** warn a radiologist this many days before their credential expires (each threshold once), e.g. [30, 7] */
+    credentialWarnDays: z.array(int(1, 365)).min(1).default([30, 7]),
+    /** how often the settler looks for expiring and lapsed credentials */
+    credentialWatchMs: int(10).default(60_000),
   }),
   governance: z
     .object({
@@ -114,7 +118,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       pollMs: env.INDEXER_POLL_MS,
       batchBlocks: env.INDEXER_BATCH_BLOCKS,
     },
-    settler: { privateKey: env.SETTLER_PRIVATE_KEY, pollMs: env.SETTLER_POLL_MS, anchorIntervalMs: env.ACCESS_LOG_ANCHOR_INTERVAL_MS },
+    settler: {
+      privateKey: env.SETTLER_PRIVATE_KEY,
+      pollMs: env.SETTLER_POLL_MS,
+      anchorIntervalMs: env.ACCESS_LOG_ANCHOR_INTERVAL_MS,
+      credentialWarnDays: env.CREDENTIAL_WARN_DAYS ? env.CREDENTIAL_WARN_DAYS.split(',').map((d) => d.trim()) : undefined,
+      credentialWatchMs: env.CREDENTIAL_WATCH_MS,
+    },
     governance: { relayerPrivateKey: env.GOVERNANCE_RELAYER_PRIVATE_KEY || undefined },
     bus: { natsUrl: env.NATS_URL || undefined, settlerHost: env.SETTLER_BUS_HOST, settlerPort: env.SETTLER_BUS_PORT },
   });

@@ -1,4 +1,5 @@
-import { DataSource } from 'typeorm';
+import { Logger as NestLogger } from '@nestjs/common';
+import { DataSource, type Logger } from 'typeorm';
 import { migrations } from '../../../migrations/index.js';
 
 /** The one way to make a DataSource: Postgres, explicit migrations, never `synchronize`. */
@@ -9,7 +10,7 @@ export function createDataSource(url: string, opts: { poolSize?: number; applica
     migrations,
     migrationsTableName: 'typeorm_migrations',
     synchronize: false,
-    logging: ['error'],
+    logger: new ParameterFreeLogger(),
     poolSize: opts.poolSize ?? 10,
     applicationName: opts.applicationName ?? 'openread',
   });
@@ -24,4 +25,24 @@ export async function runMigrations(url: string): Promise<string[]> {
   } finally {
     await ds.destroy();
   }
+}
+
+/**
+ * Logs failed queries WITHOUT their parameters: TypeORM's default logger prints them, and parameters carry
+ * personal data (NPI, licence numbers of credential applications), which must never reach the logs.
+ */
+class ParameterFreeLogger implements Logger {
+  private readonly logger = new NestLogger('Database');
+  logQuery(): void {}
+  logQuerySlow(): void {}
+  logSchemaBuild(): void {}
+  logMigration(message: string): void {
+    this.logger.log(message);
+  }
+  logQueryError(error: string | Error, query: string): void {
+    const err = error as Error & { code?: string; constraint?: string };
+    const what = [err.code && `code ${err.code}`, err.constraint && `constraint ${err.constraint}`].filter(Boolean).join(', ');
+    this.logger.error(`query failed (${what || 'no code'}): ${query.replace(/\s+/g, ' ').slice(0, 300)}`);
+  }
+  log(): void {}
 }

@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
-import { verifyMessage } from 'ethers';
+import { Interface, hashMessage, isHexString, verifyMessage } from 'ethers';
 import { SiweMessage } from 'siwe';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { AuthRepository } from '../../../../libs/db/src/index.js';
+import { ChainService } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
 
 export interface AuthUser {
@@ -11,6 +12,12 @@ export interface AuthUser {
 }
 
 const CLOCK_SKEW_MS = 60_000;
+/** ERC-1271: isValidSignature(bytes32,bytes) returns this selector for a valid signature. */
+const ERC1271 = new Interface(['function isValidSignature(bytes32 hash, bytes signature) view returns (bytes4)']);
+const ERC1271_MAGIC = '0x1626ba7e';
+const MAX_SIGNATURE_BYTES = 4096;
+/** gas a smart account's signature check may use (a Safe's 1-of-n check needs well under 100k) */
+const ERC1271_GAS = 500_000n;
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** Sign-In with Ethereum (EIP-4361): nonce → the wallet signs the message → login → opaque bearer token. */
@@ -19,6 +26,7 @@ export class AuthService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: AuthRepository,
+    private readonly chain: ChainService,
   ) {}
 
   async issueNonce() {
@@ -46,13 +54,7 @@ export class AuthService {
     if (siwe.expirationTime && Date.parse(siwe.expirationTime) <= now) throw invalid('message expired');
     if (siwe.notBefore && Date.parse(siwe.notBefore) > now + CLOCK_SKEW_MS) throw invalid('message not yet valid');
 
-    let signer: string;
-    try {
-      signer = verifyMessage(message, signature);
-    } catch {
-      throw invalid('malformed signature');
-    }
-    if (signer.toLowerCase() !== siwe.address.toLowerCase()) throw invalid('signature does not match the address');
+    if (!(await this.signedBy(message, signature, siwe.address))) throw invalid('signature does not match the address');
     // consumed only after the signature checks out, so a third party cannot burn someone's nonce
     if (!(await this.repo.consumeNonce(siwe.nonce))) throw invalid('nonce unknown, expired or already used');
 
@@ -64,6 +66,34 @@ export class AuthService {
     const address = siwe.address.toLowerCase();
     await this.repo.createSession(hashToken(token), address, chainId, expiresAt);
     return { token, address, expiresAt };
+  }
+
+  /**
+   * Whether `address` signed `message` (EIP-191 personal_sign): an EOA whose key recovers from the signature, or
+   * a smart account (ERC-1271, e.g. a Safe) whose isValidSignature accepts it for the message hash, at the latest
+   * block. Counterfactual (not yet deployed) accounts (ERC-6492) are not supported.
+   * HAZARD: a smart account decides itself what is valid; only the account named in the message can be signed
+   * in as, so a permissive account only endangers itself.
+   */
+  private async signedBy(message: string, signature: string, address: string): Promise<boolean> {
+    if (!isHexString(signature) || signature.length % 2 !== 0 || signature.length > 2 + 2 * MAX_SIGNATURE_BYTES) return false;
+    try {
+      if (verifyMessage(message, signature).toLowerCase() === address.toLowerCase()) return true;
+    } catch {
+      // not a 65-byte ECDSA signature: may still be a smart account's (e.g. several owners' signatures)
+    }
+    const data = ERC1271.encodeFunctionData('isValidSignature', [hashMessage(message), signature]);
+    let result: string;
+    try {
+      if ((await this.chain.provider.getCode(address)) === '0x') return false;
+      result = await this.chain.provider.call({ to: address, data, gasLimit: ERC1271_GAS });
+    } catch (e) {
+      const err = e as { code?: string };
+      if (err?.code === 'CALL_EXCEPTION') return false; // reverted: not valid
+      throw new OpenReadError('CHAIN_UNAVAILABLE', 'cannot check a smart-account signature: the chain node is not reachable');
+    }
+    // exactly the magic value, ABI-encoded as bytes4 (left-aligned in one 32-byte word)
+    return result.length === 66 && result.toLowerCase() === ERC1271_MAGIC + '0'.repeat(56);
   }
 
   async authenticate(authorization: string | undefined): Promise<AuthUser | null> {

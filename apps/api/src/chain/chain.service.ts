@@ -16,12 +16,16 @@ export interface UnsignedTx {
   gasLimit: bigint;
 }
 
+export type Target = 'market' | 'registry';
 /**
- * Market functions the API relays, each with the role its sender must hold, and how their reverts read to a
+ * Functions the API relays, per contract, each with the role its sender must hold; and how reverts read to a
  * client. postStudy additionally passes a check by the caller (the study ID must be one the API generated for
  * the sender's RO: random, never derived from an MRN or accession number).
  */
-const RELAYABLE: Record<string, Role> = { claim: 'RADIOLOGIST', submitReport: 'RADIOLOGIST', postStudy: 'RO_DEPOSITOR' };
+const RELAYABLE: Record<Target, Record<string, Role>> = {
+  market: { claim: 'RADIOLOGIST', submitReport: 'RADIOLOGIST', postStudy: 'RO_DEPOSITOR' },
+  registry: { attest: 'VERIFIER', revoke: 'VERIFIER' },
+};
 const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0]> = {
   StudyNotFound: 'NOT_FOUND',
   StudyNotOpen: 'ALREADY_CLAIMED',
@@ -34,6 +38,9 @@ const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0
   InsufficientBalance: 'CONFLICT',
   StudyAlreadyExists: 'CONFLICT',
   InvalidStudy: 'BAD_INPUT',
+  InvalidCredential: 'BAD_INPUT',
+  CredentialNotFound: 'NOT_FOUND',
+  AccessControlUnauthorizedAccount: 'FORBIDDEN',
   // governance (issue 4)
   GovernorInsufficientProposerVotes: 'FORBIDDEN',
   GovernorInvalidSignature: 'BAD_INPUT',
@@ -49,18 +56,20 @@ const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0
 export class ChainService implements OnApplicationShutdown {
   readonly provider: JsonRpcProvider;
   readonly market = new Interface(loadArtifact('StudyMarket').abi);
+  readonly registry = new Interface(loadArtifact('CredentialRegistry').abi);
   private clock: { at: number; value: number } | null = null;
   /** contracts the service relays signed transactions to, and which of their functions */
-  private readonly relayable = new Map<string, { iface: Interface; fns: Record<string, Role> }>();
+  private readonly relayable = new Map<string, { name: string; iface: Interface; fns: Record<string, Role> }>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.provider = createProvider(config.rpcUrl);
-    this.relayable.set(config.contracts.market, { iface: this.market, fns: RELAYABLE });
+    this.relayable.set(config.contracts.market, { name: 'market', iface: this.market, fns: RELAYABLE.market });
+    this.relayable.set(config.contracts.registry, { name: 'registry', iface: this.registry, fns: RELAYABLE.registry });
   }
 
   /** Lets {@link relay} send signed calls of `fns` on `to`, each by holders of its role (e.g. the governor's propose). */
-  allowRelay(to: string, iface: Interface, fns: Record<string, Role>): void {
-    this.relayable.set(to.toLowerCase(), { iface, fns });
+  allowRelay(name: string, to: string, iface: Interface, fns: Record<string, Role>): void {
+    this.relayable.set(to.toLowerCase(), { name, iface, fns });
   }
 
   onApplicationShutdown(): void {
@@ -79,16 +88,22 @@ export class ChainService implements OnApplicationShutdown {
     }
   }
 
-  /** Builds a market call for `from` to sign, after simulating it so a doomed transaction is refused up front. */
-  async prepare(from: string, fn: string, args: unknown[], to = this.config.contracts.market, iface = this.market): Promise<UnsignedTx> {
+  /**
+   * Builds a contract call for `from` to sign, after simulating it so a doomed transaction is refused up front.
+   * `target` is the market or the registry, or any other contract (e.g. the governor) by address and interface.
+   */
+  async prepare(from: string, fn: string, args: unknown[], target: Target | { to: string; iface: Interface } = 'market'): Promise<UnsignedTx> {
+    const { to, iface } = typeof target === 'string' ? { to: this.config.contracts[target], iface: this[target] } : target;
     const tx = { from, to, data: iface.encodeFunctionData(fn, args) };
     const gas = await this.simulate(tx);
     return { ...tx, chainId: this.config.chainId, gasLimit: (gas * 12n) / 10n };
   }
 
   /**
-   * Relays a transaction the caller signed: it must come from the caller, go to the market, on this chain,
-   * and call a relayable function the caller holds the role for (and pass `check`, if given). Returns once it is mined.
+   * Relays a transaction the caller signed: it must come from the caller, go to the market, the registry or another
+   * allowed contract (allowRelay), on
+   * this chain, call a function relayable for one of the caller's roles, and pass `check`, if given.
+   * Returns once it is mined.
    */
   async relay(
     signed: string,
@@ -104,13 +119,15 @@ export class ChainService implements OnApplicationShutdown {
     }
     if (!tx.from || tx.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the transaction must be signed by the signed-in account');
     const target = this.relayable.get(tx.to?.toLowerCase() ?? '');
-    if (!tx.to || !target) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market');
+    if (!tx.to || !target) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market, the credential registry or the governor');
     if (Number(tx.chainId) !== this.config.chainId) throw new OpenReadError('BAD_INPUT', `the transaction must be for chain ${this.config.chainId}`);
     const fn = target.iface.parseTransaction({ data: tx.data });
-    if (!fn || !Object.hasOwn(target.fns, fn.name)) throw new OpenReadError('BAD_INPUT', `only ${Object.keys(target.fns).join(', ')} can be relayed`);
-    if (!roles.has(target.fns[fn.name])) throw new OpenReadError('FORBIDDEN', `relaying ${fn.name} needs the role ${target.fns[fn.name]}`);
+    const needs = fn ? target.fns[fn.name] : undefined;
+    if (!fn || !needs)
+      throw new OpenReadError('BAD_INPUT', `only ${Object.keys(target.fns).join(', ')} can be relayed to the ${target.name}`);
+    if (!roles.has(needs)) throw new OpenReadError('FORBIDDEN', `${fn.name} needs the ${needs} role`);
     await check?.(fn);
-    await this.simulate({ from: caller, to: tx.to, data: tx.data });
+    await this.simulate({ from: caller, to: tx.to!, data: tx.data });
 
     let hash: string;
     try {
@@ -122,7 +139,7 @@ export class ChainService implements OnApplicationShutdown {
     if (!receipt) throw new OpenReadError('CHAIN_UNAVAILABLE', `transaction ${hash} was sent but not mined within 60 s`, { txHash: hash });
     if (receipt.status !== 1) {
       // lost a race that the simulation could not see (e.g. another claim in the same block)
-      await this.simulate({ from: caller, to: tx.to, data: tx.data, blockTag: receipt.blockNumber });
+      await this.simulate({ from: caller, to: tx.to!, data: tx.data, blockTag: receipt.blockNumber });
       throw new OpenReadError('CONFLICT', 'the transaction reverted', { txHash: hash });
     }
     return { txHash: hash, blockNumber: receipt.blockNumber, function: fn.name };
@@ -182,6 +199,10 @@ function messageFor(reason: string): string {
       return 'the claim lease has expired';
     case 'InsufficientBalance':
       return 'the market balance does not cover maxBounty: deposit first';
+    case 'CredentialNotFound':
+      return 'the radiologist has no live credential to revoke';
+    case 'AccessControlUnauthorizedAccount':
+      return 'the signer does not hold the role this needs on chain';
     case 'ParameterOutOfBounds':
       return 'the value is outside the hard bounds of the parameter (even governance cannot set it)';
     case 'GovernorInsufficientProposerVotes':

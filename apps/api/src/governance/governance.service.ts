@@ -40,7 +40,7 @@ export class GovernanceService implements OnModuleInit {
     if (!governor) return;
     this.governor = new Contract(governor, this.governorInterface, this.chain.provider);
     if (this.config.governance.relayerPrivateKey) this.relayer = new Wallet(this.config.governance.relayerPrivateKey, this.chain.provider);
-    this.chain.allowRelay(governor, this.governorInterface, { propose: 'DAO_MEMBER' });
+    this.chain.allowRelay('governor', governor, this.governorInterface, { propose: 'DAO_MEMBER' });
   }
 
   get governorAddress(): string {
@@ -69,7 +69,7 @@ export class GovernanceService implements OnModuleInit {
   }
 
   async prepareProposal(from: string, targets: string[], values: bigint[], calldatas: string[], description: string) {
-    return this.chain.prepare(from, 'propose', [targets, values, calldatas, description], this.governorAddress, this.governorInterface);
+    return this.chain.prepare(from, 'propose', [targets, values, calldatas, description], { to: this.governorAddress, iface: this.governorInterface });
   }
 
   /** Live state and quorum of a proposal (both depend on time, so they come from the governor, not the index). */

@@ -1,0 +1,145 @@
+import { Inject } from '@nestjs/common';
+import { Args, Context, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
+import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { CredentialRepository } from '../../../../libs/db/src/index.js';
+import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
+import type { AuthUser } from '../auth/auth.service.js';
+import { RoleService } from '../auth/roles.js';
+import { ChainService } from '../chain/chain.service.js';
+import { OpenReadError } from '../common/errors.js';
+import { parseAddress, parseLimit } from '../common/validation.js';
+import { PreparedTransaction } from '../studies/study.models.js';
+import { toPrepared } from '../studies/studies.resolver.js';
+import {
+  ApplicationDecision,
+  Credential,
+  CredentialApplication,
+  CredentialApplicationInput,
+  CredentialApplicationPage,
+  Notification,
+} from './credential.models.js';
+import { CredentialsService, parseUuid } from './credentials.service.js';
+
+const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
+function decodeCursor(raw: string): string {
+  try {
+    return parseUuid(Buffer.from(raw, 'base64url').toString());
+  } catch {
+    throw new OpenReadError('BAD_INPUT', 'after is not a cursor of this queue');
+  }
+}
+
+@Resolver()
+export class CredentialsResolver {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly credentials: CredentialsService,
+    private readonly repo: CredentialRepository,
+    private readonly roles: RoleService,
+    private readonly chain: ChainService,
+  ) {}
+
+  @Authenticated()
+  @Mutation(() => CredentialApplication, {
+    description: 'Apply to be verified as a radiologist. Personal data stays off chain; one pending application at a time.',
+  })
+  async applyForCredential(
+    @CurrentUser() user: AuthUser,
+    @Args('input', { type: () => CredentialApplicationInput }) input: CredentialApplicationInput,
+  ): Promise<CredentialApplication> {
+    return CredentialApplication.from(await this.credentials.apply(user.address, input));
+  }
+
+  @Authenticated()
+  @Query(() => [CredentialApplication], { description: 'Your credential applications, newest first.' })
+  async myCredentialApplications(
+    @CurrentUser() user: AuthUser,
+    @Args('first', { type: () => Int, nullable: true }) first: number | null,
+  ): Promise<CredentialApplication[]> {
+    const rows = await this.repo.ofApplicant(this.config.chainId, user.address, parseLimit(first ?? undefined));
+    return rows.map(CredentialApplication.from);
+  }
+
+  @Authenticated()
+  @Query(() => CredentialApplication, { description: 'One application: its applicant and verifiers only.' })
+  async credentialApplication(
+    @CurrentUser() user: AuthUser,
+    @Context() ctx: GqlContext,
+    @Args('id', { type: () => ID }) id: string,
+  ): Promise<CredentialApplication> {
+    ctx.req.roles ??= await this.roles.rolesOf(user.address);
+    return CredentialApplication.from(await this.credentials.view(user.address, ctx.req.roles.has('VERIFIER'), id));
+  }
+
+  @Authenticated()
+  @Query(() => Credential, { nullable: true, description: 'Your on-chain credential as indexed (null if never attested).' })
+  async myCredential(@CurrentUser() user: AuthUser): Promise<Credential | null> {
+    const c = await this.repo.credentialOf(this.config.chainId, user.address);
+    if (!c) return null;
+    const now = await this.chain.now();
+    return { ...c, expiresAt: new Date(c.expiresAt * 1000), active: !c.revoked && c.expiresAt > now };
+  }
+
+  @Authenticated()
+  @Query(() => [Notification], { description: 'Notices for you (credential expiring or lapsed), newest first.' })
+  async myNotifications(
+    @CurrentUser() user: AuthUser,
+    @Args('first', { type: () => Int, nullable: true }) first: number | null,
+  ): Promise<Notification[]> {
+    const rows = await this.repo.notificationsOf(this.config.chainId, user.address, parseLimit(first ?? undefined));
+    return rows.map(Notification.from);
+  }
+
+  @Roles('VERIFIER')
+  @Query(() => CredentialApplicationPage, { description: 'Applications waiting for review, oldest first. Keyset-paginated.' })
+  async pendingCredentialApplications(
+    @Args('first', { type: () => Int, nullable: true }) first: number | null,
+    @Args('after', { type: () => String, nullable: true }) after: string | null,
+  ): Promise<CredentialApplicationPage> {
+    const limit = parseLimit(first ?? undefined);
+    const rows = await this.repo.pending(this.config.chainId, limit + 1, after ? decodeCursor(after) : undefined);
+    const page = rows.slice(0, limit);
+    return {
+      items: page.map(CredentialApplication.from),
+      pageInfo: { hasNextPage: rows.length > limit, endCursor: page.length ? encodeCursor(page.at(-1)!.id) : null },
+    };
+  }
+
+  @Roles('VERIFIER')
+  @Mutation(() => ApplicationDecision, {
+    description:
+      'Approve: records the decision and returns CredentialRegistry.attest (states, modalities, expiry only) for your wallet to sign and relayTransaction to send.',
+  })
+  async approveCredentialApplication(@CurrentUser() user: AuthUser, @Args('id', { type: () => ID }) id: string): Promise<ApplicationDecision> {
+    const { application, transaction } = await this.credentials.approve(user.address, id);
+    return { application: CredentialApplication.from(application), transaction: toPrepared(transaction) };
+  }
+
+  @Roles('VERIFIER')
+  @Mutation(() => PreparedTransaction, { description: 'The attestation of an approved application again, to sign and relay.' })
+  async attestationTransaction(@CurrentUser() user: AuthUser, @Args('id', { type: () => ID }) id: string): Promise<PreparedTransaction> {
+    return toPrepared(await this.credentials.attestationOf(user.address, id));
+  }
+
+  @Roles('VERIFIER')
+  @Mutation(() => ApplicationDecision, { description: 'Reject with a reason the applicant can read.' })
+  async rejectCredentialApplication(
+    @CurrentUser() user: AuthUser,
+    @Args('id', { type: () => ID }) id: string,
+    @Args('reason') reason: string,
+  ): Promise<ApplicationDecision> {
+    return { application: CredentialApplication.from(await this.credentials.reject(user.address, id, reason)), transaction: null };
+  }
+
+  @Roles('VERIFIER')
+  @Mutation(() => PreparedTransaction, {
+    description: "Revoke a radiologist's credential: returns CredentialRegistry.revoke for your wallet to sign and relayTransaction to send.",
+  })
+  async revokeCredential(
+    @CurrentUser() user: AuthUser,
+    @Args('radiologist') radiologist: string,
+    @Args('reason') reason: string,
+  ): Promise<PreparedTransaction> {
+    return toPrepared(await this.credentials.revoke(user.address, parseAddress(radiologist, 'radiologist'), reason));
+  }
+}

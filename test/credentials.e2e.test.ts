@@ -1,0 +1,160 @@
+import { Interface } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadArtifact } from '../libs/chain/src/artifacts.js';
+import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
+import { addMonths, parseCalendarDate, withNpiCheckDigit } from '../libs/domain/src/credentials.js';
+import { GqlClient, signPrepared } from './support/client.js';
+import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+
+const APPLY = `mutation($input: CredentialApplicationInput!) {
+  applyForCredential(input: $input) { id status applicant npi licences { state number expiresOn } modalities }
+}`;
+const APP_FIELDS = `id applicant status npi licences { state number expiresOn } modalities subspecialties
+  boardCertification { board certificateNumber } rejectionReason credentialExpiresAt expiryReason revocationReason`;
+const RELAY = `mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash function } }`;
+
+const isoDate = (t: number) => new Date(t * 1000).toISOString().slice(0, 10);
+
+describe('credential verification over HTTP, with the attestation on a real chain', () => {
+  let stack: Stack;
+  const output: string[] = [];
+  const writes = { out: process.stdout.write, err: process.stderr.write };
+  beforeAll(async () => {
+    stack = await startStack();
+    // everything the apps print during this file, to prove no personal data reaches the logs
+    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => (output.push(String(chunk)), writes.out.call(process.stdout, chunk as never, ...(rest as [])))) as never;
+    process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => (output.push(String(chunk)), writes.err.call(process.stderr, chunk as never, ...(rest as [])))) as never;
+  });
+  afterAll(async () => {
+    process.stdout.write = writes.out;
+    process.stderr.write = writes.err;
+    await stack?.stop();
+  });
+
+  it('a radiologist applies, a verifier approves, the wallet-signed attestation lands on chain, and a revocation ends it', async () => {
+    const { provider, owner } = stack;
+    const now = (await provider.getBlock('latest'))!.timestamp;
+    const caExpiry = isoDate(addMonths(now, 48));
+    const nyExpiry = isoDate(addMonths(now, 7));
+    const npi = withNpiCheckDigit('176543210');
+    const input = {
+      npi,
+      licences: [
+        { state: 'ca', number: 'A-987654', expiresOn: caExpiry },
+        { state: 'NY', number: '301234', expiresOn: nyExpiry },
+      ],
+      modalities: ['CT', 'MR'],
+      subspecialties: ['NEURO'],
+      boardCertification: { board: 'ABR', certificateNumber: 'ABR-55501' },
+    };
+    const applicantWallet = devWallet(3, provider);
+    const applicant = new GqlClient(stack.api);
+    await applicant.signIn(applicantWallet);
+
+    // bad input is refused field by field, without echoing the value
+    const badNpi = `${npi.slice(0, 9)}${(Number(npi[9]) + 1) % 10}`;
+    for (const [change, field] of [
+      [{ npi: badNpi }, 'npi'],
+      [{ npi: '123' }, 'npi'],
+      [{ licences: [{ state: 'ZZ', number: 'X1', expiresOn: caExpiry }] }, 'licences[0].state'],
+      [{ licences: [{ state: 'CA', number: 'X1', expiresOn: '2030-02-30' }] }, 'licences[0].expiresOn'],
+      [{ licences: [{ state: 'CA', number: 'X1', expiresOn: isoDate(now - 86400) }] }, 'already expired'],
+      [{ licences: [input.licences[0], { ...input.licences[0], number: 'B-1' }] }, 'one licence per state'],
+      [{ licences: [] }, 'licences'],
+      [{ modalities: [] }, 'modalities'],
+    ] as const) {
+      const r = await applicant.send(APPLY, { input: { ...input, ...change } });
+      expect(r.errors?.[0].extensions?.code, field).toBe('BAD_INPUT');
+      expect(r.errors?.[0].message).toContain(field);
+      expect(r.errors?.[0].message).not.toContain(badNpi);
+    }
+
+    const applied = (await applicant.ok(APPLY, { input })).applyForCredential;
+    expect(applied).toMatchObject({ status: 'PENDING', applicant: applicantWallet.address.toLowerCase(), npi, modalities: ['CT', 'MR'] });
+    expect(applied.licences).toEqual([
+      { state: 'CA', number: 'A-987654', expiresOn: caExpiry },
+      { state: 'NY', number: '301234', expiresOn: nyExpiry },
+    ]);
+    expect(await applicant.code(APPLY, { input })).toBe('CONFLICT');
+
+    // only verifiers review
+    expect(await applicant.code(`{ pendingCredentialApplications { items { id } } }`)).toBe('FORBIDDEN');
+    expect(await applicant.code(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { id } } }`, { id: applied.id })).toBe('FORBIDDEN');
+
+    // a second applicant, to be rejected
+    const other = new GqlClient(stack.api);
+    await other.signIn(devWallet(4, provider));
+    const otherApp = (await other.ok(APPLY, { input: { ...input, npi: withNpiCheckDigit('123456780') } })).applyForCredential;
+
+    const verifierWallet = devWallet(0, provider);
+    const verifier = new GqlClient(stack.api);
+    await verifier.signIn(verifierWallet);
+    const queue = await waitFor('the verifier role indexed', async () => (await verifier.send(`{ pendingCredentialApplications(first: 1) { items { ${APP_FIELDS} } pageInfo { hasNextPage endCursor } } }`)).data);
+    expect(queue.pendingCredentialApplications.items.map((a: { id: string }) => a.id)).toEqual([applied.id]);
+    expect(queue.pendingCredentialApplications.pageInfo.hasNextPage).toBe(true);
+    const next = await verifier.ok(`query($after: String) { pendingCredentialApplications(first: 5, after: $after) { items { id } pageInfo { hasNextPage } } }`, {
+      after: queue.pendingCredentialApplications.pageInfo.endCursor,
+    });
+    expect(next.pendingCredentialApplications).toEqual({ items: [{ id: otherApp.id }], pageInfo: { hasNextPage: false } });
+
+    expect(await verifier.code(`mutation($id: ID!) { rejectCredentialApplication(id: $id, reason: "") { application { id } } }`, { id: otherApp.id })).toBe('BAD_INPUT');
+    const rejected = await verifier.ok(`mutation($id: ID!) { rejectCredentialApplication(id: $id, reason: "licence could not be verified with the board") { application { status rejectionReason } transaction { data } } }`, { id: otherApp.id });
+    expect(rejected.rejectCredentialApplication).toEqual({
+      application: { status: 'REJECTED', rejectionReason: 'licence could not be verified with the board' },
+      transaction: null,
+    });
+    expect((await other.ok(`{ myCredentialApplications { status rejectionReason } }`)).myCredentialApplications).toEqual([
+      { status: 'REJECTED', rejectionReason: 'licence could not be verified with the board' },
+    ]);
+    // an outsider cannot read someone's application
+    expect(await other.code(`query($id: ID!) { credentialApplication(id: $id) { npi } }`, { id: applied.id })).toBe('NOT_FOUND');
+
+    // approve: the attestation carries masks and expiry only; expiry = the NY licence (earlier than 36 months)
+    const approval = (
+      await verifier.ok(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { ${APP_FIELDS} } transaction { from to data chainId gasLimit } } }`, { id: applied.id })
+    ).approveCredentialApplication;
+    const nyMidnight = parseCalendarDate(nyExpiry)!;
+    expect(approval.application).toMatchObject({ status: 'APPROVED', expiryReason: 'LICENCE:NY', credentialExpiresAt: new Date(nyMidnight * 1000).toISOString() });
+    expect(approval.transaction.to.toLowerCase()).toBe(stack.deployment.registry.toLowerCase());
+    const call = new Interface(loadArtifact('CredentialRegistry').abi).parseTransaction({ data: approval.transaction.data })!;
+    expect(call.name).toBe('attest');
+    expect(call.args.toArray()).toEqual([
+      applicantWallet.address,
+      toMask([stateIndex('CA'), stateIndex('NY')]),
+      toMask([modalityIndex('CT'), modalityIndex('MR')]),
+      BigInt(nyMidnight),
+    ]);
+    expect(await verifier.code(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { id } } }`, { id: applied.id })).toBe('CONFLICT');
+
+    // the applicant cannot relay an attestation (for themselves or anyone): the registry's functions need VERIFIER
+    const forged = await signPrepared(applicantWallet, approval.transaction);
+    expect(await applicant.code(RELAY, { tx: forged })).toBe('FORBIDDEN');
+
+    const relayed = await verifier.ok(RELAY, { tx: await signPrepared(verifierWallet, approval.transaction) });
+    expect(relayed.relayTransaction.function).toBe('attest');
+    const onChain = await owner.registry.credentialOf(applicantWallet.address);
+    expect(onChain.expiresAt).toBe(BigInt(nyMidnight));
+    expect(await owner.registry.isEligible(applicantWallet.address, stateIndex('NY'), modalityIndex('MR'))).toBe(true);
+    expect(await owner.registry.isEligible(applicantWallet.address, stateIndex('TX'), modalityIndex('MR'))).toBe(false);
+
+    const cred = await waitFor('the attestation indexed', async () => (await applicant.ok(`{ myCredential { states modalities expiresAt revoked active } }`)).myCredential);
+    expect(cred).toEqual({ states: ['CA', 'NY'], modalities: ['CT', 'MR'], expiresAt: new Date(nyMidnight * 1000).toISOString(), revoked: false, active: true });
+    expect((await applicant.send(`{ worklist { items { id } } }`)).errors).toBeUndefined(); // now a RADIOLOGIST
+
+    // revocation, with a reason kept off chain
+    expect(await verifier.code(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended") { data } }`, { r: devWallet(5, provider).address })).toBe('NOT_FOUND');
+    const revokeTx = (await verifier.ok(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended by the state board") { from to data chainId gasLimit } }`, { r: applicantWallet.address })).revokeCredential;
+    await verifier.ok(RELAY, { tx: await signPrepared(verifierWallet, revokeTx) });
+    expect(await owner.registry.isEligible(applicantWallet.address, stateIndex('NY'), modalityIndex('MR'))).toBe(false);
+    await waitFor('the revocation indexed', async () => (await applicant.ok(`{ myCredential { revoked } }`)).myCredential.revoked);
+    expect((await applicant.ok(`{ myCredentialApplications { status revocationReason } }`)).myCredentialApplications[0]).toEqual({
+      status: 'REVOKED',
+      revocationReason: 'licence suspended by the state board',
+    });
+    expect(await applicant.code(`{ worklist { items { id } } }`)).toBe('FORBIDDEN');
+
+    // nothing personal reached the logs
+    const logs = output.join('');
+    for (const secret of [npi, 'A-987654', '301234', 'ABR-55501']) expect(logs).not.toContain(secret);
+  });
+});
