@@ -14,13 +14,18 @@ import { join } from 'node:path';
 import { Contract, NonceManager, Wallet } from 'ethers';
 import { loadArtifact } from '../libs/chain/src/artifacts.js';
 import { AnvilHandle, createProvider, startAnvil } from '../libs/chain/src/anvil.js';
-import { contracts, deployOpenRead } from '../libs/chain/src/deploy.js';
+import { contracts, deployGovernance, deployOpenRead } from '../libs/chain/src/deploy.js';
+import { createSafe, deploySafeInfrastructure } from '../libs/chain/src/safe.js';
 import { configFromEnv } from '../libs/config/src/index.js';
 import { runMigrations } from '../libs/db/src/data-source.js';
 import { DEV_ACCOUNTS, devKey } from './lib/dev-accounts.js';
 import { STATE_DIR, readPidFile, startEmbeddedPostgres, stopStale, writePidFile } from './lib/local-stack.js';
 
 const env = process.env;
+/** dev accounts admitted as the first DAO members */
+const GOVERNANCE_MEMBERS = [3, 4, 5];
+/** dev accounts owning the 2-of-3 treasury Safe */
+const TREASURY_OWNERS = [1, 6, 7];
 const stops: (() => Promise<void>)[] = [];
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -60,14 +65,30 @@ async function main() {
     rpcUrl = anvil.rpcUrl;
     const provider = createProvider(rpcUrl);
     const deployer = new NonceManager(devKey(0).connect(provider));
-    const deployment = await deployOpenRead(deployer, { treasury: devKey(1).address });
+    // Safe 1.4.1 at its canonical addresses; protocol fees go to a 2-of-3 Safe
+    // (a plain wallet, not the NonceManager: deployOpenRead below sets explicit nonces, and the NonceManager must
+    // read its starting nonce after them)
+    const safeDeployer = devKey(0).connect(provider);
+    const safeContracts = await deploySafeInfrastructure(safeDeployer);
+    const treasury = await createSafe(safeDeployer, safeContracts, TREASURY_OWNERS.map((i) => devKey(i).address), 2, 0n);
+    const deployment = await deployOpenRead(deployer, { treasury });
     const c = contracts(deployment, deployer);
     await mined(c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(0).address));
     await mined(c.token.mint(devKey(2).address, 100_000n * 10n ** 6n));
     const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
     await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(9)).address));
+    // The DAO takes over parameters and market admin; short periods so a local vote takes minutes, not days.
+    const governance = await deployGovernance(deployer, deployment, {
+      members: GOVERNANCE_MEMBERS.map((i) => ({ address: devKey(i).address })),
+      votingDelay: Number(env.GOVERNANCE_VOTING_DELAY ?? 1),
+      votingPeriod: Number(env.GOVERNANCE_VOTING_PERIOD ?? 300),
+      lateQuorumExtension: 60,
+      timelockDelay: Number(env.GOVERNANCE_TIMELOCK_DELAY ?? 120),
+      quorumPercent: 40,
+      guardian: treasury, // the treasury Safe may cancel a queued timelock operation
+    });
     provider.destroy();
-    writeFileSync(join(STATE_DIR, 'deployment.json'), JSON.stringify({ rpcUrl, ...deployment }, null, 2));
+    writeFileSync(join(STATE_DIR, 'deployment.json'), JSON.stringify({ rpcUrl, ...deployment, governance, safeContracts }, null, 2));
     deploymentEnv = {
       RPC_URL: rpcUrl,
       CHAIN_ID: String(deployment.chainId),
@@ -78,6 +99,10 @@ async function main() {
       ACCESS_LOG_ANCHOR_ADDRESS: deployment.accessLogAnchor,
       DEPLOY_BLOCK: String(deployment.deployBlock),
       SETTLER_PRIVATE_KEY: env.SETTLER_PRIVATE_KEY ?? devKey(9).privateKey,
+      GOVERNOR_ADDRESS: governance.governor,
+      TIMELOCK_ADDRESS: governance.timelock,
+      MEMBERSHIP_ADDRESS: governance.membership,
+      GOVERNANCE_RELAYER_PRIVATE_KEY: env.GOVERNANCE_RELAYER_PRIVATE_KEY ?? devKey(8).privateKey,
     };
     console.log(`chain      anvil ${rpcUrl} (chain ${deployment.chainId}), market ${deployment.market}`);
   }

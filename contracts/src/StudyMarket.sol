@@ -26,7 +26,8 @@ import {CredentialRegistry} from "./CredentialRegistry.sol";
  * - rebasing tokens break the invariant and are not supported;
  * - parameters and registry are trusted contracts fixed at construction; their owner / verifiers can
  *   change fees and eligibility of studies that are not yet claimed.
- * - Disputed studies stay escrowed until dispute resolution (a later issue) exists.
+ * - a Disputed study stays escrowed until the owner (the DAO timelock) or the arbiter resolves it with
+ *   {resolveDispute}; both are trusted to split fairly, and a dispute nobody resolves stays frozen.
  */
 contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -93,6 +94,8 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
     IncentiveParameters private immutable _parameters;
     CredentialRegistry private immutable _registry;
     address private _treasury;
+    /// @dev May resolve disputes besides the owner; zero = only the owner (the DAO timelock).
+    address private _arbiter;
 
     mapping(address account => uint256) private _balances;
     mapping(bytes32 studyId => Study) private _studies;
@@ -113,6 +116,8 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
     error InvalidReportHash();
     error DisputeWindowClosed(bytes32 studyId);
     error DisputeWindowOpen(bytes32 studyId, uint64 disputeDeadline);
+    error NotArbiter(address caller);
+    error AwardExceedsLockedBounty(uint256 award, uint256 lockedBounty);
 
     event Deposited(address indexed account, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
@@ -153,6 +158,19 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
     );
     event StudyCancelled(bytes32 indexed studyId, address indexed ro, uint256 refund);
     event TreasuryUpdated(address indexed treasury);
+    event ArbiterUpdated(address indexed arbiter);
+    /// @notice A disputed study was resolved by `resolver` (the arbiter or the owner): the radiologist was awarded
+    /// `payout + fee` of the locked bounty, `refund` went back to the RO.
+    event DisputeResolved(
+        bytes32 indexed studyId,
+        address indexed radiologist,
+        address indexed ro,
+        uint256 payout,
+        uint256 fee,
+        uint256 refund,
+        address treasury,
+        address resolver
+    );
 
     constructor(
         IERC20 token_,
@@ -348,20 +366,30 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         if (block.timestamp < disputeDeadline) revert DisputeWindowOpen(studyId, disputeDeadline);
 
         s.status = Status.Settled;
+        (uint256 payout, uint256 fee, uint256 refund, address treasury_) = _pay(s, s.lockedBounty);
+        emit StudySettled(studyId, s.radiologist, s.ro, payout, fee, refund, treasury_);
+    }
+
+    /**
+     * @notice Resolves a disputed study: the radiologist is awarded `award` (at most the locked bounty; the fee
+     * snapshotted at claim is taken from the award), the RO gets the rest of the escrow back. `award` 0 refunds
+     * the RO in full; `award` = lockedBounty pays as if the report had been accepted. Only the arbiter or the
+     * owner (the DAO timelock) may call it.
+     * @dev The study ends Settled, so it can be paid at most once (settle and resolveDispute both require a
+     * status they move away from).
+     */
+    function resolveDispute(bytes32 studyId, uint256 award) external {
+        if (msg.sender != _arbiter && msg.sender != owner()) revert NotArbiter(msg.sender);
+        Study storage s = _studies[studyId];
+        Status status = s.status;
+        if (status == Status.None) revert StudyNotFound(studyId);
+        if (status != Status.Disputed) revert InvalidStatus(studyId, status);
         uint256 locked = s.lockedBounty;
-        uint256 fee = (locked * s.feeBps) / BPS;
-        uint256 payout = locked - fee;
-        uint256 refund = s.maxBounty - locked;
-        address radiologist = s.radiologist;
-        address ro = s.ro;
-        address treasury_ = _treasury;
+        if (award > locked) revert AwardExceedsLockedBounty(award, locked);
 
-        // Zero credits are skipped: they would only cost gas.
-        if (payout != 0) _balances[radiologist] += payout;
-        if (fee != 0) _balances[treasury_] += fee;
-        if (refund != 0) _balances[ro] += refund;
-
-        emit StudySettled(studyId, radiologist, ro, payout, fee, refund, treasury_);
+        s.status = Status.Settled;
+        (uint256 payout, uint256 fee, uint256 refund, address treasury_) = _pay(s, award);
+        emit DisputeResolved(studyId, s.radiologist, s.ro, payout, fee, refund, treasury_, msg.sender);
     }
 
     /// @notice The RO withdraws an unclaimed study; the whole escrow returns to the RO's balance.
@@ -435,6 +463,11 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         return _treasury;
     }
 
+    /// @notice Who may resolve disputes besides the owner (zero: nobody but the owner).
+    function arbiter() external view returns (address) {
+        return _arbiter;
+    }
+
     // ───────────────────────────── admin ─────────────────────────────
 
     /// @notice Where protocol fees are credited from now on (already-credited fees stay with the old treasury).
@@ -442,7 +475,32 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         _setTreasury(newTreasury);
     }
 
+    /// @notice Appoints (or, with zero, removes) the dispute arbiter.
+    function setArbiter(address newArbiter) external onlyOwner {
+        _arbiter = newArbiter;
+        emit ArbiterUpdated(newArbiter);
+    }
+
     // ───────────────────────────── internals ─────────────────────────────
+
+    /**
+     * @dev Credits `award` (≤ lockedBounty) minus the snapshotted fee to the radiologist, the fee to the current
+     * treasury and the rest of the escrow to the RO. The caller has already moved the study to Settled.
+     * payout + fee + refund == maxBounty, so the escrow is released exactly once and in full.
+     */
+    function _pay(
+        Study storage s,
+        uint256 award
+    ) private returns (uint256 payout, uint256 fee, uint256 refund, address treasury_) {
+        fee = (award * s.feeBps) / BPS;
+        payout = award - fee;
+        refund = s.maxBounty - award;
+        treasury_ = _treasury;
+        // Zero credits are skipped: they would only cost gas.
+        if (payout != 0) _balances[s.radiologist] += payout;
+        if (fee != 0) _balances[treasury_] += fee;
+        if (refund != 0) _balances[s.ro] += refund;
+    }
 
     function _deposit(uint256 amount) private {
         if (amount == 0) revert ZeroAmount();

@@ -507,6 +507,63 @@ describe('IncentiveParameters', () => {
   });
 });
 
+describe('dispute resolution', () => {
+  async function disputed(label: string, max = 100n * USD) {
+    await post(ro, label, { max });
+    const claimed = await send(w.as(rad).market.claim(sid(label)));
+    const locked = eventsOf(w.c, claimed, 'StudyClaimed')[0].args.bounty as bigint;
+    await send(w.as(rad).market.submitReport(sid(label), rh(label)));
+    await send(w.as(ro).market.dispute(sid(label)));
+    return locked;
+  }
+
+  it('lets the arbiter split a disputed escrow: the award minus the fee to the radiologist, the rest back to the RO', async () => {
+    await send(w.c.market.setArbiter(stranger.address));
+    expect(await w.c.market.arbiter()).toBe(stranger.address);
+    const locked = await disputed('split');
+    const [roBefore, radBefore, treasuryBefore] = await Promise.all([ro, rad, w.treasury].map((a) => w.c.market.balanceOf(a.address)));
+    const award = locked / 2n;
+    const r = await send(w.as(stranger).market.resolveDispute(sid('split'), award));
+    const ev = eventsOf(w.c, r, 'DisputeResolved')[0].args;
+    const fee = (award * 500n) / 10000n;
+    expect([ev.payout, ev.fee, ev.refund, ev.resolver]).toEqual([award - fee, fee, 100n * USD - award, stranger.address]);
+    expect(await w.c.market.balanceOf(rad.address)).toBe(radBefore + award - fee);
+    expect(await w.c.market.balanceOf(w.treasury.address)).toBe(treasuryBefore + fee);
+    expect(await w.c.market.balanceOf(ro.address)).toBe(roBefore + 100n * USD - award);
+    expect((await w.c.market.getStudy(sid('split'))).status).toBe(Status.Settled);
+    // paid once: neither a second resolution nor a settlement can touch it again
+    await expectError(w.as(stranger).market.resolveDispute(sid('split'), 0n), 'InvalidStatus', [sid('split'), Status.Settled]);
+    await increaseTime(w.provider, 2 * DAY);
+    await expectError(w.c.market.settle(sid('split')), 'InvalidStatus', [sid('split'), Status.Settled]);
+    await assertConserved(w, accounts(), [sid('split')]);
+  });
+
+  it('lets the owner (the DAO timelock after hand-over) refund a disputed study in full', async () => {
+    await disputed('refund');
+    const roBefore = await w.c.market.balanceOf(ro.address);
+    const r = await send(w.c.market.resolveDispute(sid('refund'), 0n));
+    const ev = eventsOf(w.c, r, 'DisputeResolved')[0].args;
+    expect([ev.payout, ev.fee, ev.refund, ev.resolver]).toEqual([0n, 0n, 100n * USD, w.owner.address]);
+    expect(await w.c.market.balanceOf(ro.address)).toBe(roBefore + 100n * USD);
+    await assertConserved(w, accounts(), [sid('refund')]);
+  });
+
+  it('refuses resolution by anyone else, of studies that are not disputed, and awards above the locked bounty', async () => {
+    const locked = await disputed('refused');
+    await expectError(w.as(ro).market.resolveDispute(sid('refused'), 0n), 'NotArbiter', [ro.address]);
+    await expectError(w.as(rad).market.resolveDispute(sid('refused'), locked), 'NotArbiter', [rad.address]);
+    await expectError(w.c.market.resolveDispute(sid('refused'), locked + 1n), 'AwardExceedsLockedBounty', [locked + 1n, locked]);
+    await expectError(w.c.market.resolveDispute(sid('nothing'), 0n), 'StudyNotFound', [sid('nothing')]);
+    await post(ro, 'open');
+    await expectError(w.c.market.resolveDispute(sid('open'), 0n), 'InvalidStatus', [sid('open'), Status.Open]);
+    await expectError(w.as(stranger).market.setArbiter(stranger.address), 'OwnableUnauthorizedAccount', [stranger.address]);
+    // removing the arbiter takes the power away again
+    await send(w.c.market.setArbiter(stranger.address));
+    await send(w.c.market.setArbiter(ZeroAddress));
+    await expectError(w.as(stranger).market.resolveDispute(sid('refused'), 0n), 'NotArbiter', [stranger.address]);
+  });
+});
+
 describe('error coverage', () => {
   // Inherited errors that cannot be reached with these contracts and a standard token.
   const UNREACHABLE: Record<string, string> = {

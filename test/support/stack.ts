@@ -9,7 +9,16 @@ import { IndexerModule } from '../../apps/indexer/src/indexer.module.js';
 import { SettlerModule } from '../../apps/settler/src/settler.module.js';
 import { busServerOptions } from '../../libs/bus/src/index.js';
 import { ANVIL_MNEMONIC, AnvilHandle, createProvider, freePort, startAnvil } from '../../libs/chain/src/anvil.js';
-import { Deployment, OpenReadContracts, contracts, deployOpenRead } from '../../libs/chain/src/deploy.js';
+import {
+  Deployment,
+  GovernanceDeployment,
+  GovernanceOptions,
+  OpenReadContracts,
+  contracts,
+  deployGovernance,
+  deployOpenRead,
+} from '../../libs/chain/src/deploy.js';
+import { increaseTime } from '../../libs/chain/src/anvil.js';
 import { AppConfig, parseConfig } from '../../libs/config/src/index.js';
 import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
 
@@ -27,6 +36,8 @@ export interface Stack {
   indexer: INestApplicationContext;
   settler: INestMicroservice;
   db: Awaited<ReturnType<typeof createTestDatabase>>;
+  /** the DAO, when startStack was asked for it */
+  governance?: GovernanceDeployment;
   stop(): Promise<void>;
 }
 
@@ -35,7 +46,9 @@ export interface Stack {
  * database migrated, and the three apps running in this process (API over real HTTP on a free port, the
  * indexer polling the chain, the settler listening on the bus).
  */
-export async function startStack(opts: { settlerPollMs?: number; anchorIntervalMs?: number } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { settlerPollMs?: number; anchorIntervalMs?: number; governance?: GovernanceOptions } = {},
+): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
   const deployer = new NonceManager(devWallet(0, provider));
@@ -44,12 +57,18 @@ export async function startStack(opts: { settlerPollMs?: number; anchorIntervalM
   await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress()));
   const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
   await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), devWallet(9, provider).address));
+  let governance: GovernanceDeployment | undefined;
+  if (opts.governance) {
+    governance = await deployGovernance(deployer, deployment, opts.governance);
+    await increaseTime(provider, 1); // members' votes count from the next second
+  }
   const db = await createTestDatabase();
   const config = parseConfig({
     databaseUrl: db.url,
     rpcUrl: anvil.rpcUrl,
     chainId: deployment.chainId,
-    contracts: { ...deployment },
+    contracts: { ...deployment, ...(governance && { governor: governance.governor, timelock: governance.timelock, membership: governance.membership }) },
+    governance: { relayerPrivateKey: governance ? devWallet(8, provider).privateKey : undefined },
     // dev account #0 (the deployer) is an ADMIN: it onboards ROs
     api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address] },
     indexer: { confirmations: 0, pollMs: 100 },
@@ -67,7 +86,7 @@ export async function startStack(opts: { settlerPollMs?: number; anchorIntervalM
   await api.init();
   await api.listen(0, '127.0.0.1');
   return {
-    config, anvil, provider, deployment, owner, api, indexer, settler, db,
+    config, anvil, provider, deployment, owner, api, indexer, settler, db, governance,
     async stop() {
       await api.close();
       await indexer.close();

@@ -12,6 +12,8 @@ import { ChainService } from './chain/chain.service.js';
 import { formatError } from './common/errors.js';
 import { CredentialsResolver } from './credentials/credentials.resolver.js';
 import { CredentialsService } from './credentials/credentials.service.js';
+import { GovernanceResolver } from './governance/governance.resolver.js';
+import { GovernanceService } from './governance/governance.service.js';
 import { HealthController } from './health.controller.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
@@ -59,6 +61,8 @@ export class ApiModule {
         CredentialsResolver,
         ReconciliationService,
         BillingResolver,
+        GovernanceService,
+        GovernanceResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

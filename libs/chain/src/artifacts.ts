@@ -10,6 +10,9 @@ export const CONTRACT_NAMES = {
   CredentialRegistry: 'CredentialRegistry',
   StudyMarket: 'StudyMarket',
   AccessLogAnchor: 'AccessLogAnchor',
+  MembershipToken: 'MembershipToken',
+  OpenReadGovernor: 'OpenReadGovernor',
+  OpenReadTimelock: 'OpenReadTimelock',
 } as const;
 export type ContractName = (typeof CONTRACT_NAMES)[keyof typeof CONTRACT_NAMES];
 

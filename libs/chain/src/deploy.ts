@@ -1,4 +1,4 @@
-import { Contract, ContractFactory, getAddress, type ContractRunner, type Signer } from 'ethers';
+import { Contract, ContractFactory, ZeroAddress, ZeroHash, getAddress, type ContractRunner, type ContractTransactionResponse, type Signer } from 'ethers';
 import { loadArtifact } from './artifacts.js';
 import { waitForReceipt } from './receipts.js';
 
@@ -68,5 +68,135 @@ export function contracts(deployment: Pick<Deployment, 'token' | 'parameters' | 
     parameters: new Contract(deployment.parameters, loadArtifact('IncentiveParameters').abi, runner),
     registry: new Contract(deployment.registry, loadArtifact('CredentialRegistry').abi, runner),
     market: new Contract(deployment.market, loadArtifact('StudyMarket').abi, runner),
+  };
+}
+
+export interface GovernanceOptions {
+  /** initial DAO members and their votes (default 1e18 each: one member, one vote) */
+  members: { address: string; votes?: bigint }[];
+  /** seconds between proposing and the start of voting (default 1 hour) */
+  votingDelay?: number;
+  /** seconds of voting (default 3 days) */
+  votingPeriod?: number;
+  /** votes needed to propose (default 1e18: any member) */
+  proposalThreshold?: bigint;
+  /** quorum, percent of the total votes at the proposal's snapshot (default 10) */
+  quorumPercent?: number;
+  /** seconds the deadline moves out when quorum is reached late (default: 1 day, at most the voting period) */
+  lateQuorumExtension?: number;
+  /** timelock delay between queue and execute, seconds (default 2 days) */
+  timelockDelay?: number;
+  /** may resolve disputes besides the timelock (default: none) */
+  arbiter?: string;
+  /** extra timelock CANCELLER, e.g. the treasury Safe as guardian (default: none) */
+  guardian?: string;
+}
+
+export interface GovernanceDeployment {
+  membership: string;
+  timelock: string;
+  governor: string;
+  /** block of the first governance deployment transaction */
+  deployBlock: number;
+}
+
+const ONE_MEMBER = 10n ** 18n;
+
+/**
+ * Deploys the DAO (MembershipToken, OpenReadTimelock, OpenReadGovernor) for an existing deployment and hands
+ * IncentiveParameters, StudyMarket and MembershipToken over to the timelock. `deployer` must own them.
+ *
+ * Ownable2Step needs the new owner to accept, so the timelock starts with delay 0 and the deployer as its only
+ * proposer/executor/admin, executes one batch (acceptOwnership ×3, updateDelay(timelockDelay)), and then the
+ * deployer gives up every timelock role: afterwards only the governor proposes and executes (plus an optional
+ * guardian that may cancel), and the deployer can change nothing.
+ */
+export async function deployGovernance(
+  deployer: Signer,
+  deployment: Pick<Deployment, 'parameters' | 'market'>,
+  opts: GovernanceOptions,
+): Promise<GovernanceDeployment> {
+  const from = await deployer.getAddress();
+  let deployBlock = -1;
+  const mined = async (what: string, tx: Promise<ContractTransactionResponse>) => {
+    const sent = await tx;
+    const receipt = await waitForReceipt(sent.provider, sent.hash);
+    if (!receipt || receipt.status !== 1) throw new Error(`${what} failed (tx ${sent.hash})`);
+    if (deployBlock < 0) deployBlock = receipt.blockNumber;
+  };
+  const deploy = async (name: string, args: unknown[]): Promise<Contract> => {
+    const { abi, bytecode } = loadArtifact(name);
+    const contract = await new ContractFactory(abi, bytecode, deployer).deploy(...args);
+    const sent = contract.deploymentTransaction();
+    const receipt = sent && (await waitForReceipt(sent.provider, sent.hash));
+    if (!receipt || receipt.status !== 1) throw new Error(`deployment of ${name} failed`);
+    if (deployBlock < 0) deployBlock = receipt.blockNumber;
+    return new Contract(getAddress(await contract.getAddress()), abi, deployer);
+  };
+
+  const votingPeriod = opts.votingPeriod ?? 3 * 86400;
+  const membership = await deploy('MembershipToken', [from]);
+  for (const m of opts.members) {
+    // HAZARD: a vote checkpoint costs more when the block's timestamp differs from the last checkpoint's, so an
+    // estimate made at one timestamp can run out of gas at the next: add headroom.
+    const args = [getAddress(m.address), m.votes ?? ONE_MEMBER];
+    const gasLimit = ((await membership.mint.estimateGas(...args)) * 3n) / 2n;
+    await mined(`mint to ${m.address}`, membership.mint(...args, { gasLimit }));
+  }
+  const timelock = await deploy('OpenReadTimelock', [0, [from], [from], from]);
+  const governor = await deploy('OpenReadGovernor', [
+    membership.target,
+    timelock.target,
+    opts.votingDelay ?? 3600,
+    votingPeriod,
+    opts.proposalThreshold ?? ONE_MEMBER,
+    opts.quorumPercent ?? 10,
+    opts.lateQuorumExtension ?? Math.min(86400, votingPeriod), // the governor refuses more than the voting period
+  ]);
+
+  const { parameters, market } = contracts({ token: ZeroAddress, registry: ZeroAddress, ...deployment }, deployer);
+  if (opts.arbiter) await mined('setArbiter', market.setArbiter(getAddress(opts.arbiter)));
+  const owned = [parameters, market, membership];
+  for (const c of owned) await mined('transferOwnership', c.transferOwnership(timelock.target));
+
+  const targets = [...owned.map((c) => c.target as string), timelock.target as string];
+  const calldatas = [
+    ...owned.map((c) => c.interface.encodeFunctionData('acceptOwnership')),
+    timelock.interface.encodeFunctionData('updateDelay', [opts.timelockDelay ?? 2 * 86400]),
+  ];
+  const values = targets.map(() => 0n);
+  await mined('schedule hand-over', timelock.scheduleBatch(targets, values, calldatas, ZeroHash, ZeroHash, 0));
+  await mined('execute hand-over', timelock.executeBatch(targets, values, calldatas, ZeroHash, ZeroHash));
+
+  const [proposer, executor, canceller, admin] = await Promise.all(
+    ['PROPOSER_ROLE', 'EXECUTOR_ROLE', 'CANCELLER_ROLE', 'DEFAULT_ADMIN_ROLE'].map((r) => timelock[r]() as Promise<string>),
+  );
+  await mined('grant proposer', timelock.grantRole(proposer, governor.target));
+  await mined('grant executor', timelock.grantRole(executor, governor.target));
+  await mined('grant canceller', timelock.grantRole(canceller, governor.target));
+  if (opts.guardian) await mined('grant guardian', timelock.grantRole(canceller, getAddress(opts.guardian)));
+  for (const role of [proposer, executor, canceller]) await mined('revoke deployer role', timelock.revokeRole(role, from));
+  await mined('renounce admin', timelock.renounceRole(admin, from));
+
+  return {
+    membership: membership.target as string,
+    timelock: timelock.target as string,
+    governor: governor.target as string,
+    deployBlock,
+  };
+}
+
+export interface GovernanceContracts {
+  membership: Contract;
+  timelock: Contract;
+  governor: Contract;
+}
+
+/** ethers Contract instances of the DAO, connected to `runner`. */
+export function governanceContracts(g: Pick<GovernanceDeployment, 'membership' | 'timelock' | 'governor'>, runner: ContractRunner | null): GovernanceContracts {
+  return {
+    membership: new Contract(g.membership, loadArtifact('MembershipToken').abi, runner),
+    timelock: new Contract(g.timelock, loadArtifact('OpenReadTimelock').abi, runner),
+    governor: new Contract(g.governor, loadArtifact('OpenReadGovernor').abi, runner),
   };
 }

@@ -2,21 +2,26 @@ import { Interface, LogDescription, ParamType, decodeBytes32String } from 'ether
 import { loadArtifact } from './artifacts.js';
 import type { RpcLog } from './json-rpc.js';
 
+/** A decoded argument: arrays (e.g. a proposal's targets) hold decoded elements. */
+export type EventArg = string | number | boolean | EventArg[];
+
 export interface DecodedLog {
   contract: string;
   name: string;
-  /** addresses and bytes32 lower-case hex; integers up to 32 bits as numbers, wider ones as decimal strings */
-  args: Record<string, string | number | boolean>;
+  /** addresses, bytes and bytes32 lower-case hex; integers up to 32 bits as numbers, wider ones as decimal strings */
+  args: Record<string, EventArg>;
 }
 
-/** Decodes the logs of OpenRead's contracts (market, registry, parameters) by address. */
+/** Decodes the logs of OpenRead's contracts (market, registry, parameters and, when deployed, the governor) by address. */
 export class OpenReadLogDecoder {
   private readonly byAddress = new Map<string, Interface>();
 
-  constructor(addresses: { market: string; registry: string; parameters: string }) {
+  constructor(addresses: { market: string; registry: string; parameters: string; governor?: string; membership?: string }) {
     this.byAddress.set(addresses.market.toLowerCase(), new Interface(loadArtifact('StudyMarket').abi));
     this.byAddress.set(addresses.registry.toLowerCase(), new Interface(loadArtifact('CredentialRegistry').abi));
     this.byAddress.set(addresses.parameters.toLowerCase(), new Interface(loadArtifact('IncentiveParameters').abi));
+    if (addresses.governor) this.byAddress.set(addresses.governor.toLowerCase(), new Interface(loadArtifact('OpenReadGovernor').abi));
+    if (addresses.membership) this.byAddress.set(addresses.membership.toLowerCase(), new Interface(loadArtifact('MembershipToken').abi));
   }
 
   get addresses(): string[] {
@@ -43,8 +48,13 @@ export class OpenReadLogDecoder {
   }
 }
 
-function normalise(event: string, input: ParamType, value: unknown): string | number | boolean {
-  if (input.type === 'address') return String(value).toLowerCase();
+function normalise(event: string, input: ParamType, value: unknown): EventArg {
+  if (input.baseType === 'array' && input.arrayChildren) {
+    const child = input.arrayChildren;
+    return [...(value as unknown[])].map((v) => normalise(event, child, v));
+  }
+  if (input.type === 'address' || input.type === 'bytes') return String(value).toLowerCase();
+  if (input.type === 'string') return String(value);
   if (input.type === 'bool') return Boolean(value);
   if (input.type === 'bytes32') {
     // IncentiveParameters names its parameters with short ASCII strings

@@ -87,3 +87,6 @@ export async function createSafe(signer: Signer, infra: SafeInfrastructure, owne
  * while Node's ESM import yields the class itself: take whichever is there.
  */
 export const SafeKit = ((ProtocolKit as unknown as { default?: typeof ProtocolKit.default }).default ?? ProtocolKit) as typeof ProtocolKit.default;
+
+/** The Safe ABI (1.4.1, L2 singleton), e.g. for reading nonce / owners / threshold with ethers. */
+export const safeAbi = () => artifact(ARTIFACTS.safeSingletonAddress).abi as never;

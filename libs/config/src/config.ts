@@ -20,6 +20,10 @@ export const configSchema = z.object({
     deployBlock: int(0),
     /** AccessLogAnchor; when unset the access log is not anchored on chain */
     accessLogAnchor: address.optional(),
+    /** the DAO (optional: without it the governance API answers NOT_FOUND) */
+    governor: address.optional(),
+    timelock: address.optional(),
+    membership: address.optional(),
   }),
   api: z.object({
     host: z.string().default('127.0.0.1'),
@@ -50,6 +54,12 @@ export const configSchema = z.object({
     /** how often the settler looks for expiring and lapsed credentials */
     credentialWatchMs: int(10).default(60_000),
   }),
+  governance: z
+    .object({
+      /** funded key that relays gasless votes (castVoteBySig) and sends queue / execute */
+      relayerPrivateKey: privateKey.optional(),
+    })
+    .default({}),
   bus: z.object({
     /** When set, apps talk over NATS; otherwise over Nest's TCP transport (needs nothing extra). */
     natsUrl: z.string().optional(),
@@ -89,6 +99,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       market: env.MARKET_ADDRESS,
       deployBlock: env.DEPLOY_BLOCK,
       accessLogAnchor: env.ACCESS_LOG_ANCHOR_ADDRESS || undefined,
+      governor: env.GOVERNOR_ADDRESS || undefined,
+      timelock: env.TIMELOCK_ADDRESS || undefined,
+      membership: env.MEMBERSHIP_ADDRESS || undefined,
     },
     api: {
       host: env.API_HOST,
@@ -112,6 +125,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       credentialWarnDays: env.CREDENTIAL_WARN_DAYS ? env.CREDENTIAL_WARN_DAYS.split(',').map((d) => d.trim()) : undefined,
       credentialWatchMs: env.CREDENTIAL_WATCH_MS,
     },
+    governance: { relayerPrivateKey: env.GOVERNANCE_RELAYER_PRIVATE_KEY || undefined },
     bus: { natsUrl: env.NATS_URL || undefined, settlerHost: env.SETTLER_BUS_HOST, settlerPort: env.SETTLER_BUS_PORT },
   });
 }

@@ -5,6 +5,7 @@ import { createDataSource } from './data-source.js';
 import { AuthRepository } from './repositories/auth.repository.js';
 import { CredentialRepository } from './repositories/credential.repository.js';
 import { EventStore } from './repositories/event-store.js';
+import { GovernanceRepository } from './repositories/governance.repository.js';
 import { LedgerRepository } from './repositories/ledger.repository.js';
 import { RoleRepository } from './repositories/role.repository.js';
 import { StudyRepository } from './repositories/study.repository.js';
@@ -14,7 +15,7 @@ import { StudyVaultRepository } from './repositories/study-vault.repository.js';
 
 const repositories = [
   AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository,
-  RoRepository, StudyVaultRepository, AccessLogRepository, CredentialRepository,
+  RoRepository, StudyVaultRepository, AccessLogRepository, CredentialRepository, GovernanceRepository,
 ];
 
 @Global()

@@ -77,10 +77,14 @@ export class AuthService {
    */
   private async signedBy(message: string, signature: string, address: string): Promise<boolean> {
     if (!isHexString(signature) || signature.length % 2 !== 0 || signature.length > 2 + 2 * MAX_SIGNATURE_BYTES) return false;
-    try {
-      if (verifyMessage(message, signature).toLowerCase() === address.toLowerCase()) return true;
-    } catch {
-      // not a 65-byte ECDSA signature: may still be a smart account's (e.g. several owners' signatures)
+    // EOAs: exactly the 65-byte r‖s‖v form wallets produce. ethers would also take the 64-byte EIP-2098 compact
+    // form, so a truncated signature could pass: one canonical encoding only.
+    if (signature.length === 2 + 2 * 65) {
+      try {
+        if (verifyMessage(message, signature).toLowerCase() === address.toLowerCase()) return true;
+      } catch {
+        // not a valid ECDSA signature: may still be a smart account's
+      }
     }
     const data = ERC1271.encodeFunctionData('isValidSignature', [hashMessage(message), signature]);
     let result: string;

@@ -1,6 +1,6 @@
 import { Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { RoleRepository } from '../../../../libs/db/src/index.js';
+import { GovernanceRepository, RoleRepository } from '../../../../libs/db/src/index.js';
 
 /**
  * Who may call what. Every Query/Mutation/Subscription resolver declares exactly one of:
@@ -32,6 +32,7 @@ export class RoleService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: RoleRepository,
+    private readonly governance: GovernanceRepository,
   ) {}
 
   async rolesOf(address: string): Promise<Set<Role>> {
@@ -42,6 +43,8 @@ export class RoleService {
     if (facts.roBilling) roles.add('RO_BILLING');
     if (facts.roDepositor) roles.add('RO_DEPOSITOR');
     if (this.config.api.adminAddresses.includes(address)) roles.add('ADMIN');
+    const membership = this.config.contracts.membership;
+    if (membership && (await this.governance.votesOf(this.config.chainId, membership, address)) > 0n) roles.add('DAO_MEMBER');
     return roles;
   }
 }

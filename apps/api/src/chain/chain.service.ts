@@ -41,6 +41,15 @@ const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0
   InvalidCredential: 'BAD_INPUT',
   CredentialNotFound: 'NOT_FOUND',
   AccessControlUnauthorizedAccount: 'FORBIDDEN',
+  // governance (issue 4)
+  GovernorInsufficientProposerVotes: 'FORBIDDEN',
+  GovernorInvalidSignature: 'BAD_INPUT',
+  GovernorAlreadyCastVote: 'CONFLICT',
+  GovernorUnexpectedProposalState: 'CONFLICT',
+  GovernorNonexistentProposal: 'NOT_FOUND',
+  TimelockUnexpectedOperationState: 'CONFLICT',
+  ParameterOutOfBounds: 'BAD_INPUT',
+  UnknownKey: 'BAD_INPUT',
 };
 
 @Injectable()
@@ -49,9 +58,18 @@ export class ChainService implements OnApplicationShutdown {
   readonly market = new Interface(loadArtifact('StudyMarket').abi);
   readonly registry = new Interface(loadArtifact('CredentialRegistry').abi);
   private clock: { at: number; value: number } | null = null;
+  /** contracts the service relays signed transactions to, and which of their functions */
+  private readonly relayable = new Map<string, { name: string; iface: Interface; fns: Record<string, Role> }>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.provider = createProvider(config.rpcUrl);
+    this.relayable.set(config.contracts.market, { name: 'market', iface: this.market, fns: RELAYABLE.market });
+    this.relayable.set(config.contracts.registry, { name: 'registry', iface: this.registry, fns: RELAYABLE.registry });
+  }
+
+  /** Lets {@link relay} send signed calls of `fns` on `to`, each by holders of its role (e.g. the governor's propose). */
+  allowRelay(name: string, to: string, iface: Interface, fns: Record<string, Role>): void {
+    this.relayable.set(to.toLowerCase(), { name, iface, fns });
   }
 
   onApplicationShutdown(): void {
@@ -70,15 +88,20 @@ export class ChainService implements OnApplicationShutdown {
     }
   }
 
-  /** Builds a contract call for `from` to sign, after simulating it so a doomed transaction is refused up front. */
-  async prepare(from: string, fn: string, args: unknown[], target: Target = 'market'): Promise<UnsignedTx> {
-    const tx = { from, to: this.config.contracts[target], data: this[target].encodeFunctionData(fn, args) };
+  /**
+   * Builds a contract call for `from` to sign, after simulating it so a doomed transaction is refused up front.
+   * `target` is the market or the registry, or any other contract (e.g. the governor) by address and interface.
+   */
+  async prepare(from: string, fn: string, args: unknown[], target: Target | { to: string; iface: Interface } = 'market'): Promise<UnsignedTx> {
+    const { to, iface } = typeof target === 'string' ? { to: this.config.contracts[target], iface: this[target] } : target;
+    const tx = { from, to, data: iface.encodeFunctionData(fn, args) };
     const gas = await this.simulate(tx);
     return { ...tx, chainId: this.config.chainId, gasLimit: (gas * 12n) / 10n };
   }
 
   /**
-   * Relays a transaction the caller signed: it must come from the caller, go to the market or the registry, on
+   * Relays a transaction the caller signed: it must come from the caller, go to the market, the registry or another
+   * allowed contract (allowRelay), on
    * this chain, call a function relayable for one of the caller's roles, and pass `check`, if given.
    * Returns once it is mined.
    */
@@ -95,13 +118,13 @@ export class ChainService implements OnApplicationShutdown {
       throw new OpenReadError('BAD_INPUT', 'signedTransaction is not a signed, RLP-encoded transaction');
     }
     if (!tx.from || tx.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the transaction must be signed by the signed-in account');
-    const target = (['market', 'registry'] as const).find((t) => tx.to?.toLowerCase() === this.config.contracts[t]);
-    if (!target) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market or the credential registry');
+    const target = this.relayable.get(tx.to?.toLowerCase() ?? '');
+    if (!tx.to || !target) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market, the credential registry or the governor');
     if (Number(tx.chainId) !== this.config.chainId) throw new OpenReadError('BAD_INPUT', `the transaction must be for chain ${this.config.chainId}`);
-    const fn = this[target].parseTransaction({ data: tx.data });
-    const needs = fn ? RELAYABLE[target][fn.name] : undefined;
+    const fn = target.iface.parseTransaction({ data: tx.data });
+    const needs = fn ? target.fns[fn.name] : undefined;
     if (!fn || !needs)
-      throw new OpenReadError('BAD_INPUT', `only ${Object.keys(RELAYABLE[target]).join(', ')} can be relayed to the ${target}`);
+      throw new OpenReadError('BAD_INPUT', `only ${Object.keys(target.fns).join(', ')} can be relayed to the ${target.name}`);
     if (!roles.has(needs)) throw new OpenReadError('FORBIDDEN', `${fn.name} needs the ${needs} role`);
     await check?.(fn);
     await this.simulate({ from: caller, to: tx.to!, data: tx.data });
@@ -135,7 +158,8 @@ export class ChainService implements OnApplicationShutdown {
     }
   }
 
-  private async simulate(tx: { from: string; to: string; data: string; blockTag?: number }): Promise<bigint> {
+  /** Estimates `tx` (or, with blockTag, replays it there); a revert becomes the matching OpenReadError. */
+  async simulate(tx: { from: string; to: string; data: string; blockTag?: number }): Promise<bigint> {
     try {
       if (tx.blockTag !== undefined) {
         await this.provider.call(tx);
@@ -179,6 +203,18 @@ function messageFor(reason: string): string {
       return 'the radiologist has no live credential to revoke';
     case 'AccessControlUnauthorizedAccount':
       return 'the signer does not hold the role this needs on chain';
+    case 'ParameterOutOfBounds':
+      return 'the value is outside the hard bounds of the parameter (even governance cannot set it)';
+    case 'GovernorInsufficientProposerVotes':
+      return 'only DAO members with enough votes can propose';
+    case 'GovernorInvalidSignature':
+      return 'the ballot signature is not valid for this voter (wrong signer, proposal, support or nonce)';
+    case 'GovernorAlreadyCastVote':
+      return 'this member has already voted on the proposal';
+    case 'GovernorUnexpectedProposalState':
+      return 'the proposal is not in a state that allows this (see its state)';
+    case 'TimelockUnexpectedOperationState':
+      return 'the timelock operation is not ready (wait until the proposal eta)';
     default:
       return `the market refused the transaction (${reason})`;
   }

@@ -131,11 +131,12 @@ export class StudiesResolver {
     return toPrepared(await this.chain.prepare(user.address, 'submitReport', [studyId, reportHash]));
   }
 
-  @Roles('RADIOLOGIST', 'VERIFIER', 'RO_DEPOSITOR')
+  @Roles('RADIOLOGIST', 'VERIFIER', 'RO_DEPOSITOR', 'DAO_MEMBER')
   @Mutation(() => RelayedTransaction, {
     description:
       'Send a transaction you signed and wait until it is mined: claim or submitReport (radiologists), ' +
-      'attest or revoke (verifiers), postStudy of a study ID from prepareStudyPosting (RO depositors).',
+      'attest or revoke (verifiers), postStudy of a study ID from prepareStudyPosting (RO depositors), ' +
+      'propose from proposeParameterChange (DAO members).',
   })
   relayTransaction(@CurrentUser() user: AuthUser, @Context() ctx: GqlContext, @Args('signedTransaction') signed: string) {
     return this.chain.relay(signed, user.address, ctx.req.roles ?? new Set(), (call) =>

@@ -11,8 +11,10 @@ export interface ChainEvent {
   logIndex: number;
   contract: string;
   name: string;
-  args: Record<string, string | number | boolean>;
+  /** see EventArg in libs/chain/src/events.ts: arrays hold decoded elements */
+  args: Record<string, EventArgValue>;
 }
+export type EventArgValue = string | number | boolean | EventArgValue[];
 
 export interface Checkpoint {
   blockNumber: number;
@@ -71,8 +73,8 @@ export class EventStore {
   }
 }
 
-const str = (v: string | number | boolean) => String(v);
-const num = (v: string | number | boolean) => Number(v);
+const str = (v: EventArgValue) => String(v);
+const num = (v: EventArgValue) => Number(v);
 
 async function ledger(
   tx: EntityManager,
@@ -80,7 +82,7 @@ async function ledger(
   e: ChainEvent,
   account: string,
   kind: string,
-  amount: string | number | boolean,
+  amount: EventArgValue,
   studyId: string | null,
   counterparty: string | null = null,
 ) {
@@ -147,6 +149,7 @@ async function project(tx: EntityManager, chainId: number, e: ChainEvent): Promi
       return;
     }
     case 'StudySettled':
+    case 'DisputeResolved': // same fields: the arbiter's (or timelock's) split of a disputed study
       await tx.query(
         `UPDATE studies SET status = 'SETTLED', payout = $3, fee = $4, refund = $5, settled_at = $6, updated_block = $7
          WHERE chain_id = $1 AND study_id = $2`,
@@ -197,6 +200,28 @@ async function project(tx: EntityManager, chainId: number, e: ChainEvent): Promi
            SET value = EXCLUDED.value, updated_block = EXCLUDED.updated_block, tx_hash = EXCLUDED.tx_hash`,
         [chainId, a.name, num(a.key), str(a.value), e.blockNumber, e.txHash],
       );
+      await tx.query(
+        `INSERT INTO parameter_changes (chain_id, name, key, value, block_number, block_time, tx_hash, log_index)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT ON CONSTRAINT parameter_changes_pk DO NOTHING`,
+        [chainId, a.name, num(a.key), str(a.value), e.blockNumber, e.blockTime, e.txHash, e.logIndex],
+      );
+      return;
+    case 'DelegateVotesChanged': // membership token: voting power, i.e. who is a DAO member
+      await tx.query(
+        `INSERT INTO dao_votes (chain_id, token, account, votes, updated_block) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT ON CONSTRAINT dao_votes_pk DO UPDATE SET votes = EXCLUDED.votes, updated_block = EXCLUDED.updated_block`,
+        [chainId, e.contract, a.delegate, str(a.newVotes), e.blockNumber],
+      );
+      return;
+    case 'ProposalCreated':
+    case 'VoteCast':
+    case 'VoteCastWithParams':
+    case 'ProposalExtended':
+    case 'ProposalQueued':
+    case 'ProposalExecuted':
+    case 'ProposalCanceled':
+      await projectGovernance(tx, chainId, e);
       return;
     case 'RoleGranted':
       await tx.query(
@@ -214,5 +239,61 @@ async function project(tx: EntityManager, chainId: number, e: ChainEvent): Promi
       return;
     default:
       return; // stored in chain_events only (e.g. TreasuryUpdated, role changes)
+  }
+}
+
+/** Governor events (OpenZeppelin 5, Tally-compatible) into governance_proposals / governance_votes. */
+async function projectGovernance(tx: EntityManager, chainId: number, e: ChainEvent): Promise<void> {
+  const a = e.args;
+  const where = `chain_id = $1 AND governor = $2 AND proposal_id = $3`;
+  const key = [chainId, e.contract, str(a.proposalId)];
+  switch (e.name) {
+    case 'ProposalCreated': {
+      const targets = a.targets as string[];
+      const values = a.values as string[];
+      const calldatas = a.calldatas as string[];
+      const signatures = a.signatures as string[];
+      const actions = targets.map((target, i) => ({ target, value: values[i], calldata: calldatas[i], signature: signatures[i] }));
+      await tx.query(
+        `INSERT INTO governance_proposals (chain_id, governor, proposal_id, proposer, actions, description, vote_start, vote_end,
+                                           created_block, created_tx, created_at, updated_block)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $9)
+         ON CONFLICT ON CONSTRAINT governance_proposals_pk DO NOTHING`,
+        [...key, a.proposer, JSON.stringify(actions), str(a.description), num(a.voteStart), num(a.voteEnd), e.blockNumber, e.txHash, e.blockTime],
+      );
+      return;
+    }
+    case 'VoteCast':
+    case 'VoteCastWithParams': {
+      const column = ['against_votes', 'for_votes', 'abstain_votes'][num(a.support)];
+      const inserted: unknown[] = await tx.query(
+        `INSERT INTO governance_votes (chain_id, governor, proposal_id, voter, support, weight, reason, tx_hash, block_number, block_time)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT ON CONSTRAINT governance_votes_pk DO NOTHING
+         RETURNING weight`,
+        [...key, a.voter, num(a.support), str(a.weight), str(a.reason ?? ''), e.txHash, e.blockNumber, e.blockTime],
+      );
+      if (inserted.length > 0 && column)
+        await tx.query(`UPDATE governance_proposals SET ${column} = ${column} + $4, updated_block = $5 WHERE ${where}`, [...key, str(a.weight), e.blockNumber]);
+      return;
+    }
+    case 'ProposalExtended':
+      await tx.query(`UPDATE governance_proposals SET vote_end = $4, updated_block = $5 WHERE ${where}`, [...key, num(a.extendedDeadline), e.blockNumber]);
+      return;
+    case 'ProposalQueued':
+      await tx.query(`UPDATE governance_proposals SET eta = $4, queued_at = $5, updated_block = $6 WHERE ${where}`, [
+        ...key, num(a.etaSeconds), e.blockTime, e.blockNumber,
+      ]);
+      return;
+    case 'ProposalExecuted':
+      await tx.query(`UPDATE governance_proposals SET executed_at = $4, executed_tx = $5, updated_block = $6 WHERE ${where}`, [
+        ...key, e.blockTime, e.txHash, e.blockNumber,
+      ]);
+      // the parameter changes this execution made are in the same transaction (logged before ProposalExecuted)
+      await tx.query(`UPDATE parameter_changes SET proposal_id = $2 WHERE chain_id = $1 AND tx_hash = $3`, [chainId, str(a.proposalId), e.txHash]);
+      return;
+    case 'ProposalCanceled':
+      await tx.query(`UPDATE governance_proposals SET canceled_at = $4, updated_block = $5 WHERE ${where}`, [...key, e.blockTime, e.blockNumber]);
+      return;
   }
 }

@@ -1,0 +1,166 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Contract, Interface, Wallet } from 'ethers';
+import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
+import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
+import { decodeThrownError } from '../../../../libs/chain/src/errors.js';
+import {
+  BALLOT_TYPES,
+  PARAMETER_SETTERS,
+  PROPOSAL_STATES,
+  descriptionHash,
+  governorDomain,
+  type ParameterChange,
+  type ParameterName,
+} from '../../../../libs/chain/src/governance.js';
+import { ProposalRow } from '../../../../libs/db/src/index.js';
+import { ChainService } from '../chain/chain.service.js';
+import { OpenReadError } from '../common/errors.js';
+
+/**
+ * The DAO on chain: parameter-change checks, ballots, and the relayer that sends gasless
+ * votes (castVoteBySig), queue and execute. The relayer pays gas only; a vote counts for whoever signed it.
+ */
+@Injectable()
+export class GovernanceService implements OnModuleInit {
+  readonly governorInterface = new Interface(loadArtifact('OpenReadGovernor').abi);
+  readonly parametersInterface = new Interface(loadArtifact('IncentiveParameters').abi);
+  private governor: Contract | null = null;
+  private relayer: Wallet | null = null;
+  /** relayer transactions go out one at a time (one nonce sequence) */
+  private sending: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly chain: ChainService,
+  ) {}
+
+  onModuleInit(): void {
+    const { governor } = this.config.contracts;
+    if (!governor) return;
+    this.governor = new Contract(governor, this.governorInterface, this.chain.provider);
+    if (this.config.governance.relayerPrivateKey) this.relayer = new Wallet(this.config.governance.relayerPrivateKey, this.chain.provider);
+    this.chain.allowRelay('governor', governor, this.governorInterface, { propose: 'DAO_MEMBER' });
+  }
+
+  get governorAddress(): string {
+    return this.dao().governor.target as string;
+  }
+
+  private dao(): { governor: Contract } {
+    if (!this.governor) throw new OpenReadError('NOT_FOUND', 'no DAO governor is configured for this deployment');
+    return { governor: this.governor };
+  }
+
+  /** Refuses changes the parameters contract would refuse, by simulating each setter as the timelock (its owner). */
+  async checkParameterChanges(changes: ParameterChange[], calldatas: string[]): Promise<void> {
+    const timelock = this.config.contracts.timelock;
+    if (!timelock) throw new OpenReadError('NOT_FOUND', 'no DAO timelock is configured for this deployment');
+    for (const [i, data] of calldatas.entries()) {
+      try {
+        await this.chain.simulate({ from: timelock, to: this.config.contracts.parameters, data });
+      } catch (e) {
+        if (e instanceof OpenReadError && e.code !== 'CHAIN_UNAVAILABLE') {
+          throw new OpenReadError('BAD_INPUT', `${changes[i].name}: ${e.message}`, e.details);
+        }
+        throw e;
+      }
+    }
+  }
+
+  async prepareProposal(from: string, targets: string[], values: bigint[], calldatas: string[], description: string) {
+    return this.chain.prepare(from, 'propose', [targets, values, calldatas, description], { to: this.governorAddress, iface: this.governorInterface });
+  }
+
+  /** Live state and quorum of a proposal (both depend on time, so they come from the governor, not the index). */
+  async liveStatus(p: ProposalRow): Promise<{ state: string; quorum: bigint }> {
+    const { governor } = this.dao();
+    const [state, clock] = await this.call(() => Promise.all([governor.state(p.proposalId), governor.clock()]) as Promise<[bigint, bigint]>);
+    // quorum is defined at the snapshot; before it is reached, show the quorum as of now
+    const at = BigInt(p.voteStart) < clock ? BigInt(p.voteStart) : clock - 1n;
+    const quorum = (await this.call(() => governor.quorum(at))) as bigint;
+    return { state: PROPOSAL_STATES[Number(state)], quorum };
+  }
+
+  async ballot(proposalId: string, support: number, voter: string) {
+    const { governor } = this.dao();
+    const nonce = (await this.call(() => governor.nonces(voter))) as bigint;
+    const typedData = {
+      domain: governorDomain(this.governorAddress, this.config.chainId),
+      types: {
+        EIP712Domain: [
+          { name: 'name', type: 'string' },
+          { name: 'version', type: 'string' },
+          { name: 'chainId', type: 'uint256' },
+          { name: 'verifyingContract', type: 'address' },
+        ],
+        ...BALLOT_TYPES,
+      },
+      primaryType: 'Ballot',
+      message: { proposalId, support, voter, nonce: nonce.toString() },
+    };
+    return { typedData: JSON.stringify(typedData), nonce: nonce.toString() };
+  }
+
+  castVoteBySig(proposalId: string, support: number, voter: string, signature: string) {
+    return this.send('castVoteBySig', [proposalId, support, voter, signature]);
+  }
+
+  queue(p: ProposalRow) {
+    return this.send('queue', this.operation(p));
+  }
+
+  execute(p: ProposalRow) {
+    return this.send('execute', this.operation(p));
+  }
+
+  /** The decoded parameter change of an action, when it calls an IncentiveParameters setter. */
+  decodeParameterChange(target: string, calldata: string): { name: ParameterName; key: number; value: string } | null {
+    if (target.toLowerCase() !== this.config.contracts.parameters) return null;
+    const parsed = this.parametersInterface.parseTransaction({ data: calldata });
+    const name = (Object.keys(PARAMETER_SETTERS) as ParameterName[]).find((n) => PARAMETER_SETTERS[n] === parsed?.name);
+    if (!parsed || !name) return null;
+    const args = [...parsed.args].map((a) => BigInt(a));
+    return args.length === 2 ? { name, key: Number(args[0]), value: args[1].toString() } : { name, key: 0, value: args[0].toString() };
+  }
+
+  private operation(p: ProposalRow): unknown[] {
+    return [p.actions.map((a) => a.target), p.actions.map((a) => BigInt(a.value)), p.actions.map((a) => a.calldata), descriptionHash(p.description)];
+  }
+
+  /** Simulates (so a doomed call is refused with its reason), then sends from the relayer and waits for the receipt. */
+  private send(fn: string, args: unknown[]): Promise<{ txHash: string; blockNumber: number; function: string }> {
+    const relayer = this.relayer;
+    if (!relayer) throw new OpenReadError('CHAIN_UNAVAILABLE', 'no governance relayer key is configured (GOVERNANCE_RELAYER_PRIVATE_KEY)');
+    const to = this.governorAddress;
+    const data = this.governorInterface.encodeFunctionData(fn, args);
+    const run = async () => {
+      const gas = await this.chain.simulate({ from: relayer.address, to, data });
+      let hash: string;
+      try {
+        hash = (await relayer.sendTransaction({ to, data, gasLimit: (gas * 12n) / 10n })).hash;
+      } catch (e) {
+        throw new OpenReadError('CHAIN_UNAVAILABLE', `the relayer could not send the transaction: ${(e as Error).message.split('\n')[0].slice(0, 200)}`);
+      }
+      const receipt = await waitForReceipt(this.chain.provider, hash, 60_000).catch(() => null);
+      if (!receipt) throw new OpenReadError('CHAIN_UNAVAILABLE', `transaction ${hash} was sent but not mined within 60 s`, { txHash: hash });
+      if (receipt.status !== 1) throw new OpenReadError('CONFLICT', 'the transaction reverted', { txHash: hash });
+      return { txHash: hash, blockNumber: receipt.blockNumber, function: fn };
+    };
+    const result = this.sending.then(run, run);
+    this.sending = result.catch(() => undefined);
+    return result;
+  }
+
+  private async call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof OpenReadError) throw e;
+      // a revert is an answer (e.g. GovernorNonexistentProposal), not an outage
+      const reverted = decodeThrownError(e);
+      if (reverted) throw new OpenReadError('CONFLICT', `the governor refused the call (${reverted.name})`, { reason: reverted.name });
+      throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
+    }
+  }
+}

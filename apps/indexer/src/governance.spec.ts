@@ -1,0 +1,164 @@
+/**
+ * The indexer on governance: a real chain with the DAO, proposals voted (one ballot relayed by signature),
+ * queued, executed or canceled; the pipeline stores them and the parameter history names the proposal.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HDNodeWallet, Mnemonic, id as keccakId, type JsonRpcProvider } from 'ethers';
+import { DataSource } from 'typeorm';
+import {
+  ANVIL_MNEMONIC,
+  VOTE_SUPPORT,
+  contracts,
+  createProvider,
+  deployGovernance,
+  deployOpenRead,
+  descriptionHash,
+  governanceContracts,
+  increaseTime,
+  parameterProposal,
+  signBallot,
+  startAnvil,
+  type AnvilHandle,
+  type GovernanceDeployment,
+} from '../../../libs/chain/src/index.js';
+import { parseConfig } from '../../../libs/config/src/index.js';
+import { EventStore, GovernanceRepository, createDataSource } from '../../../libs/db/src/index.js';
+import { createTestDatabase } from '../../../libs/db/src/testing/test-database.js';
+import { IndexerPipeline } from './pipeline.js';
+
+let anvil: AnvilHandle;
+let provider: JsonRpcProvider;
+let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+let db: DataSource;
+let g: GovernanceDeployment;
+let chainId: number;
+const DISPUTED = keccakId('disputed-study');
+
+const wallet = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`).connect(provider);
+
+beforeAll(async () => {
+  anvil = await startAnvil();
+  provider = createProvider(anvil.rpcUrl);
+  const deployment = await deployOpenRead(wallet(0), { treasury: wallet(1).address });
+  chainId = deployment.chainId;
+  g = await deployGovernance(wallet(0), deployment, {
+    members: [2, 3, 4].map((i) => ({ address: wallet(i).address })),
+    votingDelay: 10,
+    votingPeriod: 100,
+    timelockDelay: 50,
+    quorumPercent: 50,
+    arbiter: wallet(1).address,
+  });
+  await increaseTime(provider, 1);
+  const [m0, m1, m2, relayer] = [wallet(2), wallet(3), wallet(4), wallet(8)];
+  const gov = (w: HDNodeWallet) => governanceContracts(g, w).governor;
+
+  // proposal 1: fee 7%, passed (one vote by signature), queued, executed
+  const p = parameterProposal(deployment.parameters, [{ name: 'feeBps', value: 700n }]);
+  const d1 = 'Lower the protocol fee to 7%';
+  await (await gov(m0).propose(p.targets, p.values, p.calldatas, d1)).wait();
+  const id1 = await gov(m0).hashProposal(p.targets, p.values, p.calldatas, descriptionHash(d1));
+  await increaseTime(provider, 11);
+  await (await gov(m0).castVoteWithReason(id1, VOTE_SUPPORT.FOR, 'fair')).wait();
+  const sig = await signBallot(m1, gov(m1), chainId, id1, VOTE_SUPPORT.FOR);
+  await (await gov(relayer).castVoteBySig(id1, VOTE_SUPPORT.FOR, m1.address, sig)).wait();
+  await (await gov(m2).castVote(id1, VOTE_SUPPORT.AGAINST)).wait();
+  await increaseTime(provider, 101);
+  await (await gov(relayer).queue(p.targets, p.values, p.calldatas, descriptionHash(d1))).wait();
+  await increaseTime(provider, 51);
+  await (await gov(relayer).execute(p.targets, p.values, p.calldatas, descriptionHash(d1))).wait();
+
+  // proposal 2: canceled by its proposer before voting starts
+  const d2 = 'Raise the fee to 9%';
+  const q = parameterProposal(deployment.parameters, [{ name: 'feeBps', value: 900n }]);
+  await (await gov(m1).propose(q.targets, q.values, q.calldatas, d2)).wait();
+  await (await gov(m1).cancel(q.targets, q.values, q.calldatas, descriptionHash(d2))).wait();
+
+  // a disputed study, resolved by the arbiter: 30 of the locked bounty to the radiologist, the rest refunded
+  const c = (x: HDNodeWallet) => contracts(deployment, x);
+  const [ro, rad] = [wallet(5), wallet(6)];
+  await (await c(wallet(0)).registry.grantRole(keccakId('VERIFIER_ROLE'), wallet(0).address)).wait();
+  await (await c(wallet(0)).registry.attest(rad.address, (1n << 51n) - 1n, (1n << 7n) - 1n, 4_000_000_000n)).wait();
+  await (await c(wallet(0)).token.mint(ro.address, 100_000_000n)).wait();
+  await (await c(ro).token.approve(deployment.market, 100_000_000n)).wait();
+  await (await c(ro).market.deposit(100_000_000n)).wait();
+  await (await c(ro).market.postStudy(DISPUTED, 1, 10000, 0, 4, 100_000_000n)).wait();
+  await (await c(rad).market.claim(DISPUTED)).wait();
+  await (await c(rad).market.submitReport(DISPUTED, keccakId('report'))).wait();
+  await (await c(ro).market.dispute(DISPUTED)).wait();
+  await (await c(wallet(1)).market.resolveDispute(DISPUTED, 30_000_000n)).wait();
+
+  testDb = await createTestDatabase();
+  db = await createDataSource(testDb.url).initialize();
+  const config = parseConfig({
+    databaseUrl: testDb.url,
+    rpcUrl: anvil.rpcUrl,
+    chainId,
+    contracts: { ...deployment, governor: g.governor, timelock: g.timelock, membership: g.membership },
+    api: { siweDomain: 'x.test', siweUri: 'https://x.test' },
+    indexer: { batchBlocks: 7 }, // several batches
+    settler: {},
+    bus: {},
+  });
+  const pipeline = new IndexerPipeline(config, new EventStore(db));
+  for (let i = 0; i < 100 && !(await pipeline.step()).caughtUp; i++);
+});
+
+afterAll(async () => {
+  await db?.destroy();
+  await testDb?.drop();
+  provider?.destroy();
+  await anvil?.stop();
+});
+
+describe('governance indexing', () => {
+  it('stores proposals with their votes, eta, execution and cancellation', async () => {
+    const repo = new GovernanceRepository(db);
+    const [canceled, executed] = await repo.proposals(chainId, g.governor.toLowerCase(), 10);
+    expect(canceled.description).toBe('Raise the fee to 9%');
+    expect(canceled.canceledAt).not.toBeNull();
+    expect(canceled.executedAt).toBeNull();
+    expect(executed.description).toBe('Lower the protocol fee to 7%');
+    expect(executed.proposer).toBe(wallet(2).address.toLowerCase());
+    expect([executed.forVotes, executed.againstVotes, executed.abstainVotes]).toEqual([2n * 10n ** 18n, 10n ** 18n, 0n]);
+    expect(executed.eta).toBeGreaterThan(executed.voteEnd);
+    expect(executed.executedAt).toBeGreaterThanOrEqual(executed.eta!);
+    expect(executed.actions).toHaveLength(1);
+    expect(executed.actions[0].target).toBe((await repo.proposal(chainId, g.governor.toLowerCase(), executed.proposalId))!.actions[0].target);
+    const votes = await db.query(`SELECT voter, support, reason FROM governance_votes WHERE proposal_id = $1 ORDER BY block_number`, [executed.proposalId]);
+    expect(votes.map((v: { voter: string; support: number; reason: string }) => [v.voter, v.support, v.reason])).toEqual([
+      [wallet(2).address.toLowerCase(), 1, 'fair'],
+      [wallet(3).address.toLowerCase(), 1, ''],
+      [wallet(4).address.toLowerCase(), 0, ''],
+    ]);
+  });
+
+  it('keeps the parameter history with the proposal whose execution changed each value', async () => {
+    const repo = new GovernanceRepository(db);
+    const fee = await repo.parameterHistory(chainId, 10, 'feeBps');
+    expect(fee.map((c) => [c.value, c.proposalDescription])).toEqual([
+      [700n, 'Lower the protocol fee to 7%'],
+      [500n, null], // the constructor's default
+    ]);
+    const all = await repo.parameterHistory(chainId, 100);
+    expect(all).toHaveLength(15); // 14 defaults + 1 change
+    const [current] = await db.query(`SELECT value FROM incentive_parameters WHERE name = 'feeBps'`);
+    expect(current.value).toBe('700');
+  });
+
+  it('projects a dispute resolved by the arbiter as a settled study with its split, in the RO ledger', async () => {
+    const [study] = await db.query(`SELECT status, payout, fee, refund FROM studies WHERE study_id = $1`, [DISPUTED]);
+    // 30 tUSD awarded; the fee snapshotted at claim is the 7 % that proposal 1 set; 100 − 30 refunded
+    expect(study).toEqual({ status: 'SETTLED', payout: '27900000', fee: '2100000', refund: '70000000' });
+    const ledger = await db.query(
+      `SELECT kind, amount FROM ledger_entries WHERE study_id = $1 AND kind IN ('DISPUTE', 'PAYOUT', 'FEE', 'REFUND') ORDER BY block_number, kind`,
+      [DISPUTED],
+    );
+    expect(ledger.map((l: { kind: string; amount: string }) => [l.kind, l.amount])).toEqual([
+      ['DISPUTE', '40000000'],
+      ['FEE', '2100000'],
+      ['PAYOUT', '27900000'],
+      ['REFUND', '70000000'],
+    ]);
+  });
+});

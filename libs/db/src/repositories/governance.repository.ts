@@ -1,0 +1,122 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+export interface ProposalAction {
+  target: string;
+  value: string;
+  calldata: string;
+  signature: string;
+}
+
+export interface ProposalRow {
+  governor: string;
+  proposalId: string;
+  proposer: string;
+  actions: ProposalAction[];
+  description: string;
+  voteStart: number;
+  voteEnd: number;
+  forVotes: bigint;
+  againstVotes: bigint;
+  abstainVotes: bigint;
+  eta: number | null;
+  queuedAt: number | null;
+  executedAt: number | null;
+  canceledAt: number | null;
+  createdAt: number;
+  createdBlock: number;
+}
+
+export interface ParameterChangeRow {
+  name: string;
+  key: number;
+  value: bigint;
+  blockNumber: number;
+  blockTime: number;
+  txHash: string;
+  /** the proposal whose execution made the change; null for the constructor's defaults and pre-DAO owner changes */
+  proposalId: string | null;
+  proposalDescription: string | null;
+}
+
+/** Reads the governance projections written by the indexer (event-store.ts). */
+@Injectable()
+export class GovernanceRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /** Proposals of `governor`, newest first; `before` is the created block of the last row of the previous page. */
+  async proposals(chainId: number, governor: string, limit: number, before?: number): Promise<ProposalRow[]> {
+    const rows = await this.db.query(
+      `SELECT * FROM governance_proposals
+       WHERE chain_id = $1 AND governor = $2 AND ($3::bigint IS NULL OR created_block < $3::bigint)
+       ORDER BY created_block DESC, proposal_id DESC
+       LIMIT $4`,
+      [chainId, governor, before ?? null, limit],
+    );
+    return rows.map(toProposal);
+  }
+
+  async proposal(chainId: number, governor: string, proposalId: string): Promise<ProposalRow | null> {
+    const rows = await this.db.query(
+      `SELECT * FROM governance_proposals WHERE chain_id = $1 AND governor = $2 AND proposal_id = $3`,
+      [chainId, governor, proposalId],
+    );
+    return rows.length ? toProposal(rows[0]) : null;
+  }
+
+  /** Current (indexed) voting power of `account` on the membership token. */
+  async votesOf(chainId: number, token: string, account: string): Promise<bigint> {
+    const rows = await this.db.query(`SELECT votes FROM dao_votes WHERE chain_id = $1 AND token = $2 AND account = $3`, [
+      chainId, token.toLowerCase(), account.toLowerCase(),
+    ]);
+    return rows.length ? BigInt(rows[0].votes) : 0n;
+  }
+
+  /** Every change of the incentive parameters, newest first, with the proposal that made it. */
+  async parameterHistory(chainId: number, limit: number, name?: string): Promise<ParameterChangeRow[]> {
+    const rows = await this.db.query(
+      `SELECT c.name, c.key, c.value, c.block_number, c.block_time, c.tx_hash, c.proposal_id, p.description
+       FROM parameter_changes c
+       LEFT JOIN governance_proposals p ON p.chain_id = c.chain_id AND p.proposal_id = c.proposal_id
+       WHERE c.chain_id = $1 AND ($2::text IS NULL OR c.name = $2::text)
+       ORDER BY c.block_number DESC, c.log_index DESC
+       LIMIT $3`,
+      [chainId, name ?? null, limit],
+    );
+    return rows.map(
+      (r: Record<string, any>): ParameterChangeRow => ({
+        name: r.name,
+        key: Number(r.key),
+        value: BigInt(r.value),
+        blockNumber: Number(r.block_number),
+        blockTime: Number(r.block_time),
+        txHash: r.tx_hash,
+        proposalId: r.proposal_id === null ? null : String(r.proposal_id),
+        proposalDescription: r.description ?? null,
+      }),
+    );
+  }
+}
+
+const numOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+
+function toProposal(r: Record<string, any>): ProposalRow {
+  return {
+    governor: r.governor,
+    proposalId: String(r.proposal_id),
+    proposer: r.proposer,
+    actions: r.actions,
+    description: r.description,
+    voteStart: Number(r.vote_start),
+    voteEnd: Number(r.vote_end),
+    forVotes: BigInt(r.for_votes),
+    againstVotes: BigInt(r.against_votes),
+    abstainVotes: BigInt(r.abstain_votes),
+    eta: numOrNull(r.eta),
+    queuedAt: numOrNull(r.queued_at),
+    executedAt: numOrNull(r.executed_at),
+    canceledAt: numOrNull(r.canceled_at),
+    createdAt: Number(r.created_at),
+    createdBlock: Number(r.created_block),
+  };
+}

@@ -1,0 +1,166 @@
+import { hexlify, randomBytes } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { increaseTime } from '../libs/chain/src/anvil.js';
+import { decodeThrownError } from '../libs/chain/src/errors.js';
+import { computeBounty } from '../libs/domain/src/bounty.js';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
+import { devKey } from '../scripts/lib/dev-accounts.js';
+import { GqlClient, signPrepared } from './support/client.js';
+import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+
+const USD = 1_000_000n;
+const VOTING_PERIOD = 60;
+const TIMELOCK_DELAY = 30;
+const PROPOSAL_FIELDS = `id proposer description state forVotes againstVotes abstainVotes quorum voteStart voteEnd eta executedAt
+  actions { target parameterChange { name key value } }`;
+
+describe('DAO governance of the incentive parameters over GraphQL', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({
+      governance: {
+        members: [5, 6, 7].map((i) => ({ address: devKey(i).address })),
+        votingDelay: 1,
+        votingPeriod: VOTING_PERIOD,
+        lateQuorumExtension: 10,
+        timelockDelay: TIMELOCK_DELAY,
+        quorumPercent: 50,
+      },
+    });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('members vote a fee and CT-bounty change by signature, it passes, waits the timelock, executes, and the worklist reflects it', async () => {
+    const { provider, owner } = stack;
+    const [alice, bob, carol] = [5, 6, 7].map((i) => devWallet(i, provider));
+    const ro = devWallet(2, provider);
+    const reader = devWallet(3, provider);
+
+    const a = new GqlClient(stack.api);
+    await a.signIn(alice);
+    const outsider = new GqlClient(stack.api);
+    await outsider.signIn(reader);
+
+    const before = await waitFor('the deployment indexed', async () => {
+      const d = await a.ok(`{ parameters { current { name key value } history { name value proposalId } } }`);
+      return d.parameters.current.length ? d : null;
+    });
+    expect(before.parameters.current).toContainEqual({ name: 'feeBps', key: 0, value: '500' });
+    expect(before.parameters.history.filter((h: { proposalId: string | null }) => h.proposalId !== null)).toEqual([]);
+
+    // refused up front: not a member; a value beyond the hard bound
+    const propose = `mutation($c: [ParameterChangeInput!]!, $d: String!) {
+      proposeParameterChange(changes: $c, description: $d) { from to data chainId gasLimit } }`;
+    expect(await outsider.code(propose, { c: [{ name: 'feeBps', value: '800' }], d: 'x' })).toBe('FORBIDDEN');
+    // DAO_MEMBER once the indexer has seen alice's membership votes
+    const beyond = await waitFor('alice indexed as a member', async () => {
+      const r = await a.send(propose, { c: [{ name: 'feeBps', value: '1001' }], d: 'fee 10.01%' });
+      return r.errors?.[0].extensions?.code === 'FORBIDDEN' ? null : r;
+    });
+    expect(beyond.errors?.[0].extensions).toMatchObject({ code: 'BAD_INPUT', reason: 'ParameterOutOfBounds' });
+
+    // alice proposes: fee 8 %, CT base bounty 50 tUSD; she signs the prepared transaction, the API relays it
+    const description = 'Fee 8 %, CT base bounty 50 tUSD';
+    const { proposeParameterChange: tx } = await a.ok(propose, {
+      c: [{ name: 'feeBps', value: '800' }, { name: 'baseBounty', key: modalityIndex('CT'), value: String(50n * USD) }],
+      d: description,
+    });
+    const relayed = await a.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { function } }`, { tx: await signPrepared(alice, tx) });
+    expect(relayed.relayTransaction.function).toBe('propose');
+    const proposal = await waitFor('the proposal indexed', async () => (await a.ok(`{ proposals { ${PROPOSAL_FIELDS} } }`)).proposals[0]);
+    expect(proposal).toMatchObject({ proposer: alice.address.toLowerCase(), description, state: 'PENDING' });
+    expect(proposal.actions.map((x: { parameterChange: unknown }) => x.parameterChange)).toEqual([
+      { name: 'feeBps', key: 0, value: '800' },
+      { name: 'baseBounty', key: 1, value: String(50n * USD) },
+    ]);
+    await increaseTime(provider, 2);
+
+    // gasless votes: each member only signs an EIP-712 ballot; the service's relayer pays
+    const vote = async (wallet: typeof alice, client: GqlClient, support: string) => {
+      const { ballot } = await client.ok(`query($id: ID!, $s: VoteSupport!) { ballot(proposalId: $id, support: $s) { typedData } }`, { id: proposal.id, s: support });
+      const { domain, types, message } = JSON.parse(ballot.typedData);
+      delete types.EIP712Domain;
+      const signature = await wallet.signTypedData(domain, types, message);
+      return client.send(`mutation($id: ID!, $s: VoteSupport!, $sig: String!) { castVote(proposalId: $id, support: $s, signature: $sig) { txHash function } }`, {
+        id: proposal.id, s: support, sig: signature,
+      });
+    };
+    const ethBefore = await Promise.all([alice, bob, carol].map((w) => provider.getBalance(w.address)));
+    const b = new GqlClient(stack.api);
+    await b.signIn(bob);
+    const c = new GqlClient(stack.api);
+    await c.signIn(carol);
+    expect((await vote(alice, a, 'FOR')).errors).toBeUndefined();
+    expect((await vote(bob, b, 'FOR')).errors).toBeUndefined();
+    expect((await vote(bob, b, 'AGAINST')).errors?.[0].extensions?.code).toBe('CONFLICT'); // already voted
+    expect((await vote(carol, c, 'AGAINST')).data?.castVote.function).toBe('castVoteBySig');
+    expect(await outsider.code(`mutation($id: ID!) { castVote(proposalId: $id, support: FOR, signature: "0x${'11'.repeat(65)}") { txHash } }`, { id: proposal.id })).toBe('FORBIDDEN');
+    expect(await Promise.all([alice, bob, carol].map((w) => provider.getBalance(w.address)))).toEqual(ethBefore);
+
+    const voted = await waitFor('the votes indexed', async () => {
+      const p = (await a.ok(`{ proposal(id: "${proposal.id}") { ${PROPOSAL_FIELDS} } }`)).proposal;
+      return p.againstVotes !== '0' ? p : null;
+    });
+    expect(voted).toMatchObject({ state: 'ACTIVE', forVotes: String(2n * 10n ** 18n), againstVotes: String(10n ** 18n), quorum: String(15n * 10n ** 17n) });
+
+    // queue when due; execute only after the timelock delay
+    const queue = `mutation($id: ID!) { queueProposal(proposalId: $id) { function } }`;
+    const execute = `mutation($id: ID!) { executeProposal(proposalId: $id) { function } }`;
+    expect(await a.code(queue, { id: proposal.id })).toBe('CONFLICT'); // still voting
+    await increaseTime(provider, VOTING_PERIOD + 1);
+    expect((await a.ok(`{ proposal(id: "${proposal.id}") { state } }`)).proposal.state).toBe('SUCCEEDED');
+    await b.ok(queue, { id: proposal.id });
+    const queued = await waitFor('the queue indexed', async () => {
+      const p = (await a.ok(`{ proposal(id: "${proposal.id}") { state eta } }`)).proposal;
+      return p.eta ? p : null;
+    });
+    expect(queued.state).toBe('QUEUED');
+    const early = await a.send(execute, { id: proposal.id });
+    expect(early.errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'TimelockUnexpectedOperationState' });
+    expect(await owner.parameters.feeBps()).toBe(500n);
+    await increaseTime(provider, TIMELOCK_DELAY);
+    await c.ok(execute, { id: proposal.id });
+    expect(await owner.parameters.feeBps()).toBe(800n);
+
+    const after = await waitFor('the new parameters indexed', async () => {
+      const d = await a.ok(`{ parameters(historyFirst: 5) { current { name key value } history { name key value proposalId proposalDescription } } }`);
+      return d.parameters.current.some((p: { name: string; value: string }) => p.name === 'feeBps' && p.value === '800') ? d.parameters : null;
+    });
+    expect(after.history.slice(0, 2)).toEqual([
+      { name: 'baseBounty', key: 1, value: String(50n * USD), proposalId: proposal.id, proposalDescription: description },
+      { name: 'feeBps', key: 0, value: '800', proposalId: proposal.id, proposalDescription: description },
+    ]);
+    expect((await a.ok(`{ proposal(id: "${proposal.id}") { state executedAt } }`)).proposal).toMatchObject({ state: 'EXECUTED' });
+
+    // the next posted CT study's bounty in the worklist uses the new base bounty; its claim snapshots the new fee
+    await (await owner.token.mint(ro.address, 1_000n * USD)).wait();
+    await (await (owner.token.connect(ro) as typeof owner.token).approve(stack.deployment.market, 1_000n * USD)).wait();
+    const market = owner.market.connect(ro) as typeof owner.market;
+    await (await market.deposit(1_000n * USD)).wait();
+    const studyId = hexlify(randomBytes(32));
+    await (await market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 500n * USD)).wait();
+    const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
+    await (await owner.registry.attest(reader.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry)).wait();
+    // FORBIDDEN until the indexer has seen the credential, then the study shows up
+    const item = await waitFor('the study in the worklist', async () => (await outsider.send(`{ worklist { items { id currentBounty } } }`)).data?.worklist.items[0]);
+    expect(item.id).toBe(studyId);
+    expect(BigInt(item.currentBounty)).toBe(
+      computeBounty({ base: 50n * USD, difficultyBps: 10_000n, urgencyBps: 10_000n, escalationBpsPerHour: 500n, waitingSeconds: 0n, maxBounty: 500n * USD }),
+    );
+    expect(BigInt(item.currentBounty)).toBe(50n * USD);
+    const { claimStudy } = await outsider.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { from to data chainId gasLimit } }`, { id: studyId });
+    await outsider.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, { tx: await signPrepared(reader, claimStudy) });
+    expect((await owner.market.getStudy(studyId)).feeBps).toBe(800n);
+
+    // outside governance: the old owner cannot change anything, with a clear custom error
+    let thrown: unknown;
+    try {
+      await owner.parameters.setFeeBps(100);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(decodeThrownError(thrown)).toMatchObject({ name: 'OwnableUnauthorizedAccount' });
+  });
+});
