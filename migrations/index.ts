@@ -3,6 +3,7 @@ import { ContractRoles1764260000000 } from './1764260000000-ContractRoles.js';
 import { CredentialApplications1764500000000 } from './1764500000000-CredentialApplications.js';
 import { RoAccounts1764600000000 } from './1764600000000-RoAccounts.js';
 import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
+import { RateLimits1764510000000 } from './1764510000000-RateLimits.js';
 
 /** Every migration, in order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -11,4 +12,5 @@ export const migrations = [
   CredentialApplications1764500000000,
   RoAccounts1764600000000,
   StudyVault1764600100000,
+  RateLimits1764510000000,
 ];

@@ -10,7 +10,7 @@ import { SettlerModule } from '../../apps/settler/src/settler.module.js';
 import { busServerOptions } from '../../libs/bus/src/index.js';
 import { ANVIL_MNEMONIC, AnvilHandle, createProvider, freePort, startAnvil } from '../../libs/chain/src/anvil.js';
 import { Deployment, OpenReadContracts, contracts, deployOpenRead } from '../../libs/chain/src/deploy.js';
-import { AppConfig, parseConfig } from '../../libs/config/src/index.js';
+import { AppConfig, AppConfigInput, parseConfig } from '../../libs/config/src/index.js';
 import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
 
 export const devWallet = (i: number, provider: JsonRpcProvider) =>
@@ -35,7 +35,9 @@ export interface Stack {
  * database migrated, and the three apps running in this process (API over real HTTP on a free port, the
  * indexer polling the chain, the settler listening on the bus).
  */
-export async function startStack(opts: { settlerPollMs?: number; anchorIntervalMs?: number } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { settlerPollMs?: number; anchorIntervalMs?: number; api?: Partial<AppConfigInput['api']> } = {},
+): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
   const deployer = new NonceManager(devWallet(0, provider));
@@ -51,7 +53,7 @@ export async function startStack(opts: { settlerPollMs?: number; anchorIntervalM
     chainId: deployment.chainId,
     contracts: { ...deployment },
     // dev account #0 (the deployer) is an ADMIN: it onboards ROs
-    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address] },
+    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address], ...opts.api },
     indexer: { confirmations: 0, pollMs: 100 },
     settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
     bus: { settlerPort: await freePort() },

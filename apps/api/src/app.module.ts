@@ -14,6 +14,8 @@ import { CredentialsResolver } from './credentials/credentials.resolver.js';
 import { CredentialsService } from './credentials/credentials.service.js';
 import { HealthController } from './health.controller.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
+import { queryLimits } from './limits/query-limits.js';
+import { RateLimitService } from './limits/rate-limit.service.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
 import { LeaseService } from './ro/lease.service.js';
 import { PostingService } from './ro/posting.service.js';
@@ -38,6 +40,7 @@ export class ApiModule {
           formatError,
           includeStacktraceInErrorResponses: false,
           introspection: true,
+          validationRules: [queryLimits(config.api.maxQueryDepth, config.api.maxQueryComplexity)],
         }),
       ],
       controllers: [HealthController],
@@ -55,6 +58,7 @@ export class ApiModule {
         StudyVaultResolver,
         CredentialsService,
         CredentialsResolver,
+        RateLimitService,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -34,6 +34,13 @@ export const configSchema = z.object({
     adminAddresses: z.array(address).default([]),
     /** largest JSON request body (encrypted study payloads are uploaded base64 in GraphQL) */
     maxRequestBytes: int(1024).default(64 * 1024 * 1024),
+    /** deepest selection set a query may nest (fragments expanded) */
+    maxQueryDepth: int(2, 100).default(10),
+    /** most fields a query may select, each list field counting `first` (or 100) times its selection */
+    maxQueryComplexity: int(10).default(5000),
+    /** per-account token bucket per root operation: burst size and tokens refilled per second */
+    rateLimitBurst: int(1).default(300),
+    rateLimitPerSecond: z.coerce.number().positive().default(20),
   }),
   indexer: z.object({
     confirmations: int(0, 1000).default(0),
@@ -99,6 +106,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
       adminAddresses: env.ADMIN_ADDRESSES ? env.ADMIN_ADDRESSES.split(',').map((a) => a.trim()) : undefined,
       maxRequestBytes: env.API_MAX_REQUEST_BYTES,
+      maxQueryDepth: env.API_MAX_QUERY_DEPTH,
+      maxQueryComplexity: env.API_MAX_QUERY_COMPLEXITY,
+      rateLimitBurst: env.RATE_LIMIT_BURST,
+      rateLimitPerSecond: env.RATE_LIMIT_PER_SECOND,
     },
     indexer: {
       confirmations: env.INDEXER_CONFIRMATIONS,

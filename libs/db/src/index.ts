@@ -9,3 +9,4 @@ export * from './repositories/ro.repository.js';
 export * from './repositories/study-vault.repository.js';
 export * from './repositories/access-log.repository.js';
 export * from './repositories/credential.repository.js';
+export * from './repositories/rate-limit.repository.js';
