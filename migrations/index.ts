@@ -4,6 +4,7 @@ import { CredentialApplications1764500000000 } from './1764500000000-CredentialA
 import { RoAccounts1764600000000 } from './1764600000000-RoAccounts.js';
 import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
 import { RateLimits1764510000000 } from './1764510000000-RateLimits.js';
+import { RelayOutbox1764510100000 } from './1764510100000-RelayOutbox.js';
 
 /** Every migration, in order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   RoAccounts1764600000000,
   StudyVault1764600100000,
   RateLimits1764510000000,
+  RelayOutbox1764510100000,
 ];

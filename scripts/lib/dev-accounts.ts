@@ -12,4 +12,5 @@ export const DEV_ACCOUNTS = [
   { index: 3, role: 'radiologist: after `npm run demo`, licensed CA/NY/TX for CT/MR/XR' },
   { index: 4, role: 'radiologist: after `npm run demo`, licensed FL/GA for XR/US/MG' },
   { index: 9, role: 'settler (sends settle / lease-release transactions)' },
+  { index: 19, role: 'relayer (pays the gas of gasless claims and reports)' },
 ];

@@ -36,7 +36,12 @@ export interface Stack {
  * indexer polling the chain, the settler listening on the bus).
  */
 export async function startStack(
-  opts: { settlerPollMs?: number; anchorIntervalMs?: number; api?: Partial<AppConfigInput['api']> } = {},
+  opts: {
+    settlerPollMs?: number;
+    anchorIntervalMs?: number;
+    api?: Partial<AppConfigInput['api']>;
+    relay?: Partial<NonNullable<AppConfigInput['relay']>>;
+  } = {},
 ): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
@@ -57,6 +62,8 @@ export async function startStack(
     indexer: { confirmations: 0, pollMs: 100 },
     settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
     bus: { settlerPort: await freePort() },
+    // dev account #19 pays the gas of gasless requests
+    relay: { privateKey: devWallet(19, provider).privateKey, pollMs: 50, ...opts.relay },
   });
   const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {
     ...busServerOptions(config),
@@ -68,10 +75,10 @@ export async function startStack(
   const api = await createApiApp(config);
   await api.init();
   await api.listen(0, '127.0.0.1');
-  return {
+  const stack: Stack = {
     config, anvil, provider, deployment, owner, api, indexer, settler, db,
     async stop() {
-      await api.close();
+      await stack.api.close(); // a test may have restarted the API
       await indexer.close();
       await settler.close();
       provider.destroy();
@@ -79,6 +86,7 @@ export async function startStack(
       await db.drop();
     },
   };
+  return stack;
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {

@@ -16,6 +16,8 @@ import { HealthController } from './health.controller.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { queryLimits } from './limits/query-limits.js';
 import { RateLimitService } from './limits/rate-limit.service.js';
+import { RelayService } from './relay/relay.service.js';
+import { Relayer } from './relay/relayer.service.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
 import { LeaseService } from './ro/lease.service.js';
 import { PostingService } from './ro/posting.service.js';
@@ -59,6 +61,8 @@ export class ApiModule {
         CredentialsService,
         CredentialsResolver,
         RateLimitService,
+        Relayer,
+        RelayService,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -10,6 +10,7 @@ export const CONTRACT_NAMES = {
   CredentialRegistry: 'CredentialRegistry',
   StudyMarket: 'StudyMarket',
   AccessLogAnchor: 'AccessLogAnchor',
+  OpenReadForwarder: 'OpenReadForwarder',
 } as const;
 export type ContractName = (typeof CONTRACT_NAMES)[keyof typeof CONTRACT_NAMES];
 

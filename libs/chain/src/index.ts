@@ -3,3 +3,4 @@ export * from './anvil.js';
 export * from './deploy.js';
 export * from './errors.js';
 export * from './receipts.js';
+export * from './forwarder.js';

@@ -20,6 +20,8 @@ export const configSchema = z.object({
     deployBlock: int(0),
     /** AccessLogAnchor; when unset the access log is not anchored on chain */
     accessLogAnchor: address.optional(),
+    /** OpenReadForwarder (ERC-2771) the market trusts; when unset, gasless claims and reports are off */
+    forwarder: address.optional(),
   }),
   api: z.object({
     host: z.string().default('127.0.0.1'),
@@ -57,6 +59,15 @@ export const configSchema = z.object({
     /** how often the settler looks for expiring and lapsed credentials */
     credentialWatchMs: int(10).default(60_000),
   }),
+  relay: z.object({
+    /** the funded account that pays the gas of gasless requests; when unset, gasless claims and reports are off */
+    privateKey: privateKey.optional(),
+    /** most wei the relayer spends on one radiologist's requests in 24 h (reserved at queueing, actual once mined) */
+    spendLimitWei: z.coerce.bigint().nonnegative().default(50_000_000_000_000_000n),
+    /** a sent transaction not mined after this long is replaced (same nonce, fee +12.5 %) */
+    replaceAfterMs: int(100).default(30_000),
+    pollMs: int(10).default(250),
+  }).prefault({}),
   bus: z.object({
     /** When set, apps talk over NATS; otherwise over Nest's TCP transport (needs nothing extra). */
     natsUrl: z.string().optional(),
@@ -96,6 +107,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       market: env.MARKET_ADDRESS,
       deployBlock: env.DEPLOY_BLOCK,
       accessLogAnchor: env.ACCESS_LOG_ANCHOR_ADDRESS || undefined,
+      forwarder: env.FORWARDER_ADDRESS || undefined,
     },
     api: {
       host: env.API_HOST,
@@ -122,6 +134,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       anchorIntervalMs: env.ACCESS_LOG_ANCHOR_INTERVAL_MS,
       credentialWarnDays: env.CREDENTIAL_WARN_DAYS ? env.CREDENTIAL_WARN_DAYS.split(',').map((d) => d.trim()) : undefined,
       credentialWatchMs: env.CREDENTIAL_WATCH_MS,
+    },
+    relay: {
+      privateKey: env.RELAYER_PRIVATE_KEY || undefined,
+      spendLimitWei: env.RELAY_SPEND_LIMIT_WEI,
+      replaceAfterMs: env.RELAY_REPLACE_AFTER_MS,
+      pollMs: env.RELAY_POLL_MS,
     },
     bus: { natsUrl: env.NATS_URL || undefined, settlerHost: env.SETTLER_BUS_HOST, settlerPort: env.SETTLER_BUS_PORT },
   });

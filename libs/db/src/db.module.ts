@@ -12,11 +12,12 @@ import { AccessLogRepository } from './repositories/access-log.repository.js';
 import { RoRepository } from './repositories/ro.repository.js';
 import { StudyVaultRepository } from './repositories/study-vault.repository.js';
 import { RateLimitRepository } from './repositories/rate-limit.repository.js';
+import { RelayOutboxRepository } from './repositories/relay-outbox.repository.js';
 
 const repositories = [
   AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository,
   RoRepository, StudyVaultRepository, AccessLogRepository, CredentialRepository,
-  RateLimitRepository,
+  RateLimitRepository, RelayOutboxRepository,
 ];
 
 @Global()

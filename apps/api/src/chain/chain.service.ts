@@ -135,7 +135,8 @@ export class ChainService implements OnApplicationShutdown {
     }
   }
 
-  private async simulate(tx: { from: string; to: string; data: string; blockTag?: number }): Promise<bigint> {
+  /** estimateGas (or eth_call at a past block); a revert becomes the OpenReadError a client should see. */
+  async simulate(tx: { from: string; to: string; data: string; blockTag?: number }): Promise<bigint> {
     try {
       if (tx.blockTag !== undefined) {
         await this.provider.call(tx);
