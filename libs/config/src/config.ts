@@ -43,6 +43,8 @@ export const configSchema = z.object({
     /** per-account token bucket per root operation: burst size and tokens refilled per second */
     rateLimitBurst: int(1).default(300),
     rateLimitPerSecond: z.coerce.number().positive().default(20),
+    /** how often the live worklist (subscriptions) looks for new indexed changes while anyone is subscribed */
+    feedPollMs: int(10).default(1000),
   }),
   indexer: z.object({
     confirmations: int(0, 1000).default(0),
@@ -122,6 +124,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxQueryComplexity: env.API_MAX_QUERY_COMPLEXITY,
       rateLimitBurst: env.RATE_LIMIT_BURST,
       rateLimitPerSecond: env.RATE_LIMIT_PER_SECOND,
+      feedPollMs: env.API_FEED_POLL_MS,
     },
     indexer: {
       confirmations: env.INDEXER_CONFIRMATIONS,

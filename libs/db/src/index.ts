@@ -11,3 +11,4 @@ export * from './repositories/access-log.repository.js';
 export * from './repositories/credential.repository.js';
 export * from './repositories/rate-limit.repository.js';
 export * from './repositories/relay-outbox.repository.js';
+export * from './repositories/study-feed.repository.js';

@@ -91,7 +91,7 @@ export const BOUNTY_SQL = `LEAST(s.max_bounty,
       1000000000000))`;
 
 /** Joins that bring the parameters each study's bounty needs ($1 chain id, $4 modality names, $5 urgency names). */
-const PARAMETER_JOINS = `
+export const PARAMETER_JOINS = `
   JOIN incentive_parameters b   ON b.chain_id = s.chain_id AND b.name = 'baseBounty'
                                AND b.key = array_position($4::text[], s.modality) - 1
   JOIN incentive_parameters u   ON u.chain_id = s.chain_id AND u.name = 'urgencyMultiplierBps'
