@@ -5,6 +5,7 @@ import { RoAccounts1764600000000 } from './1764600000000-RoAccounts.js';
 import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
 import { RateLimits1764510000000 } from './1764510000000-RateLimits.js';
 import { RelayOutbox1764510100000 } from './1764510100000-RelayOutbox.js';
+import { WorklistIndex1764510200000 } from './1764510200000-WorklistIndex.js';
 
 /** Every migration, in order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   StudyVault1764600100000,
   RateLimits1764510000000,
   RelayOutbox1764510100000,
+  WorklistIndex1764510200000,
 ];

@@ -5,5 +5,5 @@
 import { printTable } from './bench/worklist.js';
 import { worklistBench } from './bench/worklist.js';
 
-const rows = [...(await worklistBench())];
+const rows = [...(await worklistBench({ queries: Number(process.env.BENCH_QUERIES ?? 300) }))];
 printTable(rows);
