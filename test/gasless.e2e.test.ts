@@ -6,6 +6,7 @@ import { FORWARD_REQUEST_TYPES } from '../libs/chain/src/forwarder.js';
 import { mined } from '../libs/chain/src/receipts.js';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
 import { GqlClient } from './support/client.js';
+import { fundRo } from './support/funding.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const USD = 1_000_000n;
@@ -21,10 +22,7 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
     relayer = devWallet(19, stack.provider).address;
     db = new pg.Client({ connectionString: stack.config.databaseUrl });
     await db.connect();
-    const ro = devWallet(2, stack.provider);
-    await mined(stack.owner.token.mint(ro.address, 10_000n * USD));
-    await mined((stack.owner.token.connect(ro) as typeof stack.owner.token).approve(stack.deployment.market, 10_000n * USD));
-    await mined((stack.owner.market.connect(ro) as typeof stack.owner.market).deposit(10_000n * USD));
+    await fundRo(stack, devWallet(2, stack.provider), 10_000n * USD);
   });
   afterAll(async () => {
     await db?.end();

@@ -5,6 +5,7 @@ import { mined } from '../libs/chain/src/receipts.js';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';
+import { fundRo } from './support/funding.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const USD = 1_000_000n;
@@ -23,9 +24,7 @@ describe('the live worklist over graphql-ws', () => {
     const { provider, owner } = stack;
     const ro = devWallet(2, provider);
     const market = owner.market.connect(ro) as typeof owner.market;
-    await mined(owner.token.mint(ro.address, 1_000n * USD));
-    await mined((owner.token.connect(ro) as typeof owner.token).approve(stack.deployment.market, 1_000n * USD));
-    await mined(market.deposit(1_000n * USD));
+    await fundRo(stack, ro, 1_000n * USD);
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
     const [alice, bob, tex] = [devWallet(3, provider), devWallet(5, provider), devWallet(4, provider)];
     for (const [w, state] of [[alice, 'CA'], [bob, 'CA'], [tex, 'TX']] as const)

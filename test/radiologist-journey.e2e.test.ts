@@ -8,6 +8,7 @@ import { addMonths, withNpiCheckDigit } from '../libs/domain/src/credentials.js'
 import { modalityIndex, stateIndex, urgencyIndex } from '../libs/domain/src/codes.js';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';
+import { fundRo } from './support/funding.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const USD = 1_000_000n;
@@ -61,9 +62,7 @@ describe('a new radiologist, end to end over HTTP and WebSocket', () => {
 
     const ro = devWallet(2, provider);
     const market = owner.market.connect(ro) as typeof owner.market;
-    await mined(owner.token.mint(ro.address, 500n * USD));
-    await mined((owner.token.connect(ro) as typeof owner.token).approve(stack.deployment.market, 500n * USD));
-    await mined(market.deposit(500n * USD));
+    await fundRo(stack, ro, 500n * USD);
     const studyId = hexlify(randomBytes(32));
     const maxBounty = 200n * USD;
     await mined(market.postStudy(studyId, modalityIndex('CT'), 12_000, urgencyIndex('STAT'), stateIndex('CA'), maxBounty));

@@ -10,18 +10,8 @@ export interface RelayAttempt {
   sentAt: number;
 }
 
-export interface RelayRow {
+export interface RelayRow extends Omit<NewRelayRequest, 'reservedWei'> {
   id: string;
-  chainId: number;
-  forwarder: string;
-  signer: string;
-  signerNonce: bigint;
-  target: string;
-  function: string;
-  data: string;
-  gas: bigint;
-  deadline: number;
-  signature: string;
   status: RelayStatus;
   relayer: string | null;
   relayerNonce: number | null;
