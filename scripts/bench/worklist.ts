@@ -81,6 +81,7 @@ export async function worklistBench(opts: { studies?: number; radiologists?: num
       const logged: string[] = [];
       const query = ds.query.bind(ds);
       (ds as { query: unknown }).query = async (sql: string, params: unknown[]) => {
+        if (sql.startsWith('SELECT states')) return query(sql, params); // the credential lookup runs as is
         const plan = await query(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${sql}`, params);
         logged.push(...plan.map((r: Record<string, string>) => r['QUERY PLAN']));
         return [];
