@@ -4,6 +4,9 @@ import { Governance1764300000000 } from './1764300000000-Governance.js';
 import { CredentialApplications1764500000000 } from './1764500000000-CredentialApplications.js';
 import { RoAccounts1764600000000 } from './1764600000000-RoAccounts.js';
 import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
+import { RateLimits1764510000000 } from './1764510000000-RateLimits.js';
+import { RelayOutbox1764510100000 } from './1764510100000-RelayOutbox.js';
+import { WorklistIndex1764510200000 } from './1764510200000-WorklistIndex.js';
 
 /** Every migration, in order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -13,4 +16,7 @@ export const migrations = [
   CredentialApplications1764500000000,
   RoAccounts1764600000000,
   StudyVault1764600100000,
+  RateLimits1764510000000,
+  RelayOutbox1764510100000,
+  WorklistIndex1764510200000,
 ];

@@ -3,6 +3,7 @@
  * (post ≤ 180k, settle ≤ 60k). Numbers, not assertions: speed and gas goals live here, not in timed tests.
  * The ≥ 10,000-step fuzz/invariant run is `npm run test:fuzz` (FUZZ_STEPS, FUZZ_SEED).
  */
+import { printTable, worklistBench } from './bench/worklist.js';
 import { HDNodeWallet, MaxUint256, Mnemonic, id as keccakId, type ContractTransactionResponse, type JsonRpcProvider } from 'ethers';
 import {
   ANVIL_MNEMONIC,
@@ -90,7 +91,7 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
   return rows;
 }
 
-async function main() {
+async function printGas() {
   const rows = await gasBench();
   const w = Math.max(...rows.map((r) => r.call.length));
   console.log(`\nGas (solc 0.8.x, optimizer 200 runs, cancun; anvil)\n`);
@@ -101,6 +102,12 @@ async function main() {
     const mark = target === undefined ? '' : r.gas <= BigInt(target) ? ` ≤ ${target} ✓` : ` > ${target} ✗`;
     console.log(`${r.call.padEnd(w)}  ${r.gas.toString().padStart(9)}  ${(target ? String(target) : '').padStart(9)}  ${r.note}${mark}`);
   }
+}
+
+async function main() {
+  await printGas();
+  // worklist latency with 1,000,000 studies (needs the machine's Postgres: TEST_PG_URL)
+  printTable(await worklistBench({ queries: Number(process.env.BENCH_QUERIES ?? 300) }));
 }
 
 main().catch((e) => {

@@ -97,6 +97,8 @@ async function main() {
       REGISTRY_ADDRESS: deployment.registry,
       MARKET_ADDRESS: deployment.market,
       ACCESS_LOG_ANCHOR_ADDRESS: deployment.accessLogAnchor,
+      FORWARDER_ADDRESS: deployment.forwarder,
+      RELAYER_PRIVATE_KEY: env.RELAYER_PRIVATE_KEY ?? devKey(19).privateKey,
       DEPLOY_BLOCK: String(deployment.deployBlock),
       SETTLER_PRIVATE_KEY: env.SETTLER_PRIVATE_KEY ?? devKey(9).privateKey,
       GOVERNOR_ADDRESS: governance.governor,

@@ -7,6 +7,8 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Context} from "@openzeppelin/contracts/utils/Context.sol";
+import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
 import {BountyMath} from "./BountyMath.sol";
 import {IncentiveParameters} from "./IncentiveParameters.sol";
 import {CredentialRegistry} from "./CredentialRegistry.sol";
@@ -28,8 +30,15 @@ import {CredentialRegistry} from "./CredentialRegistry.sol";
  *   change fees and eligibility of studies that are not yet claimed.
  * - a Disputed study stays escrowed until the owner (the DAO timelock) or the arbiter resolves it with
  *   {resolveDispute}; both are trusted to split fairly, and a dispute nobody resolves stays frozen.
+ *
+ * Gasless calls (ERC-2771): the trusted forwarder (fixed at construction) may append the signer's address to the
+ * calldata; every function reads its caller with {_msgSender}, never `msg.sender`. HAZARDS:
+ * - the forwarder is trusted with every identity: a compromised or buggy forwarder can act as anyone;
+ * - never add Multicall or any self-delegatecall: combined with ERC-2771 it lets callers spoof _msgSender;
+ * - owner functions also accept forwarded calls (Ownable reads _msgSender), so an owner's signed request is as
+ *   good as the owner's transaction: an owner must not sign forward requests it does not mean.
  */
-contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
+contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
     using SafeERC20 for IERC20;
 
     enum Status {
@@ -177,8 +186,9 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         IncentiveParameters parameters_,
         CredentialRegistry registry_,
         address treasury_,
-        address initialOwner
-    ) Ownable(initialOwner) {
+        address initialOwner,
+        address trustedForwarder_
+    ) Ownable(initialOwner) ERC2771Context(trustedForwarder_) {
         if (
             address(token_) == address(0) ||
             address(parameters_) == address(0) ||
@@ -209,20 +219,20 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         bytes32 r,
         bytes32 s
     ) external nonReentrant {
-        try IERC20Permit(address(_token)).permit(msg.sender, address(this), amount, deadline, v, r, s) {} catch {}
+        try IERC20Permit(address(_token)).permit(_msgSender(), address(this), amount, deadline, v, r, s) {} catch {}
         _deposit(amount);
     }
 
     /// @notice Sends `amount` of the caller's market balance to the caller.
     function withdraw(uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
-        uint256 available = _balances[msg.sender];
+        uint256 available = _balances[_msgSender()];
         if (available < amount) revert InsufficientBalance(available, amount);
         unchecked {
-            _balances[msg.sender] = available - amount;
+            _balances[_msgSender()] = available - amount;
         }
-        _token.safeTransfer(msg.sender, amount);
-        emit Withdrawn(msg.sender, amount);
+        _token.safeTransfer(_msgSender(), amount);
+        emit Withdrawn(_msgSender(), amount);
     }
 
     /// @notice Market balance of `account` (withdrawable; escrowed study funds are not included).
@@ -257,13 +267,13 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         ) revert InvalidStudy();
         Study storage s = _studies[studyId];
         if (s.status != Status.None) revert StudyAlreadyExists(studyId);
-        uint256 available = _balances[msg.sender];
+        uint256 available = _balances[_msgSender()];
         if (available < maxBounty) revert InsufficientBalance(available, maxBounty);
         unchecked {
-            _balances[msg.sender] = available - maxBounty;
+            _balances[_msgSender()] = available - maxBounty;
         }
 
-        s.ro = msg.sender;
+        s.ro = _msgSender();
         s.status = Status.Open;
         s.modality = modality;
         s.urgency = urgency;
@@ -274,7 +284,7 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
 
         emit StudyPosted(
             studyId,
-            msg.sender,
+            _msgSender(),
             modality,
             difficultyBps,
             urgency,
@@ -297,19 +307,20 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
             status = Status.Open;
         }
         if (status != Status.Open) revert StudyNotOpen(studyId, status);
-        if (!_registry.isEligible(msg.sender, s.patientState, s.modality)) revert NotEligible(msg.sender, studyId);
+        address radiologist = _msgSender();
+        if (!_registry.isEligible(radiologist, s.patientState, s.modality)) revert NotEligible(radiologist, studyId);
 
         uint256 bounty = _bounty(s.modality, s.difficultyBps, s.urgency, s.maxBounty, block.timestamp - s.postedAt);
         (uint32 leaseDuration, uint16 feeBps) = _parameters.claimTerms();
         uint40 leaseExpiresAt = uint40(block.timestamp + leaseDuration);
 
         s.status = Status.Claimed;
-        s.radiologist = msg.sender;
+        s.radiologist = radiologist;
         s.feeBps = feeBps;
         s.leaseExpiresAt = leaseExpiresAt;
         s.lockedBounty = uint128(bounty); // bounty <= maxBounty (uint128)
 
-        emit StudyClaimed(studyId, msg.sender, s.ro, bounty, feeBps, leaseExpiresAt);
+        emit StudyClaimed(studyId, radiologist, s.ro, bounty, feeBps, leaseExpiresAt);
     }
 
     /// @notice Re-opens a claimed study whose lease has expired without a report. Anyone may call it.
@@ -329,7 +340,7 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         Status status = s.status;
         if (status == Status.None) revert StudyNotFound(studyId);
         if (status != Status.Claimed) revert InvalidStatus(studyId, status);
-        if (s.radiologist != msg.sender) revert NotClaimant(studyId);
+        if (s.radiologist != _msgSender()) revert NotClaimant(studyId);
         if (block.timestamp > s.leaseExpiresAt) revert LeaseHasExpired(studyId);
 
         uint40 disputeDeadline = uint40(block.timestamp + _parameters.acceptanceWindow());
@@ -337,7 +348,7 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         s.disputeDeadline = disputeDeadline;
         s.reportHash = reportHash;
 
-        emit ReportSubmitted(studyId, msg.sender, reportHash, disputeDeadline);
+        emit ReportSubmitted(studyId, _msgSender(), reportHash, disputeDeadline);
     }
 
     /// @notice The RO disputes a report inside the acceptance window; the escrow stays frozen.
@@ -345,11 +356,11 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         Study storage s = _studies[studyId];
         Status status = s.status;
         if (status == Status.None) revert StudyNotFound(studyId);
-        if (s.ro != msg.sender) revert NotStudyOwner(studyId);
+        if (s.ro != _msgSender()) revert NotStudyOwner(studyId);
         if (status != Status.Reported) revert InvalidStatus(studyId, status);
         if (block.timestamp >= s.disputeDeadline) revert DisputeWindowClosed(studyId);
         s.status = Status.Disputed;
-        emit StudyDisputed(studyId, msg.sender);
+        emit StudyDisputed(studyId, _msgSender());
     }
 
     /**
@@ -397,12 +408,12 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         Study storage s = _studies[studyId];
         Status status = s.status;
         if (status == Status.None) revert StudyNotFound(studyId);
-        if (s.ro != msg.sender) revert NotStudyOwner(studyId);
+        if (s.ro != _msgSender()) revert NotStudyOwner(studyId);
         if (status != Status.Open) revert InvalidStatus(studyId, status);
         s.status = Status.Cancelled;
         uint256 refund = s.maxBounty;
-        _balances[msg.sender] += refund;
-        emit StudyCancelled(studyId, msg.sender, refund);
+        _balances[_msgSender()] += refund;
+        emit StudyCancelled(studyId, _msgSender(), refund);
     }
 
     // ───────────────────────────── views ─────────────────────────────
@@ -502,14 +513,27 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient {
         if (refund != 0) _balances[s.ro] += refund;
     }
 
+    /// @dev The caller: the signer of a request relayed by the trusted forwarder, otherwise msg.sender.
+    function _msgSender() internal view override(Context, ERC2771Context) returns (address) {
+        return ERC2771Context._msgSender();
+    }
+
+    function _msgData() internal view override(Context, ERC2771Context) returns (bytes calldata) {
+        return ERC2771Context._msgData();
+    }
+
+    function _contextSuffixLength() internal view override(Context, ERC2771Context) returns (uint256) {
+        return ERC2771Context._contextSuffixLength();
+    }
+
     function _deposit(uint256 amount) private {
         if (amount == 0) revert ZeroAmount();
         uint256 before = _token.balanceOf(address(this));
-        _token.safeTransferFrom(msg.sender, address(this), amount);
+        _token.safeTransferFrom(_msgSender(), address(this), amount);
         uint256 received = _token.balanceOf(address(this)) - before;
         if (received == 0) revert ZeroAmount();
-        _balances[msg.sender] += received;
-        emit Deposited(msg.sender, received);
+        _balances[_msgSender()] += received;
+        emit Deposited(_msgSender(), received);
     }
 
     function _releaseLease(bytes32 studyId, Study storage s) private {

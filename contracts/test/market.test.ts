@@ -378,8 +378,8 @@ describe('ownership and roles', () => {
     const { abi, bytecode } = loadArtifact('StudyMarket');
     const f = new ContractFactory(abi, bytecode, w.owner);
     const d = w.deployment;
-    await expectError(f.deploy(d.token, d.parameters, d.registry, ZeroAddress, w.owner.address), 'ZeroAddress');
-    await expectError(f.deploy(d.token, d.parameters, d.registry, d.treasury, ZeroAddress), 'OwnableInvalidOwner');
+    await expectError(f.deploy(d.token, d.parameters, d.registry, ZeroAddress, w.owner.address, d.forwarder), 'ZeroAddress');
+    await expectError(f.deploy(d.token, d.parameters, d.registry, d.treasury, ZeroAddress, d.forwarder), 'OwnableInvalidOwner');
   });
 
   it('lets only verifiers attest and revoke, and only valid credentials', async () => {

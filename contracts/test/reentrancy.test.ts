@@ -3,7 +3,7 @@
  * attacker contract that re-enters withdraw from that callback. The attacker must get out exactly what it put in.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Contract, ContractFactory, MaxUint256 } from 'ethers';
+import { Contract, ContractFactory, MaxUint256, ZeroAddress } from 'ethers';
 import { decodeContractError, loadArtifact, revert, snapshot } from '../../libs/chain/src/index.js';
 import { USD, send, startWorld, type World } from './fixture.js';
 
@@ -20,7 +20,7 @@ async function deploy(name: string, args: unknown[]): Promise<Contract> {
 beforeAll(async () => {
   w = await startWorld();
   token = await deploy('HookToken', []);
-  market = await deploy('StudyMarket', [token.target, w.deployment.parameters, w.deployment.registry, w.treasury.address, w.owner.address]);
+  market = await deploy('StudyMarket', [token.target, w.deployment.parameters, w.deployment.registry, w.treasury.address, w.owner.address, ZeroAddress]);
   attacker = await deploy('ReentrancyAttacker', [market.target, token.target]);
   // an honest depositor whose funds the attacker would steal
   const victim = w.wallets[2];

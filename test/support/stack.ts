@@ -19,7 +19,7 @@ import {
   deployOpenRead,
 } from '../../libs/chain/src/deploy.js';
 import { increaseTime } from '../../libs/chain/src/anvil.js';
-import { AppConfig, parseConfig } from '../../libs/config/src/index.js';
+import { AppConfig, AppConfigInput, parseConfig } from '../../libs/config/src/index.js';
 import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
 
 export const devWallet = (i: number, provider: JsonRpcProvider) =>
@@ -47,7 +47,13 @@ export interface Stack {
  * indexer polling the chain, the settler listening on the bus).
  */
 export async function startStack(
-  opts: { settlerPollMs?: number; anchorIntervalMs?: number; governance?: GovernanceOptions } = {},
+  opts: {
+    settlerPollMs?: number;
+    anchorIntervalMs?: number;
+    governance?: GovernanceOptions;
+    api?: Partial<AppConfigInput['api']>;
+    relay?: Partial<NonNullable<AppConfigInput['relay']>>;
+  } = {},
 ): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
@@ -70,10 +76,12 @@ export async function startStack(
     contracts: { ...deployment, ...(governance && { governor: governance.governor, timelock: governance.timelock, membership: governance.membership }) },
     governance: { relayerPrivateKey: governance ? devWallet(8, provider).privateKey : undefined },
     // dev account #0 (the deployer) is an ADMIN: it onboards ROs
-    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address] },
+    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address], ...opts.api },
     indexer: { confirmations: 0, pollMs: 100 },
     settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
     bus: { settlerPort: await freePort() },
+    // dev account #19 pays the gas of gasless requests
+    relay: { privateKey: devWallet(19, provider).privateKey, pollMs: 50, ...opts.relay },
   });
   const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {
     ...busServerOptions(config),
@@ -85,10 +93,10 @@ export async function startStack(
   const api = await createApiApp(config);
   await api.init();
   await api.listen(0, '127.0.0.1');
-  return {
+  const stack: Stack = {
     config, anvil, provider, deployment, owner, api, indexer, settler, db, governance,
     async stop() {
-      await api.close();
+      await stack.api.close(); // a test may have restarted the API
       await indexer.close();
       await settler.close();
       provider.destroy();
@@ -96,6 +104,7 @@ export async function startStack(
       await db.drop();
     },
   };
+  return stack;
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {

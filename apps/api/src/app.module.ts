@@ -2,6 +2,7 @@ import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
+import type { GraphQLError } from 'graphql';
 import { AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
 import { DbModule } from '../../../libs/db/src/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
@@ -16,6 +17,12 @@ import { GovernanceResolver } from './governance/governance.resolver.js';
 import { GovernanceService } from './governance/governance.service.js';
 import { HealthController } from './health.controller.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
+import { queryLimits } from './limits/query-limits.js';
+import { RateLimitService } from './limits/rate-limit.service.js';
+import { RelayService } from './relay/relay.service.js';
+import { LiveResolver } from './live/live.resolver.js';
+import { StudyFeed } from './live/study-feed.service.js';
+import { Relayer } from './relay/relayer.service.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
 import { LeaseService } from './ro/lease.service.js';
 import { PostingService } from './ro/posting.service.js';
@@ -38,10 +45,26 @@ export class ApiModule {
           autoSchemaFile: true,
           sortSchema: true,
           path: '/graphql',
-          context: ({ req }: { req: unknown }) => ({ req }),
+          // HTTP: the request; graphql-ws: a request-like object carrying connectionParams.authorization, so the
+          // guard authenticates (and rate-limits) subscriptions exactly like queries
+          context: (ctx: { req?: unknown; connectionParams?: { authorization?: unknown } }) =>
+            ctx.req
+              ? { req: ctx.req }
+              : { req: { headers: { authorization: typeof ctx.connectionParams?.authorization === 'string' ? ctx.connectionParams.authorization : undefined } } },
+          subscriptions: {
+            'graphql-ws': {
+              path: '/graphql',
+              // the same closed error codes as over HTTP (Apollo's formatError does not see WebSocket traffic)
+              // graphql-ws 6: onNext(ctx, id, payload, args, result), onError(ctx, id, payload, errors)
+              onNext: (_c: unknown, _i: unknown, _p: unknown, _a: unknown, result: { errors?: readonly GraphQLError[] }) =>
+                result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : result,
+              onError: (_c: unknown, _i: unknown, _p: unknown, errors: readonly GraphQLError[]) => errors.map((e) => formatError(e.toJSON(), e)),
+            } as never,
+          },
           formatError,
           includeStacktraceInErrorResponses: false,
           introspection: true,
+          validationRules: [queryLimits(config.api.maxQueryDepth, config.api.maxQueryComplexity)],
         }),
       ],
       controllers: [HealthController],
@@ -63,6 +86,11 @@ export class ApiModule {
         BillingResolver,
         GovernanceService,
         GovernanceResolver,
+        RateLimitService,
+        Relayer,
+        RelayService,
+        StudyFeed,
+        LiveResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -13,6 +13,7 @@ export const CONTRACT_NAMES = {
   MembershipToken: 'MembershipToken',
   OpenReadGovernor: 'OpenReadGovernor',
   OpenReadTimelock: 'OpenReadTimelock',
+  OpenReadForwarder: 'OpenReadForwarder',
 } as const;
 export type ContractName = (typeof CONTRACT_NAMES)[keyof typeof CONTRACT_NAMES];
 

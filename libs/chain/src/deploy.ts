@@ -13,6 +13,8 @@ export interface Deployment {
   treasury: string;
   /** AccessLogAnchor: the study access log's hash chain head, anchored periodically */
   accessLogAnchor: string;
+  /** OpenReadForwarder: the ERC-2771 forwarder StudyMarket trusts (gasless claims and reports) */
+  forwarder: string;
 }
 
 export interface DeployOptions {
@@ -22,7 +24,7 @@ export interface DeployOptions {
 }
 
 /**
- * Deploys TestUSD, IncentiveParameters, CredentialRegistry and StudyMarket, in that order, with explicit
+ * Deploys TestUSD, IncentiveParameters, CredentialRegistry, OpenReadForwarder and StudyMarket (and AccessLogAnchor), in that order, with explicit
  * consecutive nonces, waiting for each receipt.
  */
 export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Promise<Deployment> {
@@ -49,9 +51,10 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
   const token = await deploy('TestUSD', [owner]);
   const parameters = await deploy('IncentiveParameters', [owner]);
   const registry = await deploy('CredentialRegistry', [owner]);
-  const market = await deploy('StudyMarket', [token, parameters, registry, treasury, owner]);
+  const forwarder = await deploy('OpenReadForwarder', []);
+  const market = await deploy('StudyMarket', [token, parameters, registry, treasury, owner, forwarder]);
   const accessLogAnchor = await deploy('AccessLogAnchor', [owner]);
-  return { chainId: Number(chainId), deployBlock, token, parameters, registry, market, treasury, accessLogAnchor };
+  return { chainId: Number(chainId), deployBlock, token, parameters, registry, market, treasury, accessLogAnchor, forwarder };
 }
 
 export interface OpenReadContracts {

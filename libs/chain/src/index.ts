@@ -4,3 +4,4 @@ export * from './deploy.js';
 export * from './errors.js';
 export * from './receipts.js';
 export * from './governance.js';
+export * from './forwarder.js';

@@ -24,6 +24,8 @@ export const configSchema = z.object({
     governor: address.optional(),
     timelock: address.optional(),
     membership: address.optional(),
+    /** OpenReadForwarder (ERC-2771) the market trusts; when unset, gasless claims and reports are off */
+    forwarder: address.optional(),
   }),
   api: z.object({
     host: z.string().default('127.0.0.1'),
@@ -38,6 +40,15 @@ export const configSchema = z.object({
     adminAddresses: z.array(address).default([]),
     /** largest JSON request body (encrypted study payloads are uploaded base64 in GraphQL) */
     maxRequestBytes: int(1024).default(64 * 1024 * 1024),
+    /** deepest selection set a query may nest (fragments expanded) */
+    maxQueryDepth: int(2, 100).default(10),
+    /** most fields a query may select, each list field counting `first` (or 100) times its selection */
+    maxQueryComplexity: int(10).default(10_000),
+    /** per-account token bucket per root operation: burst size and tokens refilled per second */
+    rateLimitBurst: int(1).default(300),
+    rateLimitPerSecond: z.coerce.number().positive().default(20),
+    /** how often the live worklist (subscriptions) looks for new indexed changes while anyone is subscribed */
+    feedPollMs: int(10).default(1000),
   }),
   indexer: z.object({
     confirmations: int(0, 1000).default(0),
@@ -60,6 +71,15 @@ export const configSchema = z.object({
       relayerPrivateKey: privateKey.optional(),
     })
     .default({}),
+  relay: z.object({
+    /** the funded account that pays the gas of gasless requests; when unset, gasless claims and reports are off */
+    privateKey: privateKey.optional(),
+    /** most wei the relayer spends on one radiologist's requests in 24 h (reserved at queueing, actual once mined) */
+    spendLimitWei: z.coerce.bigint().nonnegative().default(50_000_000_000_000_000n),
+    /** a sent transaction not mined after this long is replaced (same nonce, fee +12.5 %) */
+    replaceAfterMs: int(100).default(30_000),
+    pollMs: int(10).default(250),
+  }).prefault({}),
   bus: z.object({
     /** When set, apps talk over NATS; otherwise over Nest's TCP transport (needs nothing extra). */
     natsUrl: z.string().optional(),
@@ -102,6 +122,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       governor: env.GOVERNOR_ADDRESS || undefined,
       timelock: env.TIMELOCK_ADDRESS || undefined,
       membership: env.MEMBERSHIP_ADDRESS || undefined,
+      forwarder: env.FORWARDER_ADDRESS || undefined,
     },
     api: {
       host: env.API_HOST,
@@ -112,6 +133,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
       adminAddresses: env.ADMIN_ADDRESSES ? env.ADMIN_ADDRESSES.split(',').map((a) => a.trim()) : undefined,
       maxRequestBytes: env.API_MAX_REQUEST_BYTES,
+      maxQueryDepth: env.API_MAX_QUERY_DEPTH,
+      maxQueryComplexity: env.API_MAX_QUERY_COMPLEXITY,
+      rateLimitBurst: env.RATE_LIMIT_BURST,
+      rateLimitPerSecond: env.RATE_LIMIT_PER_SECOND,
+      feedPollMs: env.API_FEED_POLL_MS,
     },
     indexer: {
       confirmations: env.INDEXER_CONFIRMATIONS,
@@ -126,6 +152,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       credentialWatchMs: env.CREDENTIAL_WATCH_MS,
     },
     governance: { relayerPrivateKey: env.GOVERNANCE_RELAYER_PRIVATE_KEY || undefined },
+    relay: {
+      privateKey: env.RELAYER_PRIVATE_KEY || undefined,
+      spendLimitWei: env.RELAY_SPEND_LIMIT_WEI,
+      replaceAfterMs: env.RELAY_REPLACE_AFTER_MS,
+      pollMs: env.RELAY_POLL_MS,
+    },
     bus: { natsUrl: env.NATS_URL || undefined, settlerHost: env.SETTLER_BUS_HOST, settlerPort: env.SETTLER_BUS_PORT },
   });
 }

@@ -12,10 +12,14 @@ import { StudyRepository } from './repositories/study.repository.js';
 import { AccessLogRepository } from './repositories/access-log.repository.js';
 import { RoRepository } from './repositories/ro.repository.js';
 import { StudyVaultRepository } from './repositories/study-vault.repository.js';
+import { RateLimitRepository } from './repositories/rate-limit.repository.js';
+import { RelayOutboxRepository } from './repositories/relay-outbox.repository.js';
+import { StudyFeedRepository } from './repositories/study-feed.repository.js';
 
 const repositories = [
   AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository,
   RoRepository, StudyVaultRepository, AccessLogRepository, CredentialRepository, GovernanceRepository,
+  RateLimitRepository, RelayOutboxRepository, StudyFeedRepository,
 ];
 
 @Global()

@@ -10,3 +10,6 @@ export * from './repositories/study-vault.repository.js';
 export * from './repositories/access-log.repository.js';
 export * from './repositories/credential.repository.js';
 export * from './repositories/governance.repository.js';
+export * from './repositories/rate-limit.repository.js';
+export * from './repositories/relay-outbox.repository.js';
+export * from './repositories/study-feed.repository.js';

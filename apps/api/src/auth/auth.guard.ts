@@ -3,6 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
 import type { Request } from 'express';
 import { OpenReadError } from '../common/errors.js';
+import { RateLimitService } from '../limits/rate-limit.service.js';
 import { AuthService, AuthUser } from './auth.service.js';
 import { ACCESS_METADATA, Access, Role, RoleService } from './roles.js';
 
@@ -22,6 +23,7 @@ export class AuthGuard implements CanActivate {
     private readonly auth: AuthService,
     private readonly roles: RoleService,
     private readonly reflector: Reflector,
+    private readonly limits: RateLimitService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -29,9 +31,14 @@ export class AuthGuard implements CanActivate {
     const access = this.reflector.getAllAndOverride<Access | undefined>(ACCESS_METADATA, [context.getHandler(), context.getClass()]);
     if (!access) throw new OpenReadError('FORBIDDEN', 'this operation declares no access rule, so nobody may call it');
     if (access.kind === 'public') return true;
-    const { req } = GqlExecutionContext.create(context).getContext<GqlContext>();
+    const gql = GqlExecutionContext.create(context);
+    const { req } = gql.getContext<GqlContext>();
     if (req.user === undefined) req.user = await this.auth.authenticate(req.headers?.authorization);
     if (!req.user) throw new OpenReadError('UNAUTHENTICATED', 'sign in first: Authorization: Bearer <token from login>');
+    // every root operation a signed-in account calls spends a token of its own bucket (fails closed)
+    const info = gql.getInfo<{ parentType: { name: string }; fieldName: string }>();
+    if (['Query', 'Mutation', 'Subscription'].includes(info.parentType.name))
+      await this.limits.consume(req.user.address, `${info.parentType.name}.${info.fieldName}`);
     if (access.kind === 'authenticated') return true;
     req.roles ??= await this.roles.rolesOf(req.user.address);
     if (!access.roles.some((r) => req.roles!.has(r)))

@@ -77,14 +77,12 @@ export class AuthService {
    */
   private async signedBy(message: string, signature: string, address: string): Promise<boolean> {
     if (!isHexString(signature) || signature.length % 2 !== 0 || signature.length > 2 + 2 * MAX_SIGNATURE_BYTES) return false;
-    // EOAs: exactly the 65-byte r‖s‖v form wallets produce. ethers would also take the 64-byte EIP-2098 compact
-    // form, so a truncated signature could pass: one canonical encoding only.
-    if (signature.length === 2 + 2 * 65) {
-      try {
-        if (verifyMessage(message, signature).toLowerCase() === address.toLowerCase()) return true;
-      } catch {
-        // not a valid ECDSA signature: may still be a smart account's
-      }
+    try {
+      // canonical 65-byte r‖s‖v only: ethers would also take a 64-byte EIP-2098 compact form or other v encodings,
+      // so a signature with its last byte cut off or v altered could still sign in (the SIWE fuzz test found it)
+      if (canonicalEcdsa(signature) && verifyMessage(message, signature).toLowerCase() === address.toLowerCase()) return true;
+    } catch {
+      // not a 65-byte ECDSA signature: may still be a smart account's (e.g. several owners' signatures)
     }
     const data = ERC1271.encodeFunctionData('isValidSignature', [hashMessage(message), signature]);
     let result: string;
@@ -112,4 +110,12 @@ export class AuthService {
     const m = /^Bearer (.+)$/.exec(authorization ?? '');
     if (m) await this.repo.deleteSession(hashToken(m[1]));
   }
+}
+
+const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
+/** 65 bytes, v 27 or 28, s in the lower half (EIP-2): the one encoding wallets produce. */
+function canonicalEcdsa(signature: string): boolean {
+  if (signature.length !== 132) return false;
+  const v = parseInt(signature.slice(130), 16);
+  return (v === 27 || v === 28) && BigInt('0x' + signature.slice(66, 130)) <= SECP256K1_HALF_N;
 }

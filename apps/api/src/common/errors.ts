@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'LEASE_EXPIRED',
   'CONFLICT',
   'CHAIN_UNAVAILABLE',
+  'RATE_LIMITED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -65,7 +66,14 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     apolloCode === 'BAD_USER_INPUT' ||
     apolloCode === 'BAD_REQUEST'
   ) {
-    return { message: formatted.message, locations: formatted.locations, path: formatted.path, extensions: { code: 'BAD_INPUT' } };
+    // query limits (limits/query-limits.ts) say why in extensions.reason
+    const reason = formatted.extensions?.reason;
+    return {
+      message: formatted.message,
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: { code: 'BAD_INPUT', ...(typeof reason === 'string' ? { reason } : {}) },
+    };
   }
   logger.error(`unexpected error at ${formatted.path?.join('.') ?? '(request)'}: ${(original as Error)?.stack ?? String(original)}`);
   return { message: 'Internal error', path: formatted.path, extensions: { code: 'INTERNAL' } };

@@ -8,6 +8,8 @@ import type { AuthUser } from '../auth/auth.service.js';
 import { ChainService } from '../chain/chain.service.js';
 import { PostingService } from '../ro/posting.service.js';
 import { OpenReadError } from '../common/errors.js';
+import { ForwardRequestInput, GaslessRequest } from '../relay/relay.models.js';
+import { RelayService } from '../relay/relay.service.js';
 import { parseAmount, parseBytes32, parseLimit, parseStudyId, subsetOf } from '../common/validation.js';
 import { PreparedTransaction, RelayedTransaction, Study, WorklistFilter, WorklistPage, WorklistSort } from './study.models.js';
 
@@ -36,6 +38,7 @@ export class StudiesResolver {
     private readonly studies: StudyRepository,
     private readonly chain: ChainService,
     private readonly postings: PostingService,
+    private readonly relay: RelayService,
   ) {}
 
   @Roles('RADIOLOGIST')
@@ -103,6 +106,19 @@ export class StudiesResolver {
     description: 'The claim transaction for you to sign; refused up front if the study is taken or you are not eligible.',
   })
   async claimStudy(@CurrentUser() user: AuthUser, @Args('studyId', { type: () => ID }) id: string) {
+    return toPrepared(await this.chain.prepare(user.address, 'claim', await this.claimArgs(user, id)));
+  }
+
+  @Roles('RADIOLOGIST')
+  @Mutation(() => GaslessRequest, {
+    description: 'A gasless claim: an EIP-712 forward request to sign and hand to relayGasless (the service pays the gas).',
+  })
+  async prepareGaslessClaim(@CurrentUser() user: AuthUser, @Args('studyId', { type: () => ID }) id: string) {
+    return this.relay.prepare(user.address, 'claim', await this.claimArgs(user, id));
+  }
+
+  /** The same checks as the contract's claim, up front: taken? eligible? */
+  private async claimArgs(user: AuthUser, id: string): Promise<[string]> {
     const studyId = parseStudyId(id);
     const row = await this.studies.findById(this.config.chainId, studyId);
     if (!row) throw new OpenReadError('NOT_FOUND', 'no such study');
@@ -111,7 +127,7 @@ export class StudiesResolver {
     if (row.status !== 'OPEN' && !leaseLapsed) throw new OpenReadError('ALREADY_CLAIMED', 'the study has already been claimed');
     if (!(await this.studies.isEligible(this.config.chainId, user.address, studyId, now)))
       throw new OpenReadError('NOT_ELIGIBLE', 'you are not eligible to read this study (credential, licence state or modality)');
-    return toPrepared(await this.chain.prepare(user.address, 'claim', [studyId]));
+    return [studyId];
   }
 
   @Roles('RADIOLOGIST')
@@ -123,12 +139,40 @@ export class StudiesResolver {
     @Args('studyId', { type: () => ID }) id: string,
     @Args('reportHash', { description: '32-byte hash of the report (e.g. keccak256 of the encrypted report)' }) hash: string,
   ) {
+    return toPrepared(await this.chain.prepare(user.address, 'submitReport', await this.reportArgs(user, id, hash)));
+  }
+
+  @Roles('RADIOLOGIST')
+  @Mutation(() => GaslessRequest, { description: 'A gasless report: an EIP-712 forward request to sign and hand to relayGasless.' })
+  async prepareGaslessReport(
+    @CurrentUser() user: AuthUser,
+    @Args('studyId', { type: () => ID }) id: string,
+    @Args('reportHash', { description: '32-byte hash of the report' }) hash: string,
+  ) {
+    return this.relay.prepare(user.address, 'submitReport', await this.reportArgs(user, id, hash));
+  }
+
+  private async reportArgs(user: AuthUser, id: string, hash: string): Promise<[string, string]> {
     const studyId = parseStudyId(id);
     const reportHash = parseBytes32(hash, 'reportHash');
     const row = await this.studies.findById(this.config.chainId, studyId);
     if (!row) throw new OpenReadError('NOT_FOUND', 'no such study');
     if (row.radiologist !== user.address) throw new OpenReadError('FORBIDDEN', 'only the radiologist who claimed the study can report it');
-    return toPrepared(await this.chain.prepare(user.address, 'submitReport', [studyId, reportHash]));
+    return [studyId, reportHash];
+  }
+
+  @Roles('RADIOLOGIST')
+  @Mutation(() => RelayedTransaction, {
+    description:
+      'Relay a forward request you signed (from prepareGaslessClaim/prepareGaslessReport) through the ERC-2771 ' +
+      'forwarder; the service pays the gas, within a daily limit per radiologist. Waits until it is mined.',
+  })
+  relayGasless(
+    @CurrentUser() user: AuthUser,
+    @Args('request', { type: () => ForwardRequestInput }) request: ForwardRequestInput,
+    @Args('signature') signature: string,
+  ) {
+    return this.relay.submit(user.address, request, signature);
   }
 
   @Roles('RADIOLOGIST', 'VERIFIER', 'RO_DEPOSITOR', 'DAO_MEMBER')

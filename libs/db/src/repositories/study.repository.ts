@@ -91,7 +91,7 @@ export const BOUNTY_SQL = `LEAST(s.max_bounty,
       1000000000000))`;
 
 /** Joins that bring the parameters each study's bounty needs ($1 chain id, $4 modality names, $5 urgency names). */
-const PARAMETER_JOINS = `
+export const PARAMETER_JOINS = `
   JOIN incentive_parameters b   ON b.chain_id = s.chain_id AND b.name = 'baseBounty'
                                AND b.key = array_position($4::text[], s.modality) - 1
   JOIN incentive_parameters u   ON u.chain_id = s.chain_id AND u.name = 'urgencyMultiplierBps'
@@ -121,12 +121,19 @@ export class StudyRepository {
    * modality covered — the same rule CredentialRegistry.isEligible enforces at claim).
    */
   async worklist(q: WorklistQuery): Promise<WorklistRow[]> {
+    // the credential first: its states and modalities as parameters let the planner use studies_open_eligibility_idx
+    // (joined inside the query, a one-row CTE, it scanned every open study: see README, "Bench")
+    const [me] = await this.db.query(
+      `SELECT states, modalities FROM credentials WHERE chain_id = $1 AND radiologist = $2 AND NOT revoked AND expires_at > $3`,
+      [q.chainId, q.radiologist, q.asOf],
+    );
+    if (!me) return [];
     const params: unknown[] = [q.chainId, q.radiologist, q.asOf, MODALITIES, URGENCIES];
     const p = (v: unknown) => {
       params.push(v);
       return `$${params.length}`;
     };
-    const where: string[] = [];
+    const where: string[] = [`s.patient_state = ANY(${p(me.states)}::bpchar[])`, `s.modality = ANY(${p(me.modalities)}::text[])`];
     if (q.modalities?.length) where.push(`s.modality = ANY(${p(q.modalities)}::text[])`);
     if (q.states?.length) where.push(`s.patient_state = ANY(${p(q.states)}::text[])`);
     if (q.urgencies?.length) where.push(`s.urgency = ANY(${p(q.urgencies)}::text[])`);

@@ -1,0 +1,40 @@
+import { Field, InputType, Int, ObjectType } from '@nestjs/graphql';
+
+const UINT = { description: 'unsigned integer as a decimal string' };
+
+@ObjectType({ description: 'An ERC-2771 forward request (OpenZeppelin ERC2771Forwarder) for the signer to sign with EIP-712.' })
+export class ForwardRequestData {
+  @Field() from: string;
+  @Field() to: string;
+  @Field(UINT) value: string;
+  @Field({ description: 'gas forwarded to the inner call (decimal string)' }) gas: string;
+  @Field({ description: "the forwarder's nonce for the signer (decimal string)" }) nonce: string;
+  @Field(() => Int, { description: 'unix seconds after which the request is void' }) deadline: number;
+  @Field() data: string;
+}
+
+@InputType()
+export class ForwardRequestInput {
+  @Field() from: string;
+  @Field() to: string;
+  @Field(UINT) value: string;
+  @Field(UINT) gas: string;
+  @Field(UINT) nonce: string;
+  @Field(() => Int) deadline: number;
+  @Field() data: string;
+}
+
+@ObjectType()
+export class Eip712Domain {
+  @Field() name: string;
+  @Field() version: string;
+  @Field(() => Int) chainId: number;
+  @Field() verifyingContract: string;
+}
+
+@ObjectType({ description: 'Sign `request` with EIP-712 (`typedData` is ready for eth_signTypedData_v4), then call relayGasless.' })
+export class GaslessRequest {
+  @Field(() => ForwardRequestData) request: ForwardRequestData;
+  @Field(() => Eip712Domain) domain: Eip712Domain;
+  @Field({ description: 'JSON: { domain, types, primaryType, message }' }) typedData: string;
+}

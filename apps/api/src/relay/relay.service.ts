@@ -1,0 +1,158 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Contract, Interface, getAddress, solidityPacked, verifyTypedData } from 'ethers';
+import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
+import { FORWARD_REQUEST_TYPES, ForwardRequest, forwarderDomain } from '../../../../libs/chain/src/forwarder.js';
+import { RelayOutboxRepository, RelayRow } from '../../../../libs/db/src/index.js';
+import { ChainService } from '../chain/chain.service.js';
+import { ERROR_CODES, ErrorCode, OpenReadError } from '../common/errors.js';
+import { ForwardRequestInput, GaslessRequest } from './relay.models.js';
+import { Relayer } from './relayer.service.js';
+
+/** Market functions a radiologist may call gaslessly. */
+const GASLESS = new Set(['claim', 'submitReport']);
+/** How long a signed request stays valid. */
+const REQUEST_TTL_SECONDS = 15 * 60;
+
+/**
+ * Gasless claims and reports: builds the EIP-712 forward request for the radiologist to sign, checks the signed
+ * request and queues it in the relay outbox; the Relayer sends it. The caller's checks (eligibility, claimant)
+ * run before prepare(), as for the signed-transaction path.
+ */
+@Injectable()
+export class RelayService {
+  private readonly market: Interface;
+  private readonly forwarder?: Contract;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly chain: ChainService,
+    private readonly outbox: RelayOutboxRepository,
+    private readonly relayer: Relayer,
+  ) {
+    this.market = chain.market;
+    if (config.contracts.forwarder)
+      this.forwarder = new Contract(config.contracts.forwarder, loadArtifact('OpenReadForwarder').abi, chain.provider);
+  }
+
+  private enabled(): { forwarder: Contract; address: string } {
+    if (!this.forwarder || !this.config.relay.privateKey)
+      throw new OpenReadError('CHAIN_UNAVAILABLE', 'gasless requests are not enabled on this server; sign the transaction yourself');
+    return { forwarder: this.forwarder, address: this.config.contracts.forwarder! };
+  }
+
+  /** The inner call as the market sees it: from the forwarder, with the signer appended (ERC-2771). */
+  private simulateInner(signer: string, data: string): Promise<bigint> {
+    const { address } = this.enabled();
+    return this.chain.simulate({ from: address, to: this.config.contracts.market, data: solidityPacked(['bytes', 'address'], [data, signer]) });
+  }
+
+  async prepare(signer: string, fn: string, args: unknown[]): Promise<GaslessRequest> {
+    const { forwarder, address } = this.enabled();
+    const data = this.market.encodeFunctionData(fn, args);
+    const gas = await this.simulateInner(signer, data);
+    // the next nonce: after any of the signer's requests still queued or in flight
+    const onChain = BigInt(await forwarder.nonces(signer));
+    const queued = await this.outbox.highestLiveNonce(this.config.chainId, address, signer);
+    const nonce = queued !== null && queued + 1n > onChain ? queued + 1n : onChain;
+    const request: ForwardRequest = {
+      from: getAddress(signer),
+      to: getAddress(this.config.contracts.market),
+      value: 0n,
+      gas: (gas * 13n) / 10n + 10_000n,
+      nonce,
+      deadline: (await this.chain.now()) + REQUEST_TTL_SECONDS,
+      data,
+    };
+    const domain = forwarderDomain(this.config.chainId, getAddress(address));
+    const message = { ...request, value: '0', gas: request.gas.toString(), nonce: request.nonce.toString() };
+    return {
+      request: message,
+      domain: domain as GaslessRequest['domain'],
+      typedData: JSON.stringify({
+        domain,
+        types: { EIP712Domain: EIP712_DOMAIN_FIELDS, ...FORWARD_REQUEST_TYPES },
+        primaryType: 'ForwardRequest',
+        message,
+      }),
+    };
+  }
+
+  /**
+   * Checks a signed request (signer = caller, to the market, a gasless function, unexpired, valid signature,
+   * would succeed now), reserves its cost against the signer's 24 h spend limit and queues it. Waits until the
+   * relayer has it mined (or refused) and answers like relayTransaction.
+   */
+  async submit(caller: string, input: ForwardRequestInput, signature: string): Promise<{ txHash: string; blockNumber: number; function: string }> {
+    const { address } = this.enabled();
+    const req = parseRequest(input);
+    if (req.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the request must be from the signed-in account');
+    if (req.to.toLowerCase() !== this.config.contracts.market) throw new OpenReadError('BAD_INPUT', 'the request must call the study market');
+    if (req.value !== 0n) throw new OpenReadError('BAD_INPUT', 'gasless requests carry no value');
+    const fn = (() => {
+      try {
+        return this.market.parseTransaction({ data: req.data });
+      } catch {
+        return null;
+      }
+    })();
+    if (!fn || !GASLESS.has(fn.name)) throw new OpenReadError('BAD_INPUT', `only ${[...GASLESS].join(', ')} can be relayed gaslessly`);
+    if (req.deadline <= (await this.chain.now())) throw new OpenReadError('BAD_INPUT', 'the request has expired; prepare a new one');
+    if (req.gas > 2_000_000n) throw new OpenReadError('BAD_INPUT', 'gas is above what these calls need');
+    let recovered: string;
+    try {
+      recovered = verifyTypedData(forwarderDomain(this.config.chainId, getAddress(address)), FORWARD_REQUEST_TYPES, req, signature);
+    } catch {
+      throw new OpenReadError('BAD_INPUT', 'signature is not a valid EIP-712 signature');
+    }
+    if (recovered.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the request is not signed by the signed-in account');
+    // the same signed request again (a client retry): its first outcome, nothing sent again
+    const existing = await this.outbox.findLive(this.config.chainId, address, caller, req.nonce);
+    if (existing?.signature === signature.toLowerCase()) return this.outcome(await this.relayer.settled(existing.id));
+    await this.simulateInner(caller, req.data);
+    const reservedWei = await this.relayer.worstCaseCost(req.gas);
+
+    const queued = await this.outbox.enqueue(
+      { chainId: this.config.chainId, forwarder: address, signer: caller, signerNonce: req.nonce, target: req.to.toLowerCase(),
+        function: fn.name, data: req.data, gas: req.gas, deadline: req.deadline, signature: signature.toLowerCase(), reservedWei },
+      this.config.relay.spendLimitWei,
+    );
+    if (queued.kind === 'conflict')
+      throw new OpenReadError('CONFLICT', 'another request with this nonce is queued or done; prepare a new one');
+    if (queued.kind === 'over-limit')
+      throw new OpenReadError('RATE_LIMITED', 'your gasless spend limit for the last 24 hours is used up; sign the transaction yourself', {
+        reason: 'SPEND_LIMIT',
+      });
+    this.relayer.kick();
+    return this.outcome(await this.relayer.settled(queued.row.id));
+  }
+
+  private outcome(row: RelayRow): { txHash: string; blockNumber: number; function: string } {
+    if (row.status === 'MINED') return { txHash: row.txHash!, blockNumber: row.blockNumber!, function: row.function };
+    if (row.status === 'FAILED') {
+      const code = (ERROR_CODES as readonly string[]).includes(row.errorCode ?? '') ? (row.errorCode as ErrorCode) : 'CONFLICT';
+      throw new OpenReadError(code, row.errorMessage ?? 'the request was refused');
+    }
+    if (row.status === 'REVERTED') throw new OpenReadError('CONFLICT', 'the relayed transaction reverted', { txHash: row.txHash });
+    throw new OpenReadError('CHAIN_UNAVAILABLE', 'the request is queued but not mined yet; it will still be sent', { requestId: row.id });
+  }
+}
+
+const EIP712_DOMAIN_FIELDS = [
+  { name: 'name', type: 'string' },
+  { name: 'version', type: 'string' },
+  { name: 'chainId', type: 'uint256' },
+  { name: 'verifyingContract', type: 'address' },
+];
+
+function parseRequest(i: ForwardRequestInput): ForwardRequest {
+  const uint = (v: string, f: string) => {
+    if (!/^\d{1,78}$/.test(v)) throw new OpenReadError('BAD_INPUT', `${f} must be an unsigned integer as a decimal string`);
+    return BigInt(v);
+  };
+  for (const [f, v] of [['from', i.from], ['to', i.to]] as const)
+    if (!/^0x[0-9a-fA-F]{40}$/.test(v)) throw new OpenReadError('BAD_INPUT', `${f} must be an address`);
+  if (!/^0x([0-9a-fA-F]{2})*$/.test(i.data)) throw new OpenReadError('BAD_INPUT', 'data must be 0x-prefixed hex');
+  return { from: getAddress(i.from), to: getAddress(i.to), value: uint(i.value, 'value'), gas: uint(i.gas, 'gas'),
+    nonce: uint(i.nonce, 'nonce'), deadline: i.deadline, data: i.data.toLowerCase() };
+}

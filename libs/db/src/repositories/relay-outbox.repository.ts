@@ -1,0 +1,206 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+export type RelayStatus = 'QUEUED' | 'SENT' | 'MINED' | 'REVERTED' | 'FAILED';
+
+export interface RelayAttempt {
+  hash: string;
+  maxFeePerGas: string;
+  maxPriorityFeePerGas: string;
+  sentAt: number;
+}
+
+export interface RelayRow extends Omit<NewRelayRequest, 'reservedWei'> {
+  id: string;
+  status: RelayStatus;
+  relayer: string | null;
+  relayerNonce: number | null;
+  attempts: RelayAttempt[];
+  rawTx: string | null;
+  txHash: string | null;
+  blockNumber: number | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+}
+
+export interface NewRelayRequest {
+  chainId: number;
+  forwarder: string;
+  signer: string;
+  signerNonce: bigint;
+  target: string;
+  function: string;
+  data: string;
+  gas: bigint;
+  deadline: number;
+  signature: string;
+  reservedWei: bigint;
+}
+
+function toRow(r: Record<string, any>): RelayRow {
+  return {
+    id: String(r.id),
+    chainId: r.chain_id,
+    forwarder: r.forwarder,
+    signer: r.signer,
+    signerNonce: BigInt(r.signer_nonce),
+    target: r.target,
+    function: r.function,
+    data: r.data,
+    gas: BigInt(r.gas),
+    deadline: Number(r.deadline),
+    signature: r.signature,
+    status: r.status,
+    relayer: r.relayer,
+    relayerNonce: r.relayer_nonce === null ? null : Number(r.relayer_nonce),
+    attempts: r.attempts,
+    rawTx: r.raw_tx,
+    txHash: r.tx_hash,
+    blockNumber: r.block_number === null ? null : Number(r.block_number),
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+  };
+}
+
+/** The relay outbox (see migrations/1764510100000-RelayOutbox.ts). */
+@Injectable()
+export class RelayOutboxRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /**
+   * Queues a request unless it would take the signer's spend over `limitWei` in the last 24 h (each request
+   * counts its actual cost once mined, its reservation until then). Serialised per signer by an advisory lock, so
+   * concurrent requests cannot both fit under the limit. A live request with the same forwarder nonce makes the
+   * unique index refuse the insert: 'duplicate' (same signature: the existing row is returned) or 'conflict'.
+   */
+  async enqueue(
+    req: NewRelayRequest,
+    limitWei: bigint,
+  ): Promise<
+    | { kind: 'queued'; row: RelayRow }
+    | { kind: 'duplicate'; row: RelayRow }
+    | { kind: 'conflict'; spentWei: bigint }
+    | { kind: 'over-limit'; spentWei: bigint }
+  > {
+    return this.db.transaction(async (tx) => {
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext('relay-spend:' || $1))`, [req.signer]);
+      const existing = await tx.query(
+        `SELECT * FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3 AND signer_nonce = $4
+           AND status IN ('QUEUED','SENT','MINED')`,
+        [req.chainId, req.forwarder, req.signer, req.signerNonce.toString()],
+      );
+      if (existing.length)
+        return existing[0].signature === req.signature
+          ? { kind: 'duplicate' as const, row: toRow(existing[0]) }
+          : { kind: 'conflict' as const, spentWei: 0n };
+      const [{ spent }] = await tx.query(
+        `SELECT COALESCE(sum(COALESCE(cost_wei, reserved_wei)), 0) AS spent FROM relay_requests
+         WHERE chain_id = $1 AND signer = $2 AND status <> 'FAILED' AND created_at > now() - interval '24 hours'`,
+        [req.chainId, req.signer],
+      );
+      if (BigInt(spent) + req.reservedWei > limitWei) return { kind: 'over-limit' as const, spentWei: BigInt(spent) };
+      // the unique index is the guard; the SELECT above only picks the friendlier answer
+      const rows = await tx.query(
+        `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING *`,
+        [req.chainId, req.forwarder, req.signer, req.signerNonce.toString(), req.target, req.function, req.data,
+         req.gas.toString(), req.deadline, req.signature, req.reservedWei.toString()],
+      );
+      return { kind: 'queued' as const, row: toRow(rows[0]) };
+    });
+  }
+
+  async findById(id: string): Promise<RelayRow | null> {
+    const rows = await this.db.query(`SELECT * FROM relay_requests WHERE id = $1`, [id]);
+    return rows.length ? toRow(rows[0]) : null;
+  }
+
+  /** The live (queued, in flight or mined) request with this forwarder nonce, if any. */
+  async findLive(chainId: number, forwarder: string, signer: string, nonce: bigint): Promise<RelayRow | null> {
+    const rows = await this.db.query(
+      `SELECT * FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3 AND signer_nonce = $4
+         AND status IN ('QUEUED','SENT','MINED')`,
+      [chainId, forwarder, signer, nonce.toString()],
+    );
+    return rows.length ? toRow(rows[0]) : null;
+  }
+
+  /** Highest forwarder nonce the signer has live in the outbox (for the next request's nonce), or null. */
+  async highestLiveNonce(chainId: number, forwarder: string, signer: string): Promise<bigint | null> {
+    const [r] = await this.db.query(
+      `SELECT max(signer_nonce) AS n FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3
+         AND status IN ('QUEUED','SENT')`,
+      [chainId, forwarder, signer],
+    );
+    return r.n === null ? null : BigInt(r.n);
+  }
+
+  /** Requests the relayer still has to send or watch, oldest first. */
+  async pending(chainId: number, limit = 100): Promise<RelayRow[]> {
+    const rows = await this.db.query(
+      `SELECT * FROM relay_requests WHERE chain_id = $1 AND status IN ('QUEUED','SENT') ORDER BY id LIMIT $2`,
+      [chainId, limit],
+    );
+    return rows.map(toRow);
+  }
+
+  /**
+   * Assigns the relayer's next nonce to a queued request and stores the signed transaction, in one transaction,
+   * before it is broadcast. `sign(nonce)` builds the transaction. The nonce is max(stored next, chain's count).
+   */
+  async markSent(
+    id: string,
+    chainId: number,
+    relayer: string,
+    chainNonce: number,
+    sign: (nonce: number) => Promise<{ raw: string; attempt: RelayAttempt }>,
+  ): Promise<RelayRow | null> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO relayer_nonces (chain_id, relayer, next_nonce) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+        [chainId, relayer, chainNonce],
+      );
+      // (UPDATE … RETURNING through TypeORM answers [rows, count]; wrapped in a CTE it answers rows)
+      const [{ nonce }] = await tx.query(
+        `WITH u AS (UPDATE relayer_nonces SET next_nonce = GREATEST(next_nonce, $3) + 1 WHERE chain_id = $1 AND relayer = $2
+         RETURNING next_nonce - 1 AS nonce) SELECT nonce FROM u`,
+        [chainId, relayer, chainNonce],
+      );
+      const { raw, attempt } = await sign(Number(nonce));
+      const rows = await tx.query(
+        `WITH u AS (UPDATE relay_requests SET status = 'SENT', relayer = $2, relayer_nonce = $3, raw_tx = $4, tx_hash = $5,
+           attempts = attempts || $6::jsonb, updated_at = now()
+         WHERE id = $1 AND status = 'QUEUED' RETURNING *) SELECT * FROM u`,
+        [id, relayer, nonce, raw, attempt.hash, JSON.stringify([attempt])],
+      );
+      if (!rows.length) throw new Error(`relay request ${id} was no longer queued`);
+      return toRow(rows[0]);
+    });
+  }
+
+  /** A replacement (same nonce, higher fee) of a sent request, stored before it is broadcast. */
+  async replaced(id: string, raw: string, attempt: RelayAttempt): Promise<void> {
+    await this.db.query(
+      `UPDATE relay_requests SET raw_tx = $2, tx_hash = $3, attempts = attempts || $4::jsonb, updated_at = now()
+       WHERE id = $1 AND status = 'SENT'`,
+      [id, raw, attempt.hash, JSON.stringify([attempt])],
+    );
+  }
+
+  async finished(id: string, outcome: { status: 'MINED' | 'REVERTED'; txHash: string; blockNumber: number; costWei: bigint }): Promise<void> {
+    await this.db.query(
+      `UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()
+       WHERE id = $1 AND status = 'SENT'`,
+      [id, outcome.status, outcome.txHash, outcome.blockNumber, outcome.costWei.toString()],
+    );
+  }
+
+  /** Refused before sending (nothing was broadcast; the forwarder nonce stays unused). */
+  async failed(id: string, code: string, message: string): Promise<void> {
+    await this.db.query(
+      `UPDATE relay_requests SET status = 'FAILED', error_code = $2, error_message = $3, updated_at = now()
+       WHERE id = $1 AND status = 'QUEUED'`,
+      [id, code, message],
+    );
+  }
+}

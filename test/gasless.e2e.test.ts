@@ -1,0 +1,153 @@
+import { HDNodeWallet, Wallet, hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApiApp } from '../apps/api/src/bootstrap.js';
+import { FORWARD_REQUEST_TYPES } from '../libs/chain/src/forwarder.js';
+import { mined } from '../libs/chain/src/receipts.js';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
+import { GqlClient } from './support/client.js';
+import { fundRo } from './support/funding.js';
+import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+
+const USD = 1_000_000n;
+const SPEND_LIMIT = 10n ** 17n;
+const GASLESS = `request { from to value gas nonce deadline data } domain { name version chainId verifyingContract }`;
+
+describe('gasless claims and reports through the ERC-2771 forwarder', () => {
+  let stack: Stack;
+  let db: pg.Client;
+  let relayer: string;
+  beforeAll(async () => {
+    stack = await startStack({ relay: { replaceAfterMs: 300, spendLimitWei: SPEND_LIMIT.toString() } });
+    relayer = devWallet(19, stack.provider).address;
+    db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    await db.connect();
+    await fundRo(stack, devWallet(2, stack.provider), 10_000n * USD);
+  });
+  afterAll(async () => {
+    await db?.end();
+    await stack?.stop();
+  });
+
+  async function post(): Promise<string> {
+    const studyId = hexlify(randomBytes(32));
+    const market = stack.owner.market.connect(devWallet(2, stack.provider)) as typeof stack.owner.market;
+    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD));
+    return studyId;
+  }
+
+  /** A radiologist with a fresh key and zero ETH, credentialed for CT in CA, signed in. */
+  async function radiologist(): Promise<{ wallet: HDNodeWallet; client: GqlClient }> {
+    const wallet = Wallet.createRandom().connect(stack.provider);
+    const expiry = (await stack.provider.getBlock('latest'))!.timestamp + 365 * 86400;
+    await mined(stack.owner.registry.attest(wallet.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
+    const client = new GqlClient(stack.api);
+    await client.signIn(wallet);
+    await waitFor('the credential indexed', async () => !(await client.send(`{ worklist { items { id } } }`)).errors);
+    return { wallet, client };
+  }
+
+  async function gasless(r: { wallet: HDNodeWallet; client: GqlClient }, studyId: string, reportHash?: string) {
+    const { prepared } = await r.client.ok(
+      reportHash
+        ? `mutation($id: ID!, $h: String!) { prepared: prepareGaslessReport(studyId: $id, reportHash: $h) { ${GASLESS} } }`
+        : `mutation($id: ID!) { prepared: prepareGaslessClaim(studyId: $id) { ${GASLESS} } }`,
+      { id: studyId, ...(reportHash ? { h: reportHash } : {}) },
+    );
+    const signature = await r.wallet.signTypedData(prepared.domain, FORWARD_REQUEST_TYPES, prepared.request);
+    return { request: prepared.request, signature };
+  }
+  const relay = (c: GqlClient, s: { request: unknown; signature: string }) =>
+    c.send(`mutation($r: ForwardRequestInput!, $s: String!) { relayGasless(request: $r, signature: $s) { txHash blockNumber function } }`, {
+      r: s.request,
+      s: s.signature,
+    });
+
+  it('a radiologist with zero ETH claims and reports; the relayer pays; a replayed request is not sent twice', async () => {
+    const studyId = await post();
+    const rad = await radiologist();
+    const relayerNonce = await stack.provider.getTransactionCount(relayer);
+
+    const claim = await gasless(rad, studyId);
+    expect(claim.request.from.toLowerCase()).toBe(rad.wallet.address.toLowerCase());
+    const claimed = await relay(rad.client, claim);
+    expect(claimed.errors).toBeUndefined();
+    expect(claimed.data.relayGasless.function).toBe('claim');
+    expect((await stack.owner.market.getStudy(studyId)).radiologist).toBe(rad.wallet.address);
+    // the same signed request again: the outbox answers with the first result and sends nothing
+    const replay = await relay(rad.client, claim);
+    expect(replay.data.relayGasless.txHash).toBe(claimed.data.relayGasless.txHash);
+    expect(await stack.provider.getTransactionCount(relayer)).toBe(relayerNonce + 1);
+
+    // another radiologist is refused before anything is signed or paid
+    const rival = await radiologist();
+    expect(await rival.client.code(`mutation($id: ID!) { prepareGaslessClaim(studyId: $id) { typedData } }`, { id: studyId })).toBe('ALREADY_CLAIMED');
+    // nor can a request signed by someone else be relayed as yours
+    expect((await relay(rival.client, claim)).errors?.[0].extensions?.code).toBe('FORBIDDEN');
+
+    await waitFor('the claim indexed', async () => (await rad.client.ok(`query($id: ID!) { study(id: $id) { status } }`, { id: studyId })).study.status === 'CLAIMED');
+    const reportHash = keccak256(toUtf8Bytes('sealed report'));
+    const report = await gasless(rad, studyId, reportHash);
+    const reported = await relay(rad.client, report);
+    expect(reported.data?.relayGasless.function).toBe('submitReport');
+    const onChain = await stack.owner.market.getStudy(studyId);
+    expect(onChain.reportHash).toBe(reportHash);
+    expect(await stack.provider.getBalance(rad.wallet.address)).toBe(0n);
+    expect(await stack.provider.getTransactionCount(relayer)).toBe(relayerNonce + 2);
+  });
+
+  it('replaces a stuck transaction with the same nonce and a higher fee, and finishes it after an API restart', async () => {
+    const studyId = await post();
+    const rad = await radiologist();
+    const claim = await gasless(rad, studyId);
+    const relayerNonce = await stack.provider.getTransactionCount(relayer);
+    await stack.provider.send('evm_setAutomine', [false]);
+    try {
+      const pending = relay(rad.client, claim).catch(() => null); // cut off by the restart below
+      const row = await waitFor('a replacement', async () => {
+        const { rows } = await db.query(`SELECT * FROM relay_requests WHERE signer = $1 AND status = 'SENT'`, [rad.wallet.address.toLowerCase()]);
+        return rows[0]?.attempts.length >= 2 ? rows[0] : null;
+      });
+      const [first, second] = row.attempts;
+      expect(BigInt(second.maxFeePerGas)).toBeGreaterThan(BigInt(first.maxFeePerGas));
+      expect(Number(row.relayer_nonce)).toBe(relayerNonce);
+
+      // the API goes away with the transaction in flight; a new one takes over the outbox
+      await stack.api.close();
+      await pending;
+      stack.api = await createApiApp(stack.config);
+      await stack.api.init();
+      await stack.api.listen(0, '127.0.0.1');
+      await stack.provider.send('evm_mine', []);
+      const done = await waitFor('the request mined', async () => {
+        const { rows } = await db.query(`SELECT * FROM relay_requests WHERE id = $1 AND status = 'MINED'`, [row.id]);
+        return rows[0];
+      });
+      const hashes = done.attempts.map((a: { hash: string }) => a.hash);
+      expect(hashes).toContain(done.tx_hash);
+      expect(await stack.provider.getTransactionReceipt(first.hash)).toBeNull();
+    } finally {
+      await stack.provider.send('evm_setAutomine', [true]);
+    }
+    expect((await stack.owner.market.getStudy(studyId)).radiologist).toBe(rad.wallet.address);
+    // one transaction for the request, whatever the attempts and the restart
+    expect(await stack.provider.getTransactionCount(relayer)).toBe(relayerNonce + 1);
+  });
+
+  it("refuses a radiologist whose relayed spend in the last 24 h is used up, and keeps the other radiologists' allowance", async () => {
+    const studyId = await post();
+    const spent = await radiologist();
+    const other = await radiologist();
+    await db.query(
+      `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature,
+         reserved_wei, status, relayer, relayer_nonce, tx_hash, block_number, cost_wei)
+       VALUES ($1, $2, $3, 999, $4, 'claim', '0x', 0, 0, '0x', 0, 'MINED', $5, 999999, '0x00', 1, $6)`,
+      [stack.config.chainId, stack.config.contracts.forwarder, spent.wallet.address.toLowerCase(), stack.config.contracts.market,
+       relayer.toLowerCase(), (SPEND_LIMIT - 1000n).toString()],
+    );
+    const refused = await relay(spent.client, await gasless(spent, studyId));
+    expect(refused.errors?.[0].extensions).toMatchObject({ code: 'RATE_LIMITED', reason: 'SPEND_LIMIT' });
+    const ok = await relay(other.client, await gasless(other, studyId));
+    expect(ok.errors).toBeUndefined();
+  });
+});

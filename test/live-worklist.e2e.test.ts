@@ -1,0 +1,85 @@
+import { hexlify, randomBytes } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { increaseTime } from '../libs/chain/src/anvil.js';
+import { mined } from '../libs/chain/src/receipts.js';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
+import { GqlClient, signPrepared } from './support/client.js';
+import { subscribe } from './support/live.js';
+import { fundRo } from './support/funding.js';
+import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+
+const USD = 1_000_000n;
+const EVENTS = `subscription { worklistEvents { kind asOf study { id status patientState currentBounty radiologist } } }`;
+
+describe('the live worklist over graphql-ws', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ api: { feedPollMs: 100 } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('pushes new eligible studies, bounty increases and studies taken by someone else, each only to who may claim them', async () => {
+    const { provider, owner } = stack;
+    const ro = devWallet(2, provider);
+    const market = owner.market.connect(ro) as typeof owner.market;
+    await fundRo(stack, ro, 1_000n * USD);
+    const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
+    const [alice, bob, tex] = [devWallet(3, provider), devWallet(5, provider), devWallet(4, provider)];
+    for (const [w, state] of [[alice, 'CA'], [bob, 'CA'], [tex, 'TX']] as const)
+      await mined(owner.registry.attest(w.address, toMask([stateIndex(state)]), toMask([modalityIndex('CT')]), expiry));
+    const clients = await Promise.all([alice, bob, tex].map(async (w) => {
+      const c = new GqlClient(stack.api);
+      await c.signIn(w);
+      await waitFor('the credential indexed', async () => !(await c.send(`{ worklist { items { id } } }`)).errors);
+      return c;
+    }));
+
+    // a stranger without a credential cannot subscribe
+    const stranger = new GqlClient(stack.api);
+    await stranger.signIn(devWallet(7, provider));
+    const refused = await subscribe(stack.api, stranger.token!, EVENTS);
+    expect((await refused.next()).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    await refused.close();
+    const anonymous = await subscribe(stack.api, 'not-a-session', EVENTS);
+    expect((await anonymous.next()).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    await anonymous.close();
+
+    const a = await subscribe(stack.api, clients[0].token!, EVENTS);
+    const t = await subscribe(stack.api, clients[2].token!, EVENTS);
+    await new Promise((r) => setTimeout(r, 300)); // subscriptions established
+
+    const post = async (state: string) => {
+      const id = hexlify(randomBytes(32));
+      await mined(market.postStudy(id, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex(state), 100n * USD));
+      return id;
+    };
+    const ca = await post('CA');
+    const fresh = await a.next();
+    expect(fresh.data.worklistEvents).toMatchObject({ kind: 'NEW_STUDY', study: { id: ca, status: 'OPEN', patientState: 'CA' } });
+    const bounty0 = BigInt(fresh.data.worklistEvents.study.currentBounty);
+    expect(bounty0).toBe(await owner.market.currentBounty(ca));
+
+    // the Texan hears of the Texan study only, not the Californian one posted before it
+    const tx = await post('TX');
+    expect((await t.next()).data.worklistEvents).toMatchObject({ kind: 'NEW_STUDY', study: { id: tx } });
+
+    // an hour of waiting raises the bounty
+    await increaseTime(provider, 3600);
+    const raised = (await a.next()).data.worklistEvents;
+    expect(raised).toMatchObject({ kind: 'BOUNTY_CHANGED', study: { id: ca } });
+    expect(BigInt(raised.study.currentBounty)).toBeGreaterThan(bounty0);
+    expect(BigInt(raised.study.currentBounty)).toBe(await owner.market.currentBounty(ca));
+
+    // Bob claims it: Alice is told it is gone
+    const { claimStudy } = await clients[1].ok(`mutation($id: ID!) { claimStudy(studyId: $id) { to data chainId gasLimit } }`, { id: ca });
+    await clients[1].ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, { tx: await signPrepared(bob, claimStudy) });
+    const taken = (await a.next()).data.worklistEvents;
+    expect(taken).toMatchObject({ kind: 'STUDY_TAKEN', study: { id: ca, status: 'CLAIMED', radiologist: bob.address.toLowerCase() } });
+    // the Texan heard only of the Texan study and its bounty
+    while (t.pending()) expect((await t.next()).data.worklistEvents.study.id).toBe(tx);
+    await a.close();
+    await t.close();
+  });
+});
