@@ -4,6 +4,7 @@ import { Governance1764300000000 } from './1764300000000-Governance.js';
 import { CredentialApplications1764500000000 } from './1764500000000-CredentialApplications.js';
 import { RoAccounts1764600000000 } from './1764600000000-RoAccounts.js';
 import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
+import { TreasuryProposals1764310000000 } from './1764310000000-TreasuryProposals.js';
 
 /** Every migration, in order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   CredentialApplications1764500000000,
   RoAccounts1764600000000,
   StudyVault1764600100000,
+  TreasuryProposals1764310000000,
 ];

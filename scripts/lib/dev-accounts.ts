@@ -16,4 +16,5 @@ export const DEV_ACCOUNTS = [
   { index: 7, role: 'treasury Safe owner' },
   { index: 8, role: 'governance relayer (sends signed votes, queue and execute)' },
   { index: 9, role: 'settler (sends settle / lease-release transactions)' },
+  { index: 10, role: 'treasury relayer (sends Safe payouts once the owners have signed)' },
 ];

@@ -24,6 +24,8 @@ import { RoResolver } from './ro/ro.resolver.js';
 import { StudyVaultResolver } from './ro/study-vault.resolver.js';
 import { BillingResolver } from './billing/billing.resolver.js';
 import { ReconciliationService } from './billing/reconciliation.service.js';
+import { TreasuryResolver } from './treasury/treasury.resolver.js';
+import { TreasuryService } from './treasury/treasury.service.js';
 
 @Module({})
 export class ApiModule {
@@ -63,6 +65,8 @@ export class ApiModule {
         BillingResolver,
         GovernanceService,
         GovernanceResolver,
+        TreasuryService,
+        TreasuryResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -60,6 +60,14 @@ export const configSchema = z.object({
       relayerPrivateKey: privateKey.optional(),
     })
     .default({}),
+  treasury: z
+    .object({
+      /** funded key that relays executed treasury payouts (Safe execTransaction with the owners' signatures) */
+      relayerPrivateKey: privateKey.optional(),
+      /** how long the Safe's owners and threshold read from the chain are reused */
+      ownersCacheMs: int(0).default(5000),
+    })
+    .default({ ownersCacheMs: 5000 }),
   bus: z.object({
     /** When set, apps talk over NATS; otherwise over Nest's TCP transport (needs nothing extra). */
     natsUrl: z.string().optional(),
@@ -126,6 +134,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       credentialWatchMs: env.CREDENTIAL_WATCH_MS,
     },
     governance: { relayerPrivateKey: env.GOVERNANCE_RELAYER_PRIVATE_KEY || undefined },
+    treasury: { relayerPrivateKey: env.TREASURY_RELAYER_PRIVATE_KEY || undefined, ownersCacheMs: env.TREASURY_OWNERS_CACHE_MS },
     bus: { natsUrl: env.NATS_URL || undefined, settlerHost: env.SETTLER_BUS_HOST, settlerPort: env.SETTLER_BUS_PORT },
   });
 }

@@ -12,10 +12,12 @@ import { StudyRepository } from './repositories/study.repository.js';
 import { AccessLogRepository } from './repositories/access-log.repository.js';
 import { RoRepository } from './repositories/ro.repository.js';
 import { StudyVaultRepository } from './repositories/study-vault.repository.js';
+import { TreasuryRepository } from './repositories/treasury.repository.js';
 
 const repositories = [
   AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository,
   RoRepository, StudyVaultRepository, AccessLogRepository, CredentialRepository, GovernanceRepository,
+  TreasuryRepository,
 ];
 
 @Global()

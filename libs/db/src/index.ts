@@ -10,3 +10,4 @@ export * from './repositories/study-vault.repository.js';
 export * from './repositories/access-log.repository.js';
 export * from './repositories/credential.repository.js';
 export * from './repositories/governance.repository.js';
+export * from './repositories/treasury.repository.js';
