@@ -140,7 +140,19 @@ describe('the treasury Safe over GraphQL', () => {
     expect((await alice.ok(EXECUTE, { id: second.id })).executeTreasuryProposal.proposal.status).toBe('EXECUTED');
     expect(await tokenOf(PAYEE)).toBe(before + 7n + BigInt(second.payments[0].amount));
     expect(await safe.nonce()).toBe(3n);
-    const listed = (await alice.ok(`{ treasuryProposals(status: PENDING) { nonce description } }`)).treasuryProposals;
-    expect(listed).toEqual([{ nonce: '3', description: 'next' }]);
+    const listed = (await alice.ok(`{ treasuryProposals(status: PENDING) { ${FIELDS} } }`)).treasuryProposals;
+    expect(listed.map((p: { nonce: string }) => p.nonce)).toEqual(['3']);
+
+    // signatures collected here, submitted by an owner elsewhere (as the Safe app would): the service records the execution
+    const [next] = listed;
+    for (const i of [1, 7]) expect((await sign(i, next)).errors).toBeUndefined();
+    const signed = (await alice.ok(`query($id: ID!) { treasuryProposal(id: $id) { signatures { signer signature } } }`, { id: next.id })).treasuryProposal;
+    const m = JSON.parse(next.typedData).message;
+    const sigs = `0x${signed.signatures.map((x: { signature: string }) => x.signature.slice(2)).join('')}`; // sorted by signer
+    const outside = await mined((safe.connect(w(7)) as Contract).execTransaction(m.to, m.value, m.data, m.operation, 0, 0, 0, m.gasToken, m.refundReceiver, sigs));
+    expect((await alice.ok(`{ treasuryProposals(first: 1) { nonce status executedTx } }`)).treasuryProposals).toEqual([
+      { nonce: '3', status: 'EXECUTED', executedTx: outside.hash.toLowerCase() },
+    ]);
+    expect((await alice.ok(PROPOSE, { p: [{ to: w(PAYEE).address, amount: '1' }], d: 'after' })).proposeTreasuryPayout.nonce).toBe('4');
   });
 });

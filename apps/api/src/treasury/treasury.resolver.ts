@@ -36,6 +36,7 @@ export class TreasuryResolver {
     @Args('first', { type: () => Int, nullable: true }) first: number | null,
   ): Promise<TreasuryProposal[]> {
     const s = await this.service.safe();
+    await this.service.reconcile(s.address);
     const rows = await this.repo.proposals(this.config.chainId, s.address, status ?? null, parseLimit(first ?? undefined));
     return rows.map((r) => this.toModel(r));
   }

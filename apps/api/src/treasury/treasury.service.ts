@@ -114,7 +114,7 @@ export class TreasuryService implements OnModuleInit {
       if (!id) throw new OpenReadError('INTERNAL', 'a replacement must not take a fresh nonce');
       return id;
     }
-    await this.repo.markStale(this.config.chainId, safe, onChainNonce);
+    await this.reconcile(safe, onChainNonce);
     for (let attempt = 0; attempt < NONCE_ATTEMPTS; attempt++) {
       const pending = await this.repo.highestPendingNonce(this.config.chainId, safe);
       const nonce = pending !== null && pending + 1n > onChainNonce ? pending + 1n : onChainNonce;
@@ -173,8 +173,11 @@ export class TreasuryService implements OnModuleInit {
       if (p.safe !== (await this.safe()).address) throw new OpenReadError('CONFLICT', 'the proposal is for a former treasury', { reason: 'NOT_THE_TREASURY' });
       const { nonce } = await this.balances(p.safe);
       if (p.nonce < nonce) {
-        await this.repo.markStale(this.config.chainId, p.safe, nonce);
-        throw new OpenReadError('CONFLICT', `another transaction used nonce ${p.nonce}: this proposal was replaced`, { reason: 'REPLACED' });
+        await this.reconcile(p.safe, nonce);
+        const now = await this.load(id);
+        throw now.status === 'EXECUTED'
+          ? new OpenReadError('CONFLICT', `the proposal was already executed (${now.executedTx})`, { reason: 'EXECUTED' })
+          : new OpenReadError('CONFLICT', `another transaction used nonce ${p.nonce}: this proposal was replaced`, { reason: 'REPLACED' });
       }
       if (p.nonce > nonce)
         throw new OpenReadError('CONFLICT', `the Safe is at nonce ${nonce}: execute or replace the proposals queued before nonce ${p.nonce} first`, {
@@ -212,6 +215,23 @@ export class TreasuryService implements OnModuleInit {
       await this.repo.markExecuted(this.config.chainId, id, receipt.hash.toLowerCase());
     });
     return { txHash: sent.txHash, blockNumber: sent.blockNumber };
+  }
+
+  /**
+   * Brings pending proposals up to date with the Safe: those below its on-chain nonce were executed (their SafeTx
+   * hash has an ExecutionSuccess, e.g. an owner submitted the collected signatures in the Safe app, or the service
+   * stopped before recording its own execution) or replaced (another transaction used the nonce).
+   */
+  async reconcile(safe: string, onChainNonce?: bigint): Promise<void> {
+    const nonce = onChainNonce ?? (await this.balances(safe)).nonce;
+    const topic = this.safeIface.getEvent('ExecutionSuccess')!.topicHash;
+    for (const p of await this.repo.pendingBelow(this.config.chainId, safe, nonce)) {
+      const logs = await this.chain.provider
+        .getLogs({ address: safe, topics: [topic, p.safeTxHash], fromBlock: this.config.contracts.deployBlock })
+        .catch(() => unavailable());
+      if (logs.length) await this.repo.markExecuted(this.config.chainId, p.id, logs[0].transactionHash.toLowerCase());
+    }
+    await this.repo.markStale(this.config.chainId, safe, nonce);
   }
 
   async load(id: string): Promise<TreasuryProposalRow> {

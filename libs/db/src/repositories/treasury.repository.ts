@@ -98,6 +98,11 @@ export class TreasuryRepository {
     });
   }
 
+  /** PENDING proposals of `safe` below `nonce` (the Safe has used their nonces). */
+  async pendingBelow(chainId: number, safe: string, nonce: bigint): Promise<TreasuryProposalRow[]> {
+    return this.select(`p.chain_id = $1 AND p.safe = $2 AND p.nonce < $3 AND p.status = 'PENDING' ORDER BY p.nonce`, [chainId, safe, nonce.toString()]);
+  }
+
   /** PENDING proposals below the Safe's on-chain nonce can never execute: another transaction used their nonce. */
   async markStale(chainId: number, safe: string, onChainNonce: bigint): Promise<number> {
     const [rows] = await this.db.query(
