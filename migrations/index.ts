@@ -1,22 +1,24 @@
 import { Init1764255600000 } from './1764255600000-Init.js';
 import { ContractRoles1764260000000 } from './1764260000000-ContractRoles.js';
 import { Governance1764300000000 } from './1764300000000-Governance.js';
+import { TreasuryProposals1764310000000 } from './1764310000000-TreasuryProposals.js';
 import { CredentialApplications1764500000000 } from './1764500000000-CredentialApplications.js';
-import { RoAccounts1764600000000 } from './1764600000000-RoAccounts.js';
-import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
 import { RateLimits1764510000000 } from './1764510000000-RateLimits.js';
 import { RelayOutbox1764510100000 } from './1764510100000-RelayOutbox.js';
 import { WorklistIndex1764510200000 } from './1764510200000-WorklistIndex.js';
+import { RoAccounts1764600000000 } from './1764600000000-RoAccounts.js';
+import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
 
-/** Every migration, in order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
+/** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
   Init1764255600000,
   ContractRoles1764260000000,
   Governance1764300000000,
+  TreasuryProposals1764310000000,
   CredentialApplications1764500000000,
-  RoAccounts1764600000000,
-  StudyVault1764600100000,
   RateLimits1764510000000,
   RelayOutbox1764510100000,
   WorklistIndex1764510200000,
+  RoAccounts1764600000000,
+  StudyVault1764600100000,
 ];

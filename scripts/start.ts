@@ -105,6 +105,7 @@ async function main() {
       TIMELOCK_ADDRESS: governance.timelock,
       MEMBERSHIP_ADDRESS: governance.membership,
       GOVERNANCE_RELAYER_PRIVATE_KEY: env.GOVERNANCE_RELAYER_PRIVATE_KEY ?? devKey(8).privateKey,
+      TREASURY_RELAYER_PRIVATE_KEY: env.TREASURY_RELAYER_PRIVATE_KEY ?? devKey(10).privateKey,
     };
     console.log(`chain      anvil ${rpcUrl} (chain ${deployment.chainId}), market ${deployment.market}`);
   }

@@ -17,4 +17,5 @@ export const DEV_ACCOUNTS = [
   { index: 8, role: 'governance relayer (sends signed votes, queue and execute)' },
   { index: 9, role: 'settler (sends settle / lease-release transactions)' },
   { index: 19, role: 'relayer (pays the gas of gasless claims and reports)' },
+  { index: 10, role: 'treasury relayer (sends Safe payouts once the owners have signed)' },
 ];

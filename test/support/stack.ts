@@ -21,6 +21,7 @@ import {
 import { increaseTime } from '../../libs/chain/src/anvil.js';
 import { AppConfig, AppConfigInput, parseConfig } from '../../libs/config/src/index.js';
 import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
+import { createSafe, deploySafeInfrastructure } from '../../libs/chain/src/safe.js';
 
 export const devWallet = (i: number, provider: JsonRpcProvider) =>
   HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`).connect(provider);
@@ -53,12 +54,19 @@ export async function startStack(
     governance?: GovernanceOptions;
     api?: Partial<AppConfigInput['api']>;
     relay?: Partial<NonNullable<AppConfigInput['relay']>>;
+    /** make the treasury a Safe of these dev accounts (else dev account #1 is the treasury) */
+    treasurySafe?: { owners: number[]; threshold: number };
   } = {},
 ): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
   const deployer = new NonceManager(devWallet(0, provider));
-  const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
+  // (the Safe from a plain wallet, before the NonceManager reads its starting nonce: deployOpenRead sets explicit nonces)
+  const safeDeployer = devWallet(0, provider);
+  const treasury = opts.treasurySafe
+    ? await createSafe(safeDeployer, await deploySafeInfrastructure(safeDeployer), opts.treasurySafe.owners.map((i) => devWallet(i, provider).address), opts.treasurySafe.threshold)
+    : devWallet(1, provider).address;
+  const deployment = await deployOpenRead(deployer, { treasury });
   const owner = contracts(deployment, deployer);
   await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress()));
   const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
@@ -75,6 +83,7 @@ export async function startStack(
     chainId: deployment.chainId,
     contracts: { ...deployment, ...(governance && { governor: governance.governor, timelock: governance.timelock, membership: governance.membership }) },
     governance: { relayerPrivateKey: governance ? devWallet(8, provider).privateKey : undefined },
+    treasury: { relayerPrivateKey: devWallet(10, provider).privateKey },
     // dev account #0 (the deployer) is an ADMIN: it onboards ROs
     api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address], ...opts.api },
     indexer: { confirmations: 0, pollMs: 100 },

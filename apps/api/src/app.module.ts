@@ -31,6 +31,8 @@ import { RoResolver } from './ro/ro.resolver.js';
 import { StudyVaultResolver } from './ro/study-vault.resolver.js';
 import { BillingResolver } from './billing/billing.resolver.js';
 import { ReconciliationService } from './billing/reconciliation.service.js';
+import { TreasuryResolver } from './treasury/treasury.resolver.js';
+import { TreasuryService } from './treasury/treasury.service.js';
 
 @Module({})
 export class ApiModule {
@@ -91,6 +93,8 @@ export class ApiModule {
         RelayService,
         StudyFeed,
         LiveResolver,
+        TreasuryService,
+        TreasuryResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

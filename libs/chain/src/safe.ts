@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import ProtocolKit from '@safe-global/protocol-kit';
-import { Contract, ZeroAddress, ZeroHash, concat, getAddress, getCreate2Address, keccak256, type Signer } from 'ethers';
+import { Contract, Interface, ZeroAddress, ZeroHash, concat, getAddress, getBytes, getCreate2Address, keccak256, solidityPacked, type Signer } from 'ethers';
 import { mined, waitForReceipt } from './receipts.js';
 
 /**
@@ -50,13 +50,21 @@ export async function deploySafeInfrastructure(signer: Signer): Promise<SafeInfr
     const receipt = await waitForReceipt(provider, sent.hash);
     if (!receipt || receipt.status !== 1) throw new Error('the Safe singleton factory deployment failed');
   }
-  const out = {} as SafeInfrastructure;
+  const out = safeInfrastructureAddresses(chainId);
   for (const [key, path] of Object.entries(ARTIFACTS) as [keyof SafeInfrastructure, string][]) {
     const { bytecode } = artifact(path);
-    const address = getCreate2Address(factory.address, ZeroHash, keccak256(bytecode));
-    if ((await provider.getCode(address)) === '0x') await mined(signer.sendTransaction({ to: factory.address, data: concat([ZeroHash, bytecode]) }));
-    if ((await provider.getCode(address)) === '0x') throw new Error(`Safe contract ${path} was not deployed at ${address}`);
-    out[key] = address;
+    if ((await provider.getCode(out[key])) === '0x') await mined(signer.sendTransaction({ to: factory.address, data: concat([ZeroHash, bytecode]) }));
+    if ((await provider.getCode(out[key])) === '0x') throw new Error(`Safe contract ${path} was not deployed at ${out[key]}`);
+  }
+  return out;
+}
+
+/** Where {@link deploySafeInfrastructure} puts (or has put) the Safe 1.4.1 contracts on chain `chainId` (CREATE2). */
+export function safeInfrastructureAddresses(chainId: number | bigint): SafeInfrastructure {
+  const factory = require(`@safe-global/safe-singleton-factory/artifacts/${chainId}/deployment.json`) as { address: string };
+  const out = {} as SafeInfrastructure;
+  for (const [key, path] of Object.entries(ARTIFACTS) as [keyof SafeInfrastructure, string][]) {
+    out[key] = getCreate2Address(factory.address, ZeroHash, keccak256(artifact(path).bytecode));
   }
   return out;
 }
@@ -90,3 +98,45 @@ export const SafeKit = ((ProtocolKit as unknown as { default?: typeof ProtocolKi
 
 /** The Safe ABI (1.4.1, L2 singleton), e.g. for reading nonce / owners / threshold with ethers. */
 export const safeAbi = () => artifact(ARTIFACTS.safeSingletonAddress).abi as never;
+
+/** One call of a batch. */
+export interface SafeCall {
+  to: string;
+  value: bigint;
+  data: string;
+}
+
+/**
+ * A batch as one Safe transaction: a DELEGATECALL (operation 1) of MultiSendCallOnly.multiSend with the calls
+ * packed as `uint8 operation (0 = call), address to, uint256 value, uint256 dataLength, bytes data` each.
+ */
+export function multiSendBatch(infra: SafeInfrastructure, calls: SafeCall[]): { to: string; value: bigint; data: string; operation: 1 } {
+  const packed = concat(calls.map((c) => solidityPacked(['uint8', 'address', 'uint256', 'uint256', 'bytes'], [0, c.to, c.value, getBytes(c.data).length, c.data])));
+  const data = new Interface(artifact(ARTIFACTS.multiSendCallOnlyAddress).abi as never).encodeFunctionData('multiSend', [packed]);
+  return { to: infra.multiSendCallOnlyAddress, value: 0n, data, operation: 1 };
+}
+
+/** EIP-712 types of a Safe 1.4.1 transaction (what owners sign; its hash is the Safe's getTransactionHash). */
+export const SAFE_TX_TYPES = {
+  SafeTx: [
+    { name: 'to', type: 'address' },
+    { name: 'value', type: 'uint256' },
+    { name: 'data', type: 'bytes' },
+    { name: 'operation', type: 'uint8' },
+    { name: 'safeTxGas', type: 'uint256' },
+    { name: 'baseGas', type: 'uint256' },
+    { name: 'gasPrice', type: 'uint256' },
+    { name: 'gasToken', type: 'address' },
+    { name: 'refundReceiver', type: 'address' },
+    { name: 'nonce', type: 'uint256' },
+  ],
+};
+
+/** The SafeTx message of a transaction without gas refunds (safeTxGas, baseGas, gasPrice 0: the relayer pays gas). */
+export const safeTxMessage = (tx: { to: string; value: bigint; data: string; operation: number }, nonce: bigint) => ({
+  to: getAddress(tx.to), value: tx.value, data: tx.data, operation: tx.operation,
+  safeTxGas: 0n, baseGas: 0n, gasPrice: 0n, gasToken: ZeroAddress, refundReceiver: ZeroAddress, nonce,
+});
+
+/** EIP-712 domain of a Safe (1.4.1: chainId + verifyingContract). */
+export const safeDomain = (chainId: number | bigint, safe: string) => ({ chainId: BigInt(chainId), verifyingContract: getAddress(safe) });

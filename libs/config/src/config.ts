@@ -80,6 +80,14 @@ export const configSchema = z.object({
     replaceAfterMs: int(100).default(30_000),
     pollMs: int(10).default(250),
   }).prefault({}),
+  treasury: z
+    .object({
+      /** funded key that relays executed treasury payouts (Safe execTransaction with the owners' signatures) */
+      relayerPrivateKey: privateKey.optional(),
+      /** how long the Safe's owners and threshold read from the chain are reused */
+      ownersCacheMs: int(0).default(5000),
+    })
+    .default({ ownersCacheMs: 5000 }),
   bus: z.object({
     /** When set, apps talk over NATS; otherwise over Nest's TCP transport (needs nothing extra). */
     natsUrl: z.string().optional(),
@@ -158,6 +166,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       replaceAfterMs: env.RELAY_REPLACE_AFTER_MS,
       pollMs: env.RELAY_POLL_MS,
     },
+    treasury: { relayerPrivateKey: env.TREASURY_RELAYER_PRIVATE_KEY || undefined, ownersCacheMs: env.TREASURY_OWNERS_CACHE_MS },
     bus: { natsUrl: env.NATS_URL || undefined, settlerHost: env.SETTLER_BUS_HOST, settlerPort: env.SETTLER_BUS_PORT },
   });
 }

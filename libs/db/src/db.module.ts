@@ -15,11 +15,13 @@ import { StudyVaultRepository } from './repositories/study-vault.repository.js';
 import { RateLimitRepository } from './repositories/rate-limit.repository.js';
 import { RelayOutboxRepository } from './repositories/relay-outbox.repository.js';
 import { StudyFeedRepository } from './repositories/study-feed.repository.js';
+import { TreasuryRepository } from './repositories/treasury.repository.js';
 
 const repositories = [
   AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository,
   RoRepository, StudyVaultRepository, AccessLogRepository, CredentialRepository, GovernanceRepository,
   RateLimitRepository, RelayOutboxRepository, StudyFeedRepository,
+  TreasuryRepository,
 ];
 
 @Global()

@@ -13,3 +13,4 @@ export * from './repositories/governance.repository.js';
 export * from './repositories/rate-limit.repository.js';
 export * from './repositories/relay-outbox.repository.js';
 export * from './repositories/study-feed.repository.js';
+export * from './repositories/treasury.repository.js';

@@ -1,6 +1,7 @@
 import { Inject, Injectable, SetMetadata } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { GovernanceRepository, RoleRepository } from '../../../../libs/db/src/index.js';
+import { TreasuryService } from '../treasury/treasury.service.js';
 
 /**
  * Who may call what. Every Query/Mutation/Subscription resolver declares exactly one of:
@@ -16,8 +17,9 @@ import { GovernanceRepository, RoleRepository } from '../../../../libs/db/src/in
  *   RO_DEPOSITOR a wallet that deposits and posts studies for an RO (ro_members); scoped to that RO
  *   DAO_MEMBER   holds membership votes (governance: issue 4)
  *   ADMIN        listed in ADMIN_ADDRESSES
+ *   TREASURY_OWNER an owner of the treasury Safe (its getOwners on chain, cached TREASURY_OWNERS_CACHE_MS)
  */
-export const ROLES = ['RADIOLOGIST', 'VERIFIER', 'RO_BILLING', 'DAO_MEMBER', 'ADMIN', 'RO_DEPOSITOR'] as const;
+export const ROLES = ['RADIOLOGIST', 'VERIFIER', 'RO_BILLING', 'DAO_MEMBER', 'ADMIN', 'RO_DEPOSITOR', 'TREASURY_OWNER'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const ACCESS_METADATA = 'openread:access';
@@ -33,6 +35,7 @@ export class RoleService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: RoleRepository,
     private readonly governance: GovernanceRepository,
+    private readonly treasury: TreasuryService,
   ) {}
 
   async rolesOf(address: string): Promise<Set<Role>> {
@@ -45,6 +48,7 @@ export class RoleService {
     if (this.config.api.adminAddresses.includes(address)) roles.add('ADMIN');
     const membership = this.config.contracts.membership;
     if (membership && (await this.governance.votesOf(this.config.chainId, membership, address)) > 0n) roles.add('DAO_MEMBER');
+    if (await this.treasury.isOwner(address)) roles.add('TREASURY_OWNER');
     return roles;
   }
 }

@@ -16,6 +16,12 @@ export function parseBytes32(v: string, field: string): string {
   return v.toLowerCase();
 }
 
+/** A 65-byte ECDSA signature (r, s, v), 0x-prefixed hex. */
+export function parseSignature(v: string, field = 'signature'): string {
+  if (!/^0x[0-9a-fA-F]{130}$/.test(v)) throw new OpenReadError('BAD_INPUT', `${field} must be a 65-byte 0x-prefixed hex signature`);
+  return v;
+}
+
 export function parseAmount(v: string, field: string): bigint {
   if (!/^\d{1,78}$/.test(v)) throw new OpenReadError('BAD_INPUT', `${field} must be a non-negative integer in token base units`);
   return BigInt(v);

@@ -6,7 +6,7 @@ import { GovernanceRepository, ProposalRow, StudyRepository } from '../../../../
 import { Authenticated, CurrentUser, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
-import { parseAmount, parseLimit } from '../common/validation.js';
+import { parseAmount, parseLimit, parseSignature } from '../common/validation.js';
 import { PreparedTransaction } from '../studies/study.models.js';
 import { GovernanceService } from './governance.service.js';
 import { Ballot, GovernanceTransaction, ParameterChangeInput, Parameters, Proposal, VoteSupport } from './governance.models.js';
@@ -106,7 +106,7 @@ export class GovernanceResolver {
     @Args('support', { type: () => VoteSupport }) support: keyof typeof VOTE_SUPPORT,
     @Args('signature') signature: string,
   ): Promise<GovernanceTransaction> {
-    if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw new OpenReadError('BAD_INPUT', 'signature must be a 65-byte 0x-prefixed hex signature');
+    parseSignature(signature);
     const row = await this.load(id);
     return this.governance.castVoteBySig(row.proposalId, VOTE_SUPPORT[support], user.address, signature);
   }

@@ -2,7 +2,6 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Contract, Interface, Wallet } from 'ethers';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
 import { decodeThrownError } from '../../../../libs/chain/src/errors.js';
 import {
   BALLOT_TYPES,
@@ -15,6 +14,7 @@ import {
 } from '../../../../libs/chain/src/governance.js';
 import { ProposalRow } from '../../../../libs/db/src/index.js';
 import { ChainService } from '../chain/chain.service.js';
+import { Relayer } from '../chain/relayer.js';
 import { OpenReadError } from '../common/errors.js';
 
 /**
@@ -26,9 +26,7 @@ export class GovernanceService implements OnModuleInit {
   readonly governorInterface = new Interface(loadArtifact('OpenReadGovernor').abi);
   readonly parametersInterface = new Interface(loadArtifact('IncentiveParameters').abi);
   private governor: Contract | null = null;
-  private relayer: Wallet | null = null;
-  /** relayer transactions go out one at a time (one nonce sequence) */
-  private sending: Promise<unknown> = Promise.resolve();
+  private relayer: Relayer | null = null;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -39,7 +37,7 @@ export class GovernanceService implements OnModuleInit {
     const { governor } = this.config.contracts;
     if (!governor) return;
     this.governor = new Contract(governor, this.governorInterface, this.chain.provider);
-    if (this.config.governance.relayerPrivateKey) this.relayer = new Wallet(this.config.governance.relayerPrivateKey, this.chain.provider);
+    if (this.config.governance.relayerPrivateKey) this.relayer = new Relayer(this.chain, new Wallet(this.config.governance.relayerPrivateKey, this.chain.provider));
     this.chain.allowRelay('governor', governor, this.governorInterface, { propose: 'DAO_MEMBER' });
   }
 
@@ -128,28 +126,12 @@ export class GovernanceService implements OnModuleInit {
     return [p.actions.map((a) => a.target), p.actions.map((a) => BigInt(a.value)), p.actions.map((a) => a.calldata), descriptionHash(p.description)];
   }
 
-  /** Simulates (so a doomed call is refused with its reason), then sends from the relayer and waits for the receipt. */
-  private send(fn: string, args: unknown[]): Promise<{ txHash: string; blockNumber: number; function: string }> {
-    const relayer = this.relayer;
-    if (!relayer) throw new OpenReadError('CHAIN_UNAVAILABLE', 'no governance relayer key is configured (GOVERNANCE_RELAYER_PRIVATE_KEY)');
-    const to = this.governorAddress;
-    const data = this.governorInterface.encodeFunctionData(fn, args);
-    const run = async () => {
-      const gas = await this.chain.simulate({ from: relayer.address, to, data });
-      let hash: string;
-      try {
-        hash = (await relayer.sendTransaction({ to, data, gasLimit: (gas * 12n) / 10n })).hash;
-      } catch (e) {
-        throw new OpenReadError('CHAIN_UNAVAILABLE', `the relayer could not send the transaction: ${(e as Error).message.split('\n')[0].slice(0, 200)}`);
-      }
-      const receipt = await waitForReceipt(this.chain.provider, hash, 60_000).catch(() => null);
-      if (!receipt) throw new OpenReadError('CHAIN_UNAVAILABLE', `transaction ${hash} was sent but not mined within 60 s`, { txHash: hash });
-      if (receipt.status !== 1) throw new OpenReadError('CONFLICT', 'the transaction reverted', { txHash: hash });
-      return { txHash: hash, blockNumber: receipt.blockNumber, function: fn };
-    };
-    const result = this.sending.then(run, run);
-    this.sending = result.catch(() => undefined);
-    return result;
+  /** Sends from the relayer (simulated first) and waits for the receipt. */
+  private async send(fn: string, args: unknown[]): Promise<{ txHash: string; blockNumber: number; function: string }> {
+    if (!this.relayer) throw new OpenReadError('CHAIN_UNAVAILABLE', 'no governance relayer key is configured (GOVERNANCE_RELAYER_PRIVATE_KEY)');
+    const call = { to: this.governorAddress, data: this.governorInterface.encodeFunctionData(fn, args) };
+    const { txHash, blockNumber } = await this.relayer.send(fn, async () => call);
+    return { txHash, blockNumber, function: fn };
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
