@@ -125,6 +125,9 @@ describe('credential verification over HTTP, with the attestation on a real chai
       BigInt(nyMidnight),
     ]);
     expect(await verifier.code(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { id } } }`, { id: applied.id })).toBe('CONFLICT');
+    expect(
+      await verifier.code(`mutation($id: ID!) { rejectCredentialApplication(id: $id, reason: "changed my mind") { application { id } } }`, { id: applied.id }),
+    ).toBe('CONFLICT');
 
     // the applicant cannot relay an attestation (for themselves or anyone): the registry's functions need VERIFIER
     const forged = await signPrepared(applicantWallet, approval.transaction);

@@ -129,10 +129,11 @@ export class CredentialRepository {
     att: { statesMask: bigint; modalitiesMask: number; expiresAt: number; expiryReason: string },
   ): Promise<ApplicationRow | null> {
     const rows = await this.db.query(
-      `UPDATE credential_applications
+      // (UPDATE … RETURNING through TypeORM answers [rows, count]; wrapped in a CTE it answers rows)
+      `WITH u AS (UPDATE credential_applications
          SET status = 'APPROVED', decided_at = now(), decided_by = $3, states_mask = $4, modalities_mask = $5,
              credential_expires_at = $6, expiry_reason = $7
-       WHERE chain_id = $1 AND id = $2 AND status = 'PENDING' RETURNING id`,
+       WHERE chain_id = $1 AND id = $2 AND status = 'PENDING' RETURNING id) SELECT id FROM u`,
       [chainId, id, verifier, att.statesMask.toString(), att.modalitiesMask, att.expiresAt, att.expiryReason],
     );
     return rows[0] ? this.findById(chainId, id) : null;
@@ -141,8 +142,8 @@ export class CredentialRepository {
   /** PENDING → REJECTED with the reason. null if the application is not pending (atomic). */
   async reject(chainId: number, id: string, verifier: string, reason: string): Promise<ApplicationRow | null> {
     const rows = await this.db.query(
-      `UPDATE credential_applications SET status = 'REJECTED', decided_at = now(), decided_by = $3, decision_reason = $4
-       WHERE chain_id = $1 AND id = $2 AND status = 'PENDING' RETURNING id`,
+      `WITH u AS (UPDATE credential_applications SET status = 'REJECTED', decided_at = now(), decided_by = $3, decision_reason = $4
+       WHERE chain_id = $1 AND id = $2 AND status = 'PENDING' RETURNING id) SELECT id FROM u`,
       [chainId, id, verifier, reason],
     );
     return rows[0] ? this.findById(chainId, id) : null;
@@ -151,8 +152,8 @@ export class CredentialRepository {
   /** Marks the radiologist's approved application(s) REVOKED with the reason; returns how many. */
   async revoke(chainId: number, radiologist: string, verifier: string, reason: string): Promise<number> {
     const rows = await this.db.query(
-      `UPDATE credential_applications SET status = 'REVOKED', revoked_at = now(), revoked_by = $3, revocation_reason = $4
-       WHERE chain_id = $1 AND applicant = $2 AND status = 'APPROVED' RETURNING id`,
+      `WITH u AS (UPDATE credential_applications SET status = 'REVOKED', revoked_at = now(), revoked_by = $3, revocation_reason = $4
+       WHERE chain_id = $1 AND applicant = $2 AND status = 'APPROVED' RETURNING id) SELECT id FROM u`,
       [chainId, radiologist, verifier, reason],
     );
     return rows.length;
