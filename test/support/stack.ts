@@ -47,12 +47,12 @@ export async function startStack(opts: { settlerPollMs?: number } = {}): Promise
     chainId: deployment.chainId,
     contracts: { ...deployment },
     api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test' },
-    indexer: { confirmations: 0, pollMs: 100 },
+    indexer: { confirmations: 0, pollMs: 100, healthPort: 0 },
     settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200 },
     bus: { settlerPort: await freePort() },
   });
   const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {
-    ...busServerOptions(config),
+    ...busServerOptions(config, 'settler'),
     logger: ['error', 'warn'],
   });
   await settler.listen();

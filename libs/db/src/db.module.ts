@@ -4,10 +4,11 @@ import { APP_CONFIG, AppConfig } from '../../config/src/index.js';
 import { createDataSource } from './data-source.js';
 import { AuthRepository } from './repositories/auth.repository.js';
 import { EventStore } from './repositories/event-store.js';
+import { InboxRepository } from './repositories/inbox.repository.js';
 import { LedgerRepository } from './repositories/ledger.repository.js';
 import { StudyRepository } from './repositories/study.repository.js';
 
-const repositories = [AuthRepository, EventStore, LedgerRepository, StudyRepository];
+const repositories = [AuthRepository, EventStore, InboxRepository, LedgerRepository, StudyRepository];
 
 @Global()
 @Module({})

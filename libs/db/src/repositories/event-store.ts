@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
-import { MODALITIES, URGENCIES, US_STATES, fromMask } from '../../../domain/src/codes.js';
+import { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { CREDENTIAL_EVENTS, PARAMETER_EVENTS, STUDY_EVENTS, applyEvents } from './projections.js';
 
 /** A decoded chain log, as the indexer's decode stage hands it to the store. Numbers beyond 2^53 are decimal strings. */
 export interface ChainEvent {
@@ -14,15 +14,57 @@ export interface ChainEvent {
   args: Record<string, string | number | boolean>;
 }
 
+export interface BlockHeader {
+  blockNumber: number;
+  blockHash: string;
+  parentHash: string;
+  blockTime: number;
+}
+
 export interface Checkpoint {
   blockNumber: number;
   blockHash: string | null;
   blockTime: number | null;
+  /** the chain head the indexer last saw */
+  chainHead: number | null;
+  /** set when the indexer stopped itself (a reorg deeper than the finality depth) */
+  haltedReason: string | null;
+}
+
+/** A message waiting in the outbox: a stored event, or the notice that a reorg removed one already published. */
+export interface OutboxMessage {
+  outboxId: number;
+  /** stable across redeliveries: consumers deduplicate on it */
+  messageId: string;
+  event: ChainEvent & { chainId: number; removed: boolean };
+}
+
+/** Thrown by a write through a connection that does not hold the indexer's writer lock. */
+export class NotWriterError extends Error {}
+
+/** The key of the single-writer advisory lock of one chain/stream (pg_try_advisory_lock(int, int)). */
+const LOCK_NAMESPACE = 0x4f52_4958; // "ORIX"
+
+export const messageIdOf = (chainId: number, e: Pick<ChainEvent, 'blockHash' | 'txHash' | 'logIndex'>, removed = false) =>
+  `${chainId}:${e.blockHash}:${e.txHash}:${e.logIndex}${removed ? ':removed' : ''}`;
+
+function toEvent(r: Record<string, any>): ChainEvent {
+  return {
+    blockNumber: Number(r.block_number),
+    blockHash: r.block_hash,
+    blockTime: Number(r.block_time),
+    txHash: r.tx_hash,
+    logIndex: Number(r.log_index),
+    contract: r.contract,
+    name: r.name,
+    args: r.args,
+  };
 }
 
 /**
- * The indexer's store stage. Each batch is one transaction: raw events (unique per chain/tx/log, so a log
- * delivered twice changes nothing), the projections they drive, and the checkpoint move together.
+ * The indexer's store stage. Reads go through the pool; every write goes through a {@link StoreWriter}, which
+ * holds the chain/stream's advisory lock on its own connection (one writer per database, whatever the number
+ * of indexer processes) and checks it inside each transaction.
  */
 @Injectable()
 export class EventStore {
@@ -30,7 +72,7 @@ export class EventStore {
 
   async checkpoint(chainId: number, stream: string): Promise<Checkpoint | null> {
     const rows = await this.db.query(
-      `SELECT block_number, block_hash, block_time FROM indexer_checkpoints WHERE chain_id = $1 AND stream = $2`,
+      `SELECT block_number, block_hash, block_time, chain_head, halted_reason FROM indexer_checkpoints WHERE chain_id = $1 AND stream = $2`,
       [chainId, stream],
     );
     if (rows.length === 0) return null;
@@ -38,167 +80,259 @@ export class EventStore {
       blockNumber: Number(rows[0].block_number),
       blockHash: rows[0].block_hash,
       blockTime: rows[0].block_time === null ? null : Number(rows[0].block_time),
+      chainHead: rows[0].chain_head === null ? null : Number(rows[0].chain_head),
+      haltedReason: rows[0].halted_reason,
     };
   }
 
-  /** Stores a batch; returns the events that were new (the ones to publish). */
-  async storeBatch(chainId: number, stream: string, events: ChainEvent[], to: Checkpoint): Promise<ChainEvent[]> {
+  /** Stored headers in [from, to], newest first. */
+  async blocks(chainId: number, stream: string, from: number, to: number): Promise<BlockHeader[]> {
+    const rows = await this.db.query(
+      `SELECT block_number, block_hash, parent_hash, block_time FROM indexed_blocks
+       WHERE chain_id = $1 AND stream = $2 AND block_number BETWEEN $3 AND $4 ORDER BY block_number DESC`,
+      [chainId, stream, from, to],
+    );
+    return rows.map((r: Record<string, any>) => ({
+      blockNumber: Number(r.block_number),
+      blockHash: r.block_hash,
+      parentHash: r.parent_hash,
+      blockTime: Number(r.block_time),
+    }));
+  }
+
+  /**
+   * Takes the writer lock of chain/stream on a dedicated connection; null when another process holds it.
+   * The lock lives as long as that connection: a writer that dies (even by SIGKILL) releases it.
+   */
+  async tryWriter(chainId: number, stream: string): Promise<StoreWriter | null> {
+    const qr = this.db.createQueryRunner();
+    await qr.connect();
+    try {
+      const [{ ok }] = await qr.query(`SELECT pg_try_advisory_lock($1::int, hashtext($2)) AS ok`, [LOCK_NAMESPACE, `${chainId}:${stream}`]);
+      if (ok) return new StoreWriter(qr, chainId, stream);
+    } catch (e) {
+      await qr.release();
+      throw e;
+    }
+    await qr.release();
+    return null;
+  }
+
+  /**
+   * Hands the oldest waiting outbox messages (events in chain order, removal notices where a reorg put them) to
+   * `deliver` and deletes those it reports as acknowledged, in one transaction that keeps the rows locked
+   * meanwhile (a rollback waits for it; a second relay skips them). Returns how many were delivered.
+   */
+  async drainOutbox(chainId: number, limit: number, deliver: (messages: OutboxMessage[]) => Promise<Set<number>>): Promise<number> {
     return this.db.transaction(async (tx) => {
-      const fresh: ChainEvent[] = [];
-      for (const e of events) {
-        const inserted = await tx.query(
+      const rows = await tx.query(
+        `SELECT o.id AS outbox_id, o.payload, e.block_number, e.block_hash, e.block_time, e.tx_hash, e.log_index, e.contract, e.name, e.args
+         FROM outbox o LEFT JOIN chain_events e ON e.id = o.event_id
+         WHERE o.payload IS NOT NULL OR e.chain_id = $1
+         ORDER BY o.id LIMIT $2
+         FOR UPDATE OF o SKIP LOCKED`,
+        [chainId, limit],
+      );
+      if (rows.length === 0) return 0;
+      const messages = rows.map((r: Record<string, any>): OutboxMessage => {
+        const removed = r.payload !== null;
+        const e = removed ? (r.payload as ChainEvent) : toEvent(r);
+        return { outboxId: Number(r.outbox_id), messageId: messageIdOf(chainId, e, removed), event: { chainId, ...e, removed } };
+      });
+      const acked = [...(await deliver(messages))];
+      if (acked.length) await tx.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [acked]);
+      return acked.length;
+    });
+  }
+
+  async outboxSize(): Promise<number> {
+    const [{ n }] = await this.db.query(`SELECT count(*)::int AS n FROM outbox`);
+    return n;
+  }
+}
+
+/** The single writer of one chain/stream: every method is one transaction on the lock-holding connection. */
+export class StoreWriter {
+  private released = false;
+
+  constructor(
+    private readonly qr: QueryRunner,
+    readonly chainId: number,
+    readonly stream: string,
+  ) {}
+
+  private async tx<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    if (this.released) throw new NotWriterError('this writer was released');
+    return this.qr.manager.transaction(async (tx) => {
+      // re-entrant for the session that holds the lock, refused while another session holds it
+      const [{ ok }] = await tx.query(`SELECT pg_try_advisory_xact_lock($1::int, hashtext($2)) AS ok`, [LOCK_NAMESPACE, `${this.chainId}:${this.stream}`]);
+      if (!ok) throw new NotWriterError(`another indexer holds the writer lock of ${this.chainId}:${this.stream}`);
+      return fn(tx);
+    });
+  }
+
+  /**
+   * Stores one batch in one transaction: events (unique per chain/tx/log: a log delivered twice changes
+   * nothing), the projections of the new ones, their outbox rows, the headers of `blocks` (for the
+   * parent-hash check), the checkpoint `to`, and prunes headers older than `pruneBelow`.
+   * Returns the events that were new.
+   */
+  async storeBatch(
+    events: ChainEvent[],
+    to: BlockHeader,
+    opts: { blocks?: BlockHeader[]; chainHead?: number; pruneBelow?: number } = {},
+  ): Promise<ChainEvent[]> {
+    const chainId = this.chainId;
+    // one copy of each log (a node may send one twice), in chain order
+    const unique = new Map<string, ChainEvent>();
+    for (const e of events) unique.set(`${e.txHash}:${e.logIndex}`, e);
+    const ordered = [...unique.values()].sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+
+    return this.tx(async (tx) => {
+      let fresh: ChainEvent[] = [];
+      if (ordered.length) {
+        const inserted: { id: string; tx_hash: string; log_index: number }[] = await tx.query(
           `INSERT INTO chain_events (chain_id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           SELECT $1::int, v.block_number, v.block_hash, v.block_time, v.tx_hash, v.log_index, v.contract, v.name, v.args::jsonb
+           FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[], $9::text[])
+             WITH ORDINALITY AS v(block_number, block_hash, block_time, tx_hash, log_index, contract, name, args, ord)
+           ORDER BY v.ord
            ON CONFLICT ON CONSTRAINT chain_events_log_unique DO NOTHING
-           RETURNING id`,
-          [chainId, e.blockNumber, e.blockHash, e.blockTime, e.txHash, e.logIndex, e.contract, e.name, JSON.stringify(e.args)],
+           RETURNING id, tx_hash, log_index`,
+          [
+            chainId,
+            ordered.map((e) => e.blockNumber),
+            ordered.map((e) => e.blockHash),
+            ordered.map((e) => e.blockTime),
+            ordered.map((e) => e.txHash),
+            ordered.map((e) => e.logIndex),
+            ordered.map((e) => e.contract),
+            ordered.map((e) => e.name),
+            ordered.map((e) => JSON.stringify(e.args)),
+          ],
         );
-        if (inserted.length === 0) continue;
-        await project(tx, chainId, e);
-        fresh.push(e);
+        const ids = new Map(inserted.map((r) => [`${r.tx_hash}:${r.log_index}`, r.id]));
+        fresh = ordered.filter((e) => ids.has(`${e.txHash}:${e.logIndex}`));
+        await applyEvents(tx, chainId, fresh);
+        if (fresh.length)
+          await tx.query(`INSERT INTO outbox (event_id) SELECT unnest($1::bigint[])`, [fresh.map((e) => ids.get(`${e.txHash}:${e.logIndex}`))]);
       }
+      const headers = new Map((opts.blocks ?? []).map((b) => [b.blockNumber, b]));
+      headers.set(to.blockNumber, to);
+      const hs = [...headers.values()];
       await tx.query(
-        `INSERT INTO indexer_checkpoints (chain_id, stream, block_number, block_hash, block_time, updated_at)
-         VALUES ($1, $2, $3, $4, $5, now())
+        `INSERT INTO indexed_blocks (chain_id, stream, block_number, block_hash, parent_hash, block_time)
+         SELECT $1::int, $2::text, * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[])
+         ON CONFLICT ON CONSTRAINT indexed_blocks_pk DO UPDATE
+           SET block_hash = EXCLUDED.block_hash, parent_hash = EXCLUDED.parent_hash, block_time = EXCLUDED.block_time`,
+        [chainId, this.stream, hs.map((b) => b.blockNumber), hs.map((b) => b.blockHash), hs.map((b) => b.parentHash), hs.map((b) => b.blockTime)],
+      );
+      if (opts.pruneBelow !== undefined)
+        await tx.query(`DELETE FROM indexed_blocks WHERE chain_id = $1 AND stream = $2 AND block_number < $3`, [chainId, this.stream, opts.pruneBelow]);
+      await tx.query(
+        `INSERT INTO indexer_checkpoints (chain_id, stream, block_number, block_hash, block_time, chain_head, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now())
          ON CONFLICT ON CONSTRAINT indexer_checkpoints_pk DO UPDATE
-           SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
-               block_time = EXCLUDED.block_time, updated_at = now()
+           SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, block_time = EXCLUDED.block_time,
+               chain_head = COALESCE(EXCLUDED.chain_head, indexer_checkpoints.chain_head), updated_at = now()
            WHERE indexer_checkpoints.block_number <= EXCLUDED.block_number`,
-        [chainId, stream, to.blockNumber, to.blockHash, to.blockTime],
+        [chainId, this.stream, to.blockNumber, to.blockHash, to.blockTime, opts.chainHead ?? null],
       );
       return fresh;
     });
   }
-}
 
-const str = (v: string | number | boolean) => String(v);
-const num = (v: string | number | boolean) => Number(v);
+  /**
+   * Undoes everything above block `ancestor` (the common ancestor of a reorg) in one transaction: events and
+   * ledger rows of later blocks are deleted, every study/credential/parameter they touched is rebuilt from its
+   * remaining events, headers and checkpoint go back to the ancestor. Events already published get a removal
+   * notice in the outbox; unpublished ones simply leave it.
+   */
+  async rollback(ancestor: BlockHeader): Promise<{ removed: number; rebuilt: number }> {
+    const chainId = this.chainId;
+    return this.tx(async (tx) => {
+      const removed: Record<string, any>[] = await tx.query(
+        `SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+         WHERE chain_id = $1 AND block_number > $2 ORDER BY block_number, log_index`,
+        [chainId, ancestor.blockNumber],
+      );
+      const ids = removed.map((r) => r.id);
+      // wait for a relay that is publishing some of them, then see which are still unpublished
+      const waiting = new Set(
+        (await tx.query(`SELECT event_id FROM outbox WHERE event_id = ANY($1::bigint[]) FOR UPDATE`, [ids])).map((r: { event_id: string }) => r.event_id),
+      );
+      const notices = removed.filter((r) => !waiting.has(r.id)).map(toEvent);
+      if (notices.length)
+        await tx.query(`INSERT INTO outbox (payload) SELECT unnest($1::jsonb[])`, [notices.map((e) => JSON.stringify(e))]);
 
-async function ledger(
-  tx: EntityManager,
-  chainId: number,
-  e: ChainEvent,
-  account: string,
-  kind: string,
-  amount: string | number | boolean,
-  studyId: string | null,
-  counterparty: string | null = null,
-) {
-  await tx.query(
-    `INSERT INTO ledger_entries (chain_id, account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-     ON CONFLICT ON CONSTRAINT ledger_entries_unique DO NOTHING`,
-    [chainId, account, kind, str(amount), studyId, counterparty, e.txHash, e.logIndex, e.blockNumber, e.blockTime],
-  );
-}
+      const events = removed.map(toEvent);
+      const studies = [...new Set(events.filter((e) => STUDY_EVENTS.includes(e.name)).map((e) => String(e.args.studyId)))];
+      const radiologists = [...new Set(events.filter((e) => CREDENTIAL_EVENTS.includes(e.name)).map((e) => String(e.args.radiologist)))];
+      const parameters = [...new Set(events.filter((e) => PARAMETER_EVENTS.includes(e.name)).map((e) => `${e.args.name}:${e.args.key}`))];
 
-/** Applies one event to the projections. Events arrive in chain order (block, log index). */
-async function project(tx: EntityManager, chainId: number, e: ChainEvent): Promise<void> {
-  const a = e.args;
-  switch (e.name) {
-    case 'StudyPosted':
+      await tx.query(`DELETE FROM ledger_entries WHERE chain_id = $1 AND block_number > $2`, [chainId, ancestor.blockNumber]);
+      await tx.query(`DELETE FROM chain_events WHERE chain_id = $1 AND block_number > $2`, [chainId, ancestor.blockNumber]);
+      await tx.query(`DELETE FROM studies WHERE chain_id = $1 AND study_id = ANY($2::text[])`, [chainId, studies]);
+      await tx.query(`DELETE FROM credentials WHERE chain_id = $1 AND radiologist = ANY($2::text[])`, [chainId, radiologists]);
+      await tx.query(`DELETE FROM incentive_parameters WHERE chain_id = $1 AND (name || ':' || key) = ANY($2::text[])`, [chainId, parameters]);
+
+      const replay: Record<string, any>[] = await tx.query(
+        `SELECT block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+         WHERE chain_id = $1 AND (
+              (name = ANY($2::text[]) AND args->>'studyId' = ANY($3::text[]))
+           OR (name = ANY($4::text[]) AND args->>'radiologist' = ANY($5::text[]))
+           OR (name = ANY($6::text[]) AND (args->>'name') || ':' || (args->>'key') = ANY($7::text[])))
+         ORDER BY block_number, log_index`,
+        [chainId, STUDY_EVENTS, studies, CREDENTIAL_EVENTS, radiologists, PARAMETER_EVENTS, parameters],
+      );
+      // ledger rows of the replayed events are still there: their inserts are no-ops
+      await applyEvents(tx, chainId, replay.map(toEvent));
+
+      await tx.query(`DELETE FROM indexed_blocks WHERE chain_id = $1 AND stream = $2 AND block_number > $3`, [chainId, this.stream, ancestor.blockNumber]);
       await tx.query(
-        `INSERT INTO studies (chain_id, study_id, ro, modality, difficulty_bps, urgency, patient_state, max_bounty,
-                              posted_at, status, posted_tx, posted_block, updated_block)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'OPEN', $10, $11, $11)`,
-        [
-          chainId, a.studyId, a.ro, MODALITIES[num(a.modality)], num(a.difficultyBps), URGENCIES[num(a.urgency)],
-          US_STATES[num(a.patientState)], str(a.maxBounty), num(a.postedAt), e.txHash, e.blockNumber,
-        ],
+        `UPDATE indexer_checkpoints SET block_number = $3, block_hash = $4, block_time = $5, updated_at = now()
+         WHERE chain_id = $1 AND stream = $2`,
+        [chainId, this.stream, ancestor.blockNumber, ancestor.blockHash, ancestor.blockTime],
       );
-      await ledger(tx, chainId, e, str(a.ro), 'ESCROW', a.maxBounty, str(a.studyId));
-      return;
-    case 'StudyClaimed':
-      await tx.query(
-        `UPDATE studies SET status = 'CLAIMED', radiologist = $3, locked_bounty = $4, fee_bps = $5,
-                claimed_at = $6, lease_expires_at = $7, updated_block = $8
-         WHERE chain_id = $1 AND study_id = $2`,
-        [chainId, a.studyId, a.radiologist, str(a.bounty), num(a.feeBps), e.blockTime, num(a.leaseExpiresAt), e.blockNumber],
-      );
-      await ledger(tx, chainId, e, str(a.ro), 'LOCK', a.bounty, str(a.studyId), str(a.radiologist));
-      return;
-    case 'LeaseExpired': {
-      const [s] = await tx.query(
-        `UPDATE studies SET status = 'OPEN', radiologist = NULL, locked_bounty = NULL, fee_bps = NULL, claimed_at = NULL,
-                lease_expires_at = NULL, updated_block = $3
-         WHERE chain_id = $1 AND study_id = $2
-         RETURNING ro, (SELECT amount FROM ledger_entries l WHERE l.chain_id = $1 AND l.study_id = $2 AND l.kind = 'LOCK'
-                        ORDER BY block_number DESC, log_index DESC LIMIT 1) AS locked`,
-        [chainId, a.studyId, e.blockNumber],
-      );
-      if (s?.[0]) await ledger(tx, chainId, e, s[0].ro, 'LOCK_RELEASED', s[0].locked ?? '0', str(a.studyId), str(a.radiologist));
-      return;
+      return { removed: removed.length, rebuilt: studies.length + radiologists.length + parameters.length };
+    });
+  }
+
+  /** Records the chain head (for lag and finality shown to users). */
+  async setHead(chainHead: number): Promise<void> {
+    await this.tx((tx) =>
+      tx.query(`UPDATE indexer_checkpoints SET chain_head = $3, updated_at = now() WHERE chain_id = $1 AND stream = $2`, [this.chainId, this.stream, chainHead]),
+    );
+  }
+
+  /** Marks the stream halted (or clears it with null): the API and health endpoints show it. */
+  async setHalted(reason: string | null): Promise<void> {
+    await this.tx((tx) =>
+      tx.query(
+        `UPDATE indexer_checkpoints SET halted_reason = $3, halted_at = CASE WHEN $3::text IS NULL THEN NULL ELSE now() END
+         WHERE chain_id = $1 AND stream = $2`,
+        [this.chainId, this.stream, reason],
+      ),
+    );
+  }
+
+  /** Is the lock connection still alive and ours? */
+  async check(): Promise<boolean> {
+    try {
+      await this.tx(async () => undefined);
+      return true;
+    } catch {
+      return false;
     }
-    case 'ReportSubmitted':
-      await tx.query(
-        `UPDATE studies SET status = 'REPORTED', report_hash = $3, reported_at = $4, dispute_deadline = $5, updated_block = $6
-         WHERE chain_id = $1 AND study_id = $2`,
-        [chainId, a.studyId, a.reportHash, e.blockTime, num(a.disputeDeadline), e.blockNumber],
-      );
-      return;
-    case 'StudyDisputed': {
-      const [rows] = await tx.query(
-        `UPDATE studies SET status = 'DISPUTED', updated_block = $3 WHERE chain_id = $1 AND study_id = $2
-         RETURNING locked_bounty, radiologist`,
-        [chainId, a.studyId, e.blockNumber],
-      );
-      const s = rows?.[0];
-      if (s) await ledger(tx, chainId, e, str(a.ro), 'DISPUTE', s.locked_bounty ?? '0', str(a.studyId), s.radiologist);
-      return;
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    try {
+      await this.qr.query(`SELECT pg_advisory_unlock_all()`);
+    } finally {
+      await this.qr.release();
     }
-    case 'StudySettled':
-      await tx.query(
-        `UPDATE studies SET status = 'SETTLED', payout = $3, fee = $4, refund = $5, settled_at = $6, updated_block = $7
-         WHERE chain_id = $1 AND study_id = $2`,
-        [chainId, a.studyId, str(a.payout), str(a.fee), str(a.refund), e.blockTime, e.blockNumber],
-      );
-      await ledger(tx, chainId, e, str(a.ro), 'PAYOUT', a.payout, str(a.studyId), str(a.radiologist));
-      await ledger(tx, chainId, e, str(a.ro), 'FEE', a.fee, str(a.studyId), str(a.treasury));
-      await ledger(tx, chainId, e, str(a.ro), 'REFUND', a.refund, str(a.studyId));
-      return;
-    case 'StudyCancelled':
-      await tx.query(
-        `UPDATE studies SET status = 'CANCELLED', refund = $3, settled_at = $4, updated_block = $5
-         WHERE chain_id = $1 AND study_id = $2`,
-        [chainId, a.studyId, str(a.refund), e.blockTime, e.blockNumber],
-      );
-      await ledger(tx, chainId, e, str(a.ro), 'REFUND', a.refund, str(a.studyId));
-      return;
-    case 'Deposited':
-      await ledger(tx, chainId, e, str(a.account), 'DEPOSIT', a.amount, null);
-      return;
-    case 'Withdrawn':
-      await ledger(tx, chainId, e, str(a.account), 'WITHDRAWAL', a.amount, null);
-      return;
-    case 'CredentialAttested':
-      await tx.query(
-        `INSERT INTO credentials (chain_id, radiologist, states, modalities, expires_at, revoked, verifier, updated_block)
-         VALUES ($1, $2, $3, $4, $5, false, $6, $7)
-         ON CONFLICT ON CONSTRAINT credentials_pk DO UPDATE
-           SET states = EXCLUDED.states, modalities = EXCLUDED.modalities, expires_at = EXCLUDED.expires_at,
-               revoked = false, verifier = EXCLUDED.verifier, updated_block = EXCLUDED.updated_block`,
-        [
-          chainId, a.radiologist, fromMask(US_STATES, BigInt(str(a.statesMask))),
-          fromMask(MODALITIES, BigInt(str(a.modalitiesMask))), num(a.expiresAt), a.verifier, e.blockNumber,
-        ],
-      );
-      return;
-    case 'CredentialRevoked':
-      await tx.query(
-        `UPDATE credentials SET revoked = true, verifier = $3, updated_block = $4 WHERE chain_id = $1 AND radiologist = $2`,
-        [chainId, a.radiologist, a.verifier, e.blockNumber],
-      );
-      return;
-    case 'ParameterUpdated':
-      await tx.query(
-        `INSERT INTO incentive_parameters (chain_id, name, key, value, updated_block, tx_hash)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT ON CONSTRAINT incentive_parameters_pk DO UPDATE
-           SET value = EXCLUDED.value, updated_block = EXCLUDED.updated_block, tx_hash = EXCLUDED.tx_hash`,
-        [chainId, a.name, num(a.key), str(a.value), e.blockNumber, e.txHash],
-      );
-      return;
-    default:
-      return; // stored in chain_events only (e.g. TreasuryUpdated, role changes)
   }
 }
