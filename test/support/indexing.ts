@@ -265,3 +265,24 @@ export async function reorg(chain: Chain, activity: Activity, depth: number, new
   await activity.run(Math.min(newActions, depth));
   while ((await chain.head()) < before + 1) await chain.rpc('evm_mine');
 }
+
+/** The indexer app (service loop, writer lock, relay, health server) in this process. */
+export async function startIndexer(config: AppConfig) {
+  const { NestFactory } = await import('@nestjs/core');
+  const { IndexerModule } = await import('../../apps/indexer/src/indexer.module.js');
+  const { IndexerService } = await import('../../apps/indexer/src/indexer.service.js');
+  const app = await NestFactory.createApplicationContext(IndexerModule.forRoot(config), { logger: ['error', 'warn'] });
+  await app.init();
+  const service = app.get(IndexerService);
+  return { app, service, close: () => app.close() };
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -108,8 +108,11 @@ export class EventStore {
     const qr = this.db.createQueryRunner();
     await qr.connect();
     try {
-      const [{ ok }] = await qr.query(`SELECT pg_try_advisory_lock($1::int, hashtext($2)) AS ok`, [LOCK_NAMESPACE, `${chainId}:${stream}`]);
-      if (ok) return new StoreWriter(qr, chainId, stream);
+      const [{ ok, pid }] = await qr.query(`SELECT pg_try_advisory_lock($1::int, hashtext($2)) AS ok, pg_backend_pid() AS pid`, [
+        LOCK_NAMESPACE,
+        `${chainId}:${stream}`,
+      ]);
+      if (ok) return new StoreWriter(qr, chainId, stream, pid);
     } catch (e) {
       await qr.release();
       throw e;
@@ -159,6 +162,8 @@ export class StoreWriter {
     private readonly qr: QueryRunner,
     readonly chainId: number,
     readonly stream: string,
+    /** the Postgres backend holding the lock */
+    readonly backendPid?: number,
   ) {}
 
   private async tx<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
