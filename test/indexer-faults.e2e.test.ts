@@ -99,7 +99,7 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
       await until('the second in standby', () => second.service.status.role === 'standby');
       const ready = await fetch(`${second.service.healthUrl}/ready`);
       expect(ready.status).toBe(503);
-      expect((await ready.json()).role).toBe('standby');
+      expect(((await ready.json()) as any).role).toBe('standby');
       expect((await fetch(`${second.service.healthUrl}/health`)).status).toBe(200);
 
       // a write through a connection without the lock is refused
@@ -152,7 +152,7 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
       expect(errors.some((m) => /INDEXER HALTED: reorg deeper than the finality depth \(10 blocks\)/.test(m))).toBe(true);
       const health = await fetch(`${indexer.service.healthUrl}/health`);
       expect(health.status).toBe(503);
-      expect((await health.json()).haltedReason).toMatch(/deeper than the finality depth/);
+      expect(((await health.json()) as any).haltedReason).toMatch(/deeper than the finality depth/);
       const [cp] = (await snapshot(db.url)).indexer_checkpoints as any[];
       expect(cp.block_number).toBe(String(head));
       const c = new pg.Client({ connectionString: db.url });

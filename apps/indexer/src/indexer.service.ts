@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createServer, type Server } from 'node:http';
-import { APP_CONFIG, AppConfig } from '../../../libs/config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
 import { BusPublisher } from '../../../libs/bus/src/index.js';
-import { EventStore, StoreWriter } from '../../../libs/db/src/index.js';
-import { FinalityViolationError, IndexerPipeline, StepResult } from './pipeline.js';
+import { EventStore, type StoreWriter } from '../../../libs/db/src/index.js';
+import { FinalityViolationError, IndexerPipeline, type StepResult } from './pipeline.js';
 
 export type IndexerState = 'starting' | 'standby' | 'backfilling' | 'live' | 'halted' | 'stopped';
 

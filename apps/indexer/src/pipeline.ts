@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { APP_CONFIG, AppConfig, indexerStream } from '../../../libs/config/src/index.js';
+import { APP_CONFIG, type AppConfig, indexerStream } from '../../../libs/config/src/index.js';
 import { OpenReadLogDecoder } from '../../../libs/chain/src/events.js';
-import { JsonRpcClient, RpcBlock, RpcLog } from '../../../libs/chain/src/json-rpc.js';
-import { BlockHeader, ChainEvent, Checkpoint, EventStore, StoreWriter } from '../../../libs/db/src/index.js';
+import { JsonRpcClient, type RpcBlock, type RpcLog } from '../../../libs/chain/src/json-rpc.js';
+import { type BlockHeader, type ChainEvent, type Checkpoint, EventStore, type StoreWriter } from '../../../libs/db/src/index.js';
 
 export interface StepResult {
   from: number;

@@ -1,7 +1,7 @@
 import { DynamicModule, Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
-import { ClientProxy, ClientProxyFactory, MicroserviceOptions, Transport } from '@nestjs/microservices';
+import { type ClientProxy, ClientProxyFactory, type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import { lastValueFrom, timeout } from 'rxjs';
-import { APP_CONFIG, AppConfig } from '../../config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
 import type { ChainEvent, OutboxMessage } from '../../db/src/index.js';
 import { JetStreamClient, JetStreamServer } from './jetstream.js';
 

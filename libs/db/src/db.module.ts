@@ -1,6 +1,6 @@
-import { DynamicModule, Global, Module } from '@nestjs/common';
+import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, AppConfig } from '../../config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
 import { createDataSource } from './data-source.js';
 import { AuthRepository } from './repositories/auth.repository.js';
 import { EventStore } from './repositories/event-store.js';

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager, QueryRunner } from 'typeorm';
+import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
 import { CREDENTIAL_EVENTS, PARAMETER_EVENTS, STUDY_EVENTS, applyEvents } from './projections.js';
 
 /** A decoded chain log, as the indexer's decode stage hands it to the store. Numbers beyond 2^53 are decimal strings. */
