@@ -51,17 +51,19 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       const jsm = await jetstreamManager(this.nc);
       const durable = this.options.durable ?? 'consumer';
       const subjects = [...this.messageHandlers.keys()].map((p) => `${this.ns}.${p}`);
+      // one subject filter (multi-subject filters need NATS 2.10); other subjects of the stream are terminated
+      const filter_subject = subjects.length === 1 ? subjects[0] : `${this.ns}.>`;
       const config = {
         durable_name: durable,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: 30 * 1_000_000_000,
         max_deliver: -1,
-        filter_subjects: subjects,
+        filter_subject,
       };
       try {
         await jsm.consumers.info(streamName(this.ns), durable);
-        await jsm.consumers.update(streamName(this.ns), durable, { filter_subjects: subjects, ack_wait: config.ack_wait });
+        await jsm.consumers.update(streamName(this.ns), durable, { filter_subject, ack_wait: config.ack_wait });
       } catch {
         await jsm.consumers.add(streamName(this.ns), config);
       }
