@@ -33,7 +33,7 @@ export interface Stack {
  * database migrated, and the three apps running in this process (API over real HTTP on a free port, the
  * indexer polling the chain, the settler listening on the bus).
  */
-export async function startStack(opts: { settlerPollMs?: number } = {}): Promise<Stack> {
+export async function startStack(opts: { settlerPollMs?: number; indexer?: Partial<AppConfig['indexer']> } = {}): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
   const deployer = new NonceManager(devWallet(0, provider));
@@ -47,7 +47,7 @@ export async function startStack(opts: { settlerPollMs?: number } = {}): Promise
     chainId: deployment.chainId,
     contracts: { ...deployment },
     api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test' },
-    indexer: { confirmations: 0, pollMs: 100, healthPort: 0 },
+    indexer: { confirmations: 0, pollMs: 100, healthPort: 0, ...opts.indexer },
     settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200 },
     bus: { settlerPort: await freePort() },
   });

@@ -10,6 +10,7 @@ import { AuthService } from './auth/auth.service.js';
 import { ChainService } from './chain/chain.service.js';
 import { formatError } from './common/errors.js';
 import { HealthController } from './health.controller.js';
+import { FinalityService, IndexerStatusResolver } from './indexer/finality.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
 
@@ -39,6 +40,8 @@ export class ApiModule {
         AuthResolver,
         StudiesResolver,
         LedgerResolver,
+        FinalityService,
+        IndexerStatusResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

@@ -6,6 +6,7 @@ import { CurrentUser } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAddress, parseLimit } from '../common/validation.js';
+import { Finality, FinalityService } from '../indexer/finality.js';
 
 export enum LedgerKind {
   DEPOSIT = 'DEPOSIT',
@@ -35,6 +36,8 @@ class LedgerEntry {
   @Field(() => Int) logIndex: number;
   @Field(() => Int) blockNumber: number;
   @Field(() => GraphQLISODateTime) time: Date;
+  @Field(() => Int, { description: 'blocks on top of this entry' }) confirmations: number;
+  @Field(() => Finality) finality: string;
 }
 
 @ObjectType()
@@ -52,7 +55,10 @@ class LedgerPage {
   @Field() roId: string;
   @Field(() => [LedgerEntry]) entries: LedgerEntry[];
   @Field(() => String, { nullable: true, description: 'pass as `after` for the next page' }) endCursor: string | null;
-  @Field(() => LedgerTotals, { description: 'over the whole history, not just this page' }) totals: LedgerTotals;
+  @Field(() => LedgerTotals, { description: 'over the whole history, not just this page (confirmed entries, final or pending)' })
+  totals: LedgerTotals;
+  @Field(() => LedgerTotals, { description: 'the same over FINAL entries only: what no reorg can change any more' })
+  finalTotals: LedgerTotals;
 }
 
 @Resolver()
@@ -60,6 +66,7 @@ export class LedgerResolver {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly ledger: LedgerRepository,
+    private readonly finality: FinalityService,
   ) {}
 
   @Query(() => LedgerPage, { description: "An RO's postings, locks, payouts, fees and refunds from indexed events. Only the RO itself may read it." })
@@ -78,24 +85,30 @@ export class LedgerResolver {
       if (!m) throw new OpenReadError('BAD_INPUT', 'after must be a cursor returned as endCursor');
       afterKey = { blockNumber: Number(m[1]), logIndex: Number(m[2]) };
     }
-    const [rows, totals] = await Promise.all([
+    const finality = await this.finality.view();
+    const [rows, totals, finalTotals] = await Promise.all([
       this.ledger.entries(this.config.chainId, ro, limit, afterKey),
       this.ledger.totals(this.config.chainId, ro),
+      this.ledger.totals(this.config.chainId, ro, finality.finalizedBlock),
     ]);
-    const t = (k: string) => (totals[k] ?? 0n).toString();
-    const last = rows.at(-1);
-    return {
-      roId: ro,
-      entries: rows.map((r: LedgerEntryRow) => ({ ...r, amount: r.amount.toString(), time: new Date(r.blockTime * 1000) })),
-      endCursor: rows.length === limit && last ? `${last.blockNumber}:${last.logIndex}` : null,
-      totals: {
+    const summary = (totals: Record<string, bigint>) => {
+      const t = (k: string) => (totals[k] ?? 0n).toString();
+      return {
         deposits: t('DEPOSIT'),
         withdrawals: t('WITHDRAWAL'),
         escrowed: t('ESCROW'),
         payouts: t('PAYOUT'),
         fees: t('FEE'),
         refunds: t('REFUND'),
-      },
+      };
+    };
+    const last = rows.at(-1);
+    return {
+      roId: ro,
+      entries: rows.map((r: LedgerEntryRow) => ({ ...r, amount: r.amount.toString(), time: new Date(r.blockTime * 1000), ...finality.of(r.blockNumber) })),
+      endCursor: rows.length === limit && last ? `${last.blockNumber}:${last.logIndex}` : null,
+      totals: summary(totals),
+      finalTotals: summary(finalTotals),
     };
   }
 }

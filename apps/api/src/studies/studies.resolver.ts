@@ -8,6 +8,7 @@ import type { AuthUser } from '../auth/auth.service.js';
 import { ChainService } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAmount, parseBytes32, parseLimit, parseStudyId, subsetOf } from '../common/validation.js';
+import { FinalityService } from '../indexer/finality.js';
 import { PreparedTransaction, RelayedTransaction, Study, WorklistFilter, WorklistPage, WorklistSort } from './study.models.js';
 
 interface Cursor {
@@ -34,6 +35,7 @@ export class StudiesResolver {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly studies: StudyRepository,
     private readonly chain: ChainService,
+    private readonly finality: FinalityService,
   ) {}
 
   @Query(() => WorklistPage, {
@@ -63,8 +65,9 @@ export class StudiesResolver {
     });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
+    const finality = await this.finality.view();
     return {
-      items: page.map((r) => Study.from(r, asOf, r.currentBounty)),
+      items: page.map((r) => Study.from(r, asOf, r.currentBounty, finality)),
       pageInfo: {
         hasNextPage: rows.length > limit,
         endCursor: last ? encodeCursor({ s: sort, t: asOf, b: last.currentBounty.toString(), p: last.postedAt, i: last.studyId }) : null,
@@ -80,7 +83,7 @@ export class StudiesResolver {
     if (!row) throw new OpenReadError('NOT_FOUND', 'no such study');
     const asOf = await this.chain.now();
     const bounty = row.status === 'OPEN' ? await this.studies.currentBounty(this.config.chainId, studyId, asOf) : null;
-    return Study.from(row, asOf, bounty);
+    return Study.from(row, asOf, bounty, await this.finality.view());
   }
 
   @Query(() => [Study], { description: 'Studies you have claimed, newest first.' })
@@ -90,7 +93,8 @@ export class StudiesResolver {
   ): Promise<Study[]> {
     const rows = await this.studies.claimsOf(this.config.chainId, user.address, parseLimit(first ?? undefined));
     const asOf = await this.chain.now();
-    return rows.map((r) => Study.from(r, asOf));
+    const finality = await this.finality.view();
+    return rows.map((r) => Study.from(r, asOf, null, finality));
   }
 
   @Mutation(() => PreparedTransaction, {

@@ -41,11 +41,12 @@ export class LedgerRepository {
     );
   }
 
-  /** Totals per kind, e.g. for the ledger summary. */
-  async totals(chainId: number, account: string): Promise<Record<string, bigint>> {
+  /** Totals per kind, e.g. for the ledger summary; with `upToBlock`, only entries at or below it (final ones). */
+  async totals(chainId: number, account: string, upToBlock?: number): Promise<Record<string, bigint>> {
     const rows = await this.db.query(
-      `SELECT kind, sum(amount) AS total FROM ledger_entries WHERE chain_id = $1 AND account = $2 GROUP BY kind`,
-      [chainId, account],
+      `SELECT kind, sum(amount) AS total FROM ledger_entries
+       WHERE chain_id = $1 AND account = $2 AND ($3::bigint IS NULL OR block_number <= $3::bigint) GROUP BY kind`,
+      [chainId, account, upToBlock ?? null],
     );
     return Object.fromEntries(rows.map((r: Record<string, any>) => [r.kind, BigInt(r.total)]));
   }
