@@ -115,6 +115,7 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
       await until('the first caught up', () => first.service.status.state === 'live');
       // the first dies without a goodbye (as when its process is SIGKILLed): its loop stops dead, its session is cut
       (first.service as any).stopped = true;
+      await (first.service as any).running;
       const admin = new pg.Client({ connectionString: db.url });
       await admin.connect();
       const pid = (first.service as any).writer.backendPid;

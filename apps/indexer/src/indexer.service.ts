@@ -92,6 +92,7 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
   private schedule(ms: number) {
     if (this.stopped || this.status.state === 'halted') return;
     this.timer = setTimeout(() => {
+      if (this.stopped) return;
       this.running = this.tick().finally(() => (this.running = null));
     }, ms);
   }
@@ -180,6 +181,7 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
     if (this.stopped) return;
     if (this.relayTimer) clearTimeout(this.relayTimer);
     this.relayTimer = setTimeout(() => {
+      if (this.stopped) return;
       if (this.relaying) return this.scheduleRelay(50);
       this.relaying = this.relay().finally(() => (this.relaying = null));
     }, ms);

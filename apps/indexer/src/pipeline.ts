@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig, indexerStream } from '../../../libs/config/src/index.js';
 import { OpenReadLogDecoder } from '../../../libs/chain/src/events.js';
-import { JsonRpcClient, type RpcBlock, type RpcLog } from '../../../libs/chain/src/json-rpc.js';
+import { JsonRpcClient, type RpcBlock } from '../../../libs/chain/src/json-rpc.js';
 import { type BlockHeader, type ChainEvent, type Checkpoint, EventStore, type StoreWriter } from '../../../libs/db/src/index.js';
 
 export interface StepResult {
@@ -60,6 +60,8 @@ export class IndexerPipeline {
   readonly rpc: JsonRpcClient;
   private readonly decoder: OpenReadLogDecoder;
   readonly stream: string;
+  /** milliseconds spent per stage since start (benchmark, metrics) */
+  readonly timings = { check: 0, logs: 0, headers: 0, decode: 0, store: 0 };
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -81,6 +83,12 @@ export class IndexerPipeline {
 
   async step(writer: StoreWriter): Promise<StepResult> {
     const { chainId, indexer } = this.config;
+    let t = performance.now();
+    const lap = (stage: keyof IndexerPipeline['timings']) => {
+      const now = performance.now();
+      this.timings[stage] += now - t;
+      t = now;
+    };
     const cp = await this.store.checkpoint(chainId, this.stream);
     const chainHead = await this.rpc.blockNumber();
     const safeHead = chainHead - indexer.confirmations;
@@ -96,6 +104,7 @@ export class IndexerPipeline {
       }
     }
 
+    lap('check');
     const from = cp ? cp.blockNumber + 1 : this.startBlock;
     if (safeHead < from) {
       if (cp && cp.chainHead !== chainHead) await writer.setHead(chainHead);
@@ -105,6 +114,7 @@ export class IndexerPipeline {
 
     // fetch
     const logs = (await this.rpc.logs(this.decoder.addresses, from, to)).filter((l) => !l.removed);
+    lap('logs');
     const window = new Set<number>();
     for (let n = Math.max(from, finalized + 1); n <= to; n++) window.add(n);
     const wanted = [...new Set([from, to, ...window, ...logs.map((l) => Number(l.blockNumber))])].sort((a, b) => a - b);
@@ -115,6 +125,7 @@ export class IndexerPipeline {
       headers.set(wanted[i], header(b));
     });
 
+    lap('headers');
     // verify
     const first = headers.get(from)!;
     if (cp?.blockHash && first.parentHash !== cp.blockHash)
@@ -129,28 +140,32 @@ export class IndexerPipeline {
     }
 
     // decode
-    const events = logs.sort(byChainOrder).flatMap((l): ChainEvent[] => {
+    const events: ChainEvent[] = [];
+    for (const l of logs) {
       const decoded = this.decoder.decode(l);
-      if (!decoded) return [];
+      if (!decoded) continue;
       const n = Number(l.blockNumber);
-      return [
-        {
-          blockNumber: n,
-          blockHash: l.blockHash.toLowerCase(),
-          blockTime: headers.get(n)!.blockTime,
-          txHash: l.transactionHash.toLowerCase(),
-          logIndex: Number(l.logIndex),
-          ...decoded,
-        },
-      ];
-    });
+      events.push({
+        blockNumber: n,
+        blockHash: l.blockHash.toLowerCase(),
+        blockTime: headers.get(n)!.blockTime,
+        txHash: l.transactionHash.toLowerCase(),
+        logIndex: Number(l.logIndex),
+        contract: decoded.contract,
+        name: decoded.name,
+        args: decoded.args,
+      });
+    }
+    events.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
 
+    lap('decode');
     // store
     const fresh = await writer.storeBatch(events, headers.get(to)!, {
       blocks: [...window].map((n) => headers.get(n)!),
       chainHead,
       pruneBelow: to - indexer.finalityDepth,
     });
+    lap('store');
     return { ...base, from, to, events: events.length, fresh: fresh.length, caughtUp: to === safeHead };
   }
 
@@ -183,8 +198,4 @@ export class IndexerPipeline {
     this.logger.warn(`reorg at block ${cp.blockNumber} (${seen}): rolled back ${depth} block(s) to ${ancestor.blockNumber}, ${removed} event(s) undone`);
     return { ancestor: ancestor.blockNumber, depth, removed };
   }
-}
-
-function byChainOrder(a: RpcLog, b: RpcLog): number {
-  return Number(a.blockNumber) - Number(b.blockNumber) || Number(a.logIndex) - Number(b.logIndex);
 }

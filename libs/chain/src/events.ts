@@ -12,9 +12,20 @@ export interface DecodedLog {
 /** An event whose inputs are all static 32-byte words: decoded by slicing topics and data, no ABI coder. */
 interface FastEvent {
   name: string;
-  inputs: { name: string; type: string; indexed: boolean }[];
+  /** per input: its name, where it is (topic index, or data word index), and how to read a 64-hex-digit word */
+  inputs: { name: string; topic: number; word: number; read: (word: string) => string | number | boolean }[];
   topicCount: number;
   dataWords: number;
+}
+
+function reader(event: string, name: string, type: string): (word: string) => string | number | boolean {
+  if (type === 'address') return (w) => '0x' + w.slice(24);
+  if (type === 'bool') return (w) => /[^0]/.test(w);
+  if (type === 'bytes32') return event === 'ParameterUpdated' && name === 'name' ? (w) => decodeBytes32String('0x' + w) : (w) => '0x' + w;
+  const m = /^(u?)int(\d+)$/.exec(type)!;
+  const signed = m[1] === '';
+  if (Number(m[2]) <= 32) return signed ? (w) => Number(BigInt.asIntN(256, BigInt('0x' + w))) : (w) => parseInt(w.slice(56), 16);
+  return signed ? (w) => BigInt.asIntN(256, BigInt('0x' + w)).toString() : (w) => BigInt('0x' + w).toString();
 }
 
 /**
@@ -35,9 +46,16 @@ export class OpenReadLogDecoder {
         if (ev.anonymous) return;
         const isStatic = ev.inputs.every((i) => /^(address|bool|bytes32|u?int\d+)$/.test(i.type));
         if (!isStatic) return;
+        let topic = 1;
+        let word = 0;
         this.fast.set(`${address}:${ev.topicHash}`, {
           name: ev.name,
-          inputs: ev.inputs.map((i) => ({ name: i.name, type: i.type, indexed: !!i.indexed })),
+          inputs: ev.inputs.map((i) => ({
+            name: i.name,
+            topic: i.indexed ? topic++ : -1,
+            word: i.indexed ? -1 : word++,
+            read: reader(ev.name, i.name, i.type),
+          })),
           topicCount: 1 + ev.inputs.filter((i) => i.indexed).length,
           dataWords: ev.inputs.filter((i) => !i.indexed).length,
         });
@@ -72,32 +90,14 @@ export class OpenReadLogDecoder {
 }
 
 function decodeFast(contract: string, ev: FastEvent, log: Pick<RpcLog, 'topics' | 'data'>): DecodedLog | null {
-  const data = log.data.startsWith('0x') ? log.data.slice(2) : log.data;
+  const data = (log.data.startsWith('0x') ? log.data.slice(2) : log.data).toLowerCase();
   if (log.topics.length !== ev.topicCount || data.length !== ev.dataWords * 64) return null; // not this event's layout
   const args: DecodedLog['args'] = {};
-  let t = 1;
-  let d = 0;
   for (const input of ev.inputs) {
-    let word: string;
-    if (input.indexed) word = log.topics[t++].slice(2).toLowerCase();
-    else {
-      word = data.slice(d * 64, d * 64 + 64).toLowerCase();
-      d++;
-    }
-    args[input.name] = fromWord(ev.name, input.name, input.type, word);
+    const word = input.topic >= 0 ? log.topics[input.topic].slice(2).toLowerCase() : data.slice(input.word * 64, input.word * 64 + 64);
+    args[input.name] = input.read(word);
   }
   return { contract, name: ev.name, args };
-}
-
-function fromWord(event: string, name: string, type: string, word: string): string | number | boolean {
-  if (type === 'address') return '0x' + word.slice(24);
-  if (type === 'bool') return /[^0]/.test(word);
-  if (type === 'bytes32') return event === 'ParameterUpdated' && name === 'name' ? decodeBytes32String('0x' + word) : '0x' + word;
-  const m = /^(u?)int(\d+)$/.exec(type)!;
-  const bits = Number(m[2]);
-  let v = BigInt('0x' + word);
-  if (m[1] === '' && v >= 1n << 255n) v -= 1n << 256n; // two's complement for signed integers
-  return bits <= 32 ? Number(v) : v.toString();
 }
 
 function normalise(event: string, input: ParamType, value: unknown): string | number | boolean {

@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { Args, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
 import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
 import { CurrentUser } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';

@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { Args, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
 import { MODALITIES, URGENCIES, US_STATES } from '../../../../libs/domain/src/codes.js';
 import { StudyRepository } from '../../../../libs/db/src/index.js';
 import { CurrentUser } from '../auth/auth.guard.js';

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
+import { copyRows } from './copy.js';
 import { CREDENTIAL_EVENTS, PARAMETER_EVENTS, STUDY_EVENTS, applyEvents } from './projections.js';
 
 /** A decoded chain log, as the indexer's decode stage hands it to the store. Numbers beyond 2^53 are decimal strings. */
@@ -196,38 +197,34 @@ export class StoreWriter {
     return this.tx(async (tx) => {
       let fresh: ChainEvent[] = [];
       if (ordered.length) {
-        const inserted: { id: string; tx_hash: string; log_index: number }[] = await tx.query(
-          `INSERT INTO chain_events (chain_id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args)
-           SELECT $1::int, v.block_number, v.block_hash, v.block_time, v.tx_hash, v.log_index, v.contract, v.name, v.args::jsonb
-           FROM unnest($2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::text[], $9::text[])
-             WITH ORDINALITY AS v(block_number, block_hash, block_time, tx_hash, log_index, contract, name, args, ord)
-           ORDER BY v.ord
-           ON CONFLICT ON CONSTRAINT chain_events_log_unique DO NOTHING
-           RETURNING id, tx_hash, log_index`,
-          [
-            chainId,
-            ordered.map((e) => e.blockNumber),
-            ordered.map((e) => e.blockHash),
-            ordered.map((e) => e.blockTime),
-            ordered.map((e) => e.txHash),
-            ordered.map((e) => e.logIndex),
-            ordered.map((e) => e.contract),
-            ordered.map((e) => e.name),
-            ordered.map((e) => JSON.stringify(e.args)),
-          ],
+        // which of them are stored already (a batch delivered again): a cheap look at the batch's block range
+        const stored: { tx_hash: string; log_index: number }[] = await tx.query(
+          `SELECT tx_hash, log_index FROM chain_events WHERE chain_id = $1 AND block_number BETWEEN $2 AND $3`,
+          [chainId, ordered[0].blockNumber, ordered[ordered.length - 1].blockNumber],
         );
-        const ids = new Map(inserted.map((r) => [`${r.tx_hash}:${r.log_index}`, r.id]));
-        fresh = ordered.filter((e) => ids.has(`${e.txHash}:${e.logIndex}`));
+        const known = new Set(stored.map((r) => `${r.tx_hash}:${r.log_index}`));
+        fresh = ordered.filter((e) => !known.has(`${e.txHash}:${e.logIndex}`));
+      }
+      if (fresh.length) {
+        // events by COPY, then their outbox rows (ids stay in the database; the single writer makes "id above the
+        // old maximum" exactly this batch). A conflict here would mean a second writer: the batch fails whole
+        // rather than projecting an event twice.
+        const [{ max }] = await tx.query(`SELECT coalesce(max(id), 0) AS max FROM chain_events`);
+        await copyRows(
+          tx,
+          'chain_events',
+          ['chain_id', 'block_number', 'block_hash', 'block_time', 'tx_hash', 'log_index', 'contract', 'name', 'args'],
+          fresh.map((e) => [chainId, e.blockNumber, e.blockHash, e.blockTime, e.txHash, e.logIndex, e.contract, e.name, JSON.stringify(e.args)]),
+        );
+        await tx.query(`INSERT INTO outbox (event_id) SELECT id FROM chain_events WHERE id > $1 ORDER BY id`, [max]);
         await applyEvents(tx, chainId, fresh);
-        if (fresh.length)
-          await tx.query(`INSERT INTO outbox (event_id) SELECT unnest($1::bigint[])`, [fresh.map((e) => ids.get(`${e.txHash}:${e.logIndex}`))]);
       }
       const headers = new Map((opts.blocks ?? []).map((b) => [b.blockNumber, b]));
       headers.set(to.blockNumber, to);
       const hs = [...headers.values()];
       await tx.query(
         `INSERT INTO indexed_blocks (chain_id, stream, block_number, block_hash, parent_hash, block_time)
-         SELECT $1::int, $2::text, * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[])
+         SELECT $1::int, $2::text, unnest($3::bigint[]), unnest($4::text[]), unnest($5::text[]), unnest($6::bigint[])
          ON CONFLICT ON CONSTRAINT indexed_blocks_pk DO UPDATE
            SET block_hash = EXCLUDED.block_hash, parent_hash = EXCLUDED.parent_hash, block_time = EXCLUDED.block_time`,
         [chainId, this.stream, hs.map((b) => b.blockNumber), hs.map((b) => b.blockHash), hs.map((b) => b.parentHash), hs.map((b) => b.blockTime)],
@@ -290,8 +287,8 @@ export class StoreWriter {
          ORDER BY block_number, log_index`,
         [chainId, STUDY_EVENTS, studies, CREDENTIAL_EVENTS, radiologists, PARAMETER_EVENTS, parameters],
       );
-      // ledger rows of the replayed events are still there: their inserts are no-ops
-      await applyEvents(tx, chainId, replay.map(toEvent));
+      // the ledger rows of the replayed events are still there: only the entities are rebuilt
+      await applyEvents(tx, chainId, replay.map(toEvent), { ledger: false });
 
       await tx.query(`DELETE FROM indexed_blocks WHERE chain_id = $1 AND stream = $2 AND block_number > $3`, [chainId, this.stream, ancestor.blockNumber]);
       await tx.query(

@@ -1,13 +1,15 @@
 import type { EntityManager } from 'typeorm';
 import { MODALITIES, URGENCIES, US_STATES, fromMask } from '../../../domain/src/codes.js';
 import type { ChainEvent } from './event-store.js';
+import { copyRows } from './copy.js';
 
 /**
  * The projections (studies, credentials, incentive parameters, ledger) as a function of the event sequence,
- * set-based: a batch of events in chain order is cut into runs of consecutive events of one kind that touch
- * distinct entities, and each run is one SQL statement over arrays (unnest). Applying a run at once is the
- * same as applying its events one by one, because no event of a run reads what another one writes.
- * Ledger rows are collected and inserted at the end (nothing in a batch reads them).
+ * set-based: a batch of events is grouped into runs of one kind that touch distinct entities (runsOf), and each
+ * run is one SQL statement over arrays (unnest). Applying a run at once is the same as applying its events one
+ * by one, because no event of a run reads what another one writes.
+ * Ledger rows are collected and inserted at the end (nothing in a batch reads them); they belong to new events
+ * only, so a conflict there is an error, never silently skipped.
  *
  * Every projected row is a function of its own entity's events only (a study of its study's events, a
  * credential of its radiologist's, a parameter of its name/key's), which is what lets a reorg roll back by
@@ -45,28 +47,27 @@ const col = <T>(run: ChainEvent[], f: (e: ChainEvent) => T) => run.map(f);
 
 const RUNNERS: Record<string, Runner> = {
   async StudyPosted(tx, chainId, run, ledger) {
-    await tx.query(
-      `INSERT INTO studies (chain_id, study_id, ro, modality, difficulty_bps, urgency, patient_state, max_bounty,
-                            posted_at, status, posted_tx, posted_block, updated_block)
-       SELECT $1::int, v.study_id, v.ro, v.modality, v.difficulty_bps, v.urgency, v.patient_state, v.max_bounty,
-              v.posted_at, 'OPEN', v.posted_tx, v.block, v.block
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::numeric[], $9::bigint[],
-                   $10::text[], $11::bigint[])
-         AS v(study_id, ro, modality, difficulty_bps, urgency, patient_state, max_bounty, posted_at, posted_tx, block)`,
-      [
+    await copyRows(
+      tx,
+      'studies',
+      ['chain_id', 'study_id', 'ro', 'modality', 'difficulty_bps', 'urgency', 'patient_state', 'max_bounty', 'posted_at', 'status', 'posted_tx', 'posted_block', 'updated_block'],
+      run.map((e) => [
         chainId,
-        col(run, (e) => str(e.args.studyId)),
-        col(run, (e) => str(e.args.ro)),
-        col(run, (e) => MODALITIES[num(e.args.modality)]),
-        col(run, (e) => num(e.args.difficultyBps)),
-        col(run, (e) => URGENCIES[num(e.args.urgency)]),
-        col(run, (e) => US_STATES[num(e.args.patientState)]),
-        col(run, (e) => str(e.args.maxBounty)),
-        col(run, (e) => num(e.args.postedAt)),
-        col(run, (e) => e.txHash),
-        col(run, (e) => e.blockNumber),
-      ],
+        str(e.args.studyId),
+        str(e.args.ro),
+        MODALITIES[num(e.args.modality)],
+        num(e.args.difficultyBps),
+        URGENCIES[num(e.args.urgency)],
+        US_STATES[num(e.args.patientState)],
+        str(e.args.maxBounty),
+        num(e.args.postedAt),
+        'OPEN',
+        e.txHash,
+        e.blockNumber,
+        e.blockNumber,
+      ]),
     );
+
     for (const e of run) ledger.push({ account: str(e.args.ro), kind: 'ESCROW', amount: str(e.args.maxBounty), studyId: str(e.args.studyId), counterparty: null, e });
   },
 
@@ -74,8 +75,7 @@ const RUNNERS: Record<string, Runner> = {
     await tx.query(
       `UPDATE studies s SET status = 'CLAIMED', radiologist = v.radiologist, locked_bounty = v.bounty, fee_bps = v.fee_bps,
               claimed_at = v.claimed_at, lease_expires_at = v.lease_expires_at, updated_block = v.block
-       FROM unnest($2::text[], $3::text[], $4::numeric[], $5::int[], $6::bigint[], $7::bigint[], $8::bigint[])
-         AS v(study_id, radiologist, bounty, fee_bps, claimed_at, lease_expires_at, block)
+       FROM (SELECT unnest($2::text[]) AS study_id, unnest($3::text[]) AS radiologist, unnest($4::numeric[]) AS bounty, unnest($5::int[]) AS fee_bps, unnest($6::bigint[]) AS claimed_at, unnest($7::bigint[]) AS lease_expires_at, unnest($8::bigint[]) AS block) AS v
        WHERE s.chain_id = $1 AND s.study_id = v.study_id`,
       [
         chainId,
@@ -95,7 +95,7 @@ const RUNNERS: Record<string, Runner> = {
   async LeaseExpired(tx, chainId, run, ledger) {
     // all parts of one statement see the same snapshot: `old` has the values before the update
     const rows: { study_id: string; ro: string; locked_bounty: string | null }[] = await tx.query(
-      `WITH v AS (SELECT * FROM unnest($2::text[], $3::bigint[]) AS v(study_id, block)),
+      `WITH v AS (SELECT * FROM (SELECT unnest($2::text[]) AS study_id, unnest($3::bigint[]) AS block) AS v),
        old AS (SELECT s.study_id, s.ro, s.locked_bounty FROM studies s JOIN v ON v.study_id = s.study_id WHERE s.chain_id = $1),
        upd AS (
          UPDATE studies s SET status = 'OPEN', radiologist = NULL, locked_bounty = NULL, fee_bps = NULL, claimed_at = NULL,
@@ -115,7 +115,7 @@ const RUNNERS: Record<string, Runner> = {
     await tx.query(
       `UPDATE studies s SET status = 'REPORTED', report_hash = v.report_hash, reported_at = v.reported_at,
               dispute_deadline = v.dispute_deadline, updated_block = v.block
-       FROM unnest($2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::bigint[]) AS v(study_id, report_hash, reported_at, dispute_deadline, block)
+       FROM (SELECT unnest($2::text[]) AS study_id, unnest($3::text[]) AS report_hash, unnest($4::bigint[]) AS reported_at, unnest($5::bigint[]) AS dispute_deadline, unnest($6::bigint[]) AS block) AS v
        WHERE s.chain_id = $1 AND s.study_id = v.study_id`,
       [
         chainId,
@@ -132,7 +132,7 @@ const RUNNERS: Record<string, Runner> = {
     const rows: { study_id: string; locked_bounty: string | null; radiologist: string | null }[] = await tx.query(
       `WITH upd AS (
          UPDATE studies s SET status = 'DISPUTED', updated_block = v.block
-         FROM unnest($2::text[], $3::bigint[]) AS v(study_id, block)
+         FROM (SELECT unnest($2::text[]) AS study_id, unnest($3::bigint[]) AS block) AS v
          WHERE s.chain_id = $1 AND s.study_id = v.study_id
          RETURNING s.study_id, s.locked_bounty, s.radiologist)
        SELECT * FROM upd`,
@@ -149,8 +149,7 @@ const RUNNERS: Record<string, Runner> = {
     await tx.query(
       `UPDATE studies s SET status = 'SETTLED', payout = v.payout, fee = v.fee, refund = v.refund, settled_at = v.settled_at,
               updated_block = v.block
-       FROM unnest($2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::bigint[], $7::bigint[])
-         AS v(study_id, payout, fee, refund, settled_at, block)
+       FROM (SELECT unnest($2::text[]) AS study_id, unnest($3::numeric[]) AS payout, unnest($4::numeric[]) AS fee, unnest($5::numeric[]) AS refund, unnest($6::bigint[]) AS settled_at, unnest($7::bigint[]) AS block) AS v
        WHERE s.chain_id = $1 AND s.study_id = v.study_id`,
       [
         chainId,
@@ -173,7 +172,7 @@ const RUNNERS: Record<string, Runner> = {
   async StudyCancelled(tx, chainId, run, ledger) {
     await tx.query(
       `UPDATE studies s SET status = 'CANCELLED', refund = v.refund, settled_at = v.settled_at, updated_block = v.block
-       FROM unnest($2::text[], $3::numeric[], $4::bigint[], $5::bigint[]) AS v(study_id, refund, settled_at, block)
+       FROM (SELECT unnest($2::text[]) AS study_id, unnest($3::numeric[]) AS refund, unnest($4::bigint[]) AS settled_at, unnest($5::bigint[]) AS block) AS v
        WHERE s.chain_id = $1 AND s.study_id = v.study_id`,
       [chainId, col(run, (e) => str(e.args.studyId)), col(run, (e) => str(e.args.refund)), col(run, (e) => e.blockTime), col(run, (e) => e.blockNumber)],
     );
@@ -192,8 +191,7 @@ const RUNNERS: Record<string, Runner> = {
     await tx.query(
       `INSERT INTO credentials (chain_id, radiologist, states, modalities, expires_at, revoked, verifier, updated_block)
        SELECT $1::int, v.radiologist, string_to_array(v.states, ','), string_to_array(v.modalities, ','), v.expires_at, false, v.verifier, v.block
-       FROM unnest($2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::bigint[])
-         AS v(radiologist, states, modalities, expires_at, verifier, block)
+       FROM (SELECT unnest($2::text[]) AS radiologist, unnest($3::text[]) AS states, unnest($4::text[]) AS modalities, unnest($5::bigint[]) AS expires_at, unnest($6::text[]) AS verifier, unnest($7::bigint[]) AS block) AS v
        ON CONFLICT ON CONSTRAINT credentials_pk DO UPDATE
          SET states = EXCLUDED.states, modalities = EXCLUDED.modalities, expires_at = EXCLUDED.expires_at,
              revoked = false, verifier = EXCLUDED.verifier, updated_block = EXCLUDED.updated_block`,
@@ -212,7 +210,7 @@ const RUNNERS: Record<string, Runner> = {
   async CredentialRevoked(tx, chainId, run) {
     await tx.query(
       `UPDATE credentials c SET revoked = true, verifier = v.verifier, updated_block = v.block
-       FROM unnest($2::text[], $3::text[], $4::bigint[]) AS v(radiologist, verifier, block)
+       FROM (SELECT unnest($2::text[]) AS radiologist, unnest($3::text[]) AS verifier, unnest($4::bigint[]) AS block) AS v
        WHERE c.chain_id = $1 AND c.radiologist = v.radiologist`,
       [chainId, col(run, (e) => str(e.args.radiologist)), col(run, (e) => str(e.args.verifier)), col(run, (e) => e.blockNumber)],
     );
@@ -222,7 +220,7 @@ const RUNNERS: Record<string, Runner> = {
     await tx.query(
       `INSERT INTO incentive_parameters (chain_id, name, key, value, updated_block, tx_hash)
        SELECT $1::int, v.name, v.key, v.value, v.block, v.tx_hash
-       FROM unnest($2::text[], $3::int[], $4::numeric[], $5::bigint[], $6::text[]) AS v(name, key, value, block, tx_hash)
+       FROM (SELECT unnest($2::text[]) AS name, unnest($3::int[]) AS key, unnest($4::numeric[]) AS value, unnest($5::bigint[]) AS block, unnest($6::text[]) AS tx_hash) AS v
        ON CONFLICT ON CONSTRAINT incentive_parameters_pk DO UPDATE
          SET value = EXCLUDED.value, updated_block = EXCLUDED.updated_block, tx_hash = EXCLUDED.tx_hash`,
       [
@@ -237,48 +235,42 @@ const RUNNERS: Record<string, Runner> = {
   },
 };
 
-/** Cuts events (in chain order) into runs: same kind, consecutive, each entity at most once. */
+/**
+ * Groups events (in chain order) for set-based application. Projections of different entities are independent
+ * (no event reads another entity's rows; ledger rows are only appended), so only the order of each entity's own
+ * events matters: wave k holds every entity's k-th event of the batch (events without an entity go to wave 0),
+ * and inside a wave the events of one kind form one run, each entity at most once.
+ */
 export function runsOf(events: ChainEvent[]): ChainEvent[][] {
-  const runs: ChainEvent[][] = [];
-  let run: ChainEvent[] = [];
-  let keys = new Set<string>();
+  const seen = new Map<string, number>();
+  const waves: Map<string, ChainEvent[]>[] = [];
   for (const e of events) {
     const key = entityOf(e);
-    if (run.length && (run[0].name !== e.name || (key !== null && keys.has(key)))) {
-      runs.push(run);
-      run = [];
-      keys = new Set();
+    let wave = 0;
+    if (key !== null) {
+      wave = seen.get(key) ?? 0;
+      seen.set(key, wave + 1);
     }
-    run.push(e);
-    if (key !== null) keys.add(key);
+    const byName = (waves[wave] ??= new Map());
+    const run = byName.get(e.name);
+    if (run) run.push(e);
+    else byName.set(e.name, [e]);
   }
-  if (run.length) runs.push(run);
-  return runs;
+  return waves.flatMap((w) => [...w.values()]);
 }
 
 /** Applies events (in chain order) to the projections. Events of kinds with no projection are ignored. */
-export async function applyEvents(tx: EntityManager, chainId: number, events: ChainEvent[]): Promise<void> {
+export async function applyEvents(tx: EntityManager, chainId: number, events: ChainEvent[], opts: { ledger?: boolean } = {}): Promise<void> {
   const ledger: LedgerRow[] = [];
   for (const run of runsOf(events)) {
     const runner = RUNNERS[run[0].name];
     if (runner) await runner(tx, chainId, run, ledger); // others (TreasuryUpdated, role changes) live in chain_events only
   }
-  if (ledger.length === 0) return;
-  await tx.query(
-    `INSERT INTO ledger_entries (chain_id, account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time)
-     SELECT $1::int, * FROM unnest($2::text[], $3::text[], $4::numeric[], $5::text[], $6::text[], $7::text[], $8::int[], $9::bigint[], $10::bigint[])
-     ON CONFLICT ON CONSTRAINT ledger_entries_unique DO NOTHING`,
-    [
-      chainId,
-      ledger.map((l) => l.account),
-      ledger.map((l) => l.kind),
-      ledger.map((l) => l.amount),
-      ledger.map((l) => l.studyId),
-      ledger.map((l) => l.counterparty),
-      ledger.map((l) => l.e.txHash),
-      ledger.map((l) => l.e.logIndex),
-      ledger.map((l) => l.e.blockNumber),
-      ledger.map((l) => l.e.blockTime),
-    ],
+  if (ledger.length === 0 || opts.ledger === false) return;
+  await copyRows(
+    tx,
+    'ledger_entries',
+    ['chain_id', 'account', 'kind', 'amount', 'study_id', 'counterparty', 'tx_hash', 'log_index', 'block_number', 'block_time'],
+    ledger.map((l) => [chainId, l.account, l.kind, l.amount, l.studyId, l.counterparty, l.e.txHash, l.e.logIndex, l.e.blockNumber, l.e.blockTime]),
   );
 }
