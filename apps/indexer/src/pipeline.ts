@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig, indexerStream } from '../../../libs/config/src/index.js';
 import { OpenReadLogDecoder } from '../../../libs/chain/src/events.js';
-import { JsonRpcClient, type RpcBlock } from '../../../libs/chain/src/json-rpc.js';
+import { JsonRpcClient, type RpcBlock, type RpcLog } from '../../../libs/chain/src/json-rpc.js';
 import { type BlockHeader, type ChainEvent, type Checkpoint, EventStore, type StoreWriter } from '../../../libs/db/src/index.js';
 
 export interface StepResult {
@@ -17,6 +17,13 @@ export interface StepResult {
   caughtUp: boolean;
   /** set when this step found a reorg and rolled back */
   reorg?: { ancestor: number; depth: number; removed: number };
+}
+
+interface Fetched {
+  logs: RpcLog[];
+  headers: Map<number, BlockHeader>;
+  /** blocks of the range inside the finality window (all their headers are fetched and stored) */
+  window: Set<number>;
 }
 
 /** The chain changed while a batch was being fetched: nothing was stored, try again. */
@@ -43,6 +50,7 @@ const header = (b: RpcBlock): BlockHeader => ({
  *           log's block hash is its header's hash. Any mismatch means the chain moved during the fetch:
  *           nothing is stored and the step is retried.
  *   decode  topic/word slicing into named events with JSON-safe arguments
+ *           (while a backfill batch of final blocks is stored, the next one is already being fetched)
  *   store   one Postgres transaction through the single writer: events (unique per chain/tx/log), projections,
  *           outbox rows, headers, checkpoint
  *
@@ -62,6 +70,8 @@ export class IndexerPipeline {
   readonly stream: string;
   /** milliseconds spent per stage since start (benchmark, metrics) */
   readonly timings = { check: 0, logs: 0, headers: 0, decode: 0, store: 0 };
+  /** the next batch, fetched while the current one is stored */
+  private prefetched: { from: number; to: number; data: Promise<Fetched> } | null = null;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -112,19 +122,14 @@ export class IndexerPipeline {
     }
     const to = Math.min(safeHead, from + indexer.batchBlocks - 1);
 
-    // fetch
-    const logs = (await this.rpc.logs(this.decoder.addresses, from, to)).filter((l) => !l.removed);
+    // fetch (or take what was fetched ahead while the previous batch was being stored)
+    const pre = this.prefetched;
+    this.prefetched = null;
+    let fetched: Fetched;
+    if (pre && pre.from === from && pre.to === to && to <= finalized) fetched = await pre.data.catch(() => this.fetchRange(from, to, finalized));
+    else fetched = await this.fetchRange(from, to, finalized);
+    const { logs, headers, window } = fetched;
     lap('logs');
-    const window = new Set<number>();
-    for (let n = Math.max(from, finalized + 1); n <= to; n++) window.add(n);
-    const wanted = [...new Set([from, to, ...window, ...logs.map((l) => Number(l.blockNumber))])].sort((a, b) => a - b);
-    const got = await this.rpc.blocks(wanted);
-    const headers = new Map<number, BlockHeader>();
-    got.forEach((b, i) => {
-      if (!b) throw new ChainMovedError(`block ${wanted[i]} disappeared during the fetch`);
-      headers.set(wanted[i], header(b));
-    });
-
     lap('headers');
     // verify
     const first = headers.get(from)!;
@@ -159,6 +164,13 @@ export class IndexerPipeline {
     events.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
 
     lap('decode');
+    // fetch ahead while storing (backfill of final blocks only: nothing there can change under us)
+    const nextTo = Math.min(safeHead, to + indexer.batchBlocks);
+    if (to < safeHead && nextTo <= finalized) {
+      const data = this.fetchRange(to + 1, nextTo, finalized);
+      data.catch(() => undefined); // a failed prefetch is simply fetched again
+      this.prefetched = { from: to + 1, to: nextTo, data };
+    }
     // store
     const fresh = await writer.storeBatch(events, headers.get(to)!, {
       blocks: [...window].map((n) => headers.get(n)!),
@@ -167,6 +179,20 @@ export class IndexerPipeline {
     });
     lap('store');
     return { ...base, from, to, events: events.length, fresh: fresh.length, caughtUp: to === safeHead };
+  }
+
+  private async fetchRange(from: number, to: number, finalized: number): Promise<Fetched> {
+    const logs = (await this.rpc.logs(this.decoder.addresses, from, to)).filter((l) => !l.removed);
+    const window = new Set<number>();
+    for (let n = Math.max(from, finalized + 1); n <= to; n++) window.add(n);
+    const wanted = [...new Set([from, to, ...window, ...logs.map((l) => Number(l.blockNumber))])].sort((a, b) => a - b);
+    const got = await this.rpc.blocks(wanted);
+    const headers = new Map<number, BlockHeader>();
+    got.forEach((b, i) => {
+      if (!b) throw new ChainMovedError(`block ${wanted[i]} disappeared during the fetch`);
+      headers.set(wanted[i], header(b));
+    });
+    return { logs, headers, window };
   }
 
   /** Finds the common ancestor among the stored headers of the finality window and rolls back to it. */
