@@ -11,6 +11,10 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * - The eth_address/bytes32 domain checks say the same thing faster: Postgres's regex engine spends ~10 µs per
  *   value on a bounded repetition like [0-9a-f]{64}, which was most of the cost of a bulk insert (5× slower
  *   backfill); a length check plus an unbounded character class is as strict and ~20× cheaper.
+ * - Events and ledger rows are unique by (chain, block, log index) rather than (chain, tx hash, log index): the
+ *   same rows (a log index is unique within a block, and a reorg deletes the rows above the ancestor before the
+ *   new branch is stored), but an index in chain order takes appends instead of random inserts, and it also
+ *   serves the by-block lookups, so chain_events_block_idx goes.
  */
 export class IndexerReliability1764400000000 implements MigrationInterface {
   name = 'IndexerReliability1764400000000';
@@ -21,6 +25,12 @@ export class IndexerReliability1764400000000 implements MigrationInterface {
       ALTER DOMAIN eth_address ADD CONSTRAINT eth_address_check CHECK (octet_length(VALUE) = 42 AND VALUE ~ '^0x[0-9a-f]+$');
       ALTER DOMAIN bytes32 DROP CONSTRAINT bytes32_check;
       ALTER DOMAIN bytes32 ADD CONSTRAINT bytes32_check CHECK (octet_length(VALUE) = 66 AND VALUE ~ '^0x[0-9a-f]+$');
+
+      ALTER TABLE chain_events DROP CONSTRAINT chain_events_log_unique;
+      ALTER TABLE chain_events ADD CONSTRAINT chain_events_log_unique UNIQUE (chain_id, block_number, log_index);
+      DROP INDEX chain_events_block_idx;
+      ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_unique;
+      ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_unique UNIQUE (chain_id, block_number, log_index, kind, account);
 
       CREATE TABLE indexed_blocks (
         chain_id     integer NOT NULL,
@@ -58,6 +68,11 @@ export class IndexerReliability1764400000000 implements MigrationInterface {
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
       DROP TABLE bus_inbox, outbox, indexed_blocks;
+      ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_unique;
+      ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_unique UNIQUE (chain_id, tx_hash, log_index, account, kind);
+      ALTER TABLE chain_events DROP CONSTRAINT chain_events_log_unique;
+      ALTER TABLE chain_events ADD CONSTRAINT chain_events_log_unique UNIQUE (chain_id, tx_hash, log_index);
+      CREATE INDEX chain_events_block_idx ON chain_events (chain_id, block_number);
       ALTER TABLE indexer_checkpoints DROP COLUMN chain_head, DROP COLUMN halted_at, DROP COLUMN halted_reason;
       ALTER DOMAIN eth_address DROP CONSTRAINT eth_address_check;
       ALTER DOMAIN eth_address ADD CONSTRAINT eth_address_check CHECK (VALUE ~ '^0x[0-9a-f]{40}$');

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
 import { BusPublisher } from '../../../libs/bus/src/index.js';
 import { EventStore, type StoreWriter } from '../../../libs/db/src/index.js';
-import { FinalityViolationError, IndexerPipeline, type StepResult } from './pipeline.js';
+import { ChainMovedError, FinalityViolationError, IndexerPipeline, type StepResult } from './pipeline.js';
 
 export type IndexerState = 'starting' | 'standby' | 'backfilling' | 'live' | 'halted' | 'stopped';
 
@@ -124,6 +124,11 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
       if (!r.caughtUp) next = 0;
     } catch (e) {
       if (e instanceof FinalityViolationError) return this.halt(e.message);
+      if (e instanceof ChainMovedError) {
+        // a reorg under way while a batch was fetched: nothing was stored; look again shortly
+        this.logger.warn(`chain moved during the fetch, retrying: ${e.message}`);
+        return this.schedule(this.config.indexer.pollMs);
+      }
       this.failures++;
       this.status.lastError = (e as Error).message;
       this.status.lastErrorAt = new Date().toISOString();
