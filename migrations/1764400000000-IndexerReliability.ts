@@ -5,8 +5,9 @@ import { MigrationInterface, QueryRunner } from 'typeorm';
  * - indexed_blocks: headers (hash, parent hash) of the blocks inside the finality window, for the parent-hash
  *   check and for finding the common ancestor of a reorg; older ones are pruned.
  * - indexer_checkpoints gains the chain head the indexer last saw and, when it stopped itself, why.
- * - outbox: one row per stored event (and per event a reorg removed after it was published), written in the
- *   same transaction as the event, deleted once the bus acknowledged it.
+ * - Outbox: chain_events is itself the outbox (its rows are written in the same transaction as everything the
+ *   event changes), and bus_cursor says up to which event ID the bus has acknowledged; the outbox table holds only
+ *   the notices that a reorg removed events that had already been published. No extra row per event.
  * - bus_inbox: message IDs a consumer has handled (idempotent consumers under at-least-once delivery).
  * - The eth_address/bytes32 domain checks say the same thing faster: Postgres's regex engine spends ~10 µs per
  *   value on a bounded repetition like [0-9a-f]{64}, which was most of the cost of a bulk insert (5× slower
@@ -47,14 +48,18 @@ export class IndexerReliability1764400000000 implements MigrationInterface {
         ADD COLUMN halted_at    timestamptz,
         ADD COLUMN halted_reason text;
 
-      CREATE TABLE outbox (
-        id        bigserial PRIMARY KEY,
-        event_id  bigint REFERENCES chain_events (id) ON DELETE CASCADE,
-        payload   jsonb,
-        created_at timestamptz NOT NULL DEFAULT now(),
-        CONSTRAINT outbox_event_or_payload CHECK ((event_id IS NULL) <> (payload IS NULL))
+      CREATE TABLE bus_cursor (
+        chain_id      integer PRIMARY KEY,
+        last_event_id bigint NOT NULL DEFAULT 0,
+        updated_at    timestamptz NOT NULL DEFAULT now()
       );
-      CREATE INDEX outbox_event_idx ON outbox (event_id) WHERE event_id IS NOT NULL;
+
+      CREATE TABLE outbox (
+        id         bigserial PRIMARY KEY,
+        chain_id   integer NOT NULL,
+        payload    jsonb   NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
 
       CREATE TABLE bus_inbox (
         consumer    text NOT NULL,
@@ -67,7 +72,7 @@ export class IndexerReliability1764400000000 implements MigrationInterface {
 
   async down(q: QueryRunner): Promise<void> {
     await q.query(`
-      DROP TABLE bus_inbox, outbox, indexed_blocks;
+      DROP TABLE bus_inbox, outbox, bus_cursor, indexed_blocks;
       ALTER TABLE ledger_entries DROP CONSTRAINT ledger_entries_unique;
       ALTER TABLE ledger_entries ADD CONSTRAINT ledger_entries_unique UNIQUE (chain_id, tx_hash, log_index, account, kind);
       ALTER TABLE chain_events DROP CONSTRAINT chain_events_log_unique;

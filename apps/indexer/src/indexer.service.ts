@@ -196,16 +196,11 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
   private async relay(): Promise<void> {
     let next = Math.max(this.config.indexer.pollMs, 1000);
     try {
-      let delivered: number;
-      let asked: number;
+      let r: { offered: number; acked: number };
       do {
-        asked = 0;
-        delivered = await this.store.drainOutbox(this.config.chainId, 500, async (messages) => {
-          asked = messages.length;
-          return this.bus.deliver(messages);
-        });
-      } while (!this.stopped && asked > 0 && delivered === asked);
-      if (asked > delivered) next = Math.min(10_000, next * 2); // bus down: back off
+        r = await this.store.drainOutbox(this.config.chainId, 500, (messages) => this.bus.deliver(messages));
+      } while (!this.stopped && r.offered > 0 && r.acked === r.offered);
+      if (r.acked < r.offered) next = Math.min(10_000, next * 2); // bus down: back off
     } catch (e) {
       this.logger.warn(`outbox relay: ${(e as Error).message}`);
     }

@@ -48,11 +48,11 @@ export class BusPublisher implements OnApplicationShutdown {
   }
 
   /**
-   * Publishes outbox messages (in order, a few at a time) and returns the outbox IDs the bus acknowledged.
+   * Publishes outbox messages (in order, a few at a time) and returns the keys of those the bus acknowledged.
    * Never throws: a bus that is down leaves the messages in the outbox for the next round.
    */
-  async deliver(messages: OutboxMessage[]): Promise<Set<number>> {
-    const acked = new Set<number>();
+  async deliver(messages: OutboxMessage[]): Promise<Set<string>> {
+    const acked = new Set<string>();
     const ms = this.config.bus.ackTimeoutMs;
     for (let i = 0; i < messages.length; i += 32) {
       const part = messages.slice(i, i + 32);
@@ -64,7 +64,7 @@ export class BusPublisher implements OnApplicationShutdown {
         }),
       );
       results.forEach((r, j) => {
-        if (r.status === 'fulfilled') acked.add(part[j].outboxId);
+        if (r.status === 'fulfilled') acked.add(part[j].key);
       });
       const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
       if (failed) {

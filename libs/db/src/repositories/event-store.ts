@@ -32,9 +32,10 @@ export interface Checkpoint {
   haltedReason: string | null;
 }
 
-/** A message waiting in the outbox: a stored event, or the notice that a reorg removed one already published. */
+/** A message waiting for the bus: a stored event, or the notice that a reorg removed one already published. */
 export interface OutboxMessage {
-  outboxId: number;
+  /** `event:<chain_events.id>` or `notice:<outbox.id>` */
+  key: string;
   /** stable across redeliveries: consumers deduplicate on it */
   messageId: string;
   event: ChainEvent & { chainId: number; removed: boolean };
@@ -48,6 +49,13 @@ const LOCK_NAMESPACE = 0x4f52_4958; // "ORIX"
 
 export const messageIdOf = (chainId: number, e: Pick<ChainEvent, 'blockHash' | 'txHash' | 'logIndex'>, removed = false) =>
   `${chainId}:${e.blockHash}:${e.txHash}:${e.logIndex}${removed ? ':removed' : ''}`;
+
+/** Locks the chain's bus cursor row (creating it) and returns the last acknowledged event ID. */
+async function lockCursor(tx: EntityManager, chainId: number): Promise<string> {
+  await tx.query(`INSERT INTO bus_cursor (chain_id) VALUES ($1) ON CONFLICT (chain_id) DO NOTHING`, [chainId]);
+  const [{ last }] = await tx.query(`SELECT last_event_id AS last FROM bus_cursor WHERE chain_id = $1 FOR UPDATE`, [chainId]);
+  return String(last);
+}
 
 function toEvent(r: Record<string, any>): ChainEvent {
   return {
@@ -123,36 +131,58 @@ export class EventStore {
   }
 
   /**
-   * Hands the oldest waiting outbox messages (events in chain order, removal notices where a reorg put them) to
-   * `deliver` and deletes those it reports as acknowledged, in one transaction that keeps the rows locked
-   * meanwhile (a rollback waits for it; a second relay skips them). Returns how many were delivered.
+   * Hands the waiting messages to `deliver` in order — first removal notices, then the events above the bus cursor,
+   * by ID (= chain order, written by the single writer) — and records what it reports as acknowledged: notices
+   * are deleted, the cursor moves past the acknowledged prefix of events. One transaction, holding the cursor row
+   * meanwhile (a rollback waits for it, so it knows exactly which events were published). Returns how many
+   * messages were acknowledged and how many were offered.
    */
-  async drainOutbox(chainId: number, limit: number, deliver: (messages: OutboxMessage[]) => Promise<Set<number>>): Promise<number> {
+  async drainOutbox(chainId: number, limit: number, deliver: (messages: OutboxMessage[]) => Promise<Set<string>>): Promise<{ offered: number; acked: number }> {
     return this.db.transaction(async (tx) => {
-      const rows = await tx.query(
-        `SELECT o.id AS outbox_id, o.payload, e.block_number, e.block_hash, e.block_time, e.tx_hash, e.log_index, e.contract, e.name, e.args
-         FROM outbox o LEFT JOIN chain_events e ON e.id = o.event_id
-         WHERE o.payload IS NOT NULL OR e.chain_id = $1
-         ORDER BY o.id LIMIT $2
-         FOR UPDATE OF o SKIP LOCKED`,
+      const last = await lockCursor(tx, chainId);
+      const notices: { id: string; payload: ChainEvent }[] = await tx.query(
+        `SELECT id, payload FROM outbox WHERE chain_id = $1 ORDER BY id LIMIT $2`,
         [chainId, limit],
       );
-      if (rows.length === 0) return 0;
-      const messages = rows.map((r: Record<string, any>): OutboxMessage => {
-        const removed = r.payload !== null;
-        const e = removed ? (r.payload as ChainEvent) : toEvent(r);
-        return { outboxId: Number(r.outbox_id), messageId: messageIdOf(chainId, e, removed), event: { chainId, ...e, removed } };
-      });
-      const acked = [...(await deliver(messages))];
-      if (acked.length) await tx.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [acked]);
-      return acked.length;
+      const events: Record<string, any>[] =
+        notices.length < limit
+          ? await tx.query(
+              `SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+               WHERE chain_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+              [chainId, last, limit - notices.length],
+            )
+          : [];
+      const messages: OutboxMessage[] = [
+        ...notices.map((n) => ({ key: `notice:${n.id}`, messageId: messageIdOf(chainId, n.payload, true), event: { chainId, ...n.payload, removed: true } })),
+        ...events.map((r) => {
+          const e = toEvent(r);
+          return { key: `event:${r.id}`, messageId: messageIdOf(chainId, e), event: { chainId, ...e, removed: false } };
+        }),
+      ];
+      if (messages.length === 0) return { offered: 0, acked: 0 };
+      const acked = await deliver(messages);
+      const ackedNotices = notices.filter((n) => acked.has(`notice:${n.id}`)).map((n) => n.id);
+      if (ackedNotices.length) await tx.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [ackedNotices]);
+      let cursor: string | null = null;
+      for (const r of events) {
+        if (!acked.has(`event:${r.id}`)) break; // only an unbroken prefix: order is kept
+        cursor = r.id;
+      }
+      if (cursor !== null) await tx.query(`UPDATE bus_cursor SET last_event_id = $2, updated_at = now() WHERE chain_id = $1`, [chainId, cursor]);
+      return { offered: messages.length, acked: acked.size };
     });
   }
 
-  async outboxSize(): Promise<number> {
-    const [{ n }] = await this.db.query(`SELECT count(*)::int AS n FROM outbox`);
-    return n;
+  /** Messages not yet acknowledged by the bus. */
+  async pendingMessages(chainId: number): Promise<number> {
+    const [{ n }] = await this.db.query(
+      `SELECT (SELECT count(*) FROM outbox WHERE chain_id = $1)
+            + (SELECT count(*) FROM chain_events WHERE chain_id = $1 AND id > coalesce((SELECT last_event_id FROM bus_cursor WHERE chain_id = $1), 0)) AS n`,
+      [chainId],
+    );
+    return Number(n);
   }
+
 }
 
 /** The single writer of one chain/stream: every method is one transaction on the lock-holding connection. */
@@ -178,8 +208,8 @@ export class StoreWriter {
   }
 
   /**
-   * Stores one batch in one transaction: events (unique per chain/tx/log: a log delivered twice changes
-   * nothing), the projections of the new ones, their outbox rows, the headers of `blocks` (for the
+   * Stores one batch in one transaction: events (unique per chain/block/log: a log delivered twice changes
+   * nothing; they are the outbox too), the projections of the new ones, the headers of `blocks` (for the
    * parent-hash check), the checkpoint `to`, and prunes headers older than `pruneBelow`.
    * Returns the events that were new.
    */
@@ -206,17 +236,14 @@ export class StoreWriter {
         fresh = ordered.filter((e) => !known.has(`${e.txHash}:${e.logIndex}`));
       }
       if (fresh.length) {
-        // events by COPY, then their outbox rows (ids stay in the database; the single writer makes "id above the
-        // old maximum" exactly this batch). A conflict here would mean a second writer: the batch fails whole
-        // rather than projecting an event twice.
-        const [{ max }] = await tx.query(`SELECT coalesce(max(id), 0) AS max FROM chain_events`);
+        // events by COPY (they are also the outbox: the relay publishes them past the bus cursor). A conflict here
+        // would mean a second writer: the batch fails whole rather than projecting an event twice.
         await copyRows(
           tx,
           'chain_events',
           ['chain_id', 'block_number', 'block_hash', 'block_time', 'tx_hash', 'log_index', 'contract', 'name', 'args'],
           fresh.map((e) => [chainId, e.blockNumber, e.blockHash, e.blockTime, e.txHash, e.logIndex, e.contract, e.name, JSON.stringify(e.args)]),
         );
-        await tx.query(`INSERT INTO outbox (event_id) SELECT id FROM chain_events WHERE id > $1 ORDER BY id`, [max]);
         await applyEvents(tx, chainId, fresh);
       }
       const headers = new Map((opts.blocks ?? []).map((b) => [b.blockNumber, b]));
@@ -247,8 +274,8 @@ export class StoreWriter {
   /**
    * Undoes everything above block `ancestor` (the common ancestor of a reorg) in one transaction: events and
    * ledger rows of later blocks are deleted, every study/credential/parameter they touched is rebuilt from its
-   * remaining events, headers and checkpoint go back to the ancestor. Events already published get a removal
-   * notice in the outbox; unpublished ones simply leave it.
+   * remaining events, headers and checkpoint go back to the ancestor. Events already published (up to the bus
+   * cursor) get a removal notice in the outbox; unpublished ones simply disappear.
    */
   async rollback(ancestor: BlockHeader): Promise<{ removed: number; rebuilt: number }> {
     const chainId = this.chainId;
@@ -258,14 +285,11 @@ export class StoreWriter {
          WHERE chain_id = $1 AND block_number > $2 ORDER BY block_number, log_index`,
         [chainId, ancestor.blockNumber],
       );
-      const ids = removed.map((r) => r.id);
-      // wait for a relay that is publishing some of them, then see which are still unpublished
-      const waiting = new Set(
-        (await tx.query(`SELECT event_id FROM outbox WHERE event_id = ANY($1::bigint[]) FOR UPDATE`, [ids])).map((r: { event_id: string }) => r.event_id),
-      );
-      const notices = removed.filter((r) => !waiting.has(r.id)).map(toEvent);
+      // wait for a relay that is publishing, then: events up to the cursor were published and need a notice
+      const last = BigInt(await lockCursor(tx, chainId));
+      const notices = removed.filter((r) => BigInt(r.id) <= last).map(toEvent);
       if (notices.length)
-        await tx.query(`INSERT INTO outbox (payload) SELECT unnest($1::jsonb[])`, [notices.map((e) => JSON.stringify(e))]);
+        await tx.query(`INSERT INTO outbox (chain_id, payload) SELECT $1::int, unnest($2::jsonb[])`, [chainId, notices.map((e) => JSON.stringify(e))]);
 
       const events = removed.map(toEvent);
       const studies = [...new Set(events.filter((e) => STUDY_EVENTS.includes(e.name)).map((e) => String(e.args.studyId)))];
