@@ -12,6 +12,7 @@
  */
 import { NestFactory } from '@nestjs/core';
 import { NonceManager, type Contract } from 'ethers';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { createApiApp } from '../apps/api/src/bootstrap.js';
 import { IndexerModule } from '../apps/indexer/src/indexer.module.js';
@@ -83,6 +84,8 @@ async function main() {
     const store = new EventStore(ds);
     const pipeline = new IndexerPipeline(config, store);
     const writer = (await store.tryWriter(config.chainId, pipeline.stream))!;
+    // CPU time per process: what the backfill costs whatever else the machine is doing
+    const cpu0 = { node: process.cpuUsage(), pg: cpuSeconds(writer.backendPid!), anvil: cpuSeconds(anvil.pid) };
     const b0 = performance.now();
     let events = 0;
     for (;;) {
@@ -91,6 +94,12 @@ async function main() {
       if (r.caughtUp) break;
     }
     const backfillMs = performance.now() - b0;
+    const nodeCpu = process.cpuUsage(cpu0.node);
+    const cpu = {
+      node: (nodeCpu.user + nodeCpu.system) / 1e6,
+      pg: cpuSeconds(writer.backendPid!) - cpu0.pg,
+      anvil: cpuSeconds(anvil.pid) - cpu0.anvil,
+    };
     await writer.release();
     await ds.destroy();
 
@@ -139,6 +148,14 @@ async function main() {
       ['  decode', stage(t.decode)],
       ['  store (Postgres: events, projections, ledger, outbox, checkpoint)', stage(t.store)],
       ['  reorg check', stage(t.check)],
+      [
+        'CPU time of the backfill',
+        `indexer (Node) ${cpu.node.toFixed(2)} s, Postgres backend ${cpu.pg.toFixed(2)} s, anvil ${cpu.anvil.toFixed(2)} s`,
+      ],
+      [
+        '**throughput bound by CPU on an idle 2-core machine**',
+        `**${fmt(events / Math.max(cpu.node, cpu.pg, cpu.anvil, (cpu.node + cpu.pg + cpu.anvil) / 2))} events/s** (events ÷ max(busiest process, total CPU ÷ 2))`,
+      ],
       [`steady-state lag, block mined → in GraphQL (poll ${POLL_MS} ms, ${LAG_SAMPLES} samples)`, `median ${fmt(lags[Math.floor(lags.length / 2)])} ms, p95 ${fmt(lags[Math.floor(lags.length * 0.95)] ?? lags.at(-1)!)} ms, max ${fmt(lags.at(-1)!)} ms`],
       ['database size', `${(size / 2 ** 20).toFixed(1)} MiB (${tables.map((r: any) => `${r.relname} ${(r.b / 2 ** 20).toFixed(1)} MiB`).join(', ')})`],
     ];
@@ -149,6 +166,16 @@ async function main() {
     provider.destroy();
     await anvil.stop();
     await db.drop();
+  }
+}
+
+/** user + system CPU seconds of a local process (from /proc; the Postgres backend runs on this machine) */
+function cpuSeconds(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
   }
 }
 
