@@ -146,7 +146,7 @@ async function main() {
       ['**backfill throughput**', `**${fmt(events / (backfillMs / 1000))} events/s**`],
       ['  waiting for eth_getLogs + headers (the part not overlapped with storing)', stage(t.logs + t.headers)],
       ['  decode', stage(t.decode)],
-      ['  store (Postgres: events, projections, ledger, outbox, checkpoint)', stage(t.store)],
+      ['  store (Postgres: events = outbox, projections, ledger, checkpoint)', stage(t.store)],
       ['  reorg check', stage(t.check)],
       [
         'CPU time of the backfill',
