@@ -47,7 +47,7 @@ export interface Stack {
  * indexer polling the chain, the settler listening on the bus).
  */
 export async function startStack(
-  opts: { settlerPollMs?: number; anchorIntervalMs?: number; governance?: GovernanceOptions } = {},
+  opts: { settlerPollMs?: number; anchorIntervalMs?: number; governance?: GovernanceOptions; indexer?: Partial<AppConfig['indexer']> } = {},
 ): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
@@ -71,12 +71,12 @@ export async function startStack(
     governance: { relayerPrivateKey: governance ? devWallet(8, provider).privateKey : undefined },
     // dev account #0 (the deployer) is an ADMIN: it onboards ROs
     api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address] },
-    indexer: { confirmations: 0, pollMs: 100 },
+    indexer: { confirmations: 0, pollMs: 100, healthPort: 0, ...opts.indexer },
     settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
     bus: { settlerPort: await freePort() },
   });
   const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {
-    ...busServerOptions(config),
+    ...busServerOptions(config, 'settler'),
     logger: ['error', 'warn'],
   });
   await settler.listen();

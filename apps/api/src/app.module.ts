@@ -2,7 +2,7 @@ import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
-import { AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
+import { type AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
 import { DbModule } from '../../../libs/db/src/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { AuthResolver } from './auth/auth.resolver.js';
@@ -15,6 +15,7 @@ import { CredentialsService } from './credentials/credentials.service.js';
 import { GovernanceResolver } from './governance/governance.resolver.js';
 import { GovernanceService } from './governance/governance.service.js';
 import { HealthController } from './health.controller.js';
+import { FinalityService, IndexerStatusResolver } from './indexer/finality.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
 import { LeaseService } from './ro/lease.service.js';
@@ -63,6 +64,8 @@ export class ApiModule {
         BillingResolver,
         GovernanceService,
         GovernanceResolver,
+        FinalityService,
+        IndexerStatusResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

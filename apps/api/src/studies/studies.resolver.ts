@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
 import { MODALITIES, URGENCIES, US_STATES } from '../../../../libs/domain/src/codes.js';
 import { StudyRepository } from '../../../../libs/db/src/index.js';
 import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
@@ -9,6 +9,7 @@ import { ChainService } from '../chain/chain.service.js';
 import { PostingService } from '../ro/posting.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAmount, parseBytes32, parseLimit, parseStudyId, subsetOf } from '../common/validation.js';
+import { FinalityService } from '../indexer/finality.js';
 import { PreparedTransaction, RelayedTransaction, Study, WorklistFilter, WorklistPage, WorklistSort } from './study.models.js';
 
 interface Cursor {
@@ -36,6 +37,7 @@ export class StudiesResolver {
     private readonly studies: StudyRepository,
     private readonly chain: ChainService,
     private readonly postings: PostingService,
+    private readonly finality: FinalityService,
   ) {}
 
   @Roles('RADIOLOGIST')
@@ -66,8 +68,9 @@ export class StudiesResolver {
     });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
+    const finality = await this.finality.view();
     return {
-      items: page.map((r) => Study.from(r, asOf, r.currentBounty)),
+      items: page.map((r) => Study.from(r, asOf, r.currentBounty, finality)),
       pageInfo: {
         hasNextPage: rows.length > limit,
         endCursor: last ? encodeCursor({ s: sort, t: asOf, b: last.currentBounty.toString(), p: last.postedAt, i: last.studyId }) : null,
@@ -84,7 +87,7 @@ export class StudiesResolver {
     if (!row) throw new OpenReadError('NOT_FOUND', 'no such study');
     const asOf = await this.chain.now();
     const bounty = row.status === 'OPEN' ? await this.studies.currentBounty(this.config.chainId, studyId, asOf) : null;
-    return Study.from(row, asOf, bounty);
+    return Study.from(row, asOf, bounty, await this.finality.view());
   }
 
   @Roles('RADIOLOGIST')
@@ -95,7 +98,8 @@ export class StudiesResolver {
   ): Promise<Study[]> {
     const rows = await this.studies.claimsOf(this.config.chainId, user.address, parseLimit(first ?? undefined));
     const asOf = await this.chain.now();
-    return rows.map((r) => Study.from(r, asOf));
+    const finality = await this.finality.view();
+    return rows.map((r) => Study.from(r, asOf, null, finality));
   }
 
   @Roles('RADIOLOGIST')
