@@ -77,9 +77,11 @@ export class AuthService {
    */
   private async signedBy(message: string, signature: string, address: string): Promise<boolean> {
     if (!isHexString(signature) || signature.length % 2 !== 0 || signature.length > 2 + 2 * MAX_SIGNATURE_BYTES) return false;
-    // EOAs: exactly the 65-byte r‖s‖v form wallets produce. ethers would also take the 64-byte EIP-2098 compact
-    // form, so a truncated signature could pass: one canonical encoding only.
-    if (signature.length === 2 + 2 * 65) {
+    // EOAs: exactly the 65-byte r‖s‖v form wallets produce, with v = 27 or 28. ethers would also take the 64-byte
+    // EIP-2098 compact form (so a truncated signature could pass) and read any v ≥ 35 as an EIP-155 v (so 0x2b or 0xfb
+    // would stand for 27: a tampered byte that still signs in): one canonical encoding only.
+    const v = parseInt(signature.slice(-2), 16);
+    if (signature.length === 2 + 2 * 65 && (v === 27 || v === 28)) {
       try {
         if (verifyMessage(message, signature).toLowerCase() === address.toLowerCase()) return true;
       } catch {
