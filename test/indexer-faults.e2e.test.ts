@@ -42,6 +42,7 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
         }
         expect(proxy.stats[kind], `${kind} was injected`).toBeGreaterThan(0);
         expect(rpc.retries).toBeGreaterThan(0);
+        expect(rpc.logRangeLimit, `${kind} is not mistaken for a range limit`).toBe(Number.MAX_SAFE_INTEGER);
       }
       proxy.set({ rate: 0, maxLogRange: 7 });
       const rpc = new JsonRpcClient(proxy.url);

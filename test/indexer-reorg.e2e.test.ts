@@ -10,7 +10,7 @@ describe('reorgs: after catching up, the database equals a clean index of the ca
   beforeAll(async () => {
     chain = await startChain();
     db = await createTestDatabase();
-    activity = new Activity(chain, 5005);
+    activity = new Activity(chain, 5005, { governanceAndRoles: true }); // also DisputeResolved and RoleGranted/RoleRevoked
     await activity.run(90);
   });
   afterAll(async () => {

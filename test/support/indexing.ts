@@ -78,6 +78,8 @@ export class Activity {
   constructor(
     private readonly chain: Chain,
     seed: number,
+    /** also dispute resolutions and verifier-role grants/revocations (opt-in: the other tests keep their seeded sequences) */
+    private readonly opts: { governanceAndRoles?: boolean } = {},
   ) {
     this.rnd = seededRandom(seed);
   }
@@ -114,8 +116,8 @@ export class Activity {
     let done = 0;
     for (let tries = 0; done < n && tries < n * 20; tries++) {
       const action = r.pick([
-        'post', 'post', 'post', 'claim', 'claim', 'report', 'settle', 'deposit', 'withdraw', 'attest', 'attest', 'revoke', 'param', 'dispute',
-        'resolve', 'cancel', 'time', 'release', 'role',
+        'post', 'post', 'post', 'claim', 'claim', 'report', 'settle', 'deposit', 'withdraw', 'attest', 'attest', 'revoke', 'param', 'dispute', 'cancel', 'time', 'release',
+        ...(this.opts.governanceAndRoles ? ['resolve', 'role'] : []),
       ]);
       const ro = r.pick(ROS);
       const rad = r.pick(RADIOLOGISTS);

@@ -182,7 +182,13 @@ export class IndexerPipeline {
   }
 
   private async fetchRange(from: number, to: number, finalized: number): Promise<Fetched> {
-    const logs = (await this.rpc.logs(this.decoder.addresses, from, to)).filter((l) => !l.removed);
+    const logs = (
+      await this.rpc.logs(this.decoder.addresses, from, to).catch((e: Error) => {
+        // the chain got shorter between eth_blockNumber and eth_getLogs (a reorg under way)
+        if (/block height is \d+ but requested was|header not found|unknown block|block not found/i.test(e.message)) throw new ChainMovedError(e.message);
+        throw e;
+      })
+    ).filter((l) => !l.removed);
     const window = new Set<number>();
     for (let n = Math.max(from, finalized + 1); n <= to; n++) window.add(n);
     const wanted = [...new Set([from, to, ...window, ...logs.map((l) => Number(l.blockNumber))])].sort((a, b) => a - b);

@@ -58,7 +58,7 @@ const RANGE_TOO_LARGE = [
   /more than \d+ (results|logs)/i,
   /query returned more than/i,
   /response size (exceeded|too large)/i,
-  /limit exceeded/i,
+  /log(s)? limit/i,
   /too many (results|logs|blocks)/i,
 ];
 const RATE_LIMITED = [/rate limit/i, /too many requests/i, /exceeded .*capacity/i, /try again/i, /timeout/i, /busy/i];
@@ -166,7 +166,9 @@ export class JsonRpcClient {
       for (const l of logs) checkLog(l, fromBlock, toBlock);
       return logs;
     } catch (e) {
-      if (!(e instanceof RangeTooLargeError) || fromBlock >= toBlock) throw e;
+      if (!(e instanceof RangeTooLargeError)) throw e;
+      // a single block refused as too large cannot be split: report it as a failure worth retrying later
+      if (fromBlock >= toBlock) throw new JsonRpcError(`${e.message} (block ${fromBlock} alone)`, e.code, true);
       // remember: later requests go straight to ranges the node accepts
       this.logRangeLimit = Math.max(1, Math.floor((toBlock - fromBlock + 1) / 2));
       return this.split(addresses, fromBlock, toBlock);
@@ -251,9 +253,11 @@ export class JsonRpcClient {
 
 function classify(method: string, code: number, message: string): JsonRpcError {
   const msg = `${method}: ${message}`;
+  // a rate limit first: "limit exceeded, try again" is not about the range
+  if (code === 429 || RATE_LIMITED.some((r) => r.test(message))) return new JsonRpcError(msg, code, true);
   if (method === 'eth_getLogs' && RANGE_TOO_LARGE.some((r) => r.test(message))) return new RangeTooLargeError(msg, code, false);
   // -32005 limit exceeded (EIP-1474), -32603 internal, -32000 generic server error (often transient)
-  const transient = code === -32005 || code === -32603 || code === -32000 || code === 429 || RATE_LIMITED.some((r) => r.test(message));
+  const transient = code === -32005 || code === -32603 || code === -32000;
   return new JsonRpcError(msg, code, transient);
 }
 
