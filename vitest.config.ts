@@ -6,8 +6,9 @@ export default defineConfig({
   plugins: [swc.vite({ module: { type: 'es6' }, jsc: { target: 'es2022' } })],
   test: {
     include: ['libs/**/*.spec.ts', 'apps/**/*.spec.ts', 'contracts/test/**/*.test.ts', 'test/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
+    // generous: CI and development share two cores with other work, and chain tests are CPU-bound
+    testTimeout: 180_000,
+    hookTimeout: 240_000,
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,

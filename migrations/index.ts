@@ -2,6 +2,7 @@ import { Init1764255600000 } from './1764255600000-Init.js';
 import { ContractRoles1764260000000 } from './1764260000000-ContractRoles.js';
 import { Governance1764300000000 } from './1764300000000-Governance.js';
 import { TreasuryProposals1764310000000 } from './1764310000000-TreasuryProposals.js';
+import { IndexerReliability1764400000000 } from './1764400000000-IndexerReliability.js';
 import { CredentialApplications1764500000000 } from './1764500000000-CredentialApplications.js';
 import { RateLimits1764510000000 } from './1764510000000-RateLimits.js';
 import { RelayOutbox1764510100000 } from './1764510100000-RelayOutbox.js';
@@ -15,6 +16,7 @@ export const migrations = [
   ContractRoles1764260000000,
   Governance1764300000000,
   TreasuryProposals1764310000000,
+  IndexerReliability1764400000000,
   CredentialApplications1764500000000,
   RateLimits1764510000000,
   RelayOutbox1764510100000,

@@ -133,6 +133,7 @@ async function main() {
   console.log(`
 OpenRead is running.
   GraphQL API   http://${config.api.host === '0.0.0.0' ? 'localhost' : config.api.host}:${apiPort}/graphql
+  Indexer       http://${config.indexer.healthHost}:${config.indexer.healthPort}/health and /ready (head, indexed block, lag, last error)
   Sign-in       EIP-4361 domain "${config.api.siweDomain}", URI "${config.api.siweUri}", chain ${config.chainId}
 ${
   deploymentEnv.RPC_URL

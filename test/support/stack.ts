@@ -56,6 +56,7 @@ export async function startStack(
     relay?: Partial<NonNullable<AppConfigInput['relay']>>;
     /** make the treasury a Safe of these dev accounts (else dev account #1 is the treasury) */
     treasurySafe?: { owners: number[]; threshold: number };
+    indexer?: Partial<AppConfig['indexer']>;
   } = {},
 ): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
@@ -86,14 +87,14 @@ export async function startStack(
     treasury: { relayerPrivateKey: devWallet(10, provider).privateKey },
     // dev account #0 (the deployer) is an ADMIN: it onboards ROs
     api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address], ...opts.api },
-    indexer: { confirmations: 0, pollMs: 100 },
+    indexer: { confirmations: 0, pollMs: 100, healthPort: 0, ...opts.indexer },
     settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
     bus: { settlerPort: await freePort() },
     // dev account #19 pays the gas of gasless requests
     relay: { privateKey: devWallet(19, provider).privateKey, pollMs: 50, ...opts.relay },
   });
   const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {
-    ...busServerOptions(config),
+    ...busServerOptions(config, 'settler'),
     logger: ['error', 'warn'],
   });
   await settler.listen();

@@ -3,7 +3,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import type { GraphQLError } from 'graphql';
-import { AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
+import { type AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
 import { DbModule } from '../../../libs/db/src/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
 import { AuthResolver } from './auth/auth.resolver.js';
@@ -16,6 +16,7 @@ import { CredentialsService } from './credentials/credentials.service.js';
 import { GovernanceResolver } from './governance/governance.resolver.js';
 import { GovernanceService } from './governance/governance.service.js';
 import { HealthController } from './health.controller.js';
+import { FinalityService, IndexerStatusResolver } from './indexer/finality.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { queryLimits } from './limits/query-limits.js';
 import { RateLimitService } from './limits/rate-limit.service.js';
@@ -95,6 +96,8 @@ export class ApiModule {
         LiveResolver,
         TreasuryService,
         TreasuryResolver,
+        FinalityService,
+        IndexerStatusResolver,
         { provide: APP_GUARD, useClass: AuthGuard },
       ],
     };

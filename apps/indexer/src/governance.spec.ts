@@ -100,8 +100,14 @@ beforeAll(async () => {
     settler: {},
     bus: {},
   });
-  const pipeline = new IndexerPipeline(config, new EventStore(db));
-  for (let i = 0; i < 100 && !(await pipeline.step()).caughtUp; i++);
+  const store = new EventStore(db);
+  const pipeline = new IndexerPipeline(config, store);
+  const writer = (await store.tryWriter(chainId, pipeline.stream))!;
+  try {
+    for (let i = 0; i < 100 && !(await pipeline.step(writer)).caughtUp; i++);
+  } finally {
+    await writer.release();
+  }
 });
 
 afterAll(async () => {

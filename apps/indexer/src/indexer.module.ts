@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
+import { type AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
 import { BusModule } from '../../../libs/bus/src/index.js';
 import { DbModule } from '../../../libs/db/src/index.js';
 import { IndexerService } from './indexer.service.js';

@@ -1,9 +1,20 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { configFromEnv } from '../../../libs/config/src/index.js';
+import { ConfigError, configFromEnv } from '../../../libs/config/src/index.js';
 import { exitWithParent } from '../../../libs/config/src/process.js';
 import { IndexerModule } from './indexer.module.js';
 
-const app = await NestFactory.createApplicationContext(IndexerModule.forRoot(configFromEnv()));
+// one failing request must never end the indexer: anything that escapes is logged, the loops go on
+process.on('unhandledRejection', (e) => console.error(`[indexer] unhandled rejection: ${e instanceof Error ? e.stack : String(e)}`));
+
+let config;
+try {
+  config = configFromEnv();
+} catch (e) {
+  if (!(e instanceof ConfigError)) throw e;
+  console.error(`[indexer] ${e.message}`);
+  process.exit(2);
+}
+const app = await NestFactory.createApplicationContext(IndexerModule.forRoot(config));
 app.enableShutdownHooks();
 exitWithParent(app);

@@ -40,9 +40,15 @@ describe('the credential watch', () => {
       indexer: {}, bus: {}, settler: { credentialWarnDays: [7, 30] },
     });
     const repo = new CredentialRepository(ds);
-    const indexer = new IndexerPipeline(config, new EventStore(ds));
+    const store = new EventStore(ds);
+    const indexer = new IndexerPipeline(config, store);
     const index = async () => {
-      while (!(await indexer.step()).caughtUp);
+      const writer = (await store.tryWriter(config.chainId, indexer.stream))!;
+      try {
+        while (!(await indexer.step(writer)).caughtUp);
+      } finally {
+        await writer.release();
+      }
     };
     const watch = new CredentialWatchService(config, repo);
     const radiologist = wallet(3).address.toLowerCase();

@@ -7,7 +7,7 @@ import { exitWithParent } from '../../../libs/config/src/process.js';
 import { SettlerModule } from './settler.module.js';
 
 const config = configFromEnv();
-const app = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), busServerOptions(config));
+const app = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), busServerOptions(config, 'settler'));
 app.enableShutdownHooks();
 await app.listen();
 exitWithParent(app);

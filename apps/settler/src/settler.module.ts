@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
+import { type AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
 import { DbModule } from '../../../libs/db/src/index.js';
 import { CredentialWatchService } from './credential-watch.service.js';
 import { SettlerController } from './settler.controller.js';

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
-import { APP_CONFIG, AppConfig } from '../../../libs/config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
 import { createProvider } from '../../../libs/chain/src/anvil.js';
 import { loadArtifact } from '../../../libs/chain/src/artifacts.js';
 import { decodeContractError } from '../../../libs/chain/src/errors.js';

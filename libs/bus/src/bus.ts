@@ -1,19 +1,31 @@
 import { DynamicModule, Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
-import { ClientProxy, ClientProxyFactory, MicroserviceOptions, Transport } from '@nestjs/microservices';
-import { lastValueFrom } from 'rxjs';
-import { APP_CONFIG, AppConfig } from '../../config/src/index.js';
+import { type ClientProxy, ClientProxyFactory, type MicroserviceOptions, Transport } from '@nestjs/microservices';
+import { lastValueFrom, timeout } from 'rxjs';
+import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
+import type { ChainEvent, OutboxMessage } from '../../db/src/index.js';
+import { JetStreamClient, JetStreamServer } from './jetstream.js';
 
-/** The pattern every indexed chain event is published under. Payload: ChainEvent & { chainId }. */
-export const CHAIN_EVENT = 'openread.chain-event';
+/** The pattern every indexed chain event is published under (NATS subject `<namespace>.chain-event`). */
+export const CHAIN_EVENT = 'chain-event';
+
+/** What consumers receive: the event, and a message ID that stays the same on every redelivery. */
+export interface ChainEventMessage {
+  id: string;
+  event: ChainEvent & { chainId: number; removed: boolean };
+}
 
 /**
- * Transport between the apps: NATS when NATS_URL is set, otherwise Nest's TCP transport to the settler
- * (needs nothing beyond `npm start`). Delivery is best-effort here; every consumer also reconciles from
- * Postgres on a timer, so a lost message only delays work (an outbox with at-least-once delivery is issue 5).
+ * Transport between the apps, always through @nestjs/microservices:
+ * - NATS_URL set: JetStream (custom Nest transport, jetstream.ts): durable stream, PubAck on publish,
+ *   explicit acks per consumer.
+ * - otherwise: Nest's TCP transport to the settler (needs nothing beyond `npm start`); messages are sent as
+ *   requests, and the consumer's reply is the acknowledgement.
+ * Either way the indexer publishes from the outbox (written in the same transaction as the events) and
+ * deletes a row only once acknowledged: at-least-once. Consumers deduplicate on the message ID (Inbox).
  */
-export function busServerOptions(config: AppConfig): MicroserviceOptions {
+export function busServerOptions(config: AppConfig, durable: string): MicroserviceOptions {
   return config.bus.natsUrl
-    ? { transport: Transport.NATS, options: { servers: [config.bus.natsUrl], queue: 'openread-settler' } }
+    ? { strategy: new JetStreamServer({ servers: config.bus.natsUrl, namespace: config.bus.namespace, durable }) }
     : { transport: Transport.TCP, options: { host: config.bus.settlerHost, port: config.bus.settlerPort } };
 }
 
@@ -21,29 +33,52 @@ export function busServerOptions(config: AppConfig): MicroserviceOptions {
 export class BusPublisher implements OnApplicationShutdown {
   private readonly logger = new Logger('Bus');
   private readonly client: ClientProxy;
+  private readonly jetstream: boolean;
   private failing = false;
 
-  constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.client = ClientProxyFactory.create(
-      config.bus.natsUrl
-        ? { transport: Transport.NATS, options: { servers: [config.bus.natsUrl] } }
-        : { transport: Transport.TCP, options: { host: config.bus.settlerHost, port: config.bus.settlerPort } },
-    );
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.jetstream = !!config.bus.natsUrl;
+    this.client = config.bus.natsUrl
+      ? new JetStreamClient({ servers: config.bus.natsUrl, namespace: config.bus.namespace })
+      : ClientProxyFactory.create({ transport: Transport.TCP, options: { host: config.bus.settlerHost, port: config.bus.settlerPort } });
   }
 
-  /** Never throws: a consumer that is down must not stop the publisher. */
-  async publish(pattern: string, payload: unknown): Promise<boolean> {
-    try {
-      await lastValueFrom(this.client.emit(pattern, payload), { defaultValue: undefined });
-      if (this.failing) this.logger.log('bus reachable again');
-      this.failing = false;
-      return true;
-    } catch (e) {
-      // one warning per outage, not one per event
-      if (!this.failing) this.logger.warn(`publish ${pattern} failed (consumers catch up from Postgres): ${(e as Error).message}`);
-      this.failing = true;
-      return false;
+  get transport(): string {
+    return this.jetstream ? 'nats-jetstream' : 'tcp';
+  }
+
+  /**
+   * Publishes outbox messages (in order, a few at a time) and returns the keys of those the bus acknowledged.
+   * Never throws: a bus that is down leaves the messages in the outbox for the next round.
+   */
+  async deliver(messages: OutboxMessage[]): Promise<Set<string>> {
+    const acked = new Set<string>();
+    const ms = this.config.bus.ackTimeoutMs;
+    for (let i = 0; i < messages.length; i += 32) {
+      const part = messages.slice(i, i + 32);
+      const results = await Promise.allSettled(
+        part.map((m) => {
+          const payload: ChainEventMessage = { id: m.messageId, event: m.event };
+          const reply = this.jetstream ? this.client.emit(CHAIN_EVENT, payload) : this.client.send(CHAIN_EVENT, payload);
+          return lastValueFrom(reply.pipe(timeout(ms)), { defaultValue: undefined });
+        }),
+      );
+      results.forEach((r, j) => {
+        if (r.status === 'fulfilled') acked.add(part[j].key);
+      });
+      const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+      if (failed) {
+        // one warning per outage, not one per event
+        if (!this.failing) this.logger.warn(`bus (${this.transport}) unavailable, events wait in the outbox: ${String(failed.reason?.message ?? failed.reason)}`);
+        this.failing = true;
+        break; // keep order: retry from the first failure next round
+      }
     }
+    if (this.failing && acked.size === messages.length && messages.length) {
+      this.logger.log(`bus (${this.transport}) reachable again`);
+      this.failing = false;
+    }
+    return acked;
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -34,6 +34,27 @@ describe('configuration', () => {
     }
   });
 
+  it('validates the indexer settings: confirmations within the finality depth, a start block that misses nothing', () => {
+    const c = configFromEnv({ ...env, INDEXER_CONFIRMATIONS: '3', INDEXER_FINALITY_DEPTH: '20', INDEXER_BATCH_BLOCKS: '500', INDEXER_START_BLOCK: '0' });
+    expect(c.indexer).toMatchObject({ confirmations: 3, finalityDepth: 20, batchBlocks: 500, startBlock: 0, healthPort: 4020 });
+    expect(configFromEnv(env).indexer.finalityDepth).toBe(64);
+    const problems = (over: Record<string, string>) => {
+      try {
+        configFromEnv({ ...env, ...over });
+        return '';
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+    };
+    expect(problems({ INDEXER_CONFIRMATIONS: '10', INDEXER_FINALITY_DEPTH: '5' })).toMatch(/indexer.finalityDepth: finalityDepth must be at least confirmations/);
+    expect(problems({ INDEXER_START_BLOCK: '7' })).toMatch(/indexer.startBlock: 7 is after the deployment block 1/);
+    expect(problems({ INDEXER_BATCH_BLOCKS: '0', INDEXER_FINALITY_DEPTH: 'x', INDEXER_HEALTH_PORT: '70000' })).toMatch(
+      /indexer.batchBlocks[\s\S]*indexer.finalityDepth[\s\S]*indexer.healthPort|indexer.finalityDepth[\s\S]*indexer.batchBlocks/,
+    );
+    expect(problems({ NATS_NAMESPACE: 'a.b' })).toMatch(/bus.namespace/);
+  });
+
   it('never echoes a malformed private key', () => {
     const secret = '0xdeadbeef';
     expect(() => configFromEnv({ ...env, SETTLER_PRIVATE_KEY: secret })).toThrow(/settler.privateKey/);

@@ -50,11 +50,29 @@ export const configSchema = z.object({
     /** how often the live worklist (subscriptions) looks for new indexed changes while anyone is subscribed */
     feedPollMs: int(10).default(1000),
   }),
-  indexer: z.object({
-    confirmations: int(0, 1000).default(0),
-    pollMs: int(10).default(1000),
-    batchBlocks: int(1, 100_000).default(2000),
-  }),
+  indexer: z
+    .object({
+      /** blocks that must be built on a block before it is indexed (and so shown to anyone) */
+      confirmations: int(0, 1000).default(0),
+      /** a reorg may undo at most this many blocks; deeper ones stop the indexer; older data is shown as final */
+      finalityDepth: int(1, 10_000).default(64),
+      pollMs: int(10).default(1000),
+      /** blocks per eth_getLogs request while backfilling (halved automatically when the node refuses a range) */
+      batchBlocks: int(1, 100_000).default(2000),
+      /** first block to index; default: the deployment block (a later one would miss events, and is refused) */
+      startBlock: int(0).optional(),
+      /** per JSON-RPC request, ms */
+      rpcTimeoutMs: int(100, 600_000).default(15_000),
+      /** health/readiness HTTP endpoint of the indexer (port 0: any free port) */
+      healthHost: z.string().default('127.0.0.1'),
+      healthPort: int(0, 65535).default(4020),
+      /** ready = caught up to within this many blocks of the confirmed head */
+      readyLagBlocks: int(0).default(10),
+    })
+    .refine((i) => i.finalityDepth >= i.confirmations, {
+      message: 'finalityDepth must be at least confirmations (a confirmed block may still be reorged, a final one not)',
+      path: ['finalityDepth'],
+    }),
   settler: z.object({
     privateKey: privateKey.optional(),
     pollMs: int(10).default(2000),
@@ -91,12 +109,19 @@ export const configSchema = z.object({
   bus: z.object({
     /** When set, apps talk over NATS; otherwise over Nest's TCP transport (needs nothing extra). */
     natsUrl: z.string().optional(),
+    /** NATS subject prefix and JetStream stream name (upper-cased) */
+    namespace: z.string().regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only').default('openread'),
+    /** how long a publish may wait for the bus's acknowledgement, ms */
+    ackTimeoutMs: int(100).default(5000),
     settlerHost: z.string().default('127.0.0.1'),
     settlerPort: int(0, 65535).default(4010),
   }),
 });
 
 export type AppConfig = z.infer<typeof configSchema>;
+
+/** The name of the indexer's stream of one deployment (checkpoint, writer lock). */
+export const indexerStream = (config: Pick<AppConfig, 'contracts'>) => `openread:${config.contracts.market}`;
 export type AppConfigInput = z.input<typeof configSchema>;
 
 export class ConfigError extends Error {
@@ -110,7 +135,12 @@ export function parseConfig(input: unknown): AppConfig {
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
   }
-  return result.data;
+  const c = result.data;
+  if (c.indexer.startBlock !== undefined && c.indexer.startBlock > c.contracts.deployBlock)
+    throw new ConfigError([
+      `indexer.startBlock: ${c.indexer.startBlock} is after the deployment block ${c.contracts.deployBlock}: the events in between would be missed`,
+    ]);
+  return c;
 }
 
 /** Reads the documented environment variables (see README, "Configuration"). */
@@ -149,8 +179,14 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
     },
     indexer: {
       confirmations: env.INDEXER_CONFIRMATIONS,
+      finalityDepth: env.INDEXER_FINALITY_DEPTH,
       pollMs: env.INDEXER_POLL_MS,
       batchBlocks: env.INDEXER_BATCH_BLOCKS,
+      startBlock: env.INDEXER_START_BLOCK || undefined,
+      rpcTimeoutMs: env.INDEXER_RPC_TIMEOUT_MS,
+      healthHost: env.INDEXER_HEALTH_HOST,
+      healthPort: env.INDEXER_HEALTH_PORT,
+      readyLagBlocks: env.INDEXER_READY_LAG_BLOCKS,
     },
     settler: {
       privateKey: env.SETTLER_PRIVATE_KEY,
@@ -167,6 +203,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       pollMs: env.RELAY_POLL_MS,
     },
     treasury: { relayerPrivateKey: env.TREASURY_RELAYER_PRIVATE_KEY || undefined, ownersCacheMs: env.TREASURY_OWNERS_CACHE_MS },
-    bus: { natsUrl: env.NATS_URL || undefined, settlerHost: env.SETTLER_BUS_HOST, settlerPort: env.SETTLER_BUS_PORT },
+    bus: {
+      natsUrl: env.NATS_URL || undefined,
+      namespace: env.NATS_NAMESPACE,
+      ackTimeoutMs: env.BUS_ACK_TIMEOUT_MS,
+      settlerHost: env.SETTLER_BUS_HOST,
+      settlerPort: env.SETTLER_BUS_PORT,
+    },
   });
 }

@@ -1,11 +1,12 @@
-import { DynamicModule, Global, Module } from '@nestjs/common';
+import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, AppConfig } from '../../config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
 import { createDataSource } from './data-source.js';
 import { AuthRepository } from './repositories/auth.repository.js';
 import { CredentialRepository } from './repositories/credential.repository.js';
 import { EventStore } from './repositories/event-store.js';
 import { GovernanceRepository } from './repositories/governance.repository.js';
+import { InboxRepository } from './repositories/inbox.repository.js';
 import { LedgerRepository } from './repositories/ledger.repository.js';
 import { RoleRepository } from './repositories/role.repository.js';
 import { StudyRepository } from './repositories/study.repository.js';
@@ -19,7 +20,7 @@ import { TreasuryRepository } from './repositories/treasury.repository.js';
 
 const repositories = [
   AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository,
-  RoRepository, StudyVaultRepository, AccessLogRepository, CredentialRepository, GovernanceRepository,
+  RoRepository, StudyVaultRepository, AccessLogRepository, CredentialRepository, GovernanceRepository, InboxRepository,
   RateLimitRepository, RelayOutboxRepository, StudyFeedRepository,
   TreasuryRepository,
 ];

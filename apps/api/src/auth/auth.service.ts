@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { Interface, hashMessage, isHexString, verifyMessage } from 'ethers';
 import { SiweMessage } from 'siwe';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
 import { AuthRepository } from '../../../../libs/db/src/index.js';
 import { ChainService } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
@@ -77,12 +77,15 @@ export class AuthService {
    */
   private async signedBy(message: string, signature: string, address: string): Promise<boolean> {
     if (!isHexString(signature) || signature.length % 2 !== 0 || signature.length > 2 + 2 * MAX_SIGNATURE_BYTES) return false;
-    try {
-      // canonical 65-byte r‖s‖v only: ethers would also take a 64-byte EIP-2098 compact form or other v encodings,
-      // so a signature with its last byte cut off or v altered could still sign in (the SIWE fuzz test found it)
-      if (canonicalEcdsa(signature) && verifyMessage(message, signature).toLowerCase() === address.toLowerCase()) return true;
-    } catch {
-      // not a 65-byte ECDSA signature: may still be a smart account's (e.g. several owners' signatures)
+    // EOAs: exactly the 65-byte r‖s‖v form wallets produce, with v = 27 or 28 and low s. ethers would also take the
+    // 64-byte EIP-2098 compact form (so a truncated signature could pass) and read any v ≥ 35 as an EIP-155 v (so
+    // 0x2b or 0xfb would stand for 27: a tampered byte that still signs in): one canonical encoding only.
+    if (canonicalEcdsa(signature)) {
+      try {
+        if (verifyMessage(message, signature).toLowerCase() === address.toLowerCase()) return true;
+      } catch {
+        // not a valid ECDSA signature: may still be a smart account's
+      }
     }
     const data = ERC1271.encodeFunctionData('isValidSignature', [hashMessage(message), signature]);
     let result: string;

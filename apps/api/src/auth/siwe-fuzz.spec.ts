@@ -99,6 +99,15 @@ describe('SIWE sign-in against mutated and replayed messages', () => {
       expect(await auth.authenticate(`Bearer ${session.token}`)).toEqual({ address: signer.address.toLowerCase() });
       expect(await refused(message, signature)).toBeNull(); // replay
     }
+    // the same EOA signature with v in another encoding (ethers would read 0, 0x2b or 0xfb as 27 or 28) is a tampered one
+    {
+      const message = build(await fields(eoa(owner)));
+      const signature = await owner.signMessage(message);
+      const v = parseInt(signature.slice(-2), 16);
+      for (const other of [v - 27, v + 16, v === 27 ? 0xfb : 0xfc, v === 27 ? 0x2b : 0x2c])
+        expect(await refused(message, signature.slice(0, -2) + other.toString(16).padStart(2, '0'))).toBeNull();
+      expect((await auth.login(message, signature)).address).toBe(owner.address.toLowerCase());
+    }
     // a stranger cannot sign for the account, and the owner's signature of a different message does not count
     const m = build(await fields(smart(account, owner)));
     expect(await refused(m, await smart(account, stranger).sign(m))).toBeNull();

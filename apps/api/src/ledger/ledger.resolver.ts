@@ -1,11 +1,12 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
 import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
 import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseLimit } from '../common/validation.js';
+import { Finality, FinalityService } from '../indexer/finality.js';
 import { RoAccessService } from '../ro/ro-access.service.js';
 import { ReconciliationService } from '../billing/reconciliation.service.js';
 
@@ -38,6 +39,8 @@ class LedgerEntry {
   @Field(() => Int) logIndex: number;
   @Field(() => Int) blockNumber: number;
   @Field(() => GraphQLISODateTime) time: Date;
+  @Field(() => Int, { description: 'blocks on top of this entry' }) confirmations: number;
+  @Field(() => Finality) finality: string;
 }
 
 @ObjectType()
@@ -58,7 +61,10 @@ class LedgerPage {
   @Field() roId: string;
   @Field(() => [LedgerEntry]) entries: LedgerEntry[];
   @Field(() => String, { nullable: true, description: 'pass as `after` for the next page' }) endCursor: string | null;
-  @Field(() => LedgerTotals, { description: 'over the whole history (or the period), not just this page' }) totals: LedgerTotals;
+  @Field(() => LedgerTotals, { description: 'over the whole history (or the period), not just this page (confirmed entries, final or pending)' })
+  totals: LedgerTotals;
+  @Field(() => LedgerTotals, { description: 'the same over FINAL entries only: what no reorg can change any more' })
+  finalTotals: LedgerTotals;
 }
 
 @Resolver()
@@ -68,6 +74,7 @@ export class LedgerResolver {
     private readonly ledger: LedgerRepository,
     private readonly access: RoAccessService,
     private readonly reconciliation: ReconciliationService,
+    private readonly finality: FinalityService,
   ) {}
 
   @Roles('RO_BILLING', 'ADMIN')
@@ -94,17 +101,16 @@ export class LedgerResolver {
       if (!m) throw new OpenReadError('BAD_INPUT', 'after must be a cursor returned as endCursor');
       afterKey = { blockNumber: Number(m[1]), logIndex: Number(m[2]) };
     }
-    const [rows, totals] = await Promise.all([
+    const finality = await this.finality.view();
+    const finalBlocks = { from: blocks.from, to: Math.min(blocks.to ?? Number.MAX_SAFE_INTEGER, finality.finalizedBlock) };
+    const [rows, totals, finalTotals] = await Promise.all([
       this.ledger.entries(this.config.chainId, accounts, limit, afterKey, blocks),
       this.ledger.totals(this.config.chainId, accounts, blocks),
+      this.ledger.totals(this.config.chainId, accounts, finalBlocks),
     ]);
-    const t = (k: string) => (totals[k] ?? 0n).toString();
-    const last = rows.at(-1);
-    return {
-      roId: ro,
-      entries: rows.map((r: LedgerEntryRow) => ({ ...r, amount: r.amount.toString(), time: new Date(r.blockTime * 1000) })),
-      endCursor: rows.length === limit && last ? `${last.blockNumber}:${last.logIndex}` : null,
-      totals: {
+    const summary = (totals: Record<string, bigint>) => {
+      const t = (k: string) => (totals[k] ?? 0n).toString();
+      return {
         deposits: t('DEPOSIT'),
         withdrawals: t('WITHDRAWAL'),
         escrowed: t('ESCROW'),
@@ -114,7 +120,15 @@ export class LedgerResolver {
         locks: t('LOCK'),
         locksReleased: t('LOCK_RELEASED'),
         disputes: t('DISPUTE'),
-      },
+      };
+    };
+    const last = rows.at(-1);
+    return {
+      roId: ro,
+      entries: rows.map((r: LedgerEntryRow) => ({ ...r, amount: r.amount.toString(), time: new Date(r.blockTime * 1000), ...finality.of(r.blockNumber) })),
+      endCursor: rows.length === limit && last ? `${last.blockNumber}:${last.logIndex}` : null,
+      totals: summary(totals),
+      finalTotals: summary(finalTotals),
     };
   }
 }

@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
 import { MODALITIES, URGENCIES, US_STATES } from '../../../../libs/domain/src/codes.js';
 import { StudyRepository } from '../../../../libs/db/src/index.js';
 import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
@@ -11,6 +11,7 @@ import { OpenReadError } from '../common/errors.js';
 import { ForwardRequestInput, GaslessRequest } from '../relay/relay.models.js';
 import { RelayService } from '../relay/relay.service.js';
 import { parseAmount, parseBytes32, parseLimit, parseStudyId, subsetOf } from '../common/validation.js';
+import { FinalityService } from '../indexer/finality.js';
 import { PreparedTransaction, RelayedTransaction, Study, WorklistFilter, WorklistPage, WorklistSort } from './study.models.js';
 
 interface Cursor {
@@ -39,6 +40,7 @@ export class StudiesResolver {
     private readonly chain: ChainService,
     private readonly postings: PostingService,
     private readonly relay: RelayService,
+    private readonly finality: FinalityService,
   ) {}
 
   @Roles('RADIOLOGIST')
@@ -69,8 +71,9 @@ export class StudiesResolver {
     });
     const page = rows.slice(0, limit);
     const last = page.at(-1);
+    const finality = await this.finality.view();
     return {
-      items: page.map((r) => Study.from(r, asOf, r.currentBounty)),
+      items: page.map((r) => Study.from(r, asOf, r.currentBounty, finality)),
       pageInfo: {
         hasNextPage: rows.length > limit,
         endCursor: last ? encodeCursor({ s: sort, t: asOf, b: last.currentBounty.toString(), p: last.postedAt, i: last.studyId }) : null,
@@ -87,7 +90,7 @@ export class StudiesResolver {
     if (!row) throw new OpenReadError('NOT_FOUND', 'no such study');
     const asOf = await this.chain.now();
     const bounty = row.status === 'OPEN' ? await this.studies.currentBounty(this.config.chainId, studyId, asOf) : null;
-    return Study.from(row, asOf, bounty);
+    return Study.from(row, asOf, bounty, await this.finality.view());
   }
 
   @Roles('RADIOLOGIST')
@@ -98,7 +101,8 @@ export class StudiesResolver {
   ): Promise<Study[]> {
     const rows = await this.studies.claimsOf(this.config.chainId, user.address, parseLimit(first ?? undefined));
     const asOf = await this.chain.now();
-    return rows.map((r) => Study.from(r, asOf));
+    const finality = await this.finality.view();
+    return rows.map((r) => Study.from(r, asOf, null, finality));
   }
 
   @Roles('RADIOLOGIST')

@@ -1,6 +1,7 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { MODALITIES, STUDY_STATUSES, URGENCIES } from '../../../../libs/domain/src/codes.js';
 import { StudyRow } from '../../../../libs/db/src/index.js';
+import { Finality, type FinalityView } from '../indexer/finality.js';
 
 const asEnum = <T extends string>(values: readonly T[]) => Object.fromEntries(values.map((v) => [v, v])) as Record<T, T>;
 export const Modality = asEnum(MODALITIES);
@@ -43,8 +44,13 @@ export class Study {
   @Field(() => String, { nullable: true, description: 'bounty if claimed now, token base units (open studies only)' })
   currentBounty: string | null;
   @Field(() => Int, { description: 'seconds since posting, chain time' }) waitingSeconds: number;
+  @Field(() => Int, { description: 'blocks on top of the block that last changed this study' }) confirmations: number;
+  @Field(() => Finality, {
+    description: 'PENDING while the last change (e.g. the settlement) is within the finality depth and could still be undone by a reorg',
+  })
+  finality: string;
 
-  static from(r: StudyRow, asOf: number, currentBounty: bigint | null = null): Study {
+  static from(r: StudyRow, asOf: number, currentBounty: bigint | null = null, finality?: FinalityView): Study {
     return Object.assign(new Study(), {
       id: r.studyId,
       ro: r.ro,
@@ -68,6 +74,7 @@ export class Study {
       settledAt: time(r.settledAt),
       currentBounty: currentBounty?.toString() ?? null,
       waitingSeconds: Math.max(0, asOf - r.postedAt),
+      ...(finality ? finality.of(r.updatedBlock) : { confirmations: 0, finality: Finality.PENDING }),
     });
   }
 }

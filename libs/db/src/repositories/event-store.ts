@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, EntityManager } from 'typeorm';
-import { MODALITIES, URGENCIES, US_STATES, fromMask } from '../../../domain/src/codes.js';
+import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
+import { copyRows } from './copy.js';
+import { CREDENTIAL_EVENTS, PARAMETER_EVENTS, REPLAYED_BY_ENTITY, STUDY_EVENTS, applyEvents, deleteEntities, entityOf } from './projections.js';
 
 /** A decoded chain log, as the indexer's decode stage hands it to the store. Numbers beyond 2^53 are decimal strings. */
 export interface ChainEvent {
@@ -16,15 +17,65 @@ export interface ChainEvent {
 }
 export type EventArgValue = string | number | boolean | EventArgValue[];
 
+export interface BlockHeader {
+  blockNumber: number;
+  blockHash: string;
+  parentHash: string;
+  blockTime: number;
+}
+
 export interface Checkpoint {
   blockNumber: number;
   blockHash: string | null;
   blockTime: number | null;
+  /** the chain head the indexer last saw */
+  chainHead: number | null;
+  /** set when the indexer stopped itself (a reorg deeper than the finality depth) */
+  haltedReason: string | null;
+}
+
+/** A message waiting for the bus: a stored event, or the notice that a reorg removed one already published. */
+export interface OutboxMessage {
+  /** `event:<chain_events.id>` or `notice:<outbox.id>` */
+  key: string;
+  /** stable across redeliveries: consumers deduplicate on it */
+  messageId: string;
+  event: ChainEvent & { chainId: number; removed: boolean };
+}
+
+/** Thrown by a write through a connection that does not hold the indexer's writer lock. */
+export class NotWriterError extends Error {}
+
+/** The key of the single-writer advisory lock of one chain/stream (pg_try_advisory_lock(int, int)). */
+const LOCK_NAMESPACE = 0x4f52_4958; // "ORIX"
+
+export const messageIdOf = (chainId: number, e: Pick<ChainEvent, 'blockHash' | 'txHash' | 'logIndex'>, removed = false) =>
+  `${chainId}:${e.blockHash}:${e.txHash}:${e.logIndex}${removed ? ':removed' : ''}`;
+
+/** Locks the chain's bus cursor row (creating it) and returns the last acknowledged event ID. */
+async function lockCursor(tx: EntityManager, chainId: number): Promise<string> {
+  await tx.query(`INSERT INTO bus_cursor (chain_id) VALUES ($1) ON CONFLICT (chain_id) DO NOTHING`, [chainId]);
+  const [{ last }] = await tx.query(`SELECT last_event_id AS last FROM bus_cursor WHERE chain_id = $1 FOR UPDATE`, [chainId]);
+  return String(last);
+}
+
+function toEvent(r: Record<string, any>): ChainEvent {
+  return {
+    blockNumber: Number(r.block_number),
+    blockHash: r.block_hash,
+    blockTime: Number(r.block_time),
+    txHash: r.tx_hash,
+    logIndex: Number(r.log_index),
+    contract: r.contract,
+    name: r.name,
+    args: r.args,
+  };
 }
 
 /**
- * The indexer's store stage. Each batch is one transaction: raw events (unique per chain/tx/log, so a log
- * delivered twice changes nothing), the projections they drive, and the checkpoint move together.
+ * The indexer's store stage. Reads go through the pool; every write goes through a {@link StoreWriter}, which
+ * holds the chain/stream's advisory lock on its own connection (one writer per database, whatever the number
+ * of indexer processes) and checks it inside each transaction.
  */
 @Injectable()
 export class EventStore {
@@ -32,7 +83,7 @@ export class EventStore {
 
   async checkpoint(chainId: number, stream: string): Promise<Checkpoint | null> {
     const rows = await this.db.query(
-      `SELECT block_number, block_hash, block_time FROM indexer_checkpoints WHERE chain_id = $1 AND stream = $2`,
+      `SELECT block_number, block_hash, block_time, chain_head, halted_reason FROM indexer_checkpoints WHERE chain_id = $1 AND stream = $2`,
       [chainId, stream],
     );
     if (rows.length === 0) return null;
@@ -40,260 +91,285 @@ export class EventStore {
       blockNumber: Number(rows[0].block_number),
       blockHash: rows[0].block_hash,
       blockTime: rows[0].block_time === null ? null : Number(rows[0].block_time),
+      chainHead: rows[0].chain_head === null ? null : Number(rows[0].chain_head),
+      haltedReason: rows[0].halted_reason,
     };
   }
 
-  /** Stores a batch; returns the events that were new (the ones to publish). */
-  async storeBatch(chainId: number, stream: string, events: ChainEvent[], to: Checkpoint): Promise<ChainEvent[]> {
+  /** Stored headers in [from, to], newest first. */
+  async blocks(chainId: number, stream: string, from: number, to: number): Promise<BlockHeader[]> {
+    const rows = await this.db.query(
+      `SELECT block_number, block_hash, parent_hash, block_time FROM indexed_blocks
+       WHERE chain_id = $1 AND stream = $2 AND block_number BETWEEN $3 AND $4 ORDER BY block_number DESC`,
+      [chainId, stream, from, to],
+    );
+    return rows.map((r: Record<string, any>) => ({
+      blockNumber: Number(r.block_number),
+      blockHash: r.block_hash,
+      parentHash: r.parent_hash,
+      blockTime: Number(r.block_time),
+    }));
+  }
+
+  /**
+   * Takes the writer lock of chain/stream on a dedicated connection; null when another process holds it.
+   * The lock lives as long as that connection: a writer that dies (even by SIGKILL) releases it.
+   */
+  async tryWriter(chainId: number, stream: string): Promise<StoreWriter | null> {
+    const qr = this.db.createQueryRunner();
+    await qr.connect();
+    try {
+      const [{ ok, pid }] = await qr.query(`SELECT pg_try_advisory_lock($1::int, hashtext($2)) AS ok, pg_backend_pid() AS pid`, [
+        LOCK_NAMESPACE,
+        `${chainId}:${stream}`,
+      ]);
+      if (ok) return new StoreWriter(qr, chainId, stream, pid);
+    } catch (e) {
+      await qr.release();
+      throw e;
+    }
+    await qr.release();
+    return null;
+  }
+
+  /**
+   * Hands the waiting messages to `deliver` in order — first removal notices, then the events above the bus cursor,
+   * by ID (= chain order, written by the single writer) — and records what it reports as acknowledged: notices
+   * are deleted, the cursor moves past the acknowledged prefix of events. One transaction, holding the cursor row
+   * meanwhile (a rollback waits for it, so it knows exactly which events were published). Returns how many
+   * messages were acknowledged and how many were offered.
+   */
+  async drainOutbox(chainId: number, limit: number, deliver: (messages: OutboxMessage[]) => Promise<Set<string>>): Promise<{ offered: number; acked: number }> {
     return this.db.transaction(async (tx) => {
-      const fresh: ChainEvent[] = [];
-      for (const e of events) {
-        const inserted = await tx.query(
-          `INSERT INTO chain_events (chain_id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-           ON CONFLICT ON CONSTRAINT chain_events_log_unique DO NOTHING
-           RETURNING id`,
-          [chainId, e.blockNumber, e.blockHash, e.blockTime, e.txHash, e.logIndex, e.contract, e.name, JSON.stringify(e.args)],
-        );
-        if (inserted.length === 0) continue;
-        await project(tx, chainId, e);
-        fresh.push(e);
+      const last = await lockCursor(tx, chainId);
+      const notices: { id: string; payload: ChainEvent }[] = await tx.query(
+        `SELECT id, payload FROM outbox WHERE chain_id = $1 ORDER BY id LIMIT $2`,
+        [chainId, limit],
+      );
+      const events: Record<string, any>[] =
+        notices.length < limit
+          ? await tx.query(
+              `SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+               WHERE chain_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
+              [chainId, last, limit - notices.length],
+            )
+          : [];
+      const messages: OutboxMessage[] = [
+        ...notices.map((n) => ({ key: `notice:${n.id}`, messageId: messageIdOf(chainId, n.payload, true), event: { chainId, ...n.payload, removed: true } })),
+        ...events.map((r) => {
+          const e = toEvent(r);
+          return { key: `event:${r.id}`, messageId: messageIdOf(chainId, e), event: { chainId, ...e, removed: false } };
+        }),
+      ];
+      if (messages.length === 0) return { offered: 0, acked: 0 };
+      const acked = await deliver(messages);
+      const ackedNotices = notices.filter((n) => acked.has(`notice:${n.id}`)).map((n) => n.id);
+      if (ackedNotices.length) await tx.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [ackedNotices]);
+      let cursor: string | null = null;
+      for (const r of events) {
+        if (!acked.has(`event:${r.id}`)) break; // only an unbroken prefix: order is kept
+        cursor = r.id;
       }
+      if (cursor !== null) await tx.query(`UPDATE bus_cursor SET last_event_id = $2, updated_at = now() WHERE chain_id = $1`, [chainId, cursor]);
+      return { offered: messages.length, acked: acked.size };
+    });
+  }
+
+  /** Messages not yet acknowledged by the bus. */
+  async pendingMessages(chainId: number): Promise<number> {
+    const [{ n }] = await this.db.query(
+      `SELECT (SELECT count(*) FROM outbox WHERE chain_id = $1)
+            + (SELECT count(*) FROM chain_events WHERE chain_id = $1 AND id > coalesce((SELECT last_event_id FROM bus_cursor WHERE chain_id = $1), 0)) AS n`,
+      [chainId],
+    );
+    return Number(n);
+  }
+
+}
+
+/** The single writer of one chain/stream: every method is one transaction on the lock-holding connection. */
+export class StoreWriter {
+  private released = false;
+
+  constructor(
+    private readonly qr: QueryRunner,
+    readonly chainId: number,
+    readonly stream: string,
+    /** the Postgres backend holding the lock */
+    readonly backendPid?: number,
+  ) {}
+
+  private async tx<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T> {
+    if (this.released) throw new NotWriterError('this writer was released');
+    return this.qr.manager.transaction(async (tx) => {
+      // re-entrant for the session that holds the lock, refused while another session holds it
+      const [{ ok }] = await tx.query(`SELECT pg_try_advisory_xact_lock($1::int, hashtext($2)) AS ok`, [LOCK_NAMESPACE, `${this.chainId}:${this.stream}`]);
+      if (!ok) throw new NotWriterError(`another indexer holds the writer lock of ${this.chainId}:${this.stream}`);
+      return fn(tx);
+    });
+  }
+
+  /**
+   * Stores one batch in one transaction: events (unique per chain/block/log: a log delivered twice changes
+   * nothing; they are the outbox too), the projections of the new ones, the headers of `blocks` (for the
+   * parent-hash check), the checkpoint `to`, and prunes headers older than `pruneBelow`.
+   * Returns the events that were new.
+   */
+  async storeBatch(
+    events: ChainEvent[],
+    to: BlockHeader,
+    opts: { blocks?: BlockHeader[]; chainHead?: number; pruneBelow?: number } = {},
+  ): Promise<ChainEvent[]> {
+    const chainId = this.chainId;
+    // one copy of each log (a node may send one twice), in chain order
+    const unique = new Map<string, ChainEvent>();
+    for (const e of events) unique.set(`${e.txHash}:${e.logIndex}`, e);
+    const ordered = [...unique.values()].sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+
+    return this.tx(async (tx) => {
+      let fresh: ChainEvent[] = [];
+      if (ordered.length) {
+        // which of them are stored already (a batch delivered again): a cheap look at the batch's block range
+        const stored: { tx_hash: string; log_index: number }[] = await tx.query(
+          `SELECT tx_hash, log_index FROM chain_events WHERE chain_id = $1 AND block_number BETWEEN $2 AND $3`,
+          [chainId, ordered[0].blockNumber, ordered[ordered.length - 1].blockNumber],
+        );
+        const known = new Set(stored.map((r) => `${r.tx_hash}:${r.log_index}`));
+        fresh = ordered.filter((e) => !known.has(`${e.txHash}:${e.logIndex}`));
+      }
+      if (fresh.length) {
+        // events by COPY (they are also the outbox: the relay publishes them past the bus cursor). A conflict here
+        // would mean a second writer: the batch fails whole rather than projecting an event twice.
+        await copyRows(
+          tx,
+          'chain_events',
+          ['chain_id', 'block_number', 'block_hash', 'block_time', 'tx_hash', 'log_index', 'contract', 'name', 'args'],
+          fresh.map((e) => [chainId, e.blockNumber, e.blockHash, e.blockTime, e.txHash, e.logIndex, e.contract, e.name, JSON.stringify(e.args)]),
+        );
+        await applyEvents(tx, chainId, fresh);
+      }
+      const headers = new Map((opts.blocks ?? []).map((b) => [b.blockNumber, b]));
+      headers.set(to.blockNumber, to);
+      const hs = [...headers.values()];
       await tx.query(
-        `INSERT INTO indexer_checkpoints (chain_id, stream, block_number, block_hash, block_time, updated_at)
-         VALUES ($1, $2, $3, $4, $5, now())
+        `INSERT INTO indexed_blocks (chain_id, stream, block_number, block_hash, parent_hash, block_time)
+         SELECT $1::int, $2::text, unnest($3::bigint[]), unnest($4::text[]), unnest($5::text[]), unnest($6::bigint[])
+         ON CONFLICT ON CONSTRAINT indexed_blocks_pk DO UPDATE
+           SET block_hash = EXCLUDED.block_hash, parent_hash = EXCLUDED.parent_hash, block_time = EXCLUDED.block_time`,
+        [chainId, this.stream, hs.map((b) => b.blockNumber), hs.map((b) => b.blockHash), hs.map((b) => b.parentHash), hs.map((b) => b.blockTime)],
+      );
+      if (opts.pruneBelow !== undefined)
+        await tx.query(`DELETE FROM indexed_blocks WHERE chain_id = $1 AND stream = $2 AND block_number < $3`, [chainId, this.stream, opts.pruneBelow]);
+      await tx.query(
+        `INSERT INTO indexer_checkpoints (chain_id, stream, block_number, block_hash, block_time, chain_head, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, now())
          ON CONFLICT ON CONSTRAINT indexer_checkpoints_pk DO UPDATE
-           SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash,
-               block_time = EXCLUDED.block_time, updated_at = now()
+           SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, block_time = EXCLUDED.block_time,
+               chain_head = COALESCE(EXCLUDED.chain_head, indexer_checkpoints.chain_head), updated_at = now()
            WHERE indexer_checkpoints.block_number <= EXCLUDED.block_number`,
-        [chainId, stream, to.blockNumber, to.blockHash, to.blockTime],
+        [chainId, this.stream, to.blockNumber, to.blockHash, to.blockTime, opts.chainHead ?? null],
       );
       return fresh;
     });
   }
-}
 
-const str = (v: EventArgValue) => String(v);
-const num = (v: EventArgValue) => Number(v);
+  /**
+   * Undoes everything above block `ancestor` (the common ancestor of a reorg) in one transaction: events and
+   * ledger rows and parameter changes of later blocks are deleted, every study/credential/parameter, governance
+   * proposal (with its votes), member's voting power and contract role they touched is rebuilt from its
+   * remaining events, headers and checkpoint go back to the ancestor. Events already published (up to the bus
+   * cursor) get a removal notice in the outbox; unpublished ones simply disappear.
+   */
+  async rollback(ancestor: BlockHeader): Promise<{ removed: number; rebuilt: number }> {
+    const chainId = this.chainId;
+    return this.tx(async (tx) => {
+      const removed: Record<string, any>[] = await tx.query(
+        `SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+         WHERE chain_id = $1 AND block_number > $2 ORDER BY block_number, log_index`,
+        [chainId, ancestor.blockNumber],
+      );
+      // wait for a relay that is publishing, then: events up to the cursor were published and need a notice
+      const last = BigInt(await lockCursor(tx, chainId));
+      const notices = removed.filter((r) => BigInt(r.id) <= last).map(toEvent);
+      if (notices.length)
+        await tx.query(`INSERT INTO outbox (chain_id, payload) SELECT $1::int, unnest($2::jsonb[])`, [chainId, notices.map((e) => JSON.stringify(e))]);
 
-async function ledger(
-  tx: EntityManager,
-  chainId: number,
-  e: ChainEvent,
-  account: string,
-  kind: string,
-  amount: EventArgValue,
-  studyId: string | null,
-  counterparty: string | null = null,
-) {
-  await tx.query(
-    `INSERT INTO ledger_entries (chain_id, account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-     ON CONFLICT ON CONSTRAINT ledger_entries_unique DO NOTHING`,
-    [chainId, account, kind, str(amount), studyId, counterparty, e.txHash, e.logIndex, e.blockNumber, e.blockTime],
-  );
-}
+      const events = removed.map(toEvent);
+      const studies = [...new Set(events.filter((e) => STUDY_EVENTS.includes(e.name)).map((e) => String(e.args.studyId)))];
+      const radiologists = [...new Set(events.filter((e) => CREDENTIAL_EVENTS.includes(e.name)).map((e) => String(e.args.radiologist)))];
+      const parameters = [...new Set(events.filter((e) => PARAMETER_EVENTS.includes(e.name)).map((e) => `${e.args.name}:${e.args.key}`))];
+      // the low-volume entities (governance proposals, voting power, contract roles): by their entity key
+      const others = new Set(events.filter((e) => REPLAYED_BY_ENTITY.includes(e.name)).map((e) => entityOf(e)!));
 
-/** Applies one event to the projections. Events arrive in chain order (block, log index). */
-async function project(tx: EntityManager, chainId: number, e: ChainEvent): Promise<void> {
-  const a = e.args;
-  switch (e.name) {
-    case 'StudyPosted':
+      await tx.query(`DELETE FROM ledger_entries WHERE chain_id = $1 AND block_number > $2`, [chainId, ancestor.blockNumber]);
+      // append-only per event (keyed by tx/log): the rows of removed events go; the others stay as they are
+      await tx.query(`DELETE FROM parameter_changes WHERE chain_id = $1 AND block_number > $2`, [chainId, ancestor.blockNumber]);
+      await tx.query(`DELETE FROM chain_events WHERE chain_id = $1 AND block_number > $2`, [chainId, ancestor.blockNumber]);
+      await tx.query(`DELETE FROM studies WHERE chain_id = $1 AND study_id = ANY($2::text[])`, [chainId, studies]);
+      await tx.query(`DELETE FROM credentials WHERE chain_id = $1 AND radiologist = ANY($2::text[])`, [chainId, radiologists]);
+      await tx.query(`DELETE FROM incentive_parameters WHERE chain_id = $1 AND (name || ':' || key) = ANY($2::text[])`, [chainId, parameters]);
+      await deleteEntities(tx, chainId, [...others]);
+
+      const replay: Record<string, any>[] = await tx.query(
+        `SELECT block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+         WHERE chain_id = $1 AND (
+              (name = ANY($2::text[]) AND args->>'studyId' = ANY($3::text[]))
+           OR (name = ANY($4::text[]) AND args->>'radiologist' = ANY($5::text[]))
+           OR (name = ANY($6::text[]) AND (args->>'name') || ':' || (args->>'key') = ANY($7::text[]))
+           OR ($8 AND name = ANY($9::text[])))
+         ORDER BY block_number, log_index`,
+        [chainId, STUDY_EVENTS, studies, CREDENTIAL_EVENTS, radiologists, PARAMETER_EVENTS, parameters, others.size > 0, REPLAYED_BY_ENTITY],
+      );
+      // the ledger rows of the replayed events are still there: only the entities are rebuilt (the low-volume
+      // kinds are read whole and filtered here by entity key: a handful of rows per proposal, member or role)
+      const toReplay = replay.map(toEvent).filter((e) => !REPLAYED_BY_ENTITY.includes(e.name) || others.has(entityOf(e)!));
+      await applyEvents(tx, chainId, toReplay, { ledger: false });
+
+      await tx.query(`DELETE FROM indexed_blocks WHERE chain_id = $1 AND stream = $2 AND block_number > $3`, [chainId, this.stream, ancestor.blockNumber]);
       await tx.query(
-        `INSERT INTO studies (chain_id, study_id, ro, modality, difficulty_bps, urgency, patient_state, max_bounty,
-                              posted_at, status, posted_tx, posted_block, updated_block)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'OPEN', $10, $11, $11)`,
-        [
-          chainId, a.studyId, a.ro, MODALITIES[num(a.modality)], num(a.difficultyBps), URGENCIES[num(a.urgency)],
-          US_STATES[num(a.patientState)], str(a.maxBounty), num(a.postedAt), e.txHash, e.blockNumber,
-        ],
+        `UPDATE indexer_checkpoints SET block_number = $3, block_hash = $4, block_time = $5, updated_at = now()
+         WHERE chain_id = $1 AND stream = $2`,
+        [chainId, this.stream, ancestor.blockNumber, ancestor.blockHash, ancestor.blockTime],
       );
-      await ledger(tx, chainId, e, str(a.ro), 'ESCROW', a.maxBounty, str(a.studyId));
-      return;
-    case 'StudyClaimed':
-      await tx.query(
-        `UPDATE studies SET status = 'CLAIMED', radiologist = $3, locked_bounty = $4, fee_bps = $5,
-                claimed_at = $6, lease_expires_at = $7, updated_block = $8
-         WHERE chain_id = $1 AND study_id = $2`,
-        [chainId, a.studyId, a.radiologist, str(a.bounty), num(a.feeBps), e.blockTime, num(a.leaseExpiresAt), e.blockNumber],
-      );
-      await ledger(tx, chainId, e, str(a.ro), 'LOCK', a.bounty, str(a.studyId), str(a.radiologist));
-      return;
-    case 'LeaseExpired': {
-      const [s] = await tx.query(
-        `UPDATE studies SET status = 'OPEN', radiologist = NULL, locked_bounty = NULL, fee_bps = NULL, claimed_at = NULL,
-                lease_expires_at = NULL, updated_block = $3
-         WHERE chain_id = $1 AND study_id = $2
-         RETURNING ro, (SELECT amount FROM ledger_entries l WHERE l.chain_id = $1 AND l.study_id = $2 AND l.kind = 'LOCK'
-                        ORDER BY block_number DESC, log_index DESC LIMIT 1) AS locked`,
-        [chainId, a.studyId, e.blockNumber],
-      );
-      if (s?.[0]) await ledger(tx, chainId, e, s[0].ro, 'LOCK_RELEASED', s[0].locked ?? '0', str(a.studyId), str(a.radiologist));
-      return;
-    }
-    case 'ReportSubmitted':
-      await tx.query(
-        `UPDATE studies SET status = 'REPORTED', report_hash = $3, reported_at = $4, dispute_deadline = $5, updated_block = $6
-         WHERE chain_id = $1 AND study_id = $2`,
-        [chainId, a.studyId, a.reportHash, e.blockTime, num(a.disputeDeadline), e.blockNumber],
-      );
-      return;
-    case 'StudyDisputed': {
-      const [rows] = await tx.query(
-        `UPDATE studies SET status = 'DISPUTED', updated_block = $3 WHERE chain_id = $1 AND study_id = $2
-         RETURNING locked_bounty, radiologist`,
-        [chainId, a.studyId, e.blockNumber],
-      );
-      const s = rows?.[0];
-      if (s) await ledger(tx, chainId, e, str(a.ro), 'DISPUTE', s.locked_bounty ?? '0', str(a.studyId), s.radiologist);
-      return;
-    }
-    case 'StudySettled':
-    case 'DisputeResolved': // same fields: the arbiter's (or timelock's) split of a disputed study
-      await tx.query(
-        `UPDATE studies SET status = 'SETTLED', payout = $3, fee = $4, refund = $5, settled_at = $6, updated_block = $7
-         WHERE chain_id = $1 AND study_id = $2`,
-        [chainId, a.studyId, str(a.payout), str(a.fee), str(a.refund), e.blockTime, e.blockNumber],
-      );
-      await ledger(tx, chainId, e, str(a.ro), 'PAYOUT', a.payout, str(a.studyId), str(a.radiologist));
-      await ledger(tx, chainId, e, str(a.ro), 'FEE', a.fee, str(a.studyId), str(a.treasury));
-      await ledger(tx, chainId, e, str(a.ro), 'REFUND', a.refund, str(a.studyId));
-      return;
-    case 'StudyCancelled':
-      await tx.query(
-        `UPDATE studies SET status = 'CANCELLED', refund = $3, settled_at = $4, updated_block = $5
-         WHERE chain_id = $1 AND study_id = $2`,
-        [chainId, a.studyId, str(a.refund), e.blockTime, e.blockNumber],
-      );
-      await ledger(tx, chainId, e, str(a.ro), 'REFUND', a.refund, str(a.studyId));
-      return;
-    case 'Deposited':
-      await ledger(tx, chainId, e, str(a.account), 'DEPOSIT', a.amount, null);
-      return;
-    case 'Withdrawn':
-      await ledger(tx, chainId, e, str(a.account), 'WITHDRAWAL', a.amount, null);
-      return;
-    case 'CredentialAttested':
-      await tx.query(
-        `INSERT INTO credentials (chain_id, radiologist, states, modalities, expires_at, revoked, verifier, updated_block)
-         VALUES ($1, $2, $3, $4, $5, false, $6, $7)
-         ON CONFLICT ON CONSTRAINT credentials_pk DO UPDATE
-           SET states = EXCLUDED.states, modalities = EXCLUDED.modalities, expires_at = EXCLUDED.expires_at,
-               revoked = false, verifier = EXCLUDED.verifier, updated_block = EXCLUDED.updated_block`,
-        [
-          chainId, a.radiologist, fromMask(US_STATES, BigInt(str(a.statesMask))),
-          fromMask(MODALITIES, BigInt(str(a.modalitiesMask))), num(a.expiresAt), a.verifier, e.blockNumber,
-        ],
-      );
-      return;
-    case 'CredentialRevoked':
-      await tx.query(
-        `UPDATE credentials SET revoked = true, verifier = $3, updated_block = $4 WHERE chain_id = $1 AND radiologist = $2`,
-        [chainId, a.radiologist, a.verifier, e.blockNumber],
-      );
-      return;
-    case 'ParameterUpdated':
-      await tx.query(
-        `INSERT INTO incentive_parameters (chain_id, name, key, value, updated_block, tx_hash)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT ON CONSTRAINT incentive_parameters_pk DO UPDATE
-           SET value = EXCLUDED.value, updated_block = EXCLUDED.updated_block, tx_hash = EXCLUDED.tx_hash`,
-        [chainId, a.name, num(a.key), str(a.value), e.blockNumber, e.txHash],
-      );
-      await tx.query(
-        `INSERT INTO parameter_changes (chain_id, name, key, value, block_number, block_time, tx_hash, log_index)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT ON CONSTRAINT parameter_changes_pk DO NOTHING`,
-        [chainId, a.name, num(a.key), str(a.value), e.blockNumber, e.blockTime, e.txHash, e.logIndex],
-      );
-      return;
-    case 'DelegateVotesChanged': // membership token: voting power, i.e. who is a DAO member
-      await tx.query(
-        `INSERT INTO dao_votes (chain_id, token, account, votes, updated_block) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT ON CONSTRAINT dao_votes_pk DO UPDATE SET votes = EXCLUDED.votes, updated_block = EXCLUDED.updated_block`,
-        [chainId, e.contract, a.delegate, str(a.newVotes), e.blockNumber],
-      );
-      return;
-    case 'ProposalCreated':
-    case 'VoteCast':
-    case 'VoteCastWithParams':
-    case 'ProposalExtended':
-    case 'ProposalQueued':
-    case 'ProposalExecuted':
-    case 'ProposalCanceled':
-      await projectGovernance(tx, chainId, e);
-      return;
-    case 'RoleGranted':
-      await tx.query(
-        `INSERT INTO contract_roles (chain_id, contract, role, account, granted_by, updated_block)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT ON CONSTRAINT contract_roles_pk DO UPDATE
-           SET granted_by = EXCLUDED.granted_by, updated_block = EXCLUDED.updated_block`,
-        [chainId, e.contract, a.role, a.account, a.sender, e.blockNumber],
-      );
-      return;
-    case 'RoleRevoked':
-      await tx.query(`DELETE FROM contract_roles WHERE chain_id = $1 AND contract = $2 AND role = $3 AND account = $4`, [
-        chainId, e.contract, a.role, a.account,
-      ]);
-      return;
-    default:
-      return; // stored in chain_events only (e.g. TreasuryUpdated, role changes)
+      return { removed: removed.length, rebuilt: studies.length + radiologists.length + parameters.length + others.size };
+    });
   }
-}
 
-/** Governor events (OpenZeppelin 5, Tally-compatible) into governance_proposals / governance_votes. */
-async function projectGovernance(tx: EntityManager, chainId: number, e: ChainEvent): Promise<void> {
-  const a = e.args;
-  const where = `chain_id = $1 AND governor = $2 AND proposal_id = $3`;
-  const key = [chainId, e.contract, str(a.proposalId)];
-  switch (e.name) {
-    case 'ProposalCreated': {
-      const targets = a.targets as string[];
-      const values = a.values as string[];
-      const calldatas = a.calldatas as string[];
-      const signatures = a.signatures as string[];
-      const actions = targets.map((target, i) => ({ target, value: values[i], calldata: calldatas[i], signature: signatures[i] }));
-      await tx.query(
-        `INSERT INTO governance_proposals (chain_id, governor, proposal_id, proposer, actions, description, vote_start, vote_end,
-                                           created_block, created_tx, created_at, updated_block)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $9)
-         ON CONFLICT ON CONSTRAINT governance_proposals_pk DO NOTHING`,
-        [...key, a.proposer, JSON.stringify(actions), str(a.description), num(a.voteStart), num(a.voteEnd), e.blockNumber, e.txHash, e.blockTime],
-      );
-      return;
+  /** Records the chain head (for lag and finality shown to users). */
+  async setHead(chainHead: number): Promise<void> {
+    await this.tx((tx) =>
+      tx.query(`UPDATE indexer_checkpoints SET chain_head = $3, updated_at = now() WHERE chain_id = $1 AND stream = $2`, [this.chainId, this.stream, chainHead]),
+    );
+  }
+
+  /** Marks the stream halted (or clears it with null): the API and health endpoints show it. */
+  async setHalted(reason: string | null): Promise<void> {
+    await this.tx((tx) =>
+      tx.query(
+        `UPDATE indexer_checkpoints SET halted_reason = $3, halted_at = CASE WHEN $3::text IS NULL THEN NULL ELSE now() END
+         WHERE chain_id = $1 AND stream = $2`,
+        [this.chainId, this.stream, reason],
+      ),
+    );
+  }
+
+  /** Is the lock connection still alive and ours? */
+  async check(): Promise<boolean> {
+    try {
+      await this.tx(async () => undefined);
+      return true;
+    } catch {
+      return false;
     }
-    case 'VoteCast':
-    case 'VoteCastWithParams': {
-      const column = ['against_votes', 'for_votes', 'abstain_votes'][num(a.support)];
-      const inserted: unknown[] = await tx.query(
-        `INSERT INTO governance_votes (chain_id, governor, proposal_id, voter, support, weight, reason, tx_hash, block_number, block_time)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT ON CONSTRAINT governance_votes_pk DO NOTHING
-         RETURNING weight`,
-        [...key, a.voter, num(a.support), str(a.weight), str(a.reason ?? ''), e.txHash, e.blockNumber, e.blockTime],
-      );
-      if (inserted.length > 0 && column)
-        await tx.query(`UPDATE governance_proposals SET ${column} = ${column} + $4, updated_block = $5 WHERE ${where}`, [...key, str(a.weight), e.blockNumber]);
-      return;
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    try {
+      await this.qr.query(`SELECT pg_advisory_unlock_all()`);
+    } finally {
+      await this.qr.release();
     }
-    case 'ProposalExtended':
-      await tx.query(`UPDATE governance_proposals SET vote_end = $4, updated_block = $5 WHERE ${where}`, [...key, num(a.extendedDeadline), e.blockNumber]);
-      return;
-    case 'ProposalQueued':
-      await tx.query(`UPDATE governance_proposals SET eta = $4, queued_at = $5, updated_block = $6 WHERE ${where}`, [
-        ...key, num(a.etaSeconds), e.blockTime, e.blockNumber,
-      ]);
-      return;
-    case 'ProposalExecuted':
-      await tx.query(`UPDATE governance_proposals SET executed_at = $4, executed_tx = $5, updated_block = $6 WHERE ${where}`, [
-        ...key, e.blockTime, e.txHash, e.blockNumber,
-      ]);
-      // the parameter changes this execution made are in the same transaction (logged before ProposalExecuted)
-      await tx.query(`UPDATE parameter_changes SET proposal_id = $2 WHERE chain_id = $1 AND tx_hash = $3`, [chainId, str(a.proposalId), e.txHash]);
-      return;
-    case 'ProposalCanceled':
-      await tx.query(`UPDATE governance_proposals SET canceled_at = $4, updated_block = $5 WHERE ${where}`, [...key, e.blockTime, e.blockNumber]);
-      return;
   }
 }

@@ -5,12 +5,13 @@ import { MODALITIES, URGENCIES, US_STATES } from '../../../domain/src/codes.js';
 import { seededRandom } from '../../../domain/src/random.js';
 import { createDataSource } from '../data-source.js';
 import { createTestDatabase } from '../testing/test-database.js';
-import { ChainEvent, EventStore } from './event-store.js';
+import { BlockHeader, ChainEvent, EventStore, StoreWriter } from './event-store.js';
 import { StudyRepository } from './study.repository.js';
 
 const CHAIN = 31337;
 const hex = (n: number, bytes: number) => '0x' + n.toString(16).padStart(bytes * 2, '0');
 let logIndex = 0;
+const header = (n: number): BlockHeader => ({ blockNumber: n, blockHash: hex(n, 32), parentHash: hex(n - 1, 32), blockTime: 1_700_000_000 + n });
 const event = (block: number, name: string, args: ChainEvent['args']): ChainEvent => ({
   blockNumber: block,
   blockHash: hex(block, 32),
@@ -27,6 +28,12 @@ describe('StudyRepository on real Postgres', () => {
   let db: DataSource;
   let store: EventStore;
   let studies: StudyRepository;
+  const writers: StoreWriter[] = [];
+  const writer = async (stream: string) => {
+    const w = (await store.tryWriter(CHAIN, stream))!;
+    writers.push(w);
+    return w;
+  };
 
   beforeAll(async () => {
     testDb = await createTestDatabase();
@@ -35,11 +42,13 @@ describe('StudyRepository on real Postgres', () => {
     studies = new StudyRepository(db);
   });
   afterAll(async () => {
+    for (const w of writers) await w.release();
     await db?.destroy();
     await testDb?.drop();
   });
 
   it('computes the same bounty in SQL as the TypeScript formula for 400 random studies and times', async () => {
+    const w = await writer('test');
     const rnd = seededRandom(20261127);
     let block = 1;
     for (let round = 0; round < 4; round++) {
@@ -52,7 +61,7 @@ describe('StudyRepository on real Postgres', () => {
         ...urgency.map((v, k) => event(block, 'ParameterUpdated', { name: 'urgencyMultiplierBps', key: k, value: v.toString() })),
         event(block, 'ParameterUpdated', { name: 'escalationBpsPerHour', key: 0, value: escalation.toString() }),
       ];
-      await store.storeBatch(CHAIN, 'test', params, { blockNumber: block, blockHash: null, blockTime: null });
+      await w.storeBatch(params, header(block));
       block++;
       const posted: ChainEvent[] = [];
       const inputs: { id: string; m: number; u: number; d: bigint; max: bigint; postedAt: number }[] = [];
@@ -71,7 +80,7 @@ describe('StudyRepository on real Postgres', () => {
           }),
         );
       }
-      await store.storeBatch(CHAIN, 'test', posted, { blockNumber: block, blockHash: null, blockTime: null });
+      await w.storeBatch(posted, header(block));
       block++;
       for (const s of inputs) {
         const asOf = rnd.pick([s.postedAt, s.postedAt + 3599, s.postedAt + 3600, 1_800_000_000 + rnd.int(0, 10_000_000)]);
@@ -86,8 +95,9 @@ describe('StudyRepository on real Postgres', () => {
 
   it('changes nothing when the same log is stored twice', async () => {
     const e = event(900, 'Deposited', { account: hex(7, 20), amount: '5000000' });
-    const first = await store.storeBatch(CHAIN, 'dup', [e], { blockNumber: 900, blockHash: null, blockTime: null });
-    const second = await store.storeBatch(CHAIN, 'dup', [e, e], { blockNumber: 900, blockHash: null, blockTime: null });
+    const w = await writer('dup');
+    const first = await w.storeBatch([e], header(900));
+    const second = await w.storeBatch([e, e], header(900));
     expect(first).toHaveLength(1);
     expect(second).toHaveLength(0);
     const [{ n }] = await db.query(`SELECT count(*)::int AS n FROM ledger_entries WHERE account = $1`, [hex(7, 20)]);
@@ -95,8 +105,9 @@ describe('StudyRepository on real Postgres', () => {
   });
 
   it('never moves the checkpoint backwards', async () => {
-    await store.storeBatch(CHAIN, 'cp', [], { blockNumber: 50, blockHash: null, blockTime: null });
-    await store.storeBatch(CHAIN, 'cp', [], { blockNumber: 40, blockHash: null, blockTime: null });
+    const w = await writer('cp');
+    await w.storeBatch([], header(50));
+    await w.storeBatch([], header(40));
     expect((await store.checkpoint(CHAIN, 'cp'))?.blockNumber).toBe(50);
   });
 });

@@ -1,0 +1,82 @@
+import { Interface, keccak256, toBeHex } from 'ethers';
+import { loadArtifact } from './artifacts.js';
+
+/**
+ * Generates many market events on anvil quickly, for backfill tests and the benchmark: automine off, batches of
+ * `eth_sendTransaction` from anvil's unlocked dev accounts (no signing in JS), one `evm_mine` per block.
+ * Half the transactions are `deposit(1)` (Deposited), half `postStudy(..., maxBounty 1)` (StudyPosted), from
+ * several ROs that must already hold tokens approved to the market.
+ */
+export interface BulkOptions {
+  rpcUrl: string;
+  market: string;
+  /** RO addresses (unlocked on anvil), funded and approved */
+  ros: string[];
+  events: number;
+  perBlock: number;
+  seed?: number;
+  onProgress?: (done: number) => void;
+}
+
+async function rpc(url: string, body: unknown): Promise<any> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return res.json();
+}
+
+export async function generateBulkEvents(o: BulkOptions): Promise<{ blocks: number; events: number }> {
+  const market = new Interface(loadArtifact('StudyMarket').abi);
+  const call = async (method: string, params: unknown[] = []) => {
+    const r = await rpc(o.rpcUrl, { jsonrpc: '2.0', id: 1, method, params });
+    if (r.error) throw new Error(`${method}: ${r.error.message}`);
+    return r.result;
+  };
+  const nonces = new Map<string, number>();
+  for (const ro of o.ros) nonces.set(ro, Number(await call('eth_getTransactionCount', [ro, 'latest'])));
+  // each RO deposits enough for its share of 1-unit escrows up front
+  await call('evm_setAutomine', [false]);
+  try {
+    const share = BigInt(Math.ceil(o.events / o.ros.length) + 10);
+    const txs = o.ros.map((ro) => ({ from: ro, to: o.market, data: market.encodeFunctionData('deposit', [share]), nonce: toBeHex(nonces.get(ro)!), gas: toBeHex(200_000) }));
+    for (const ro of o.ros) nonces.set(ro, nonces.get(ro)! + 1);
+    await sendBatch(o.rpcUrl, txs);
+    await call('evm_mine');
+
+    let done = 0;
+    let blocks = 0;
+    let k = o.seed ?? 0;
+    while (done < o.events) {
+      const n = Math.min(o.perBlock, o.events - done);
+      const batch = [];
+      for (let i = 0; i < n; i++) {
+        const ro = o.ros[(done + i) % o.ros.length];
+        const nonce = nonces.get(ro)!;
+        nonces.set(ro, nonce + 1);
+        const data =
+          (done + i) % 2 === 0
+            ? market.encodeFunctionData('deposit', [1n])
+            : market.encodeFunctionData('postStudy', [keccak256(toBeHex(BigInt(++k) * 1_000_003n + BigInt(o.seed ?? 0), 32)), (done + i) % 7, 10_000, (done + i) % 3, (done + i) % 51, 1n]);
+        batch.push({ from: ro, to: o.market, data, nonce: toBeHex(nonce), gas: toBeHex(300_000) });
+      }
+      await sendBatch(o.rpcUrl, batch);
+      await call('evm_mine');
+      blocks++;
+      done += n;
+      o.onProgress?.(done);
+    }
+    return { blocks: blocks + 1, events: done + o.ros.length };
+  } finally {
+    await call('evm_setAutomine', [true]);
+  }
+}
+
+async function sendBatch(url: string, txs: unknown[]) {
+  for (let i = 0; i < txs.length; i += 1000) {
+    const part = txs.slice(i, i + 1000);
+    const answers = await rpc(
+      url,
+      part.map((tx, j) => ({ jsonrpc: '2.0', id: j, method: 'eth_sendTransaction', params: [tx] })),
+    );
+    const failed = (answers as any[]).find((a) => a.error);
+    if (failed) throw new Error(`eth_sendTransaction: ${failed.error.message}`);
+  }
+}

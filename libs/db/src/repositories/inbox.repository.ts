@@ -1,0 +1,25 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+
+/**
+ * The consumer side of at-least-once delivery: a message ID is handled once per consumer, however often the
+ * bus delivers it (redelivery after a missing ack, a relay that republished after a crash).
+ */
+@Injectable()
+export class InboxRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /** true the first time `consumer` sees `messageId`, false on every redelivery */
+  async firstDelivery(consumer: string, messageId: string): Promise<boolean> {
+    const rows = await this.db.query(
+      `INSERT INTO bus_inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT ON CONSTRAINT bus_inbox_pk DO NOTHING RETURNING 1`,
+      [consumer, messageId],
+    );
+    return rows.length === 1;
+  }
+
+  async count(consumer: string): Promise<number> {
+    const [{ n }] = await this.db.query(`SELECT count(*)::int AS n FROM bus_inbox WHERE consumer = $1`, [consumer]);
+    return n;
+  }
+}

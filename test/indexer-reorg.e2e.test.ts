@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
+import { Activity, Chain, catchUp, cleanSnapshot, divergences, indexerConfig, reorg, snapshot, startChain } from './support/indexing.js';
+
+describe('reorgs: after catching up, the database equals a clean index of the canonical chain, table by table', () => {
+  let chain: Chain;
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let activity: Activity;
+
+  beforeAll(async () => {
+    chain = await startChain();
+    db = await createTestDatabase();
+    activity = new Activity(chain, 5005, { governanceAndRoles: true }); // also DisputeResolved and RoleGranted/RoleRevoked
+    await activity.run(90);
+  });
+  afterAll(async () => {
+    await db?.drop();
+    await chain?.stop();
+  });
+
+  for (const depth of [1, 2, 5, 12, 64]) {
+    it(`survives a reorg of depth ${depth} with other transactions in the new branch`, async () => {
+      const config = indexerConfig(chain, db.url, { finalityDepth: 100, batchBlocks: 7 });
+      await activity.run(Math.max(10, depth + 5)); // the blocks that will be replaced carry events
+      await catchUp(config);
+      const headBefore = await chain.head();
+      const replacedEvents = (await snapshot(db.url)).chain_events.filter((e: any) => Number(e.block_number) > headBefore - depth);
+      expect(replacedEvents.length).toBeGreaterThan(0);
+
+      await reorg(chain, activity, depth, Math.ceil(depth / 2) + 1);
+      const steps = await catchUp(config);
+      const r = steps.find((s) => s.reorg)?.reorg;
+      expect(r, 'the reorg was detected').toBeDefined();
+      expect(r!.ancestor).toBe(headBefore - depth);
+
+      const after = await snapshot(db.url);
+      // none of the replaced branch's events survive (their blocks are gone)
+      const hashes = new Set(after.chain_events.map((e: any) => e.block_hash));
+      for (const e of replacedEvents as any[]) expect(hashes.has(e.block_hash)).toBe(false);
+      expect(divergences(after, await cleanSnapshot(chain))).toEqual([]);
+    });
+  }
+});

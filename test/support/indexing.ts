@@ -1,0 +1,311 @@
+import { Contract, JsonRpcProvider, NonceManager, hexlify, keccak256, toUtf8Bytes } from 'ethers';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { IndexerPipeline, StepResult } from '../../apps/indexer/src/pipeline.js';
+import { AnvilHandle, createProvider, increaseTime, startAnvil } from '../../libs/chain/src/anvil.js';
+import { Deployment, OpenReadContracts, contracts, deployOpenRead } from '../../libs/chain/src/deploy.js';
+import { AppConfig, parseConfig } from '../../libs/config/src/index.js';
+import { EventStore, createDataSource } from '../../libs/db/src/index.js';
+import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
+import { seededRandom } from '../../libs/domain/src/random.js';
+import { devWallet } from './stack.js';
+
+export const USD = 1_000_000n;
+export const ROS = [2, 6, 7];
+export const RADIOLOGISTS = [3, 4, 5, 8];
+
+export interface Chain {
+  anvil: AnvilHandle;
+  provider: JsonRpcProvider;
+  deployment: Deployment;
+  owner: OpenReadContracts;
+  rpc(method: string, params?: unknown[]): Promise<any>;
+  head(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** anvil with the contracts deployed, dev #0 a verifier, ROs funded and approved. */
+export async function startChain(args: string[] = []): Promise<Chain> {
+  const anvil = await startAnvil({ args: ['--accounts', '20', ...args] });
+  const provider = createProvider(anvil.rpcUrl);
+  const deployer = new NonceManager(devWallet(0, provider));
+  const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
+  const owner = contracts(deployment, deployer);
+  await (await owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress())).wait();
+  for (const i of ROS) {
+    const ro = devWallet(i, provider);
+    await (await owner.token.mint(ro.address, 1_000_000n * USD)).wait();
+    await (await (owner.token.connect(ro) as Contract).approve(deployment.market, 2n ** 255n)).wait();
+  }
+  const rpc = (method: string, params: unknown[] = []) => provider.send(method, params);
+  return {
+    anvil,
+    provider,
+    deployment,
+    owner,
+    rpc,
+    head: async () => Number(await rpc('eth_blockNumber')),
+    async stop() {
+      provider.destroy();
+      await anvil.stop();
+    },
+  };
+}
+
+export function indexerConfig(chain: Chain, databaseUrl: string, indexer: Partial<AppConfig['indexer']> = {}, rpcUrl = chain.anvil.rpcUrl): AppConfig {
+  return parseConfig({
+    databaseUrl,
+    rpcUrl,
+    chainId: chain.deployment.chainId,
+    contracts: { ...chain.deployment },
+    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test' },
+    indexer: { confirmations: 0, finalityDepth: 100, pollMs: 50, batchBlocks: 50, healthPort: 0, rpcTimeoutMs: 2_000, ...indexer },
+    settler: {},
+    bus: { settlerPort: 1 },
+  });
+}
+
+/**
+ * Random market activity: every action is checked with a static call first, so each sent transaction succeeds
+ * and emits events (posts, claims, reports, disputes, settlements, cancellations, deposits, withdrawals,
+ * credential attestations and revocations, parameter updates, lease expiries).
+ */
+export class Activity {
+  private readonly rnd;
+  private readonly studies: string[] = [];
+  private signers = new Map<number, NonceManager>();
+
+  constructor(
+    private readonly chain: Chain,
+    seed: number,
+    /** also dispute resolutions and verifier-role grants/revocations (opt-in: the other tests keep their seeded sequences) */
+    private readonly opts: { governanceAndRoles?: boolean } = {},
+  ) {
+    this.rnd = seededRandom(seed);
+  }
+
+  private signer(i: number): NonceManager {
+    let s = this.signers.get(i);
+    if (!s) this.signers.set(i, (s = new NonceManager(devWallet(i, this.chain.provider))));
+    return s;
+  }
+
+  /** After a rollback the nonces on chain went back: forget the cached ones. */
+  reset() {
+    this.signers = new Map();
+  }
+
+  private market(i: number) {
+    return this.chain.owner.market.connect(this.signer(i)) as Contract;
+  }
+
+  private async send(c: Contract, fn: string, args: unknown[]): Promise<boolean> {
+    try {
+      await c[fn].staticCall(...args);
+    } catch {
+      return false;
+    }
+    await (await c[fn](...args)).wait();
+    return true;
+  }
+
+  /** `n` successful actions (each one block under automine). */
+  async run(n: number): Promise<number> {
+    const r = this.rnd;
+    const { owner } = this.chain;
+    let done = 0;
+    for (let tries = 0; done < n && tries < n * 20; tries++) {
+      const action = r.pick([
+        'post', 'post', 'post', 'claim', 'claim', 'report', 'settle', 'deposit', 'withdraw', 'attest', 'attest', 'revoke', 'param', 'dispute', 'cancel', 'time', 'release',
+        ...(this.opts.governanceAndRoles ? ['resolve', 'role'] : []),
+      ]);
+      const ro = r.pick(ROS);
+      const rad = r.pick(RADIOLOGISTS);
+      const study = this.studies.length ? r.pick(this.studies) : null;
+      let ok = false;
+      switch (action) {
+        case 'post': {
+          const id = hexlify(keccak256(toUtf8Bytes(`study-${r.int(0, 2 ** 31)}-${this.studies.length}`)));
+          ok = await this.send(this.market(ro), 'postStudy', [id, r.int(0, 6), r.int(5_000, 30_000), r.int(0, 2), r.int(0, 3), BigInt(r.int(10, 500)) * USD]);
+          if (ok) this.studies.push(id);
+          break;
+        }
+        case 'deposit':
+          ok = await this.send(this.market(ro), 'deposit', [BigInt(r.int(100, 5_000)) * USD]);
+          break;
+        case 'withdraw':
+          ok = await this.send(this.market(ro), 'withdraw', [BigInt(r.int(1, 50)) * USD]);
+          break;
+        case 'attest': {
+          const expiry = BigInt((await this.chain.provider.getBlock('latest'))!.timestamp + 400 * 86400);
+          // states 0..3 (the ones posts use), all modalities
+          ok = await this.send(owner.registry.connect(this.signer(0)) as Contract, 'attest', [devWallet(rad, this.chain.provider).address, 0b1111n, 0b1111111n, expiry]);
+          break;
+        }
+        case 'revoke':
+          if (r.int(0, 3) === 0) ok = await this.send(owner.registry.connect(this.signer(0)) as Contract, 'revoke', [devWallet(rad, this.chain.provider).address]);
+          break;
+        case 'param':
+          ok = await this.send(owner.parameters.connect(this.signer(0)) as Contract, 'setBaseBounty', [r.int(0, 6), BigInt(r.int(10, 100)) * USD]);
+          break;
+        case 'claim':
+          if (study) ok = await this.send(this.market(rad), 'claim', [study]);
+          break;
+        case 'report':
+          if (study) {
+            const s = await owner.market.getStudy(study);
+            const who = RADIOLOGISTS.find((i) => devWallet(i, this.chain.provider).address === s.radiologist);
+            if (who !== undefined) ok = await this.send(this.market(who), 'submitReport', [study, keccak256(toUtf8Bytes(`report-${study}`))]);
+          }
+          break;
+        case 'dispute':
+          if (study) {
+            const s = await owner.market.getStudy(study);
+            const who = ROS.find((i) => devWallet(i, this.chain.provider).address === s.ro);
+            if (who !== undefined) ok = await this.send(this.market(who), 'dispute', [study]);
+          }
+          break;
+        case 'cancel':
+          if (study) {
+            const s = await owner.market.getStudy(study);
+            const who = ROS.find((i) => devWallet(i, this.chain.provider).address === s.ro);
+            if (who !== undefined) ok = await this.send(this.market(who), 'cancelStudy', [study]);
+          }
+          break;
+        case 'resolve': // the owner (arbiter) splits a disputed study: DisputeResolved
+          if (study) {
+            const s = await owner.market.getStudy(study);
+            ok = await this.send(owner.market.connect(this.signer(0)) as Contract, 'resolveDispute', [study, (BigInt(s.lockedBounty) * BigInt(r.int(0, 100))) / 100n]);
+          }
+          break;
+        case 'role': {
+          // verifier roles granted and revoked (RoleGranted / RoleRevoked → contract_roles); accounts that never attest
+          const registry = owner.registry.connect(this.signer(0)) as Contract;
+          const who = devWallet(r.pick([10, 11, 12]), this.chain.provider).address;
+          ok = await this.send(registry, r.int(0, 1) ? 'grantRole' : 'revokeRole', [await owner.registry.VERIFIER_ROLE(), who]);
+          break;
+        }
+        case 'settle':
+          if (study) ok = await this.send(this.market(9), 'settle', [study]);
+          break;
+        case 'release':
+          if (study) ok = await this.send(this.market(9), 'releaseExpiredLease', [study]);
+          break;
+        case 'time':
+          if (r.int(0, 2) === 0) {
+            await increaseTime(this.chain.provider, r.pick([3600, 5 * 3600, 25 * 3600]));
+            ok = true;
+          }
+          break;
+      }
+      if (ok) done++;
+    }
+    return done;
+  }
+}
+
+/** Runs the pipeline directly (one writer, no timers) until it has caught up; returns the steps. */
+export async function catchUp(config: AppConfig, ds?: DataSource): Promise<StepResult[]> {
+  const own = !ds;
+  ds ??= await createDataSource(config.databaseUrl, { poolSize: 3 }).initialize();
+  const store = new EventStore(ds);
+  const pipeline = new IndexerPipeline(config, store);
+  const writer = await store.tryWriter(config.chainId, pipeline.stream);
+  if (!writer) throw new Error('catchUp: another writer holds the lock');
+  const steps: StepResult[] = [];
+  try {
+    for (;;) {
+      const r = await pipeline.step(writer);
+      steps.push(r);
+      if (r.caughtUp && !r.reorg) return steps;
+    }
+  } finally {
+    await writer.release();
+    if (own) await ds.destroy();
+  }
+}
+
+/** Every table the indexer derives from the chain, in a canonical order and without surrogate keys. */
+export async function snapshot(databaseUrl: string): Promise<Record<string, unknown[]>> {
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  try {
+    const q = async (sql: string) => (await c.query(sql)).rows;
+    return {
+      chain_events: await q(`SELECT chain_id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events ORDER BY block_number, log_index`),
+      studies: await q(`SELECT * FROM studies ORDER BY chain_id, study_id`),
+      credentials: await q(`SELECT * FROM credentials ORDER BY chain_id, radiologist`),
+      incentive_parameters: await q(`SELECT * FROM incentive_parameters ORDER BY chain_id, name, key`),
+      ledger_entries: await q(
+        `SELECT chain_id, account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time FROM ledger_entries
+         ORDER BY block_number, log_index, account, kind`,
+      ),
+      parameter_changes: await q(`SELECT * FROM parameter_changes ORDER BY chain_id, block_number, log_index`),
+      contract_roles: await q(`SELECT * FROM contract_roles ORDER BY chain_id, contract, role, account`),
+      governance_proposals: await q(`SELECT * FROM governance_proposals ORDER BY chain_id, governor, proposal_id`),
+      governance_votes: await q(`SELECT * FROM governance_votes ORDER BY chain_id, governor, proposal_id, voter`),
+      dao_votes: await q(`SELECT * FROM dao_votes ORDER BY chain_id, token, account`),
+      indexer_checkpoints: await q(`SELECT chain_id, stream, block_number, block_hash, block_time FROM indexer_checkpoints ORDER BY chain_id, stream`),
+    };
+  } finally {
+    await c.end();
+  }
+}
+
+/** A clean index of the chain as it is now, in a database of its own: the reference every test compares with. */
+export async function cleanSnapshot(chain: Chain, indexer: Partial<AppConfig['indexer']> = {}): Promise<Record<string, unknown[]>> {
+  const db = await createTestDatabase();
+  try {
+    await catchUp(indexerConfig(chain, db.url, { batchBlocks: 2000, ...indexer }));
+    return await snapshot(db.url);
+  } finally {
+    await db.drop();
+  }
+}
+
+/** Table-by-table differences (row counts and the first differing row), empty when equal. */
+export function divergences(a: Record<string, unknown[]>, b: Record<string, unknown[]>): string[] {
+  const out: string[] = [];
+  for (const table of Object.keys(b)) {
+    const x = a[table] ?? [];
+    const y = b[table];
+    const n = Math.max(x.length, y.length);
+    for (let i = 0; i < n; i++) {
+      if (JSON.stringify(x[i]) !== JSON.stringify(y[i])) {
+        out.push(`${table}: ${x.length} vs ${y.length} rows; first difference at row ${i}: ${JSON.stringify(x[i])} vs ${JSON.stringify(y[i])}`);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Replaces the last `depth` blocks with a new branch of other transactions, at least as long as the old one. */
+export async function reorg(chain: Chain, activity: Activity, depth: number, newActions: number): Promise<void> {
+  const before = await chain.head();
+  await chain.rpc('anvil_rollback', [depth]);
+  activity.reset();
+  await activity.run(Math.min(newActions, depth));
+  while ((await chain.head()) < before + 1) await chain.rpc('evm_mine');
+}
+
+/** The indexer app (service loop, writer lock, relay, health server) in this process. */
+export async function startIndexer(config: AppConfig) {
+  const { NestFactory } = await import('@nestjs/core');
+  const { IndexerModule } = await import('../../apps/indexer/src/indexer.module.js');
+  const { IndexerService } = await import('../../apps/indexer/src/indexer.service.js');
+  const app = await NestFactory.createApplicationContext(IndexerModule.forRoot(config), { logger: ['error', 'warn'] });
+  await app.init();
+  const service = app.get(IndexerService);
+  return { app, service, close: () => app.close() };
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
