@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { JsonRpcProvider } from 'ethers';
-import { APP_CONFIG, AppConfig } from '../../../libs/config/src/index.js';
+import { APP_CONFIG, PollingLoop, type AppConfig } from '../../../libs/config/src/index.js';
 import { createProvider } from '../../../libs/chain/src/anvil.js';
 import { CredentialRepository } from '../../../libs/db/src/index.js';
 
@@ -24,38 +24,25 @@ const DAY = 86_400;
 export class CredentialWatchService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('CredentialWatch');
   private readonly provider: JsonRpcProvider;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> | null = null;
-  private stopped = false;
+  private readonly loop: PollingLoop;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: CredentialRepository,
   ) {
     this.provider = createProvider(config.rpcUrl);
+    this.loop = new PollingLoop(() => this.tick(), config.settler.credentialWatchMs, (e) =>
+      this.logger.error(`credential watch failed: ${e.message.split('\n')[0]}`),
+    );
   }
 
   onApplicationBootstrap(): void {
-    this.schedule(0);
+    this.loop.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
     this.provider.destroy();
-  }
-
-  private schedule(ms: number) {
-    if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.running = this.tick()
-        .catch((e) => this.logger.error(`credential watch failed: ${(e as Error).message.split('\n')[0]}`))
-        .finally(() => {
-          this.running = null;
-          this.schedule(this.config.settler.credentialWatchMs);
-        });
-    }, ms);
   }
 
   /** One pass at chain time; returns how many new notifications it recorded. */

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
-import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
+import { APP_CONFIG, PollingLoop, type AppConfig } from '../../../libs/config/src/index.js';
 import { createProvider } from '../../../libs/chain/src/anvil.js';
 import { loadArtifact } from '../../../libs/chain/src/artifacts.js';
 import { decodeContractError } from '../../../libs/chain/src/errors.js';
@@ -20,10 +20,7 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
   private readonly provider: JsonRpcProvider;
   private readonly market: Contract;
   private readonly inFlight = new Set<string>();
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<unknown> | null = null;
-  private stopped = false;
-  private rerun = false;
+  private readonly loop: PollingLoop;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -33,35 +30,21 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
     this.provider = createProvider(config.rpcUrl);
     const signer = new NonceManager(new Wallet(config.settler.privateKey, this.provider));
     this.market = new Contract(config.contracts.market, loadArtifact('StudyMarket').abi, signer);
+    this.loop = new PollingLoop(() => this.tick(), config.settler.pollMs, (e) => this.logger.error(`settler pass failed: ${e.message}`));
   }
 
   onApplicationBootstrap(): void {
-    this.schedule(0);
+    this.loop.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await this.loop.stop();
     this.provider.destroy();
   }
 
   /** Something happened on chain: look for due work now rather than at the next poll. */
   nudge(): void {
-    if (this.running) this.rerun = true;
-    else this.schedule(0);
-  }
-
-  private schedule(ms: number) {
-    if (this.stopped) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.running = this.tick().finally(() => {
-        this.running = null;
-        this.schedule(this.rerun ? 0 : this.config.settler.pollMs);
-        this.rerun = false;
-      });
-    }, ms);
+    this.loop.nudge();
   }
 
   /** One pass: returns how many transactions were confirmed. */
@@ -72,7 +55,7 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
       if (!latest) return 0;
       const due = await this.studies.due(this.config.chainId, latest.timestamp);
       for (const { studyId, action } of due) {
-        if (this.stopped) break;
+        if (this.loop.isStopped) break;
         if (this.inFlight.has(studyId)) continue;
         this.inFlight.add(studyId);
         try {
