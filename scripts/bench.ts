@@ -15,6 +15,7 @@
  *   4. database size
  * Prints a table (copied into the README).
  */
+import { mined } from '../libs/chain/src/receipts.js';
 import { printTable, worklistBench } from './bench/worklist.js';
 import { NestFactory } from '@nestjs/core';
 import { HDNodeWallet, MaxUint256, Mnemonic, NonceManager, id as keccakId, type Contract, type ContractTransactionResponse, type JsonRpcProvider } from 'ethers';
@@ -57,14 +58,14 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
     const c = contracts(d, owner);
     const as = (x: HDNodeWallet) => contracts(d, x);
     const measure = async (call: string, tx: Promise<ContractTransactionResponse>, note = '') => {
-      const receipt = await (await tx).wait();
+      const receipt = await mined(tx);
       rows.push({ call, gas: receipt!.gasUsed, note });
     };
-    await (await c.registry.grantRole(keccakId('VERIFIER_ROLE'), verifier.address)).wait();
-    await (await as(verifier).registry.attest(rad.address, (1n << 51n) - 1n, (1n << 7n) - 1n, BigInt(Math.floor(Date.now() / 1000) + 86400 * 365))).wait();
-    await (await c.token.mint(ro.address, 1_000_000n * USD)).wait();
-    await (await as(ro).token.approve(d.market, MaxUint256)).wait();
-    await (await as(ro).market.deposit(1n)).wait(); // warm the RO's balance slot, as in steady operation
+    await mined(c.registry.grantRole(keccakId('VERIFIER_ROLE'), verifier.address));
+    await mined(as(verifier).registry.attest(rad.address, (1n << 51n) - 1n, (1n << 7n) - 1n, BigInt(Math.floor(Date.now() / 1000) + 86400 * 365)));
+    await mined(c.token.mint(ro.address, 1_000_000n * USD));
+    await mined(as(ro).token.approve(d.market, MaxUint256));
+    await mined(as(ro).market.deposit(1n)); // warm the RO's balance slot, as in steady operation
     await measure('deposit', as(ro).market.deposit(10_000n * USD), 'RO balance already non-zero');
 
     const sid = (i: number) => keccakId(`bench-study-${i}`);
@@ -83,9 +84,9 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
 
     // dispute path
     const disputed = sid(9);
-    await (await as(ro).market.postStudy(disputed, 1, 15000, 1, 4, 100n * USD)).wait();
-    await (await as(rad).market.claim(disputed)).wait();
-    await (await as(rad).market.submitReport(disputed, keccakId('r9'))).wait();
+    await mined(as(ro).market.postStudy(disputed, 1, 15000, 1, 4, 100n * USD));
+    await mined(as(rad).market.claim(disputed));
+    await mined(as(rad).market.submitReport(disputed, keccakId('r9')));
     await measure('dispute', as(ro).market.dispute(disputed));
     await measure('resolveDispute', c.market.resolveDispute(disputed, 30n * USD), 'by the owner; split');
 
@@ -147,8 +148,8 @@ async function indexerBench() {
     const owner = contracts(deployment, deployer);
     const ros = [2, 3, 4, 5, 6, 7, 8, 10];
     for (const i of ros) {
-      await (await owner.token.mint(devKey(i).address, 10n ** 18n)).wait();
-      await (await (owner.token.connect(devKey(i).connect(provider)) as Contract).approve(deployment.market, 2n ** 255n)).wait();
+      await mined(owner.token.mint(devKey(i).address, 10n ** 18n));
+      await mined((owner.token.connect(devKey(i).connect(provider)) as Contract).approve(deployment.market, 2n ** 255n));
     }
     console.log(`generating ${fmt(EVENTS)} market events on anvil (${PER_BLOCK} per block)…`);
     const g0 = performance.now();
@@ -221,10 +222,10 @@ async function indexerBench() {
     const market = owner.market.connect(new NonceManager(devKey(2).connect(provider))) as Contract;
     const lags: number[] = [];
     for (let i = 0; i < LAG_SAMPLES; i++) {
-      const receipt = await (await market.deposit(1n)).wait();
-      const mined = performance.now();
+      const receipt = await mined(market.deposit(1n));
+      const minedAt = performance.now();
       while ((await indexed()) < receipt!.blockNumber) await new Promise((r) => setTimeout(r, 5));
-      lags.push(performance.now() - mined);
+      lags.push(performance.now() - minedAt);
       await new Promise((r) => setTimeout(r, Math.random() * POLL_MS));
     }
     await api.close();

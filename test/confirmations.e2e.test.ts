@@ -1,3 +1,4 @@
+import { mined } from '../libs/chain/src/receipts.js';
 import { hexlify, keccak256, randomBytes, toUtf8Bytes, type Contract } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { increaseTime, mine } from '../libs/chain/src/anvil.js';
@@ -25,18 +26,18 @@ describe('confirmations and finality as users see them', () => {
     const ro = devWallet(2, provider);
     const reader = devWallet(3, provider);
     const market = owner.market.connect(ro) as Contract;
-    await (await owner.token.mint(ro.address, 1_000n * USD)).wait();
-    await (await (owner.token.connect(ro) as Contract).approve(await market.getAddress(), 1_000n * USD)).wait();
-    await (await market.deposit(1_000n * USD)).wait();
+    await mined(owner.token.mint(ro.address, 1_000n * USD));
+    await mined((owner.token.connect(ro) as Contract).approve(await market.getAddress(), 1_000n * USD));
+    await mined(market.deposit(1_000n * USD));
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    await (await owner.registry.attest(reader.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry)).wait();
+    await mined(owner.registry.attest(reader.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
     const studyId = hexlify(randomBytes(32));
-    await (await market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD)).wait();
-    await (await (owner.market.connect(reader) as Contract).claim(studyId)).wait();
-    await (await (owner.market.connect(reader) as Contract).submitReport(studyId, keccak256(toUtf8Bytes('report')))).wait();
+    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD));
+    await mined((owner.market.connect(reader) as Contract).claim(studyId));
+    await mined((owner.market.connect(reader) as Contract).submitReport(studyId, keccak256(toUtf8Bytes('report'))));
     await increaseTime(provider, 25 * 3600);
     for (let i = 0; i < CONFIRMATIONS; i++) await mine(provider); // the report is confirmed before the settlement
-    const settled = await (await (owner.market.connect(devWallet(9, provider)) as Contract).settle(studyId)).wait();
+    const settled = await mined((owner.market.connect(devWallet(9, provider)) as Contract).settle(studyId));
     const settleBlock = settled!.blockNumber;
 
     // the RO's account (issue 7): the RO wallet deposits and reads its billing ledger; dev #0 is the admin that onboards it

@@ -1,3 +1,4 @@
+import { mined } from '../libs/chain/src/receipts.js';
 import { hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { increaseTime } from '../libs/chain/src/anvil.js';
@@ -135,14 +136,14 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     expect((await a.ok(`{ proposal(id: "${proposal.id}") { state executedAt } }`)).proposal).toMatchObject({ state: 'EXECUTED' });
 
     // the next posted CT study's bounty in the worklist uses the new base bounty; its claim snapshots the new fee
-    await (await owner.token.mint(ro.address, 1_000n * USD)).wait();
-    await (await (owner.token.connect(ro) as typeof owner.token).approve(stack.deployment.market, 1_000n * USD)).wait();
+    await mined(owner.token.mint(ro.address, 1_000n * USD));
+    await mined((owner.token.connect(ro) as typeof owner.token).approve(stack.deployment.market, 1_000n * USD));
     const market = owner.market.connect(ro) as typeof owner.market;
-    await (await market.deposit(1_000n * USD)).wait();
+    await mined(market.deposit(1_000n * USD));
     const studyId = hexlify(randomBytes(32));
-    await (await market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 500n * USD)).wait();
+    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 500n * USD));
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    await (await owner.registry.attest(reader.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry)).wait();
+    await mined(owner.registry.attest(reader.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
     // FORBIDDEN until the indexer has seen the credential, then the study shows up
     const item = await waitFor('the study in the worklist', async () => (await outsider.send(`{ worklist { items { id currentBounty } } }`)).data?.worklist.items[0]);
     expect(item.id).toBe(studyId);

@@ -3,6 +3,7 @@
  * market's fees and pays a verifier out of them with a MultiSend batch (withdraw from the market + transfer),
  * executed only at threshold; one signature never executes.
  */
+import { waitForReceipt } from '../../libs/chain/src/receipts.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetaTransactionData, OperationType } from '@safe-global/types-kit';
 import { Contract, MaxUint256, id as keccakId } from 'ethers';
@@ -75,7 +76,7 @@ describe('Safe treasury', () => {
     // anyone may submit once the threshold is met (here: a non-owner relayer pays the gas)
     const relayer = await kit(key(9));
     const result = await relayer.executeTransaction(signedByBoth);
-    await w.provider.waitForTransaction(result.hash);
+    expect((await waitForReceipt(w.provider, result.hash))?.status).toBe(1);
     expect(await w.c.token.balanceOf(verifier)).toBe(fees);
     expect(await w.c.market.balanceOf(safeAddress)).toBe(0n);
     expect(await safe.nonce()).toBe(1n);

@@ -1,3 +1,4 @@
+import { mined } from '../../libs/chain/src/receipts.js';
 import { Contract, JsonRpcProvider, NonceManager, hexlify, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
@@ -31,11 +32,11 @@ export async function startChain(args: string[] = []): Promise<Chain> {
   const deployer = new NonceManager(devWallet(0, provider));
   const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
   const owner = contracts(deployment, deployer);
-  await (await owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress())).wait();
+  await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress()));
   for (const i of ROS) {
     const ro = devWallet(i, provider);
-    await (await owner.token.mint(ro.address, 1_000_000n * USD)).wait();
-    await (await (owner.token.connect(ro) as Contract).approve(deployment.market, 2n ** 255n)).wait();
+    await mined(owner.token.mint(ro.address, 1_000_000n * USD));
+    await mined((owner.token.connect(ro) as Contract).approve(deployment.market, 2n ** 255n));
   }
   const rpc = (method: string, params: unknown[] = []) => provider.send(method, params);
   return {
@@ -105,7 +106,7 @@ export class Activity {
     } catch {
       return false;
     }
-    await (await c[fn](...args)).wait();
+    await mined(c[fn](...args));
     return true;
   }
 

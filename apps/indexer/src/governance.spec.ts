@@ -2,6 +2,7 @@
  * The indexer on governance: a real chain with the DAO, proposals voted (one ballot relayed by signature),
  * queued, executed or canceled; the pipeline stores them and the parameter history names the proposal.
  */
+import { mined } from '../../../libs/chain/src/receipts.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HDNodeWallet, Mnemonic, id as keccakId, type JsonRpcProvider } from 'ethers';
 import { DataSource } from 'typeorm';
@@ -56,37 +57,37 @@ beforeAll(async () => {
   // proposal 1: fee 7%, passed (one vote by signature), queued, executed
   const p = parameterProposal(deployment.parameters, [{ name: 'feeBps', value: 700n }]);
   const d1 = 'Lower the protocol fee to 7%';
-  await (await gov(m0).propose(p.targets, p.values, p.calldatas, d1)).wait();
+  await mined(gov(m0).propose(p.targets, p.values, p.calldatas, d1));
   const id1 = await gov(m0).hashProposal(p.targets, p.values, p.calldatas, descriptionHash(d1));
   await increaseTime(provider, 11);
-  await (await gov(m0).castVoteWithReason(id1, VOTE_SUPPORT.FOR, 'fair')).wait();
+  await mined(gov(m0).castVoteWithReason(id1, VOTE_SUPPORT.FOR, 'fair'));
   const sig = await signBallot(m1, gov(m1), chainId, id1, VOTE_SUPPORT.FOR);
-  await (await gov(relayer).castVoteBySig(id1, VOTE_SUPPORT.FOR, m1.address, sig)).wait();
-  await (await gov(m2).castVote(id1, VOTE_SUPPORT.AGAINST)).wait();
+  await mined(gov(relayer).castVoteBySig(id1, VOTE_SUPPORT.FOR, m1.address, sig));
+  await mined(gov(m2).castVote(id1, VOTE_SUPPORT.AGAINST));
   await increaseTime(provider, 101);
-  await (await gov(relayer).queue(p.targets, p.values, p.calldatas, descriptionHash(d1))).wait();
+  await mined(gov(relayer).queue(p.targets, p.values, p.calldatas, descriptionHash(d1)));
   await increaseTime(provider, 51);
-  await (await gov(relayer).execute(p.targets, p.values, p.calldatas, descriptionHash(d1))).wait();
+  await mined(gov(relayer).execute(p.targets, p.values, p.calldatas, descriptionHash(d1)));
 
   // proposal 2: canceled by its proposer before voting starts
   const d2 = 'Raise the fee to 9%';
   const q = parameterProposal(deployment.parameters, [{ name: 'feeBps', value: 900n }]);
-  await (await gov(m1).propose(q.targets, q.values, q.calldatas, d2)).wait();
-  await (await gov(m1).cancel(q.targets, q.values, q.calldatas, descriptionHash(d2))).wait();
+  await mined(gov(m1).propose(q.targets, q.values, q.calldatas, d2));
+  await mined(gov(m1).cancel(q.targets, q.values, q.calldatas, descriptionHash(d2)));
 
   // a disputed study, resolved by the arbiter: 30 of the locked bounty to the radiologist, the rest refunded
   const c = (x: HDNodeWallet) => contracts(deployment, x);
   const [ro, rad] = [wallet(5), wallet(6)];
-  await (await c(wallet(0)).registry.grantRole(keccakId('VERIFIER_ROLE'), wallet(0).address)).wait();
-  await (await c(wallet(0)).registry.attest(rad.address, (1n << 51n) - 1n, (1n << 7n) - 1n, 4_000_000_000n)).wait();
-  await (await c(wallet(0)).token.mint(ro.address, 100_000_000n)).wait();
-  await (await c(ro).token.approve(deployment.market, 100_000_000n)).wait();
-  await (await c(ro).market.deposit(100_000_000n)).wait();
-  await (await c(ro).market.postStudy(DISPUTED, 1, 10000, 0, 4, 100_000_000n)).wait();
-  await (await c(rad).market.claim(DISPUTED)).wait();
-  await (await c(rad).market.submitReport(DISPUTED, keccakId('report'))).wait();
-  await (await c(ro).market.dispute(DISPUTED)).wait();
-  await (await c(wallet(1)).market.resolveDispute(DISPUTED, 30_000_000n)).wait();
+  await mined(c(wallet(0)).registry.grantRole(keccakId('VERIFIER_ROLE'), wallet(0).address));
+  await mined(c(wallet(0)).registry.attest(rad.address, (1n << 51n) - 1n, (1n << 7n) - 1n, 4_000_000_000n));
+  await mined(c(wallet(0)).token.mint(ro.address, 100_000_000n));
+  await mined(c(ro).token.approve(deployment.market, 100_000_000n));
+  await mined(c(ro).market.deposit(100_000_000n));
+  await mined(c(ro).market.postStudy(DISPUTED, 1, 10000, 0, 4, 100_000_000n));
+  await mined(c(rad).market.claim(DISPUTED));
+  await mined(c(rad).market.submitReport(DISPUTED, keccakId('report')));
+  await mined(c(ro).market.dispute(DISPUTED));
+  await mined(c(wallet(1)).market.resolveDispute(DISPUTED, 30_000_000n));
 
   testDb = await createTestDatabase();
   db = await createDataSource(testDb.url).initialize();
