@@ -6,8 +6,9 @@ import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { RoAccessService } from '../ro/ro-access.service.js';
+import { LedgerTotals, ledgerTotals } from '../ledger/ledger.resolver.js';
 import { ledgerCsv, reconciliationCsv } from './csv.js';
-import { DISCREPANCY_KINDS, Discrepancy, Reconciliation, ReconciliationService, Totals } from './reconciliation.service.js';
+import { DISCREPANCY_KINDS, Discrepancy, Reconciliation, ReconciliationService } from './reconciliation.service.js';
 
 export enum DiscrepancyKind {
   MISSING = 'MISSING',
@@ -24,20 +25,7 @@ registerEnumType(DiscrepancyKind, { name: 'DiscrepancyKind' });
 if (Object.keys(DiscrepancyKind).join() !== DISCREPANCY_KINDS.join()) throw new Error('DiscrepancyKind out of sync');
 
 @ObjectType()
-class FlowTotals {
-  @Field() deposits: string;
-  @Field() withdrawals: string;
-  @Field() escrowed: string;
-  @Field() locks: string;
-  @Field() locksReleased: string;
-  @Field() disputes: string;
-  @Field() payouts: string;
-  @Field() fees: string;
-  @Field() refunds: string;
-}
-
-@ObjectType()
-class ChainFlowTotals extends FlowTotals {
+class ChainFlowTotals extends LedgerTotals {
   @Field({ description: 'payouts/fees credited to the RO wallets as radiologist or treasury' }) otherCredits: string;
   @Field({ description: 'token Transfers from the RO wallets to the market' }) tokenIn: string;
   @Field({ description: 'token Transfers from the market to the RO wallets' }) tokenOut: string;
@@ -77,7 +65,7 @@ class ReconciliationReport {
   @Field(() => MarketPosition) opening: MarketPosition;
   @Field(() => MarketPosition) closing: MarketPosition;
   @Field(() => ChainFlowTotals, { description: "flows re-read from the chain's events" }) chain: ChainFlowTotals;
-  @Field(() => FlowTotals, { description: 'flows in the ledger' }) ledger: FlowTotals;
+  @Field(() => LedgerTotals, { description: 'flows in the ledger' }) ledger: LedgerTotals;
   @Field({ description: 'opening.balance + deposits − withdrawals − escrowed + refunds + otherCredits == closing.balance (chain flows)' })
   balanceIdentityHolds: boolean;
   @Field({ description: 'opening.escrow + escrowed − payouts − fees − refunds == closing.escrow (chain flows)' }) escrowIdentityHolds: boolean;
@@ -95,18 +83,13 @@ class MonthlyStatement {
 }
 
 const amount = (v: bigint | null) => (v === null ? null : v.toString());
-const flows = (t: Totals): FlowTotals => ({
-  deposits: t.DEPOSIT.toString(), withdrawals: t.WITHDRAWAL.toString(), escrowed: t.ESCROW.toString(), locks: t.LOCK.toString(),
-  locksReleased: t.LOCK_RELEASED.toString(), disputes: t.DISPUTE.toString(), payouts: t.PAYOUT.toString(), fees: t.FEE.toString(),
-  refunds: t.REFUND.toString(),
-});
 const toReport = (roId: string, r: Reconciliation): ReconciliationReport => ({
   ...r,
   roId,
   opening: { balance: r.opening.balance.toString(), escrow: r.opening.escrow.toString() },
   closing: { balance: r.closing.balance.toString(), escrow: r.closing.escrow.toString() },
-  chain: { ...flows(r.chain), otherCredits: r.chain.otherCredits.toString(), tokenIn: r.chain.tokenIn.toString(), tokenOut: r.chain.tokenOut.toString() },
-  ledger: flows(r.ledger),
+  chain: { ...ledgerTotals(r.chain), otherCredits: r.chain.otherCredits.toString(), tokenIn: r.chain.tokenIn.toString(), tokenOut: r.chain.tokenOut.toString() },
+  ledger: ledgerTotals(r.ledger),
   discrepancies: r.discrepancies.map((d: Discrepancy) => ({ ...d, ledgerAmount: amount(d.ledgerAmount), chainAmount: amount(d.chainAmount) })),
 });
 

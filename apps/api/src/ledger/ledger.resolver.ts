@@ -43,8 +43,8 @@ class LedgerEntry {
   @Field(() => Finality) finality: string;
 }
 
-@ObjectType()
-class LedgerTotals {
+@ObjectType({ description: 'token base units per kind of ledger line' })
+export class LedgerTotals {
   @Field() deposits: string;
   @Field() withdrawals: string;
   @Field() escrowed: string;
@@ -54,6 +54,22 @@ class LedgerTotals {
   @Field({ description: 'bounties locked at claim (inside the escrow)' }) locks: string;
   @Field({ description: 'locks released when a lease expired' }) locksReleased: string;
   @Field({ description: 'locked bounties of disputed studies' }) disputes: string;
+}
+
+/** Sums per ledger kind (missing kinds are 0) as the GraphQL totals. */
+export function ledgerTotals(totals: Partial<Record<string, bigint>>): LedgerTotals {
+  const t = (k: string) => (totals[k] ?? 0n).toString();
+  return {
+    deposits: t('DEPOSIT'),
+    withdrawals: t('WITHDRAWAL'),
+    escrowed: t('ESCROW'),
+    payouts: t('PAYOUT'),
+    fees: t('FEE'),
+    refunds: t('REFUND'),
+    locks: t('LOCK'),
+    locksReleased: t('LOCK_RELEASED'),
+    disputes: t('DISPUTE'),
+  };
 }
 
 @ObjectType()
@@ -108,27 +124,13 @@ export class LedgerResolver {
       this.ledger.totals(this.config.chainId, accounts, blocks),
       this.ledger.totals(this.config.chainId, accounts, finalBlocks),
     ]);
-    const summary = (totals: Record<string, bigint>) => {
-      const t = (k: string) => (totals[k] ?? 0n).toString();
-      return {
-        deposits: t('DEPOSIT'),
-        withdrawals: t('WITHDRAWAL'),
-        escrowed: t('ESCROW'),
-        payouts: t('PAYOUT'),
-        fees: t('FEE'),
-        refunds: t('REFUND'),
-        locks: t('LOCK'),
-        locksReleased: t('LOCK_RELEASED'),
-        disputes: t('DISPUTE'),
-      };
-    };
     const last = rows.at(-1);
     return {
       roId: ro,
       entries: rows.map((r: LedgerEntryRow) => ({ ...r, amount: r.amount.toString(), time: new Date(r.blockTime * 1000), ...finality.of(r.blockNumber) })),
       endCursor: rows.length === limit && last ? `${last.blockNumber}:${last.logIndex}` : null,
-      totals: summary(totals),
-      finalTotals: summary(finalTotals),
+      totals: ledgerTotals(totals),
+      finalTotals: ledgerTotals(finalTotals),
     };
   }
 }
