@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { increaseTime } from '../libs/chain/src/anvil.js';
 import { computeBounty, splitSettlement } from '../libs/domain/src/bounty.js';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
+import { StudyRepository } from '../libs/db/src/repositories/study.repository.js';
 import { GqlClient, signPrepared } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
@@ -72,6 +73,15 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     expect(expected).toBe(99n * USD); // 40 × 1.5 × 1.5 × (1 + 2 × 5 %)
     expect(BigInt(item.currentBounty)).toBe(expected);
     expect(BigInt(item.currentBounty)).toBe(await owner.market.currentBounty(studyId));
+
+    // the indexer keeps the worklist's bounty ceilings ahead of chain time (libs/db/src/repositories/worklist-bounds.ts):
+    // once they are published, the page comes from them, with the same bounty
+    const studies = stack.api.get(StudyRepository);
+    const viaCeilings = await waitFor('the worklist bounds published past chain time', async () => {
+      const r = await studies.worklistPage({ chainId: stack.config.chainId, radiologist: reader.address.toLowerCase(), asOf: Number(now), sort: 'BOUNTY_DESC', limit: 10 });
+      return r.path === 'CEILINGS' ? r : null;
+    });
+    expect(viaCeilings.rows.map((r) => [r.studyId, r.currentBounty])).toEqual([[studyId, expected]]);
 
     // not licensed in the patient's state: sees nothing, cannot claim
     const tex = new GqlClient(stack.api);

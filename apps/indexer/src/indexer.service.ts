@@ -119,6 +119,7 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
       }
       const r = await this.pipeline.step(this.writer);
       this.record(r);
+      if (r.caughtUp && !r.reorg) await this.refreshBounds(this.writer);
       this.failures = 0;
       if (r.fresh) this.scheduleRelay(0);
       if (!r.caughtUp) next = 0;
@@ -138,6 +139,23 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
       this.status.rpcRetries = this.pipeline.rpc.retries;
     }
     this.schedule(next);
+  }
+
+  /**
+   * The worklist's bounty ceilings (libs/db/src/repositories/worklist-bounds.ts): chunks of the refresher for at
+   * most ~200 ms per step, only while caught up (during a backfill the indexed time is history).
+   */
+  private async refreshBounds(writer: StoreWriter): Promise<void> {
+    const until = Date.now() + 200;
+    const opts = { horizonSeconds: this.config.indexer.boundsHorizonSeconds, chunkRows: this.config.indexer.boundsChunkRows };
+    while (!this.stopped && Date.now() < until) {
+      const r = await writer.refreshWorklistBounds(opts);
+      if (!r || r.idle) return;
+      if (r.completed) {
+        this.logger.log(`worklist bounds refreshed (${r.updated} studies in the last chunk)`);
+        return;
+      }
+    }
   }
 
   private async halt(reason: string): Promise<void> {

@@ -68,6 +68,10 @@ export const configSchema = z.object({
       healthPort: int(0, 65535).default(4020),
       /** ready = caught up to within this many blocks of the confirmed head */
       readyLagBlocks: int(0).default(10),
+      /** how far past the indexed head's time the worklist's bounty ceilings are made to hold (README, "Bench") */
+      boundsHorizonSeconds: int(120, 30 * 86400).default(3600),
+      /** open studies rewritten per refresher transaction */
+      boundsChunkRows: int(100, 1_000_000).default(5000),
     })
     .refine((i) => i.finalityDepth >= i.confirmations, {
       message: 'finalityDepth must be at least confirmations (a confirmed block may still be reorged, a final one not)',
@@ -187,6 +191,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       healthHost: env.INDEXER_HEALTH_HOST,
       healthPort: env.INDEXER_HEALTH_PORT,
       readyLagBlocks: env.INDEXER_READY_LAG_BLOCKS,
+      boundsHorizonSeconds: env.WORKLIST_BOUNDS_HORIZON_SECONDS,
+      boundsChunkRows: env.WORKLIST_BOUNDS_CHUNK_ROWS,
     },
     settler: {
       privateKey: env.SETTLER_PRIVATE_KEY,

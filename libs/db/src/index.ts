@@ -16,3 +16,4 @@ export * from './repositories/rate-limit.repository.js';
 export * from './repositories/relay-outbox.repository.js';
 export * from './repositories/study-feed.repository.js';
 export * from './repositories/treasury.repository.js';
+export * from './repositories/worklist-bounds.js';

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
 import { copyRows } from './copy.js';
+import { type BoundsChunkResult, type BoundsRefreshOptions, refreshBoundsChunk } from './worklist-bounds.js';
 import { CREDENTIAL_EVENTS, PARAMETER_EVENTS, REPLAYED_BY_ENTITY, STUDY_EVENTS, applyEvents, deleteEntities, entityOf } from './projections.js';
 
 /** A decoded chain log, as the indexer's decode stage hands it to the store. Numbers beyond 2^53 are decimal strings. */
@@ -351,6 +352,18 @@ export class StoreWriter {
         [this.chainId, this.stream, reason],
       ),
     );
+  }
+
+  /**
+   * One step of the worklist's bounty-ceiling refresher (worklist-bounds.ts) in its own transaction, at the chain
+   * time of the indexed checkpoint. Null when nothing is indexed yet.
+   */
+  async refreshWorklistBounds(opts: BoundsRefreshOptions): Promise<BoundsChunkResult | null> {
+    return this.tx(async (tx) => {
+      const [cp] = await tx.query(`SELECT block_time FROM indexer_checkpoints WHERE chain_id = $1 AND stream = $2`, [this.chainId, this.stream]);
+      if (!cp || cp.block_time === null) return null;
+      return refreshBoundsChunk(tx, this.chainId, Number(cp.block_time), opts);
+    });
   }
 
   /** Is the lock connection still alive and ours? */

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { MODALITIES, URGENCIES } from '../../../domain/src/codes.js';
+import { BOUNDS_HOLD_SQL, bountyFromParamsSql, bountySql, paramsCte } from './worklist-bounds.js';
 
 export interface StudyRow {
   studyId: string;
@@ -81,14 +82,8 @@ export function toStudyRow(r: Record<string, any>): StudyRow {
   };
 }
 
-/**
- * The bounty formula in SQL: identical integer arithmetic to BountyMath.sol and libs/domain/src/bounty.ts
- * (numeric is exact; div() truncates like uint256 division). libs/db/src/repositories/study.repository.spec.ts
- * proves SQL and TypeScript agree on random inputs.
- */
-export const BOUNTY_SQL = `LEAST(s.max_bounty,
-  div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
-      1000000000000))`;
+/** The bounty of study `s` at chain time $3, with the parameters joined by PARAMETER_JOINS (see bountySql). */
+export const BOUNTY_SQL = bountySql({ base: 'b.value', urgency: 'u.value', escalation: 'esc.value', asOf: '$3::bigint' });
 
 /** Joins that bring the parameters each study's bounty needs ($1 chain id, $4 modality names, $5 urgency names). */
 export const PARAMETER_JOINS = `
@@ -97,6 +92,9 @@ export const PARAMETER_JOINS = `
   JOIN incentive_parameters u   ON u.chain_id = s.chain_id AND u.name = 'urgencyMultiplierBps'
                                AND u.key = array_position($5::text[], s.urgency) - 1
   JOIN incentive_parameters esc ON esc.chain_id = s.chain_id AND esc.name = 'escalationBpsPerHour' AND esc.key = 0`;
+
+/** How a worklist page was found (the bench and the tests look at it). */
+export type WorklistPath = 'CEILINGS' | 'PER_COMBINATION' | 'FULL';
 
 @Injectable()
 export class StudyRepository {
@@ -118,55 +116,119 @@ export class StudyRepository {
 
   /**
    * Open studies the radiologist is eligible for at `asOf` (credential valid, licensed in the patient's state,
-   * modality covered — the same rule CredentialRegistry.isEligible enforces at claim).
+   * modality covered — the same rule CredentialRegistry.isEligible enforces at claim): one keyset page.
    */
   async worklist(q: WorklistQuery): Promise<WorklistRow[]> {
-    // the credential first: its states and modalities as parameters let the planner use studies_open_eligibility_idx
-    // (joined inside the query, a one-row CTE, it scanned every open study: see README, "Bench")
-    const [me] = await this.db.query(
-      `SELECT states, modalities FROM credentials WHERE chain_id = $1 AND radiologist = $2 AND NOT revoked AND expires_at > $3`,
-      [q.chainId, q.radiologist, q.asOf],
-    );
-    if (!me) return [];
-    const params: unknown[] = [q.chainId, q.radiologist, q.asOf, MODALITIES, URGENCIES];
-    const p = (v: unknown) => {
-      params.push(v);
-      return `$${params.length}`;
-    };
-    const where: string[] = [`s.patient_state = ANY(${p(me.states)}::bpchar[])`, `s.modality = ANY(${p(me.modalities)}::text[])`];
-    if (q.modalities?.length) where.push(`s.modality = ANY(${p(q.modalities)}::text[])`);
-    if (q.states?.length) where.push(`s.patient_state = ANY(${p(q.states)}::text[])`);
-    if (q.urgencies?.length) where.push(`s.urgency = ANY(${p(q.urgencies)}::text[])`);
-    const outer: string[] = [];
-    if (q.minBounty !== undefined) outer.push(`w.current_bounty >= ${p(q.minBounty.toString())}::numeric`);
-    if (q.after) {
-      const id = p(q.after.studyId);
-      if (q.sort === 'BOUNTY_DESC') {
-        const b = p(q.after.bounty.toString());
-        outer.push(`(w.current_bounty < ${b}::numeric OR (w.current_bounty = ${b}::numeric AND w.study_id > ${id}))`);
+    return (await this.worklistPage(q)).rows;
+  }
+
+  /**
+   * The worklist page and how it was found. One REPEATABLE READ snapshot for the credential, the check of the
+   * bounty ceilings and the page. Three ways, one answer (study.repository.spec.ts compares them):
+   * - WAITING_DESC (PER_COMBINATION): for each (state, modality) the radiologist may read, the first N open studies
+   *   by (posted_at, study_id) from studies_open_waiting_idx; merged, first N. Waiting time needs no bound.
+   * - BOUNTY_DESC while the ceilings hold (CEILINGS, see worklist-bounds.ts): a lower bound θ of the page's last
+   *   bounty from the N highest ceilings of each combination, then every study whose ceiling is ≥ θ
+   *   (studies_open_ceiling_idx), exact bounties, sorted.
+   * - BOUNTY_DESC otherwise (FULL): the bounty of every eligible open study, sorted. Correct whatever the ceilings;
+   *   slow for radiologists with tens of thousands of eligible studies.
+   */
+  async worklistPage(q: WorklistQuery, opts: { explain?: boolean } = {}): Promise<{ rows: WorklistRow[]; path: WorklistPath; plan?: string[] }> {
+    return this.db.transaction('REPEATABLE READ', async (tx) => {
+      const [me] = await tx.query(
+        `SELECT c.states::text[] AS states, c.modalities::text[] AS modalities, ${BOUNDS_HOLD_SQL('$3::bigint')} AS bounded
+         FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3`,
+        [q.chainId, q.radiologist, q.asOf],
+      );
+      const path: WorklistPath = q.sort === 'WAITING_DESC' ? 'PER_COMBINATION' : me?.bounded ? 'CEILINGS' : 'FULL';
+      if (!me) return { rows: [], path };
+      const states = (me.states as string[]).filter((st) => !q.states?.length || q.states.includes(st));
+      const modalities = (me.modalities as string[]).filter((m) => !q.modalities?.length || q.modalities.includes(m));
+      if (!states.length || !modalities.length) return { rows: [], path };
+
+      const urgencies = URGENCIES.filter((u) => !q.urgencies?.length || q.urgencies.includes(u));
+      if (!urgencies.length) return { rows: [], path };
+      // $1 chain, $2 the states, $3 asOf, $4 modality names, $5 urgency names (BOUNTY_SQL's places), $6 the modalities,
+      // $7 the urgencies, $8 the page size
+      const params: unknown[] = [q.chainId, states, q.asOf, MODALITIES, URGENCIES, modalities, urgencies, q.limit];
+      const p = (v: unknown, cast: string) => {
+        params.push(v);
+        return `$${params.length}::${cast}`;
+      };
+      const min = q.minBounty !== undefined ? p(q.minBounty.toString(), 'numeric') : null;
+      // the cursor's parts become parameters only where a query uses them (Postgres refuses unused ones)
+      const once = (v: unknown, cast: string) => {
+        let name: string | undefined;
+        return () => (name ??= p(v, cast));
+      };
+      const a = q.after;
+      const [idOf, bountyOf, postedOf] = [once(a?.studyId, 'text'), once(a?.bounty.toString(), 'numeric'), once(a?.postedAt, 'bigint')];
+      let sql: string;
+      if (path === 'FULL') {
+        const outer: string[] = [];
+        if (min) outer.push(`w.current_bounty >= ${min}`);
+        if (a) outer.push(`(w.current_bounty < ${bountyOf()} OR (w.current_bounty = ${bountyOf()} AND w.study_id > ${idOf()}))`);
+        sql = `WITH w AS (
+             SELECT s.*, ${BOUNTY_SQL} AS current_bounty
+             FROM studies s ${PARAMETER_JOINS}
+             WHERE s.chain_id = $1 AND s.status = 'OPEN'
+               AND s.patient_state = ANY($2::bpchar[]) AND s.modality = ANY($6::text[]) AND s.urgency = ANY($7::text[])
+           )
+           SELECT * FROM w ${outer.length ? `WHERE ${outer.join(' AND ')}` : ''}
+           ORDER BY w.current_bounty DESC, w.study_id ASC LIMIT $8`;
       } else {
-        const t = p(q.after.postedAt);
-        outer.push(`(w.posted_at > ${t}::bigint OR (w.posted_at = ${t}::bigint AND w.study_id > ${id}))`);
+        const bounty = bountyFromParamsSql('$4', '$5', '$3::bigint');
+        // a study whose parameters are missing has no bounty and is not listed (as the joins of FULL drop it)
+        const priced = `p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL`;
+        const withParams = `p AS (${paramsCte('$4', '$5')})`;
+        if (path === 'PER_COMBINATION') {
+          sql = `WITH ${withParams},
+             c AS (SELECT st::bpchar AS st, m FROM unnest($2::text[]) AS st CROSS JOIN unnest($6::text[]) AS m)
+             SELECT x.* FROM c CROSS JOIN LATERAL (
+               SELECT s.*, ${bounty} AS current_bounty FROM studies s CROSS JOIN p
+               WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m
+                 AND s.urgency = ANY($7::text[]) AND ${priced}
+                 ${a ? `AND (s.posted_at, s.study_id) > (${postedOf()}, ${idOf()})` : ''}
+                 ${min ? `AND s.max_bounty >= ${min} AND ${bounty} >= ${min}` : ''}
+               ORDER BY s.posted_at, s.study_id LIMIT $8
+             ) x
+             ORDER BY x.posted_at, x.study_id LIMIT $8`;
+        } else {
+          // combinations of (state, modality, urgency), so an urgency filter narrows the index ranges instead of
+          // discarding rows read from them
+          const ceiling = 'COALESCE(s.bounty_ceiling, s.max_bounty)';
+          const inCombination = `s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND ${priced}`;
+          const keyset = (e: string, id: string) => (a ? `AND (${e} < ${bountyOf()} OR (${e} = ${bountyOf()} AND ${id} > ${idOf()}))` : '');
+          sql = `WITH ${withParams},
+             c AS (SELECT st::bpchar AS st, m, u FROM unnest($2::text[]) AS st CROSS JOIN unnest($6::text[]) AS m CROSS JOIN unnest($7::text[]) AS u),
+             seed AS (
+               -- the N highest ceilings of each combination (after the cursor): their exact bounties give θ
+               SELECT x.e FROM c CROSS JOIN LATERAL (
+                 SELECT ${bounty} AS e, s.study_id FROM studies s CROSS JOIN p
+                 WHERE ${inCombination}
+                   ${a ? `AND ${ceiling} <= ${bountyOf()} AND (${ceiling} < ${bountyOf()} OR s.study_id > ${idOf()})` : ''}
+                 ORDER BY ${ceiling} DESC, s.study_id LIMIT $8
+               ) x
+               WHERE true ${keyset('x.e', 'x.study_id')} ${min ? `AND x.e >= ${min}` : ''}
+             ),
+             theta AS (
+               SELECT GREATEST(COALESCE((SELECT e FROM seed ORDER BY e DESC LIMIT 1 OFFSET $8::int - 1), 0)${min ? `, ${min}` : ''}) AS t
+             )
+             SELECT y.* FROM c CROSS JOIN LATERAL (
+               SELECT s.*, ${bounty} AS current_bounty FROM studies s CROSS JOIN p
+               WHERE ${inCombination} AND ${ceiling} >= (SELECT t FROM theta)
+             ) y
+             WHERE true ${keyset('y.current_bounty', 'y.study_id')} ${min ? `AND y.current_bounty >= ${min}` : ''}
+             ORDER BY y.current_bounty DESC, y.study_id ASC LIMIT $8`;
+        }
       }
-    }
-    const order = q.sort === 'BOUNTY_DESC' ? 'w.current_bounty DESC, w.study_id ASC' : 'w.posted_at ASC, w.study_id ASC';
-    const rows = await this.db.query(
-      `WITH me AS (
-         SELECT states, modalities FROM credentials
-         WHERE chain_id = $1 AND radiologist = $2 AND NOT revoked AND expires_at > $3
-       ), w AS (
-         SELECT s.*, ${BOUNTY_SQL} AS current_bounty
-         FROM studies s
-         JOIN me ON s.patient_state = ANY(me.states) AND s.modality = ANY(me.modalities)
-         ${PARAMETER_JOINS}
-         WHERE s.chain_id = $1 AND s.status = 'OPEN' ${where.map((w) => `AND ${w}`).join(' ')}
-       )
-       SELECT * FROM w ${outer.length ? `WHERE ${outer.join(' AND ')}` : ''}
-       ORDER BY ${order}
-       LIMIT ${p(q.limit)}`,
-      params,
-    );
-    return rows.map((r: Record<string, any>) => ({ ...toStudyRow(r), currentBounty: BigInt(r.current_bounty) }));
+      if (opts.explain) {
+        const plan = await tx.query(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${sql}`, params);
+        return { rows: [], path, plan: plan.map((r: Record<string, string>) => r['QUERY PLAN']) };
+      }
+      const rows = await tx.query(sql, params);
+      return { rows: rows.map((r: Record<string, any>) => ({ ...toStudyRow(r), currentBounty: BigInt(r.current_bounty) })), path };
+    });
   }
 
   async claimsOf(chainId: number, radiologist: string, limit: number): Promise<StudyRow[]> {
