@@ -100,5 +100,15 @@ describe('a new radiologist, end to end over HTTP and WebSocket', () => {
     expect(settled).toMatchObject({ lockedBounty: locked.toString(), payout: split.payout.toString() });
     expect(await owner.market.balanceOf(wallet.address)).toBe(split.payout);
     expect(await provider.getBalance(wallet.address)).toBe(0n);
+
+    // and takes the money home, still without ETH: more than the balance is refused up front, all of it is sent
+    const WITHDRAW = `mutation($a: String!) { p: prepareGaslessWithdraw(amount: $a) { ${GASLESS} } }`;
+    expect(await radiologist.code(WITHDRAW, { a: (split.payout + 1n).toString() })).toBe('CONFLICT');
+    expect(await radiologist.code(WITHDRAW, { a: '0' })).toBe('BAD_INPUT');
+    const withdrawn = await gasless(WITHDRAW, { a: split.payout.toString() });
+    expect(withdrawn.relayGasless.function).toBe('withdraw');
+    expect(await owner.market.balanceOf(wallet.address)).toBe(0n);
+    expect(await owner.token.balanceOf(wallet.address)).toBe(split.payout);
+    expect(await provider.getBalance(wallet.address)).toBe(0n);
   });
 });

@@ -77,8 +77,9 @@ export class ChainService implements OnApplicationShutdown {
   }
 
   /** Chain time: the latest block's timestamp (what the next transaction's bounty is computed from), cached 1 s. */
-  async now(): Promise<number> {
-    if (this.clock && Date.now() - this.clock.at < 1000) return this.clock.value;
+  /** The latest block's timestamp (chain time), reused for up to `maxAgeMs`. */
+  async now(maxAgeMs = 1000): Promise<number> {
+    if (this.clock && Date.now() - this.clock.at < maxAgeMs) return this.clock.value;
     try {
       const block = await this.provider.getBlock('latest');
       this.clock = { at: Date.now(), value: block!.timestamp };

@@ -9,8 +9,8 @@ import { ERROR_CODES, ErrorCode, OpenReadError } from '../common/errors.js';
 import { ForwardRequestInput, GaslessRequest } from './relay.models.js';
 import { Relayer } from './relayer.service.js';
 
-/** Market functions a radiologist may call gaslessly. */
-const GASLESS = new Set(['claim', 'submitReport']);
+/** Market functions a radiologist may call gaslessly: claim and report, and withdraw what they were paid. */
+const GASLESS = new Set(['claim', 'submitReport', 'withdraw']);
 /** How long a signed request stays valid. */
 const REQUEST_TTL_SECONDS = 15 * 60;
 
@@ -61,7 +61,9 @@ export class RelayService {
       value: 0n,
       gas: (gas * 13n) / 10n + 10_000n,
       nonce,
-      deadline: (await this.chain.now()) + REQUEST_TTL_SECONDS,
+      // from the later of the latest block and the wall clock: a chain idle for a while (a dev node mining on
+      // demand) stamps its next block with the current time, which would leave an old block's deadline expired
+      deadline: Math.max(await this.chain.now(0), Math.floor(Date.now() / 1000)) + REQUEST_TTL_SECONDS,
       data,
     };
     const domain = forwarderDomain(this.config.chainId, getAddress(address));

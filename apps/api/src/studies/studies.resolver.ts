@@ -166,9 +166,21 @@ export class StudiesResolver {
   }
 
   @Roles('RADIOLOGIST')
+  @Mutation(() => GaslessRequest, {
+    description:
+      'A gasless withdrawal of your market balance (your payouts) to your wallet: an EIP-712 forward request to sign and ' +
+      'hand to relayGasless, so being paid never needs ETH. Refused up front (CONFLICT) above your balance.',
+  })
+  async prepareGaslessWithdraw(@CurrentUser() user: AuthUser, @Args('amount', { description: 'token base units' }) amount: string) {
+    const value = parseAmount(amount, 'amount');
+    if (value === 0n) throw new OpenReadError('BAD_INPUT', 'amount must be positive');
+    return this.relay.prepare(user.address, 'withdraw', [value]);
+  }
+
+  @Roles('RADIOLOGIST')
   @Mutation(() => RelayedTransaction, {
     description:
-      'Relay a forward request you signed (from prepareGaslessClaim/prepareGaslessReport) through the ERC-2771 ' +
+      'Relay a forward request you signed (from prepareGaslessClaim/prepareGaslessReport/prepareGaslessWithdraw) through the ERC-2771 ' +
       'forwarder; the service pays the gas, within a daily limit per radiologist. Waits until it is mined.',
   })
   relayGasless(
