@@ -10,6 +10,7 @@ import { WorklistIndex1764510200000 } from './1764510200000-WorklistIndex.js';
 import { RoAccounts1764600000000 } from './1764600000000-RoAccounts.js';
 import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
 import { WorklistBounds1764700000000 } from './1764700000000-WorklistBounds.js';
+import { LiveFeedHourIndex1764700100000 } from './1764700100000-LiveFeedHourIndex.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -25,4 +26,5 @@ export const migrations = [
   RoAccounts1764600000000,
   StudyVault1764600100000,
   WorklistBounds1764700000000,
+  LiveFeedHourIndex1764700100000,
 ];

@@ -1,5 +1,5 @@
 import { mined } from '../libs/chain/src/receipts.js';
-import { hexlify, randomBytes } from 'ethers';
+import { Wallet, hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { increaseTime } from '../libs/chain/src/anvil.js';
 import { decodeThrownError } from '../libs/chain/src/errors.js';
@@ -7,6 +7,7 @@ import { computeBounty } from '../libs/domain/src/bounty.js';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
 import { devKey } from '../scripts/lib/dev-accounts.js';
 import { GqlClient, signPrepared } from './support/client.js';
+import { subscribe } from './support/live.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const USD = 1_000_000n;
@@ -106,6 +107,15 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     });
     expect(voted).toMatchObject({ state: 'ACTIVE', forVotes: String(2n * 10n ** 18n), againstVotes: String(10n ** 18n), quorum: String(15n * 10n ** 17n) });
 
+    // a radiologist watching the live worklist hears about the change once it is executed and indexed
+    const watcher = Wallet.createRandom();
+    const watchExpiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
+    await mined(owner.registry.attest(watcher.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), watchExpiry));
+    const w = new GqlClient(stack.api);
+    await w.signIn(watcher);
+    await waitFor('the watcher credential indexed', async () => !(await w.send(`{ myClaims(first: 1) { id } }`)).errors);
+    const live = await subscribe(stack.api, w.token!, `subscription { worklistEvents { kind asOf study { id } } }`);
+
     // queue when due; execute only after the timelock delay
     const queue = `mutation($id: ID!) { queueProposal(proposalId: $id) { function } }`;
     const execute = `mutation($id: ID!) { executeProposal(proposalId: $id) { function } }`;
@@ -134,6 +144,8 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
       { name: 'feeBps', key: 0, value: '800', proposalId: proposal.id, proposalDescription: description },
     ]);
     expect((await a.ok(`{ proposal(id: "${proposal.id}") { state executedAt } }`)).proposal).toMatchObject({ state: 'EXECUTED' });
+    expect((await live.next()).data?.worklistEvents).toMatchObject({ kind: 'PARAMETERS_CHANGED', study: null });
+    await live.close();
 
     // the next posted CT study's bounty in the worklist uses the new base bounty; its claim snapshots the new fee
     await mined(owner.token.mint(ro.address, 1_000n * USD));

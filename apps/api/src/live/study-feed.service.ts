@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { StudyFeedRepository, WorklistRow } from '../../../../libs/db/src/index.js';
+import { FeedPosition, StudyFeedRepository, WorklistRow } from '../../../../libs/db/src/index.js';
 import { ChainService } from '../chain/chain.service.js';
 import { Study } from '../studies/study.models.js';
 import { WorklistEvent, WorklistEventKind } from './live.models.js';
@@ -38,17 +38,26 @@ class Feed implements AsyncIterableIterator<WorklistEvent> {
   }
 }
 
+/** Events per page, and pages per poll (a backlog is worked off over several polls, never cut off). */
+const PAGE = 500;
+const PAGES_PER_POLL = 8;
+
 /**
- * The live worklist: polls the API's own projections (what the indexer wrote) while anyone is subscribed, and
+ * The live worklist: polls the API's own database (what the indexer wrote) while anyone is subscribed, and
  * pushes to each subscriber what concerns them, eligibility decided by the worklist's SQL rule. Polling the
  * database rather than listening to the indexer keeps it correct with several API instances and across restarts
  * of either app, at the cost of one poll interval (API_FEED_POLL_MS) of latency.
+ *
+ * Two cursors, both paged: the position in the indexed event log (studies posted, claimed, back after a lapsed
+ * lease; parameter changes), and the chain-time window whose whole hours of waiting are still to be announced.
  */
 @Injectable()
 export class StudyFeed implements OnApplicationShutdown {
   private readonly logger = new Logger('StudyFeed');
   private readonly feeds = new Set<Feed>();
-  private cursor: { block: number; asOf: number } | null = null;
+  private cursor: { position: FeedPosition; asOf: number } | null = null;
+  /** a window of escalations being announced page by page */
+  private escalation: { from: number; to: number; afterId: string | null } | null = null;
   private timer?: NodeJS.Timeout;
   private polling = false;
 
@@ -60,7 +69,7 @@ export class StudyFeed implements OnApplicationShutdown {
 
   /** Events from now on. The cursor starts when the first subscriber arrives. */
   async subscribe(radiologist: string): Promise<AsyncIterableIterator<WorklistEvent>> {
-    if (!this.cursor) this.cursor = { block: await this.repo.head(this.config.chainId), asOf: await this.chain.now() };
+    if (!this.cursor) this.cursor = { position: await this.repo.head(this.config.chainId), asOf: await this.chain.now() };
     const feed = new Feed(radiologist, (f) => this.feeds.delete(f));
     this.feeds.add(feed);
     this.timer ??= setInterval(() => void this.poll(), this.config.api.feedPollMs);
@@ -78,47 +87,72 @@ export class StudyFeed implements OnApplicationShutdown {
       clearInterval(this.timer);
       this.timer = undefined;
       this.cursor = null;
+      this.escalation = null;
       return;
     }
     this.polling = true;
     try {
       const chainId = this.config.chainId;
+      const cursor = this.cursor;
       const head = await this.repo.head(chainId);
       const asOf = await this.chain.now();
-      if (head === this.cursor.block && asOf === this.cursor.asOf) return;
-      const { changed, escalated } = await this.repo.changes(chainId, this.cursor.block, head, asOf, this.cursor.asOf);
-      // a full page means more changes wait: continue from the last block fully seen
-      const next = changed.length === 1000 ? changed.at(-1)!.updatedBlock - 1 : head;
-      const events: { kind: WorklistEventKind; row: WorklistRow }[] = [
-        ...changed.filter((r) => r.status === 'OPEN').map((row) => ({ kind: WorklistEventKind.NEW_STUDY, row })),
-        ...changed.filter((r) => r.status === 'CLAIMED').map((row) => ({ kind: WorklistEventKind.STUDY_TAKEN, row })),
-        ...escalated.map((row) => ({ kind: WorklistEventKind.BOUNTY_CHANGED, row })),
-      ];
-      this.cursor = { block: next, asOf };
-      if (!events.length) return;
-      const feeds = [...this.feeds];
-      const eligible = await this.repo.eligiblePairs(
-        chainId,
-        [...new Set(feeds.map((f) => f.radiologist))],
-        [...new Set(events.map((e) => e.row.studyId))],
-        asOf,
-      );
-      for (const { kind, row } of events) {
-        const event: WorklistEvent = {
-          kind,
-          study: Study.from(row, asOf, kind === WorklistEventKind.STUDY_TAKEN ? null : row.currentBounty),
-          asOf: new Date(asOf * 1000),
-        };
-        for (const f of feeds) {
-          if (!eligible.has(`${f.radiologist}:${row.studyId}`)) continue;
-          if (kind === WorklistEventKind.STUDY_TAKEN && row.radiologist === f.radiologist) continue;
-          f.push(event);
-        }
+      let pages = 0;
+      // what happened: studies posted, taken or back, and parameter changes, in chain order
+      while (pages < PAGES_PER_POLL && (head.block > cursor.position.block || (head.block === cursor.position.block && head.logIndex > cursor.position.logIndex))) {
+        pages++;
+        const page = await this.repo.changes(chainId, cursor.position, head, asOf, PAGE);
+        cursor.position = page.full && page.last ? page.last : head;
+        await this.publish(asOf, [
+          ...page.studies.filter((r) => r.status === 'OPEN').map((row) => ({ kind: WorklistEventKind.NEW_STUDY, row })),
+          ...page.studies.filter((r) => r.status === 'CLAIMED').map((row) => ({ kind: WorklistEventKind.STUDY_TAKEN, row })),
+        ]);
+        if (page.parametersChanged) this.broadcast({ kind: WorklistEventKind.PARAMETERS_CHANGED, study: null, asOf: new Date(asOf * 1000) });
+      }
+      // what time did: whole hours of waiting that began since the last window
+      if (!this.escalation && asOf > cursor.asOf) {
+        this.escalation = { from: cursor.asOf, to: asOf, afterId: null };
+        cursor.asOf = asOf;
+      }
+      while (this.escalation && pages < PAGES_PER_POLL) {
+        pages++;
+        const w = this.escalation;
+        const rows = await this.repo.escalated(chainId, w.from, w.to, w.afterId, PAGE);
+        await this.publish(w.to, rows.map((row) => ({ kind: WorklistEventKind.BOUNTY_CHANGED, row })));
+        if (rows.length < PAGE) this.escalation = null;
+        else w.afterId = rows.at(-1)!.studyId;
       }
     } catch (e) {
       this.logger.warn(`live worklist poll failed: ${(e as Error).message}`);
     } finally {
       this.polling = false;
     }
+  }
+
+  /** Study events to the subscribers who may claim the study (a study taken is not news to its taker). */
+  private async publish(asOf: number, events: { kind: WorklistEventKind; row: WorklistRow }[]): Promise<void> {
+    if (!events.length) return;
+    const feeds = [...this.feeds];
+    const eligible = await this.repo.eligiblePairs(
+      this.config.chainId,
+      [...new Set(feeds.map((f) => f.radiologist))],
+      [...new Set(events.map((e) => e.row.studyId))],
+      asOf,
+    );
+    for (const { kind, row } of events) {
+      const event: WorklistEvent = {
+        kind,
+        study: Study.from(row, asOf, kind === WorklistEventKind.STUDY_TAKEN ? null : row.currentBounty),
+        asOf: new Date(asOf * 1000),
+      };
+      for (const f of feeds) {
+        if (!eligible.has(`${f.radiologist}:${row.studyId}`)) continue;
+        if (kind === WorklistEventKind.STUDY_TAKEN && row.radiologist === f.radiologist) continue;
+        f.push(event);
+      }
+    }
+  }
+
+  private broadcast(event: WorklistEvent): void {
+    for (const f of this.feeds) f.push(event);
   }
 }

@@ -1,44 +1,97 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { MODALITIES, URGENCIES } from '../../../domain/src/codes.js';
+import { BOUNTY_PARAMETER_NAMES, bountySql } from './worklist-bounds.js';
 import { BOUNTY_SQL, PARAMETER_JOINS, WorklistRow, toStudyRow } from './study.repository.js';
 
-/** What the live worklist needs from the projections: what changed since a block, and who may see it. */
+/** A position in the indexed event log: (block, log index). */
+export interface FeedPosition {
+  block: number;
+  logIndex: number;
+}
+
+/** The events that change what a worklist shows: a study appears, is taken, comes back; the bounty parameters change. */
+const FEED_EVENTS = ['StudyPosted', 'StudyClaimed', 'LeaseExpired', 'ParameterUpdated'];
+
+const toRow = (r: Record<string, any>): WorklistRow => ({ ...toStudyRow(r), currentBounty: BigInt(r.current_bounty) });
+
+/**
+ * What the live worklist needs from the database, read in pages so nothing is ever cut off:
+ * - `changes`: the indexed events after a position (chain_events is in chain order and indexed by
+ *   (chain, block, log index)), the studies they touched as they are now, and whether a bounty parameter changed;
+ * - `escalated`: open studies whose bounty grew between two chain times because another whole hour of waiting
+ *   began (found through studies_open_hour_idx: a study's hours tick over at its posted_at modulo 3600);
+ * - `eligiblePairs`: who may see which study (the worklist's rule).
+ */
 @Injectable()
 export class StudyFeedRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** The highest block the projections of studies and parameters reflect. */
-  async head(chainId: number): Promise<number> {
-    const [r] = await this.db.query(
-      `SELECT GREATEST((SELECT max(updated_block) FROM studies WHERE chain_id = $1),
-                       (SELECT max(updated_block) FROM incentive_parameters WHERE chain_id = $1), 0) AS head`,
+  /** The newest indexed event's position ((0, -1) before the first). */
+  async head(chainId: number): Promise<FeedPosition> {
+    const rows = await this.db.query(
+      `SELECT block_number, log_index FROM chain_events WHERE chain_id = $1 ORDER BY block_number DESC, log_index DESC LIMIT 1`,
       [chainId],
     );
-    return Number(r.head);
+    return rows.length ? { block: Number(rows[0].block_number), logIndex: Number(rows[0].log_index) } : { block: 0, logIndex: -1 };
   }
 
   /**
-   * Studies whose row changed after block `since` (up to `until`), with their bounty at `asOf`; and, when
-   * `escalatedAfter` is given, open studies unchanged in that range whose bounty grew since chain time
-   * `escalatedAfter` (a whole hour of waiting passed, or the parameters changed in the range).
+   * One page (≤ `limit` events) of the feed's events in (after, until], in chain order: the studies they touched
+   * (their current rows, bounty at `asOf`), whether a bounty parameter changed, and the position of the last event
+   * read (null: none). `full` means the page was full: more may follow.
    */
-  async changes(chainId: number, since: number, until: number, asOf: number, escalatedAfter: number): Promise<{ changed: WorklistRow[]; escalated: WorklistRow[] }> {
-    const toRow = (r: Record<string, any>) => ({ ...toStudyRow(r), currentBounty: BigInt(r.current_bounty) });
-    const changed = await this.db.query(
-      `SELECT s.*, ${BOUNTY_SQL} AS current_bounty FROM studies s ${PARAMETER_JOINS}
-       WHERE s.chain_id = $1 AND s.updated_block > $2 AND s.updated_block <= $6 ORDER BY s.updated_block, s.study_id LIMIT 1000`,
-      [chainId, since, asOf, MODALITIES, URGENCIES, until],
+  async changes(
+    chainId: number,
+    after: FeedPosition,
+    until: FeedPosition,
+    asOf: number,
+    limit: number,
+  ): Promise<{ studies: WorklistRow[]; parametersChanged: boolean; last: FeedPosition | null; full: boolean }> {
+    const events: { block_number: string; log_index: number; name: string; study_id: string | null; param: string | null }[] = await this.db.query(
+      `SELECT block_number, log_index, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain_events
+       WHERE chain_id = $1 AND (block_number, log_index) > ($2::bigint, $3::int) AND (block_number, log_index) <= ($4::bigint, $5::int)
+         AND name = ANY($6::text[])
+       ORDER BY block_number, log_index LIMIT $7`,
+      [chainId, after.block, after.logIndex, until.block, until.logIndex, FEED_EVENTS, limit],
     );
-    const escalated = await this.db.query(
-      `SELECT s.*, ${BOUNTY_SQL} AS current_bounty FROM studies s ${PARAMETER_JOINS}
-       WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.updated_block <= $2
-         AND (div(GREATEST($3::bigint - s.posted_at, 0), 3600) > div(GREATEST($6::bigint - s.posted_at, 0), 3600)
-              OR EXISTS (SELECT 1 FROM incentive_parameters p WHERE p.chain_id = $1 AND p.updated_block > $2 AND p.updated_block <= $7))
-       ORDER BY s.study_id LIMIT 1000`,
-      [chainId, since, asOf, MODALITIES, URGENCIES, escalatedAfter, until],
+    const ids = [...new Set(events.map((e) => e.study_id).filter((id): id is string => id !== null))];
+    const studies = ids.length
+      ? await this.db.query(
+          `SELECT s.*, ${BOUNTY_SQL} AS current_bounty FROM studies s ${PARAMETER_JOINS}
+           WHERE s.chain_id = $1 AND s.study_id = ANY($2::text[]) ORDER BY s.study_id`,
+          [chainId, ids, asOf, MODALITIES, URGENCIES],
+        )
+      : [];
+    const last = events.at(-1);
+    return {
+      studies: studies.map(toRow),
+      parametersChanged: events.some((e) => e.name === 'ParameterUpdated' && BOUNTY_PARAMETER_NAMES.includes(e.param ?? '')),
+      last: last ? { block: Number(last.block_number), logIndex: Number(last.log_index) } : null,
+      full: events.length === limit,
+    };
+  }
+
+  /**
+   * One page (by study ID, after `afterId`) of the open studies whose bounty at chain time `to` is higher than at
+   * `from` because a whole hour of waiting began in (from, to]; their bounty at `to`.
+   */
+  async escalated(chainId: number, from: number, to: number, afterId: string | null, limit: number): Promise<WorklistRow[]> {
+    if (to <= from) return [];
+    // the hour of a study posted at p ticks over at times t ≡ p (mod 3600): those in (from, to] are the residues
+    // (from mod 3600, to mod 3600], circularly; a window of an hour or more contains every residue
+    const [lo, hi] = [from % 3600, to % 3600];
+    const residue = to - from >= 3600 ? '' : lo < hi ? `AND (s.posted_at % 3600) > $8 AND (s.posted_at % 3600) <= $9` : `AND ((s.posted_at % 3600) > $8 OR (s.posted_at % 3600) <= $9)`;
+    const at = (t: string) => bountySql({ base: 'b.value', urgency: 'u.value', escalation: 'esc.value', asOf: t });
+    const rows = await this.db.query(
+      `SELECT s.*, ${at('$3::bigint')} AS current_bounty FROM studies s ${PARAMETER_JOINS}
+       WHERE s.chain_id = $1 AND s.status = 'OPEN' AND ($7::text IS NULL OR s.study_id > $7::text) ${residue}
+         AND div(GREATEST($3::bigint - s.posted_at, 0), 3600) > div(GREATEST($2::bigint - s.posted_at, 0), 3600)
+         AND ${at('$3::bigint')} > ${at('$2::bigint')}
+       ORDER BY s.study_id LIMIT $6`,
+      [chainId, from, to, MODALITIES, URGENCIES, limit, afterId, ...(residue ? [lo, hi] : [])],
     );
-    return { changed: changed.map(toRow), escalated: escalated.map(toRow) };
+    return rows.map(toRow);
   }
 
   /** Which of `radiologists` may claim which of `studyIds` at `asOf`: the worklist's rule (credential, state, modality). */

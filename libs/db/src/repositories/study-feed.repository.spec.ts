@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DataSource } from 'typeorm';
+import { computeBounty } from '../../../domain/src/bounty.js';
+import { MODALITIES, URGENCIES, US_STATES } from '../../../domain/src/codes.js';
+import { seededRandom } from '../../../domain/src/random.js';
+import { createDataSource } from '../data-source.js';
+import { createTestDatabase } from '../testing/test-database.js';
+import { BlockHeader, ChainEvent, EventStore, StoreWriter } from './event-store.js';
+import { FeedPosition, StudyFeedRepository } from './study-feed.repository.js';
+
+const CHAIN = 31337;
+const T0 = 1_800_000_000;
+const hex = (n: number, bytes: number) => '0x' + n.toString(16).padStart(bytes * 2, '0');
+let logIndex = 0;
+const header = (n: number): BlockHeader => ({ blockNumber: n, blockHash: hex(n, 32), parentHash: hex(n - 1, 32), blockTime: T0 + n });
+const event = (block: number, name: string, args: ChainEvent['args']): ChainEvent => ({
+  blockNumber: block,
+  blockHash: hex(block, 32),
+  blockTime: T0 + block,
+  txHash: hex(block * 100_000 + logIndex, 32),
+  logIndex: logIndex++,
+  contract: hex(1, 20),
+  name,
+  args,
+});
+
+describe('the live worklist feed on real Postgres', () => {
+  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: DataSource;
+  let writer: StoreWriter;
+  let feed: StudyFeedRepository;
+  const rnd = seededRandom(2611);
+  const base = MODALITIES.map(() => rnd.big(1_000_000n, 20_000_000n));
+  const urgency = URGENCIES.map(() => BigInt(rnd.int(10_000, 30_000)));
+  const escalation = 700n;
+  const studies: { id: string; m: number; u: number; d: bigint; max: bigint; postedAt: number }[] = [];
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    db = await createDataSource(testDb.url).initialize();
+    writer = (await new EventStore(db).tryWriter(CHAIN, 'feed'))!;
+    feed = new StudyFeedRepository(db);
+    await writer.storeBatch(
+      [
+        ...base.map((v, k) => event(1, 'ParameterUpdated', { name: 'baseBounty', key: k, value: v.toString() })),
+        ...urgency.map((v, k) => event(1, 'ParameterUpdated', { name: 'urgencyMultiplierBps', key: k, value: v.toString() })),
+        event(1, 'ParameterUpdated', { name: 'escalationBpsPerHour', key: 0, value: escalation.toString() }),
+      ],
+      header(1),
+    );
+    // 1,300 studies in one block (more than two pages of the feed), posted over the last 3 days
+    logIndex = 0;
+    const posted: ChainEvent[] = [];
+    for (let i = 0; i < 1300; i++) {
+      const s = {
+        id: hex(i + 1, 32), m: rnd.int(0, MODALITIES.length - 1), u: rnd.int(0, URGENCIES.length - 1), d: BigInt(rnd.int(1000, 30_000)),
+        max: rnd.pick([5_000_000n, 10n ** 18n]), postedAt: T0 - rnd.int(0, 3 * 86400),
+      };
+      studies.push(s);
+      posted.push(event(2, 'StudyPosted', {
+        studyId: s.id, ro: hex(2, 20), modality: s.m, difficultyBps: Number(s.d), urgency: s.u,
+        patientState: rnd.int(0, US_STATES.length - 1), maxBounty: s.max.toString(), postedAt: s.postedAt,
+      }));
+    }
+    await writer.storeBatch(posted, header(2));
+  });
+  afterAll(async () => {
+    await writer?.release();
+    await db?.destroy();
+    await testDb?.drop();
+  });
+
+  const bounty = (s: (typeof studies)[number], t: number) =>
+    computeBounty({ base: base[s.m], difficultyBps: s.d, urgencyBps: urgency[s.u], escalationBpsPerHour: escalation, waitingSeconds: BigInt(t - s.postedAt), maxBounty: s.max });
+
+  it('pages through more events than fit one page inside a single block, each exactly once', async () => {
+    const head = await feed.head(CHAIN);
+    expect(head).toEqual({ block: 2, logIndex: 1299 });
+    let at: FeedPosition = { block: 1, logIndex: 1_000_000 };
+    const seen: string[] = [];
+    let parameters = false;
+    for (let guard = 0; guard < 10; guard++) {
+      const page = await feed.changes(CHAIN, at, head, T0, 500);
+      seen.push(...page.studies.map((s) => s.studyId));
+      parameters ||= page.parametersChanged;
+      if (!page.full) break;
+      at = page.last!;
+    }
+    expect(seen.sort()).toEqual(studies.map((s) => s.id).sort());
+    expect(parameters).toBe(false); // block 1's parameter changes are before the start
+    const fromStart = await feed.changes(CHAIN, { block: 0, logIndex: -1 }, { block: 1, logIndex: 1_000_000 }, T0, 500);
+    expect(fromStart).toMatchObject({ studies: [], parametersChanged: true, full: false });
+  });
+
+  it('finds exactly the open studies whose bounty grew in a window, short or long, wrapping the hour or not, in pages', async () => {
+    const windows: [number, number][] = [
+      [T0, T0 + 1], [T0 + 10, T0 + 900], [T0 + 3000, T0 + 4000], [T0 + 3599, T0 + 3601], [T0 - 500, T0 + 3100],
+      [T0, T0 + 3600], [T0 + 100, T0 + 20_000], [T0 + 7200, T0 + 7200],
+    ];
+    for (let i = 0; i < 12; i++) {
+      const from = T0 + rnd.int(0, 10_000);
+      windows.push([from, from + rnd.pick([1, 59, 600, 3599, 3600, 3601, 9000])]);
+    }
+    for (const [from, to] of windows) {
+      const expected = studies.filter((s) => bounty(s, to) > bounty(s, from)).map((s) => [s.id, bounty(s, to)]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      const got: [string, bigint][] = [];
+      let after: string | null = null;
+      for (let guard = 0; guard < 20; guard++) {
+        const page = await feed.escalated(CHAIN, from, to, after, 200);
+        got.push(...page.map((r) => [r.studyId, r.currentBounty] as [string, bigint]));
+        if (page.length < 200) break;
+        after = page.at(-1)!.studyId;
+      }
+      expect(got, `window (${from - T0}, ${to - T0}]`).toEqual(expected);
+    }
+  });
+});
