@@ -108,6 +108,20 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
       expect(receipt!.blockNumber).toBe(x.blockNumber);
       if (!['DEPOSIT', 'WITHDRAWAL'].includes(x.kind)) expect(x.studyId).toMatch(/^0x[0-9a-f]{64}$/);
     }
+    // pages of one line each, through the cursor, give the same lines (a page may end inside one event's lines)
+    const paged: unknown[] = [];
+    let after: string | null = null;
+    do {
+      const { roLedger: page } = await staff.ok(
+        `query($ro: String!, $after: String) { roLedger(roId: $ro, first: 1, after: $after) { entries { account kind txHash logIndex } endCursor } }`,
+        { ro: mercy.id, after },
+      );
+      paged.push(...page.entries);
+      after = page.endCursor;
+    } while (after && paged.length <= all.entries.length);
+    expect(paged).toEqual(all.entries.map(({ account, kind, txHash, logIndex }: Record<string, unknown>) => ({ account, kind, txHash, logIndex })));
+    expect(await staff.code(`{ roLedger(roId: "${mercy.id}", after: "12:3") { endCursor } }`)).toBe('BAD_INPUT');
+
     const released = inPeriod.entries.find((x: { kind: string }) => x.kind === 'LOCK_RELEASED');
     expect(released.amount).toBe(inPeriod.entries.find((x: { kind: string; studyId: string }) => x.kind === 'LOCK' && x.studyId === released.studyId).amount);
     expect(await (await client(8)).code(RECON, { ro: mercy.id, ...period })).toBe('FORBIDDEN');

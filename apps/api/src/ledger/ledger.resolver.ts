@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
 import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
-import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
+import { LedgerCursor, LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
 import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
@@ -111,11 +111,11 @@ export class LedgerResolver {
     const period = from || to ? await this.reconciliation.periodBlocks(from ?? new Date(0), to ?? new Date(8.64e15)) : null;
     const blocks = period ? { from: period.fromBlock, to: period.toBlock } : {};
     const limit = parseLimit(first ?? undefined, 500, 100);
-    let afterKey: { blockNumber: number; logIndex: number } | undefined;
+    let afterKey: LedgerCursor | undefined;
     if (after) {
-      const m = /^(\d+):(\d+)$/.exec(after);
+      const m = /^(\d+):(\d+):([A-Z_]+):(0x[0-9a-f]{40})$/.exec(after);
       if (!m) throw new OpenReadError('BAD_INPUT', 'after must be a cursor returned as endCursor');
-      afterKey = { blockNumber: Number(m[1]), logIndex: Number(m[2]) };
+      afterKey = { blockNumber: Number(m[1]), logIndex: Number(m[2]), kind: m[3], account: m[4] };
     }
     const finality = await this.finality.view();
     const finalBlocks = { from: blocks.from, to: Math.min(blocks.to ?? Number.MAX_SAFE_INTEGER, finality.finalizedBlock) };
@@ -128,7 +128,7 @@ export class LedgerResolver {
     return {
       roId: ro,
       entries: rows.map((r: LedgerEntryRow) => ({ ...r, amount: r.amount.toString(), time: new Date(r.blockTime * 1000), ...finality.of(r.blockNumber) })),
-      endCursor: rows.length === limit && last ? `${last.blockNumber}:${last.logIndex}` : null,
+      endCursor: rows.length === limit && last ? `${last.blockNumber}:${last.logIndex}:${last.kind}:${last.account}` : null,
       totals: ledgerTotals(totals),
       finalTotals: ledgerTotals(finalTotals),
     };

@@ -18,23 +18,22 @@ export interface LedgerEntryRow {
 export class LedgerRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** The ledger of accounts (an RO's depositor wallets) in chain order, from indexed events. */
-  async entries(
-    chainId: number,
-    accounts: string[],
-    limit: number,
-    afterId?: { blockNumber: number; logIndex: number },
-    blocks: BlockRange = {},
-  ): Promise<LedgerEntryRow[]> {
+  /**
+   * The ledger of accounts (an RO's depositor wallets) in chain order, from indexed events, one keyset page. The
+   * order and the cursor are the rows' unique key (block, log index, kind, account): one event can book several
+   * lines for the same RO (e.g. a settlement's refund to one wallet and a deposit's credit to another), and a page
+   * may end between them.
+   */
+  async entries(chainId: number, accounts: string[], limit: number, after?: LedgerCursor, blocks: BlockRange = {}): Promise<LedgerEntryRow[]> {
     const rows = await this.db.query(
       `SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
        FROM ledger_entries
        WHERE chain_id = $1 AND account = ANY($2::text[])
-         AND ($3::bigint IS NULL OR (block_number, log_index) > ($3::bigint, $4::int))
+         AND ($3::bigint IS NULL OR (block_number, log_index, kind, account) > ($3::bigint, $4::int, $8::text, $9::text))
          AND block_number BETWEEN coalesce($6::bigint, 0) AND coalesce($7::bigint, 9223372036854775807)
-       ORDER BY block_number, log_index, kind
+       ORDER BY block_number, log_index, kind, account
        LIMIT $5`,
-      [chainId, accounts, afterId?.blockNumber ?? null, afterId?.logIndex ?? 0, limit, blocks.from ?? null, blocks.to ?? null],
+      [chainId, accounts, after?.blockNumber ?? null, after?.logIndex ?? 0, limit, blocks.from ?? null, blocks.to ?? null, after?.kind ?? '', after?.account ?? ''],
     );
     return rows.map(toEntry);
   }
@@ -62,6 +61,14 @@ export class LedgerRepository {
     );
     return Object.fromEntries(rows.map((r: Record<string, any>) => [r.kind, BigInt(r.total)]));
   }
+}
+
+/** A ledger page's position: the last row's unique key. */
+export interface LedgerCursor {
+  blockNumber: number;
+  logIndex: number;
+  kind: string;
+  account: string;
 }
 
 /** Inclusive block bounds; a missing bound is open. */
