@@ -112,7 +112,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     const paged: unknown[] = [];
     let after: string | null = null;
     do {
-      const { roLedger: page } = await staff.ok(
+      const { roLedger: page }: { roLedger: { entries: unknown[]; endCursor: string | null } } = await staff.ok(
         `query($ro: String!, $after: String) { roLedger(roId: $ro, first: 1, after: $after) { entries { account kind txHash logIndex } endCursor } }`,
         { ro: mercy.id, after },
       );

@@ -5,24 +5,13 @@ import { MODALITIES, URGENCIES, US_STATES } from '../../../domain/src/codes.js';
 import { seededRandom } from '../../../domain/src/random.js';
 import { createDataSource } from '../data-source.js';
 import { createTestDatabase } from '../testing/test-database.js';
-import { BlockHeader, ChainEvent, EventStore, StoreWriter } from './event-store.js';
+import { hex, testChain } from '../testing/chain-fixtures.js';
+import { ChainEvent, EventStore, StoreWriter } from './event-store.js';
 import { FeedPosition, StudyFeedRepository } from './study-feed.repository.js';
 
 const CHAIN = 31337;
 const T0 = 1_800_000_000;
-const hex = (n: number, bytes: number) => '0x' + n.toString(16).padStart(bytes * 2, '0');
-let logIndex = 0;
-const header = (n: number): BlockHeader => ({ blockNumber: n, blockHash: hex(n, 32), parentHash: hex(n - 1, 32), blockTime: T0 + n });
-const event = (block: number, name: string, args: ChainEvent['args']): ChainEvent => ({
-  blockNumber: block,
-  blockHash: hex(block, 32),
-  blockTime: T0 + block,
-  txHash: hex(block * 100_000 + logIndex, 32),
-  logIndex: logIndex++,
-  contract: hex(1, 20),
-  name,
-  args,
-});
+const { header, event } = testChain((n) => T0 + n);
 
 describe('the live worklist feed on real Postgres', () => {
   let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -33,6 +22,7 @@ describe('the live worklist feed on real Postgres', () => {
   const base = MODALITIES.map(() => rnd.big(1_000_000n, 20_000_000n));
   const urgency = URGENCIES.map(() => BigInt(rnd.int(10_000, 30_000)));
   const escalation = 700n;
+  let lastPosted: FeedPosition;
   const studies: { id: string; m: number; u: number; d: bigint; max: bigint; postedAt: number }[] = [];
 
   beforeAll(async () => {
@@ -49,7 +39,6 @@ describe('the live worklist feed on real Postgres', () => {
       header(1),
     );
     // 1,300 studies in one block (more than two pages of the feed), posted over the last 3 days
-    logIndex = 0;
     const posted: ChainEvent[] = [];
     for (let i = 0; i < 1300; i++) {
       const s = {
@@ -63,6 +52,7 @@ describe('the live worklist feed on real Postgres', () => {
       }));
     }
     await writer.storeBatch(posted, header(2));
+    lastPosted = { block: 2, logIndex: posted.at(-1)!.logIndex };
   });
   afterAll(async () => {
     await writer?.release();
@@ -75,7 +65,7 @@ describe('the live worklist feed on real Postgres', () => {
 
   it('pages through more events than fit one page inside a single block, each exactly once', async () => {
     const head = await feed.head(CHAIN);
-    expect(head).toEqual({ block: 2, logIndex: 1299 });
+    expect(head).toEqual(lastPosted);
     let at: FeedPosition = { block: 1, logIndex: 1_000_000 };
     const seen: string[] = [];
     let parameters = false;

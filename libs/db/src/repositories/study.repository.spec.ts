@@ -5,23 +5,12 @@ import { MODALITIES, URGENCIES, US_STATES } from '../../../domain/src/codes.js';
 import { seededRandom } from '../../../domain/src/random.js';
 import { createDataSource } from '../data-source.js';
 import { createTestDatabase } from '../testing/test-database.js';
-import { BlockHeader, ChainEvent, EventStore, StoreWriter } from './event-store.js';
+import { hex, testChain } from '../testing/chain-fixtures.js';
+import { ChainEvent, EventStore, StoreWriter } from './event-store.js';
 import { StudyRepository } from './study.repository.js';
 
 const CHAIN = 31337;
-const hex = (n: number, bytes: number) => '0x' + n.toString(16).padStart(bytes * 2, '0');
-let logIndex = 0;
-const header = (n: number): BlockHeader => ({ blockNumber: n, blockHash: hex(n, 32), parentHash: hex(n - 1, 32), blockTime: 1_700_000_000 + n });
-const event = (block: number, name: string, args: ChainEvent['args']): ChainEvent => ({
-  blockNumber: block,
-  blockHash: hex(block, 32),
-  blockTime: 1_700_000_000 + block,
-  txHash: hex(block * 1000 + logIndex, 32),
-  logIndex: logIndex++,
-  contract: hex(1, 20),
-  name,
-  args,
-});
+const { header, event } = testChain((n) => 1_700_000_000 + n);
 
 describe('StudyRepository on real Postgres', () => {
   let testDb: Awaited<ReturnType<typeof createTestDatabase>>;

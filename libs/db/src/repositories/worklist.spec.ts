@@ -5,7 +5,8 @@ import { MODALITIES, URGENCIES, modalityIndex, stateIndex, toMask, urgencyIndex 
 import { seededRandom } from '../../../domain/src/random.js';
 import { createDataSource } from '../data-source.js';
 import { createTestDatabase } from '../testing/test-database.js';
-import { BlockHeader, ChainEvent, EventStore, StoreWriter } from './event-store.js';
+import { hex, testChain } from '../testing/chain-fixtures.js';
+import { ChainEvent, EventStore, StoreWriter } from './event-store.js';
 import { StudyRepository, WorklistQuery, WorklistRow } from './study.repository.js';
 import { boundsState } from './worklist-bounds.js';
 
@@ -17,20 +18,10 @@ import { boundsState } from './worklist-bounds.js';
 const CHAIN = 31337;
 const T0 = 1_800_000_000;
 const HORIZON = 7200;
-const hex = (n: number, bytes: number) => '0x' + n.toString(16).padStart(bytes * 2, '0');
-let logIndex = 0;
 let lastBlock = 0;
-const header = (n: number, time: number): BlockHeader => ({ blockNumber: n, blockHash: hex(n, 32), parentHash: hex(n - 1, 32), blockTime: time });
-const event = (block: number, time: number, name: string, args: ChainEvent['args']): ChainEvent => ({
-  blockNumber: block,
-  blockHash: hex(block, 32),
-  blockTime: time,
-  txHash: hex(block * 100_000 + logIndex, 32),
-  logIndex: logIndex++,
-  contract: hex(1, 20),
-  name,
-  args,
-});
+const chain = testChain(() => T0);
+const header = (n: number, time: number) => chain.header(n, time);
+const event = (block: number, time: number, name: string, args: ChainEvent['args']) => chain.event(block, name, args, time);
 
 interface Study {
   id: string;
