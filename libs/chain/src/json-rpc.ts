@@ -249,6 +249,14 @@ export class JsonRpcClient {
   async ethCall(to: string, data: string, block: number): Promise<string> {
     return this.call<string>('eth_call', [{ to, data }, toHex(block)]);
   }
+
+  /** Many eth_calls against one block's state, in JSON-RPC batches of `perBatch` (answers in order). */
+  async ethCalls(calls: { to: string; data: string }[], block: number, perBatch = 200): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < calls.length; i += perBatch)
+      out.push(...(await this.batch<string>(calls.slice(i, i + perBatch).map((c) => ({ method: 'eth_call', params: [c, toHex(block)] })))));
+    return out;
+  }
 }
 
 function classify(method: string, code: number, message: string): JsonRpcError {

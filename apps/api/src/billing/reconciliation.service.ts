@@ -191,7 +191,7 @@ export class ReconciliationService {
           }
           case 'StudyDisputed':
             if (mine.has(String(ro))) {
-              const s = await this.study(studyId!, Number(log.blockNumber));
+              const [s] = await this.studiesAt([studyId!], Number(log.blockNumber));
               line(String(ro), 'DISPUTE', s.lockedBounty, studyId, s.radiologist);
             }
             break;
@@ -224,7 +224,7 @@ export class ReconciliationService {
         if (block < c.deployBlock) return { balance: 0n, escrow: 0n };
         const balances = await Promise.all(wallets.map((w) => this.balanceOf(w, block)));
         const live = [...studyBlock].filter(([, b]) => b <= block).map(([s]) => s);
-        const studies = await Promise.all(live.map((s) => this.study(s, block)));
+        const studies = await this.studiesAt(live, block);
         return {
           balance: balances.reduce((x, y) => x + y, 0n),
           escrow: studies.filter((s) => ESCROWED_STATUSES.has(s.status)).reduce((x, s) => x + s.maxBounty, 0n),
@@ -272,10 +272,14 @@ export class ReconciliationService {
     return out === '0x' ? 0n : (this.market.decodeFunctionResult('balanceOf', out)[0] as bigint);
   }
 
-  private async study(studyId: string, block: number): Promise<{ ro: string; radiologist: string; status: number; maxBounty: bigint; lockedBounty: bigint }> {
-    const out = await this.rpc.ethCall(this.config.contracts.market, this.market.encodeFunctionData('getStudy', [studyId]), block);
-    const v = this.market.decodeFunctionResult('getStudy', out)[0];
-    return { ro: String(v.ro).toLowerCase(), radiologist: String(v.radiologist).toLowerCase(), status: Number(v.status), maxBounty: v.maxBounty, lockedBounty: v.lockedBounty };
+  /** The studies as the market holds them at the end of `block`: getStudy in JSON-RPC batches (one round trip per 200). */
+  private async studiesAt(studyIds: string[], block: number): Promise<{ ro: string; radiologist: string; status: number; maxBounty: bigint; lockedBounty: bigint }[]> {
+    const market = this.config.contracts.market;
+    const outs = await this.rpc.ethCalls(studyIds.map((id) => ({ to: market, data: this.market.encodeFunctionData('getStudy', [id]) })), block);
+    return outs.map((out) => {
+      const v = this.market.decodeFunctionResult('getStudy', out)[0];
+      return { ro: String(v.ro).toLowerCase(), radiologist: String(v.radiologist).toLowerCase(), status: Number(v.status), maxBounty: v.maxBounty, lockedBounty: v.lockedBounty };
+    });
   }
 
   /** The bounty of the study's claim that a LeaseExpired log releases: its latest StudyClaimed before the log. */
