@@ -9,6 +9,7 @@ import { RelayOutbox1764510100000 } from './1764510100000-RelayOutbox.js';
 import { WorklistIndex1764510200000 } from './1764510200000-WorklistIndex.js';
 import { RoAccounts1764600000000 } from './1764600000000-RoAccounts.js';
 import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
+import { ClientLimitsAndPruning1764800000000 } from './1764800000000-ClientLimitsAndPruning.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -23,4 +24,5 @@ export const migrations = [
   WorklistIndex1764510200000,
   RoAccounts1764600000000,
   StudyVault1764600100000,
+  ClientLimitsAndPruning1764800000000,
 ];
