@@ -2,6 +2,7 @@ import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PruneService } from '../apps/api/src/limits/prune.service.js';
 import { GqlClient, GqlResult } from './support/client.js';
 import { Stack, devWallet, startStack } from './support/stack.js';
 
@@ -23,6 +24,7 @@ describe('abuse limits', () => {
         rateLimitPerSecond: 0.1,
         publicRateLimitBurst: PUBLIC_BURST,
         publicRateLimitPerSecond: 0.1,
+        pruneIntervalMs: 3_600_000, // one pass at start; the test below runs one itself
       },
     });
   });
@@ -198,5 +200,46 @@ describe('abuse limits', () => {
       await db.end();
     }
     expect((await c.send(`mutation { nonce { nonce } }`)).errors).toBeUndefined();
+  });
+
+  it('prunes in the running API: full buckets, expired nonces and sessions go; a drained bucket and live sign-ins stay; no address is stored', async () => {
+    const live = new GqlClient(stack.api, { localAddress: '127.0.0.6' });
+    await live.signIn(devWallet(11, stack.provider));
+    const db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    await db.connect();
+    try {
+      // make every client bucket but the drained ones (127.0.0.2's nonce, 127.0.0.4's indexerStatus) look idle
+      const { rows: drained } = await db.query(`SELECT client, operation FROM rate_limit_client_buckets WHERE tokens < 1`);
+      expect(drained.length).toBeGreaterThanOrEqual(2);
+      const { rowCount: idle } = await db.query(
+        `UPDATE rate_limit_client_buckets SET refilled_at = now() - interval '1 hour' WHERE tokens >= 1`,
+      );
+      for (const { client } of (await db.query(`SELECT client FROM rate_limit_client_buckets`)).rows) {
+        expect(client).toHaveLength(32);
+        for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'])
+          expect((client as Buffer).includes(Buffer.from(ip))).toBe(false);
+      }
+      await db.query(`INSERT INTO auth_nonces (nonce, expires_at) VALUES ('stale', now() - interval '1 minute'), ('fresh', now() + interval '5 minutes')`);
+      await db.query(
+        `INSERT INTO sessions (token_hash, address, chain_id, expires_at) VALUES ('stale', $1, $2, now() - interval '1 minute')`,
+        ['0x' + '5'.repeat(40), stack.config.chainId],
+      );
+      const sessionsBefore = Number((await db.query(`SELECT count(*) AS n FROM sessions`)).rows[0].n);
+
+      const counts = await stack.api.get(PruneService).pass();
+      expect(counts.clientBuckets).toBe(idle);
+      expect(counts.nonces).toBeGreaterThanOrEqual(1);
+      expect(counts.sessions).toBe(1);
+      const { rows: left } = await db.query(`SELECT client, operation FROM rate_limit_client_buckets`);
+      expect(left).toEqual(expect.arrayContaining(drained));
+      expect(left).toHaveLength(drained.length);
+      expect((await db.query(`SELECT nonce FROM auth_nonces WHERE nonce IN ('stale', 'fresh')`)).rows).toEqual([{ nonce: 'fresh' }]);
+      expect(Number((await db.query(`SELECT count(*) AS n FROM sessions`)).rows[0].n)).toBe(sessionsBefore - 1);
+      // a live session still works, and a pruned bucket comes back full
+      expect((await live.send(`{ myNotifications { kind } }`)).errors).toBeUndefined();
+      expect((await new GqlClient(stack.api).send(`mutation { nonce { nonce } }`)).errors).toBeUndefined();
+    } finally {
+      await db.end();
+    }
   });
 });

@@ -20,6 +20,7 @@ import { HealthController } from './health.controller.js';
 import { FinalityService, IndexerStatusResolver } from './indexer/finality.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { addressOf, trustFunction } from './limits/client-address.js';
+import { PruneService } from './limits/prune.service.js';
 import { queryLimits } from './limits/query-limits.js';
 import { RateLimitService } from './limits/rate-limit.service.js';
 import { RelayService } from './relay/relay.service.js';
@@ -99,6 +100,7 @@ export class ApiModule {
         GovernanceService,
         GovernanceResolver,
         RateLimitService,
+        PruneService,
         Relayer,
         RelayService,
         StudyFeed,
