@@ -11,6 +11,7 @@ import { RoAccounts1764600000000 } from './1764600000000-RoAccounts.js';
 import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
 import { WorklistBounds1764700000000 } from './1764700000000-WorklistBounds.js';
 import { LiveFeedHourIndex1764700100000 } from './1764700100000-LiveFeedHourIndex.js';
+import { ClientLimitsAndPruning1764800000000 } from './1764800000000-ClientLimitsAndPruning.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -27,4 +28,5 @@ export const migrations = [
   StudyVault1764600100000,
   WorklistBounds1764700000000,
   LiveFeedHourIndex1764700100000,
+  ClientLimitsAndPruning1764800000000,
 ];

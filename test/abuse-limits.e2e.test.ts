@@ -1,15 +1,32 @@
+import { createClient } from 'graphql-ws';
 import pg from 'pg';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GqlClient } from './support/client.js';
+import { PruneService } from '../apps/api/src/limits/prune.service.js';
+import { GqlClient, GqlResult } from './support/client.js';
 import { Stack, devWallet, startStack } from './support/stack.js';
 
 const BURST = 5;
+/** per client address and operation for calls without a session; every client here is 127.0.0.x */
+const PUBLIC_BURST = 10;
+const codes = (results: GqlResult[]) => results.map((r) => String(r.errors?.[0]?.extensions?.code ?? 'OK'));
+const count = (xs: string[], x: string) => xs.filter((y) => y === x).length;
 
 describe('abuse limits', () => {
   let stack: Stack;
   beforeAll(async () => {
     // a slow refill (one token per 10 s), so the test sees the bucket run dry
-    stack = await startStack({ api: { maxQueryDepth: 2, maxQueryComplexity: 400, rateLimitBurst: BURST, rateLimitPerSecond: 0.1 } });
+    stack = await startStack({
+      api: {
+        maxQueryDepth: 2,
+        maxQueryComplexity: 400,
+        rateLimitBurst: BURST,
+        rateLimitPerSecond: 0.1,
+        publicRateLimitBurst: PUBLIC_BURST,
+        publicRateLimitPerSecond: 0.1,
+        pruneIntervalMs: 3_600_000, // one pass at start; the test below runs one itself
+      },
+    });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -71,5 +88,158 @@ describe('abuse limits', () => {
       await db.end();
     }
     expect((await c.send(`{ myCredentialApplications { id } }`)).errors).toBeUndefined();
+  });
+
+  it('limits nonce per client address: a burst ends in RATE_LIMITED, X-Forwarded-For does not escape it, other clients and signed-in accounts go on', async () => {
+    const signedIn = new GqlClient(stack.api);
+    await signedIn.signIn(devWallet(8, stack.provider));
+    const db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    await db.connect();
+    try {
+      const nonces = async () => Number((await db.query(`SELECT count(*) AS n FROM auth_nonces`)).rows[0].n);
+      const before = await nonces();
+      const flood = new GqlClient(stack.api, { localAddress: '127.0.0.2' });
+      // concurrent requests cannot both spend the last token: exactly PUBLIC_BURST of 2 × PUBLIC_BURST succeed
+      const results = await Promise.all(Array.from({ length: 2 * PUBLIC_BURST }, () => flood.send(`mutation { nonce { nonce } }`)));
+      expect(count(codes(results), 'OK')).toBe(PUBLIC_BURST);
+      expect(count(codes(results), 'RATE_LIMITED')).toBe(PUBLIC_BURST);
+      const limited = results.find((r) => r.errors)!;
+      expect(limited.errors).toHaveLength(1);
+      expect(limited.errors![0].extensions).toEqual({ code: 'RATE_LIMITED', reason: 'TOO_MANY_REQUESTS', retryAfterSeconds: 10 });
+      expect(limited.data ?? null).toBeNull();
+      expect(await nonces()).toBe(before + PUBLIC_BURST);
+
+      // X-Forwarded-For is not trusted by default: claiming to be someone else changes nothing
+      const spoofer = new GqlClient(stack.api, { localAddress: '127.0.0.2', headers: { 'x-forwarded-for': '198.51.100.7' } });
+      expect(await spoofer.code(`mutation { nonce { nonce } }`)).toBe('RATE_LIMITED');
+      // the same client's login has its own bucket: refused for its content, not for the rate
+      expect(await flood.code(`mutation { login(message: "hello", signature: "0x00") { token } }`)).toBe('BAD_INPUT');
+      // another client address is unaffected
+      expect((await new GqlClient(stack.api, { localAddress: '127.0.0.3' }).send(`mutation { nonce { nonce } }`)).errors).toBeUndefined();
+      // a signed-in account spends its own bucket, not its address's, even from the drained address
+      const sameAddress = new GqlClient(stack.api, { localAddress: '127.0.0.2' });
+      sameAddress.token = signedIn.token;
+      for (let i = 0; i < 3; i++) expect((await sameAddress.send(`{ myNotifications { kind } }`)).errors).toBeUndefined();
+      expect(await nonces()).toBe(before + PUBLIC_BURST + 1);
+    } finally {
+      await db.end();
+    }
+  });
+
+  it('charges every aliased public root field, and limits protected calls without a valid session per address too', async () => {
+    // one request with PUBLIC_BURST aliases of indexerStatus spends the whole bucket: the next call is refused
+    const c = new GqlClient(stack.api, { localAddress: '127.0.0.4' });
+    const aliases = Array.from({ length: PUBLIC_BURST }, (_, i) => `s${i}: indexerStatus { indexedBlock }`).join(' ');
+    const r = await c.send(`{ ${aliases} }`);
+    expect(r.errors).toBeUndefined();
+    expect(Object.keys(r.data)).toHaveLength(PUBLIC_BURST);
+    const next = await c.send(`{ indexerStatus { indexedBlock } }`);
+    expect(next.errors?.[0].extensions).toEqual({ code: 'RATE_LIMITED', reason: 'TOO_MANY_REQUESTS', retryAfterSeconds: 10 });
+
+    // protected operations without a session (or with a made-up token) share one bucket per address
+    const anonymous = new GqlClient(stack.api, { localAddress: '127.0.0.5' });
+    const forged = new GqlClient(stack.api, { localAddress: '127.0.0.5' });
+    forged.token = 'not-a-session';
+    const results = await Promise.all(
+      Array.from({ length: 2 * PUBLIC_BURST }, (_, i) => (i % 2 ? forged : anonymous).send(i % 3 ? `{ myNotifications { kind } }` : `{ myClaims { id } }`)),
+    );
+    expect(count(codes(results), 'UNAUTHENTICATED')).toBe(PUBLIC_BURST);
+    expect(count(codes(results), 'RATE_LIMITED')).toBe(PUBLIC_BURST);
+    for (const res of results) for (const e of res.errors ?? []) expect(e.extensions).not.toHaveProperty('stacktrace');
+    // public operations of that address still have their own buckets
+    expect((await anonymous.send(`mutation { nonce { nonce } }`)).errors).toBeUndefined();
+  });
+
+  it('limits public operations over graphql-ws by the address of the WebSocket, the same bucket as over HTTP', async () => {
+    const { port } = stack.api.getHttpServer().address() as { port: number };
+    class FromSeven extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { localAddress: '127.0.0.7' });
+      }
+    }
+    const ws = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: FromSeven, retryAttempts: 0, lazy: true });
+    const call = (query: string) =>
+      new Promise<GqlResult>((resolve, reject) => {
+        let result: GqlResult = {};
+        ws.subscribe({ query }, { next: (r) => (result = r as GqlResult), error: reject, complete: () => resolve(result) });
+      });
+    try {
+      const results: GqlResult[] = [];
+      for (let i = 0; i < PUBLIC_BURST - 2; i++) results.push(await call(`mutation { nonce { nonce } }`));
+      expect(codes(results)).toEqual(Array(PUBLIC_BURST - 2).fill('OK'));
+      // the same address over HTTP spends the same bucket
+      const http = new GqlClient(stack.api, { localAddress: '127.0.0.7' });
+      expect((await http.send(`mutation { nonce { nonce } }`)).errors).toBeUndefined();
+      expect((await http.send(`mutation { nonce { nonce } }`)).errors).toBeUndefined();
+      const refused = await call(`mutation { nonce { nonce } }`);
+      expect(refused.errors?.[0].extensions).toEqual({ code: 'RATE_LIMITED', reason: 'TOO_MANY_REQUESTS', retryAfterSeconds: 10 });
+      expect(await http.code(`mutation { nonce { nonce } }`)).toBe('RATE_LIMITED');
+    } finally {
+      await ws.dispose();
+    }
+  });
+
+  it('fails closed for calls without a session: when the client buckets are unavailable, nonce and login are refused', async () => {
+    const c = new GqlClient(stack.api);
+    const signedIn = new GqlClient(stack.api);
+    await signedIn.signIn(devWallet(9, stack.provider));
+    const db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    await db.connect();
+    try {
+      await db.query(`ALTER TABLE rate_limit_client_buckets RENAME TO rate_limit_client_buckets_away`);
+      const nonce = await c.send(`mutation { nonce { nonce } }`);
+      expect(nonce.errors?.[0].extensions).toEqual({ code: 'RATE_LIMITED', reason: 'LIMITER_UNAVAILABLE' });
+      expect(nonce.data ?? null).toBeNull();
+      expect(await c.code(`mutation { login(message: "hello", signature: "0x00") { token } }`)).toBe('RATE_LIMITED');
+      expect(await c.code(`{ indexerStatus { indexedBlock } }`)).toBe('RATE_LIMITED');
+      expect(await c.code(`{ myClaims { id } }`)).toBe('RATE_LIMITED');
+      // signed-in accounts have their own table
+      expect((await signedIn.send(`{ myNotifications { kind } }`)).errors).toBeUndefined();
+    } finally {
+      await db.query(`ALTER TABLE rate_limit_client_buckets_away RENAME TO rate_limit_client_buckets`);
+      await db.end();
+    }
+    expect((await c.send(`mutation { nonce { nonce } }`)).errors).toBeUndefined();
+  });
+
+  it('prunes in the running API: full buckets, expired nonces and sessions go; a drained bucket and live sign-ins stay; no address is stored', async () => {
+    const live = new GqlClient(stack.api, { localAddress: '127.0.0.6' });
+    await live.signIn(devWallet(11, stack.provider));
+    const db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    await db.connect();
+    try {
+      // make every client bucket but the drained ones (127.0.0.2's nonce, 127.0.0.4's indexerStatus) look idle
+      const { rows: drained } = await db.query(`SELECT client, operation FROM rate_limit_client_buckets WHERE tokens < 1`);
+      expect(drained.length).toBeGreaterThanOrEqual(2);
+      const { rowCount: idle } = await db.query(
+        `UPDATE rate_limit_client_buckets SET refilled_at = now() - interval '1 hour' WHERE tokens >= 1`,
+      );
+      for (const { client } of (await db.query(`SELECT client FROM rate_limit_client_buckets`)).rows) {
+        expect(client).toHaveLength(32);
+        for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'])
+          expect((client as Buffer).includes(Buffer.from(ip))).toBe(false);
+      }
+      await db.query(`INSERT INTO auth_nonces (nonce, expires_at) VALUES ('stale', now() - interval '1 minute'), ('fresh', now() + interval '5 minutes')`);
+      await db.query(
+        `INSERT INTO sessions (token_hash, address, chain_id, expires_at) VALUES ('stale', $1, $2, now() - interval '1 minute')`,
+        ['0x' + '5'.repeat(40), stack.config.chainId],
+      );
+      const sessionsBefore = Number((await db.query(`SELECT count(*) AS n FROM sessions`)).rows[0].n);
+
+      const counts = await stack.api.get(PruneService).pass();
+      expect(counts.clientBuckets).toBe(idle);
+      expect(counts.nonces).toBeGreaterThanOrEqual(1);
+      expect(counts.sessions).toBe(1);
+      const { rows: left } = await db.query(`SELECT client, operation FROM rate_limit_client_buckets`);
+      expect(left).toEqual(expect.arrayContaining(drained));
+      expect(left).toHaveLength(drained.length);
+      expect((await db.query(`SELECT nonce FROM auth_nonces WHERE nonce IN ('stale', 'fresh')`)).rows).toEqual([{ nonce: 'fresh' }]);
+      expect(Number((await db.query(`SELECT count(*) AS n FROM sessions`)).rows[0].n)).toBe(sessionsBefore - 1);
+      // a live session still works, and a pruned bucket comes back full
+      expect((await live.send(`{ myNotifications { kind } }`)).errors).toBeUndefined();
+      expect((await new GqlClient(stack.api).send(`mutation { nonce { nonce } }`)).errors).toBeUndefined();
+    } finally {
+      await db.end();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { INestApplication } from '@nestjs/common';
+import { Agent } from 'node:http';
 import { Wallet, HDNodeWallet } from 'ethers';
 import { SiweMessage } from 'siwe';
 import request from 'supertest';
@@ -8,13 +9,24 @@ export interface GqlResult<T = any> {
   errors?: { message: string; extensions?: Record<string, unknown> }[];
 }
 
-/** A GraphQL client over real HTTP (supertest against the running Nest server). */
+/**
+ * A GraphQL client over real HTTP (supertest against the running Nest server). `localAddress` makes it connect from
+ * another loopback address (127.0.0.2, …: another client as far as the API can tell); `headers` go on every request.
+ */
 export class GqlClient {
   token: string | null = null;
-  constructor(private readonly app: INestApplication) {}
+  private readonly agent?: Agent;
+  constructor(
+    private readonly app: INestApplication,
+    private readonly opts: { localAddress?: string; headers?: Record<string, string> } = {},
+  ) {
+    if (opts.localAddress) this.agent = new Agent({ localAddress: opts.localAddress });
+  }
 
   async send<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<GqlResult<T>> {
     const req = request(this.app.getHttpServer()).post('/graphql').set('content-type', 'application/json');
+    if (this.agent) req.agent(this.agent);
+    for (const [k, v] of Object.entries(this.opts.headers ?? {})) req.set(k, v);
     if (this.token) req.set('authorization', `Bearer ${this.token}`);
     const res = await req.send({ query, variables });
     return res.body as GqlResult<T>;

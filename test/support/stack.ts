@@ -85,8 +85,13 @@ export async function startStack(
     contracts: { ...deployment, ...(governance && { governor: governance.governor, timelock: governance.timelock, membership: governance.membership }) },
     governance: { relayerPrivateKey: governance ? devWallet(8, provider).privateKey : undefined },
     treasury: { relayerPrivateKey: devWallet(10, provider).privateKey },
-    // dev account #0 (the deployer) is an ADMIN: it onboards ROs
-    api: { port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address], ...opts.api },
+    // dev account #0 (the deployer) is an ADMIN: it onboards ROs. Every test client calls from 127.0.0.1, so the
+    // limit per client address (nonce, login, indexerStatus) is generous unless a test asks for less
+    api: {
+      port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address],
+      publicRateLimitBurst: 100_000, publicRateLimitPerSecond: 1000,
+      ...opts.api,
+    },
     indexer: { confirmations: 0, pollMs: 100, healthPort: 0, ...opts.indexer },
     settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
     bus: { settlerPort: await freePort() },

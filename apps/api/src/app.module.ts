@@ -3,6 +3,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import type { GraphQLError } from 'graphql';
+import type { IncomingMessage } from 'node:http';
 import { type AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
 import { DbModule } from '../../../libs/db/src/index.js';
 import { AuthGuard } from './auth/auth.guard.js';
@@ -18,6 +19,8 @@ import { GovernanceService } from './governance/governance.service.js';
 import { HealthController } from './health.controller.js';
 import { FinalityService, IndexerStatusResolver } from './indexer/finality.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
+import { addressOf, trustFunction } from './limits/client-address.js';
+import { PruneService } from './limits/prune.service.js';
 import { queryLimits } from './limits/query-limits.js';
 import { RateLimitService } from './limits/rate-limit.service.js';
 import { RelayService } from './relay/relay.service.js';
@@ -38,6 +41,7 @@ import { TreasuryService } from './treasury/treasury.service.js';
 @Module({})
 export class ApiModule {
   static forRoot(config: AppConfig): DynamicModule {
+    const trust = trustFunction(config.api.trustProxy);
     return {
       module: ApiModule,
       imports: [
@@ -48,12 +52,18 @@ export class ApiModule {
           autoSchemaFile: true,
           sortSchema: true,
           path: '/graphql',
-          // HTTP: the request; graphql-ws: a request-like object carrying connectionParams.authorization, so the
-          // guard authenticates (and rate-limits) subscriptions exactly like queries
-          context: (ctx: { req?: unknown; connectionParams?: { authorization?: unknown } }) =>
+          // HTTP: the request; graphql-ws: a request-like object carrying connectionParams.authorization and the
+          // client address of the upgrade request (same trust-proxy rule as Express), so the guard authenticates
+          // (and rate-limits) operations over the socket exactly like over HTTP
+          context: (ctx: { req?: unknown; connectionParams?: { authorization?: unknown }; extra?: { request?: IncomingMessage } }) =>
             ctx.req
               ? { req: ctx.req }
-              : { req: { headers: { authorization: typeof ctx.connectionParams?.authorization === 'string' ? ctx.connectionParams.authorization : undefined } } },
+              : {
+                  req: {
+                    headers: { authorization: typeof ctx.connectionParams?.authorization === 'string' ? ctx.connectionParams.authorization : undefined },
+                    ip: ctx.extra?.request ? addressOf(ctx.extra.request, trust) : undefined,
+                  },
+                },
           subscriptions: {
             'graphql-ws': {
               path: '/graphql',
@@ -90,6 +100,7 @@ export class ApiModule {
         GovernanceService,
         GovernanceResolver,
         RateLimitService,
+        PruneService,
         Relayer,
         RelayService,
         StudyFeed,

@@ -64,4 +64,53 @@ describe('configuration', () => {
       expect((e as Error).message).not.toContain(secret);
     }
   });
+
+  it('limits calls without a session per client address, trusts no proxy by default, and prunes on an interval', () => {
+    const c = configFromEnv(env);
+    expect(c.api).toMatchObject({
+      publicRateLimitBurst: 300,
+      publicRateLimitPerSecond: 5,
+      trustProxy: false,
+      pruneIntervalMs: 60_000,
+      pruneBatchSize: 1000,
+    });
+    expect(c.api.rateLimitClientKey).toBeUndefined();
+    expect(c.relay.retentionHours).toBe(168);
+    const set = configFromEnv({
+      ...env,
+      PUBLIC_RATE_LIMIT_BURST: '40',
+      PUBLIC_RATE_LIMIT_PER_SECOND: '0.5',
+      PRUNE_INTERVAL_MS: '5000',
+      PRUNE_BATCH_SIZE: '200',
+      RELAY_RETENTION_HOURS: '24',
+    });
+    expect(set.api).toMatchObject({ publicRateLimitBurst: 40, publicRateLimitPerSecond: 0.5, pruneIntervalMs: 5000, pruneBatchSize: 200 });
+    expect(set.relay.retentionHours).toBe(24);
+    expect(configFromEnv({ ...env, API_TRUST_PROXY: 'false' }).api.trustProxy).toBe(false);
+    expect(configFromEnv({ ...env, API_TRUST_PROXY: '0' }).api.trustProxy).toBe(false);
+    expect(configFromEnv({ ...env, API_TRUST_PROXY: '1' }).api.trustProxy).toBe(1);
+    expect(configFromEnv({ ...env, API_TRUST_PROXY: 'loopback, 10.0.0.0/8 ,fd00::/8' }).api.trustProxy).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8']);
+  });
+
+  it('refuses a trust-proxy setting that would let clients choose their address, malformed limits, and a retention inside the spend window', () => {
+    const problems = (over: Record<string, string>) => {
+      try {
+        configFromEnv({ ...env, ...over });
+        return '';
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as Error).message;
+      }
+    };
+    expect(problems({ API_TRUST_PROXY: 'true' })).toMatch(/api.trustProxy: trusting every proxy/);
+    expect(problems({ API_TRUST_PROXY: 'proxy.example.com' })).toMatch(/api.trustProxy: not an IP address/);
+    expect(problems({ API_TRUST_PROXY: '10.0.0.0/99' })).toMatch(/api.trustProxy/);
+    expect(problems({ PUBLIC_RATE_LIMIT_BURST: '0', PUBLIC_RATE_LIMIT_PER_SECOND: '-1' })).toMatch(/api.publicRateLimitBurst[\s\S]*api.publicRateLimitPerSecond/);
+    expect(problems({ RELAY_RETENTION_HOURS: '23' })).toMatch(/relay.retentionHours/);
+    expect(problems({ PRUNE_BATCH_SIZE: '0' })).toMatch(/api.pruneBatchSize/);
+    const shortKey = 'tooshort-secret';
+    const msg = problems({ RATE_LIMIT_CLIENT_KEY: shortKey });
+    expect(msg).toMatch(/api.rateLimitClientKey: must be at least 32 characters/);
+    expect(msg).not.toContain(shortKey);
+  });
 });

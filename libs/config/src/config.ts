@@ -1,3 +1,4 @@
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 const address = z
@@ -6,6 +7,39 @@ const address = z
   .transform((a) => a.toLowerCase());
 const privateKey = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte private key');
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+/** Hours the relay spend limit looks back (RelayOutboxRepository); relay rows are kept at least this long. */
+export const RELAY_SPEND_WINDOW_HOURS = 24;
+
+/**
+ * Which proxies in front of the API may set X-Forwarded-For: `false` (none: the client address is the TCP peer, so
+ * it cannot be spoofed), a hop count, or proxy addresses/subnets (and proxy-addr's names loopback, linklocal,
+ * uniquelocal). `true` (trust any X-Forwarded-For) is refused: every client could pick its own address.
+ */
+const trustProxy = z.unknown().optional().transform((raw, ctx): false | number | string[] => {
+  const v = typeof raw === 'string' ? raw.trim() : raw;
+  if (v === undefined || v === '' || v === false || v === 0 || v === '0' || v === 'false') return false;
+  if (v === true || v === 'true') {
+    ctx.addIssue({ code: 'custom', message: 'trusting every proxy would let any client choose its address in X-Forwarded-For; give the hop count or the proxies' });
+    return z.NEVER;
+  }
+  if (typeof v === 'number' || (typeof v === 'string' && /^\d+$/.test(v))) {
+    const hops = Number(v);
+    if (Number.isInteger(hops) && hops >= 0 && hops <= 100) return hops;
+  } else if (typeof v === 'string' || (Array.isArray(v) && v.length && v.every((a) => typeof a === 'string' && a.length))) {
+    // API_TRUST_PROXY=loopback,10.0.0.0/8
+    const list = typeof v === 'string' ? v.split(',').map((a) => a.trim()).filter(Boolean) : (v as string[]);
+    try {
+      proxyaddr.compile(list);
+      return list;
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: `not an IP address, subnet or loopback/linklocal/uniquelocal: ${(e as Error).message}` });
+      return z.NEVER;
+    }
+  }
+  ctx.addIssue({ code: 'custom', message: 'must be false, a hop count (0-100) or a list of proxy addresses/subnets' });
+  return z.NEVER;
+});
 
 /** Everything any app needs, validated once at start. Secrets (keys) never appear in error messages. */
 export const configSchema = z.object({
@@ -47,6 +81,20 @@ export const configSchema = z.object({
     /** per-account token bucket per root operation: burst size and tokens refilled per second */
     rateLimitBurst: int(1).default(300),
     rateLimitPerSecond: z.coerce.number().positive().default(20),
+    /**
+     * calls without a session (nonce, login, indexerStatus, and protected operations refused as unauthenticated):
+     * a token bucket per client address (keyed hash, see limits/client-address.ts) and root operation
+     */
+    publicRateLimitBurst: int(1).default(300),
+    publicRateLimitPerSecond: z.coerce.number().positive().default(5),
+    /** secret for the keyed hash of client addresses; unset = a random one per process (buckets then per instance) */
+    rateLimitClientKey: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** proxies trusted to name the client in X-Forwarded-For (default none) */
+    trustProxy,
+    /** how often the API deletes full rate-limit buckets, expired nonces and sessions, and old final relay rows */
+    pruneIntervalMs: int(100).default(60_000),
+    /** rows per DELETE statement while pruning (each batch is its own short transaction) */
+    pruneBatchSize: int(1, 100_000).default(1000),
     /** how often the live worklist (subscriptions) looks for new indexed changes while anyone is subscribed */
     feedPollMs: int(10).default(1000),
   }),
@@ -101,6 +149,8 @@ export const configSchema = z.object({
     /** a sent transaction not mined after this long is replaced (same nonce, fee +12.5 %) */
     replaceAfterMs: int(100).default(30_000),
     pollMs: int(10).default(250),
+    /** final relay rows (mined, reverted, failed) are deleted this long after their last change; ≥ the spend window */
+    retentionHours: int(RELAY_SPEND_WINDOW_HOURS, 24 * 3650).default(7 * 24),
   }).prefault({}),
   treasury: z
     .object({
@@ -179,6 +229,12 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxQueryComplexity: env.API_MAX_QUERY_COMPLEXITY,
       rateLimitBurst: env.RATE_LIMIT_BURST,
       rateLimitPerSecond: env.RATE_LIMIT_PER_SECOND,
+      publicRateLimitBurst: env.PUBLIC_RATE_LIMIT_BURST,
+      publicRateLimitPerSecond: env.PUBLIC_RATE_LIMIT_PER_SECOND,
+      rateLimitClientKey: env.RATE_LIMIT_CLIENT_KEY || undefined,
+      trustProxy: env.API_TRUST_PROXY,
+      pruneIntervalMs: env.PRUNE_INTERVAL_MS,
+      pruneBatchSize: env.PRUNE_BATCH_SIZE,
       feedPollMs: env.API_FEED_POLL_MS,
     },
     indexer: {
@@ -207,6 +263,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       spendLimitWei: env.RELAY_SPEND_LIMIT_WEI,
       replaceAfterMs: env.RELAY_REPLACE_AFTER_MS,
       pollMs: env.RELAY_POLL_MS,
+      retentionHours: env.RELAY_RETENTION_HOURS,
     },
     treasury: { relayerPrivateKey: env.TREASURY_RELAYER_PRIVATE_KEY || undefined, ownersCacheMs: env.TREASURY_OWNERS_CACHE_MS },
     bus: {

@@ -3,7 +3,7 @@ import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
 import type { Request } from 'express';
 import { OpenReadError } from '../common/errors.js';
-import { RateLimitService } from '../limits/rate-limit.service.js';
+import { RateLimitService, UNAUTHENTICATED_OPERATION } from '../limits/rate-limit.service.js';
 import { AuthService, AuthUser } from './auth.service.js';
 import { ACCESS_METADATA, Access, Role, RoleService } from './roles.js';
 
@@ -15,7 +15,8 @@ export interface GqlContext {
 
 /**
  * Global guard for every GraphQL resolver: reads its declared access (see roles.ts), authenticates the bearer
- * session and checks roles. Undeclared resolvers are refused: the guard fails closed.
+ * session, rate-limits (per account when signed in, else per client address) and checks roles. Undeclared
+ * resolvers are refused: the guard fails closed.
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -30,15 +31,25 @@ export class AuthGuard implements CanActivate {
     if (context.getType<string>() !== 'graphql') return true;
     const access = this.reflector.getAllAndOverride<Access | undefined>(ACCESS_METADATA, [context.getHandler(), context.getClass()]);
     if (!access) throw new OpenReadError('FORBIDDEN', 'this operation declares no access rule, so nobody may call it');
-    if (access.kind === 'public') return true;
     const gql = GqlExecutionContext.create(context);
     const { req } = gql.getContext<GqlContext>();
-    if (req.user === undefined) req.user = await this.auth.authenticate(req.headers?.authorization);
-    if (!req.user) throw new OpenReadError('UNAUTHENTICATED', 'sign in first: Authorization: Bearer <token from login>');
-    // every root operation a signed-in account calls spends a token of its own bucket (fails closed)
     const info = gql.getInfo<{ parentType: { name: string }; fieldName: string }>();
-    if (['Query', 'Mutation', 'Subscription'].includes(info.parentType.name))
-      await this.limits.consume(req.user.address, `${info.parentType.name}.${info.fieldName}`);
+    // only root operations spend tokens (every root field, so aliases do not multiply the budget)
+    const operation = ['Query', 'Mutation', 'Subscription'].includes(info.parentType.name) ? `${info.parentType.name}.${info.fieldName}` : null;
+    // public operations (nonce, login, indexerStatus) are limited per client address, never per account: a session
+    // must not buy more sign-in attempts than the address has
+    if (access.kind === 'public') {
+      if (operation) await this.limits.consumeClient(req.ip, operation);
+      return true;
+    }
+    if (req.user === undefined) req.user = await this.auth.authenticate(req.headers?.authorization);
+    if (!req.user) {
+      // calls without a valid session share one bucket per client address, whatever the operation
+      if (operation) await this.limits.consumeClient(req.ip, UNAUTHENTICATED_OPERATION);
+      throw new OpenReadError('UNAUTHENTICATED', 'sign in first: Authorization: Bearer <token from login>');
+    }
+    // every root operation a signed-in account calls spends a token of its own bucket (fails closed)
+    if (operation) await this.limits.consume(req.user.address, operation);
     if (access.kind === 'authenticated') return true;
     req.roles ??= await this.roles.rolesOf(req.user.address);
     if (!access.roles.some((r) => req.roles!.has(r)))

@@ -1,37 +1,67 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomBytes } from 'node:crypto';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { RateLimitRepository } from '../../../../libs/db/src/index.js';
+import { BucketSpec, RateLimitRepository } from '../../../../libs/db/src/index.js';
 import { OpenReadError } from '../common/errors.js';
+import { clientKey } from './client-address.js';
+
+/** The operation name of the one client bucket shared by every protected operation called without a valid session. */
+export const UNAUTHENTICATED_OPERATION = 'unauthenticated';
 
 /**
- * Per-account, per-operation token buckets in Postgres (shared by every API instance). Fails closed: when the
- * store cannot answer, the request is refused with RATE_LIMITED (reason LIMITER_UNAVAILABLE), never let through.
+ * Token buckets in Postgres, shared by every API instance:
+ * - per signed-in account and root operation (`consume`);
+ * - per client address and root operation for calls without a session (`consumeClient`): the address is stored
+ *   only as a keyed hash (client-address.ts), and the row goes once the bucket is full again (PruneService).
+ * Fails closed: when the store cannot answer, the request is refused with RATE_LIMITED (reason
+ * LIMITER_UNAVAILABLE), never let through.
  */
 @Injectable()
 export class RateLimitService {
   private readonly logger = new Logger(RateLimitService.name);
+  /** HMAC key for client addresses: configured (shared by instances) or random per process */
+  private readonly clientSecret: Buffer;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly buckets: RateLimitRepository,
-  ) {}
+  ) {
+    this.clientSecret = config.api.rateLimitClientKey ? Buffer.from(config.api.rateLimitClientKey, 'utf8') : randomBytes(32);
+  }
 
-  async consume(account: string, operation: string): Promise<void> {
+  get accountSpec(): BucketSpec {
+    return { capacity: this.config.api.rateLimitBurst, refillPerSecond: this.config.api.rateLimitPerSecond };
+  }
+
+  get clientSpec(): BucketSpec {
+    return { capacity: this.config.api.publicRateLimitBurst, refillPerSecond: this.config.api.publicRateLimitPerSecond };
+  }
+
+  /** A signed-in account's call of a root operation. */
+  consume(account: string, operation: string): Promise<void> {
+    const spec = this.accountSpec;
+    return this.spend(operation, spec, () => this.buckets.take(account, operation, spec));
+  }
+
+  /** A call without a session, from the client at `address` (as Express or the WebSocket upgrade saw it). */
+  consumeClient(address: string | undefined, operation: string): Promise<void> {
+    const spec = this.clientSpec;
+    return this.spend(operation, spec, () => this.buckets.takeClient(clientKey(address, this.clientSecret), operation, spec));
+  }
+
+  private async spend(operation: string, spec: BucketSpec, take: () => Promise<boolean>): Promise<void> {
     let allowed: boolean;
     try {
-      allowed = await this.buckets.take(account, operation, {
-        capacity: this.config.api.rateLimitBurst,
-        refillPerSecond: this.config.api.rateLimitPerSecond,
-      });
+      allowed = await take();
     } catch (e) {
-      // the address is not PHI; the error text is Postgres', not the request's
+      // neither the account nor the client address is logged; the error text is Postgres', not the request's
       this.logger.error(`rate limiter store failed, refusing ${operation}: ${(e as Error).message}`);
       throw new OpenReadError('RATE_LIMITED', 'the rate limiter is unavailable; try again shortly', { reason: 'LIMITER_UNAVAILABLE' });
     }
     if (!allowed)
       throw new OpenReadError('RATE_LIMITED', `too many ${operation} requests; slow down`, {
         reason: 'TOO_MANY_REQUESTS',
-        retryAfterSeconds: Math.ceil(1 / this.config.api.rateLimitPerSecond),
+        retryAfterSeconds: Math.ceil(1 / spec.refillPerSecond),
       });
   }
 }

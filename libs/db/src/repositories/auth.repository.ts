@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import type { PruneOptions } from './rate-limit.repository.js';
 
 @Injectable()
 export class AuthRepository {
@@ -38,5 +39,35 @@ export class AuthRepository {
 
   async deleteSession(tokenHash: string): Promise<void> {
     await this.db.query(`DELETE FROM sessions WHERE token_hash = $1`, [tokenHash]);
+  }
+
+  /**
+   * Deletes expired sign-in nonces, used or not: consumeNonce() accepts only an unexpired one, so an expired row
+   * can never sign anyone in. (A used nonce stays until it expires, at most NONCE_TTL_SECONDS, and cannot be used
+   * twice meanwhile.) Batched; returns how many were deleted.
+   */
+  pruneNonces(opts: PruneOptions): Promise<number> {
+    return this.pruneExpired('auth_nonces', opts);
+  }
+
+  /** Deletes expired sessions (findSession() ignores them; logout deletes its own at once). */
+  pruneSessions(opts: PruneOptions): Promise<number> {
+    return this.pruneExpired('sessions', opts);
+  }
+
+  private async pruneExpired(table: 'auth_nonces' | 'sessions', opts: PruneOptions): Promise<number> {
+    let total = 0;
+    for (let batch = 0; batch < (opts.maxBatches ?? 1000); batch++) {
+      const [{ n }] = await this.db.query(
+        `WITH doomed AS (
+           SELECT ctid FROM ${table} WHERE expires_at < now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED),
+         gone AS (DELETE FROM ${table} t WHERE t.ctid = ANY (ARRAY(SELECT ctid FROM doomed)) RETURNING 1)
+         SELECT count(*)::int AS n FROM gone`,
+        [opts.batchSize],
+      );
+      total += n;
+      if (n < opts.batchSize) break;
+    }
+    return total;
   }
 }

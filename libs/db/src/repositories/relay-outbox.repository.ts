@@ -1,5 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { RELAY_SPEND_WINDOW_HOURS } from '../../../config/src/index.js';
+import type { PruneOptions } from './rate-limit.repository.js';
 
 export type RelayStatus = 'QUEUED' | 'SENT' | 'MINED' | 'REVERTED' | 'FAILED';
 
@@ -68,7 +70,8 @@ export class RelayOutboxRepository {
   constructor(private readonly db: DataSource) {}
 
   /**
-   * Queues a request unless it would take the signer's spend over `limitWei` in the last 24 h (each request
+   * Queues a request unless it would take the signer's spend over `limitWei` in the last RELAY_SPEND_WINDOW_HOURS
+   * (24 h; each request
    * counts its actual cost once mined, its reservation until then). Serialised per signer by an advisory lock, so
    * concurrent requests cannot both fit under the limit. A live request with the same forwarder nonce makes the
    * unique index refuse the insert: 'duplicate' (same signature: the existing row is returned) or 'conflict'.
@@ -95,8 +98,8 @@ export class RelayOutboxRepository {
           : { kind: 'conflict' as const, spentWei: 0n };
       const [{ spent }] = await tx.query(
         `SELECT COALESCE(sum(COALESCE(cost_wei, reserved_wei)), 0) AS spent FROM relay_requests
-         WHERE chain_id = $1 AND signer = $2 AND status <> 'FAILED' AND created_at > now() - interval '24 hours'`,
-        [req.chainId, req.signer],
+         WHERE chain_id = $1 AND signer = $2 AND status <> 'FAILED' AND created_at > now() - make_interval(hours => $3)`,
+        [req.chainId, req.signer, RELAY_SPEND_WINDOW_HOURS],
       );
       if (BigInt(spent) + req.reservedWei > limitWei) return { kind: 'over-limit' as const, spentWei: BigInt(spent) };
       // the unique index is the guard; the SELECT above only picks the friendlier answer
@@ -202,5 +205,34 @@ export class RelayOutboxRepository {
        WHERE id = $1 AND status = 'QUEUED'`,
       [id, code, message],
     );
+  }
+
+  /**
+   * Deletes final requests (MINED, REVERTED, FAILED) of this chain whose last change is older than `retentionHours`,
+   * never less than the spend window: what enqueue() sums (rows created within RELAY_SPEND_WINDOW_HOURS) stays, and
+   * so does everything still QUEUED or SENT, whatever its age. A deleted row's forward request expired long ago
+   * (requests live 15 minutes), so its forwarder nonce cannot be queued again meanwhile. Batched by ctid with
+   * `FOR UPDATE SKIP LOCKED` on a partial index of final rows. Returns how many were deleted.
+   */
+  async pruneFinal(chainId: number, retentionHours: number, opts: PruneOptions): Promise<number> {
+    const hours = Math.max(retentionHours, RELAY_SPEND_WINDOW_HOURS);
+    let total = 0;
+    for (let batch = 0; batch < (opts.maxBatches ?? 1000); batch++) {
+      const [{ n }] = await this.db.query(
+        `WITH doomed AS (
+           SELECT ctid FROM relay_requests
+           WHERE chain_id = $1 AND status IN ('MINED','REVERTED','FAILED')
+             AND updated_at < now() - make_interval(hours => $2) AND created_at < now() - make_interval(hours => $2)
+           ORDER BY updated_at
+           LIMIT $3
+           FOR UPDATE SKIP LOCKED),
+         gone AS (DELETE FROM relay_requests r WHERE r.ctid = ANY (ARRAY(SELECT ctid FROM doomed)) RETURNING 1)
+         SELECT count(*)::int AS n FROM gone`,
+        [chainId, hours, opts.batchSize],
+      );
+      total += n;
+      if (n < opts.batchSize) break;
+    }
+    return total;
   }
 }

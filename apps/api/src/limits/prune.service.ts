@@ -1,0 +1,72 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { APP_CONFIG, PollingLoop, type AppConfig } from '../../../../libs/config/src/index.js';
+import { AuthRepository, RateLimitRepository, RelayOutboxRepository } from '../../../../libs/db/src/index.js';
+import { RateLimitService } from './rate-limit.service.js';
+
+export interface PruneCounts {
+  accountBuckets: number;
+  clientBuckets: number;
+  nonces: number;
+  sessions: number;
+  relayRequests: number;
+}
+
+/**
+ * Deletes what nothing needs any more, every PRUNE_INTERVAL_MS (each API instance; concurrent passes skip each
+ * other's rows): rate-limit buckets that are full again (for client buckets, the end of the keeping of the hashed
+ * address), expired sign-in nonces and sessions, and final relay requests older than RELAY_RETENTION_HOURS (never
+ * inside the spend window, never a pending one). The SQL is in the repositories; each DELETE is one short batch.
+ * One kind failing (e.g. its table is unavailable) does not stop the others. Logs only counts.
+ */
+@Injectable()
+export class PruneService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('Prune');
+  private readonly loop: PollingLoop;
+
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly buckets: RateLimitRepository,
+    private readonly limits: RateLimitService,
+    private readonly auth: AuthRepository,
+    private readonly relays: RelayOutboxRepository,
+  ) {
+    this.loop = new PollingLoop(() => this.pass(), config.api.pruneIntervalMs, (e) => this.logger.error(`prune pass failed: ${e.message}`));
+  }
+
+  onApplicationBootstrap(): void {
+    this.loop.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.loop.stop();
+  }
+
+  /** One pass over every kind; throws (after trying them all) if any failed. */
+  async pass(): Promise<PruneCounts> {
+    const opts = { batchSize: this.config.api.pruneBatchSize };
+    const jobs: [keyof PruneCounts, () => Promise<number>][] = [
+      ['accountBuckets', () => this.buckets.pruneFull('account', this.limits.accountSpec, opts)],
+      ['clientBuckets', () => this.buckets.pruneFull('client', this.limits.clientSpec, opts)],
+      ['nonces', () => this.auth.pruneNonces(opts)],
+      ['sessions', () => this.auth.pruneSessions(opts)],
+      ['relayRequests', () => this.relays.pruneFinal(this.config.chainId, this.config.relay.retentionHours, opts)],
+    ];
+    const counts = { accountBuckets: 0, clientBuckets: 0, nonces: 0, sessions: 0, relayRequests: 0 } satisfies PruneCounts;
+    const failed: string[] = [];
+    for (const [kind, job] of jobs) {
+      try {
+        counts[kind] = await job();
+      } catch (e) {
+        failed.push(`${kind}: ${(e as Error).message.split('\n')[0]}`);
+      }
+    }
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    if (total > 0)
+      this.logger.log(
+        `pruned ${counts.accountBuckets} account and ${counts.clientBuckets} client buckets, ${counts.nonces} nonces, ` +
+          `${counts.sessions} sessions, ${counts.relayRequests} relay requests`,
+      );
+    if (failed.length) throw new Error(failed.join('; '));
+    return counts;
+  }
+}
