@@ -176,7 +176,7 @@ async function indexerBench() {
       rpcUrl: anvil.rpcUrl,
       chainId: deployment.chainId,
       contracts: { ...deployment },
-      api: { port: 0, siweDomain: 'bench.local', siweUri: 'http://bench.local' },
+      api: { port: 0, siweDomain: 'bench.local', siweUri: 'http://bench.local', publicRateLimitBurst: 100_000, publicRateLimitPerSecond: 1000 }, // the lag probe polls indexerStatus
       indexer: { batchBlocks: BATCH, pollMs: POLL_MS, healthPort: 0, rpcTimeoutMs: 60_000 },
       settler: {},
       bus: { settlerPort: 1 },
