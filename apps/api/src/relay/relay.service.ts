@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Contract, Interface, getAddress, solidityPacked, verifyTypedData } from 'ethers';
+import { Contract, FunctionFragment, Interface, getAddress, solidityPacked, verifyTypedData } from 'ethers';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
 import { FORWARD_REQUEST_TYPES, ForwardRequest, forwarderDomain } from '../../../../libs/chain/src/forwarder.js';
@@ -13,6 +13,15 @@ import { Relayer } from './relayer.service.js';
 const GASLESS = new Set(['claim', 'submitReport', 'withdraw']);
 /** How long a signed request stays valid. */
 const REQUEST_TTL_SECONDS = 15 * 60;
+/** How long a claim waits for another claim of the same study in flight before it is queued anyway. */
+const CLAIM_WAIT_MS = 30_000;
+
+/** Resolves when `p` does or after `ms`, whichever is first (no timer left behind). */
+async function settledWithin(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
 
 /**
  * Gasless claims and reports: builds the EIP-712 forward request for the radiologist to sign, checks the signed
@@ -22,6 +31,10 @@ const REQUEST_TTL_SECONDS = 15 * 60;
 @Injectable()
 export class RelayService {
   private readonly market: Interface;
+  /** claims in flight from this process, by calldata (= by study): see submit() */
+  private readonly claimsInFlight = new Map<string, Promise<void>>();
+  /** the gasless functions by selector */
+  private readonly gasless: Map<string, FunctionFragment>;
   private readonly forwarder?: Contract;
 
   constructor(
@@ -31,6 +44,10 @@ export class RelayService {
     private readonly relayer: Relayer,
   ) {
     this.market = chain.market;
+    this.gasless = new Map([...GASLESS].map((name) => {
+      const fragment = this.market.getFunction(name)!;
+      return [fragment.selector, fragment];
+    }));
     if (config.contracts.forwarder)
       this.forwarder = new Contract(config.contracts.forwarder, loadArtifact('OpenReadForwarder').abi, chain.provider);
   }
@@ -81,8 +98,8 @@ export class RelayService {
   }
 
   /**
-   * Checks a signed request (signer = caller, to the market, a gasless function, unexpired, valid signature,
-   * would succeed now), reserves its cost against the signer's 24 h spend limit and queues it. Waits until the
+   * Checks a signed request (signer = caller, to the market, a gasless function, unexpired, would succeed now,
+   * valid signature), reserves its cost against the signer's 24 h spend limit and queues it. Waits until the
    * relayer has it mined (or refused) and answers like relayTransaction.
    */
   async submit(caller: string, input: ForwardRequestInput, signature: string): Promise<{ txHash: string; blockNumber: number; function: string }> {
@@ -91,32 +108,53 @@ export class RelayService {
     if (req.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the request must be from the signed-in account');
     if (req.to.toLowerCase() !== this.config.contracts.market) throw new OpenReadError('BAD_INPUT', 'the request must call the study market');
     if (req.value !== 0n) throw new OpenReadError('BAD_INPUT', 'gasless requests carry no value');
-    const fn = (() => {
-      try {
-        return this.market.parseTransaction({ data: req.data });
-      } catch {
-        return null;
-      }
-    })();
-    if (!fn || !GASLESS.has(fn.name)) throw new OpenReadError('BAD_INPUT', `only ${[...GASLESS].join(', ')} can be relayed gaslessly`);
+    const fn = this.gaslessCall(req.data);
     if (req.deadline <= (await this.chain.now())) throw new OpenReadError('BAD_INPUT', 'the request has expired; prepare a new one');
     if (req.gas > 2_000_000n) throw new OpenReadError('BAD_INPUT', 'gas is above what these calls need');
+    // the same signed request again (a client retry): its first outcome, nothing sent again (the stored signature
+    // was verified when it was queued, and the caller is its signer)
+    const existing = await this.outbox.findLive(this.config.chainId, address, caller, req.nonce);
+    if (existing?.signature === signature.toLowerCase()) return this.outcome(await this.relayer.settled(existing.id));
+    if (fn.name !== 'claim') {
+      await this.simulateInner(caller, req.data);
+      return this.verifyAndQueue(caller, address, req, fn.name, signature);
+    }
+    // Claims of one study from this API process go one at a time: a claim arriving while another claim of the same
+    // study is in flight waits for its outcome and is simulated again. Of 100 concurrent claimers the 99 losers
+    // are then refused (ALREADY_CLAIMED) after two simulations, with no ECDSA recovery (~3 ms of CPU each), fee
+    // lookup, outbox row or relayer work. Several API instances each keep their own line; the relayer's
+    // re-simulation and the contract decide between them.
+    const until = Date.now() + CLAIM_WAIT_MS;
+    for (;;) {
+      await this.simulateInner(caller, req.data);
+      const ahead = this.claimsInFlight.get(req.data);
+      if (!ahead) break;
+      if (Date.now() >= until) return this.verifyAndQueue(caller, address, req, fn.name, signature); // waited long enough: queue it
+      await settledWithin(ahead, until - Date.now());
+    }
+    const mine = this.verifyAndQueue(caller, address, req, fn.name, signature);
+    const done = mine.then(() => undefined, () => undefined);
+    this.claimsInFlight.set(req.data, done);
+    void done.then(() => {
+      if (this.claimsInFlight.get(req.data) === done) this.claimsInFlight.delete(req.data);
+    });
+    return mine;
+  }
+
+  /** Checks the signature, reserves the worst-case cost against the signer's limit, queues and waits for the outcome. */
+  private async verifyAndQueue(caller: string, forwarder: string, req: ForwardRequest, fn: string, signature: string) {
     let recovered: string;
     try {
-      recovered = verifyTypedData(forwarderDomain(this.config.chainId, getAddress(address)), FORWARD_REQUEST_TYPES, req, signature);
+      recovered = verifyTypedData(forwarderDomain(this.config.chainId, getAddress(forwarder)), FORWARD_REQUEST_TYPES, req, signature);
     } catch {
       throw new OpenReadError('BAD_INPUT', 'signature is not a valid EIP-712 signature');
     }
     if (recovered.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the request is not signed by the signed-in account');
-    // the same signed request again (a client retry): its first outcome, nothing sent again
-    const existing = await this.outbox.findLive(this.config.chainId, address, caller, req.nonce);
-    if (existing?.signature === signature.toLowerCase()) return this.outcome(await this.relayer.settled(existing.id));
-    await this.simulateInner(caller, req.data);
     const reservedWei = await this.relayer.worstCaseCost(req.gas);
 
     const queued = await this.outbox.enqueue(
-      { chainId: this.config.chainId, forwarder: address, signer: caller, signerNonce: req.nonce, target: req.to.toLowerCase(),
-        function: fn.name, data: req.data, gas: req.gas, deadline: req.deadline, signature: signature.toLowerCase(), reservedWei },
+      { chainId: this.config.chainId, forwarder, signer: caller, signerNonce: req.nonce, target: req.to.toLowerCase(),
+        function: fn, data: req.data, gas: req.gas, deadline: req.deadline, signature: signature.toLowerCase(), reservedWei },
       this.config.relay.spendLimitWei,
     );
     if (queued.kind === 'conflict')
@@ -127,6 +165,23 @@ export class RelayService {
       });
     this.relayer.kick();
     return this.outcome(await this.relayer.settled(queued.row.id));
+  }
+
+  /**
+   * The market call a request carries, if it is one of the gasless functions. By selector from a table built once:
+   * `Interface.parseTransaction` hashes the signature of every function of the ABI on each call.
+   */
+  private gaslessCall(data: string): { name: string } {
+    const fragment = this.gasless.get(data.slice(0, 10));
+    try {
+      if (fragment) {
+        this.market.decodeFunctionData(fragment, data);
+        return { name: fragment.name };
+      }
+    } catch {
+      // the selector matched but the arguments do not decode
+    }
+    throw new OpenReadError('BAD_INPUT', `only ${[...GASLESS].join(', ')} can be relayed gaslessly`);
   }
 
   private outcome(row: RelayRow): { txHash: string; blockNumber: number; function: string } {

@@ -13,6 +13,8 @@ const bump = (v: bigint) => (v * 1125n) / 1000n + 1n; // replacement: +12.5 % (n
 /** replacements stop raising the fee at this multiple of the first attempt's (then the same bytes are re-broadcast) */
 const MAX_FEE_GROWTH = 10n;
 const max = (a: bigint, b: bigint) => (a > b ? a : b);
+/** how often settled() re-reads a row that no relayer in this process has settled (another instance may) */
+const SETTLED_POLL_MS = 250;
 
 /**
  * Sends what the relay outbox holds, from the funded relayer account, and watches it until mined:
@@ -34,6 +36,9 @@ export class Relayer implements OnApplicationBootstrap, OnApplicationShutdown {
   private locked = false;
   private stopped = false;
   private wake?: () => void;
+  private kicked = false;
+  /** settled() callers waiting for a row, by id */
+  private readonly waiters = new Map<string, Set<() => void>>();
   private loop?: Promise<void>;
 
   constructor(
@@ -58,20 +63,55 @@ export class Relayer implements OnApplicationBootstrap, OnApplicationShutdown {
     await this.lock?.release().catch(() => undefined);
   }
 
-  /** Look at the outbox now rather than at the next poll. */
+  /** Look at the outbox now rather than at the next poll (again right after the current look, if one is running). */
   kick(): void {
+    this.kicked = true;
     this.wake?.();
   }
 
-  /** The row once it is MINED, REVERTED or FAILED; as it is after `timeoutMs` otherwise. */
+  /**
+   * The row once it is MINED, REVERTED or FAILED; as it is after `timeoutMs` otherwise. Woken as soon as this
+   * process's relayer settles it; polled every SETTLED_POLL_MS for rows another API instance's relayer settles.
+   */
   async settled(id: string, timeoutMs = 60_000): Promise<RelayRow> {
     const until = Date.now() + timeoutMs;
     for (;;) {
+      const wake = this.wakeOnSettle(id, Math.min(SETTLED_POLL_MS, Math.max(0, until - Date.now())));
       const row = await this.outbox.findById(id);
-      if (!row) throw new Error(`relay request ${id} vanished`);
-      if (!['QUEUED', 'SENT'].includes(row.status) || Date.now() > until) return row;
-      await new Promise((r) => setTimeout(r, 50));
+      if (!row) {
+        wake.cancel();
+        throw new Error(`relay request ${id} vanished`);
+      }
+      if (!['QUEUED', 'SENT'].includes(row.status) || Date.now() > until) {
+        wake.cancel();
+        return row;
+      }
+      await wake.done;
     }
+  }
+
+  /** Resolves when this relayer settles `id` or after `ms` (registered before the caller reads the row: no lost wake-up). */
+  private wakeOnSettle(id: string, ms: number): { done: Promise<void>; cancel(): void } {
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => finish(), ms);
+      finish = () => {
+        clearTimeout(timer);
+        const set = this.waiters.get(id);
+        set?.delete(finish);
+        if (set?.size === 0) this.waiters.delete(id);
+        resolve();
+      };
+    });
+    const set = this.waiters.get(id) ?? new Set();
+    set.add(finish);
+    this.waiters.set(id, set);
+    return { done, cancel: finish };
+  }
+
+  /** Wakes the requests waiting in settled() for a row this relayer just settled. */
+  private notifySettled(id: string): void {
+    for (const finish of [...(this.waiters.get(id) ?? [])]) finish();
   }
 
   /** What a request forwarding `gas` may cost at most at today's fees: reserved against the signer's limit. */
@@ -82,12 +122,17 @@ export class Relayer implements OnApplicationBootstrap, OnApplicationShutdown {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
+      this.kicked = false;
+      let sent = false;
       try {
-        await this.tick();
+        sent = await this.tick();
       } catch (e) {
         this.logger.warn(`relay tick failed: ${(e as Error).message}`);
       }
       if (this.stopped) break;
+      // at once again when something was queued meanwhile, or a transaction was just sent (its receipt may be
+      // there already: chains that mine on arrival, like anvil, or with short blocks)
+      if (sent || this.kicked) continue;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, this.config.relay.pollMs);
         this.wake = () => {
@@ -106,23 +151,30 @@ export class Relayer implements OnApplicationBootstrap, OnApplicationShutdown {
     return ok;
   }
 
-  private async tick(): Promise<void> {
-    if (!(await this.holdLock())) return;
+  /** true when a new transaction was sent */
+  private async tick(): Promise<boolean> {
+    if (!(await this.holdLock())) return false;
     const inFlight = new Set<string>();
+    let sent = false;
     for (const row of await this.outbox.pending(this.config.chainId)) {
-      if (this.stopped) return;
+      if (this.stopped) break;
       if (row.status === 'SENT') {
         if (!(await this.watch(row))) inFlight.add(row.signer);
       } else if (!inFlight.has(row.signer)) {
-        await this.send(row);
+        if (await this.send(row)) sent = true;
         inFlight.add(row.signer);
       }
     }
+    return sent;
   }
 
-  private async send(row: RelayRow): Promise<void> {
+  /** true when it was sent, false when it was refused (FAILED) */
+  private async send(row: RelayRow): Promise<boolean> {
     const forwarder = this.config.contracts.forwarder!;
-    if (row.deadline <= (await this.chain.now())) return this.outbox.failed(row.id, 'BAD_INPUT', 'the request expired before it could be sent');
+    if (row.deadline <= (await this.chain.now())) {
+      await this.fail(row.id, 'BAD_INPUT', 'the request expired before it could be sent');
+      return false;
+    }
     const execute = this.forwarder.encodeFunctionData('execute', [
       { from: row.signer, to: row.target, value: 0n, gas: row.gas, deadline: row.deadline, data: row.data, signature: row.signature },
     ]);
@@ -134,7 +186,8 @@ export class Relayer implements OnApplicationBootstrap, OnApplicationShutdown {
     } catch (e) {
       if (e instanceof OpenReadError && e.code === 'CHAIN_UNAVAILABLE') throw e; // retry at the next tick
       const err = e instanceof OpenReadError ? e : new OpenReadError('CONFLICT', 'the request would fail');
-      return this.outbox.failed(row.id, err.code, err.message);
+      await this.fail(row.id, err.code, err.message);
+      return false;
     }
     const fees = await this.chain.provider.getFeeData();
     const chainNonce = await this.chain.provider.getTransactionCount(this.wallet!.address, 'pending');
@@ -142,6 +195,12 @@ export class Relayer implements OnApplicationBootstrap, OnApplicationShutdown {
       this.sign({ nonce, to: forwarder, data: execute, gasLimit }, fees.maxFeePerGas ?? 1n, fees.maxPriorityFeePerGas ?? 1n),
     );
     await this.broadcast(sent!.rawTx!);
+    return true;
+  }
+
+  private async fail(id: string, code: string, message: string): Promise<void> {
+    await this.outbox.failed(id, code, message);
+    this.notifySettled(id);
   }
 
   /** true when the row is settled */
@@ -155,6 +214,7 @@ export class Relayer implements OnApplicationBootstrap, OnApplicationShutdown {
         blockNumber: receipt.blockNumber,
         costWei: receipt.gasUsed * receipt.gasPrice,
       });
+      this.notifySettled(row.id);
       return true;
     }
     const last = row.attempts.at(-1)!;
