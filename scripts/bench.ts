@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: gas of the main calls, then indexer throughput, lag and size, on this machine. Numbers, not
- * assertions: speed and gas goals live here, not in timed tests. `BENCH=gas`, `BENCH=indexer` or `BENCH=worklist` runs one part.
+ * `npm run bench`: gas of the main calls, then indexer throughput, lag and size, worklist latency and claim latency
+ * under contention, on this machine. Numbers, not assertions: speed and gas goals live here, not in timed tests.
+ * `BENCH=gas`, `BENCH=indexer`, `BENCH=worklist` or `BENCH=claim` runs one part.
  *
  * Gas: a fresh local chain, printed as a table with the targets of issue 4 (post ≤ 180k, settle ≤ 60k).
  * The ≥ 10,000-step fuzz/invariant run is `npm run test:fuzz` (FUZZ_STEPS, FUZZ_SEED).
@@ -16,7 +17,9 @@
  * Prints a table (copied into the README).
  */
 import { mined } from '../libs/chain/src/receipts.js';
-import { printTable, worklistBench } from './bench/worklist.js';
+import { claimBench } from './bench/claim.js';
+import { printTable } from './bench/table.js';
+import { worklistBench } from './bench/worklist.js';
 import { NestFactory } from '@nestjs/core';
 import { HDNodeWallet, MaxUint256, Mnemonic, NonceManager, id as keccakId, type Contract, type ContractTransactionResponse, type JsonRpcProvider } from 'ethers';
 import { readFileSync } from 'node:fs';
@@ -299,6 +302,8 @@ async function main() {
   if (which === 'all' || which === 'indexer') await indexerBench();
   // worklist latency with 1,000,000 studies (the machine's Postgres: TEST_PG_URL)
   if (which === 'all' || which === 'worklist') printTable(await worklistBench({ queries: Number(process.env.BENCH_QUERIES ?? 300) }));
+  // claim latency under 100 concurrent claimers (scripts/bench/claim.ts; BENCH_CLAIM_ROUNDS, default 20)
+  if (which === 'all' || which === 'claim') printTable(await claimBench({ rounds: Number(process.env.BENCH_CLAIM_ROUNDS ?? 20) }));
 }
 
 main().catch((e) => {

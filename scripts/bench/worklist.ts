@@ -6,13 +6,7 @@ import { StudyRepository, WorklistQuery, WorklistSort } from '../../libs/db/src/
 import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
 import { MODALITIES, URGENCIES, US_STATES } from '../../libs/domain/src/codes.js';
 
-export interface BenchRow {
-  what: string;
-  n: number;
-  p50: number;
-  p99: number;
-  unit: string;
-}
+import type { BenchRow } from './table.js';
 
 const CHAIN = 31337;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
@@ -167,10 +161,4 @@ export async function worklistBench(opts: { studies?: number; radiologists?: num
     await ds.destroy();
     await db.drop();
   }
-}
-
-export function printTable(rows: BenchRow[]): void {
-  const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
-  console.log('\n| measurement | n | p50 | p99 |\n|---|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.what} | ${r.n} | ${fmt(r.p50)} ${r.unit} | ${fmt(r.p99)} ${r.unit} |`);
 }

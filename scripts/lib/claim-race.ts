@@ -4,6 +4,7 @@
  * them. A claim is the gasless path a radiologist's client takes: prepareGaslessClaim → sign the EIP-712 forward
  * request with the wallet → relayGasless.
  */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Wallet, hexlify, randomBytes, type Contract, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
 import { SiweMessage } from 'siwe';
@@ -187,4 +188,10 @@ export async function indexedUpTo(client: GraphqlHttp, block: number, timeoutMs 
     if (Date.now() > until) throw new Error(`block ${block} not indexed within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** user + system CPU seconds of the calling thread (Linux /proc; 10 ms resolution) */
+export function threadCpuSeconds(): number {
+  const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
