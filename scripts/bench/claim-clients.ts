@@ -2,16 +2,18 @@
  * The radiologists' side of the claim bench, in a worker thread of its own (scripts/bench/claim.ts starts it): the
  * clients' signing and HTTP work does not run on the API's event loop, as it would not in production.
  * workerData { url, claimers }; answers 'ready' with the signed-in addresses, then one 'raced' per 'race' and one
- * 'baseline' per 'baseline' (every claimer sends one myClaims query at the same moment).
+ * 'baseline' per 'baseline' (every claimer sends one myClaims query at the same moment), one 'solo' per 'solo' (one
+ * claimer claims a study alone).
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { claimRace, signedInClaimers, threadCpuSeconds } from '../lib/claim-race.js';
+import { type ClaimAttempt, claimGasless, claimRace, signedInClaimers, threadCpuSeconds } from '../lib/claim-race.js';
 
-export type ToClients = { kind: 'race'; studyId: string } | { kind: 'baseline' };
+export type ToClients = { kind: 'race'; studyId: string } | { kind: 'solo'; studyId: string } | { kind: 'baseline' };
 export type FromClients =
   | { kind: 'ready'; addresses: string[] }
   | { kind: 'raced'; attempts: Awaited<ReturnType<typeof claimRace>>; eventLoopUtilization: number; cpuSeconds: number }
+  | { kind: 'solo'; attempt: ClaimAttempt }
   | { kind: 'baseline'; ms: number[] };
 
 const port = parentPort!;
@@ -29,6 +31,11 @@ port.on('message', async (m: ToClients) => {
       }),
     );
     port.postMessage({ kind: 'baseline', ms } satisfies FromClients);
+    return;
+  }
+  if (m.kind === 'solo') {
+    // one claimer, nobody else: the latency of a claim without contention
+    port.postMessage({ kind: 'solo', attempt: await claimGasless(claimers[0], m.studyId) } satisfies FromClients);
     return;
   }
   const elu = performance.eventLoopUtilization();

@@ -9,8 +9,8 @@
  * first; then, round after round, the 100 claim one study at the same moment, each the way a client does
  * (scripts/lib/claim-race.ts): prepareGaslessClaim → sign the EIP-712 forward request → relayGasless, which answers
  * once the claim is mined (the winner) or refused (the losers: ALREADY_CLAIMED). The first `warmup` rounds are not
- * counted (JIT). Every round must have exactly one winner, or the bench fails. For comparison, the same clients
- * then send the cheapest signed-in query all at once, as many rounds.
+ * counted (JIT). Every round must have exactly one winner, or the bench fails. For comparison, as many rounds of
+ * a claim by one claimer alone, and of the 100 clients sending the cheapest signed-in query all at once.
  */
 import { NestFactory } from '@nestjs/core';
 import { NonceManager, type Contract } from 'ethers';
@@ -45,7 +45,7 @@ export async function claimBench(opts: { rounds?: number; claimers?: number; war
     await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), devKey(0).address));
     const ro = new NonceManager(devKey(2).connect(provider));
     const roMarket = owner.market.connect(ro) as Contract;
-    const funds = BigInt(rounds + warmup) * 10n * USD;
+    const funds = BigInt(warmup + 2 * rounds) * 10n * USD;
     await mined(owner.token.mint(devKey(2).address, funds));
     await mined((owner.token.connect(ro) as Contract).approve(deployment.market, funds));
     await mined(roMarket.deposit(funds));
@@ -85,7 +85,10 @@ export async function claimBench(opts: { rounds?: number; claimers?: number; war
     if (ready.kind !== 'ready') throw new Error('the clients did not start');
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
     await attestTogether(provider, owner.registry, ready.addresses, expiry);
-    const { studyIds, block } = await postTogether(provider, roMarket, warmup + rounds);
+    const posted = await postTogether(provider, roMarket, warmup + 2 * rounds);
+    const studyIds = posted.studyIds.slice(0, warmup + rounds);
+    const soloIds = posted.studyIds.slice(warmup + rounds);
+    const block = posted.block;
     await indexedUpTo(new GraphqlHttp(url), block);
     console.log(`claim bench: ${n} claimers, ${warmup} warm-up rounds, then ${rounds} measured rounds…`);
 
@@ -133,6 +136,14 @@ export async function claimBench(opts: { rounds?: number; claimers?: number; war
     const apiThreadCpu = threadCpuSeconds() - measured!.thread;
     const pgCpu = sumCpu(measured!.pgPids) - measured!.pg;
     const anvilCpu = cpuSeconds(anvil.pid) - measured!.anvil;
+    // without contention: one claimer alone, as many rounds
+    const solo: ClaimAttempt[] = [];
+    for (const studyId of soloIds) {
+      worker.postMessage({ kind: 'solo', studyId } satisfies ToClients);
+      const m = await fromClients();
+      if (m.kind !== 'solo' || m.attempt.code !== null) throw new Error(`a claim without contention failed: ${JSON.stringify(m)}`);
+      solo.push(m.attempt);
+    }
     // the floor: every claimer sends the cheapest signed-in query (session, rate-limit bucket, roles) at once
     const baseline: number[] = [];
     for (let i = 0; i < rounds; i++) {
@@ -155,6 +166,8 @@ export async function claimBench(opts: { rounds?: number; claimers?: number; war
       row('prepareGaslessClaim alone, everyone', attempts.map((a) => a.prepareMs)),
       row('signing the forward request (client)', attempts.filter((a) => a.failedAt !== 'prepare').map((a) => a.signMs)),
       row(`race: ${n} claims sent → the last answered`, raceMs),
+      row('for comparison: a claim without contention (one claimer alone): prepare + sign + relay until mined', solo.map((a) => a.totalMs)),
+      row('… its relayGasless alone', solo.map((a) => a.relayMs)),
       row(`for comparison: ${n} concurrent myClaims queries (the cost of any signed-in request)`, baseline),
     ];
     const atPrepare = losers.filter((a) => a.failedAt === 'prepare').length;
