@@ -4,13 +4,14 @@
  *
  * The real stack: anvil with the contracts, a throwaway database of the machine's Postgres (TEST_PG_URL), the
  * indexer and the GraphQL API over real HTTP in this process with their default settings (relay poll 250 ms,
- * indexer poll 1 s), except 0 confirmations. The radiologists are in a worker thread (claim-clients.ts): 100 new
- * wallets, signed in, credentialed for CT in CA in one block. All studies are posted in one block and indexed
- * first; then, round after round, the 100 claim one study at the same moment, each the way a client does
- * (scripts/lib/claim-race.ts): prepareGaslessClaim → sign the EIP-712 forward request → relayGasless, which answers
- * once the claim is mined (the winner) or refused (the losers: ALREADY_CLAIMED). The first `warmup` rounds are not
- * counted (JIT). Every round must have exactly one winner, or the bench fails. For comparison, as many rounds of
- * a claim by one claimer alone, and of the 100 clients sending the cheapest signed-in query all at once.
+ * indexer poll 1 s), except 0 confirmations and no per-address limit on calls without a session (all the clients
+ * are 127.0.0.1). The radiologists are in a worker thread (claim-clients.ts): 100 new wallets, signed in,
+ * credentialed for CT in CA in one block. All studies are posted in one block and indexed first; then, round after
+ * round, the 100 claim one study at the same moment, each the way a client does (scripts/lib/claim-race.ts):
+ * prepareGaslessClaim → sign the EIP-712 forward request → relayGasless, which answers once the claim is mined (the
+ * winner) or refused (the losers: ALREADY_CLAIMED). The first `warmup` rounds are not counted (JIT). Every round must
+ * have exactly one winner, or the bench fails. For comparison, as many rounds of a claim by one claimer alone, and
+ * of the 100 clients sending the cheapest signed-in query all at once.
  */
 import { NestFactory } from '@nestjs/core';
 import { NonceManager, type Contract } from 'ethers';
@@ -55,7 +56,9 @@ export async function claimBench(opts: { rounds?: number; claimers?: number; war
       rpcUrl: anvil.rpcUrl,
       chainId: deployment.chainId,
       contracts: { ...deployment },
-      api: { port: 0, siweDomain: 'bench.local', siweUri: 'http://bench.local' },
+      // the 100 radiologists all sign in from 127.0.0.1: the per-address limit of calls without a session would
+      // treat them as one client
+      api: { port: 0, siweDomain: 'bench.local', siweUri: 'http://bench.local', publicRateLimitBurst: 100_000, publicRateLimitPerSecond: 1000 },
       indexer: { confirmations: 0, healthPort: 0 },
       settler: {},
       bus: { settlerPort: 1 },
