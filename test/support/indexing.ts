@@ -226,7 +226,7 @@ export async function catchUp(config: AppConfig, ds?: DataSource): Promise<StepR
   }
 }
 
-/** Every table the indexer derives from the chain, in a canonical order and without surrogate keys. */
+/** Every table the indexer derives from the chain, in a canonical order and without surrogate keys or caches. */
 export async function snapshot(databaseUrl: string): Promise<Record<string, unknown[]>> {
   const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
@@ -234,7 +234,9 @@ export async function snapshot(databaseUrl: string): Promise<Record<string, unkn
     const q = async (sql: string) => (await c.query(sql)).rows;
     return {
       chain_events: await q(`SELECT chain_id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events ORDER BY block_number, log_index`),
-      studies: await q(`SELECT * FROM studies ORDER BY chain_id, study_id`),
+      // without the worklist's bounty ceilings: a cache the refresher keeps from chain time and the parameters (on
+      // its own timer), not a projection of the events (libs/db/src/repositories/worklist.spec.ts checks it)
+      studies: (await q(`SELECT * FROM studies ORDER BY chain_id, study_id`)).map(({ bounty_ceiling, ceiling_until, ceiling_gen, ...row }) => row),
       credentials: await q(`SELECT * FROM credentials ORDER BY chain_id, radiologist`),
       incentive_parameters: await q(`SELECT * FROM incentive_parameters ORDER BY chain_id, name, key`),
       ledger_entries: await q(
