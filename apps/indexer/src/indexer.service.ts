@@ -119,7 +119,7 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
       }
       const r = await this.pipeline.step(this.writer);
       this.record(r);
-      if (r.caughtUp && !r.reorg) await this.refreshBounds(this.writer);
+      if (r.caughtUp && !r.reorg) await this.refreshBounds(this.writer, r.fresh === 0 ? r.chainHead : null);
       this.failures = 0;
       if (r.fresh) this.scheduleRelay(0);
       if (!r.caughtUp) next = 0;
@@ -142,20 +142,22 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /**
-   * The worklist's bounty ceilings (libs/db/src/repositories/worklist-bounds.ts): chunks of the refresher for at
-   * most ~200 ms per step, only while caught up (during a backfill the indexed time is history).
+   * The worklist's bounty ceilings (libs/db/src/repositories/worklist-bounds.ts), only while caught up (during a
+   * backfill the indexed time is history): one chunk of the refresher per step; when the step found nothing new
+   * (`idleHead`: the chain head it saw), more for up to ~50 ms, until the chain moves. A new block waits for at
+   * most about one chunk.
    */
-  private async refreshBounds(writer: StoreWriter): Promise<void> {
-    const until = Date.now() + 200;
+  private async refreshBounds(writer: StoreWriter, idleHead: number | null): Promise<void> {
+    const until = Date.now() + (idleHead === null ? 0 : 50);
     const opts = { horizonSeconds: this.config.indexer.boundsHorizonSeconds, chunkRows: this.config.indexer.boundsChunkRows };
-    while (!this.stopped && Date.now() < until) {
+    do {
       const r = await writer.refreshWorklistBounds(opts);
       if (!r || r.idle) return;
       if (r.completed) {
         this.logger.log(`worklist bounds refreshed (${r.updated} studies in the last chunk)`);
         return;
       }
-    }
+    } while (!this.stopped && Date.now() < until && (await this.pipeline.rpc.blockNumber()) === idleHead);
   }
 
   private async halt(reason: string): Promise<void> {

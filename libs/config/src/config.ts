@@ -119,7 +119,7 @@ export const configSchema = z.object({
       /** how far past the indexed head's time the worklist's bounty ceilings are made to hold (README, "Bench") */
       boundsHorizonSeconds: int(120, 30 * 86400).default(3600),
       /** open studies rewritten per refresher transaction */
-      boundsChunkRows: int(100, 1_000_000).default(5000),
+      boundsChunkRows: int(100, 1_000_000).default(1000),
     })
     .refine((i) => i.finalityDepth >= i.confirmations, {
       message: 'finalityDepth must be at least confirmations (a confirmed block may still be reorged, a final one not)',

@@ -205,6 +205,9 @@ export class Relayer implements OnApplicationBootstrap, OnApplicationShutdown {
 
   /** true when the row is settled */
   private async watch(row: RelayRow): Promise<boolean> {
+    // the relayer's mined nonce count, read before the receipts: if it has passed this row's nonce and none of the
+    // row's attempts has a receipt, the nonce went to another transaction (the key used elsewhere)
+    const minedNonces = await this.chain.provider.getTransactionCount(this.wallet!.address, 'latest');
     for (const attempt of [...row.attempts].reverse()) {
       const receipt = await this.chain.provider.getTransactionReceipt(attempt.hash);
       if (!receipt) continue;
@@ -216,6 +219,11 @@ export class Relayer implements OnApplicationBootstrap, OnApplicationShutdown {
       });
       this.notifySettled(row.id);
       return true;
+    }
+    if (minedNonces > row.relayerNonce!) {
+      this.logger.warn(`relayer nonce ${row.relayerNonce} was used by a transaction that is not relay request ${row.id}'s: sending it again with a new nonce`);
+      await this.outbox.requeue(row.id);
+      return false;
     }
     const last = row.attempts.at(-1)!;
     const first = row.attempts[0];

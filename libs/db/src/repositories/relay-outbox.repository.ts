@@ -190,6 +190,19 @@ export class RelayOutboxRepository {
     );
   }
 
+  /**
+   * A sent request whose relayer nonce was taken by a transaction that is none of its attempts (the relayer's key
+   * used elsewhere): those attempts can never be mined, so it goes back to the queue to be sent with a new nonce.
+   */
+  async requeue(id: string): Promise<void> {
+    await this.db.query(
+      `UPDATE relay_requests SET status = 'QUEUED', relayer = NULL, relayer_nonce = NULL, raw_tx = NULL, tx_hash = NULL,
+         attempts = '[]', updated_at = now()
+       WHERE id = $1 AND status = 'SENT'`,
+      [id],
+    );
+  }
+
   async finished(id: string, outcome: { status: 'MINED' | 'REVERTED'; txHash: string; blockNumber: number; costWei: bigint }): Promise<void> {
     await this.db.query(
       `UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()

@@ -26,7 +26,7 @@ import { MODALITIES, URGENCIES } from '../../../domain/src/codes.js';
  * - Parameters change (governance): the digest no longer matches, so the worklist stops trusting the ceilings at
  *   once (same snapshot: it reads both in one REPEATABLE READ transaction) until a refresh of the new
  *   generation has rewritten every open study.
- * - A refresh is done in chunks (keyset over open studies by posted_at), each its own transaction, so indexing
+ * - A refresh is done in chunks (keyset over open studies by study ID), each its own transaction, so indexing
  *   is never blocked for long. Until a refresh completes, `worklist_bounds` still describes the previous one, whose
  *   promise keeps holding: a chunk only raises ceilings (a later V) or writes a generation nobody trusts yet.
  * - Time: V is chain time (the indexed head's block time) plus the horizon; a refresh starts when less than half
@@ -108,14 +108,14 @@ export interface BoundsChunkResult {
 export async function refreshBoundsChunk(tx: EntityManager, chainId: number, now: number, opts: BoundsRefreshOptions): Promise<BoundsChunkResult> {
   const [s] = await tx.query(
     `SELECT b.gen, b.params_digest, b.valid_until, b.refresh_gen, b.refresh_digest, b.refresh_until,
-            b.refresh_after_posted, b.refresh_after_id, ${PARAMS_DIGEST_SQL} AS digest
+            b.refresh_after_id, ${PARAMS_DIGEST_SQL} AS digest
      FROM (SELECT 1) one LEFT JOIN worklist_bounds b ON b.chain_id = $1`,
     [chainId],
   );
   const result: BoundsChunkResult = { started: false, scanned: 0, updated: 0, completed: false, idle: false };
   let gen: number = s.refresh_gen;
   let until = s.refresh_until === null ? null : Number(s.refresh_until);
-  let after: [number, string] = [s.refresh_after_posted === null ? -1 : Number(s.refresh_after_posted), s.refresh_after_id ?? ''];
+  let after: string = s.refresh_after_id ?? '';
   // a refresh under way whose parameters changed meanwhile is restarted with a new generation
   if (until === null || s.refresh_digest !== s.digest) {
     const current = s.gen !== null && s.params_digest === s.digest;
@@ -124,30 +124,30 @@ export async function refreshBoundsChunk(tx: EntityManager, chainId: number, now
     // a new generation for new parameters, distinct from any an abandoned refresh may have written
     gen = current ? s.gen : Math.max(s.gen ?? 0, s.refresh_gen ?? 0) + 1;
     until = now + opts.horizonSeconds;
-    after = [-1, ''];
+    after = '';
     result.started = true;
     // new parameters: the published bounds are withdrawn at once (the chunks will overwrite ceilings of the
     // published generation with ones of parameters it does not describe)
     await tx.query(
-      `INSERT INTO worklist_bounds (chain_id, refresh_gen, refresh_digest, refresh_until, refresh_after_posted, refresh_after_id)
-       VALUES ($1, $2, $3, $4, NULL, NULL)
+      `INSERT INTO worklist_bounds (chain_id, refresh_gen, refresh_digest, refresh_until, refresh_after_id)
+       VALUES ($1, $2, $3, $4, NULL)
        ON CONFLICT (chain_id) DO UPDATE SET refresh_gen = EXCLUDED.refresh_gen, refresh_digest = EXCLUDED.refresh_digest,
-         refresh_until = EXCLUDED.refresh_until, refresh_after_posted = NULL, refresh_after_id = NULL,
+         refresh_until = EXCLUDED.refresh_until, refresh_after_id = NULL,
          valid_until = CASE WHEN $5 THEN worklist_bounds.valid_until END`,
       [chainId, gen, s.digest, until, current],
     );
   }
 
-  // one chunk: the next open studies by (posted_at, study_id); those whose ceiling is of another generation or
-  // ends before `until` get bounty(until) (NULL and FOREVER once that is max_bounty)
+  // one chunk: the next open studies by study ID (the primary key's order); those whose ceiling is of another
+  // generation or ends before `until` get bounty(until) (NULL and FOREVER once that is max_bounty)
   const [r] = await tx.query(
-    `WITH p AS (${paramsCte('$6', '$7')}),
+    `WITH p AS (${paramsCte('$5', '$6')}),
      chunk AS (
-       SELECT study_id, posted_at FROM studies
-       WHERE chain_id = $1 AND status = 'OPEN' AND (posted_at, study_id) > ($4::bigint, $5::text)
-       ORDER BY posted_at, study_id LIMIT $8
+       SELECT study_id FROM studies
+       WHERE chain_id = $1 AND status = 'OPEN' AND study_id > $4::text
+       ORDER BY study_id LIMIT $7
      ), calc AS (
-       SELECT s.study_id, s.max_bounty, ${bountyFromParamsSql('$6', '$7', '$3::bigint')} AS b
+       SELECT s.study_id, s.max_bounty, ${bountyFromParamsSql('$5', '$6', '$3::bigint')} AS b
        FROM studies s JOIN chunk c ON c.study_id = s.study_id CROSS JOIN p
        WHERE s.chain_id = $1 AND (s.ceiling_gen IS DISTINCT FROM $2 OR s.ceiling_until IS NULL OR s.ceiling_until < $3)
      ), u AS (
@@ -157,23 +157,23 @@ export async function refreshBoundsChunk(tx: EntityManager, chainId: number, now
            ceiling_gen = $2
        FROM calc c WHERE s.chain_id = $1 AND s.study_id = c.study_id
        RETURNING 1
-     ), last AS (SELECT posted_at, study_id FROM chunk ORDER BY posted_at DESC, study_id DESC LIMIT 1)
+     )
      SELECT (SELECT count(*) FROM chunk)::int AS scanned, (SELECT count(*) FROM u)::int AS updated,
-            (SELECT posted_at FROM last) AS last_posted, (SELECT study_id FROM last) AS last_id`,
-    [chainId, gen, until, after[0], after[1], MODALITIES, URGENCIES, opts.chunkRows],
+            (SELECT max(study_id) FROM chunk) AS last_id`,
+    [chainId, gen, until, after, MODALITIES, URGENCIES, opts.chunkRows],
   );
   result.scanned = r.scanned;
   result.updated = r.updated;
   if (r.scanned < opts.chunkRows) {
     await tx.query(
       `UPDATE worklist_bounds SET gen = refresh_gen, params_digest = refresh_digest, valid_until = refresh_until, refreshed_at = now(),
-         refresh_gen = NULL, refresh_digest = NULL, refresh_until = NULL, refresh_after_posted = NULL, refresh_after_id = NULL
+         refresh_gen = NULL, refresh_digest = NULL, refresh_until = NULL, refresh_after_id = NULL
        WHERE chain_id = $1`,
       [chainId],
     );
     result.completed = true;
   } else {
-    await tx.query(`UPDATE worklist_bounds SET refresh_after_posted = $2, refresh_after_id = $3 WHERE chain_id = $1`, [chainId, r.last_posted, r.last_id]);
+    await tx.query(`UPDATE worklist_bounds SET refresh_after_id = $2 WHERE chain_id = $1`, [chainId, r.last_id]);
   }
   return result;
 }

@@ -266,16 +266,17 @@ describe('the worklist on real Postgres, against a TypeScript reference', () => 
     expect([...(await walk({ asOf: now + 100, sort: 'BOUNTY_DESC' }, who, 25, Math.ceil((deepest + 1) / 25) + 1))]).toEqual(['CEILINGS']);
   });
 
-  it('refuses ceilings written by anything but the refresher path: a new row never carries one', async () => {
+  it('refuses a new study that carries a ceiling: only the refresher writes one, on open studies', async () => {
     const s = randomStudy(now);
-    await db.query(
-      `INSERT INTO studies (chain_id, study_id, ro, modality, difficulty_bps, urgency, patient_state, max_bounty, posted_at, status,
-         posted_tx, posted_block, updated_block, bounty_ceiling, ceiling_until, ceiling_gen)
-       VALUES ($1, $2, $3, 'CT', 1000, 'ROUTINE', 'CA', 5, $4, 'OPEN', $2, 1, 1, 1, 9999999999, 99)`,
-      [CHAIN, s.id, hex(2, 20), now],
-    );
-    const [row] = await db.query(`SELECT bounty_ceiling, ceiling_until, ceiling_gen FROM studies WHERE study_id = $1`, [s.id]);
-    expect(row).toEqual({ bounty_ceiling: null, ceiling_until: null, ceiling_gen: null });
+    const insert = (ceiling: string | null) =>
+      db.query(
+        `INSERT INTO studies (chain_id, study_id, ro, modality, difficulty_bps, urgency, patient_state, max_bounty, posted_at, status,
+           posted_tx, posted_block, updated_block, bounty_ceiling)
+         VALUES ($1, $2, $3, 'CT', 1000, 'ROUTINE', 'CA', 5, $4, 'OPEN', $2, 1, 1, $5)`,
+        [CHAIN, s.id, hex(2, 20), now, ceiling],
+      );
+    await expect(insert('1')).rejects.toThrow(/carries no bounty ceiling/);
+    await insert(null);
     await db.query(`DELETE FROM studies WHERE study_id = $1`, [s.id]);
   });
 });
