@@ -48,7 +48,8 @@ const PAGES_PER_POLL = 8;
  * database rather than listening to the indexer keeps it correct with several API instances and across restarts
  * of either app, at the cost of one poll interval (API_FEED_POLL_MS) of latency.
  *
- * Two cursors, both paged: the position in the indexed event log (studies posted, claimed, back after a lapsed
+ * Two cursors, both paged: the position in the indexed event log (its IDs grow as events are stored, so a reorg's
+ * new branch is never behind it; studies posted, claimed, back after a lapsed
  * lease; parameter changes), and the chain-time window whose whole hours of waiting are still to be announced.
  */
 @Injectable()
@@ -98,7 +99,7 @@ export class StudyFeed implements OnApplicationShutdown {
       const asOf = await this.chain.now();
       let pages = 0;
       // what happened: studies posted, taken or back, and parameter changes, in chain order
-      while (pages < PAGES_PER_POLL && (head.block > cursor.position.block || (head.block === cursor.position.block && head.logIndex > cursor.position.logIndex))) {
+      while (pages < PAGES_PER_POLL && head > cursor.position) {
         pages++;
         const page = await this.repo.changes(chainId, cursor.position, head, asOf, PAGE);
         cursor.position = page.full && page.last ? page.last : head;

@@ -22,7 +22,7 @@ describe('the live worklist feed on real Postgres', () => {
   const base = MODALITIES.map(() => rnd.big(1_000_000n, 20_000_000n));
   const urgency = URGENCIES.map(() => BigInt(rnd.int(10_000, 30_000)));
   const escalation = 700n;
-  let lastPosted: FeedPosition;
+  let afterParameters: FeedPosition;
   const studies: { id: string; m: number; u: number; d: bigint; max: bigint; postedAt: number }[] = [];
 
   beforeAll(async () => {
@@ -51,8 +51,8 @@ describe('the live worklist feed on real Postgres', () => {
         patientState: rnd.int(0, US_STATES.length - 1), maxBounty: s.max.toString(), postedAt: s.postedAt,
       }));
     }
+    afterParameters = await feed.head(CHAIN);
     await writer.storeBatch(posted, header(2));
-    lastPosted = { block: 2, logIndex: posted.at(-1)!.logIndex };
   });
   afterAll(async () => {
     await writer?.release();
@@ -63,23 +63,46 @@ describe('the live worklist feed on real Postgres', () => {
   const bounty = (s: (typeof studies)[number], t: number) =>
     computeBounty({ base: base[s.m], difficultyBps: s.d, urgencyBps: urgency[s.u], escalationBpsPerHour: escalation, waitingSeconds: BigInt(t - s.postedAt), maxBounty: s.max });
 
-  it('pages through more events than fit one page inside a single block, each exactly once', async () => {
+  /** every study the feed reports after `from`, in pages of `size`, and whether a bounty parameter changed */
+  const drain = async (from: FeedPosition, size: number) => {
     const head = await feed.head(CHAIN);
-    expect(head).toEqual(lastPosted);
-    let at: FeedPosition = { block: 1, logIndex: 1_000_000 };
     const seen: string[] = [];
     let parameters = false;
-    for (let guard = 0; guard < 10; guard++) {
-      const page = await feed.changes(CHAIN, at, head, T0, 500);
+    let at = from;
+    for (let guard = 0; guard < 20; guard++) {
+      const page = await feed.changes(CHAIN, at, head, T0, size);
       seen.push(...page.studies.map((s) => s.studyId));
       parameters ||= page.parametersChanged;
-      if (!page.full) break;
+      if (!page.full) return { seen, parameters, head };
       at = page.last!;
     }
+    throw new Error('the feed did not end');
+  };
+
+  it('pages through more events than fit one page inside a single block, each exactly once', async () => {
+    const { seen, parameters } = await drain(afterParameters, 500);
     expect(seen.sort()).toEqual(studies.map((s) => s.id).sort());
-    expect(parameters).toBe(false); // block 1's parameter changes are before the start
-    const fromStart = await feed.changes(CHAIN, { block: 0, logIndex: -1 }, { block: 1, logIndex: 1_000_000 }, T0, 500);
+    expect(parameters).toBe(false); // the parameter changes are before the start
+    const fromStart = await feed.changes(CHAIN, 0, afterParameters, T0, 500);
     expect(fromStart).toMatchObject({ studies: [], parametersChanged: true, full: false });
+  });
+
+  it('reports the events of a reorg\'s new branch even when their blocks and log indexes are behind the position', async () => {
+    const head = await feed.head(CHAIN);
+    // block 3 with a posting at log index 5, then a reorg back to block 2 and a new block 3 whose posting is at log index 0
+    const at = (block: number, logIndex: number, id: string): ChainEvent => ({
+      ...event(block, 'StudyPosted', { studyId: id, ro: hex(2, 20), modality: 1, difficultyBps: 10_000, urgency: 0, patientState: 4, maxBounty: '1', postedAt: T0 }), // capped at once: never escalates
+      logIndex,
+      blockHash: hex(0xb3000 + logIndex, 32),
+    });
+    const gone = hex(0xdead, 32);
+    const fresh = hex(0xbeef, 32);
+    await writer.storeBatch([at(3, 5, gone)], { ...header(3), blockHash: hex(0xb3005, 32) });
+    expect((await drain(head, 500)).seen).toEqual([gone]);
+    const afterGone = await feed.head(CHAIN);
+    await writer.rollback(header(2));
+    await writer.storeBatch([at(3, 0, fresh)], { ...header(3), blockHash: hex(0xb3000, 32) });
+    expect((await drain(afterGone, 500)).seen).toEqual([fresh]);
   });
 
   it('finds exactly the open studies whose bounty grew in a window, short or long, wrapping the hour or not, in pages', async () => {

@@ -4,11 +4,11 @@ import { MODALITIES, URGENCIES } from '../../../domain/src/codes.js';
 import { BOUNTY_PARAMETER_NAMES, bountySql } from './worklist-bounds.js';
 import { BOUNTY_SQL, PARAMETER_JOINS, WorklistRow, toStudyRow } from './study.repository.js';
 
-/** A position in the indexed event log: (block, log index). */
-export interface FeedPosition {
-  block: number;
-  logIndex: number;
-}
+/**
+ * A position in the indexed event log: a chain_events ID. IDs grow in the order events are stored, so events of a
+ * new branch stored after a reorg come after the position even when their blocks are lower: none is skipped.
+ */
+export type FeedPosition = number;
 
 /** The events that change what a worklist shows: a study appears, is taken, comes back; the bounty parameters change. */
 const FEED_EVENTS = ['StudyPosted', 'StudyClaimed', 'LeaseExpired', 'ParameterUpdated'];
@@ -17,8 +17,8 @@ const toRow = (r: Record<string, any>): WorklistRow => ({ ...toStudyRow(r), curr
 
 /**
  * What the live worklist needs from the database, read in pages so nothing is ever cut off:
- * - `changes`: the indexed events after a position (chain_events is in chain order and indexed by
- *   (chain, block, log index)), the studies they touched as they are now, and whether a bounty parameter changed;
+ * - `changes`: the indexed events after a position (chain_events IDs grow in the order events are stored), the
+ *   studies they touched as they are now, and whether a bounty parameter changed;
  * - `escalated`: open studies whose bounty grew between two chain times because another whole hour of waiting
  *   began (found through studies_open_hour_idx: a study's hours tick over at its posted_at modulo 3600);
  * - `eligiblePairs`: who may see which study (the worklist's rule).
@@ -27,19 +27,16 @@ const toRow = (r: Record<string, any>): WorklistRow => ({ ...toStudyRow(r), curr
 export class StudyFeedRepository {
   constructor(private readonly db: DataSource) {}
 
-  /** The newest indexed event's position ((0, -1) before the first). */
+  /** The newest indexed event's position (0 before the first). */
   async head(chainId: number): Promise<FeedPosition> {
-    const rows = await this.db.query(
-      `SELECT block_number, log_index FROM chain_events WHERE chain_id = $1 ORDER BY block_number DESC, log_index DESC LIMIT 1`,
-      [chainId],
-    );
-    return rows.length ? { block: Number(rows[0].block_number), logIndex: Number(rows[0].log_index) } : { block: 0, logIndex: -1 };
+    const [r] = await this.db.query(`SELECT coalesce(max(id), 0) AS id FROM chain_events WHERE chain_id = $1`, [chainId]);
+    return Number(r.id);
   }
 
   /**
-   * One page (≤ `limit` events) of the feed's events in (after, until], in chain order: the studies they touched
-   * (their current rows, bounty at `asOf`), whether a bounty parameter changed, and the position of the last event
-   * read (null: none). `full` means the page was full: more may follow.
+   * One page (≤ `limit` events) of the feed's events in (after, until], in the order they were stored: the studies
+   * they touched (their current rows, bounty at `asOf`), whether a bounty parameter changed, and the position of the
+   * last event read (null: none). `full` means the page was full: more may follow.
    */
   async changes(
     chainId: number,
@@ -48,12 +45,11 @@ export class StudyFeedRepository {
     asOf: number,
     limit: number,
   ): Promise<{ studies: WorklistRow[]; parametersChanged: boolean; last: FeedPosition | null; full: boolean }> {
-    const events: { block_number: string; log_index: number; name: string; study_id: string | null; param: string | null }[] = await this.db.query(
-      `SELECT block_number, log_index, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain_events
-       WHERE chain_id = $1 AND (block_number, log_index) > ($2::bigint, $3::int) AND (block_number, log_index) <= ($4::bigint, $5::int)
-         AND name = ANY($6::text[])
-       ORDER BY block_number, log_index LIMIT $7`,
-      [chainId, after.block, after.logIndex, until.block, until.logIndex, FEED_EVENTS, limit],
+    const events: { id: string; name: string; study_id: string | null; param: string | null }[] = await this.db.query(
+      `SELECT id, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain_events
+       WHERE chain_id = $1 AND id > $2 AND id <= $3 AND name = ANY($4::text[])
+       ORDER BY id LIMIT $5`,
+      [chainId, after, until, FEED_EVENTS, limit],
     );
     const ids = [...new Set(events.map((e) => e.study_id).filter((id): id is string => id !== null))];
     const studies = ids.length
@@ -67,7 +63,7 @@ export class StudyFeedRepository {
     return {
       studies: studies.map(toRow),
       parametersChanged: events.some((e) => e.name === 'ParameterUpdated' && BOUNTY_PARAMETER_NAMES.includes(e.param ?? '')),
-      last: last ? { block: Number(last.block_number), logIndex: Number(last.log_index) } : null,
+      last: last ? Number(last.id) : null,
       full: events.length === limit,
     };
   }
