@@ -1,4 +1,4 @@
-import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { type DynamicModule, Global, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
 import { createDataSource } from './data-source.js';
@@ -25,6 +25,20 @@ const repositories = [
   TreasuryRepository,
 ];
 
+/**
+ * Closes the pool when the app shuts down. Safe to do here: Nest runs onApplicationShutdown from the root module
+ * outwards and global modules (this one) last, so every service that still writes on shutdown (the indexer releasing
+ * its writer lock, the settler's and the API's loops) has finished by then.
+ */
+@Injectable()
+class DataSourceCloser implements OnApplicationShutdown {
+  constructor(private readonly db: DataSource) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.db.isInitialized) await this.db.destroy();
+  }
+}
+
 @Global()
 @Module({})
 export class DbModule {
@@ -38,6 +52,7 @@ export class DbModule {
           useFactory: async (config: AppConfig) => createDataSource(config.databaseUrl, { applicationName }).initialize(),
         },
         ...repositories,
+        DataSourceCloser,
       ],
       exports: [DataSource, ...repositories],
     };
