@@ -9,6 +9,8 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Context} from "@openzeppelin/contracts/utils/Context.sol";
 import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {BountyMath} from "./BountyMath.sol";
 import {IncentiveParameters} from "./IncentiveParameters.sol";
 import {CredentialRegistry} from "./CredentialRegistry.sol";
@@ -37,8 +39,15 @@ import {CredentialRegistry} from "./CredentialRegistry.sol";
  * - never add Multicall or any self-delegatecall: combined with ERC-2771 it lets callers spoof _msgSender;
  * - owner functions also accept forwarded calls (Ownable reads _msgSender), so an owner's signed request is as
  *   good as the owner's transaction: an owner must not sign forward requests it does not mean.
+ *
+ * Study IDs are issued, never chosen (privacy: no PHI on chain). HAZARD: the study ID is the one free-form field a
+ * poster controls, so an RO choosing it could put PHI-derived data on chain (e.g. a hash of an MRN or accession
+ * number, which is linkable by anyone holding the MRN). {postStudy} therefore accepts only an ID the study-ID
+ * issuer (a key the API holds, generating 32 random bytes per ID) signed for this RO (EIP-712 StudyIdIssuance),
+ * fail closed: no valid issuance, no posting. The issuer is trusted to issue random IDs only; the owner (the DAO
+ * timelock) replaces it with {setStudyIdIssuer}, which also voids every unused issuance of the previous issuer.
  */
-contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
+contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context, EIP712 {
     using SafeERC20 for IERC20;
 
     enum Status {
@@ -98,6 +107,8 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
     uint8 public constant URGENCY_COUNT = 3;
     uint8 public constant STATE_COUNT = 51;
     uint256 private constant BPS = 10_000;
+    bytes32 private constant STUDY_ID_ISSUANCE_TYPEHASH =
+        keccak256("StudyIdIssuance(bytes32 studyId,address ro,uint64 issuedUntil)");
 
     IERC20 private immutable _token;
     IncentiveParameters private immutable _parameters;
@@ -105,6 +116,8 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
     address private _treasury;
     /// @dev May resolve disputes besides the owner; zero = only the owner (the DAO timelock).
     address private _arbiter;
+    /// @dev Signs (EIP-712) the random study IDs an RO may post; never zero. See the contract's notes.
+    address private _studyIdIssuer;
 
     mapping(address account => uint256) private _balances;
     mapping(bytes32 studyId => Study) private _studies;
@@ -127,6 +140,10 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
     error DisputeWindowOpen(bytes32 studyId, uint64 disputeDeadline);
     error NotArbiter(address caller);
     error AwardExceedsLockedBounty(uint256 award, uint256 lockedBounty);
+    /// @notice The study ID was not issued to the caller by the study-ID issuer (a self-chosen or foreign ID).
+    error StudyIdNotIssued(bytes32 studyId);
+    /// @notice The issuance of the study ID expired at `issuedUntil`.
+    error StudyIdIssuanceExpired(bytes32 studyId, uint64 issuedUntil);
 
     event Deposited(address indexed account, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
@@ -168,6 +185,8 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
     event StudyCancelled(bytes32 indexed studyId, address indexed ro, uint256 refund);
     event TreasuryUpdated(address indexed treasury);
     event ArbiterUpdated(address indexed arbiter);
+    /// @notice The study-ID issuer was replaced; issuances signed by `previous` are no longer accepted.
+    event StudyIdIssuerChanged(address indexed previous, address indexed current);
     /// @notice A disputed study was resolved by `resolver` (the arbiter or the owner): the radiologist was awarded
     /// `payout + fee` of the locked bounty, `refund` went back to the RO.
     event DisputeResolved(
@@ -187,8 +206,9 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
         CredentialRegistry registry_,
         address treasury_,
         address initialOwner,
-        address trustedForwarder_
-    ) Ownable(initialOwner) ERC2771Context(trustedForwarder_) {
+        address trustedForwarder_,
+        address studyIdIssuer_
+    ) Ownable(initialOwner) ERC2771Context(trustedForwarder_) EIP712("OpenRead StudyMarket", "1") {
         if (
             address(token_) == address(0) ||
             address(parameters_) == address(0) ||
@@ -198,6 +218,7 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
         _parameters = parameters_;
         _registry = registry_;
         _setTreasury(treasury_);
+        _setStudyIdIssuer(studyIdIssuer_);
     }
 
     // ───────────────────────────── balances ─────────────────────────────
@@ -244,9 +265,13 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
 
     /**
      * @notice Posts a study and escrows `maxBounty` from the caller's market balance.
-     * @param studyId off-chain identifier (e.g. a hash of the accession); must be unused and non-zero.
+     * @param studyId random identifier issued by the study-ID issuer (the API's prepareStudyPosting); must be unused
+     * and non-zero. HAZARD: never derive it from patient data (an MRN, an accession number): it is public forever.
      * @param difficultyBps difficulty (RVU) multiplier in [1000, 100000] basis points.
      * @param patientState index of the patient's state; the radiologist must be licensed there.
+     * @param issuedUntil last timestamp at which the issuance is valid.
+     * @param issuance the issuer's EIP-712 signature of StudyIdIssuance(studyId, caller, issuedUntil). Binding the
+     * caller means an issuance seen in the mempool cannot be used by another RO; each ID posts once anyway.
      */
     function postStudy(
         bytes32 studyId,
@@ -254,8 +279,17 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
         uint32 difficultyBps,
         uint8 urgency,
         uint8 patientState,
-        uint128 maxBounty
+        uint128 maxBounty,
+        uint64 issuedUntil,
+        bytes calldata issuance
     ) external {
+        // fail closed: the ID is the one free-form field a poster controls, so only issued (random) IDs are posted
+        if (block.timestamp > issuedUntil) revert StudyIdIssuanceExpired(studyId, issuedUntil);
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(STUDY_ID_ISSUANCE_TYPEHASH, studyId, _msgSender(), issuedUntil))
+        );
+        (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecoverCalldata(digest, issuance);
+        if (err != ECDSA.RecoverError.NoError || signer != _studyIdIssuer) revert StudyIdNotIssued(studyId);
         if (
             studyId == bytes32(0) ||
             modality >= MODALITY_COUNT ||
@@ -479,6 +513,11 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
         return _arbiter;
     }
 
+    /// @notice Whose EIP-712 StudyIdIssuance signatures {postStudy} accepts.
+    function studyIdIssuer() external view returns (address) {
+        return _studyIdIssuer;
+    }
+
     // ───────────────────────────── admin ─────────────────────────────
 
     /// @notice Where protocol fees are credited from now on (already-credited fees stay with the old treasury).
@@ -490,6 +529,12 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
     function setArbiter(address newArbiter) external onlyOwner {
         _arbiter = newArbiter;
         emit ArbiterUpdated(newArbiter);
+    }
+
+    /// @notice Replaces the study-ID issuer (never with zero: posting fails closed, not open). Unused issuances of
+    /// the previous issuer are refused from now on.
+    function setStudyIdIssuer(address newIssuer) external onlyOwner {
+        _setStudyIdIssuer(newIssuer);
     }
 
     // ───────────────────────────── internals ─────────────────────────────
@@ -561,5 +606,12 @@ contract StudyMarket is Ownable2Step, ReentrancyGuardTransient, ERC2771Context {
         if (newTreasury == address(0)) revert ZeroAddress();
         _treasury = newTreasury;
         emit TreasuryUpdated(newTreasury);
+    }
+
+    function _setStudyIdIssuer(address newIssuer) private {
+        if (newIssuer == address(0)) revert ZeroAddress();
+        address previous = _studyIdIssuer;
+        _studyIdIssuer = newIssuer;
+        emit StudyIdIssuerChanged(previous, newIssuer);
     }
 }

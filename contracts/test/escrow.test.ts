@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MaxUint256, id as keccakId, type HDNodeWallet, type TransactionReceipt } from 'ethers';
 import { computeBounty } from '../../libs/domain/src/bounty.js';
-import { decodeThrownError, increaseTime } from '../../libs/chain/src/index.js';
+import { decodeThrownError, increaseTime, issuanceArgs } from '../../libs/chain/src/index.js';
 import { ALL_MODALITIES, ALL_STATES, Status, USD, assertConserved, blockTimestamp, eventsOf, prng, send, startWorld, type World } from './fixture.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x0be4ead);
@@ -178,7 +178,7 @@ describe('escrow conservation', () => {
           };
           const exp = balances.get(ro.address)! >= s.max ? 'ok' : 'InsufficientBalance';
           const r = await attempt(new Set([exp]), 'post', () =>
-            send(w.as(ro).market.postStudy(s.id, s.modality, s.difficulty, s.urgency, s.state, s.max)),
+            send(w.as(ro).market.postStudy(s.id, s.modality, s.difficulty, s.urgency, s.state, s.max, ...issuanceArgs(w.issue(ro.address, s.id)))),
           );
           if (r) {
             s.postedAt = now;

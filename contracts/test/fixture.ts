@@ -15,13 +15,16 @@ import {
   createProvider,
   decodeThrownError,
   deployOpenRead,
+  issueStudyId,
   startAnvil,
+  type StudyIdIssuance,
   type AnvilHandle,
   type Deployment,
   type OpenReadContracts,
 } from '../../libs/chain/src/index.js';
 
 export const USD = 1_000_000n; // 6 decimals
+const TEN_YEARS_ON = () => BigInt(Math.floor(Date.now() / 1000) + 10 * 365 * 86400);
 export const VERIFIER_ROLE = keccakId('VERIFIER_ROLE');
 export const ALL_STATES = (1n << 51n) - 1n;
 export const ALL_MODALITIES = (1n << 7n) - 1n;
@@ -36,6 +39,10 @@ export interface World {
   owner: HDNodeWallet;
   verifier: HDNodeWallet;
   treasury: HDNodeWallet;
+  /** the market's study-ID issuer (dev account #11, as in npm start) */
+  issuer: HDNodeWallet;
+  /** issueStudyId with the world's issuer and market for `ro` (issuedUntil default: ten years from now, so time travel in tests does not expire it) */
+  issue(ro: string, studyId: string, issuedUntil?: bigint): StudyIdIssuance;
   /** contracts connected to the owner */
   c: OpenReadContracts;
   as(wallet: HDNodeWallet): OpenReadContracts;
@@ -50,7 +57,8 @@ export async function startWorld(): Promise<World> {
   );
   const [owner, verifier] = wallets;
   const treasury = wallets[9];
-  const deployment = await deployOpenRead(owner, { treasury: treasury.address });
+  const issuer = HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/11`);
+  const deployment = await deployOpenRead(owner, { treasury: treasury.address, studyIdIssuer: issuer.address });
   const c = contracts(deployment, owner);
   await send(c.registry.grantRole(VERIFIER_ROLE, verifier.address));
   return {
@@ -61,6 +69,8 @@ export async function startWorld(): Promise<World> {
     owner,
     verifier,
     treasury,
+    issuer,
+    issue: (ro, studyId, issuedUntil) => issueStudyId(issuer.privateKey, deployment.market, deployment.chainId, ro, studyId, issuedUntil ?? TEN_YEARS_ON()),
     c,
     as: (wallet) => contracts(deployment, wallet),
   };

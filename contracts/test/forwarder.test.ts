@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Contract, MaxUint256, id as keccakId, solidityPacked, type HDNodeWallet } from 'ethers';
-import { FORWARD_REQUEST_TYPES, forwarderDomain, loadArtifact, type ForwardRequest } from '../../libs/chain/src/index.js';
+import { FORWARD_REQUEST_TYPES, forwarderDomain, issuanceArgs, loadArtifact, type ForwardRequest } from '../../libs/chain/src/index.js';
 import { ALL_MODALITIES, ALL_STATES, Status, USD, eventsOf, expectError, send, startWorld, type World } from './fixture.js';
 
 const CA = 4;
@@ -43,7 +43,7 @@ describe('gasless calls through the trusted forwarder (ERC-2771)', () => {
   it('claims and reports as the signer while the relayer pays, and consumes the nonce once', async () => {
     expect(await w.c.market.isTrustedForwarder(w.deployment.forwarder)).toBe(true);
     const studyId = keccakId('study:gasless');
-    await send(w.as(ro).market.postStudy(studyId, CT, 10000, 0, CA, 100n * USD));
+    await send(w.as(ro).market.postStudy(studyId, CT, 10000, 0, CA, 100n * USD, ...issuanceArgs(w.issue(ro.address, studyId))));
     const radEthBefore = await w.provider.getBalance(rad.address);
 
     const claim = await signed(rad, w.c.market.interface.encodeFunctionData('claim', [studyId]));
@@ -61,7 +61,7 @@ describe('gasless calls through the trusted forwarder (ERC-2771)', () => {
 
   it('refuses a request whose signer is not its from, and a claim the signer is not eligible for', async () => {
     const studyId = keccakId('study:gasless-2');
-    await send(w.as(ro).market.postStudy(studyId, CT, 10000, 0, CA, 100n * USD));
+    await send(w.as(ro).market.postStudy(studyId, CT, 10000, 0, CA, 100n * USD, ...issuanceArgs(w.issue(ro.address, studyId))));
     const data = w.c.market.interface.encodeFunctionData('claim', [studyId]);
     const forged = { ...(await signed(stranger, data)), from: rad.address };
     await expectError(forwarder.execute(forged), 'ERC2771ForwarderInvalidSigner');
@@ -73,7 +73,7 @@ describe('gasless calls through the trusted forwarder (ERC-2771)', () => {
 
   it('does not let a direct caller spoof the sender by appending an address to the calldata', async () => {
     const studyId = keccakId('study:gasless-3');
-    await send(w.as(ro).market.postStudy(studyId, CT, 10000, 0, CA, 100n * USD));
+    await send(w.as(ro).market.postStudy(studyId, CT, 10000, 0, CA, 100n * USD, ...issuanceArgs(w.issue(ro.address, studyId))));
     const data = w.c.market.interface.encodeFunctionData('claim', [studyId]);
     // a stranger (not the forwarder) appends the credentialed radiologist's address: _msgSender stays msg.sender
     await expectError(

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ContractFactory, MaxUint256, Signature, ZeroAddress, ZeroHash, encodeBytes32String, id as keccakId, type HDNodeWallet } from 'ethers';
 import { computeBounty, splitSettlement } from '../../libs/domain/src/bounty.js';
-import { increaseTime, loadArtifact, revert, snapshot } from '../../libs/chain/src/index.js';
+import { increaseTime, issuanceArgs, issueStudyId, loadArtifact, revert, snapshot } from '../../libs/chain/src/index.js';
 import {
   ALL_MODALITIES,
   ALL_STATES,
@@ -33,6 +33,8 @@ const gas: Record<string, bigint> = {};
 
 const sid = (label: string) => keccakId(`study:${label}`);
 const rh = (label: string) => keccakId(`report:${label}`);
+/** postStudy's issuance arguments: the study ID issued to `to` by the market's issuer */
+const issued = (to: HDNodeWallet, studyId: string, issuedUntil?: bigint) => issuanceArgs(w.issue(to.address, studyId, issuedUntil));
 
 beforeAll(async () => {
   w = await startWorld();
@@ -68,7 +70,7 @@ async function post(
 ) {
   const m = w.as(from).market;
   if (o.deposit !== 0n) await send(m.deposit(o.deposit ?? o.max ?? 100n * USD));
-  return send(m.postStudy(sid(label), o.modality ?? CT, o.difficulty ?? 15000, o.urgency ?? URGENT, o.state ?? CA, o.max ?? 100n * USD));
+  return send(m.postStudy(sid(label), o.modality ?? CT, o.difficulty ?? 15000, o.urgency ?? URGENT, o.state ?? CA, o.max ?? 100n * USD, ...issued(from, sid(label))));
 }
 
 describe('StudyMarket happy path', () => {
@@ -82,7 +84,7 @@ describe('StudyMarket happy path', () => {
     expect(eventsOf(w.c, dep, 'Deposited')[0].args.amount).toBe(150n * USD);
     await check();
 
-    const posted = await send(m.postStudy(ids[0], CT, 15000, URGENT, CA, 120n * USD));
+    const posted = await send(m.postStudy(ids[0], CT, 15000, URGENT, CA, 120n * USD, ...issued(ro, ids[0])));
     gas.postStudy = posted.gasUsed;
     const postedAt = await blockTimestamp(w.provider, posted.blockNumber);
     const ev = eventsOf(w.c, posted, 'StudyPosted')[0].args;
@@ -148,7 +150,7 @@ describe('StudyMarket happy path', () => {
     await send(w.as(rad).market.deposit(1n)); // keep the radiologist's balance non-zero
     await send(w.as(w.treasury).token.approve(w.deployment.market, 1n));
     await send(w.as(w.treasury).market.deposit(1n)); // and the treasury's
-    await send(m.postStudy(sid('happy-2'), CT, 15000, URGENT, CA, 120n * USD));
+    await send(m.postStudy(sid('happy-2'), CT, 15000, URGENT, CA, 120n * USD, ...issued(ro, sid('happy-2'))));
     await send(w.as(rad).market.claim(sid('happy-2')));
     await send(w.as(rad).market.submitReport(sid('happy-2'), rh('happy-2')));
     await increaseTime(w.provider, DAY);
@@ -315,7 +317,7 @@ describe('StudyMarket input validation', () => {
     await expectError(m.withdraw(1), 'InsufficientBalance', [0n, 1n]);
     await expectError(w.as(stranger).market.deposit(1), 'ERC20InsufficientAllowance');
     await send(m.deposit(10n * USD));
-    await expectError(m.postStudy(sid('big'), CT, 15000, 0, CA, 11n * USD), 'InsufficientBalance', [10n * USD, 11n * USD]);
+    await expectError(m.postStudy(sid('big'), CT, 15000, 0, CA, 11n * USD, ...issued(ro, sid('big'))), 'InsufficientBalance', [10n * USD, 11n * USD]);
     const bad: [string, number, number, number, number, bigint][] = [
       [ZeroHash, CT, 15000, 0, CA, USD],
       [sid('b'), 7, 15000, 0, CA, USD],
@@ -325,10 +327,10 @@ describe('StudyMarket input validation', () => {
       [sid('b'), CT, 15000, 0, 51, USD],
       [sid('b'), CT, 15000, 0, CA, 0n],
     ];
-    for (const args of bad) await expectError(m.postStudy(...args), 'InvalidStudy');
-    await send(m.postStudy(sid('ok'), CT, 100000, 2, 50, USD));
-    await send(m.postStudy(sid('ok2'), 6, 1000, 0, 0, USD));
-    await expectError(m.postStudy(sid('ok'), CT, 15000, 0, CA, USD), 'StudyAlreadyExists', [sid('ok')]);
+    for (const args of bad) await expectError(m.postStudy(...args, ...issued(ro, args[0])), 'InvalidStudy');
+    await send(m.postStudy(sid('ok'), CT, 100000, 2, 50, USD, ...issued(ro, sid('ok'))));
+    await send(m.postStudy(sid('ok2'), 6, 1000, 0, 0, USD, ...issued(ro, sid('ok2'))));
+    await expectError(m.postStudy(sid('ok'), CT, 15000, 0, CA, USD, ...issued(ro, sid('ok'))), 'StudyAlreadyExists', [sid('ok')]);
   });
 
   it('reports unknown studies and wrong statuses with StudyNotFound, InvalidStatus and InvalidReportHash', async () => {
@@ -378,8 +380,10 @@ describe('ownership and roles', () => {
     const { abi, bytecode } = loadArtifact('StudyMarket');
     const f = new ContractFactory(abi, bytecode, w.owner);
     const d = w.deployment;
-    await expectError(f.deploy(d.token, d.parameters, d.registry, ZeroAddress, w.owner.address, d.forwarder), 'ZeroAddress');
-    await expectError(f.deploy(d.token, d.parameters, d.registry, d.treasury, ZeroAddress, d.forwarder), 'OwnableInvalidOwner');
+    await expectError(f.deploy(d.token, d.parameters, d.registry, ZeroAddress, w.owner.address, d.forwarder, d.studyIdIssuer), 'ZeroAddress');
+    await expectError(f.deploy(d.token, d.parameters, d.registry, d.treasury, ZeroAddress, d.forwarder, d.studyIdIssuer), 'OwnableInvalidOwner');
+    // no issuer would let nobody post (or, if a zero signer were ever accepted, anyone): refused
+    await expectError(f.deploy(d.token, d.parameters, d.registry, d.treasury, w.owner.address, d.forwarder, ZeroAddress), 'ZeroAddress');
   });
 
   it('lets only verifiers attest and revoke, and only valid credentials', async () => {
@@ -561,6 +565,76 @@ describe('dispute resolution', () => {
     await send(w.c.market.setArbiter(stranger.address));
     await send(w.c.market.setArbiter(ZeroAddress));
     await expectError(w.as(stranger).market.resolveDispute(sid('refused'), 0n), 'NotArbiter', [stranger.address]);
+  });
+});
+
+describe('study-ID issuance (no self-chosen IDs: the ID is the one free-form field a poster controls)', () => {
+  const id = sid('issued');
+  const fund = async (from: HDNodeWallet) => send(w.as(from).market.deposit(10n * USD));
+  const postWith = (from: HDNodeWallet, studyId: string, args: [bigint, string]) =>
+    w.as(from).market.postStudy(studyId, CT, 15000, URGENT, CA, USD, ...args);
+
+  it('posts an ID the issuer signed for the caller, and exposes the issuer', async () => {
+    expect(await w.c.market.studyIdIssuer()).toBe(w.issuer.address);
+    await fund(ro);
+    const r = await send(postWith(ro, id, issued(ro, id)));
+    expect(eventsOf(w.c, r, 'StudyPosted')[0].args.studyId).toBe(id);
+  });
+
+  it('refuses a self-chosen ID (no or a garbage signature), an ID issued to another RO, and one signed by another key', async () => {
+    await fund(ro);
+    const far = BigInt(Math.floor(Date.now() / 1000) + 3600);
+    await expectError(postWith(ro, id, [far, '0x']), 'StudyIdNotIssued', [id]);
+    await expectError(postWith(ro, id, [far, '0x' + '11'.repeat(65)]), 'StudyIdNotIssued', [id]);
+    await expectError(postWith(ro, id, issued(ro2, id)), 'StudyIdNotIssued', [id]);
+    const other = issueStudyId(stranger.privateKey, w.deployment.market, w.deployment.chainId, ro.address, id, far);
+    await expectError(postWith(ro, id, issuanceArgs(other)), 'StudyIdNotIssued', [id]);
+    // signed for another ID, or with issuedUntil changed after signing
+    await expectError(postWith(ro, id, issued(ro, sid('another'))), 'StudyIdNotIssued', [id]);
+    const [until, sig] = issued(ro, id, far);
+    await expectError(postWith(ro, id, [until + 1n, sig]), 'StudyIdNotIssued', [id]);
+    // for another market (same chain, other verifying contract)
+    const foreign = issueStudyId(w.issuer.privateKey, w.deployment.token, w.deployment.chainId, ro.address, id, far);
+    await expectError(postWith(ro, id, issuanceArgs(foreign)), 'StudyIdNotIssued', [id]);
+    expect((await w.c.market.getStudy(id)).status).toBe(Status.None);
+  });
+
+  it('refuses a replay of an RO\'s issuance by another RO (e.g. copied from the mempool)', async () => {
+    await fund(ro2);
+    const ros = issued(ro, id);
+    await expectError(postWith(ro2, id, ros), 'StudyIdNotIssued', [id]);
+    await fund(ro);
+    await send(postWith(ro, id, ros));
+    expect((await w.c.market.getStudy(id)).ro).toBe(ro.address);
+    await expectError(postWith(ro, id, ros), 'StudyAlreadyExists', [id]);
+  });
+
+  it('refuses an expired issuance (accepted up to and including issuedUntil)', async () => {
+    await fund(ro);
+    const now = BigInt((await w.provider.getBlock('latest'))!.timestamp);
+    await expectError(postWith(ro, id, issued(ro, id, now - 1n)), 'StudyIdIssuanceExpired', [id, now - 1n]);
+    const until = now + 100n;
+    const args = issued(ro, id, until);
+    await increaseTime(w.provider, 101);
+    await expectError(postWith(ro, id, args), 'StudyIdIssuanceExpired', [id, until]);
+    const now2 = BigInt((await w.provider.getBlock('latest'))!.timestamp);
+    await w.provider.send('evm_setNextBlockTimestamp', [Number(now2 + 5n)]);
+    await send(postWith(ro, id, issued(ro, id, now2 + 5n)));
+  });
+
+  it('lets only the owner change the issuer, never to zero; issuances of the old issuer are refused afterwards', async () => {
+    await fund(ro);
+    const old = issued(ro, id);
+    const next = w.wallets[8];
+    await expectError(w.as(stranger).market.setStudyIdIssuer(stranger.address), 'OwnableUnauthorizedAccount', [stranger.address]);
+    await expectError(w.c.market.setStudyIdIssuer(ZeroAddress), 'ZeroAddress');
+    const r = await send(w.c.market.setStudyIdIssuer(next.address));
+    const ev = eventsOf(w.c, r, 'StudyIdIssuerChanged')[0].args;
+    expect([ev.previous, ev.current]).toEqual([w.issuer.address, next.address]);
+    expect(await w.c.market.studyIdIssuer()).toBe(next.address);
+    await expectError(postWith(ro, id, old), 'StudyIdNotIssued', [id]);
+    const fresh = issueStudyId(next.privateKey, w.deployment.market, w.deployment.chainId, ro.address, id, BigInt(Math.floor(Date.now() / 1000) + 3600));
+    await send(postWith(ro, id, issuanceArgs(fresh)));
   });
 });
 

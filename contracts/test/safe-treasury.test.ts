@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetaTransactionData, OperationType } from '@safe-global/types-kit';
 import { Contract, MaxUint256, id as keccakId } from 'ethers';
 import { SafeKit, createSafe, deploySafeInfrastructure, safeAbi, type SafeInfrastructure } from '../../libs/chain/src/safe.js';
-import { increaseTime } from '../../libs/chain/src/index.js';
+import { increaseTime, issuanceArgs } from '../../libs/chain/src/index.js';
 import { ALL_MODALITIES, ALL_STATES, USD, send, startWorld, type World } from './fixture.js';
 
 const Safe = SafeKit;
@@ -44,7 +44,7 @@ describe('Safe treasury', () => {
     await send(w.as(ro).token.approve(w.deployment.market, MaxUint256));
     await send(w.as(ro).market.deposit(200n * USD));
     const studyId = keccakId('safe-study');
-    await send(w.as(ro).market.postStudy(studyId, 1, 15000, 1, 4, 200n * USD));
+    await send(w.as(ro).market.postStudy(studyId, 1, 15000, 1, 4, 200n * USD, ...issuanceArgs(w.issue(ro.address, studyId))));
     await send(w.as(rad).market.claim(studyId));
     await send(w.as(rad).market.submitReport(studyId, keccakId('safe-report')));
     await increaseTime(w.provider, 24 * 3600);

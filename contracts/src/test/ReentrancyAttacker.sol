@@ -10,7 +10,7 @@ interface IHookToken {
 interface IMarket {
     function deposit(uint256 amount) external;
     function withdraw(uint256 amount) external;
-    function postStudy(bytes32, uint8, uint32, uint8, uint8, uint128) external;
+    function postStudy(bytes32, uint8, uint32, uint8, uint8, uint128, uint64, bytes calldata) external;
 }
 
 /**
@@ -40,8 +40,9 @@ contract ReentrancyAttacker {
         _market.deposit(amount);
     }
 
-    function post(bytes32 studyId, uint128 maxBounty) external {
-        _market.postStudy(studyId, 0, 10000, 0, 0, maxBounty);
+    /// @param issuedUntil,issuance the study-ID issuer's signature for this contract as the RO
+    function post(bytes32 studyId, uint128 maxBounty, uint64 issuedUntil, bytes calldata issuance) external {
+        _market.postStudy(studyId, 0, 10000, 0, 0, maxBounty, issuedUntil, issuance);
     }
 
     /// @notice Withdraws `amount` and re-enters `withdraw(amount)` up to `reentries` times from the token hook.

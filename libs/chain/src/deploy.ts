@@ -11,6 +11,8 @@ export interface Deployment {
   registry: string;
   market: string;
   treasury: string;
+  /** signs the study IDs StudyMarket.postStudy accepts (issueStudyId); the API holds its key */
+  studyIdIssuer: string;
   /** AccessLogAnchor: the study access log's hash chain head, anchored periodically */
   accessLogAnchor: string;
   /** OpenReadForwarder: the ERC-2771 forwarder StudyMarket trusts (gasless claims and reports) */
@@ -21,6 +23,11 @@ export interface DeployOptions {
   /** owner of TestUSD / IncentiveParameters / StudyMarket and admin of CredentialRegistry; default: deployer */
   owner?: string;
   treasury: string;
+  /**
+   * StudyMarket's study-ID issuer: the address of the key the API signs study IDs with (STUDY_ID_ISSUER_PRIVATE_KEY).
+   * Required: posting fails closed, and there is no sensible default (the deployer's key should not sit in the API).
+   */
+  studyIdIssuer: string;
 }
 
 /**
@@ -33,6 +40,7 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
   const from = await deployer.getAddress();
   const owner = getAddress(opts.owner ?? from);
   const treasury = getAddress(opts.treasury);
+  const studyIdIssuer = getAddress(opts.studyIdIssuer);
   const { chainId } = await provider.getNetwork();
   let nonce = await provider.getTransactionCount(from, 'pending');
 
@@ -52,9 +60,9 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
   const parameters = await deploy('IncentiveParameters', [owner]);
   const registry = await deploy('CredentialRegistry', [owner]);
   const forwarder = await deploy('OpenReadForwarder', []);
-  const market = await deploy('StudyMarket', [token, parameters, registry, treasury, owner, forwarder]);
+  const market = await deploy('StudyMarket', [token, parameters, registry, treasury, owner, forwarder, studyIdIssuer]);
   const accessLogAnchor = await deploy('AccessLogAnchor', [owner]);
-  return { chainId: Number(chainId), deployBlock, token, parameters, registry, market, treasury, accessLogAnchor, forwarder };
+  return { chainId: Number(chainId), deployBlock, token, parameters, registry, market, treasury, studyIdIssuer, accessLogAnchor, forwarder };
 }
 
 export interface OpenReadContracts {

@@ -5,3 +5,4 @@ export * from './errors.js';
 export * from './receipts.js';
 export * from './governance.js';
 export * from './forwarder.js';
+export * from './study-id.js';
