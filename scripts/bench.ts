@@ -37,6 +37,8 @@ import {
   deployOpenRead,
   descriptionHash,
   governanceContracts,
+  issuanceArgs,
+  issueStudyId,
   increaseTime,
   parameterProposal,
   signBallot,
@@ -57,7 +59,9 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
   try {
     const w = Array.from({ length: 10 }, (_, i) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`).connect(provider));
     const [owner, verifier, ro, rad, m1, m2, m3, relayer, , treasury] = w;
-    const d = await deployOpenRead(owner, { treasury: treasury.address });
+    const issuer = devKey(11);
+    const d = await deployOpenRead(owner, { treasury: treasury.address, studyIdIssuer: issuer.address });
+    const issued = (id: string) => issuanceArgs(issueStudyId(issuer.privateKey, d.market, d.chainId, ro.address, id));
     const c = contracts(d, owner);
     const as = (x: HDNodeWallet) => contracts(d, x);
     const measure = async (call: string, tx: Promise<ContractTransactionResponse>, note = '') => {
@@ -76,7 +80,7 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
     for (const round of [0, 1]) {
       const note = round === 0 ? 'first study' : 'steady state';
       const id = sid(round);
-      await measure(round ? 'postStudy' : 'postStudy (first)', as(ro).market.postStudy(id, 1, 15000, 1, 4, 100n * USD), note);
+      await measure(round ? 'postStudy' : 'postStudy (first)', as(ro).market.postStudy(id, 1, 15000, 1, 4, 100n * USD, ...issued(id)), note);
       await measure(round ? 'claim' : 'claim (first)', as(rad).market.claim(id), note);
       await measure(round ? 'submitReport' : 'submitReport (first)', as(rad).market.submitReport(id, keccakId(`report-${round}`)), note);
       await increaseTime(provider, 24 * 3600);
@@ -87,7 +91,7 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
 
     // dispute path
     const disputed = sid(9);
-    await mined(as(ro).market.postStudy(disputed, 1, 15000, 1, 4, 100n * USD));
+    await mined(as(ro).market.postStudy(disputed, 1, 15000, 1, 4, 100n * USD, ...issued(disputed)));
     await mined(as(rad).market.claim(disputed));
     await mined(as(rad).market.submitReport(disputed, keccakId('r9')));
     await measure('dispute', as(ro).market.dispute(disputed));
@@ -151,7 +155,7 @@ async function indexerBench() {
   const db = await createTestDatabase();
   try {
     const deployer = new NonceManager(devKey(0).connect(provider));
-    const deployment = await deployOpenRead(deployer, { treasury: devKey(1).address });
+    const deployment = await deployOpenRead(deployer, { treasury: devKey(1).address, studyIdIssuer: devKey(11).address });
     const owner = contracts(deployment, deployer);
     const ros = [2, 3, 4, 5, 6, 7, 8, 10];
     for (const i of ros) {
@@ -165,6 +169,7 @@ async function indexerBench() {
       rpcUrl: anvil.rpcUrl,
       market: deployment.market,
       ros: ros.map((i) => devKey(i).address),
+      studyIdIssuerKey: devKey(11).privateKey,
       events: EVENTS,
       perBlock: PER_BLOCK,
       seed: 7,

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { NonceManager, hexlify, randomBytes } from 'ethers';
 import { createProvider } from '../libs/chain/src/anvil.js';
 import { Deployment, contracts } from '../libs/chain/src/deploy.js';
+import { issuanceArgs, studyIdIssuerFor } from '../libs/chain/src/study-id.js';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
 import { devKey } from './lib/dev-accounts.js';
 import { STATE_DIR } from './lib/local-stack.js';
@@ -35,12 +36,16 @@ async function main() {
   const verifier = contracts(deployment, new NonceManager(devKey(0).connect(provider)));
   const ro = contracts(deployment, new NonceManager(devKey(2).connect(provider)));
 
+  // the API signs study IDs in normal use (prepareStudyPosting); the demo posts directly, so it signs with the
+  // issuer key npm start used (STUDY_ID_ISSUER_PRIVATE_KEY, default dev account #11)
+  const issue = studyIdIssuerFor(process.env.STUDY_ID_ISSUER_PRIVATE_KEY ?? devKey(11).privateKey, deployment.market, deployment.chainId);
+  const roAddress = devKey(2).address;
   const total = STUDIES.reduce((s, x) => s + x[4], 0n) * USD;
   await mined(ro.token.approve(deployment.market, total));
   await mined(ro.market.deposit(total));
   for (const [m, d, u, s, max] of STUDIES) {
     const id = hexlify(randomBytes(32));
-    await mined(ro.market.postStudy(id, modalityIndex(m), d, urgencyIndex(u), stateIndex(s), max * USD));
+    await mined(ro.market.postStudy(id, modalityIndex(m), d, urgencyIndex(u), stateIndex(s), max * USD, ...issuanceArgs(issue(roAddress, id))));
     console.log(`posted ${id}  ${m} ${u.padEnd(7)} ${s}  max ${max} tUSD`);
   }
   const expiry = (await provider.getBlock('latest'))!.timestamp + 2 * 365 * 86400;

@@ -71,7 +71,9 @@ async function main() {
     const safeDeployer = devKey(0).connect(provider);
     const safeContracts = await deploySafeInfrastructure(safeDeployer);
     const treasury = await createSafe(safeDeployer, safeContracts, TREASURY_OWNERS.map((i) => devKey(i).address), 2, 0n);
-    const deployment = await deployOpenRead(deployer, { treasury });
+    // the API holds the study-ID issuer key; the market accepts only IDs it signed
+    const studyIdIssuer = new Wallet(env.STUDY_ID_ISSUER_PRIVATE_KEY ?? devKey(11).privateKey);
+    const deployment = await deployOpenRead(deployer, { treasury, studyIdIssuer: studyIdIssuer.address });
     const c = contracts(deployment, deployer);
     await mined(c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(0).address));
     await mined(c.token.mint(devKey(2).address, 100_000n * 10n ** 6n));
@@ -106,6 +108,7 @@ async function main() {
       MEMBERSHIP_ADDRESS: governance.membership,
       GOVERNANCE_RELAYER_PRIVATE_KEY: env.GOVERNANCE_RELAYER_PRIVATE_KEY ?? devKey(8).privateKey,
       TREASURY_RELAYER_PRIVATE_KEY: env.TREASURY_RELAYER_PRIVATE_KEY ?? devKey(10).privateKey,
+      STUDY_ID_ISSUER_PRIVATE_KEY: studyIdIssuer.privateKey,
     };
     console.log(`chain      anvil ${rpcUrl} (chain ${deployment.chainId}), market ${deployment.market}`);
   }

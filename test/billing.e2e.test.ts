@@ -30,6 +30,8 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
   let period: { from: string; to: string };
   const w = (i: number) => devWallet(i, stack.provider);
   const market = (i: number) => stack.owner.market.connect(w(i)) as Contract;
+  /** postStudy's arguments with the issuance of `id` for dev account i */
+  const withId = (i: number, id: string, ...rest: (number | bigint)[]) => [id, ...rest, ...stack.issued(w(i).address, id)];
   const studyId = () => hexlify(randomBytes(32));
 
   const client = async (i: number) => {
@@ -57,7 +59,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
 
     // before the period: an opening balance and an open study
     await mined(market(2).deposit(1_000n * USD));
-    await mined(market(2).postStudy(studyId(), 1, 10_000, 0, stateIndex('CA'), 80n * USD));
+    await mined(market(2).postStudy(...withId(2, studyId(), 1, 10_000, 0, stateIndex('CA'), 80n * USD)));
     const start = await latestTimestamp(provider);
     await increaseTime(provider, 10);
 
@@ -66,8 +68,8 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     await mined(market(2).deposit(500n * USD));
     await mined(market(5).deposit(300n * USD));
     const [a, b, c, d, e] = [studyId(), studyId(), studyId(), studyId(), studyId()];
-    for (const [id, max] of [[a, 200n], [b, 150n], [c, 100n], [d, 50n]] as const) await mined(market(2).postStudy(id, 1, 12_000, 1, stateIndex('CA'), max * USD));
-    await mined(market(5).postStudy(e, 1, 10_000, 0, stateIndex('CA'), 120n * USD));
+    for (const [id, max] of [[a, 200n], [b, 150n], [c, 100n], [d, 50n]] as const) await mined(market(2).postStudy(...withId(2, id, 1, 12_000, 1, stateIndex('CA'), max * USD)));
+    await mined(market(5).postStudy(...withId(5, e, 1, 10_000, 0, stateIndex('CA'), 120n * USD)));
     await mined(market(2).cancelStudy(d));
     await mined(market(3).claim(b));
     await increaseTime(provider, 4 * 3600 + 60);

@@ -32,7 +32,7 @@ describe('confirmations and finality as users see them', () => {
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
     await mined(owner.registry.attest(reader.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
     const studyId = hexlify(randomBytes(32));
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD));
+    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD, ...stack.issued(ro.address, studyId)));
     await mined((owner.market.connect(reader) as Contract).claim(studyId));
     await mined((owner.market.connect(reader) as Contract).submitReport(studyId, keccak256(toUtf8Bytes('report'))));
     await increaseTime(provider, 25 * 3600);

@@ -38,7 +38,7 @@ describe('contention', () => {
     const expiry = (await stack.provider.getBlock('latest'))!.timestamp + 365 * 86400;
     await attestTogether(stack.provider, stack.owner.registry, claimers.map((c) => c.wallet.address), expiry);
     const ro = stack.owner.market.connect(new NonceManager(devWallet(2, stack.provider))) as typeof stack.owner.market;
-    const { studyIds, block } = await postTogether(stack.provider, ro, ROUNDS);
+    const { studyIds, block } = await postTogether(stack.provider, ro, ROUNDS, stack.issuer.privateKey);
     await indexedUpTo(new GraphqlHttp(url), block);
     const relayer = devWallet(19, stack.provider).address;
     const relayerNonce = await stack.provider.getTransactionCount(relayer);

@@ -32,7 +32,7 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
   async function post(): Promise<string> {
     const studyId = hexlify(randomBytes(32));
     const market = stack.owner.market.connect(devWallet(2, stack.provider)) as typeof stack.owner.market;
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD));
+    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD, ...stack.issued(devWallet(2, stack.provider).address, studyId)));
     return studyId;
   }
 

@@ -153,7 +153,7 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     const market = owner.market.connect(ro) as typeof owner.market;
     await mined(market.deposit(1_000n * USD));
     const studyId = hexlify(randomBytes(32));
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 500n * USD));
+    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 500n * USD, ...stack.issued(ro.address, studyId)));
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
     await mined(owner.registry.attest(reader.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
     // FORBIDDEN until the indexer has seen the credential, then the study shows up

@@ -7,7 +7,7 @@ import { JsonRpcClient } from '../libs/chain/src/json-rpc.js';
 import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
 import { seededRandom } from '../libs/domain/src/random.js';
 import { Chain, ROS, cleanSnapshot, divergences, snapshot, startChain, until } from './support/indexing.js';
-import { devWallet } from './support/stack.js';
+import { STUDY_ID_ISSUER, devWallet } from './support/stack.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -22,6 +22,7 @@ describe('SIGKILL at random points during a large backfill', () => {
       rpcUrl: chain.anvil.rpcUrl,
       market: chain.deployment.market,
       ros: ROS.map((i) => devWallet(i, chain.provider).address),
+      studyIdIssuerKey: devWallet(STUDY_ID_ISSUER, chain.provider).privateKey,
       events: 6_000,
       perBlock: 20,
       seed: 1,

@@ -10,7 +10,7 @@ import { waitForReceipt } from '../libs/chain/src/receipts.js';
 import { AppConfig, parseConfig } from '../libs/config/src/index.js';
 import { createDataSource } from '../libs/db/src/data-source.js';
 import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
-import { devWallet, waitFor } from './support/stack.js';
+import { STUDY_ID_ISSUER, devWallet, waitFor } from './support/stack.js';
 
 describe('the indexer', () => {
   let anvil: AnvilHandle;
@@ -24,7 +24,7 @@ describe('the indexer', () => {
     anvil = await startAnvil();
     provider = createProvider(anvil.rpcUrl);
     const deployer = new NonceManager(devWallet(0, provider));
-    deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
+    deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address, studyIdIssuer: devWallet(STUDY_ID_ISSUER, provider).address });
     token = contracts(deployment, deployer);
     ro = contracts(deployment, new NonceManager(devWallet(2, provider)));
     await waitForReceipt(provider, (await token.token.mint(devWallet(2, provider).address, 10n ** 12n)).hash);

@@ -52,7 +52,7 @@ describe('the live worklist over graphql-ws', () => {
 
     const post = async (state: string) => {
       const id = hexlify(randomBytes(32));
-      await mined(market.postStudy(id, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex(state), 100n * USD));
+      await mined(market.postStudy(id, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex(state), 100n * USD, ...stack.issued(ro.address, id)));
       return id;
     };
     const ca = await post('CA');

@@ -65,7 +65,7 @@ describe('a new radiologist, end to end over HTTP and WebSocket', () => {
     await fundRo(stack, ro, 500n * USD);
     const studyId = hexlify(randomBytes(32));
     const maxBounty = 200n * USD;
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 12_000, urgencyIndex('STAT'), stateIndex('CA'), maxBounty));
+    await mined(market.postStudy(studyId, modalityIndex('CT'), 12_000, urgencyIndex('STAT'), stateIndex('CA'), maxBounty, ...stack.issued(ro.address, studyId)));
     const arrived = (await live.next()).data.worklistEvents;
     expect(arrived).toMatchObject({ kind: 'NEW_STUDY', study: { id: studyId } });
     await live.close();

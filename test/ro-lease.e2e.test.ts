@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mined } from '../libs/chain/src/receipts.js';
-import { Contract, keccak256 } from 'ethers';
+import { mined, waitForReceipt } from '../libs/chain/src/receipts.js';
+import { Contract, keccak256, verifyTypedData } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessLogAnchorService } from '../apps/settler/src/access-log-anchor.service.js';
 import { increaseTime } from '../libs/chain/src/anvil.js';
 import { loadArtifact } from '../libs/chain/src/artifacts.js';
+import { decodeThrownError } from '../libs/chain/src/errors.js';
+import { STUDY_ID_ISSUANCE_TYPES, issueStudyId, studyMarketDomain } from '../libs/chain/src/study-id.js';
 import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
 import {
   DecryptionError, decryptPayload, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner, leaseTerms, openSealed, reportContext, sealTo,
@@ -15,6 +17,7 @@ import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 import { FETCH, POST, RELAY, RoSide, USD, claimThroughApi, postingInput } from './support/ro-flow.js';
 
 const input = postingInput;
+const POST_ISSUED = `mutation($i: StudyPostingInput!) { prepareStudyPosting(input: $i) { studyId issuedUntil issuance transaction { from to data chainId gasLimit } } }`;
 
 describe('RO accounts, posting and the study lease protocol', () => {
   let stack: Stack;
@@ -99,9 +102,41 @@ describe('RO accounts, posting and the study lease protocol', () => {
       urgency: ROUTINE, patientState: "CA", maxBounty: "1", patientName: "x" }) { studyId } }`)).toBe('BAD_INPUT');
     // a radiologist cannot post, and a depositor cannot relay a posting with an ID it chose itself
     expect(await (await client(3)).code(POST, { i: input() })).toBe('FORBIDDEN');
-    const own = stack.owner.market.interface.encodeFunctionData('postStudy', [keccak256(Buffer.from('MRN 00482913')), 1, 10_000, 0, 4, USD]);
+    const mrnId = keccak256(Buffer.from('MRN 00482913'));
+    const own = stack.owner.market.interface.encodeFunctionData('postStudy', [mrnId, 1, 10_000, 0, 4, USD, 2n ** 40n, '0x']);
     const signed = await signPrepared(ro(), { to: stack.deployment.market, data: own, chainId: stack.deployment.chainId, gasLimit: '300000' });
     expect(await depositor.code(RELAY, { tx: signed })).toBe('FORBIDDEN');
+  });
+
+  it('refuses on chain a direct postStudy with a self-chosen ID (no issuance, self-signed, or issued to another RO); the prepared posting succeeds', async () => {
+    const market = stack.owner.market.connect(ro()) as Contract;
+    const mrnId = keccak256(Buffer.from('MRN 00482913')); // the hazard: a PHI-derived ID
+    const until = BigInt((await stack.provider.getBlock('latest'))!.timestamp + 3600);
+    // the RO signs an "issuance" itself, in the issuer's exact format: not the issuer's key
+    const selfSigned = issueStudyId(ro().privateKey, stack.deployment.market, stack.deployment.chainId, ro().address, mrnId, until).issuance;
+    for (const issuance of ['0x', selfSigned]) {
+      const err = await market.postStudy.staticCall(mrnId, 1, 10_000, 0, 4, USD, until, issuance).catch((e: unknown) => e);
+      expect(decodeThrownError(err)?.name).toBe('StudyIdNotIssued');
+      // mined with an explicit gas limit (no estimate to stop it first): the chain itself reverts it
+      const sent = await market.postStudy(mrnId, 1, 10_000, 0, 4, USD, until, issuance, { gasLimit: 300_000 });
+      expect((await waitForReceipt(stack.provider, sent.hash))?.status).toBe(0);
+    }
+    expect((await stack.owner.market.getStudy(mrnId)).status).toBe(0n);
+
+    // the API's posting: a random ID with the issuer's signature for this depositor, sent directly (no relay)
+    const depositor = await client(2);
+    const { prepareStudyPosting: p } = await depositor.ok(POST_ISSUED, { i: input() });
+    expect(p.studyId).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(p.issuedUntil).toBeGreaterThan(Number(until) - 3600);
+    expect(verifyTypedData(studyMarketDomain(stack.deployment.market, stack.deployment.chainId), STUDY_ID_ISSUANCE_TYPES,
+      { studyId: p.studyId, ro: ro().address, issuedUntil: p.issuedUntil }, p.issuance)).toBe(stack.issuer.address);
+    // another RO cannot use it (an issuance copied from a prepared transaction or the mempool)
+    const other = stack.owner.market.connect(otherRo()) as Contract;
+    const stolen = await other.postStudy.staticCall(p.studyId, 1, 10_000, 0, 4, USD, p.issuedUntil, p.issuance).catch((e: unknown) => e);
+    expect(decodeThrownError(stolen)?.name).toBe('StudyIdNotIssued');
+    const receipt = await waitForReceipt(stack.provider, await stack.provider.broadcastTransaction(await signPrepared(ro(), p.transaction)).then((t) => t.hash));
+    expect(receipt?.status).toBe(1);
+    expect((await stack.owner.market.getStudy(p.studyId)).ro).toBe(ro().address);
   });
 
   it('valid lease → the claimant decrypts; wrong account, wrong key, expired lease → refused and logged; report sealed to the RO, hash on chain', async () => {

@@ -50,7 +50,7 @@ describe('the treasury Safe over GraphQL', () => {
     await mined(owner.registry.attest(w(3).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), (await latestTimestamp(provider)) + 365 * 86400));
     const studies = [hexlify(randomBytes(32)), hexlify(randomBytes(32))];
     for (const id of studies) {
-      await mined(market(2).postStudy(id, modalityIndex('CT'), 12_000, 1, stateIndex('CA'), 200n * USD));
+      await mined(market(2).postStudy(id, modalityIndex('CT'), 12_000, 1, stateIndex('CA'), 200n * USD, ...stack.issued(w(2).address, id)));
       await mined(market(3).claim(id));
       await mined(market(3).submitReport(id, hexlify(randomBytes(32))));
     }

@@ -37,7 +37,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     const studyId = hexlify(randomBytes(32));
     const maxBounty = 500n * USD;
     await mined(
-      market.postStudy(studyId, modalityIndex('CT'), 15_000, urgencyIndex('URGENT'), stateIndex('CA'), maxBounty)
+      market.postStudy(studyId, modalityIndex('CT'), 15_000, urgencyIndex('URGENT'), stateIndex('CA'), maxBounty, ...stack.issued(ro.address, studyId))
     );
 
     // a verifier attests three radiologists; one is licensed only in Texas
@@ -184,7 +184,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     const ro = devWallet(2, provider);
     const market = owner.market.connect(ro) as typeof owner.market;
     const studyId = hexlify(randomBytes(32));
-    await mined(market.postStudy(studyId, modalityIndex('MR'), 10_000, urgencyIndex('STAT'), stateIndex('NY'), 100n * USD));
+    await mined(market.postStudy(studyId, modalityIndex('MR'), 10_000, urgencyIndex('STAT'), stateIndex('NY'), 100n * USD, ...stack.issued(ro.address, studyId)));
     const expiry = (await provider.getBlock('latest'))!.timestamp + 86400;
     const readers = [10, 11, 12, 13, 14, 15].map((i) => devWallet(i, provider));
     for (const r of readers) {

@@ -41,7 +41,7 @@ export async function claimBench(opts: { rounds?: number; claimers?: number; war
   const closers: (() => Promise<unknown>)[] = [];
   try {
     const deployer = new NonceManager(devKey(0).connect(provider));
-    const deployment = await deployOpenRead(deployer, { treasury: devKey(1).address });
+    const deployment = await deployOpenRead(deployer, { treasury: devKey(1).address, studyIdIssuer: devKey(11).address });
     const owner = contracts(deployment, deployer);
     await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), devKey(0).address));
     const ro = new NonceManager(devKey(2).connect(provider));
@@ -88,7 +88,7 @@ export async function claimBench(opts: { rounds?: number; claimers?: number; war
     if (ready.kind !== 'ready') throw new Error('the clients did not start');
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
     await attestTogether(provider, owner.registry, ready.addresses, expiry);
-    const posted = await postTogether(provider, roMarket, warmup + 2 * rounds);
+    const posted = await postTogether(provider, roMarket, warmup + 2 * rounds, devKey(11).privateKey);
     const studyIds = posted.studyIds.slice(0, warmup + rounds);
     const soloIds = posted.studyIds.slice(warmup + rounds);
     const block = posted.block;

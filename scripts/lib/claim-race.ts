@@ -10,6 +10,7 @@ import { Wallet, hexlify, randomBytes, type Contract, type JsonRpcProvider, type
 import { SiweMessage } from 'siwe';
 import { FORWARD_REQUEST_TYPES } from '../../libs/chain/src/forwarder.js';
 import { waitForReceipt } from '../../libs/chain/src/receipts.js';
+import { issuanceArgs, studyIdIssuerFor } from '../../libs/chain/src/study-id.js';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../../libs/domain/src/codes.js';
 
 export interface GraphqlResult<T = any> {
@@ -163,16 +164,25 @@ export async function attestTogether(provider: JsonRpcProvider, registry: Contra
 
 /**
  * Posts `n` race studies with random IDs in as few blocks as possible, from the market's runner (an RO behind a
- * NonceManager, with enough deposited). Returns the study IDs and the last block.
+ * NonceManager, with enough deposited), each ID issued to it with the market's study-ID issuer key. Returns the
+ * study IDs and the last block.
  */
-export async function postTogether(provider: JsonRpcProvider, market: Contract, n: number): Promise<{ studyIds: string[]; block: number }> {
+export async function postTogether(
+  provider: JsonRpcProvider,
+  market: Contract,
+  n: number,
+  studyIdIssuerKey: string,
+): Promise<{ studyIds: string[]; block: number }> {
   const studyIds = Array.from({ length: n }, () => hexlify(randomBytes(32)));
   const s = RACE_STUDY;
+  const ro = await (market.runner as unknown as { getAddress(): Promise<string> }).getAddress();
+  const issue = studyIdIssuerFor(studyIdIssuerKey, await market.getAddress(), (await provider.getNetwork()).chainId);
+  const issuedUntil = (await provider.getBlock('latest'))!.timestamp + 3600;
   const receipts = await mineTogether(provider, () =>
     Promise.all(
       studyIds.map(
         (id) =>
-          market.postStudy(id, modalityIndex(s.modality), s.difficultyBps, urgencyIndex(s.urgency), stateIndex(s.state), s.maxBounty, {
+          market.postStudy(id, modalityIndex(s.modality), s.difficultyBps, urgencyIndex(s.urgency), stateIndex(s.state), s.maxBounty, ...issuanceArgs(issue(ro, id, issuedUntil)), {
             gasLimit: 400_000,
           }) as Promise<{ hash: string }>,
       ),

@@ -18,4 +18,5 @@ export const DEV_ACCOUNTS = [
   { index: 9, role: 'settler (sends settle / lease-release transactions)' },
   { index: 19, role: 'relayer (pays the gas of gasless claims and reports)' },
   { index: 10, role: 'treasury relayer (sends Safe payouts once the owners have signed)' },
+  { index: 11, role: "study-ID issuer: the API signs the random study IDs StudyMarket.postStudy accepts (holds no funds)" },
 ];

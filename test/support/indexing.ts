@@ -9,7 +9,7 @@ import { AppConfig, parseConfig } from '../../libs/config/src/index.js';
 import { EventStore, createDataSource } from '../../libs/db/src/index.js';
 import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
 import { seededRandom } from '../../libs/domain/src/random.js';
-import { devWallet } from './stack.js';
+import { STUDY_ID_ISSUER, devWallet, issuedFor } from './stack.js';
 
 export const USD = 1_000_000n;
 export const ROS = [2, 6, 7];
@@ -30,7 +30,7 @@ export async function startChain(args: string[] = []): Promise<Chain> {
   const anvil = await startAnvil({ args: ['--accounts', '20', ...args] });
   const provider = createProvider(anvil.rpcUrl);
   const deployer = new NonceManager(devWallet(0, provider));
-  const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address });
+  const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address, studyIdIssuer: devWallet(STUDY_ID_ISSUER, provider).address });
   const owner = contracts(deployment, deployer);
   await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress()));
   for (const i of ROS) {
@@ -127,7 +127,10 @@ export class Activity {
       switch (action) {
         case 'post': {
           const id = hexlify(keccak256(toUtf8Bytes(`study-${r.int(0, 2 ** 31)}-${this.studies.length}`)));
-          ok = await this.send(this.market(ro), 'postStudy', [id, r.int(0, 6), r.int(5_000, 30_000), r.int(0, 2), r.int(0, 3), BigInt(r.int(10, 500)) * USD]);
+          ok = await this.send(this.market(ro), 'postStudy', [
+            id, r.int(0, 6), r.int(5_000, 30_000), r.int(0, 2), r.int(0, 3), BigInt(r.int(10, 500)) * USD,
+            ...issuedFor(this.chain.deployment, devWallet(ro, this.chain.provider).address, id),
+          ]);
           if (ok) this.studies.push(id);
           break;
         }

@@ -22,9 +22,23 @@ import { increaseTime } from '../../libs/chain/src/anvil.js';
 import { AppConfig, AppConfigInput, parseConfig } from '../../libs/config/src/index.js';
 import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
 import { createSafe, deploySafeInfrastructure } from '../../libs/chain/src/safe.js';
+import { issuanceArgs, issueStudyId } from '../../libs/chain/src/study-id.js';
 
 export const devWallet = (i: number, provider: JsonRpcProvider) =>
   HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`).connect(provider);
+
+/** The market's study-ID issuer in tests, as in npm start: dev account #11 (the API holds its key). */
+export const STUDY_ID_ISSUER = 11;
+const TEN_YEARS = 10 * 365 * 86400;
+
+/**
+ * postStudy's last two arguments (issuedUntil, issuance) for a direct call: `studyId` issued by the dev issuer to
+ * `ro` on `deployment`'s market, valid for ten years (tests move chain time), via libs/chain issueStudyId.
+ */
+export function issuedFor(deployment: Pick<Deployment, 'market' | 'chainId'>, ro: string, studyId: string, issuedUntil?: bigint): [bigint, string] {
+  const key = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${STUDY_ID_ISSUER}`).privateKey;
+  return issuanceArgs(issueStudyId(key, deployment.market, deployment.chainId, ro, studyId, issuedUntil ?? BigInt(Math.floor(Date.now() / 1000) + TEN_YEARS)));
+}
 
 export interface Stack {
   config: AppConfig;
@@ -39,6 +53,10 @@ export interface Stack {
   db: Awaited<ReturnType<typeof createTestDatabase>>;
   /** the DAO, when startStack was asked for it */
   governance?: GovernanceDeployment;
+  /** the market's study-ID issuer (dev account #11; its key is the API's STUDY_ID_ISSUER_PRIVATE_KEY) */
+  issuer: HDNodeWallet;
+  /** postStudy's (issuedUntil, issuance) for `studyId` issued to `ro` (see issuedFor) */
+  issued(ro: string, studyId: string, issuedUntil?: bigint): [bigint, string];
   stop(): Promise<void>;
 }
 
@@ -67,7 +85,8 @@ export async function startStack(
   const treasury = opts.treasurySafe
     ? await createSafe(safeDeployer, await deploySafeInfrastructure(safeDeployer), opts.treasurySafe.owners.map((i) => devWallet(i, provider).address), opts.treasurySafe.threshold)
     : devWallet(1, provider).address;
-  const deployment = await deployOpenRead(deployer, { treasury });
+  const issuer = devWallet(STUDY_ID_ISSUER, provider);
+  const deployment = await deployOpenRead(deployer, { treasury, studyIdIssuer: issuer.address });
   const owner = contracts(deployment, deployer);
   await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress()));
   const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
@@ -90,6 +109,7 @@ export async function startStack(
     api: {
       port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address],
       publicRateLimitBurst: 100_000, publicRateLimitPerSecond: 1000,
+      studyIdIssuerPrivateKey: issuer.privateKey,
       ...opts.api,
     },
     indexer: { confirmations: 0, pollMs: 100, healthPort: 0, ...opts.indexer },
@@ -109,7 +129,8 @@ export async function startStack(
   await api.init();
   await api.listen(0, '127.0.0.1');
   const stack: Stack = {
-    config, anvil, provider, deployment, owner, api, indexer, settler, db, governance,
+    config, anvil, provider, deployment, owner, api, indexer, settler, db, governance, issuer,
+    issued: (ro, studyId, issuedUntil) => issuedFor(deployment, ro, studyId, issuedUntil),
     async stop() {
       await stack.api.close(); // a test may have restarted the API
       await indexer.close();

@@ -3,6 +3,7 @@
  * queued, executed or canceled; the pipeline stores them and the parameter history names the proposal.
  */
 import { mined } from '../../../libs/chain/src/receipts.js';
+import { issuanceArgs, issueStudyId } from '../../../libs/chain/src/study-id.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HDNodeWallet, Mnemonic, id as keccakId, type JsonRpcProvider } from 'ethers';
 import { DataSource } from 'typeorm';
@@ -40,7 +41,7 @@ const wallet = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVI
 beforeAll(async () => {
   anvil = await startAnvil();
   provider = createProvider(anvil.rpcUrl);
-  const deployment = await deployOpenRead(wallet(0), { treasury: wallet(1).address });
+  const deployment = await deployOpenRead(wallet(0), { treasury: wallet(1).address, studyIdIssuer: wallet(11).address });
   chainId = deployment.chainId;
   g = await deployGovernance(wallet(0), deployment, {
     members: [2, 3, 4].map((i) => ({ address: wallet(i).address })),
@@ -83,7 +84,7 @@ beforeAll(async () => {
   await mined(c(wallet(0)).token.mint(ro.address, 100_000_000n));
   await mined(c(ro).token.approve(deployment.market, 100_000_000n));
   await mined(c(ro).market.deposit(100_000_000n));
-  await mined(c(ro).market.postStudy(DISPUTED, 1, 10000, 0, 4, 100_000_000n));
+  await mined(c(ro).market.postStudy(DISPUTED, 1, 10000, 0, 4, 100_000_000n, ...issuanceArgs(issueStudyId(wallet(11).privateKey, deployment.market, chainId, ro.address, DISPUTED, 4_000_000_000n))));
   await mined(c(rad).market.claim(DISPUTED));
   await mined(c(rad).market.submitReport(DISPUTED, keccakId('report')));
   await mined(c(ro).market.dispute(DISPUTED));

@@ -3,6 +3,7 @@ import { mined } from '../../../libs/chain/src/receipts.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_MNEMONIC, AnvilHandle, createProvider, increaseTime, startAnvil } from '../../../libs/chain/src/anvil.js';
 import { contracts, deployOpenRead } from '../../../libs/chain/src/deploy.js';
+import { issuanceArgs, issueStudyId } from '../../../libs/chain/src/study-id.js';
 import { parseConfig } from '../../../libs/config/src/index.js';
 import { CredentialRepository, EventStore, StudyRepository, createDataSource } from '../../../libs/db/src/index.js';
 import { IndexerPipeline } from '../../indexer/src/pipeline.js';
@@ -31,7 +32,7 @@ describe('the credential watch', () => {
   it('warns once per threshold ahead of expiry, then reports the lapse when chain and worklist both stop counting the credential', async () => {
     const provider = createProvider(anvil.rpcUrl);
     const deployer = new NonceManager(wallet(0).connect(provider));
-    const deployment = await deployOpenRead(deployer, { treasury: wallet(1).address });
+    const deployment = await deployOpenRead(deployer, { treasury: wallet(1).address, studyIdIssuer: wallet(11).address });
     const { registry, market, token } = contracts(deployment, deployer);
     await mined(registry.grantRole(await registry.VERIFIER_ROLE(), await deployer.getAddress()));
     const config = parseConfig({
@@ -62,7 +63,7 @@ describe('the credential watch', () => {
     await mined(token.approve(deployment.market, 10n ** 9n));
     await mined(market.deposit(10n ** 9n));
     const studyId = '0x' + '11'.repeat(32);
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, 0, stateIndex('NY'), 10n ** 8n));
+    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, 0, stateIndex('NY'), 10n ** 8n, ...issuanceArgs(issueStudyId(wallet(11).privateKey, deployment.market, deployment.chainId, await deployer.getAddress(), studyId, 4_000_000_000n))));
     await index();
     const studies = new StudyRepository(ds);
     const notices = () => repo.notificationsOf(deployment.chainId, radiologist, 50);

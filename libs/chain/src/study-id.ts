@@ -1,4 +1,4 @@
-import { SigningKey, TypedDataEncoder, getAddress, type BytesLike } from 'ethers';
+import { AbiCoder, SigningKey, TypedDataEncoder, concat, getAddress, id, keccak256, type BytesLike } from 'ethers';
 
 /**
  * Study-ID issuance: StudyMarket.postStudy accepts only a study ID the market's study-ID issuer signed for the
@@ -33,8 +33,8 @@ export interface StudyIdIssuance {
 
 /**
  * Signs StudyIdIssuance(studyId, ro, issuedUntil) with the issuer key, for postStudy's last two arguments.
- * Synchronous and cheap (one hash and one secp256k1 signature on the digest), so bulk generators can call it per
- * posting. `issuedUntil` defaults to now + DEFAULT_ISSUANCE_SECONDS (local clock).
+ * Synchronous and cheap (one hash and one secp256k1 signature on the digest). `issuedUntil` defaults to
+ * now + DEFAULT_ISSUANCE_SECONDS (local clock). For many issuances on one market use studyIdIssuerFor.
  */
 export function issueStudyId(
   issuerKey: string | SigningKey,
@@ -44,14 +44,29 @@ export function issueStudyId(
   studyId: BytesLike,
   issuedUntil?: bigint | number,
 ): StudyIdIssuance {
-  const until = BigInt(issuedUntil ?? Math.floor(Date.now() / 1000) + DEFAULT_ISSUANCE_SECONDS);
-  const digest = TypedDataEncoder.hash(studyMarketDomain(market, chainId), STUDY_ID_ISSUANCE_TYPES, {
-    studyId,
-    ro: getAddress(ro),
-    issuedUntil: until,
-  });
+  return studyIdIssuerFor(issuerKey, market, chainId)(ro, studyId, issuedUntil);
+}
+
+const TYPEHASH = id('StudyIdIssuance(bytes32 studyId,address ro,uint64 issuedUntil)');
+
+/**
+ * issueStudyId bound to one issuer key and market: the domain separator is hashed once, and each issuance costs a
+ * struct hash and a signature on the digest (~0.4 ms), so bulk generators can sign tens of thousands.
+ */
+export function studyIdIssuerFor(
+  issuerKey: string | SigningKey,
+  market: string,
+  chainId: number | bigint,
+): (ro: string, studyId: BytesLike, issuedUntil?: bigint | number) => StudyIdIssuance {
   const key = typeof issuerKey === 'string' ? new SigningKey(issuerKey) : issuerKey;
-  return { issuedUntil: until, issuance: key.sign(digest).serialized };
+  const domainSeparator = TypedDataEncoder.hashDomain(studyMarketDomain(market, chainId));
+  const coder = AbiCoder.defaultAbiCoder();
+  return (ro, studyId, issuedUntil) => {
+    const until = BigInt(issuedUntil ?? Math.floor(Date.now() / 1000) + DEFAULT_ISSUANCE_SECONDS);
+    const structHash = keccak256(coder.encode(['bytes32', 'bytes32', 'address', 'uint64'], [TYPEHASH, studyId, getAddress(ro), until]));
+    const digest = keccak256(concat(['0x1901', domainSeparator, structHash]));
+    return { issuedUntil: until, issuance: key.sign(digest).serialized };
+  };
 }
 
 /** postStudy's last two arguments: `market.postStudy(id, …, maxBounty, ...issuanceArgs(issueStudyId(…)))`. */

@@ -97,6 +97,11 @@ export const configSchema = z.object({
     pruneBatchSize: int(1, 100_000).default(1000),
     /** how often the live worklist (subscriptions) looks for new indexed changes while anyone is subscribed */
     feedPollMs: int(10).default(1000),
+    /**
+     * the market's study-ID issuer key: prepareStudyPosting signs (EIP-712) the random IDs it generates, and
+     * StudyMarket.postStudy accepts no other. Unset = the API cannot prepare postings (fails closed).
+     */
+    studyIdIssuerPrivateKey: privateKey.optional(),
   }),
   indexer: z
     .object({
@@ -236,6 +241,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       pruneIntervalMs: env.PRUNE_INTERVAL_MS,
       pruneBatchSize: env.PRUNE_BATCH_SIZE,
       feedPollMs: env.API_FEED_POLL_MS,
+      studyIdIssuerPrivateKey: env.STUDY_ID_ISSUER_PRIVATE_KEY || undefined,
     },
     indexer: {
       confirmations: env.INDEXER_CONFIRMATIONS,

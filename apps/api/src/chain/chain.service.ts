@@ -38,6 +38,8 @@ const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0
   InsufficientBalance: 'CONFLICT',
   StudyAlreadyExists: 'CONFLICT',
   InvalidStudy: 'BAD_INPUT',
+  StudyIdNotIssued: 'FORBIDDEN',
+  StudyIdIssuanceExpired: 'BAD_INPUT',
   InvalidCredential: 'BAD_INPUT',
   CredentialNotFound: 'NOT_FOUND',
   AccessControlUnauthorizedAccount: 'FORBIDDEN',

@@ -4,6 +4,8 @@ import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { StudyVaultRepository } from '../../../../libs/db/src/index.js';
 import { MODALITIES, URGENCIES, US_STATES, modalityIndex, stateIndex, urgencyIndex } from '../../../../libs/domain/src/codes.js';
 import { BODY_PARTS, PHI_DESCRIPTIONS, screenForPhi } from '../../../../libs/domain/src/phi.js';
+import { SigningKey } from 'ethers';
+import { DEFAULT_ISSUANCE_SECONDS, issueStudyId } from '../../../../libs/chain/src/study-id.js';
 import { ChainService, UnsignedTx } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAmount, parseStudyId } from '../common/validation.js';
@@ -14,10 +16,21 @@ const MAX_UINT128 = (1n << 128n) - 1n;
 const MIN_DIFFICULTY_BPS = 1_000;
 const MAX_DIFFICULTY_BPS = 100_000;
 
+export interface PreparedStudyPosting {
+  studyId: string;
+  /** the issuance's last valid second (unix) */
+  issuedUntil: bigint;
+  /** the study-ID issuer's EIP-712 signature of StudyIdIssuance(studyId, depositor, issuedUntil) */
+  issuance: string;
+  /** postStudy with every argument, the issuance included */
+  transaction: UnsignedTx;
+}
+
 /**
  * An RO's side of posting: validates that only de-identified metadata comes in, generates the study ID
- * (32 bytes of crypto randomness, checked unused on chain), prepares postStudy for the depositor wallet, and
- * takes the encrypted payload. The server never sees a study key or plaintext.
+ * (32 bytes of crypto randomness, checked unused on chain), signs its issuance with the study-ID issuer key (the
+ * market accepts no other ID: a self-chosen one could be derived from patient data), prepares postStudy for the
+ * depositor wallet, and takes the encrypted payload. The server never sees a study key or plaintext.
  */
 @Injectable()
 export class PostingService {
@@ -26,9 +39,14 @@ export class PostingService {
     private readonly access: RoAccessService,
     private readonly vault: StudyVaultRepository,
     private readonly chain: ChainService,
-  ) {}
+  ) {
+    this.issuer = config.api.studyIdIssuerPrivateKey ? new SigningKey(config.api.studyIdIssuerPrivateKey) : null;
+  }
 
-  async prepare(depositor: string, input: StudyPostingInput): Promise<{ studyId: string; transaction: UnsignedTx }> {
+  private readonly issuer: SigningKey | null;
+
+  async prepare(depositor: string, input: StudyPostingInput): Promise<PreparedStudyPosting> {
+    if (!this.issuer) throw new OpenReadError('CHAIN_UNAVAILABLE', 'posting is not configured on this server (no study-ID issuer key)');
     // the PHI screen runs first, and its errors never echo the value
     const phi = screenForPhi({ bodyPart: input.bodyPart, patientState: input.patientState, maxBounty: /^\d+$/.test(input.maxBounty) ? null : input.maxBounty });
     if (phi.length) {
@@ -53,10 +71,14 @@ export class PostingService {
     const studyId = await this.freshStudyId();
     if (!(await this.vault.createPosting(this.config.chainId, { studyId, roId: ro.id, bodyPart, preparedBy: depositor })))
       throw new OpenReadError('CONFLICT', 'study ID collision; try again');
+    // valid for an hour from the later of our clock and the chain's (a test chain may run ahead of the wall clock)
+    const head = await this.chain.provider.getBlock('latest');
+    const now = Math.max(Math.floor(Date.now() / 1000), head?.timestamp ?? 0);
+    const { issuedUntil, issuance } = issueStudyId(this.issuer, this.config.contracts.market, this.config.chainId, depositor, studyId, now + DEFAULT_ISSUANCE_SECONDS);
     const transaction = await this.chain.prepare(depositor, 'postStudy', [
-      studyId, modalityIndex(input.modality), input.difficultyBps, urgencyIndex(input.urgency), stateIndex(state), maxBounty,
+      studyId, modalityIndex(input.modality), input.difficultyBps, urgencyIndex(input.urgency), stateIndex(state), maxBounty, issuedUntil, issuance,
     ]);
-    return { studyId, transaction };
+    return { studyId, issuedUntil, issuance, transaction };
   }
 
   /** 32 random bytes, unused on chain. A repeat is astronomically unlikely; the loop makes it harmless anyway. */

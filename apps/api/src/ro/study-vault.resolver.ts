@@ -43,11 +43,12 @@ export class StudyVaultResolver {
   @Mutation(() => PreparedPosting, {
     description:
       'Validates de-identified metadata (anything that looks like patient data is refused), generates a random study ID ' +
-      'and returns the postStudy transaction for your depositor wallet to sign and relay.',
+      'signs its issuance for your depositor wallet (the market accepts only issued IDs), and returns the complete postStudy ' +
+      'transaction for that wallet to sign and relay.',
   })
   async prepareStudyPosting(@CurrentUser() user: AuthUser, @Args('input') input: StudyPostingInput): Promise<PreparedPosting> {
-    const { studyId, transaction } = await this.postings.prepare(user.address, input);
-    return { studyId, transaction: toPrepared(transaction) };
+    const { studyId, issuedUntil, issuance, transaction } = await this.postings.prepare(user.address, input);
+    return { studyId, issuedUntil: Number(issuedUntil), issuance, transaction: toPrepared(transaction) };
   }
 
   @Roles('RO_DEPOSITOR')
