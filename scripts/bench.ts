@@ -61,7 +61,8 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
     const [owner, verifier, ro, rad, m1, m2, m3, relayer, , treasury] = w;
     const issuer = devKey(11);
     const d = await deployOpenRead(owner, { treasury: treasury.address, studyIdIssuer: issuer.address });
-    const issued = (id: string) => issuanceArgs(issueStudyId(issuer.privateKey, d.market, d.chainId, ro.address, id));
+    // valid for a year: the bench moves chain time forward between rounds
+    const issued = (id: string) => issuanceArgs(issueStudyId(issuer.privateKey, d.market, d.chainId, ro.address, id, Math.floor(Date.now() / 1000) + 365 * 86400));
     const c = contracts(d, owner);
     const as = (x: HDNodeWallet) => contracts(d, x);
     const measure = async (call: string, tx: Promise<ContractTransactionResponse>, note = '') => {
