@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Wallet, hexlify, randomBytes, type Contract, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
-import { SiweMessage } from 'siwe';
 import { FORWARD_REQUEST_TYPES } from '../../libs/chain/src/forwarder.js';
 import { waitForReceipt } from '../../libs/chain/src/receipts.js';
 import { issuanceArgs, studyIdIssuerFor } from '../../libs/chain/src/study-id.js';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../../libs/domain/src/codes.js';
+import { signInMessage } from './siwe.js';
 
 export interface GraphqlResult<T = any> {
   data?: T;
@@ -41,16 +41,7 @@ export class GraphqlHttp {
   /** Sign-In with Ethereum: nonce → EIP-4361 message signed by the wallet → login. */
   async signIn(wallet: Wallet): Promise<void> {
     const { nonce } = await this.ok(`mutation { nonce { nonce domain uri chainId } }`);
-    const message = new SiweMessage({
-      domain: nonce.domain,
-      address: wallet.address,
-      statement: 'Sign in to OpenRead',
-      uri: nonce.uri,
-      version: '1',
-      chainId: nonce.chainId,
-      nonce: nonce.nonce,
-      issuedAt: new Date().toISOString(),
-    }).prepareMessage();
+    const message = signInMessage(nonce, wallet.address);
     const { login } = await this.ok(`mutation($m: String!, $s: String!) { login(message: $m, signature: $s) { token } }`, {
       m: message,
       s: await wallet.signMessage(message),

@@ -3,6 +3,7 @@ import { Agent } from 'node:http';
 import { Wallet, HDNodeWallet } from 'ethers';
 import { SiweMessage } from 'siwe';
 import request from 'supertest';
+import { signInMessage } from '../../scripts/lib/siwe.js';
 
 export interface GqlResult<T = any> {
   data?: T;
@@ -53,17 +54,7 @@ export class GqlClient {
     overrides: Partial<SiweMessage> = {},
   ): Promise<GqlResult & { message: string; signature: string }> {
     const { nonce } = await this.ok(`mutation { nonce { nonce domain uri chainId } }`);
-    const message = new SiweMessage({
-      domain: nonce.domain,
-      address: wallet.address,
-      statement: 'Sign in to OpenRead',
-      uri: nonce.uri,
-      version: '1',
-      chainId: nonce.chainId,
-      nonce: nonce.nonce,
-      issuedAt: new Date().toISOString(),
-      ...overrides,
-    }).prepareMessage();
+    const message = signInMessage(nonce, wallet.address, overrides);
     const signature = await wallet.signMessage(message);
     const r = await this.send(`mutation($m: String!, $s: String!) { login(message: $m, signature: $s) { token address } }`, {
       m: message,
