@@ -45,7 +45,7 @@ import {
   startAnvil,
 } from '../libs/chain/src/index.js';
 import { parseConfig } from '../libs/config/src/index.js';
-import { EventStore, createDataSource } from '../libs/db/src/index.js';
+import { EventStore, boundsState, createDataSource } from '../libs/db/src/index.js';
 import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
 import { devKey } from './lib/dev-accounts.js';
 
@@ -246,23 +246,21 @@ async function indexerBench() {
     };
     // the worklist's bounty ceilings: once caught up, the indexer rewrites every open study's (a new generation),
     // a chunk per poll. Lag when that is done (the steady state), and while it runs again (as after a parameter change)
-    const pgc = new pg.Client({ connectionString: db.url });
-    await pgc.connect();
-    const bounds = async () => (await pgc.query(`SELECT valid_until, refresh_gen FROM worklist_bounds WHERE chain_id = $1`, [config.chainId])).rows[0];
+    const probe = await createDataSource(db.url, { poolSize: 1 }).initialize();
     const waitBounds = async (done: boolean) => {
       for (let t = Date.now(); Date.now() - t < 300_000; await new Promise((r) => setTimeout(r, 50))) {
-        const b = await bounds();
-        if (done ? b?.valid_until && b.refresh_gen === null : b?.refresh_gen != null) return;
+        const b = await boundsState(probe, config.chainId);
+        if (done ? b?.validUntil != null && !b.refreshing : b?.refreshing) return;
       }
       throw new Error('the worklist bounds refresher did not get there in 5 minutes');
     };
     await waitBounds(true);
     const lags = await sampleLags();
-    await pgc.query(`UPDATE worklist_bounds SET params_digest = 'stale' WHERE chain_id = $1`, [config.chainId]);
+    await probe.query(`UPDATE worklist_bounds SET params_digest = 'stale' WHERE chain_id = $1`, [config.chainId]);
     await waitBounds(false);
     const refreshLags = await sampleLags();
-    const refreshStillRunning = (await bounds())?.refresh_gen != null;
-    await pgc.end();
+    const refreshStillRunning = (await boundsState(probe, config.chainId))?.refreshing === true;
+    await probe.destroy();
     await api.close();
     await indexer.close();
 

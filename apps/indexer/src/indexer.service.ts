@@ -154,7 +154,7 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
       const r = await writer.refreshWorklistBounds(opts);
       if (!r || r.idle) return;
       if (r.completed) {
-        this.logger.log(`worklist bounds refreshed (${r.updated} studies in the last chunk)`);
+        this.logger.log('worklist bounds refreshed: the bounty ceilings of all open studies hold for the next horizon');
         return;
       }
     } while (!this.stopped && Date.now() < until && (await this.pipeline.rpc.blockNumber()) === idleHead);

@@ -136,7 +136,9 @@ export class StudyRepository {
   async worklistPage(q: WorklistQuery, opts: { explain?: boolean } = {}): Promise<{ rows: WorklistRow[]; path: WorklistPath; plan?: string[] }> {
     return this.db.transaction('REPEATABLE READ', async (tx) => {
       const [me] = await tx.query(
-        `SELECT c.states::text[] AS states, c.modalities::text[] AS modalities, ${BOUNDS_HOLD_SQL('$3::bigint')} AS bounded
+        // whether the ceilings hold matters only to BOUNTY_DESC (WAITING_DESC needs no bound)
+        `SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+                ${q.sort === 'BOUNTY_DESC' ? BOUNDS_HOLD_SQL('$3::bigint') : 'false'} AS bounded
          FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3`,
         [q.chainId, q.radiologist, q.asOf],
       );
