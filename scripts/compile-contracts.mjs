@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // Compiles contracts/src/**/*.sol with solc-js and writes contracts/out/<ContractName>.json
-// ({ contractName, abi, bytecode }). Skips the work when the hash of (solc version + sources)
-// equals contracts/out/.hash. Errors exit 1; warnings are printed.
+// ({ contractName, abi, bytecode }). Skips the work when the hash of (solc version, compiler settings, the
+// OpenZeppelin version and every source) equals contracts/out/.hash: the check reads files only and does not load
+// the compiler (loading soljson alone takes seconds), so an unchanged tree costs a few milliseconds.
+// Errors exit 1; warnings are printed.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import solc from 'solc';
 
 const require = createRequire(import.meta.url);
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,16 +39,24 @@ if (files.length === 0) {
 const unitName = (abs) => relative(srcDir, abs).split(sep).join('/');
 const sources = Object.fromEntries(files.map((f) => [unitName(f), { content: readFileSync(f, 'utf8') }]));
 
-const version = solc.version();
+const settings = {
+  optimizer: { enabled: true, runs: 200 },
+  evmVersion: 'cancun',
+  viaIR: false,
+  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+};
+const packageVersion = (name) => JSON.parse(readFileSync(require.resolve(`${name}/package.json`), 'utf8')).version;
 const hash = createHash('sha256');
-hash.update(version);
+hash.update(`solc ${packageVersion('solc')}\0openzeppelin ${packageVersion('@openzeppelin/contracts')}\0${JSON.stringify(settings)}`);
 for (const [name, { content }] of Object.entries(sources)) hash.update(`\0${name}\0${content}`);
 const digest = hash.digest('hex');
 
 if (!force && existsSync(hashFile) && readFileSync(hashFile, 'utf8').trim() === digest) {
-  console.log(`compile-contracts: up to date (${files.length} sources, solc ${version})`);
+  console.log(`compile-contracts: up to date (${files.length} sources, solc ${packageVersion('solc')})`);
   process.exit(0);
 }
+const { default: solc } = await import('solc');
+const version = solc.version();
 
 function findImports(path) {
   try {
@@ -65,12 +74,7 @@ function findImports(path) {
 const input = {
   language: 'Solidity',
   sources,
-  settings: {
-    optimizer: { enabled: true, runs: 200 },
-    evmVersion: 'cancun',
-    viaIR: false,
-    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
-  },
+  settings,
 };
 
 const started = Date.now();
