@@ -4,11 +4,19 @@
  *   chain      anvil on 127.0.0.1:8545 (or RPC_URL + the contract addresses in the environment)
  *   contracts  TestUSD, IncentiveParameters, CredentialRegistry, StudyMarket, deployed fresh
  *   apps       indexer, settler, api (child processes; they exit when this launcher goes away)
- * Ctrl-C stops everything it started. `npm run demo` then fills the worklist.
+ * The local chain mines a block every ANVIL_BLOCK_TIME seconds (default 1) besides one per transaction, so chain
+ * time follows the clock; `npm run chain -- advance 24h` jumps it.
+ *
+ * Stopping: SIGINT (Ctrl-C), SIGTERM or SIGHUP, to this process or to npm (`npm start` execs it, and npm forwards
+ * both), stops in order: api, settler, indexer (each closes its connections and releases its locks), then
+ * Postgres, then anvil. Postgres, anvil and the apps run in their own process groups, so a terminal's Ctrl-C (sent
+ * to the whole foreground group) reaches only npm and this launcher, never a service under a running app. When an
+ * app exits on its own, everything is stopped the same way and the launcher exits 1.
+ * `npm run demo` then fills the worklist.
  */
 import { mined } from '../libs/chain/src/receipts.js';
 import { ChildProcess, fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Contract, NonceManager, Wallet } from 'ethers';
@@ -19,28 +27,73 @@ import { createSafe, deploySafeInfrastructure } from '../libs/chain/src/safe.js'
 import { configFromEnv } from '../libs/config/src/index.js';
 import { runMigrations } from '../libs/db/src/data-source.js';
 import { DEV_ACCOUNTS, devKey } from './lib/dev-accounts.js';
-import { STATE_DIR, readPidFile, startEmbeddedPostgres, stopStale, writePidFile } from './lib/local-stack.js';
+import {
+  STATE_DIR,
+  readPidFile,
+  releaseEmbeddedPostgresSignalHooks,
+  startEmbeddedPostgres,
+  stopStale,
+  writePidFile,
+} from './lib/local-stack.js';
 
 const env = process.env;
 /** dev accounts admitted as the first DAO members */
 const GOVERNANCE_MEMBERS = [3, 4, 5];
 /** dev accounts owning the 2-of-3 treasury Safe */
 const TREASURY_OWNERS = [1, 6, 7];
-const stops: (() => Promise<void>)[] = [];
-const children: ChildProcess[] = [];
+/** seconds between the local chain's blocks when nobody transacts; 0 = a block per transaction only */
+const BLOCK_TIME = Number(env.ANVIL_BLOCK_TIME ?? 1);
+/** the dev account given the ADMIN role when ADMIN_ADDRESSES is not set */
+const DEV_ADMIN = 12;
+/** apps in the order they are stopped: the API first (no new requests), the indexer last (it feeds the settler) */
+const APP_STOP_ORDER = ['api', 'settler', 'indexer'];
+const apps = new Map<string, ChildProcess>();
+let stopPostgres: (() => Promise<void>) | undefined;
+let stopAnvil: (() => Promise<void>) | undefined;
 let stopping = false;
 
+class Stopping extends Error {}
+/** called between start-up steps: a signal during start-up stops the rest of it */
+const checkNotStopping = () => {
+  if (stopping) throw new Stopping('stopping');
+};
+
+const exited = (c: ChildProcess) => c.exitCode !== null || c.signalCode !== null;
+const waitExit = (c: ChildProcess, ms: number) =>
+  new Promise<boolean>((resolve) => {
+    if (exited(c)) return resolve(true);
+    const timer = setTimeout(() => resolve(false), ms);
+    c.once('exit', () => (clearTimeout(timer), resolve(true)));
+  });
+
+/** An app closes itself (HTTP server, bus, advisory locks, pool) when its IPC channel goes; then SIGTERM, SIGKILL. */
+async function stopApp(name: string, child: ChildProcess): Promise<void> {
+  if (exited(child)) return;
+  if (child.connected) child.disconnect();
+  if (await waitExit(child, 15_000)) return;
+  console.log(`${name} did not stop within 15 s; terminating it`);
+  child.kill('SIGTERM');
+  if (await waitExit(child, 5_000)) return;
+  child.kill('SIGKILL');
+  await waitExit(child, 5_000);
+}
+
 async function shutdown(code: number) {
-  if (stopping) return;
+  if (stopping) return; // npm forwards a terminal's Ctrl-C that this process also received: one stop
   stopping = true;
   console.log('\nstopping OpenRead…');
-  for (const c of children) if (c.connected) c.disconnect(); // apps close themselves when the channel goes
-  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.once('exit', r)))));
-  for (const stop of stops.reverse()) await stop().catch((e) => console.error(String(e)));
+  await startup.catch(() => {}); // start-up sees `stopping` at its next step; nothing is started behind the stop
+  for (const name of APP_STOP_ORDER) {
+    const child = apps.get(name);
+    if (child) await stopApp(name, child);
+  }
+  await stopPostgres?.().catch((e) => console.log(`Postgres: ${e instanceof Error ? e.message : String(e)}`));
+  await stopAnvil?.().catch((e) => console.log(`anvil: ${e instanceof Error ? e.message : String(e)}`));
+  console.log('OpenRead stopped.');
   process.exit(code);
 }
-process.on('SIGINT', () => void shutdown(0));
-process.on('SIGTERM', () => void shutdown(0));
+releaseEmbeddedPostgresSignalHooks();
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void shutdown(0));
 
 async function main() {
   mkdirSync(STATE_DIR, { recursive: true });
@@ -49,7 +102,8 @@ async function main() {
   let databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) {
     const pgServer = await startEmbeddedPostgres(Number(env.EMBEDDED_PG_PORT ?? 54329));
-    stops.push(pgServer.stop);
+    stopPostgres = pgServer.stop;
+    checkNotStopping();
     databaseUrl = pgServer.url;
     console.log(`Postgres   embedded, ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
   }
@@ -59,9 +113,19 @@ async function main() {
   if (!rpcUrl) {
     const pidFile = join(STATE_DIR, 'anvil.pid');
     await stopStale(readPidFile(pidFile), 'anvil chain');
-    const anvil: AnvilHandle = await startAnvil({ port: Number(env.ANVIL_PORT ?? 8545), args: ['--accounts', '20'] });
+    // automine (a block per transaction) plus a block every BLOCK_TIME seconds, so chain time follows the clock even
+    // when nobody transacts (bounties escalate, leases expire)
+    const anvil: AnvilHandle = await startAnvil({
+      port: Number(env.ANVIL_PORT ?? 8545),
+      args: ['--accounts', '20', ...(BLOCK_TIME > 0 ? ['--block-time', String(BLOCK_TIME), '--mixed-mining'] : [])],
+      detached: true,
+    });
     writePidFile(pidFile, anvil.pid);
-    stops.push(anvil.stop);
+    stopAnvil = async () => {
+      await anvil.stop();
+      rmSync(pidFile, { force: true });
+    };
+    checkNotStopping();
     rpcUrl = anvil.rpcUrl;
     const provider = createProvider(rpcUrl);
     const deployer = new NonceManager(devKey(0).connect(provider));
@@ -109,20 +173,25 @@ async function main() {
       GOVERNANCE_RELAYER_PRIVATE_KEY: env.GOVERNANCE_RELAYER_PRIVATE_KEY ?? devKey(8).privateKey,
       TREASURY_RELAYER_PRIVATE_KEY: env.TREASURY_RELAYER_PRIVATE_KEY ?? devKey(10).privateKey,
       STUDY_ID_ISSUER_PRIVATE_KEY: studyIdIssuer.privateKey,
+      // a platform admin (creates ROs and adds their staff) among the printed dev accounts, unless one is configured
+      ADMIN_ADDRESSES: env.ADMIN_ADDRESSES ?? devKey(DEV_ADMIN).address,
     };
     console.log(`chain      anvil ${rpcUrl} (chain ${deployment.chainId}), market ${deployment.market}`);
   }
 
   const appEnv: NodeJS.ProcessEnv = { ...env, ...deploymentEnv, DATABASE_URL: databaseUrl, API_PORT: String(apiPort) };
   const config = configFromEnv(appEnv); // validate once here, with a clear message, before starting anything
+  checkNotStopping();
   const migrated = await runMigrations(config.databaseUrl);
   console.log(`database   migrations applied: ${migrated.length ? migrated.join(', ') : 'none pending'}`);
 
   // settler first (it listens on the bus), then the indexer that publishes to it, then the API
   const distRoot = join(import.meta.dirname, '..');
   for (const app of ['settler', 'indexer', 'api']) {
-    const child = fork(join(distRoot, 'apps', app, 'src', 'main.js'), [], { env: appEnv, stdio: 'inherit' });
-    children.push(child);
+    checkNotStopping();
+    // own process group: a terminal's Ctrl-C reaches the launcher, which stops the apps in order
+    const child = fork(join(distRoot, 'apps', app, 'src', 'main.js'), [], { env: appEnv, stdio: 'inherit', detached: true });
+    apps.set(app, child);
     child.on('exit', (code, signal) => {
       if (!stopping) {
         console.error(`${app} exited (${signal ?? code}); stopping the stack`);
@@ -132,6 +201,7 @@ async function main() {
     if (app === 'settler' && !config.bus.natsUrl) await waitForPort(config.bus.settlerHost, config.bus.settlerPort);
   }
   await waitForHttp(`http://${config.api.host}:${apiPort}/health`);
+  checkNotStopping();
 
   console.log(`
 OpenRead is running.
@@ -144,13 +214,19 @@ ${
       DEV_ACCOUNTS.map((a) => `    #${a.index} ${devKey(a.index).address}  ${devKey(a.index).privateKey}\n        ${a.role}`).join('\n')
     : ''
 }
-  Fill the worklist:   npm run demo      Stop: Ctrl-C
+  Fill the worklist:   npm run demo
+${
+  deploymentEnv.RPC_URL
+    ? `  Chain time:          ${BLOCK_TIME > 0 ? `a block every ${BLOCK_TIME} s` : 'a block per transaction only'}; jump ahead: npm run chain -- advance 24h (or 90m, 3600)\n`
+    : ''
+}  Stop:                Ctrl-C, or SIGTERM/SIGINT to npm start (apps first, then Postgres and anvil)
 `);
 }
 
 async function waitForPort(host: string, port: number, timeoutMs = 30_000) {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
+    checkNotStopping();
     const open = await new Promise<boolean>((resolve) => {
       const socket = connect(port, host, () => {
         socket.end();
@@ -167,6 +243,7 @@ async function waitForPort(host: string, port: number, timeoutMs = 30_000) {
 async function waitForHttp(url: string, timeoutMs = 60_000) {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
+    checkNotStopping();
     try {
       if ((await fetch(url)).ok) return;
     } catch {
@@ -177,7 +254,9 @@ async function waitForHttp(url: string, timeoutMs = 60_000) {
   throw new Error(`the API did not answer at ${url} within ${timeoutMs / 1000} s`);
 }
 
-main().catch(async (e) => {
+const startup = main();
+startup.catch((e) => {
+  if (e instanceof Stopping) return;
   console.error(`npm start failed: ${e instanceof Error ? e.message : String(e)}`);
-  await shutdown(1);
+  void shutdown(1);
 });

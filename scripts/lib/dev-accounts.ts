@@ -19,4 +19,5 @@ export const DEV_ACCOUNTS = [
   { index: 19, role: 'relayer (pays the gas of gasless claims and reports)' },
   { index: 10, role: 'treasury relayer (sends Safe payouts once the owners have signed)' },
   { index: 11, role: "study-ID issuer: the API signs the random study IDs StudyMarket.postStudy accepts (holds no funds)" },
+  { index: 12, role: 'platform admin (ADMIN_ADDRESSES, unless set otherwise): creates ROs and adds their staff' },
 ];

