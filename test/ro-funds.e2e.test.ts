@@ -115,6 +115,29 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     expect(await codeOf(depositor.signAndRelay(w(2), foreign))).toBe('BAD_INPUT');
   });
 
+  it('a depositor deposits gaslessly with an ERC-2612 permit: two signatures, no transaction of its own, no ETH spent', async () => {
+    const eth = await stack.provider.getBalance(w(2).address);
+    const before = await marketBalance(2);
+    const PERMIT = `mutation($ro: ID!, $a: String!) { prepareRoDepositPermit(roId: $ro, amount: $a) { typedData typedDataV4 amount deadline } }`;
+    const GASLESS_DEPOSIT = `mutation($ro: ID!, $a: String!, $d: Int!, $s: String!) { p: prepareGaslessRoDeposit(roId: $ro, amount: $a, deadline: $d, permitSignature: $s) { ${GASLESS_FIELDS} } }`;
+    const { prepareRoDepositPermit: permit } = await depositor.gql(PERMIT, { ro: mercy.id, a: (250n * USD).toString() });
+    const permitSignature = await w(2).signTypedData(permit.typedData.domain, permit.typedData.types, permit.typedData.message);
+    expect(await stack.provider.send('eth_signTypedData_v4', [w(2).address, JSON.stringify(permit.typedDataV4)])).toBe(permitSignature);
+
+    // a permit for another amount, or signed by another wallet, is refused up front
+    expect(await codeOf(depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: (251n * USD).toString(), d: permit.deadline, s: permitSignature }))).toBe('BAD_INPUT');
+    const foreign = await w(8).signTypedData(permit.typedData.domain, permit.typedData.types, permit.typedData.message);
+    expect(await codeOf(depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: foreign }))).toBe('BAD_INPUT');
+    expect(await codeOf(rival.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: permitSignature }))).toBe('FORBIDDEN');
+
+    const { p } = await depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: permitSignature });
+    const sent = await depositor.signAndRelayGasless(w(2), p);
+    expect(sent).toMatchObject({ function: 'depositWithPermit', indexed: true });
+    expect(await marketBalance(2)).toBe(before + 250n * USD);
+    expect(await stack.provider.getBalance(w(2).address)).toBe(eth);
+    expect((await ledger()).entries).toContainEqual(expect.objectContaining({ kind: 'DEPOSIT', amount: (250n * USD).toString(), txHash: sent.txHash }));
+  });
+
   it('a depositor withdraws, signed and gasless; the ledger shows both WITHDRAWALs; above the balance is CONFLICT', async () => {
     const before = await marketBalance(2);
     const signed = await depositor.signAndRelay(w(2), (await depositor.gql(WITHDRAW, { ro: mercy.id, a: (100n * USD).toString() })).prepareRoWithdraw);

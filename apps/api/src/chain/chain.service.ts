@@ -31,6 +31,7 @@ const RELAYABLE: Record<Target, Record<string, RelayRoles>> = {
     submitReport: 'RADIOLOGIST',
     postStudy: 'RO_DEPOSITOR',
     deposit: 'RO_DEPOSITOR',
+    depositWithPermit: 'RO_DEPOSITOR',
     cancelStudy: 'RO_DEPOSITOR',
     dispute: 'RO_DEPOSITOR',
     // radiologists withdraw their payouts, RO depositors their unescrowed deposits
@@ -43,6 +44,9 @@ const ERC20_ABI = [
   'function approve(address spender, uint256 amount) returns (bool)',
   'function allowance(address owner, address spender) view returns (uint256)',
   'function balanceOf(address account) view returns (uint256)',
+  // ERC-2612 / ERC-5267: a permit instead of an approve (gasless deposits)
+  'function nonces(address owner) view returns (uint256)',
+  'function eip712Domain() view returns (bytes1 fields, string name, string version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] extensions)',
 ];
 const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0]> = {
   StudyNotFound: 'NOT_FOUND',
@@ -176,8 +180,20 @@ export class ChainService implements OnApplicationShutdown {
   }
 
   /** An ERC-20 view of the market's token (balanceOf, allowance), read from the chain. */
-  tokenView(fn: 'balanceOf' | 'allowance', args: unknown[]): Promise<bigint> {
+  tokenView(fn: 'balanceOf' | 'allowance' | 'nonces', args: unknown[]): Promise<bigint> {
     return this.view(this.config.contracts.token, this.token, fn, args);
+  }
+
+  /** The token's EIP-712 domain (ERC-5267), for its ERC-2612 permits; CONFLICT if the token has none. */
+  async tokenDomain(): Promise<{ name: string; version: string; chainId: number; verifyingContract: string }> {
+    let r;
+    try {
+      r = await this.viewResult(this.config.contracts.token, this.token, 'eip712Domain', []);
+    } catch (e) {
+      if (e instanceof OpenReadError && e.code === 'CHAIN_UNAVAILABLE') throw e;
+      throw new OpenReadError('CONFLICT', "the market's token does not support permits (ERC-2612, ERC-5267); use prepareRoDeposit");
+    }
+    return { name: r.name, version: r.version, chainId: Number(r.chainId), verifyingContract: String(r.verifyingContract).toLowerCase() };
   }
 
   /** The market's view of a study from the chain (not the index): its RO wallet, claimant and status (0 = none). */
@@ -191,13 +207,14 @@ export class ChainService implements OnApplicationShutdown {
   }
 
   private async viewResult(to: string, iface: Interface, fn: string, args: unknown[]) {
-    let out: string;
     try {
-      out = await this.provider.call({ to, data: iface.encodeFunctionData(fn, args) });
-    } catch {
+      const out = await this.provider.call({ to, data: iface.encodeFunctionData(fn, args) });
+      return iface.decodeFunctionResult(fn, out);
+    } catch (e) {
+      const code = (e as { code?: string })?.code;
+      if (code === 'CALL_EXCEPTION' || code === 'BAD_DATA') throw new OpenReadError('CONFLICT', `the contract refused ${fn}`);
       throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
     }
-    return iface.decodeFunctionResult(fn, out);
   }
 
   /** Whether the market knows a study ID (any status), read from the chain, not the index. */

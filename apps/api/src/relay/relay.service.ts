@@ -14,7 +14,8 @@ import { Relayer } from './relayer.service.js';
 /**
  * Market functions that may be relayed gaslessly, with who may have them relayed: a radiologist claims, reports and
  * withdraws what they were paid; an RO depositor withdraws its unescrowed deposit, cancels an open study and disputes a
- * report. (A deposit needs a token approve first, which the forwarder cannot carry: depositors sign that themselves.)
+ * report, and deposits with an ERC-2612 permit (a plain deposit needs an approve transaction first, which the forwarder
+ * cannot carry for the token).
  */
 const GASLESS: Record<string, readonly Role[]> = {
   claim: ['RADIOLOGIST'],
@@ -22,6 +23,8 @@ const GASLESS: Record<string, readonly Role[]> = {
   withdraw: ['RADIOLOGIST', 'RO_DEPOSITOR'],
   cancelStudy: ['RO_DEPOSITOR'],
   dispute: ['RO_DEPOSITOR'],
+  // a deposit whose allowance comes from an ERC-2612 permit the depositor signed (no approve transaction)
+  depositWithPermit: ['RO_DEPOSITOR'],
 };
 /** How long a signed request stays valid. */
 const REQUEST_TTL_SECONDS = 15 * 60;

@@ -1,4 +1,5 @@
 import { Inject } from '@nestjs/common';
+import { Signature, getAddress, verifyTypedData } from 'ethers';
 import { Args, Field, ID, Int, ObjectType, Parent, Query, ResolveField, Mutation, Resolver } from '@nestjs/graphql';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { RoRepository, RoRow } from '../../../../libs/db/src/index.js';
@@ -6,7 +7,8 @@ import { Authenticated, CurrentUser, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { ChainService } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
-import { parseAmount, parseStudyId } from '../common/validation.js';
+import { parseAmount, parseSignature, parseStudyId } from '../common/validation.js';
+import { JSONObject, TYPED_DATA_DESCRIPTION, TYPED_DATA_V4_DESCRIPTION, typedDataShapes } from '../common/typed-data.js';
 import { GaslessRequest } from '../relay/relay.models.js';
 import { RelayService } from '../relay/relay.service.js';
 import { PreparedTransaction } from '../studies/study.models.js';
@@ -20,6 +22,28 @@ const MAX_UINT128 = (1n << 128n) - 1n;
  * allowance); a deposit (SafeERC20 transferFrom + balance bookkeeping) uses about 60k gas on the market's token.
  */
 const DEPOSIT_GAS = 150_000n;
+/** How long a deposit permit stays valid. */
+const PERMIT_TTL_SECONDS = 15 * 60;
+const PERMIT_TYPES = {
+  Permit: [
+    { name: 'owner', type: 'address' },
+    { name: 'spender', type: 'address' },
+    { name: 'value', type: 'uint256' },
+    { name: 'nonce', type: 'uint256' },
+    { name: 'deadline', type: 'uint256' },
+  ],
+};
+
+@ObjectType({
+  description:
+    'An ERC-2612 permit for the market to take `amount` from your depositor wallet, to sign with EIP-712 and pass to prepareGaslessRoDeposit.',
+})
+export class DepositPermit {
+  @Field(() => JSONObject, { description: TYPED_DATA_DESCRIPTION }) typedData: Record<string, unknown>;
+  @Field(() => JSONObject, { description: TYPED_DATA_V4_DESCRIPTION }) typedDataV4: Record<string, unknown>;
+  @Field({ description: 'token base units, as asked' }) amount: string;
+  @Field(() => Int, { description: "the permit's deadline (unix seconds): pass it to prepareGaslessRoDeposit" }) deadline: number;
+}
 
 @ObjectType({ description: "A wallet's balance in the study market: what it can withdraw now (escrowed bounties are not included)." })
 export class RadiologistBalance {
@@ -96,10 +120,7 @@ export class RoFundsResolver {
     @Args('roId', { type: () => ID }) roId: string,
     @Args('amount', { description: 'token base units (6 decimals), decimal string' }) amount: string,
   ): Promise<PreparedTransaction[]> {
-    await this.depositorOf(user.address, roId);
-    const value = this.positive(amount);
-    const held = await this.chain.tokenView('balanceOf', [user.address]);
-    if (held < value) throw new OpenReadError('CONFLICT', `the wallet holds ${held} token base units, less than the deposit`, { reason: 'InsufficientTokens' });
+    const value = await this.depositAmount(user.address, roId, amount);
     const approve = await this.chain.prepare(user.address, 'approve', [this.config.contracts.market, value], 'token');
     const deposit = {
       from: user.address,
@@ -109,6 +130,69 @@ export class RoFundsResolver {
       gasLimit: DEPOSIT_GAS,
     };
     return [toPrepared(approve), toPrepared(deposit)];
+  }
+
+  /** The checks of a deposit: the caller's RO, a positive amount the wallet holds. */
+  private async depositAmount(caller: string, roId: string, amount: string): Promise<bigint> {
+    await this.depositorOf(caller, roId);
+    const value = this.positive(amount);
+    const held = await this.chain.tokenView('balanceOf', [caller]);
+    if (held < value) throw new OpenReadError('CONFLICT', `the wallet holds ${held} token base units, less than the deposit`, { reason: 'InsufficientTokens' });
+    return value;
+  }
+
+  private async permitMessage(owner: string, value: bigint, deadline: number) {
+    const domain = await this.chain.tokenDomain();
+    const nonce = await this.chain.tokenView('nonces', [owner]);
+    return { domain, message: { owner: getAddress(owner), spender: getAddress(this.config.contracts.market), value, nonce, deadline } };
+  }
+
+  @Roles('RO_DEPOSITOR')
+  @Mutation(() => DepositPermit, {
+    description:
+      'Step 1 of a gasless deposit: the ERC-2612 permit (token EIP-712) letting the market take `amount` from your depositor wallet. ' +
+      'Sign `typedData` (no transaction, no gas), then call prepareGaslessRoDeposit with the signature and `deadline`.',
+  })
+  async prepareRoDepositPermit(
+    @CurrentUser() user: AuthUser,
+    @Args('roId', { type: () => ID }) roId: string,
+    @Args('amount', { description: 'token base units, decimal string' }) amount: string,
+  ): Promise<DepositPermit> {
+    const value = await this.depositAmount(user.address, roId, amount);
+    const deadline = Math.max(await this.chain.now(0), Math.floor(Date.now() / 1000)) + PERMIT_TTL_SECONDS;
+    const { domain, message } = await this.permitMessage(user.address, value, deadline);
+    return { ...typedDataShapes(domain, PERMIT_TYPES, 'Permit', message), amount: value.toString(), deadline };
+  }
+
+  @Roles('RO_DEPOSITOR')
+  @Mutation(() => GaslessRequest, {
+    description:
+      'Step 2 of a gasless deposit: market.depositWithPermit(amount, deadline, permit) as an EIP-712 forward request; sign its ' +
+      '`typedData` and hand it to relayGasless (the service pays the gas). BAD_INPUT if the permit signature is not your wallet\'s ' +
+      'for exactly this amount and deadline. Shows in roLedger as DEPOSIT.',
+  })
+  async prepareGaslessRoDeposit(
+    @CurrentUser() user: AuthUser,
+    @Args('roId', { type: () => ID }) roId: string,
+    @Args('amount', { description: 'token base units, as in prepareRoDepositPermit' }) amount: string,
+    @Args('deadline', { type: () => Int, description: "the permit's deadline from prepareRoDepositPermit" }) deadline: number,
+    @Args('permitSignature', { description: "your wallet's EIP-712 signature of the permit's typedData (65 bytes, 0x-hex)" }) permitSignature: string,
+  ): Promise<GaslessRequest> {
+    const value = await this.depositAmount(user.address, roId, amount);
+    const signature = parseSignature(permitSignature, 'permitSignature');
+    if (!Number.isInteger(deadline) || deadline <= (await this.chain.now(0)))
+      throw new OpenReadError('BAD_INPUT', 'the permit has expired; prepare a new one', { field: 'deadline' });
+    const { domain, message } = await this.permitMessage(user.address, value, deadline);
+    let signer: string;
+    try {
+      signer = verifyTypedData(domain, PERMIT_TYPES, message, signature);
+    } catch {
+      throw new OpenReadError('BAD_INPUT', 'permitSignature is not a valid EIP-712 signature', { field: 'permitSignature' });
+    }
+    if (signer.toLowerCase() !== user.address)
+      throw new OpenReadError('BAD_INPUT', "permitSignature is not your wallet's signature of this permit (amount, deadline, nonce)", { field: 'permitSignature' });
+    const { v, r, s } = Signature.from(signature);
+    return this.relay.prepare(user.address, 'depositWithPermit', [value, deadline, v, r, s]);
   }
 
   @Roles('RO_DEPOSITOR')
