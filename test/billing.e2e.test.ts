@@ -17,7 +17,7 @@ import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const USD = 1_000_000n;
 const RECON = `query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliation(roId: $ro, from: $from, to: $to) {
-  accounts fromBlock toBlock final balanceIdentityHolds escrowIdentityHolds
+  accounts fromBlock toBlock headBlock periodClosed allEntriesFinal finalizedThroughBlock balanceIdentityHolds escrowIdentityHolds
   opening { balance escrow } closing { balance escrow }
   chain { deposits withdrawals escrowed locks locksReleased disputes payouts fees refunds otherCredits tokenIn tokenOut }
   ledger { deposits withdrawals escrowed locks locksReleased disputes payouts fees refunds }
@@ -132,7 +132,11 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
   it('reconciles the period with the chain: zero discrepancies, and opening + flows == closing market balance and escrow', async () => {
     const { reconciliation: r } = await staff.ok(RECON, { ro: mercy.id, ...period });
     expect(r.discrepancies).toEqual([]);
-    expect(r.final).toBe(true);
+    expect(r.periodClosed).toBe(true);
+    // the default finality depth (64) is deeper than this chain: every block counted, none final, and it says so
+    expect(r.finalizedThroughBlock).toBe(Math.max(0, r.headBlock - stack.config.indexer.finalityDepth));
+    expect(r.toBlock).toBeGreaterThan(r.finalizedThroughBlock);
+    expect(r.allEntriesFinal).toBe(false);
     expect(r.balanceIdentityHolds && r.escrowIdentityHolds).toBe(true);
     expect(r.ledger).toEqual(Object.fromEntries(Object.keys(r.ledger).map((k) => [k, r.chain[k]])));
     // read the chain independently: balances at the period's ends, the escrow of the open studies
@@ -236,7 +240,8 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     const from = new Date((await latestTimestamp(stack.provider)) * 1000);
     const receipt = await mined(market(5).deposit(42n * USD));
     const r = await reconciler.reconcile([w(2).address, w(5).address], from, new Date(Date.now() + 3600_000 * 48));
-    expect(r.final).toBe(false);
+    expect(r.periodClosed).toBe(false);
+    expect(r.allEntriesFinal).toBe(false);
     expect(r.toBlock).toBeLessThan(receipt.blockNumber);
     expect(r.discrepancies).toEqual([expect.objectContaining({ kind: 'PENDING', entryKind: 'DEPOSIT', txHash: receipt.hash.toLowerCase(), chainAmount: 42n * USD })]);
     await stack.provider.send('anvil_mine', ['0x3', '0xa']); // three more blocks, 10 s apart
@@ -245,7 +250,14 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     await waitFor('the deposit indexed', async () => (await ledger.between(stack.config.chainId, [w(5).address.toLowerCase()], receipt.blockNumber, receipt.blockNumber)).length);
     const later = await reconciler.reconcile([w(2).address, w(5).address], from, depositTime);
     expect(later.discrepancies, JSON.stringify(later.discrepancies, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).toEqual([]);
-    expect(later.final).toBe(true);
+    expect(later.periodClosed).toBe(true);
+    // counted, but still within the finality depth: its ledger line is PENDING, and the report does not claim otherwise
+    expect(later.allEntriesFinal).toBe(false);
+    expect(later.finalizedThroughBlock).toBeLessThan(receipt.blockNumber);
+    await stack.provider.send('anvil_mine', [`0x${stack.config.indexer.finalityDepth.toString(16)}`, '0x1']);
+    const settled = await reconciler.reconcile([w(2).address, w(5).address], from, depositTime);
+    expect(settled.allEntriesFinal).toBe(true);
+    expect(settled.finalizedThroughBlock).toBeGreaterThanOrEqual(receipt.blockNumber);
     expect(later.closing.balance - later.opening.balance).toBe(42n * USD);
   });
 

@@ -82,8 +82,7 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     // gasless votes: each member only signs an EIP-712 ballot; the service's relayer pays
     const vote = async (wallet: typeof alice, client: GqlClient, support: string) => {
       const { ballot } = await client.ok(`query($id: ID!, $s: VoteSupport!) { ballot(proposalId: $id, support: $s) { typedData } }`, { id: proposal.id, s: support });
-      const { domain, types, message } = JSON.parse(ballot.typedData);
-      delete types.EIP712Domain;
+      const { domain, types, message } = ballot.typedData; // as the API gives it: ethers signs it directly
       const signature = await wallet.signTypedData(domain, types, message);
       return client.send(`mutation($id: ID!, $s: VoteSupport!, $sig: String!) { castVote(proposalId: $id, support: $s, signature: $sig) { txHash function } }`, {
         id: proposal.id, s: support, sig: signature,

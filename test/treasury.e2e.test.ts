@@ -10,7 +10,7 @@ import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 const USD = 1_000_000n;
 const OWNERS = [1, 6, 7];
 const PAYEE = 11; // a credential verifier being paid
-const FIELDS = `id safe nonce safeTxHash typedData status replaces executedTx payments { to amount } signatures { signer }`;
+const FIELDS = `id safe nonce safeTxHash typedData typedDataV4 status replaces executedTx payments { to amount } signatures { signer }`;
 const PROPOSE = `mutation($p: [TreasuryPaymentInput!]!, $d: String!, $r: ID) { proposeTreasuryPayout(payments: $p, description: $d, replaces: $r) { ${FIELDS} } }`;
 const SIGN = `mutation($id: ID!, $s: String!) { signTreasuryProposal(id: $id, signature: $s) { ${FIELDS} } }`;
 const EXECUTE = `mutation($id: ID!) { executeTreasuryProposal(id: $id) { txHash proposal { ${FIELDS} } } }`;
@@ -29,12 +29,9 @@ describe('the treasury Safe over GraphQL', () => {
     return clients.get(i)!;
   };
   /** owner i signs the proposal's EIP-712 SafeTx with their wallet */
-  const signature = async (i: number, p: { typedData: string }) => {
-    const { domain, types, message } = JSON.parse(p.typedData);
-    delete types.EIP712Domain;
-    return w(i).signTypedData(domain, types, message);
-  };
-  const sign = async (i: number, p: { id: string; typedData: string }) => (await as(i)).send(SIGN, { id: p.id, s: await signature(i, p) });
+  const signature = async (i: number, p: { typedData: { domain: any; types: any; message: any } }) =>
+    w(i).signTypedData(p.typedData.domain, p.typedData.types, p.typedData.message); // as the API gives it, no reshaping
+  const sign = async (i: number, p: { id: string; typedData: { domain: any; types: any; message: any } }) => (await as(i)).send(SIGN, { id: p.id, s: await signature(i, p) });
   const tokenOf = (i: number) => stack.owner.token.balanceOf(w(i).address) as Promise<bigint>;
   const treasuryBalance = () => stack.owner.market.balanceOf(safe.target) as Promise<bigint>;
 
@@ -82,7 +79,9 @@ describe('the treasury Safe over GraphQL', () => {
 
     const { proposeTreasuryPayout: p } = await alice.ok(PROPOSE, { p: [{ to: w(PAYEE).address, amount: amount.toString() }], d: 'Verifier fees, November' });
     expect(p).toMatchObject({ nonce: '0', status: 'PENDING', payments: [{ to: w(PAYEE).address.toLowerCase(), amount: amount.toString() }], signatures: [] });
-    const m = JSON.parse(p.typedData).message;
+    const m = p.typedData.message;
+    // a wallet's eth_signTypedData_v4 over typedDataV4 as given (anvil signs for its dev accounts) is the same signature
+    expect(await stack.provider.send('eth_signTypedData_v4', [w(1).address, JSON.stringify(p.typedDataV4)])).toBe(await signature(1, p));
     expect(await safe.getTransactionHash(m.to, m.value, m.data, m.operation, m.safeTxGas, m.baseGas, m.gasPrice, m.gasToken, m.refundReceiver, m.nonce))
       .toBe(p.safeTxHash); // the hash the owners sign is the Safe's own
 
@@ -147,7 +146,7 @@ describe('the treasury Safe over GraphQL', () => {
     const [next] = listed;
     for (const i of [1, 7]) expect((await sign(i, next)).errors).toBeUndefined();
     const signed = (await alice.ok(`query($id: ID!) { treasuryProposal(id: $id) { signatures { signer signature } } }`, { id: next.id })).treasuryProposal;
-    const m = JSON.parse(next.typedData).message;
+    const m = next.typedData.message;
     const sigs = `0x${signed.signatures.map((x: { signature: string }) => x.signature.slice(2)).join('')}`; // sorted by signer
     const outside = await mined((safe.connect(w(7)) as Contract).execTransaction(m.to, m.value, m.data, m.operation, 0, 0, 0, m.gasToken, m.refundReceiver, sigs));
     expect((await alice.ok(`{ treasuryProposals(first: 1) { nonce status executedTx } }`)).treasuryProposals).toEqual([

@@ -133,7 +133,7 @@ export async function startStack(
     issued: (ro, studyId, issuedUntil) => issuedFor(deployment, ro, studyId, issuedUntil),
     async stop() {
       await stack.api.close(); // a test may have restarted the API
-      await indexer.close();
+      await stack.indexer.close(); // or the indexer
       await settler.close();
       provider.destroy();
       await anvil.stop();
@@ -141,6 +141,12 @@ export async function startStack(
     },
   };
   return stack;
+}
+
+/** The API's GraphQL URL over real HTTP (for scripts/lib's ApiClient, as a script or an app would call it). */
+export function apiUrl(stack: Pick<Stack, 'api'>): string {
+  const address = stack.api.getHttpServer().address() as { port: number };
+  return `http://127.0.0.1:${address.port}/graphql`;
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {

@@ -12,6 +12,7 @@ import { AuthService } from './auth/auth.service.js';
 import { RoleService } from './auth/roles.js';
 import { ChainService } from './chain/chain.service.js';
 import { formatError } from './common/errors.js';
+import { JSONObject } from './common/typed-data.js';
 import { CredentialsResolver } from './credentials/credentials.resolver.js';
 import { CredentialsService } from './credentials/credentials.service.js';
 import { GovernanceResolver } from './governance/governance.resolver.js';
@@ -32,6 +33,7 @@ import { LeaseService } from './ro/lease.service.js';
 import { PostingService } from './ro/posting.service.js';
 import { RoAccessService } from './ro/ro-access.service.js';
 import { RoResolver } from './ro/ro.resolver.js';
+import { RoFundsResolver } from './ro/ro-funds.resolver.js';
 import { StudyVaultResolver } from './ro/study-vault.resolver.js';
 import { BillingResolver } from './billing/billing.resolver.js';
 import { ReconciliationService } from './billing/reconciliation.service.js';
@@ -92,6 +94,8 @@ export class ApiModule {
         PostingService,
         LeaseService,
         RoResolver,
+        RoFundsResolver,
+        JSONObject,
         StudyVaultResolver,
         CredentialsService,
         CredentialsResolver,

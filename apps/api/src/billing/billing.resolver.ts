@@ -58,10 +58,23 @@ class ReconciliationReport {
   @Field(() => GraphQLISODateTime) from: Date;
   @Field(() => GraphQLISODateTime) to: Date;
   @Field(() => Int, { description: 'first block of the period; opening = state after fromBlock − 1' }) fromBlock: number;
-  @Field(() => Int, { description: 'last final block of the period; closing = state after it' }) toBlock: number;
+  @Field(() => Int, { description: 'last confirmed block of the period; closing = state after it' }) toBlock: number;
   @Field(() => Int) headBlock: number;
   @Field(() => Int) confirmations: number;
-  @Field({ description: 'false when the period reaches into blocks that are not final yet' }) final: boolean;
+  @Field({
+    description:
+      'true when every event of the period is counted (the period ends at or below headBlock − confirmations); false: the ' +
+      "period's newest blocks are not confirmed yet and their events are listed as PENDING discrepancies. Not about reorgs: see allEntriesFinal",
+  })
+  periodClosed: boolean;
+  @Field(() => Int, { description: 'blocks at or below this are FINAL (headBlock − finality depth, at least 0): no reorg can change them' })
+  finalizedThroughBlock: number;
+  @Field({
+    description:
+      'true only when the whole period is at or below finalizedThroughBlock: every ledger line of the period is FINAL and the ' +
+      'figures can no longer change. false while some lines may still be PENDING (a reorg could undo them): do not close the books yet',
+  })
+  allEntriesFinal: boolean;
   @Field(() => MarketPosition) opening: MarketPosition;
   @Field(() => MarketPosition) closing: MarketPosition;
   @Field(() => ChainFlowTotals, { description: "flows re-read from the chain's events" }) chain: ChainFlowTotals;

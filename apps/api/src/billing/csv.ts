@@ -24,7 +24,7 @@ export function ledgerCsv(rows: LedgerEntryRow[]): string {
 export function reconciliationCsv(r: Reconciliation): string {
   const rows: Cell[][] = [
     ['PERIOD', 'FROM', null, null, null, null, r.fromBlock, null, null, null, r.from.toISOString()],
-    ['PERIOD', 'TO', null, null, null, null, r.toBlock, null, null, null, `${r.to.toISOString()}${r.final ? '' : ' (not final)'}`],
+    ['PERIOD', 'TO', null, null, null, null, r.toBlock, null, null, null, `${r.to.toISOString()}${!r.periodClosed ? ' (period not closed: newest blocks not counted yet)' : r.allEntriesFinal ? '' : ' (entries not final yet)'}`],
     ['BALANCE', 'OPENING_BALANCE', null, null, null, null, r.fromBlock - 1, null, null, r.opening.balance, null],
     ['BALANCE', 'OPENING_ESCROW', null, null, null, null, r.fromBlock - 1, null, null, r.opening.escrow, null],
     ...LEDGER_KINDS.map((k): Cell[] => ['TOTAL', k, null, null, null, null, null, null, r.ledger[k], r.chain[k], null]),

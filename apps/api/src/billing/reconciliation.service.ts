@@ -47,8 +47,19 @@ export interface Reconciliation {
   toBlock: number;
   headBlock: number;
   confirmations: number;
-  /** false when the period reaches past the last final block (its newer events are PENDING) */
-  final: boolean;
+  /**
+   * true when the whole period is within the confirmed head (headBlock − confirmations): every event of the period is
+   * counted. false: the period reaches into blocks not yet confirmed, whose events are listed as PENDING discrepancies.
+   * It says nothing about reorgs: see allEntriesFinal.
+   */
+  periodClosed: boolean;
+  /** the finalized block (headBlock − finality depth, at least 0): no reorg changes a block at or below it */
+  finalizedThroughBlock: number;
+  /**
+   * true only when the whole period is at or below finalizedThroughBlock, so every ledger line of the period is FINAL;
+   * false while any of them may still be PENDING (undone by a reorg).
+   */
+  allEntriesFinal: boolean;
   opening: { balance: bigint; escrow: bigint };
   closing: { balance: bigint; escrow: bigint };
   /** flows re-read from the chain's events for the period */
@@ -139,6 +150,7 @@ export class ReconciliationService {
     const confirmations = this.config.indexer.confirmations;
     const finalHead = head - confirmations;
     const toBlock = Math.min(requestedTo, finalHead);
+    const finalizedThroughBlock = Math.max(0, head - this.config.indexer.finalityDepth);
     const wallets = accounts.map((a) => a.toLowerCase());
     const mine = new Set(wallets);
     const c = this.config.contracts;
@@ -261,7 +273,8 @@ export class ReconciliationService {
       discrepancies.push({ ...emptyDisc('BALANCE_MISMATCH'), entryKind: 'ESCROW', ledgerAmount: ledgerEscrow, chainAmount: closing.escrow, detail: 'closing escrow: opening + ledger flows ≠ escrow of open studies on chain' });
 
     return {
-      accounts: wallets, from, to, fromBlock, toBlock, headBlock: head, confirmations, final: requestedTo <= finalHead,
+      accounts: wallets, from, to, fromBlock, toBlock, headBlock: head, confirmations, periodClosed: requestedTo <= finalHead,
+      finalizedThroughBlock, allEntriesFinal: requestedTo <= finalizedThroughBlock,
       opening, closing, chain: { ...chain, otherCredits, tokenIn, tokenOut }, ledger,
       balanceIdentityHolds, escrowIdentityHolds, discrepancies,
     };

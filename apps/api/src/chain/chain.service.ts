@@ -16,16 +16,38 @@ export interface UnsignedTx {
   gasLimit: bigint;
 }
 
-export type Target = 'market' | 'registry';
+export type Target = 'market' | 'registry' | 'token';
+/** Who may have a relayed call sent: one role, or any of several. */
+export type RelayRoles = Role | readonly Role[];
 /**
- * Functions the API relays, per contract, each with the role its sender must hold; and how reverts read to a
+ * Functions the API relays, per contract, each with the role(s) its sender must hold; and how reverts read to a
  * client. postStudy additionally passes a check by the caller (the study ID must be one the API generated for
- * the sender's RO: random, never derived from an MRN or accession number).
+ * the sender's RO: random, never derived from an MRN or accession number); so does the token's approve (the spender
+ * must be the market: the first half of an RO deposit).
  */
-const RELAYABLE: Record<Target, Record<string, Role>> = {
-  market: { claim: 'RADIOLOGIST', submitReport: 'RADIOLOGIST', postStudy: 'RO_DEPOSITOR' },
+const RELAYABLE: Record<Target, Record<string, RelayRoles>> = {
+  market: {
+    claim: 'RADIOLOGIST',
+    submitReport: 'RADIOLOGIST',
+    postStudy: 'RO_DEPOSITOR',
+    deposit: 'RO_DEPOSITOR',
+    depositWithPermit: 'RO_DEPOSITOR',
+    cancelStudy: 'RO_DEPOSITOR',
+    dispute: 'RO_DEPOSITOR',
+    // radiologists withdraw their payouts, RO depositors their unescrowed deposits
+    withdraw: ['RADIOLOGIST', 'RO_DEPOSITOR'],
+  },
   registry: { attest: 'VERIFIER', revoke: 'VERIFIER' },
+  token: { approve: 'RO_DEPOSITOR' },
 };
+const ERC20_ABI = [
+  'function approve(address spender, uint256 amount) returns (bool)',
+  'function allowance(address owner, address spender) view returns (uint256)',
+  'function balanceOf(address account) view returns (uint256)',
+  // ERC-2612 / ERC-5267: a permit instead of an approve (gasless deposits)
+  'function nonces(address owner) view returns (uint256)',
+  'function eip712Domain() view returns (bytes1 fields, string name, string version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] extensions)',
+];
 const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0]> = {
   StudyNotFound: 'NOT_FOUND',
   StudyNotOpen: 'ALREADY_CLAIMED',
@@ -59,18 +81,21 @@ export class ChainService implements OnApplicationShutdown {
   readonly provider: JsonRpcProvider;
   readonly market = new Interface(loadArtifact('StudyMarket').abi);
   readonly registry = new Interface(loadArtifact('CredentialRegistry').abi);
+  /** the market's ERC-20 (approve before a deposit) */
+  readonly token = new Interface(ERC20_ABI);
   private clock: { at: number; value: number } | null = null;
   /** contracts the service relays signed transactions to, and which of their functions */
-  private readonly relayable = new Map<string, { name: string; iface: Interface; fns: Record<string, Role> }>();
+  private readonly relayable = new Map<string, { name: string; iface: Interface; fns: Record<string, RelayRoles> }>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.provider = createProvider(config.rpcUrl);
     this.relayable.set(config.contracts.market, { name: 'market', iface: this.market, fns: RELAYABLE.market });
     this.relayable.set(config.contracts.registry, { name: 'registry', iface: this.registry, fns: RELAYABLE.registry });
+    this.relayable.set(config.contracts.token, { name: 'token', iface: this.token, fns: RELAYABLE.token });
   }
 
   /** Lets {@link relay} send signed calls of `fns` on `to`, each by holders of its role (e.g. the governor's propose). */
-  allowRelay(name: string, to: string, iface: Interface, fns: Record<string, Role>): void {
+  allowRelay(name: string, to: string, iface: Interface, fns: Record<string, RelayRoles>): void {
     this.relayable.set(to.toLowerCase(), { name, iface, fns });
   }
 
@@ -128,7 +153,8 @@ export class ChainService implements OnApplicationShutdown {
     const needs = fn ? target.fns[fn.name] : undefined;
     if (!fn || !needs)
       throw new OpenReadError('BAD_INPUT', `only ${Object.keys(target.fns).join(', ')} can be relayed to the ${target.name}`);
-    if (!roles.has(needs)) throw new OpenReadError('FORBIDDEN', `${fn.name} needs the ${needs} role`);
+    const anyOf: readonly Role[] = typeof needs === 'string' ? [needs] : needs;
+    if (!anyOf.some((r) => roles.has(r))) throw new OpenReadError('FORBIDDEN', `${fn.name} needs the ${anyOf.join(' or ')} role`);
     await check?.(fn);
     await this.simulate({ from: caller, to: tx.to!, data: tx.data });
 
@@ -146,6 +172,49 @@ export class ChainService implements OnApplicationShutdown {
       throw new OpenReadError('CONFLICT', 'the transaction reverted', { txHash: hash });
     }
     return { txHash: hash, blockNumber: receipt.blockNumber, function: fn.name };
+  }
+
+  /** An account's market balance (withdrawable; escrow excluded), read from the chain at the latest block. */
+  async marketBalance(account: string): Promise<bigint> {
+    return this.view(this.config.contracts.market, this.market, 'balanceOf', [account]);
+  }
+
+  /** An ERC-20 view of the market's token (balanceOf, allowance), read from the chain. */
+  tokenView(fn: 'balanceOf' | 'allowance' | 'nonces', args: unknown[]): Promise<bigint> {
+    return this.view(this.config.contracts.token, this.token, fn, args);
+  }
+
+  /** The token's EIP-712 domain (ERC-5267), for its ERC-2612 permits; CONFLICT if the token has none. */
+  async tokenDomain(): Promise<{ name: string; version: string; chainId: number; verifyingContract: string }> {
+    let r;
+    try {
+      r = await this.viewResult(this.config.contracts.token, this.token, 'eip712Domain', []);
+    } catch (e) {
+      if (e instanceof OpenReadError && e.code === 'CHAIN_UNAVAILABLE') throw e;
+      throw new OpenReadError('CONFLICT', "the market's token does not support permits (ERC-2612, ERC-5267); use prepareRoDeposit");
+    }
+    return { name: r.name, version: r.version, chainId: Number(r.chainId), verifyingContract: String(r.verifyingContract).toLowerCase() };
+  }
+
+  /** The market's view of a study from the chain (not the index): its RO wallet, claimant and status (0 = none). */
+  async studyOnChain(studyId: string): Promise<{ ro: string; radiologist: string; status: number }> {
+    const [v] = await this.viewResult(this.config.contracts.market, this.market, 'getStudy', [studyId]);
+    return { ro: String(v.ro).toLowerCase(), radiologist: String(v.radiologist).toLowerCase(), status: Number(v.status) };
+  }
+
+  private async view(to: string, iface: Interface, fn: string, args: unknown[]): Promise<bigint> {
+    return BigInt((await this.viewResult(to, iface, fn, args))[0]);
+  }
+
+  private async viewResult(to: string, iface: Interface, fn: string, args: unknown[]) {
+    try {
+      const out = await this.provider.call({ to, data: iface.encodeFunctionData(fn, args) });
+      return iface.decodeFunctionResult(fn, out);
+    } catch (e) {
+      const code = (e as { code?: string })?.code;
+      if (code === 'CALL_EXCEPTION' || code === 'BAD_DATA') throw new OpenReadError('CONFLICT', `the contract refused ${fn}`);
+      throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
+    }
   }
 
   /** Whether the market knows a study ID (any status), read from the chain, not the index. */

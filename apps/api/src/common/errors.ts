@@ -46,7 +46,8 @@ function unwrap(error: unknown): unknown {
 const logger = new Logger('GraphQL');
 
 /**
- * Apollo's formatError: domain errors pass through; GraphQL validation and parse errors become BAD_INPUT;
+ * Apollo's formatError: domain errors pass through; GraphQL validation, parse and operation-resolution errors (the
+ * client's malformed request) become BAD_INPUT;
  * anything else is logged server-side and shown as INTERNAL without message or stack.
  */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
@@ -64,7 +65,9 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     apolloCode === 'GRAPHQL_VALIDATION_FAILED' ||
     apolloCode === 'GRAPHQL_PARSE_FAILED' ||
     apolloCode === 'BAD_USER_INPUT' ||
-    apolloCode === 'BAD_REQUEST'
+    apolloCode === 'BAD_REQUEST' ||
+    // an operationName the document does not define, or a document with several operations and none named
+    apolloCode === 'OPERATION_RESOLUTION_FAILURE'
   ) {
     // query limits (limits/query-limits.ts) say why in extensions.reason
     const reason = formatted.extensions?.reason;

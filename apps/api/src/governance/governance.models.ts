@@ -1,5 +1,6 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { PARAMETER_SETTERS, PROPOSAL_STATES, VOTE_SUPPORT } from '../../../../libs/chain/src/governance.js';
+import { JSONObject, TYPED_DATA_DESCRIPTION, TYPED_DATA_V4_DESCRIPTION } from '../common/typed-data.js';
 
 const asEnum = <T extends string>(values: readonly T[]) => Object.fromEntries(values.map((v) => [v, v])) as Record<T, T>;
 export const ProposalState = asEnum(PROPOSAL_STATES);
@@ -71,7 +72,8 @@ export class ParameterChangeInput {
 
 @ObjectType({ description: 'EIP-712 typed data of a castVoteBySig ballot, to sign with eth_signTypedData_v4.' })
 export class Ballot {
-  @Field({ description: 'JSON: { domain, types, primaryType, message }' }) typedData: string;
+  @Field(() => JSONObject, { description: TYPED_DATA_DESCRIPTION }) typedData: Record<string, unknown>;
+  @Field(() => JSONObject, { description: TYPED_DATA_V4_DESCRIPTION }) typedDataV4: Record<string, unknown>;
   @Field() nonce: string;
 }
 

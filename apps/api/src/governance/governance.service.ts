@@ -16,6 +16,7 @@ import { ProposalRow } from '../../../../libs/db/src/index.js';
 import { ChainService } from '../chain/chain.service.js';
 import { Relayer } from '../chain/relayer.js';
 import { OpenReadError } from '../common/errors.js';
+import { typedDataShapes } from '../common/typed-data.js';
 
 /**
  * The DAO on chain: parameter-change checks, ballots, and the relayer that sends gasless
@@ -83,21 +84,8 @@ export class GovernanceService implements OnModuleInit {
   async ballot(proposalId: string, support: number, voter: string) {
     const { governor } = this.dao();
     const nonce = (await this.call(() => governor.nonces(voter))) as bigint;
-    const typedData = {
-      domain: governorDomain(this.governorAddress, this.config.chainId),
-      types: {
-        EIP712Domain: [
-          { name: 'name', type: 'string' },
-          { name: 'version', type: 'string' },
-          { name: 'chainId', type: 'uint256' },
-          { name: 'verifyingContract', type: 'address' },
-        ],
-        ...BALLOT_TYPES,
-      },
-      primaryType: 'Ballot',
-      message: { proposalId, support, voter, nonce: nonce.toString() },
-    };
-    return { typedData: JSON.stringify(typedData), nonce: nonce.toString() };
+    const message = { proposalId, support, voter, nonce: nonce.toString() };
+    return { ...typedDataShapes(governorDomain(this.governorAddress, this.config.chainId), BALLOT_TYPES, 'Ballot', message), nonce: nonce.toString() };
   }
 
   castVoteBySig(proposalId: string, support: number, voter: string, signature: string) {

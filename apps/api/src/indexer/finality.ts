@@ -34,11 +34,26 @@ export class FinalityService {
     private readonly store: EventStore,
   ) {}
 
+  /**
+   * Waits until the index includes `block` (polling the checkpoint), at most `timeoutMs`: after a write the API answered,
+   * what it reads next must not contradict it. Returns whether the index got there.
+   */
+  async waitForIndexed(block: number, timeoutMs = READ_YOUR_WRITES_WAIT_MS): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const cp = await this.store.checkpoint(this.config.chainId, indexerStream(this.config));
+      if ((cp?.blockNumber ?? -1) >= block) return true;
+      if (Date.now() >= until) return false;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
   async view(): Promise<FinalityView> {
     const cp = await this.store.checkpoint(this.config.chainId, indexerStream(this.config));
     const indexedBlock = cp?.blockNumber ?? -1;
     const chainHead = Math.max(cp?.chainHead ?? indexedBlock, indexedBlock);
-    const finalizedBlock = chainHead - this.config.indexer.finalityDepth;
+    // a chain younger than the finality depth has only its genesis final (never a negative block number)
+    const finalizedBlock = Math.max(0, chainHead - this.config.indexer.finalityDepth);
     return {
       chainHead,
       indexedBlock,
@@ -51,11 +66,14 @@ export class FinalityService {
   }
 }
 
+/** How long a write waits for the index to include its block before answering anyway. */
+export const READ_YOUR_WRITES_WAIT_MS = 5_000;
+
 @ObjectType({ description: "The indexer's position: how fresh and how final what this API shows is." })
 class IndexerStatus {
   @Field(() => Int, { description: 'the chain head the indexer last saw' }) chainHead: number;
   @Field(() => Int, { description: 'newest block indexed (chainHead − confirmations when caught up)' }) indexedBlock: number;
-  @Field(() => Int, { description: 'blocks at or below this are FINAL' }) finalizedBlock: number;
+  @Field(() => Int, { description: 'blocks at or below this are FINAL (0 while the chain is younger than the finality depth)' }) finalizedBlock: number;
   @Field(() => Int) confirmations: number;
   @Field(() => Int) finalityDepth: number;
   @Field(() => Int, { description: 'blocks the indexer is behind the confirmed head' }) lagBlocks: number;

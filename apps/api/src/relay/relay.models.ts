@@ -1,4 +1,5 @@
 import { Field, InputType, Int, ObjectType } from '@nestjs/graphql';
+import { JSONObject, TYPED_DATA_DESCRIPTION, TYPED_DATA_V4_DESCRIPTION } from '../common/typed-data.js';
 
 const UINT = { description: 'unsigned integer as a decimal string' };
 
@@ -32,9 +33,10 @@ export class Eip712Domain {
   @Field() verifyingContract: string;
 }
 
-@ObjectType({ description: 'Sign `request` with EIP-712 (`typedData` is ready for eth_signTypedData_v4), then call relayGasless.' })
+@ObjectType({ description: 'Sign `request` with EIP-712 (ethers: `wallet.signTypedData(typedData.domain, typedData.types, typedData.message)`; a wallet: eth_signTypedData_v4 with `typedDataV4`), then call relayGasless with `request` and the signature.' })
 export class GaslessRequest {
   @Field(() => ForwardRequestData) request: ForwardRequestData;
   @Field(() => Eip712Domain) domain: Eip712Domain;
-  @Field({ description: 'JSON: { domain, types, primaryType, message }' }) typedData: string;
+  @Field(() => JSONObject, { description: TYPED_DATA_DESCRIPTION }) typedData: Record<string, unknown>;
+  @Field(() => JSONObject, { description: TYPED_DATA_V4_DESCRIPTION }) typedDataV4: Record<string, unknown>;
 }

@@ -4,13 +4,28 @@ import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
 import { FORWARD_REQUEST_TYPES, ForwardRequest, forwarderDomain } from '../../../../libs/chain/src/forwarder.js';
 import { RelayOutboxRepository, RelayRow } from '../../../../libs/db/src/index.js';
+import type { Role } from '../auth/roles.js';
 import { ChainService } from '../chain/chain.service.js';
 import { ERROR_CODES, ErrorCode, OpenReadError } from '../common/errors.js';
+import { typedDataShapes } from '../common/typed-data.js';
 import { ForwardRequestInput, GaslessRequest } from './relay.models.js';
 import { Relayer } from './relayer.service.js';
 
-/** Market functions a radiologist may call gaslessly: claim and report, and withdraw what they were paid. */
-const GASLESS = new Set(['claim', 'submitReport', 'withdraw']);
+/**
+ * Market functions that may be relayed gaslessly, with who may have them relayed: a radiologist claims, reports and
+ * withdraws what they were paid; an RO depositor withdraws its unescrowed deposit, cancels an open study and disputes a
+ * report, and deposits with an ERC-2612 permit (a plain deposit needs an approve transaction first, which the forwarder
+ * cannot carry for the token).
+ */
+const GASLESS: Record<string, readonly Role[]> = {
+  claim: ['RADIOLOGIST'],
+  submitReport: ['RADIOLOGIST'],
+  withdraw: ['RADIOLOGIST', 'RO_DEPOSITOR'],
+  cancelStudy: ['RO_DEPOSITOR'],
+  dispute: ['RO_DEPOSITOR'],
+  // a deposit whose allowance comes from an ERC-2612 permit the depositor signed (no approve transaction)
+  depositWithPermit: ['RO_DEPOSITOR'],
+};
 /** How long a signed request stays valid. */
 const REQUEST_TTL_SECONDS = 15 * 60;
 /** How long a claim waits for another claim of the same study in flight before it is queued anyway. */
@@ -44,7 +59,7 @@ export class RelayService {
     private readonly relayer: Relayer,
   ) {
     this.market = chain.market;
-    this.gasless = new Map([...GASLESS].map((name) => {
+    this.gasless = new Map(Object.keys(GASLESS).map((name) => {
       const fragment = this.market.getFunction(name)!;
       return [fragment.selector, fragment];
     }));
@@ -88,12 +103,7 @@ export class RelayService {
     return {
       request: message,
       domain: domain as GaslessRequest['domain'],
-      typedData: JSON.stringify({
-        domain,
-        types: { EIP712Domain: EIP712_DOMAIN_FIELDS, ...FORWARD_REQUEST_TYPES },
-        primaryType: 'ForwardRequest',
-        message,
-      }),
+      ...typedDataShapes(domain, FORWARD_REQUEST_TYPES, 'ForwardRequest', message),
     };
   }
 
@@ -102,13 +112,20 @@ export class RelayService {
    * valid signature), reserves its cost against the signer's 24 h spend limit and queues it. Waits until the
    * relayer has it mined (or refused) and answers like relayTransaction.
    */
-  async submit(caller: string, input: ForwardRequestInput, signature: string): Promise<{ txHash: string; blockNumber: number; function: string }> {
+  async submit(
+    caller: string,
+    input: ForwardRequestInput,
+    signature: string,
+    roles: ReadonlySet<Role>,
+  ): Promise<{ txHash: string; blockNumber: number; function: string }> {
     const { address } = this.enabled();
     const req = parseRequest(input);
     if (req.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the request must be from the signed-in account');
     if (req.to.toLowerCase() !== this.config.contracts.market) throw new OpenReadError('BAD_INPUT', 'the request must call the study market');
     if (req.value !== 0n) throw new OpenReadError('BAD_INPUT', 'gasless requests carry no value');
     const fn = this.gaslessCall(req.data);
+    if (!GASLESS[fn.name].some((r) => roles.has(r)))
+      throw new OpenReadError('FORBIDDEN', `a gasless ${fn.name} needs the ${GASLESS[fn.name].join(' or ')} role`);
     if (req.deadline <= (await this.chain.now())) throw new OpenReadError('BAD_INPUT', 'the request has expired; prepare a new one');
     if (req.gas > 2_000_000n) throw new OpenReadError('BAD_INPUT', 'gas is above what these calls need');
     // the same signed request again (a client retry): its first outcome, nothing sent again (the stored signature
@@ -181,7 +198,7 @@ export class RelayService {
     } catch {
       // the selector matched but the arguments do not decode
     }
-    throw new OpenReadError('BAD_INPUT', `only ${[...GASLESS].join(', ')} can be relayed gaslessly`);
+    throw new OpenReadError('BAD_INPUT', `only ${Object.keys(GASLESS).join(', ')} can be relayed gaslessly`);
   }
 
   private outcome(row: RelayRow): { txHash: string; blockNumber: number; function: string } {
@@ -194,13 +211,6 @@ export class RelayService {
     throw new OpenReadError('CHAIN_UNAVAILABLE', 'the request is queued but not mined yet; it will still be sent', { requestId: row.id });
   }
 }
-
-const EIP712_DOMAIN_FIELDS = [
-  { name: 'name', type: 'string' },
-  { name: 'version', type: 'string' },
-  { name: 'chainId', type: 'uint256' },
-  { name: 'verifyingContract', type: 'address' },
-];
 
 function parseRequest(i: ForwardRequestInput): ForwardRequest {
   const uint = (v: string, f: string) => {

@@ -160,8 +160,12 @@ export class StudiesResolver {
     const studyId = parseStudyId(id);
     const reportHash = parseBytes32(hash, 'reportHash');
     const row = await this.studies.findById(this.config.chainId, studyId);
-    if (!row) throw new OpenReadError('NOT_FOUND', 'no such study');
-    if (row.radiologist !== user.address) throw new OpenReadError('FORBIDDEN', 'only the radiologist who claimed the study can report it');
+    if (!row || row.radiologist !== user.address) {
+      // the index may not have reached a claim just relayed: the chain decides before we refuse
+      const onChain = await this.chain.studyOnChain(studyId);
+      if (onChain.status === 0) throw new OpenReadError('NOT_FOUND', 'no such study');
+      if (onChain.radiologist !== user.address) throw new OpenReadError('FORBIDDEN', 'only the radiologist who claimed the study can report it');
+    }
     return [studyId, reportHash];
   }
 
@@ -177,31 +181,44 @@ export class StudiesResolver {
     return this.relay.prepare(user.address, 'withdraw', [value]);
   }
 
-  @Roles('RADIOLOGIST')
+  @Roles('RADIOLOGIST', 'RO_DEPOSITOR')
   @Mutation(() => RelayedTransaction, {
     description:
-      'Relay a forward request you signed (from prepareGaslessClaim/prepareGaslessReport/prepareGaslessWithdraw) through the ERC-2771 ' +
-      'forwarder; the service pays the gas, within a daily limit per radiologist. Waits until it is mined.',
+      'Relay a forward request you signed (from prepareGaslessClaim/prepareGaslessReport/prepareGaslessWithdraw, or an RO depositor\'s ' +
+      'prepareGaslessRoWithdraw/prepareGaslessCancelStudy/prepareGaslessDisputeStudy) through the ERC-2771 forwarder; the service pays ' +
+      'the gas, within a daily limit per signer. Waits until it is mined, then (bounded) until the index has the block, so what ' +
+      'you read next reflects it (see `indexed`).',
   })
-  relayGasless(
+  async relayGasless(
     @CurrentUser() user: AuthUser,
+    @Context() ctx: GqlContext,
     @Args('request', { type: () => ForwardRequestInput }) request: ForwardRequestInput,
     @Args('signature') signature: string,
-  ) {
-    return this.relay.submit(user.address, request, signature);
+  ): Promise<RelayedTransaction> {
+    return this.readYourWrite(await this.relay.submit(user.address, request, signature, ctx.req.roles ?? new Set()));
+  }
+
+  /** Waits (bounded) until the index includes the block of a write we just answered for, so reads do not contradict it. */
+  private async readYourWrite(tx: { txHash: string; blockNumber: number; function: string }): Promise<RelayedTransaction> {
+    return { ...tx, indexed: await this.finality.waitForIndexed(tx.blockNumber) };
   }
 
   @Roles('RADIOLOGIST', 'VERIFIER', 'RO_DEPOSITOR', 'DAO_MEMBER')
   @Mutation(() => RelayedTransaction, {
     description:
-      'Send a transaction you signed and wait until it is mined: claim or submitReport (radiologists), ' +
-      'attest or revoke (verifiers), postStudy of a study ID from prepareStudyPosting (RO depositors), ' +
-      'propose from proposeParameterChange (DAO members).',
+      'Send a transaction you signed and wait until it is mined, then (bounded) until the index has its block (see `indexed`): ' +
+      'claim, submitReport or withdraw (radiologists), attest or revoke (verifiers), postStudy of a study ID from prepareStudyPosting, ' +
+      'the approve and deposit of prepareRoDeposit, withdraw, cancelStudy and dispute (RO depositors), propose from ' +
+      'proposeParameterChange (DAO members).',
   })
-  relayTransaction(@CurrentUser() user: AuthUser, @Context() ctx: GqlContext, @Args('signedTransaction') signed: string) {
-    return this.chain.relay(signed, user.address, ctx.req.roles ?? new Set(), (call) =>
-      call.name === 'postStudy' ? this.postings.checkRelayedPosting(user.address, call.args[0] as string) : Promise.resolve(),
-    );
+  async relayTransaction(@CurrentUser() user: AuthUser, @Context() ctx: GqlContext, @Args('signedTransaction') signed: string): Promise<RelayedTransaction> {
+    const sent = await this.chain.relay(signed, user.address, ctx.req.roles ?? new Set(), async (call) => {
+      if (call.name === 'postStudy') await this.postings.checkRelayedPosting(user.address, call.args[0] as string);
+      // the token's approve is relayed only as the first half of a deposit: for the market
+      if (call.name === 'approve' && String(call.args[0]).toLowerCase() !== this.config.contracts.market)
+        throw new OpenReadError('BAD_INPUT', 'only an approve of the study market (from prepareRoDeposit) can be relayed');
+    });
+    return this.readYourWrite(sent);
   }
 }
 

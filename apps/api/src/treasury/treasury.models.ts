@@ -1,4 +1,5 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { JSONObject, TYPED_DATA_DESCRIPTION, TYPED_DATA_V4_DESCRIPTION } from '../common/typed-data.js';
 
 export const TreasuryProposalStatus = { PENDING: 'PENDING', EXECUTED: 'EXECUTED', REPLACED: 'REPLACED' } as const;
 registerEnumType(TreasuryProposalStatus, {
@@ -43,7 +44,8 @@ export class TreasuryProposal {
   @Field() safe: string;
   @Field({ description: 'Safe nonce, decimal string' }) nonce: string;
   @Field({ description: 'EIP-712 SafeTx hash the owners sign' }) safeTxHash: string;
-  @Field({ description: 'the SafeTx as EIP-712 typed data (JSON) for eth_signTypedData_v4' }) typedData: string;
+  @Field(() => JSONObject, { description: TYPED_DATA_DESCRIPTION }) typedData: Record<string, unknown>;
+  @Field(() => JSONObject, { description: TYPED_DATA_V4_DESCRIPTION }) typedDataV4: Record<string, unknown>;
   @Field() to: string;
   @Field() value: string;
   @Field() data: string;

@@ -97,7 +97,7 @@ export class TreasuryResolver {
 
   private toModel(r: TreasuryProposalRow): TreasuryProposal {
     return {
-      id: r.id, safe: r.safe, nonce: r.nonce.toString(), safeTxHash: r.safeTxHash, typedData: this.service.typedData(r), to: r.to,
+      id: r.id, safe: r.safe, nonce: r.nonce.toString(), safeTxHash: r.safeTxHash, ...this.service.typedData(r), to: r.to,
       value: r.value.toString(), data: r.data, operation: r.operation, payments: r.payments, description: r.description, proposer: r.proposer,
       replaces: r.replaces, status: r.status, executedTx: r.executedTx, signatures: r.signatures, createdAt: r.createdAt,
     };

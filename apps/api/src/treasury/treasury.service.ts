@@ -9,6 +9,7 @@ import { TreasuryProposalRow, TreasuryRepository, type TreasuryPayment } from '.
 import { ChainService } from '../chain/chain.service.js';
 import { Relayer } from '../chain/relayer.js';
 import { OpenReadError } from '../common/errors.js';
+import { typedDataShapes } from '../common/typed-data.js';
 
 export interface SafeState {
   address: string;
@@ -124,19 +125,12 @@ export class TreasuryService implements OnModuleInit {
     throw new OpenReadError('CONFLICT', 'too many payouts were proposed at once: try again');
   }
 
-  /** The EIP-712 SafeTx an owner signs (eth_signTypedData_v4), as JSON. */
-  typedData(p: TreasuryProposalRow): string {
-    const message = safeTxMessage(p, p.nonce);
-    return JSON.stringify(
-      {
-        domain: { chainId: this.config.chainId, verifyingContract: safeDomain(this.config.chainId, p.safe).verifyingContract },
-        types: { EIP712Domain: [{ name: 'chainId', type: 'uint256' }, { name: 'verifyingContract', type: 'address' }], ...SAFE_TX_TYPES },
-        primaryType: 'SafeTx',
-        message,
-      },
-      (_, v) => (typeof v === 'bigint' ? v.toString() : v),
-    );
+  /** The EIP-712 SafeTx an owner signs: for ethers (typedData) and for eth_signTypedData_v4 (typedDataV4). */
+  typedData(p: TreasuryProposalRow): { typedData: Record<string, unknown>; typedDataV4: Record<string, unknown> } {
+    const domain = { chainId: this.config.chainId, verifyingContract: safeDomain(this.config.chainId, p.safe).verifyingContract };
+    return typedDataShapes(domain, SAFE_TX_TYPES, 'SafeTx', safeTxMessage(p, p.nonce) as unknown as Record<string, unknown>);
   }
+
 
   /** Verifies that `signature` over the proposal's SafeTx hash is `signer`'s and that `signer` owns the Safe; returns it normalised (v 27/28). */
   async verifySignature(p: TreasuryProposalRow, signer: string, signature: string): Promise<string> {

@@ -1,0 +1,100 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mined } from '../libs/chain/src/receipts.js';
+import { decryptPayload, generateX25519KeyPair, leaseContext, openSealed } from '../libs/lease/src/index.js';
+import { DEMO_ACCOUNTS, DemoResult, runDemo } from '../scripts/demo.js';
+import { ApiClient, GASLESS_FIELDS } from '../scripts/lib/api-client.js';
+import { devKey } from '../scripts/lib/dev-accounts.js';
+import { GqlClient } from './support/client.js';
+import { FETCH, RoSide } from './support/ro-flow.js';
+import { Stack, apiUrl, devWallet, startStack } from './support/stack.js';
+
+const USD = 1_000_000n;
+
+describe('npm run demo: a demo RO onboarded and its studies posted through the API, so every role can act at once', () => {
+  let stack: Stack;
+  let stateDir: string;
+  let demo: DemoResult;
+  const lines: string[] = [];
+  const as = (i: number) => new ApiClient(apiUrl(stack)).signIn(devKey(i));
+
+  beforeAll(async () => {
+    // as npm start: dev #12 is the admin, #2 holds 100,000 tUSD
+    stack = await startStack({ api: { adminAddresses: [devKey(DEMO_ACCOUNTS.admin).address.toLowerCase()] } });
+    await mined(stack.owner.token.mint(devKey(2).address, 100_000n * USD));
+    stateDir = mkdtempSync(join(tmpdir(), 'openread-demo-'));
+    demo = await runDemo({ apiUrl: apiUrl(stack), rpcUrl: stack.anvil.rpcUrl, stateDir, log: (l) => lines.push(l) });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('creates the RO with its key, billing staff and depositor; deposits and posts eight studies with payloads, all through the API', async () => {
+    expect(demo.studyIds).toHaveLength(8);
+    const saved = JSON.parse(readFileSync(join(stateDir, 'demo-ro.json'), 'utf8'));
+    expect(saved).toEqual({ roId: demo.roId, ...demo.roKeys });
+    expect(statSync(join(stateDir, 'demo-ro.json')).mode & 0o077).toBe(0); // the RO's private key: owner-only
+    const depositor = await as(2);
+    const { ro } = await depositor.gql(`query($id: ID!) { ro(id: $id) { name publicKey members { account role } depositBalance } }`, { id: demo.roId });
+    expect(ro.publicKey).toBe(demo.roKeys.publicKey);
+    expect(ro.members).toEqual(expect.arrayContaining([
+      { account: devKey(2).address.toLowerCase(), role: 'DEPOSITOR' },
+      { account: devKey(2).address.toLowerCase(), role: 'BILLING' },
+      { account: devKey(13).address.toLowerCase(), role: 'BILLING' },
+    ]));
+    expect(ro.depositBalance).toBe('0'); // the deposit covers exactly the eight bounty caps, all escrowed
+    // the market holds what the API said: posted by #2, every one with its payload
+    for (const id of demo.studyIds) expect((await stack.owner.market.getStudy(id)).ro).toBe(devKey(2).address);
+  });
+
+  it("billing staff read the RO's ledger and reconciliation at once: the deposit and eight escrows", async () => {
+    const billing = await as(13);
+    const { roLedger } = await billing.gql(`query($ro: String!) { roLedger(roId: $ro, first: 100) { entries { kind amount studyId } totals { deposits escrowed } } }`, { ro: demo.roId });
+    expect(roLedger.entries.filter((e: { kind: string }) => e.kind === 'ESCROW').map((e: { studyId: string }) => e.studyId).sort()).toEqual([...demo.studyIds].sort());
+    expect(roLedger.totals.deposits).toBe(roLedger.totals.escrowed);
+    expect(BigInt(roLedger.totals.deposits)).toBe(2010n * USD);
+    const now = new Date(Date.now() + 3600_000).toISOString();
+    const { reconciliation } = await billing.gql(`query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliation(roId: $ro, from: $from, to: $to) { periodClosed discrepancies { kind } } }`, {
+      ro: demo.roId, from: '2020-01-01T00:00:00.000Z', to: now,
+    });
+    expect(reconciliation.discrepancies).toEqual([]);
+  });
+
+  it('the verified radiologists see their studies; #3 claims one, the RO leases it, #3 opens the synthetic payload', async () => {
+    const r3 = await as(3);
+    const r4 = await as(4);
+    const list = async (c: ApiClient) => (await c.gql(`{ worklist(first: 50) { items { id modality patientState } } }`)).worklist.items as { id: string; patientState: string }[];
+    const [w3, w4] = [await list(r3), await list(r4)];
+    expect(w3).toHaveLength(5); // CA/NY/TX for CT/MR/XR
+    expect(w4).toHaveLength(3); // FL/GA for XR/US/MG
+    for (const s of [...w3, ...w4]) expect(demo.studyIds).toContain(s.id);
+
+    const keys = generateX25519KeyPair();
+    await r3.gql(`mutation($k: String!) { registerEncryptionKey(publicKey: $k) }`, { k: keys.publicKey });
+    const studyId = w3[0].id;
+    const claimed = await r3.signAndRelayGasless(devWallet(3, stack.provider), (await r3.gql(`mutation($id: ID!) { p: prepareGaslessClaim(studyId: $id) { ${GASLESS_FIELDS} } }`, { id: studyId })).p);
+    expect(claimed.function).toBe('claim');
+    // the RO's depositor issues the lease with the key the demo saved
+    const roClient = new GqlClient(stack.api);
+    await roClient.signIn(devWallet(2, stack.provider));
+    await new RoSide(stack, devWallet(2, stack.provider), demo.roKeys).issuePendingLease(roClient, studyId);
+    const reader = new GqlClient(stack.api);
+    await reader.signIn(devWallet(3, stack.provider));
+    const { encryptedStudy } = await reader.ok(FETCH, { id: studyId });
+    const key = openSealed(keys.privateKey, Buffer.from(encryptedStudy.lease.wrappedKey, 'base64'), leaseContext(studyId, devKey(3).address));
+    expect(JSON.parse(decryptPayload(Buffer.from(encryptedStudy.ciphertext, 'base64'), key, studyId).toString())).toMatchObject({ demo: true });
+  });
+
+  it('runs again without failing: reuses the RO and the credentials, posts eight new studies', async () => {
+    lines.length = 0;
+    const again = await runDemo({ apiUrl: apiUrl(stack), rpcUrl: stack.anvil.rpcUrl, stateDir, log: (l) => lines.push(l) });
+    expect(again.roId).toBe(demo.roId);
+    expect(again.studyIds).toHaveLength(8);
+    expect(again.studyIds.some((id) => demo.studyIds.includes(id))).toBe(false);
+    expect(lines.join('\n')).toMatch(/exists; reusing it/);
+    expect(lines.filter((l) => l.includes('is credentialed already'))).toHaveLength(2);
+  });
+});
