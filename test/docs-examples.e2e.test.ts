@@ -1,9 +1,10 @@
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hexlify, randomBytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { latestTimestamp } from '../libs/chain/src/anvil.js';
+import { increaseTime, latestTimestamp } from '../libs/chain/src/anvil.js';
 import { mined } from '../libs/chain/src/receipts.js';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
 import { Block, fetchSchema, namedOperations, readBlocks, runJourney, validateGraphqlBlocks } from './support/doc-examples.js';
@@ -41,6 +42,16 @@ describe('the documentation examples run against the real stack', () => {
     await mined(market.postStudy(id, modalityIndex('CT'), 15_000, urgencyIndex('STAT'), stateIndex('CA'), maxBounty, ...stack.issued(poster.address, id)));
     return id;
   };
+  /** A settled study, so the treasury holds fees: posted by #14, read by #3 (straight to the contract), settled by the settler. */
+  const settleOneStudy = async () => {
+    await verifyRadiologist3();
+    const id = await postCaCtStudy();
+    const reader = stack.owner.market.connect(w(3)) as typeof stack.owner.market;
+    await mined(reader.claim(id));
+    await mined(reader.submitReport(id, hexlify(randomBytes(32))));
+    await increaseTime(stack.provider, 24 * 3600 + 60);
+    await waitFor('the settler to settle', async () => Number((await stack.owner.market.getStudy(id)).status) === 5, 30_000);
+  };
   /** Waits until the indexer has the study (the demo's postings are long indexed when a user starts). */
   const indexed = (studyId: string) =>
     waitFor('the study indexed', async () => (await db.query(`SELECT 1 FROM studies WHERE study_id = $1`, [studyId.toLowerCase()])).rowCount);
@@ -56,6 +67,7 @@ describe('the documentation examples run against the real stack', () => {
     }
   };
 
+  const scratch = mkdtempSync(join(tmpdir(), 'openread-docs-'));
   beforeAll(async () => {
     stack = await startStack({
       governance: { members: [3, 4, 5].map((i) => ({ address: devWallet(i, null as never).address })), votingDelay: 1, votingPeriod: 300, lateQuorumExtension: 60, timelockDelay: 120, quorumPercent: 40 },
@@ -63,6 +75,9 @@ describe('the documentation examples run against the real stack', () => {
       api: { adminAddresses: [devWallet(12, null as never).address] },
       settlerPollMs: 200,
     });
+    // what npm start writes to .openread/deployment.json
+    process.env.OPENREAD_DEPLOYMENT = join(scratch, 'deployment.json');
+    writeFileSync(process.env.OPENREAD_DEPLOYMENT, JSON.stringify({ rpcUrl: stack.anvil.rpcUrl, ...stack.deployment }));
     db = new pg.Pool({ connectionString: stack.config.databaseUrl, max: 1 });
     process.env.OPENREAD_API = `http://127.0.0.1:${stack.api.getHttpServer().address().port}/graphql`;
     process.env.OPENREAD_RPC = stack.anvil.rpcUrl;
@@ -74,6 +89,7 @@ describe('the documentation examples run against the real stack', () => {
   afterAll(async () => {
     globalThis.fetch = realFetch;
     await db?.end();
+    rmSync(scratch, { recursive: true, force: true });
     await stack?.stop();
   });
 
@@ -96,5 +112,30 @@ describe('the documentation examples run against the real stack', () => {
     expect((await stack.owner.token.balanceOf(w(3).address)) - tokensBefore).toBeGreaterThan(0n);
     expect(await stack.owner.market.balanceOf(w(3).address)).toBe(0n);
   });
-});
 
+  it('RO billing: onboard → fund → post with a real payload → ledger → reconciliation → CSV → statement', async () => {
+    await mined(stack.owner.token.mint(w(2).address, 100_000n * USD)); // as npm start does
+    await run('docs/api/ro-billing.md');
+    // the admin onboarded #2; 1,000 tUSD deposited, 200 escrowed by the posting
+    expect(await stack.owner.market.balanceOf(w(2).address)).toBe(800n * USD);
+    const { rows } = await db.query(`SELECT count(*)::int AS n FROM study_payloads`);
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('DAO member: propose → vote → queue → execute → the worklist bounty changes', async () => {
+    await verifyRadiologist3();
+    await indexed(await postCaCtStudy(500n * USD));
+    const before = (await stack.owner.parameters.baseBounty(modalityIndex('CT'))) as bigint;
+    await run('docs/api/dao-member.md');
+    expect(await stack.owner.parameters.baseBounty(modalityIndex('CT'))).toBe(before + 10n * USD);
+  });
+
+  it('treasury owner: propose → sign → execute a payout', async () => {
+    await settleOneStudy();
+    const fees = (await stack.owner.market.balanceOf(stack.deployment.treasury)) as bigint;
+    const payeeBefore = (await stack.owner.token.balanceOf(w(0).address)) as bigint;
+    await run('docs/api/treasury-owner.md');
+    expect((await stack.owner.token.balanceOf(w(0).address)) - payeeBefore).toBe(fees / 2n);
+    expect(await stack.owner.market.balanceOf(stack.deployment.treasury)).toBe(fees - fees / 2n);
+  });
+});
