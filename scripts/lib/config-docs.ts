@@ -92,9 +92,10 @@ function envMapping(): Map<string, { env: string[]; fallback?: string }> {
         let init: ts.Expression = p.initializer;
         // `apiPort` style locals: read through
         if (ts.isIdentifier(init) && locals.has(init.text)) init = locals.get(init.text)!;
-        const fallback = ts.isBinaryExpression(init) && init.operatorToken.kind === ts.SyntaxKind.QuestionQuestionToken ? init.right : undefined;
+        const coalesce = ts.isBinaryExpression(init) && init.operatorToken.kind === ts.SyntaxKind.QuestionQuestionToken ? init : undefined;
+        const fallback = coalesce?.right;
         map.set(path.join('.'), {
-          env: envOf(fallback ? init.left : init),
+          env: envOf(coalesce ? coalesce.left : init),
           fallback: fallback && fallbackText(fallback, locals),
         });
       }
