@@ -138,4 +138,8 @@ describe('the documentation examples run against the real stack', () => {
     expect((await stack.owner.token.balanceOf(w(0).address)) - payeeBefore).toBe(fees / 2n);
     expect(await stack.owner.market.balanceOf(stack.deployment.treasury)).toBe(fees - fees / 2n);
   });
+
+  it('verifier: a radiologist applies → the verifier approves on chain → the credential is active', async () => {
+    await run('docs/api/verifier.md');
+  });
 });
