@@ -179,6 +179,8 @@ export function renderConfigDoc(list = settings()): string {
     '| `FUZZ_STEPS`, `FUZZ_SEED` | `200` (`npm run test:fuzz`: 10000) | steps and seed of the escrow fuzz test |',
     '| `FAULT_RUN_LONG`, `FAULT_RUN_SEED` | unset | the indexer fault-injection run: 60 rounds, its seed |',
     '| `BENCH`, `BENCH_QUERIES`, `BENCH_CLAIM_ROUNDS` | all, `300`, `20` | which benchmark `npm run bench` runs (`gas`, `indexer`, `worklist`, `claim`), queries per worklist row, claim rounds |',
+    '| `BENCH_EVENTS`, `BENCH_PER_BLOCK`, `BENCH_BATCH_BLOCKS`, `BENCH_POLL_MS`, `BENCH_LAG_SAMPLES` | `100000`, `500`, `10`, `100`, `20` | the indexer benchmark: events generated, events per block, blocks per backfill batch, indexer poll, lag samples |',
+    '| `OPENREAD_API`, `OPENREAD_RPC`, `OPENREAD_DEPLOYMENT` | `http://localhost:4000/graphql`, `http://127.0.0.1:8545`, `.openread/deployment.json` | where the examples of docs/api/ find the API, the chain and the contract addresses |',
     '',
   );
   return lines.join('\n');
