@@ -14,7 +14,7 @@
  *   3. steady state: the indexer app and the GraphQL API running; a transaction is mined, and the time until
  *      GraphQL's indexerStatus shows its block is measured, BENCH_LAG_SAMPLES times
  *   4. database size
- * Prints a table (copied into the README).
+ * Prints a table (recorded, dated, in docs/benchmarks.md).
  */
 import { mined } from '../libs/chain/src/receipts.js';
 import { claimBench } from './bench/claim.js';
