@@ -6,6 +6,7 @@ import { OpenReadLogDecoder } from '../../../../libs/chain/src/events.js';
 import { JsonRpcClient, RpcLog } from '../../../../libs/chain/src/json-rpc.js';
 import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
 import { LEDGER_KINDS, LedgerKind, StudyBefore, ledgerLinesOf } from '../../../../libs/domain/src/ledger.js';
+import { chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 
 export { LEDGER_KINDS };
@@ -130,7 +131,7 @@ export class ReconciliationService {
       return await fn();
     } catch (e) {
       if (e instanceof OpenReadError) throw e;
-      throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain could not be read; try again');
+      throw chainUnavailable('the chain could not be read; try again');
     }
   }
 
