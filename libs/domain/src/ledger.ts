@@ -1,3 +1,5 @@
+import { enumObject } from './codes.js';
+
 /**
  * The RO ledger: its kinds of line and which lines each market event makes. The indexer's projection writes
  * these lines into ledger_entries, billing's reconciliation recomputes them from the chain's logs and compares:
@@ -6,11 +8,6 @@
  */
 export const LEDGER_KINDS = ['DEPOSIT', 'WITHDRAWAL', 'ESCROW', 'LOCK', 'LOCK_RELEASED', 'DISPUTE', 'PAYOUT', 'FEE', 'REFUND'] as const;
 export type LedgerKind = (typeof LEDGER_KINDS)[number];
-
-/** A closed list as an enum-like object ({ A: 'A', … }), e.g. for GraphQL's registerEnumType. */
-export function enumObject<const T extends string>(values: readonly T[]): { readonly [K in T]: K } {
-  return Object.freeze(Object.fromEntries(values.map((v) => [v, v]))) as { readonly [K in T]: K };
-}
 
 export const LedgerKind = enumObject(LEDGER_KINDS);
 

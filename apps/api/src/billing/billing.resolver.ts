@@ -7,7 +7,7 @@ import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { RoAccessService } from '../ro/ro-access.service.js';
 import { LedgerTotals, ledgerTotals } from '../ledger/ledger.resolver.js';
-import { enumObject } from '../../../../libs/domain/src/ledger.js';
+import { enumObject } from '../../../../libs/domain/src/codes.js';
 import { ledgerCsv, reconciliationCsv } from './csv.js';
 import { DISCREPANCY_KINDS, Discrepancy, Reconciliation, ReconciliationService } from './reconciliation.service.js';
 
