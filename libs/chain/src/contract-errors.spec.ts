@@ -67,5 +67,7 @@ describe('the contract-error table', () => {
     expect(classifyChainError({ code: 'NETWORK_ERROR' }).kind).toBe('UNAVAILABLE');
     expect(classifyChainError({ code: 'TIMEOUT' }).kind).toBe('UNAVAILABLE');
     expect(classifyChainError(new Error('connect ECONNREFUSED 127.0.0.1:8545')).kind).toBe('UNAVAILABLE');
+    expect(classifyChainError({ code: 'UNKNOWN_ERROR', cause: Object.assign(new Error('read'), { code: 'ECONNRESET' }) }).kind).toBe('UNAVAILABLE');
+    expect(classifyChainError(new Error('something the node said')).kind).toBe('REFUSED');
   });
 });

@@ -158,8 +158,9 @@ export const CHAIN_UNAVAILABLE_MESSAGE = 'the chain node is not reachable; try a
  * A thrown error from a call, an estimate or a send, classified:
  * - REVERTED: the contract refused (`reason` is the custom error's name, the Safe's GS code, the revert string,
  *   or null when the revert carried no data), with the table's code and message;
- * - REFUSED: the node answered with an error that is not a revert (nonce, funds, a malformed request);
- * - UNAVAILABLE: no answer (connection refused, timeout, 5xx).
+ * - REFUSED: the node answered with an error that is not a revert (nonce, funds, a malformed request), or an
+ *   error that does not say the node was unreachable;
+ * - UNAVAILABLE: no answer (connection refused or reset, timeout, 5xx).
  */
 export type ChainFailure =
   | { kind: 'REVERTED'; reason: string | null; args: unknown[]; code: ContractErrorCode; message: string }
@@ -171,13 +172,29 @@ export function contractErrorEntry(reason: string): ContractErrorEntry {
   return CONTRACT_ERRORS[reason] ?? SAFE_ERRORS[reason] ?? e('CONFLICT', `the contract refused the transaction (${reason})`);
 }
 
+/** ethers' codes for a request that got no answer */
 const UNREACHABLE = new Set(['NETWORK_ERROR', 'TIMEOUT', 'SERVER_ERROR']);
-const NODE_ANSWERS = new Set(['INSUFFICIENT_FUNDS', 'NONCE_EXPIRED', 'REPLACEMENT_UNDERPRICED', 'INVALID_ARGUMENT', 'BAD_DATA', 'TRANSACTION_REPLACED']);
+/** the socket errors of a node that cannot be reached (Node's errno codes, undici's) */
+const NETWORK_ERRNOS = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
+]);
+
+/** Whether the error, or one it wraps, says the node could not be reached. */
+function unreachable(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  for (let e = error as { code?: unknown; cause?: unknown; error?: unknown } | undefined; e && typeof e === 'object' && !seen.has(e); ) {
+    seen.add(e);
+    if (typeof e.code === 'string' && (UNREACHABLE.has(e.code) || NETWORK_ERRNOS.has(e.code))) return true;
+    e = (e.cause ?? e.error) as typeof e;
+  }
+  return /ECONNREFUSED|ECONNRESET|socket hang up|fetch failed/.test(String((error as { message?: unknown })?.message ?? ''));
+}
 
 export function classifyChainError(error: unknown): ChainFailure {
   const data = revertDataOf(error);
   const decoded = data ? decodeContractError(data) : null;
-  const err = (error ?? {}) as { code?: string; reason?: string | null; shortMessage?: string; message?: string; error?: { code?: unknown } };
+  const err = (error ?? {}) as { code?: string; reason?: string | null };
   if (decoded) {
     // Error(string): the Safe's GS codes and other revert strings
     const reason = decoded.name === 'Error' && typeof decoded.args[0] === 'string' ? decoded.args[0] : decoded.name;
@@ -189,11 +206,9 @@ export function classifyChainError(error: unknown): ChainFailure {
       ? { kind: 'REVERTED', reason, args: [], ...contractErrorEntry(reason) }
       : { kind: 'REVERTED', reason: null, args: [], code: 'CONFLICT', message: 'the transaction would revert' };
   }
-  if (err.code && UNREACHABLE.has(err.code)) return { kind: 'UNAVAILABLE', message: CHAIN_UNAVAILABLE_MESSAGE };
-  // an error object from the node's JSON-RPC answer, or an ethers code for one: the node is there and said no
-  if ((err.code && NODE_ANSWERS.has(err.code)) || typeof err.error?.code === 'number')
-    return { kind: 'REFUSED', message: `the node refused the request: ${shortReason(error)}` };
-  return { kind: 'UNAVAILABLE', message: CHAIN_UNAVAILABLE_MESSAGE };
+  if (unreachable(error)) return { kind: 'UNAVAILABLE', message: CHAIN_UNAVAILABLE_MESSAGE };
+  // the node answered with an error that is not a revert (nonce, funds, gas, a malformed request)
+  return { kind: 'REFUSED', message: `the node refused the request: ${shortReason(error)}` };
 }
 
 /** The first line of an ethers error, at most 200 characters (for logs and REFUSED messages). */

@@ -19,9 +19,9 @@ export interface UnsignedTx {
 
 export type Target = 'market' | 'registry';
 /**
- * Functions the API relays, per contract, each with the role its sender must hold (how reverts read to a client
- * is libs/chain's contract-error table). postStudy additionally passes a check by the caller (the study ID must be one the API generated for
- * the sender's RO: random, never derived from an MRN or accession number).
+ * Functions the API relays, per contract, each with the role its sender must hold (how reverts read to a client:
+ * libs/chain's contract-error table). postStudy additionally passes a check by the caller (the study ID must be
+ * one the API generated for the sender's RO: random, never derived from an MRN or accession number).
  */
 const RELAYABLE: Record<Target, Record<string, Role>> = {
   market: { claim: 'RADIOLOGIST', submitReport: 'RADIOLOGIST', postStudy: 'RO_DEPOSITOR' },
@@ -144,11 +144,8 @@ export class ChainService implements OnApplicationShutdown {
       }
       return await this.provider.estimateGas(tx);
     } catch (e) {
-      throw this.revertToError(e);
+      throw chainError(e);
     }
   }
 
-  private revertToError(e: unknown): OpenReadError {
-    return chainError(e);
-  }
 }
