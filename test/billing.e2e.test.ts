@@ -27,6 +27,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
   let stack: Stack;
   let staff: GqlClient;
   let mercy: { id: string };
+  let valley: { id: string };
   let period: { from: string; to: string };
   const w = (i: number) => devWallet(i, stack.provider);
   const market = (i: number) => stack.owner.market.connect(w(i)) as Contract;
@@ -55,7 +56,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     const admin = await client(0);
     const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
     mercy = (await admin.ok(create, { n: 'Mercy Imaging', k: generateX25519KeyPair().publicKey, b: [w(6).address], d: [w(2).address, w(5).address] })).createRo;
-    await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(8).address], d: [w(8).address] });
+    valley = (await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(8).address], d: [w(8).address] })).createRo;
 
     // before the period: an opening balance and an open study
     await mined(market(2).deposit(1_000n * USD));
@@ -312,5 +313,37 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     expect(r.discrepancies).toEqual([]);
     expect(r.chain.tokenIn).toBe(amount.toString());
     expect(BigInt(r.closing.balance) - BigInt(r.opening.balance)).toBe(amount);
+  });
+  it("reconciles a dispute the market's owner resolves: its split is the settlement's lines, on both sides", async () => {
+    // its own RO (Valley, wallet 8) and study, so no other test's ledger or balances change
+    const { owner, provider } = stack;
+    await mined(owner.token.mint(w(8).address, 500n * USD));
+    await mined((owner.token.connect(w(8)) as Contract).approve(stack.deployment.market, 500n * USD));
+    await mined(market(8).deposit(500n * USD));
+    const id = studyId();
+    await mined(market(8).postStudy(...withId(8, id, 1, 10_000, 0, stateIndex('CA'), 200n * USD)));
+    await increaseTime(provider, 5);
+    const from = new Date((await latestTimestamp(provider)) * 1000).toISOString();
+    await mined(market(3).claim(id));
+    await mined(market(3).submitReport(id, hexlify(randomBytes(32))));
+    await mined(market(8).dispute(id));
+    const locked = (await owner.market.getStudy(id)).lockedBounty as bigint;
+    await mined(owner.market.resolveDispute(id, locked / 2n));
+    await increaseTime(provider, 5);
+    const to = new Date((await latestTimestamp(provider)) * 1000).toISOString();
+
+    const valleyStaff = await client(8);
+    const ledgerQuery = `query($ro: String!, $from: DateTime, $to: DateTime) { roLedger(roId: $ro, from: $from, to: $to) { entries { kind amount } } }`;
+    const { roLedger } = await waitFor('the resolution indexed', async () => {
+      const d = await valleyStaff.ok(ledgerQuery, { ro: valley.id, from, to });
+      return d.roLedger.entries.some((e: { kind: string }) => e.kind === 'PAYOUT') ? d : null;
+    });
+    expect(roLedger.entries.map((e: { kind: string }) => e.kind).sort()).toEqual(['DISPUTE', 'FEE', 'LOCK', 'PAYOUT', 'REFUND']);
+    const { reconciliation: r } = await valleyStaff.ok(RECON, { ro: valley.id, from, to });
+    expect(r.discrepancies).toEqual([]);
+    expect(r.balanceIdentityHolds && r.escrowIdentityHolds).toBe(true);
+    expect(BigInt(r.chain.payouts) + BigInt(r.chain.fees)).toBe(locked / 2n);
+    expect(BigInt(r.chain.refunds)).toBe(200n * USD - locked / 2n);
+    expect(BigInt(r.opening.escrow) - BigInt(r.closing.escrow)).toBe(200n * USD);
   });
 });
