@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReconciliationService } from '../apps/api/src/billing/reconciliation.service.js';
 import { LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS } from '../apps/api/src/billing/csv.js';
-import { increaseTime, latestTimestamp } from '../libs/chain/src/anvil.js';
+import { increaseTime, latestTimestamp, revert, snapshot } from '../libs/chain/src/anvil.js';
 import { SafeKit, contractNetworks, createSafe, deploySafeInfrastructure } from '../libs/chain/src/safe.js';
 import { waitForReceipt } from '../libs/chain/src/receipts.js';
 import { mined } from '../libs/chain/src/receipts.js';
@@ -27,6 +27,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
   let stack: Stack;
   let staff: GqlClient;
   let mercy: { id: string };
+  let valley: { id: string };
   let period: { from: string; to: string };
   const w = (i: number) => devWallet(i, stack.provider);
   const market = (i: number) => stack.owner.market.connect(w(i)) as Contract;
@@ -55,7 +56,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     const admin = await client(0);
     const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
     mercy = (await admin.ok(create, { n: 'Mercy Imaging', k: generateX25519KeyPair().publicKey, b: [w(6).address], d: [w(2).address, w(5).address] })).createRo;
-    await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(8).address], d: [w(8).address] });
+    valley = (await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(8).address], d: [w(8).address] })).createRo;
 
     // before the period: an opening balance and an open study
     await mined(market(2).deposit(1_000n * USD));
@@ -155,6 +156,68 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     expect(BigInt(r.closing.balance) + BigInt(r.closing.escrow)).toBeLessThanOrEqual(await stack.owner.token.balanceOf(stack.deployment.market));
   });
 
+  it('reports a tampered ledger: a deleted line, an altered amount, a duplicate, an invented line, and tokens sent around the market', async () => {
+    const db = new pg.Client({ connectionString: stack.db.url });
+    await db.connect();
+    // every change is undone afterwards (even if an assertion fails), so no other test sees it: the ledger rows
+    // one by one, the chain (the transfer around the market) by going back to a snapshot, which the indexer
+    // follows as a reorg of blocks without market events
+    const undo: (() => Promise<unknown>)[] = [];
+    const chainBefore = await snapshot(stack.provider);
+    try {
+      const row = async (kind: string) => (await db.query(`SELECT * FROM ledger_entries WHERE kind = $1 AND account = $2 ORDER BY id LIMIT 1 OFFSET $3`, [kind, w(2).address.toLowerCase(), 1])).rows[0];
+      const deposit = await row('DEPOSIT'); // the in-period ones (the first of each is before the period)
+      const refund = (await db.query(`SELECT * FROM ledger_entries WHERE kind = 'REFUND' AND amount > 0 ORDER BY id LIMIT 1`)).rows[0];
+      const escrow = await row('ESCROW');
+      await db.query(`DELETE FROM ledger_entries WHERE id = $1`, [deposit.id]);
+      undo.push(() => db.query(`INSERT INTO ledger_entries SELECT * FROM json_populate_record(NULL::ledger_entries, $1)`, [JSON.stringify(deposit)]));
+      await db.query(`UPDATE ledger_entries SET amount = amount + 1 WHERE id = $1`, [refund.id]);
+      undo.push(() => db.query(`UPDATE ledger_entries SET amount = $2 WHERE id = $1`, [refund.id, refund.amount]));
+      const { rows: [duplicate] } = await db.query(
+        `INSERT INTO ledger_entries (chain_id, account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time)
+         SELECT chain_id, $2, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time FROM ledger_entries WHERE id = $1 RETURNING id`,
+        [escrow.id, w(5).address.toLowerCase()],
+      );
+      undo.push(() => db.query(`DELETE FROM ledger_entries WHERE id = $1`, [duplicate.id]));
+      const fake = hexlify(randomBytes(32));
+      const { rows: [invented] } = await db.query(
+        `INSERT INTO ledger_entries (chain_id, account, kind, amount, tx_hash, log_index, block_number, block_time) VALUES ($1, $2, 'DEPOSIT', '7', $3, 0, $4, $5) RETURNING id`,
+        [stack.config.chainId, w(5).address.toLowerCase(), fake, deposit.block_number, deposit.block_time],
+      );
+      undo.push(() => db.query(`DELETE FROM ledger_entries WHERE id = $1`, [invented.id]));
+      // tokens sent straight to the market are not a deposit: nobody's market balance grows
+      const direct = await mined((stack.owner.token.connect(w(2)) as Contract).transfer(stack.deployment.market, 3n * USD));
+      const to = new Date(((await stack.provider.getBlock(direct.blockNumber))!.timestamp + 1) * 1000).toISOString();
+
+      const { reconciliation: r } = await staff.ok(RECON, { ro: mercy.id, from: period.from, to });
+      const found = r.discrepancies.map((d: { kind: string; entryKind: string; txHash: string }) => `${d.kind}:${d.entryKind}:${d.txHash}`);
+      expect(found).toEqual(
+        expect.arrayContaining([
+          `MISSING:DEPOSIT:${deposit.tx_hash}`,
+          `AMOUNT_MISMATCH:REFUND:${refund.tx_hash}`,
+          `DUPLICATE:ESCROW:${escrow.tx_hash}`,
+          `NOT_ON_CHAIN:DEPOSIT:${fake}`,
+          `TRANSFER_MISMATCH:DEPOSIT:${direct.hash.toLowerCase()}`,
+          'BALANCE_MISMATCH:BALANCE:null',
+          'BALANCE_MISMATCH:ESCROW:null',
+        ]),
+      );
+      const mismatch = r.discrepancies.find((d: { kind: string }) => d.kind === 'AMOUNT_MISMATCH');
+      expect(BigInt(mismatch.ledgerAmount) - BigInt(mismatch.chainAmount)).toBe(1n);
+      // the chain itself still adds up
+      expect(r.balanceIdentityHolds && r.escrowIdentityHolds).toBe(true);
+      expect(r.discrepancies.some((d: { kind: string }) => d.kind === 'IDENTITY_BROKEN')).toBe(false);
+      const csv = parseCsv((await staff.ok(`query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliationCsv(roId: $ro, from: $from, to: $to) }`, { ro: mercy.id, from: period.from, to })).reconciliationCsv);
+      expect(csv.filter((l) => l.record === 'DISCREPANCY').length).toBe(r.discrepancies.length);
+    } finally {
+      for (const step of undo.reverse()) await step();
+      await revert(stack.provider, chainBefore);
+      await db.end();
+    }
+    // restored: the shared period reconciles cleanly again
+    expect((await staff.ok(RECON, { ro: mercy.id, ...period })).reconciliation.discrepancies).toEqual([]);
+  });
+
   it('exports the ledger and the reconciliation as CSV with the documented columns, whose totals match the chain', async () => {
     const { roLedgerCsv, reconciliationCsv } = await staff.ok(
       `query($ro: String!, $from: DateTime!, $to: DateTime!) { roLedgerCsv(roId: $ro, from: $from, to: $to) reconciliationCsv(roId: $ro, from: $from, to: $to) }`,
@@ -183,55 +246,6 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     expect(s.reconciliation.from).toBe(`${month}-01T00:00:00.000Z`);
     expect(parseCsv(s.ledgerCsv).length).toBeGreaterThan(0);
     expect(await staff.code(`query($ro: String!) { monthlyStatement(roId: $ro, month: "2026-13") { month } }`, { ro: mercy.id })).toBe('BAD_INPUT');
-  });
-
-  it('reports a tampered ledger: a deleted line, an altered amount, a duplicate, an invented line, and tokens sent around the market', async () => {
-    const db = new pg.Client({ connectionString: stack.db.url });
-    await db.connect();
-    try {
-      const row = async (kind: string) => (await db.query(`SELECT * FROM ledger_entries WHERE kind = $1 AND account = $2 ORDER BY id LIMIT 1 OFFSET $3`, [kind, w(2).address.toLowerCase(), 1])).rows[0];
-      const deposit = await row('DEPOSIT'); // the in-period ones (the first of each is before the period)
-      const refund = (await db.query(`SELECT * FROM ledger_entries WHERE kind = 'REFUND' AND amount > 0 ORDER BY id LIMIT 1`)).rows[0];
-      const escrow = await row('ESCROW');
-      await db.query(`DELETE FROM ledger_entries WHERE id = $1`, [deposit.id]);
-      await db.query(`UPDATE ledger_entries SET amount = amount + 1 WHERE id = $1`, [refund.id]);
-      await db.query(
-        `INSERT INTO ledger_entries (chain_id, account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time)
-         SELECT chain_id, $2, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time FROM ledger_entries WHERE id = $1`,
-        [escrow.id, w(5).address.toLowerCase()],
-      );
-      const fake = hexlify(randomBytes(32));
-      await db.query(
-        `INSERT INTO ledger_entries (chain_id, account, kind, amount, tx_hash, log_index, block_number, block_time) VALUES ($1, $2, 'DEPOSIT', '7', $3, 0, $4, $5)`,
-        [stack.config.chainId, w(5).address.toLowerCase(), fake, deposit.block_number, deposit.block_time],
-      );
-      // tokens sent straight to the market are not a deposit: nobody's market balance grows
-      const direct = await mined((stack.owner.token.connect(w(2)) as Contract).transfer(stack.deployment.market, 3n * USD));
-      const to = new Date(((await stack.provider.getBlock(direct.blockNumber))!.timestamp + 1) * 1000).toISOString();
-
-      const { reconciliation: r } = await staff.ok(RECON, { ro: mercy.id, from: period.from, to });
-      const found = r.discrepancies.map((d: { kind: string; entryKind: string; txHash: string }) => `${d.kind}:${d.entryKind}:${d.txHash}`);
-      expect(found).toEqual(
-        expect.arrayContaining([
-          `MISSING:DEPOSIT:${deposit.tx_hash}`,
-          `AMOUNT_MISMATCH:REFUND:${refund.tx_hash}`,
-          `DUPLICATE:ESCROW:${escrow.tx_hash}`,
-          `NOT_ON_CHAIN:DEPOSIT:${fake}`,
-          `TRANSFER_MISMATCH:DEPOSIT:${direct.hash.toLowerCase()}`,
-          'BALANCE_MISMATCH:BALANCE:null',
-          'BALANCE_MISMATCH:ESCROW:null',
-        ]),
-      );
-      const mismatch = r.discrepancies.find((d: { kind: string }) => d.kind === 'AMOUNT_MISMATCH');
-      expect(BigInt(mismatch.ledgerAmount) - BigInt(mismatch.chainAmount)).toBe(1n);
-      // the chain itself still adds up
-      expect(r.balanceIdentityHolds && r.escrowIdentityHolds).toBe(true);
-      expect(r.discrepancies.some((d: { kind: string }) => d.kind === 'IDENTITY_BROKEN')).toBe(false);
-      const csv = parseCsv((await staff.ok(`query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliationCsv(roId: $ro, from: $from, to: $to) }`, { ro: mercy.id, from: period.from, to })).reconciliationCsv);
-      expect(csv.filter((l) => l.record === 'DISCREPANCY').length).toBe(r.discrepancies.length);
-    } finally {
-      await db.end();
-    }
   });
 
   it('lists events in blocks without the configured confirmations as PENDING, and closes the period at the last final block', async () => {
@@ -311,5 +325,37 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     expect(r.discrepancies).toEqual([]);
     expect(r.chain.tokenIn).toBe(amount.toString());
     expect(BigInt(r.closing.balance) - BigInt(r.opening.balance)).toBe(amount);
+  });
+  it("reconciles a dispute the market's owner resolves: its split is the settlement's lines, on both sides", async () => {
+    // its own RO (Valley, wallet 8) and study, so no other test's ledger or balances change
+    const { owner, provider } = stack;
+    await mined(owner.token.mint(w(8).address, 500n * USD));
+    await mined((owner.token.connect(w(8)) as Contract).approve(stack.deployment.market, 500n * USD));
+    await mined(market(8).deposit(500n * USD));
+    const id = studyId();
+    await mined(market(8).postStudy(...withId(8, id, 1, 10_000, 0, stateIndex('CA'), 200n * USD)));
+    await increaseTime(provider, 5);
+    const from = new Date((await latestTimestamp(provider)) * 1000).toISOString();
+    await mined(market(3).claim(id));
+    await mined(market(3).submitReport(id, hexlify(randomBytes(32))));
+    await mined(market(8).dispute(id));
+    const locked = (await owner.market.getStudy(id)).lockedBounty as bigint;
+    await mined(owner.market.resolveDispute(id, locked / 2n));
+    await increaseTime(provider, 5);
+    const to = new Date((await latestTimestamp(provider)) * 1000).toISOString();
+
+    const valleyStaff = await client(8);
+    const ledgerQuery = `query($ro: String!, $from: DateTime, $to: DateTime) { roLedger(roId: $ro, from: $from, to: $to) { entries { kind amount } } }`;
+    const { roLedger } = await waitFor('the resolution indexed', async () => {
+      const d = await valleyStaff.ok(ledgerQuery, { ro: valley.id, from, to });
+      return d.roLedger.entries.some((e: { kind: string }) => e.kind === 'PAYOUT') ? d : null;
+    });
+    expect(roLedger.entries.map((e: { kind: string }) => e.kind).sort()).toEqual(['DISPUTE', 'FEE', 'LOCK', 'PAYOUT', 'REFUND']);
+    const { reconciliation: r } = await valleyStaff.ok(RECON, { ro: valley.id, from, to });
+    expect(r.discrepancies).toEqual([]);
+    expect(r.balanceIdentityHolds && r.escrowIdentityHolds).toBe(true);
+    expect(BigInt(r.chain.payouts) + BigInt(r.chain.fees)).toBe(locked / 2n);
+    expect(BigInt(r.chain.refunds)).toBe(200n * USD - locked / 2n);
+    expect(BigInt(r.opening.escrow) - BigInt(r.closing.escrow)).toBe(200n * USD);
   });
 });

@@ -1,6 +1,6 @@
 import { HDNodeWallet, Wallet, hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createApiApp } from '../apps/api/src/bootstrap.js';
 import { FORWARD_REQUEST_TYPES } from '../libs/chain/src/forwarder.js';
 import { mined } from '../libs/chain/src/receipts.js';
@@ -27,6 +27,12 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
   afterAll(async () => {
     await db?.end();
     await stack?.stop();
+  });
+  // Each test starts from the fee floor. anvil suggests the lowest tip of the latest block, and every transaction
+  // sent with that suggestion passes it on, so one test's outsized tip (the nonce test's) would otherwise raise the
+  // fees, and the spend reservations, of every later test; one empty block resets the suggestion.
+  beforeEach(async () => {
+    await stack.provider.send('evm_mine', []);
   });
 
   async function post(): Promise<string> {
@@ -96,6 +102,38 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
     expect(await stack.provider.getTransactionCount(relayer)).toBe(relayerNonce + 2);
   });
 
+  it("sends a request again with a new nonce when the relayer's key used its nonce for another transaction", async () => {
+    const studyId = await post();
+    const rad = await radiologist();
+    const claim = await gasless(rad, studyId);
+    const relayerNonce = await stack.provider.getTransactionCount(relayer);
+    await stack.provider.send('evm_setAutomine', [false]);
+    let pending: Promise<Awaited<ReturnType<typeof relay>>>;
+    try {
+      pending = relay(rad.client, claim);
+      const row = await waitFor('the request sent', async () => {
+        const { rows } = await db.query(`SELECT * FROM relay_requests WHERE signer = $1 AND status = 'SENT'`, [rad.wallet.address.toLowerCase()]);
+        return rows[0];
+      });
+      expect(Number(row.relayer_nonce)).toBe(relayerNonce);
+      // the same key elsewhere: a transfer with that nonce and a fee above anything the relayer would bump to takes
+      // its place in the pool, and is mined (its tip would carry over into later fee estimates: see beforeEach)
+      const elsewhere = devWallet(19, stack.provider);
+      const fee = BigInt(row.attempts[0].maxFeePerGas) * 20n;
+      await elsewhere.sendTransaction({ to: elsewhere.address, value: 0n, nonce: relayerNonce, gasLimit: 21_000n, maxFeePerGas: fee, maxPriorityFeePerGas: fee });
+      await stack.provider.send('evm_mine', []);
+      expect(await stack.provider.getTransactionCount(relayer)).toBe(relayerNonce + 1);
+    } finally {
+      await stack.provider.send('evm_setAutomine', [true]);
+    }
+    // the relayer notices that none of its attempts can be mined any more and sends the request with the next nonce
+    const r = await pending!;
+    expect(r.errors).toBeUndefined();
+    expect((await stack.owner.market.getStudy(studyId)).radiologist).toBe(rad.wallet.address);
+    const { rows } = await db.query(`SELECT status, relayer_nonce FROM relay_requests WHERE signer = $1`, [rad.wallet.address.toLowerCase()]);
+    expect(rows).toEqual([{ status: 'MINED', relayer_nonce: String(relayerNonce + 1) }]);
+  });
+
   it('replaces a stuck transaction with the same nonce and a higher fee, and finishes it after an API restart', async () => {
     const studyId = await post();
     const rad = await radiologist();
@@ -138,48 +176,22 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
     const studyId = await post();
     const spent = await radiologist();
     const other = await radiologist();
-    await db.query(
+    // the spend is a made-up outbox row, removed afterwards so no later test sees a relayer nonce that never was
+    const { rows: [fake] } = await db.query(
       `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature,
          reserved_wei, status, relayer, relayer_nonce, tx_hash, block_number, cost_wei)
-       VALUES ($1, $2, $3, 999, $4, 'claim', '0x', 0, 0, '0x', 0, 'MINED', $5, 999999, '0x00', 1, $6)`,
+       VALUES ($1, $2, $3, 999, $4, 'claim', '0x', 0, 0, '0x', 0, 'MINED', $5, 999999, '0x00', 1, $6) RETURNING id`,
       [stack.config.chainId, stack.config.contracts.forwarder, spent.wallet.address.toLowerCase(), stack.config.contracts.market,
        relayer.toLowerCase(), (SPEND_LIMIT - 1000n).toString()],
     );
-    const refused = await relay(spent.client, await gasless(spent, studyId));
-    expect(refused.errors?.[0].extensions).toMatchObject({ code: 'RATE_LIMITED', reason: 'SPEND_LIMIT' });
-    const ok = await relay(other.client, await gasless(other, studyId));
-    expect(ok.errors, JSON.stringify(ok.errors)).toBeUndefined();
+    try {
+      const refused = await relay(spent.client, await gasless(spent, studyId));
+      expect(refused.errors?.[0].extensions).toMatchObject({ code: 'RATE_LIMITED', reason: 'SPEND_LIMIT' });
+      const ok = await relay(other.client, await gasless(other, studyId));
+      expect(ok.errors, JSON.stringify(ok.errors)).toBeUndefined();
+    } finally {
+      await db.query(`DELETE FROM relay_requests WHERE id = $1`, [fake.id]);
+    }
   });
 
-  it("sends a request again with a new nonce when the relayer's key used its nonce for another transaction", async () => {
-    const studyId = await post();
-    const rad = await radiologist();
-    const claim = await gasless(rad, studyId);
-    const relayerNonce = await stack.provider.getTransactionCount(relayer);
-    await stack.provider.send('evm_setAutomine', [false]);
-    let pending: Promise<Awaited<ReturnType<typeof relay>>>;
-    try {
-      pending = relay(rad.client, claim);
-      const row = await waitFor('the request sent', async () => {
-        const { rows } = await db.query(`SELECT * FROM relay_requests WHERE signer = $1 AND status = 'SENT'`, [rad.wallet.address.toLowerCase()]);
-        return rows[0];
-      });
-      expect(Number(row.relayer_nonce)).toBe(relayerNonce);
-      // the same key elsewhere: a transfer with that nonce and a fee above anything the relayer would bump to takes
-      // its place in the pool, and is mined (last in the file: the tip raises the fee estimates of what follows)
-      const elsewhere = devWallet(19, stack.provider);
-      const fee = BigInt(row.attempts[0].maxFeePerGas) * 20n;
-      await elsewhere.sendTransaction({ to: elsewhere.address, value: 0n, nonce: relayerNonce, gasLimit: 21_000n, maxFeePerGas: fee, maxPriorityFeePerGas: fee });
-      await stack.provider.send('evm_mine', []);
-      expect(await stack.provider.getTransactionCount(relayer)).toBe(relayerNonce + 1);
-    } finally {
-      await stack.provider.send('evm_setAutomine', [true]);
-    }
-    // the relayer notices that none of its attempts can be mined any more and sends the request with the next nonce
-    const r = await pending!;
-    expect(r.errors).toBeUndefined();
-    expect((await stack.owner.market.getStudy(studyId)).radiologist).toBe(rad.wallet.address);
-    const { rows } = await db.query(`SELECT status, relayer_nonce FROM relay_requests WHERE signer = $1`, [rad.wallet.address.toLowerCase()]);
-    expect(rows).toEqual([{ status: 'MINED', relayer_nonce: String(relayerNonce + 1) }]);
-  });
 });

@@ -3,7 +3,7 @@ import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import { APP_CONFIG, PollingLoop, type AppConfig } from '../../../libs/config/src/index.js';
 import { createProvider } from '../../../libs/chain/src/anvil.js';
 import { loadArtifact } from '../../../libs/chain/src/artifacts.js';
-import { decodeContractError } from '../../../libs/chain/src/errors.js';
+import { classifyChainError } from '../../../libs/chain/src/contract-errors.js';
 import { waitForReceipt } from '../../../libs/chain/src/receipts.js';
 import { StudyRepository } from '../../../libs/db/src/index.js';
 
@@ -74,9 +74,9 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
     try {
       await this.market[method].staticCall(studyId);
     } catch (e) {
-      const err = decodeContractError(revertData(e));
+      const f = classifyChainError(e);
       // already done by someone else, or the indexer is behind: not ours to fix
-      this.logger.debug?.(`${method} ${studyId} skipped: ${err?.name ?? (e as Error).message}`);
+      this.logger.debug?.(`${method} ${studyId} skipped: ${f.kind === 'REVERTED' ? (f.reason ?? f.message) : f.message}`);
       return false;
     }
     try {
@@ -91,9 +91,4 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
       return false;
     }
   }
-}
-
-function revertData(e: unknown): string {
-  const err = e as { data?: string; info?: { error?: { data?: string } } };
-  return err?.data ?? err?.info?.error?.data ?? '0x';
 }

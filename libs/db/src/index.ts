@@ -6,6 +6,7 @@ export * from './repositories/inbox.repository.js';
 export * from './repositories/projections.js';
 export * from './repositories/ledger.repository.js';
 export * from './repositories/study.repository.js';
+export * from './repositories/eligibility.js';
 export * from './repositories/role.repository.js';
 export * from './repositories/ro.repository.js';
 export * from './repositories/study-vault.repository.js';

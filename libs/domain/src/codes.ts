@@ -35,3 +35,8 @@ export function toMask(indices: number[]): bigint {
 export function fromMask<T>(list: readonly T[], mask: bigint): T[] {
   return list.filter((_, i) => ((mask >> BigInt(i)) & 1n) === 1n);
 }
+
+/** A closed list as an enum-like object ({ A: 'A', … }): what GraphQL's registerEnumType takes, from the domain's list. */
+export function enumObject<const T extends string>(values: readonly T[]): { readonly [K in T]: K } {
+  return Object.freeze(Object.fromEntries(values.map((v) => [v, v]))) as { readonly [K in T]: K };
+}

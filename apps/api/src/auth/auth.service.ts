@@ -5,6 +5,8 @@ import { SiweMessage } from 'siwe';
 import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
 import { AuthRepository } from '../../../../libs/db/src/index.js';
 import { ChainService } from '../chain/chain.service.js';
+import { classifyChainError } from '../../../../libs/chain/src/contract-errors.js';
+import { chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 
 export interface AuthUser {
@@ -93,9 +95,8 @@ export class AuthService {
       if ((await this.chain.provider.getCode(address)) === '0x') return false;
       result = await this.chain.provider.call({ to: address, data, gasLimit: ERC1271_GAS });
     } catch (e) {
-      const err = e as { code?: string };
-      if (err?.code === 'CALL_EXCEPTION') return false; // reverted: not valid
-      throw new OpenReadError('CHAIN_UNAVAILABLE', 'cannot check a smart-account signature: the chain node is not reachable');
+      if (classifyChainError(e).kind === 'REVERTED') return false; // reverted: not valid
+      throw chainUnavailable('cannot check a smart-account signature: the chain node is not reachable');
     }
     // exactly the magic value, ABI-encoded as bytes4 (left-aligned in one 32-byte word)
     return result.length === 66 && result.toLowerCase() === ERC1271_MAGIC + '0'.repeat(56);

@@ -7,22 +7,12 @@ import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { RoAccessService } from '../ro/ro-access.service.js';
 import { LedgerTotals, ledgerTotals } from '../ledger/ledger.resolver.js';
+import { enumObject } from '../../../../libs/domain/src/codes.js';
 import { ledgerCsv, reconciliationCsv } from './csv.js';
 import { DISCREPANCY_KINDS, Discrepancy, Reconciliation, ReconciliationService } from './reconciliation.service.js';
 
-export enum DiscrepancyKind {
-  MISSING = 'MISSING',
-  NOT_ON_CHAIN = 'NOT_ON_CHAIN',
-  DUPLICATE = 'DUPLICATE',
-  AMOUNT_MISMATCH = 'AMOUNT_MISMATCH',
-  FIELD_MISMATCH = 'FIELD_MISMATCH',
-  PENDING = 'PENDING',
-  TRANSFER_MISMATCH = 'TRANSFER_MISMATCH',
-  BALANCE_MISMATCH = 'BALANCE_MISMATCH',
-  IDENTITY_BROKEN = 'IDENTITY_BROKEN',
-}
+const DiscrepancyKind = enumObject(DISCREPANCY_KINDS);
 registerEnumType(DiscrepancyKind, { name: 'DiscrepancyKind' });
-if (Object.keys(DiscrepancyKind).join() !== DISCREPANCY_KINDS.join()) throw new Error('DiscrepancyKind out of sync');
 
 @ObjectType()
 class ChainFlowTotals extends LedgerTotals {

@@ -5,11 +5,12 @@ import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
 import { OpenReadLogDecoder } from '../../../../libs/chain/src/events.js';
 import { JsonRpcClient, RpcLog } from '../../../../libs/chain/src/json-rpc.js';
 import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
+import { LEDGER_KINDS, LedgerKind, StudyBefore, ledgerLinesOf } from '../../../../libs/domain/src/ledger.js';
+import { chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 
-export const LEDGER_KINDS = ['DEPOSIT', 'WITHDRAWAL', 'ESCROW', 'LOCK', 'LOCK_RELEASED', 'DISPUTE', 'PAYOUT', 'FEE', 'REFUND'] as const;
-export type LedgerKindName = (typeof LEDGER_KINDS)[number];
-export type Totals = Record<LedgerKindName, bigint>;
+export { LEDGER_KINDS };
+export type Totals = Record<LedgerKind, bigint>;
 
 export const DISCREPANCY_KINDS = [
   'MISSING', // on chain (final), not in the ledger
@@ -80,7 +81,7 @@ const TRANSFER = id('Transfer(address,address,uint256)');
 export const zeroTotals = (): Totals => Object.fromEntries(LEDGER_KINDS.map((k) => [k, 0n])) as Totals;
 export function sumByKind(lines: Pick<LedgerEntryRow, 'kind' | 'amount'>[]): Totals {
   const t = zeroTotals();
-  for (const l of lines) t[l.kind as LedgerKindName] += l.amount;
+  for (const l of lines) t[l.kind as LedgerKind] += l.amount;
   return t;
 }
 
@@ -141,7 +142,7 @@ export class ReconciliationService {
       return await fn();
     } catch (e) {
       if (e instanceof OpenReadError) throw e;
-      throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain could not be read; try again');
+      throw chainUnavailable('the chain could not be read; try again');
     }
   }
 
@@ -175,50 +176,26 @@ export class ReconciliationService {
         const ev = this.decoder.decode(log);
         if (!ev) continue;
         const a = ev.args;
-        const line = (account: string, kind: LedgerKindName, amount: bigint | string, studyId: string | null, counterparty: string | null = null) =>
-          chainLines.push({
-            account, kind, amount: BigInt(amount), studyId, counterparty,
-            txHash: log.transactionHash.toLowerCase(), logIndex: Number(log.logIndex), blockNumber: Number(log.blockNumber), blockTime: 0,
-          });
         const studyId = typeof a.studyId === 'string' ? a.studyId : null;
-        const ro = typeof a.ro === 'string' ? a.ro : null;
-        switch (ev.name) {
-          case 'Deposited':
-            if (mine.has(String(a.account))) line(String(a.account), 'DEPOSIT', String(a.amount), null);
-            break;
-          case 'Withdrawn':
-            if (mine.has(String(a.account))) line(String(a.account), 'WITHDRAWAL', String(a.amount), null);
-            break;
-          case 'StudyPosted':
-            if (mine.has(String(ro))) line(String(ro), 'ESCROW', String(a.maxBounty), studyId);
-            break;
-          case 'StudyClaimed':
-            if (mine.has(String(ro))) line(String(ro), 'LOCK', String(a.bounty), studyId, String(a.radiologist));
-            break;
-          case 'LeaseExpired': {
-            const owner = studyId ? studyRo.get(studyId) : undefined;
-            if (!owner) break;
-            line(owner, 'LOCK_RELEASED', await this.lastLock(studyId!, log), studyId, String(a.radiologist));
-            break;
-          }
-          case 'StudyDisputed':
-            if (mine.has(String(ro))) {
-              const [s] = await this.studiesAt([studyId!], Number(log.blockNumber));
-              line(String(ro), 'DISPUTE', s.lockedBounty, studyId, s.radiologist);
-            }
-            break;
-          case 'StudySettled':
-            if (mine.has(String(ro))) {
-              line(String(ro), 'PAYOUT', String(a.payout), studyId, String(a.radiologist));
-              line(String(ro), 'FEE', String(a.fee), studyId, String(a.treasury));
-              line(String(ro), 'REFUND', String(a.refund), studyId);
-            }
-            if (mine.has(String(a.radiologist))) otherCredits += BigInt(String(a.payout));
-            if (mine.has(String(a.treasury))) otherCredits += BigInt(String(a.fee));
-            break;
-          case 'StudyCancelled':
-            if (mine.has(String(ro))) line(String(ro), 'REFUND', String(a.refund), studyId);
-            break;
+        // the study as it was before the event, for the lines that need it (only when the line would be ours)
+        let before: StudyBefore | null = null;
+        if (ev.name === 'LeaseExpired') {
+          const owner = studyId ? studyRo.get(studyId) : undefined;
+          if (owner) before = { ro: owner, radiologist: null, lockedBounty: await this.lastLock(studyId!, log) };
+        } else if (ev.name === 'StudyDisputed' && mine.has(String(a.ro))) {
+          const [s] = await this.studiesAt([studyId!], Number(log.blockNumber));
+          before = { ro: String(a.ro), radiologist: s.radiologist, lockedBounty: s.lockedBounty };
+        }
+        for (const l of ledgerLinesOf(ev, before))
+          if (mine.has(l.account))
+            chainLines.push({
+              ...l,
+              txHash: log.transactionHash.toLowerCase(), logIndex: Number(log.logIndex), blockNumber: Number(log.blockNumber), blockTime: 0,
+            });
+        // a settlement (or a dispute's resolution) credits the radiologist's and the treasury's market balances
+        if (ev.name === 'StudySettled' || ev.name === 'DisputeResolved') {
+          if (mine.has(String(a.radiologist))) otherCredits += BigInt(String(a.payout));
+          if (mine.has(String(a.treasury))) otherCredits += BigInt(String(a.fee));
         }
       }
       const finalLines = chainLines.filter((l) => l.blockNumber <= toBlock);

@@ -3,9 +3,10 @@ import { Interface, JsonRpcProvider, Transaction, TransactionDescription } from 
 import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
 import { createProvider } from '../../../../libs/chain/src/anvil.js';
 import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { decodeContractError } from '../../../../libs/chain/src/errors.js';
+import { shortReason } from '../../../../libs/chain/src/contract-errors.js';
 import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
 import type { Role } from '../auth/roles.js';
+import { chainError, chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 
 export interface UnsignedTx {
@@ -20,10 +21,10 @@ export type Target = 'market' | 'registry' | 'token';
 /** Who may have a relayed call sent: one role, or any of several. */
 export type RelayRoles = Role | readonly Role[];
 /**
- * Functions the API relays, per contract, each with the role(s) its sender must hold; and how reverts read to a
- * client. postStudy additionally passes a check by the caller (the study ID must be one the API generated for
- * the sender's RO: random, never derived from an MRN or accession number); so does the token's approve (the spender
- * must be the market: the first half of an RO deposit).
+ * Functions the API relays, per contract, each with the role(s) its sender must hold (how reverts read to a client:
+ * libs/chain's contract-error table). postStudy additionally passes a check by the caller (the study ID must be
+ * one the API generated for the sender's RO: random, never derived from an MRN or accession number); so does the
+ * token's approve (the spender must be the market: the first half of an RO deposit).
  */
 const RELAYABLE: Record<Target, Record<string, RelayRoles>> = {
   market: {
@@ -48,33 +49,6 @@ const ERC20_ABI = [
   'function nonces(address owner) view returns (uint256)',
   'function eip712Domain() view returns (bytes1 fields, string name, string version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] extensions)',
 ];
-const REVERT_CODES: Record<string, ConstructorParameters<typeof OpenReadError>[0]> = {
-  StudyNotFound: 'NOT_FOUND',
-  StudyNotOpen: 'ALREADY_CLAIMED',
-  NotEligible: 'NOT_ELIGIBLE',
-  NotClaimant: 'FORBIDDEN',
-  NotStudyOwner: 'FORBIDDEN',
-  LeaseHasExpired: 'LEASE_EXPIRED',
-  InvalidReportHash: 'BAD_INPUT',
-  InvalidStatus: 'CONFLICT',
-  InsufficientBalance: 'CONFLICT',
-  StudyAlreadyExists: 'CONFLICT',
-  InvalidStudy: 'BAD_INPUT',
-  StudyIdNotIssued: 'FORBIDDEN',
-  StudyIdIssuanceExpired: 'BAD_INPUT',
-  InvalidCredential: 'BAD_INPUT',
-  CredentialNotFound: 'NOT_FOUND',
-  AccessControlUnauthorizedAccount: 'FORBIDDEN',
-  // governance (issue 4)
-  GovernorInsufficientProposerVotes: 'FORBIDDEN',
-  GovernorInvalidSignature: 'BAD_INPUT',
-  GovernorAlreadyCastVote: 'CONFLICT',
-  GovernorUnexpectedProposalState: 'CONFLICT',
-  GovernorNonexistentProposal: 'NOT_FOUND',
-  TimelockUnexpectedOperationState: 'CONFLICT',
-  ParameterOutOfBounds: 'BAD_INPUT',
-  UnknownKey: 'BAD_INPUT',
-};
 
 @Injectable()
 export class ChainService implements OnApplicationShutdown {
@@ -112,7 +86,7 @@ export class ChainService implements OnApplicationShutdown {
       this.clock = { at: Date.now(), value: block!.timestamp };
       return block!.timestamp;
     } catch {
-      throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
+      throw chainUnavailable();
     }
   }
 
@@ -226,7 +200,7 @@ export class ChainService implements OnApplicationShutdown {
       );
       return Number(view.status) !== 0;
     } catch {
-      throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
+      throw chainUnavailable();
     }
   }
 
@@ -239,66 +213,8 @@ export class ChainService implements OnApplicationShutdown {
       }
       return await this.provider.estimateGas(tx);
     } catch (e) {
-      throw this.revertToError(e);
+      throw chainError(e);
     }
   }
 
-  private revertToError(e: unknown): OpenReadError {
-    const data = revertData(e);
-    const decoded = data ? decodeContractError(data) : null;
-    if (decoded) {
-      const code = REVERT_CODES[decoded.name] ?? 'CONFLICT';
-      return new OpenReadError(code, messageFor(decoded.name), { reason: decoded.name });
-    }
-    const err = e as { code?: string };
-    if (err?.code === 'NETWORK_ERROR' || err?.code === 'TIMEOUT' || err?.code === 'SERVER_ERROR')
-      return new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
-    return new OpenReadError('CONFLICT', `the transaction would fail: ${shortReason(e)}`);
-  }
-}
-
-function messageFor(reason: string): string {
-  switch (reason) {
-    case 'StudyNotOpen':
-      return 'the study has already been claimed';
-    case 'NotEligible':
-      return 'you are not eligible to read this study (credential, licence state or modality)';
-    case 'StudyNotFound':
-      return 'no such study';
-    case 'NotClaimant':
-      return 'only the radiologist who claimed the study can do this';
-    case 'LeaseHasExpired':
-      return 'the claim lease has expired';
-    case 'InsufficientBalance':
-      return 'the market balance does not cover maxBounty: deposit first';
-    case 'CredentialNotFound':
-      return 'the radiologist has no live credential to revoke';
-    case 'AccessControlUnauthorizedAccount':
-      return 'the signer does not hold the role this needs on chain';
-    case 'ParameterOutOfBounds':
-      return 'the value is outside the hard bounds of the parameter (even governance cannot set it)';
-    case 'GovernorInsufficientProposerVotes':
-      return 'only DAO members with enough votes can propose';
-    case 'GovernorInvalidSignature':
-      return 'the ballot signature is not valid for this voter (wrong signer, proposal, support or nonce)';
-    case 'GovernorAlreadyCastVote':
-      return 'this member has already voted on the proposal';
-    case 'GovernorUnexpectedProposalState':
-      return 'the proposal is not in a state that allows this (see its state)';
-    case 'TimelockUnexpectedOperationState':
-      return 'the timelock operation is not ready (wait until the proposal eta)';
-    default:
-      return `the market refused the transaction (${reason})`;
-  }
-}
-
-function revertData(e: unknown): string | undefined {
-  const err = e as { data?: string; info?: { error?: { data?: string } }; error?: { data?: string } };
-  const d = err?.data ?? err?.info?.error?.data ?? err?.error?.data;
-  return typeof d === 'string' && d.startsWith('0x') && d.length >= 10 ? d : undefined;
-}
-
-function shortReason(e: unknown): string {
-  const err = e as { shortMessage?: string; message?: string };
-  return (err?.shortMessage ?? err?.message ?? 'unknown').split('\n')[0].slice(0, 200);
 }

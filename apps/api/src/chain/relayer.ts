@@ -1,4 +1,6 @@
 import type { TransactionReceipt, Wallet } from 'ethers';
+import { shortReason } from '../../../../libs/chain/src/contract-errors.js';
+import { chainUnavailable } from '../common/chain-errors.js';
 import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
 import { OpenReadError } from '../common/errors.js';
 import type { ChainService } from './chain.service.js';
@@ -32,7 +34,7 @@ export class Relayer {
       try {
         hash = (await this.wallet.sendTransaction({ to, data, gasLimit: (gas * 12n) / 10n })).hash;
       } catch (e) {
-        throw new OpenReadError('CHAIN_UNAVAILABLE', `the relayer could not send the transaction: ${(e as Error).message.split('\n')[0].slice(0, 200)}`);
+        throw chainUnavailable(`the relayer could not send the transaction: ${shortReason(e)}`);
       }
       const receipt = await waitForReceipt(this.chain.provider, hash, 60_000).catch(() => null);
       if (!receipt) throw new OpenReadError('CHAIN_UNAVAILABLE', `transaction ${hash} was sent but not mined within 60 s`, { txHash: hash });

@@ -2,7 +2,6 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Contract, Interface, Wallet } from 'ethers';
 import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
 import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { decodeThrownError } from '../../../../libs/chain/src/errors.js';
 import {
   BALLOT_TYPES,
   PARAMETER_SETTERS,
@@ -15,6 +14,7 @@ import {
 import { ProposalRow } from '../../../../libs/db/src/index.js';
 import { ChainService } from '../chain/chain.service.js';
 import { Relayer } from '../chain/relayer.js';
+import { onChain } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 import { typedDataShapes } from '../common/typed-data.js';
 
@@ -123,14 +123,7 @@ export class GovernanceService implements OnModuleInit {
   }
 
   private async call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (e) {
-      if (e instanceof OpenReadError) throw e;
-      // a revert is an answer (e.g. GovernorNonexistentProposal), not an outage
-      const reverted = decodeThrownError(e);
-      if (reverted) throw new OpenReadError('CONFLICT', `the governor refused the call (${reverted.name})`, { reason: reverted.name });
-      throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
-    }
+    // a revert is an answer (e.g. GovernorNonexistentProposal), not an outage
+    return onChain(fn);
   }
 }

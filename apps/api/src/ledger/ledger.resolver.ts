@@ -9,24 +9,9 @@ import { parseLimit } from '../common/validation.js';
 import { Finality, FinalityService } from '../indexer/finality.js';
 import { RoAccessService } from '../ro/ro-access.service.js';
 import { ReconciliationService } from '../billing/reconciliation.service.js';
+import { LEDGER_KIND_DESCRIPTION, LedgerKind } from '../../../../libs/domain/src/ledger.js';
 
-export enum LedgerKind {
-  DEPOSIT = 'DEPOSIT',
-  WITHDRAWAL = 'WITHDRAWAL',
-  ESCROW = 'ESCROW',
-  LOCK = 'LOCK',
-  LOCK_RELEASED = 'LOCK_RELEASED',
-  DISPUTE = 'DISPUTE',
-  PAYOUT = 'PAYOUT',
-  FEE = 'FEE',
-  REFUND = 'REFUND',
-}
-registerEnumType(LedgerKind, {
-  name: 'LedgerKind',
-  description:
-    'DEPOSIT/WITHDRAWAL move tokens in/out of the market; ESCROW = maxBounty set aside at posting; LOCK = bounty locked at claim; ' +
-    'LOCK_RELEASED = lease expired; PAYOUT/FEE/REFUND = the split at settlement (or REFUND of a cancelled study)',
-});
+registerEnumType(LedgerKind, { name: 'LedgerKind', description: LEDGER_KIND_DESCRIPTION });
 
 @ObjectType()
 class LedgerEntry {

@@ -1,12 +1,11 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { MODALITIES, STUDY_STATUSES, URGENCIES } from '../../../../libs/domain/src/codes.js';
+import { MODALITIES, STUDY_STATUSES, URGENCIES, enumObject } from '../../../../libs/domain/src/codes.js';
 import { StudyRow } from '../../../../libs/db/src/index.js';
 import { Finality, type FinalityView } from '../indexer/finality.js';
 
-const asEnum = <T extends string>(values: readonly T[]) => Object.fromEntries(values.map((v) => [v, v])) as Record<T, T>;
-export const Modality = asEnum(MODALITIES);
-export const Urgency = asEnum(URGENCIES);
-export const StudyStatus = asEnum(STUDY_STATUSES.filter((s) => s !== 'NONE'));
+export const Modality = enumObject(MODALITIES);
+export const Urgency = enumObject(URGENCIES);
+export const StudyStatus = enumObject(STUDY_STATUSES.filter((s) => s !== 'NONE'));
 export enum WorklistSort {
   BOUNTY_DESC = 'BOUNTY_DESC',
   WAITING_DESC = 'WAITING_DESC',

@@ -8,6 +8,8 @@ import {
 import { TreasuryProposalRow, TreasuryRepository, type TreasuryPayment } from '../../../../libs/db/src/index.js';
 import { ChainService } from '../chain/chain.service.js';
 import { Relayer } from '../chain/relayer.js';
+import { SAFE_ERRORS, classifyChainError } from '../../../../libs/chain/src/contract-errors.js';
+import { chainError, chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 import { typedDataShapes } from '../common/typed-data.js';
 
@@ -193,9 +195,11 @@ export class TreasuryService implements OnModuleInit {
       try {
         await this.chain.provider.call({ from: relayer.wallet.address, to: p.safe, data });
       } catch (e) {
-        const reason = (e as { reason?: string }).reason;
-        if (reason && /^GS\d{3}$/.test(reason)) throw new OpenReadError('CONFLICT', `the Safe refused the transaction (${reason})`, { reason });
-        if ((e as { code?: string }).code !== 'CALL_EXCEPTION') unavailable();
+        const f = classifyChainError(e);
+        if (f.kind === 'REVERTED' && f.reason && f.reason in SAFE_ERRORS)
+          throw new OpenReadError(f.code, `the Safe refused the transaction (${f.reason}: ${f.message})`, { reason: f.reason });
+        // other reverts are refused by the relayer's simulation, with their own reason
+        if (f.kind !== 'REVERTED') throw chainError(e);
       }
       return { to: p.safe, data };
     };
@@ -244,8 +248,9 @@ export class TreasuryService implements OnModuleInit {
     try {
       raw = await this.chain.provider.call({ to, data: iface.encodeFunctionData(fn, args) });
     } catch (e) {
-      if ((e as { code?: string }).code === 'CALL_EXCEPTION') throw new OpenReadError('CONFLICT', `${fn} reverted`);
-      return unavailable();
+      // a getter that reverts: not the contract the treasury expects (e.g. not a Safe)
+      if (classifyChainError(e).kind === 'REVERTED') throw new OpenReadError('CONFLICT', `${fn} reverted`);
+      throw chainError(e);
     }
     try {
       return iface.decodeFunctionResult(fn, raw)[0];
@@ -256,5 +261,5 @@ export class TreasuryService implements OnModuleInit {
 }
 
 function unavailable(): never {
-  throw new OpenReadError('CHAIN_UNAVAILABLE', 'the chain node is not reachable; try again shortly');
+  throw chainUnavailable();
 }

@@ -1,5 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { MODALITIES, URGENCIES, US_STATES, fromMask } from '../../../domain/src/codes.js';
+import { LedgerLine, StudyBefore, ledgerLinesOf } from '../../../domain/src/ledger.js';
 import type { ChainEvent, EventArgValue } from './event-store.js';
 import { copyRows } from './copy.js';
 
@@ -80,14 +81,14 @@ export async function deleteEntities(tx: EntityManager, chainId: number, keys: s
     );
 }
 
-interface LedgerRow {
-  account: string;
-  kind: string;
-  amount: string;
-  studyId: string | null;
-  counterparty: string | null;
+interface LedgerRow extends LedgerLine {
   e: ChainEvent;
 }
+
+/** Appends the event's ledger lines (the mapping billing's reconciliation recomputes from the chain: libs/domain ledger.ts). */
+const linesOf = (ledger: LedgerRow[], e: ChainEvent, before?: StudyBefore | null) => {
+  for (const l of ledgerLinesOf(e, before)) ledger.push({ ...l, e });
+};
 
 type Runner = (tx: EntityManager, chainId: number, run: ChainEvent[], ledger: LedgerRow[]) => Promise<void>;
 
@@ -116,7 +117,7 @@ const RUNNERS: Record<string, Runner> = {
       ]),
     );
 
-    for (const e of run) ledger.push({ account: str(e.args.ro), kind: 'ESCROW', amount: str(e.args.maxBounty), studyId: str(e.args.studyId), counterparty: null, e });
+    for (const e of run) linesOf(ledger, e);
   },
 
   async StudyClaimed(tx, chainId, run, ledger) {
@@ -136,8 +137,7 @@ const RUNNERS: Record<string, Runner> = {
         col(run, (e) => e.blockNumber),
       ],
     );
-    for (const e of run)
-      ledger.push({ account: str(e.args.ro), kind: 'LOCK', amount: str(e.args.bounty), studyId: str(e.args.studyId), counterparty: str(e.args.radiologist), e });
+    for (const e of run) linesOf(ledger, e);
   },
 
   async LeaseExpired(tx, chainId, run, ledger) {
@@ -155,7 +155,7 @@ const RUNNERS: Record<string, Runner> = {
     const old = new Map(rows.map((r) => [r.study_id, r]));
     for (const e of run) {
       const s = old.get(str(e.args.studyId));
-      if (s) ledger.push({ account: s.ro, kind: 'LOCK_RELEASED', amount: s.locked_bounty ?? '0', studyId: str(e.args.studyId), counterparty: str(e.args.radiologist), e });
+      linesOf(ledger, e, s && { ro: s.ro, radiologist: null, lockedBounty: s.locked_bounty });
     }
   },
 
@@ -189,7 +189,7 @@ const RUNNERS: Record<string, Runner> = {
     const byId = new Map(rows.map((r) => [r.study_id, r]));
     for (const e of run) {
       const s = byId.get(str(e.args.studyId));
-      if (s) ledger.push({ account: str(e.args.ro), kind: 'DISPUTE', amount: s.locked_bounty ?? '0', studyId: str(e.args.studyId), counterparty: s.radiologist, e });
+      linesOf(ledger, e, s && { ro: str(e.args.ro), radiologist: s.radiologist, lockedBounty: s.locked_bounty });
     }
   },
 
@@ -209,12 +209,7 @@ const RUNNERS: Record<string, Runner> = {
         col(run, (e) => e.blockNumber),
       ],
     );
-    for (const e of run) {
-      const studyId = str(e.args.studyId);
-      ledger.push({ account: str(e.args.ro), kind: 'PAYOUT', amount: str(e.args.payout), studyId, counterparty: str(e.args.radiologist), e });
-      ledger.push({ account: str(e.args.ro), kind: 'FEE', amount: str(e.args.fee), studyId, counterparty: str(e.args.treasury), e });
-      ledger.push({ account: str(e.args.ro), kind: 'REFUND', amount: str(e.args.refund), studyId, counterparty: null, e });
-    }
+    for (const e of run) linesOf(ledger, e);
   },
 
   // the arbiter's (or timelock's) split of a disputed study: the same fields and the same projection as a settlement
@@ -229,15 +224,15 @@ const RUNNERS: Record<string, Runner> = {
        WHERE s.chain_id = $1 AND s.study_id = v.study_id`,
       [chainId, col(run, (e) => str(e.args.studyId)), col(run, (e) => str(e.args.refund)), col(run, (e) => e.blockTime), col(run, (e) => e.blockNumber)],
     );
-    for (const e of run) ledger.push({ account: str(e.args.ro), kind: 'REFUND', amount: str(e.args.refund), studyId: str(e.args.studyId), counterparty: null, e });
+    for (const e of run) linesOf(ledger, e);
   },
 
   async Deposited(_tx, _chainId, run, ledger) {
-    for (const e of run) ledger.push({ account: str(e.args.account), kind: 'DEPOSIT', amount: str(e.args.amount), studyId: null, counterparty: null, e });
+    for (const e of run) linesOf(ledger, e);
   },
 
   async Withdrawn(_tx, _chainId, run, ledger) {
-    for (const e of run) ledger.push({ account: str(e.args.account), kind: 'WITHDRAWAL', amount: str(e.args.amount), studyId: null, counterparty: null, e });
+    for (const e of run) linesOf(ledger, e);
   },
 
   async CredentialAttested(tx, chainId, run) {
@@ -452,6 +447,6 @@ export async function applyEvents(tx: EntityManager, chainId: number, events: Ch
     tx,
     'ledger_entries',
     ['chain_id', 'account', 'kind', 'amount', 'study_id', 'counterparty', 'tx_hash', 'log_index', 'block_number', 'block_time'],
-    ledger.map((l) => [chainId, l.account, l.kind, l.amount, l.studyId, l.counterparty, l.e.txHash, l.e.logIndex, l.e.blockNumber, l.e.blockTime]),
+    ledger.map((l) => [chainId, l.account, l.kind, l.amount.toString(), l.studyId, l.counterparty, l.e.txHash, l.e.logIndex, l.e.blockNumber, l.e.blockTime]),
   );
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { MODALITIES, URGENCIES } from '../../../domain/src/codes.js';
+import { eligibleSql } from './eligibility.js';
 import { BOUNTY_PARAMETER_NAMES, bountySql } from './worklist-bounds.js';
 import { BOUNTY_SQL, PARAMETER_JOINS, WorklistRow, toStudyRow } from './study.repository.js';
 
@@ -96,8 +97,8 @@ export class StudyFeedRepository {
     const rows = await this.db.query(
       `SELECT c.radiologist, s.study_id FROM credentials c
        JOIN studies s ON s.chain_id = c.chain_id AND s.study_id = ANY($3::text[])
-       WHERE c.chain_id = $1 AND c.radiologist = ANY($2::text[]) AND NOT c.revoked AND c.expires_at > $4
-         AND s.patient_state = ANY(c.states) AND s.modality = ANY(c.modalities)`,
+       WHERE c.chain_id = $1 AND c.radiologist = ANY($2::text[])
+         AND ${eligibleSql({ credential: 'c', state: 's.patient_state', modality: 's.modality', asOf: '$4' })}`,
       [chainId, radiologists, studyIds, asOf],
     );
     return new Set(rows.map((r: Record<string, string>) => `${r.radiologist}:${r.study_id}`));

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { MODALITIES, URGENCIES } from '../../../domain/src/codes.js';
+import { eligibleSql } from './eligibility.js';
 import { BOUNDS_HOLD_SQL, bountyFromParamsSql, bountySql, paramsCte } from './worklist-bounds.js';
 
 export interface StudyRow {
@@ -135,15 +136,18 @@ export class StudyRepository {
    */
   async worklistPage(q: WorklistQuery, opts: { explain?: boolean } = {}): Promise<{ rows: WorklistRow[]; path: WorklistPath; plan?: string[] }> {
     return this.db.transaction('REPEATABLE READ', async (tx) => {
+      // the (state, modality) combinations the eligibility rule admits for this radiologist at asOf (none: no live
+      // credential); the study queries below probe the studies indexes once per combination
       const [me] = await tx.query(
         // whether the ceilings hold matters only to BOUNTY_DESC (WAITING_DESC needs no bound)
-        `SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+        `SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
                 ${q.sort === 'BOUNTY_DESC' ? BOUNDS_HOLD_SQL('$3::bigint') : 'false'} AS bounded
-         FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3`,
+         FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
+         WHERE c.chain_id = $1 AND c.radiologist = $2 AND ${eligibleSql({ credential: 'c', state: 'st', modality: 'm', asOf: '$3' })}`,
         [q.chainId, q.radiologist, q.asOf],
       );
       const path: WorklistPath = q.sort === 'WAITING_DESC' ? 'PER_COMBINATION' : me?.bounded ? 'CEILINGS' : 'FULL';
-      if (!me) return { rows: [], path };
+      if (!me?.states) return { rows: [], path };
       const states = (me.states as string[]).filter((st) => !q.states?.length || q.states.includes(st));
       const modalities = (me.modalities as string[]).filter((m) => !q.modalities?.length || q.modalities.includes(m));
       if (!states.length || !modalities.length) return { rows: [], path };
@@ -257,8 +261,8 @@ export class StudyRepository {
   async isEligible(chainId: number, radiologist: string, studyId: string, asOf: number): Promise<boolean> {
     const rows = await this.db.query(
       `SELECT 1 FROM studies s JOIN credentials c ON c.chain_id = s.chain_id AND c.radiologist = $2
-       WHERE s.chain_id = $1 AND s.study_id = $3 AND NOT c.revoked AND c.expires_at > $4
-         AND s.patient_state = ANY(c.states) AND s.modality = ANY(c.modalities)`,
+       WHERE s.chain_id = $1 AND s.study_id = $3
+         AND ${eligibleSql({ credential: 'c', state: 's.patient_state', modality: 's.modality', asOf: '$4' })}`,
       [chainId, radiologist, studyId, asOf],
     );
     return rows.length > 0;

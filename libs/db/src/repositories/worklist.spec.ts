@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
 import { computeBounty } from '../../../domain/src/bounty.js';
 import { MODALITIES, URGENCIES, modalityIndex, stateIndex, toMask, urgencyIndex } from '../../../domain/src/codes.js';
+import { mayRead } from '../../../domain/src/eligibility.js';
 import { seededRandom } from '../../../domain/src/random.js';
 import { createDataSource } from '../data-source.js';
 import { createTestDatabase } from '../testing/test-database.js';
@@ -49,7 +50,7 @@ const RADIOLOGISTS = [
 
 function reference(studies: Study[], params: Params, q: WorklistQuery, who: (typeof RADIOLOGISTS)[number]): WorklistRow[] {
   const rows = studies
-    .filter((s) => s.open && who.states.includes(s.state) && who.modalities.includes(MODALITIES[s.m]))
+    .filter((s) => s.open && mayRead({ ...who, expiresAt: T0 + 365 * 86400, revoked: false }, { patientState: s.state, modality: MODALITIES[s.m] }, q.asOf))
     .filter((s) => !q.modalities?.length || q.modalities.includes(MODALITIES[s.m]))
     .filter((s) => !q.states?.length || q.states.includes(s.state))
     .filter((s) => !q.urgencies?.length || q.urgencies.includes(URGENCIES[s.u]))
