@@ -23,7 +23,7 @@ SELECT id, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain
 WHERE chain_id = $1 AND id > $2 AND id <= $3 AND name = ANY($4::text[])
 ORDER BY id LIMIT $5;
 
--- escalated, a window of an hour or more
+-- escalated (a window of an hour or more)
 SELECT s.*, LEAST(s.max_bounty,
 div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s
@@ -41,7 +41,7 @@ div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($2:
 1000000000000))
 ORDER BY s.study_id LIMIT $6;
 
--- escalated, a window within one hour cycle
+-- escalated (a window within one hour cycle)
 SELECT s.*, LEAST(s.max_bounty,
 div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s
@@ -59,7 +59,7 @@ div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($2:
 1000000000000))
 ORDER BY s.study_id LIMIT $6;
 
--- escalated, a window across the hour
+-- escalated (a window across the hour)
 SELECT s.*, LEAST(s.max_bounty,
 div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s

@@ -200,6 +200,44 @@ FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty'
 FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3;
 COMMIT;
 
+-- worklist (worklistPage without the path, ceilings hold)
+START TRANSACTION;
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
+SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
+FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
+FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3;
+WITH p AS (SELECT
+ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
+ARRAY(SELECT ip.value FROM unnest($5::text[]) WITH ORDINALITY AS u(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
+(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
+c AS (SELECT st::bpchar AS st, m, u FROM unnest($2::text[]) AS st CROSS JOIN unnest($6::text[]) AS m CROSS JOIN unnest($7::text[]) AS u),
+seed AS (
+-- the N highest ceilings of each combination (after the cursor): their exact bounties give θ
+SELECT x.e FROM c CROSS JOIN LATERAL (
+SELECT LEAST(s.max_bounty,
+div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+1000000000000)) AS e, s.study_id FROM studies s CROSS JOIN p
+WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
+ORDER BY COALESCE(s.bounty_ceiling, s.max_bounty) DESC, s.study_id LIMIT $8
+) x
+WHERE true
+),
+theta AS (
+SELECT GREATEST(COALESCE((SELECT e FROM seed ORDER BY e DESC LIMIT 1 OFFSET $8::int - 1), 0)) AS t
+)
+SELECT y.* FROM c CROSS JOIN LATERAL (
+SELECT s.*, LEAST(s.max_bounty,
+div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+1000000000000)) AS current_bounty FROM studies s CROSS JOIN p
+WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL AND COALESCE(s.bounty_ceiling, s.max_bounty) >= (SELECT t FROM theta)
+) y
+WHERE true
+ORDER BY y.current_bounty DESC, y.study_id ASC LIMIT $8;
+COMMIT;
+
 -- claimsOf (a radiologist's claims)
 SELECT * FROM studies WHERE chain_id = $1 AND radiologist = $2 ORDER BY claimed_at DESC, study_id LIMIT $3;
 

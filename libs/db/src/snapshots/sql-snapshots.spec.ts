@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { createDataSource } from '../data-source.js';
+import * as lib from '../index.js';
 import { AccessLogRepository } from '../repositories/access-log.repository.js';
 import { AuthRepository } from '../repositories/auth.repository.js';
 import { CredentialRepository } from '../repositories/credential.repository.js';
@@ -40,10 +41,16 @@ const [OPEN_STUDY, CLAIMED_STUDY] = [id32(1), id32(2)];
 type Recorded = [label: string, statements: string[]];
 type Rec = <T>(label: string, call: () => Promise<T>) => Promise<T>;
 
-/** Per repository: its snapshot file and the calls that exercise it, in order (later calls may use earlier results). */
-const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] = [
+/**
+ * Per repository: its snapshot file and the calls that exercise it, in order (later calls may use earlier results).
+ * Each label starts with the method's name; every method must have one (`internal`: private helpers, which the
+ * public methods' cases run).
+ */
+const SUITES: { file: string; repository: abstract new (...args: never[]) => object; internal?: string[]; run(db: DataSource, rec: Rec): Promise<void> }[] = [
   {
     file: 'auth.repository',
+    repository: AuthRepository,
+    internal: ['pruneExpired'],
     async run(db, rec) {
       const r = new AuthRepository(db);
       await rec('createNonce', () => r.createNonce('nonce-1', 600));
@@ -57,6 +64,8 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'rate-limit.repository',
+    repository: RateLimitRepository,
+    internal: ['takeFrom'],
     async run(db, rec) {
       const r = new RateLimitRepository(db);
       const spec = { capacity: 10, refillPerSecond: 1 };
@@ -68,6 +77,7 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'study.repository',
+    repository: StudyRepository,
     async run(db, rec) {
       const r = new StudyRepository(db);
       const q: WorklistQuery = { chainId: CHAIN, radiologist: RADIOLOGIST, asOf: T + 7200, sort: 'BOUNTY_DESC', limit: 25 };
@@ -85,6 +95,7 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
       await page('WAITING_DESC (PER_COMBINATION)', { ...q, sort: 'WAITING_DESC' }, 'PER_COMBINATION');
       await page('WAITING_DESC, cursor and minBounty', { ...q, sort: 'WAITING_DESC', after, minBounty: 10n }, 'PER_COMBINATION');
       await page('BOUNTY_DESC, no credential', { ...q, radiologist: addr(0xa9) }, 'FULL');
+      await rec('worklist (worklistPage without the path, ceilings hold)', () => r.worklist(q));
       await rec('claimsOf (a radiologist\'s claims)', () => r.claimsOf(CHAIN, RADIOLOGIST, 50));
       await rec('due', () => r.due(CHAIN, T + 86400));
       await rec('isEligible', () => r.isEligible(CHAIN, RADIOLOGIST, OPEN_STUDY, T));
@@ -93,19 +104,21 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'study-feed.repository',
+    repository: StudyFeedRepository,
     async run(db, rec) {
       const r = new StudyFeedRepository(db);
       await rec('head', () => r.head(CHAIN));
       await rec('changes (events touching studies)', () => r.changes(CHAIN, 0, 1_000_000, T + 3600, 100));
       await rec('changes (no study touched)', () => r.changes(CHAIN, 1_000_000, 2_000_000, T + 3600, 100));
-      await rec('escalated, a window of an hour or more', () => r.escalated(CHAIN, T, T + 7200, null, 100));
-      await rec('escalated, a window within one hour cycle', () => r.escalated(CHAIN, T + 100, T + 200, OPEN_STUDY, 100));
-      await rec('escalated, a window across the hour', () => r.escalated(CHAIN, T + 3500, T + 3700, null, 100));
+      await rec('escalated (a window of an hour or more)', () => r.escalated(CHAIN, T, T + 7200, null, 100));
+      await rec('escalated (a window within one hour cycle)', () => r.escalated(CHAIN, T + 100, T + 200, OPEN_STUDY, 100));
+      await rec('escalated (a window across the hour)', () => r.escalated(CHAIN, T + 3500, T + 3700, null, 100));
       await rec('eligiblePairs', () => r.eligiblePairs(CHAIN, [RADIOLOGIST], [OPEN_STUDY, CLAIMED_STUDY], T));
     },
   },
   {
     file: 'ledger.repository',
+    repository: LedgerRepository,
     async run(db, rec) {
       const r = new LedgerRepository(db);
       await rec('entries (first page)', () => r.entries(CHAIN, [RO_WALLET], 50));
@@ -118,6 +131,7 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'relay-outbox.repository',
+    repository: RelayOutboxRepository,
     async run(db, rec) {
       const r = new RelayOutboxRepository(db);
       const req: NewRelayRequest = {
@@ -145,6 +159,7 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'credential.repository',
+    repository: CredentialRepository,
     async run(db, rec) {
       const r = new CredentialRepository(db);
       const app = {
@@ -167,6 +182,7 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'ro.repository',
+    repository: RoRepository,
     async run(db, rec) {
       const r = new RoRepository(db);
       const ro = await rec('create', () => r.create(CHAIN, 'Snapshot Imaging', Buffer.alloc(32, 1), VERIFIER));
@@ -185,6 +201,7 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'study-vault.repository',
+    repository: StudyVaultRepository,
     async run(db, rec) {
       const r = new StudyVaultRepository(db);
       const ro = await new RoRepository(db).create(CHAIN, 'Vault Imaging', Buffer.alloc(32, 3), VERIFIER);
@@ -207,6 +224,7 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'access-log.repository',
+    repository: AccessLogRepository,
     async run(db, rec) {
       const r = new AccessLogRepository(db);
       await rec('append', () => r.append({ chainId: CHAIN, studyId: CLAIMED_STUDY, account: RADIOLOGIST, action: 'FETCH_PAYLOAD', outcome: 'GRANTED' }));
@@ -217,12 +235,14 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'role.repository',
+    repository: RoleRepository,
     async run(db, rec) {
       await rec('factsOf', () => new RoleRepository(db).factsOf(CHAIN, RADIOLOGIST, addr(0x33)));
     },
   },
   {
     file: 'inbox.repository',
+    repository: InboxRepository,
     async run(db, rec) {
       const r = new InboxRepository(db);
       await rec('firstDelivery', () => r.firstDelivery('settler', 'message-1'));
@@ -231,6 +251,7 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'governance.repository',
+    repository: GovernanceRepository,
     async run(db, rec) {
       const r = new GovernanceRepository(db);
       await rec('proposals (first page)', () => r.proposals(CHAIN, GOVERNOR, 20));
@@ -242,6 +263,8 @@ const SUITES: { file: string; run(db: DataSource, rec: Rec): Promise<void> }[] =
   },
   {
     file: 'treasury.repository',
+    repository: TreasuryRepository,
+    internal: ['select'],
     async run(db, rec) {
       const r = new TreasuryRepository(db);
       const p = {
@@ -306,6 +329,13 @@ describe('SQL snapshots of the repositories (libs/db/sql)', () => {
     await testDb?.drop();
   });
 
+  it('has a snapshot for every repository the lib exports', () => {
+    const exported = Object.entries(lib)
+      .filter(([name, v]) => name.endsWith('Repository') && typeof v === 'function')
+      .map(([name]) => name);
+    expect(exported.filter((name) => !SUITES.some((s) => s.repository.name === name)), 'repositories without a suite: add one').toEqual([]);
+  });
+
   for (const suite of SUITES) {
     it(`${suite.file}: the SQL its methods send matches libs/db/sql/${suite.file}.sql (update with \`${UPDATE}\`)`, async () => {
       const recorded: Recorded[] = [];
@@ -318,6 +348,12 @@ describe('SQL snapshots of the repositories (libs/db/sql)', () => {
         recorded.push([label, statements]);
         return result as Awaited<ReturnType<typeof call>>;
       });
+      const covered = new Set(recorded.map(([label]) => label.split(' ')[0]));
+      const methods = Object.getOwnPropertyNames(suite.repository.prototype).filter((m) => m !== 'constructor' && !suite.internal?.includes(m));
+      expect(
+        methods.filter((m) => !covered.has(m)),
+        `${suite.repository.name} methods without a case in libs/db/src/snapshots/sql-snapshots.spec.ts: add one`,
+      ).toEqual([]);
       const text = [
         `-- The SQL of ${suite.file}.ts, as its methods send it (libs/db/src/snapshots/sql-snapshots.spec.ts calls them on a`,
         `-- migrated database). Generated by \`${UPDATE}\`; do not edit. Parameters are not recorded.`,
