@@ -5,7 +5,7 @@
  * starts again with both in place. Each start is stopped with SIGTERM to npm, as a process manager would.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { freePort } from '../../libs/chain/src/anvil.js';
@@ -15,6 +15,7 @@ const ROOT = join(import.meta.dirname, '..', '..', '..'); // dist/scripts/bench 
 
 function copyWorkingTree(): string {
   const dir = mkdtempSync(join(tmpdir(), 'openread-bench-start-'));
+  chmodSync(dir, 0o755); // as root, embedded Postgres runs as the 'postgres' user, which must reach .openread inside
   const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT })
     .toString()
     .split('\0')
