@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: gas of the main calls, then indexer throughput, lag and size, worklist latency and claim latency
  * under contention, on this machine. Numbers, not assertions: speed and gas goals live here, not in timed tests.
- * `BENCH=gas`, `BENCH=indexer`, `BENCH=worklist` or `BENCH=claim` runs one part.
+ * `BENCH=gas`, `BENCH=indexer`, `BENCH=worklist`, `BENCH=claim` or `BENCH=start` runs one part.
  *
  * Gas: a fresh local chain, printed as a table with the targets of issue 4 (post ≤ 180k, settle ≤ 60k).
  * The ≥ 10,000-step fuzz/invariant run is `npm run test:fuzz` (FUZZ_STEPS, FUZZ_SEED).
@@ -18,6 +18,7 @@
  */
 import { mined } from '../libs/chain/src/receipts.js';
 import { claimBench } from './bench/claim.js';
+import { startBench } from './bench/start.js';
 import { printTable } from './bench/table.js';
 import { worklistBench } from './bench/worklist.js';
 import { NestFactory } from '@nestjs/core';
@@ -334,6 +335,8 @@ async function main() {
   if (which === 'all' || which === 'worklist') printTable(await worklistBench({ queries: Number(process.env.BENCH_QUERIES ?? 300) }));
   // claim latency under 100 concurrent claimers (scripts/bench/claim.ts; BENCH_CLAIM_ROUNDS, default 20)
   if (which === 'all' || which === 'claim') printTable(await claimBench({ rounds: Number(process.env.BENCH_CLAIM_ROUNDS ?? 20) }));
+  // `npm start` → URL printed, fresh and restart (scripts/bench/start.ts; BENCH_START_ROUNDS, default 3)
+  if (which === 'all' || which === 'start') printTable(await startBench({ rounds: Number(process.env.BENCH_START_ROUNDS ?? 3) }));
 }
 
 main().catch((e) => {

@@ -1,94 +1,191 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../libs/chain/src/anvil.js';
 
-const LAUNCHER = join(import.meta.dirname, '..', 'dist', 'scripts', 'start.js');
+const ROOT = join(import.meta.dirname, '..');
+const LAUNCHER = join(ROOT, 'dist', 'scripts', 'start.js');
+/** what must never appear while the stack stops: Postgres killed under an app, a crash, an npm failure */
+const ERROR_LINE = /error|57P01|exception|unhandled|ERR!/i;
 
 /**
- * `npm start` itself (the compiled launcher, as `npm start` runs it after `npm run build`): embedded Postgres,
- * anvil, deployment, migrations, three apps. Own ports and state directory, so a developer's running stack is
- * not touched.
+ * `npm start` itself, run through npm as the README says (npm execs the compiled launcher after the build, which
+ * is up to date here): embedded Postgres, anvil, deployment, migrations, three apps. Own ports and state
+ * directory, so a developer's running stack is not touched. Every way of stopping it must leave no process, no
+ * listening port, no pid file and no error line behind.
  */
 describe('the npm start launcher', () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'openread-launcher-'));
   let env: NodeJS.ProcessEnv;
+  let ports: Record<string, number>;
   const started: ChildProcess[] = [];
 
-  afterAll(() => {
-    for (const c of started) if (c.exitCode === null) c.kill('SIGKILL');
-    rmSync(stateDir, { recursive: true, force: true });
-  });
-
-  function launch(): { child: ChildProcess; output: () => string; running: Promise<void> } {
-    let out = '';
-    const child = spawn(process.execPath, [LAUNCHER], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    started.push(child);
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
-    const running = new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (out.includes('OpenRead is running')) {
-          clearInterval(timer);
-          resolve();
-        } else if (child.exitCode !== null) {
-          clearInterval(timer);
-          reject(new Error(`launcher exited ${child.exitCode}:\n${out.slice(-2000)}`));
-        }
-      }, 100);
-    });
-    return { child, output: () => out, running };
-  }
-
-  const pidsUnder = (dir: string) => {
-    try {
-      return execFileSync('pgrep', ['-f', '--', dir]).toString().trim().split('\n').filter(Boolean);
-    } catch {
-      return []; // pgrep exits 1 when nothing matches
-    }
-  };
-
-  it('starts the whole stack, survives a SIGKILL of itself on the next start, and Ctrl-C leaves nothing running', async () => {
-    expect(existsSync(LAUNCHER)).toBe(true);
-    const [api, anvil, pg, bus] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  beforeAll(async () => {
+    const [api, anvil, pg, bus, indexer] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    ports = { api, anvil, pg, bus, indexer };
     env = {
       ...process.env,
-      DATABASE_URL: '',
-      RPC_URL: '',
       OPENREAD_STATE_DIR: stateDir,
       API_PORT: String(api),
       ANVIL_PORT: String(anvil),
       EMBEDDED_PG_PORT: String(pg),
       SETTLER_BUS_PORT: String(bus),
+      INDEXER_HEALTH_PORT: String(indexer),
     };
-    delete env.DATABASE_URL;
-    delete env.RPC_URL;
+    for (const k of ['DATABASE_URL', 'RPC_URL', 'ADMIN_ADDRESSES', 'NATS_URL']) delete env[k];
+    for (const k of Object.keys(env)) if (k.startsWith('npm_')) delete env[k]; // a plain shell, not the npm running vitest
+  });
 
-    const first = launch();
+  afterAll(() => {
+    for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  interface Run {
+    npm: ChildProcess;
+    output: () => string;
+    running: Promise<void>;
+    exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  }
+
+  /** `npm start` in its own process group (a terminal's foreground group: Ctrl-C signals all of it) */
+  function npmStart(): Run {
+    let out = '';
+    const npm = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    started.push(npm);
+    npm.stdout!.on('data', (d) => (out += d));
+    npm.stderr!.on('data', (d) => (out += d));
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      npm.once('exit', (code, signal) => resolve({ code, signal })),
+    );
+    const running = new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (out.includes('OpenRead is running')) {
+          clearInterval(timer);
+          resolve();
+        } else if (npm.exitCode !== null || npm.signalCode !== null) {
+          clearInterval(timer);
+          reject(new Error(`npm start exited ${npm.exitCode ?? npm.signalCode}:\n${out.slice(-2000)}`));
+        }
+      }, 100);
+    });
+    return { npm, output: () => out, running, exit };
+  }
+
+  const children = (pid: number): number[] => {
+    try {
+      return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number);
+    } catch {
+      return []; // pgrep exits 1 when nothing matches
+    }
+  };
+  const descendants = (pid: number): number[] => children(pid).flatMap((c) => [c, ...descendants(c)]);
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const pidsMatching = (pattern: string) => {
+    try {
+      return execFileSync('pgrep', ['-f', '--', pattern]).toString().trim().split('\n').filter(Boolean);
+    } catch {
+      return [];
+    }
+  };
+  const listening = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+
+  /** the launcher (npm's only child: npm execs it), the apps, Postgres and anvil, seen while the stack runs */
+  function stackPids(run: Run): { launcher: number; all: number[] } {
+    const [launcher] = children(run.npm.pid!);
+    expect(launcher).toBeGreaterThan(0);
+    const all = descendants(run.npm.pid!);
+    // launcher, postgres (with its workers), anvil, settler, indexer, api
+    expect(all.length).toBeGreaterThanOrEqual(6);
+    return { launcher, all };
+  }
+
+  async function expectNothingLeft(pids: number[]) {
+    // the launcher waited for every child before it exited; allow the kernel a moment to reap
+    for (let i = 0; i < 20 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(pids.filter(alive)).toEqual([]);
+    expect(pidsMatching(stateDir)).toEqual([]);
+    expect(pidsMatching(`--port ${ports.anvil}`)).toEqual([]);
+    for (const [name, port] of Object.entries(ports)) expect(await listening(port), `${name} port ${port}`).toBe(false);
+    expect(existsSync(join(stateDir, 'anvil.pid'))).toBe(false);
+  }
+
+  async function stopWith(send: (run: Run) => void) {
+    const run = npmStart();
+    await run.running;
+    const { all } = stackPids(run);
+    const before = run.output().length;
+    send(run);
+    const { code, signal } = await run.exit;
+    const stopOutput = run.output().slice(before);
+    expect(stopOutput).toContain('OpenRead stopped.');
+    expect(stopOutput.split('\n').filter((l) => ERROR_LINE.test(l))).toEqual([]);
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+    await expectNothingLeft(all);
+    return run;
+  }
+
+  it('starts the whole stack with a dev admin and survives a SIGKILL of the launcher on the next start', async () => {
+    expect(existsSync(LAUNCHER)).toBe(true);
+    const first = npmStart();
     await first.running;
-    expect(first.output()).toContain(`http://127.0.0.1:${api}/graphql`);
-    expect((await fetch(`http://127.0.0.1:${api}/health`)).ok).toBe(true);
+    expect(first.output()).toContain(`http://127.0.0.1:${ports.api}/graphql`);
+    expect(first.output()).toMatch(/#12 0x[0-9a-fA-F]{40} .*\n\s+platform admin/);
+    expect((await fetch(`http://127.0.0.1:${ports.api}/health`)).ok).toBe(true);
 
     // a crash of the launcher: Postgres and anvil are orphaned, the apps follow their parent out
-    first.child.kill('SIGKILL');
-    await new Promise((r) => setTimeout(r, 500));
+    const { launcher } = stackPids(first);
+    process.kill(launcher, 'SIGKILL');
+    await first.exit;
 
-    const second = launch();
-    await second.running;
-    expect(second.output()).toContain('left over from an earlier start');
-    const res = await fetch(`http://127.0.0.1:${api}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ query: 'mutation { nonce { nonce chainId } }' }),
+    const second = await stopWith((run) => {
+      expect(run.output()).toContain('left over from an earlier start');
+      process.kill(run.npm.pid!, 'SIGINT');
     });
-    expect(((await res.json()) as { data: { nonce: { chainId: number } } }).data.nonce.chainId).toBe(31337);
+    void second;
+  }, 300_000);
 
-    second.child.kill('SIGINT');
-    await new Promise((r) => second.child.once('exit', r));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(pidsUnder(stateDir)).toEqual([]);
-    expect(pidsUnder(`--port ${anvil}`)).toEqual([]);
-  }, 120_000);
+  it('SIGTERM to the npm process (a process manager) stops everything in order', async () => {
+    await stopWith((run) => process.kill(run.npm.pid!, 'SIGTERM'));
+  }, 180_000);
+
+  it("Ctrl-C (SIGINT to npm start's whole process group) stops everything in order", async () => {
+    await stopWith((run) => process.kill(-run.npm.pid!, 'SIGINT'));
+  }, 180_000);
+
+  it('an app that dies stops the whole stack, and npm start exits non-zero', async () => {
+    const run = npmStart();
+    await run.running;
+    const { launcher, all } = stackPids(run);
+    const api = children(launcher).find((pid) =>
+      execFileSync('ps', ['-o', 'args=', '-p', String(pid)]).toString().includes(join('apps', 'api', 'src', 'main.js')),
+    );
+    expect(api).toBeGreaterThan(0);
+    const before = run.output().length;
+    process.kill(api!, 'SIGKILL');
+    const { code } = await run.exit;
+    const stopOutput = run.output().slice(before);
+    expect(code).not.toBe(0);
+    expect(stopOutput).toContain('api exited (SIGKILL); stopping the stack');
+    expect(stopOutput).toContain('OpenRead stopped.');
+    expect(stopOutput).not.toContain('57P01');
+    await expectNothingLeft(all);
+  }, 180_000);
 });
