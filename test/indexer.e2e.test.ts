@@ -45,7 +45,7 @@ describe('the indexer', () => {
       chainId: deployment.chainId,
       contracts: deployment,
       api: { siweDomain: 'openread.test', siweUri: 'https://openread.test' },
-      indexer: { confirmations, pollMs: 50, batchBlocks },
+      indexer: { confirmations, pollMs: 50, batchBlocks, healthPort: 0 }, // a free port: other suites may hold the default
       settler: {},
       bus: { settlerPort: 1 }, // nobody listens: publishing fails quietly, indexing goes on
     });

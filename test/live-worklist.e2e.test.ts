@@ -4,6 +4,7 @@ import { increaseTime } from '../libs/chain/src/anvil.js';
 import { mined } from '../libs/chain/src/receipts.js';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
 import { GqlClient, signPrepared } from './support/client.js';
+import { StudyFeed } from '../apps/api/src/live/study-feed.service.js';
 import { subscribe } from './support/live.js';
 import { fundRo } from './support/funding.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
@@ -48,7 +49,7 @@ describe('the live worklist over graphql-ws', () => {
 
     const a = await subscribe(stack.api, clients[0].token!, EVENTS);
     const t = await subscribe(stack.api, clients[2].token!, EVENTS);
-    await new Promise((r) => setTimeout(r, 300)); // subscriptions established
+    await waitFor('both subscriptions registered', async () => stack.api.get(StudyFeed).subscribers === 2);
 
     const post = async (state: string) => {
       const id = hexlify(randomBytes(32));

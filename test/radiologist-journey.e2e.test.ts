@@ -7,6 +7,7 @@ import { computeBounty, splitSettlement } from '../libs/domain/src/bounty.js';
 import { addMonths, withNpiCheckDigit } from '../libs/domain/src/credentials.js';
 import { modalityIndex, stateIndex, urgencyIndex } from '../libs/domain/src/codes.js';
 import { GqlClient, signPrepared } from './support/client.js';
+import { StudyFeed } from '../apps/api/src/live/study-feed.service.js';
 import { subscribe } from './support/live.js';
 import { fundRo } from './support/funding.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
@@ -58,7 +59,7 @@ describe('a new radiologist, end to end over HTTP and WebSocket', () => {
     expect((await radiologist.signIn(wallet)).errors).toBeUndefined();
     await waitFor('the credential indexed', async () => (await radiologist.ok(`{ myCredential { active } }`)).myCredential?.active);
     const live = await subscribe(stack.api, radiologist.token!, `subscription { worklistEvents { kind study { id currentBounty } } }`);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor('the subscription registered', async () => stack.api.get(StudyFeed).subscribers === 1);
 
     const ro = devWallet(2, provider);
     const market = owner.market.connect(ro) as typeof owner.market;

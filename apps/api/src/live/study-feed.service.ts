@@ -77,6 +77,11 @@ export class StudyFeed implements OnApplicationShutdown {
     return feed;
   }
 
+  /** How many subscriptions are registered (a subscription counts once its first event can reach it). */
+  get subscribers(): number {
+    return this.feeds.size;
+  }
+
   onApplicationShutdown(): void {
     clearInterval(this.timer);
     for (const f of [...this.feeds]) void f.return();
