@@ -236,6 +236,26 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     expect((await depositor.gql(`{ myBalance { withdrawable } }`)).myBalance.withdrawable).toBe((await marketBalance(2)).toString());
   });
 
+  it("the reconciliation finds every deposit, withdrawal, cancel refund and dispute in the ledger, and the chain agrees", async () => {
+    const { reconciliation: r } = await billing.gql(
+      `query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliation(roId: $ro, from: $from, to: $to) {
+        periodClosed balanceIdentityHolds escrowIdentityHolds discrepancies { kind detail }
+        chain { deposits withdrawals refunds disputes } ledger { deposits withdrawals refunds disputes } } }`,
+      { ro: mercy.id, from: '2020-01-01T00:00:00.000Z', to: new Date(Date.now() + 30 * 86400_000).toISOString() },
+    );
+    expect(r.discrepancies).toEqual([]);
+    expect(r.periodClosed && r.balanceIdentityHolds && r.escrowIdentityHolds).toBe(true);
+    expect(r.ledger).toEqual(r.chain);
+    expect(r.chain).toEqual({
+      deposits: (1_250n * USD).toString(),
+      withdrawals: (150n * USD).toString(),
+      refunds: expect.any(String),
+      disputes: expect.stringMatching(/^[1-9]\d*$/),
+    });
+    // the two cancels' maxBounty, plus what the settlement returned of the capped bounty
+    expect(BigInt(r.chain.refunds)).toBeGreaterThanOrEqual(200n * USD);
+  });
+
   it('an unknown operationName is the client\'s error (BAD_INPUT, HTTP 400), not logged as unexpected', async () => {
     const errors = vi.spyOn(Logger.prototype, 'error');
     try {
