@@ -80,5 +80,5 @@ ORDER BY s.study_id LIMIT $6;
 -- eligiblePairs
 SELECT c.radiologist, s.study_id FROM credentials c
 JOIN studies s ON s.chain_id = c.chain_id AND s.study_id = ANY($3::text[])
-WHERE c.chain_id = $1 AND c.radiologist = ANY($2::text[]) AND NOT c.revoked AND c.expires_at > $4
-AND s.patient_state = ANY(c.states) AND s.modality = ANY(c.modalities);
+WHERE c.chain_id = $1 AND c.radiologist = ANY($2::text[])
+AND (NOT c.revoked AND c.expires_at > $4 AND s.patient_state = ANY(c.states) AND s.modality = ANY(c.modalities));

@@ -17,10 +17,11 @@ JOIN incentive_parameters esc ON esc.chain_id = s.chain_id AND esc.name = 'escal
 -- worklistPage BOUNTY_DESC, ceilings not valid (FULL)
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
-SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
 COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
 FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
-FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3;
+FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
+WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH w AS (
 SELECT s.*, LEAST(s.max_bounty,
 div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
@@ -41,10 +42,11 @@ COMMIT;
 -- worklistPage BOUNTY_DESC FULL, cursor and minBounty
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
-SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
 COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
 FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
-FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3;
+FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
+WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH w AS (
 SELECT s.*, LEAST(s.max_bounty,
 div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
@@ -65,10 +67,11 @@ COMMIT;
 -- worklistPage BOUNTY_DESC, ceilings hold (CEILINGS)
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
-SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
 COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
 FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
-FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3;
+FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
+WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH p AS (SELECT
 ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
 LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
@@ -103,10 +106,11 @@ COMMIT;
 -- worklistPage BOUNTY_DESC CEILINGS, cursor and minBounty
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
-SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
 COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
 FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
-FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3;
+FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
+WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH p AS (SELECT
 ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
 LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
@@ -142,9 +146,10 @@ COMMIT;
 -- worklistPage WAITING_DESC (PER_COMBINATION)
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
-SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
 false AS bounded
-FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3;
+FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
+WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH p AS (SELECT
 ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
 LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
@@ -166,9 +171,10 @@ COMMIT;
 -- worklistPage WAITING_DESC, cursor and minBounty
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
-SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
 false AS bounded
-FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3;
+FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
+WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH p AS (SELECT
 ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
 LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
@@ -194,19 +200,21 @@ COMMIT;
 -- worklistPage BOUNTY_DESC, no credential
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
-SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
 COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
 FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
-FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3;
+FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
+WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
 COMMIT;
 
 -- worklist (worklistPage without the path, ceilings hold)
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
-SELECT c.states::text[] AS states, c.modalities::text[] AS modalities,
+SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
 COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
 FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
-FROM credentials c WHERE c.chain_id = $1 AND c.radiologist = $2 AND NOT c.revoked AND c.expires_at > $3;
+FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
+WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH p AS (SELECT
 ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
 LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
@@ -250,8 +258,8 @@ WHERE chain_id = $1 AND status = 'CLAIMED' AND lease_expires_at < $2 ORDER BY le
 
 -- isEligible
 SELECT 1 FROM studies s JOIN credentials c ON c.chain_id = s.chain_id AND c.radiologist = $2
-WHERE s.chain_id = $1 AND s.study_id = $3 AND NOT c.revoked AND c.expires_at > $4
-AND s.patient_state = ANY(c.states) AND s.modality = ANY(c.modalities);
+WHERE s.chain_id = $1 AND s.study_id = $3
+AND (NOT c.revoked AND c.expires_at > $4 AND s.patient_state = ANY(c.states) AND s.modality = ANY(c.modalities));
 
 -- parameters
 SELECT name, key, value, updated_block FROM incentive_parameters WHERE chain_id = $1 ORDER BY name, key;
