@@ -16,7 +16,7 @@
  *   4. database size
  * Prints a table (recorded, dated, in docs/benchmarks.md).
  */
-import { mined } from '../libs/chain/src/receipts.js';
+import { mined, VOTE_SUPPORT, createProvider, descriptionHash, issuanceArgs, issueStudyId, parameterProposal, signBallot } from '#chain';
 import { claimBench } from './bench/claim.js';
 import { startBench } from './bench/start.js';
 import { printTable } from './bench/table.js';
@@ -25,30 +25,16 @@ import { NestFactory } from '@nestjs/core';
 import { HDNodeWallet, MaxUint256, Mnemonic, NonceManager, id as keccakId, type Contract, type ContractTransactionResponse, type JsonRpcProvider } from 'ethers';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { createApiApp } from '../apps/api/src/bootstrap.js';
-import { IndexerModule } from '../apps/indexer/src/indexer.module.js';
-import { IndexerPipeline } from '../apps/indexer/src/pipeline.js';
-import { generateBulkEvents } from '../libs/chain/src/bulk-events.js';
+import { createApiApp } from '#api';
+import { IndexerModule, IndexerPipeline } from '#indexer';
 import {
-  ANVIL_MNEMONIC,
-  VOTE_SUPPORT,
-  contracts,
-  createProvider,
-  deployGovernance,
-  deployOpenRead,
-  descriptionHash,
-  governanceContracts,
-  issuanceArgs,
-  issueStudyId,
-  increaseTime,
-  parameterProposal,
-  signBallot,
-  startAnvil,
-} from '../libs/chain/src/index.js';
-import { parseConfig } from '../libs/config/src/index.js';
-import { EventStore, boundsState, createDataSource } from '../libs/db/src/index.js';
-import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
-import { devKey } from './lib/dev-accounts.js';
+  generateBulkEvents, ANVIL_MNEMONIC, contracts, deployGovernance, deployOpenRead, governanceContracts,
+  increaseTime, startAnvil, devKey,
+} from '#devchain';
+import { parseConfig } from '#config';
+import { EventStore } from '#indexer-store';
+import { boundsState, createDataSource } from '#db';
+import { createTestDatabase } from '#db/testing';
 
 const USD = 1_000_000n;
 const TARGETS: Record<string, number> = { postStudy: 180_000, settle: 60_000 };

@@ -13,11 +13,11 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createProvider } from '../libs/chain/src/anvil.js';
-import { addMonths, withNpiCheckDigit } from '../libs/domain/src/credentials.js';
-import { encryptPayload, generateStudyKey, generateX25519KeyPair, roKeyContext, sealTo } from '../libs/lease/src/index.js';
+import { createProvider } from '#chain';
+import { addMonths, withNpiCheckDigit } from '#domain';
+import { encryptPayload, generateStudyKey, generateX25519KeyPair, roKeyContext, sealTo } from '#lease';
 import { ApiCallError, ApiClient, PREPARED_FIELDS } from './lib/api-client.js';
-import { devKey } from './lib/dev-accounts.js';
+import { devKey } from '#devchain';
 import { STATE_DIR } from './lib/local-stack.js';
 
 const USD = 1_000_000n;

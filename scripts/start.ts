@@ -14,19 +14,18 @@
  * app exits on its own, everything is stopped the same way and the launcher exits 1.
  * `npm run demo` then fills the worklist.
  */
-import { mined } from '../libs/chain/src/receipts.js';
+import { mined, loadArtifact, createProvider } from '#chain';
 import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Contract, NonceManager, Wallet } from 'ethers';
-import { loadArtifact } from '../libs/chain/src/artifacts.js';
-import { AnvilHandle, createProvider, startAnvil } from '../libs/chain/src/anvil.js';
-import { contracts, deployGovernance, deployOpenRead } from '../libs/chain/src/deploy.js';
-import { createSafe, deploySafeInfrastructure } from '../libs/chain/src/safe.js';
-import { configFromEnv } from '../libs/config/src/index.js';
-import { runMigrations } from '../libs/db/src/data-source.js';
-import { DEV_ACCOUNTS, devKey } from './lib/dev-accounts.js';
+import {
+  AnvilHandle, startAnvil, contracts, deployGovernance, deployOpenRead, createSafe, deploySafeInfrastructure,
+  DEV_ACCOUNTS, devKey,
+} from '#devchain';
+import { configFromEnv } from '#config';
+import { runMigrations } from '#db';
 import {
   STATE_DIR,
   readPidFile,

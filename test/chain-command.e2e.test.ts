@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAnvil, type AnvilHandle } from '../libs/chain/src/anvil.js';
+import { startAnvil, type AnvilHandle } from '#devchain';
 import { chainTime, localRpcUrl, parseDuration } from '../scripts/chain.js';
 
 const ROOT = join(import.meta.dirname, '..');

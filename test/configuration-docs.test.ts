@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { configFromEnv } from '../libs/config/src/index.js';
+import { configFromEnv } from '#config';
 import { CONFIG_DOC, renderConfigDoc, settingProblems, settings } from '../scripts/lib/config-docs.js';
 
 describe('docs/configuration.md is generated from the config schema', () => {

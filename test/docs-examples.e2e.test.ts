@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { hexlify, randomBytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, latestTimestamp } from '../libs/chain/src/anvil.js';
-import { mined } from '../libs/chain/src/receipts.js';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
+import { increaseTime, latestTimestamp } from '#devchain';
+import { mined } from '#chain';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { Block, fetchSchema, namedOperations, readBlocks, runJourney, validateGraphqlBlocks } from './support/doc-examples.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 

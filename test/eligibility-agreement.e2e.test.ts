@@ -1,15 +1,11 @@
 import { HDNodeWallet, Mnemonic, NonceManager } from 'ethers';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_MNEMONIC, AnvilHandle, createProvider, startAnvil } from '../libs/chain/src/anvil.js';
-import { contracts, deployOpenRead } from '../libs/chain/src/deploy.js';
-import { mined } from '../libs/chain/src/receipts.js';
-import { StudyFeedRepository, StudyRepository, createDataSource } from '../libs/db/src/index.js';
-import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
-import { hex } from '../libs/db/src/testing/chain-fixtures.js';
-import { MODALITIES, URGENCIES, US_STATES, fromMask } from '../libs/domain/src/codes.js';
-import { CredentialTerms, credentialFromMasks, mayRead } from '../libs/domain/src/eligibility.js';
-import { seededRandom } from '../libs/domain/src/random.js';
+import { ANVIL_MNEMONIC, AnvilHandle, startAnvil, contracts, deployOpenRead } from '#devchain';
+import { createProvider, mined } from '#chain';
+import { StudyFeedRepository, StudyRepository, createDataSource } from '#db';
+import { createTestDatabase, hex } from '#db/testing';
+import { MODALITIES, URGENCIES, US_STATES, fromMask, CredentialTerms, credentialFromMasks, mayRead, seededRandom } from '#domain';
 
 /**
  * One eligibility rule, three spellings: the TypeScript rule (libs/domain mayRead), the SQL fragment every query

@@ -1,11 +1,8 @@
-import { mined } from '../libs/chain/src/receipts.js';
+import { mined, decodeThrownError } from '#chain';
 import { Wallet, hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime } from '../libs/chain/src/anvil.js';
-import { decodeThrownError } from '../libs/chain/src/errors.js';
-import { computeBounty } from '../libs/domain/src/bounty.js';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
-import { devKey } from '../scripts/lib/dev-accounts.js';
+import { increaseTime, devKey } from '#devchain';
+import { computeBounty, modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';

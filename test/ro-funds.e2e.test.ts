@@ -3,11 +3,11 @@ import { Logger } from '@nestjs/common';
 import { keccak256, toUtf8Bytes } from 'ethers';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { IndexerModule } from '../apps/indexer/src/indexer.module.js';
-import { increaseTime } from '../libs/chain/src/anvil.js';
-import { mined } from '../libs/chain/src/receipts.js';
-import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
-import { generateX25519KeyPair } from '../libs/lease/src/index.js';
+import { IndexerModule } from '#indexer';
+import { increaseTime } from '#devchain';
+import { mined } from '#chain';
+import { modalityIndex, stateIndex, toMask } from '#domain';
+import { generateX25519KeyPair } from '#lease';
 import { ApiCallError, ApiClient, GASLESS_FIELDS, GaslessRequest, PREPARED_FIELDS } from '../scripts/lib/api-client.js';
 import { Stack, apiUrl, devWallet, startStack, waitFor } from './support/stack.js';
 

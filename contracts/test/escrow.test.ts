@@ -10,10 +10,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MaxUint256, id as keccakId, type HDNodeWallet, type TransactionReceipt } from 'ethers';
-import { computeBounty } from '../../libs/domain/src/bounty.js';
-import { MODALITIES, US_STATES } from '../../libs/domain/src/codes.js';
-import { CredentialTerms, credentialFromMasks, mayRead } from '../../libs/domain/src/eligibility.js';
-import { decodeThrownError, increaseTime, issuanceArgs } from '../../libs/chain/src/index.js';
+import { computeBounty, MODALITIES, US_STATES, CredentialTerms, credentialFromMasks, mayRead } from '#domain';
+import { decodeThrownError, issuanceArgs } from '#chain';
+import { increaseTime } from '#devchain';
 import { ALL_MODALITIES, ALL_STATES, Status, USD, assertConserved, blockTimestamp, eventsOf, prng, send, startWorld, type World } from './fixture.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x0be4ead);

@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { freePort } from '../../libs/chain/src/anvil.js';
+import { freePort } from '#devchain';
 import { percentile, type BenchRow } from './table.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..'); // dist/scripts/bench → repository root

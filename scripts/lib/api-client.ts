@@ -1,5 +1,5 @@
 import type { Signer, TypedDataDomain, TypedDataField } from 'ethers';
-import { type SignInNonce, signInMessage } from './siwe.js';
+import { type SignInNonce, signInMessage } from '#devchain';
 
 /** A GraphQL error as the API answers it (`extensions.code` is one of the closed error codes). */
 export interface ApiError {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import type { z } from 'zod';
-import { configSchema } from '../../libs/config/src/index.js';
+import { configSchema } from '#config';
 
 /**
  * docs/configuration.md, rendered from the zod schema (meaning: each setting's `.describe()`, default: its

@@ -1,14 +1,14 @@
-import { mined } from '../../libs/chain/src/receipts.js';
+import { mined, createProvider } from '#chain';
 import { Contract, JsonRpcProvider, NonceManager, hexlify, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { IndexerPipeline, StepResult } from '../../apps/indexer/src/pipeline.js';
-import { AnvilHandle, createProvider, increaseTime, startAnvil } from '../../libs/chain/src/anvil.js';
-import { Deployment, OpenReadContracts, contracts, deployOpenRead } from '../../libs/chain/src/deploy.js';
-import { AppConfig, parseConfig } from '../../libs/config/src/index.js';
-import { EventStore, createDataSource } from '../../libs/db/src/index.js';
-import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
-import { seededRandom } from '../../libs/domain/src/random.js';
+import { IndexerPipeline, StepResult } from '#indexer';
+import { AnvilHandle, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts, deployOpenRead } from '#devchain';
+import { AppConfig, parseConfig } from '#config';
+import { EventStore } from '#indexer-store';
+import { createDataSource } from '#db';
+import { createTestDatabase } from '#db/testing';
+import { seededRandom } from '#domain';
 import { STUDY_ID_ISSUER, devWallet, issuedFor } from './stack.js';
 
 export const USD = 1_000_000n;
@@ -238,7 +238,7 @@ export async function snapshot(databaseUrl: string): Promise<Record<string, unkn
     return {
       chain_events: await q(`SELECT chain_id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events ORDER BY block_number, log_index`),
       // without the worklist's bounty ceilings: a cache the refresher keeps from chain time and the parameters (on
-      // its own timer), not a projection of the events (libs/db/src/repositories/worklist.spec.ts checks it)
+      // its own timer), not a projection of the events (apps/indexer/src/store/worklist.spec.ts checks it)
       studies: (await q(`SELECT * FROM studies ORDER BY chain_id, study_id`)).map(({ bounty_ceiling, ceiling_until, ceiling_gen, ...row }) => row),
       credentials: await q(`SELECT * FROM credentials ORDER BY chain_id, radiologist`),
       incentive_parameters: await q(`SELECT * FROM incentive_parameters ORDER BY chain_id, name, key`),
@@ -298,8 +298,8 @@ export async function reorg(chain: Chain, activity: Activity, depth: number, new
 /** The indexer app (service loop, writer lock, relay, health server) in this process. */
 export async function startIndexer(config: AppConfig) {
   const { NestFactory } = await import('@nestjs/core');
-  const { IndexerModule } = await import('../../apps/indexer/src/indexer.module.js');
-  const { IndexerService } = await import('../../apps/indexer/src/indexer.service.js');
+  const { IndexerModule } = await import('#indexer');
+  const { IndexerService } = await import('#indexer');
   const app = await NestFactory.createApplicationContext(IndexerModule.forRoot(config), { logger: ['error', 'warn'] });
   await app.init();
   const service = app.get(IndexerService);

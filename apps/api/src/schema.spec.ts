@@ -3,8 +3,8 @@ import type { INestApplication } from '@nestjs/common';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../libs/config/src/index.js';
-import { createTestDatabase } from '../../../libs/db/src/testing/test-database.js';
+import { parseConfig } from '#config';
+import { createTestDatabase } from '#db/testing';
 import { createApiApp } from './bootstrap.js';
 
 /**

@@ -1,16 +1,15 @@
 import { DataSource } from 'typeorm';
-import { mined } from '../../../libs/chain/src/receipts.js';
+import { mined, createProvider, issuanceArgs, issueStudyId } from '#chain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_MNEMONIC, AnvilHandle, createProvider, increaseTime, startAnvil } from '../../../libs/chain/src/anvil.js';
-import { contracts, deployOpenRead } from '../../../libs/chain/src/deploy.js';
-import { issuanceArgs, issueStudyId } from '../../../libs/chain/src/study-id.js';
-import { parseConfig } from '../../../libs/config/src/index.js';
-import { CredentialRepository, EventStore, StudyRepository, createDataSource } from '../../../libs/db/src/index.js';
-import { IndexerPipeline } from '../../indexer/src/pipeline.js';
-import { createTestDatabase } from '../../../libs/db/src/testing/test-database.js';
-import { modalityIndex, stateIndex, toMask } from '../../../libs/domain/src/codes.js';
+import { ANVIL_MNEMONIC, AnvilHandle, increaseTime, startAnvil, contracts, deployOpenRead } from '#devchain';
+import { parseConfig } from '#config';
+import { CredentialRepository, StudyRepository, createDataSource } from '#db';
+import { EventStore } from '#indexer-store';
+import { IndexerPipeline } from '#indexer';
+import { createTestDatabase } from '#db/testing';
+import { modalityIndex, stateIndex, toMask } from '#domain';
 import { HDNodeWallet, Mnemonic, NonceManager } from 'ethers';
-import { CredentialWatchService } from './credential-watch.service.js';
+import { CredentialWatchService } from '#settler';
 
 const DAY = 86_400;
 const wallet = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`);

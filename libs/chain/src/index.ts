@@ -1,6 +1,4 @@
 export * from './artifacts.js';
-export * from './anvil.js';
-export * from './deploy.js';
 export * from './errors.js';
 export * from './contract-errors.js';
 export * from './receipts.js';

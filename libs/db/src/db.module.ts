@@ -1,10 +1,10 @@
 import { type DynamicModule, Global, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { createDataSource } from './data-source.js';
 import { AuthRepository } from './repositories/auth.repository.js';
 import { CredentialRepository } from './repositories/credential.repository.js';
-import { EventStore } from './repositories/event-store.js';
+import { EventStore } from '#indexer-store';
 import { GovernanceRepository } from './repositories/governance.repository.js';
 import { InboxRepository } from './repositories/inbox.repository.js';
 import { LedgerRepository } from './repositories/ledger.repository.js';

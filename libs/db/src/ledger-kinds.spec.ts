@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LEDGER_KINDS } from '../../domain/src/ledger.js';
+import { LEDGER_KINDS } from '#domain';
 import { createTestDatabase } from './testing/test-database.js';
 
 /**

@@ -1,11 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Interface, id, zeroPadValue } from 'ethers';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { OpenReadLogDecoder } from '../../../../libs/chain/src/events.js';
-import { JsonRpcClient, RpcLog } from '../../../../libs/chain/src/json-rpc.js';
-import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
-import { LEDGER_KINDS, LedgerKind, StudyBefore, ledgerLinesOf } from '../../../../libs/domain/src/ledger.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { loadArtifact, OpenReadLogDecoder, JsonRpcClient, RpcLog } from '#chain';
+import { LedgerEntryRow, LedgerRepository } from '#db';
+import { LEDGER_KINDS, LedgerKind, StudyBefore, ledgerLinesOf } from '#domain';
 import { chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 

@@ -1,10 +1,7 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Interface, JsonRpcProvider, Transaction, TransactionDescription } from 'ethers';
-import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
-import { createProvider } from '../../../../libs/chain/src/anvil.js';
-import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { shortReason } from '../../../../libs/chain/src/contract-errors.js';
-import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { createProvider, loadArtifact, shortReason, waitForReceipt } from '#chain';
 import type { Role } from '../auth/roles.js';
 import { chainError, chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';

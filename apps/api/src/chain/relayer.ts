@@ -1,7 +1,6 @@
 import type { TransactionReceipt, Wallet } from 'ethers';
-import { shortReason } from '../../../../libs/chain/src/contract-errors.js';
+import { shortReason, waitForReceipt } from '#chain';
 import { chainUnavailable } from '../common/chain-errors.js';
-import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
 import { OpenReadError } from '../common/errors.js';
 import type { ChainService } from './chain.service.js';
 

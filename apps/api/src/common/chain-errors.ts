@@ -1,4 +1,4 @@
-import { CHAIN_UNAVAILABLE_MESSAGE, CONTRACT_ERROR_CODES, classifyChainError } from '../../../../libs/chain/src/contract-errors.js';
+import { CHAIN_UNAVAILABLE_MESSAGE, CONTRACT_ERROR_CODES, classifyChainError } from '#chain';
 import { ErrorCode, OpenReadError } from './errors.js';
 
 // the contract-error table's codes are API codes (a compile error here if one is not)

@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
-import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
-import { LedgerCursor, LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { LedgerCursor, LedgerEntryRow, LedgerRepository } from '#db';
 import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
@@ -9,7 +9,7 @@ import { parseLimit } from '../common/validation.js';
 import { Finality, FinalityService } from '../indexer/finality.js';
 import { RoAccessService } from '../ro/ro-access.service.js';
 import { ReconciliationService } from '../billing/reconciliation.service.js';
-import { LEDGER_KIND_DESCRIPTION, LedgerKind } from '../../../../libs/domain/src/ledger.js';
+import { LEDGER_KIND_DESCRIPTION, LedgerKind } from '#domain';
 
 registerEnumType(LedgerKind, { name: 'LedgerKind', description: LEDGER_KIND_DESCRIPTION });
 

@@ -1,8 +1,8 @@
 import { Inject } from '@nestjs/common';
 import { Signature, getAddress, verifyTypedData } from 'ethers';
 import { Args, Field, ID, Int, ObjectType, Parent, Query, ResolveField, Mutation, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { RoRepository, RoRow } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { RoRepository, RoRow } from '#db';
 import { Authenticated, CurrentUser, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { ChainService } from '../chain/chain.service.js';

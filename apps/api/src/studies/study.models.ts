@@ -1,6 +1,6 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { MODALITIES, STUDY_STATUSES, URGENCIES, enumObject } from '../../../../libs/domain/src/codes.js';
-import { StudyRow } from '../../../../libs/db/src/index.js';
+import { MODALITIES, STUDY_STATUSES, URGENCIES, enumObject } from '#domain';
+import { StudyRow } from '#db';
 import { Finality, type FinalityView } from '../indexer/finality.js';
 
 export const Modality = enumObject(MODALITIES);

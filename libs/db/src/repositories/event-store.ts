@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
 import { copyRows } from './copy.js';
-import { type BoundsChunkResult, type BoundsRefreshOptions, refreshBoundsChunk } from './worklist-bounds.js';
+import { type BoundsChunkResult, type BoundsRefreshOptions, refreshBoundsChunk } from './bounds-refresher.js';
 import { CREDENTIAL_EVENTS, PARAMETER_EVENTS, REPLAYED_BY_ENTITY, STUDY_EVENTS, applyEvents, deleteEntities, entityOf } from './projections.js';
 
 /** A decoded chain log, as the indexer's decode stage hands it to the store. Numbers beyond 2^53 are decimal strings. */

@@ -1,7 +1,6 @@
 import type { EntityManager } from 'typeorm';
-import { MODALITIES, URGENCIES, US_STATES, fromMask } from '../../../domain/src/codes.js';
-import { LedgerLine, StudyBefore, ledgerLinesOf } from '../../../domain/src/ledger.js';
-import type { ChainEvent, EventArgValue } from './event-store.js';
+import { MODALITIES, URGENCIES, US_STATES, fromMask, LedgerLine, StudyBefore, ledgerLinesOf } from '#domain';
+import type { ChainEvent, EventArgValue } from '#db';
 import { copyRows } from './copy.js';
 
 /**

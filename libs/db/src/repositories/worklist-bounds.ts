@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { MODALITIES, URGENCIES } from '../../../domain/src/codes.js';
+import { MODALITIES, URGENCIES } from '#domain';
 
 /**
  * Bounty ceilings: what lets the worklist's BOUNTY_DESC page read a few hundred rows instead of computing the
@@ -44,7 +44,7 @@ export const PARAMS_DIGEST_SQL = `(SELECT md5(coalesce(string_agg(ip.name || ':'
 /**
  * The bounty formula in SQL: identical integer arithmetic to BountyMath.sol and libs/domain/src/bounty.ts
  * (numeric is exact; div() truncates like uint256 division), over a study `s` and the given parameter expressions.
- * libs/db/src/repositories/study.repository.spec.ts proves SQL and TypeScript agree on random inputs.
+ * apps/indexer/src/store/study.repository.spec.ts proves SQL and TypeScript agree on random inputs.
  */
 export function bountySql(p: { base: string; urgency: string; escalation: string; asOf: string }): string {
   return `LEAST(s.max_bounty,

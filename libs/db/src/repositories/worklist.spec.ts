@@ -1,15 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
-import { computeBounty } from '../../../domain/src/bounty.js';
-import { MODALITIES, URGENCIES, modalityIndex, stateIndex, toMask, urgencyIndex } from '../../../domain/src/codes.js';
-import { mayRead } from '../../../domain/src/eligibility.js';
-import { seededRandom } from '../../../domain/src/random.js';
-import { createDataSource } from '../data-source.js';
-import { createTestDatabase } from '../testing/test-database.js';
-import { hex, testChain } from '../testing/chain-fixtures.js';
-import { ChainEvent, EventStore, StoreWriter } from './event-store.js';
-import { StudyRepository, WorklistQuery, WorklistRow } from './study.repository.js';
-import { boundsState } from './worklist-bounds.js';
+import { computeBounty, MODALITIES, URGENCIES, modalityIndex, stateIndex, toMask, urgencyIndex, mayRead, seededRandom } from '#domain';
+import { createDataSource, ChainEvent, StudyRepository, WorklistQuery, WorklistRow, boundsState } from '#db';
+import { createTestDatabase, hex, testChain } from '#db/testing';
+import { EventStore, StoreWriter } from './event-store.js';
 
 /**
  * The worklist on real Postgres against a reference written in TypeScript (the bounty formula of
