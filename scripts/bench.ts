@@ -16,7 +16,11 @@
  *   4. database size
  * Prints a table (copied into the README).
  */
-import { mined } from '../libs/chain/src/receipts.js';
+import {
+  mined, generateBulkEvents, ANVIL_MNEMONIC, VOTE_SUPPORT, contracts, createProvider, deployGovernance,
+  deployOpenRead, descriptionHash, governanceContracts, issuanceArgs, issueStudyId, increaseTime,
+  parameterProposal, signBallot, startAnvil,
+} from '#chain';
 import { claimBench } from './bench/claim.js';
 import { printTable } from './bench/table.js';
 import { worklistBench } from './bench/worklist.js';
@@ -24,29 +28,11 @@ import { NestFactory } from '@nestjs/core';
 import { HDNodeWallet, MaxUint256, Mnemonic, NonceManager, id as keccakId, type Contract, type ContractTransactionResponse, type JsonRpcProvider } from 'ethers';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import { createApiApp } from '../apps/api/src/bootstrap.js';
-import { IndexerModule } from '../apps/indexer/src/indexer.module.js';
-import { IndexerPipeline } from '../apps/indexer/src/pipeline.js';
-import { generateBulkEvents } from '../libs/chain/src/bulk-events.js';
-import {
-  ANVIL_MNEMONIC,
-  VOTE_SUPPORT,
-  contracts,
-  createProvider,
-  deployGovernance,
-  deployOpenRead,
-  descriptionHash,
-  governanceContracts,
-  issuanceArgs,
-  issueStudyId,
-  increaseTime,
-  parameterProposal,
-  signBallot,
-  startAnvil,
-} from '../libs/chain/src/index.js';
-import { parseConfig } from '../libs/config/src/index.js';
-import { EventStore, boundsState, createDataSource } from '../libs/db/src/index.js';
-import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
+import { createApiApp } from '#api';
+import { IndexerModule, IndexerPipeline } from '#indexer';
+import { parseConfig } from '#config';
+import { EventStore, boundsState, createDataSource } from '#db';
+import { createTestDatabase } from '#db/testing';
 import { devKey } from './lib/dev-accounts.js';
 
 const USD = 1_000_000n;

@@ -2,14 +2,11 @@
  * `npm run demo` (with `npm start` running): the RO deposits and posts a handful of studies, the verifier
  * attests two radiologists, so the worklist is not empty. Safe to run more than once (new random study IDs).
  */
-import { mined } from '../libs/chain/src/receipts.js';
+import { mined, createProvider, Deployment, contracts, issuanceArgs, studyIdIssuerFor } from '#chain';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NonceManager, hexlify, randomBytes } from 'ethers';
-import { createProvider } from '../libs/chain/src/anvil.js';
-import { Deployment, contracts } from '../libs/chain/src/deploy.js';
-import { issuanceArgs, studyIdIssuerFor } from '../libs/chain/src/study-id.js';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { devKey } from './lib/dev-accounts.js';
 import { STATE_DIR } from './lib/local-stack.js';
 

@@ -6,18 +6,17 @@
  *   apps       indexer, settler, api (child processes; they exit when this launcher goes away)
  * Ctrl-C stops everything it started. `npm run demo` then fills the worklist.
  */
-import { mined } from '../libs/chain/src/receipts.js';
+import {
+  mined, loadArtifact, AnvilHandle, createProvider, startAnvil, contracts, deployGovernance, deployOpenRead,
+  createSafe, deploySafeInfrastructure,
+} from '#chain';
 import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Contract, NonceManager, Wallet } from 'ethers';
-import { loadArtifact } from '../libs/chain/src/artifacts.js';
-import { AnvilHandle, createProvider, startAnvil } from '../libs/chain/src/anvil.js';
-import { contracts, deployGovernance, deployOpenRead } from '../libs/chain/src/deploy.js';
-import { createSafe, deploySafeInfrastructure } from '../libs/chain/src/safe.js';
-import { configFromEnv } from '../libs/config/src/index.js';
-import { runMigrations } from '../libs/db/src/data-source.js';
+import { configFromEnv } from '#config';
+import { runMigrations } from '#db';
 import { DEV_ACCOUNTS, devKey } from './lib/dev-accounts.js';
 import { STATE_DIR, readPidFile, startEmbeddedPostgres, stopStale, writePidFile } from './lib/local-stack.js';
 

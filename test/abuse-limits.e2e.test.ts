@@ -2,7 +2,7 @@ import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PruneService } from '../apps/api/src/limits/prune.service.js';
+import { PruneService } from '#api';
 import { GqlClient, GqlResult } from './support/client.js';
 import { Stack, devWallet, startStack } from './support/stack.js';
 

@@ -2,15 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { Contract, hexlify } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ReconciliationService } from '../apps/api/src/billing/reconciliation.service.js';
-import { LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS } from '../apps/api/src/billing/csv.js';
-import { increaseTime, latestTimestamp } from '../libs/chain/src/anvil.js';
-import { SafeKit, contractNetworks, createSafe, deploySafeInfrastructure } from '../libs/chain/src/safe.js';
-import { waitForReceipt } from '../libs/chain/src/receipts.js';
-import { mined } from '../libs/chain/src/receipts.js';
-import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
-import { generateX25519KeyPair } from '../libs/lease/src/index.js';
-import { LedgerRepository } from '../libs/db/src/index.js';
+import { ReconciliationService, LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS } from '#api';
+import {
+  increaseTime, latestTimestamp, SafeKit, contractNetworks, createSafe, deploySafeInfrastructure,
+  waitForReceipt, mined,
+} from '#chain';
+import { modalityIndex, stateIndex, toMask } from '#domain';
+import { generateX25519KeyPair } from '#lease';
+import { LedgerRepository } from '#db';
 import { GqlClient } from './support/client.js';
 import { parseCsv } from './support/csv.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';

@@ -1,9 +1,8 @@
-import { mined } from '../libs/chain/src/receipts.js';
+import { mined, increaseTime, mine } from '#chain';
 import { hexlify, keccak256, randomBytes, toUtf8Bytes, type Contract } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, mine } from '../libs/chain/src/anvil.js';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
-import { generateX25519KeyPair } from '../libs/lease/src/index.js';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
+import { generateX25519KeyPair } from '#lease';
 import { GqlClient } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 

@@ -1,8 +1,7 @@
 import { Interface } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadArtifact } from '../libs/chain/src/artifacts.js';
-import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
-import { addMonths, parseCalendarDate, withNpiCheckDigit } from '../libs/domain/src/credentials.js';
+import { loadArtifact } from '#chain';
+import { modalityIndex, stateIndex, toMask, addMonths, parseCalendarDate, withNpiCheckDigit } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 

@@ -1,10 +1,9 @@
 import { HDNodeWallet, Wallet, hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApiApp } from '../apps/api/src/bootstrap.js';
-import { FORWARD_REQUEST_TYPES } from '../libs/chain/src/forwarder.js';
-import { mined } from '../libs/chain/src/receipts.js';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
+import { createApiApp } from '#api';
+import { FORWARD_REQUEST_TYPES, mined } from '#chain';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { GqlClient } from './support/client.js';
 import { fundRo } from './support/funding.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';

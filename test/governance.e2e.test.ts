@@ -1,10 +1,7 @@
-import { mined } from '../libs/chain/src/receipts.js';
+import { mined, increaseTime, decodeThrownError } from '#chain';
 import { Wallet, hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime } from '../libs/chain/src/anvil.js';
-import { decodeThrownError } from '../libs/chain/src/errors.js';
-import { computeBounty } from '../libs/domain/src/bounty.js';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
+import { computeBounty, modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { devKey } from '../scripts/lib/dev-accounts.js';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';

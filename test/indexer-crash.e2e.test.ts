@@ -2,10 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateBulkEvents } from '../libs/chain/src/bulk-events.js';
-import { JsonRpcClient } from '../libs/chain/src/json-rpc.js';
-import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
-import { seededRandom } from '../libs/domain/src/random.js';
+import { generateBulkEvents, JsonRpcClient } from '#chain';
+import { createTestDatabase } from '#db/testing';
+import { seededRandom } from '#domain';
 import { Chain, ROS, cleanSnapshot, divergences, snapshot, startChain, until } from './support/indexing.js';
 import { STUDY_ID_ISSUER, devWallet } from './support/stack.js';
 

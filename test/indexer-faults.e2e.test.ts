@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JsonRpcClient, JsonRpcError } from '../libs/chain/src/json-rpc.js';
-import { EventStore, NotWriterError, StoreWriter, createDataSource } from '../libs/db/src/index.js';
-import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
-import { seededRandom } from '../libs/domain/src/random.js';
+import { JsonRpcClient, JsonRpcError } from '#chain';
+import { EventStore, NotWriterError, StoreWriter, createDataSource } from '#db';
+import { createTestDatabase } from '#db/testing';
+import { seededRandom } from '#domain';
 import { ALL_FAULTS, startFaultProxy } from './support/fault-proxy.js';
 import { Activity, Chain, catchUp, cleanSnapshot, divergences, indexerConfig, reorg, snapshot, startChain, startIndexer, until } from './support/indexing.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
+import { createTestDatabase } from '#db/testing';
 import { Activity, Chain, catchUp, cleanSnapshot, divergences, indexerConfig, reorg, snapshot, startChain } from './support/indexing.js';
 
 describe('reorgs: after catching up, the database equals a clean index of the canonical chain, table by table', () => {

@@ -3,13 +3,11 @@ import { NestFactory } from '@nestjs/core';
 import { NonceManager } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
-import { IndexerModule } from '../apps/indexer/src/indexer.module.js';
-import { AnvilHandle, createProvider, mine, startAnvil } from '../libs/chain/src/anvil.js';
-import { Deployment, contracts, deployOpenRead } from '../libs/chain/src/deploy.js';
-import { waitForReceipt } from '../libs/chain/src/receipts.js';
-import { AppConfig, parseConfig } from '../libs/config/src/index.js';
-import { createDataSource } from '../libs/db/src/data-source.js';
-import { createTestDatabase } from '../libs/db/src/testing/test-database.js';
+import { IndexerModule } from '#indexer';
+import { AnvilHandle, createProvider, mine, startAnvil, Deployment, contracts, deployOpenRead, waitForReceipt } from '#chain';
+import { AppConfig, parseConfig } from '#config';
+import { createDataSource } from '#db';
+import { createTestDatabase } from '#db/testing';
 import { STUDY_ID_ISSUER, devWallet, waitFor } from './support/stack.js';
 
 describe('the indexer', () => {

@@ -1,8 +1,7 @@
 import { hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime } from '../libs/chain/src/anvil.js';
-import { mined } from '../libs/chain/src/receipts.js';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
+import { increaseTime, mined } from '#chain';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';
 import { fundRo } from './support/funding.js';

@@ -1,11 +1,7 @@
 import { Wallet, hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime } from '../libs/chain/src/anvil.js';
-import { FORWARD_REQUEST_TYPES } from '../libs/chain/src/forwarder.js';
-import { mined } from '../libs/chain/src/receipts.js';
-import { computeBounty, splitSettlement } from '../libs/domain/src/bounty.js';
-import { addMonths, withNpiCheckDigit } from '../libs/domain/src/credentials.js';
-import { modalityIndex, stateIndex, urgencyIndex } from '../libs/domain/src/codes.js';
+import { increaseTime, FORWARD_REQUEST_TYPES, mined } from '#chain';
+import { computeBounty, splitSettlement, addMonths, withNpiCheckDigit, modalityIndex, stateIndex, urgencyIndex } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';
 import { fundRo } from './support/funding.js';

@@ -1,9 +1,8 @@
 import { keccak256 } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, latestTimestamp } from '../libs/chain/src/anvil.js';
-import { mined } from '../libs/chain/src/receipts.js';
-import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
-import { decryptPayload, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner, leaseTerms, openSealed, reportContext, sealTo } from '../libs/lease/src/index.js';
+import { increaseTime, latestTimestamp, mined } from '#chain';
+import { modalityIndex, stateIndex, toMask } from '#domain';
+import { decryptPayload, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner, leaseTerms, openSealed, reportContext, sealTo } from '#lease';
 import { parseCsv } from './support/csv.js';
 import { GqlClient, signPrepared } from './support/client.js';
 import { FETCH, POST, RELAY, RoSide, USD, claimThroughApi, postingInput } from './support/ro-flow.js';

@@ -1,17 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { mined, waitForReceipt } from '../libs/chain/src/receipts.js';
+import {
+  mined, waitForReceipt, increaseTime, loadArtifact, decodeThrownError, STUDY_ID_ISSUANCE_TYPES, issueStudyId,
+  studyMarketDomain,
+} from '#chain';
 import { Contract, keccak256, verifyTypedData } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccessLogAnchorService } from '../apps/settler/src/access-log-anchor.service.js';
-import { increaseTime } from '../libs/chain/src/anvil.js';
-import { loadArtifact } from '../libs/chain/src/artifacts.js';
-import { decodeThrownError } from '../libs/chain/src/errors.js';
-import { STUDY_ID_ISSUANCE_TYPES, issueStudyId, studyMarketDomain } from '../libs/chain/src/study-id.js';
-import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
+import { AccessLogAnchorService } from '#settler';
+import { modalityIndex, stateIndex, toMask } from '#domain';
 import {
   DecryptionError, decryptPayload, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner, leaseTerms, openSealed, reportContext, sealTo,
-} from '../libs/lease/src/index.js';
+} from '#lease';
 import { GqlClient, signPrepared } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 import { FETCH, POST, RELAY, RoSide, USD, claimThroughApi, postingInput } from './support/ro-flow.js';

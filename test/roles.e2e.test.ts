@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACCESS_METADATA } from '../apps/api/src/auth/roles.js';
+import { ACCESS_METADATA } from '#api';
 import { Stack, devWallet, startStack } from './support/stack.js';
 import { MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import { GraphQLSchemaHost } from '@nestjs/graphql';

@@ -1,7 +1,6 @@
 import { ContractFactory, hashMessage } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadArtifact } from '../libs/chain/src/artifacts.js';
-import { waitForReceipt } from '../libs/chain/src/receipts.js';
+import { loadArtifact, waitForReceipt } from '#chain';
 import { GqlClient } from './support/client.js';
 import { Stack, devWallet, startStack } from './support/stack.js';
 

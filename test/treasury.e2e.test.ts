@@ -1,9 +1,7 @@
 import { Contract, hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, latestTimestamp } from '../libs/chain/src/anvil.js';
-import { mined } from '../libs/chain/src/receipts.js';
-import { safeAbi } from '../libs/chain/src/safe.js';
-import { modalityIndex, stateIndex, toMask } from '../libs/domain/src/codes.js';
+import { increaseTime, latestTimestamp, mined, safeAbi } from '#chain';
+import { modalityIndex, stateIndex, toMask } from '#domain';
 import { GqlClient } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 

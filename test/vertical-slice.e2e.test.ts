@@ -1,10 +1,8 @@
 import { hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
-import { mined } from '../libs/chain/src/receipts.js';
+import { mined, increaseTime } from '#chain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime } from '../libs/chain/src/anvil.js';
-import { computeBounty, splitSettlement } from '../libs/domain/src/bounty.js';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../libs/domain/src/codes.js';
-import { StudyRepository } from '../libs/db/src/repositories/study.repository.js';
+import { computeBounty, splitSettlement, modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
+import { StudyRepository } from '#db';
 import { GqlClient, signPrepared } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 

@@ -1,6 +1,6 @@
 import { Contract, id } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadArtifact } from '../../libs/chain/src/artifacts.js';
+import { loadArtifact } from '#chain';
 import { World, expectError, send, startWorld } from './fixture.js';
 
 describe('AccessLogAnchor', () => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MaxUint256 } from 'ethers';
-import { computeBounty } from '../../libs/domain/src/bounty.js';
+import { computeBounty } from '#domain';
 import { prng, send, startWorld, USD, type World } from './fixture.js';
 
 const SEED = 20_240_611;

@@ -10,8 +10,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MaxUint256, id as keccakId, type HDNodeWallet, type TransactionReceipt } from 'ethers';
-import { computeBounty } from '../../libs/domain/src/bounty.js';
-import { decodeThrownError, increaseTime, issuanceArgs } from '../../libs/chain/src/index.js';
+import { computeBounty } from '#domain';
+import { decodeThrownError, increaseTime, issuanceArgs } from '#chain';
 import { ALL_MODALITIES, ALL_STATES, Status, USD, assertConserved, blockTimestamp, eventsOf, prng, send, startWorld, type World } from './fixture.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x0be4ead);

@@ -1,5 +1,8 @@
 /** Shared set-up for the contract tests: a fresh anvil per test file, the dev accounts, the deployment. */
-import { mined } from '../../libs/chain/src/receipts.js';
+import {
+  mined, ANVIL_MNEMONIC, contracts, createProvider, decodeThrownError, deployOpenRead, issueStudyId,
+  startAnvil, type StudyIdIssuance, type AnvilHandle, type Deployment, type OpenReadContracts,
+} from '#chain';
 import { expect } from 'vitest';
 import {
   HDNodeWallet,
@@ -9,19 +12,6 @@ import {
   type JsonRpcProvider,
   type TransactionReceipt,
 } from 'ethers';
-import {
-  ANVIL_MNEMONIC,
-  contracts,
-  createProvider,
-  decodeThrownError,
-  deployOpenRead,
-  issueStudyId,
-  startAnvil,
-  type StudyIdIssuance,
-  type AnvilHandle,
-  type Deployment,
-  type OpenReadContracts,
-} from '../../libs/chain/src/index.js';
 
 export const USD = 1_000_000n; // 6 decimals
 const TEN_YEARS_ON = () => BigInt(Math.floor(Date.now() / 1000) + 10 * 365 * 86400);
@@ -125,7 +115,7 @@ export function eventsOf(c: OpenReadContracts, receipt: TransactionReceipt, name
 }
 
 /** Deterministic PRNG (mulberry32) so random tests are reproducible. */
-export { seededRandom as prng } from '../../libs/domain/src/random.js';
+export { seededRandom as prng } from '#domain';
 
 /**
  * Escrow conservation: market balances of all known accounts + maxBounty of every study not Settled/Cancelled

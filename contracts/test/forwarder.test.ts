@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Contract, MaxUint256, id as keccakId, solidityPacked, type HDNodeWallet } from 'ethers';
-import { FORWARD_REQUEST_TYPES, forwarderDomain, issuanceArgs, loadArtifact, type ForwardRequest } from '../../libs/chain/src/index.js';
+import { FORWARD_REQUEST_TYPES, forwarderDomain, issuanceArgs, loadArtifact, type ForwardRequest } from '#chain';
 import { ALL_MODALITIES, ALL_STATES, Status, USD, eventsOf, expectError, send, startWorld, type World } from './fixture.js';
 
 const CA = 4;

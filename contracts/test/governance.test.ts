@@ -18,7 +18,7 @@ import {
   type GovernanceContracts,
   type GovernanceDeployment,
   type ParameterChange,
-} from '../../libs/chain/src/index.js';
+} from '#chain';
 import { USD, eventsOf, expectError, send, startWorld, type World } from './fixture.js';
 
 const VOTING_DELAY = 1;

@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Contract, ContractFactory, MaxUint256, ZeroAddress } from 'ethers';
-import { decodeContractError, loadArtifact, revert, snapshot } from '../../libs/chain/src/index.js';
+import { decodeContractError, loadArtifact, revert, snapshot } from '#chain';
 import { USD, send, startWorld, type World } from './fixture.js';
 
 let w: World;

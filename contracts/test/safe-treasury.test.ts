@@ -3,12 +3,13 @@
  * market's fees and pays a verifier out of them with a MultiSend batch (withdraw from the market + transfer),
  * executed only at threshold; one signature never executes.
  */
-import { waitForReceipt } from '../../libs/chain/src/receipts.js';
+import {
+  waitForReceipt, SafeKit, createSafe, deploySafeInfrastructure, safeAbi, type SafeInfrastructure,
+  increaseTime, issuanceArgs,
+} from '#chain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetaTransactionData, OperationType } from '@safe-global/types-kit';
 import { Contract, MaxUint256, id as keccakId } from 'ethers';
-import { SafeKit, createSafe, deploySafeInfrastructure, safeAbi, type SafeInfrastructure } from '../../libs/chain/src/safe.js';
-import { increaseTime, issuanceArgs } from '../../libs/chain/src/index.js';
 import { ALL_MODALITIES, ALL_STATES, USD, send, startWorld, type World } from './fixture.js';
 
 const Safe = SafeKit;

@@ -1,10 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
-import { createDataSource } from '../../libs/db/src/data-source.js';
-import { EventStore } from '../../libs/db/src/repositories/event-store.js';
-import { StudyRepository, WorklistQuery, WorklistSort } from '../../libs/db/src/repositories/study.repository.js';
-import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
-import { MODALITIES, URGENCIES, US_STATES } from '../../libs/domain/src/codes.js';
+import { createDataSource, EventStore, StudyRepository, WorklistQuery, WorklistSort } from '#db';
+import { createTestDatabase } from '#db/testing';
+import { MODALITIES, URGENCIES, US_STATES } from '#domain';
 
 import type { BenchRow } from './table.js';
 

@@ -7,10 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Wallet, hexlify, randomBytes, type Contract, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
-import { FORWARD_REQUEST_TYPES } from '../../libs/chain/src/forwarder.js';
-import { waitForReceipt } from '../../libs/chain/src/receipts.js';
-import { issuanceArgs, studyIdIssuerFor } from '../../libs/chain/src/study-id.js';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '../../libs/domain/src/codes.js';
+import { FORWARD_REQUEST_TYPES, waitForReceipt, issuanceArgs, studyIdIssuerFor } from '#chain';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { signInMessage } from './siwe.js';
 
 export interface GraphqlResult<T = any> {

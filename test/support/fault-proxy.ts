@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { seededRandom } from '../../libs/domain/src/random.js';
+import { seededRandom } from '#domain';
 
 export type FaultKind = 'http500' | 'http503' | 'http429' | 'timeout' | 'reset' | 'truncated' | 'rpcRateLimit' | 'rpcInternal';
 export const ALL_FAULTS: FaultKind[] = ['http500', 'http503', 'http429', 'timeout', 'reset', 'truncated', 'rpcRateLimit', 'rpcInternal'];

@@ -1,4 +1,4 @@
-import { mined } from '../../libs/chain/src/receipts.js';
+import { mined } from '#chain';
 import type { Stack } from './stack.js';
 
 /** Mints `amount` test tokens to the RO wallet, approves the market and deposits them into the RO's market balance. */

@@ -1,14 +1,15 @@
-import { mined } from '../../libs/chain/src/receipts.js';
+import {
+  mined, AnvilHandle, createProvider, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts,
+  deployOpenRead,
+} from '#chain';
 import { Contract, JsonRpcProvider, NonceManager, hexlify, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { IndexerPipeline, StepResult } from '../../apps/indexer/src/pipeline.js';
-import { AnvilHandle, createProvider, increaseTime, startAnvil } from '../../libs/chain/src/anvil.js';
-import { Deployment, OpenReadContracts, contracts, deployOpenRead } from '../../libs/chain/src/deploy.js';
-import { AppConfig, parseConfig } from '../../libs/config/src/index.js';
-import { EventStore, createDataSource } from '../../libs/db/src/index.js';
-import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
-import { seededRandom } from '../../libs/domain/src/random.js';
+import { IndexerPipeline, StepResult } from '#indexer';
+import { AppConfig, parseConfig } from '#config';
+import { EventStore, createDataSource } from '#db';
+import { createTestDatabase } from '#db/testing';
+import { seededRandom } from '#domain';
 import { STUDY_ID_ISSUER, devWallet, issuedFor } from './stack.js';
 
 export const USD = 1_000_000n;
@@ -298,8 +299,8 @@ export async function reorg(chain: Chain, activity: Activity, depth: number, new
 /** The indexer app (service loop, writer lock, relay, health server) in this process. */
 export async function startIndexer(config: AppConfig) {
   const { NestFactory } = await import('@nestjs/core');
-  const { IndexerModule } = await import('../../apps/indexer/src/indexer.module.js');
-  const { IndexerService } = await import('../../apps/indexer/src/indexer.service.js');
+  const { IndexerModule } = await import('#indexer');
+  const { IndexerService } = await import('#indexer');
   const app = await NestFactory.createApplicationContext(IndexerModule.forRoot(config), { logger: ['error', 'warn'] });
   await app.init();
   const service = app.get(IndexerService);

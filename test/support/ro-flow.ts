@@ -1,7 +1,7 @@
 import type { HDNodeWallet } from 'ethers';
 import {
   encryptPayload, generateStudyKey, leaseContext, leaseDomain, leaseTerms, openSealed, roKeyContext, sealTo, signLease,
-} from '../../libs/lease/src/index.js';
+} from '#lease';
 import { GqlClient, signPrepared } from './client.js';
 import { Stack, devWallet, waitFor } from './stack.js';
 

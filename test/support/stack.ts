@@ -1,28 +1,18 @@
 import { INestApplication, INestApplicationContext, INestMicroservice } from '@nestjs/common';
-import { mined } from '../../libs/chain/src/receipts.js';
+import {
+  mined, loadArtifact, ANVIL_MNEMONIC, AnvilHandle, createProvider, freePort, startAnvil, Deployment,
+  GovernanceDeployment, GovernanceOptions, OpenReadContracts, contracts, deployGovernance, deployOpenRead,
+  increaseTime, createSafe, deploySafeInfrastructure, issuanceArgs, issueStudyId,
+} from '#chain';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
 import { Contract, HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from 'ethers';
-import { loadArtifact } from '../../libs/chain/src/artifacts.js';
-import { createApiApp } from '../../apps/api/src/bootstrap.js';
-import { IndexerModule } from '../../apps/indexer/src/indexer.module.js';
-import { SettlerModule } from '../../apps/settler/src/settler.module.js';
-import { busServerOptions } from '../../libs/bus/src/index.js';
-import { ANVIL_MNEMONIC, AnvilHandle, createProvider, freePort, startAnvil } from '../../libs/chain/src/anvil.js';
-import {
-  Deployment,
-  GovernanceDeployment,
-  GovernanceOptions,
-  OpenReadContracts,
-  contracts,
-  deployGovernance,
-  deployOpenRead,
-} from '../../libs/chain/src/deploy.js';
-import { increaseTime } from '../../libs/chain/src/anvil.js';
-import { AppConfig, AppConfigInput, parseConfig } from '../../libs/config/src/index.js';
-import { createTestDatabase } from '../../libs/db/src/testing/test-database.js';
-import { createSafe, deploySafeInfrastructure } from '../../libs/chain/src/safe.js';
-import { issuanceArgs, issueStudyId } from '../../libs/chain/src/study-id.js';
+import { createApiApp } from '#api';
+import { IndexerModule } from '#indexer';
+import { SettlerModule } from '#settler';
+import { busServerOptions } from '#bus';
+import { AppConfig, AppConfigInput, parseConfig } from '#config';
+import { createTestDatabase } from '#db/testing';
 
 export const devWallet = (i: number, provider: JsonRpcProvider) =>
   HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`).connect(provider);

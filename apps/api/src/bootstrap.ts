@@ -1,7 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { type AppConfig } from '../../../libs/config/src/index.js';
+import { type AppConfig } from '#config';
 import { ApiModule } from './app.module.js';
 import { trustFunction } from './limits/client-address.js';
 

@@ -1,6 +1,5 @@
 import 'reflect-metadata';
-import { configFromEnv } from '../../../libs/config/src/index.js';
-import { exitWithParent } from '../../../libs/config/src/process.js';
+import { configFromEnv, exitWithParent } from '#config';
 import { createApiApp } from './bootstrap.js';
 
 const config = configFromEnv();

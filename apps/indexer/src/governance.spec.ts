@@ -2,30 +2,17 @@
  * The indexer on governance: a real chain with the DAO, proposals voted (one ballot relayed by signature),
  * queued, executed or canceled; the pipeline stores them and the parameter history names the proposal.
  */
-import { mined } from '../../../libs/chain/src/receipts.js';
-import { issuanceArgs, issueStudyId } from '../../../libs/chain/src/study-id.js';
+import {
+  mined, issuanceArgs, issueStudyId, ANVIL_MNEMONIC, VOTE_SUPPORT, contracts, createProvider,
+  deployGovernance, deployOpenRead, descriptionHash, governanceContracts, increaseTime, parameterProposal,
+  signBallot, startAnvil, type AnvilHandle, type GovernanceDeployment,
+} from '#chain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HDNodeWallet, Mnemonic, id as keccakId, type JsonRpcProvider } from 'ethers';
 import { DataSource } from 'typeorm';
-import {
-  ANVIL_MNEMONIC,
-  VOTE_SUPPORT,
-  contracts,
-  createProvider,
-  deployGovernance,
-  deployOpenRead,
-  descriptionHash,
-  governanceContracts,
-  increaseTime,
-  parameterProposal,
-  signBallot,
-  startAnvil,
-  type AnvilHandle,
-  type GovernanceDeployment,
-} from '../../../libs/chain/src/index.js';
-import { parseConfig } from '../../../libs/config/src/index.js';
-import { EventStore, GovernanceRepository, createDataSource } from '../../../libs/db/src/index.js';
-import { createTestDatabase } from '../../../libs/db/src/testing/test-database.js';
+import { parseConfig } from '#config';
+import { EventStore, GovernanceRepository, createDataSource } from '#db';
+import { createTestDatabase } from '#db/testing';
 import { IndexerPipeline } from './pipeline.js';
 
 let anvil: AnvilHandle;

@@ -1,7 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { type AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
-import { BusModule } from '../../../libs/bus/src/index.js';
-import { DbModule } from '../../../libs/db/src/index.js';
+import { type AppConfig, ConfigModule } from '#config';
+import { BusModule } from '#bus';
+import { DbModule } from '#db';
 import { IndexerService } from './indexer.service.js';
 import { IndexerPipeline } from './pipeline.js';
 

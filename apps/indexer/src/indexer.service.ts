@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createServer, type Server } from 'node:http';
-import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
-import { BusPublisher } from '../../../libs/bus/src/index.js';
-import { EventStore, type StoreWriter } from '../../../libs/db/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { BusPublisher } from '#bus';
+import { EventStore, type StoreWriter } from '#db';
 import { ChainMovedError, FinalityViolationError, IndexerPipeline, type StepResult } from './pipeline.js';
 
 export type IndexerState = 'starting' | 'standby' | 'backfilling' | 'live' | 'halted' | 'stopped';

@@ -1,7 +1,6 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { ConfigError, configFromEnv } from '../../../libs/config/src/index.js';
-import { exitWithParent } from '../../../libs/config/src/process.js';
+import { ConfigError, configFromEnv, exitWithParent } from '#config';
 import { IndexerModule } from './indexer.module.js';
 
 // one failing request must never end the indexer: anything that escapes is logged, the loops go on

@@ -1,8 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig, indexerStream } from '../../../libs/config/src/index.js';
-import { OpenReadLogDecoder } from '../../../libs/chain/src/events.js';
-import { JsonRpcClient, type RpcBlock, type RpcLog } from '../../../libs/chain/src/json-rpc.js';
-import { type BlockHeader, type ChainEvent, type Checkpoint, EventStore, type StoreWriter } from '../../../libs/db/src/index.js';
+import { APP_CONFIG, type AppConfig, indexerStream } from '#config';
+import { OpenReadLogDecoder, JsonRpcClient, type RpcBlock, type RpcLog } from '#chain';
+import { type BlockHeader, type ChainEvent, type Checkpoint, EventStore, type StoreWriter } from '#db';
 
 export interface StepResult {
   from: number;

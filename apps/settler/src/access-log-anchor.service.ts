@@ -1,10 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Contract, JsonRpcProvider, Wallet } from 'ethers';
-import { APP_CONFIG, AppConfig } from '../../../libs/config/src/index.js';
-import { createProvider } from '../../../libs/chain/src/anvil.js';
-import { loadArtifact } from '../../../libs/chain/src/artifacts.js';
-import { waitForReceipt } from '../../../libs/chain/src/receipts.js';
-import { AccessLogRepository, GENESIS_HASH, accessLogHash, firstBrokenLink } from '../../../libs/db/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { createProvider, loadArtifact, waitForReceipt } from '#chain';
+import { AccessLogRepository, GENESIS_HASH, accessLogHash, firstBrokenLink } from '#db';
 
 const VERIFY_BATCH = 1000;
 

@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { JsonRpcProvider } from 'ethers';
-import { APP_CONFIG, PollingLoop, type AppConfig } from '../../../libs/config/src/index.js';
-import { createProvider } from '../../../libs/chain/src/anvil.js';
-import { CredentialRepository } from '../../../libs/db/src/index.js';
+import { APP_CONFIG, PollingLoop, type AppConfig } from '#config';
+import { createProvider } from '#chain';
+import { CredentialRepository } from '#db';
 
 const DAY = 86_400;
 

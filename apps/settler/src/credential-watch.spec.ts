@@ -1,14 +1,14 @@
 import { DataSource } from 'typeorm';
-import { mined } from '../../../libs/chain/src/receipts.js';
+import {
+  mined, ANVIL_MNEMONIC, AnvilHandle, createProvider, increaseTime, startAnvil, contracts, deployOpenRead,
+  issuanceArgs, issueStudyId,
+} from '#chain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_MNEMONIC, AnvilHandle, createProvider, increaseTime, startAnvil } from '../../../libs/chain/src/anvil.js';
-import { contracts, deployOpenRead } from '../../../libs/chain/src/deploy.js';
-import { issuanceArgs, issueStudyId } from '../../../libs/chain/src/study-id.js';
-import { parseConfig } from '../../../libs/config/src/index.js';
-import { CredentialRepository, EventStore, StudyRepository, createDataSource } from '../../../libs/db/src/index.js';
-import { IndexerPipeline } from '../../indexer/src/pipeline.js';
-import { createTestDatabase } from '../../../libs/db/src/testing/test-database.js';
-import { modalityIndex, stateIndex, toMask } from '../../../libs/domain/src/codes.js';
+import { parseConfig } from '#config';
+import { CredentialRepository, EventStore, StudyRepository, createDataSource } from '#db';
+import { IndexerPipeline } from '#indexer';
+import { createTestDatabase } from '#db/testing';
+import { modalityIndex, stateIndex, toMask } from '#domain';
 import { HDNodeWallet, Mnemonic, NonceManager } from 'ethers';
 import { CredentialWatchService } from './credential-watch.service.js';
 

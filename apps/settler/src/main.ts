@@ -1,9 +1,8 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
-import { busServerOptions } from '../../../libs/bus/src/index.js';
-import { configFromEnv } from '../../../libs/config/src/index.js';
-import { exitWithParent } from '../../../libs/config/src/process.js';
+import { busServerOptions } from '#bus';
+import { configFromEnv, exitWithParent } from '#config';
 import { SettlerModule } from './settler.module.js';
 
 const config = configFromEnv();

@@ -1,7 +1,7 @@
 import { Controller, Logger } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { CHAIN_EVENT, ChainEventMessage } from '../../../libs/bus/src/index.js';
-import { InboxRepository } from '../../../libs/db/src/index.js';
+import { CHAIN_EVENT, ChainEventMessage } from '#bus';
+import { InboxRepository } from '#db';
 import { SettlerService } from './settler.service.js';
 
 const TIMER_EVENTS = new Set(['StudyClaimed', 'ReportSubmitted', 'StudyDisputed', 'LeaseExpired']);

@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { type AppConfig, ConfigModule } from '../../../libs/config/src/index.js';
-import { DbModule } from '../../../libs/db/src/index.js';
+import { type AppConfig, ConfigModule } from '#config';
+import { DbModule } from '#db';
 import { CredentialWatchService } from './credential-watch.service.js';
 import { SettlerController } from './settler.controller.js';
 import { SettlerService } from './settler.service.js';

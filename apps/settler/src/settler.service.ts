@@ -1,11 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
-import { APP_CONFIG, PollingLoop, type AppConfig } from '../../../libs/config/src/index.js';
-import { createProvider } from '../../../libs/chain/src/anvil.js';
-import { loadArtifact } from '../../../libs/chain/src/artifacts.js';
-import { decodeContractError } from '../../../libs/chain/src/errors.js';
-import { waitForReceipt } from '../../../libs/chain/src/receipts.js';
-import { StudyRepository } from '../../../libs/db/src/index.js';
+import { APP_CONFIG, PollingLoop, type AppConfig } from '#config';
+import { createProvider, loadArtifact, decodeContractError, waitForReceipt } from '#chain';
+import { StudyRepository } from '#db';
 
 /**
  * The market's timers. Anyone may call `settle` after the dispute window and `releaseExpiredLease` after a

@@ -1,8 +1,8 @@
 import { DynamicModule, Global, Inject, Injectable, Logger, Module, OnApplicationShutdown } from '@nestjs/common';
 import { type ClientProxy, ClientProxyFactory, type MicroserviceOptions, Transport } from '@nestjs/microservices';
 import { lastValueFrom, timeout } from 'rxjs';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
-import type { ChainEvent, OutboxMessage } from '../../db/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import type { ChainEvent, OutboxMessage } from '#db';
 import { JetStreamClient, JetStreamServer } from './jetstream.js';
 
 /** The pattern every indexed chain event is published under (NATS subject `<namespace>.chain-event`). */

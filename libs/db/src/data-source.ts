@@ -1,6 +1,6 @@
 import { Logger as NestLogger } from '@nestjs/common';
 import { DataSource, type Logger } from 'typeorm';
-import { migrations } from '../../../migrations/index.js';
+import { migrations } from '#migrations';
 
 /** The one way to make a DataSource: Postgres, explicit migrations, never `synchronize`. */
 export function createDataSource(url: string, opts: { poolSize?: number; applicationName?: string } = {}): DataSource {

@@ -2,8 +2,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { Interface, hashMessage, isHexString, verifyMessage } from 'ethers';
 import { SiweMessage } from 'siwe';
-import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
-import { AuthRepository } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { AuthRepository } from '#db';
 import { ChainService } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, SetMetadata } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { GovernanceRepository, RoleRepository } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { GovernanceRepository, RoleRepository } from '#db';
 import { TreasuryService } from '../treasury/treasury.service.js';
 
 /**

@@ -2,13 +2,11 @@ import { ContractFactory, HDNodeWallet, Mnemonic, Wallet, hashMessage } from 'et
 import { SiweMessage } from 'siwe';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_MNEMONIC, AnvilHandle, startAnvil } from '../../../../libs/chain/src/anvil.js';
-import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
-import { parseConfig } from '../../../../libs/config/src/index.js';
-import { AuthRepository, createDataSource } from '../../../../libs/db/src/index.js';
-import { createTestDatabase } from '../../../../libs/db/src/testing/test-database.js';
-import { seededRandom } from '../../../../libs/domain/src/random.js';
+import { ANVIL_MNEMONIC, AnvilHandle, startAnvil, loadArtifact, waitForReceipt } from '#chain';
+import { parseConfig } from '#config';
+import { AuthRepository, createDataSource } from '#db';
+import { createTestDatabase } from '#db/testing';
+import { seededRandom } from '#domain';
 import { ChainService } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { AuthService } from './auth.service.js';

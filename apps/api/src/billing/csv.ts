@@ -1,4 +1,4 @@
-import type { LedgerEntryRow } from '../../../../libs/db/src/index.js';
+import type { LedgerEntryRow } from '#db';
 import { LEDGER_KINDS, Reconciliation } from './reconciliation.service.js';
 
 /** Stable CSV columns (documented in README, "Billing"); new columns are only ever appended. */

@@ -1,10 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Interface, id, zeroPadValue } from 'ethers';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { OpenReadLogDecoder } from '../../../../libs/chain/src/events.js';
-import { JsonRpcClient, RpcLog } from '../../../../libs/chain/src/json-rpc.js';
-import { LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { loadArtifact, OpenReadLogDecoder, JsonRpcClient, RpcLog } from '#chain';
+import { LedgerEntryRow, LedgerRepository } from '#db';
 import { OpenReadError } from '../common/errors.js';
 
 export const LEDGER_KINDS = ['DEPOSIT', 'WITHDRAWAL', 'ESCROW', 'LOCK', 'LOCK_RELEASED', 'DISPUTE', 'PAYOUT', 'FEE', 'REFUND'] as const;

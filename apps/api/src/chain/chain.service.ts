@@ -1,10 +1,7 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Interface, JsonRpcProvider, Transaction, TransactionDescription } from 'ethers';
-import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
-import { createProvider } from '../../../../libs/chain/src/anvil.js';
-import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { decodeContractError } from '../../../../libs/chain/src/errors.js';
-import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { createProvider, loadArtifact, decodeContractError, waitForReceipt } from '#chain';
 import type { Role } from '../auth/roles.js';
 import { OpenReadError } from '../common/errors.js';
 

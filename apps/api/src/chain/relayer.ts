@@ -1,5 +1,5 @@
 import type { TransactionReceipt, Wallet } from 'ethers';
-import { waitForReceipt } from '../../../../libs/chain/src/receipts.js';
+import { waitForReceipt } from '#chain';
 import { OpenReadError } from '../common/errors.js';
 import type { ChainService } from './chain.service.js';
 

@@ -1,5 +1,5 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import type { ApplicationRow, NotificationRow } from '../../../../libs/db/src/index.js';
+import type { ApplicationRow, NotificationRow } from '#db';
 import { Modality, PageInfo, PreparedTransaction } from '../studies/study.models.js';
 
 export enum BoardCertifier {

@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { MODALITIES } from '../../../../libs/domain/src/codes.js';
-import { attestationFor, isUsState, isValidNpi, parseCalendarDate } from '../../../../libs/domain/src/credentials.js';
-import { ApplicationRow, CredentialRepository, DuplicatePendingApplication, NewApplication } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { MODALITIES, attestationFor, isUsState, isValidNpi, parseCalendarDate } from '#domain';
+import { ApplicationRow, CredentialRepository, DuplicatePendingApplication, NewApplication } from '#db';
 import { ChainService, UnsignedTx } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { subsetOf } from '../common/validation.js';

@@ -1,5 +1,5 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { PARAMETER_SETTERS, PROPOSAL_STATES, VOTE_SUPPORT } from '../../../../libs/chain/src/governance.js';
+import { PARAMETER_SETTERS, PROPOSAL_STATES, VOTE_SUPPORT } from '#chain';
 
 const asEnum = <T extends string>(values: readonly T[]) => Object.fromEntries(values.map((v) => [v, v])) as Record<T, T>;
 export const ProposalState = asEnum(PROPOSAL_STATES);

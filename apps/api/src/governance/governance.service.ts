@@ -1,18 +1,11 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Contract, Interface, Wallet } from 'ethers';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { decodeThrownError } from '../../../../libs/chain/src/errors.js';
+import { APP_CONFIG, AppConfig } from '#config';
 import {
-  BALLOT_TYPES,
-  PARAMETER_SETTERS,
-  PROPOSAL_STATES,
-  descriptionHash,
-  governorDomain,
-  type ParameterChange,
-  type ParameterName,
-} from '../../../../libs/chain/src/governance.js';
-import { ProposalRow } from '../../../../libs/db/src/index.js';
+  loadArtifact, decodeThrownError, BALLOT_TYPES, PARAMETER_SETTERS, PROPOSAL_STATES, descriptionHash,
+  governorDomain, type ParameterChange, type ParameterName,
+} from '#chain';
+import { ProposalRow } from '#db';
 import { ChainService } from '../chain/chain.service.js';
 import { Relayer } from '../chain/relayer.js';
 import { OpenReadError } from '../common/errors.js';

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Field, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
-import { APP_CONFIG, type AppConfig, indexerStream } from '../../../../libs/config/src/index.js';
-import { EventStore } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, type AppConfig, indexerStream } from '#config';
+import { EventStore } from '#db';
 import { Public } from '../auth/auth.guard.js';
 
 /**

@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
-import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
-import { LedgerCursor, LedgerEntryRow, LedgerRepository } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { LedgerCursor, LedgerEntryRow, LedgerRepository } from '#db';
 import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, PollingLoop, type AppConfig } from '../../../../libs/config/src/index.js';
-import { AuthRepository, RateLimitRepository, RelayOutboxRepository } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, PollingLoop, type AppConfig } from '#config';
+import { AuthRepository, RateLimitRepository, RelayOutboxRepository } from '#db';
 import { RateLimitService } from './rate-limit.service.js';
 
 export interface PruneCounts {

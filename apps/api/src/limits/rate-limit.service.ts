@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { BucketSpec, RateLimitRepository } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { BucketSpec, RateLimitRepository } from '#db';
 import { OpenReadError } from '../common/errors.js';
 import { clientKey } from './client-address.js';
 

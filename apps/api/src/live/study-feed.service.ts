@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { FeedPosition, StudyFeedRepository, WorklistRow } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { FeedPosition, StudyFeedRepository, WorklistRow } from '#db';
 import { ChainService } from '../chain/chain.service.js';
 import { Study } from '../studies/study.models.js';
 import { WorklistEvent, WorklistEventKind } from './live.models.js';

@@ -1,9 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Contract, FunctionFragment, Interface, getAddress, solidityPacked, verifyTypedData } from 'ethers';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { FORWARD_REQUEST_TYPES, ForwardRequest, forwarderDomain } from '../../../../libs/chain/src/forwarder.js';
-import { RelayOutboxRepository, RelayRow } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { loadArtifact, FORWARD_REQUEST_TYPES, ForwardRequest, forwarderDomain } from '#chain';
+import { RelayOutboxRepository, RelayRow } from '#db';
 import { ChainService } from '../chain/chain.service.js';
 import { ERROR_CODES, ErrorCode, OpenReadError } from '../common/errors.js';
 import { ForwardRequestInput, GaslessRequest } from './relay.models.js';

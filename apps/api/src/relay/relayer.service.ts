@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Interface, Transaction, Wallet, solidityPacked } from 'ethers';
 import { DataSource, QueryRunner } from 'typeorm';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
-import { RelayAttempt, RelayOutboxRepository, RelayRow } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { loadArtifact } from '#chain';
+import { RelayAttempt, RelayOutboxRepository, RelayRow } from '#db';
 import { ChainService } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
 

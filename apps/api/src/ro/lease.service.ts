@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { keccak256 } from 'ethers';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
 import {
   AccessAction, AccessLogRepository, LeaseRow, RoRepository, StudyRepository, StudyVaultRepository,
-} from '../../../../libs/db/src/index.js';
-import { leaseDomain, leaseSigner } from '../../../../libs/lease/src/index.js';
+} from '#db';
+import { leaseDomain, leaseSigner } from '#lease';
 import type { Role } from '../auth/roles.js';
 import { ChainService, UnsignedTx } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';

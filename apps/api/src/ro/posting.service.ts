@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { StudyVaultRepository } from '../../../../libs/db/src/index.js';
-import { MODALITIES, URGENCIES, US_STATES, modalityIndex, stateIndex, urgencyIndex } from '../../../../libs/domain/src/codes.js';
-import { BODY_PARTS, PHI_DESCRIPTIONS, screenForPhi } from '../../../../libs/domain/src/phi.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { StudyVaultRepository } from '#db';
+import {
+  MODALITIES, URGENCIES, US_STATES, modalityIndex, stateIndex, urgencyIndex, BODY_PARTS, PHI_DESCRIPTIONS,
+  screenForPhi,
+} from '#domain';
 import { SigningKey } from 'ethers';
-import { DEFAULT_ISSUANCE_SECONDS, issueStudyId } from '../../../../libs/chain/src/study-id.js';
+import { DEFAULT_ISSUANCE_SECONDS, issueStudyId } from '#chain';
 import { ChainService, UnsignedTx } from '../chain/chain.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAmount, parseStudyId } from '../common/validation.js';

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { RoMemberRole, RoRepository, RoRow } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { RoMemberRole, RoRepository, RoRow } from '#db';
 import type { Role } from '../auth/roles.js';
 import { OpenReadError } from '../common/errors.js';
 

@@ -1,8 +1,8 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { RoRepository, RoRow } from '../../../../libs/db/src/index.js';
-import { x25519PublicKey } from '../../../../libs/lease/src/index.js';
+import { APP_CONFIG, AppConfig } from '#config';
+import { RoRepository, RoRow } from '#db';
+import { x25519PublicKey } from '#lease';
 import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';

@@ -1,8 +1,8 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, type AppConfig } from '../../../../libs/config/src/index.js';
-import { MODALITIES, URGENCIES, US_STATES } from '../../../../libs/domain/src/codes.js';
-import { StudyRepository } from '../../../../libs/db/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#config';
+import { MODALITIES, URGENCIES, US_STATES } from '#domain';
+import { StudyRepository } from '#db';
 import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { ChainService } from '../chain/chain.service.js';

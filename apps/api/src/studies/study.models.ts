@@ -1,6 +1,6 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { MODALITIES, STUDY_STATUSES, URGENCIES } from '../../../../libs/domain/src/codes.js';
-import { StudyRow } from '../../../../libs/db/src/index.js';
+import { MODALITIES, STUDY_STATUSES, URGENCIES } from '#domain';
+import { StudyRow } from '#db';
 import { Finality, type FinalityView } from '../indexer/finality.js';
 
 const asEnum = <T extends string>(values: readonly T[]) => Object.fromEntries(values.map((v) => [v, v])) as Record<T, T>;

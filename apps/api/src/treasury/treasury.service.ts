@@ -1,11 +1,11 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Interface, Signature, TypedDataEncoder, Wallet, recoverAddress } from 'ethers';
-import { APP_CONFIG, AppConfig } from '../../../../libs/config/src/index.js';
-import { loadArtifact } from '../../../../libs/chain/src/artifacts.js';
+import { APP_CONFIG, AppConfig } from '#config';
 import {
-  SAFE_TX_TYPES, multiSendBatch, safeAbi, safeDomain, safeInfrastructureAddresses, safeTxMessage, type SafeInfrastructure,
-} from '../../../../libs/chain/src/safe.js';
-import { TreasuryProposalRow, TreasuryRepository, type TreasuryPayment } from '../../../../libs/db/src/index.js';
+  loadArtifact, SAFE_TX_TYPES, multiSendBatch, safeAbi, safeDomain, safeInfrastructureAddresses,
+  safeTxMessage, type SafeInfrastructure,
+} from '#chain';
+import { TreasuryProposalRow, TreasuryRepository, type TreasuryPayment } from '#db';
 import { ChainService } from '../chain/chain.service.js';
 import { Relayer } from '../chain/relayer.js';
 import { OpenReadError } from '../common/errors.js';

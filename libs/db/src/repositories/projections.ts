@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { MODALITIES, URGENCIES, US_STATES, fromMask } from '../../../domain/src/codes.js';
+import { MODALITIES, URGENCIES, US_STATES, fromMask } from '#domain';
 import type { ChainEvent, EventArgValue } from './event-store.js';
 import { copyRows } from './copy.js';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { RELAY_SPEND_WINDOW_HOURS } from '../../../config/src/index.js';
+import { RELAY_SPEND_WINDOW_HOURS } from '#config';
 import { createDataSource } from '../data-source.js';
 import { createTestDatabase } from '../testing/test-database.js';
 import { AuthRepository } from './auth.repository.js';

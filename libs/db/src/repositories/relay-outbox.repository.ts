@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { RELAY_SPEND_WINDOW_HOURS } from '../../../config/src/index.js';
+import { RELAY_SPEND_WINDOW_HOURS } from '#config';
 import type { PruneOptions } from './rate-limit.repository.js';
 
 export type RelayStatus = 'QUEUED' | 'SENT' | 'MINED' | 'REVERTED' | 'FAILED';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { MODALITIES, URGENCIES } from '../../../domain/src/codes.js';
+import { MODALITIES, URGENCIES } from '#domain';
 import { BOUNTY_PARAMETER_NAMES, bountySql } from './worklist-bounds.js';
 import { BOUNTY_SQL, PARAMETER_JOINS, WorklistRow, toStudyRow } from './study.repository.js';
 

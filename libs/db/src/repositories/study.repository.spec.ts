@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
-import { computeBounty } from '../../../domain/src/bounty.js';
-import { MODALITIES, URGENCIES, US_STATES } from '../../../domain/src/codes.js';
-import { seededRandom } from '../../../domain/src/random.js';
+import { computeBounty, MODALITIES, URGENCIES, US_STATES, seededRandom } from '#domain';
 import { createDataSource } from '../data-source.js';
 import { createTestDatabase } from '../testing/test-database.js';
 import { hex, testChain } from '../testing/chain-fixtures.js';

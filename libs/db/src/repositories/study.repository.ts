@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { MODALITIES, URGENCIES } from '../../../domain/src/codes.js';
+import { MODALITIES, URGENCIES } from '#domain';
 import { BOUNDS_HOLD_SQL, bountyFromParamsSql, bountySql, paramsCte } from './worklist-bounds.js';
 
 export interface StudyRow {

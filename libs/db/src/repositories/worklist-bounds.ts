@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { MODALITIES, URGENCIES } from '../../../domain/src/codes.js';
+import { MODALITIES, URGENCIES } from '#domain';
 
 /**
  * Bounty ceilings: what lets the worklist's BOUNTY_DESC page read a few hundred rows instead of computing the
