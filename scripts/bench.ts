@@ -16,11 +16,11 @@
  *   4. database size
  * Prints a table (copied into the README).
  */
+import { mined, VOTE_SUPPORT, createProvider, descriptionHash, issuanceArgs, issueStudyId, parameterProposal, signBallot } from '#chain';
 import {
-  mined, generateBulkEvents, ANVIL_MNEMONIC, VOTE_SUPPORT, contracts, createProvider, deployGovernance,
-  deployOpenRead, descriptionHash, governanceContracts, issuanceArgs, issueStudyId, increaseTime,
-  parameterProposal, signBallot, startAnvil,
-} from '#chain';
+  generateBulkEvents, ANVIL_MNEMONIC, contracts, deployGovernance, deployOpenRead, governanceContracts,
+  increaseTime, startAnvil, devKey,
+} from '#devchain';
 import { claimBench } from './bench/claim.js';
 import { printTable } from './bench/table.js';
 import { worklistBench } from './bench/worklist.js';
@@ -33,7 +33,6 @@ import { IndexerModule, IndexerPipeline } from '#indexer';
 import { parseConfig } from '#config';
 import { EventStore, boundsState, createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
-import { devKey } from './lib/dev-accounts.js';
 
 const USD = 1_000_000n;
 const TARGETS: Record<string, number> = { postStudy: 180_000, settle: 60_000 };

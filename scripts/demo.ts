@@ -2,12 +2,12 @@
  * `npm run demo` (with `npm start` running): the RO deposits and posts a handful of studies, the verifier
  * attests two radiologists, so the worklist is not empty. Safe to run more than once (new random study IDs).
  */
-import { mined, createProvider, Deployment, contracts, issuanceArgs, studyIdIssuerFor } from '#chain';
+import { mined, createProvider, issuanceArgs, studyIdIssuerFor } from '#chain';
+import { Deployment, contracts, devKey } from '#devchain';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NonceManager, hexlify, randomBytes } from 'ethers';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
-import { devKey } from './lib/dev-accounts.js';
 import { STATE_DIR } from './lib/local-stack.js';
 
 const USD = 1_000_000n;

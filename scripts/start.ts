@@ -6,10 +6,11 @@
  *   apps       indexer, settler, api (child processes; they exit when this launcher goes away)
  * Ctrl-C stops everything it started. `npm run demo` then fills the worklist.
  */
+import { mined, loadArtifact, createProvider } from '#chain';
 import {
-  mined, loadArtifact, AnvilHandle, createProvider, startAnvil, contracts, deployGovernance, deployOpenRead,
-  createSafe, deploySafeInfrastructure,
-} from '#chain';
+  AnvilHandle, startAnvil, contracts, deployGovernance, deployOpenRead, createSafe, deploySafeInfrastructure,
+  DEV_ACCOUNTS, devKey,
+} from '#devchain';
 import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -17,7 +18,6 @@ import { join } from 'node:path';
 import { Contract, NonceManager, Wallet } from 'ethers';
 import { configFromEnv } from '#config';
 import { runMigrations } from '#db';
-import { DEV_ACCOUNTS, devKey } from './lib/dev-accounts.js';
 import { STATE_DIR, readPidFile, startEmbeddedPostgres, stopStale, writePidFile } from './lib/local-stack.js';
 
 const env = process.env;

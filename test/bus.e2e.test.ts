@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SettlerController, SettlerService } from '#settler';
 import { busServerOptions } from '#bus';
-import { freePort } from '#chain';
+import { freePort } from '#devchain';
 import { AppConfig, ConfigModule, parseConfig } from '#config';
 import { DbModule } from '#db';
 import { createTestDatabase } from '#db/testing';

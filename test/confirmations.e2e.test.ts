@@ -1,4 +1,5 @@
-import { mined, increaseTime, mine } from '#chain';
+import { mined } from '#chain';
+import { increaseTime, mine } from '#devchain';
 import { hexlify, keccak256, randomBytes, toUtf8Bytes, type Contract } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';

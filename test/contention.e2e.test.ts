@@ -8,14 +8,14 @@ import {
   indexedUpTo,
   postTogether,
   signedInClaimers,
-} from '../scripts/lib/claim-race.js';
+} from '#devchain';
 import { fundRo } from './support/funding.js';
 import { Stack, devWallet, startStack } from './support/stack.js';
 
 /**
  * Issue 6's contention test: 100 concurrent gasless claimers of one study, exactly one wins and the 99 others get
  * ALREADY_CLAIMED; 50 times. The 100 credentials are attested in one block and the 50 studies posted in one
- * block, indexed once, then the 50 races run one after the other over real HTTP (scripts/lib/claim-race.ts, which
+ * block, indexed once, then the 50 races run one after the other over real HTTP (tools/devchain/src/claim-race.ts, which
  * `BENCH=claim npm run bench` times).
  */
 const CLAIMERS = 100;

@@ -1,8 +1,8 @@
-import { mined, increaseTime, decodeThrownError } from '#chain';
+import { mined, decodeThrownError } from '#chain';
+import { increaseTime, devKey } from '#devchain';
 import { Wallet, hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeBounty, modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
-import { devKey } from '../scripts/lib/dev-accounts.js';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '#chain';
+import { freePort } from '#devchain';
 
 const LAUNCHER = join(import.meta.dirname, '..', 'dist', 'scripts', 'start.js');
 

@@ -1,6 +1,7 @@
 import { hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, mined } from '#chain';
+import { increaseTime } from '#devchain';
+import { mined } from '#chain';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';

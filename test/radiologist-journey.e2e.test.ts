@@ -1,6 +1,7 @@
 import { Wallet, hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, FORWARD_REQUEST_TYPES, mined } from '#chain';
+import { increaseTime } from '#devchain';
+import { FORWARD_REQUEST_TYPES, mined } from '#chain';
 import { computeBounty, splitSettlement, addMonths, withNpiCheckDigit, modalityIndex, stateIndex, urgencyIndex } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';

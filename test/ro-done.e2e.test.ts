@@ -1,6 +1,7 @@
 import { keccak256 } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, latestTimestamp, mined } from '#chain';
+import { increaseTime, latestTimestamp } from '#devchain';
+import { mined } from '#chain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { decryptPayload, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner, leaseTerms, openSealed, reportContext, sealTo } from '#lease';
 import { parseCsv } from './support/csv.js';

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import {
-  mined, waitForReceipt, increaseTime, loadArtifact, decodeThrownError, STUDY_ID_ISSUANCE_TYPES, issueStudyId,
-  studyMarketDomain,
-} from '#chain';
+import { mined, waitForReceipt, loadArtifact, decodeThrownError, STUDY_ID_ISSUANCE_TYPES, issueStudyId, studyMarketDomain } from '#chain';
+import { increaseTime } from '#devchain';
 import { Contract, keccak256, verifyTypedData } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

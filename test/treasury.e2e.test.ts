@@ -1,6 +1,7 @@
 import { Contract, hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, latestTimestamp, mined, safeAbi } from '#chain';
+import { increaseTime, latestTimestamp } from '#devchain';
+import { mined, safeAbi } from '#chain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { GqlClient } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';

@@ -1,5 +1,6 @@
 import { hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
-import { mined, increaseTime } from '#chain';
+import { mined } from '#chain';
+import { increaseTime } from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeBounty, splitSettlement, modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { StudyRepository } from '#db';

@@ -11,7 +11,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MaxUint256, id as keccakId, type HDNodeWallet, type TransactionReceipt } from 'ethers';
 import { computeBounty } from '#domain';
-import { decodeThrownError, increaseTime, issuanceArgs } from '#chain';
+import { decodeThrownError, issuanceArgs } from '#chain';
+import { increaseTime } from '#devchain';
 import { ALL_MODALITIES, ALL_STATES, Status, USD, assertConserved, blockTimestamp, eventsOf, prng, send, startWorld, type World } from './fixture.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x0be4ead);

@@ -1,8 +1,9 @@
 /** Shared set-up for the contract tests: a fresh anvil per test file, the dev accounts, the deployment. */
+import { mined, createProvider, decodeThrownError, issueStudyId, type StudyIdIssuance } from '#chain';
 import {
-  mined, ANVIL_MNEMONIC, contracts, createProvider, decodeThrownError, deployOpenRead, issueStudyId,
-  startAnvil, type StudyIdIssuance, type AnvilHandle, type Deployment, type OpenReadContracts,
-} from '#chain';
+  ANVIL_MNEMONIC, contracts, deployOpenRead, startAnvil, type AnvilHandle, type Deployment,
+  type OpenReadContracts,
+} from '#devchain';
 import { expect } from 'vitest';
 import {
   HDNodeWallet,

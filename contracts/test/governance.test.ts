@@ -4,21 +4,11 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ZeroHash, encodeBytes32String, type HDNodeWallet } from 'ethers';
+import { PROPOSAL_STATES, VOTE_SUPPORT, descriptionHash, parameterProposal, signBallot, type ParameterChange } from '#chain';
 import {
-  PROPOSAL_STATES,
-  VOTE_SUPPORT,
-  deployGovernance,
-  descriptionHash,
-  governanceContracts,
-  increaseTime,
-  parameterProposal,
-  signBallot,
-  revert,
-  snapshot,
-  type GovernanceContracts,
+  deployGovernance, governanceContracts, increaseTime, revert, snapshot, type GovernanceContracts,
   type GovernanceDeployment,
-  type ParameterChange,
-} from '#chain';
+} from '#devchain';
 import { USD, eventsOf, expectError, send, startWorld, type World } from './fixture.js';
 
 const VOTING_DELAY = 1;

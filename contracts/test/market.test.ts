@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ContractFactory, MaxUint256, Signature, ZeroAddress, ZeroHash, encodeBytes32String, id as keccakId, type HDNodeWallet } from 'ethers';
 import { computeBounty, splitSettlement } from '#domain';
-import { increaseTime, issuanceArgs, issueStudyId, loadArtifact, revert, snapshot } from '#chain';
+import { increaseTime, revert, snapshot } from '#devchain';
+import { issuanceArgs, issueStudyId, loadArtifact } from '#chain';
 import {
   ALL_MODALITIES,
   ALL_STATES,

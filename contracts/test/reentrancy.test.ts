@@ -4,7 +4,8 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Contract, ContractFactory, MaxUint256, ZeroAddress } from 'ethers';
-import { decodeContractError, loadArtifact, revert, snapshot } from '#chain';
+import { decodeContractError, loadArtifact } from '#chain';
+import { revert, snapshot } from '#devchain';
 import { USD, send, startWorld, type World } from './fixture.js';
 
 let w: World;

@@ -3,10 +3,8 @@
  * market's fees and pays a verifier out of them with a MultiSend batch (withdraw from the market + transfer),
  * executed only at threshold; one signature never executes.
  */
-import {
-  waitForReceipt, SafeKit, createSafe, deploySafeInfrastructure, safeAbi, type SafeInfrastructure,
-  increaseTime, issuanceArgs,
-} from '#chain';
+import { waitForReceipt, safeAbi, type SafeInfrastructure, issuanceArgs } from '#chain';
+import { SafeKit, createSafe, deploySafeInfrastructure, increaseTime } from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetaTransactionData, OperationType } from '@safe-global/types-kit';
 import { Contract, MaxUint256, id as keccakId } from 'ethers';

@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
-import { type ClaimAttempt, claimGasless, claimRace, signedInClaimers, threadCpuSeconds } from '../lib/claim-race.js';
+import { type ClaimAttempt, claimGasless, claimRace, signedInClaimers, threadCpuSeconds } from '#devchain';
 
 export type ToClients = { kind: 'race'; studyId: string } | { kind: 'solo'; studyId: string } | { kind: 'baseline' };
 export type FromClients =

@@ -7,7 +7,7 @@
  * indexer poll 1 s), except 0 confirmations and no per-address limit on calls without a session (all the clients
  * are 127.0.0.1). The radiologists are in a worker thread (claim-clients.ts): 100 new wallets, signed in,
  * credentialed for CT in CA in one block. All studies are posted in one block and indexed first; then, round after
- * round, the 100 claim one study at the same moment, each the way a client does (scripts/lib/claim-race.ts):
+ * round, the 100 claim one study at the same moment, each the way a client does (tools/devchain/src/claim-race.ts):
  * prepareGaslessClaim → sign the EIP-712 forward request → relayGasless, which answers once the claim is mined (the
  * winner) or refused (the losers: ALREADY_CLAIMED). The first `warmup` rounds are not counted (JIT). Every round must
  * have exactly one winner, or the bench fails. For comparison, as many rounds of a claim by one claimer alone, and
@@ -21,11 +21,13 @@ import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { createApiApp } from '#api';
 import { IndexerModule } from '#indexer';
-import { contracts, createProvider, deployOpenRead, mined, startAnvil } from '#chain';
+import {
+  contracts, deployOpenRead, startAnvil, type ClaimAttempt, GraphqlHttp, attestTogether, indexedUpTo,
+  postTogether, threadCpuSeconds, devKey,
+} from '#devchain';
+import { createProvider, mined } from '#chain';
 import { parseConfig } from '#config';
 import { createTestDatabase } from '#db/testing';
-import { type ClaimAttempt, GraphqlHttp, attestTogether, indexedUpTo, postTogether, threadCpuSeconds } from '../lib/claim-race.js';
-import { devKey } from '../lib/dev-accounts.js';
 import type { FromClients, ToClients } from './claim-clients.js';
 import { type BenchRow, percentile } from './table.js';
 

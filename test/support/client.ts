@@ -3,7 +3,7 @@ import { Agent } from 'node:http';
 import { Wallet, HDNodeWallet } from 'ethers';
 import { SiweMessage } from 'siwe';
 import request from 'supertest';
-import { signInMessage } from '../../scripts/lib/siwe.js';
+import { signInMessage } from '#devchain';
 
 export interface GqlResult<T = any> {
   data?: T;

@@ -1,7 +1,5 @@
-import {
-  mined, AnvilHandle, createProvider, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts,
-  deployOpenRead,
-} from '#chain';
+import { mined, createProvider } from '#chain';
+import { AnvilHandle, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts, deployOpenRead } from '#devchain';
 import { Contract, JsonRpcProvider, NonceManager, hexlify, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { DataSource } from 'typeorm';

@@ -1,9 +1,10 @@
 import { INestApplication, INestApplicationContext, INestMicroservice } from '@nestjs/common';
+import { mined, loadArtifact, createProvider, issuanceArgs, issueStudyId } from '#chain';
 import {
-  mined, loadArtifact, ANVIL_MNEMONIC, AnvilHandle, createProvider, freePort, startAnvil, Deployment,
-  GovernanceDeployment, GovernanceOptions, OpenReadContracts, contracts, deployGovernance, deployOpenRead,
-  increaseTime, createSafe, deploySafeInfrastructure, issuanceArgs, issueStudyId,
-} from '#chain';
+  ANVIL_MNEMONIC, AnvilHandle, freePort, startAnvil, Deployment, GovernanceDeployment, GovernanceOptions,
+  OpenReadContracts, contracts, deployGovernance, deployOpenRead, increaseTime, createSafe,
+  deploySafeInfrastructure,
+} from '#devchain';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
 import { Contract, HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from 'ethers';

@@ -2,11 +2,11 @@
  * The indexer on governance: a real chain with the DAO, proposals voted (one ballot relayed by signature),
  * queued, executed or canceled; the pipeline stores them and the parameter history names the proposal.
  */
+import { mined, issuanceArgs, issueStudyId, VOTE_SUPPORT, createProvider, descriptionHash, parameterProposal, signBallot } from '#chain';
 import {
-  mined, issuanceArgs, issueStudyId, ANVIL_MNEMONIC, VOTE_SUPPORT, contracts, createProvider,
-  deployGovernance, deployOpenRead, descriptionHash, governanceContracts, increaseTime, parameterProposal,
-  signBallot, startAnvil, type AnvilHandle, type GovernanceDeployment,
-} from '#chain';
+  ANVIL_MNEMONIC, contracts, deployGovernance, deployOpenRead, governanceContracts, increaseTime, startAnvil,
+  type AnvilHandle, type GovernanceDeployment,
+} from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HDNodeWallet, Mnemonic, id as keccakId, type JsonRpcProvider } from 'ethers';
 import { DataSource } from 'typeorm';

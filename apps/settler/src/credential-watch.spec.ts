@@ -1,8 +1,6 @@
 import { DataSource } from 'typeorm';
-import {
-  mined, ANVIL_MNEMONIC, AnvilHandle, createProvider, increaseTime, startAnvil, contracts, deployOpenRead,
-  issuanceArgs, issueStudyId,
-} from '#chain';
+import { mined, createProvider, issuanceArgs, issueStudyId } from '#chain';
+import { ANVIL_MNEMONIC, AnvilHandle, increaseTime, startAnvil, contracts, deployOpenRead } from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '#config';
 import { CredentialRepository, EventStore, StudyRepository, createDataSource } from '#db';

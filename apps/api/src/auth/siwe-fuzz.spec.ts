@@ -2,7 +2,8 @@ import { ContractFactory, HDNodeWallet, Mnemonic, Wallet, hashMessage } from 'et
 import { SiweMessage } from 'siwe';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_MNEMONIC, AnvilHandle, startAnvil, loadArtifact, waitForReceipt } from '#chain';
+import { ANVIL_MNEMONIC, AnvilHandle, startAnvil } from '#devchain';
+import { loadArtifact, waitForReceipt } from '#chain';
 import { parseConfig } from '#config';
 import { AuthRepository, createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';

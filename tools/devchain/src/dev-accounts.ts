@@ -1,5 +1,5 @@
 import { HDNodeWallet, Mnemonic } from 'ethers';
-import { ANVIL_MNEMONIC } from '#chain';
+import { ANVIL_MNEMONIC } from './anvil.js';
 
 /** anvil's well-known dev keys (public test keys: never use them on a real chain). */
 export const devKey = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`);

@@ -1,6 +1,5 @@
 import { Contract, ContractFactory, ZeroAddress, ZeroHash, getAddress, type ContractRunner, type ContractTransactionResponse, type Signer } from 'ethers';
-import { loadArtifact } from './artifacts.js';
-import { waitForReceipt } from './receipts.js';
+import { loadArtifact, waitForReceipt } from '#chain';
 
 export interface Deployment {
   chainId: number;

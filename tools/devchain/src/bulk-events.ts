@@ -1,6 +1,5 @@
 import { Interface, keccak256, toBeHex } from 'ethers';
-import { loadArtifact } from './artifacts.js';
-import { studyIdIssuerFor } from './study-id.js';
+import { loadArtifact, studyIdIssuerFor } from '#chain';
 
 /**
  * Generates many market events on anvil quickly, for backfill tests and the benchmark: automine off, batches of
