@@ -31,7 +31,8 @@ import pg from 'pg';
 import { createApiApp } from '#api';
 import { IndexerModule, IndexerPipeline } from '#indexer';
 import { parseConfig } from '#config';
-import { EventStore, boundsState, createDataSource } from '#db';
+import { EventStore } from '#indexer-store';
+import { boundsState, createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 
 const USD = 1_000_000n;

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonRpcClient, JsonRpcError } from '#chain';
-import { EventStore, NotWriterError, StoreWriter, createDataSource } from '#db';
+import { EventStore, NotWriterError, StoreWriter } from '#indexer-store';
+import { createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 import { seededRandom } from '#domain';
 import { ALL_FAULTS, startFaultProxy } from './support/fault-proxy.js';

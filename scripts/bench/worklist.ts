@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
-import { createDataSource, EventStore, StudyRepository, WorklistQuery, WorklistSort } from '#db';
+import { createDataSource, StudyRepository, WorklistQuery, WorklistSort } from '#db';
+import { EventStore } from '#indexer-store';
 import { createTestDatabase } from '#db/testing';
 import { MODALITIES, URGENCIES, US_STATES } from '#domain';
 

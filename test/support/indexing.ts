@@ -5,7 +5,8 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { IndexerPipeline, StepResult } from '#indexer';
 import { AppConfig, parseConfig } from '#config';
-import { EventStore, createDataSource } from '#db';
+import { EventStore } from '#indexer-store';
+import { createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 import { seededRandom } from '#domain';
 import { STUDY_ID_ISSUER, devWallet, issuedFor } from './stack.js';
@@ -237,7 +238,7 @@ export async function snapshot(databaseUrl: string): Promise<Record<string, unkn
     return {
       chain_events: await q(`SELECT chain_id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events ORDER BY block_number, log_index`),
       // without the worklist's bounty ceilings: a cache the refresher keeps from chain time and the parameters (on
-      // its own timer), not a projection of the events (libs/db/src/repositories/worklist.spec.ts checks it)
+      // its own timer), not a projection of the events (apps/indexer/src/store/worklist.spec.ts checks it)
       studies: (await q(`SELECT * FROM studies ORDER BY chain_id, study_id`)).map(({ bounty_ceiling, ceiling_until, ceiling_gen, ...row }) => row),
       credentials: await q(`SELECT * FROM credentials ORDER BY chain_id, radiologist`),
       incentive_parameters: await q(`SELECT * FROM incentive_parameters ORDER BY chain_id, name, key`),

@@ -3,9 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { transform } from '@swc/core';
 
-/**
- * `#name` imported from a .ts file resolves to the package's TypeScript entry.
- * `./x.js` imported from a .ts file resolves to ./x.ts when that exists (the sources use NodeNext-style .js imports). */
+/** `./x.js` imported from a .ts file resolves to ./x.ts when that exists (the sources use NodeNext-style .js imports). */
 export async function resolve(specifier, context, next) {
   // package.json "imports" (#db, …) point at the sources under the openread-source condition (dist/ otherwise)
   if (specifier.startsWith('#') && context.parentURL?.endsWith('.ts')) {

@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HDNodeWallet, Mnemonic, id as keccakId, type JsonRpcProvider } from 'ethers';
 import { DataSource } from 'typeorm';
 import { parseConfig } from '#config';
-import { EventStore, GovernanceRepository, createDataSource } from '#db';
+import { EventStore } from './store/event-store.js';
+import { GovernanceRepository, createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 import { IndexerPipeline } from './pipeline.js';
 

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import { createServer, type Server } from 'node:http';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { BusPublisher } from '#bus';
-import { EventStore, type StoreWriter } from '#db';
+import { EventStore, type StoreWriter } from './store/event-store.js';
 import { ChainMovedError, FinalityViolationError, IndexerPipeline, type StepResult } from './pipeline.js';
 
 export type IndexerState = 'starting' | 'standby' | 'backfilling' | 'live' | 'halted' | 'stopped';

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig, indexerStream } from '#config';
 import { OpenReadLogDecoder, JsonRpcClient, type RpcBlock, type RpcLog } from '#chain';
-import { type BlockHeader, type ChainEvent, type Checkpoint, EventStore, type StoreWriter } from '#db';
+import { type BlockHeader, type ChainEvent, type Checkpoint } from '#db';
+import { EventStore, type StoreWriter } from './store/event-store.js';
 
 export interface StepResult {
   from: number;

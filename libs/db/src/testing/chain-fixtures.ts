@@ -1,4 +1,4 @@
-import type { BlockHeader, ChainEvent } from '../repositories/event-store.js';
+import type { BlockHeader, ChainEvent } from '../chain-events.js';
 
 /** Fixtures for repository tests that feed the store decoded events: hex values, headers and events by block. */
 export const hex = (n: number | bigint, bytes: number) => '0x' + n.toString(16).padStart(bytes * 2, '0');

@@ -1,6 +1,6 @@
 import type { EntityManager } from 'typeorm';
 import { MODALITIES, URGENCIES, US_STATES, fromMask } from '#domain';
-import type { ChainEvent, EventArgValue } from './event-store.js';
+import type { ChainEvent, EventArgValue } from '#db';
 import { copyRows } from './copy.js';
 
 /**

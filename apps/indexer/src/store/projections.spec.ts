@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
-import { createDataSource } from '../data-source.js';
-import { createTestDatabase } from '../testing/test-database.js';
-import { type BlockHeader, type ChainEvent, EventStore, type StoreWriter } from './event-store.js';
+import { createDataSource, type BlockHeader, type ChainEvent } from '#db';
+import { createTestDatabase } from '#db/testing';
+import { EventStore, type StoreWriter } from './event-store.js';
 
 const CHAIN = 31337;
 const STREAM = 'projections-test';

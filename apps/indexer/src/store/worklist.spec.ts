@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
 import { computeBounty, MODALITIES, URGENCIES, modalityIndex, stateIndex, toMask, urgencyIndex, seededRandom } from '#domain';
-import { createDataSource } from '../data-source.js';
-import { createTestDatabase } from '../testing/test-database.js';
-import { hex, testChain } from '../testing/chain-fixtures.js';
-import { ChainEvent, EventStore, StoreWriter } from './event-store.js';
-import { StudyRepository, WorklistQuery, WorklistRow } from './study.repository.js';
-import { boundsState } from './worklist-bounds.js';
+import { createDataSource, ChainEvent, StudyRepository, WorklistQuery, WorklistRow, boundsState } from '#db';
+import { createTestDatabase, hex, testChain } from '#db/testing';
+import { EventStore, StoreWriter } from './event-store.js';
 
 /**
  * The worklist on real Postgres against a reference written in TypeScript (the bounty formula of

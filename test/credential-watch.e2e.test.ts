@@ -3,12 +3,13 @@ import { mined, createProvider, issuanceArgs, issueStudyId } from '#chain';
 import { ANVIL_MNEMONIC, AnvilHandle, increaseTime, startAnvil, contracts, deployOpenRead } from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '#config';
-import { CredentialRepository, EventStore, StudyRepository, createDataSource } from '#db';
+import { CredentialRepository, StudyRepository, createDataSource } from '#db';
+import { EventStore } from '#indexer-store';
 import { IndexerPipeline } from '#indexer';
 import { createTestDatabase } from '#db/testing';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { HDNodeWallet, Mnemonic, NonceManager } from 'ethers';
-import { CredentialWatchService } from './credential-watch.service.js';
+import { CredentialWatchService } from '#settler';
 
 const DAY = 86_400;
 const wallet = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`);

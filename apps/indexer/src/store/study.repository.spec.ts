@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
 import { computeBounty, MODALITIES, URGENCIES, US_STATES, seededRandom } from '#domain';
-import { createDataSource } from '../data-source.js';
-import { createTestDatabase } from '../testing/test-database.js';
-import { hex, testChain } from '../testing/chain-fixtures.js';
-import { ChainEvent, EventStore, StoreWriter } from './event-store.js';
-import { StudyRepository } from './study.repository.js';
+import { createDataSource, ChainEvent, StudyRepository } from '#db';
+import { createTestDatabase, hex, testChain } from '#db/testing';
+import { EventStore, StoreWriter } from './event-store.js';
 
 const CHAIN = 31337;
 const { header, event } = testChain((n) => 1_700_000_000 + n);
