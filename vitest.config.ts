@@ -1,11 +1,18 @@
 import swc from 'unplugin-swc';
+import { defaultClientConditions, defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 // SWC (not esbuild) transpiles the tests so that NestJS gets decorator metadata (emitDecoratorMetadata).
+// package.json "imports" (#db, #chain, …) point at the TypeScript sources under the openread-source condition
+// (and at dist/ without it, for node): the tests run the sources.
+const SOURCE = 'openread-source';
+
 export default defineConfig({
+  resolve: { conditions: [SOURCE, ...defaultClientConditions] },
+  ssr: { resolve: { conditions: [SOURCE, ...defaultServerConditions] } },
   plugins: [swc.vite({ module: { type: 'es6' }, jsc: { target: 'es2022' } })],
   test: {
-    include: ['libs/**/*.spec.ts', 'apps/**/*.spec.ts', 'contracts/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['libs/**/*.spec.ts', 'apps/**/*.spec.ts', 'tools/**/*.spec.ts', 'contracts/test/**/*.test.ts', 'test/**/*.test.ts'],
     // generous: CI and development share two cores with other work, and chain tests are CPU-bound
     testTimeout: 180_000,
     hookTimeout: 240_000,

@@ -17,6 +17,7 @@
  * Prints a table (recorded, dated, in docs/benchmarks.md).
  */
 import { mined, VOTE_SUPPORT, createProvider, descriptionHash, issuanceArgs, issueStudyId, parameterProposal, signBallot } from '#chain';
+import { generateBulkEvents, ANVIL_MNEMONIC, contracts, deployGovernance, deployOpenRead, governanceContracts, increaseTime, startAnvil, devKey } from '#devchain';
 import { claimBench } from './bench/claim.js';
 import { startBench } from './bench/start.js';
 import { printTable } from './bench/table.js';
@@ -27,10 +28,6 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { createApiApp } from '#api';
 import { IndexerModule, IndexerPipeline } from '#indexer';
-import {
-  generateBulkEvents, ANVIL_MNEMONIC, contracts, deployGovernance, deployOpenRead, governanceContracts,
-  increaseTime, startAnvil, devKey,
-} from '#devchain';
 import { parseConfig } from '#config';
 import { EventStore } from '#indexer-store';
 import { boundsState, createDataSource } from '#db';

@@ -10,14 +10,14 @@
  * Safe to run more than once: the RO and credentials are reused, new studies get new random IDs. The RO's private
  * key (to issue study leases and open reports) is written to .openread/demo-ro.json.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createProvider } from '#chain';
+import { devKey } from '#devchain';
+import { readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { addMonths, withNpiCheckDigit } from '#domain';
+import { pathToFileURL } from 'node:url';
 import { encryptPayload, generateStudyKey, generateX25519KeyPair, roKeyContext, sealTo } from '#lease';
 import { ApiCallError, ApiClient, PREPARED_FIELDS } from './lib/api-client.js';
-import { devKey } from '#devchain';
 import { STATE_DIR } from './lib/local-stack.js';
 
 const USD = 1_000_000n;

@@ -15,25 +15,15 @@
  * `npm run demo` then fills the worklist.
  */
 import { mined, loadArtifact, createProvider } from '#chain';
+import { AnvilHandle, startAnvil, contracts, deployGovernance, deployOpenRead, createSafe, deploySafeInfrastructure, DEV_ACCOUNTS, devKey } from '#devchain';
 import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Contract, NonceManager, Wallet } from 'ethers';
-import {
-  AnvilHandle, startAnvil, contracts, deployGovernance, deployOpenRead, createSafe, deploySafeInfrastructure,
-  DEV_ACCOUNTS, devKey,
-} from '#devchain';
 import { configFromEnv } from '#config';
 import { runMigrations } from '#db';
-import {
-  STATE_DIR,
-  readPidFile,
-  releaseEmbeddedPostgresSignalHooks,
-  startEmbeddedPostgres,
-  stopStale,
-  writePidFile,
-} from './lib/local-stack.js';
+import { STATE_DIR, readPidFile, startEmbeddedPostgres, stopStale, writePidFile, releaseEmbeddedPostgresSignalHooks } from './lib/local-stack.js';
 
 const env = process.env;
 /** dev accounts admitted as the first DAO members */

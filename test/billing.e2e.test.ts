@@ -3,10 +3,7 @@ import { Contract, hexlify } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReconciliationService, LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS } from '#api';
-import {
-  increaseTime, latestTimestamp, revert, snapshot, SafeKit, contractNetworks, createSafe,
-  deploySafeInfrastructure,
-} from '#devchain';
+import { increaseTime, latestTimestamp, SafeKit, contractNetworks, createSafe, deploySafeInfrastructure, revert, snapshot } from '#devchain';
 import { waitForReceipt, mined } from '#chain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { generateX25519KeyPair } from '#lease';

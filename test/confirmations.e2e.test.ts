@@ -1,7 +1,7 @@
 import { mined } from '#chain';
+import { increaseTime, mine } from '#devchain';
 import { hexlify, keccak256, randomBytes, toUtf8Bytes, type Contract } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, mine } from '#devchain';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { generateX25519KeyPair } from '#lease';
 import { GqlClient } from './support/client.js';

@@ -1,6 +1,6 @@
 import { HDNodeWallet, Wallet, hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, beforeEach } from 'vitest';
 import { createApiApp } from '#api';
 import { FORWARD_REQUEST_TYPES, mined } from '#chain';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';

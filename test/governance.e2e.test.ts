@@ -1,7 +1,7 @@
 import { mined, decodeThrownError } from '#chain';
+import { increaseTime, devKey } from '#devchain';
 import { Wallet, hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, devKey } from '#devchain';
 import { computeBounty, modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { mined, waitForReceipt, loadArtifact, decodeThrownError, STUDY_ID_ISSUANCE_TYPES, issueStudyId, studyMarketDomain } from '#chain';
+import { increaseTime } from '#devchain';
 import { Contract, keccak256, verifyTypedData } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessLogAnchorService } from '#settler';
-import { increaseTime } from '#devchain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import {
   DecryptionError, decryptPayload, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner, leaseTerms, openSealed, reportContext, sealTo,

@@ -1,7 +1,7 @@
 import { hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
 import { mined } from '#chain';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { increaseTime } from '#devchain';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeBounty, splitSettlement, modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { StudyRepository } from '#db';
 import { GqlClient, signPrepared } from './support/client.js';

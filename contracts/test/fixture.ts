@@ -1,5 +1,6 @@
 /** Shared set-up for the contract tests: a fresh anvil per test file, the dev accounts, the deployment. */
 import { mined, createProvider, decodeThrownError, issueStudyId, type StudyIdIssuance } from '#chain';
+import { ANVIL_MNEMONIC, contracts, deployOpenRead, startAnvil, type AnvilHandle, type Deployment, type OpenReadContracts } from '#devchain';
 import { expect } from 'vitest';
 import {
   HDNodeWallet,
@@ -9,10 +10,6 @@ import {
   type JsonRpcProvider,
   type TransactionReceipt,
 } from 'ethers';
-import {
-  ANVIL_MNEMONIC, contracts, deployOpenRead, startAnvil, type AnvilHandle, type Deployment,
-  type OpenReadContracts,
-} from '#devchain';
 
 export const USD = 1_000_000n; // 6 decimals
 const TEN_YEARS_ON = () => BigInt(Math.floor(Date.now() / 1000) + 10 * 365 * 86400);

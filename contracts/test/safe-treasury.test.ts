@@ -4,10 +4,10 @@
  * executed only at threshold; one signature never executes.
  */
 import { waitForReceipt, safeAbi, type SafeInfrastructure, issuanceArgs } from '#chain';
+import { SafeKit, createSafe, deploySafeInfrastructure, increaseTime } from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MetaTransactionData, OperationType } from '@safe-global/types-kit';
 import { Contract, MaxUint256, id as keccakId } from 'ethers';
-import { SafeKit, createSafe, deploySafeInfrastructure, increaseTime } from '#devchain';
 import { ALL_MODALITIES, ALL_STATES, USD, send, startWorld, type World } from './fixture.js';
 
 const Safe = SafeKit;

@@ -1,9 +1,9 @@
 import { mined, createProvider } from '#chain';
+import { AnvilHandle, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts, deployOpenRead } from '#devchain';
 import { Contract, JsonRpcProvider, NonceManager, hexlify, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { IndexerPipeline, StepResult } from '#indexer';
-import { AnvilHandle, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts, deployOpenRead } from '#devchain';
 import { AppConfig, parseConfig } from '#config';
 import { EventStore } from '#indexer-store';
 import { createDataSource } from '#db';

@@ -1,5 +1,6 @@
 import { INestApplication, INestApplicationContext, INestMicroservice } from '@nestjs/common';
 import { mined, loadArtifact, createProvider, issuanceArgs, issueStudyId } from '#chain';
+import { ANVIL_MNEMONIC, AnvilHandle, freePort, startAnvil, Deployment, GovernanceDeployment, GovernanceOptions, OpenReadContracts, contracts, deployGovernance, deployOpenRead, increaseTime, createSafe, deploySafeInfrastructure } from '#devchain';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
 import { Contract, HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from 'ethers';
@@ -7,11 +8,6 @@ import { createApiApp } from '#api';
 import { IndexerModule } from '#indexer';
 import { SettlerModule } from '#settler';
 import { busServerOptions } from '#bus';
-import {
-  ANVIL_MNEMONIC, AnvilHandle, freePort, startAnvil, Deployment, GovernanceDeployment, GovernanceOptions,
-  OpenReadContracts, contracts, deployGovernance, deployOpenRead, increaseTime, createSafe,
-  deploySafeInfrastructure,
-} from '#devchain';
 import { AppConfig, AppConfigInput, parseConfig } from '#config';
 import { createTestDatabase } from '#db/testing';
 

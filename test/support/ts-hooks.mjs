@@ -5,6 +5,10 @@ import { transform } from '@swc/core';
 
 /** `./x.js` imported from a .ts file resolves to ./x.ts when that exists (the sources use NodeNext-style .js imports). */
 export async function resolve(specifier, context, next) {
+  // package.json "imports" (#db, …) point at the sources under the openread-source condition (dist/ otherwise)
+  if (specifier.startsWith('#') && context.parentURL?.endsWith('.ts')) {
+    return next(specifier, { ...context, conditions: [...(context.conditions ?? []), 'openread-source'] });
+  }
   if ((specifier.startsWith('.') || specifier.startsWith('/')) && specifier.endsWith('.js') && context.parentURL?.endsWith('.ts')) {
     const ts = new URL(specifier.slice(0, -3) + '.ts', context.parentURL);
     if (existsSync(fileURLToPath(ts))) return { url: ts.href, shortCircuit: true, format: 'module' };

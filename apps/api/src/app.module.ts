@@ -9,13 +9,14 @@ import { DbModule } from '#db';
 import { AuthGuard } from './auth/auth.guard.js';
 import { AuthResolver } from './auth/auth.resolver.js';
 import { AuthService } from './auth/auth.service.js';
-import { RoleService } from './auth/roles.js';
+import { RoleService, roleProviders } from './auth/roles.js';
 import { ChainService } from './chain/chain.service.js';
 import { formatError } from './common/errors.js';
 import { JSONObject } from './common/typed-data.js';
 import { CredentialsResolver } from './credentials/credentials.resolver.js';
 import { CredentialsService } from './credentials/credentials.service.js';
 import { GovernanceResolver } from './governance/governance.resolver.js';
+import { GovernanceRoles } from './governance/governance.roles.js';
 import { GovernanceService } from './governance/governance.service.js';
 import { HealthController } from './health.controller.js';
 import { FinalityService, IndexerStatusResolver } from './indexer/finality.js';
@@ -86,6 +87,9 @@ export class ApiModule {
       providers: [
         AuthService,
         RoleService,
+        // the features that grant roles beyond the indexed facts
+        roleProviders(GovernanceRoles, TreasuryService),
+        GovernanceRoles,
         ChainService,
         AuthResolver,
         StudiesResolver,

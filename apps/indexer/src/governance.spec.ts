@@ -3,13 +3,10 @@
  * queued, executed or canceled; the pipeline stores them and the parameter history names the proposal.
  */
 import { mined, issuanceArgs, issueStudyId, VOTE_SUPPORT, createProvider, descriptionHash, parameterProposal, signBallot } from '#chain';
+import { ANVIL_MNEMONIC, contracts, deployGovernance, deployOpenRead, governanceContracts, increaseTime, startAnvil, type AnvilHandle, type GovernanceDeployment } from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HDNodeWallet, Mnemonic, id as keccakId, type JsonRpcProvider } from 'ethers';
 import { DataSource } from 'typeorm';
-import {
-  ANVIL_MNEMONIC, contracts, deployGovernance, deployOpenRead, governanceContracts, increaseTime, startAnvil,
-  type AnvilHandle, type GovernanceDeployment,
-} from '#devchain';
 import { parseConfig } from '#config';
 import { EventStore } from './store/event-store.js';
 import { GovernanceRepository, createDataSource } from '#db';

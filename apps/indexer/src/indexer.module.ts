@@ -4,6 +4,7 @@ import { BusModule } from '#bus';
 import { DbModule } from '#db';
 import { IndexerService } from './indexer.service.js';
 import { IndexerPipeline } from './pipeline.js';
+import { EventStore } from './store/event-store.js';
 
 @Module({})
 export class IndexerModule {
@@ -11,8 +12,9 @@ export class IndexerModule {
     return {
       module: IndexerModule,
       imports: [ConfigModule.forRoot(config), DbModule.forRoot('openread-indexer'), BusModule.forRoot()],
-      providers: [IndexerPipeline, IndexerService],
-      exports: [IndexerPipeline, IndexerService],
+      // the event store is the indexer's own: no other app writes the chain's projections
+      providers: [EventStore, IndexerPipeline, IndexerService],
+      exports: [EventStore, IndexerPipeline, IndexerService],
     };
   }
 }

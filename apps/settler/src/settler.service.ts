@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Contract, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import { APP_CONFIG, PollingLoop, type AppConfig } from '#config';
-import { createProvider, loadArtifact, classifyChainError, waitForReceipt } from '#chain';
+import { createProvider, loadArtifact, waitForReceipt, classifyChainError } from '#chain';
 import { StudyRepository } from '#db';
 
 /**

@@ -4,7 +4,7 @@ import { APP_CONFIG, type AppConfig } from '#config';
 import { createDataSource } from './data-source.js';
 import { AuthRepository } from './repositories/auth.repository.js';
 import { CredentialRepository } from './repositories/credential.repository.js';
-import { EventStore } from '#indexer-store';
+import { CheckpointRepository } from './repositories/checkpoint.repository.js';
 import { GovernanceRepository } from './repositories/governance.repository.js';
 import { InboxRepository } from './repositories/inbox.repository.js';
 import { LedgerRepository } from './repositories/ledger.repository.js';
@@ -19,7 +19,7 @@ import { StudyFeedRepository } from './repositories/study-feed.repository.js';
 import { TreasuryRepository } from './repositories/treasury.repository.js';
 
 const repositories = [
-  AuthRepository, EventStore, LedgerRepository, RoleRepository, StudyRepository,
+  AuthRepository, CheckpointRepository, LedgerRepository, RoleRepository, StudyRepository,
   RoRepository, StudyVaultRepository, AccessLogRepository, CredentialRepository, GovernanceRepository, InboxRepository,
   RateLimitRepository, RelayOutboxRepository, StudyFeedRepository,
   TreasuryRepository,

@@ -1,7 +1,6 @@
-import { Inject, Injectable, SetMetadata } from '@nestjs/common';
+import { Inject, Injectable, type Provider, SetMetadata, type Type } from '@nestjs/common';
 import { APP_CONFIG, AppConfig } from '#config';
-import { GovernanceRepository, RoleRepository } from '#db';
-import { TreasuryService } from '../treasury/treasury.service.js';
+import { RoleRepository } from '#db';
 
 /**
  * Who may call what. Every Query/Mutation/Subscription resolver declares exactly one of:
@@ -18,6 +17,9 @@ import { TreasuryService } from '../treasury/treasury.service.js';
  *   DAO_MEMBER   holds membership votes (governance: issue 4)
  *   ADMIN        listed in ADMIN_ADDRESSES
  *   TREASURY_OWNER an owner of the treasury Safe (its getOwners on chain, cached TREASURY_OWNERS_CACHE_MS)
+ * The roles read from the indexed facts and the configuration are RoleService's own; a feature that knows more
+ * (governance: DAO_MEMBER, treasury: TREASURY_OWNER) contributes a RoleProvider through ROLE_PROVIDERS, so that
+ * RoleService depends on no feature.
  */
 export const ROLES = ['RADIOLOGIST', 'VERIFIER', 'RO_BILLING', 'DAO_MEMBER', 'ADMIN', 'RO_DEPOSITOR', 'TREASURY_OWNER'] as const;
 export type Role = (typeof ROLES)[number];
@@ -29,13 +31,27 @@ export const Public = () => SetMetadata(ACCESS_METADATA, { kind: 'public' } sati
 export const Authenticated = () => SetMetadata(ACCESS_METADATA, { kind: 'authenticated' } satisfies Access);
 export const Roles = (...roles: [Role, ...Role[]]) => SetMetadata(ACCESS_METADATA, { kind: 'roles', roles } satisfies Access);
 
+/** A feature's contribution to an account's roles. */
+export interface RoleProvider {
+  rolesOf(address: string): Promise<Iterable<Role>>;
+}
+
+/** The RoleProviders of the features (see {@link roleProviders}). */
+export const ROLE_PROVIDERS = Symbol('ROLE_PROVIDERS');
+
+/** The ROLE_PROVIDERS binding: the features' role providers, each also registered as a provider itself. */
+export const roleProviders = (...features: Type<RoleProvider>[]): Provider => ({
+  provide: ROLE_PROVIDERS,
+  useFactory: (...providers: RoleProvider[]) => providers,
+  inject: features,
+});
+
 @Injectable()
 export class RoleService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: RoleRepository,
-    private readonly governance: GovernanceRepository,
-    private readonly treasury: TreasuryService,
+    @Inject(ROLE_PROVIDERS) private readonly providers: readonly RoleProvider[],
   ) {}
 
   async rolesOf(address: string): Promise<Set<Role>> {
@@ -46,9 +62,7 @@ export class RoleService {
     if (facts.roBilling) roles.add('RO_BILLING');
     if (facts.roDepositor) roles.add('RO_DEPOSITOR');
     if (this.config.api.adminAddresses.includes(address)) roles.add('ADMIN');
-    const membership = this.config.contracts.membership;
-    if (membership && (await this.governance.votesOf(this.config.chainId, membership, address)) > 0n) roles.add('DAO_MEMBER');
-    if (await this.treasury.isOwner(address)) roles.add('TREASURY_OWNER');
+    for (const provider of this.providers) for (const role of await provider.rolesOf(address)) roles.add(role);
     return roles;
   }
 }

@@ -1,5 +1,5 @@
 import type { TransactionReceipt, Wallet } from 'ethers';
-import { shortReason, waitForReceipt } from '#chain';
+import { waitForReceipt, shortReason } from '#chain';
 import { chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 import type { ChainService } from './chain.service.js';

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Field, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
 import { APP_CONFIG, type AppConfig, indexerStream } from '#config';
-import { EventStore } from '#indexer-store';
+import { CheckpointRepository } from '#db';
 import { Public } from '../auth/auth.guard.js';
 
 /**
@@ -31,7 +31,7 @@ export interface FinalityView {
 export class FinalityService {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly store: EventStore,
+    private readonly store: CheckpointRepository,
   ) {}
 
   /**
@@ -86,7 +86,7 @@ export class IndexerStatusResolver {
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly finality: FinalityService,
-    private readonly store: EventStore,
+    private readonly store: CheckpointRepository,
   ) {}
 
   @Public()

@@ -6,6 +6,7 @@ import {
   safeTxMessage, type SafeInfrastructure, SAFE_ERRORS, classifyChainError,
 } from '#chain';
 import { TreasuryProposalRow, TreasuryRepository, type TreasuryPayment } from '#db';
+import type { Role, RoleProvider } from '../auth/roles.js';
 import { ChainService } from '../chain/chain.service.js';
 import { Relayer } from '../chain/relayer.js';
 import { chainError, chainUnavailable } from '../common/chain-errors.js';
@@ -28,7 +29,7 @@ const NONCE_ATTEMPTS = 5;
  * signatures. The Safe itself enforces the threshold and the nonce; the service refuses early with clear codes.
  */
 @Injectable()
-export class TreasuryService implements OnModuleInit {
+export class TreasuryService implements OnModuleInit, RoleProvider {
   private readonly safeIface = new Interface(safeAbi());
   private readonly marketIface = new Interface(loadArtifact('StudyMarket').abi);
   private readonly tokenIface = new Interface(loadArtifact('TestUSD').abi);
@@ -72,6 +73,11 @@ export class TreasuryService implements OnModuleInit {
     const s = await this.state(fresh);
     if (!s) throw new OpenReadError('NOT_FOUND', 'the market treasury is not a Safe on this deployment');
     return s;
+  }
+
+  /** TREASURY_OWNER for the owners of the treasury Safe (RoleProvider). */
+  async rolesOf(address: string): Promise<Role[]> {
+    return (await this.isOwner(address)) ? ['TREASURY_OWNER'] : [];
   }
 
   /** Whether `address` owns the treasury Safe (the TREASURY_OWNER role); false when the chain cannot tell. */

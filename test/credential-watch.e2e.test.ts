@@ -1,7 +1,7 @@
 import { DataSource } from 'typeorm';
 import { mined, createProvider, issuanceArgs, issueStudyId } from '#chain';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_MNEMONIC, AnvilHandle, increaseTime, startAnvil, contracts, deployOpenRead } from '#devchain';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '#config';
 import { CredentialRepository, StudyRepository, createDataSource } from '#db';
 import { EventStore } from '#indexer-store';

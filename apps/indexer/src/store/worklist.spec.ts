@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
-import { computeBounty, MODALITIES, URGENCIES, modalityIndex, stateIndex, toMask, urgencyIndex, mayRead, seededRandom } from '#domain';
+import { computeBounty, MODALITIES, URGENCIES, modalityIndex, stateIndex, toMask, urgencyIndex, seededRandom, mayRead } from '#domain';
 import { createDataSource, ChainEvent, StudyRepository, WorklistQuery, WorklistRow, boundsState } from '#db';
 import { createTestDatabase, hex, testChain } from '#db/testing';
 import { EventStore, StoreWriter } from './event-store.js';

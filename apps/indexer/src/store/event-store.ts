@@ -1,48 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
+import { type BlockHeader, type ChainEvent, type Checkpoint, type OutboxMessage, readCheckpoint } from '#db';
 import { copyRows } from './copy.js';
 import { type BoundsChunkResult, type BoundsRefreshOptions, refreshBoundsChunk } from './bounds-refresher.js';
 import { CREDENTIAL_EVENTS, PARAMETER_EVENTS, REPLAYED_BY_ENTITY, STUDY_EVENTS, applyEvents, deleteEntities, entityOf } from './projections.js';
-
-/** A decoded chain log, as the indexer's decode stage hands it to the store. Numbers beyond 2^53 are decimal strings. */
-export interface ChainEvent {
-  blockNumber: number;
-  blockHash: string;
-  blockTime: number;
-  txHash: string;
-  logIndex: number;
-  contract: string;
-  name: string;
-  /** see EventArg in libs/chain/src/events.ts: arrays hold decoded elements */
-  args: Record<string, EventArgValue>;
-}
-export type EventArgValue = string | number | boolean | EventArgValue[];
-
-export interface BlockHeader {
-  blockNumber: number;
-  blockHash: string;
-  parentHash: string;
-  blockTime: number;
-}
-
-export interface Checkpoint {
-  blockNumber: number;
-  blockHash: string | null;
-  blockTime: number | null;
-  /** the chain head the indexer last saw */
-  chainHead: number | null;
-  /** set when the indexer stopped itself (a reorg deeper than the finality depth) */
-  haltedReason: string | null;
-}
-
-/** A message waiting for the bus: a stored event, or the notice that a reorg removed one already published. */
-export interface OutboxMessage {
-  /** `event:<chain_events.id>` or `notice:<outbox.id>` */
-  key: string;
-  /** stable across redeliveries: consumers deduplicate on it */
-  messageId: string;
-  event: ChainEvent & { chainId: number; removed: boolean };
-}
 
 /** Thrown by a write through a connection that does not hold the indexer's writer lock. */
 export class NotWriterError extends Error {}
@@ -83,18 +44,7 @@ export class EventStore {
   constructor(private readonly db: DataSource) {}
 
   async checkpoint(chainId: number, stream: string): Promise<Checkpoint | null> {
-    const rows = await this.db.query(
-      `SELECT block_number, block_hash, block_time, chain_head, halted_reason FROM indexer_checkpoints WHERE chain_id = $1 AND stream = $2`,
-      [chainId, stream],
-    );
-    if (rows.length === 0) return null;
-    return {
-      blockNumber: Number(rows[0].block_number),
-      blockHash: rows[0].block_hash,
-      blockTime: rows[0].block_time === null ? null : Number(rows[0].block_time),
-      chainHead: rows[0].chain_head === null ? null : Number(rows[0].chain_head),
-      haltedReason: rows[0].halted_reason,
-    };
+    return readCheckpoint(this.db, chainId, stream);
   }
 
   /** Stored headers in [from, to], newest first. */

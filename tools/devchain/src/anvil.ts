@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
-import { JsonRpcProvider, toBeHex, type JsonRpcApiProviderOptions } from 'ethers';
+import { type JsonRpcProvider, toBeHex } from 'ethers';
 
 /** The mnemonic anvil uses by default; its first accounts are the well-known dev accounts. */
 export const ANVIL_MNEMONIC = 'test test test test test test test test test test test junk';
@@ -148,20 +148,6 @@ async function launch(
     await sleep(25);
   }
   return { rpcUrl, port, pid: child.pid!, stop };
-}
-
-/**
- * An ethers provider suited to anvil: no response cache (stale block numbers otherwise), no batching, and a
- * static network (no eth_chainId before every request).
- */
-export function createProvider(rpcUrl: string, options: JsonRpcApiProviderOptions = {}): JsonRpcProvider {
-  return new JsonRpcProvider(rpcUrl, undefined, {
-    cacheTimeout: -1,
-    batchMaxCount: 1,
-    staticNetwork: true,
-    pollingInterval: 250,
-    ...options,
-  });
 }
 
 /** Advances chain time by `seconds` and mines a block with the new timestamp. */

@@ -1,0 +1,6 @@
+// The settler's public entry (#settler), for tests and scripts.
+export * from './settler.module.js';
+export * from './settler.service.js';
+export * from './settler.controller.js';
+export * from './access-log-anchor.service.js';
+export * from './credential-watch.service.js';
