@@ -4,7 +4,8 @@
  */
 export function exitWithParent(app: { close(): Promise<void> }): void {
   if (!process.send) return;
-  process.on('disconnect', () => {
-    void app.close().finally(() => process.exit(0));
-  });
+  const close = () => void app.close().finally(() => process.exit(0));
+  // the launcher may have let go while this app was still starting (a stop during start-up)
+  if (!process.connected) return close();
+  process.on('disconnect', close);
 }
