@@ -1,7 +1,7 @@
 /**
  * `BENCH=start`: seconds from `npm start` to the printed GraphQL URL, in a copy of this working tree (tracked and
  * untracked files, not ignored ones; node_modules linked: a fresh clone after `npm install`) with its own ports and
- * state directory. "fresh" removes dist and contracts/out before each start (everything is compiled); "restart"
+ * state directory. "fresh" removes dist, contracts/out and .openread before each start (everything is compiled); "restart"
  * starts again with both in place. Each start is stopped with SIGTERM to npm, as a process manager would.
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -76,13 +76,14 @@ export async function startBench({ rounds }: { rounds: number }): Promise<BenchR
     for (let i = 0; i < rounds; i++) {
       rmSync(join(dir, 'dist'), { recursive: true, force: true });
       rmSync(join(dir, 'contracts', 'out'), { recursive: true, force: true });
+      rmSync(join(dir, '.openread'), { recursive: true, force: true }); // a fresh clone has no Postgres cluster yet
       fresh.push(await timeStart(dir, env));
       restart.push(await timeStart(dir, env));
       console.log(`start round ${i + 1}/${rounds}: fresh ${fresh[i].toFixed(1)} s, restart ${restart[i].toFixed(1)} s`);
     }
     const row = (what: string, xs: number[]): BenchRow => ({ what, n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), unit: 's' });
     return [
-      row('`npm start` → URL printed, fresh (no dist, no contracts/out)', fresh),
+      row('`npm start` → URL printed, fresh (no dist, contracts/out or .openread)', fresh),
       row('`npm start` → URL printed, restart (nothing changed)', restart),
     ];
   } finally {
