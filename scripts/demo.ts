@@ -11,7 +11,7 @@
  * key (to issue study leases and open reports) is written to .openread/demo-ro.json.
  */
 import { createProvider } from '#chain';
-import { devKey } from '#devchain';
+import { DEV_ROLES, devKey } from '#devchain';
 import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addMonths, withNpiCheckDigit } from '#domain';
@@ -23,7 +23,13 @@ import { STATE_DIR } from './lib/local-stack.js';
 const USD = 1_000_000n;
 export const DEMO_RO_NAME = 'Demo Imaging';
 /** Which dev account does what in the demo (README names them). */
-export const DEMO_ACCOUNTS = { admin: 12, verifier: 0, depositor: 2, billing: [13, 2], radiologists: [3, 4] } as const;
+export const DEMO_ACCOUNTS = {
+  admin: DEV_ROLES.admin,
+  verifier: DEV_ROLES.verifier,
+  depositor: DEV_ROLES.roDepositor,
+  billing: DEV_ROLES.roBilling,
+  radiologists: DEV_ROLES.radiologists,
+} as const;
 
 const STUDIES: [modality: string, bodyPart: string, difficultyBps: number, urgency: string, state: string, maxUsd: bigint][] = [
   ['CT', 'HEAD', 15_000, 'STAT', 'CA', 300n],

@@ -15,7 +15,7 @@
  * `npm run demo` then fills the worklist.
  */
 import { mined, loadArtifact, createProvider } from '#chain';
-import { AnvilHandle, startAnvil, contracts, deployGovernance, deployOpenRead, createSafe, deploySafeInfrastructure, DEV_ACCOUNTS, devKey } from '#devchain';
+import { AnvilHandle, startAnvil, contracts, deployGovernance, deployOpenRead, createSafe, deploySafeInfrastructure, DEV_ACCOUNTS, DEV_ROLES, devKey } from '#devchain';
 import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -26,14 +26,8 @@ import { runMigrations } from '#db';
 import { STATE_DIR, readPidFile, startEmbeddedPostgres, stopStale, writePidFile, releaseEmbeddedPostgresSignalHooks } from './lib/local-stack.js';
 
 const env = process.env;
-/** dev accounts admitted as the first DAO members */
-const GOVERNANCE_MEMBERS = [3, 4, 5];
-/** dev accounts owning the 2-of-3 treasury Safe */
-const TREASURY_OWNERS = [1, 6, 7];
 /** seconds between the local chain's blocks when nobody transacts; 0 = a block per transaction only */
 const BLOCK_TIME = Number(env.ANVIL_BLOCK_TIME ?? 1);
-/** the dev account given the ADMIN role when ADMIN_ADDRESSES is not set */
-const DEV_ADMIN = 12;
 /** apps in the order they are stopped: the API first (no new requests), the indexer last (it feeds the settler) */
 const APP_STOP_ORDER = ['api', 'settler', 'indexer'];
 const apps = new Map<string, ChildProcess>();
@@ -117,24 +111,24 @@ async function main() {
     checkNotStopping();
     rpcUrl = anvil.rpcUrl;
     const provider = createProvider(rpcUrl);
-    const deployer = new NonceManager(devKey(0).connect(provider));
+    const deployer = new NonceManager(devKey(DEV_ROLES.deployer).connect(provider));
     // Safe 1.4.1 at its canonical addresses; protocol fees go to a 2-of-3 Safe
     // (a plain wallet, not the NonceManager: deployOpenRead below sets explicit nonces, and the NonceManager must
     // read its starting nonce after them)
-    const safeDeployer = devKey(0).connect(provider);
+    const safeDeployer = devKey(DEV_ROLES.deployer).connect(provider);
     const safeContracts = await deploySafeInfrastructure(safeDeployer);
-    const treasury = await createSafe(safeDeployer, safeContracts, TREASURY_OWNERS.map((i) => devKey(i).address), 2, 0n);
+    const treasury = await createSafe(safeDeployer, safeContracts, DEV_ROLES.treasuryOwners.map((i) => devKey(i).address), 2, 0n);
     // the API holds the study-ID issuer key; the market accepts only IDs it signed
-    const studyIdIssuer = new Wallet(env.STUDY_ID_ISSUER_PRIVATE_KEY ?? devKey(11).privateKey);
+    const studyIdIssuer = new Wallet(env.STUDY_ID_ISSUER_PRIVATE_KEY ?? devKey(DEV_ROLES.studyIdIssuer).privateKey);
     const deployment = await deployOpenRead(deployer, { treasury, studyIdIssuer: studyIdIssuer.address });
     const c = contracts(deployment, deployer);
-    await mined(c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(0).address));
-    await mined(c.token.mint(devKey(2).address, 100_000n * 10n ** 6n));
+    await mined(c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(DEV_ROLES.deployer).address));
+    await mined(c.token.mint(devKey(DEV_ROLES.roDepositor).address, 100_000n * 10n ** 6n));
     const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
-    await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(9)).address));
+    await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(DEV_ROLES.settler)).address));
     // The DAO takes over parameters and market admin; short periods so a local vote takes minutes, not days.
     const governance = await deployGovernance(deployer, deployment, {
-      members: GOVERNANCE_MEMBERS.map((i) => ({ address: devKey(i).address })),
+      members: DEV_ROLES.daoMembers.map((i) => ({ address: devKey(i).address })),
       votingDelay: Number(env.GOVERNANCE_VOTING_DELAY ?? 1),
       votingPeriod: Number(env.GOVERNANCE_VOTING_PERIOD ?? 300),
       lateQuorumExtension: 60,
@@ -153,17 +147,17 @@ async function main() {
       MARKET_ADDRESS: deployment.market,
       ACCESS_LOG_ANCHOR_ADDRESS: deployment.accessLogAnchor,
       FORWARDER_ADDRESS: deployment.forwarder,
-      RELAYER_PRIVATE_KEY: env.RELAYER_PRIVATE_KEY ?? devKey(19).privateKey,
+      RELAYER_PRIVATE_KEY: env.RELAYER_PRIVATE_KEY ?? devKey(DEV_ROLES.relayer).privateKey,
       DEPLOY_BLOCK: String(deployment.deployBlock),
-      SETTLER_PRIVATE_KEY: env.SETTLER_PRIVATE_KEY ?? devKey(9).privateKey,
+      SETTLER_PRIVATE_KEY: env.SETTLER_PRIVATE_KEY ?? devKey(DEV_ROLES.settler).privateKey,
       GOVERNOR_ADDRESS: governance.governor,
       TIMELOCK_ADDRESS: governance.timelock,
       MEMBERSHIP_ADDRESS: governance.membership,
-      GOVERNANCE_RELAYER_PRIVATE_KEY: env.GOVERNANCE_RELAYER_PRIVATE_KEY ?? devKey(8).privateKey,
-      TREASURY_RELAYER_PRIVATE_KEY: env.TREASURY_RELAYER_PRIVATE_KEY ?? devKey(10).privateKey,
+      GOVERNANCE_RELAYER_PRIVATE_KEY: env.GOVERNANCE_RELAYER_PRIVATE_KEY ?? devKey(DEV_ROLES.governanceRelayer).privateKey,
+      TREASURY_RELAYER_PRIVATE_KEY: env.TREASURY_RELAYER_PRIVATE_KEY ?? devKey(DEV_ROLES.treasuryRelayer).privateKey,
       STUDY_ID_ISSUER_PRIVATE_KEY: studyIdIssuer.privateKey,
       // a platform admin (creates ROs and adds their staff) among the printed dev accounts, unless one is configured
-      ADMIN_ADDRESSES: env.ADMIN_ADDRESSES ?? devKey(DEV_ADMIN).address,
+      ADMIN_ADDRESSES: env.ADMIN_ADDRESSES ?? devKey(DEV_ROLES.admin).address,
     };
     console.log(`chain      anvil ${rpcUrl} (chain ${deployment.chainId}), market ${deployment.market}`);
   }
