@@ -38,7 +38,7 @@ function* tsFiles(dir) {
 function sourceHash() {
   const hash = createHash('sha256');
   const inputs = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json'].map((f) => join(root, f));
-  for (const dir of ['apps', 'libs', 'migrations', 'scripts']) inputs.push(...tsFiles(join(root, dir)));
+  for (const dir of ['apps', 'libs', 'tools', 'migrations', 'scripts']) inputs.push(...tsFiles(join(root, dir)));
   for (const f of inputs) if (existsSync(f)) hash.update(`\0${f}\0`).update(readFileSync(f));
   return hash.digest('hex');
 }

@@ -7,6 +7,7 @@ import { AuthRepository } from '../repositories/auth.repository.js';
 import { CredentialRepository } from '../repositories/credential.repository.js';
 import { GovernanceRepository } from '../repositories/governance.repository.js';
 import { InboxRepository } from '../repositories/inbox.repository.js';
+import { CheckpointRepository } from '../repositories/checkpoint.repository.js';
 import { LedgerRepository } from '../repositories/ledger.repository.js';
 import { RateLimitRepository } from '../repositories/rate-limit.repository.js';
 import { RelayOutboxRepository, type NewRelayRequest } from '../repositories/relay-outbox.repository.js';
@@ -239,6 +240,14 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     repository: RoleRepository,
     async run(db, rec) {
       await rec('factsOf', () => new RoleRepository(db).factsOf(CHAIN, RADIOLOGIST, addr(0x33)));
+    },
+  },
+  {
+    file: 'checkpoint.repository',
+    repository: CheckpointRepository,
+    async run(db, rec) {
+      const r = new CheckpointRepository(db);
+      await rec('checkpoint', () => r.checkpoint(CHAIN, 'market'));
     },
   },
   {
