@@ -1,60 +1,52 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hexlify, randomBytes } from 'ethers';
+import { hexlify, JsonRpcProvider, randomBytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, latestTimestamp } from '#devchain';
-import { mined } from '#chain';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
+import { DEV_ROLES, Deployment, OpenReadContracts, contracts, devKey, freePort, increaseTime } from '#devchain';
+import { createProvider, mined } from '#chain';
+import { modalityIndex } from '#domain';
+import { DemoResult, runDemo } from '../scripts/demo.js';
 import { Block, fetchSchema, namedOperations, readBlocks, runJourney, validateGraphqlBlocks } from './support/doc-examples.js';
-import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
-// The documentation's journeys, run as written (docs/api/README.md, "How the examples on these pages run") on one
-// stack configured like `npm start`: the DAO of dev accounts #3, #4, #5 with npm start's periods, the 2-of-3
-// treasury Safe of #1, #6, #7, the platform admin #12. What `npm start` and `npm run demo` would have done before a
-// journey (tokens for the RO, a verified radiologist, a study in the worklist, fees in the treasury) each journey's
-// test does itself, so no journey depends on another's leftovers.
+// The documentation's journeys, run as written (docs/api/README.md, "How the examples on these pages run") on the
+// stack a newcomer gets: the compiled `npm start` launcher (embedded Postgres, anvil mining a block a second, the
+// contracts, DAO and treasury Safe it deploys, the three apps) on free ports with its own state directory, then
+// `npm run demo` against it. Each journey starts from what the demo leaves (the RO "Demo Imaging" of #2 and #13,
+// radiologists #3 and #4 verified, eight studies posted); a precondition the demo does not make (fees in the
+// treasury) the journey's test makes with the dev accounts through the deployment the launcher wrote.
+const ROOT = join(import.meta.dirname, '..');
+const LAUNCHER = join(ROOT, 'dist', 'scripts', 'start.js');
 const USD = 1_000_000n;
 const CLIENT = 'docs/api/README.md';
 const journey = (page: string) => [CLIENT, page];
+const SETTLED = 5;
 
-describe('the documentation examples run against the real stack', () => {
-  let stack: Stack;
+describe('the documentation examples run against the stack of `npm start` and `npm run demo`', () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'openread-docs-'));
+  let launcher: ChildProcess;
+  let output = '';
+  let exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  let provider: JsonRpcProvider;
+  let deployment: Deployment;
+  let owner: OpenReadContracts; // read-only views, and the deployer's (#0) TestUSD
   let db: pg.Pool;
+  let demo: DemoResult;
   const sent: string[] = [];
   const realFetch = globalThis.fetch;
-  const w = (i: number) => devWallet(i, stack.provider);
+  const w = (i: number) => devKey(i).connect(provider);
+  const as = (i: number) => contracts(deployment, w(i));
 
-  /** What `npm run demo` does for radiologist #3: verified for CA/NY/TX and CT/MR/XR. */
-  const verifyRadiologist3 = async () => {
-    const expiry = (await latestTimestamp(stack.provider)) + 2 * 365 * 86400;
-    await mined(stack.owner.registry.attest(w(3).address, toMask(['CA', 'NY', 'TX'].map(stateIndex)), toMask(['CT', 'MR', 'XR'].map(modalityIndex)), expiry));
+  /** Waits for `check` to hold, polling; `what` names it in the failure. */
+  const waitFor = async <T>(what: string, check: () => Promise<T>, ms = 30_000): Promise<T> => {
+    for (const until = Date.now() + ms; ; await new Promise((r) => setTimeout(r, 200))) {
+      const value = await check();
+      if (value) return value;
+      if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    }
   };
-  /** A CT study in CA posted straight to the contract by a poster outside any RO (dev #14), as the demo posts. */
-  const postCaCtStudy = async (maxBounty = 300n * USD) => {
-    const poster = w(14);
-    await mined(stack.owner.token.mint(poster.address, maxBounty));
-    await mined((stack.owner.token.connect(poster) as typeof stack.owner.token).approve(stack.deployment.market, maxBounty));
-    const market = stack.owner.market.connect(poster) as typeof stack.owner.market;
-    await mined(market.deposit(maxBounty));
-    const id = hexlify(randomBytes(32));
-    await mined(market.postStudy(id, modalityIndex('CT'), 15_000, urgencyIndex('STAT'), stateIndex('CA'), maxBounty, ...stack.issued(poster.address, id)));
-    return id;
-  };
-  /** A settled study, so the treasury holds fees: posted by #14, read by #3 (straight to the contract), settled by the settler. */
-  const settleOneStudy = async () => {
-    await verifyRadiologist3();
-    const id = await postCaCtStudy();
-    const reader = stack.owner.market.connect(w(3)) as typeof stack.owner.market;
-    await mined(reader.claim(id));
-    await mined(reader.submitReport(id, hexlify(randomBytes(32))));
-    await increaseTime(stack.provider, 24 * 3600 + 60);
-    await waitFor('the settler to settle', async () => Number((await stack.owner.market.getStudy(id)).status) === 5, 30_000);
-  };
-  /** Waits until the indexer has the study (the demo's postings are long indexed when a user starts). */
-  const indexed = (studyId: string) =>
-    waitFor('the study indexed', async () => (await db.query(`SELECT 1 FROM studies WHERE study_id = $1`, [studyId.toLowerCase()])).rowCount);
   /** Runs a journey page, recording the GraphQL documents it sends; every operation the page shows must be among them. */
   const run = async (page: string) => {
     sent.length = 0;
@@ -67,31 +59,75 @@ describe('the documentation examples run against the real stack', () => {
     }
   };
 
-  const scratch = mkdtempSync(join(tmpdir(), 'openread-docs-'));
   beforeAll(async () => {
-    stack = await startStack({
-      governance: { members: [3, 4, 5].map((i) => ({ address: devWallet(i, null as never).address })), votingDelay: 1, votingPeriod: 300, lateQuorumExtension: 60, timelockDelay: 120, quorumPercent: 40 },
-      treasurySafe: { owners: [1, 6, 7], threshold: 2 },
-      api: { adminAddresses: [devWallet(12, null as never).address] },
-      settlerPollMs: 200,
-    });
-    // what npm start writes to .openread/deployment.json
-    process.env.OPENREAD_DEPLOYMENT = join(scratch, 'deployment.json');
-    writeFileSync(process.env.OPENREAD_DEPLOYMENT, JSON.stringify({ rpcUrl: stack.anvil.rpcUrl, ...stack.deployment }));
-    db = new pg.Pool({ connectionString: stack.config.databaseUrl, max: 1 });
-    process.env.OPENREAD_API = `http://127.0.0.1:${stack.api.getHttpServer().address().port}/graphql`;
-    process.env.OPENREAD_RPC = stack.anvil.rpcUrl;
+    const [api, anvil, postgres, bus, indexer] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      OPENREAD_STATE_DIR: stateDir,
+      API_PORT: String(api),
+      ANVIL_PORT: String(anvil),
+      EMBEDDED_PG_PORT: String(postgres),
+      SETTLER_BUS_PORT: String(bus),
+      INDEXER_HEALTH_PORT: String(indexer),
+    };
+    // a newcomer's shell: no database, chain or admin of another stack
+    for (const k of ['DATABASE_URL', 'RPC_URL', 'ADMIN_ADDRESSES', 'NATS_URL']) delete env[k];
+    for (const k of Object.keys(env)) if (k.startsWith('npm_')) delete env[k];
+    // `npm start` execs this after the build (dist is built before the tests); own process group, as in a terminal
+    launcher = spawn(process.execPath, [LAUNCHER], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    launcher.stdout!.on('data', (d) => (output += d));
+    launcher.stderr!.on('data', (d) => (output += d));
+    exit = new Promise((resolve) => launcher.once('exit', (code, signal) => resolve({ code, signal })));
+    await waitFor(
+      'npm start to print that OpenRead is running',
+      async () => {
+        if (launcher.exitCode !== null || launcher.signalCode !== null) throw new Error(`the launcher exited ${launcher.exitCode ?? launcher.signalCode}:\n${output.slice(-3000)}`);
+        return output.includes('OpenRead is running');
+      },
+      120_000,
+    );
+    const apiUrl = `http://127.0.0.1:${api}/graphql`;
+    expect(output).toContain(`:${api}/graphql`);
+
+    deployment = JSON.parse(readFileSync(join(stateDir, 'deployment.json'), 'utf8')) as Deployment & { rpcUrl: string };
+    const rpcUrl = (deployment as Deployment & { rpcUrl: string }).rpcUrl;
+    provider = createProvider(rpcUrl);
+    owner = as(DEV_ROLES.deployer);
+    db = new pg.Pool({ connectionString: `postgres://postgres:openread@127.0.0.1:${postgres}/openread`, max: 1 });
+
+    demo = await runDemo({ apiUrl, rpcUrl, stateDir, log: () => {} });
+    // the demo's postings are long indexed when a user starts
+    await waitFor('the demo studies indexed', async () =>
+      (await db.query(`SELECT count(*)::int AS n FROM studies WHERE study_id = ANY($1)`, [demo.studyIds.map((id) => id.toLowerCase())])).rows[0].n === demo.studyIds.length,
+    );
+
+    // where the doc client finds the stack (docs/api/README.md)
+    process.env.OPENREAD_API = apiUrl;
+    process.env.OPENREAD_RPC = rpcUrl;
+    process.env.OPENREAD_DEPLOYMENT = join(stateDir, 'deployment.json');
     globalThis.fetch = (async (input: Parameters<typeof fetch>[0], init?: RequestInit) => {
       if (typeof init?.body === 'string' && String(input) === process.env.OPENREAD_API) sent.push(JSON.parse(init.body).query);
       return realFetch(input, init);
     }) as typeof fetch;
-  });
+  }, 240_000);
+
   afterAll(async () => {
     globalThis.fetch = realFetch;
     await db?.end();
-    rmSync(scratch, { recursive: true, force: true });
-    await stack?.stop();
-  });
+    provider?.destroy();
+    try {
+      if (launcher && launcher.exitCode === null && launcher.signalCode === null) {
+        // what a process manager sends: the launcher stops apps, Postgres and anvil in order and exits 0
+        launcher.kill('SIGTERM');
+        const stopped = await Promise.race([exit, new Promise<null>((r) => setTimeout(() => r(null), 60_000))]);
+        if (!stopped) launcher.kill('SIGKILL');
+        expect(stopped, `the launcher did not stop:\n${output.slice(-3000)}`).toEqual({ code: 0, signal: null });
+        expect(output).toContain('OpenRead stopped.');
+      }
+    } finally {
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('every other GraphQL block of docs/ is valid against the API schema', async () => {
     const pages = ['README.md', ...readdirSync('docs', { recursive: true }).map(String).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
@@ -100,43 +136,55 @@ describe('the documentation examples run against the real stack', () => {
     expect(validateGraphqlBlocks(await fetchSchema(process.env.OPENREAD_API!, realFetch), blocks)).toEqual([]);
   });
 
+  // Before the radiologist's journey: its day of chain time escalates the demo's STAT CT study to its maximum, where a
+  // change of the base bounty no longer shows in the worklist the member watches.
+  it('DAO member: propose → vote → queue → execute → the worklist bounty changes', async () => {
+    const before = (await owner.parameters.baseBounty(modalityIndex('CT'))) as bigint;
+    await run('docs/api/dao-member.md');
+    expect(await owner.parameters.baseBounty(modalityIndex('CT'))).toBe(before + 10n * USD);
+  });
+
   it('radiologist: sign in → worklist → claim → report → time passes → paid → withdraw', async () => {
-    await verifyRadiologist3();
-    const studyId = await postCaCtStudy();
-    await indexed(studyId);
-    const tokensBefore = (await stack.owner.token.balanceOf(w(3).address)) as bigint;
+    const radiologist = w(3).address;
+    const tokensBefore = (await owner.token.balanceOf(radiologist)) as bigint;
     await run('docs/api/radiologist.md');
-    const study = await stack.owner.market.getStudy(studyId);
-    expect(Number(study.status)).toBe(5); // SETTLED
-    expect(study.radiologist).toBe(w(3).address);
-    expect((await stack.owner.token.balanceOf(w(3).address)) - tokensBefore).toBeGreaterThan(0n);
-    expect(await stack.owner.market.balanceOf(w(3).address)).toBe(0n);
+    // the journey read one of the demo's studies (its worklist: CT/MR in CA), was paid and withdrew it all
+    const read = [];
+    for (const id of demo.studyIds) {
+      const s = await owner.market.getStudy(id);
+      if (s.radiologist === radiologist) read.push(s);
+    }
+    expect(read.map((s) => Number(s.status))).toEqual([SETTLED]);
+    expect((await owner.token.balanceOf(radiologist)) - tokensBefore).toBeGreaterThan(0n);
+    expect(await owner.market.balanceOf(radiologist)).toBe(0n);
   });
 
   it('RO billing: onboard → fund → post with a real payload → ledger → reconciliation → CSV → statement', async () => {
-    await mined(stack.owner.token.mint(w(2).address, 100_000n * USD)); // as npm start does
+    const depositor = w(DEV_ROLES.roDepositor).address;
+    const balanceBefore = (await owner.market.balanceOf(depositor)) as bigint;
+    const payloads = async () => (await db.query(`SELECT count(*)::int AS n FROM study_payloads`)).rows[0].n as number;
+    const payloadsBefore = await payloads();
     await run('docs/api/ro-billing.md');
-    // the admin onboarded #2; 1,000 tUSD deposited, 200 escrowed by the posting
-    expect(await stack.owner.market.balanceOf(w(2).address)).toBe(800n * USD);
-    const { rows } = await db.query(`SELECT count(*)::int AS n FROM study_payloads`);
-    expect(rows[0].n).toBe(1);
-  });
-
-  it('DAO member: propose → vote → queue → execute → the worklist bounty changes', async () => {
-    await verifyRadiologist3();
-    await indexed(await postCaCtStudy(500n * USD));
-    const before = (await stack.owner.parameters.baseBounty(modalityIndex('CT'))) as bigint;
-    await run('docs/api/dao-member.md');
-    expect(await stack.owner.parameters.baseBounty(modalityIndex('CT'))).toBe(before + 10n * USD);
+    // #2 is the demo RO's depositor: 1,000 tUSD deposited, 200 escrowed by the posting
+    expect((await owner.market.balanceOf(depositor)) - balanceBefore).toBe(800n * USD);
+    expect(await payloads()).toBe(payloadsBefore + 1);
   });
 
   it('treasury owner: propose → sign → execute a payout', async () => {
-    await settleOneStudy();
-    const fees = (await stack.owner.market.balanceOf(stack.deployment.treasury)) as bigint;
-    const payeeBefore = (await stack.owner.token.balanceOf(w(0).address)) as bigint;
+    // fees in the treasury: radiologist #4 reads the demo's US study in FL (straight to the contract), the settler settles it
+    const studyId = demo.studyIds[4];
+    expect(Number((await owner.market.getStudy(studyId)).status)).not.toBe(SETTLED);
+    const reader = as(4).market;
+    await mined(reader.claim(studyId));
+    await mined(reader.submitReport(studyId, hexlify(randomBytes(32))));
+    await increaseTime(provider, 24 * 3600 + 60);
+    await waitFor('the settler to settle', async () => Number((await owner.market.getStudy(studyId)).status) === SETTLED);
+    const fees = (await owner.market.balanceOf(deployment.treasury)) as bigint;
+    expect(fees).toBeGreaterThan(0n);
+    const payeeBefore = (await owner.token.balanceOf(w(0).address)) as bigint;
     await run('docs/api/treasury-owner.md');
-    expect((await stack.owner.token.balanceOf(w(0).address)) - payeeBefore).toBe(fees / 2n);
-    expect(await stack.owner.market.balanceOf(stack.deployment.treasury)).toBe(fees - fees / 2n);
+    expect((await owner.token.balanceOf(w(0).address)) - payeeBefore).toBe(fees / 2n);
+    expect(await owner.market.balanceOf(deployment.treasury)).toBe(fees - fees / 2n);
   });
 
   it('verifier: a radiologist applies → the verifier approves on chain → the credential is active', async () => {
