@@ -136,7 +136,7 @@ export class BillingResolver {
   }
 
   @Roles('RO_BILLING', 'ADMIN')
-  @Query(() => String, { description: 'The RO ledger of a period as CSV (columns: README, "Billing").' })
+  @Query(() => String, { description: 'The RO ledger of a period as CSV (columns: docs/api/ro-billing.md).' })
   async roLedgerCsv(
     @CurrentUser() user: AuthUser,
     @Context() ctx: GqlContext,
@@ -148,7 +148,7 @@ export class BillingResolver {
   }
 
   @Roles('RO_BILLING', 'ADMIN')
-  @Query(() => String, { description: 'The reconciliation of a period as CSV (columns: README, "Billing").' })
+  @Query(() => String, { description: 'The reconciliation of a period as CSV (columns: docs/api/ro-billing.md).' })
   async reconciliationCsv(
     @CurrentUser() user: AuthUser,
     @Context() ctx: GqlContext,

@@ -1,7 +1,7 @@
 import type { LedgerEntryRow } from '#db';
 import { LEDGER_KINDS, Reconciliation } from './reconciliation.service.js';
 
-/** Stable CSV columns (documented in README, "Billing"); new columns are only ever appended. */
+/** Stable CSV columns (documented in docs/api/ro-billing.md); new columns are only ever appended. */
 export const LEDGER_CSV_COLUMNS = ['time', 'block_number', 'tx_hash', 'log_index', 'account', 'kind', 'amount', 'study_id', 'counterparty'] as const;
 export const RECONCILIATION_CSV_COLUMNS = [
   'record', 'kind', 'entry_kind', 'account', 'tx_hash', 'log_index', 'block_number', 'study_id', 'ledger_amount', 'chain_amount', 'detail',

@@ -3,7 +3,7 @@ import { MODALITIES, URGENCIES } from '#domain';
 
 /**
  * Bounty ceilings: what lets the worklist's BOUNTY_DESC page read a few hundred rows instead of computing the
- * bounty of every open study a radiologist is eligible for (tens of thousands; see README, "Bench").
+ * bounty of every open study a radiologist is eligible for (tens of thousands; see docs/benchmarks.md).
  *
  * The bounty depends on chain time (it grows each whole hour a study waits, up to max_bounty), so it cannot be
  * indexed. What can be indexed is an upper bound: a study's bounty never decreases with time, so its bounty at
