@@ -20,7 +20,8 @@ function copyWorkingTree(): string {
   const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT })
     .toString()
     .split('\0')
-    .filter(Boolean);
+    .filter(Boolean)
+    .filter((f) => f !== 'node_modules'); // a worktree's node_modules symlink is not matched by .gitignore's node_modules/
   for (const f of files) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
     try {
