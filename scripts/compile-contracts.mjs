@@ -4,6 +4,10 @@
 // OpenZeppelin version and every source) equals contracts/out/.hash: the check reads files only and does not load
 // the compiler (loading soljson alone takes seconds), so an unchanged tree costs a few milliseconds.
 // Errors exit 1; warnings are printed.
+// contracts/out is tracked in git (ABI + bytecode + .hash): solc-js needs ~18 CPU-seconds for these sources, so a
+// fresh clone whose sources match the committed hash compiles nothing on its first `npm start`. Whoever changes a
+// source commits the recompiled contracts/out with it; `--check` (contracts/test/artifacts.test.ts, in `npm test`)
+// compiles into memory and exits 1 when contracts/out differs from what the current sources compile to.
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -15,7 +19,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const srcDir = join(root, 'contracts', 'src');
 const outDir = join(root, 'contracts', 'out');
 const hashFile = join(outDir, '.hash');
-const force = process.argv.includes('--force');
+const check = process.argv.includes('--check');
+const force = check || process.argv.includes('--force');
 
 /** @returns {string[]} absolute paths of every .sol file under dir, sorted */
 function walk(dir) {
@@ -94,22 +99,32 @@ if (errors.length > 0) {
   process.exit(1);
 }
 
-// Start from a clean output dir so deleted contracts do not leave stale artifacts behind.
-rmSync(outDir, { recursive: true, force: true });
-mkdirSync(outDir, { recursive: true });
+/** file name in contracts/out → its content */
+const artifacts = new Map([['.hash', digest + '\n']]);
 const written = [];
 for (const [unit, contracts] of Object.entries(output.contracts ?? {})) {
   if (!(unit in sources)) continue; // OpenZeppelin and other imports
   for (const [contractName, artifact] of Object.entries(contracts)) {
     const object = artifact.evm?.bytecode?.object ?? '';
     if (object.length === 0) continue; // interfaces and abstract contracts
-    const file = join(outDir, `${contractName}.json`);
-    writeFileSync(
-      file,
-      JSON.stringify({ contractName, abi: artifact.abi, bytecode: `0x${object}` }, null, 2) + '\n',
-    );
+    artifacts.set(`${contractName}.json`, JSON.stringify({ contractName, abi: artifact.abi, bytecode: `0x${object}` }, null, 2) + '\n');
     written.push(`${contractName} (${object.length / 2} bytes)`);
   }
 }
-writeFileSync(hashFile, digest + '\n');
+if (check) {
+  const present = existsSync(outDir) ? readdirSync(outDir).sort() : [];
+  const stale = [...new Set([...present, ...artifacts.keys()])]
+    .sort()
+    .filter((f) => !artifacts.has(f) || !present.includes(f) || readFileSync(join(outDir, f), 'utf8') !== artifacts.get(f));
+  if (stale.length > 0) {
+    console.error(`compile-contracts: contracts/out is stale (${stale.join(', ')}); run npm run build:contracts and commit contracts/out`);
+    process.exit(1);
+  }
+  console.log(`compile-contracts: contracts/out matches the sources (${written.length} contracts)`);
+  process.exit(0);
+}
+// Start from a clean output dir so deleted contracts do not leave stale artifacts behind.
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(outDir, { recursive: true });
+for (const [file, content] of artifacts) writeFileSync(join(outDir, file), content);
 console.log(`compile-contracts: solc ${version}, ${Date.now() - started} ms → ${written.join(', ')}`);

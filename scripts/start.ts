@@ -82,6 +82,16 @@ async function main() {
   mkdirSync(STATE_DIR, { recursive: true });
   const apiPort = Number(env.API_PORT ?? 4000);
 
+  // Postgres and the chain are independent: started side by side, the Postgres start (initdb on a fresh clone) overlaps
+  // anvil and the deployment instead of adding to them
+  // (both settle before a failure is reported, so that the stop that follows knows everything that was started)
+  const [database, chain] = await Promise.allSettled([startDatabase(), startChain()]);
+  if (database.status === 'rejected') throw database.reason;
+  if (chain.status === 'rejected') throw chain.reason;
+  await startApps(apiPort, database.value, chain.value);
+}
+
+async function startDatabase(): Promise<string> {
   let databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) {
     const pgServer = await startEmbeddedPostgres(Number(env.EMBEDDED_PG_PORT ?? 54329));
@@ -90,7 +100,10 @@ async function main() {
     databaseUrl = pgServer.url;
     console.log(`Postgres   embedded, ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
   }
+  return databaseUrl;
+}
 
+async function startChain(): Promise<Record<string, string>> {
   let rpcUrl = env.RPC_URL;
   let deploymentEnv: Record<string, string> = {};
   if (!rpcUrl) {
@@ -161,7 +174,10 @@ async function main() {
     };
     console.log(`chain      anvil ${rpcUrl} (chain ${deployment.chainId}), market ${deployment.market}`);
   }
+  return deploymentEnv;
+}
 
+async function startApps(apiPort: number, databaseUrl: string, deploymentEnv: Record<string, string>) {
   const appEnv: NodeJS.ProcessEnv = { ...env, ...deploymentEnv, DATABASE_URL: databaseUrl, API_PORT: String(apiPort) };
   const config = configFromEnv(appEnv); // validate once here, with a clear message, before starting anything
   checkNotStopping();

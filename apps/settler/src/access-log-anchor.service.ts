@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Contract, JsonRpcProvider, Wallet } from 'ethers';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { createProvider, loadArtifact, waitForReceipt } from '#chain';
 import { AccessLogRepository, GENESIS_HASH, accessLogHash, firstBrokenLink } from '#db';
 

@@ -1,6 +1,6 @@
 import { Controller, Logger } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { CHAIN_EVENT, ChainEventMessage } from '#bus';
+import { CHAIN_EVENT, type ChainEventMessage } from '#bus';
 import { InboxRepository } from '#db';
 import { SettlerService } from './settler.service.js';
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type Provider, SetMetadata, type Type } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { RoleRepository } from '#db';
 
 /**

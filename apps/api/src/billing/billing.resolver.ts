@@ -1,8 +1,8 @@
 import { Inject } from '@nestjs/common';
 import { Args, ArgsType, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { LedgerRepository } from '#db';
-import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
+import { CurrentUser, type GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { RoAccessService } from '../ro/ro-access.service.js';

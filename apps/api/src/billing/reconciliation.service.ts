@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Interface, id, zeroPadValue } from 'ethers';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { loadArtifact, OpenReadLogDecoder, JsonRpcClient, RpcLog } from '#chain';
 import { LedgerEntryRow, LedgerRepository } from '#db';
 import { LEDGER_KINDS, LedgerKind, StudyBefore, ledgerLinesOf } from '#domain';

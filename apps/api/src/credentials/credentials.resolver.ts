@@ -1,8 +1,8 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { CredentialRepository } from '#db';
-import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
+import { Authenticated, CurrentUser, type GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { RoleService } from '../auth/roles.js';
 import { ChainService } from '../chain/chain.service.js';

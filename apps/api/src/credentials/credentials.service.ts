@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { MODALITIES, attestationFor, isUsState, isValidNpi, parseCalendarDate } from '#domain';
 import { ApplicationRow, CredentialRepository, DuplicatePendingApplication, NewApplication } from '#db';
 import { ChainService, UnsignedTx } from '../chain/chain.service.js';

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { GovernanceRepository } from '#db';
 import type { Role, RoleProvider } from '../auth/roles.js';
 

@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Contract, Interface, Wallet } from 'ethers';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import {
   loadArtifact, BALLOT_TYPES, PARAMETER_SETTERS, PROPOSAL_STATES, descriptionHash, governorDomain,
   type ParameterChange, type ParameterName,

@@ -2,7 +2,7 @@ import { Inject } from '@nestjs/common';
 import { Args, Context, Field, GraphQLISODateTime, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { LedgerCursor, LedgerEntryRow, LedgerRepository } from '#db';
-import { CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
+import { CurrentUser, type GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseLimit } from '../common/validation.js';

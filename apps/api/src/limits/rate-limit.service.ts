@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { BucketSpec, RateLimitRepository } from '#db';
 import { OpenReadError } from '../common/errors.js';
 import { clientKey } from './client-address.js';

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { FeedPosition, StudyFeedRepository, WorklistRow } from '#db';
 import { ChainService } from '../chain/chain.service.js';
 import { Study } from '../studies/study.models.js';

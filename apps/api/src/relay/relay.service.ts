@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Contract, FunctionFragment, Interface, getAddress, solidityPacked, verifyTypedData } from 'ethers';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { loadArtifact, FORWARD_REQUEST_TYPES, ForwardRequest, forwarderDomain } from '#chain';
 import { RelayOutboxRepository, RelayRow } from '#db';
 import type { Role } from '../auth/roles.js';

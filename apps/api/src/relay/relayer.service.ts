@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Interface, Transaction, Wallet, solidityPacked } from 'ethers';
 import { DataSource, QueryRunner } from 'typeorm';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { loadArtifact } from '#chain';
 import { RelayAttempt, RelayOutboxRepository, RelayRow } from '#db';
 import { ChainService } from '../chain/chain.service.js';

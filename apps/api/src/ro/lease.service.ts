@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { keccak256 } from 'ethers';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import {
   AccessAction, AccessLogRepository, LeaseRow, RoRepository, StudyRepository, StudyVaultRepository,
 } from '#db';

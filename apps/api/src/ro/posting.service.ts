@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { StudyVaultRepository } from '#db';
 import {
   MODALITIES, URGENCIES, US_STATES, modalityIndex, stateIndex, urgencyIndex, BODY_PARTS, PHI_DESCRIPTIONS,

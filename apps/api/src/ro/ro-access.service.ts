@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { RoMemberRole, RoRepository, RoRow } from '#db';
 import type { Role } from '../auth/roles.js';
 import { OpenReadError } from '../common/errors.js';

@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { Signature, getAddress, verifyTypedData } from 'ethers';
 import { Args, Field, ID, Int, ObjectType, Parent, Query, ResolveField, Mutation, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { RoRepository, RoRow } from '#db';
 import { Authenticated, CurrentUser, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';

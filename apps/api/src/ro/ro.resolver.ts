@@ -1,9 +1,9 @@
 import { Inject } from '@nestjs/common';
 import { Args, Context, ID, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import { RoRepository, RoRow } from '#db';
 import { x25519PublicKey } from '#lease';
-import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
+import { Authenticated, CurrentUser, type GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAddress } from '../common/validation.js';

@@ -3,7 +3,7 @@ import { Args, Context, ID, Int, Mutation, Query, Resolver } from '@nestjs/graph
 import { APP_CONFIG, type AppConfig } from '#config';
 import { MODALITIES, URGENCIES, US_STATES } from '#domain';
 import { StudyRepository } from '#db';
-import { Authenticated, CurrentUser, GqlContext, Roles } from '../auth/auth.guard.js';
+import { Authenticated, CurrentUser, type GqlContext, Roles } from '../auth/auth.guard.js';
 import type { AuthUser } from '../auth/auth.service.js';
 import { ChainService } from '../chain/chain.service.js';
 import { PostingService } from '../ro/posting.service.js';

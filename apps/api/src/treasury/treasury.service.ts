@@ -1,6 +1,6 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Interface, Signature, TypedDataEncoder, Wallet, recoverAddress } from 'ethers';
-import { APP_CONFIG, AppConfig } from '#config';
+import { APP_CONFIG, type AppConfig } from '#config';
 import {
   loadArtifact, SAFE_TX_TYPES, multiSendBatch, safeAbi, safeDomain, safeInfrastructureAddresses,
   safeTxMessage, type SafeInfrastructure, SAFE_ERRORS, classifyChainError,
