@@ -213,7 +213,7 @@ async function indexerBench() {
     const url = `${await api.getUrl()}/graphql`.replace('[::1]', '127.0.0.1');
     const indexed = async () => {
       const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ indexerStatus { indexedBlock } }' }) });
-      return ((await res.json()) as any).data.indexerStatus.indexedBlock as number;
+      return ((await res.json()) as { data: { indexerStatus: { indexedBlock: number } } }).data.indexerStatus.indexedBlock;
     };
     while ((await indexed()) < head) await new Promise((r) => setTimeout(r, 50));
     const market = owner.market.connect(new NonceManager(devKey(2).connect(provider))) as Contract;
@@ -251,9 +251,12 @@ async function indexerBench() {
     // size
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
-    const size = (await c.query(`SELECT pg_database_size(current_database()) AS b`)).rows[0].b;
+    // bigint columns arrive as strings
+    const size = Number((await c.query<{ b: string }>(`SELECT pg_database_size(current_database()) AS b`)).rows[0].b);
     const tables = (
-      await c.query(`SELECT relname, pg_total_relation_size(relid) AS b, n_live_tup AS rows FROM pg_stat_user_tables ORDER BY 2 DESC LIMIT 5`)
+      await c.query<{ relname: string; b: string; rows: string }>(
+        `SELECT relname, pg_total_relation_size(relid) AS b, n_live_tup AS rows FROM pg_stat_user_tables ORDER BY 2 DESC LIMIT 5`,
+      )
     ).rows;
     await c.end();
 
@@ -278,7 +281,7 @@ async function indexerBench() {
       ],
       [`steady-state lag, block mined → in GraphQL (poll ${POLL_MS} ms, ${LAG_SAMPLES} samples)`, lagText(lags)],
       [`  … while the worklist ceilings of every open study are rewritten${refreshStillRunning ? '' : ' (the refresh ended during the samples)'}`, lagText(refreshLags)],
-      ['database size', `${(size / 2 ** 20).toFixed(1)} MiB (${tables.map((r: any) => `${r.relname} ${(r.b / 2 ** 20).toFixed(1)} MiB`).join(', ')})`],
+      ['database size', `${(size / 2 ** 20).toFixed(1)} MiB (${tables.map((r) => `${r.relname} ${(Number(r.b) / 2 ** 20).toFixed(1)} MiB`).join(', ')})`],
     ];
     const w = Math.max(...rows.map((r) => r[0].length));
     console.log(`\n| ${'measure'.padEnd(w)} | result |\n|${'-'.repeat(w + 2)}|--------|`);

@@ -33,6 +33,14 @@ export interface GaslessRequest {
   typedData: { domain: TypedDataDomain; types: Record<string, TypedDataField[]>; primaryType: string; message: Record<string, unknown> };
 }
 
+/** What relayTransaction and relayGasless answer (RELAYED_FIELDS). */
+export interface Relayed {
+  txHash: string;
+  blockNumber: number;
+  function: string;
+  indexed: boolean;
+}
+
 export const PREPARED_FIELDS = 'from to data chainId gasLimit';
 export const GASLESS_FIELDS = 'request { from to value gas nonce deadline data } typedData';
 export const RELAYED_FIELDS = 'txHash blockNumber function indexed';
@@ -48,6 +56,7 @@ export class ApiClient {
   constructor(readonly url: string) {}
 
   /** Sends one operation; answers the whole response body (data and errors). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the end-to-end tests read untyped results; they pass T when they are typed
   async send<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<{ data?: T; errors?: ApiError[] }> {
     const res = await fetch(this.url, {
       method: 'POST',
@@ -63,6 +72,7 @@ export class ApiClient {
   }
 
   /** The operation's data; throws an {@link ApiCallError} if the API answered errors. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as for send
   async gql<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
     const r = await this.send<T>(query, variables);
     if (r.errors?.length) throw new ApiCallError(String(r.errors[0].extensions?.code ?? 'UNKNOWN'), r.errors[0].message, r.errors);
@@ -87,18 +97,18 @@ export class ApiClient {
    * Signs a PreparedTransaction with the wallet (a connected ethers Signer: it fills the nonce and fees) and sends it
    * with relayTransaction, which answers once it is mined (and indexed).
    */
-  async signAndRelay(wallet: Signer, tx: PreparedTransaction): Promise<{ txHash: string; blockNumber: number; function: string; indexed: boolean }> {
+  async signAndRelay(wallet: Signer, tx: PreparedTransaction): Promise<Relayed> {
     const populated = await wallet.populateTransaction({ to: tx.to, data: tx.data, chainId: tx.chainId, gasLimit: BigInt(tx.gasLimit) });
     const signed = await wallet.signTransaction(populated);
-    const { relayTransaction } = await this.gql(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { ${RELAYED_FIELDS} } }`, { tx: signed });
+    const { relayTransaction } = await this.gql<{ relayTransaction: Relayed }>(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { ${RELAYED_FIELDS} } }`, { tx: signed });
     return relayTransaction;
   }
 
   /** Signs a GaslessRequest's typed data as the API gives it and hands it to relayGasless (the service pays the gas). */
-  async signAndRelayGasless(wallet: Signer, prepared: GaslessRequest): Promise<{ txHash: string; blockNumber: number; function: string; indexed: boolean }> {
+  async signAndRelayGasless(wallet: Signer, prepared: GaslessRequest): Promise<Relayed> {
     const { domain, types, message } = prepared.typedData;
     const signature = await wallet.signTypedData(domain, types, message);
-    const { relayGasless } = await this.gql(
+    const { relayGasless } = await this.gql<{ relayGasless: Relayed }>(
       `mutation($r: ForwardRequestInput!, $s: String!) { relayGasless(request: $r, signature: $s) { ${RELAYED_FIELDS} } }`,
       { r: prepared.request, s: signature },
     );

@@ -23,7 +23,11 @@ export interface Setting {
   description: string | undefined;
 }
 
-type AnySchema = z.ZodType & { _zod: { def: Record<string, any> } };
+/** A zod schema as configSchema builds them (zod classic); `s.description` is classic's. */
+type AnySchema = z.ZodType;
+
+/** Every zod schema is one of zod's own kinds: its definition is then a union discriminated by `type`. */
+const defOf = (s: AnySchema) => s._zod.def as z.core.$ZodTypes['_zod']['def'];
 
 /** The leaves of the schema with their description and default, unwrapping optional/default/pipe wrappers. */
 function leaves(schema: AnySchema, path: string[], out: Omit<Setting, 'env'>[]): void {
@@ -33,25 +37,26 @@ function leaves(schema: AnySchema, path: string[], out: Omit<Setting, 'env'>[]):
   let optional = false;
   for (;;) {
     description ??= s.description;
-    const def = s._zod.def;
+    const def = defOf(s);
     if (def.type === 'default') {
       dflt ??= def.defaultValue;
-      s = def.innerType;
+      s = def.innerType as AnySchema;
     } else if (def.type === 'prefault') {
-      s = def.innerType;
+      s = def.innerType as AnySchema;
     } else if (def.type === 'optional') {
       optional = true;
-      s = def.innerType;
+      s = def.innerType as AnySchema;
     } else if (def.type === 'pipe' && def.in._zod.def.type !== 'transform') {
-      s = def.in;
+      s = def.in as AnySchema;
     } else break;
   }
-  if (s._zod.def.type === 'object') {
-    for (const [k, v] of Object.entries(s._zod.def.shape as Record<string, AnySchema>)) leaves(v, [...path, k], out);
+  const def = defOf(s);
+  if (def.type === 'object') {
+    for (const [k, v] of Object.entries(def.shape)) leaves(v as AnySchema, [...path, k], out);
     return;
   }
   const shown = dflt === undefined ? '' : Array.isArray(dflt) ? dflt.join(',') : String(dflt);
-  out.push({ path: path.join('.'), default: shown, required: dflt === undefined && !optional && s._zod.def.type !== 'unknown', description });
+  out.push({ path: path.join('.'), default: shown, required: dflt === undefined && !optional && def.type !== 'unknown', description });
 }
 
 /** From configFromEnv's source: setting path → the env variables its value is read from, and the fallback expression. */
@@ -121,7 +126,7 @@ function fallbackText(e: ts.Expression, locals: Map<string, ts.Expression>): str
 
 export function settings(): Setting[] {
   const out: Omit<Setting, 'env'>[] = [];
-  leaves(configSchema as unknown as AnySchema, [], out);
+  leaves(configSchema, [], out);
   const env = envMapping();
   return out.map((s) => {
     const m = env.get(s.path);

@@ -44,7 +44,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     this.ns = options.namespace ?? 'openread';
   }
 
-  async listen(callback: (...optionalParams: unknown[]) => any): Promise<void> {
+  async listen(callback: (...optionalParams: unknown[]) => unknown): Promise<void> {
     try {
       this.nc = await connect({ servers: this.options.servers, name: this.options.durable, maxReconnectAttempts: -1 });
       await ensureStream(this.nc, this.ns);
@@ -102,7 +102,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     this.nc = null;
   }
 
-  on(): any {
+  on(): never {
     throw new Error('JetStreamServer.on is not supported');
   }
 
@@ -145,7 +145,7 @@ export class JetStreamClient extends ClientProxy {
   }
 
   /** emit(): resolves once the stream has stored the message (PubAck); msgID = data.id deduplicates. */
-  protected async dispatchEvent<T = any>(packet: ReadPacket): Promise<T> {
+  protected async dispatchEvent<T = unknown>(packet: ReadPacket): Promise<T> {
     const js = await this.connect();
     const data = packet.data as { id?: string };
     const pattern = this.normalizePattern(packet.pattern);
@@ -161,7 +161,7 @@ export class JetStreamClient extends ClientProxy {
     return () => undefined;
   }
 
-  override on(): any {
+  override on(): never {
     throw new Error('JetStreamClient.on is not supported');
   }
 

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { TypedDataEncoder, Wallet, verifyTypedData } from 'ethers';
+import { Wallet, verifyTypedData } from 'ethers';
 import { STUDY_ID_ISSUANCE_TYPES, issueStudyId, studyMarketDomain } from './study-id.js';
 it('issueStudyId signs exactly the EIP-712 StudyIdIssuance that ethers signTypedData signs', async () => {
   const w = Wallet.createRandom();

@@ -21,22 +21,29 @@ export interface BulkOptions {
   onProgress?: (done: number) => void;
 }
 
-async function rpc(url: string, body: unknown): Promise<any> {
+/** A JSON-RPC answer; the methods called here answer a hex quantity, a boolean or null. */
+interface RpcAnswer {
+  id?: number;
+  result?: string | boolean | null;
+  error?: { message: string };
+}
+
+async function rpc<T extends RpcAnswer | RpcAnswer[]>(url: string, body: unknown): Promise<T> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  return res.json();
+  return (await res.json()) as T;
 }
 
 export async function generateBulkEvents(o: BulkOptions): Promise<{ blocks: number; events: number }> {
   const market = new Interface(loadArtifact('StudyMarket').abi);
   const call = async (method: string, params: unknown[] = []) => {
-    const r = await rpc(o.rpcUrl, { jsonrpc: '2.0', id: 1, method, params });
+    const r = await rpc<RpcAnswer>(o.rpcUrl, { jsonrpc: '2.0', id: 1, method, params });
     if (r.error) throw new Error(`${method}: ${r.error.message}`);
     return r.result;
   };
-  const issue = studyIdIssuerFor(o.studyIdIssuerKey, o.market, BigInt(await call('eth_chainId')));
+  const issue = studyIdIssuerFor(o.studyIdIssuerKey, o.market, BigInt(String(await call('eth_chainId'))));
   const issuedUntil = BigInt(Math.floor(Date.now() / 1000) + 10 * 365 * 86400); // far beyond any bench's chain time
   const nonces = new Map<string, number>();
-  for (const ro of o.ros) nonces.set(ro, Number(await call('eth_getTransactionCount', [ro, 'latest'])));
+  for (const ro of o.ros) nonces.set(ro, Number(String(await call('eth_getTransactionCount', [ro, 'latest']))));
   // each RO deposits enough for its share of 1-unit escrows up front
   await call('evm_setAutomine', [false]);
   try {
@@ -80,11 +87,11 @@ export async function generateBulkEvents(o: BulkOptions): Promise<{ blocks: numb
 async function sendBatch(url: string, txs: unknown[]) {
   for (let i = 0; i < txs.length; i += 1000) {
     const part = txs.slice(i, i + 1000);
-    const answers = await rpc(
+    const answers = await rpc<RpcAnswer[]>(
       url,
       part.map((tx, j) => ({ jsonrpc: '2.0', id: j, method: 'eth_sendTransaction', params: [tx] })),
     );
-    const failed = (answers as any[]).find((a) => a.error);
-    if (failed) throw new Error(`eth_sendTransaction: ${failed.error.message}`);
+    const failed = answers.find((a) => a.error);
+    if (failed?.error) throw new Error(`eth_sendTransaction: ${failed.error.message}`);
   }
 }

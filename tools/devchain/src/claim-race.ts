@@ -6,12 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { Wallet, hexlify, randomBytes, type Contract, type JsonRpcProvider, type TransactionReceipt } from 'ethers';
+import { Wallet, hexlify, randomBytes, type Contract, type JsonRpcProvider, type TransactionReceipt, type TypedDataDomain } from 'ethers';
 import { FORWARD_REQUEST_TYPES, waitForReceipt, issuanceArgs, studyIdIssuerFor } from '#chain';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
-import { signInMessage } from './siwe.js';
+import { type SignInNonce, signInMessage } from './siwe.js';
 
-export interface GraphqlResult<T = any> {
+export interface GraphqlResult<T = unknown> {
   data?: T;
   errors?: { message: string; extensions?: Record<string, unknown> }[];
 }
@@ -21,7 +21,7 @@ export class GraphqlHttp {
   token: string | null = null;
   constructor(readonly url: string) {}
 
-  async send<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<GraphqlResult<T>> {
+  async send<T = unknown>(query: string, variables: Record<string, unknown> = {}): Promise<GraphqlResult<T>> {
     const res = await fetch(this.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(this.token && { authorization: `Bearer ${this.token}` }) },
@@ -30,7 +30,7 @@ export class GraphqlHttp {
     return (await res.json()) as GraphqlResult<T>;
   }
 
-  async ok<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  async ok<T = unknown>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
     const r = await this.send<T>(query, variables);
     if (r.errors?.length || !r.data) throw new Error(`GraphQL errors: ${JSON.stringify(r.errors)}`);
     return r.data;
@@ -38,9 +38,9 @@ export class GraphqlHttp {
 
   /** Sign-In with Ethereum: nonce → EIP-4361 message signed by the wallet → login. */
   async signIn(wallet: Wallet): Promise<void> {
-    const { nonce } = await this.ok(`mutation { nonce { nonce domain uri chainId } }`);
+    const { nonce } = await this.ok<{ nonce: SignInNonce }>(`mutation { nonce { nonce domain uri chainId } }`);
     const message = signInMessage(nonce, wallet.address);
-    const { login } = await this.ok(`mutation($m: String!, $s: String!) { login(message: $m, signature: $s) { token } }`, {
+    const { login } = await this.ok<{ login: { token: string } }>(`mutation($m: String!, $s: String!) { login(message: $m, signature: $s) { token } }`, {
       m: message,
       s: await wallet.signMessage(message),
     });
@@ -83,15 +83,16 @@ const RELAY = `mutation($r: ForwardRequestInput!, $s: String!) { relayGasless(re
 /** One claim: prepare, sign with the wallet, relay. */
 export async function claimGasless({ wallet, client }: Claimer, studyId: string): Promise<ClaimAttempt> {
   const t0 = performance.now();
-  const prepared = await client.send(PREPARE, { id: studyId });
+  const prepared = await client.send<{ p: { request: Record<string, unknown>; domain: TypedDataDomain } }>(PREPARE, { id: studyId });
   const t1 = performance.now();
   const code = (r: GraphqlResult) => (r.errors?.length ? String(r.errors[0].extensions?.code) : r.data ? null : 'NO_DATA');
-  if (code(prepared) !== null)
+  // code() is null only when there is data; `!prepared.data` narrows the type
+  if (code(prepared) !== null || !prepared.data)
     return { who: wallet.address, code: code(prepared), failedAt: 'prepare', prepareMs: t1 - t0, signMs: 0, relayMs: 0, totalMs: t1 - t0 };
   const { request, domain } = prepared.data.p;
   const signature = await wallet.signTypedData(domain, FORWARD_REQUEST_TYPES, request);
   const t2 = performance.now();
-  const relayed = await client.send(RELAY, { r: request, s: signature });
+  const relayed = await client.send<{ relayGasless: { txHash: string } }>(RELAY, { r: request, s: signature });
   const t3 = performance.now();
   const relayCode = code(relayed);
   return {
@@ -183,7 +184,7 @@ export async function postTogether(
 /** Resolves once the API's indexer has indexed `block` (the indexerStatus query, polled). */
 export async function indexedUpTo(client: GraphqlHttp, block: number, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while ((await client.ok(`{ indexerStatus { indexedBlock } }`)).indexerStatus.indexedBlock < block) {
+  while ((await client.ok<{ indexerStatus: { indexedBlock: number } }>(`{ indexerStatus { indexedBlock } }`)).indexerStatus.indexedBlock < block) {
     if (Date.now() > until) throw new Error(`block ${block} not indexed within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 50));
   }
