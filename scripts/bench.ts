@@ -17,13 +17,32 @@
  * Prints a table (recorded, dated, in docs/benchmarks.md).
  */
 import { mined, VOTE_SUPPORT, createProvider, descriptionHash, issuanceArgs, issueStudyId, parameterProposal, signBallot } from '#chain';
-import { generateBulkEvents, ANVIL_MNEMONIC, contracts, deployGovernance, deployOpenRead, governanceContracts, increaseTime, startAnvil, devKey } from '#devchain';
+import {
+  generateBulkEvents,
+  ANVIL_MNEMONIC,
+  contracts,
+  deployGovernance,
+  deployOpenRead,
+  governanceContracts,
+  increaseTime,
+  startAnvil,
+  devKey,
+} from '#devchain';
 import { claimBench } from './bench/claim.js';
 import { startBench } from './bench/start.js';
 import { printTable } from './bench/table.js';
 import { worklistBench } from './bench/worklist.js';
 import { NestFactory } from '@nestjs/core';
-import { HDNodeWallet, MaxUint256, Mnemonic, NonceManager, id as keccakId, type Contract, type ContractTransactionResponse, type JsonRpcProvider } from 'ethers';
+import {
+  HDNodeWallet,
+  MaxUint256,
+  Mnemonic,
+  NonceManager,
+  id as keccakId,
+  type Contract,
+  type ContractTransactionResponse,
+  type JsonRpcProvider,
+} from 'ethers';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { createApiApp } from '#api';
@@ -41,12 +60,15 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
   const provider: JsonRpcProvider = createProvider(anvil.rpcUrl);
   const rows: { call: string; gas: bigint; note: string }[] = [];
   try {
-    const w = Array.from({ length: 10 }, (_, i) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`).connect(provider));
+    const w = Array.from({ length: 10 }, (_, i) =>
+      HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`).connect(provider),
+    );
     const [owner, verifier, ro, rad, m1, m2, m3, relayer, , treasury] = w;
     const issuer = devKey(11);
     const d = await deployOpenRead(owner, { treasury: treasury.address, studyIdIssuer: issuer.address });
     // valid for a year: the bench moves chain time forward between rounds
-    const issued = (id: string) => issuanceArgs(issueStudyId(issuer.privateKey, d.market, d.chainId, ro.address, id, Math.floor(Date.now() / 1000) + 365 * 86400));
+    const issued = (id: string) =>
+      issuanceArgs(issueStudyId(issuer.privateKey, d.market, d.chainId, ro.address, id, Math.floor(Date.now() / 1000) + 365 * 86400));
     const c = contracts(d, owner);
     const as = (x: HDNodeWallet) => contracts(d, x);
     const measure = async (call: string, tx: Promise<ContractTransactionResponse>, note = '') => {
@@ -54,7 +76,9 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
       rows.push({ call, gas: receipt!.gasUsed, note });
     };
     await mined(c.registry.grantRole(keccakId('VERIFIER_ROLE'), verifier.address));
-    await mined(as(verifier).registry.attest(rad.address, (1n << 51n) - 1n, (1n << 7n) - 1n, BigInt(Math.floor(Date.now() / 1000) + 86400 * 365)));
+    await mined(
+      as(verifier).registry.attest(rad.address, (1n << 51n) - 1n, (1n << 7n) - 1n, BigInt(Math.floor(Date.now() / 1000) + 86400 * 365)),
+    );
     await mined(c.token.mint(ro.address, 1_000_000n * USD));
     await mined(as(ro).token.approve(d.market, MaxUint256));
     await mined(as(ro).market.deposit(1n)); // warm the RO's balance slot, as in steady operation
@@ -65,11 +89,19 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
     for (const round of [0, 1]) {
       const note = round === 0 ? 'first study' : 'steady state';
       const id = sid(round);
-      await measure(round ? 'postStudy' : 'postStudy (first)', as(ro).market.postStudy(id, 1, 15000, 1, 4, 100n * USD, ...issued(id)), note);
+      await measure(
+        round ? 'postStudy' : 'postStudy (first)',
+        as(ro).market.postStudy(id, 1, 15000, 1, 4, 100n * USD, ...issued(id)),
+        note,
+      );
       await measure(round ? 'claim' : 'claim (first)', as(rad).market.claim(id), note);
       await measure(round ? 'submitReport' : 'submitReport (first)', as(rad).market.submitReport(id, keccakId(`report-${round}`)), note);
       await increaseTime(provider, 24 * 3600);
-      await measure(round ? 'settle' : 'settle (first)', as(treasury).market.settle(id), round ? 'steady state: recipients hold balances' : 'first credit to zero balances');
+      await measure(
+        round ? 'settle' : 'settle (first)',
+        as(treasury).market.settle(id),
+        round ? 'steady state: recipients hold balances' : 'first credit to zero balances',
+      );
     }
     await measure('withdraw', as(rad).market.withdraw(1n), 'partial: balance stays non-zero');
     await measure('withdraw (all)', as(treasury).market.withdraw(await c.market.balanceOf(treasury.address)), 'balance to zero (refund)');
@@ -85,7 +117,10 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
     // governance
     const g = await deployGovernance(owner, d, {
       members: [m1, m2, m3].map((m) => ({ address: m.address })),
-      votingDelay: 1, votingPeriod: 100, timelockDelay: 50, quorumPercent: 40,
+      votingDelay: 1,
+      votingPeriod: 100,
+      timelockDelay: 50,
+      quorumPercent: 40,
     });
     await increaseTime(provider, 1);
     const gov = (x: HDNodeWallet) => governanceContracts(g, x).governor;
@@ -99,7 +134,11 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
     await increaseTime(provider, 101);
     await measure('queue', gov(relayer).queue(p.targets, p.values, p.calldatas, descriptionHash('fee 7%')));
     await increaseTime(provider, 51);
-    await measure('execute', gov(relayer).execute(p.targets, p.values, p.calldatas, descriptionHash('fee 7%')), 'sets feeBps via the timelock');
+    await measure(
+      'execute',
+      gov(relayer).execute(p.targets, p.values, p.calldatas, descriptionHash('fee 7%')),
+      'sets feeBps via the timelock',
+    );
   } finally {
     provider.destroy();
     await anvil.stop();
@@ -119,7 +158,6 @@ async function gasTable() {
     console.log(`${r.call.padEnd(w)}  ${r.gas.toString().padStart(9)}  ${(target ? String(target) : '').padStart(9)}  ${r.note}${mark}`);
   }
 }
-
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 100_000);
 const PER_BLOCK = Number(process.env.BENCH_PER_BLOCK ?? 500);
@@ -173,7 +211,13 @@ async function indexerBench() {
       rpcUrl: anvil.rpcUrl,
       chainId: deployment.chainId,
       contracts: { ...deployment },
-      api: { port: 0, siweDomain: 'bench.local', siweUri: 'http://bench.local', publicRateLimitBurst: 100_000, publicRateLimitPerSecond: 1000 }, // the lag probe polls indexerStatus
+      api: {
+        port: 0,
+        siweDomain: 'bench.local',
+        siweUri: 'http://bench.local',
+        publicRateLimitBurst: 100_000,
+        publicRateLimitPerSecond: 1000,
+      }, // the lag probe polls indexerStatus
       indexer: { batchBlocks: BATCH, pollMs: POLL_MS, healthPort: 0, rpcTimeoutMs: 60_000 },
       settler: {},
       bus: { settlerPort: 1 },
@@ -212,7 +256,11 @@ async function indexerBench() {
     await api.listen(0, '127.0.0.1');
     const url = `${await api.getUrl()}/graphql`.replace('[::1]', '127.0.0.1');
     const indexed = async () => {
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ indexerStatus { indexedBlock } }' }) });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: '{ indexerStatus { indexedBlock } }' }),
+      });
       return ((await res.json()) as { data: { indexerStatus: { indexedBlock: number } } }).data.indexerStatus.indexedBlock;
     };
     while ((await indexed()) < head) await new Promise((r) => setTimeout(r, 50));
@@ -263,9 +311,15 @@ async function indexerBench() {
     const t = pipeline.timings;
     const stage = (ms: number) => `${secs(ms)} (${((ms / backfillMs) * 100).toFixed(0)} %)`;
     const rows: [string, string][] = [
-      ['machine', `${(await import('node:os')).cpus().length} cores, Node ${process.version}, Postgres ${(await pgVersion(db.url)) ?? '?'}`],
+      [
+        'machine',
+        `${(await import('node:os')).cpus().length} cores, Node ${process.version}, Postgres ${(await pgVersion(db.url)) ?? '?'}`,
+      ],
       ['events generated on anvil', `${fmt(gen.events)} in ${gen.blocks} blocks (${secs(genMs)})`],
-      ['backfill', `${fmt(events)} events, ${fmt(head - deployment.deployBlock + 1)} blocks in ${secs(backfillMs)}, ${BATCH} blocks (~${fmt(BATCH * PER_BLOCK)} events) per batch`],
+      [
+        'backfill',
+        `${fmt(events)} events, ${fmt(head - deployment.deployBlock + 1)} blocks in ${secs(backfillMs)}, ${BATCH} blocks (~${fmt(BATCH * PER_BLOCK)} events) per batch`,
+      ],
       ['**backfill throughput**', `**${fmt(events / (backfillMs / 1000))} events/s**`],
       ['  waiting for eth_getLogs + headers (the part not overlapped with storing)', stage(t.logs + t.headers)],
       ['  decode', stage(t.decode)],
@@ -280,8 +334,14 @@ async function indexerBench() {
         `**${fmt(events / Math.max(cpu.node, cpu.pg, cpu.anvil, (cpu.node + cpu.pg + cpu.anvil) / 2))} events/s** (events ÷ max(busiest process, total CPU ÷ 2))`,
       ],
       [`steady-state lag, block mined → in GraphQL (poll ${POLL_MS} ms, ${LAG_SAMPLES} samples)`, lagText(lags)],
-      [`  … while the worklist ceilings of every open study are rewritten${refreshStillRunning ? '' : ' (the refresh ended during the samples)'}`, lagText(refreshLags)],
-      ['database size', `${(size / 2 ** 20).toFixed(1)} MiB (${tables.map((r) => `${r.relname} ${(Number(r.b) / 2 ** 20).toFixed(1)} MiB`).join(', ')})`],
+      [
+        `  … while the worklist ceilings of every open study are rewritten${refreshStillRunning ? '' : ' (the refresh ended during the samples)'}`,
+        lagText(refreshLags),
+      ],
+      [
+        'database size',
+        `${(size / 2 ** 20).toFixed(1)} MiB (${tables.map((r) => `${r.relname} ${(Number(r.b) / 2 ** 20).toFixed(1)} MiB`).join(', ')})`,
+      ],
     ];
     const w = Math.max(...rows.map((r) => r[0].length));
     console.log(`\n| ${'measure'.padEnd(w)} | result |\n|${'-'.repeat(w + 2)}|--------|`);

@@ -89,13 +89,18 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
 
     // 1. the admin onboards the RO (once): organisation, report key, billing staff, depositor wallet
     const keyFile = join(stateDir, 'demo-ro.json');
-    const existing = ((await depositor.gql(`{ myRos { id name publicKey } }`)).myRos as { id: string; name: string; publicKey: string }[]).find((r) => r.name === DEMO_RO_NAME);
+    const existing = (
+      (await depositor.gql(`{ myRos { id name publicKey } }`)).myRos as { id: string; name: string; publicKey: string }[]
+    ).find((r) => r.name === DEMO_RO_NAME);
     let roId: string;
     let roKeys: { publicKey: string; privateKey: string };
     if (existing) {
       roId = existing.id;
-      const saved = existsSync(keyFile) ? (JSON.parse(readFileSync(keyFile, 'utf8')) as { roId: string; publicKey: string; privateKey: string }) : null;
-      if (!saved || saved.roId !== roId) throw new Error(`${DEMO_RO_NAME} exists but its key file ${keyFile} is missing or belongs to another RO`);
+      const saved = existsSync(keyFile)
+        ? (JSON.parse(readFileSync(keyFile, 'utf8')) as { roId: string; publicKey: string; privateKey: string })
+        : null;
+      if (!saved || saved.roId !== roId)
+        throw new Error(`${DEMO_RO_NAME} exists but its key file ${keyFile} is missing or belongs to another RO`);
       roKeys = { publicKey: saved.publicKey, privateKey: saved.privateKey };
       log(`RO         ${DEMO_RO_NAME} (${roId}) exists; reusing it`);
     } else {
@@ -104,21 +109,35 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       const created = await admin
         .gql(
           `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id members { account role } } }`,
-          { n: DEMO_RO_NAME, k: roKeys.publicKey, b: DEMO_ACCOUNTS.billing.map((i) => devKey(i).address), d: [devKey(DEMO_ACCOUNTS.depositor).address] },
+          {
+            n: DEMO_RO_NAME,
+            k: roKeys.publicKey,
+            b: DEMO_ACCOUNTS.billing.map((i) => devKey(i).address),
+            d: [devKey(DEMO_ACCOUNTS.depositor).address],
+          },
         )
         .catch((e) => {
           if (e instanceof ApiCallError && e.code === 'FORBIDDEN')
-            throw new Error(`dev account #${DEMO_ACCOUNTS.admin} (${devKey(DEMO_ACCOUNTS.admin).address}) is not an admin: start the API with ADMIN_ADDRESSES including it`);
+            throw new Error(
+              `dev account #${DEMO_ACCOUNTS.admin} (${devKey(DEMO_ACCOUNTS.admin).address}) is not an admin: start the API with ADMIN_ADDRESSES including it`,
+            );
           throw e;
         });
       roId = created.createRo.id;
       writeFileSync(keyFile, JSON.stringify({ roId, ...roKeys }, null, 2), { mode: 0o600 });
-      log(`RO         ${DEMO_RO_NAME} (${roId}) created by admin #${DEMO_ACCOUNTS.admin}: depositor #${DEMO_ACCOUNTS.depositor}, billing ${DEMO_ACCOUNTS.billing.map((i) => `#${i}`).join(', ')}; its key: ${keyFile}`);
+      log(
+        `RO         ${DEMO_RO_NAME} (${roId}) created by admin #${DEMO_ACCOUNTS.admin}: depositor #${DEMO_ACCOUNTS.depositor}, billing ${DEMO_ACCOUNTS.billing.map((i) => `#${i}`).join(', ')}; its key: ${keyFile}`,
+      );
     }
 
     // 2. the depositor funds the RO's market balance: approve + deposit, signed by its wallet, relayed by the API
     const total = STUDIES.reduce((s, x) => s + x[5], 0n) * USD;
-    const txs = (await depositor.gql(`mutation($ro: ID!, $a: String!) { prepareRoDeposit(roId: $ro, amount: $a) { ${PREPARED_FIELDS} } }`, { ro: roId, a: total.toString() })).prepareRoDeposit;
+    const txs = (
+      await depositor.gql(`mutation($ro: ID!, $a: String!) { prepareRoDeposit(roId: $ro, amount: $a) { ${PREPARED_FIELDS} } }`, {
+        ro: roId,
+        a: total.toString(),
+      })
+    ).prepareRoDeposit;
     for (const tx of txs) await depositor.signAndRelay(depositorWallet, tx);
     log(`deposit    ${total / USD} tUSD from #${DEMO_ACCOUNTS.depositor} (prepareRoDeposit → relayTransaction ×2)`);
 
@@ -131,12 +150,17 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
       );
       await depositor.signAndRelay(depositorWallet, p.transaction);
       const studyKey = generateStudyKey();
-      const payload = Buffer.from(JSON.stringify({ demo: true, note: 'synthetic OpenRead demo payload: no images, no patient data', modality, bodyPart }));
-      await depositor.gql(`mutation($id: ID!, $c: String!, $k: String!) { uploadStudyPayload(studyId: $id, ciphertext: $c, keyForRo: $k) }`, {
-        id: p.studyId,
-        c: encryptPayload(payload, studyKey, p.studyId).toString('base64'),
-        k: sealTo(roKeys.publicKey, studyKey, roKeyContext(p.studyId)).toString('base64'),
-      });
+      const payload = Buffer.from(
+        JSON.stringify({ demo: true, note: 'synthetic OpenRead demo payload: no images, no patient data', modality, bodyPart }),
+      );
+      await depositor.gql(
+        `mutation($id: ID!, $c: String!, $k: String!) { uploadStudyPayload(studyId: $id, ciphertext: $c, keyForRo: $k) }`,
+        {
+          id: p.studyId,
+          c: encryptPayload(payload, studyKey, p.studyId).toString('base64'),
+          k: sealTo(roKeys.publicKey, studyKey, roKeyContext(p.studyId)).toString('base64'),
+        },
+      );
       studyIds.push(p.studyId);
       log(`posted     ${p.studyId}  ${modality} ${bodyPart} ${urgency.padEnd(7)} ${patientState}  max ${maxUsd} tUSD`);
     }
@@ -153,7 +177,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         log(`radiologist #${i} ${devKey(i).address} is credentialed already`);
         continue;
       }
-      const pending = ((await applicant.gql(`{ myCredentialApplications { id status } }`)).myCredentialApplications as { id: string; status: string }[]).find((a) => a.status === 'PENDING');
+      const pending = (
+        (await applicant.gql(`{ myCredentialApplications { id status } }`)).myCredentialApplications as { id: string; status: string }[]
+      ).find((a) => a.status === 'PENDING');
       const applicationId =
         pending?.id ??
         (
@@ -168,10 +194,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
         ).applyForCredential.id;
       // the verifier's role is indexed from the chain a moment after npm start
       const decision = await once('the verifier role', () =>
-        verifier.gql(`mutation($id: ID!) { approveCredentialApplication(id: $id) { transaction { ${PREPARED_FIELDS} } } }`, { id: applicationId }),
+        verifier.gql(`mutation($id: ID!) { approveCredentialApplication(id: $id) { transaction { ${PREPARED_FIELDS} } } }`, {
+          id: applicationId,
+        }),
       );
       await verifier.signAndRelay(wallet(DEMO_ACCOUNTS.verifier), decision.approveCredentialApplication.transaction);
-      log(`verified   radiologist #${i} ${devKey(i).address}: ${r.states.join('/')} for ${r.modalities.join('/')} (applyForCredential → approveCredentialApplication → relayTransaction)`);
+      log(
+        `verified   radiologist #${i} ${devKey(i).address}: ${r.states.join('/')} for ${r.modalities.join('/')} (applyForCredential → approveCredentialApplication → relayTransaction)`,
+      );
     }
 
     log(`

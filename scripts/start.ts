@@ -15,7 +15,18 @@
  * `npm run demo` then fills the worklist.
  */
 import { mined, loadArtifact, createProvider } from '#chain';
-import { AnvilHandle, startAnvil, contracts, deployGovernance, deployOpenRead, createSafe, deploySafeInfrastructure, DEV_ACCOUNTS, DEV_ROLES, devKey } from '#devchain';
+import {
+  AnvilHandle,
+  startAnvil,
+  contracts,
+  deployGovernance,
+  deployOpenRead,
+  createSafe,
+  deploySafeInfrastructure,
+  DEV_ACCOUNTS,
+  DEV_ROLES,
+  devKey,
+} from '#devchain';
 import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -23,7 +34,14 @@ import { join } from 'node:path';
 import { Contract, NonceManager, Wallet } from 'ethers';
 import { configFromEnv } from '#config';
 import { runMigrations } from '#db';
-import { STATE_DIR, readPidFile, startEmbeddedPostgres, stopStale, writePidFile, releaseEmbeddedPostgresSignalHooks } from './lib/local-stack.js';
+import {
+  STATE_DIR,
+  readPidFile,
+  startEmbeddedPostgres,
+  stopStale,
+  writePidFile,
+  releaseEmbeddedPostgresSignalHooks,
+} from './lib/local-stack.js';
 
 const env = process.env;
 /** seconds between the local chain's blocks when nobody transacts; 0 = a block per transaction only */
@@ -130,7 +148,13 @@ async function startChain(): Promise<Record<string, string>> {
     // read its starting nonce after them)
     const safeDeployer = devKey(DEV_ROLES.deployer).connect(provider);
     const safeContracts = await deploySafeInfrastructure(safeDeployer);
-    const treasury = await createSafe(safeDeployer, safeContracts, DEV_ROLES.treasuryOwners.map((i) => devKey(i).address), 2, 0n);
+    const treasury = await createSafe(
+      safeDeployer,
+      safeContracts,
+      DEV_ROLES.treasuryOwners.map((i) => devKey(i).address),
+      2,
+      0n,
+    );
     // the API holds the study-ID issuer key; the market accepts only IDs it signed
     const studyIdIssuer = new Wallet(env.STUDY_ID_ISSUER_PRIVATE_KEY ?? devKey(DEV_ROLES.studyIdIssuer).privateKey);
     const deployment = await deployOpenRead(deployer, { treasury, studyIdIssuer: studyIdIssuer.address });
@@ -138,7 +162,12 @@ async function startChain(): Promise<Record<string, string>> {
     await mined(c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(DEV_ROLES.deployer).address));
     await mined(c.token.mint(devKey(DEV_ROLES.roDepositor).address, 100_000n * 10n ** 6n));
     const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
-    await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(DEV_ROLES.settler)).address));
+    await mined(
+      anchor.grantRole(
+        await anchor.ANCHORER_ROLE(),
+        (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(DEV_ROLES.settler)).address,
+      ),
+    );
     // The DAO takes over parameters and market admin; short periods so a local vote takes minutes, not days.
     const governance = await deployGovernance(deployer, deployment, {
       members: DEV_ROLES.daoMembers.map((i) => ({ address: devKey(i).address })),

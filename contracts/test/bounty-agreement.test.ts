@@ -43,7 +43,12 @@ describe('bounty agreement between BountyMath and libs/domain computeBounty', ()
     base: Array.from({ length: 7 }, () => (rnd.next() < 0.15 ? rnd.big(0n, 1000n) : rnd.big(0n, MAX_BASE))),
   });
   const batches: Params[] = [
-    { label: 'defaults', escalation: 500n, urgency: [10_000n, 15_000n, 25_000n], base: [10n, 40n, 60n, 20n, 25n, 50n, 80n].map((x) => x * USD) },
+    {
+      label: 'defaults',
+      escalation: 500n,
+      urgency: [10_000n, 15_000n, 25_000n],
+      base: [10n, 40n, 60n, 20n, 25n, 50n, 80n].map((x) => x * USD),
+    },
     { label: 'upper bounds', escalation: 10_000n, urgency: [50_000n, 50_000n, 50_000n], base: Array(7).fill(MAX_BASE) },
     { label: 'lower bounds', escalation: 0n, urgency: [10_000n, 10_000n, 10_000n], base: [0n, 1n, 2n, 3n, 999n, 1n, 0n] },
     randomParams('random 1'),
@@ -64,10 +69,27 @@ describe('bounty agreement between BountyMath and libs/domain computeBounty', ()
         );
         const k = BigInt(rnd.int(1, 96));
         const waiting =
-          i === 0 ? 0n : rnd.pick([0n, 1n, 3599n, 3600n, 3601n, k * 3600n, k * 3600n - 1n, k * 3600n + 1n, rnd.big(0n, 30n * 86400n), 10n * 365n * 86400n]);
+          i === 0
+            ? 0n
+            : rnd.pick([
+                0n,
+                1n,
+                3599n,
+                3600n,
+                3601n,
+                k * 3600n,
+                k * 3600n - 1n,
+                k * 3600n + 1n,
+                rnd.big(0n, 30n * 86400n),
+                10n * 365n * 86400n,
+              ]);
         const inputs = {
-          base: params.base[modality], difficultyBps: difficulty, urgencyBps: params.urgency[urgency],
-          escalationBpsPerHour: params.escalation, waitingSeconds: waiting, maxBounty: MaxUint256,
+          base: params.base[modality],
+          difficultyBps: difficulty,
+          urgencyBps: params.urgency[urgency],
+          escalationBpsPerHour: params.escalation,
+          waitingSeconds: waiting,
+          maxBounty: MaxUint256,
         };
         const raw = computeBounty(inputs); // uncapped
         const maxBounty = rnd.pick([raw, raw + 1n, raw > 0n ? raw - 1n : 1n, 1n, rnd.big(1n, 500n * USD), (1n << 128n) - 1n, MaxUint256]);
@@ -76,7 +98,11 @@ describe('bounty agreement between BountyMath and libs/domain computeBounty', ()
       const onChain = await Promise.all(
         cases.map((c) => w.c.market.quoteBounty(c.modality, c.difficulty, c.urgency, c.maxBounty, c.waiting) as Promise<bigint>),
       );
-      for (const [i, c] of cases.entries()) expect(onChain[i], JSON.stringify(c, (_, v) => (typeof v === 'bigint' ? v.toString() : v))).toBe(c.expected);
+      for (const [i, c] of cases.entries())
+        expect(
+          onChain[i],
+          JSON.stringify(c, (_, v) => (typeof v === 'bigint' ? v.toString() : v)),
+        ).toBe(c.expected);
       const capped = cases.filter((c) => c.expected === c.maxBounty).length;
       expect(capped, 'some inputs hit the cap').toBeGreaterThan(0);
       total += cases.length;

@@ -13,7 +13,19 @@ import { MaxUint256, id as keccakId, type HDNodeWallet, type TransactionReceipt 
 import { computeBounty, MODALITIES, US_STATES, CredentialTerms, credentialFromMasks, mayRead } from '#domain';
 import { decodeThrownError, issuanceArgs } from '#chain';
 import { increaseTime } from '#devchain';
-import { ALL_MODALITIES, ALL_STATES, Status, USD, assertConserved, blockTimestamp, eventsOf, prng, send, startWorld, type World } from './fixture.js';
+import {
+  ALL_MODALITIES,
+  ALL_STATES,
+  Status,
+  USD,
+  assertConserved,
+  blockTimestamp,
+  eventsOf,
+  prng,
+  send,
+  startWorld,
+  type World,
+} from './fixture.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x0be4ead);
 const STEPS = Number(process.env.FUZZ_STEPS ?? 200);
@@ -21,7 +33,9 @@ const STEPS = Number(process.env.FUZZ_STEPS ?? 200);
 const FULL_CHECK_EVERY = STEPS <= 500 ? 5 : 100;
 const LEASE = 3600n;
 const ACCEPTANCE = 3600n;
-const CA = 4, NY = 34, TX = 43;
+const CA = 4,
+  NY = 34,
+  TX = 43;
 const BASE = [10n, 40n, 60n, 20n, 25n, 50n, 80n].map((x) => x * USD);
 const URGENCY_BPS = [10000n, 15000n, 25000n];
 /** the next transaction is mined at a timestamp in [now, now + SLACK] */
@@ -119,7 +133,11 @@ class Model {
 
   /** the rule CredentialRegistry.isEligible applies (libs/domain mayRead), at the model's chain time */
   eligible(rad: string, s: ModelStudy) {
-    return mayRead(this.cast.credentials.get(rad), { patientState: US_STATES[s.state], modality: MODALITIES[s.modality] }, Number(this.now));
+    return mayRead(
+      this.cast.credentials.get(rad),
+      { patientState: US_STATES[s.state], modality: MODALITIES[s.modality] },
+      Number(this.now),
+    );
   }
 
   has(st: bigint) {
@@ -167,7 +185,12 @@ async function attempt(m: Model, expected: Set<Outcome>, label: string, tx: () =
 }
 
 function chooseAction(m: Model, rnd: Rng): ActionName {
-  const weighted: [ActionName, number][] = [['deposit', 2], ['post', 3], ['withdraw', 1], ['wait', 2]];
+  const weighted: [ActionName, number][] = [
+    ['deposit', 2],
+    ['post', 3],
+    ['withdraw', 1],
+    ['wait', 2],
+  ];
   if (m.has(Status.Open)) weighted.push(['claim', 4], ['cancel', 1]);
   if (m.has(Status.Claimed)) weighted.push(['report', 4], ['expire', 1], ['claim', 1]);
   if (m.has(Status.Reported)) weighted.push(['settle', 3], ['dispute', 1]);
@@ -215,11 +238,17 @@ const ACTIONS = {
       state: rnd.pick([CA, CA, NY, TX, rnd.int(0, 50)]),
       difficulty: rnd.pick([1000, 10000, 100000, rnd.int(1000, 100000)]),
       max: rnd.next() < 0.2 ? rnd.big(1n, 1000n) : rnd.big(1n * USD, 300n * USD),
-      postedAt: 0n, lease: 0n, deadline: 0n, locked: 0n, feeBps: 0n,
+      postedAt: 0n,
+      lease: 0n,
+      deadline: 0n,
+      locked: 0n,
+      feeBps: 0n,
     };
     const exp = m.balances.get(ro.address)! >= s.max ? 'ok' : 'InsufficientBalance';
     const r = await attempt(m, new Set([exp]), 'post', () =>
-      send(w.as(ro).market.postStudy(s.id, s.modality, s.difficulty, s.urgency, s.state, s.max, ...issuanceArgs(w.issue(ro.address, s.id)))),
+      send(
+        w.as(ro).market.postStudy(s.id, s.modality, s.difficulty, s.urgency, s.state, s.max, ...issuanceArgs(w.issue(ro.address, s.id))),
+      ),
     );
     if (!r) return undefined;
     s.postedAt = m.now;
@@ -242,8 +271,12 @@ const ACTIONS = {
     if (r) {
       const ev = eventsOf(w.c, r, 'StudyClaimed')[0].args;
       const bounty = computeBounty({
-        base: BASE[s.modality], difficultyBps: BigInt(s.difficulty), urgencyBps: URGENCY_BPS[s.urgency],
-        escalationBpsPerHour: 500n, waitingSeconds: m.now - s.postedAt, maxBounty: s.max,
+        base: BASE[s.modality],
+        difficultyBps: BigInt(s.difficulty),
+        urgencyBps: URGENCY_BPS[s.urgency],
+        escalationBpsPerHour: 500n,
+        waitingSeconds: m.now - s.postedAt,
+        maxBounty: s.max,
       });
       expect(ev.bounty).toBe(bounty);
       expect(eventsOf(w.c, r, 'LeaseExpired').length).toBe(s.status === Status.Claimed ? 1 : 0);
@@ -301,9 +334,13 @@ const ACTIONS = {
     // award: full refund, full bounty, a split, or (sometimes) more than locked
     const award = rnd.pick([0n, s.locked, s.locked / 2n, rnd.big(0n, s.locked), s.locked + 1n]);
     const exp =
-      sender !== arbiter && sender !== w.owner ? 'NotArbiter'
-      : s.status !== Status.Disputed ? 'InvalidStatus'
-      : award > s.locked ? 'AwardExceedsLockedBounty' : 'ok';
+      sender !== arbiter && sender !== w.owner
+        ? 'NotArbiter'
+        : s.status !== Status.Disputed
+          ? 'InvalidStatus'
+          : award > s.locked
+            ? 'AwardExceedsLockedBounty'
+            : 'ok';
     const r = await attempt(m, new Set([exp]), 'resolve', () => send(w.as(sender).market.resolveDispute(s.id, award)));
     if (r) m.pay(s, award, eventsOf(w.c, r, 'DisputeResolved')[0].args);
     return s;
@@ -339,8 +376,10 @@ async function checkStep(m: Model, step: number, action: ActionName, touched: Mo
   const modelEscrow = m.studies.filter(live).reduce((a, x) => a + x.max, 0n);
   expect(chainBalances, `balances after step ${step} (${action})`).toEqual(everyone.map((a) => m.balances.get(a.address)));
   expect(chainBalances.reduce((a, b) => a + b, 0n) + modelEscrow, `conservation after step ${step} (${action})`).toBe(held);
-  if (touched && chainTouched) expect([chainTouched.status, chainTouched.lockedBounty], `study after step ${step}`).toEqual([touched.status, touched.locked]);
-  for (const ro of ros) expect(m.lost.get(ro.address) ?? 0n, 'an RO never loses more than it posted').toBeLessThanOrEqual(m.posted.get(ro.address) ?? 0n);
+  if (touched && chainTouched)
+    expect([chainTouched.status, chainTouched.lockedBounty], `study after step ${step}`).toEqual([touched.status, touched.locked]);
+  for (const ro of ros)
+    expect(m.lost.get(ro.address) ?? 0n, 'an RO never loses more than it posted').toBeLessThanOrEqual(m.posted.get(ro.address) ?? 0n);
   return chainBalances;
 }
 
@@ -354,7 +393,10 @@ async function checkAllStudies(m: Model, step: number, chainBalances: bigint[]) 
     .filter((c) => c.status !== Status.Settled && c.status !== Status.Cancelled)
     .reduce((a, c) => a + (c.maxBounty as bigint), 0n);
   expect(chainBalances.reduce((a, b) => a + b, 0n) + escrowed, `chain-only conservation after step ${step}`).toBe(held);
-  expect(chainStudies.map((c) => c.status), `statuses after step ${step}`).toEqual(m.studies.map((x) => x.status));
+  expect(
+    chainStudies.map((c) => c.status),
+    `statuses after step ${step}`,
+  ).toEqual(m.studies.map((x) => x.status));
   expect(chainStudies.map((c) => c.lockedBounty)).toEqual(m.studies.map((x) => x.locked));
 }
 
@@ -369,22 +411,35 @@ async function checkRun(m: Model) {
   ].map((l) => (l as unknown as { args: { studyId: string } }).args.studyId);
   expect(new Set(paidLogs).size, 'each study paid at most once').toBe(paidLogs.length);
   expect(paidLogs.length).toBe(m.studies.filter((x) => x.paid !== undefined).length);
-  await assertConserved(w, m.cast.everyone.map((a) => a.address), m.studies.map((s) => s.id));
+  await assertConserved(
+    w,
+    m.cast.everyone.map((a) => a.address),
+    m.studies.map((s) => s.id),
+  );
 }
 
 describe('escrow conservation', () => {
-  it(`holds after every one of ${STEPS} seeded random actions, each of which succeeds or reverts as the model predicts`, async () => {
-    const rnd = prng(SEED);
-    const m = new Model(await setUpMarket());
-    m.now = BigInt((await w.provider.getBlock('latest'))!.timestamp);
-    for (let step = 0; step < STEPS; step++) {
-      const action: ActionName = step < 3 ? 'deposit' : chooseAction(m, rnd);
-      if (STEPS > 500 && step % 1000 === 0) process.stderr.write(`fuzz: step ${step}/${STEPS}, ${m.studies.length} studies\n`);
-      const touched = await ACTIONS[action](m, rnd, step);
-      const chainBalances = await checkStep(m, step, action, touched);
-      if (step % FULL_CHECK_EVERY === 0 || step === STEPS - 1) await checkAllStudies(m, step, chainBalances);
-    }
-    await checkRun(m);
-    console.log('random sequence outcomes:', JSON.stringify(m.counts), `studies: ${m.studies.length}`, `live: ${m.studies.filter(live).length}`);
-  }, Math.max(120_000, STEPS * 250));
+  it(
+    `holds after every one of ${STEPS} seeded random actions, each of which succeeds or reverts as the model predicts`,
+    async () => {
+      const rnd = prng(SEED);
+      const m = new Model(await setUpMarket());
+      m.now = BigInt((await w.provider.getBlock('latest'))!.timestamp);
+      for (let step = 0; step < STEPS; step++) {
+        const action: ActionName = step < 3 ? 'deposit' : chooseAction(m, rnd);
+        if (STEPS > 500 && step % 1000 === 0) process.stderr.write(`fuzz: step ${step}/${STEPS}, ${m.studies.length} studies\n`);
+        const touched = await ACTIONS[action](m, rnd, step);
+        const chainBalances = await checkStep(m, step, action, touched);
+        if (step % FULL_CHECK_EVERY === 0 || step === STEPS - 1) await checkAllStudies(m, step, chainBalances);
+      }
+      await checkRun(m);
+      console.log(
+        'random sequence outcomes:',
+        JSON.stringify(m.counts),
+        `studies: ${m.studies.length}`,
+        `live: ${m.studies.filter(live).length}`,
+      );
+    },
+    Math.max(120_000, STEPS * 250),
+  );
 });

@@ -1,6 +1,14 @@
 /** Shared set-up for the contract tests: a fresh anvil per test file, the dev accounts, the deployment. */
 import { mined, createProvider, decodeThrownError, issueStudyId, type StudyIdIssuance } from '#chain';
-import { ANVIL_MNEMONIC, contracts, deployOpenRead, startAnvil, type AnvilHandle, type Deployment, type OpenReadContracts } from '#devchain';
+import {
+  ANVIL_MNEMONIC,
+  contracts,
+  deployOpenRead,
+  startAnvil,
+  type AnvilHandle,
+  type Deployment,
+  type OpenReadContracts,
+} from '#devchain';
 import { expect } from 'vitest';
 import {
   HDNodeWallet,
@@ -40,9 +48,7 @@ export async function startWorld(): Promise<World> {
   const anvil = await startAnvil();
   const provider = createProvider(anvil.rpcUrl);
   const mnemonic = Mnemonic.fromPhrase(ANVIL_MNEMONIC);
-  const wallets = Array.from({ length: 10 }, (_, i) =>
-    HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(provider),
-  );
+  const wallets = Array.from({ length: 10 }, (_, i) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`).connect(provider));
   const [owner, verifier] = wallets;
   const treasury = wallets[9];
   const issuer = HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/11`);
@@ -58,7 +64,8 @@ export async function startWorld(): Promise<World> {
     verifier,
     treasury,
     issuer,
-    issue: (ro, studyId, issuedUntil) => issueStudyId(issuer.privateKey, deployment.market, deployment.chainId, ro, studyId, issuedUntil ?? TEN_YEARS_ON()),
+    issue: (ro, studyId, issuedUntil) =>
+      issueStudyId(issuer.privateKey, deployment.market, deployment.chainId, ro, studyId, issuedUntil ?? TEN_YEARS_ON()),
     c,
     as: (wallet) => contracts(deployment, wallet),
   };
@@ -75,11 +82,7 @@ export async function send(tx: Promise<ContractTransactionResponse>): Promise<Tr
 export const seenErrors = new Set<string>();
 
 /** Expects the call to revert with the custom error `name` (and, if given, these arguments). */
-export async function expectError(
-  action: Promise<unknown> | (() => Promise<unknown>),
-  name: string,
-  args?: unknown[],
-): Promise<void> {
+export async function expectError(action: Promise<unknown> | (() => Promise<unknown>), name: string, args?: unknown[]): Promise<void> {
   let thrown: unknown;
   try {
     await (typeof action === 'function' ? action() : action);

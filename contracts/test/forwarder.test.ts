@@ -35,7 +35,11 @@ async function signed(signer: HDNodeWallet, data: string, o: Partial<ForwardRequ
     data,
     ...o,
   };
-  const signature = await signer.signTypedData(forwarderDomain(w.deployment.chainId, w.deployment.forwarder), FORWARD_REQUEST_TYPES, request);
+  const signature = await signer.signTypedData(
+    forwarderDomain(w.deployment.chainId, w.deployment.forwarder),
+    FORWARD_REQUEST_TYPES,
+    request,
+  );
   return { ...request, signature };
 }
 
@@ -82,9 +86,10 @@ describe('gasless calls through the trusted forwarder (ERC-2771)', () => {
     );
   });
 
-  it('binds a forwarded postStudy\'s issuance to the signer (_msgSender), not to the relayer that sends it', async () => {
+  it("binds a forwarded postStudy's issuance to the signer (_msgSender), not to the relayer that sends it", async () => {
     const studyId = keccakId('study:gasless-post');
-    const post = (args: [bigint, string]) => w.c.market.interface.encodeFunctionData('postStudy', [studyId, CT, 10000, 0, CA, USD, ...args]);
+    const post = (args: [bigint, string]) =>
+      w.c.market.interface.encodeFunctionData('postStudy', [studyId, CT, 10000, 0, CA, USD, ...args]);
     // issued to the relayer (msg.sender of the forwarded call): refused, the inner revert fails execute
     await expectError(forwarder.execute(await signed(ro, post(issuanceArgs(w.issue(relayer.address, studyId))))), 'FailedCall');
     const receipt = await send(forwarder.execute(await signed(ro, post(issuanceArgs(w.issue(ro.address, studyId))))));

@@ -6,7 +6,12 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ZeroHash, encodeBytes32String, type HDNodeWallet } from 'ethers';
 import { PROPOSAL_STATES, VOTE_SUPPORT, descriptionHash, parameterProposal, signBallot, type ParameterChange } from '#chain';
 import {
-  deployGovernance, governanceContracts, increaseTime, revert, snapshot, type GovernanceContracts,
+  deployGovernance,
+  governanceContracts,
+  increaseTime,
+  revert,
+  snapshot,
+  type GovernanceContracts,
   type GovernanceDeployment,
 } from '#devchain';
 import { USD, eventsOf, expectError, send, startWorld, type World } from './fixture.js';
@@ -98,7 +103,11 @@ describe('governance hand-over', () => {
       expect(await dao.timelock.hasRole(await dao.timelock[role](), g.governor), role).toBe(true);
     }
     const proposerRole = await dao.timelock.PROPOSER_ROLE();
-    await expectError(dao.timelock.schedule(w.deployment.parameters, 0, '0x', ZeroHash, ZeroHash, TIMELOCK_DELAY), 'AccessControlUnauthorizedAccount', [old, proposerRole]);
+    await expectError(
+      dao.timelock.schedule(w.deployment.parameters, 0, '0x', ZeroHash, ZeroHash, TIMELOCK_DELAY),
+      'AccessControlUnauthorizedAccount',
+      [old, proposerRole],
+    );
     expect(await dao.timelock.getMinDelay()).toBe(BigInt(TIMELOCK_DELAY));
     expect(await w.c.market.arbiter()).toBe(w.wallets[1].address);
     expect(await dao.governor.CLOCK_MODE()).toBe('mode=timestamp');
@@ -120,7 +129,14 @@ describe('governance hand-over', () => {
 
 describe('parameter change by proposal', () => {
   it('changes the fee only after a proposal passes (votes, including a relayed EIP-712 ballot), is queued and waits the timelock', async () => {
-    const p = await propose(members[0], [{ name: 'feeBps', value: 800n }, { name: 'baseBounty', key: 1, value: 50n * USD }], 'fee 8%, CT 50');
+    const p = await propose(
+      members[0],
+      [
+        { name: 'feeBps', value: 800n },
+        { name: 'baseBounty', key: 1, value: 50n * USD },
+      ],
+      'fee 8%, CT 50',
+    );
     expect(await state(p.id)).toBe('ACTIVE');
     await send(governorAs(members[0]).castVote(p.id, VOTE_SUPPORT.FOR));
     // gasless: members[1] only signs; the relayer (not a member) pays for the transaction
@@ -128,10 +144,16 @@ describe('parameter change by proposal', () => {
     const r = await send(governorAs(relayer).castVoteBySig(p.id, VOTE_SUPPORT.FOR, members[1].address, sig));
     const vote = eventsOfGovernor(r, 'VoteCast')[0].args;
     expect([vote.voter, vote.support, vote.weight]).toEqual([members[1].address, 1n, MEMBER]);
-    await expectError(governorAs(relayer).castVoteBySig(p.id, VOTE_SUPPORT.FOR, members[1].address, sig), 'GovernorInvalidSignature', [members[1].address]);
+    await expectError(governorAs(relayer).castVoteBySig(p.id, VOTE_SUPPORT.FOR, members[1].address, sig), 'GovernorInvalidSignature', [
+      members[1].address,
+    ]);
     // a signature for someone else's vote does not count
     const forged = await ballot(members[2], p.id, VOTE_SUPPORT.AGAINST);
-    await expectError(governorAs(relayer).castVoteBySig(p.id, VOTE_SUPPORT.AGAINST, members[3].address, forged), 'GovernorInvalidSignature', [members[3].address]);
+    await expectError(
+      governorAs(relayer).castVoteBySig(p.id, VOTE_SUPPORT.AGAINST, members[3].address, forged),
+      'GovernorInvalidSignature',
+      [members[3].address],
+    );
     await send(governorAs(members[2]).castVote(p.id, VOTE_SUPPORT.AGAINST));
     await expectError(governorAs(members[0]).castVote(p.id, VOTE_SUPPORT.AGAINST), 'GovernorAlreadyCastVote', [members[0].address]);
     expect(await dao.governor.proposalVotes(p.id)).toEqual([MEMBER, 2n * MEMBER, 0n]);
@@ -158,7 +180,10 @@ describe('parameter change by proposal', () => {
   it('cannot exceed a hard bound even with a passed proposal: execution reverts with ParameterOutOfBounds', async () => {
     const p = await passAndQueue([{ name: 'feeBps', value: 1001n }], 'fee 10.01%');
     await increaseTime(w.provider, TIMELOCK_DELAY);
-    await expectError(dao.governor.execute(p.targets, p.values, p.calldatas, p.descriptionHash), 'ParameterOutOfBounds', [encodeBytes32String('feeBps'), 1001n]);
+    await expectError(dao.governor.execute(p.targets, p.values, p.calldatas, p.descriptionHash), 'ParameterOutOfBounds', [
+      encodeBytes32String('feeBps'),
+      1001n,
+    ]);
     expect(await w.c.parameters.feeBps()).toBe(500n);
     expect(await state(p.id)).toBe('QUEUED');
   });
@@ -179,7 +204,11 @@ describe('parameter change by proposal', () => {
 
   it('refuses proposals from non-members and defeats proposals that miss quorum', async () => {
     const p = parameterProposal(w.deployment.parameters, [{ name: 'feeBps', value: 0n }]);
-    await expectError(governorAs(outsider).propose(p.targets, p.values, p.calldatas, 'zero fee'), 'GovernorInsufficientProposerVotes', [outsider.address, 0n, MEMBER]);
+    await expectError(governorAs(outsider).propose(p.targets, p.values, p.calldatas, 'zero fee'), 'GovernorInsufficientProposerVotes', [
+      outsider.address,
+      0n,
+      MEMBER,
+    ]);
     const q = await propose(members[0], [{ name: 'feeBps', value: 0n }], 'zero fee');
     await send(governorAs(members[0]).castVote(q.id, VOTE_SUPPORT.FOR)); // 1 of the 2 needed
     await increaseTime(w.provider, VOTING_PERIOD + 1);
@@ -204,4 +233,3 @@ describe('parameter change by proposal', () => {
     expect(await state(p.id)).toBe('DEFEATED');
   });
 });
-

@@ -1,5 +1,14 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ContractFactory, MaxUint256, Signature, ZeroAddress, ZeroHash, encodeBytes32String, id as keccakId, type HDNodeWallet } from 'ethers';
+import {
+  ContractFactory,
+  MaxUint256,
+  Signature,
+  ZeroAddress,
+  ZeroHash,
+  encodeBytes32String,
+  id as keccakId,
+  type HDNodeWallet,
+} from 'ethers';
 import { computeBounty, splitSettlement } from '#domain';
 import { increaseTime, revert, snapshot } from '#devchain';
 import { issuanceArgs, issueStudyId, loadArtifact } from '#chain';
@@ -71,7 +80,17 @@ async function post(
 ) {
   const m = w.as(from).market;
   if (o.deposit !== 0n) await send(m.deposit(o.deposit ?? o.max ?? 100n * USD));
-  return send(m.postStudy(sid(label), o.modality ?? CT, o.difficulty ?? 15000, o.urgency ?? URGENT, o.state ?? CA, o.max ?? 100n * USD, ...issued(from, sid(label))));
+  return send(
+    m.postStudy(
+      sid(label),
+      o.modality ?? CT,
+      o.difficulty ?? 15000,
+      o.urgency ?? URGENT,
+      o.state ?? CA,
+      o.max ?? 100n * USD,
+      ...issued(from, sid(label)),
+    ),
+  );
 }
 
 describe('StudyMarket happy path', () => {
@@ -90,7 +109,12 @@ describe('StudyMarket happy path', () => {
     const postedAt = await blockTimestamp(w.provider, posted.blockNumber);
     const ev = eventsOf(w.c, posted, 'StudyPosted')[0].args;
     expect([ev.modality, ev.difficultyBps, ev.urgency, ev.patientState, ev.maxBounty, ev.postedAt]).toEqual([
-      BigInt(CT), 15000n, BigInt(URGENT), BigInt(CA), 120n * USD, postedAt,
+      BigInt(CT),
+      15000n,
+      BigInt(URGENT),
+      BigInt(CA),
+      120n * USD,
+      postedAt,
     ]);
     expect(await m.balanceOf(ro.address)).toBe(30n * USD);
     await check();
@@ -100,13 +124,21 @@ describe('StudyMarket happy path', () => {
     gas.claim = claimed.gasUsed;
     const claimedAt = await blockTimestamp(w.provider, claimed.blockNumber);
     const expected = computeBounty({
-      base: 40n * USD, difficultyBps: 15000n, urgencyBps: 15000n, escalationBpsPerHour: 500n,
-      waitingSeconds: claimedAt - postedAt, maxBounty: 120n * USD,
+      base: 40n * USD,
+      difficultyBps: 15000n,
+      urgencyBps: 15000n,
+      escalationBpsPerHour: 500n,
+      waitingSeconds: claimedAt - postedAt,
+      maxBounty: 120n * USD,
     });
     expect(expected).toBe(99n * USD); // 40 × 1.5 × 1.5 × 1.10
     const ce = eventsOf(w.c, claimed, 'StudyClaimed')[0].args;
     expect([ce.radiologist, ce.ro, ce.bounty, ce.feeBps, ce.leaseExpiresAt]).toEqual([
-      rad.address, ro.address, expected, 500n, claimedAt + 4n * BigInt(HOUR),
+      rad.address,
+      ro.address,
+      expected,
+      500n,
+      claimedAt + 4n * BigInt(HOUR),
     ]);
     await check();
 
@@ -123,7 +155,12 @@ describe('StudyMarket happy path', () => {
     expect([payout, fee, refund]).toEqual([94_050_000n, 4_950_000n, 21n * USD]);
     const se = eventsOf(w.c, settled, 'StudySettled')[0].args;
     expect([se.radiologist, se.ro, se.payout, se.fee, se.refund, se.treasury]).toEqual([
-      rad.address, ro.address, payout, fee, refund, w.treasury.address,
+      rad.address,
+      ro.address,
+      payout,
+      fee,
+      refund,
+      w.treasury.address,
     ]);
     expect(await m.balanceOf(rad.address)).toBe(payout);
     expect(await m.balanceOf(w.treasury.address)).toBe(fee);
@@ -221,8 +258,12 @@ describe('StudyMarket lifecycle', () => {
     const claimed = await send(w.as(rad2).market.claim(id));
     const claimedAt = await blockTimestamp(w.provider, claimed.blockNumber);
     const bounty = computeBounty({
-      base: 60n * USD, difficultyBps: 15000n, urgencyBps: 15000n, escalationBpsPerHour: 500n,
-      waitingSeconds: claimedAt - postedAt, maxBounty: 500n * USD,
+      base: 60n * USD,
+      difficultyBps: 15000n,
+      urgencyBps: 15000n,
+      escalationBpsPerHour: 500n,
+      waitingSeconds: claimedAt - postedAt,
+      maxBounty: 500n * USD,
     });
     expect(eventsOf(w.c, claimed, 'StudyClaimed')[0].args.bounty).toBe(bounty);
     s = await w.c.market.getStudy(id);
@@ -243,7 +284,14 @@ describe('StudyMarket lifecycle', () => {
     const at = await blockTimestamp(w.provider, r.blockNumber);
     expect(eventsOf(w.c, r, 'LeaseExpired')[0].args.radiologist).toBe(rad.address);
     expect(eventsOf(w.c, r, 'StudyClaimed')[0].args.bounty).toBe(
-      computeBounty({ base: 40n * USD, difficultyBps: 15000n, urgencyBps: 15000n, escalationBpsPerHour: 500n, waitingSeconds: at - postedAt, maxBounty: 500n * USD }),
+      computeBounty({
+        base: 40n * USD,
+        difficultyBps: 15000n,
+        urgencyBps: 15000n,
+        escalationBpsPerHour: 500n,
+        waitingSeconds: at - postedAt,
+        maxBounty: 500n * USD,
+      }),
     );
     expect(at - postedAt).toBeGreaterThanOrEqual(4n * BigInt(HOUR));
   });
@@ -318,7 +366,10 @@ describe('StudyMarket input validation', () => {
     await expectError(m.withdraw(1), 'InsufficientBalance', [0n, 1n]);
     await expectError(w.as(stranger).market.deposit(1), 'ERC20InsufficientAllowance');
     await send(m.deposit(10n * USD));
-    await expectError(m.postStudy(sid('big'), CT, 15000, 0, CA, 11n * USD, ...issued(ro, sid('big'))), 'InsufficientBalance', [10n * USD, 11n * USD]);
+    await expectError(m.postStudy(sid('big'), CT, 15000, 0, CA, 11n * USD, ...issued(ro, sid('big'))), 'InsufficientBalance', [
+      10n * USD,
+      11n * USD,
+    ]);
     const bad: [string, number, number, number, number, bigint][] = [
       [ZeroHash, CT, 15000, 0, CA, USD],
       [sid('b'), 7, 15000, 0, CA, USD],
@@ -362,7 +413,9 @@ describe('ownership and roles', () => {
     expect(eventsOf(w.c, r, 'TreasuryUpdated')[0].args.treasury).toBe(ro2.address);
     expect(await w.c.market.treasury()).toBe(ro2.address);
     expect([await w.c.market.token(), await w.c.market.parameters(), await w.c.market.registry()]).toEqual([
-      w.deployment.token, w.deployment.parameters, w.deployment.registry,
+      w.deployment.token,
+      w.deployment.parameters,
+      w.deployment.registry,
     ]);
 
     await send(w.c.market.transferOwnership(stranger.address));
@@ -381,8 +434,14 @@ describe('ownership and roles', () => {
     const { abi, bytecode } = loadArtifact('StudyMarket');
     const f = new ContractFactory(abi, bytecode, w.owner);
     const d = w.deployment;
-    await expectError(f.deploy(d.token, d.parameters, d.registry, ZeroAddress, w.owner.address, d.forwarder, d.studyIdIssuer), 'ZeroAddress');
-    await expectError(f.deploy(d.token, d.parameters, d.registry, d.treasury, ZeroAddress, d.forwarder, d.studyIdIssuer), 'OwnableInvalidOwner');
+    await expectError(
+      f.deploy(d.token, d.parameters, d.registry, ZeroAddress, w.owner.address, d.forwarder, d.studyIdIssuer),
+      'ZeroAddress',
+    );
+    await expectError(
+      f.deploy(d.token, d.parameters, d.registry, d.treasury, ZeroAddress, d.forwarder, d.studyIdIssuer),
+      'OwnableInvalidOwner',
+    );
     // no issuer would let nobody post (or, if a zero signer were ever accepted, anyone): refused
     await expectError(f.deploy(d.token, d.parameters, d.registry, d.treasury, w.owner.address, d.forwarder, ZeroAddress), 'ZeroAddress');
   });
@@ -408,7 +467,11 @@ describe('ownership and roles', () => {
     const r = await send(reg.attest(rad3.address, ALL_STATES, 1n, later));
     const ev = eventsOf(w.c, r, 'CredentialAttested')[0].args;
     expect([ev.radiologist, ev.verifier, ev.statesMask, ev.modalitiesMask, ev.expiresAt]).toEqual([
-      rad3.address, w.verifier.address, ALL_STATES, 1n, later,
+      rad3.address,
+      w.verifier.address,
+      ALL_STATES,
+      1n,
+      later,
     ]);
     expect(await w.c.registry.isEligible(rad3.address, 50, 0)).toBe(true);
     expect(await w.c.registry.isEligible(rad3.address, 50, 1)).toBe(false);
@@ -432,7 +495,10 @@ describe('ownership and roles', () => {
     await expectError(t.approve(ZeroAddress, 1n), 'ERC20InvalidSpender');
     const now = BigInt((await w.provider.getBlock('latest'))!.timestamp);
     const expired = await signPermit(stranger, 1n, now - 1n);
-    await expectError(t.permit(stranger.address, w.deployment.market, 1n, now - 1n, expired.v, expired.r, expired.s), 'ERC2612ExpiredSignature');
+    await expectError(
+      t.permit(stranger.address, w.deployment.market, 1n, now - 1n, expired.v, expired.r, expired.s),
+      'ERC2612ExpiredSignature',
+    );
     const sig = await signPermit(stranger, 1n, now + 1000n);
     await expectError(t.permit(ro.address, w.deployment.market, 1n, now + 1000n, sig.v, sig.r, sig.s), 'ERC2612InvalidSigner');
     const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -600,7 +666,7 @@ describe('study-ID issuance (no self-chosen IDs: the ID is the one free-form fie
     expect((await w.c.market.getStudy(id)).status).toBe(Status.None);
   });
 
-  it('refuses a replay of an RO\'s issuance by another RO (e.g. copied from the mempool)', async () => {
+  it("refuses a replay of an RO's issuance by another RO (e.g. copied from the mempool)", async () => {
     await fund(ro2);
     const ros = issued(ro, id);
     await expectError(postWith(ro2, id, ros), 'StudyIdNotIssued', [id]);
@@ -634,7 +700,14 @@ describe('study-ID issuance (no self-chosen IDs: the ID is the one free-form fie
     expect([ev.previous, ev.current]).toEqual([w.issuer.address, next.address]);
     expect(await w.c.market.studyIdIssuer()).toBe(next.address);
     await expectError(postWith(ro, id, old), 'StudyIdNotIssued', [id]);
-    const fresh = issueStudyId(next.privateKey, w.deployment.market, w.deployment.chainId, ro.address, id, BigInt(Math.floor(Date.now() / 1000) + 3600));
+    const fresh = issueStudyId(
+      next.privateKey,
+      w.deployment.market,
+      w.deployment.chainId,
+      ro.address,
+      id,
+      BigInt(Math.floor(Date.now() / 1000) + 3600),
+    );
     await send(postWith(ro, id, issuanceArgs(fresh)));
   });
 });

@@ -21,7 +21,15 @@ async function deploy(name: string, args: unknown[]): Promise<Contract> {
 beforeAll(async () => {
   w = await startWorld();
   token = await deploy('HookToken', []);
-  market = await deploy('StudyMarket', [token.target, w.deployment.parameters, w.deployment.registry, w.treasury.address, w.owner.address, ZeroAddress, w.issuer.address]);
+  market = await deploy('StudyMarket', [
+    token.target,
+    w.deployment.parameters,
+    w.deployment.registry,
+    w.treasury.address,
+    w.owner.address,
+    ZeroAddress,
+    w.issuer.address,
+  ]);
   attacker = await deploy('ReentrancyAttacker', [market.target, token.target]);
   // an honest depositor whose funds the attacker would steal
   const victim = w.wallets[2];

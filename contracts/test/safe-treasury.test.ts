@@ -38,7 +38,9 @@ describe('Safe treasury', () => {
     // the Safe becomes the treasury; a study settles and its fee is credited to the Safe's market balance
     await send(w.c.market.setTreasury(safeAddress));
     const [ro, rad] = [w.wallets[2], w.wallets[3]];
-    await send(w.as(w.verifier).registry.attest(rad.address, ALL_STATES, ALL_MODALITIES, BigInt(Math.floor(Date.now() / 1000) + 86400 * 365)));
+    await send(
+      w.as(w.verifier).registry.attest(rad.address, ALL_STATES, ALL_MODALITIES, BigInt(Math.floor(Date.now() / 1000) + 86400 * 365)),
+    );
     await send(w.c.token.mint(ro.address, 1_000n * USD));
     await send(w.as(ro).token.approve(w.deployment.market, MaxUint256));
     await send(w.as(ro).market.deposit(200n * USD));
@@ -54,8 +56,18 @@ describe('Safe treasury', () => {
     // payout to a verifier: withdraw the fees from the market, transfer them, in one MultiSend batch
     const verifier = w.wallets[8].address;
     const batch: MetaTransactionData[] = [
-      { to: w.deployment.market, value: '0', data: w.c.market.interface.encodeFunctionData('withdraw', [fees]), operation: OperationType.Call },
-      { to: w.deployment.token, value: '0', data: w.c.token.interface.encodeFunctionData('transfer', [verifier, fees]), operation: OperationType.Call },
+      {
+        to: w.deployment.market,
+        value: '0',
+        data: w.c.market.interface.encodeFunctionData('withdraw', [fees]),
+        operation: OperationType.Call,
+      },
+      {
+        to: w.deployment.token,
+        value: '0',
+        data: w.c.token.interface.encodeFunctionData('transfer', [verifier, fees]),
+        operation: OperationType.Call,
+      },
     ];
     const alice = await kit(key(5));
     const tx = await alice.createTransaction({ transactions: batch });
@@ -65,7 +77,18 @@ describe('Safe treasury', () => {
     await expect(alice.executeTransaction(signedByAlice)).rejects.toThrow();
     const d = signedByAlice.data;
     const execWith = (signatures: string) =>
-      (safe.connect(w.wallets[9]) as Contract).execTransaction(d.to, d.value, d.data, d.operation, d.safeTxGas, d.baseGas, d.gasPrice, d.gasToken, d.refundReceiver, signatures);
+      (safe.connect(w.wallets[9]) as Contract).execTransaction(
+        d.to,
+        d.value,
+        d.data,
+        d.operation,
+        d.safeTxGas,
+        d.baseGas,
+        d.gasPrice,
+        d.gasToken,
+        d.refundReceiver,
+        signatures,
+      );
     await expect(execWith(signedByAlice.encodedSignatures())).rejects.toThrow(/GS020/);
     expect(await w.c.token.balanceOf(verifier)).toBe(0n);
 

@@ -22,8 +22,16 @@ import pg from 'pg';
 import { createApiApp } from '#api';
 import { IndexerModule } from '#indexer';
 import {
-  contracts, deployOpenRead, startAnvil, type ClaimAttempt, GraphqlHttp, attestTogether, indexedUpTo,
-  postTogether, threadCpuSeconds, devKey,
+  contracts,
+  deployOpenRead,
+  startAnvil,
+  type ClaimAttempt,
+  GraphqlHttp,
+  attestTogether,
+  indexedUpTo,
+  postTogether,
+  threadCpuSeconds,
+  devKey,
 } from '#devchain';
 import { createProvider, mined } from '#chain';
 import { parseConfig } from '#config';
@@ -60,7 +68,13 @@ export async function claimBench(opts: { rounds?: number; claimers?: number; war
       contracts: { ...deployment },
       // the 100 radiologists all sign in from 127.0.0.1: the per-address limit of calls without a session would
       // treat them as one client
-      api: { port: 0, siweDomain: 'bench.local', siweUri: 'http://bench.local', publicRateLimitBurst: 100_000, publicRateLimitPerSecond: 1000 },
+      api: {
+        port: 0,
+        siweDomain: 'bench.local',
+        siweUri: 'http://bench.local',
+        publicRateLimitBurst: 100_000,
+        publicRateLimitPerSecond: 1000,
+      },
       indexer: { confirmations: 0, healthPort: 0 },
       settler: {},
       bus: { settlerPort: 1 },
@@ -161,18 +175,51 @@ export async function claimBench(opts: { rounds?: number; claimers?: number; war
 
     const winners = attempts.filter((a) => a.code === null);
     const losers = attempts.filter((a) => a.code !== null);
-    const row = (what: string, xs: number[]): BenchRow => ({ what, n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), unit: 'ms' });
+    const row = (what: string, xs: number[]): BenchRow => ({
+      what,
+      n: xs.length,
+      p50: percentile(xs, 50),
+      p99: percentile(xs, 99),
+      unit: 'ms',
+    });
     const rows = [
-      row('claim, winner: prepare + sign + relay until mined', winners.map((a) => a.totalMs)),
-      row(`claim, losers (${losers.length / rounds} per round, ALREADY_CLAIMED): prepare + sign + relay`, losers.map((a) => a.totalMs)),
-      row('claim, everyone', attempts.map((a) => a.totalMs)),
-      row('relayGasless alone, winner', winners.map((a) => a.relayMs)),
-      row('relayGasless alone, losers', losers.filter((a) => a.failedAt === 'relay').map((a) => a.relayMs)),
-      row('prepareGaslessClaim alone, everyone', attempts.map((a) => a.prepareMs)),
-      row('signing the forward request (client)', attempts.filter((a) => a.failedAt !== 'prepare').map((a) => a.signMs)),
+      row(
+        'claim, winner: prepare + sign + relay until mined',
+        winners.map((a) => a.totalMs),
+      ),
+      row(
+        `claim, losers (${losers.length / rounds} per round, ALREADY_CLAIMED): prepare + sign + relay`,
+        losers.map((a) => a.totalMs),
+      ),
+      row(
+        'claim, everyone',
+        attempts.map((a) => a.totalMs),
+      ),
+      row(
+        'relayGasless alone, winner',
+        winners.map((a) => a.relayMs),
+      ),
+      row(
+        'relayGasless alone, losers',
+        losers.filter((a) => a.failedAt === 'relay').map((a) => a.relayMs),
+      ),
+      row(
+        'prepareGaslessClaim alone, everyone',
+        attempts.map((a) => a.prepareMs),
+      ),
+      row(
+        'signing the forward request (client)',
+        attempts.filter((a) => a.failedAt !== 'prepare').map((a) => a.signMs),
+      ),
       row(`race: ${n} claims sent → the last answered`, raceMs),
-      row('for comparison: a claim without contention (one claimer alone): prepare + sign + relay until mined', solo.map((a) => a.totalMs)),
-      row('… its relayGasless alone', solo.map((a) => a.relayMs)),
+      row(
+        'for comparison: a claim without contention (one claimer alone): prepare + sign + relay until mined',
+        solo.map((a) => a.totalMs),
+      ),
+      row(
+        '… its relayGasless alone',
+        solo.map((a) => a.relayMs),
+      ),
       row(`for comparison: ${n} concurrent myClaims queries (the cost of any signed-in request)`, baseline),
     ];
     const atPrepare = losers.filter((a) => a.failedAt === 'prepare').length;

@@ -82,7 +82,13 @@ export async function startBench({ rounds }: { rounds: number }): Promise<BenchR
       restart.push(await timeStart(dir, env));
       console.log(`start round ${i + 1}/${rounds}: fresh ${fresh[i].toFixed(1)} s, restart ${restart[i].toFixed(1)} s`);
     }
-    const row = (what: string, xs: number[]): BenchRow => ({ what, n: xs.length, p50: percentile(xs, 50), p99: percentile(xs, 99), unit: 's' });
+    const row = (what: string, xs: number[]): BenchRow => ({
+      what,
+      n: xs.length,
+      p50: percentile(xs, 50),
+      p99: percentile(xs, 99),
+      unit: 's',
+    });
     return [
       row('`npm start` → URL printed, fresh clone (no dist or .openread)', fresh),
       row('`npm start` → URL printed, restart (nothing changed)', restart),

@@ -8,7 +8,8 @@ export interface BenchRow {
 }
 
 /** The `p`-th percentile (nearest rank) of `xs`. */
-export const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
+export const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
 /** Prints the rows as a Markdown table (recorded, dated, in docs/benchmarks.md). */
 export function printTable(rows: BenchRow[]): void {

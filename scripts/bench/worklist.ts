@@ -60,7 +60,9 @@ export async function worklistBench(opts: { studies?: number; radiologists?: num
     );
     await ds.query(`ANALYZE`);
     const loadSeconds = (performance.now() - t0) / 1000;
-    const rows: BenchRow[] = [{ what: `bulk load (${studies} studies, ${radiologists} radiologists)`, n: 1, p50: loadSeconds, p99: loadSeconds, unit: 's' }];
+    const rows: BenchRow[] = [
+      { what: `bulk load (${studies} studies, ${radiologists} radiologists)`, n: 1, p50: loadSeconds, p99: loadSeconds, unit: 's' },
+    ];
     const asOf = Math.floor(Date.now() / 1000);
 
     // the indexer's refresher, as it runs once caught up: a full refresh (a new generation of parameters), then the
@@ -90,7 +92,13 @@ export async function worklistBench(opts: { studies?: number; radiologists?: num
       }
       const s = (performance.now() - t) / 1000;
       rows.push({ what: `${what}: ${updated} of ${open} open studies rewritten, ${chunks} chunks`, n: 1, p50: s, p99: s, unit: 's' });
-      rows.push({ what: `${what}: one chunk (${CHUNK} open studies, one transaction)`, n: chunkTimes.length, p50: pct(chunkTimes, 50), p99: pct(chunkTimes, 99), unit: 'ms' });
+      rows.push({
+        what: `${what}: one chunk (${CHUNK} open studies, one transaction)`,
+        n: chunkTimes.length,
+        p50: pct(chunkTimes, 50),
+        p99: pct(chunkTimes, 99),
+        unit: 'ms',
+      });
     };
     try {
       await setClock(asOf - horizonSeconds);
@@ -130,7 +138,8 @@ export async function worklistBench(opts: { studies?: number; radiologists?: num
       return { ms, path };
     };
     // warm-up: the first queries after the load read the indexes from disk
-    for (let i = 0; i < 50; i++) await page({ chainId: CHAIN, radiologist: who(radiologists - i), asOf, sort: i % 2 ? 'BOUNTY_DESC' : 'WAITING_DESC', limit: 21 }, 1);
+    for (let i = 0; i < 50; i++)
+      await page({ chainId: CHAIN, radiologist: who(radiologists - i), asOf, sort: i % 2 ? 'BOUNTY_DESC' : 'WAITING_DESC', limit: 21 }, 1);
     for (const [what, v, pages] of variants) {
       const times: number[] = [];
       const paths = new Set<string>();
@@ -145,15 +154,31 @@ export async function worklistBench(opts: { studies?: number; radiologists?: num
     const full: number[] = [];
     for (let i = 0; i < Math.min(queries, 50); i++) {
       const t = performance.now();
-      const r = await repo.worklistPage({ chainId: CHAIN, radiologist: who(i), asOf: asOf + horizonSeconds * 2, sort: 'BOUNTY_DESC', limit: 21 });
+      const r = await repo.worklistPage({
+        chainId: CHAIN,
+        radiologist: who(i),
+        asOf: asOf + horizonSeconds * 2,
+        sort: 'BOUNTY_DESC',
+        limit: 21,
+      });
       full.push(performance.now() - t);
       if (r.path !== 'FULL') throw new Error(`expected the full computation past the horizon, got ${r.path}`);
     }
-    rows.push({ what: 'worklist BOUNTY_DESC first 20, ceilings not trusted [FULL]', n: full.length, p50: pct(full, 50), p99: pct(full, 99), unit: 'ms' });
+    rows.push({
+      what: 'worklist BOUNTY_DESC first 20, ceilings not trusted [FULL]',
+      n: full.length,
+      p50: pct(full, 50),
+      p99: pct(full, 99),
+      unit: 'ms',
+    });
 
     // the plans (the widest radiologist: 8 states, 4 modalities)
     const wide = '0x' + (1_000_000 + 7).toString(16).padStart(40, '0');
-    for (const [sort, at] of [['BOUNTY_DESC', asOf], ['WAITING_DESC', asOf], ['BOUNTY_DESC', asOf + horizonSeconds * 2]] as [WorklistSort, number][]) {
+    for (const [sort, at] of [
+      ['BOUNTY_DESC', asOf],
+      ['WAITING_DESC', asOf],
+      ['BOUNTY_DESC', asOf + horizonSeconds * 2],
+    ] as [WorklistSort, number][]) {
       const r = await repo.worklistPage({ chainId: CHAIN, radiologist: wide, asOf: at, sort, limit: 21 }, { explain: true });
       console.log(`\nEXPLAIN ANALYZE worklist ${sort} [${r.path}] (8 states, 4 modalities):\n${r.plan!.join('\n')}`);
     }

@@ -100,7 +100,10 @@ export class ApiClient {
   async signAndRelay(wallet: Signer, tx: PreparedTransaction): Promise<Relayed> {
     const populated = await wallet.populateTransaction({ to: tx.to, data: tx.data, chainId: tx.chainId, gasLimit: BigInt(tx.gasLimit) });
     const signed = await wallet.signTransaction(populated);
-    const { relayTransaction } = await this.gql<{ relayTransaction: Relayed }>(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { ${RELAYED_FIELDS} } }`, { tx: signed });
+    const { relayTransaction } = await this.gql<{ relayTransaction: Relayed }>(
+      `mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { ${RELAYED_FIELDS} } }`,
+      { tx: signed },
+    );
     return relayTransaction;
   }
 

@@ -68,7 +68,13 @@ function envMapping(): Map<string, { env: string[]; fallback?: string }> {
   let root: ts.ObjectLiteralExpression | undefined;
   const visit = (n: ts.Node): void => {
     if (ts.isVariableDeclaration(n) && ts.isIdentifier(n.name) && n.initializer) locals.set(n.name.text, n.initializer);
-    if (ts.isCallExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === 'parseConfig' && n.arguments[0] && ts.isObjectLiteralExpression(n.arguments[0]))
+    if (
+      ts.isCallExpression(n) &&
+      ts.isIdentifier(n.expression) &&
+      n.expression.text === 'parseConfig' &&
+      n.arguments[0] &&
+      ts.isObjectLiteralExpression(n.arguments[0])
+    )
       root = n.arguments[0];
     ts.forEachChild(n, visit);
   };

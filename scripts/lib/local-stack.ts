@@ -131,7 +131,9 @@ async function runPostgres(binary: string, dir: string, port: number): Promise<{
     } catch (e) {
       if (Date.now() > until) {
         await stop();
-        throw new Error(`Postgres did not accept connections on 127.0.0.1:${port} within 30 s: ${e instanceof Error ? e.message : String(e)}`);
+        throw new Error(
+          `Postgres did not accept connections on 127.0.0.1:${port} within 30 s: ${e instanceof Error ? e.message : String(e)}`,
+        );
       }
     }
     if (connected) {

@@ -69,7 +69,10 @@ export class BusPublisher implements OnApplicationShutdown {
       const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
       if (failed) {
         // one warning per outage, not one per event
-        if (!this.failing) this.logger.warn(`bus (${this.transport}) unavailable, events wait in the outbox: ${String(failed.reason?.message ?? failed.reason)}`);
+        if (!this.failing)
+          this.logger.warn(
+            `bus (${this.transport}) unavailable, events wait in the outbox: ${String(failed.reason?.message ?? failed.reason)}`,
+          );
         this.failing = true;
         break; // keep order: retry from the first failure next round
       }

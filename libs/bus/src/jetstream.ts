@@ -1,6 +1,13 @@
 import { type CustomTransportStrategy, type ReadPacket, Server, type WritePacket, ClientProxy } from '@nestjs/microservices';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient as JsClient } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamClient as JsClient,
+} from '@nats-io/jetstream';
 import { lastValueFrom } from 'rxjs';
 
 /**

@@ -38,7 +38,10 @@ describe('the contract-error table', () => {
     expect(errors.size).toBeGreaterThan(50);
     const missing = [...errors].filter(([name]) => !(name in CONTRACT_ERRORS)).map(([name, where]) => `${name} (${where.join(', ')})`);
     expect(missing, 'custom errors without a table entry').toEqual([]);
-    expect(Object.keys(CONTRACT_ERRORS).filter((name) => !errors.has(name)), 'table entries no ABI declares').toEqual([]);
+    expect(
+      Object.keys(CONTRACT_ERRORS).filter((name) => !errors.has(name)),
+      'table entries no ABI declares',
+    ).toEqual([]);
   });
 
   it("has an entry for every Safe GS code, and none the Safe's sources do not use", () => {
@@ -57,17 +60,32 @@ describe('the contract-error table', () => {
 
   it('classifies thrown errors: custom errors and Safe strings by the table, node refusals, outages', () => {
     const market = new Interface(['error StudyNotOpen(bytes32 studyId, uint8 status)', 'error Error(string)']);
-    const notOpen = { code: 'CALL_EXCEPTION', info: { error: { data: market.encodeErrorResult('StudyNotOpen', [`0x${'11'.repeat(32)}`, 2]) } } };
-    expect(classifyChainError(notOpen)).toMatchObject({ kind: 'REVERTED', reason: 'StudyNotOpen', code: 'ALREADY_CLAIMED', message: CONTRACT_ERRORS.StudyNotOpen.message });
+    const notOpen = {
+      code: 'CALL_EXCEPTION',
+      info: { error: { data: market.encodeErrorResult('StudyNotOpen', [`0x${'11'.repeat(32)}`, 2]) } },
+    };
+    expect(classifyChainError(notOpen)).toMatchObject({
+      kind: 'REVERTED',
+      reason: 'StudyNotOpen',
+      code: 'ALREADY_CLAIMED',
+      message: CONTRACT_ERRORS.StudyNotOpen.message,
+    });
     const gs026 = { code: 'CALL_EXCEPTION', data: market.encodeErrorResult('Error', ['GS026']) };
-    expect(classifyChainError(gs026)).toMatchObject({ kind: 'REVERTED', reason: 'GS026', code: 'CONFLICT', message: SAFE_ERRORS.GS026.message });
+    expect(classifyChainError(gs026)).toMatchObject({
+      kind: 'REVERTED',
+      reason: 'GS026',
+      code: 'CONFLICT',
+      message: SAFE_ERRORS.GS026.message,
+    });
     expect(classifyChainError({ code: 'CALL_EXCEPTION', data: null })).toMatchObject({ kind: 'REVERTED', reason: null, code: 'CONFLICT' });
     expect(classifyChainError({ code: 'UNKNOWN_ERROR', error: { code: -32000, message: 'nonce too low' } }).kind).toBe('REFUSED');
     expect(classifyChainError({ code: 'INSUFFICIENT_FUNDS', shortMessage: 'insufficient funds' }).kind).toBe('REFUSED');
     expect(classifyChainError({ code: 'NETWORK_ERROR' }).kind).toBe('UNAVAILABLE');
     expect(classifyChainError({ code: 'TIMEOUT' }).kind).toBe('UNAVAILABLE');
     expect(classifyChainError(new Error('connect ECONNREFUSED 127.0.0.1:8545')).kind).toBe('UNAVAILABLE');
-    expect(classifyChainError({ code: 'UNKNOWN_ERROR', cause: Object.assign(new Error('read'), { code: 'ECONNRESET' }) }).kind).toBe('UNAVAILABLE');
+    expect(classifyChainError({ code: 'UNKNOWN_ERROR', cause: Object.assign(new Error('read'), { code: 'ECONNRESET' }) }).kind).toBe(
+      'UNAVAILABLE',
+    );
     expect(classifyChainError(new Error('something the node said')).kind).toBe('REFUSED');
   });
 });

@@ -9,7 +9,15 @@ import { decodeContractError, revertDataOf } from './errors.js';
  */
 
 /** The API error codes a contract refusal can become (a subset of apps/api's closed ERROR_CODES). */
-export const CONTRACT_ERROR_CODES = ['NOT_FOUND', 'ALREADY_CLAIMED', 'NOT_ELIGIBLE', 'FORBIDDEN', 'LEASE_EXPIRED', 'BAD_INPUT', 'CONFLICT'] as const;
+export const CONTRACT_ERROR_CODES = [
+  'NOT_FOUND',
+  'ALREADY_CLAIMED',
+  'NOT_ELIGIBLE',
+  'FORBIDDEN',
+  'LEASE_EXPIRED',
+  'BAD_INPUT',
+  'CONFLICT',
+] as const;
 export type ContractErrorCode = (typeof CONTRACT_ERROR_CODES)[number];
 
 export interface ContractErrorEntry {
@@ -35,7 +43,7 @@ export const CONTRACT_ERRORS: Readonly<Record<string, ContractErrorEntry>> = {
   InsufficientBalance: e('CONFLICT', 'the market balance does not cover maxBounty: deposit first'),
   StudyAlreadyExists: e('CONFLICT', 'a study with this ID already exists'),
   InvalidStudy: e('BAD_INPUT', 'the study is not valid (modality, urgency, state, difficulty or maxBounty out of range)'),
-  StudyIdNotIssued: e('FORBIDDEN', 'the study ID was not issued to this RO by the market\'s issuer'),
+  StudyIdNotIssued: e('FORBIDDEN', "the study ID was not issued to this RO by the market's issuer"),
   StudyIdIssuanceExpired: e('BAD_INPUT', 'the study ID issuance has expired: request a new study ID'),
   DisputeWindowClosed: e('CONFLICT', 'the dispute window has closed'),
   DisputeWindowOpen: e('CONFLICT', 'the dispute window is still open'),
@@ -79,10 +87,10 @@ export const CONTRACT_ERRORS: Readonly<Record<string, ContractErrorEntry>> = {
   GovernorRestrictedProposer: e('FORBIDDEN', 'this proposal is restricted to another proposer'),
   GovernorUnableToCancel: e('FORBIDDEN', 'only the proposer can cancel, and only while the proposal is pending'),
   TimelockUnexpectedOperationState: e('CONFLICT', 'the timelock operation is not ready (wait until the proposal eta)'),
-  TimelockInsufficientDelay: e('BAD_INPUT', 'the delay is shorter than the timelock\'s minimum'),
+  TimelockInsufficientDelay: e('BAD_INPUT', "the delay is shorter than the timelock's minimum"),
   TimelockInvalidOperationLength: e('BAD_INPUT', 'the operation needs as many targets, values and payloads'),
   TimelockUnauthorizedCaller: e('FORBIDDEN', 'only the timelock itself can do this'),
-  TimelockUnexecutedPredecessor: e('CONFLICT', 'the operation\'s predecessor has not been executed'),
+  TimelockUnexecutedPredecessor: e('CONFLICT', "the operation's predecessor has not been executed"),
   // OpenZeppelin tokens, votes and signatures
   ERC20InsufficientAllowance: e('CONFLICT', 'the token allowance does not cover the amount: approve the market first'),
   ERC20InsufficientBalance: e('CONFLICT', 'the token balance does not cover the amount'),
@@ -97,7 +105,7 @@ export const CONTRACT_ERRORS: Readonly<Record<string, ContractErrorEntry>> = {
   ERC6372InconsistentClock: e('CONFLICT', 'the token and the governor disagree on the clock'),
   VotesExpiredSignature: e('BAD_INPUT', 'the delegation signature has expired'),
   CheckpointUnorderedInsertion: e('CONFLICT', 'a voting checkpoint was written out of order'),
-  InvalidAccountNonce: e('BAD_INPUT', 'the signed nonce is not the account\'s current one'),
+  InvalidAccountNonce: e('BAD_INPUT', "the signed nonce is not the account's current one"),
   ECDSAInvalidSignature: e('BAD_INPUT', 'the signature is not valid'),
   ECDSAInvalidSignatureLength: e('BAD_INPUT', 'the signature has the wrong length'),
   ECDSAInvalidSignatureS: e('BAD_INPUT', 'the signature is malleable (high s)'),
@@ -110,7 +118,7 @@ export const CONTRACT_ERRORS: Readonly<Record<string, ContractErrorEntry>> = {
   // ERC-2771 forwarder (gasless requests)
   ERC2771ForwarderExpiredRequest: e('BAD_INPUT', 'the request expired before it could be sent'),
   ERC2771ForwarderInvalidSigner: e('BAD_INPUT', 'the request is not signed by its from address'),
-  ERC2771ForwarderMismatchedValue: e('BAD_INPUT', 'the request\'s value does not match'),
+  ERC2771ForwarderMismatchedValue: e('BAD_INPUT', "the request's value does not match"),
   ERC2771ForwarderNoRefundReceiver: e('BAD_INPUT', 'a batch with failures needs a refund receiver'),
   ERC2771UntrustfulTarget: e('BAD_INPUT', 'the target does not trust the forwarder'),
 };
@@ -119,7 +127,7 @@ export const CONTRACT_ERRORS: Readonly<Record<string, ContractErrorEntry>> = {
 export const SAFE_ERRORS: Readonly<Record<string, ContractErrorEntry>> = {
   GS000: e('CONFLICT', 'the Safe could not finish initialization'),
   GS001: e('BAD_INPUT', 'the Safe needs a threshold'),
-  GS002: e('BAD_INPUT', 'the Safe\'s module setup target is not a contract'),
+  GS002: e('BAD_INPUT', "the Safe's module setup target is not a contract"),
   GS010: e('CONFLICT', 'not enough gas to execute the Safe transaction'),
   GS011: e('CONFLICT', 'the Safe could not pay the gas costs in ether'),
   GS012: e('CONFLICT', 'the Safe could not pay the gas costs in tokens'),
@@ -127,21 +135,21 @@ export const SAFE_ERRORS: Readonly<Record<string, ContractErrorEntry>> = {
   GS020: e('CONFLICT', 'the Safe transaction has too few signatures'),
   GS021: e('BAD_INPUT', 'a contract signature points inside the static part'),
   GS022: e('BAD_INPUT', 'a contract signature has no length'),
-  GS023: e('BAD_INPUT', 'a contract signature\'s data is incomplete'),
+  GS023: e('BAD_INPUT', "a contract signature's data is incomplete"),
   GS024: e('BAD_INPUT', 'a contract signature is not valid'),
   GS025: e('CONFLICT', 'the Safe transaction hash has not been approved'),
-  GS026: e('CONFLICT', 'the signatures are not the current owners\' (or not in ascending order)'),
+  GS026: e('CONFLICT', "the signatures are not the current owners' (or not in ascending order)"),
   GS027: e('BAD_INPUT', 'a signature is not valid'),
   GS030: e('FORBIDDEN', 'only Safe owners can approve a hash'),
   GS031: e('FORBIDDEN', 'only the Safe itself can do this'),
-  GS100: e('CONFLICT', 'the Safe\'s modules are already initialized'),
+  GS100: e('CONFLICT', "the Safe's modules are already initialized"),
   GS101: e('BAD_INPUT', 'the module address is not valid'),
   GS102: e('CONFLICT', 'the module is already enabled'),
   GS103: e('BAD_INPUT', 'the previous module does not point to this module'),
   GS104: e('FORBIDDEN', 'only an enabled module can do this'),
   GS105: e('BAD_INPUT', 'invalid start for paging the modules'),
   GS106: e('BAD_INPUT', 'invalid page size for paging the modules'),
-  GS200: e('CONFLICT', 'the Safe\'s owners are already set up'),
+  GS200: e('CONFLICT', "the Safe's owners are already set up"),
   GS201: e('BAD_INPUT', 'the threshold cannot exceed the number of owners'),
   GS202: e('BAD_INPUT', 'the threshold must be at least 1'),
   GS203: e('BAD_INPUT', 'the owner address is not valid'),
@@ -176,14 +184,22 @@ export function contractErrorEntry(reason: string): ContractErrorEntry {
 const UNREACHABLE = new Set(['NETWORK_ERROR', 'TIMEOUT', 'SERVER_ERROR']);
 /** the socket errors of a node that cannot be reached (Node's errno codes, undici's) */
 const NETWORK_ERRNOS = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
-  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
 ]);
 
 /** Whether the error, or one it wraps, says the node could not be reached. */
 function unreachable(error: unknown): boolean {
   const seen = new Set<unknown>();
-  for (let e = error as { code?: unknown; cause?: unknown; error?: unknown } | undefined; e && typeof e === 'object' && !seen.has(e); ) {
+  for (let e = error as { code?: unknown; cause?: unknown; error?: unknown } | undefined; e && typeof e === 'object' && !seen.has(e);) {
     seen.add(e);
     if (typeof e.code === 'string' && (UNREACHABLE.has(e.code) || NETWORK_ERRNOS.has(e.code))) return true;
     e = (e.cause ?? e.error) as typeof e;

@@ -67,12 +67,20 @@ export function governorDomain(governor: string, chainId: number, name = 'OpenRe
 
 /** Signs a castVoteBySig ballot for `voter`'s next governor nonce (what a member's wallet does for a gasless vote). */
 export async function signBallot(
-  voter: { address: string; signTypedData: (domain: TypedDataDomain, types: Record<string, TypedDataField[]>, value: Record<string, unknown>) => Promise<string> },
+  voter: {
+    address: string;
+    signTypedData: (domain: TypedDataDomain, types: Record<string, TypedDataField[]>, value: Record<string, unknown>) => Promise<string>;
+  },
   governor: Contract,
   chainId: number,
   proposalId: bigint | string,
   support: number,
 ): Promise<string> {
   const nonce = (await governor.nonces(voter.address)) as bigint;
-  return voter.signTypedData(governorDomain(String(governor.target), chainId), BALLOT_TYPES, { proposalId, support, voter: voter.address, nonce });
+  return voter.signTypedData(governorDomain(String(governor.target), chainId), BALLOT_TYPES, {
+    proposalId,
+    support,
+    voter: voter.address,
+    nonce,
+  });
 }

@@ -202,7 +202,8 @@ export class JsonRpcClient {
       result?: T;
       error?: { code: number; message: string };
     };
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new JsonRpcError(`${method}: malformed response`, undefined, true);
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      throw new JsonRpcError(`${method}: malformed response`, undefined, true);
     if (body.error) throw classify(method, body.error.code, body.error.message);
     if (!('result' in body)) throw new JsonRpcError(`${method}: response without result`, undefined, true);
     return body.result as T;
@@ -241,7 +242,12 @@ export class JsonRpcClient {
   }
 
   /** eth_getLogs with topic filters (each topic position: one value, a list of alternatives, or null). */
-  async filterLogs(filter: { address: string | string[]; topics: (string | string[] | null)[]; fromBlock: number; toBlock: number }): Promise<RpcLog[]> {
+  async filterLogs(filter: {
+    address: string | string[];
+    topics: (string | string[] | null)[];
+    fromBlock: number;
+    toBlock: number;
+  }): Promise<RpcLog[]> {
     return this.call<RpcLog[]>('eth_getLogs', [{ ...filter, fromBlock: toHex(filter.fromBlock), toBlock: toHex(filter.toBlock) }]);
   }
 
@@ -273,13 +279,26 @@ const HEX = /^0x[0-9a-f]*$/i;
 const HASH = /^0x[0-9a-f]{64}$/i;
 
 function checkBlock(b: RpcBlock, n: number | 'latest') {
-  if (typeof b !== 'object' || !HASH.test(b.hash ?? '') || !HASH.test(b.parentHash ?? '') || !HEX.test(b.number ?? '') || !HEX.test(b.timestamp ?? ''))
+  if (
+    typeof b !== 'object' ||
+    !HASH.test(b.hash ?? '') ||
+    !HASH.test(b.parentHash ?? '') ||
+    !HEX.test(b.number ?? '') ||
+    !HEX.test(b.timestamp ?? '')
+  )
     throw new JsonRpcError(`block ${n}: malformed header`, undefined, true);
-  if (n !== 'latest' && Number(b.number) !== n) throw new JsonRpcError(`block ${n}: node answered block ${Number(b.number)}`, undefined, true);
+  if (n !== 'latest' && Number(b.number) !== n)
+    throw new JsonRpcError(`block ${n}: node answered block ${Number(b.number)}`, undefined, true);
 }
 
 function checkLog(l: RpcLog, from: number, to: number) {
-  if (typeof l !== 'object' || !HASH.test(l.blockHash ?? '') || !HASH.test(l.transactionHash ?? '') || !HEX.test(l.logIndex ?? '') || !Array.isArray(l.topics))
+  if (
+    typeof l !== 'object' ||
+    !HASH.test(l.blockHash ?? '') ||
+    !HASH.test(l.transactionHash ?? '') ||
+    !HEX.test(l.logIndex ?? '') ||
+    !Array.isArray(l.topics)
+  )
     throw new JsonRpcError('eth_getLogs: malformed log', undefined, true);
   const n = Number(l.blockNumber);
   if (!(n >= from && n <= to)) throw new JsonRpcError(`eth_getLogs: log of block ${n} outside ${from}..${to}`, undefined, true);

@@ -5,7 +5,12 @@ import type { Provider, TransactionReceipt } from 'ethers';
  * before the block is mined, and ethers' block subscriber can start after that block, then waits for a block
  * that never comes (STACK-NOTES). Returns null on timeout.
  */
-export async function waitForReceipt(provider: Provider, hash: string, timeoutMs = 60_000, intervalMs = 100): Promise<TransactionReceipt | null> {
+export async function waitForReceipt(
+  provider: Provider,
+  hash: string,
+  timeoutMs = 60_000,
+  intervalMs = 100,
+): Promise<TransactionReceipt | null> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const receipt = await provider.getTransactionReceipt(hash);

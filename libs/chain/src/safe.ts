@@ -32,7 +32,8 @@ export const SAFE_ARTIFACTS: Record<keyof SafeInfrastructure, string> = {
 };
 /** A Safe 1.4.1 contract's compiled artifact (by its key in {@link SafeInfrastructure}). */
 export const safeArtifact = (key: keyof SafeInfrastructure) => artifact(SAFE_ARTIFACTS[key]);
-const artifact = (path: string): { abi: unknown[]; bytecode: string } => require(`@safe-global/safe-contracts/build/artifacts/contracts/${path}`);
+const artifact = (path: string): { abi: unknown[]; bytecode: string } =>
+  require(`@safe-global/safe-contracts/build/artifacts/contracts/${path}`);
 
 /** Where deploySafeInfrastructure (#devchain) puts (or has put) the Safe 1.4.1 contracts on chain `chainId` (CREATE2). */
 export function safeInfrastructureAddresses(chainId: number | bigint): SafeInfrastructure {
@@ -59,7 +60,11 @@ export interface SafeCall {
  * packed as `uint8 operation (0 = call), address to, uint256 value, uint256 dataLength, bytes data` each.
  */
 export function multiSendBatch(infra: SafeInfrastructure, calls: SafeCall[]): { to: string; value: bigint; data: string; operation: 1 } {
-  const packed = concat(calls.map((c) => solidityPacked(['uint8', 'address', 'uint256', 'uint256', 'bytes'], [0, c.to, c.value, getBytes(c.data).length, c.data])));
+  const packed = concat(
+    calls.map((c) =>
+      solidityPacked(['uint8', 'address', 'uint256', 'uint256', 'bytes'], [0, c.to, c.value, getBytes(c.data).length, c.data]),
+    ),
+  );
   const data = new Interface(artifact(SAFE_ARTIFACTS.multiSendCallOnlyAddress).abi as never).encodeFunctionData('multiSend', [packed]);
   return { to: infra.multiSendCallOnlyAddress, value: 0n, data, operation: 1 };
 }
@@ -82,8 +87,16 @@ export const SAFE_TX_TYPES = {
 
 /** The SafeTx message of a transaction without gas refunds (safeTxGas, baseGas, gasPrice 0: the relayer pays gas). */
 export const safeTxMessage = (tx: { to: string; value: bigint; data: string; operation: number }, nonce: bigint) => ({
-  to: getAddress(tx.to), value: tx.value, data: tx.data, operation: tx.operation,
-  safeTxGas: 0n, baseGas: 0n, gasPrice: 0n, gasToken: ZeroAddress, refundReceiver: ZeroAddress, nonce,
+  to: getAddress(tx.to),
+  value: tx.value,
+  data: tx.data,
+  operation: tx.operation,
+  safeTxGas: 0n,
+  baseGas: 0n,
+  gasPrice: 0n,
+  gasToken: ZeroAddress,
+  refundReceiver: ZeroAddress,
+  nonce,
 });
 
 /** EIP-712 domain of a Safe (1.4.1: chainId + verifyingContract). */

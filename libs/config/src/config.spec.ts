@@ -35,7 +35,13 @@ describe('configuration', () => {
   });
 
   it('validates the indexer settings: confirmations within the finality depth, a start block that misses nothing', () => {
-    const c = configFromEnv({ ...env, INDEXER_CONFIRMATIONS: '3', INDEXER_FINALITY_DEPTH: '20', INDEXER_BATCH_BLOCKS: '500', INDEXER_START_BLOCK: '0' });
+    const c = configFromEnv({
+      ...env,
+      INDEXER_CONFIRMATIONS: '3',
+      INDEXER_FINALITY_DEPTH: '20',
+      INDEXER_BATCH_BLOCKS: '500',
+      INDEXER_START_BLOCK: '0',
+    });
     expect(c.indexer).toMatchObject({ confirmations: 3, finalityDepth: 20, batchBlocks: 500, startBlock: 0, healthPort: 4020 });
     expect(configFromEnv(env).indexer.finalityDepth).toBe(64);
     const problems = (over: Record<string, string>) => {
@@ -47,7 +53,9 @@ describe('configuration', () => {
         return (e as Error).message;
       }
     };
-    expect(problems({ INDEXER_CONFIRMATIONS: '10', INDEXER_FINALITY_DEPTH: '5' })).toMatch(/indexer.finalityDepth: finalityDepth must be at least confirmations/);
+    expect(problems({ INDEXER_CONFIRMATIONS: '10', INDEXER_FINALITY_DEPTH: '5' })).toMatch(
+      /indexer.finalityDepth: finalityDepth must be at least confirmations/,
+    );
     expect(problems({ INDEXER_START_BLOCK: '7' })).toMatch(/indexer.startBlock: 7 is after the deployment block 1/);
     expect(problems({ INDEXER_BATCH_BLOCKS: '0', INDEXER_FINALITY_DEPTH: 'x', INDEXER_HEALTH_PORT: '70000' })).toMatch(
       /indexer.batchBlocks[\s\S]*indexer.finalityDepth[\s\S]*indexer.healthPort|indexer.finalityDepth[\s\S]*indexer.batchBlocks/,
@@ -89,7 +97,11 @@ describe('configuration', () => {
     expect(configFromEnv({ ...env, API_TRUST_PROXY: 'false' }).api.trustProxy).toBe(false);
     expect(configFromEnv({ ...env, API_TRUST_PROXY: '0' }).api.trustProxy).toBe(false);
     expect(configFromEnv({ ...env, API_TRUST_PROXY: '1' }).api.trustProxy).toBe(1);
-    expect(configFromEnv({ ...env, API_TRUST_PROXY: 'loopback, 10.0.0.0/8 ,fd00::/8' }).api.trustProxy).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8']);
+    expect(configFromEnv({ ...env, API_TRUST_PROXY: 'loopback, 10.0.0.0/8 ,fd00::/8' }).api.trustProxy).toEqual([
+      'loopback',
+      '10.0.0.0/8',
+      'fd00::/8',
+    ]);
   });
 
   it('refuses a trust-proxy setting that would let clients choose their address, malformed limits, and a retention inside the spend window', () => {
@@ -105,7 +117,9 @@ describe('configuration', () => {
     expect(problems({ API_TRUST_PROXY: 'true' })).toMatch(/api.trustProxy: trusting every proxy/);
     expect(problems({ API_TRUST_PROXY: 'proxy.example.com' })).toMatch(/api.trustProxy: not an IP address/);
     expect(problems({ API_TRUST_PROXY: '10.0.0.0/99' })).toMatch(/api.trustProxy/);
-    expect(problems({ PUBLIC_RATE_LIMIT_BURST: '0', PUBLIC_RATE_LIMIT_PER_SECOND: '-1' })).toMatch(/api.publicRateLimitBurst[\s\S]*api.publicRateLimitPerSecond/);
+    expect(problems({ PUBLIC_RATE_LIMIT_BURST: '0', PUBLIC_RATE_LIMIT_PER_SECOND: '-1' })).toMatch(
+      /api.publicRateLimitBurst[\s\S]*api.publicRateLimitPerSecond/,
+    );
     expect(problems({ RELAY_RETENTION_HOURS: '23' })).toMatch(/relay.retentionHours/);
     expect(problems({ PRUNE_BATCH_SIZE: '0' })).toMatch(/api.pruneBatchSize/);
     const shortKey = 'tooshort-secret';

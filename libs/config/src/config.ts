@@ -16,30 +16,42 @@ export const RELAY_SPEND_WINDOW_HOURS = 24;
  * it cannot be spoofed), a hop count, or proxy addresses/subnets (and proxy-addr's names loopback, linklocal,
  * uniquelocal). `true` (trust any X-Forwarded-For) is refused: every client could pick its own address.
  */
-const trustProxy = z.unknown().optional().transform((raw, ctx): false | number | string[] => {
-  const v = typeof raw === 'string' ? raw.trim() : raw;
-  if (v === undefined || v === '' || v === false || v === 0 || v === '0' || v === 'false') return false;
-  if (v === true || v === 'true') {
-    ctx.addIssue({ code: 'custom', message: 'trusting every proxy would let any client choose its address in X-Forwarded-For; give the hop count or the proxies' });
-    return z.NEVER;
-  }
-  if (typeof v === 'number' || (typeof v === 'string' && /^\d+$/.test(v))) {
-    const hops = Number(v);
-    if (Number.isInteger(hops) && hops >= 0 && hops <= 100) return hops;
-  } else if (typeof v === 'string' || (Array.isArray(v) && v.length && v.every((a) => typeof a === 'string' && a.length))) {
-    // API_TRUST_PROXY=loopback,10.0.0.0/8
-    const list = typeof v === 'string' ? v.split(',').map((a) => a.trim()).filter(Boolean) : (v as string[]);
-    try {
-      proxyaddr.compile(list);
-      return list;
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: `not an IP address, subnet or loopback/linklocal/uniquelocal: ${(e as Error).message}` });
+const trustProxy = z
+  .unknown()
+  .optional()
+  .transform((raw, ctx): false | number | string[] => {
+    const v = typeof raw === 'string' ? raw.trim() : raw;
+    if (v === undefined || v === '' || v === false || v === 0 || v === '0' || v === 'false') return false;
+    if (v === true || v === 'true') {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'trusting every proxy would let any client choose its address in X-Forwarded-For; give the hop count or the proxies',
+      });
       return z.NEVER;
     }
-  }
-  ctx.addIssue({ code: 'custom', message: 'must be false, a hop count (0-100) or a list of proxy addresses/subnets' });
-  return z.NEVER;
-});
+    if (typeof v === 'number' || (typeof v === 'string' && /^\d+$/.test(v))) {
+      const hops = Number(v);
+      if (Number.isInteger(hops) && hops >= 0 && hops <= 100) return hops;
+    } else if (typeof v === 'string' || (Array.isArray(v) && v.length && v.every((a) => typeof a === 'string' && a.length))) {
+      // API_TRUST_PROXY=loopback,10.0.0.0/8
+      const list =
+        typeof v === 'string'
+          ? v
+              .split(',')
+              .map((a) => a.trim())
+              .filter(Boolean)
+          : (v as string[]);
+      try {
+        proxyaddr.compile(list);
+        return list;
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: `not an IP address, subnet or loopback/linklocal/uniquelocal: ${(e as Error).message}` });
+        return z.NEVER;
+      }
+    }
+    ctx.addIssue({ code: 'custom', message: 'must be false, a hop count (0-100) or a list of proxy addresses/subnets' });
+    return z.NEVER;
+  });
 
 /**
  * Everything any app needs, validated once at start. Secrets (keys) never appear in error messages. Each setting's
@@ -56,11 +68,17 @@ export const configSchema = z.object({
     registry: address.describe('CredentialRegistry (npm start: from the local deployment)'),
     market: address.describe('StudyMarket (npm start: from the local deployment)'),
     deployBlock: int(0).describe('block of the deployment: the indexer starts there (npm start: from the local deployment)'),
-    accessLogAnchor: address.optional().describe('AccessLogAnchor (npm start: from the local deployment); unset = the study access log is not anchored on chain'),
-    governor: address.optional().describe('the DAO\'s governor (npm start: from the local deployment); unset = no governance API (`NOT_FOUND`)'),
-    timelock: address.optional().describe('the DAO\'s timelock (npm start: from the local deployment)'),
-    membership: address.optional().describe('the DAO\'s MembershipToken (npm start: from the local deployment)'),
-    forwarder: address.optional().describe('OpenReadForwarder (ERC-2771) that StudyMarket trusts (npm start: from the local deployment); unset = no gasless requests'),
+    accessLogAnchor: address
+      .optional()
+      .describe('AccessLogAnchor (npm start: from the local deployment); unset = the study access log is not anchored on chain'),
+    governor: address
+      .optional()
+      .describe("the DAO's governor (npm start: from the local deployment); unset = no governance API (`NOT_FOUND`)"),
+    timelock: address.optional().describe("the DAO's timelock (npm start: from the local deployment)"),
+    membership: address.optional().describe("the DAO's MembershipToken (npm start: from the local deployment)"),
+    forwarder: address
+      .optional()
+      .describe('OpenReadForwarder (ERC-2771) that StudyMarket trusts (npm start: from the local deployment); unset = no gasless requests'),
   }),
   api: z.object({
     host: z.string().default('127.0.0.1').describe('address the GraphQL API listens on'),
@@ -68,42 +86,89 @@ export const configSchema = z.object({
     siweDomain: z.string().min(1).describe('EIP-4361 domain sign-in messages must name (host[:port] of the client-facing origin)'),
     siweUri: z.string().url().describe('EIP-4361 URI prefix sign-in messages must name'),
     nonceTtlSeconds: int(10).default(600).describe('sign-in nonce lifetime, seconds'),
-    sessionTtlSeconds: int(60).default(12 * 3600).describe('session lifetime, seconds'),
-    adminAddresses: z.array(address).default([]).describe('comma-separated accounts with the ADMIN role (platform admins: onboard ROs with `createRo`, add and remove their members)'),
-    maxRequestBytes: int(1024).default(64 * 1024 * 1024).describe('largest JSON request body, bytes (encrypted study payloads are uploaded base64 in GraphQL)'),
-    maxQueryDepth: int(2, 100).default(10).describe('deepest selection set a query may nest (fragments expanded); deeper is refused (`BAD_INPUT`, `QUERY_TOO_DEEP`)'),
-    maxQueryComplexity: int(10).default(10_000).describe('most fields a query may select, a list field counting `first` (or 100 for a variable) times its selection (`BAD_INPUT`, `QUERY_TOO_COMPLEX`)'),
+    sessionTtlSeconds: int(60)
+      .default(12 * 3600)
+      .describe('session lifetime, seconds'),
+    adminAddresses: z
+      .array(address)
+      .default([])
+      .describe(
+        'comma-separated accounts with the ADMIN role (platform admins: onboard ROs with `createRo`, add and remove their members)',
+      ),
+    maxRequestBytes: int(1024)
+      .default(64 * 1024 * 1024)
+      .describe('largest JSON request body, bytes (encrypted study payloads are uploaded base64 in GraphQL)'),
+    maxQueryDepth: int(2, 100)
+      .default(10)
+      .describe('deepest selection set a query may nest (fragments expanded); deeper is refused (`BAD_INPUT`, `QUERY_TOO_DEEP`)'),
+    maxQueryComplexity: int(10)
+      .default(10_000)
+      .describe(
+        'most fields a query may select, a list field counting `first` (or 100 for a variable) times its selection (`BAD_INPUT`, `QUERY_TOO_COMPLEX`)',
+      ),
     rateLimitBurst: int(1).default(300).describe('per-account token bucket per root operation: burst'),
-    rateLimitPerSecond: z.coerce.number().positive().default(20).describe('per-account token bucket per root operation: tokens refilled per second'),
-    publicRateLimitBurst: int(1).default(300).describe('per-client-address bucket for calls without a session (`nonce`, `login`, `indexerStatus` each; protected operations refused as unauthenticated share one; see limits/client-address.ts): burst'),
-    publicRateLimitPerSecond: z.coerce.number().positive().default(5).describe('per-client-address bucket for calls without a session: tokens refilled per second'),
+    rateLimitPerSecond: z.coerce
+      .number()
+      .positive()
+      .default(20)
+      .describe('per-account token bucket per root operation: tokens refilled per second'),
+    publicRateLimitBurst: int(1)
+      .default(300)
+      .describe(
+        'per-client-address bucket for calls without a session (`nonce`, `login`, `indexerStatus` each; protected operations refused as unauthenticated share one; see limits/client-address.ts): burst',
+      ),
+    publicRateLimitPerSecond: z.coerce
+      .number()
+      .positive()
+      .default(5)
+      .describe('per-client-address bucket for calls without a session: tokens refilled per second'),
     rateLimitClientKey: z
       .string()
       .min(32, 'must be at least 32 characters')
       .optional()
-      .describe('secret (≥ 32 characters) for the HMAC under which client addresses are stored; unset = a random key per process. Set the same one on every API instance to share their client buckets'),
-    trustProxy: trustProxy.describe('proxies allowed to name the client in `X-Forwarded-For`: a hop count, or comma-separated addresses/subnets (`loopback`, `10.0.0.0/8`, …). Unset: trust none, the TCP peer is the client and the header cannot be spoofed; `true` is refused'),
-    pruneIntervalMs: int(100).default(60_000).describe('how often the API prunes full rate-limit buckets, expired nonces and sessions, and old final relay requests, ms'),
+      .describe(
+        'secret (≥ 32 characters) for the HMAC under which client addresses are stored; unset = a random key per process. Set the same one on every API instance to share their client buckets',
+      ),
+    trustProxy: trustProxy.describe(
+      'proxies allowed to name the client in `X-Forwarded-For`: a hop count, or comma-separated addresses/subnets (`loopback`, `10.0.0.0/8`, …). Unset: trust none, the TCP peer is the client and the header cannot be spoofed; `true` is refused',
+    ),
+    pruneIntervalMs: int(100)
+      .default(60_000)
+      .describe('how often the API prunes full rate-limit buckets, expired nonces and sessions, and old final relay requests, ms'),
     pruneBatchSize: int(1, 100_000).default(1000).describe('rows per DELETE while pruning (each batch its own short transaction)'),
-    feedPollMs: int(10).default(1000).describe('how often the live worklist (subscriptions) looks for newly indexed changes while anyone is subscribed, ms'),
+    feedPollMs: int(10)
+      .default(1000)
+      .describe('how often the live worklist (subscriptions) looks for newly indexed changes while anyone is subscribed, ms'),
     studyIdIssuerPrivateKey: privateKey
       .optional()
-      .describe("the market's study-ID issuer (npm start: dev account #11): `prepareStudyPosting` signs (EIP-712 `StudyIdIssuance`) the random study IDs it generates, and `StudyMarket.postStudy` accepts no other; it holds no funds. npm start deploys the market with this key's address as issuer (the owner, i.e. the DAO timelock, replaces it with `setStudyIdIssuer`). Unset = `prepareStudyPosting` refuses (`CHAIN_UNAVAILABLE`)"),
+      .describe(
+        "the market's study-ID issuer (npm start: dev account #11): `prepareStudyPosting` signs (EIP-712 `StudyIdIssuance`) the random study IDs it generates, and `StudyMarket.postStudy` accepts no other; it holds no funds. npm start deploys the market with this key's address as issuer (the owner, i.e. the DAO timelock, replaces it with `setStudyIdIssuer`). Unset = `prepareStudyPosting` refuses (`CHAIN_UNAVAILABLE`)",
+      ),
   }),
   indexer: z
     .object({
-      confirmations: int(0, 1000).default(0).describe('blocks that must be built on a block before it is indexed, i.e. before anyone sees it'),
-      finalityDepth: int(1, 10_000).default(64).describe('deepest reorg the indexer rolls back; deeper ones halt it; older data is shown `FINAL`. Must be ≥ confirmations'),
+      confirmations: int(0, 1000)
+        .default(0)
+        .describe('blocks that must be built on a block before it is indexed, i.e. before anyone sees it'),
+      finalityDepth: int(1, 10_000)
+        .default(64)
+        .describe('deepest reorg the indexer rolls back; deeper ones halt it; older data is shown `FINAL`. Must be ≥ confirmations'),
       pollMs: int(10).default(1000).describe('poll interval when caught up, ms'),
-      batchBlocks: int(1, 100_000).default(2000).describe('blocks per eth_getLogs request while backfilling (ranges the node refuses are split)'),
-      startBlock: int(0).optional().describe('first block to index; default the deployment block (a later one is refused: it would miss events)'),
+      batchBlocks: int(1, 100_000)
+        .default(2000)
+        .describe('blocks per eth_getLogs request while backfilling (ranges the node refuses are split)'),
+      startBlock: int(0)
+        .optional()
+        .describe('first block to index; default the deployment block (a later one is refused: it would miss events)'),
       rpcTimeoutMs: int(100, 600_000).default(15_000).describe('timeout per JSON-RPC request, ms'),
       healthHost: z.string().default('127.0.0.1').describe("address of the indexer's `/health` and `/ready` endpoints"),
       healthPort: int(0, 65535).default(4020).describe("port of the indexer's `/health` and `/ready` endpoints (0: any free port)"),
       readyLagBlocks: int(0).default(10).describe('`/ready` = the writer, caught up to within this many blocks of the confirmed head'),
       boundsHorizonSeconds: int(120, 30 * 86400)
         .default(3600)
-        .describe("how far past the indexed head's time the worklist's bounty ceilings hold (a refresh starts when half is left); see docs/decisions/0001-bounty-ceilings.md"),
+        .describe(
+          "how far past the indexed head's time the worklist's bounty ceilings hold (a refresh starts when half is left); see docs/decisions/0001-bounty-ceilings.md",
+        ),
       boundsChunkRows: int(100, 1_000_000).default(1000).describe('open studies rewritten per bounty-ceiling refresher transaction'),
     })
     .refine((i) => i.finalityDepth >= i.confirmations, {
@@ -111,42 +176,81 @@ export const configSchema = z.object({
       path: ['finalityDepth'],
     }),
   settler: z.object({
-    privateKey: privateKey.optional().describe("the settler's funded key: sends settle and lease-release transactions (npm start: dev account #9)"),
+    privateKey: privateKey
+      .optional()
+      .describe("the settler's funded key: sends settle and lease-release transactions (npm start: dev account #9)"),
     pollMs: int(10).default(2000).describe("the settler's poll interval, ms"),
-    anchorIntervalMs: int(100).default(60_000).describe("how often the settler verifies and anchors the study access log's head on chain (AccessLogAnchor; needs ANCHORER_ROLE), ms"),
-    credentialWarnDays: z.array(int(1, 365)).min(1).default([30, 7]).describe('comma-separated days before a credential expires that the settler warns the radiologist (each once)'),
+    anchorIntervalMs: int(100)
+      .default(60_000)
+      .describe(
+        "how often the settler verifies and anchors the study access log's head on chain (AccessLogAnchor; needs ANCHORER_ROLE), ms",
+      ),
+    credentialWarnDays: z
+      .array(int(1, 365))
+      .min(1)
+      .default([30, 7])
+      .describe('comma-separated days before a credential expires that the settler warns the radiologist (each once)'),
     credentialWatchMs: int(10).default(60_000).describe('how often the settler looks for expiring and lapsed credentials, ms'),
   }),
   governance: z
     .object({
-      relayerPrivateKey: privateKey.optional().describe('funded key that relays gasless votes (castVoteBySig) and sends queue / execute (npm start: dev account #8)'),
+      relayerPrivateKey: privateKey
+        .optional()
+        .describe('funded key that relays gasless votes (castVoteBySig) and sends queue / execute (npm start: dev account #8)'),
     })
     .default({}),
-  relay: z.object({
-    privateKey: privateKey.optional().describe('the funded account that pays the gas of gasless claims, reports and withdrawals (npm start: dev account #19); unset = no gasless requests'),
-    spendLimitWei: z.coerce
-      .bigint()
-      .nonnegative()
-      .default(50_000_000_000_000_000n)
-      .describe('most wei the relayer spends on one radiologist in 24 h (0.05 ETH by default; worst case reserved when queued, actual once mined)'),
-    replaceAfterMs: int(100).default(30_000).describe('a relayed transaction not mined after this long is replaced (same nonce, fee +12.5 %, at most 10× the first), ms'),
-    pollMs: int(10).default(250).describe("the relay outbox's poll interval, ms"),
-    retentionHours: int(RELAY_SPEND_WINDOW_HOURS, 24 * 3650)
-      .default(7 * 24)
-      .describe('final relay requests (mined, reverted, refused) are deleted this long after their last change; at least 24 (the spend window)'),
-  }).prefault({}),
+  relay: z
+    .object({
+      privateKey: privateKey
+        .optional()
+        .describe(
+          'the funded account that pays the gas of gasless claims, reports and withdrawals (npm start: dev account #19); unset = no gasless requests',
+        ),
+      spendLimitWei: z.coerce
+        .bigint()
+        .nonnegative()
+        .default(50_000_000_000_000_000n)
+        .describe(
+          'most wei the relayer spends on one radiologist in 24 h (0.05 ETH by default; worst case reserved when queued, actual once mined)',
+        ),
+      replaceAfterMs: int(100)
+        .default(30_000)
+        .describe('a relayed transaction not mined after this long is replaced (same nonce, fee +12.5 %, at most 10× the first), ms'),
+      pollMs: int(10).default(250).describe("the relay outbox's poll interval, ms"),
+      retentionHours: int(RELAY_SPEND_WINDOW_HOURS, 24 * 3650)
+        .default(7 * 24)
+        .describe(
+          'final relay requests (mined, reverted, refused) are deleted this long after their last change; at least 24 (the spend window)',
+        ),
+    })
+    .prefault({}),
   treasury: z
     .object({
       relayerPrivateKey: privateKey
         .optional()
-        .describe('funded key that sends treasury payouts (Safe `execTransaction`) once the owners have signed (npm start: dev account #10); unset = payouts cannot execute (`CHAIN_UNAVAILABLE`)'),
-      ownersCacheMs: int(0).default(5000).describe("how long the treasury Safe's owners and threshold (the `TREASURY_OWNER` role) are reused before reading the chain again, ms"),
+        .describe(
+          'funded key that sends treasury payouts (Safe `execTransaction`) once the owners have signed (npm start: dev account #10); unset = payouts cannot execute (`CHAIN_UNAVAILABLE`)',
+        ),
+      ownersCacheMs: int(0)
+        .default(5000)
+        .describe(
+          "how long the treasury Safe's owners and threshold (the `TREASURY_OWNER` role) are reused before reading the chain again, ms",
+        ),
     })
     .default({ ownersCacheMs: 5000 }),
   bus: z.object({
-    natsUrl: z.string().optional().describe('NATS server: the apps then talk over NATS JetStream; unset = Nest\'s TCP transport (needs nothing extra)'),
-    namespace: z.string().regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only').default('openread').describe('NATS subject prefix and JetStream stream name (upper-cased)'),
-    ackTimeoutMs: int(100).default(5000).describe("how long a publish waits for the bus's acknowledgement before the event stays in the outbox, ms"),
+    natsUrl: z
+      .string()
+      .optional()
+      .describe("NATS server: the apps then talk over NATS JetStream; unset = Nest's TCP transport (needs nothing extra)"),
+    namespace: z
+      .string()
+      .regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only')
+      .default('openread')
+      .describe('NATS subject prefix and JetStream stream name (upper-cased)'),
+    ackTimeoutMs: int(100)
+      .default(5000)
+      .describe("how long a publish waits for the bus's acknowledgement before the event stays in the outbox, ms"),
     settlerHost: z.string().default('127.0.0.1').describe("the settler's TCP transport address"),
     settlerPort: int(0, 65535).default(4010).describe("the settler's TCP transport port"),
   }),

@@ -18,7 +18,9 @@ describe('NPI check digit', () => {
         let d = Number(c) * (i % 2 ? 2 : 1);
         if (d > 9) d -= 9;
         return sum + d;
-      }, 0) % 10 === 0;
+      }, 0) %
+        10 ===
+      0;
     expect(plainLuhn('1234567893')).toBe(false);
     expect(isValidNpi('1234567893')).toBe(true);
   });
@@ -64,7 +66,10 @@ describe('the attestation of an approved application', () => {
 
   it('expires with the earliest licence when that comes before recredentialing', () => {
     const a = attestationFor(
-      [{ state: 'CA', expiresAt: day('2027-05-31') }, { state: 'NY', expiresAt: day('2026-09-30') }],
+      [
+        { state: 'CA', expiresAt: day('2027-05-31') },
+        { state: 'NY', expiresAt: day('2026-09-30') },
+      ],
       ['CT', 'MR'],
       now,
     );

@@ -32,7 +32,12 @@ export function mayRead(credential: CredentialTerms | null | undefined, study: S
 }
 
 /** The on-chain form of a credential (CredentialRegistry.Credential: bit masks over US_STATES and MODALITIES). */
-export function credentialFromMasks(c: { statesMask: bigint; modalitiesMask: bigint; expiresAt: number | bigint; revoked: boolean }): CredentialTerms {
+export function credentialFromMasks(c: {
+  statesMask: bigint;
+  modalitiesMask: bigint;
+  expiresAt: number | bigint;
+  revoked: boolean;
+}): CredentialTerms {
   return {
     states: fromMask(US_STATES, c.statesMask),
     modalities: fromMask(MODALITIES, c.modalitiesMask),

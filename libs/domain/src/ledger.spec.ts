@@ -8,8 +8,12 @@ const STUDY = '0x' + '11'.repeat(32);
 
 describe('ledgerLinesOf: the market events as ledger lines', () => {
   it('maps each event to its lines', () => {
-    expect(ledgerLinesOf({ name: 'Deposited', args: { account: RO, amount: '5' } })).toEqual([{ account: RO, kind: 'DEPOSIT', amount: 5n, studyId: null, counterparty: null }]);
-    expect(ledgerLinesOf({ name: 'Withdrawn', args: { account: RO, amount: '2' } })).toEqual([{ account: RO, kind: 'WITHDRAWAL', amount: 2n, studyId: null, counterparty: null }]);
+    expect(ledgerLinesOf({ name: 'Deposited', args: { account: RO, amount: '5' } })).toEqual([
+      { account: RO, kind: 'DEPOSIT', amount: 5n, studyId: null, counterparty: null },
+    ]);
+    expect(ledgerLinesOf({ name: 'Withdrawn', args: { account: RO, amount: '2' } })).toEqual([
+      { account: RO, kind: 'WITHDRAWAL', amount: 2n, studyId: null, counterparty: null },
+    ]);
     expect(ledgerLinesOf({ name: 'StudyPosted', args: { studyId: STUDY, ro: RO, maxBounty: '100' } })).toEqual([
       { account: RO, kind: 'ESCROW', amount: 100n, studyId: STUDY, counterparty: null },
     ]);
@@ -47,7 +51,19 @@ describe('ledgerLinesOf: the market events as ledger lines', () => {
   });
 
   it('uses every kind, and only kinds of LEDGER_KINDS, over LEDGER_EVENTS', () => {
-    const args = { studyId: STUDY, ro: RO, account: RO, radiologist: RAD, treasury: TREASURY, amount: '1', maxBounty: '1', bounty: '1', payout: '1', fee: '1', refund: '1' };
+    const args = {
+      studyId: STUDY,
+      ro: RO,
+      account: RO,
+      radiologist: RAD,
+      treasury: TREASURY,
+      amount: '1',
+      maxBounty: '1',
+      bounty: '1',
+      payout: '1',
+      fee: '1',
+      refund: '1',
+    };
     const before = { ro: RO, radiologist: RAD, lockedBounty: '1' };
     const kinds = new Set(LEDGER_EVENTS.flatMap((name) => ledgerLinesOf({ name, args }, before).map((l) => l.kind)));
     expect([...kinds].sort()).toEqual([...LEDGER_KINDS].sort());

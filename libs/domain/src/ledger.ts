@@ -18,7 +18,15 @@ export const LEDGER_KIND_DESCRIPTION =
 
 /** The market events that make ledger lines. */
 export const LEDGER_EVENTS = [
-  'Deposited', 'Withdrawn', 'StudyPosted', 'StudyClaimed', 'LeaseExpired', 'StudyDisputed', 'StudySettled', 'DisputeResolved', 'StudyCancelled',
+  'Deposited',
+  'Withdrawn',
+  'StudyPosted',
+  'StudyClaimed',
+  'LeaseExpired',
+  'StudyDisputed',
+  'StudySettled',
+  'DisputeResolved',
+  'StudyCancelled',
 ] as const;
 
 export interface LedgerLine {
@@ -54,7 +62,11 @@ export function ledgerLinesOf(event: { name: string; args: Args }, before?: Stud
   const amount = (v: unknown) => BigInt(String(v ?? 0));
   const studyId = typeof a.studyId === 'string' ? a.studyId : null;
   const line = (account: string, kind: LedgerKind, value: unknown, counterparty: string | null = null): LedgerLine => ({
-    account, kind, amount: amount(value), studyId, counterparty,
+    account,
+    kind,
+    amount: amount(value),
+    studyId,
+    counterparty,
   });
   switch (event.name) {
     case 'Deposited':
@@ -72,7 +84,11 @@ export function ledgerLinesOf(event: { name: string; args: Args }, before?: Stud
     // a dispute's resolution splits the escrow as a settlement does, with the same fields
     case 'StudySettled':
     case 'DisputeResolved':
-      return [line(s('ro'), 'PAYOUT', a.payout, s('radiologist')), line(s('ro'), 'FEE', a.fee, s('treasury')), line(s('ro'), 'REFUND', a.refund)];
+      return [
+        line(s('ro'), 'PAYOUT', a.payout, s('radiologist')),
+        line(s('ro'), 'FEE', a.fee, s('treasury')),
+        line(s('ro'), 'REFUND', a.refund),
+      ];
     case 'StudyCancelled':
       return [line(s('ro'), 'REFUND', a.refund)];
     default:

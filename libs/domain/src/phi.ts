@@ -52,6 +52,16 @@ export function screenForPhi(fields: Record<string, string | null | undefined>):
 
 /** Body regions a study may be posted with: a closed vocabulary, so nothing identifying fits. */
 export const BODY_PARTS = [
-  'HEAD', 'NECK', 'CHEST', 'ABDOMEN', 'PELVIS', 'SPINE', 'UPPER_EXTREMITY', 'LOWER_EXTREMITY', 'BREAST', 'CARDIAC', 'WHOLE_BODY',
+  'HEAD',
+  'NECK',
+  'CHEST',
+  'ABDOMEN',
+  'PELVIS',
+  'SPINE',
+  'UPPER_EXTREMITY',
+  'LOWER_EXTREMITY',
+  'BREAST',
+  'CARDIAC',
+  'WHOLE_BODY',
 ] as const;
 export type BodyPart = (typeof BODY_PARTS)[number];

@@ -2,7 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import {
-  DecryptionError, decryptPayload, encryptPayload, generateStudyKey, generateX25519KeyPair, leaseContext, openSealed, sealTo,
+  DecryptionError,
+  decryptPayload,
+  encryptPayload,
+  generateStudyKey,
+  generateX25519KeyPair,
+  leaseContext,
+  openSealed,
+  sealTo,
 } from './crypto.js';
 import { leaseDomain, leaseSigner, leaseTerms, signLease } from './lease.js';
 

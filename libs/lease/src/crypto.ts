@@ -60,7 +60,8 @@ export function generateX25519KeyPair(): X25519KeyPair {
 /** Parses a raw 32-byte X25519 public key (0x-hex); throws RangeError if it is not one. */
 export function x25519PublicKey(raw: string | Buffer): KeyObject {
   const bytes = typeof raw === 'string' ? unhex(raw) : raw;
-  if (bytes.length !== 32 || (typeof raw === 'string' && !/^0x[0-9a-fA-F]{64}$/.test(raw))) throw new RangeError('an X25519 public key is 32 bytes');
+  if (bytes.length !== 32 || (typeof raw === 'string' && !/^0x[0-9a-fA-F]{64}$/.test(raw)))
+    throw new RangeError('an X25519 public key is 32 bytes');
   return createPublicKey({ key: Buffer.concat([SPKI_PREFIX, bytes]), format: 'der', type: 'spki' });
 }
 
@@ -136,7 +137,8 @@ export function openSealed(recipientPrivateKey: string, sealed: Buffer, context:
 }
 
 /** Associated data binding a sealed study key to its study and its recipient account. */
-export const leaseContext = (studyId: string, radiologist: string) => `openread/lease/v1|${studyId.toLowerCase()}|${radiologist.toLowerCase()}`;
+export const leaseContext = (studyId: string, radiologist: string) =>
+  `openread/lease/v1|${studyId.toLowerCase()}|${radiologist.toLowerCase()}`;
 /** Associated data binding the RO's own copy of the study key to the study. */
 export const roKeyContext = (studyId: string) => `openread/ro-key/v1|${studyId.toLowerCase()}`;
 /** Associated data binding a sealed report to its study. */

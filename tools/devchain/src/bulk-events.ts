@@ -48,7 +48,13 @@ export async function generateBulkEvents(o: BulkOptions): Promise<{ blocks: numb
   await call('evm_setAutomine', [false]);
   try {
     const share = BigInt(Math.ceil(o.events / o.ros.length) + 10);
-    const txs = o.ros.map((ro) => ({ from: ro, to: o.market, data: market.encodeFunctionData('deposit', [share]), nonce: toBeHex(nonces.get(ro)!), gas: toBeHex(200_000) }));
+    const txs = o.ros.map((ro) => ({
+      from: ro,
+      to: o.market,
+      data: market.encodeFunctionData('deposit', [share]),
+      nonce: toBeHex(nonces.get(ro)!),
+      gas: toBeHex(200_000),
+    }));
     for (const ro of o.ros) nonces.set(ro, nonces.get(ro)! + 1);
     await sendBatch(o.rpcUrl, txs);
     await call('evm_mine');
@@ -68,7 +74,16 @@ export async function generateBulkEvents(o: BulkOptions): Promise<{ blocks: numb
         else {
           const studyId = keccak256(toBeHex(BigInt(++k) * 1_000_003n + BigInt(o.seed ?? 0), 32));
           const { issuance } = issue(ro, studyId, issuedUntil);
-          data = market.encodeFunctionData('postStudy', [studyId, (done + i) % 7, 10_000, (done + i) % 3, (done + i) % 51, 1n, issuedUntil, issuance]);
+          data = market.encodeFunctionData('postStudy', [
+            studyId,
+            (done + i) % 7,
+            10_000,
+            (done + i) % 3,
+            (done + i) % 51,
+            1n,
+            issuedUntil,
+            issuance,
+          ]);
         }
         batch.push({ from: ro, to: o.market, data, nonce: toBeHex(nonce), gas: toBeHex(300_000) });
       }

@@ -40,10 +40,13 @@ export class GraphqlHttp {
   async signIn(wallet: Wallet): Promise<void> {
     const { nonce } = await this.ok<{ nonce: SignInNonce }>(`mutation { nonce { nonce domain uri chainId } }`);
     const message = signInMessage(nonce, wallet.address);
-    const { login } = await this.ok<{ login: { token: string } }>(`mutation($m: String!, $s: String!) { login(message: $m, signature: $s) { token } }`, {
-      m: message,
-      s: await wallet.signMessage(message),
-    });
+    const { login } = await this.ok<{ login: { token: string } }>(
+      `mutation($m: String!, $s: String!) { login(message: $m, signature: $s) { token } }`,
+      {
+        m: message,
+        s: await wallet.signMessage(message),
+      },
+    );
     this.token = login.token;
   }
 }
@@ -148,7 +151,9 @@ export async function attestTogether(provider: JsonRpcProvider, registry: Contra
   const states = toMask([stateIndex(RACE_STUDY.state)]);
   const modalities = toMask([modalityIndex(RACE_STUDY.modality)]);
   await mineTogether(provider, () =>
-    Promise.all(addresses.map((a) => registry.attest(a, states, modalities, expiresAt, { gasLimit: 200_000 }) as Promise<{ hash: string }>)),
+    Promise.all(
+      addresses.map((a) => registry.attest(a, states, modalities, expiresAt, { gasLimit: 200_000 }) as Promise<{ hash: string }>),
+    ),
   );
 }
 
@@ -172,9 +177,18 @@ export async function postTogether(
     Promise.all(
       studyIds.map(
         (id) =>
-          market.postStudy(id, modalityIndex(s.modality), s.difficultyBps, urgencyIndex(s.urgency), stateIndex(s.state), s.maxBounty, ...issuanceArgs(issue(ro, id, issuedUntil)), {
-            gasLimit: 400_000,
-          }) as Promise<{ hash: string }>,
+          market.postStudy(
+            id,
+            modalityIndex(s.modality),
+            s.difficultyBps,
+            urgencyIndex(s.urgency),
+            stateIndex(s.state),
+            s.maxBounty,
+            ...issuanceArgs(issue(ro, id, issuedUntil)),
+            {
+              gasLimit: 400_000,
+            },
+          ) as Promise<{ hash: string }>,
       ),
     ),
   );
@@ -184,7 +198,9 @@ export async function postTogether(
 /** Resolves once the API's indexer has indexed `block` (the indexerStatus query, polled). */
 export async function indexedUpTo(client: GraphqlHttp, block: number, timeoutMs = 60_000): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while ((await client.ok<{ indexerStatus: { indexedBlock: number } }>(`{ indexerStatus { indexedBlock } }`)).indexerStatus.indexedBlock < block) {
+  while (
+    (await client.ok<{ indexerStatus: { indexedBlock: number } }>(`{ indexerStatus { indexedBlock } }`)).indexerStatus.indexedBlock < block
+  ) {
     if (Date.now() > until) throw new Error(`block ${block} not indexed within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 50));
   }

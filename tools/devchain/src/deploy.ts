@@ -1,4 +1,13 @@
-import { Contract, ContractFactory, ZeroAddress, ZeroHash, getAddress, type ContractRunner, type ContractTransactionResponse, type Signer } from 'ethers';
+import {
+  Contract,
+  ContractFactory,
+  ZeroAddress,
+  ZeroHash,
+  getAddress,
+  type ContractRunner,
+  type ContractTransactionResponse,
+  type Signer,
+} from 'ethers';
 import { loadArtifact, waitForReceipt } from '#chain';
 
 export interface Deployment {
@@ -61,7 +70,18 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
   const forwarder = await deploy('OpenReadForwarder', []);
   const market = await deploy('StudyMarket', [token, parameters, registry, treasury, owner, forwarder, studyIdIssuer]);
   const accessLogAnchor = await deploy('AccessLogAnchor', [owner]);
-  return { chainId: Number(chainId), deployBlock, token, parameters, registry, market, treasury, studyIdIssuer, accessLogAnchor, forwarder };
+  return {
+    chainId: Number(chainId),
+    deployBlock,
+    token,
+    parameters,
+    registry,
+    market,
+    treasury,
+    studyIdIssuer,
+    accessLogAnchor,
+    forwarder,
+  };
 }
 
 export interface OpenReadContracts {
@@ -72,7 +92,10 @@ export interface OpenReadContracts {
 }
 
 /** ethers Contract instances of a deployment, connected to `runner` (a signer or a provider). */
-export function contracts(deployment: Pick<Deployment, 'token' | 'parameters' | 'registry' | 'market'>, runner: ContractRunner | null): OpenReadContracts {
+export function contracts(
+  deployment: Pick<Deployment, 'token' | 'parameters' | 'registry' | 'market'>,
+  runner: ContractRunner | null,
+): OpenReadContracts {
   return {
     token: new Contract(deployment.token, loadArtifact('TestUSD').abi, runner),
     parameters: new Contract(deployment.parameters, loadArtifact('IncentiveParameters').abi, runner),
@@ -203,7 +226,10 @@ export interface GovernanceContracts {
 }
 
 /** ethers Contract instances of the DAO, connected to `runner`. */
-export function governanceContracts(g: Pick<GovernanceDeployment, 'membership' | 'timelock' | 'governor'>, runner: ContractRunner | null): GovernanceContracts {
+export function governanceContracts(
+  g: Pick<GovernanceDeployment, 'membership' | 'timelock' | 'governor'>,
+  runner: ContractRunner | null,
+): GovernanceContracts {
   return {
     membership: new Contract(g.membership, loadArtifact('MembershipToken').abi, runner),
     timelock: new Contract(g.timelock, loadArtifact('OpenReadTimelock').abi, runner),

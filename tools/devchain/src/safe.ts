@@ -16,7 +16,11 @@ export async function deploySafeInfrastructure(signer: Signer): Promise<SafeInfr
   if (!provider) throw new Error('deploySafeInfrastructure: the signer needs a provider');
   const { chainId } = await provider.getNetwork();
   const factory = require(`@safe-global/safe-singleton-factory/artifacts/${chainId}/deployment.json`) as {
-    gasPrice: number; gasLimit: number; signerAddress: string; transaction: string; address: string;
+    gasPrice: number;
+    gasLimit: number;
+    signerAddress: string;
+    transaction: string;
+    address: string;
   };
   if ((await provider.getCode(factory.address)) === '0x') {
     const cost = BigInt(factory.gasPrice) * BigInt(factory.gasLimit);
@@ -29,7 +33,8 @@ export async function deploySafeInfrastructure(signer: Signer): Promise<SafeInfr
   const out = safeInfrastructureAddresses(chainId);
   for (const [key, path] of Object.entries(SAFE_ARTIFACTS) as [keyof SafeInfrastructure, string][]) {
     const { bytecode } = safeArtifact(key);
-    if ((await provider.getCode(out[key])) === '0x') await mined(signer.sendTransaction({ to: factory.address, data: concat([ZeroHash, bytecode]) }));
+    if ((await provider.getCode(out[key])) === '0x')
+      await mined(signer.sendTransaction({ to: factory.address, data: concat([ZeroHash, bytecode]) }));
     if ((await provider.getCode(out[key])) === '0x') throw new Error(`Safe contract ${path} was not deployed at ${out[key]}`);
   }
   return out;
@@ -42,11 +47,24 @@ export const contractNetworks = (chainId: number | bigint, infra: SafeInfrastruc
  * Creates a Safe proxy with `owners` and `threshold` (and the compatibility fallback handler, as the Safe apps do);
  * `saltNonce` makes the address unique. Returns the Safe's address.
  */
-export async function createSafe(signer: Signer, infra: SafeInfrastructure, owners: string[], threshold: number, saltNonce = BigInt(Date.now())): Promise<string> {
+export async function createSafe(
+  signer: Signer,
+  infra: SafeInfrastructure,
+  owners: string[],
+  threshold: number,
+  saltNonce = BigInt(Date.now()),
+): Promise<string> {
   const singleton = new Contract(infra.safeSingletonAddress, safeArtifact('safeSingletonAddress').abi as never, signer);
   const proxyFactory = new Contract(infra.safeProxyFactoryAddress, safeArtifact('safeProxyFactoryAddress').abi as never, signer);
   const initializer = singleton.interface.encodeFunctionData('setup', [
-    owners.map((o) => getAddress(o)), threshold, ZeroAddress, '0x', infra.fallbackHandlerAddress, ZeroAddress, 0, ZeroAddress,
+    owners.map((o) => getAddress(o)),
+    threshold,
+    ZeroAddress,
+    '0x',
+    infra.fallbackHandlerAddress,
+    ZeroAddress,
+    0,
+    ZeroAddress,
   ]);
   const receipt = await mined(proxyFactory.createProxyWithNonce(infra.safeSingletonAddress, initializer, saltNonce));
   for (const log of receipt.logs) {
@@ -60,4 +78,5 @@ export async function createSafe(signer: Signer, infra: SafeInfrastructure, owne
  * protocol-kit's `Safe` class. Its type declarations are CommonJS-shaped (the class is `default` of the module)
  * while Node's ESM import yields the class itself: take whichever is there.
  */
-export const SafeKit = ((ProtocolKit as unknown as { default?: typeof ProtocolKit.default }).default ?? ProtocolKit) as typeof ProtocolKit.default;
+export const SafeKit = ((ProtocolKit as unknown as { default?: typeof ProtocolKit.default }).default ??
+  ProtocolKit) as typeof ProtocolKit.default;
