@@ -14,7 +14,6 @@ export default defineConfig(
   tseslint.configs.recommended,
   {
     languageOptions: {
-      ecmaVersion: 2023,
       sourceType: 'module',
       globals: { ...globals.node },
     },
