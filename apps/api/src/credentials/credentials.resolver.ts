@@ -2,14 +2,12 @@ import { Inject } from '@nestjs/common';
 import { Args, Context, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { CredentialRepository } from '#db';
-import { Authenticated, CurrentUser, type GqlContext, Roles } from '../auth/auth.guard.js';
-import type { AuthUser } from '../auth/auth.service.js';
-import { RoleService } from '../auth/roles.js';
-import { ChainService } from '../chain/chain.service.js';
+import { Authenticated, CurrentUser, type GqlContext, Roles, type AuthUser } from '../common/access.js';
+import { RoleService } from '../auth/index.js';
+import { ChainService } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAddress, parseLimit } from '../common/validation.js';
-import { PreparedTransaction } from '../studies/study.models.js';
-import { toPrepared } from '../studies/studies.resolver.js';
+import { PreparedTransaction, decodeCursor, encodeCursor, toPrepared } from '../common/graphql/index.js';
 import {
   ApplicationDecision,
   Credential,
@@ -20,14 +18,7 @@ import {
 } from './credential.models.js';
 import { CredentialsService, parseUuid } from './credentials.service.js';
 
-const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
-function decodeCursor(raw: string): string {
-  try {
-    return parseUuid(Buffer.from(raw, 'base64url').toString());
-  } catch {
-    throw new OpenReadError('BAD_INPUT', 'after is not a cursor of this queue');
-  }
-}
+const queuePosition = (after: string) => decodeCursor(after, parseUuid, 'after is not a cursor of this queue');
 
 @Resolver()
 export class CredentialsResolver {
@@ -97,7 +88,7 @@ export class CredentialsResolver {
     @Args('after', { type: () => String, nullable: true }) after: string | null,
   ): Promise<CredentialApplicationPage> {
     const limit = parseLimit(first ?? undefined);
-    const rows = await this.repo.pending(this.config.chainId, limit + 1, after ? decodeCursor(after) : undefined);
+    const rows = await this.repo.pending(this.config.chainId, limit + 1, after ? queuePosition(after) : undefined);
     const page = rows.slice(0, limit);
     return {
       items: page.map(CredentialApplication.from),

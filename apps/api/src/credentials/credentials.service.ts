@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { MODALITIES, attestationFor, isUsState, isValidNpi, parseCalendarDate } from '#domain';
 import { ApplicationRow, CredentialRepository, DuplicatePendingApplication, NewApplication } from '#db';
-import { ChainService, UnsignedTx } from '../chain/chain.service.js';
+import { ChainService, UnsignedTx } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
 import { subsetOf } from '../common/validation.js';
 import { CredentialApplicationInput, SUBSPECIALTIES } from './credential.models.js';

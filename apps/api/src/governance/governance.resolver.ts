@@ -3,11 +3,10 @@ import { Args, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { KEYED_PARAMETERS, VOTE_SUPPORT, parameterProposal, type ParameterChange, type ParameterName } from '#chain';
 import { GovernanceRepository, ProposalRow, StudyRepository } from '#db';
-import { Authenticated, CurrentUser, Roles } from '../auth/auth.guard.js';
-import type { AuthUser } from '../auth/auth.service.js';
+import { Authenticated, CurrentUser, Roles, type AuthUser } from '../common/access.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAmount, parseLimit, parseSignature } from '../common/validation.js';
-import { PreparedTransaction } from '../studies/study.models.js';
+import { PreparedTransaction } from '../common/graphql/index.js';
 import { GovernanceService } from './governance.service.js';
 import { Ballot, GovernanceTransaction, ParameterChangeInput, Parameters, Proposal, VoteSupport } from './governance.models.js';
 

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Field, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
 import { APP_CONFIG, type AppConfig, indexerStream } from '#config';
 import { CheckpointRepository } from '#db';
-import { Public } from '../auth/auth.guard.js';
+import { Public } from '../common/access.js';
 
 /**
  * What users see is never younger than INDEXER_CONFIRMATIONS blocks: the indexer reads no block before it

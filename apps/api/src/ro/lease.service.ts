@@ -5,8 +5,8 @@ import {
   AccessAction, AccessLogRepository, LeaseRow, RoRepository, StudyRepository, StudyVaultRepository,
 } from '#db';
 import { leaseDomain, leaseSigner } from '#lease';
-import type { Role } from '../auth/roles.js';
-import { ChainService, UnsignedTx } from '../chain/chain.service.js';
+import type { Role } from '../common/access.js';
+import { ChainService, UnsignedTx } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAddress, parseStudyId } from '../common/validation.js';
 import { parseBase64 } from './posting.service.js';

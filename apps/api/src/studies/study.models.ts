@@ -1,17 +1,14 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { MODALITIES, STUDY_STATUSES, URGENCIES, enumObject } from '#domain';
+import { STUDY_STATUSES, enumObject } from '#domain';
 import { StudyRow } from '#db';
-import { Finality, type FinalityView } from '../indexer/finality.js';
+import { Modality, PageInfo, Urgency } from '../common/graphql/index.js';
+import { Finality, type FinalityView } from '../indexer/index.js';
 
-export const Modality = enumObject(MODALITIES);
-export const Urgency = enumObject(URGENCIES);
 export const StudyStatus = enumObject(STUDY_STATUSES.filter((s) => s !== 'NONE'));
 export enum WorklistSort {
   BOUNTY_DESC = 'BOUNTY_DESC',
   WAITING_DESC = 'WAITING_DESC',
 }
-registerEnumType(Modality, { name: 'Modality' });
-registerEnumType(Urgency, { name: 'Urgency' });
 registerEnumType(StudyStatus, { name: 'StudyStatus' });
 registerEnumType(WorklistSort, { name: 'WorklistSort', description: 'highest current bounty first, or longest waiting first' });
 
@@ -87,26 +84,11 @@ export class WorklistFilter {
 }
 
 @ObjectType()
-export class PageInfo {
-  @Field(() => String, { nullable: true }) endCursor: string | null;
-  @Field() hasNextPage: boolean;
-}
-
-@ObjectType()
 export class WorklistPage {
   @Field(() => [Study]) items: Study[];
   @Field(() => PageInfo) pageInfo: PageInfo;
   @Field(() => GraphQLISODateTime, { description: 'chain time the bounties were computed at; later pages keep it' })
   asOf: Date;
-}
-
-@ObjectType({ description: 'A transaction for the caller to sign and send (or hand to relayTransaction).' })
-export class PreparedTransaction {
-  @Field() from: string;
-  @Field() to: string;
-  @Field() data: string;
-  @Field(() => Int) chainId: number;
-  @Field({ description: 'suggested gas limit (estimate + 20 %)' }) gasLimit: string;
 }
 
 @ObjectType()

@@ -1,0 +1,6 @@
+import { Module } from '@nestjs/common';
+import { FinalityService, IndexerStatusResolver } from './finality.js';
+
+/** The indexer's position as the API sees it: finality of what it shows, and read-your-writes waits. */
+@Module({ providers: [FinalityService, IndexerStatusResolver], exports: [FinalityService] })
+export class IndexerStatusModule {}
