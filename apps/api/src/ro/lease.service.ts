@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { keccak256 } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
-  AccessAction, AccessLogRepository, LeaseRow, RoRepository, StudyRepository, StudyVaultRepository,
+  AccessAction, AccessLogRepository, LeaseRow, type PendingLeaseRow, RoRepository, StudyRepository, StudyVaultRepository,
 } from '#db';
 import { leaseDomain, leaseSigner } from '#lease';
 import type { Role } from '../common/access.js';
@@ -143,5 +143,11 @@ export class LeaseService {
   private async refuse(studyId: string, account: string, action: AccessAction, reason: string, error: OpenReadError): Promise<never> {
     await this.log.append({ chainId: this.config.chainId, studyId, account, action, outcome: 'REFUSED', reason });
     throw error;
+  }
+
+  /** Live claims on the depositor's RO's studies that still need a lease. */
+  async pendingLeases(depositor: string): Promise<PendingLeaseRow[]> {
+    const ro = await this.access.depositorRo(depositor);
+    return this.vault.pendingLeases(this.config.chainId, ro.id, await this.chain.now());
   }
 }

@@ -8,12 +8,13 @@ import { RoAccessService } from './ro-access.service.js';
 import { RoFundsResolver } from './ro-funds.resolver.js';
 import { RoFundsService } from './ro-funds.service.js';
 import { RoResolver } from './ro.resolver.js';
+import { RoService } from './ro.service.js';
 import { StudyVaultResolver } from './study-vault.resolver.js';
 
 /** Radiology organisations: their members, postings and study vault (leases), and their funds in the market. */
 @Module({
   imports: [AuthModule, ChainModule, RelayModule],
-  providers: [RoAccessService, PostingService, LeaseService, RoFundsService, RoResolver, RoFundsResolver, StudyVaultResolver],
+  providers: [RoAccessService, RoService, PostingService, LeaseService, RoFundsService, RoResolver, RoFundsResolver, StudyVaultResolver],
   exports: [RoAccessService, PostingService],
 })
 export class RoModule {}
