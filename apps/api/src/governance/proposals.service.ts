@@ -3,12 +3,11 @@ import { APP_CONFIG, type AppConfig } from '#config';
 import { KEYED_PARAMETERS, VOTE_SUPPORT, parameterProposal, type ParameterChange, type ParameterName } from '#chain';
 import { GovernanceRepository, ProposalRow, StudyRepository } from '#db';
 import { OpenReadError } from '../common/errors.js';
-import { type PreparedTransaction, toPrepared } from '../common/graphql/index.js';
+import { type PreparedTransaction, chainTime, toPrepared } from '../common/graphql/index.js';
 import { parseAmount, parseLimit, parseSignature } from '../common/validation.js';
 import type { Ballot, GovernanceTransaction, ParameterChangeInput, Parameters, Proposal } from './governance.models.js';
 import { GovernanceService } from './governance.service.js';
 
-const time = (s: number | null) => (s === null ? null : new Date(s * 1000));
 
 function parseProposalId(id: string): string {
   if (!/^\d{1,78}$/.test(id)) throw new OpenReadError('BAD_INPUT', 'proposalId must be the decimal uint256 proposal ID');
@@ -95,7 +94,7 @@ export class ProposalsService {
       id: r.proposalId, proposer: r.proposer, description: r.description, state: live.state,
       forVotes: r.forVotes.toString(), againstVotes: r.againstVotes.toString(), abstainVotes: r.abstainVotes.toString(),
       quorum: live.quorum.toString(), voteStart: new Date(r.voteStart * 1000), voteEnd: new Date(r.voteEnd * 1000),
-      eta: time(r.eta), executedAt: time(r.executedAt), canceledAt: time(r.canceledAt), createdAt: new Date(r.createdAt * 1000),
+      eta: chainTime(r.eta), executedAt: chainTime(r.executedAt), canceledAt: chainTime(r.canceledAt), createdAt: new Date(r.createdAt * 1000),
       actions: r.actions.map((a) => ({ ...a, parameterChange: this.governance.decodeParameterChange(a.target, a.calldata) })),
     };
   }

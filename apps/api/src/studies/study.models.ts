@@ -1,7 +1,7 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { STUDY_STATUSES, enumObject } from '#domain';
 import { StudyRow } from '#db';
-import { Modality, PageInfo, Urgency } from '../common/graphql/index.js';
+import { Modality, PageInfo, Urgency, chainTime } from '../common/graphql/index.js';
 import { Finality, type FinalityView } from '../indexer/index.js';
 
 export const StudyStatus = enumObject(STUDY_STATUSES.filter((s) => s !== 'NONE'));
@@ -13,7 +13,6 @@ registerEnumType(StudyStatus, { name: 'StudyStatus' });
 registerEnumType(WorklistSort, { name: 'WorklistSort', description: 'highest current bounty first, or longest waiting first' });
 
 const AMOUNT = { description: 'token base units (6 decimals), as a decimal string' };
-const time = (s: number | null) => (s === null ? null : new Date(s * 1000));
 
 @ObjectType({ description: 'A de-identified study as indexed from the chain. Amounts are token base units.' })
 export class Study {
@@ -55,19 +54,19 @@ export class Study {
       patientState: r.patientState,
       difficultyBps: r.difficultyBps,
       maxBounty: r.maxBounty.toString(),
-      postedAt: time(r.postedAt)!,
+      postedAt: chainTime(r.postedAt),
       status: r.status,
       radiologist: r.radiologist,
       lockedBounty: r.lockedBounty?.toString() ?? null,
       feeBps: r.feeBps,
-      leaseExpiresAt: time(r.leaseExpiresAt),
+      leaseExpiresAt: chainTime(r.leaseExpiresAt),
       reportHash: r.reportHash,
-      reportedAt: time(r.reportedAt),
-      disputeDeadline: time(r.disputeDeadline),
+      reportedAt: chainTime(r.reportedAt),
+      disputeDeadline: chainTime(r.disputeDeadline),
       payout: r.payout?.toString() ?? null,
       fee: r.fee?.toString() ?? null,
       refund: r.refund?.toString() ?? null,
-      settledAt: time(r.settledAt),
+      settledAt: chainTime(r.settledAt),
       currentBounty: currentBounty?.toString() ?? null,
       waitingSeconds: Math.max(0, asOf - r.postedAt),
       ...(finality ? finality.of(r.updatedBlock) : { confirmations: 0, finality: Finality.PENDING }),

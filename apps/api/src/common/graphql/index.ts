@@ -3,3 +3,4 @@ export * from './enums.js';
 export * from './page.js';
 export * from './prepared.js';
 export * from './typed-data.js';
+export * from './time.js';
