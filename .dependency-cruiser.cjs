@@ -71,6 +71,22 @@ module.exports = {
       to: { path: '^apps/indexer/src/store/' },
     },
     {
+      name: 'api-feature-through-its-index',
+      severity: 'error',
+      comment:
+        "An API feature folder (apps/api/src/<feature>/) uses another feature only through that feature's index.ts, which exports " +
+        'its Nest module and what other features may use; common/ is shared by all.',
+      from: { path: '^apps/api/src/([^/]+)/' },
+      to: { path: '^apps/api/src/[^/]+/', pathNot: ['^apps/api/src/$1/', '^apps/api/src/common/', '^apps/api/src/[^/]+/index\\.ts$'] },
+    },
+    {
+      name: 'api-common-imports-no-feature',
+      severity: 'error',
+      comment: "The API's common/ (errors, validation, the access vocabulary, shared GraphQL types) depends on no feature.",
+      from: { path: '^apps/api/src/common/' },
+      to: { path: '^apps/api/src/', pathNot: '^apps/api/src/common/' },
+    },
+    {
       name: 'no-unresolvable',
       severity: 'error',
       comment: 'Every relative or #entry import resolves to a file.',

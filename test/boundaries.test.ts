@@ -68,6 +68,13 @@ const CLEAN = {
   'apps/indexer/src/index.ts': "import { store } from './store/index.js';\nexport const indexer = store;\n",
   'tools/devchain/src/index.ts': "import { a } from '#a';\nexport const startChain = a;\n",
   'migrations/index.ts': 'export const migrations = [];\n',
+  // the API's feature folders: another feature through its index.ts, common/ from anywhere
+  'apps/api/src/index.ts': "import { g } from './g/index.js';\nexport const api = g;\n",
+  'apps/api/src/common/shared.ts': 'export const shared = 1;\n',
+  'apps/api/src/f/index.ts': "export { f } from './f.service.js';\n",
+  'apps/api/src/f/f.service.ts': "import { shared } from '../common/shared.js';\nexport const f = shared;\n",
+  'apps/api/src/g/index.ts': "export { g } from './g.service.js';\n",
+  'apps/api/src/g/g.service.ts': "import { f } from '../f/index.js';\nexport const g = f;\n",
 };
 
 describe('package boundaries (dependency-cruiser)', () => {
@@ -93,12 +100,18 @@ describe('package boundaries (dependency-cruiser)', () => {
       'apps/y/src/chain.ts': "import { startChain } from '#devchain';\nexport const chain = startChain;\n",
       // the indexer's write side outside the indexer, tests and scripts
       'migrations/index.ts': "import { store } from '#indexer-store';\nexport const migrations = [store];\n",
+      // an API feature reaching inside another feature instead of through its index.ts
+      'apps/api/src/g/g.service.ts': "import { f } from '../f/f.service.js';\nexport const g = f;\n",
+      // the API's common/ importing a feature
+      'apps/api/src/common/helper.ts': "import { g } from '../g/index.js';\nexport const helper = g;\n",
       // an import that resolves to nothing
       'apps/x/src/broken.ts': "import { gone } from './gone.js';\nexport const broken = gone;\n",
     });
     const found = (await cruise(dir)).map((v) => `${v.rule.name}: ${v.from} → ${v.to}`).sort();
     expect(found).toEqual(
       [
+        'api-common-imports-no-feature: apps/api/src/common/helper.ts → apps/api/src/g/index.ts',
+        'api-feature-through-its-index: apps/api/src/g/g.service.ts → apps/api/src/f/f.service.ts',
         'apps-not-to-other-apps: apps/x/src/index.ts → apps/y/src/index.ts',
         'devchain-not-in-production: apps/y/src/chain.ts → tools/devchain/src/index.ts',
         'indexer-store-only-for-tests-and-scripts: migrations/index.ts → apps/indexer/src/store/index.ts',

@@ -1,46 +1,31 @@
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { DynamicModule, Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import type { GraphQLError } from 'graphql';
 import type { IncomingMessage } from 'node:http';
 import { type AppConfig, ConfigModule } from '#config';
 import { DbModule } from '#db';
-import { AuthGuard } from './auth/auth.guard.js';
-import { AuthResolver } from './auth/auth.resolver.js';
-import { AuthService } from './auth/auth.service.js';
-import { RoleService, roleProviders } from './auth/roles.js';
-import { ChainService } from './chain/chain.service.js';
+import { AuthModule } from './auth/index.js';
+import { BillingModule } from './billing/index.js';
+import { ChainModule } from './chain/index.js';
 import { formatError } from './common/errors.js';
-import { JSONObject } from './common/typed-data.js';
-import { CredentialsResolver } from './credentials/credentials.resolver.js';
-import { CredentialsService } from './credentials/credentials.service.js';
-import { GovernanceResolver } from './governance/governance.resolver.js';
-import { GovernanceRoles } from './governance/governance.roles.js';
-import { GovernanceService } from './governance/governance.service.js';
+import { JSONObject } from './common/graphql/index.js';
+import { CredentialsModule } from './credentials/index.js';
+import { GovernanceModule } from './governance/index.js';
 import { HealthController } from './health.controller.js';
-import { FinalityService, IndexerStatusResolver } from './indexer/finality.js';
-import { LedgerResolver } from './ledger/ledger.resolver.js';
-import { addressOf, trustFunction } from './limits/client-address.js';
-import { PruneService } from './limits/prune.service.js';
-import { queryLimits } from './limits/query-limits.js';
-import { RateLimitService } from './limits/rate-limit.service.js';
-import { RelayService } from './relay/relay.service.js';
-import { LiveResolver } from './live/live.resolver.js';
-import { StudyFeed } from './live/study-feed.service.js';
-import { Relayer } from './relay/relayer.service.js';
-import { StudiesResolver } from './studies/studies.resolver.js';
-import { LeaseService } from './ro/lease.service.js';
-import { PostingService } from './ro/posting.service.js';
-import { RoAccessService } from './ro/ro-access.service.js';
-import { RoResolver } from './ro/ro.resolver.js';
-import { RoFundsResolver } from './ro/ro-funds.resolver.js';
-import { StudyVaultResolver } from './ro/study-vault.resolver.js';
-import { BillingResolver } from './billing/billing.resolver.js';
-import { ReconciliationService } from './billing/reconciliation.service.js';
-import { TreasuryResolver } from './treasury/treasury.resolver.js';
-import { TreasuryService } from './treasury/treasury.service.js';
+import { IndexerStatusModule } from './indexer/index.js';
+import { LimitsModule, addressOf, queryLimits, trustFunction } from './limits/index.js';
+import { LiveModule } from './live/index.js';
+import { RelayModule } from './relay/index.js';
+import { RoModule } from './ro/index.js';
+import { StudiesModule } from './studies/index.js';
+import { TreasuryModule } from './treasury/index.js';
 
+/**
+ * The API: configuration, database and the GraphQL server, plus one module per feature. Each feature module
+ * declares its own providers and exports what other features use; a feature that grants roles registers its
+ * @ProvidesRoles() provider itself (AuthModule finds them).
+ */
 @Module({})
 export class ApiModule {
   static forRoot(config: AppConfig): DynamicModule {
@@ -82,43 +67,22 @@ export class ApiModule {
           introspection: true,
           validationRules: [queryLimits(config.api.maxQueryDepth, config.api.maxQueryComplexity)],
         }),
+        ChainModule,
+        LimitsModule,
+        AuthModule,
+        IndexerStatusModule,
+        RelayModule,
+        StudiesModule,
+        RoModule,
+        CredentialsModule,
+        BillingModule,
+        GovernanceModule,
+        TreasuryModule,
+        LiveModule,
       ],
       controllers: [HealthController],
-      providers: [
-        AuthService,
-        RoleService,
-        // the features that grant roles beyond the indexed facts
-        roleProviders(GovernanceRoles, TreasuryService),
-        GovernanceRoles,
-        ChainService,
-        AuthResolver,
-        StudiesResolver,
-        LedgerResolver,
-        RoAccessService,
-        PostingService,
-        LeaseService,
-        RoResolver,
-        RoFundsResolver,
-        JSONObject,
-        StudyVaultResolver,
-        CredentialsService,
-        CredentialsResolver,
-        ReconciliationService,
-        BillingResolver,
-        GovernanceService,
-        GovernanceResolver,
-        RateLimitService,
-        PruneService,
-        Relayer,
-        RelayService,
-        StudyFeed,
-        LiveResolver,
-        TreasuryService,
-        TreasuryResolver,
-        FinalityService,
-        IndexerStatusResolver,
-        { provide: APP_GUARD, useClass: AuthGuard },
-      ],
+      // the JSONObject scalar is shared by several features' models; one registration serves the whole schema
+      providers: [JSONObject],
     };
   }
 }

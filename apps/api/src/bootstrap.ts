@@ -3,7 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { type AppConfig } from '#config';
 import { ApiModule } from './app.module.js';
-import { trustFunction } from './limits/client-address.js';
+import { trustFunction } from './limits/index.js';
 
 export async function createApiApp(config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger: ['error', 'warn', 'log'] });

@@ -1,7 +1,6 @@
 // The API's public entry (#api), for tests and scripts: how to start it, and the pieces tests drive directly.
 export * from './bootstrap.js';
-export { ACCESS_METADATA, type Access } from './auth/roles.js';
-export * from './billing/csv.js';
-export { ReconciliationService } from './billing/reconciliation.service.js';
+export { ACCESS_METADATA, type Access } from './common/access.js';
+export { LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS, ReconciliationService, ledgerCsv, reconciliationCsv } from './billing/index.js';
 export { PruneService } from './limits/prune.service.js';
-export { StudyFeed } from './live/study-feed.service.js';
+export { StudyFeed } from './live/index.js';

@@ -16,6 +16,25 @@ export const LEDGER_KIND_DESCRIPTION =
   'LOCK_RELEASED = lease expired; DISPUTE = the locked bounty of a disputed study; PAYOUT/FEE/REFUND = the split at settlement ' +
   'or dispute resolution (or REFUND of a cancelled study)';
 
+/**
+ * What billing's reconciliation can find wrong when it matches an RO's ledger against the chain (the GraphQL enum
+ * DiscrepancyKind is derived from this list).
+ */
+export const DISCREPANCY_KINDS = [
+  'MISSING', // on chain (final), not in the ledger
+  'NOT_ON_CHAIN', // in the ledger, no such event on chain
+  'DUPLICATE', // the same chain line more than once in the ledger
+  'AMOUNT_MISMATCH', // same event, different amount
+  'FIELD_MISMATCH', // same event, different account / study / counterparty / block
+  'PENDING', // on chain in a block that is not final yet (fewer than the configured confirmations)
+  'TRANSFER_MISMATCH', // a deposit/withdrawal without the matching token Transfer (or a Transfer without one)
+  'BALANCE_MISMATCH', // the ledger's flows do not lead from the opening to the closing balance/escrow on chain
+  'IDENTITY_BROKEN', // the chain's own flows do not explain the balances (an event the model does not know)
+] as const;
+export type DiscrepancyKind = (typeof DISCREPANCY_KINDS)[number];
+
+export const DiscrepancyKind = enumObject(DISCREPANCY_KINDS);
+
 /** The market events that make ledger lines. */
 export const LEDGER_EVENTS = [
   'Deposited',

@@ -1,20 +1,14 @@
-import { CanActivate, ExecutionContext, Injectable, createParamDecorator } from '@nestjs/common';
+import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
-import type { Request } from 'express';
+import { ACCESS_METADATA, type Access, type GqlContext } from '../common/access.js';
 import { OpenReadError } from '../common/errors.js';
-import { RateLimitService, UNAUTHENTICATED_OPERATION } from '../limits/rate-limit.service.js';
-import { AuthService, AuthUser } from './auth.service.js';
-import { ACCESS_METADATA, Access, Role, RoleService } from './roles.js';
-
-export { Authenticated, Public, Roles } from './roles.js';
-
-export interface GqlContext {
-  req: Request & { user?: AuthUser | null; roles?: Set<Role> };
-}
+import { RateLimitService, UNAUTHENTICATED_OPERATION } from '../limits/index.js';
+import { AuthService } from './auth.service.js';
+import { RoleService } from './roles.js';
 
 /**
- * Global guard for every GraphQL resolver: reads its declared access (see roles.ts), authenticates the bearer
+ * Global guard for every GraphQL resolver: reads its declared access (see common/access.ts), authenticates the bearer
  * session, rate-limits (per account when signed in, else per client address) and checks roles. Undeclared
  * resolvers are refused: the guard fails closed.
  */
@@ -57,9 +51,3 @@ export class AuthGuard implements CanActivate {
     return true;
   }
 }
-
-export const CurrentUser = createParamDecorator((_: unknown, context: ExecutionContext): AuthUser => {
-  const user = GqlExecutionContext.create(context).getContext<GqlContext>().req.user;
-  if (!user) throw new OpenReadError('UNAUTHENTICATED', 'sign in first');
-  return user;
-});

@@ -1,5 +1,5 @@
 import { Args, Context, Field, GraphQLISODateTime, Int, Mutation, ObjectType, Resolver } from '@nestjs/graphql';
-import { Authenticated, type GqlContext, Public } from './auth.guard.js';
+import { Authenticated, type GqlContext, Public } from '../common/access.js';
 import { AuthService } from './auth.service.js';
 
 @ObjectType({ description: 'What the wallet needs to build an EIP-4361 message.' })

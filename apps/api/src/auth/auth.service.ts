@@ -4,14 +4,12 @@ import { Interface, hashMessage, isHexString, verifyMessage } from 'ethers';
 import { SiweMessage } from 'siwe';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { AuthRepository } from '#db';
-import { ChainService } from '../chain/chain.service.js';
+import { ChainService } from '../chain/index.js';
 import { classifyChainError } from '#chain';
 import { chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 
-export interface AuthUser {
-  address: string;
-}
+import type { AuthUser } from '../common/access.js';
 
 const CLOCK_SKEW_MS = 60_000;
 /** ERC-1271: isValidSignature(bytes32,bytes) returns this selector for a valid signature. */

@@ -8,7 +8,7 @@ import { parseConfig } from '#config';
 import { AuthRepository, createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 import { seededRandom } from '#domain';
-import { ChainService } from '../chain/chain.service.js';
+import { ChainService } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
 import { AuthService } from './auth.service.js';
 

@@ -3,25 +3,12 @@ import { Interface, id, zeroPadValue } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { loadArtifact, OpenReadLogDecoder, JsonRpcClient, RpcLog } from '#chain';
 import { LedgerEntryRow, LedgerRepository } from '#db';
-import { LEDGER_KINDS, LedgerKind, StudyBefore, ledgerLinesOf } from '#domain';
+import { type DiscrepancyKind, LEDGER_KINDS, LedgerKind, StudyBefore, ledgerLinesOf } from '#domain';
 import { chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 
 export { LEDGER_KINDS };
 export type Totals = Record<LedgerKind, bigint>;
-
-export const DISCREPANCY_KINDS = [
-  'MISSING', // on chain (final), not in the ledger
-  'NOT_ON_CHAIN', // in the ledger, no such event on chain
-  'DUPLICATE', // the same chain line more than once in the ledger
-  'AMOUNT_MISMATCH', // same event, different amount
-  'FIELD_MISMATCH', // same event, different account / study / counterparty / block
-  'PENDING', // on chain in a block that is not final yet (fewer than the configured confirmations)
-  'TRANSFER_MISMATCH', // a deposit/withdrawal without the matching token Transfer (or a Transfer without one)
-  'BALANCE_MISMATCH', // the ledger's flows do not lead from the opening to the closing balance/escrow on chain
-  'IDENTITY_BROKEN', // the chain's own flows do not explain the balances (an event the model does not know)
-] as const;
-export type DiscrepancyKind = (typeof DISCREPANCY_KINDS)[number];
 
 export interface Discrepancy {
   kind: DiscrepancyKind;

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Interface, JsonRpcProvider, Transaction, TransactionDescription } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { createProvider, loadArtifact, waitForReceipt, shortReason } from '#chain';
-import type { Role } from '../auth/roles.js';
+import type { Role } from '../common/access.js';
 import { chainError, chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 

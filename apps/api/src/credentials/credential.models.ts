@@ -1,6 +1,6 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import type { ApplicationRow, NotificationRow } from '#db';
-import { Modality, PageInfo, PreparedTransaction } from '../studies/study.models.js';
+import { Modality, PageInfo, PreparedTransaction } from '../common/graphql/index.js';
 
 export enum BoardCertifier {
   ABR = 'ABR',

@@ -1,15 +1,8 @@
-import { Inject } from '@nestjs/common';
 import { Args, Context, ID, Int, Mutation, Query, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, type AppConfig } from '#config';
-import { CredentialRepository } from '#db';
-import { Authenticated, CurrentUser, type GqlContext, Roles } from '../auth/auth.guard.js';
-import type { AuthUser } from '../auth/auth.service.js';
-import { RoleService } from '../auth/roles.js';
-import { ChainService } from '../chain/chain.service.js';
-import { OpenReadError } from '../common/errors.js';
-import { parseAddress, parseLimit } from '../common/validation.js';
-import { PreparedTransaction } from '../studies/study.models.js';
-import { toPrepared } from '../studies/studies.resolver.js';
+import { Authenticated, CurrentUser, type GqlContext, Roles, type AuthUser } from '../common/access.js';
+import { RoleService } from '../auth/index.js';
+import { PreparedTransaction, toPrepared } from '../common/graphql/index.js';
+import { parseAddress } from '../common/validation.js';
 import {
   ApplicationDecision,
   Credential,
@@ -18,25 +11,13 @@ import {
   CredentialApplicationPage,
   Notification,
 } from './credential.models.js';
-import { CredentialsService, parseUuid } from './credentials.service.js';
-
-const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');
-function decodeCursor(raw: string): string {
-  try {
-    return parseUuid(Buffer.from(raw, 'base64url').toString());
-  } catch {
-    throw new OpenReadError('BAD_INPUT', 'after is not a cursor of this queue');
-  }
-}
+import { CredentialsService } from './credentials.service.js';
 
 @Resolver()
 export class CredentialsResolver {
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly credentials: CredentialsService,
-    private readonly repo: CredentialRepository,
     private readonly roles: RoleService,
-    private readonly chain: ChainService,
   ) {}
 
   @Authenticated()
@@ -56,8 +37,7 @@ export class CredentialsResolver {
     @CurrentUser() user: AuthUser,
     @Args('first', { type: () => Int, nullable: true }) first: number | null,
   ): Promise<CredentialApplication[]> {
-    const rows = await this.repo.ofApplicant(this.config.chainId, user.address, parseLimit(first ?? undefined));
-    return rows.map(CredentialApplication.from);
+    return (await this.credentials.applicationsOf(user.address, first)).map(CredentialApplication.from);
   }
 
   @Authenticated()
@@ -74,10 +54,8 @@ export class CredentialsResolver {
   @Authenticated()
   @Query(() => Credential, { nullable: true, description: 'Your on-chain credential as indexed (null if never attested).' })
   async myCredential(@CurrentUser() user: AuthUser): Promise<Credential | null> {
-    const c = await this.repo.credentialOf(this.config.chainId, user.address);
-    if (!c) return null;
-    const now = await this.chain.now();
-    return { ...c, expiresAt: new Date(c.expiresAt * 1000), active: !c.revoked && c.expiresAt > now };
+    const c = await this.credentials.credentialOf(user.address);
+    return c && { ...c, expiresAt: new Date(c.expiresAt * 1000) };
   }
 
   @Authenticated()
@@ -86,8 +64,7 @@ export class CredentialsResolver {
     @CurrentUser() user: AuthUser,
     @Args('first', { type: () => Int, nullable: true }) first: number | null,
   ): Promise<Notification[]> {
-    const rows = await this.repo.notificationsOf(this.config.chainId, user.address, parseLimit(first ?? undefined));
-    return rows.map(Notification.from);
+    return (await this.credentials.notificationsOf(user.address, first)).map(Notification.from);
   }
 
   @Roles('VERIFIER')
@@ -96,13 +73,8 @@ export class CredentialsResolver {
     @Args('first', { type: () => Int, nullable: true }) first: number | null,
     @Args('after', { type: () => String, nullable: true }) after: string | null,
   ): Promise<CredentialApplicationPage> {
-    const limit = parseLimit(first ?? undefined);
-    const rows = await this.repo.pending(this.config.chainId, limit + 1, after ? decodeCursor(after) : undefined);
-    const page = rows.slice(0, limit);
-    return {
-      items: page.map(CredentialApplication.from),
-      pageInfo: { hasNextPage: rows.length > limit, endCursor: page.length ? encodeCursor(page.at(-1)!.id) : null },
-    };
+    const { items, hasNextPage, endCursor } = await this.credentials.pending(first, after);
+    return { items: items.map(CredentialApplication.from), pageInfo: { hasNextPage, endCursor } };
   }
 
   @Roles('VERIFIER')

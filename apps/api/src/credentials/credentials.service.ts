@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { MODALITIES, attestationFor, isUsState, isValidNpi, parseCalendarDate } from '#domain';
-import { ApplicationRow, CredentialRepository, DuplicatePendingApplication, NewApplication } from '#db';
-import { ChainService, UnsignedTx } from '../chain/chain.service.js';
+import { ApplicationRow, CredentialRepository, DuplicatePendingApplication, NewApplication, type NotificationRow } from '#db';
+import { ChainService, UnsignedTx } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
-import { subsetOf } from '../common/validation.js';
+import { decodeCursor, encodeCursor } from '../common/graphql/index.js';
+import { parseLimit, subsetOf } from '../common/validation.js';
 import { CredentialApplicationInput, SUBSPECIALTIES } from './credential.models.js';
 
 const bad = (message: string) => new OpenReadError('BAD_INPUT', message);
@@ -140,6 +141,31 @@ export class CredentialsService {
     const tx = await this.chain.prepare(verifier, 'revoke', [radiologist], 'registry');
     await this.repo.revoke(this.config.chainId, radiologist, verifier, why);
     return tx;
+  }
+
+  async applicationsOf(applicant: string, first: number | null): Promise<ApplicationRow[]> {
+    return this.repo.ofApplicant(this.config.chainId, applicant, parseLimit(first ?? undefined));
+  }
+
+  /** The verifiers' queue, oldest first, keyset-paginated by application ID. */
+  async pending(first: number | null, after: string | null): Promise<{ items: ApplicationRow[]; hasNextPage: boolean; endCursor: string | null }> {
+    const limit = parseLimit(first ?? undefined);
+    const afterId = after ? decodeCursor(after, parseUuid, 'after is not a cursor of this queue') : undefined;
+    const rows = await this.repo.pending(this.config.chainId, limit + 1, afterId);
+    const items = rows.slice(0, limit);
+    return { items, hasNextPage: rows.length > limit, endCursor: items.length ? encodeCursor(items.at(-1)!.id) : null };
+  }
+
+  /** The radiologist's credential as indexed, active while not revoked and not expired in chain time; null if never attested. */
+  async credentialOf(radiologist: string) {
+    const c = await this.repo.credentialOf(this.config.chainId, radiologist);
+    if (!c) return null;
+    const now = await this.chain.now();
+    return { ...c, active: !c.revoked && c.expiresAt > now };
+  }
+
+  async notificationsOf(recipient: string, first: number | null): Promise<NotificationRow[]> {
+    return this.repo.notificationsOf(this.config.chainId, recipient, parseLimit(first ?? undefined));
   }
 
   private attestation(verifier: string, radiologist: string, statesMask: bigint, modalitiesMask: bigint, expiresAt: number) {

@@ -1,11 +1,11 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { PARAMETER_SETTERS, PROPOSAL_STATES, VOTE_SUPPORT } from '#chain';
-import { JSONObject, TYPED_DATA_DESCRIPTION, TYPED_DATA_V4_DESCRIPTION } from '../common/typed-data.js';
+import { enumObject } from '#domain';
+import { JSONObject, TYPED_DATA_DESCRIPTION, TYPED_DATA_V4_DESCRIPTION } from '../common/graphql/typed-data.js';
 
-const asEnum = <T extends string>(values: readonly T[]) => Object.fromEntries(values.map((v) => [v, v])) as Record<T, T>;
-export const ProposalState = asEnum(PROPOSAL_STATES);
-export const ParameterName = asEnum(Object.keys(PARAMETER_SETTERS) as (keyof typeof PARAMETER_SETTERS)[]);
-export const VoteSupport = asEnum(Object.keys(VOTE_SUPPORT) as (keyof typeof VOTE_SUPPORT)[]);
+export const ProposalState = enumObject(PROPOSAL_STATES);
+export const ParameterName = enumObject(Object.keys(PARAMETER_SETTERS) as (keyof typeof PARAMETER_SETTERS)[]);
+export const VoteSupport = enumObject(Object.keys(VOTE_SUPPORT) as (keyof typeof VOTE_SUPPORT)[]);
 registerEnumType(ProposalState, { name: 'ProposalState', description: 'OpenZeppelin Governor proposal states' });
 registerEnumType(ParameterName, { name: 'ParameterName', description: 'incentive parameters a proposal can change' });
 registerEnumType(VoteSupport, { name: 'VoteSupport' });

@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { GovernanceRepository } from '#db';
-import type { Role, RoleProvider } from '../auth/roles.js';
+import { ProvidesRoles, type Role, type RoleProvider } from '../common/access.js';
 
 /** DAO_MEMBER: holds membership votes (indexed DelegateVotesChanged). */
+@ProvidesRoles()
 @Injectable()
 export class GovernanceRoles implements RoleProvider {
   constructor(

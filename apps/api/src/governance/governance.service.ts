@@ -6,11 +6,11 @@ import {
   type ParameterChange, type ParameterName,
 } from '#chain';
 import { ProposalRow } from '#db';
-import { ChainService } from '../chain/chain.service.js';
-import { Relayer } from '../chain/relayer.js';
+import { ChainService } from '../chain/index.js';
+import { Relayer } from '../chain/index.js';
 import { onChain } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
-import { typedDataShapes } from '../common/typed-data.js';
+import { typedDataShapes } from '../common/graphql/typed-data.js';
 
 /**
  * The DAO on chain: parameter-change checks, ballots, and the relayer that sends gasless

@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Field, Int, ObjectType, Query, Resolver, registerEnumType } from '@nestjs/graphql';
+import { Field, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { APP_CONFIG, type AppConfig, indexerStream } from '#config';
 import { CheckpointRepository } from '#db';
-import { Public } from '../auth/auth.guard.js';
 
 /**
  * What users see is never younger than INDEXER_CONFIRMATIONS blocks: the indexer reads no block before it
@@ -64,35 +63,10 @@ export class FinalityService {
       }),
     };
   }
-}
 
-/** How long a write waits for the index to include its block before answering anyway. */
-export const READ_YOUR_WRITES_WAIT_MS = 5_000;
-
-@ObjectType({ description: "The indexer's position: how fresh and how final what this API shows is." })
-class IndexerStatus {
-  @Field(() => Int, { description: 'the chain head the indexer last saw' }) chainHead: number;
-  @Field(() => Int, { description: 'newest block indexed (chainHead − confirmations when caught up)' }) indexedBlock: number;
-  @Field(() => Int, { description: 'blocks at or below this are FINAL (0 while the chain is younger than the finality depth)' }) finalizedBlock: number;
-  @Field(() => Int) confirmations: number;
-  @Field(() => Int) finalityDepth: number;
-  @Field(() => Int, { description: 'blocks the indexer is behind the confirmed head' }) lagBlocks: number;
-  @Field({ description: 'true when the indexer stopped itself (reorg deeper than the finality depth)' }) halted: boolean;
-  @Field(() => String, { nullable: true }) haltedReason: string | null;
-}
-
-@Resolver()
-export class IndexerStatusResolver {
-  constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
-    private readonly finality: FinalityService,
-    private readonly store: CheckpointRepository,
-  ) {}
-
-  @Public()
-  @Query(() => IndexerStatus, { description: 'Indexer position, finality and health (public).' })
-  async indexerStatus(): Promise<IndexerStatus> {
-    const v = await this.finality.view();
+  /** The indexer's position, finality and health. */
+  async status(): Promise<IndexerStatus> {
+    const v = await this.view();
     const cp = await this.store.checkpoint(this.config.chainId, indexerStream(this.config));
     return {
       chainHead: v.chainHead,
@@ -105,4 +79,19 @@ export class IndexerStatusResolver {
       haltedReason: cp?.haltedReason ?? null,
     };
   }
+}
+
+/** How long a write waits for the index to include its block before answering anyway. */
+export const READ_YOUR_WRITES_WAIT_MS = 5_000;
+
+@ObjectType({ description: "The indexer's position: how fresh and how final what this API shows is." })
+export class IndexerStatus {
+  @Field(() => Int, { description: 'the chain head the indexer last saw' }) chainHead: number;
+  @Field(() => Int, { description: 'newest block indexed (chainHead − confirmations when caught up)' }) indexedBlock: number;
+  @Field(() => Int, { description: 'blocks at or below this are FINAL (0 while the chain is younger than the finality depth)' }) finalizedBlock: number;
+  @Field(() => Int) confirmations: number;
+  @Field(() => Int) finalityDepth: number;
+  @Field(() => Int, { description: 'blocks the indexer is behind the confirmed head' }) lagBlocks: number;
+  @Field({ description: 'true when the indexer stopped itself (reorg deeper than the finality depth)' }) halted: boolean;
+  @Field(() => String, { nullable: true }) haltedReason: string | null;
 }

@@ -1,5 +1,5 @@
 import { Field, GraphQLISODateTime, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { Study } from '../studies/study.models.js';
+import { Study } from '../studies/index.js';
 
 export enum WorklistEventKind {
   NEW_STUDY = 'NEW_STUDY',

@@ -1,6 +1,5 @@
 import { Resolver, Subscription } from '@nestjs/graphql';
-import { CurrentUser, Roles } from '../auth/auth.guard.js';
-import type { AuthUser } from '../auth/auth.service.js';
+import { CurrentUser, Roles, type AuthUser } from '../common/access.js';
 import { WorklistEvent } from './live.models.js';
 import { StudyFeed } from './study-feed.service.js';
 

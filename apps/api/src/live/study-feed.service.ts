@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { FeedPosition, StudyFeedRepository, WorklistRow } from '#db';
-import { ChainService } from '../chain/chain.service.js';
-import { Study } from '../studies/study.models.js';
+import { ChainService } from '../chain/index.js';
+import { Study } from '../studies/index.js';
 import { WorklistEvent, WorklistEventKind } from './live.models.js';
 
 /** One subscriber's queue: an AsyncIterator graphql-ws pulls from. */

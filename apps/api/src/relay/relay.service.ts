@@ -3,10 +3,10 @@ import { Contract, FunctionFragment, Interface, getAddress, solidityPacked, veri
 import { APP_CONFIG, type AppConfig } from '#config';
 import { loadArtifact, FORWARD_REQUEST_TYPES, ForwardRequest, forwarderDomain } from '#chain';
 import { RelayOutboxRepository, RelayRow } from '#db';
-import type { Role } from '../auth/roles.js';
-import { ChainService } from '../chain/chain.service.js';
+import type { Role } from '../common/access.js';
+import { ChainService } from '../chain/index.js';
 import { ERROR_CODES, ErrorCode, OpenReadError } from '../common/errors.js';
-import { typedDataShapes } from '../common/typed-data.js';
+import { typedDataShapes } from '../common/graphql/typed-data.js';
 import { ForwardRequestInput, GaslessRequest } from './relay.models.js';
 import { Relayer } from './relayer.service.js';
 

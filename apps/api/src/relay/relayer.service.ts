@@ -4,7 +4,7 @@ import { DataSource, QueryRunner } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { loadArtifact } from '#chain';
 import { RelayAttempt, RelayOutboxRepository, RelayRow } from '#db';
-import { ChainService } from '../chain/chain.service.js';
+import { ChainService } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
 
 /** Gas the forwarder itself spends around the inner call (signature check, nonce, event), generously. */

@@ -2,11 +2,11 @@ import { Inject, Injectable } from '@nestjs/common';
 import { keccak256 } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
-  AccessAction, AccessLogRepository, LeaseRow, RoRepository, StudyRepository, StudyVaultRepository,
+  AccessAction, AccessLogRepository, LeaseRow, type PendingLeaseRow, RoRepository, StudyRepository, StudyVaultRepository,
 } from '#db';
 import { leaseDomain, leaseSigner } from '#lease';
-import type { Role } from '../auth/roles.js';
-import { ChainService, UnsignedTx } from '../chain/chain.service.js';
+import type { Role } from '../common/access.js';
+import { ChainService, UnsignedTx } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAddress, parseStudyId } from '../common/validation.js';
 import { parseBase64 } from './posting.service.js';
@@ -143,5 +143,11 @@ export class LeaseService {
   private async refuse(studyId: string, account: string, action: AccessAction, reason: string, error: OpenReadError): Promise<never> {
     await this.log.append({ chainId: this.config.chainId, studyId, account, action, outcome: 'REFUSED', reason });
     throw error;
+  }
+
+  /** Live claims on the depositor's RO's studies that still need a lease. */
+  async pendingLeases(depositor: string): Promise<PendingLeaseRow[]> {
+    const ro = await this.access.depositorRo(depositor);
+    return this.vault.pendingLeases(this.config.chainId, ro.id, await this.chain.now());
   }
 }

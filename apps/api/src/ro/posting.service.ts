@@ -8,7 +8,7 @@ import {
 } from '#domain';
 import { SigningKey } from 'ethers';
 import { DEFAULT_ISSUANCE_SECONDS, issueStudyId } from '#chain';
-import { ChainService, UnsignedTx } from '../chain/chain.service.js';
+import { ChainService, UnsignedTx } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAmount, parseStudyId } from '../common/validation.js';
 import { RoAccessService } from './ro-access.service.js';

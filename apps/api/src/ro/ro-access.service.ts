@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { RoMemberRole, RoRepository, RoRow } from '#db';
-import type { Role } from '../auth/roles.js';
+import type { Role } from '../common/access.js';
 import { OpenReadError } from '../common/errors.js';
 
 export function parseRoId(id: string): string {

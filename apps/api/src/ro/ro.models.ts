@@ -1,5 +1,5 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { Modality, PreparedTransaction, Urgency } from '../studies/study.models.js';
+import { Modality, PreparedTransaction, Urgency } from '../common/graphql/index.js';
 
 export enum RoMemberRole {
   BILLING = 'BILLING',

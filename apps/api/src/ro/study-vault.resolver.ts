@@ -1,16 +1,10 @@
-import { Inject } from '@nestjs/common';
 import { Args, Context, Field, ID, Mutation, ObjectType, Query, Resolver } from '@nestjs/graphql';
-import { APP_CONFIG, type AppConfig } from '#config';
-import { AccessLogEntry, LeaseRow, StudyVaultRepository } from '#db';
-import { Authenticated, CurrentUser, type GqlContext, Roles } from '../auth/auth.guard.js';
-import type { AuthUser } from '../auth/auth.service.js';
-import { RoleService } from '../auth/roles.js';
-import { ChainService } from '../chain/chain.service.js';
-import { toPrepared } from '../studies/studies.resolver.js';
-import { PreparedTransaction } from '../studies/study.models.js';
+import type { AccessLogEntry, LeaseRow } from '#db';
+import { Authenticated, CurrentUser, type GqlContext, Roles, type AuthUser } from '../common/access.js';
+import { RoleService } from '../auth/index.js';
+import { PreparedTransaction, toPrepared } from '../common/graphql/index.js';
 import { LeaseService } from './lease.service.js';
 import { PostingService } from './posting.service.js';
-import { RoAccessService } from './ro-access.service.js';
 import {
   AccessLogRecord, EncryptedReport, EncryptedStudy, LeaseInput, PendingLease, PreparedPosting, StudyLease, StudyPostingInput,
 } from './ro.models.js';
@@ -30,13 +24,9 @@ const toRecord = (e: AccessLogEntry): AccessLogRecord => ({ ...e, at: new Date(e
 @Resolver()
 export class StudyVaultResolver {
   constructor(
-    @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly postings: PostingService,
     private readonly leases: LeaseService,
-    private readonly access: RoAccessService,
-    private readonly vault: StudyVaultRepository,
     private readonly roles: RoleService,
-    private readonly chain: ChainService,
   ) {}
 
   @Roles('RO_DEPOSITOR')
@@ -65,8 +55,7 @@ export class StudyVaultResolver {
   @Roles('RO_DEPOSITOR')
   @Query(() => [PendingLease], { description: "Live claims on your RO's studies that still need a lease." })
   async pendingLeases(@CurrentUser() user: AuthUser): Promise<PendingLease[]> {
-    const ro = await this.access.depositorRo(user.address);
-    const rows = await this.vault.pendingLeases(this.config.chainId, ro.id, await this.chain.now());
+    const rows = await this.leases.pendingLeases(user.address);
     return rows.map((r) => ({ ...r, leaseExpiresAt: new Date(r.leaseExpiresAt * 1000), expiresAt: r.leaseExpiresAt, keyForRo: b64(r.keyForRo) }));
   }
 

@@ -1,22 +1,18 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { MODALITIES, STUDY_STATUSES, URGENCIES, enumObject } from '#domain';
+import { STUDY_STATUSES, enumObject } from '#domain';
 import { StudyRow } from '#db';
-import { Finality, type FinalityView } from '../indexer/finality.js';
+import { Modality, PageInfo, Urgency, chainTime } from '../common/graphql/index.js';
+import { Finality, type FinalityView } from '../indexer/index.js';
 
-export const Modality = enumObject(MODALITIES);
-export const Urgency = enumObject(URGENCIES);
 export const StudyStatus = enumObject(STUDY_STATUSES.filter((s) => s !== 'NONE'));
 export enum WorklistSort {
   BOUNTY_DESC = 'BOUNTY_DESC',
   WAITING_DESC = 'WAITING_DESC',
 }
-registerEnumType(Modality, { name: 'Modality' });
-registerEnumType(Urgency, { name: 'Urgency' });
 registerEnumType(StudyStatus, { name: 'StudyStatus' });
 registerEnumType(WorklistSort, { name: 'WorklistSort', description: 'highest current bounty first, or longest waiting first' });
 
 const AMOUNT = { description: 'token base units (6 decimals), as a decimal string' };
-const time = (s: number | null) => (s === null ? null : new Date(s * 1000));
 
 @ObjectType({ description: 'A de-identified study as indexed from the chain. Amounts are token base units.' })
 export class Study {
@@ -58,19 +54,19 @@ export class Study {
       patientState: r.patientState,
       difficultyBps: r.difficultyBps,
       maxBounty: r.maxBounty.toString(),
-      postedAt: time(r.postedAt)!,
+      postedAt: chainTime(r.postedAt),
       status: r.status,
       radiologist: r.radiologist,
       lockedBounty: r.lockedBounty?.toString() ?? null,
       feeBps: r.feeBps,
-      leaseExpiresAt: time(r.leaseExpiresAt),
+      leaseExpiresAt: chainTime(r.leaseExpiresAt),
       reportHash: r.reportHash,
-      reportedAt: time(r.reportedAt),
-      disputeDeadline: time(r.disputeDeadline),
+      reportedAt: chainTime(r.reportedAt),
+      disputeDeadline: chainTime(r.disputeDeadline),
       payout: r.payout?.toString() ?? null,
       fee: r.fee?.toString() ?? null,
       refund: r.refund?.toString() ?? null,
-      settledAt: time(r.settledAt),
+      settledAt: chainTime(r.settledAt),
       currentBounty: currentBounty?.toString() ?? null,
       waitingSeconds: Math.max(0, asOf - r.postedAt),
       ...(finality ? finality.of(r.updatedBlock) : { confirmations: 0, finality: Finality.PENDING }),
@@ -87,26 +83,11 @@ export class WorklistFilter {
 }
 
 @ObjectType()
-export class PageInfo {
-  @Field(() => String, { nullable: true }) endCursor: string | null;
-  @Field() hasNextPage: boolean;
-}
-
-@ObjectType()
 export class WorklistPage {
   @Field(() => [Study]) items: Study[];
   @Field(() => PageInfo) pageInfo: PageInfo;
   @Field(() => GraphQLISODateTime, { description: 'chain time the bounties were computed at; later pages keep it' })
   asOf: Date;
-}
-
-@ObjectType({ description: 'A transaction for the caller to sign and send (or hand to relayTransaction).' })
-export class PreparedTransaction {
-  @Field() from: string;
-  @Field() to: string;
-  @Field() data: string;
-  @Field(() => Int) chainId: number;
-  @Field({ description: 'suggested gas limit (estimate + 20 %)' }) gasLimit: string;
 }
 
 @ObjectType()

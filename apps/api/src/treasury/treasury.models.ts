@@ -1,5 +1,5 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import { JSONObject, TYPED_DATA_DESCRIPTION, TYPED_DATA_V4_DESCRIPTION } from '../common/typed-data.js';
+import { JSONObject, TYPED_DATA_DESCRIPTION, TYPED_DATA_V4_DESCRIPTION } from '../common/graphql/typed-data.js';
 
 export const TreasuryProposalStatus = { PENDING: 'PENDING', EXECUTED: 'EXECUTED', REPLACED: 'REPLACED' } as const;
 registerEnumType(TreasuryProposalStatus, {

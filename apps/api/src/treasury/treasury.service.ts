@@ -6,12 +6,12 @@ import {
   safeTxMessage, type SafeInfrastructure, SAFE_ERRORS, classifyChainError,
 } from '#chain';
 import { TreasuryProposalRow, TreasuryRepository, type TreasuryPayment } from '#db';
-import type { Role, RoleProvider } from '../auth/roles.js';
-import { ChainService } from '../chain/chain.service.js';
-import { Relayer } from '../chain/relayer.js';
+import type { Role, RoleProvider } from '../common/access.js';
+import { ChainService } from '../chain/index.js';
+import { Relayer } from '../chain/index.js';
 import { chainError, chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
-import { typedDataShapes } from '../common/typed-data.js';
+import { typedDataShapes } from '../common/graphql/typed-data.js';
 
 export interface SafeState {
   address: string;

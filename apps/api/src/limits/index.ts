@@ -1,0 +1,5 @@
+// What other API features may use of the limits feature.
+export { addressOf, trustFunction, type TrustFn } from './client-address.js';
+export { LimitsModule } from './limits.module.js';
+export { queryLimits } from './query-limits.js';
+export { RateLimitService, UNAUTHENTICATED_OPERATION } from './rate-limit.service.js';

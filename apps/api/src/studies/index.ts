@@ -1,0 +1,3 @@
+// What other API features may use of the studies feature.
+export { StudiesModule } from './studies.module.js';
+export { RelayedTransaction, Study, StudyStatus } from './study.models.js';

@@ -1,0 +1,2 @@
+// What other API features may use of the treasury feature.
+export { TreasuryModule } from './treasury.module.js';
