@@ -22,13 +22,12 @@ import { HealthController } from './health.controller.js';
 import { FinalityService, IndexerStatusResolver } from './indexer/finality.js';
 import { LedgerResolver } from './ledger/ledger.resolver.js';
 import { addressOf, trustFunction } from './limits/client-address.js';
-import { PruneService } from './limits/prune.service.js';
 import { queryLimits } from './limits/query-limits.js';
 import { RateLimitService } from './limits/rate-limit.service.js';
 import { RelayService } from './relay/relay.service.js';
 import { LiveResolver } from './live/live.resolver.js';
 import { StudyFeed } from './live/study-feed.service.js';
-import { Relayer } from './relay/relayer.service.js';
+import { TransactionOutbox } from './relay/outbox.service.js';
 import { StudiesResolver } from './studies/studies.resolver.js';
 import { LeaseService } from './ro/lease.service.js';
 import { PostingService } from './ro/posting.service.js';
@@ -108,8 +107,7 @@ export class ApiModule {
         GovernanceService,
         GovernanceResolver,
         RateLimitService,
-        PruneService,
-        Relayer,
+        TransactionOutbox,
         RelayService,
         StudyFeed,
         LiveResolver,

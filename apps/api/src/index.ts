@@ -3,5 +3,4 @@ export * from './bootstrap.js';
 export { ACCESS_METADATA, type Access } from './auth/roles.js';
 export * from './billing/csv.js';
 export { ReconciliationService } from './billing/reconciliation.service.js';
-export { PruneService } from './limits/prune.service.js';
 export { StudyFeed } from './live/study-feed.service.js';
