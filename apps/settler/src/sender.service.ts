@@ -3,7 +3,7 @@ import { Interface, JsonRpcProvider, Transaction, Wallet, solidityPacked } from 
 import { DataSource, QueryRunner } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { classifyChainError, createProvider, loadArtifact } from '#chain';
-import { type GaslessRow, type OutboxPurpose, type RelayAttempt, RelayOutboxRepository, type RelayRow } from '#db';
+import { type GaslessRow, OUTBOX_QUEUED, OutboxListener, type OutboxPurpose, type RelayAttempt, RelayOutboxRepository, type RelayRow } from '#db';
 
 const bump = (v: bigint) => (v * 1125n) / 1000n + 1n; // replacement: +12.5 % (nodes want at least +10 %)
 /** replacements stop raising the fee at this multiple of the first attempt's (then the same bytes are re-broadcast) */
@@ -43,6 +43,8 @@ export class TransactionSender implements OnApplicationBootstrap, OnApplicationS
   private readonly logger = new Logger('Sender');
   private readonly provider: JsonRpcProvider;
   private readonly lanes: SenderLane[] = [];
+  /** rows queued by any process (the API) wake the lane of their key at once */
+  private readonly queued: OutboxListener;
 
   constructor(
     @Inject(APP_CONFIG) config: AppConfig,
@@ -65,27 +67,30 @@ export class TransactionSender implements OnApplicationBootstrap, OnApplicationS
     add(config.settler.privateKey, 'settlement');
     for (const { key, purposes } of keys.values())
       this.lanes.push(new SenderLane(config, outbox, db, new Wallet(key, this.provider), purposes.has('gasless'), this.logger));
+    this.queued = new OutboxListener(config.databaseUrl, OUTBOX_QUEUED, (sender) => this.kick(sender), (m) => this.logger.warn(m));
   }
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    await this.queued.start();
     for (const lane of this.lanes) lane.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.queued.stop();
     await Promise.all(this.lanes.map((l) => l.stop()));
     this.provider.destroy();
   }
 
-  /** Look at the outbox now rather than at the next poll (after a row was queued by this process). */
-  kick(): void {
-    for (const lane of this.lanes) lane.kick();
+  /** Look at the outbox now rather than at the next poll: the lane of `sender`, or every lane. */
+  kick(sender?: string): void {
+    for (const lane of this.lanes) if (!sender || lane.address === sender.toLowerCase()) lane.kick();
   }
 }
 
 /** The sender of one key. */
 class SenderLane {
   private readonly forwarder = new Interface(loadArtifact('OpenReadForwarder').abi);
-  private readonly address: string;
+  readonly address: string;
   private lock?: QueryRunner;
   private locked = false;
   private stopped = false;

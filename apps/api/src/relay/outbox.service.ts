@@ -1,8 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Wallet } from 'ethers';
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { type NewOutboxCall, RelayOutboxRepository, type RelayRow } from '#db';
+import { type NewOutboxCall, OUTBOX_SETTLED, OutboxListener, RelayOutboxRepository, type RelayRow } from '#db';
 import { ChainService } from '../chain/chain.service.js';
 import { ERROR_CODES, type ErrorCode, OpenReadError } from '../common/errors.js';
 
@@ -10,7 +10,8 @@ import { ERROR_CODES, type ErrorCode, OpenReadError } from '../common/errors.js'
 const FORWARDER_OVERHEAD_GAS = 100_000n;
 /** How long a mutation waits for its transaction (then it answers CHAIN_UNAVAILABLE; the row is still sent). */
 export const SEND_WAIT_MS = 60_000;
-/** How often a waiting request re-reads its row (the sender runs in the worker app), at least. */
+/** How often a waiting request re-reads its row (the sender runs in the worker app), at least; a notification from
+ * the sender (Postgres NOTIFY) wakes it sooner. */
 const SETTLED_POLL_MS = 100;
 
 /**
@@ -20,12 +21,49 @@ const SETTLED_POLL_MS = 100;
  * send time catches races and records them on the row, which outcome() turns into the same kind of error.
  */
 @Injectable()
-export class TransactionOutbox {
+export class TransactionOutbox implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('TransactionOutbox');
+  /** requests waiting in settled(), by row id */
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly settledRows: OutboxListener;
+
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly chain: ChainService,
     private readonly outbox: RelayOutboxRepository,
-  ) {}
+  ) {
+    this.settledRows = new OutboxListener(config.databaseUrl, OUTBOX_SETTLED, (id) => this.wake(id), (m) => this.logger.warn(m));
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.settledRows.start();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.settledRows.stop();
+    for (const id of [...this.waiters.keys()]) this.wake(id);
+  }
+
+  private wake(id: string): void {
+    for (const finish of [...(this.waiters.get(id) ?? [])]) finish();
+  }
+
+  /** Resolves when the sender settles `id` (its notification) or after `ms`. */
+  private nap(id: string, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        const set = this.waiters.get(id);
+        set?.delete(finish);
+        if (set?.size === 0) this.waiters.delete(id);
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      const set = this.waiters.get(id) ?? new Set();
+      set.add(finish);
+      this.waiters.set(id, set);
+    });
+  }
 
   /** The address of a service key (the sender of its rows), or null when it is not configured. */
   keyAddress(privateKey: string | undefined): string | null {
@@ -39,7 +77,7 @@ export class TransactionOutbox {
 
   /** The row once final, or as it is after `timeoutMs`. */
   settled(id: string, timeoutMs = SEND_WAIT_MS): Promise<RelayRow> {
-    return this.outbox.settled(id, timeoutMs, Math.max(SETTLED_POLL_MS, this.config.relay.pollMs));
+    return this.outbox.settled(id, timeoutMs, Math.max(SETTLED_POLL_MS, this.config.relay.pollMs), (ms) => this.nap(id, ms));
   }
 
   /** Enqueues and waits: the mined transaction, or the refusal as an OpenReadError. */

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { RELAY_SPEND_WINDOW_HOURS } from '#config';
 import type { PruneOptions } from './rate-limit.repository.js';
@@ -74,6 +75,55 @@ export interface NewOutboxCall {
   data: string;
   /** at most one live row per (purpose, dedupeKey): a second enqueue answers the live row */
   dedupeKey?: string;
+}
+
+/** Postgres NOTIFY channels: a row was queued (payload: its sender's address), a row became final (payload: its id). */
+export const OUTBOX_QUEUED = 'openread_outbox_queued';
+export const OUTBOX_SETTLED = 'openread_outbox_settled';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * LISTENs on one outbox channel over a connection of its own, so the API and the worker (separate processes) wake
+ * each other at once instead of at their next poll. Only a shortcut: every wait still polls, so a lost connection
+ * (logged through `warn`) costs latency, never a result.
+ */
+export class OutboxListener {
+  private client: pg.Client | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly channel: typeof OUTBOX_QUEUED | typeof OUTBOX_SETTLED,
+    private readonly onPayload: (payload: string) => void,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.databaseUrl });
+    client.on('notification', (n) => {
+      if (n.channel === this.channel) this.onPayload(n.payload ?? '');
+    });
+    client.on('error', (e) => {
+      if (!this.stopped) this.warn(`outbox notifications lost (${e.message.split('\n')[0]}): polling only`);
+      this.client = null;
+      void client.end().catch(() => undefined);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+      this.client = client;
+    } catch (e) {
+      this.warn(`outbox notifications unavailable (${(e as Error).message.split('\n')[0]}): polling only`);
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.client?.end().catch(() => undefined);
+    this.client = null;
+  }
 }
 
 const big = (v: unknown) => (v === null ? null : BigInt(v as string));
@@ -153,6 +203,7 @@ export class RelayOutboxRepository {
         [req.chainId, req.forwarder, req.signer, req.signerNonce.toString(), req.target, req.function, req.data,
          req.gas.toString(), req.deadline, req.signature, req.reservedWei.toString(), req.sender],
       );
+      await tx.query(`SELECT pg_notify('${OUTBOX_QUEUED}', $1)`, [req.sender]);
       return { kind: 'queued' as const, row: toRow(rows[0]) };
     });
   }
@@ -171,7 +222,11 @@ export class RelayOutboxRepository {
          RETURNING *`,
         [call.chainId, call.purpose, call.sender.toLowerCase(), call.target.toLowerCase(), call.function, call.data, call.dedupeKey ?? null],
       );
-      if (rows.length) return { row: toRow(rows[0]), created: true };
+      if (rows.length) {
+        // (inside the caller's transaction, delivered when it commits)
+        await db.query(`SELECT pg_notify('${OUTBOX_QUEUED}', $1)`, [call.sender.toLowerCase()]);
+        return { row: toRow(rows[0]), created: true };
+      }
       const live = await db.query(
         `SELECT * FROM relay_requests WHERE chain_id = $1 AND purpose = $2 AND dedupe_key = $3 AND status IN ('QUEUED','SENT')`,
         [call.chainId, call.purpose, call.dedupeKey],
@@ -190,13 +245,13 @@ export class RelayOutboxRepository {
    * The row once it is final (MINED, REVERTED or FAILED), or as it is after `timeoutMs`: the bounded wait of whoever
    * queued it (the sender runs in the worker app), re-reading the row every `pollMs`.
    */
-  async settled(id: string, timeoutMs: number, pollMs: number): Promise<RelayRow> {
+  async settled(id: string, timeoutMs: number, pollMs: number, nap: (ms: number) => Promise<void> = sleep): Promise<RelayRow> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const row = await this.findById(id);
       if (!row) throw new Error(`outbox row ${id} vanished`);
       if (!['QUEUED', 'SENT'].includes(row.status) || Date.now() >= until) return row;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, Math.max(0, until - Date.now()))));
+      await nap(Math.min(pollMs, Math.max(0, until - Date.now())));
     }
   }
 
@@ -292,8 +347,9 @@ export class RelayOutboxRepository {
 
   async finished(id: string, outcome: { status: 'MINED' | 'REVERTED'; txHash: string; blockNumber: number; costWei: bigint }): Promise<void> {
     await this.db.query(
-      `UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()
-       WHERE id = $1 AND status = 'SENT'`,
+      `WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()
+       WHERE id = $1 AND status = 'SENT' RETURNING id)
+       SELECT pg_notify('${OUTBOX_SETTLED}', id::text) FROM u`,
       [id, outcome.status, outcome.txHash, outcome.blockNumber, outcome.costWei.toString()],
     );
   }
@@ -301,8 +357,9 @@ export class RelayOutboxRepository {
   /** Refused before sending (nothing was broadcast; the forwarder nonce stays unused); `reason`: the contract error's name. */
   async failed(id: string, code: string, message: string, reason: string | null = null): Promise<void> {
     await this.db.query(
-      `UPDATE relay_requests SET status = 'FAILED', error_code = $2, error_message = $3, error_reason = $4, updated_at = now()
-       WHERE id = $1 AND status = 'QUEUED'`,
+      `WITH u AS (UPDATE relay_requests SET status = 'FAILED', error_code = $2, error_message = $3, error_reason = $4, updated_at = now()
+       WHERE id = $1 AND status = 'QUEUED' RETURNING id)
+       SELECT pg_notify('${OUTBOX_SETTLED}', id::text) FROM u`,
       [id, code, message, reason],
     );
   }
