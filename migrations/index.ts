@@ -12,6 +12,7 @@ import { StudyVault1764600100000 } from './1764600100000-StudyVault.js';
 import { WorklistBounds1764700000000 } from './1764700000000-WorklistBounds.js';
 import { LiveFeedHourIndex1764700100000 } from './1764700100000-LiveFeedHourIndex.js';
 import { ClientLimitsAndPruning1764800000000 } from './1764800000000-ClientLimitsAndPruning.js';
+import { TransactionOutbox1764900000000 } from './1764900000000-TransactionOutbox.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -29,4 +30,5 @@ export const migrations = [
   WorklistBounds1764700000000,
   LiveFeedHourIndex1764700100000,
   ClientLimitsAndPruning1764800000000,
+  TransactionOutbox1764900000000,
 ];

@@ -484,16 +484,16 @@ CREATE TABLE public.rate_limit_client_buckets (
 CREATE TABLE public.relay_requests (
     id bigint NOT NULL,
     chain_id integer NOT NULL,
-    forwarder public.eth_address NOT NULL,
-    signer public.eth_address NOT NULL,
-    signer_nonce numeric(78,0) NOT NULL,
+    forwarder public.eth_address,
+    signer public.eth_address,
+    signer_nonce numeric(78,0),
     target public.eth_address NOT NULL,
     function text NOT NULL,
     data text NOT NULL,
-    gas numeric(78,0) NOT NULL,
-    deadline bigint NOT NULL,
-    signature text NOT NULL,
-    reserved_wei numeric(78,0) NOT NULL,
+    gas numeric(78,0),
+    deadline bigint,
+    signature text,
+    reserved_wei numeric(78,0) DEFAULT 0 NOT NULL,
     status text DEFAULT 'QUEUED'::text NOT NULL,
     relayer public.eth_address,
     relayer_nonce bigint,
@@ -506,6 +506,13 @@ CREATE TABLE public.relay_requests (
     error_message text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    purpose text DEFAULT 'gasless'::text NOT NULL,
+    sender public.eth_address,
+    dedupe_key text,
+    error_reason text,
+    CONSTRAINT relay_requests_gasless_request CHECK (((purpose <> 'gasless'::text) OR ((forwarder IS NOT NULL) AND (signer IS NOT NULL) AND (signer_nonce IS NOT NULL) AND (deadline IS NOT NULL) AND (signature IS NOT NULL) AND (gas IS NOT NULL)))),
+    CONSTRAINT relay_requests_has_sender CHECK (((purpose = 'gasless'::text) OR (sender IS NOT NULL))),
+    CONSTRAINT relay_requests_purpose_check CHECK ((purpose = ANY (ARRAY['gasless'::text, 'governance'::text, 'treasury'::text, 'settlement'::text, 'anchor'::text]))),
     CONSTRAINT relay_requests_status_check CHECK ((status = ANY (ARRAY['QUEUED'::text, 'SENT'::text, 'MINED'::text, 'REVERTED'::text, 'FAILED'::text])))
 );
 
@@ -1185,6 +1192,12 @@ CREATE INDEX parameter_changes_tx_idx ON public.parameter_changes USING btree (c
 CREATE INDEX relay_requests_final ON public.relay_requests USING btree (chain_id, updated_at) WHERE (status = ANY (ARRAY['MINED'::text, 'REVERTED'::text, 'FAILED'::text]));
 
 --
+-- Name: relay_requests_live_dedupe; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX relay_requests_live_dedupe ON public.relay_requests USING btree (chain_id, purpose, dedupe_key) WHERE ((dedupe_key IS NOT NULL) AND (status = ANY (ARRAY['QUEUED'::text, 'SENT'::text])));
+
+--
 -- Name: relay_requests_live_signer_nonce; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1195,6 +1208,12 @@ CREATE UNIQUE INDEX relay_requests_live_signer_nonce ON public.relay_requests US
 --
 
 CREATE INDEX relay_requests_pending ON public.relay_requests USING btree (chain_id, id) WHERE (status = ANY (ARRAY['QUEUED'::text, 'SENT'::text]));
+
+--
+-- Name: relay_requests_pending_by_sender; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX relay_requests_pending_by_sender ON public.relay_requests USING btree (chain_id, sender, id) WHERE (status = ANY (ARRAY['QUEUED'::text, 'SENT'::text]));
 
 --
 -- Name: relay_requests_relayer_nonce; Type: INDEX; Schema: public; Owner: -

@@ -2,7 +2,7 @@ import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PruneService } from '#api';
+import { PruneService } from '#settler';
 import { GqlClient, GqlResult } from './support/client.js';
 import { Stack, devWallet, startStack } from './support/stack.js';
 
@@ -226,7 +226,7 @@ describe('abuse limits', () => {
       );
       const sessionsBefore = Number((await db.query(`SELECT count(*) AS n FROM sessions`)).rows[0].n);
 
-      const counts = await stack.api.get(PruneService).pass();
+      const counts = await stack.settler.get(PruneService).pass();
       expect(counts.clientBuckets).toBe(idle);
       expect(counts.nonces).toBeGreaterThanOrEqual(1);
       expect(counts.sessions).toBe(1);

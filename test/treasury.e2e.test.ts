@@ -1,10 +1,11 @@
 import { Contract, hexlify, randomBytes } from 'ethers';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { increaseTime, latestTimestamp } from '#devchain';
 import { mined, safeAbi } from '#chain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { GqlClient } from './support/client.js';
-import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+import { Stack, devWallet, startSettler, startStack, waitFor } from './support/stack.js';
 
 const USD = 1_000_000n;
 const OWNERS = [1, 6, 7];
@@ -152,5 +153,38 @@ describe('the treasury Safe over GraphQL', () => {
       { nonce: '3', status: 'EXECUTED', executedTx: outside.hash.toLowerCase() },
     ]);
     expect((await alice.ok(PROPOSE, { p: [{ to: w(PAYEE).address, amount: '1' }], d: 'after' })).proposeTreasuryPayout.nonce).toBe('4');
+  });
+  it('keeps an execution queued while the worker is stopped and sends it once, with the next nonce, when the worker is back', async () => {
+    const [alice, bob] = [await as(1), await as(6)];
+    // at the Safe's next nonce: replacing what an earlier test left pending there
+    const [due] = (await alice.ok(`{ treasuryProposals(status: PENDING) { id nonce } }`)).treasuryProposals;
+    const { proposeTreasuryPayout: p } = await alice.ok(PROPOSE, { p: [{ to: w(PAYEE).address, amount: '2' }], d: 'durability', r: due?.id ?? null });
+    for (const i of [1, 6]) expect((await sign(i, p)).errors).toBeUndefined();
+    const relayer = w(10).address; // TREASURY_RELAYER_PRIVATE_KEY
+    const nonce = await stack.provider.getTransactionCount(relayer);
+    const db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    await db.connect();
+    try {
+      // the worker (the only sender) goes away: the API still checks and queues, and the mutation waits
+      await stack.settler.close();
+      const executing = bob.send(EXECUTE, { id: p.id });
+      const queued = await waitFor('the execution queued', async () => {
+        const { rows } = await db.query(`SELECT * FROM relay_requests WHERE purpose = 'treasury' AND dedupe_key = $1`, [`execTransaction:${p.id}`]);
+        return rows[0];
+      });
+      expect(queued).toMatchObject({ status: 'QUEUED', sender: relayer.toLowerCase(), relayer_nonce: null });
+      expect(await stack.provider.getTransactionCount(relayer, 'pending')).toBe(nonce); // nothing sent without the worker
+
+      stack.settler = await startSettler(stack.config);
+      const done = await executing;
+      expect(done.errors).toBeUndefined();
+      expect(done.data?.executeTreasuryProposal.proposal.status).toBe('EXECUTED');
+      const { rows } = await db.query(`SELECT status, relayer_nonce, tx_hash FROM relay_requests WHERE purpose = 'treasury' AND dedupe_key = $1`, [`execTransaction:${p.id}`]);
+      expect(rows).toEqual([{ status: 'MINED', relayer_nonce: String(nonce), tx_hash: done.data.executeTreasuryProposal.txHash }]);
+      expect(await stack.provider.getTransactionCount(relayer)).toBe(nonce + 1); // one transaction, no nonce used twice
+      expect(await safe.nonce()).toBe(BigInt(p.nonce) + 1n);
+    } finally {
+      await db.end();
+    }
   });
 });

@@ -50,7 +50,8 @@ export interface Stack {
 /**
  * The whole stack for an end-to-end test: a fresh anvil with the contracts deployed, a throwaway Postgres
  * database migrated, and the three apps running in this process (API over real HTTP on a free port, the
- * indexer polling the chain, the settler listening on the bus).
+ * indexer polling the chain, the settler listening on the bus). Always all three: the settler is the worker that
+ * sends every transaction the API queues (gasless, governance, treasury), so no test runs without it.
  */
 export async function startStack(
   opts: {
@@ -105,11 +106,7 @@ export async function startStack(
     // dev account #19 pays the gas of gasless requests
     relay: { privateKey: devWallet(19, provider).privateKey, pollMs: 50, ...opts.relay },
   });
-  const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {
-    ...busServerOptions(config, 'settler'),
-    logger: ['error', 'warn'],
-  });
-  await settler.listen();
+  const settler = await startSettler(config);
   const indexer = await NestFactory.createApplicationContext(IndexerModule.forRoot(config), { logger: ['error', 'warn'] });
   await indexer.init();
   const api = await createApiApp(config);
@@ -121,13 +118,23 @@ export async function startStack(
     async stop() {
       await stack.api.close(); // a test may have restarted the API
       await stack.indexer.close(); // or the indexer
-      await settler.close();
+      await stack.settler.close(); // or the worker (the transaction sender)
       provider.destroy();
       await anvil.stop();
       await db.drop();
     },
   };
   return stack;
+}
+
+/** The worker app (settler: the transaction sender, timers, pruning) on `config`'s bus port, as startStack starts it. */
+export async function startSettler(config: AppConfig): Promise<INestMicroservice> {
+  const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {
+    ...busServerOptions(config, 'settler'),
+    logger: ['error', 'warn'],
+  });
+  await settler.listen();
+  return settler;
 }
 
 /** The API's GraphQL URL over real HTTP (for scripts/lib's ApiClient, as a script or an app would call it). */

@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Contract, JsonRpcProvider, Wallet } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { createProvider, loadArtifact, waitForReceipt } from '#chain';
-import { AccessLogRepository, GENESIS_HASH, accessLogHash, firstBrokenLink } from '#db';
+import { createProvider, loadArtifact } from '#chain';
+import { AccessLogRepository, GENESIS_HASH, RelayOutboxRepository, accessLogHash, firstBrokenLink } from '#db';
+import { TransactionSender } from './sender.service.js';
 
 const VERIFY_BATCH = 1000;
 
@@ -10,23 +11,27 @@ const VERIFY_BATCH = 1000;
  * Anchors the head of the study access log on chain (AccessLogAnchor) every `settler.anchorIntervalMs`, when
  * the log has grown. Before anchoring it recomputes the hash chain from the last anchored entry: a log that no
  * longer matches its anchor is reported and never anchored over. Disabled when no anchor contract is configured.
- * Uses the settler's key (it needs ANCHORER_ROLE), with its own provider and nonces read per transaction.
+ * Sent from the settler's key (it needs ANCHORER_ROLE) through the transaction outbox, like every other transaction.
  */
 @Injectable()
 export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('AccessLogAnchor');
   private readonly provider: JsonRpcProvider | null = null;
   private readonly anchor: Contract | null = null;
+  private readonly sender: string | null = null;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly log: AccessLogRepository,
+    private readonly outbox: RelayOutboxRepository,
+    private readonly transactions: TransactionSender,
   ) {
     if (!config.contracts.accessLogAnchor || !config.settler.privateKey) return;
     this.provider = createProvider(config.rpcUrl);
-    this.anchor = new Contract(config.contracts.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, new Wallet(config.settler.privateKey, this.provider));
+    this.anchor = new Contract(config.contracts.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, this.provider);
+    this.sender = new Wallet(config.settler.privateKey).address;
   }
 
   onApplicationBootstrap(): void {
@@ -50,10 +55,15 @@ export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplica
     const [lastSeq, lastHead] = (await this.anchor.latest()) as [bigint, string];
     const head = await this.verify(Number(lastSeq), lastHead.toLowerCase());
     if (head.seq === Number(lastSeq)) return null;
-    const tx = await this.anchor.anchor(head.seq, head.hash);
-    const receipt = await waitForReceipt(this.provider, tx.hash, 60_000);
-    if (receipt?.status !== 1) throw new Error(`anchor transaction ${tx.hash} failed or was not mined`);
-    this.logger.log(`access log anchored up to seq ${head.seq} in block ${receipt.blockNumber}`);
+    const { row } = await this.outbox.enqueueCall({
+      chainId: this.config.chainId, purpose: 'anchor', sender: this.sender!, target: this.config.contracts.accessLogAnchor!,
+      function: 'anchor', data: this.anchor.interface.encodeFunctionData('anchor', [head.seq, head.hash]), dedupeKey: 'anchor',
+    });
+    this.transactions.kick();
+    const done = await this.outbox.settled(row.id, 60_000, this.config.relay.pollMs);
+    if (done.status !== 'MINED' || done.data !== row.data)
+      throw new Error(`anchor transaction (outbox row ${row.id}) ${done.status === 'MINED' ? 'anchored another head' : `is ${done.status}: ${done.errorMessage ?? ''}`}`);
+    this.logger.log(`access log anchored up to seq ${head.seq} in block ${done.blockNumber}`);
     return head.seq;
   }
 

@@ -4,3 +4,5 @@ export * from './settler.service.js';
 export * from './settler.controller.js';
 export * from './access-log-anchor.service.js';
 export * from './credential-watch.service.js';
+export * from './sender.service.js';
+export * from './prune.service.js';

@@ -8,8 +8,9 @@ SELECT * FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer =
 AND status IN ('QUEUED','SENT','MINED');
 SELECT COALESCE(sum(COALESCE(cost_wei, reserved_wei)), 0) AS spent FROM relay_requests
 WHERE chain_id = $1 AND signer = $2 AND status <> 'FAILED' AND created_at > now() - make_interval(hours => $3);
-INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei)
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING *;
+INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei, sender)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING *;
+SELECT pg_notify('openread_outbox_queued', $1);
 COMMIT;
 
 -- enqueue (duplicate)
@@ -39,8 +40,27 @@ AND status IN ('QUEUED','SENT','MINED');
 SELECT max(signer_nonce) AS n FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3
 AND status IN ('QUEUED','SENT');
 
--- pending (the relayer's pick)
-SELECT * FROM relay_requests WHERE chain_id = $1 AND status IN ('QUEUED','SENT') ORDER BY id LIMIT $2;
+-- pending (the sender's pick)
+SELECT * FROM relay_requests WHERE chain_id = $1 AND status IN ('QUEUED','SENT')
+AND (sender = $2 OR ($3 AND sender IS NULL AND purpose = 'gasless'))
+ORDER BY id LIMIT $4;
+
+-- enqueueCall (queued)
+INSERT INTO relay_requests (chain_id, purpose, sender, target, function, data, dedupe_key)
+VALUES ($1,$2,$3,$4,$5,$6,$7)
+ON CONFLICT (chain_id, purpose, dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('QUEUED','SENT') DO NOTHING
+RETURNING *;
+SELECT pg_notify('openread_outbox_queued', $1);
+
+-- enqueueCall (already live: the live row)
+INSERT INTO relay_requests (chain_id, purpose, sender, target, function, data, dedupe_key)
+VALUES ($1,$2,$3,$4,$5,$6,$7)
+ON CONFLICT (chain_id, purpose, dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('QUEUED','SENT') DO NOTHING
+RETURNING *;
+SELECT * FROM relay_requests WHERE chain_id = $1 AND purpose = $2 AND dedupe_key = $3 AND status IN ('QUEUED','SENT');
+
+-- settled (already final or timed out: one read)
+SELECT * FROM relay_requests WHERE id = $1;
 
 -- markSent (nonce allocation and the signed transaction)
 START TRANSACTION;
@@ -62,12 +82,14 @@ attempts = '[]', updated_at = now()
 WHERE id = $1 AND status = 'SENT';
 
 -- failed
-UPDATE relay_requests SET status = 'FAILED', error_code = $2, error_message = $3, updated_at = now()
-WHERE id = $1 AND status = 'QUEUED';
+WITH u AS (UPDATE relay_requests SET status = 'FAILED', error_code = $2, error_message = $3, error_reason = $4, updated_at = now()
+WHERE id = $1 AND status = 'QUEUED' RETURNING id)
+SELECT pg_notify('openread_outbox_settled', id::text) FROM u;
 
 -- finished
-UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()
-WHERE id = $1 AND status = 'SENT';
+WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()
+WHERE id = $1 AND status = 'SENT' RETURNING id)
+SELECT pg_notify('openread_outbox_settled', id::text) FROM u;
 
 -- pruneFinal (one batch)
 WITH doomed AS (

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
-import { Contract, Interface, Wallet } from 'ethers';
+import { Contract, Interface, keccak256 } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
   loadArtifact, BALLOT_TYPES, PARAMETER_SETTERS, PROPOSAL_STATES, descriptionHash, governorDomain,
@@ -7,32 +7,35 @@ import {
 } from '#chain';
 import { ProposalRow } from '#db';
 import { ChainService } from '../chain/index.js';
-import { Relayer } from '../chain/index.js';
 import { onChain } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 import { typedDataShapes } from '../common/graphql/typed-data.js';
+import { TransactionOutbox } from '../relay/index.js';
 
 /**
- * The DAO on chain: parameter-change checks, ballots, and the relayer that sends gasless
- * votes (castVoteBySig), queue and execute. The relayer pays gas only; a vote counts for whoever signed it.
+ * The DAO on chain: parameter-change checks, ballots, and the governance relayer key's gasless votes
+ * (castVoteBySig), queue and execute, sent through the transaction outbox. The relayer pays gas only; a vote counts
+ * for whoever signed it.
  */
 @Injectable()
 export class GovernanceService implements OnModuleInit {
   readonly governorInterface = new Interface(loadArtifact('OpenReadGovernor').abi);
   readonly parametersInterface = new Interface(loadArtifact('IncentiveParameters').abi);
   private governor: Contract | null = null;
-  private relayer: Relayer | null = null;
+  /** the governance relayer key's address (the sender of its outbox rows) */
+  private relayer: string | null = null;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly chain: ChainService,
+    private readonly transactions: TransactionOutbox,
   ) {}
 
   onModuleInit(): void {
     const { governor } = this.config.contracts;
     if (!governor) return;
     this.governor = new Contract(governor, this.governorInterface, this.chain.provider);
-    if (this.config.governance.relayerPrivateKey) this.relayer = new Relayer(this.chain, new Wallet(this.config.governance.relayerPrivateKey, this.chain.provider));
+    this.relayer = this.transactions.keyAddress(this.config.governance.relayerPrivateKey);
     this.chain.allowRelay('governor', governor, this.governorInterface, { propose: 'DAO_MEMBER' });
   }
 
@@ -108,11 +111,18 @@ export class GovernanceService implements OnModuleInit {
     return [p.actions.map((a) => a.target), p.actions.map((a) => BigInt(a.value)), p.actions.map((a) => a.calldata), descriptionHash(p.description)];
   }
 
-  /** Sends from the relayer (simulated first) and waits for the receipt. */
+  /**
+   * Simulates the call from the relayer key now (a doomed call is refused with its typed error), then queues it in
+   * the transaction outbox and waits for the worker's sender; a race lost meanwhile is refused by the sender's own
+   * simulation and recorded on the row. Queue and execute are queued once per proposal while live (a retry waits
+   * for the same transaction).
+   */
   private async send(fn: string, args: unknown[]): Promise<{ txHash: string; blockNumber: number; function: string }> {
     if (!this.relayer) throw new OpenReadError('CHAIN_UNAVAILABLE', 'no governance relayer key is configured (GOVERNANCE_RELAYER_PRIVATE_KEY)');
-    const call = { to: this.governorAddress, data: this.governorInterface.encodeFunctionData(fn, args) };
-    const { txHash, blockNumber } = await this.relayer.send(fn, async () => call);
+    const call = { target: this.governorAddress, data: this.governorInterface.encodeFunctionData(fn, args) };
+    await this.chain.simulate({ from: this.relayer, to: call.target, data: call.data });
+    const dedupeKey = fn === 'castVoteBySig' ? undefined : `${fn}:${keccak256(call.data)}`;
+    const { txHash, blockNumber } = await this.transactions.send({ purpose: 'governance', sender: this.relayer, function: fn, ...call, dedupeKey });
     return { txHash, blockNumber, function: fn };
   }
 

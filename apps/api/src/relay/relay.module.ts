@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
 import { ChainModule } from '../chain/index.js';
 import { RelayService } from './relay.service.js';
-import { Relayer } from './relayer.service.js';
+import { TransactionOutbox } from './outbox.service.js';
 
-/** Gasless requests (ERC-2771): preparing and submitting them, and the outbox relayer that sends them. */
-@Module({ imports: [ChainModule], providers: [RelayService, Relayer], exports: [RelayService] })
+/** Gasless requests (ERC-2771): preparing and submitting them, and the transaction outbox every feature queues its service-key transactions in (the worker sends them). */
+@Module({ imports: [ChainModule], providers: [RelayService, TransactionOutbox], exports: [RelayService, TransactionOutbox] })
 export class RelayModule {}

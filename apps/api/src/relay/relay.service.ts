@@ -2,13 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Contract, FunctionFragment, Interface, getAddress, solidityPacked, verifyTypedData } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { loadArtifact, FORWARD_REQUEST_TYPES, ForwardRequest, forwarderDomain } from '#chain';
-import { RelayOutboxRepository, RelayRow } from '#db';
+import { RelayOutboxRepository } from '#db';
 import type { Role } from '../common/access.js';
 import { ChainService } from '../chain/index.js';
-import { ERROR_CODES, ErrorCode, OpenReadError } from '../common/errors.js';
+import { OpenReadError } from '../common/errors.js';
 import { typedDataShapes } from '../common/graphql/typed-data.js';
 import { ForwardRequestInput, GaslessRequest } from './relay.models.js';
-import { Relayer } from './relayer.service.js';
+import { TransactionOutbox, outcome } from './outbox.service.js';
 
 /**
  * Market functions that may be relayed gaslessly, with who may have them relayed: a radiologist claims, reports and
@@ -39,7 +39,7 @@ async function settledWithin(p: Promise<void>, ms: number): Promise<void> {
 
 /**
  * Gasless claims and reports: builds the EIP-712 forward request for the radiologist to sign, checks the signed
- * request and queues it in the relay outbox; the Relayer sends it. The caller's checks (eligibility, claimant)
+ * request and queues it in the transaction outbox; the worker's sender sends it. The caller's checks (eligibility, claimant)
  * run before prepare(), as for the signed-transaction path.
  */
 @Injectable()
@@ -55,7 +55,7 @@ export class RelayService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly chain: ChainService,
     private readonly outbox: RelayOutboxRepository,
-    private readonly relayer: Relayer,
+    private readonly transactions: TransactionOutbox,
   ) {
     this.market = chain.market;
     this.gasless = new Map(Object.keys(GASLESS).map((name) => {
@@ -130,7 +130,7 @@ export class RelayService {
     // the same signed request again (a client retry): its first outcome, nothing sent again (the stored signature
     // was verified when it was queued, and the caller is its signer)
     const existing = await this.outbox.findLive(this.config.chainId, address, caller, req.nonce);
-    if (existing?.signature === signature.toLowerCase()) return this.outcome(await this.relayer.settled(existing.id));
+    if (existing?.signature === signature.toLowerCase()) return outcome(await this.transactions.settled(existing.id));
     if (fn.name !== 'claim') {
       await this.simulateInner(caller, req.data);
       return this.verifyAndQueue(caller, address, req, fn.name, signature);
@@ -166,11 +166,12 @@ export class RelayService {
       throw new OpenReadError('BAD_INPUT', 'signature is not a valid EIP-712 signature');
     }
     if (recovered.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the request is not signed by the signed-in account');
-    const reservedWei = await this.relayer.worstCaseCost(req.gas);
+    const reservedWei = await this.transactions.worstCaseCost(req.gas);
 
     const queued = await this.outbox.enqueue(
       { chainId: this.config.chainId, forwarder, signer: caller, signerNonce: req.nonce, target: req.to.toLowerCase(),
-        function: fn, data: req.data, gas: req.gas, deadline: req.deadline, signature: signature.toLowerCase(), reservedWei },
+        function: fn, data: req.data, gas: req.gas, deadline: req.deadline, signature: signature.toLowerCase(), reservedWei,
+        sender: this.transactions.keyAddress(this.config.relay.privateKey)! },
       this.config.relay.spendLimitWei,
     );
     if (queued.kind === 'conflict')
@@ -179,8 +180,7 @@ export class RelayService {
       throw new OpenReadError('RATE_LIMITED', 'your gasless spend limit for the last 24 hours is used up; sign the transaction yourself', {
         reason: 'SPEND_LIMIT',
       });
-    this.relayer.kick();
-    return this.outcome(await this.relayer.settled(queued.row.id));
+    return outcome(await this.transactions.settled(queued.row.id));
   }
 
   /**
@@ -198,16 +198,6 @@ export class RelayService {
       // the selector matched but the arguments do not decode
     }
     throw new OpenReadError('BAD_INPUT', `only ${Object.keys(GASLESS).join(', ')} can be relayed gaslessly`);
-  }
-
-  private outcome(row: RelayRow): { txHash: string; blockNumber: number; function: string } {
-    if (row.status === 'MINED') return { txHash: row.txHash!, blockNumber: row.blockNumber!, function: row.function };
-    if (row.status === 'FAILED') {
-      const code = (ERROR_CODES as readonly string[]).includes(row.errorCode ?? '') ? (row.errorCode as ErrorCode) : 'CONFLICT';
-      throw new OpenReadError(code, row.errorMessage ?? 'the request was refused');
-    }
-    if (row.status === 'REVERTED') throw new OpenReadError('CONFLICT', 'the relayed transaction reverted', { txHash: row.txHash });
-    throw new OpenReadError('CHAIN_UNAVAILABLE', 'the request is queued but not mined yet; it will still be sent', { requestId: row.id });
   }
 }
 

@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
-import { Interface, Signature, TypedDataEncoder, Wallet, recoverAddress } from 'ethers';
+import { Interface, Signature, TypedDataEncoder, recoverAddress } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
   loadArtifact, SAFE_TX_TYPES, multiSendBatch, safeAbi, safeDomain, safeInfrastructureAddresses,
@@ -8,10 +8,10 @@ import {
 import { TreasuryProposalRow, TreasuryRepository, type TreasuryPayment } from '#db';
 import type { Role, RoleProvider } from '../common/access.js';
 import { ChainService } from '../chain/index.js';
-import { Relayer } from '../chain/index.js';
 import { chainError, chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 import { typedDataShapes } from '../common/graphql/typed-data.js';
+import { TransactionOutbox, outcome } from '../relay/index.js';
 
 export interface SafeState {
   address: string;
@@ -25,8 +25,8 @@ const NONCE_ATTEMPTS = 5;
 /**
  * The protocol treasury: the market's `treasury()`, a Safe 1.4.1. Payouts are one Safe transaction each (a
  * MultiSend batch: market.withdraw + token transfers) at a nonce the service allocates; owners sign its SafeTx
- * hash (EIP-712) with their wallets; at threshold the service's relayer sends execTransaction with the
- * signatures. The Safe itself enforces the threshold and the nonce; the service refuses early with clear codes.
+ * hash (EIP-712) with their wallets; at threshold the service's relayer key sends execTransaction with the
+ * signatures, through the transaction outbox (the worker's sender). The Safe itself enforces the threshold and the nonce; the service refuses early with clear codes.
  */
 @Injectable()
 export class TreasuryService implements OnModuleInit, RoleProvider {
@@ -34,20 +34,21 @@ export class TreasuryService implements OnModuleInit, RoleProvider {
   private readonly marketIface = new Interface(loadArtifact('StudyMarket').abi);
   private readonly tokenIface = new Interface(loadArtifact('TestUSD').abi);
   private readonly infra: SafeInfrastructure;
-  private relayer: Relayer | null = null;
+  /** the treasury relayer key's address (the sender of its outbox rows) */
+  private relayer: string | null = null;
   private cached: { at: number; state: SafeState | null } | null = null;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly chain: ChainService,
     private readonly repo: TreasuryRepository,
+    private readonly transactions: TransactionOutbox,
   ) {
     this.infra = safeInfrastructureAddresses(config.chainId);
   }
 
   onModuleInit(): void {
-    const key = this.config.treasury.relayerPrivateKey;
-    if (key) this.relayer = new Relayer(this.chain, new Wallet(key, this.chain.provider));
+    this.relayer = this.transactions.keyAddress(this.config.treasury.relayerPrivateKey);
   }
 
   /** The treasury Safe's address, owners and threshold (cached TREASURY_OWNERS_CACHE_MS unless `fresh`); null if it is not a Safe. */
@@ -159,65 +160,75 @@ export class TreasuryService implements OnModuleInit, RoleProvider {
   /**
    * Executes a pending proposal at threshold: its nonce must be the Safe's next, and at least `threshold` of its
    * signatures must come from current owners (fewer never execute: refused here, and the Safe would revert GS020).
-   * Other proposals at the same nonce become REPLACED.
+   * Other proposals at the same nonce become REPLACED. The checks run when it is queued (once per proposal while
+   * live: a second execution waits for the same transaction); a race lost after that (another proposal executed at
+   * the nonce first) is refused by the sender's simulation, and the checks run again to say why.
    */
   async execute(id: string): Promise<{ txHash: string; blockNumber: number }> {
     const relayer = this.relayer;
     if (!relayer) throw new OpenReadError('CHAIN_UNAVAILABLE', 'no treasury relayer key is configured (TREASURY_RELAYER_PRIVATE_KEY)');
-    let safe = '';
-    let safeTxHash = '';
-    // the checks run in the relayer's queue, so two executions of one nonce cannot interleave
-    const prepare = async () => {
-      const p = await this.load(id);
-      if (p.status !== 'PENDING') throw new OpenReadError('CONFLICT', `the proposal is ${p.status.toLowerCase()}`, { reason: p.status });
-      const { owners, threshold } = await this.safe(true);
-      if (p.safe !== (await this.safe()).address) throw new OpenReadError('CONFLICT', 'the proposal is for a former treasury', { reason: 'NOT_THE_TREASURY' });
-      const { nonce } = await this.balances(p.safe);
-      if (p.nonce < nonce) {
-        await this.reconcile(p.safe, nonce);
-        const now = await this.load(id);
-        throw now.status === 'EXECUTED'
-          ? new OpenReadError('CONFLICT', `the proposal was already executed (${now.executedTx})`, { reason: 'EXECUTED' })
-          : new OpenReadError('CONFLICT', `another transaction used nonce ${p.nonce}: this proposal was replaced`, { reason: 'REPLACED' });
-      }
-      if (p.nonce > nonce)
-        throw new OpenReadError('CONFLICT', `the Safe is at nonce ${nonce}: execute or replace the proposals queued before nonce ${p.nonce} first`, {
-          reason: 'NONCE_NOT_REACHED', safeNonce: nonce.toString(),
-        });
-      const valid = p.signatures.filter((s) => owners.includes(s.signer)).sort((a, b) => (a.signer < b.signer ? -1 : 1));
-      if (valid.length < threshold)
-        throw new OpenReadError('CONFLICT', `${valid.length} of the ${threshold} owner signatures needed: collect more before executing`, {
-          reason: 'BELOW_THRESHOLD', signatures: valid.length, threshold,
-        });
-      const m = safeTxMessage(p, p.nonce);
-      const signatures = `0x${valid.slice(0, threshold).map((s) => s.signature.slice(2)).join('')}`;
-      safe = p.safe;
-      safeTxHash = p.safeTxHash;
-      const data = this.safeIface.encodeFunctionData('execTransaction', [
-        m.to, m.value, m.data, m.operation, m.safeTxGas, m.baseGas, m.gasPrice, m.gasToken, m.refundReceiver, signatures,
-      ]);
-      // the Safe's own refusal (GS0xx: e.g. GS020 signatures too short, GS026 not the owners' signatures), by name
-      try {
-        await this.chain.provider.call({ from: relayer.wallet.address, to: p.safe, data });
-      } catch (e) {
-        const f = classifyChainError(e);
-        if (f.kind === 'REVERTED' && f.reason && f.reason in SAFE_ERRORS)
-          throw new OpenReadError(f.code, `the Safe refused the transaction (${f.reason}: ${f.message})`, { reason: f.reason });
-        // other reverts are refused by the relayer's simulation, with their own reason
-        if (f.kind !== 'REVERTED') throw chainError(e);
-      }
-      return { to: p.safe, data };
-    };
-    const sent = await relayer.send('execTransaction', prepare, async (receipt) => {
-      const executed = receipt.logs.some((l) => {
-        if (l.address.toLowerCase() !== safe) return false;
-        const parsed = this.safeIface.parseLog(l);
-        return parsed?.name === 'ExecutionSuccess' && String(parsed.args.txHash).toLowerCase() === safeTxHash;
-      });
-      if (!executed) throw new OpenReadError('CONFLICT', 'the Safe did not execute the transaction', { txHash: receipt.hash });
-      await this.repo.markExecuted(this.config.chainId, id, receipt.hash.toLowerCase());
+    const p = await this.load(id);
+    const { row } = await this.transactions.enqueue({
+      purpose: 'treasury', sender: relayer, target: p.safe, function: 'execTransaction', data: await this.executable(id, relayer), dedupeKey: `execTransaction:${p.id}`,
     });
+    let sent: { txHash: string; blockNumber: number };
+    try {
+      sent = outcome(await this.transactions.settled(row.id));
+    } catch (e) {
+      if (e instanceof OpenReadError && (e.code === 'CHAIN_UNAVAILABLE' || e.details?.txHash)) throw e;
+      await this.executable(id, relayer); // the state that made the sender refuse it, as its own error
+      throw e;
+    }
+    const receipt = await this.chain.provider.getTransactionReceipt(sent.txHash).catch(() => unavailable());
+    const executed = receipt?.logs.some((l) => {
+      if (l.address.toLowerCase() !== p.safe) return false;
+      const parsed = this.safeIface.parseLog(l);
+      return parsed?.name === 'ExecutionSuccess' && String(parsed.args.txHash).toLowerCase() === p.safeTxHash;
+    });
+    if (!executed) throw new OpenReadError('CONFLICT', 'the Safe did not execute the transaction', { txHash: sent.txHash });
+    await this.repo.markExecuted(this.config.chainId, id, sent.txHash.toLowerCase());
     return { txHash: sent.txHash, blockNumber: sent.blockNumber };
+  }
+
+  /** The execTransaction calldata of a proposal that may execute now from `relayer`; its typed refusal otherwise. */
+  private async executable(id: string, relayer: string): Promise<string> {
+    const p = await this.load(id);
+    if (p.status !== 'PENDING') throw new OpenReadError('CONFLICT', `the proposal is ${p.status.toLowerCase()}`, { reason: p.status });
+    const { owners, threshold } = await this.safe(true);
+    if (p.safe !== (await this.safe()).address) throw new OpenReadError('CONFLICT', 'the proposal is for a former treasury', { reason: 'NOT_THE_TREASURY' });
+    const { nonce } = await this.balances(p.safe);
+    if (p.nonce < nonce) {
+      await this.reconcile(p.safe, nonce);
+      const now = await this.load(id);
+      throw now.status === 'EXECUTED'
+        ? new OpenReadError('CONFLICT', `the proposal was already executed (${now.executedTx})`, { reason: 'EXECUTED' })
+        : new OpenReadError('CONFLICT', `another transaction used nonce ${p.nonce}: this proposal was replaced`, { reason: 'REPLACED' });
+    }
+    if (p.nonce > nonce)
+      throw new OpenReadError('CONFLICT', `the Safe is at nonce ${nonce}: execute or replace the proposals queued before nonce ${p.nonce} first`, {
+        reason: 'NONCE_NOT_REACHED', safeNonce: nonce.toString(),
+      });
+    const valid = p.signatures.filter((s) => owners.includes(s.signer)).sort((a, b) => (a.signer < b.signer ? -1 : 1));
+    if (valid.length < threshold)
+      throw new OpenReadError('CONFLICT', `${valid.length} of the ${threshold} owner signatures needed: collect more before executing`, {
+        reason: 'BELOW_THRESHOLD', signatures: valid.length, threshold,
+      });
+    const m = safeTxMessage(p, p.nonce);
+    const signatures = `0x${valid.slice(0, threshold).map((s) => s.signature.slice(2)).join('')}`;
+    const data = this.safeIface.encodeFunctionData('execTransaction', [
+      m.to, m.value, m.data, m.operation, m.safeTxGas, m.baseGas, m.gasPrice, m.gasToken, m.refundReceiver, signatures,
+    ]);
+    // the Safe's own refusal (GS0xx: e.g. GS020 signatures too short, GS026 not the owners' signatures), by name;
+    // other reverts with their own reason, from the same simulation
+    try {
+      await this.chain.provider.estimateGas({ from: relayer, to: p.safe, data });
+    } catch (e) {
+      const f = classifyChainError(e);
+      if (f.kind === 'REVERTED' && f.reason && f.reason in SAFE_ERRORS)
+        throw new OpenReadError(f.code, `the Safe refused the transaction (${f.reason}: ${f.message})`, { reason: f.reason });
+      throw chainError(e);
+    }
+    return data;
   }
 
   /**

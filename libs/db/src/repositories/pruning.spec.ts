@@ -138,6 +138,7 @@ describe('pruning on real Postgres: what must go goes, what must stay stays', ()
       target: addr(0xaa),
       function: 'claim',
       data: '0x',
+      sender: addr(0x99),
       gas: 100_000n,
       deadline: 1,
       signature: '0x' + (nonce * 7n).toString(16),

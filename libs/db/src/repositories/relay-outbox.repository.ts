@@ -1,9 +1,12 @@
 import { Injectable } from '@nestjs/common';
+import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { RELAY_SPEND_WINDOW_HOURS } from '#config';
 import type { PruneOptions } from './rate-limit.repository.js';
 
 export type RelayStatus = 'QUEUED' | 'SENT' | 'MINED' | 'REVERTED' | 'FAILED';
+/** What a row is for: gasless forward requests, or a service key's own call (see migrations/1764900000000-TransactionOutbox.ts). */
+export type OutboxPurpose = 'gasless' | 'governance' | 'treasury' | 'settlement' | 'anchor';
 
 export interface RelayAttempt {
   hash: string;
@@ -12,8 +15,24 @@ export interface RelayAttempt {
   sentAt: number;
 }
 
-export interface RelayRow extends Omit<NewRelayRequest, 'reservedWei'> {
+/** A row of the transaction outbox. The forward-request fields are set on gasless rows only. */
+export interface RelayRow {
   id: string;
+  chainId: number;
+  purpose: OutboxPurpose;
+  /** the key that sends it (null: a gasless row from before the sender column, sent by the gasless key) */
+  sender: string | null;
+  dedupeKey: string | null;
+  forwarder: string | null;
+  signer: string | null;
+  signerNonce: bigint | null;
+  target: string;
+  function: string;
+  data: string;
+  /** gasless: the forwarded call's gas; other rows: null (estimated when sent) */
+  gas: bigint | null;
+  deadline: number | null;
+  signature: string | null;
   status: RelayStatus;
   relayer: string | null;
   relayerNonce: number | null;
@@ -21,9 +40,14 @@ export interface RelayRow extends Omit<NewRelayRequest, 'reservedWei'> {
   rawTx: string | null;
   txHash: string | null;
   blockNumber: number | null;
+  costWei: bigint | null;
   errorCode: string | null;
   errorMessage: string | null;
+  errorReason: string | null;
 }
+
+/** A gasless row: its forward request is set. */
+export type GaslessRow = RelayRow & { forwarder: string; signer: string; signerNonce: bigint; gas: bigint; deadline: number; signature: string };
 
 export interface NewRelayRequest {
   chainId: number;
@@ -37,20 +61,88 @@ export interface NewRelayRequest {
   deadline: number;
   signature: string;
   reservedWei: bigint;
+  /** the gasless key's address */
+  sender: string;
 }
+
+/** A service key's call: sent from `sender` to `target` with `data`, estimated and simulated when sent. */
+export interface NewOutboxCall {
+  chainId: number;
+  purpose: Exclude<OutboxPurpose, 'gasless'>;
+  sender: string;
+  target: string;
+  function: string;
+  data: string;
+  /** at most one live row per (purpose, dedupeKey): a second enqueue answers the live row */
+  dedupeKey?: string;
+}
+
+/** Postgres NOTIFY channels: a row was queued (payload: its sender's address), a row became final (payload: its id). */
+export const OUTBOX_QUEUED = 'openread_outbox_queued';
+export const OUTBOX_SETTLED = 'openread_outbox_settled';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * LISTENs on one outbox channel over a connection of its own, so the API and the worker (separate processes) wake
+ * each other at once instead of at their next poll. Only a shortcut: every wait still polls, so a lost connection
+ * (logged through `warn`) costs latency, never a result.
+ */
+export class OutboxListener {
+  private client: pg.Client | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly channel: typeof OUTBOX_QUEUED | typeof OUTBOX_SETTLED,
+    private readonly onPayload: (payload: string) => void,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.databaseUrl });
+    client.on('notification', (n) => {
+      if (n.channel === this.channel) this.onPayload(n.payload ?? '');
+    });
+    client.on('error', (e) => {
+      if (!this.stopped) this.warn(`outbox notifications lost (${e.message.split('\n')[0]}): polling only`);
+      this.client = null;
+      void client.end().catch(() => undefined);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+      this.client = client;
+    } catch (e) {
+      this.warn(`outbox notifications unavailable (${(e as Error).message.split('\n')[0]}): polling only`);
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.client?.end().catch(() => undefined);
+    this.client = null;
+  }
+}
+
+const big = (v: unknown) => (v === null ? null : BigInt(v as string));
 
 function toRow(r: Record<string, any>): RelayRow {
   return {
     id: String(r.id),
     chainId: r.chain_id,
+    purpose: r.purpose,
+    sender: r.sender,
+    dedupeKey: r.dedupe_key,
     forwarder: r.forwarder,
     signer: r.signer,
-    signerNonce: BigInt(r.signer_nonce),
+    signerNonce: big(r.signer_nonce),
     target: r.target,
     function: r.function,
     data: r.data,
-    gas: BigInt(r.gas),
-    deadline: Number(r.deadline),
+    gas: big(r.gas),
+    deadline: r.deadline === null ? null : Number(r.deadline),
     signature: r.signature,
     status: r.status,
     relayer: r.relayer,
@@ -59,12 +151,14 @@ function toRow(r: Record<string, any>): RelayRow {
     rawTx: r.raw_tx,
     txHash: r.tx_hash,
     blockNumber: r.block_number === null ? null : Number(r.block_number),
+    costWei: big(r.cost_wei),
     errorCode: r.error_code,
     errorMessage: r.error_message,
+    errorReason: r.error_reason,
   };
 }
 
-/** The relay outbox (see migrations/1764510100000-RelayOutbox.ts). */
+/** The transaction outbox (see migrations/1764510100000-RelayOutbox.ts and 1764900000000-TransactionOutbox.ts). */
 @Injectable()
 export class RelayOutboxRepository {
   constructor(private readonly db: DataSource) {}
@@ -104,18 +198,61 @@ export class RelayOutboxRepository {
       if (BigInt(spent) + req.reservedWei > limitWei) return { kind: 'over-limit' as const, spentWei: BigInt(spent) };
       // the unique index is the guard; the SELECT above only picks the friendlier answer
       const rows = await tx.query(
-        `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11) RETURNING *`,
+        `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei, sender)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING *`,
         [req.chainId, req.forwarder, req.signer, req.signerNonce.toString(), req.target, req.function, req.data,
-         req.gas.toString(), req.deadline, req.signature, req.reservedWei.toString()],
+         req.gas.toString(), req.deadline, req.signature, req.reservedWei.toString(), req.sender],
       );
+      await tx.query(`SELECT pg_notify('${OUTBOX_QUEUED}', $1)`, [req.sender]);
       return { kind: 'queued' as const, row: toRow(rows[0]) };
     });
+  }
+
+  /**
+   * Queues a service key's call. With a dedupeKey, a live row with the same (purpose, key) makes the unique index
+   * skip the insert and that row is answered instead (created: false): idempotent without check-then-insert.
+   * `db` lets a caller enqueue inside its own transaction, with its other writes.
+   */
+  async enqueueCall(call: NewOutboxCall, db: Pick<DataSource, 'query'> = this.db): Promise<{ row: RelayRow; created: boolean }> {
+    for (;;) {
+      const rows = await db.query(
+        `INSERT INTO relay_requests (chain_id, purpose, sender, target, function, data, dedupe_key)
+         VALUES ($1,$2,$3,$4,$5,$6,$7)
+         ON CONFLICT (chain_id, purpose, dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('QUEUED','SENT') DO NOTHING
+         RETURNING *`,
+        [call.chainId, call.purpose, call.sender.toLowerCase(), call.target.toLowerCase(), call.function, call.data, call.dedupeKey ?? null],
+      );
+      if (rows.length) {
+        // (inside the caller's transaction, delivered when it commits)
+        await db.query(`SELECT pg_notify('${OUTBOX_QUEUED}', $1)`, [call.sender.toLowerCase()]);
+        return { row: toRow(rows[0]), created: true };
+      }
+      const live = await db.query(
+        `SELECT * FROM relay_requests WHERE chain_id = $1 AND purpose = $2 AND dedupe_key = $3 AND status IN ('QUEUED','SENT')`,
+        [call.chainId, call.purpose, call.dedupeKey],
+      );
+      // (the live row may have become final between the two statements: then insert again)
+      if (live.length) return { row: toRow(live[0]), created: false };
+    }
   }
 
   async findById(id: string): Promise<RelayRow | null> {
     const rows = await this.db.query(`SELECT * FROM relay_requests WHERE id = $1`, [id]);
     return rows.length ? toRow(rows[0]) : null;
+  }
+
+  /**
+   * The row once it is final (MINED, REVERTED or FAILED), or as it is after `timeoutMs`: the bounded wait of whoever
+   * queued it (the sender runs in the worker app), re-reading the row every `pollMs`.
+   */
+  async settled(id: string, timeoutMs: number, pollMs: number, nap: (ms: number) => Promise<void> = sleep): Promise<RelayRow> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const row = await this.findById(id);
+      if (!row) throw new Error(`outbox row ${id} vanished`);
+      if (!['QUEUED', 'SENT'].includes(row.status) || Date.now() >= until) return row;
+      await nap(Math.min(pollMs, Math.max(0, until - Date.now())));
+    }
   }
 
   /** The live (queued, in flight or mined) request with this forwarder nonce, if any. */
@@ -138,11 +275,16 @@ export class RelayOutboxRepository {
     return r.n === null ? null : BigInt(r.n);
   }
 
-  /** Requests the relayer still has to send or watch, oldest first. */
-  async pending(chainId: number, limit = 100): Promise<RelayRow[]> {
+  /**
+   * Rows the key `sender` still has to send or watch, oldest first; with `gaslessKey`, also gasless rows queued
+   * before rows named their sender.
+   */
+  async pending(chainId: number, sender: string, gaslessKey: boolean, limit = 100): Promise<RelayRow[]> {
     const rows = await this.db.query(
-      `SELECT * FROM relay_requests WHERE chain_id = $1 AND status IN ('QUEUED','SENT') ORDER BY id LIMIT $2`,
-      [chainId, limit],
+      `SELECT * FROM relay_requests WHERE chain_id = $1 AND status IN ('QUEUED','SENT')
+         AND (sender = $2 OR ($3 AND sender IS NULL AND purpose = 'gasless'))
+       ORDER BY id LIMIT $4`,
+      [chainId, sender.toLowerCase(), gaslessKey, limit],
     );
     return rows.map(toRow);
   }
@@ -205,18 +347,20 @@ export class RelayOutboxRepository {
 
   async finished(id: string, outcome: { status: 'MINED' | 'REVERTED'; txHash: string; blockNumber: number; costWei: bigint }): Promise<void> {
     await this.db.query(
-      `UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()
-       WHERE id = $1 AND status = 'SENT'`,
+      `WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()
+       WHERE id = $1 AND status = 'SENT' RETURNING id)
+       SELECT pg_notify('${OUTBOX_SETTLED}', id::text) FROM u`,
       [id, outcome.status, outcome.txHash, outcome.blockNumber, outcome.costWei.toString()],
     );
   }
 
-  /** Refused before sending (nothing was broadcast; the forwarder nonce stays unused). */
-  async failed(id: string, code: string, message: string): Promise<void> {
+  /** Refused before sending (nothing was broadcast; the forwarder nonce stays unused); `reason`: the contract error's name. */
+  async failed(id: string, code: string, message: string, reason: string | null = null): Promise<void> {
     await this.db.query(
-      `UPDATE relay_requests SET status = 'FAILED', error_code = $2, error_message = $3, updated_at = now()
-       WHERE id = $1 AND status = 'QUEUED'`,
-      [id, code, message],
+      `WITH u AS (UPDATE relay_requests SET status = 'FAILED', error_code = $2, error_message = $3, error_reason = $4, updated_at = now()
+       WHERE id = $1 AND status = 'QUEUED' RETURNING id)
+       SELECT pg_notify('${OUTBOX_SETTLED}', id::text) FROM u`,
+      [id, code, message, reason],
     );
   }
 

@@ -138,7 +138,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
       const r = new RelayOutboxRepository(db);
       const req: NewRelayRequest = {
         chainId: CHAIN, forwarder: FORWARDER, signer: SIGNER, signerNonce: 0n, target: MARKET, function: 'claim',
-        data: '0x12345678', gas: 300_000n, deadline: T, signature: `0x${'11'.repeat(65)}`, reservedWei: 10n ** 15n,
+        data: '0x12345678', gas: 300_000n, deadline: T, signature: `0x${'11'.repeat(65)}`, reservedWei: 10n ** 15n, sender: addr(0x99),
       };
       const queued = await rec('enqueue (queued)', () => r.enqueue(req, 10n ** 18n));
       if (queued.kind !== 'queued') throw new Error(`enqueue: ${queued.kind}`);
@@ -147,7 +147,11 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
       await rec('findById', () => r.findById(queued.row.id));
       await rec('findLive', () => r.findLive(CHAIN, FORWARDER, SIGNER, 0n));
       await rec('highestLiveNonce', () => r.highestLiveNonce(CHAIN, FORWARDER, SIGNER));
-      await rec('pending (the relayer\'s pick)', () => r.pending(CHAIN));
+      await rec('pending (the sender\'s pick)', () => r.pending(CHAIN, addr(0x99), true));
+      const call = { chainId: CHAIN, purpose: 'settlement' as const, sender: addr(0x99), target: MARKET, function: 'settle', data: '0x12345678', dedupeKey: 'settle:1' };
+      await rec('enqueueCall (queued)', () => r.enqueueCall(call));
+      await rec('enqueueCall (already live: the live row)', () => r.enqueueCall(call));
+      await rec('settled (already final or timed out: one read)', () => r.settled(queued.row.id, 0, 10));
       const attempt = { hash: id32(0x77), maxFeePerGas: '2', maxPriorityFeePerGas: '1', sentAt: T };
       await rec('markSent (nonce allocation and the signed transaction)', () =>
         r.markSent(queued.row.id, CHAIN, addr(0x99), 0, async () => ({ raw: '0x02', attempt })),

@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, PollingLoop, type AppConfig } from '#config';
-import { AuthRepository, RateLimitRepository, RelayOutboxRepository } from '#db';
-import { RateLimitService } from './rate-limit.service.js';
+import { AuthRepository, type BucketSpec, RateLimitRepository, RelayOutboxRepository } from '#db';
 
 export interface PruneCounts {
   accountBuckets: number;
@@ -12,8 +11,8 @@ export interface PruneCounts {
 }
 
 /**
- * Deletes what nothing needs any more, every PRUNE_INTERVAL_MS (each API instance; concurrent passes skip each
- * other's rows): rate-limit buckets that are full again (for client buckets, the end of the keeping of the hashed
+ * Deletes what nothing needs any more, every PRUNE_INTERVAL_MS, in the worker app (not in the request-serving API;
+ * several workers are fine: concurrent passes skip each other's rows): rate-limit buckets that are full again (for client buckets, the end of the keeping of the hashed
  * address), expired sign-in nonces and sessions, and final relay requests older than RELAY_RETENTION_HOURS (never
  * inside the spend window, never a pending one). The SQL is in the repositories; each DELETE is one short batch.
  * One kind failing (e.g. its table is unavailable) does not stop the others. Logs only counts.
@@ -26,7 +25,6 @@ export class PruneService implements OnApplicationBootstrap, OnApplicationShutdo
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly buckets: RateLimitRepository,
-    private readonly limits: RateLimitService,
     private readonly auth: AuthRepository,
     private readonly relays: RelayOutboxRepository,
   ) {
@@ -41,12 +39,20 @@ export class PruneService implements OnApplicationBootstrap, OnApplicationShutdo
     await this.loop.stop();
   }
 
+  /** The API's bucket shapes (apps/api RateLimitService reads the same settings): a bucket is full again at capacity. */
+  private spec(kind: 'account' | 'client'): BucketSpec {
+    const a = this.config.api;
+    return kind === 'account'
+      ? { capacity: a.rateLimitBurst, refillPerSecond: a.rateLimitPerSecond }
+      : { capacity: a.publicRateLimitBurst, refillPerSecond: a.publicRateLimitPerSecond };
+  }
+
   /** One pass over every kind; throws (after trying them all) if any failed. */
   async pass(): Promise<PruneCounts> {
     const opts = { batchSize: this.config.api.pruneBatchSize };
     const jobs: [keyof PruneCounts, () => Promise<number>][] = [
-      ['accountBuckets', () => this.buckets.pruneFull('account', this.limits.accountSpec, opts)],
-      ['clientBuckets', () => this.buckets.pruneFull('client', this.limits.clientSpec, opts)],
+      ['accountBuckets', () => this.buckets.pruneFull('account', this.spec('account'), opts)],
+      ['clientBuckets', () => this.buckets.pruneFull('client', this.spec('client'), opts)],
       ['nonces', () => this.auth.pruneNonces(opts)],
       ['sessions', () => this.auth.pruneSessions(opts)],
       ['relayRequests', () => this.relays.pruneFinal(this.config.chainId, this.config.relay.retentionHours, opts)],

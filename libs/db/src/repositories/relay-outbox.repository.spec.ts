@@ -1,0 +1,91 @@
+import { DataSource } from 'typeorm';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createDataSource } from '../data-source.js';
+import { createTestDatabase } from '../testing/test-database.js';
+import { type NewOutboxCall, OUTBOX_QUEUED, OUTBOX_SETTLED, OutboxListener, RelayOutboxRepository } from './relay-outbox.repository.js';
+
+const CHAIN = 31337;
+/** polls `check` until it holds (notifications arrive asynchronously) */
+async function until(check: () => boolean): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+const addr = (n: number) => '0x' + n.toString(16).padStart(40, '0');
+const SETTLER = addr(0x99);
+const settle = (study: number): NewOutboxCall => ({
+  chainId: CHAIN, purpose: 'settlement', sender: SETTLER, target: addr(0xaa), function: 'settle', data: `0x${study.toString(16).padStart(8, '0')}`,
+  dedupeKey: `settle:${study}`,
+});
+
+describe('the transaction outbox on real Postgres', () => {
+  let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
+  let db: DataSource;
+  let outbox: RelayOutboxRepository;
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    db = await createDataSource(testDb.url).initialize();
+    outbox = new RelayOutboxRepository(db);
+  });
+  afterAll(async () => {
+    await db?.destroy();
+    await testDb?.drop();
+  });
+  beforeEach(async () => {
+    await db.query(`TRUNCATE relay_requests`);
+  });
+
+  it('queues a timer action once while it is live, however many passes enqueue it at once, and again once it is final', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, () => outbox.enqueueCall(settle(1))));
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.row.id)).size).toBe(1);
+    expect((await outbox.enqueueCall(settle(2))).created).toBe(true); // another study: its own row
+
+    const [live] = results;
+    await outbox.failed(live.row.id, 'CONFLICT', 'settled by someone else', 'InvalidStatus');
+    expect(await outbox.findById(live.row.id)).toMatchObject({ status: 'FAILED', errorCode: 'CONFLICT', errorReason: 'InvalidStatus' });
+    const again = await outbox.enqueueCall(settle(1));
+    expect(again.created).toBe(true);
+    expect(again.row.id).not.toBe(live.row.id);
+  });
+
+  it("gives each key's sender its own rows, oldest first", async () => {
+    const a = await outbox.enqueueCall(settle(1));
+    await outbox.enqueueCall({ ...settle(2), purpose: 'governance', sender: addr(0x88), dedupeKey: undefined });
+    const b = await outbox.enqueueCall(settle(3));
+    expect((await outbox.pending(CHAIN, SETTLER, false)).map((r) => r.id)).toEqual([a.row.id, b.row.id]);
+    expect((await outbox.pending(CHAIN, addr(0x88), false)).map((r) => r.purpose)).toEqual(['governance']);
+  });
+
+  it('notifies the sender when a row is queued (at commit) and the waiting request when it is final', async () => {
+    const queued: string[] = [];
+    const settled: string[] = [];
+    const listeners = [
+      new OutboxListener(testDb.url, OUTBOX_QUEUED, (p) => queued.push(p), () => undefined),
+      new OutboxListener(testDb.url, OUTBOX_SETTLED, (p) => settled.push(p), () => undefined),
+    ];
+    await Promise.all(listeners.map((l) => l.start()));
+    try {
+      const waiting = outbox.settled((await outbox.enqueueCall(settle(1))).row.id, 10_000, 10_000, async () => {
+        // the nap ends when the notification arrives: no poll would come within the test's time
+        while (!settled.length) await new Promise((r) => setTimeout(r, 5));
+      });
+      await until(() => queued.length === 1);
+      await db.transaction(async (tx) => {
+        await outbox.enqueueCall(settle(2), tx);
+        await db.query(`SELECT 1`); // a round trip elsewhere: the open transaction's notification is not delivered
+        expect(queued).toEqual([SETTLER]);
+      });
+      await until(() => queued.length === 2);
+      const [first] = await outbox.pending(CHAIN, SETTLER, false);
+      await outbox.failed(first.id, 'CONFLICT', 'refused');
+      expect((await waiting).status).toBe('FAILED');
+      expect(settled).toEqual([first.id]);
+    } finally {
+      await Promise.all(listeners.map((l) => l.stop()));
+    }
+  });
+});
