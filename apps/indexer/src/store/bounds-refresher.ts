@@ -2,7 +2,7 @@ import type { EntityManager } from 'typeorm';
 import { MODALITIES, URGENCIES } from '#domain';
 import { PARAMS_DIGEST_SQL, bountyFromParamsSql, paramsCte } from '#db';
 
-// The indexer's bounty-ceiling refresher: how and why, see libs/db/src/repositories/worklist-bounds.ts (the
+// The indexer's bounty-ceiling refresher: how and why, see libs/db/src/studies/worklist-bounds.ts (the
 // worklist reads the ceilings; only the indexer writes them).
 
 const FOREVER = '9223372036854775807';

@@ -2,22 +2,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { createDataSource } from '../data-source.js';
 import * as lib from '../index.js';
-import { AccessLogRepository } from '../repositories/access-log.repository.js';
-import { AuthRepository } from '../repositories/auth.repository.js';
-import { CredentialRepository } from '../repositories/credential.repository.js';
-import { GovernanceRepository } from '../repositories/governance.repository.js';
-import { InboxRepository } from '../repositories/inbox.repository.js';
-import { CheckpointRepository } from '../repositories/checkpoint.repository.js';
-import { LedgerRepository } from '../repositories/ledger.repository.js';
-import { RateLimitRepository } from '../repositories/rate-limit.repository.js';
+import { AccessLogRepository } from '../access-log/access-log.repository.js';
+import { AuthRepository } from '../auth/auth.repository.js';
+import { CredentialRepository } from '../credentials/credential.repository.js';
+import { GovernanceRepository } from '../governance/governance.repository.js';
+import { InboxRepository } from '../bus-inbox/inbox.repository.js';
+import { CheckpointRepository } from '../checkpoints/checkpoint.repository.js';
+import { LedgerRepository } from '../ledger/ledger.repository.js';
+import { RateLimitRepository } from '../rate-limits/rate-limit.repository.js';
 import { RelayOutboxRepository, type NewRelayRequest } from '../repositories/relay-outbox.repository.js';
-import { RoRepository } from '../repositories/ro.repository.js';
-import { RoleRepository } from '../repositories/role.repository.js';
-import { StudyFeedRepository } from '../repositories/study-feed.repository.js';
-import { StudyVaultRepository } from '../repositories/study-vault.repository.js';
-import { StudyRepository, type WorklistPath, type WorklistQuery } from '../repositories/study.repository.js';
-import { TreasuryRepository } from '../repositories/treasury.repository.js';
-import { PARAMS_DIGEST_SQL } from '../repositories/worklist-bounds.js';
+import { RoRepository } from '../ro/ro.repository.js';
+import { RoleRepository } from '../auth/role.repository.js';
+import { StudyFeedRepository } from '../studies/study-feed.repository.js';
+import { StudyVaultRepository } from '../studies/study-vault.repository.js';
+import { StudyRepository, type WorklistPath, type WorklistQuery } from '../studies/study.repository.js';
+import { TreasuryRepository } from '../treasury/treasury.repository.js';
+import { PARAMS_DIGEST_SQL } from '../studies/worklist-bounds.js';
 import { hex } from '../testing/chain-fixtures.js';
 import { createTestDatabase } from '../testing/test-database.js';
 import { SqlRecorder } from './sql-recorder.js';
@@ -49,7 +49,7 @@ type Rec = <T>(label: string, call: () => Promise<T>) => Promise<T>;
  */
 const SUITES: { file: string; repository: abstract new (...args: never[]) => object; internal?: string[]; run(db: DataSource, rec: Rec): Promise<void> }[] = [
   {
-    file: 'auth.repository',
+    file: 'auth/auth.repository',
     repository: AuthRepository,
     internal: ['pruneExpired'],
     async run(db, rec) {
@@ -64,7 +64,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'rate-limit.repository',
+    file: 'rate-limits/rate-limit.repository',
     repository: RateLimitRepository,
     internal: ['takeFrom'],
     async run(db, rec) {
@@ -77,7 +77,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'study.repository',
+    file: 'studies/study.repository',
     repository: StudyRepository,
     async run(db, rec) {
       const r = new StudyRepository(db);
@@ -105,7 +105,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'study-feed.repository',
+    file: 'studies/study-feed.repository',
     repository: StudyFeedRepository,
     async run(db, rec) {
       const r = new StudyFeedRepository(db);
@@ -119,7 +119,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'ledger.repository',
+    file: 'ledger/ledger.repository',
     repository: LedgerRepository,
     async run(db, rec) {
       const r = new LedgerRepository(db);
@@ -160,7 +160,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'credential.repository',
+    file: 'credentials/credential.repository',
     repository: CredentialRepository,
     async run(db, rec) {
       const r = new CredentialRepository(db);
@@ -183,7 +183,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'ro.repository',
+    file: 'ro/ro.repository',
     repository: RoRepository,
     async run(db, rec) {
       const r = new RoRepository(db);
@@ -202,7 +202,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'study-vault.repository',
+    file: 'studies/study-vault.repository',
     repository: StudyVaultRepository,
     async run(db, rec) {
       const r = new StudyVaultRepository(db);
@@ -225,7 +225,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'access-log.repository',
+    file: 'access-log/access-log.repository',
     repository: AccessLogRepository,
     async run(db, rec) {
       const r = new AccessLogRepository(db);
@@ -236,14 +236,14 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'role.repository',
+    file: 'auth/role.repository',
     repository: RoleRepository,
     async run(db, rec) {
       await rec('factsOf', () => new RoleRepository(db).factsOf(CHAIN, RADIOLOGIST, addr(0x33)));
     },
   },
   {
-    file: 'checkpoint.repository',
+    file: 'checkpoints/checkpoint.repository',
     repository: CheckpointRepository,
     async run(db, rec) {
       const r = new CheckpointRepository(db);
@@ -251,7 +251,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'inbox.repository',
+    file: 'bus-inbox/inbox.repository',
     repository: InboxRepository,
     async run(db, rec) {
       const r = new InboxRepository(db);
@@ -260,7 +260,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'governance.repository',
+    file: 'governance/governance.repository',
     repository: GovernanceRepository,
     async run(db, rec) {
       const r = new GovernanceRepository(db);
@@ -272,7 +272,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'treasury.repository',
+    file: 'treasury/treasury.repository',
     repository: TreasuryRepository,
     internal: ['select'],
     async run(db, rec) {

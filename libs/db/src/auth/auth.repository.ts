@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import type { PruneOptions } from './rate-limit.repository.js';
+import type { PruneOptions } from '../pruning.js';
 
 @Injectable()
 export class AuthRepository {

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { MODALITIES, URGENCIES } from '#domain';
-import { eligibleSql } from './eligibility.js';
+import { eligibleSql } from '../credentials/eligibility.js';
 import { BOUNTY_PARAMETER_NAMES, bountySql } from './worklist-bounds.js';
 import { BOUNTY_SQL, PARAMETER_JOINS, WorklistRow, toStudyRow } from './study.repository.js';
 

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { MODALITIES, URGENCIES } from '#domain';
-import { eligibleSql } from './eligibility.js';
+import { eligibleSql } from '../credentials/eligibility.js';
 import { BOUNDS_HOLD_SQL, bountyFromParamsSql, bountySql, paramsCte } from './worklist-bounds.js';
 
 export interface StudyRow {

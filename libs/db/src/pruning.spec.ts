@@ -3,11 +3,11 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RELAY_SPEND_WINDOW_HOURS } from '#config';
-import { createDataSource } from '../data-source.js';
-import { createTestDatabase } from '../testing/test-database.js';
-import { AuthRepository } from './auth.repository.js';
-import { RateLimitRepository } from './rate-limit.repository.js';
-import { NewRelayRequest, RelayOutboxRepository } from './relay-outbox.repository.js';
+import { createDataSource } from './data-source.js';
+import { createTestDatabase } from './testing/test-database.js';
+import { AuthRepository } from './auth/auth.repository.js';
+import { RateLimitRepository } from './rate-limits/rate-limit.repository.js';
+import { NewRelayRequest, RelayOutboxRepository } from './repositories/relay-outbox.repository.js';
 
 const CHAIN = 31337;
 const SPEC = { capacity: 10, refillPerSecond: 2 }; // full again after 5 s idle
