@@ -14,6 +14,7 @@ export * from './access-log/access-log.repository.js';
 export * from './credentials/credential.repository.js';
 export * from './governance/governance.repository.js';
 export * from './pruning.js';
+export * from './sql.js';
 export * from './rate-limits/rate-limit.repository.js';
 export * from './repositories/relay-outbox.repository.js';
 export * from './studies/study-feed.repository.js';

@@ -4,6 +4,6 @@
 -- factsOf
 SELECT
 EXISTS (SELECT 1 FROM credentials WHERE chain_id = $1 AND radiologist = $2 AND NOT revoked) AS credentialed,
-EXISTS (SELECT 1 FROM contract_roles WHERE chain_id = $1 AND account = $2 AND contract = $3 AND role = $4) AS verifier,
-EXISTS (SELECT 1 FROM ro_members WHERE chain_id = $1 AND account = $2 AND role = 'BILLING') AS ro_billing,
-EXISTS (SELECT 1 FROM ro_members WHERE chain_id = $1 AND account = $2 AND role = 'DEPOSITOR') AS ro_depositor;
+EXISTS (SELECT 1 FROM contract_roles WHERE chain_id = $3 AND account = $4 AND contract = $5 AND role = $6) AS verifier,
+EXISTS (SELECT 1 FROM ro_members WHERE chain_id = $7 AND account = $8 AND role = 'BILLING') AS ro_billing,
+EXISTS (SELECT 1 FROM ro_members WHERE chain_id = $9 AND account = $10 AND role = 'DEPOSITOR') AS ro_depositor;

@@ -52,14 +52,14 @@ COALESCE((SELECT json_agg(json_build_object('state', l.state, 'licenceNumber', l
 FROM credential_licences l WHERE l.application_id = a.id), '[]') AS licences
 FROM credential_applications a
 WHERE a.chain_id = $1 AND a.status = 'PENDING'
-AND ($3::uuid IS NULL OR (a.submitted_at, a.id) > (SELECT submitted_at, id FROM credential_applications WHERE id = $3))
-ORDER BY a.submitted_at, a.id LIMIT $2;
+AND ($2::uuid IS NULL OR (a.submitted_at, a.id) > (SELECT submitted_at, id FROM credential_applications WHERE id = $3))
+ORDER BY a.submitted_at, a.id LIMIT $4;
 
 -- approve
 WITH u AS (UPDATE credential_applications
-SET status = 'APPROVED', decided_at = now(), decided_by = $3, states_mask = $4, modalities_mask = $5,
-credential_expires_at = $6, expiry_reason = $7
-WHERE chain_id = $1 AND id = $2 AND status = 'PENDING' RETURNING id) SELECT id FROM u;
+SET status = 'APPROVED', decided_at = now(), decided_by = $1, states_mask = $2,
+modalities_mask = $3, credential_expires_at = $4, expiry_reason = $5
+WHERE chain_id = $6 AND id = $7 AND status = 'PENDING' RETURNING id) SELECT id FROM u;
 SELECT a.*, to_char(a.board_expires_on, 'YYYY-MM-DD') AS board_expires_on_text,
 COALESCE((SELECT json_agg(json_build_object('state', l.state, 'licenceNumber', l.licence_number,
 'expiresOn', to_char(l.expires_on, 'YYYY-MM-DD')) ORDER BY l.state)
@@ -67,8 +67,8 @@ FROM credential_licences l WHERE l.application_id = a.id), '[]') AS licences
 FROM credential_applications a WHERE a.chain_id = $1 AND a.id = $2;
 
 -- reject
-WITH u AS (UPDATE credential_applications SET status = 'REJECTED', decided_at = now(), decided_by = $3, decision_reason = $4
-WHERE chain_id = $1 AND id = $2 AND status = 'PENDING' RETURNING id) SELECT id FROM u;
+WITH u AS (UPDATE credential_applications SET status = 'REJECTED', decided_at = now(), decided_by = $1, decision_reason = $2
+WHERE chain_id = $3 AND id = $4 AND status = 'PENDING' RETURNING id) SELECT id FROM u;
 SELECT a.*, to_char(a.board_expires_on, 'YYYY-MM-DD') AS board_expires_on_text,
 COALESCE((SELECT json_agg(json_build_object('state', l.state, 'licenceNumber', l.licence_number,
 'expiresOn', to_char(l.expires_on, 'YYYY-MM-DD')) ORDER BY l.state)
@@ -76,8 +76,8 @@ FROM credential_licences l WHERE l.application_id = a.id), '[]') AS licences
 FROM credential_applications a WHERE a.chain_id = $1 AND a.id = $2;
 
 -- revoke
-WITH u AS (UPDATE credential_applications SET status = 'REVOKED', revoked_at = now(), revoked_by = $3, revocation_reason = $4
-WHERE chain_id = $1 AND applicant = $2 AND status = 'APPROVED' RETURNING id) SELECT id FROM u;
+WITH u AS (UPDATE credential_applications SET status = 'REVOKED', revoked_at = now(), revoked_by = $1, revocation_reason = $2
+WHERE chain_id = $3 AND applicant = $4 AND status = 'APPROVED' RETURNING id) SELECT id FROM u;
 
 -- expiringBefore
 SELECT c.radiologist, c.expires_at,

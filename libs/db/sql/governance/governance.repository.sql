@@ -3,15 +3,15 @@
 
 -- proposals (first page)
 SELECT * FROM governance_proposals
-WHERE chain_id = $1 AND governor = $2 AND ($3::bigint IS NULL OR created_block < $3::bigint)
+WHERE chain_id = $1 AND governor = $2 AND ($3::bigint IS NULL OR created_block < $4::bigint)
 ORDER BY created_block DESC, proposal_id DESC
-LIMIT $4;
+LIMIT $5;
 
 -- proposals (before a block)
 SELECT * FROM governance_proposals
-WHERE chain_id = $1 AND governor = $2 AND ($3::bigint IS NULL OR created_block < $3::bigint)
+WHERE chain_id = $1 AND governor = $2 AND ($3::bigint IS NULL OR created_block < $4::bigint)
 ORDER BY created_block DESC, proposal_id DESC
-LIMIT $4;
+LIMIT $5;
 
 -- proposal
 SELECT * FROM governance_proposals WHERE chain_id = $1 AND governor = $2 AND proposal_id = $3;
@@ -23,6 +23,6 @@ SELECT votes FROM dao_votes WHERE chain_id = $1 AND token = $2 AND account = $3;
 SELECT c.name, c.key, c.value, c.block_number, c.block_time, c.tx_hash, c.proposal_id, p.description
 FROM parameter_changes c
 LEFT JOIN governance_proposals p ON p.chain_id = c.chain_id AND p.proposal_id = c.proposal_id
-WHERE c.chain_id = $1 AND ($2::text IS NULL OR c.name = $2::text)
+WHERE c.chain_id = $1 AND ($2::text IS NULL OR c.name = $3::text)
 ORDER BY c.block_number DESC, c.log_index DESC
-LIMIT $3;
+LIMIT $4;

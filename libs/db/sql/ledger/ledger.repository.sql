@@ -5,19 +5,19 @@
 SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
 FROM ledger_entries
 WHERE chain_id = $1 AND account = ANY($2::text[])
-AND ($3::bigint IS NULL OR (block_number, log_index, kind, account) > ($3::bigint, $4::int, $8::text, $9::text))
-AND block_number BETWEEN coalesce($6::bigint, 0) AND coalesce($7::bigint, 9223372036854775807)
+AND ($3::bigint IS NULL OR (block_number, log_index, kind, account) > ($4::bigint, $5::int, $6::text, $7::text))
+AND block_number BETWEEN coalesce($8::bigint, 0) AND coalesce($9::bigint, 9223372036854775807)
 ORDER BY block_number, log_index, kind, account
-LIMIT $5;
+LIMIT $10;
 
 -- entries (after a cursor, in a block range)
 SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
 FROM ledger_entries
 WHERE chain_id = $1 AND account = ANY($2::text[])
-AND ($3::bigint IS NULL OR (block_number, log_index, kind, account) > ($3::bigint, $4::int, $8::text, $9::text))
-AND block_number BETWEEN coalesce($6::bigint, 0) AND coalesce($7::bigint, 9223372036854775807)
+AND ($3::bigint IS NULL OR (block_number, log_index, kind, account) > ($4::bigint, $5::int, $6::text, $7::text))
+AND block_number BETWEEN coalesce($8::bigint, 0) AND coalesce($9::bigint, 9223372036854775807)
 ORDER BY block_number, log_index, kind, account
-LIMIT $5;
+LIMIT $10;
 
 -- between
 SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time

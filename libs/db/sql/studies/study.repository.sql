@@ -254,7 +254,7 @@ SELECT * FROM studies WHERE chain_id = $1 AND radiologist = $2 ORDER BY claimed_
 WHERE chain_id = $1 AND status = 'REPORTED' AND dispute_deadline <= $2 ORDER BY dispute_deadline LIMIT $3)
 UNION ALL
 (SELECT study_id, 'RELEASE' AS action FROM studies
-WHERE chain_id = $1 AND status = 'CLAIMED' AND lease_expires_at < $2 ORDER BY lease_expires_at LIMIT $3);
+WHERE chain_id = $4 AND status = 'CLAIMED' AND lease_expires_at < $5 ORDER BY lease_expires_at LIMIT $6);
 
 -- isEligible
 SELECT 1 FROM studies s JOIN credentials c ON c.chain_id = s.chain_id AND c.radiologist = $2

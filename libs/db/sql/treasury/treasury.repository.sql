@@ -23,7 +23,7 @@ FROM treasury_proposals p WHERE p.chain_id = $1 AND p.id = $2;
 -- proposals
 SELECT p.*, coalesce((SELECT json_agg(json_build_object('signer', s.signer, 'signature', s.signature, 'createdAt', s.created_at) ORDER BY s.signer)
 FROM treasury_signatures s WHERE s.proposal_id = p.id), '[]') AS signatures
-FROM treasury_proposals p WHERE p.chain_id = $1 AND p.safe = $2 AND ($3::text IS NULL OR p.status = $3::text) ORDER BY p.created_at DESC, p.id LIMIT $4;
+FROM treasury_proposals p WHERE p.chain_id = $1 AND p.safe = $2 AND ($3::text IS NULL OR p.status = $4::text) ORDER BY p.created_at DESC, p.id LIMIT $5;
 
 -- pendingBelow
 SELECT p.*, coalesce((SELECT json_agg(json_build_object('signer', s.signer, 'signature', s.signature, 'createdAt', s.created_at) ORDER BY s.signer)
@@ -32,8 +32,8 @@ FROM treasury_proposals p WHERE p.chain_id = $1 AND p.safe = $2 AND p.nonce < $3
 
 -- markExecuted
 START TRANSACTION;
-UPDATE treasury_proposals SET status = 'EXECUTED', executed_tx = $3, updated_at = now()
-WHERE chain_id = $1 AND id = $2 AND status = 'PENDING' RETURNING safe, nonce;
+UPDATE treasury_proposals SET status = 'EXECUTED', executed_tx = $1, updated_at = now()
+WHERE chain_id = $2 AND id = $3 AND status = 'PENDING' RETURNING safe, nonce;
 UPDATE treasury_proposals SET status = 'REPLACED', updated_at = now()
 WHERE chain_id = $1 AND safe = $2 AND nonce = $3 AND status = 'PENDING';
 COMMIT;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { queryRows, sql } from '../sql.js';
 
 export type AccessAction = 'FETCH_PAYLOAD' | 'FETCH_REPORT';
 export type AccessOutcome = 'GRANTED' | 'REFUSED';
@@ -20,7 +21,21 @@ export interface AccessLogEntry {
 }
 
 const hex = (b: Buffer) => `0x${b.toString('hex')}`;
-const toEntry = (r: Record<string, any>): AccessLogEntry => ({
+/** A row of study_access_log. */
+interface AccessLogDbRow {
+  seq: string;
+  chain_id: number;
+  study_id: string;
+  account: string;
+  action: AccessAction;
+  outcome: AccessOutcome;
+  reason: string | null;
+  at_ms: string;
+  prev_hash: Buffer;
+  hash: Buffer;
+}
+
+const toEntry = (r: AccessLogDbRow): AccessLogEntry => ({
   seq: Number(r.seq),
   chainId: r.chain_id,
   studyId: r.study_id,
@@ -57,27 +72,24 @@ export class AccessLogRepository {
   constructor(private readonly db: DataSource) {}
 
   async append(e: { chainId: number; studyId: string; account: string; action: AccessAction; outcome: AccessOutcome; reason?: string | null }): Promise<AccessLogEntry> {
-    const [r] = await this.db.query(
-      `INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)
-       VALUES (0, $1, $2, $3, $4, $5, $6, $7, ''::bytea, ''::bytea) RETURNING *`,
-      [e.chainId, e.studyId, e.account, e.action, e.outcome, e.reason ?? null, Date.now()],
-    );
+    const [r] = await queryRows<AccessLogDbRow>(this.db, sql`INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)
+       VALUES (0, ${e.chainId}, ${e.studyId}, ${e.account}, ${e.action}, ${e.outcome}, ${e.reason ?? null}, ${Date.now()}, ''::bytea, ''::bytea) RETURNING *`);
     return toEntry(r);
   }
 
   async forStudy(chainId: number, studyId: string): Promise<AccessLogEntry[]> {
-    const rows = await this.db.query(`SELECT * FROM study_access_log WHERE chain_id = $1 AND study_id = $2 ORDER BY seq`, [chainId, studyId]);
+    const rows = await queryRows<AccessLogDbRow>(this.db, sql`SELECT * FROM study_access_log WHERE chain_id = ${chainId} AND study_id = ${studyId} ORDER BY seq`);
     return rows.map(toEntry);
   }
 
   /** Entries with seq in (afterSeq, afterSeq + limit], in order. */
   async range(afterSeq: number, limit: number): Promise<AccessLogEntry[]> {
-    const rows = await this.db.query(`SELECT * FROM study_access_log WHERE seq > $1 ORDER BY seq LIMIT $2`, [afterSeq, limit]);
+    const rows = await queryRows<AccessLogDbRow>(this.db, sql`SELECT * FROM study_access_log WHERE seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`);
     return rows.map(toEntry);
   }
 
   async head(): Promise<{ seq: number; hash: string } | null> {
-    const [r] = await this.db.query(`SELECT seq, hash FROM study_access_log ORDER BY seq DESC LIMIT 1`);
+    const [r] = await queryRows<Pick<AccessLogDbRow, 'seq' | 'hash'>>(this.db, sql`SELECT seq, hash FROM study_access_log ORDER BY seq DESC LIMIT 1`);
     return r ? { seq: Number(r.seq), hash: hex(r.hash) } : null;
   }
 }

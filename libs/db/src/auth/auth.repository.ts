@@ -1,44 +1,34 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { PruneOptions } from '../pruning.js';
+import { execute, queryRows, sql } from '../sql.js';
 
 @Injectable()
 export class AuthRepository {
   constructor(private readonly db: DataSource) {}
 
   async createNonce(nonce: string, ttlSeconds: number): Promise<Date> {
-    const [row] = await this.db.query(
-      `INSERT INTO auth_nonces (nonce, expires_at) VALUES ($1, now() + make_interval(secs => $2)) RETURNING expires_at`,
-      [nonce, ttlSeconds],
-    );
+    const [row] = await queryRows<{ expires_at: Date }>(this.db, sql`INSERT INTO auth_nonces (nonce, expires_at) VALUES (${nonce}, now() + make_interval(secs => ${ttlSeconds})) RETURNING expires_at`);
     return row.expires_at;
   }
 
   /** Marks the nonce used; true only for the one caller that used a live, unused nonce (atomic, no check-then-set). */
   async consumeNonce(nonce: string): Promise<boolean> {
-    const [rows] = await this.db.query(
-      `UPDATE auth_nonces SET used_at = now() WHERE nonce = $1 AND used_at IS NULL AND expires_at > now() RETURNING nonce`,
-      [nonce],
-    );
+    const { rows } = await execute(this.db, sql`UPDATE auth_nonces SET used_at = now() WHERE nonce = ${nonce} AND used_at IS NULL AND expires_at > now() RETURNING nonce`);
     return rows.length === 1;
   }
 
   async createSession(tokenHash: string, address: string, chainId: number, expiresAt: Date): Promise<void> {
-    await this.db.query(`INSERT INTO sessions (token_hash, address, chain_id, expires_at) VALUES ($1, $2, $3, $4)`, [
-      tokenHash, address, chainId, expiresAt,
-    ]);
+    await queryRows(this.db, sql`INSERT INTO sessions (token_hash, address, chain_id, expires_at) VALUES (${tokenHash}, ${address}, ${chainId}, ${expiresAt})`);
   }
 
   async findSession(tokenHash: string): Promise<{ address: string; chainId: number } | null> {
-    const rows = await this.db.query(
-      `SELECT address, chain_id FROM sessions WHERE token_hash = $1 AND expires_at > now()`,
-      [tokenHash],
-    );
+    const rows = await queryRows<{ address: string; chain_id: number }>(this.db, sql`SELECT address, chain_id FROM sessions WHERE token_hash = ${tokenHash} AND expires_at > now()`);
     return rows.length ? { address: rows[0].address, chainId: Number(rows[0].chain_id) } : null;
   }
 
   async deleteSession(tokenHash: string): Promise<void> {
-    await this.db.query(`DELETE FROM sessions WHERE token_hash = $1`, [tokenHash]);
+    await execute(this.db, sql`DELETE FROM sessions WHERE token_hash = ${tokenHash}`);
   }
 
   /**

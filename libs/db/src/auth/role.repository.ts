@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { id } from 'ethers';
 import { DataSource } from 'typeorm';
+import { queryRows, sql } from '../sql.js';
 
 export const VERIFIER_ROLE = id('VERIFIER_ROLE');
 
@@ -21,13 +22,13 @@ export class RoleRepository {
   constructor(private readonly db: DataSource) {}
 
   async factsOf(chainId: number, account: string, registry: string): Promise<AccountFacts> {
-    const [r] = await this.db.query(
-      `SELECT
-         EXISTS (SELECT 1 FROM credentials WHERE chain_id = $1 AND radiologist = $2 AND NOT revoked) AS credentialed,
-         EXISTS (SELECT 1 FROM contract_roles WHERE chain_id = $1 AND account = $2 AND contract = $3 AND role = $4) AS verifier,
-         EXISTS (SELECT 1 FROM ro_members WHERE chain_id = $1 AND account = $2 AND role = 'BILLING') AS ro_billing,
-         EXISTS (SELECT 1 FROM ro_members WHERE chain_id = $1 AND account = $2 AND role = 'DEPOSITOR') AS ro_depositor`,
-      [chainId, account, registry, VERIFIER_ROLE],
+    const [r] = await queryRows<{ credentialed: boolean; verifier: boolean; ro_billing: boolean; ro_depositor: boolean }>(
+      this.db,
+      sql`SELECT
+         EXISTS (SELECT 1 FROM credentials WHERE chain_id = ${chainId} AND radiologist = ${account} AND NOT revoked) AS credentialed,
+         EXISTS (SELECT 1 FROM contract_roles WHERE chain_id = ${chainId} AND account = ${account} AND contract = ${registry} AND role = ${VERIFIER_ROLE}) AS verifier,
+         EXISTS (SELECT 1 FROM ro_members WHERE chain_id = ${chainId} AND account = ${account} AND role = 'BILLING') AS ro_billing,
+         EXISTS (SELECT 1 FROM ro_members WHERE chain_id = ${chainId} AND account = ${account} AND role = 'DEPOSITOR') AS ro_depositor`,
     );
     return { credentialed: r.credentialed, verifier: r.verifier, roBilling: r.ro_billing, roDepositor: r.ro_depositor };
   }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { queryRows, sql } from '../sql.js';
 
 /**
  * The consumer side of at-least-once delivery: a message ID is handled once per consumer, however often the
@@ -11,15 +12,12 @@ export class InboxRepository {
 
   /** true the first time `consumer` sees `messageId`, false on every redelivery */
   async firstDelivery(consumer: string, messageId: string): Promise<boolean> {
-    const rows = await this.db.query(
-      `INSERT INTO bus_inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT ON CONSTRAINT bus_inbox_pk DO NOTHING RETURNING 1`,
-      [consumer, messageId],
-    );
+    const rows = await queryRows(this.db, sql`INSERT INTO bus_inbox (consumer, message_id) VALUES (${consumer}, ${messageId}) ON CONFLICT ON CONSTRAINT bus_inbox_pk DO NOTHING RETURNING 1`);
     return rows.length === 1;
   }
 
   async count(consumer: string): Promise<number> {
-    const [{ n }] = await this.db.query(`SELECT count(*)::int AS n FROM bus_inbox WHERE consumer = $1`, [consumer]);
+    const [{ n }] = await queryRows<{ n: number }>(this.db, sql`SELECT count(*)::int AS n FROM bus_inbox WHERE consumer = ${consumer}`);
     return n;
   }
 }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { queryRows, sql } from '../sql.js';
 
 export interface ProposalAction {
   target: string;
@@ -46,45 +47,34 @@ export class GovernanceRepository {
 
   /** Proposals of `governor`, newest first; `before` is the created block of the last row of the previous page. */
   async proposals(chainId: number, governor: string, limit: number, before?: number): Promise<ProposalRow[]> {
-    const rows = await this.db.query(
-      `SELECT * FROM governance_proposals
-       WHERE chain_id = $1 AND governor = $2 AND ($3::bigint IS NULL OR created_block < $3::bigint)
+    const rows = await queryRows<ProposalDbRow>(this.db, sql`SELECT * FROM governance_proposals
+       WHERE chain_id = ${chainId} AND governor = ${governor} AND (${before ?? null}::bigint IS NULL OR created_block < ${before ?? null}::bigint)
        ORDER BY created_block DESC, proposal_id DESC
-       LIMIT $4`,
-      [chainId, governor, before ?? null, limit],
-    );
+       LIMIT ${limit}`);
     return rows.map(toProposal);
   }
 
   async proposal(chainId: number, governor: string, proposalId: string): Promise<ProposalRow | null> {
-    const rows = await this.db.query(
-      `SELECT * FROM governance_proposals WHERE chain_id = $1 AND governor = $2 AND proposal_id = $3`,
-      [chainId, governor, proposalId],
-    );
+    const rows = await queryRows<ProposalDbRow>(this.db, sql`SELECT * FROM governance_proposals WHERE chain_id = ${chainId} AND governor = ${governor} AND proposal_id = ${proposalId}`);
     return rows.length ? toProposal(rows[0]) : null;
   }
 
   /** Current (indexed) voting power of `account` on the membership token. */
   async votesOf(chainId: number, token: string, account: string): Promise<bigint> {
-    const rows = await this.db.query(`SELECT votes FROM dao_votes WHERE chain_id = $1 AND token = $2 AND account = $3`, [
-      chainId, token.toLowerCase(), account.toLowerCase(),
-    ]);
+    const rows = await queryRows<{ votes: string }>(this.db, sql`SELECT votes FROM dao_votes WHERE chain_id = ${chainId} AND token = ${token.toLowerCase()} AND account = ${account.toLowerCase()}`);
     return rows.length ? BigInt(rows[0].votes) : 0n;
   }
 
   /** Every change of the incentive parameters, newest first, with the proposal that made it. */
   async parameterHistory(chainId: number, limit: number, name?: string): Promise<ParameterChangeRow[]> {
-    const rows = await this.db.query(
-      `SELECT c.name, c.key, c.value, c.block_number, c.block_time, c.tx_hash, c.proposal_id, p.description
+    const rows = await queryRows<ParameterChangeDbRow>(this.db, sql`SELECT c.name, c.key, c.value, c.block_number, c.block_time, c.tx_hash, c.proposal_id, p.description
        FROM parameter_changes c
        LEFT JOIN governance_proposals p ON p.chain_id = c.chain_id AND p.proposal_id = c.proposal_id
-       WHERE c.chain_id = $1 AND ($2::text IS NULL OR c.name = $2::text)
+       WHERE c.chain_id = ${chainId} AND (${name ?? null}::text IS NULL OR c.name = ${name ?? null}::text)
        ORDER BY c.block_number DESC, c.log_index DESC
-       LIMIT $3`,
-      [chainId, name ?? null, limit],
-    );
+       LIMIT ${limit}`);
     return rows.map(
-      (r: Record<string, any>): ParameterChangeRow => ({
+      (r): ParameterChangeRow => ({
         name: r.name,
         key: Number(r.key),
         value: BigInt(r.value),
@@ -92,15 +82,47 @@ export class GovernanceRepository {
         blockTime: Number(r.block_time),
         txHash: r.tx_hash,
         proposalId: r.proposal_id === null ? null : String(r.proposal_id),
-        proposalDescription: r.description ?? null,
+        proposalDescription: r.description,
       }),
     );
   }
 }
 
-const numOrNull = (v: unknown) => (v === null || v === undefined ? null : Number(v));
+const numOrNull = (v: string | null) => (v === null ? null : Number(v));
 
-function toProposal(r: Record<string, any>): ProposalRow {
+/** A row of governance_proposals (numeric and bigint columns come back as strings). */
+interface ProposalDbRow {
+  governor: string;
+  proposal_id: string;
+  proposer: string;
+  actions: ProposalAction[];
+  description: string;
+  vote_start: string;
+  vote_end: string;
+  for_votes: string;
+  against_votes: string;
+  abstain_votes: string;
+  eta: string | null;
+  queued_at: string | null;
+  executed_at: string | null;
+  canceled_at: string | null;
+  created_at: string;
+  created_block: string;
+}
+
+/** parameter_changes joined with the description of the proposal that made the change (null if none). */
+interface ParameterChangeDbRow {
+  name: string;
+  key: number;
+  value: string;
+  block_number: string;
+  block_time: string;
+  tx_hash: string;
+  proposal_id: string | null;
+  description: string | null;
+}
+
+function toProposal(r: ProposalDbRow): ProposalRow {
   return {
     governor: r.governor,
     proposalId: String(r.proposal_id),

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { queryRows, sql } from '../sql.js';
 
 export interface LedgerEntryRow {
   /** the RO wallet the line belongs to */
@@ -25,40 +26,31 @@ export class LedgerRepository {
    * may end between them.
    */
   async entries(chainId: number, accounts: string[], limit: number, after?: LedgerCursor, blocks: BlockRange = {}): Promise<LedgerEntryRow[]> {
-    const rows = await this.db.query(
-      `SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
+    const rows = await queryRows(this.db, sql`SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
        FROM ledger_entries
-       WHERE chain_id = $1 AND account = ANY($2::text[])
-         AND ($3::bigint IS NULL OR (block_number, log_index, kind, account) > ($3::bigint, $4::int, $8::text, $9::text))
-         AND block_number BETWEEN coalesce($6::bigint, 0) AND coalesce($7::bigint, 9223372036854775807)
+       WHERE chain_id = ${chainId} AND account = ANY(${accounts}::text[])
+         AND (${after?.blockNumber ?? null}::bigint IS NULL OR (block_number, log_index, kind, account) > (${after?.blockNumber ?? null}::bigint, ${after?.logIndex ?? 0}::int, ${after?.kind ?? ''}::text, ${after?.account ?? ''}::text))
+         AND block_number BETWEEN coalesce(${blocks.from ?? null}::bigint, 0) AND coalesce(${blocks.to ?? null}::bigint, 9223372036854775807)
        ORDER BY block_number, log_index, kind, account
-       LIMIT $5`,
-      [chainId, accounts, after?.blockNumber ?? null, after?.logIndex ?? 0, limit, blocks.from ?? null, blocks.to ?? null, after?.kind ?? '', after?.account ?? ''],
-    );
+       LIMIT ${limit}`);
     return rows.map(toEntry);
   }
 
   /** Every line of the accounts in a block range (inclusive), in chain order: the reconciliation's input. */
   async between(chainId: number, accounts: string[], fromBlock: number, toBlock: number): Promise<LedgerEntryRow[]> {
-    const rows = await this.db.query(
-      `SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
+    const rows = await queryRows(this.db, sql`SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
        FROM ledger_entries
-       WHERE chain_id = $1 AND account = ANY($2::text[]) AND block_number BETWEEN $3 AND $4
-       ORDER BY block_number, log_index, kind, account`,
-      [chainId, accounts, fromBlock, toBlock],
-    );
+       WHERE chain_id = ${chainId} AND account = ANY(${accounts}::text[]) AND block_number BETWEEN ${fromBlock} AND ${toBlock}
+       ORDER BY block_number, log_index, kind, account`);
     return rows.map(toEntry);
   }
 
   /** Totals per kind, over the whole history or a block range. */
   async totals(chainId: number, accounts: string[], blocks: BlockRange = {}): Promise<Record<string, bigint>> {
-    const rows = await this.db.query(
-      `SELECT kind, sum(amount) AS total FROM ledger_entries
-       WHERE chain_id = $1 AND account = ANY($2::text[])
-         AND block_number BETWEEN coalesce($3::bigint, 0) AND coalesce($4::bigint, 9223372036854775807)
-       GROUP BY kind`,
-      [chainId, accounts, blocks.from ?? null, blocks.to ?? null],
-    );
+    const rows = await queryRows(this.db, sql`SELECT kind, sum(amount) AS total FROM ledger_entries
+       WHERE chain_id = ${chainId} AND account = ANY(${accounts}::text[])
+         AND block_number BETWEEN coalesce(${blocks.from ?? null}::bigint, 0) AND coalesce(${blocks.to ?? null}::bigint, 9223372036854775807)
+       GROUP BY kind`);
     return Object.fromEntries(rows.map((r: Record<string, any>) => [r.kind, BigInt(r.total)]));
   }
 }

@@ -4,6 +4,7 @@ import { MODALITIES, URGENCIES } from '#domain';
 import { eligibleSql } from '../credentials/eligibility.js';
 import { BOUNTY_PARAMETER_NAMES, bountySql } from './worklist-bounds.js';
 import { BOUNTY_SQL, PARAMETER_JOINS, WorklistRow, toStudyRow } from './study.repository.js';
+import { queryRows, sql } from '../sql.js';
 
 /**
  * A position in the indexed event log: a chain_events ID. IDs grow in the order events are stored, so events of a
@@ -30,7 +31,7 @@ export class StudyFeedRepository {
 
   /** The newest indexed event's position (0 before the first). */
   async head(chainId: number): Promise<FeedPosition> {
-    const [r] = await this.db.query(`SELECT coalesce(max(id), 0) AS id FROM chain_events WHERE chain_id = $1`, [chainId]);
+    const [r] = await queryRows(this.db, sql`SELECT coalesce(max(id), 0) AS id FROM chain_events WHERE chain_id = ${chainId}`);
     return Number(r.id);
   }
 
@@ -46,12 +47,9 @@ export class StudyFeedRepository {
     asOf: number,
     limit: number,
   ): Promise<{ studies: WorklistRow[]; parametersChanged: boolean; last: FeedPosition | null; full: boolean }> {
-    const events: { id: string; name: string; study_id: string | null; param: string | null }[] = await this.db.query(
-      `SELECT id, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain_events
-       WHERE chain_id = $1 AND id > $2 AND id <= $3 AND name = ANY($4::text[])
-       ORDER BY id LIMIT $5`,
-      [chainId, after, until, FEED_EVENTS, limit],
-    );
+    const events: { id: string; name: string; study_id: string | null; param: string | null }[] = await queryRows(this.db, sql`SELECT id, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain_events
+       WHERE chain_id = ${chainId} AND id > ${after} AND id <= ${until} AND name = ANY(${FEED_EVENTS}::text[])
+       ORDER BY id LIMIT ${limit}`);
     const ids = [...new Set(events.map((e) => e.study_id).filter((id): id is string => id !== null))];
     const studies = ids.length
       ? await this.db.query(

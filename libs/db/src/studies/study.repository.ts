@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { MODALITIES, URGENCIES } from '#domain';
 import { eligibleSql } from '../credentials/eligibility.js';
 import { BOUNDS_HOLD_SQL, bountyFromParamsSql, bountySql, paramsCte } from './worklist-bounds.js';
+import { queryRows, sql } from '../sql.js';
 
 export interface StudyRow {
   studyId: string;
@@ -102,7 +103,7 @@ export class StudyRepository {
   constructor(private readonly db: DataSource) {}
 
   async findById(chainId: number, studyId: string): Promise<StudyRow | null> {
-    const rows = await this.db.query(`SELECT * FROM studies WHERE chain_id = $1 AND study_id = $2`, [chainId, studyId]);
+    const rows = await queryRows(this.db, sql`SELECT * FROM studies WHERE chain_id = ${chainId} AND study_id = ${studyId}`);
     return rows.length ? toStudyRow(rows[0]) : null;
   }
 
@@ -238,23 +239,17 @@ export class StudyRepository {
   }
 
   async claimsOf(chainId: number, radiologist: string, limit: number): Promise<StudyRow[]> {
-    const rows = await this.db.query(
-      `SELECT * FROM studies WHERE chain_id = $1 AND radiologist = $2 ORDER BY claimed_at DESC, study_id LIMIT $3`,
-      [chainId, radiologist, limit],
-    );
+    const rows = await queryRows(this.db, sql`SELECT * FROM studies WHERE chain_id = ${chainId} AND radiologist = ${radiologist} ORDER BY claimed_at DESC, study_id LIMIT ${limit}`);
     return rows.map(toStudyRow);
   }
 
   /** Studies whose timers are due at chain time `now`: settle after the dispute window, release after the lease. */
   async due(chainId: number, now: number, limit = 100): Promise<{ studyId: string; action: 'SETTLE' | 'RELEASE' }[]> {
-    const rows = await this.db.query(
-      `(SELECT study_id, 'SETTLE' AS action FROM studies
-         WHERE chain_id = $1 AND status = 'REPORTED' AND dispute_deadline <= $2 ORDER BY dispute_deadline LIMIT $3)
+    const rows = await queryRows(this.db, sql`(SELECT study_id, 'SETTLE' AS action FROM studies
+         WHERE chain_id = ${chainId} AND status = 'REPORTED' AND dispute_deadline <= ${now} ORDER BY dispute_deadline LIMIT ${limit})
        UNION ALL
        (SELECT study_id, 'RELEASE' AS action FROM studies
-         WHERE chain_id = $1 AND status = 'CLAIMED' AND lease_expires_at < $2 ORDER BY lease_expires_at LIMIT $3)`,
-      [chainId, now, limit],
-    );
+         WHERE chain_id = ${chainId} AND status = 'CLAIMED' AND lease_expires_at < ${now} ORDER BY lease_expires_at LIMIT ${limit})`);
     return rows.map((r: Record<string, any>) => ({ studyId: r.study_id, action: r.action }));
   }
 
@@ -269,10 +264,7 @@ export class StudyRepository {
   }
 
   async parameters(chainId: number): Promise<{ name: string; key: number; value: bigint; updatedBlock: number }[]> {
-    const rows = await this.db.query(
-      `SELECT name, key, value, updated_block FROM incentive_parameters WHERE chain_id = $1 ORDER BY name, key`,
-      [chainId],
-    );
+    const rows = await queryRows(this.db, sql`SELECT name, key, value, updated_block FROM incentive_parameters WHERE chain_id = ${chainId} ORDER BY name, key`);
     return rows.map((r: Record<string, any>) => ({
       name: r.name,
       key: Number(r.key),
