@@ -5,22 +5,22 @@
 INSERT INTO rate_limit_buckets AS b (account, operation, tokens, refilled_at)
 VALUES ($1, $2, $3::double precision - 1, clock_timestamp())
 ON CONFLICT (account, operation) DO UPDATE SET
-tokens = LEAST($3::double precision,
-b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $4::double precision) - 1,
+tokens = LEAST($4::double precision,
+b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $5::double precision) - 1,
 refilled_at = clock_timestamp()
-WHERE LEAST($3::double precision,
-b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $4::double precision) >= 1
+WHERE LEAST($6::double precision,
+b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $7::double precision) >= 1
 RETURNING tokens;
 
 -- takeClient (client bucket upsert)
 INSERT INTO rate_limit_client_buckets AS b (client, operation, tokens, refilled_at)
 VALUES ($1, $2, $3::double precision - 1, clock_timestamp())
 ON CONFLICT (client, operation) DO UPDATE SET
-tokens = LEAST($3::double precision,
-b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $4::double precision) - 1,
+tokens = LEAST($4::double precision,
+b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $5::double precision) - 1,
 refilled_at = clock_timestamp()
-WHERE LEAST($3::double precision,
-b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $4::double precision) >= 1
+WHERE LEAST($6::double precision,
+b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $7::double precision) >= 1
 RETURNING tokens;
 
 -- pruneFull account (one batch)

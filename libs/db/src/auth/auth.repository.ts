@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { PruneOptions } from '../pruning.js';
-import { execute, queryRows, sql } from '../sql.js';
+import { execute, queryRows, raw, sql } from '../sql.js';
 
 @Injectable()
 export class AuthRepository {
@@ -48,12 +48,12 @@ export class AuthRepository {
   private async pruneExpired(table: 'auth_nonces' | 'sessions', opts: PruneOptions): Promise<number> {
     let total = 0;
     for (let batch = 0; batch < (opts.maxBatches ?? 1000); batch++) {
-      const [{ n }] = await this.db.query(
-        `WITH doomed AS (
-           SELECT ctid FROM ${table} WHERE expires_at < now() ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED),
-         gone AS (DELETE FROM ${table} t WHERE t.ctid = ANY (ARRAY(SELECT ctid FROM doomed)) RETURNING 1)
+      const [{ n }] = await queryRows<{ n: number }>(
+        this.db,
+        sql`WITH doomed AS (
+           SELECT ctid FROM ${raw(table)} WHERE expires_at < now() ORDER BY expires_at LIMIT ${opts.batchSize} FOR UPDATE SKIP LOCKED),
+         gone AS (DELETE FROM ${raw(table)} t WHERE t.ctid = ANY (ARRAY(SELECT ctid FROM doomed)) RETURNING 1)
          SELECT count(*)::int AS n FROM gone`,
-        [opts.batchSize],
       );
       total += n;
       if (n < opts.batchSize) break;

@@ -26,10 +26,11 @@ export class LedgerRepository {
    * may end between them.
    */
   async entries(chainId: number, accounts: string[], limit: number, after?: LedgerCursor, blocks: BlockRange = {}): Promise<LedgerEntryRow[]> {
-    const rows = await queryRows(this.db, sql`SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
+    const afterBlock = after?.blockNumber ?? null;
+    const rows = await queryRows<LedgerEntryDbRow>(this.db, sql`SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
        FROM ledger_entries
        WHERE chain_id = ${chainId} AND account = ANY(${accounts}::text[])
-         AND (${after?.blockNumber ?? null}::bigint IS NULL OR (block_number, log_index, kind, account) > (${after?.blockNumber ?? null}::bigint, ${after?.logIndex ?? 0}::int, ${after?.kind ?? ''}::text, ${after?.account ?? ''}::text))
+         AND (${afterBlock}::bigint IS NULL OR (block_number, log_index, kind, account) > (${afterBlock}::bigint, ${after?.logIndex ?? 0}::int, ${after?.kind ?? ''}::text, ${after?.account ?? ''}::text))
          AND block_number BETWEEN coalesce(${blocks.from ?? null}::bigint, 0) AND coalesce(${blocks.to ?? null}::bigint, 9223372036854775807)
        ORDER BY block_number, log_index, kind, account
        LIMIT ${limit}`);
@@ -38,7 +39,7 @@ export class LedgerRepository {
 
   /** Every line of the accounts in a block range (inclusive), in chain order: the reconciliation's input. */
   async between(chainId: number, accounts: string[], fromBlock: number, toBlock: number): Promise<LedgerEntryRow[]> {
-    const rows = await queryRows(this.db, sql`SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
+    const rows = await queryRows<LedgerEntryDbRow>(this.db, sql`SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
        FROM ledger_entries
        WHERE chain_id = ${chainId} AND account = ANY(${accounts}::text[]) AND block_number BETWEEN ${fromBlock} AND ${toBlock}
        ORDER BY block_number, log_index, kind, account`);
@@ -47,11 +48,11 @@ export class LedgerRepository {
 
   /** Totals per kind, over the whole history or a block range. */
   async totals(chainId: number, accounts: string[], blocks: BlockRange = {}): Promise<Record<string, bigint>> {
-    const rows = await queryRows(this.db, sql`SELECT kind, sum(amount) AS total FROM ledger_entries
+    const rows = await queryRows<{ kind: string; total: string }>(this.db, sql`SELECT kind, sum(amount) AS total FROM ledger_entries
        WHERE chain_id = ${chainId} AND account = ANY(${accounts}::text[])
          AND block_number BETWEEN coalesce(${blocks.from ?? null}::bigint, 0) AND coalesce(${blocks.to ?? null}::bigint, 9223372036854775807)
        GROUP BY kind`);
-    return Object.fromEntries(rows.map((r: Record<string, any>) => [r.kind, BigInt(r.total)]));
+    return Object.fromEntries(rows.map((r) => [r.kind, BigInt(r.total)]));
   }
 }
 
@@ -69,7 +70,20 @@ export interface BlockRange {
   to?: number;
 }
 
-const toEntry = (r: Record<string, any>): LedgerEntryRow => ({
+/** A row of ledger_entries (the columns the reads select). */
+interface LedgerEntryDbRow {
+  account: string;
+  kind: string;
+  amount: string;
+  study_id: string | null;
+  counterparty: string | null;
+  tx_hash: string;
+  log_index: number;
+  block_number: string;
+  block_time: string;
+}
+
+const toEntry = (r: LedgerEntryDbRow): LedgerEntryRow => ({
   account: r.account,
   kind: r.kind,
   amount: BigInt(r.amount),

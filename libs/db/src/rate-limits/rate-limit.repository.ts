@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { PruneOptions } from '../pruning.js';
+import { queryRows, raw, sql } from '../sql.js';
 
 export interface BucketSpec {
   /** most tokens a bucket holds (the burst) */
@@ -19,6 +20,13 @@ const TABLES = {
   account: { table: 'rate_limit_buckets', key: 'account', first: `''::text` },
   client: { table: 'rate_limit_client_buckets', key: 'client', first: `'\\x'::bytea` },
 } as const;
+
+/** The last key a prune batch deleted, and how many it deleted. */
+interface PrunedKey {
+  key: string | Buffer;
+  operation: string;
+  n: string;
+}
 
 @Injectable()
 export class RateLimitRepository {
@@ -39,18 +47,20 @@ export class RateLimitRepository {
   }
 
   private async takeFrom(kind: BucketKind, key: string | Buffer, operation: string, spec: BucketSpec): Promise<boolean> {
-    const t = TABLES[kind];
-    const rows = await this.db.query(
-      `INSERT INTO ${t.table} AS b (${t.key}, operation, tokens, refilled_at)
-       VALUES ($1, $2, $3::double precision - 1, clock_timestamp())
-       ON CONFLICT (${t.key}, operation) DO UPDATE SET
-         tokens = LEAST($3::double precision,
-                        b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $4::double precision) - 1,
+    const [table, keyColumn] = [raw(TABLES[kind].table), raw(TABLES[kind].key)];
+    const capacity = sql`${spec.capacity}::double precision`;
+    const refillPerSecond = sql`${spec.refillPerSecond}::double precision`;
+    const rows = await queryRows<{ tokens: number }>(
+      this.db,
+      sql`INSERT INTO ${table} AS b (${keyColumn}, operation, tokens, refilled_at)
+       VALUES (${key}, ${operation}, ${capacity} - 1, clock_timestamp())
+       ON CONFLICT (${keyColumn}, operation) DO UPDATE SET
+         tokens = LEAST(${capacity},
+                        b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * ${refillPerSecond}) - 1,
          refilled_at = clock_timestamp()
-       WHERE LEAST($3::double precision,
-                   b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $4::double precision) >= 1
+       WHERE LEAST(${capacity},
+                   b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * ${refillPerSecond}) >= 1
        RETURNING tokens`,
-      [key, operation, spec.capacity, spec.refillPerSecond],
     );
     return rows.length > 0;
   }
@@ -67,23 +77,24 @@ export class RateLimitRepository {
    * how many were deleted.
    */
   async pruneFull(kind: BucketKind, spec: BucketSpec, opts: PruneOptions): Promise<number> {
-    const t = TABLES[kind];
+    const [table, keyColumn, first] = [raw(TABLES[kind].table), raw(TABLES[kind].key), raw(TABLES[kind].first)];
     const idleSeconds = spec.capacity / spec.refillPerSecond;
     let total = 0;
     let after: { key: string | Buffer; operation: string } | null = null;
     for (let batch = 0; batch < (opts.maxBatches ?? 1000); batch++) {
-      const rows: { key: string | Buffer; operation: string; n: string }[] = await this.db.query(
-        `WITH doomed AS (
-           SELECT ctid FROM ${t.table}
-           WHERE (${t.key}, operation) > (COALESCE($1, ${t.first}), COALESCE($2, ''::text))
-             AND refilled_at < clock_timestamp() - make_interval(secs => $3)
-           ORDER BY ${t.key}, operation
-           LIMIT $4
+      // (typed here too: `after`, read in the statement, is assigned from these rows)
+      const rows: PrunedKey[] = await queryRows<PrunedKey>(
+        this.db,
+        sql`WITH doomed AS (
+           SELECT ctid FROM ${table}
+           WHERE (${keyColumn}, operation) > (COALESCE(${after?.key ?? null}, ${first}), COALESCE(${after?.operation ?? null}, ''::text))
+             AND refilled_at < clock_timestamp() - make_interval(secs => ${idleSeconds})
+           ORDER BY ${keyColumn}, operation
+           LIMIT ${opts.batchSize}
            FOR UPDATE SKIP LOCKED),
          gone AS (
-           DELETE FROM ${t.table} b WHERE b.ctid = ANY (ARRAY(SELECT ctid FROM doomed)) RETURNING b.${t.key} AS key, b.operation)
+           DELETE FROM ${table} b WHERE b.ctid = ANY (ARRAY(SELECT ctid FROM doomed)) RETURNING b.${keyColumn} AS key, b.operation)
          SELECT key, operation, count(*) OVER () AS n FROM gone ORDER BY key DESC, operation DESC LIMIT 1`,
-        [after?.key ?? null, after?.operation ?? null, idleSeconds, opts.batchSize],
       );
       if (!rows.length) break;
       const n = Number(rows[0].n);
