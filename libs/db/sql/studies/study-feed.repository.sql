@@ -9,14 +9,14 @@ SELECT id, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain
 WHERE chain_id = $1 AND id > $2 AND id <= $3 AND name = ANY($4::text[])
 ORDER BY id LIMIT $5;
 SELECT s.*, LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($1::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s
 JOIN incentive_parameters b   ON b.chain_id = s.chain_id AND b.name = 'baseBounty'
-AND b.key = array_position($4::text[], s.modality) - 1
+AND b.key = array_position($2::text[], s.modality) - 1
 JOIN incentive_parameters u   ON u.chain_id = s.chain_id AND u.name = 'urgencyMultiplierBps'
-AND u.key = array_position($5::text[], s.urgency) - 1
+AND u.key = array_position($3::text[], s.urgency) - 1
 JOIN incentive_parameters esc ON esc.chain_id = s.chain_id AND esc.name = 'escalationBpsPerHour' AND esc.key = 0
-WHERE s.chain_id = $1 AND s.study_id = ANY($2::text[]) ORDER BY s.study_id;
+WHERE s.chain_id = $4 AND s.study_id = ANY($5::text[]) ORDER BY s.study_id;
 
 -- changes (no study touched)
 SELECT id, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain_events
@@ -25,60 +25,60 @@ ORDER BY id LIMIT $5;
 
 -- escalated (a window of an hour or more)
 SELECT s.*, LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($1::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s
 JOIN incentive_parameters b   ON b.chain_id = s.chain_id AND b.name = 'baseBounty'
-AND b.key = array_position($4::text[], s.modality) - 1
+AND b.key = array_position($2::text[], s.modality) - 1
 JOIN incentive_parameters u   ON u.chain_id = s.chain_id AND u.name = 'urgencyMultiplierBps'
-AND u.key = array_position($5::text[], s.urgency) - 1
+AND u.key = array_position($3::text[], s.urgency) - 1
 JOIN incentive_parameters esc ON esc.chain_id = s.chain_id AND esc.name = 'escalationBpsPerHour' AND esc.key = 0
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND ($7::text IS NULL OR s.study_id > $7::text)
-AND div(GREATEST($3::bigint - s.posted_at, 0), 3600) > div(GREATEST($2::bigint - s.posted_at, 0), 3600)
+WHERE s.chain_id = $4 AND s.status = 'OPEN' AND ($5::text IS NULL OR s.study_id > $6::text)
+AND div(GREATEST($7::bigint - s.posted_at, 0), 3600) > div(GREATEST($8::bigint - s.posted_at, 0), 3600)
 AND LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($9::bigint - s.posted_at, 0), 3600)),
 1000000000000)) > LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($2::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($10::bigint - s.posted_at, 0), 3600)),
 1000000000000))
-ORDER BY s.study_id LIMIT $6;
+ORDER BY s.study_id LIMIT $11;
 
 -- escalated (a window within one hour cycle)
 SELECT s.*, LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($1::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s
 JOIN incentive_parameters b   ON b.chain_id = s.chain_id AND b.name = 'baseBounty'
-AND b.key = array_position($4::text[], s.modality) - 1
+AND b.key = array_position($2::text[], s.modality) - 1
 JOIN incentive_parameters u   ON u.chain_id = s.chain_id AND u.name = 'urgencyMultiplierBps'
-AND u.key = array_position($5::text[], s.urgency) - 1
+AND u.key = array_position($3::text[], s.urgency) - 1
 JOIN incentive_parameters esc ON esc.chain_id = s.chain_id AND esc.name = 'escalationBpsPerHour' AND esc.key = 0
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND ($7::text IS NULL OR s.study_id > $7::text) AND (s.posted_at % 3600) > $8 AND (s.posted_at % 3600) <= $9
-AND div(GREATEST($3::bigint - s.posted_at, 0), 3600) > div(GREATEST($2::bigint - s.posted_at, 0), 3600)
+WHERE s.chain_id = $4 AND s.status = 'OPEN' AND ($5::text IS NULL OR s.study_id > $6::text) AND (s.posted_at % 3600) > $7 AND (s.posted_at % 3600) <= $8
+AND div(GREATEST($9::bigint - s.posted_at, 0), 3600) > div(GREATEST($10::bigint - s.posted_at, 0), 3600)
 AND LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($11::bigint - s.posted_at, 0), 3600)),
 1000000000000)) > LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($2::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($12::bigint - s.posted_at, 0), 3600)),
 1000000000000))
-ORDER BY s.study_id LIMIT $6;
+ORDER BY s.study_id LIMIT $13;
 
 -- escalated (a window across the hour)
 SELECT s.*, LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($1::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s
 JOIN incentive_parameters b   ON b.chain_id = s.chain_id AND b.name = 'baseBounty'
-AND b.key = array_position($4::text[], s.modality) - 1
+AND b.key = array_position($2::text[], s.modality) - 1
 JOIN incentive_parameters u   ON u.chain_id = s.chain_id AND u.name = 'urgencyMultiplierBps'
-AND u.key = array_position($5::text[], s.urgency) - 1
+AND u.key = array_position($3::text[], s.urgency) - 1
 JOIN incentive_parameters esc ON esc.chain_id = s.chain_id AND esc.name = 'escalationBpsPerHour' AND esc.key = 0
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND ($7::text IS NULL OR s.study_id > $7::text) AND ((s.posted_at % 3600) > $8 OR (s.posted_at % 3600) <= $9)
-AND div(GREATEST($3::bigint - s.posted_at, 0), 3600) > div(GREATEST($2::bigint - s.posted_at, 0), 3600)
+WHERE s.chain_id = $4 AND s.status = 'OPEN' AND ($5::text IS NULL OR s.study_id > $6::text) AND ((s.posted_at % 3600) > $7 OR (s.posted_at % 3600) <= $8)
+AND div(GREATEST($9::bigint - s.posted_at, 0), 3600) > div(GREATEST($10::bigint - s.posted_at, 0), 3600)
 AND LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($11::bigint - s.posted_at, 0), 3600)),
 1000000000000)) > LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($2::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($12::bigint - s.posted_at, 0), 3600)),
 1000000000000))
-ORDER BY s.study_id LIMIT $6;
+ORDER BY s.study_id LIMIT $13;
 
 -- eligiblePairs
 SELECT c.radiologist, s.study_id FROM credentials c
-JOIN studies s ON s.chain_id = c.chain_id AND s.study_id = ANY($3::text[])
-WHERE c.chain_id = $1 AND c.radiologist = ANY($2::text[])
+JOIN studies s ON s.chain_id = c.chain_id AND s.study_id = ANY($1::text[])
+WHERE c.chain_id = $2 AND c.radiologist = ANY($3::text[])
 AND (NOT c.revoked AND c.expires_at > $4 AND s.patient_state = ANY(c.states) AND s.modality = ANY(c.modalities));

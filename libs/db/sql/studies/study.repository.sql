@@ -6,34 +6,34 @@ SELECT * FROM studies WHERE chain_id = $1 AND study_id = $2;
 
 -- currentBounty
 SELECT LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($1::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS bounty FROM studies s
 JOIN incentive_parameters b   ON b.chain_id = s.chain_id AND b.name = 'baseBounty'
-AND b.key = array_position($4::text[], s.modality) - 1
+AND b.key = array_position($2::text[], s.modality) - 1
 JOIN incentive_parameters u   ON u.chain_id = s.chain_id AND u.name = 'urgencyMultiplierBps'
-AND u.key = array_position($5::text[], s.urgency) - 1
-JOIN incentive_parameters esc ON esc.chain_id = s.chain_id AND esc.name = 'escalationBpsPerHour' AND esc.key = 0 WHERE s.chain_id = $1 AND s.study_id = $2;
+AND u.key = array_position($3::text[], s.urgency) - 1
+JOIN incentive_parameters esc ON esc.chain_id = s.chain_id AND esc.name = 'escalationBpsPerHour' AND esc.key = 0 WHERE s.chain_id = $4 AND s.study_id = $5;
 
 -- worklistPage BOUNTY_DESC, ceilings not valid (FULL)
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
 SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
-COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
-FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
+COALESCE((SELECT wb.valid_until >= $1::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
+FROM incentive_parameters ip WHERE ip.chain_id = $2 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $3), false) AS bounded
 FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
-WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
+WHERE c.chain_id = $4 AND c.radiologist = $5 AND (NOT c.revoked AND c.expires_at > $6 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH w AS (
 SELECT s.*, LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($1::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty
 FROM studies s
 JOIN incentive_parameters b   ON b.chain_id = s.chain_id AND b.name = 'baseBounty'
-AND b.key = array_position($4::text[], s.modality) - 1
+AND b.key = array_position($2::text[], s.modality) - 1
 JOIN incentive_parameters u   ON u.chain_id = s.chain_id AND u.name = 'urgencyMultiplierBps'
-AND u.key = array_position($5::text[], s.urgency) - 1
+AND u.key = array_position($3::text[], s.urgency) - 1
 JOIN incentive_parameters esc ON esc.chain_id = s.chain_id AND esc.name = 'escalationBpsPerHour' AND esc.key = 0
-WHERE s.chain_id = $1 AND s.status = 'OPEN'
-AND s.patient_state = ANY($2::bpchar[]) AND s.modality = ANY($6::text[]) AND s.urgency = ANY($7::text[])
+WHERE s.chain_id = $4 AND s.status = 'OPEN'
+AND s.patient_state = ANY($5::bpchar[]) AND s.modality = ANY($6::text[]) AND s.urgency = ANY($7::text[])
 )
 SELECT * FROM w
 ORDER BY w.current_bounty DESC, w.study_id ASC LIMIT $8;
@@ -43,104 +43,104 @@ COMMIT;
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
 SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
-COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
-FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
+COALESCE((SELECT wb.valid_until >= $1::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
+FROM incentive_parameters ip WHERE ip.chain_id = $2 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $3), false) AS bounded
 FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
-WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
+WHERE c.chain_id = $4 AND c.radiologist = $5 AND (NOT c.revoked AND c.expires_at > $6 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH w AS (
 SELECT s.*, LEAST(s.max_bounty,
-div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(b.value * s.difficulty_bps * u.value * (10000 + esc.value * div(GREATEST($1::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty
 FROM studies s
 JOIN incentive_parameters b   ON b.chain_id = s.chain_id AND b.name = 'baseBounty'
-AND b.key = array_position($4::text[], s.modality) - 1
+AND b.key = array_position($2::text[], s.modality) - 1
 JOIN incentive_parameters u   ON u.chain_id = s.chain_id AND u.name = 'urgencyMultiplierBps'
-AND u.key = array_position($5::text[], s.urgency) - 1
+AND u.key = array_position($3::text[], s.urgency) - 1
 JOIN incentive_parameters esc ON esc.chain_id = s.chain_id AND esc.name = 'escalationBpsPerHour' AND esc.key = 0
-WHERE s.chain_id = $1 AND s.status = 'OPEN'
-AND s.patient_state = ANY($2::bpchar[]) AND s.modality = ANY($6::text[]) AND s.urgency = ANY($7::text[])
+WHERE s.chain_id = $4 AND s.status = 'OPEN'
+AND s.patient_state = ANY($5::bpchar[]) AND s.modality = ANY($6::text[]) AND s.urgency = ANY($7::text[])
 )
-SELECT * FROM w WHERE w.current_bounty >= $9::numeric AND (w.current_bounty < $10::numeric OR (w.current_bounty = $10::numeric AND w.study_id > $11::text))
-ORDER BY w.current_bounty DESC, w.study_id ASC LIMIT $8;
+SELECT * FROM w WHERE w.current_bounty >= $8::numeric AND (w.current_bounty < $9::numeric OR (w.current_bounty = $10::numeric AND w.study_id > $11::text))
+ORDER BY w.current_bounty DESC, w.study_id ASC LIMIT $12;
 COMMIT;
 
 -- worklistPage BOUNTY_DESC, ceilings hold (CEILINGS)
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
 SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
-COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
-FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
+COALESCE((SELECT wb.valid_until >= $1::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
+FROM incentive_parameters ip WHERE ip.chain_id = $2 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $3), false) AS bounded
 FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
-WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
+WHERE c.chain_id = $4 AND c.radiologist = $5 AND (NOT c.revoked AND c.expires_at > $6 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH p AS (SELECT
-ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
-LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
-ARRAY(SELECT ip.value FROM unnest($5::text[]) WITH ORDINALITY AS u(name, i)
-LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
-(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
-c AS (SELECT st::bpchar AS st, m, u FROM unnest($2::text[]) AS st CROSS JOIN unnest($6::text[]) AS m CROSS JOIN unnest($7::text[]) AS u),
+ARRAY(SELECT ip.value FROM unnest($1::text[]) WITH ORDINALITY AS m(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $2 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
+ARRAY(SELECT ip.value FROM unnest($3::text[]) WITH ORDINALITY AS u(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $4 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
+(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $5 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
+c AS (SELECT st::bpchar AS st, m, u FROM unnest($6::text[]) AS st CROSS JOIN unnest($7::text[]) AS m CROSS JOIN unnest($8::text[]) AS u),
 seed AS (
 -- the N highest ceilings of each combination (after the cursor): their exact bounties give θ
 SELECT x.e FROM c CROSS JOIN LATERAL (
 SELECT LEAST(s.max_bounty,
-div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(p.base[array_position($9::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($10::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($11::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS e, s.study_id FROM studies s CROSS JOIN p
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
-ORDER BY COALESCE(s.bounty_ceiling, s.max_bounty) DESC, s.study_id LIMIT $8
+WHERE s.chain_id = $12 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($13::text[], s.modality)] IS NOT NULL AND p.urg[array_position($14::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
+ORDER BY COALESCE(s.bounty_ceiling, s.max_bounty) DESC, s.study_id LIMIT $15
 ) x
 WHERE true
 ),
 theta AS (
-SELECT GREATEST(COALESCE((SELECT e FROM seed ORDER BY e DESC LIMIT 1 OFFSET $8::int - 1), 0)) AS t
+SELECT GREATEST(COALESCE((SELECT e FROM seed ORDER BY e DESC LIMIT 1 OFFSET $16::int - 1), 0)) AS t
 )
 SELECT y.* FROM c CROSS JOIN LATERAL (
 SELECT s.*, LEAST(s.max_bounty,
-div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(p.base[array_position($17::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($18::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($19::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s CROSS JOIN p
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL AND COALESCE(s.bounty_ceiling, s.max_bounty) >= (SELECT t FROM theta)
+WHERE s.chain_id = $20 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($21::text[], s.modality)] IS NOT NULL AND p.urg[array_position($22::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL AND COALESCE(s.bounty_ceiling, s.max_bounty) >= (SELECT t FROM theta)
 ) y
 WHERE true
-ORDER BY y.current_bounty DESC, y.study_id ASC LIMIT $8;
+ORDER BY y.current_bounty DESC, y.study_id ASC LIMIT $23;
 COMMIT;
 
 -- worklistPage BOUNTY_DESC CEILINGS, cursor and minBounty
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
 SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
-COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
-FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
+COALESCE((SELECT wb.valid_until >= $1::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
+FROM incentive_parameters ip WHERE ip.chain_id = $2 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $3), false) AS bounded
 FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
-WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
+WHERE c.chain_id = $4 AND c.radiologist = $5 AND (NOT c.revoked AND c.expires_at > $6 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH p AS (SELECT
-ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
-LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
-ARRAY(SELECT ip.value FROM unnest($5::text[]) WITH ORDINALITY AS u(name, i)
-LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
-(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
-c AS (SELECT st::bpchar AS st, m, u FROM unnest($2::text[]) AS st CROSS JOIN unnest($6::text[]) AS m CROSS JOIN unnest($7::text[]) AS u),
+ARRAY(SELECT ip.value FROM unnest($1::text[]) WITH ORDINALITY AS m(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $2 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
+ARRAY(SELECT ip.value FROM unnest($3::text[]) WITH ORDINALITY AS u(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $4 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
+(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $5 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
+c AS (SELECT st::bpchar AS st, m, u FROM unnest($6::text[]) AS st CROSS JOIN unnest($7::text[]) AS m CROSS JOIN unnest($8::text[]) AS u),
 seed AS (
 -- the N highest ceilings of each combination (after the cursor): their exact bounties give θ
 SELECT x.e FROM c CROSS JOIN LATERAL (
 SELECT LEAST(s.max_bounty,
-div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(p.base[array_position($9::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($10::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($11::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS e, s.study_id FROM studies s CROSS JOIN p
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
-AND COALESCE(s.bounty_ceiling, s.max_bounty) <= $10::numeric AND (COALESCE(s.bounty_ceiling, s.max_bounty) < $10::numeric OR s.study_id > $11::text)
-ORDER BY COALESCE(s.bounty_ceiling, s.max_bounty) DESC, s.study_id LIMIT $8
+WHERE s.chain_id = $12 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($13::text[], s.modality)] IS NOT NULL AND p.urg[array_position($14::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
+AND COALESCE(s.bounty_ceiling, s.max_bounty) <= $15::numeric AND (COALESCE(s.bounty_ceiling, s.max_bounty) < $16::numeric OR s.study_id > $17::text)
+ORDER BY COALESCE(s.bounty_ceiling, s.max_bounty) DESC, s.study_id LIMIT $18
 ) x
-WHERE true AND (x.e < $10::numeric OR (x.e = $10::numeric AND x.study_id > $11::text)) AND x.e >= $9::numeric
+WHERE true AND (x.e < $19::numeric OR (x.e = $20::numeric AND x.study_id > $21::text)) AND x.e >= $22::numeric
 ),
 theta AS (
-SELECT GREATEST(COALESCE((SELECT e FROM seed ORDER BY e DESC LIMIT 1 OFFSET $8::int - 1), 0), $9::numeric) AS t
+SELECT GREATEST(COALESCE((SELECT e FROM seed ORDER BY e DESC LIMIT 1 OFFSET $23::int - 1), 0), $24::numeric) AS t
 )
 SELECT y.* FROM c CROSS JOIN LATERAL (
 SELECT s.*, LEAST(s.max_bounty,
-div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(p.base[array_position($25::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($26::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($27::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s CROSS JOIN p
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL AND COALESCE(s.bounty_ceiling, s.max_bounty) >= (SELECT t FROM theta)
+WHERE s.chain_id = $28 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($29::text[], s.modality)] IS NOT NULL AND p.urg[array_position($30::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL AND COALESCE(s.bounty_ceiling, s.max_bounty) >= (SELECT t FROM theta)
 ) y
-WHERE true AND (y.current_bounty < $10::numeric OR (y.current_bounty = $10::numeric AND y.study_id > $11::text)) AND y.current_bounty >= $9::numeric
-ORDER BY y.current_bounty DESC, y.study_id ASC LIMIT $8;
+WHERE true AND (y.current_bounty < $31::numeric OR (y.current_bounty = $32::numeric AND y.study_id > $33::text)) AND y.current_bounty >= $34::numeric
+ORDER BY y.current_bounty DESC, y.study_id ASC LIMIT $35;
 COMMIT;
 
 -- worklistPage WAITING_DESC (PER_COMBINATION)
@@ -151,21 +151,21 @@ false AS bounded
 FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
 WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH p AS (SELECT
-ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
-LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
-ARRAY(SELECT ip.value FROM unnest($5::text[]) WITH ORDINALITY AS u(name, i)
-LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
-(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
-c AS (SELECT st::bpchar AS st, m FROM unnest($2::text[]) AS st CROSS JOIN unnest($6::text[]) AS m)
+ARRAY(SELECT ip.value FROM unnest($1::text[]) WITH ORDINALITY AS m(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $2 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
+ARRAY(SELECT ip.value FROM unnest($3::text[]) WITH ORDINALITY AS u(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $4 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
+(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $5 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
+c AS (SELECT st::bpchar AS st, m FROM unnest($6::text[]) AS st CROSS JOIN unnest($7::text[]) AS m)
 SELECT x.* FROM c CROSS JOIN LATERAL (
 SELECT s.*, LEAST(s.max_bounty,
-div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(p.base[array_position($8::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($9::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($10::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s CROSS JOIN p
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m
-AND s.urgency = ANY($7::text[]) AND p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
-ORDER BY s.posted_at, s.study_id LIMIT $8
+WHERE s.chain_id = $11 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m
+AND s.urgency = ANY($12::text[]) AND p.base[array_position($13::text[], s.modality)] IS NOT NULL AND p.urg[array_position($14::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
+ORDER BY s.posted_at, s.study_id LIMIT $15
 ) x
-ORDER BY x.posted_at, x.study_id LIMIT $8;
+ORDER BY x.posted_at, x.study_id LIMIT $16;
 COMMIT;
 
 -- worklistPage WAITING_DESC, cursor and minBounty
@@ -176,74 +176,74 @@ false AS bounded
 FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
 WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH p AS (SELECT
-ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
-LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
-ARRAY(SELECT ip.value FROM unnest($5::text[]) WITH ORDINALITY AS u(name, i)
-LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
-(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
-c AS (SELECT st::bpchar AS st, m FROM unnest($2::text[]) AS st CROSS JOIN unnest($6::text[]) AS m)
+ARRAY(SELECT ip.value FROM unnest($1::text[]) WITH ORDINALITY AS m(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $2 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
+ARRAY(SELECT ip.value FROM unnest($3::text[]) WITH ORDINALITY AS u(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $4 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
+(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $5 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
+c AS (SELECT st::bpchar AS st, m FROM unnest($6::text[]) AS st CROSS JOIN unnest($7::text[]) AS m)
 SELECT x.* FROM c CROSS JOIN LATERAL (
 SELECT s.*, LEAST(s.max_bounty,
-div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(p.base[array_position($8::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($9::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($10::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s CROSS JOIN p
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m
-AND s.urgency = ANY($7::text[]) AND p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
-AND (s.posted_at, s.study_id) > ($10::bigint, $11::text)
-AND s.max_bounty >= $9::numeric AND LEAST(s.max_bounty,
-div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
-1000000000000)) >= $9::numeric
-ORDER BY s.posted_at, s.study_id LIMIT $8
+WHERE s.chain_id = $11 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m
+AND s.urgency = ANY($12::text[]) AND p.base[array_position($13::text[], s.modality)] IS NOT NULL AND p.urg[array_position($14::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
+AND (s.posted_at, s.study_id) > ($15::bigint, $16::text)
+AND s.max_bounty >= $17::numeric AND LEAST(s.max_bounty,
+div(p.base[array_position($18::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($19::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($20::bigint - s.posted_at, 0), 3600)),
+1000000000000)) >= $21::numeric
+ORDER BY s.posted_at, s.study_id LIMIT $22
 ) x
-ORDER BY x.posted_at, x.study_id LIMIT $8;
+ORDER BY x.posted_at, x.study_id LIMIT $23;
 COMMIT;
 
 -- worklistPage BOUNTY_DESC, no credential
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
 SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
-COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
-FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
+COALESCE((SELECT wb.valid_until >= $1::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
+FROM incentive_parameters ip WHERE ip.chain_id = $2 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $3), false) AS bounded
 FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
-WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
+WHERE c.chain_id = $4 AND c.radiologist = $5 AND (NOT c.revoked AND c.expires_at > $6 AND st = ANY(c.states) AND m = ANY(c.modalities));
 COMMIT;
 
 -- worklist (worklistPage without the path, ceilings hold)
 START TRANSACTION;
 SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
 SELECT array_agg(DISTINCT st) AS states, array_agg(DISTINCT m) AS modalities,
-COALESCE((SELECT wb.valid_until >= $3::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
-FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $1), false) AS bounded
+COALESCE((SELECT wb.valid_until >= $1::bigint AND wb.params_digest = (SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
+FROM incentive_parameters ip WHERE ip.chain_id = $2 AND ip.name IN ('baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour')) FROM worklist_bounds wb WHERE wb.chain_id = $3), false) AS bounded
 FROM credentials c CROSS JOIN LATERAL unnest(c.states::text[]) AS st CROSS JOIN LATERAL unnest(c.modalities::text[]) AS m
-WHERE c.chain_id = $1 AND c.radiologist = $2 AND (NOT c.revoked AND c.expires_at > $3 AND st = ANY(c.states) AND m = ANY(c.modalities));
+WHERE c.chain_id = $4 AND c.radiologist = $5 AND (NOT c.revoked AND c.expires_at > $6 AND st = ANY(c.states) AND m = ANY(c.modalities));
 WITH p AS (SELECT
-ARRAY(SELECT ip.value FROM unnest($4::text[]) WITH ORDINALITY AS m(name, i)
-LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
-ARRAY(SELECT ip.value FROM unnest($5::text[]) WITH ORDINALITY AS u(name, i)
-LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
-(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
-c AS (SELECT st::bpchar AS st, m, u FROM unnest($2::text[]) AS st CROSS JOIN unnest($6::text[]) AS m CROSS JOIN unnest($7::text[]) AS u),
+ARRAY(SELECT ip.value FROM unnest($1::text[]) WITH ORDINALITY AS m(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $2 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
+ARRAY(SELECT ip.value FROM unnest($3::text[]) WITH ORDINALITY AS u(name, i)
+LEFT JOIN incentive_parameters ip ON ip.chain_id = $4 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
+(SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $5 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc),
+c AS (SELECT st::bpchar AS st, m, u FROM unnest($6::text[]) AS st CROSS JOIN unnest($7::text[]) AS m CROSS JOIN unnest($8::text[]) AS u),
 seed AS (
 -- the N highest ceilings of each combination (after the cursor): their exact bounties give θ
 SELECT x.e FROM c CROSS JOIN LATERAL (
 SELECT LEAST(s.max_bounty,
-div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(p.base[array_position($9::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($10::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($11::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS e, s.study_id FROM studies s CROSS JOIN p
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
-ORDER BY COALESCE(s.bounty_ceiling, s.max_bounty) DESC, s.study_id LIMIT $8
+WHERE s.chain_id = $12 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($13::text[], s.modality)] IS NOT NULL AND p.urg[array_position($14::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL
+ORDER BY COALESCE(s.bounty_ceiling, s.max_bounty) DESC, s.study_id LIMIT $15
 ) x
 WHERE true
 ),
 theta AS (
-SELECT GREATEST(COALESCE((SELECT e FROM seed ORDER BY e DESC LIMIT 1 OFFSET $8::int - 1), 0)) AS t
+SELECT GREATEST(COALESCE((SELECT e FROM seed ORDER BY e DESC LIMIT 1 OFFSET $16::int - 1), 0)) AS t
 )
 SELECT y.* FROM c CROSS JOIN LATERAL (
 SELECT s.*, LEAST(s.max_bounty,
-div(p.base[array_position($4::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($5::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($3::bigint - s.posted_at, 0), 3600)),
+div(p.base[array_position($17::text[], s.modality)] * s.difficulty_bps * p.urg[array_position($18::text[], s.urgency)] * (10000 + p.esc * div(GREATEST($19::bigint - s.posted_at, 0), 3600)),
 1000000000000)) AS current_bounty FROM studies s CROSS JOIN p
-WHERE s.chain_id = $1 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($4::text[], s.modality)] IS NOT NULL AND p.urg[array_position($5::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL AND COALESCE(s.bounty_ceiling, s.max_bounty) >= (SELECT t FROM theta)
+WHERE s.chain_id = $20 AND s.status = 'OPEN' AND s.patient_state = c.st AND s.modality = c.m AND s.urgency = c.u AND p.base[array_position($21::text[], s.modality)] IS NOT NULL AND p.urg[array_position($22::text[], s.urgency)] IS NOT NULL AND p.esc IS NOT NULL AND COALESCE(s.bounty_ceiling, s.max_bounty) >= (SELECT t FROM theta)
 ) y
 WHERE true
-ORDER BY y.current_bounty DESC, y.study_id ASC LIMIT $8;
+ORDER BY y.current_bounty DESC, y.study_id ASC LIMIT $23;
 COMMIT;
 
 -- claimsOf (a radiologist's claims)
@@ -257,8 +257,8 @@ UNION ALL
 WHERE chain_id = $4 AND status = 'CLAIMED' AND lease_expires_at < $5 ORDER BY lease_expires_at LIMIT $6);
 
 -- isEligible
-SELECT 1 FROM studies s JOIN credentials c ON c.chain_id = s.chain_id AND c.radiologist = $2
-WHERE s.chain_id = $1 AND s.study_id = $3
+SELECT 1 FROM studies s JOIN credentials c ON c.chain_id = s.chain_id AND c.radiologist = $1
+WHERE s.chain_id = $2 AND s.study_id = $3
 AND (NOT c.revoked AND c.expires_at > $4 AND s.patient_state = ANY(c.states) AND s.modality = ANY(c.modalities));
 
 -- parameters

@@ -17,7 +17,8 @@ import { StudyFeedRepository } from '../studies/study-feed.repository.js';
 import { StudyVaultRepository } from '../studies/study-vault.repository.js';
 import { StudyRepository, type WorklistPath, type WorklistQuery } from '../studies/study.repository.js';
 import { TreasuryRepository } from '../treasury/treasury.repository.js';
-import { PARAMS_DIGEST_SQL } from '../studies/worklist-bounds.js';
+import { queryRows, sql } from '../sql.js';
+import { paramsDigestSql } from '../studies/worklist-bounds.js';
 import { hex } from '../testing/chain-fixtures.js';
 import { createTestDatabase } from '../testing/test-database.js';
 import { SqlRecorder } from './sql-recorder.js';
@@ -90,7 +91,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
         expect((await rec(`worklistPage ${label}`, () => r.worklistPage(query))).path, label).toBe(path);
       await page('BOUNTY_DESC, ceilings not valid (FULL)', q, 'FULL');
       await page('BOUNTY_DESC FULL, cursor and minBounty', { ...q, after, minBounty: 10n }, 'FULL');
-      await db.query(`INSERT INTO worklist_bounds (chain_id, gen, params_digest, valid_until) VALUES ($1, 1, ${PARAMS_DIGEST_SQL}, $2)`, [CHAIN, T + 86400]);
+      await queryRows(db, sql`INSERT INTO worklist_bounds (chain_id, gen, params_digest, valid_until) VALUES (${CHAIN}, 1, ${paramsDigestSql(sql`${CHAIN}`)}, ${T + 86400})`);
       await page('BOUNTY_DESC, ceilings hold (CEILINGS)', q, 'CEILINGS');
       await page('BOUNTY_DESC CEILINGS, cursor and minBounty', { ...q, after, minBounty: 10n }, 'CEILINGS');
       await page('WAITING_DESC (PER_COMBINATION)', { ...q, sort: 'WAITING_DESC' }, 'PER_COMBINATION');

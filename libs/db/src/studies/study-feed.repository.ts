@@ -2,9 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { MODALITIES, URGENCIES } from '#domain';
 import { eligibleSql } from '../credentials/eligibility.js';
+import { empty, queryRows, raw, sql } from '../sql.js';
 import { BOUNTY_PARAMETER_NAMES, bountySql } from './worklist-bounds.js';
-import { BOUNTY_SQL, PARAMETER_JOINS, WorklistRow, toStudyRow } from './study.repository.js';
-import { queryRows, sql } from '../sql.js';
+import { PARAMETER_JOINS, type WorklistDbRow, type WorklistRow, bountyAtSql, toWorklistRow } from './study.repository.js';
 
 /**
  * A position in the indexed event log: a chain_events ID. IDs grow in the order events are stored, so events of a
@@ -14,8 +14,6 @@ export type FeedPosition = number;
 
 /** The events that change what a worklist shows: a study appears, is taken, comes back; the bounty parameters change. */
 const FEED_EVENTS = ['StudyPosted', 'StudyClaimed', 'LeaseExpired', 'ParameterUpdated'];
-
-const toRow = (r: Record<string, any>): WorklistRow => ({ ...toStudyRow(r), currentBounty: BigInt(r.current_bounty) });
 
 /**
  * What the live worklist needs from the database, read in pages so nothing is ever cut off:
@@ -31,7 +29,7 @@ export class StudyFeedRepository {
 
   /** The newest indexed event's position (0 before the first). */
   async head(chainId: number): Promise<FeedPosition> {
-    const [r] = await queryRows(this.db, sql`SELECT coalesce(max(id), 0) AS id FROM chain_events WHERE chain_id = ${chainId}`);
+    const [r] = await queryRows<{ id: string }>(this.db, sql`SELECT coalesce(max(id), 0) AS id FROM chain_events WHERE chain_id = ${chainId}`);
     return Number(r.id);
   }
 
@@ -47,20 +45,20 @@ export class StudyFeedRepository {
     asOf: number,
     limit: number,
   ): Promise<{ studies: WorklistRow[]; parametersChanged: boolean; last: FeedPosition | null; full: boolean }> {
-    const events: { id: string; name: string; study_id: string | null; param: string | null }[] = await queryRows(this.db, sql`SELECT id, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain_events
+    const events = await queryRows<{ id: string; name: string; study_id: string | null; param: string | null }>(this.db, sql`SELECT id, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain_events
        WHERE chain_id = ${chainId} AND id > ${after} AND id <= ${until} AND name = ANY(${FEED_EVENTS}::text[])
        ORDER BY id LIMIT ${limit}`);
     const ids = [...new Set(events.map((e) => e.study_id).filter((id): id is string => id !== null))];
     const studies = ids.length
-      ? await this.db.query(
-          `SELECT s.*, ${BOUNTY_SQL} AS current_bounty FROM studies s ${PARAMETER_JOINS}
-           WHERE s.chain_id = $1 AND s.study_id = ANY($2::text[]) ORDER BY s.study_id`,
-          [chainId, ids, asOf, MODALITIES, URGENCIES],
+      ? await queryRows<WorklistDbRow>(
+          this.db,
+          sql`SELECT s.*, ${bountyAtSql(asOf)} AS current_bounty FROM studies s ${PARAMETER_JOINS}
+           WHERE s.chain_id = ${chainId} AND s.study_id = ANY(${ids}::text[]) ORDER BY s.study_id`,
         )
       : [];
     const last = events.at(-1);
     return {
-      studies: studies.map(toRow),
+      studies: studies.map(toWorklistRow),
       parametersChanged: events.some((e) => e.name === 'ParameterUpdated' && BOUNTY_PARAMETER_NAMES.includes(e.param ?? '')),
       last: last ? Number(last.id) : null,
       full: events.length === limit,
@@ -76,29 +74,35 @@ export class StudyFeedRepository {
     // the hour of a study posted at p ticks over at times t ≡ p (mod 3600): those in (from, to] are the residues
     // (from mod 3600, to mod 3600], circularly; a window of an hour or more contains every residue
     const [lo, hi] = [from % 3600, to % 3600];
-    const residue = to - from >= 3600 ? '' : lo < hi ? `AND (s.posted_at % 3600) > $8 AND (s.posted_at % 3600) <= $9` : `AND ((s.posted_at % 3600) > $8 OR (s.posted_at % 3600) <= $9)`;
-    const at = (t: string) => bountySql({ base: 'b.value', urgency: 'u.value', escalation: 'esc.value', asOf: t });
-    const rows = await this.db.query(
-      `SELECT s.*, ${at('$3::bigint')} AS current_bounty FROM studies s ${PARAMETER_JOINS}
-       WHERE s.chain_id = $1 AND s.status = 'OPEN' AND ($7::text IS NULL OR s.study_id > $7::text) ${residue}
-         AND div(GREATEST($3::bigint - s.posted_at, 0), 3600) > div(GREATEST($2::bigint - s.posted_at, 0), 3600)
-         AND ${at('$3::bigint')} > ${at('$2::bigint')}
-       ORDER BY s.study_id LIMIT $6`,
-      [chainId, from, to, MODALITIES, URGENCIES, limit, afterId, ...(residue ? [lo, hi] : [])],
+    const residue =
+      to - from >= 3600
+        ? empty
+        : lo < hi
+          ? sql`AND (s.posted_at % 3600) > ${lo} AND (s.posted_at % 3600) <= ${hi}`
+          : sql`AND ((s.posted_at % 3600) > ${lo} OR (s.posted_at % 3600) <= ${hi})`;
+    const [fromTime, toTime] = [sql`${from}::bigint`, sql`${to}::bigint`];
+    const at = (t: typeof toTime) => bountySql({ base: raw('b.value'), urgency: raw('u.value'), escalation: raw('esc.value'), asOf: t });
+    const rows = await queryRows<WorklistDbRow>(
+      this.db,
+      sql`SELECT s.*, ${at(toTime)} AS current_bounty FROM studies s ${PARAMETER_JOINS}
+       WHERE s.chain_id = ${chainId} AND s.status = 'OPEN' AND (${afterId}::text IS NULL OR s.study_id > ${afterId}::text) ${residue}
+         AND div(GREATEST(${toTime} - s.posted_at, 0), 3600) > div(GREATEST(${fromTime} - s.posted_at, 0), 3600)
+         AND ${at(toTime)} > ${at(fromTime)}
+       ORDER BY s.study_id LIMIT ${limit}`,
     );
-    return rows.map(toRow);
+    return rows.map(toWorklistRow);
   }
 
   /** Which of `radiologists` may claim which of `studyIds` at `asOf`: the worklist's rule (credential, state, modality). */
   async eligiblePairs(chainId: number, radiologists: string[], studyIds: string[], asOf: number): Promise<Set<string>> {
     if (!radiologists.length || !studyIds.length) return new Set();
-    const rows = await this.db.query(
-      `SELECT c.radiologist, s.study_id FROM credentials c
-       JOIN studies s ON s.chain_id = c.chain_id AND s.study_id = ANY($3::text[])
-       WHERE c.chain_id = $1 AND c.radiologist = ANY($2::text[])
-         AND ${eligibleSql({ credential: 'c', state: 's.patient_state', modality: 's.modality', asOf: '$4' })}`,
-      [chainId, radiologists, studyIds, asOf],
+    const rows = await queryRows<{ radiologist: string; study_id: string }>(
+      this.db,
+      sql`SELECT c.radiologist, s.study_id FROM credentials c
+       JOIN studies s ON s.chain_id = c.chain_id AND s.study_id = ANY(${studyIds}::text[])
+       WHERE c.chain_id = ${chainId} AND c.radiologist = ANY(${radiologists}::text[])
+         AND ${eligibleSql({ credential: 'c', state: 's.patient_state', modality: 's.modality', asOf })}`,
     );
-    return new Set(rows.map((r: Record<string, string>) => `${r.radiologist}:${r.study_id}`));
+    return new Set(rows.map((r) => `${r.radiologist}:${r.study_id}`));
   }
 }

@@ -1,5 +1,4 @@
-import type { EntityManager } from 'typeorm';
-import { MODALITIES, URGENCIES } from '#domain';
+import { type Queryable, type Sql, queryRows, raw, sql } from '../sql.js';
 
 /**
  * Bounty ceilings: what lets the worklist's BOUNTY_DESC page read a few hundred rows instead of computing the
@@ -37,38 +36,39 @@ import { MODALITIES, URGENCIES } from '#domain';
 /** The parameters the bounty formula reads (others, like the fee, do not change any bounty). */
 export const BOUNTY_PARAMETER_NAMES = ['baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour'];
 
-/** Digest of the bounty parameters of chain $1: the ceilings' generation is trusted only while this is unchanged. */
-export const PARAMS_DIGEST_SQL = `(SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
-   FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name IN (${BOUNTY_PARAMETER_NAMES.map((n) => `'${n}'`).join(', ')}))`;
+/** Digest of the bounty parameters of the chain: the ceilings' generation is trusted only while this is unchanged. */
+export const paramsDigestSql = (chainId: Sql) => sql`(SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
+   FROM incentive_parameters ip WHERE ip.chain_id = ${chainId} AND ip.name IN (${raw(BOUNTY_PARAMETER_NAMES.map((n) => `'${n}'`).join(', '))}))`;
 
 /**
  * The bounty formula in SQL: identical integer arithmetic to BountyMath.sol and libs/domain/src/bounty.ts
  * (numeric is exact; div() truncates like uint256 division), over a study `s` and the given parameter expressions.
  * apps/indexer/src/store/study.repository.spec.ts proves SQL and TypeScript agree on random inputs.
  */
-export function bountySql(p: { base: string; urgency: string; escalation: string; asOf: string }): string {
-  return `LEAST(s.max_bounty,
+export function bountySql(p: { base: Sql; urgency: Sql; escalation: Sql; asOf: Sql }): Sql {
+  return sql`LEAST(s.max_bounty,
   div(${p.base} * s.difficulty_bps * ${p.urgency} * (10000 + ${p.escalation} * div(GREATEST(${p.asOf} - s.posted_at, 0), 3600)),
       1000000000000))`;
 }
 
 /**
- * A one-row CTE body `p(base, urg, esc)` with chain $1's bounty parameters as arrays in the order of MODALITIES
- * ($modalities) and URGENCIES ($urgencies), so a query computes bounties without joining per row.
+ * A one-row CTE body `p(base, urg, esc)` with the chain's bounty parameters as arrays in the order of MODALITIES
+ * and URGENCIES (`modalities`, `urgencies`: text[] expressions of those names), so a query computes bounties
+ * without joining per row.
  */
-export const paramsCte = (modalities: string, urgencies: string) => `SELECT
-    ARRAY(SELECT ip.value FROM unnest(${modalities}::text[]) WITH ORDINALITY AS m(name, i)
-          LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
-    ARRAY(SELECT ip.value FROM unnest(${urgencies}::text[]) WITH ORDINALITY AS u(name, i)
-          LEFT JOIN incentive_parameters ip ON ip.chain_id = $1 AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
-    (SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = $1 AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc`;
+export const paramsCte = (chainId: Sql, modalities: Sql, urgencies: Sql) => sql`SELECT
+    ARRAY(SELECT ip.value FROM unnest(${modalities}) WITH ORDINALITY AS m(name, i)
+          LEFT JOIN incentive_parameters ip ON ip.chain_id = ${chainId} AND ip.name = 'baseBounty' AND ip.key = m.i - 1 ORDER BY m.i) AS base,
+    ARRAY(SELECT ip.value FROM unnest(${urgencies}) WITH ORDINALITY AS u(name, i)
+          LEFT JOIN incentive_parameters ip ON ip.chain_id = ${chainId} AND ip.name = 'urgencyMultiplierBps' AND ip.key = u.i - 1 ORDER BY u.i) AS urg,
+    (SELECT ip.value FROM incentive_parameters ip WHERE ip.chain_id = ${chainId} AND ip.name = 'escalationBpsPerHour' AND ip.key = 0) AS esc`;
 
 /** bountySql over the arrays of paramsCte (a CTE named `p` in scope). */
-export const bountyFromParamsSql = (modalities: string, urgencies: string, asOf: string) =>
+export const bountyFromParamsSql = (modalities: Sql, urgencies: Sql, asOf: Sql) =>
   bountySql({
-    base: `p.base[array_position(${modalities}::text[], s.modality)]`,
-    urgency: `p.urg[array_position(${urgencies}::text[], s.urgency)]`,
-    escalation: 'p.esc',
+    base: sql`p.base[array_position(${modalities}, s.modality)]`,
+    urgency: sql`p.urg[array_position(${urgencies}, s.urgency)]`,
+    escalation: raw('p.esc'),
     asOf,
   });
 
@@ -81,11 +81,14 @@ export interface BoundsState {
 }
 
 /** What the worklist needs to know: may it trust the ceilings at chain time `asOf`? (in the caller's snapshot) */
-export const BOUNDS_HOLD_SQL = (asOf: string) =>
-  `COALESCE((SELECT wb.valid_until >= ${asOf} AND wb.params_digest = ${PARAMS_DIGEST_SQL} FROM worklist_bounds wb WHERE wb.chain_id = $1), false)`;
+export const boundsHoldSql = (chainId: Sql, asOf: Sql) =>
+  sql`COALESCE((SELECT wb.valid_until >= ${asOf} AND wb.params_digest = ${paramsDigestSql(chainId)} FROM worklist_bounds wb WHERE wb.chain_id = ${chainId}), false)`;
 
-export async function boundsState(tx: Pick<EntityManager, 'query'>, chainId: number): Promise<BoundsState | null> {
-  const rows = await tx.query(`SELECT gen, params_digest, valid_until, refresh_gen FROM worklist_bounds WHERE chain_id = $1`, [chainId]);
+export async function boundsState(tx: Queryable, chainId: number): Promise<BoundsState | null> {
+  const rows = await queryRows<{ gen: number; params_digest: string | null; valid_until: string | null; refresh_gen: number | null }>(
+    tx,
+    sql`SELECT gen, params_digest, valid_until, refresh_gen FROM worklist_bounds WHERE chain_id = ${chainId}`,
+  );
   if (!rows.length) return null;
   const r = rows[0];
   return { gen: r.gen, paramsDigest: r.params_digest, validUntil: r.valid_until === null ? null : Number(r.valid_until), refreshing: r.refresh_gen !== null };
