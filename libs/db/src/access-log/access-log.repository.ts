@@ -1,3 +1,6 @@
+// The access-log aggregate (libs/db/src/access-log): study_access_log is insert-only through append(); seq,
+// prev_hash and hash are set by the BEFORE INSERT trigger study_access_log_chain, and UPDATE, DELETE and
+// TRUNCATE are refused by triggers (migration StudyVault).
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';

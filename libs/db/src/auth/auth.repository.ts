@@ -1,3 +1,6 @@
+// The auth aggregate (libs/db/src/auth): auth_nonces and sessions are written only by this repository (sign-in,
+// sign-out, and the prune loops' batched deletes). role.repository.ts only reads what the indexer projected
+// (credentials, contract_roles: projections/roles.projection.ts) and ro_members.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { PruneOptions } from '../pruning.js';

@@ -1,3 +1,4 @@
+// The bus inbox (libs/db/src/bus-inbox): bus_inbox is written only here, one row per (consumer, message ID).
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { queryRows, sql } from '../sql.js';

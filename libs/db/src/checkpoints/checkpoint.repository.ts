@@ -1,3 +1,5 @@
+// The indexer's progress (libs/db/src/checkpoints): indexer_checkpoints is written only by the indexer's event
+// store (apps/indexer/src/store/event-store.ts, in the same transaction as the events it records); read here.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { Checkpoint } from '../chain-events.js';

@@ -1,3 +1,9 @@
+// The credentials aggregate (libs/db/src/credentials): who writes what.
+// - credentials (on-chain attestations: states, modalities, expires_at, revoked, verifier, updated_block): the
+//   indexer's apps/indexer/src/store/projections/credentials.projection.ts only; a reorg deletes and replays them.
+// - credential_applications, credential_licences, notifications: this repository (the API's review workflow and
+//   the settler's expiry notices); status moves PENDING → APPROVED/REJECTED, APPROVED → REVOKED, guarded in SQL.
+// eligibility.ts is the one SQL spelling of the eligibility rule, used by the studies queries.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { queryRows, sql } from '../sql.js';

@@ -1,3 +1,7 @@
+// The governance aggregate (libs/db/src/governance): governance_proposals (with for/against/abstain tallies),
+// governance_votes and dao_votes are written only by the indexer (projections/governance.projection.ts), and
+// parameter_changes by projections/parameters.projection.ts (its proposal_id by attributeProposals, after the
+// batch). A reorg deletes the touched proposals/members and replays their events. This repository only reads.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { queryRows, sql } from '../sql.js';

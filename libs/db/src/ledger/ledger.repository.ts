@@ -1,3 +1,7 @@
+// The ledger aggregate (libs/db/src/ledger): `ledger_entries` is written only by the indexer
+// (apps/indexer/src/store/projections/ledger.projection.ts inserts the lines every projection collected, by COPY,
+// with the mapping ledgerLinesOf in #domain); a reorg deletes the rows above the common ancestor (event-store.ts).
+// This repository only reads.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { queryRows, sql } from '../sql.js';

@@ -1,3 +1,5 @@
+// The rate-limits aggregate (libs/db/src/rate-limits): rate_limit_buckets and rate_limit_client_buckets are
+// written only here (take: one UPSERT per request; pruneFull: batched deletes of full buckets).
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { PruneOptions } from '../pruning.js';

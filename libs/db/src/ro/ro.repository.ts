@@ -1,3 +1,5 @@
+// The RO aggregate (libs/db/src/ro): radiology_orgs, ro_members and encryption_keys are written only here (by the
+// API's RO features); ro_members' partial unique index decides that a wallet is a depositor of one RO only.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { execute, queryRows, sql } from '../sql.js';

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { MODALITIES, URGENCIES } from '#domain';
 import { eligibleSql } from '../credentials/eligibility.js';
 import { empty, queryRows, raw, sql } from '../sql.js';
 import { BOUNTY_PARAMETER_NAMES, bountySql } from './worklist-bounds.js';

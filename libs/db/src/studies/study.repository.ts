@@ -1,3 +1,17 @@
+// The studies aggregate (libs/db/src/studies): tables `studies`, `incentive_parameters`, `worklist_bounds`, and
+// the RO's off-chain side (study_postings, study_payloads, study_leases, study_reports: study-vault.repository.ts).
+// Who writes what — the read side here never writes an indexed table:
+// - studies, event columns (study_id … updated_block, status, radiologist, locked_bounty, fee_bps, claimed_at,
+//   lease_expires_at, report_hash, reported_at, dispute_deadline, payout, fee, refund, settled_at, posted_tx,
+//   posted_block): the indexer's projection apps/indexer/src/store/projections/studies.projection.ts (COPY for
+//   StudyPosted, set-based UPDATEs for the rest); a reorg deletes the touched rows and replays their events
+//   (apps/indexer/src/store/event-store.ts rollback).
+// - studies.bounty_ceiling, ceiling_until, ceiling_gen: written only by apps/indexer/src/store/bounds-refresher.ts;
+//   cleared by the trigger studies_clear_ceiling_on_update (migration WorklistBounds) when a study is OPEN again or
+//   its bounty inputs change; a new row carrying one is refused by studies_refuse_ceiling_on_insert. Read by the
+//   worklist's CEILINGS path (see worklist-bounds.ts for why that is safe).
+// - worklist_bounds: bounds-refresher.ts only. incentive_parameters: projections/parameters.projection.ts.
+// - study_postings, study_payloads, study_leases, study_reports: StudyVaultRepository (the API), insert-only.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { MODALITIES, URGENCIES } from '#domain';

@@ -1,3 +1,6 @@
+// The treasury aggregate (libs/db/src/treasury): treasury_proposals and treasury_signatures are written only here
+// (the API proposes and collects signatures; markExecuted/markStale after the Safe executes). updated_at is set
+// by these statements (its DEFAULT covers the insert).
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { type Sql, execute, queryRows, sql } from '../sql.js';
