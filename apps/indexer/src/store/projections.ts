@@ -46,6 +46,10 @@ const PROJECTIONS: Projection[] = [
 
 const PROJECTION_OF = new Map<string, Projection>(PROJECTIONS.flatMap((p) => p.events.map((name): [string, Projection] => [name, p])));
 const RUNNERS = new Map<string, Runner>(PROJECTIONS.flatMap((p) => Object.entries(p.runners)));
+// an event kind projected twice, or listed without a runner (or the reverse), is a mistake caught at start
+for (const p of PROJECTIONS)
+  for (const name of new Set([...p.events, ...Object.keys(p.runners)]))
+    if (PROJECTION_OF.get(name) !== p || !p.runners[name]) throw new Error(`projection of ${name}: listed once, with its runner, in one projection`);
 
 /** Low-volume kinds that a rollback replays by entity key (see EventStore.rollback and deleteEntities). */
 export const REPLAYED_BY_ENTITY = [governanceProposalsProjection, votingPowerProjection, rolesProjection].flatMap((p) => [...p.events]);
