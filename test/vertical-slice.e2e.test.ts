@@ -71,7 +71,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     expect(BigInt(item.currentBounty)).toBe(expected);
     expect(BigInt(item.currentBounty)).toBe(await stack.owner.market.currentBounty(studyId));
 
-    // the indexer keeps the worklist's bounty ceilings ahead of chain time (libs/db/src/repositories/worklist-bounds.ts):
+    // the indexer keeps the worklist's bounty ceilings ahead of chain time (libs/db/src/studies/worklist-bounds.ts):
     // once they are published, the page comes from them, with the same bounty
     const studies = stack.api.get(StudyRepository);
     const reader = devWallet(ALICE, stack.provider).address.toLowerCase();

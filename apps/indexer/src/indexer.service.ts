@@ -142,7 +142,7 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
   }
 
   /**
-   * The worklist's bounty ceilings (libs/db/src/repositories/worklist-bounds.ts), only while caught up (during a
+   * The worklist's bounty ceilings (libs/db/src/studies/worklist-bounds.ts), only while caught up (during a
    * backfill the indexed time is history): one chunk of the refresher per step; when the step found nothing new
    * (`idleHead`: the chain head it saw), more for up to ~50 ms, until the chain moves. A new block waits for at
    * most about one chunk.

@@ -2,21 +2,21 @@ import { type DynamicModule, Global, Injectable, Module, type OnApplicationShutd
 import { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { createDataSource } from './data-source.js';
-import { AuthRepository } from './repositories/auth.repository.js';
-import { CredentialRepository } from './repositories/credential.repository.js';
-import { CheckpointRepository } from './repositories/checkpoint.repository.js';
-import { GovernanceRepository } from './repositories/governance.repository.js';
-import { InboxRepository } from './repositories/inbox.repository.js';
-import { LedgerRepository } from './repositories/ledger.repository.js';
-import { RoleRepository } from './repositories/role.repository.js';
-import { StudyRepository } from './repositories/study.repository.js';
-import { AccessLogRepository } from './repositories/access-log.repository.js';
-import { RoRepository } from './repositories/ro.repository.js';
-import { StudyVaultRepository } from './repositories/study-vault.repository.js';
-import { RateLimitRepository } from './repositories/rate-limit.repository.js';
-import { RelayOutboxRepository } from './repositories/relay-outbox.repository.js';
-import { StudyFeedRepository } from './repositories/study-feed.repository.js';
-import { TreasuryRepository } from './repositories/treasury.repository.js';
+import { AuthRepository } from './auth/auth.repository.js';
+import { CredentialRepository } from './credentials/credential.repository.js';
+import { CheckpointRepository } from './checkpoints/checkpoint.repository.js';
+import { GovernanceRepository } from './governance/governance.repository.js';
+import { InboxRepository } from './bus-inbox/inbox.repository.js';
+import { LedgerRepository } from './ledger/ledger.repository.js';
+import { RoleRepository } from './auth/role.repository.js';
+import { StudyRepository } from './studies/study.repository.js';
+import { AccessLogRepository } from './access-log/access-log.repository.js';
+import { RoRepository } from './ro/ro.repository.js';
+import { StudyVaultRepository } from './studies/study-vault.repository.js';
+import { RateLimitRepository } from './rate-limits/rate-limit.repository.js';
+import { RelayOutboxRepository } from './relay/relay-outbox.repository.js';
+import { StudyFeedRepository } from './studies/study-feed.repository.js';
+import { TreasuryRepository } from './treasury/treasury.repository.js';
 
 const repositories = [
   AuthRepository, CheckpointRepository, LedgerRepository, RoleRepository, StudyRepository,

@@ -1,11 +1,23 @@
 import type { EntityManager } from 'typeorm';
 import { MODALITIES, URGENCIES } from '#domain';
-import { PARAMS_DIGEST_SQL, bountyFromParamsSql, paramsCte } from '#db';
+import { bountyFromParamsSql, execute, paramsCte, paramsDigestSql, queryRows, raw, sql } from '#db';
 
-// The indexer's bounty-ceiling refresher: how and why, see libs/db/src/repositories/worklist-bounds.ts (the
+// The indexer's bounty-ceiling refresher: how and why, see libs/db/src/studies/worklist-bounds.ts (the
 // worklist reads the ceilings; only the indexer writes them).
 
-const FOREVER = '9223372036854775807';
+const FOREVER = raw('9223372036854775807');
+
+/** The row of worklist_bounds (or nulls before the first refresh) with the current parameters' digest. */
+interface BoundsDbRow {
+  gen: number | null;
+  params_digest: string | null;
+  valid_until: string | null;
+  refresh_gen: number | null;
+  refresh_digest: string | null;
+  refresh_until: string | null;
+  refresh_after_id: string | null;
+  digest: string;
+}
 
 export interface BoundsRefreshOptions {
   /** how far past the indexed head's time the ceilings must hold (seconds) */
@@ -31,14 +43,14 @@ export interface BoundsChunkResult {
  * due, then rewrites one chunk of open studies; the last chunk publishes the new bounds.
  */
 export async function refreshBoundsChunk(tx: EntityManager, chainId: number, now: number, opts: BoundsRefreshOptions): Promise<BoundsChunkResult> {
-  const [s] = await tx.query(
-    `SELECT b.gen, b.params_digest, b.valid_until, b.refresh_gen, b.refresh_digest, b.refresh_until,
-            b.refresh_after_id, ${PARAMS_DIGEST_SQL} AS digest
-     FROM (SELECT 1) one LEFT JOIN worklist_bounds b ON b.chain_id = $1`,
-    [chainId],
+  const [s] = await queryRows<BoundsDbRow>(
+    tx,
+    sql`SELECT b.gen, b.params_digest, b.valid_until, b.refresh_gen, b.refresh_digest, b.refresh_until,
+            b.refresh_after_id, ${paramsDigestSql(sql`${chainId}`)} AS digest
+     FROM (SELECT 1) one LEFT JOIN worklist_bounds b ON b.chain_id = ${chainId}`,
   );
   const result: BoundsChunkResult = { started: false, scanned: 0, updated: 0, completed: false, idle: false };
-  let gen: number = s.refresh_gen;
+  let gen = s.refresh_gen;
   let until = s.refresh_until === null ? null : Number(s.refresh_until);
   let after: string = s.refresh_after_id ?? '';
   // a refresh under way whose parameters changed meanwhile is restarted with a new generation
@@ -47,58 +59,59 @@ export async function refreshBoundsChunk(tx: EntityManager, chainId: number, now
     const due = !current || s.valid_until === null || now > Number(s.valid_until) - opts.horizonSeconds / 2;
     if (until === null && !due) return { ...result, idle: true };
     // a new generation for new parameters, distinct from any an abandoned refresh may have written
-    gen = current ? s.gen : Math.max(s.gen ?? 0, s.refresh_gen ?? 0) + 1;
+    gen = current && s.gen !== null ? s.gen : Math.max(s.gen ?? 0, s.refresh_gen ?? 0) + 1;
     until = now + opts.horizonSeconds;
     after = '';
     result.started = true;
     // new parameters: the published bounds are withdrawn at once (the chunks will overwrite ceilings of the
     // published generation with ones of parameters it does not describe)
-    await tx.query(
-      `INSERT INTO worklist_bounds (chain_id, refresh_gen, refresh_digest, refresh_until, refresh_after_id)
-       VALUES ($1, $2, $3, $4, NULL)
+    await execute(
+      tx,
+      sql`INSERT INTO worklist_bounds (chain_id, refresh_gen, refresh_digest, refresh_until, refresh_after_id)
+       VALUES (${chainId}, ${gen}, ${s.digest}, ${until}, NULL)
        ON CONFLICT (chain_id) DO UPDATE SET refresh_gen = EXCLUDED.refresh_gen, refresh_digest = EXCLUDED.refresh_digest,
          refresh_until = EXCLUDED.refresh_until, refresh_after_id = NULL,
-         valid_until = CASE WHEN $5 THEN worklist_bounds.valid_until END`,
-      [chainId, gen, s.digest, until, current],
+         valid_until = CASE WHEN ${current} THEN worklist_bounds.valid_until END`,
     );
   }
 
   // one chunk: the next open studies by study ID (the primary key's order); those whose ceiling is of another
   // generation or ends before `until` get bounty(until) (NULL and FOREVER once that is max_bounty)
-  const [r] = await tx.query(
-    `WITH p AS (${paramsCte('$5', '$6')}),
+  const [modalityNames, urgencyNames, untilTime] = [sql`${MODALITIES}::text[]`, sql`${URGENCIES}::text[]`, sql`${until}::bigint`];
+  const [r] = await queryRows<{ scanned: number; updated: number; last_id: string | null }>(
+    tx,
+    sql`WITH p AS (${paramsCte(sql`${chainId}`, modalityNames, urgencyNames)}),
      chunk AS (
        SELECT study_id FROM studies
-       WHERE chain_id = $1 AND status = 'OPEN' AND study_id > $4::text
-       ORDER BY study_id LIMIT $7
+       WHERE chain_id = ${chainId} AND status = 'OPEN' AND study_id > ${after}::text
+       ORDER BY study_id LIMIT ${opts.chunkRows}
      ), calc AS (
-       SELECT s.study_id, s.max_bounty, ${bountyFromParamsSql('$5', '$6', '$3::bigint')} AS b
+       SELECT s.study_id, s.max_bounty, ${bountyFromParamsSql(modalityNames, urgencyNames, untilTime)} AS b
        FROM studies s JOIN chunk c ON c.study_id = s.study_id CROSS JOIN p
-       WHERE s.chain_id = $1 AND (s.ceiling_gen IS DISTINCT FROM $2 OR s.ceiling_until IS NULL OR s.ceiling_until < $3)
+       WHERE s.chain_id = ${chainId} AND (s.ceiling_gen IS DISTINCT FROM ${gen} OR s.ceiling_until IS NULL OR s.ceiling_until < ${until})
      ), u AS (
        UPDATE studies s
        SET bounty_ceiling = CASE WHEN c.b < c.max_bounty THEN c.b END,
-           ceiling_until = CASE WHEN c.b < c.max_bounty OR c.b IS NULL THEN $3::bigint ELSE ${FOREVER} END,
-           ceiling_gen = $2
-       FROM calc c WHERE s.chain_id = $1 AND s.study_id = c.study_id
+           ceiling_until = CASE WHEN c.b < c.max_bounty OR c.b IS NULL THEN ${untilTime} ELSE ${FOREVER} END,
+           ceiling_gen = ${gen}
+       FROM calc c WHERE s.chain_id = ${chainId} AND s.study_id = c.study_id
        RETURNING 1
      )
      SELECT (SELECT count(*) FROM chunk)::int AS scanned, (SELECT count(*) FROM u)::int AS updated,
             (SELECT max(study_id) FROM chunk) AS last_id`,
-    [chainId, gen, until, after, MODALITIES, URGENCIES, opts.chunkRows],
   );
   result.scanned = r.scanned;
   result.updated = r.updated;
   if (r.scanned < opts.chunkRows) {
-    await tx.query(
-      `UPDATE worklist_bounds SET gen = refresh_gen, params_digest = refresh_digest, valid_until = refresh_until, refreshed_at = now(),
+    await execute(
+      tx,
+      sql`UPDATE worklist_bounds SET gen = refresh_gen, params_digest = refresh_digest, valid_until = refresh_until, refreshed_at = now(),
          refresh_gen = NULL, refresh_digest = NULL, refresh_until = NULL, refresh_after_id = NULL
-       WHERE chain_id = $1`,
-      [chainId],
+       WHERE chain_id = ${chainId}`,
     );
     result.completed = true;
   } else {
-    await tx.query(`UPDATE worklist_bounds SET refresh_after_id = $2 WHERE chain_id = $1`, [chainId, r.last_id]);
+    await execute(tx, sql`UPDATE worklist_bounds SET refresh_after_id = ${r.last_id} WHERE chain_id = ${chainId}`);
   }
   return result;
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
-import { type BlockHeader, type ChainEvent, type Checkpoint, type OutboxMessage, readCheckpoint } from '#db';
+import { type BlockHeader, type ChainEvent, type Checkpoint, type OutboxMessage, execute, queryRows, readCheckpoint, sql } from '#db';
 import { copyRows } from './copy.js';
 import { type BoundsChunkResult, type BoundsRefreshOptions, refreshBoundsChunk } from './bounds-refresher.js';
 import { CREDENTIAL_EVENTS, PARAMETER_EVENTS, REPLAYED_BY_ENTITY, STUDY_EVENTS, applyEvents, deleteEntities, entityOf } from './projections.js';
@@ -16,12 +16,25 @@ export const messageIdOf = (chainId: number, e: Pick<ChainEvent, 'blockHash' | '
 
 /** Locks the chain's bus cursor row (creating it) and returns the last acknowledged event ID. */
 async function lockCursor(tx: EntityManager, chainId: number): Promise<string> {
-  await tx.query(`INSERT INTO bus_cursor (chain_id) VALUES ($1) ON CONFLICT (chain_id) DO NOTHING`, [chainId]);
-  const [{ last }] = await tx.query(`SELECT last_event_id AS last FROM bus_cursor WHERE chain_id = $1 FOR UPDATE`, [chainId]);
+  await queryRows(tx, sql`INSERT INTO bus_cursor (chain_id) VALUES (${chainId}) ON CONFLICT (chain_id) DO NOTHING`);
+  const [{ last }] = await queryRows<{ last: string }>(tx, sql`SELECT last_event_id AS last FROM bus_cursor WHERE chain_id = ${chainId} FOR UPDATE`);
   return String(last);
 }
 
-function toEvent(r: Record<string, any>): ChainEvent {
+/** A row of chain_events (the columns an event is rebuilt from; `id` where the query selects it). */
+interface ChainEventDbRow {
+  id: string;
+  block_number: string;
+  block_hash: string;
+  block_time: string;
+  tx_hash: string;
+  log_index: number;
+  contract: string;
+  name: string;
+  args: ChainEvent['args'];
+}
+
+function toEvent(r: Omit<ChainEventDbRow, 'id'>): ChainEvent {
   return {
     blockNumber: Number(r.block_number),
     blockHash: r.block_hash,
@@ -49,12 +62,9 @@ export class EventStore {
 
   /** Stored headers in [from, to], newest first. */
   async blocks(chainId: number, stream: string, from: number, to: number): Promise<BlockHeader[]> {
-    const rows = await this.db.query(
-      `SELECT block_number, block_hash, parent_hash, block_time FROM indexed_blocks
-       WHERE chain_id = $1 AND stream = $2 AND block_number BETWEEN $3 AND $4 ORDER BY block_number DESC`,
-      [chainId, stream, from, to],
-    );
-    return rows.map((r: Record<string, any>) => ({
+    const rows = await queryRows<{ block_number: string; block_hash: string; parent_hash: string; block_time: string }>(this.db, sql`SELECT block_number, block_hash, parent_hash, block_time FROM indexed_blocks
+       WHERE chain_id = ${chainId} AND stream = ${stream} AND block_number BETWEEN ${from} AND ${to} ORDER BY block_number DESC`);
+    return rows.map((r) => ({
       blockNumber: Number(r.block_number),
       blockHash: r.block_hash,
       parentHash: r.parent_hash,
@@ -70,10 +80,7 @@ export class EventStore {
     const qr = this.db.createQueryRunner();
     await qr.connect();
     try {
-      const [{ ok, pid }] = await qr.query(`SELECT pg_try_advisory_lock($1::int, hashtext($2)) AS ok, pg_backend_pid() AS pid`, [
-        LOCK_NAMESPACE,
-        `${chainId}:${stream}`,
-      ]);
+      const [{ ok, pid }] = await queryRows<{ ok: boolean; pid: number }>(qr, sql`SELECT pg_try_advisory_lock(${LOCK_NAMESPACE}::int, hashtext(${`${chainId}:${stream}`})) AS ok, pg_backend_pid() AS pid`);
       if (ok) return new StoreWriter(qr, chainId, stream, pid);
     } catch (e) {
       await qr.release();
@@ -93,17 +100,11 @@ export class EventStore {
   async drainOutbox(chainId: number, limit: number, deliver: (messages: OutboxMessage[]) => Promise<Set<string>>): Promise<{ offered: number; acked: number }> {
     return this.db.transaction(async (tx) => {
       const last = await lockCursor(tx, chainId);
-      const notices: { id: string; payload: ChainEvent }[] = await tx.query(
-        `SELECT id, payload FROM outbox WHERE chain_id = $1 ORDER BY id LIMIT $2`,
-        [chainId, limit],
-      );
-      const events: Record<string, any>[] =
+      const notices = await queryRows<{ id: string; payload: ChainEvent }>(tx, sql`SELECT id, payload FROM outbox WHERE chain_id = ${chainId} ORDER BY id LIMIT ${limit}`);
+      const events: ChainEventDbRow[] =
         notices.length < limit
-          ? await tx.query(
-              `SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
-               WHERE chain_id = $1 AND id > $2 ORDER BY id LIMIT $3`,
-              [chainId, last, limit - notices.length],
-            )
+          ? await queryRows<ChainEventDbRow>(tx, sql`SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+               WHERE chain_id = ${chainId} AND id > ${last} ORDER BY id LIMIT ${limit - notices.length}`)
           : [];
       const messages: OutboxMessage[] = [
         ...notices.map((n) => ({ key: `notice:${n.id}`, messageId: messageIdOf(chainId, n.payload, true), event: { chainId, ...n.payload, removed: true } })),
@@ -115,24 +116,21 @@ export class EventStore {
       if (messages.length === 0) return { offered: 0, acked: 0 };
       const acked = await deliver(messages);
       const ackedNotices = notices.filter((n) => acked.has(`notice:${n.id}`)).map((n) => n.id);
-      if (ackedNotices.length) await tx.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [ackedNotices]);
+      if (ackedNotices.length) await execute(tx, sql`DELETE FROM outbox WHERE id = ANY(${ackedNotices}::bigint[])`);
       let cursor: string | null = null;
       for (const r of events) {
         if (!acked.has(`event:${r.id}`)) break; // only an unbroken prefix: order is kept
         cursor = r.id;
       }
-      if (cursor !== null) await tx.query(`UPDATE bus_cursor SET last_event_id = $2, updated_at = now() WHERE chain_id = $1`, [chainId, cursor]);
+      if (cursor !== null) await execute(tx, sql`UPDATE bus_cursor SET last_event_id = ${cursor}, updated_at = now() WHERE chain_id = ${chainId}`);
       return { offered: messages.length, acked: acked.size };
     });
   }
 
   /** Messages not yet acknowledged by the bus. */
   async pendingMessages(chainId: number): Promise<number> {
-    const [{ n }] = await this.db.query(
-      `SELECT (SELECT count(*) FROM outbox WHERE chain_id = $1)
-            + (SELECT count(*) FROM chain_events WHERE chain_id = $1 AND id > coalesce((SELECT last_event_id FROM bus_cursor WHERE chain_id = $1), 0)) AS n`,
-      [chainId],
-    );
+    const [{ n }] = await queryRows<{ n: string }>(this.db, sql`SELECT (SELECT count(*) FROM outbox WHERE chain_id = ${chainId})
+            + (SELECT count(*) FROM chain_events WHERE chain_id = ${chainId} AND id > coalesce((SELECT last_event_id FROM bus_cursor WHERE chain_id = ${chainId}), 0)) AS n`);
     return Number(n);
   }
 
@@ -154,7 +152,7 @@ export class StoreWriter {
     if (this.released) throw new NotWriterError('this writer was released');
     return this.qr.manager.transaction(async (tx) => {
       // re-entrant for the session that holds the lock, refused while another session holds it
-      const [{ ok }] = await tx.query(`SELECT pg_try_advisory_xact_lock($1::int, hashtext($2)) AS ok`, [LOCK_NAMESPACE, `${this.chainId}:${this.stream}`]);
+      const [{ ok }] = await queryRows<{ ok: boolean }>(tx, sql`SELECT pg_try_advisory_xact_lock(${LOCK_NAMESPACE}::int, hashtext(${`${this.chainId}:${this.stream}`})) AS ok`);
       if (!ok) throw new NotWriterError(`another indexer holds the writer lock of ${this.chainId}:${this.stream}`);
       return fn(tx);
     });
@@ -181,10 +179,7 @@ export class StoreWriter {
       let fresh: ChainEvent[] = [];
       if (ordered.length) {
         // which of them are stored already (a batch delivered again): a cheap look at the batch's block range
-        const stored: { tx_hash: string; log_index: number }[] = await tx.query(
-          `SELECT tx_hash, log_index FROM chain_events WHERE chain_id = $1 AND block_number BETWEEN $2 AND $3`,
-          [chainId, ordered[0].blockNumber, ordered[ordered.length - 1].blockNumber],
-        );
+        const stored = await queryRows<{ tx_hash: string; log_index: number }>(tx, sql`SELECT tx_hash, log_index FROM chain_events WHERE chain_id = ${chainId} AND block_number BETWEEN ${ordered[0].blockNumber} AND ${ordered[ordered.length - 1].blockNumber}`);
         const known = new Set(stored.map((r) => `${r.tx_hash}:${r.log_index}`));
         fresh = ordered.filter((e) => !known.has(`${e.txHash}:${e.logIndex}`));
       }
@@ -202,24 +197,18 @@ export class StoreWriter {
       const headers = new Map((opts.blocks ?? []).map((b) => [b.blockNumber, b]));
       headers.set(to.blockNumber, to);
       const hs = [...headers.values()];
-      await tx.query(
-        `INSERT INTO indexed_blocks (chain_id, stream, block_number, block_hash, parent_hash, block_time)
-         SELECT $1::int, $2::text, unnest($3::bigint[]), unnest($4::text[]), unnest($5::text[]), unnest($6::bigint[])
+      await queryRows(tx, sql`INSERT INTO indexed_blocks (chain_id, stream, block_number, block_hash, parent_hash, block_time)
+         SELECT ${chainId}::int, ${this.stream}::text, unnest(${hs.map((b) => b.blockNumber)}::bigint[]), unnest(${hs.map((b) => b.blockHash)}::text[]), unnest(${hs.map((b) => b.parentHash)}::text[]), unnest(${hs.map((b) => b.blockTime)}::bigint[])
          ON CONFLICT ON CONSTRAINT indexed_blocks_pk DO UPDATE
-           SET block_hash = EXCLUDED.block_hash, parent_hash = EXCLUDED.parent_hash, block_time = EXCLUDED.block_time`,
-        [chainId, this.stream, hs.map((b) => b.blockNumber), hs.map((b) => b.blockHash), hs.map((b) => b.parentHash), hs.map((b) => b.blockTime)],
-      );
+           SET block_hash = EXCLUDED.block_hash, parent_hash = EXCLUDED.parent_hash, block_time = EXCLUDED.block_time`);
       if (opts.pruneBelow !== undefined)
-        await tx.query(`DELETE FROM indexed_blocks WHERE chain_id = $1 AND stream = $2 AND block_number < $3`, [chainId, this.stream, opts.pruneBelow]);
-      await tx.query(
-        `INSERT INTO indexer_checkpoints (chain_id, stream, block_number, block_hash, block_time, chain_head, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, now())
+        await execute(tx, sql`DELETE FROM indexed_blocks WHERE chain_id = ${chainId} AND stream = ${this.stream} AND block_number < ${opts.pruneBelow}`);
+      await queryRows(tx, sql`INSERT INTO indexer_checkpoints (chain_id, stream, block_number, block_hash, block_time, chain_head, updated_at)
+         VALUES (${chainId}, ${this.stream}, ${to.blockNumber}, ${to.blockHash}, ${to.blockTime}, ${opts.chainHead ?? null}, now())
          ON CONFLICT ON CONSTRAINT indexer_checkpoints_pk DO UPDATE
            SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, block_time = EXCLUDED.block_time,
                chain_head = COALESCE(EXCLUDED.chain_head, indexer_checkpoints.chain_head), updated_at = now()
-           WHERE indexer_checkpoints.block_number <= EXCLUDED.block_number`,
-        [chainId, this.stream, to.blockNumber, to.blockHash, to.blockTime, opts.chainHead ?? null],
-      );
+           WHERE indexer_checkpoints.block_number <= EXCLUDED.block_number`);
       return fresh;
     });
   }
@@ -234,16 +223,13 @@ export class StoreWriter {
   async rollback(ancestor: BlockHeader): Promise<{ removed: number; rebuilt: number }> {
     const chainId = this.chainId;
     return this.tx(async (tx) => {
-      const removed: Record<string, any>[] = await tx.query(
-        `SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
-         WHERE chain_id = $1 AND block_number > $2 ORDER BY block_number, log_index`,
-        [chainId, ancestor.blockNumber],
-      );
+      const removed = await queryRows<ChainEventDbRow>(tx, sql`SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+         WHERE chain_id = ${chainId} AND block_number > ${ancestor.blockNumber} ORDER BY block_number, log_index`);
       // wait for a relay that is publishing, then: events up to the cursor were published and need a notice
       const last = BigInt(await lockCursor(tx, chainId));
       const notices = removed.filter((r) => BigInt(r.id) <= last).map(toEvent);
       if (notices.length)
-        await tx.query(`INSERT INTO outbox (chain_id, payload) SELECT $1::int, unnest($2::jsonb[])`, [chainId, notices.map((e) => JSON.stringify(e))]);
+        await queryRows(tx, sql`INSERT INTO outbox (chain_id, payload) SELECT ${chainId}::int, unnest(${notices.map((e) => JSON.stringify(e))}::jsonb[])`);
 
       const events = removed.map(toEvent);
       const studies = [...new Set(events.filter((e) => STUDY_EVENTS.includes(e.name)).map((e) => String(e.args.studyId)))];
@@ -252,36 +238,30 @@ export class StoreWriter {
       // the low-volume entities (governance proposals, voting power, contract roles): by their entity key
       const others = new Set(events.filter((e) => REPLAYED_BY_ENTITY.includes(e.name)).map((e) => entityOf(e)!));
 
-      await tx.query(`DELETE FROM ledger_entries WHERE chain_id = $1 AND block_number > $2`, [chainId, ancestor.blockNumber]);
+      await execute(tx, sql`DELETE FROM ledger_entries WHERE chain_id = ${chainId} AND block_number > ${ancestor.blockNumber}`);
       // append-only per event (keyed by tx/log): the rows of removed events go; the others stay as they are
-      await tx.query(`DELETE FROM parameter_changes WHERE chain_id = $1 AND block_number > $2`, [chainId, ancestor.blockNumber]);
-      await tx.query(`DELETE FROM chain_events WHERE chain_id = $1 AND block_number > $2`, [chainId, ancestor.blockNumber]);
-      await tx.query(`DELETE FROM studies WHERE chain_id = $1 AND study_id = ANY($2::text[])`, [chainId, studies]);
-      await tx.query(`DELETE FROM credentials WHERE chain_id = $1 AND radiologist = ANY($2::text[])`, [chainId, radiologists]);
-      await tx.query(`DELETE FROM incentive_parameters WHERE chain_id = $1 AND (name || ':' || key) = ANY($2::text[])`, [chainId, parameters]);
+      await execute(tx, sql`DELETE FROM parameter_changes WHERE chain_id = ${chainId} AND block_number > ${ancestor.blockNumber}`);
+      await execute(tx, sql`DELETE FROM chain_events WHERE chain_id = ${chainId} AND block_number > ${ancestor.blockNumber}`);
+      await execute(tx, sql`DELETE FROM studies WHERE chain_id = ${chainId} AND study_id = ANY(${studies}::text[])`);
+      await execute(tx, sql`DELETE FROM credentials WHERE chain_id = ${chainId} AND radiologist = ANY(${radiologists}::text[])`);
+      await execute(tx, sql`DELETE FROM incentive_parameters WHERE chain_id = ${chainId} AND (name || ':' || key) = ANY(${parameters}::text[])`);
       await deleteEntities(tx, chainId, [...others]);
 
-      const replay: Record<string, any>[] = await tx.query(
-        `SELECT block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
-         WHERE chain_id = $1 AND (
-              (name = ANY($2::text[]) AND args->>'studyId' = ANY($3::text[]))
-           OR (name = ANY($4::text[]) AND args->>'radiologist' = ANY($5::text[]))
-           OR (name = ANY($6::text[]) AND (args->>'name') || ':' || (args->>'key') = ANY($7::text[]))
-           OR ($8 AND name = ANY($9::text[])))
-         ORDER BY block_number, log_index`,
-        [chainId, STUDY_EVENTS, studies, CREDENTIAL_EVENTS, radiologists, PARAMETER_EVENTS, parameters, others.size > 0, REPLAYED_BY_ENTITY],
-      );
+      const replay = await queryRows<Omit<ChainEventDbRow, 'id'>>(tx, sql`SELECT block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+         WHERE chain_id = ${chainId} AND (
+              (name = ANY(${STUDY_EVENTS}::text[]) AND args->>'studyId' = ANY(${studies}::text[]))
+           OR (name = ANY(${CREDENTIAL_EVENTS}::text[]) AND args->>'radiologist' = ANY(${radiologists}::text[]))
+           OR (name = ANY(${PARAMETER_EVENTS}::text[]) AND (args->>'name') || ':' || (args->>'key') = ANY(${parameters}::text[]))
+           OR (${others.size > 0} AND name = ANY(${REPLAYED_BY_ENTITY}::text[])))
+         ORDER BY block_number, log_index`);
       // the ledger rows of the replayed events are still there: only the entities are rebuilt (the low-volume
       // kinds are read whole and filtered here by entity key: a handful of rows per proposal, member or role)
       const toReplay = replay.map(toEvent).filter((e) => !REPLAYED_BY_ENTITY.includes(e.name) || others.has(entityOf(e)!));
       await applyEvents(tx, chainId, toReplay, { ledger: false });
 
-      await tx.query(`DELETE FROM indexed_blocks WHERE chain_id = $1 AND stream = $2 AND block_number > $3`, [chainId, this.stream, ancestor.blockNumber]);
-      await tx.query(
-        `UPDATE indexer_checkpoints SET block_number = $3, block_hash = $4, block_time = $5, updated_at = now()
-         WHERE chain_id = $1 AND stream = $2`,
-        [chainId, this.stream, ancestor.blockNumber, ancestor.blockHash, ancestor.blockTime],
-      );
+      await execute(tx, sql`DELETE FROM indexed_blocks WHERE chain_id = ${chainId} AND stream = ${this.stream} AND block_number > ${ancestor.blockNumber}`);
+      await execute(tx, sql`UPDATE indexer_checkpoints SET block_number = ${ancestor.blockNumber}, block_hash = ${ancestor.blockHash}, block_time = ${ancestor.blockTime}, updated_at = now()
+         WHERE chain_id = ${chainId} AND stream = ${this.stream}`);
       return { removed: removed.length, rebuilt: studies.length + radiologists.length + parameters.length + others.size };
     });
   }
@@ -289,18 +269,15 @@ export class StoreWriter {
   /** Records the chain head (for lag and finality shown to users). */
   async setHead(chainHead: number): Promise<void> {
     await this.tx((tx) =>
-      tx.query(`UPDATE indexer_checkpoints SET chain_head = $3, updated_at = now() WHERE chain_id = $1 AND stream = $2`, [this.chainId, this.stream, chainHead]),
+      execute(tx, sql`UPDATE indexer_checkpoints SET chain_head = ${chainHead}, updated_at = now() WHERE chain_id = ${this.chainId} AND stream = ${this.stream}`),
     );
   }
 
   /** Marks the stream halted (or clears it with null): the API and health endpoints show it. */
   async setHalted(reason: string | null): Promise<void> {
     await this.tx((tx) =>
-      tx.query(
-        `UPDATE indexer_checkpoints SET halted_reason = $3, halted_at = CASE WHEN $3::text IS NULL THEN NULL ELSE now() END
-         WHERE chain_id = $1 AND stream = $2`,
-        [this.chainId, this.stream, reason],
-      ),
+      execute(tx, sql`UPDATE indexer_checkpoints SET halted_reason = ${reason}, halted_at = CASE WHEN ${reason}::text IS NULL THEN NULL ELSE now() END
+         WHERE chain_id = ${this.chainId} AND stream = ${this.stream}`),
     );
   }
 
@@ -310,7 +287,7 @@ export class StoreWriter {
    */
   async refreshWorklistBounds(opts: BoundsRefreshOptions): Promise<BoundsChunkResult | null> {
     return this.tx(async (tx) => {
-      const [cp] = await tx.query(`SELECT block_time FROM indexer_checkpoints WHERE chain_id = $1 AND stream = $2`, [this.chainId, this.stream]);
+      const [cp] = await queryRows<{ block_time: string | null }>(tx, sql`SELECT block_time FROM indexer_checkpoints WHERE chain_id = ${this.chainId} AND stream = ${this.stream}`);
       if (!cp || cp.block_time === null) return null;
       return refreshBoundsChunk(tx, this.chainId, Number(cp.block_time), opts);
     });
@@ -330,7 +307,7 @@ export class StoreWriter {
     if (this.released) return;
     this.released = true;
     try {
-      await this.qr.query(`SELECT pg_advisory_unlock_all()`);
+      await queryRows(this.qr, sql`SELECT pg_advisory_unlock_all()`);
     } finally {
       await this.qr.release();
     }

@@ -2,22 +2,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataSource } from 'typeorm';
 import { createDataSource } from '../data-source.js';
 import * as lib from '../index.js';
-import { AccessLogRepository } from '../repositories/access-log.repository.js';
-import { AuthRepository } from '../repositories/auth.repository.js';
-import { CredentialRepository } from '../repositories/credential.repository.js';
-import { GovernanceRepository } from '../repositories/governance.repository.js';
-import { InboxRepository } from '../repositories/inbox.repository.js';
-import { CheckpointRepository } from '../repositories/checkpoint.repository.js';
-import { LedgerRepository } from '../repositories/ledger.repository.js';
-import { RateLimitRepository } from '../repositories/rate-limit.repository.js';
-import { RelayOutboxRepository, type NewRelayRequest } from '../repositories/relay-outbox.repository.js';
-import { RoRepository } from '../repositories/ro.repository.js';
-import { RoleRepository } from '../repositories/role.repository.js';
-import { StudyFeedRepository } from '../repositories/study-feed.repository.js';
-import { StudyVaultRepository } from '../repositories/study-vault.repository.js';
-import { StudyRepository, type WorklistPath, type WorklistQuery } from '../repositories/study.repository.js';
-import { TreasuryRepository } from '../repositories/treasury.repository.js';
-import { PARAMS_DIGEST_SQL } from '../repositories/worklist-bounds.js';
+import { AccessLogRepository } from '../access-log/access-log.repository.js';
+import { AuthRepository } from '../auth/auth.repository.js';
+import { CredentialRepository } from '../credentials/credential.repository.js';
+import { GovernanceRepository } from '../governance/governance.repository.js';
+import { InboxRepository } from '../bus-inbox/inbox.repository.js';
+import { CheckpointRepository } from '../checkpoints/checkpoint.repository.js';
+import { LedgerRepository } from '../ledger/ledger.repository.js';
+import { RateLimitRepository } from '../rate-limits/rate-limit.repository.js';
+import { RelayOutboxRepository, type NewRelayRequest } from '../relay/relay-outbox.repository.js';
+import { RoRepository } from '../ro/ro.repository.js';
+import { RoleRepository } from '../auth/role.repository.js';
+import { StudyFeedRepository } from '../studies/study-feed.repository.js';
+import { StudyVaultRepository } from '../studies/study-vault.repository.js';
+import { StudyRepository, type WorklistPath, type WorklistQuery } from '../studies/study.repository.js';
+import { TreasuryRepository } from '../treasury/treasury.repository.js';
+import { queryRows, sql } from '../sql.js';
+import { paramsDigestSql } from '../studies/worklist-bounds.js';
 import { hex } from '../testing/chain-fixtures.js';
 import { createTestDatabase } from '../testing/test-database.js';
 import { SqlRecorder } from './sql-recorder.js';
@@ -49,7 +50,7 @@ type Rec = <T>(label: string, call: () => Promise<T>) => Promise<T>;
  */
 const SUITES: { file: string; repository: abstract new (...args: never[]) => object; internal?: string[]; run(db: DataSource, rec: Rec): Promise<void> }[] = [
   {
-    file: 'auth.repository',
+    file: 'auth/auth.repository',
     repository: AuthRepository,
     internal: ['pruneExpired'],
     async run(db, rec) {
@@ -64,7 +65,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'rate-limit.repository',
+    file: 'rate-limits/rate-limit.repository',
     repository: RateLimitRepository,
     internal: ['takeFrom'],
     async run(db, rec) {
@@ -77,7 +78,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'study.repository',
+    file: 'studies/study.repository',
     repository: StudyRepository,
     async run(db, rec) {
       const r = new StudyRepository(db);
@@ -90,7 +91,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
         expect((await rec(`worklistPage ${label}`, () => r.worklistPage(query))).path, label).toBe(path);
       await page('BOUNTY_DESC, ceilings not valid (FULL)', q, 'FULL');
       await page('BOUNTY_DESC FULL, cursor and minBounty', { ...q, after, minBounty: 10n }, 'FULL');
-      await db.query(`INSERT INTO worklist_bounds (chain_id, gen, params_digest, valid_until) VALUES ($1, 1, ${PARAMS_DIGEST_SQL}, $2)`, [CHAIN, T + 86400]);
+      await queryRows(db, sql`INSERT INTO worklist_bounds (chain_id, gen, params_digest, valid_until) VALUES (${CHAIN}, 1, ${paramsDigestSql(sql`${CHAIN}`)}, ${T + 86400})`);
       await page('BOUNTY_DESC, ceilings hold (CEILINGS)', q, 'CEILINGS');
       await page('BOUNTY_DESC CEILINGS, cursor and minBounty', { ...q, after, minBounty: 10n }, 'CEILINGS');
       await page('WAITING_DESC (PER_COMBINATION)', { ...q, sort: 'WAITING_DESC' }, 'PER_COMBINATION');
@@ -105,7 +106,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'study-feed.repository',
+    file: 'studies/study-feed.repository',
     repository: StudyFeedRepository,
     async run(db, rec) {
       const r = new StudyFeedRepository(db);
@@ -119,7 +120,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'ledger.repository',
+    file: 'ledger/ledger.repository',
     repository: LedgerRepository,
     async run(db, rec) {
       const r = new LedgerRepository(db);
@@ -164,7 +165,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'credential.repository',
+    file: 'credentials/credential.repository',
     repository: CredentialRepository,
     async run(db, rec) {
       const r = new CredentialRepository(db);
@@ -187,7 +188,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'ro.repository',
+    file: 'ro/ro.repository',
     repository: RoRepository,
     async run(db, rec) {
       const r = new RoRepository(db);
@@ -206,7 +207,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'study-vault.repository',
+    file: 'studies/study-vault.repository',
     repository: StudyVaultRepository,
     async run(db, rec) {
       const r = new StudyVaultRepository(db);
@@ -229,7 +230,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'access-log.repository',
+    file: 'access-log/access-log.repository',
     repository: AccessLogRepository,
     async run(db, rec) {
       const r = new AccessLogRepository(db);
@@ -240,14 +241,14 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'role.repository',
+    file: 'auth/role.repository',
     repository: RoleRepository,
     async run(db, rec) {
       await rec('factsOf', () => new RoleRepository(db).factsOf(CHAIN, RADIOLOGIST, addr(0x33)));
     },
   },
   {
-    file: 'checkpoint.repository',
+    file: 'checkpoints/checkpoint.repository',
     repository: CheckpointRepository,
     async run(db, rec) {
       const r = new CheckpointRepository(db);
@@ -255,7 +256,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'inbox.repository',
+    file: 'bus-inbox/inbox.repository',
     repository: InboxRepository,
     async run(db, rec) {
       const r = new InboxRepository(db);
@@ -264,7 +265,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'governance.repository',
+    file: 'governance/governance.repository',
     repository: GovernanceRepository,
     async run(db, rec) {
       const r = new GovernanceRepository(db);
@@ -276,7 +277,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     },
   },
   {
-    file: 'treasury.repository',
+    file: 'treasury/treasury.repository',
     repository: TreasuryRepository,
     internal: ['select'],
     async run(db, rec) {

@@ -1,0 +1,395 @@
+import { Injectable } from '@nestjs/common';
+import pg from 'pg';
+import { DataSource } from 'typeorm';
+import { RELAY_SPEND_WINDOW_HOURS } from '#config';
+import type { PruneOptions } from '../pruning.js';
+
+export type RelayStatus = 'QUEUED' | 'SENT' | 'MINED' | 'REVERTED' | 'FAILED';
+/** What a row is for: gasless forward requests, or a service key's own call (see migrations/1764900000000-TransactionOutbox.ts). */
+export type OutboxPurpose = 'gasless' | 'governance' | 'treasury' | 'settlement' | 'anchor';
+
+export interface RelayAttempt {
+  hash: string;
+  maxFeePerGas: string;
+  maxPriorityFeePerGas: string;
+  sentAt: number;
+}
+
+/** A row of the transaction outbox. The forward-request fields are set on gasless rows only. */
+export interface RelayRow {
+  id: string;
+  chainId: number;
+  purpose: OutboxPurpose;
+  /** the key that sends it (null: a gasless row from before the sender column, sent by the gasless key) */
+  sender: string | null;
+  dedupeKey: string | null;
+  forwarder: string | null;
+  signer: string | null;
+  signerNonce: bigint | null;
+  target: string;
+  function: string;
+  data: string;
+  /** gasless: the forwarded call's gas; other rows: null (estimated when sent) */
+  gas: bigint | null;
+  deadline: number | null;
+  signature: string | null;
+  status: RelayStatus;
+  relayer: string | null;
+  relayerNonce: number | null;
+  attempts: RelayAttempt[];
+  rawTx: string | null;
+  txHash: string | null;
+  blockNumber: number | null;
+  costWei: bigint | null;
+  errorCode: string | null;
+  errorMessage: string | null;
+  errorReason: string | null;
+}
+
+/** A gasless row: its forward request is set. */
+export type GaslessRow = RelayRow & { forwarder: string; signer: string; signerNonce: bigint; gas: bigint; deadline: number; signature: string };
+
+export interface NewRelayRequest {
+  chainId: number;
+  forwarder: string;
+  signer: string;
+  signerNonce: bigint;
+  target: string;
+  function: string;
+  data: string;
+  gas: bigint;
+  deadline: number;
+  signature: string;
+  reservedWei: bigint;
+  /** the gasless key's address */
+  sender: string;
+}
+
+/** A service key's call: sent from `sender` to `target` with `data`, estimated and simulated when sent. */
+export interface NewOutboxCall {
+  chainId: number;
+  purpose: Exclude<OutboxPurpose, 'gasless'>;
+  sender: string;
+  target: string;
+  function: string;
+  data: string;
+  /** at most one live row per (purpose, dedupeKey): a second enqueue answers the live row */
+  dedupeKey?: string;
+}
+
+/** Postgres NOTIFY channels: a row was queued (payload: its sender's address), a row became final (payload: its id). */
+export const OUTBOX_QUEUED = 'openread_outbox_queued';
+export const OUTBOX_SETTLED = 'openread_outbox_settled';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * LISTENs on one outbox channel over a connection of its own, so the API and the worker (separate processes) wake
+ * each other at once instead of at their next poll. Only a shortcut: every wait still polls, so a lost connection
+ * (logged through `warn`) costs latency, never a result.
+ */
+export class OutboxListener {
+  private client: pg.Client | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly databaseUrl: string,
+    private readonly channel: typeof OUTBOX_QUEUED | typeof OUTBOX_SETTLED,
+    private readonly onPayload: (payload: string) => void,
+    private readonly warn: (message: string) => void,
+  ) {}
+
+  async start(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.databaseUrl });
+    client.on('notification', (n) => {
+      if (n.channel === this.channel) this.onPayload(n.payload ?? '');
+    });
+    client.on('error', (e) => {
+      if (!this.stopped) this.warn(`outbox notifications lost (${e.message.split('\n')[0]}): polling only`);
+      this.client = null;
+      void client.end().catch(() => undefined);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${this.channel}`);
+      this.client = client;
+    } catch (e) {
+      this.warn(`outbox notifications unavailable (${(e as Error).message.split('\n')[0]}): polling only`);
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.client?.end().catch(() => undefined);
+    this.client = null;
+  }
+}
+
+const big = (v: unknown) => (v === null ? null : BigInt(v as string));
+
+function toRow(r: Record<string, any>): RelayRow {
+  return {
+    id: String(r.id),
+    chainId: r.chain_id,
+    purpose: r.purpose,
+    sender: r.sender,
+    dedupeKey: r.dedupe_key,
+    forwarder: r.forwarder,
+    signer: r.signer,
+    signerNonce: big(r.signer_nonce),
+    target: r.target,
+    function: r.function,
+    data: r.data,
+    gas: big(r.gas),
+    deadline: r.deadline === null ? null : Number(r.deadline),
+    signature: r.signature,
+    status: r.status,
+    relayer: r.relayer,
+    relayerNonce: r.relayer_nonce === null ? null : Number(r.relayer_nonce),
+    attempts: r.attempts,
+    rawTx: r.raw_tx,
+    txHash: r.tx_hash,
+    blockNumber: r.block_number === null ? null : Number(r.block_number),
+    costWei: big(r.cost_wei),
+    errorCode: r.error_code,
+    errorMessage: r.error_message,
+    errorReason: r.error_reason,
+  };
+}
+
+/** The transaction outbox (see migrations/1764510100000-RelayOutbox.ts and 1764900000000-TransactionOutbox.ts). */
+@Injectable()
+export class RelayOutboxRepository {
+  constructor(private readonly db: DataSource) {}
+
+  /**
+   * Queues a request unless it would take the signer's spend over `limitWei` in the last RELAY_SPEND_WINDOW_HOURS
+   * (24 h; each request
+   * counts its actual cost once mined, its reservation until then). Serialised per signer by an advisory lock, so
+   * concurrent requests cannot both fit under the limit. A live request with the same forwarder nonce makes the
+   * unique index refuse the insert: 'duplicate' (same signature: the existing row is returned) or 'conflict'.
+   */
+  async enqueue(
+    req: NewRelayRequest,
+    limitWei: bigint,
+  ): Promise<
+    | { kind: 'queued'; row: RelayRow }
+    | { kind: 'duplicate'; row: RelayRow }
+    | { kind: 'conflict'; spentWei: bigint }
+    | { kind: 'over-limit'; spentWei: bigint }
+  > {
+    return this.db.transaction(async (tx) => {
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext('relay-spend:' || $1))`, [req.signer]);
+      const existing = await tx.query(
+        `SELECT * FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3 AND signer_nonce = $4
+           AND status IN ('QUEUED','SENT','MINED')`,
+        [req.chainId, req.forwarder, req.signer, req.signerNonce.toString()],
+      );
+      if (existing.length)
+        return existing[0].signature === req.signature
+          ? { kind: 'duplicate' as const, row: toRow(existing[0]) }
+          : { kind: 'conflict' as const, spentWei: 0n };
+      const [{ spent }] = await tx.query(
+        `SELECT COALESCE(sum(COALESCE(cost_wei, reserved_wei)), 0) AS spent FROM relay_requests
+         WHERE chain_id = $1 AND signer = $2 AND status <> 'FAILED' AND created_at > now() - make_interval(hours => $3)`,
+        [req.chainId, req.signer, RELAY_SPEND_WINDOW_HOURS],
+      );
+      if (BigInt(spent) + req.reservedWei > limitWei) return { kind: 'over-limit' as const, spentWei: BigInt(spent) };
+      // the unique index is the guard; the SELECT above only picks the friendlier answer
+      const rows = await tx.query(
+        `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei, sender)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING *`,
+        [req.chainId, req.forwarder, req.signer, req.signerNonce.toString(), req.target, req.function, req.data,
+         req.gas.toString(), req.deadline, req.signature, req.reservedWei.toString(), req.sender],
+      );
+      await tx.query(`SELECT pg_notify('${OUTBOX_QUEUED}', $1)`, [req.sender]);
+      return { kind: 'queued' as const, row: toRow(rows[0]) };
+    });
+  }
+
+  /**
+   * Queues a service key's call. With a dedupeKey, a live row with the same (purpose, key) makes the unique index
+   * skip the insert and that row is answered instead (created: false): idempotent without check-then-insert.
+   * `db` lets a caller enqueue inside its own transaction, with its other writes.
+   */
+  async enqueueCall(call: NewOutboxCall, db: Pick<DataSource, 'query'> = this.db): Promise<{ row: RelayRow; created: boolean }> {
+    for (;;) {
+      const rows = await db.query(
+        `INSERT INTO relay_requests (chain_id, purpose, sender, target, function, data, dedupe_key)
+         VALUES ($1,$2,$3,$4,$5,$6,$7)
+         ON CONFLICT (chain_id, purpose, dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('QUEUED','SENT') DO NOTHING
+         RETURNING *`,
+        [call.chainId, call.purpose, call.sender.toLowerCase(), call.target.toLowerCase(), call.function, call.data, call.dedupeKey ?? null],
+      );
+      if (rows.length) {
+        // (inside the caller's transaction, delivered when it commits)
+        await db.query(`SELECT pg_notify('${OUTBOX_QUEUED}', $1)`, [call.sender.toLowerCase()]);
+        return { row: toRow(rows[0]), created: true };
+      }
+      const live = await db.query(
+        `SELECT * FROM relay_requests WHERE chain_id = $1 AND purpose = $2 AND dedupe_key = $3 AND status IN ('QUEUED','SENT')`,
+        [call.chainId, call.purpose, call.dedupeKey],
+      );
+      // (the live row may have become final between the two statements: then insert again)
+      if (live.length) return { row: toRow(live[0]), created: false };
+    }
+  }
+
+  async findById(id: string): Promise<RelayRow | null> {
+    const rows = await this.db.query(`SELECT * FROM relay_requests WHERE id = $1`, [id]);
+    return rows.length ? toRow(rows[0]) : null;
+  }
+
+  /**
+   * The row once it is final (MINED, REVERTED or FAILED), or as it is after `timeoutMs`: the bounded wait of whoever
+   * queued it (the sender runs in the worker app), re-reading the row every `pollMs`.
+   */
+  async settled(id: string, timeoutMs: number, pollMs: number, nap: (ms: number) => Promise<void> = sleep): Promise<RelayRow> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const row = await this.findById(id);
+      if (!row) throw new Error(`outbox row ${id} vanished`);
+      if (!['QUEUED', 'SENT'].includes(row.status) || Date.now() >= until) return row;
+      await nap(Math.min(pollMs, Math.max(0, until - Date.now())));
+    }
+  }
+
+  /** The live (queued, in flight or mined) request with this forwarder nonce, if any. */
+  async findLive(chainId: number, forwarder: string, signer: string, nonce: bigint): Promise<RelayRow | null> {
+    const rows = await this.db.query(
+      `SELECT * FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3 AND signer_nonce = $4
+         AND status IN ('QUEUED','SENT','MINED')`,
+      [chainId, forwarder, signer, nonce.toString()],
+    );
+    return rows.length ? toRow(rows[0]) : null;
+  }
+
+  /** Highest forwarder nonce the signer has live in the outbox (for the next request's nonce), or null. */
+  async highestLiveNonce(chainId: number, forwarder: string, signer: string): Promise<bigint | null> {
+    const [r] = await this.db.query(
+      `SELECT max(signer_nonce) AS n FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3
+         AND status IN ('QUEUED','SENT')`,
+      [chainId, forwarder, signer],
+    );
+    return r.n === null ? null : BigInt(r.n);
+  }
+
+  /**
+   * Rows the key `sender` still has to send or watch, oldest first; with `gaslessKey`, also gasless rows queued
+   * before rows named their sender.
+   */
+  async pending(chainId: number, sender: string, gaslessKey: boolean, limit = 100): Promise<RelayRow[]> {
+    const rows = await this.db.query(
+      `SELECT * FROM relay_requests WHERE chain_id = $1 AND status IN ('QUEUED','SENT')
+         AND (sender = $2 OR ($3 AND sender IS NULL AND purpose = 'gasless'))
+       ORDER BY id LIMIT $4`,
+      [chainId, sender.toLowerCase(), gaslessKey, limit],
+    );
+    return rows.map(toRow);
+  }
+
+  /**
+   * Assigns the relayer's next nonce to a queued request and stores the signed transaction, in one transaction,
+   * before it is broadcast. `sign(nonce)` builds the transaction. The nonce is max(stored next, chain's count).
+   */
+  async markSent(
+    id: string,
+    chainId: number,
+    relayer: string,
+    chainNonce: number,
+    sign: (nonce: number) => Promise<{ raw: string; attempt: RelayAttempt }>,
+  ): Promise<RelayRow | null> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(
+        `INSERT INTO relayer_nonces (chain_id, relayer, next_nonce) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+        [chainId, relayer, chainNonce],
+      );
+      // (UPDATE … RETURNING through TypeORM answers [rows, count]; wrapped in a CTE it answers rows)
+      const [{ nonce }] = await tx.query(
+        `WITH u AS (UPDATE relayer_nonces SET next_nonce = GREATEST(next_nonce, $3) + 1 WHERE chain_id = $1 AND relayer = $2
+         RETURNING next_nonce - 1 AS nonce) SELECT nonce FROM u`,
+        [chainId, relayer, chainNonce],
+      );
+      const { raw, attempt } = await sign(Number(nonce));
+      const rows = await tx.query(
+        `WITH u AS (UPDATE relay_requests SET status = 'SENT', relayer = $2, relayer_nonce = $3, raw_tx = $4, tx_hash = $5,
+           attempts = attempts || $6::jsonb, updated_at = now()
+         WHERE id = $1 AND status = 'QUEUED' RETURNING *) SELECT * FROM u`,
+        [id, relayer, nonce, raw, attempt.hash, JSON.stringify([attempt])],
+      );
+      if (!rows.length) throw new Error(`relay request ${id} was no longer queued`);
+      return toRow(rows[0]);
+    });
+  }
+
+  /** A replacement (same nonce, higher fee) of a sent request, stored before it is broadcast. */
+  async replaced(id: string, raw: string, attempt: RelayAttempt): Promise<void> {
+    await this.db.query(
+      `UPDATE relay_requests SET raw_tx = $2, tx_hash = $3, attempts = attempts || $4::jsonb, updated_at = now()
+       WHERE id = $1 AND status = 'SENT'`,
+      [id, raw, attempt.hash, JSON.stringify([attempt])],
+    );
+  }
+
+  /**
+   * A sent request whose relayer nonce was taken by a transaction that is none of its attempts (the relayer's key
+   * used elsewhere): those attempts can never be mined, so it goes back to the queue to be sent with a new nonce.
+   */
+  async requeue(id: string): Promise<void> {
+    await this.db.query(
+      `UPDATE relay_requests SET status = 'QUEUED', relayer = NULL, relayer_nonce = NULL, raw_tx = NULL, tx_hash = NULL,
+         attempts = '[]', updated_at = now()
+       WHERE id = $1 AND status = 'SENT'`,
+      [id],
+    );
+  }
+
+  async finished(id: string, outcome: { status: 'MINED' | 'REVERTED'; txHash: string; blockNumber: number; costWei: bigint }): Promise<void> {
+    await this.db.query(
+      `WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()
+       WHERE id = $1 AND status = 'SENT' RETURNING id)
+       SELECT pg_notify('${OUTBOX_SETTLED}', id::text) FROM u`,
+      [id, outcome.status, outcome.txHash, outcome.blockNumber, outcome.costWei.toString()],
+    );
+  }
+
+  /** Refused before sending (nothing was broadcast; the forwarder nonce stays unused); `reason`: the contract error's name. */
+  async failed(id: string, code: string, message: string, reason: string | null = null): Promise<void> {
+    await this.db.query(
+      `WITH u AS (UPDATE relay_requests SET status = 'FAILED', error_code = $2, error_message = $3, error_reason = $4, updated_at = now()
+       WHERE id = $1 AND status = 'QUEUED' RETURNING id)
+       SELECT pg_notify('${OUTBOX_SETTLED}', id::text) FROM u`,
+      [id, code, message, reason],
+    );
+  }
+
+  /**
+   * Deletes final requests (MINED, REVERTED, FAILED) of this chain whose last change is older than `retentionHours`,
+   * never less than the spend window: what enqueue() sums (rows created within RELAY_SPEND_WINDOW_HOURS) stays, and
+   * so does everything still QUEUED or SENT, whatever its age. A deleted row's forward request expired long ago
+   * (requests live 15 minutes), so its forwarder nonce cannot be queued again meanwhile. Batched by ctid with
+   * `FOR UPDATE SKIP LOCKED` on a partial index of final rows. Returns how many were deleted.
+   */
+  async pruneFinal(chainId: number, retentionHours: number, opts: PruneOptions): Promise<number> {
+    const hours = Math.max(retentionHours, RELAY_SPEND_WINDOW_HOURS);
+    let total = 0;
+    for (let batch = 0; batch < (opts.maxBatches ?? 1000); batch++) {
+      const [{ n }] = await this.db.query(
+        `WITH doomed AS (
+           SELECT ctid FROM relay_requests
+           WHERE chain_id = $1 AND status IN ('MINED','REVERTED','FAILED')
+             AND updated_at < now() - make_interval(hours => $2) AND created_at < now() - make_interval(hours => $2)
+           ORDER BY updated_at
+           LIMIT $3
+           FOR UPDATE SKIP LOCKED),
+         gone AS (DELETE FROM relay_requests r WHERE r.ctid = ANY (ARRAY(SELECT ctid FROM doomed)) RETURNING 1)
+         SELECT count(*)::int AS n FROM gone`,
+        [chainId, hours, opts.batchSize],
+      );
+      total += n;
+      if (n < opts.batchSize) break;
+    }
+    return total;
+  }
+}
