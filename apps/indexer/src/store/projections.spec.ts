@@ -77,7 +77,10 @@ function history(): ChainEvent[] {
   return out;
 }
 
-async function tables(db: DataSource): Promise<Record<string, unknown[]>> {
+/** a table dump's row: the spec reads columns by name and compares values */
+type Row = Record<string, unknown>;
+
+async function tables(db: DataSource): Promise<Record<string, Row[]>> {
   const q = (sql: string) => db.query(sql);
   return {
     studies: await q(`SELECT * FROM studies ORDER BY study_id`),
@@ -126,24 +129,24 @@ describe('ported projections under the set-based store', () => {
 
   it('projects governance, roles, voting power, parameter history and dispute resolution', async () => {
     const t = await tables(perBlock.ds);
-    const [p1, p2] = t.governance_proposals as Record<string, any>[];
+    const [p1, p2] = t.governance_proposals as Row[];
     expect([p1.proposal_id, p1.for_votes, p1.against_votes, p1.abstain_votes, p1.vote_end, p1.eta]).toEqual([P1, (2n * 10n ** 18n).toString(), ONE, '0', '1800000300', '1800000400']);
     expect(p1.executed_tx).toBe(hex(500, 32));
     expect([p2.proposal_id, p2.abstain_votes, p2.canceled_at === null]).toEqual([P2, ONE, false]);
     expect(p1.actions).toEqual([{ target: PARAMETERS, value: '0', calldata: '0xabcdef', signature: '' }]);
-    expect((t.governance_votes as Record<string, any>[]).map((v) => [v.proposal_id, v.voter, v.support, v.reason])).toEqual([
+    expect((t.governance_votes as Row[]).map((v) => [v.proposal_id, v.voter, v.support, v.reason])).toEqual([
       [P1, M1, 1, 'fair'],
       [P1, M2, 0, ''],
       [P1, M3, 1, ''],
       [P2, M1, 2, 'unsure'],
     ]);
-    expect((t.dao_votes as Record<string, any>[]).map((v) => [v.account, v.votes])).toEqual([[M1, ONE], [M2, ONE], [M3, '0']]);
-    expect((t.contract_roles as Record<string, any>[]).map((r) => r.account)).toEqual([VERIFIER_A, VERIFIER_B]);
+    expect((t.dao_votes as Row[]).map((v) => [v.account, v.votes])).toEqual([[M1, ONE], [M2, ONE], [M3, '0']]);
+    expect((t.contract_roles as Row[]).map((r) => r.account)).toEqual([VERIFIER_A, VERIFIER_B]);
     // the execution's change names the proposal, the constructor default none
-    expect((t.parameter_changes as Record<string, any>[]).map((c) => [c.value, c.proposal_id])).toEqual([['500', null], ['700', P1]]);
+    expect((t.parameter_changes as Row[]).map((c) => [c.value, c.proposal_id])).toEqual([['500', null], ['700', P1]]);
     expect(t.incentive_parameters).toMatchObject([{ name: 'feeBps', value: '700' }]);
     expect(t.studies).toMatchObject([{ status: 'SETTLED', payout: '27900000', fee: '2100000', refund: '70000000' }]);
-    expect((t.ledger_entries as Record<string, any>[]).filter((l) => l.block_number === '6').map((l) => [l.kind, l.amount])).toEqual([
+    expect((t.ledger_entries as Row[]).filter((l) => l.block_number === '6').map((l) => [l.kind, l.amount])).toEqual([
       ['FEE', '2100000'],
       ['PAYOUT', '27900000'],
       ['REFUND', '70000000'],

@@ -128,7 +128,36 @@ export class OutboxListener {
 
 const big = (v: unknown) => (v === null ? null : BigInt(v as string));
 
-function toRow(r: Record<string, any>): RelayRow {
+/** A relay_requests row as pg returns it (bigint and numeric columns arrive as strings). */
+interface RelayDbRow {
+  id: string;
+  chain_id: number;
+  purpose: RelayRow['purpose'];
+  sender: string | null;
+  dedupe_key: string | null;
+  forwarder: string | null;
+  signer: string | null;
+  signer_nonce: string | null;
+  target: string;
+  function: string;
+  data: string;
+  gas: string | null;
+  deadline: string | null;
+  signature: string | null;
+  status: RelayRow['status'];
+  relayer: string | null;
+  relayer_nonce: string | null;
+  attempts: RelayAttempt[];
+  raw_tx: string | null;
+  tx_hash: string | null;
+  block_number: string | null;
+  cost_wei: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  error_reason: string | null;
+}
+
+function toRow(r: RelayDbRow): RelayRow {
   return {
     id: String(r.id),
     chainId: r.chain_id,
