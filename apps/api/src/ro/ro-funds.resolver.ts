@@ -1,6 +1,7 @@
 import { Inject } from '@nestjs/common';
 import { Signature, getAddress, verifyTypedData } from 'ethers';
 import { Args, Field, ID, Int, ObjectType, Parent, Query, ResolveField, Mutation, Resolver } from '@nestjs/graphql';
+import { PERMIT_TYPES } from '#chain';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { RoRepository, RoRow } from '#db';
 import { Authenticated, CurrentUser, Roles } from '../auth/auth.guard.js';
@@ -24,16 +25,6 @@ const MAX_UINT128 = (1n << 128n) - 1n;
 const DEPOSIT_GAS = 150_000n;
 /** How long a deposit permit stays valid. */
 const PERMIT_TTL_SECONDS = 15 * 60;
-const PERMIT_TYPES = {
-  Permit: [
-    { name: 'owner', type: 'address' },
-    { name: 'spender', type: 'address' },
-    { name: 'value', type: 'uint256' },
-    { name: 'nonce', type: 'uint256' },
-    { name: 'deadline', type: 'uint256' },
-  ],
-};
-
 @ObjectType({
   description:
     'An ERC-2612 permit for the market to take `amount` from your depositor wallet, to sign with EIP-712 and pass to prepareGaslessRoDeposit.',
