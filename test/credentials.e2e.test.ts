@@ -1,5 +1,6 @@
 import { Interface } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_ROLES } from '#devchain';
 import { loadArtifact } from '#chain';
 import { modalityIndex, stateIndex, toMask, addMonths, parseCalendarDate, withNpiCheckDigit } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
@@ -46,7 +47,7 @@ describe('credential verification over HTTP, with the attestation on a real chai
       subspecialties: ['NEURO'],
       boardCertification: { board: 'ABR', certificateNumber: 'ABR-55501' },
     };
-    const applicantWallet = devWallet(3, provider);
+    const applicantWallet = devWallet(DEV_ROLES.radiologists[0], provider);
     const applicant = new GqlClient(stack.api);
     await applicant.signIn(applicantWallet);
 
@@ -82,10 +83,10 @@ describe('credential verification over HTTP, with the attestation on a real chai
 
     // a second applicant, to be rejected
     const other = new GqlClient(stack.api);
-    await other.signIn(devWallet(4, provider));
+    await other.signIn(devWallet(DEV_ROLES.radiologists[1], provider));
     const otherApp = (await other.ok(APPLY, { input: { ...input, npi: withNpiCheckDigit('123456780') } })).applyForCredential;
 
-    const verifierWallet = devWallet(0, provider);
+    const verifierWallet = devWallet(DEV_ROLES.deployer, provider);
     const verifier = new GqlClient(stack.api);
     await verifier.signIn(verifierWallet);
     const queue = await waitFor('the verifier role indexed', async () => (await verifier.send(`{ pendingCredentialApplications(first: 1) { items { ${APP_FIELDS} } pageInfo { hasNextPage endCursor } } }`)).data);
@@ -144,7 +145,7 @@ describe('credential verification over HTTP, with the attestation on a real chai
     expect((await applicant.send(`{ worklist { items { id } } }`)).errors).toBeUndefined(); // now a RADIOLOGIST
 
     // revocation, with a reason kept off chain
-    expect(await verifier.code(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended") { data } }`, { r: devWallet(5, provider).address })).toBe('NOT_FOUND');
+    expect(await verifier.code(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended") { data } }`, { r: devWallet(DEV_ROLES.daoMembers[2], provider).address })).toBe('NOT_FOUND');
     const revokeTx = (await verifier.ok(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended by the state board") { from to data chainId gasLimit } }`, { r: applicantWallet.address })).revokeCredential;
     await verifier.ok(RELAY, { tx: await signPrepared(verifierWallet, revokeTx) });
     expect(await owner.registry.isEligible(applicantWallet.address, stateIndex('NY'), modalityIndex('MR'))).toBe(false);

@@ -4,7 +4,7 @@ import { NonceManager } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
 import { IndexerModule } from '#indexer';
-import { AnvilHandle, mine, startAnvil, Deployment, contracts, deployOpenRead } from '#devchain';
+import { AnvilHandle, mine, startAnvil, Deployment, contracts, deployOpenRead, DEV_ROLES } from '#devchain';
 import { createProvider, waitForReceipt } from '#chain';
 import { AppConfig, parseConfig } from '#config';
 import { createDataSource } from '#db';
@@ -22,11 +22,11 @@ describe('the indexer', () => {
   beforeAll(async () => {
     anvil = await startAnvil();
     provider = createProvider(anvil.rpcUrl);
-    const deployer = new NonceManager(devWallet(0, provider));
-    deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address, studyIdIssuer: devWallet(STUDY_ID_ISSUER, provider).address });
+    const deployer = new NonceManager(devWallet(DEV_ROLES.deployer, provider));
+    deployment = await deployOpenRead(deployer, { treasury: devWallet(DEV_ROLES.treasuryOwners[0], provider).address, studyIdIssuer: devWallet(STUDY_ID_ISSUER, provider).address });
     token = contracts(deployment, deployer);
-    ro = contracts(deployment, new NonceManager(devWallet(2, provider)));
-    await waitForReceipt(provider, (await token.token.mint(devWallet(2, provider).address, 10n ** 12n)).hash);
+    ro = contracts(deployment, new NonceManager(devWallet(DEV_ROLES.roDepositor, provider)));
+    await waitForReceipt(provider, (await token.token.mint(devWallet(DEV_ROLES.roDepositor, provider).address, 10n ** 12n)).hash);
     await waitForReceipt(provider, (await ro.token.approve(deployment.market, 10n ** 12n)).hash);
   });
   afterAll(async () => {
