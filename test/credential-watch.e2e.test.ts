@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { mined, createProvider, issuanceArgs, issueStudyId } from '#chain';
-import { AnvilHandle, devKey, increaseTime, startAnvil, contracts, deployOpenRead, DEV_ROLES } from '#devchain';
+import { AnvilHandle, devKey, increaseTime, startAnvil, contracts, DEV_ROLES } from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '#config';
 import { CredentialRepository, StudyRepository, createDataSource } from '#db';
@@ -8,8 +8,8 @@ import { EventStore } from '#indexer-store';
 import { IndexerPipeline } from '#indexer';
 import { createTestDatabase } from '#db/testing';
 import { modalityIndex, stateIndex, toMask } from '#domain';
-import { NonceManager } from 'ethers';
 import { CredentialWatchService } from '#settler';
+import { deployForTests } from './support/deploy.js';
 
 const DAY = 86_400;
 
@@ -29,8 +29,7 @@ describe('the credential watch', () => {
 
   it('warns once per threshold ahead of expiry, then reports the lapse when chain and worklist both stop counting the credential', async () => {
     const provider = createProvider(anvil.rpcUrl);
-    const deployer = new NonceManager(devKey(DEV_ROLES.deployer).connect(provider));
-    const deployment = await deployOpenRead(deployer, { treasury: devKey(DEV_ROLES.treasuryOwners[0]).address, studyIdIssuer: devKey(DEV_ROLES.studyIdIssuer).address });
+    const { deployer, deployment } = await deployForTests(provider);
     const { registry, market, token } = contracts(deployment, deployer);
     await mined(registry.grantRole(await registry.VERIFIER_ROLE(), await deployer.getAddress()));
     const config = parseConfig({

@@ -1,11 +1,11 @@
-import { NonceManager } from 'ethers';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnvilHandle, devKey, startAnvil, contracts, deployOpenRead, DEV_ROLES } from '#devchain';
+import { AnvilHandle, startAnvil, contracts } from '#devchain';
 import { createProvider, mined } from '#chain';
 import { StudyFeedRepository, StudyRepository, createDataSource } from '#db';
 import { createTestDatabase, hex } from '#db/testing';
 import { MODALITIES, URGENCIES, US_STATES, fromMask, CredentialTerms, credentialFromMasks, mayRead, seededRandom } from '#domain';
+import { deployForTests } from './support/deploy.js';
 
 /**
  * One eligibility rule, three spellings: the TypeScript rule (libs/domain mayRead), the SQL fragment every query
@@ -49,8 +49,7 @@ describe('eligibility: the TypeScript rule, the SQL fragment and the contract ag
 
   it('on generated credentials, studies and chain times', async () => {
     const provider = createProvider(anvil.rpcUrl);
-    const deployer = new NonceManager(devKey(DEV_ROLES.deployer).connect(provider));
-    const deployment = await deployOpenRead(deployer, { treasury: devKey(DEV_ROLES.treasuryOwners[0]).address, studyIdIssuer: devKey(DEV_ROLES.studyIdIssuer).address });
+    const { deployer, deployment } = await deployForTests(provider);
     const { registry } = contracts(deployment, deployer);
     await mined(registry.grantRole(await registry.VERIFIER_ROLE(), await deployer.getAddress()));
     const chainId = deployment.chainId;

@@ -4,12 +4,13 @@ import { NonceManager } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
 import { IndexerModule } from '#indexer';
-import { AnvilHandle, mine, startAnvil, Deployment, contracts, deployOpenRead, DEV_ROLES } from '#devchain';
+import { AnvilHandle, mine, startAnvil, Deployment, contracts, DEV_ROLES } from '#devchain';
 import { createProvider, waitForReceipt } from '#chain';
 import { AppConfig, parseConfig } from '#config';
 import { createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
-import { STUDY_ID_ISSUER, devWallet, waitFor } from './support/stack.js';
+import { devWallet, waitFor } from './support/stack.js';
+import { deployForTests } from './support/deploy.js';
 
 describe('the indexer', () => {
   let anvil: AnvilHandle;
@@ -22,8 +23,9 @@ describe('the indexer', () => {
   beforeAll(async () => {
     anvil = await startAnvil();
     provider = createProvider(anvil.rpcUrl);
-    const deployer = new NonceManager(devWallet(DEV_ROLES.deployer, provider));
-    deployment = await deployOpenRead(deployer, { treasury: devWallet(DEV_ROLES.treasuryOwners[0], provider).address, studyIdIssuer: devWallet(STUDY_ID_ISSUER, provider).address });
+    const deployed = await deployForTests(provider);
+    const deployer = deployed.deployer;
+    deployment = deployed.deployment;
     token = contracts(deployment, deployer);
     ro = contracts(deployment, new NonceManager(devWallet(DEV_ROLES.roDepositor, provider)));
     await waitForReceipt(provider, (await token.token.mint(devWallet(DEV_ROLES.roDepositor, provider).address, 10n ** 12n)).hash);

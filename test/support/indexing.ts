@@ -1,5 +1,5 @@
 import { mined, createProvider } from '#chain';
-import { AnvilHandle, DEV_ROLES, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts, deployOpenRead } from '#devchain';
+import { AnvilHandle, DEV_ROLES, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts } from '#devchain';
 import { Contract, JsonRpcProvider, NonceManager, dataSlice, getAddress, hexlify, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
@@ -9,7 +9,8 @@ import { EventStore } from '#indexer-store';
 import { createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 import { seededRandom } from '#domain';
-import { STUDY_ID_ISSUER, devWallet, issuedFor } from './stack.js';
+import { devWallet, issuedFor, waitFor } from './stack.js';
+import { deployForTests } from './deploy.js';
 
 export const USD = 1_000_000n;
 /** The dev accounts that post studies and read them in a generated history (account numbers, from DEV_ROLES). */
@@ -32,8 +33,7 @@ export interface Chain {
 export async function startChain(args: string[] = []): Promise<Chain> {
   const anvil = await startAnvil({ args: ['--accounts', '20', ...args] });
   const provider = createProvider(anvil.rpcUrl);
-  const deployer = new NonceManager(devWallet(DEV_ROLES.deployer, provider));
-  const deployment = await deployOpenRead(deployer, { treasury: devWallet(DEV_ROLES.treasuryOwners[0], provider).address, studyIdIssuer: devWallet(STUDY_ID_ISSUER, provider).address });
+  const { deployer, deployment } = await deployForTests(provider);
   const owner = contracts(deployment, deployer);
   await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress()));
   for (const i of ROS) {
@@ -309,12 +309,6 @@ export async function startIndexer(config: AppConfig) {
   return { app, service, close: () => app.close() };
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** waitFor (a poll with a deadline) for the indexer tests: a longer default deadline, and `fn` may answer at once. */
+export const until = <T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> =>
+  waitFor(what, async () => fn(), timeoutMs);
