@@ -166,17 +166,11 @@ export class Activity {
           }
           break;
         case 'dispute':
-          if (study) {
-            const s = await owner.market.getStudy(study);
-            const who = ROS.find((i) => devWallet(i, this.chain.provider).address === s.ro);
-            if (who !== undefined) ok = await this.send(this.market(who), 'dispute', [study]);
-          }
-          break;
         case 'cancel':
           if (study) {
             const s = await owner.market.getStudy(study);
             const who = ROS.find((i) => devWallet(i, this.chain.provider).address === s.ro);
-            if (who !== undefined) ok = await this.send(this.market(who), 'cancelStudy', [study]);
+            if (who !== undefined) ok = await this.send(this.market(who), action === 'dispute' ? 'dispute' : 'cancelStudy', [study]);
           }
           break;
         case 'resolve': // the owner (arbiter) splits a disputed study: DisputeResolved
