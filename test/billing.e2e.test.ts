@@ -22,15 +22,15 @@ const RECON = `query($ro: String!, $from: DateTime!, $to: DateTime!) { reconcili
 
 /** Who is who in this file (dev account numbers, from DEV_ROLES). */
 const RO = DEV_ROLES.roDepositor; // Mercy Imaging's depositor
-const CO_DEPOSITOR = DEV_ROLES.daoMembers[2]; // Mercy's second depositor (no DAO here)
-const MERCY_BILLING = DEV_ROLES.treasuryOwners[1]; // Mercy's billing staff (no treasury Safe here)
-const VALLEY = DEV_ROLES.governanceRelayer; // Valley Radiology's depositor and billing (no governance here)
+const CO_DEPOSITOR = DEV_ROLES.spare[0]; // Mercy's second depositor
+const MERCY_BILLING = DEV_ROLES.roBilling[0]; // Mercy's billing staff
+const VALLEY = DEV_ROLES.spare[1]; // Valley Radiology's depositor and billing
 const READER = DEV_ROLES.radiologists[0];
 const ADMIN = DEV_ROLES.deployer; // the test stack's admin
-const SAFE_CREATOR = DEV_ROLES.roBilling[0]; // deploys the RO's Safe, owns none of it
-const SAFE_PROPOSER = DEV_ROLES.treasuryRelayer; // owners of the RO's 2-of-3 Safe (these accounts have no other part in this stack)
-const SAFE_COSIGNER = DEV_ROLES.studyIdIssuer;
-const SAFE_THIRD_OWNER = DEV_ROLES.admin;
+const SAFE_CREATOR = DEV_ROLES.spare[2]; // deploys the RO's Safe, owns none of it
+const SAFE_PROPOSER = DEV_ROLES.spare[3]; // owners of the RO's 2-of-3 Safe
+const SAFE_COSIGNER = DEV_ROLES.spare[4];
+const SAFE_THIRD_OWNER = DEV_ROLES.admin; // (npm start's admin; the test stack's is ADMIN)
 
 describe('RO billing: ledger, reconciliation against the chain, CSV exports', () => {
   let stack: Stack;
@@ -69,7 +69,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
 
     // before the period: an opening balance and an open study
     await mined(market(RO).deposit(1_000n * USD));
-    await mined(market(RO).postStudy(...withId(2, studyId(), 1, 10_000, 0, stateIndex('CA'), 80n * USD)));
+    await mined(market(RO).postStudy(...withId(RO, studyId(), 1, 10_000, 0, stateIndex('CA'), 80n * USD)));
     const start = await latestTimestamp(provider);
     await increaseTime(provider, 10);
 
@@ -78,8 +78,8 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     await mined(market(RO).deposit(500n * USD));
     await mined(market(CO_DEPOSITOR).deposit(300n * USD));
     const [a, b, c, d, e] = [studyId(), studyId(), studyId(), studyId(), studyId()];
-    for (const [id, max] of [[a, 200n], [b, 150n], [c, 100n], [d, 50n]] as const) await mined(market(RO).postStudy(...withId(2, id, 1, 12_000, 1, stateIndex('CA'), max * USD)));
-    await mined(market(CO_DEPOSITOR).postStudy(...withId(5, e, 1, 10_000, 0, stateIndex('CA'), 120n * USD)));
+    for (const [id, max] of [[a, 200n], [b, 150n], [c, 100n], [d, 50n]] as const) await mined(market(RO).postStudy(...withId(RO, id, 1, 12_000, 1, stateIndex('CA'), max * USD)));
+    await mined(market(CO_DEPOSITOR).postStudy(...withId(CO_DEPOSITOR, e, 1, 10_000, 0, stateIndex('CA'), 120n * USD)));
     await mined(market(RO).cancelStudy(d));
     await mined(market(READER).claim(b));
     await increaseTime(provider, 4 * 3600 + 60);
@@ -342,7 +342,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     await mined((owner.token.connect(w(VALLEY)) as Contract).approve(stack.deployment.market, 500n * USD));
     await mined(market(VALLEY).deposit(500n * USD));
     const id = studyId();
-    await mined(market(VALLEY).postStudy(...withId(8, id, 1, 10_000, 0, stateIndex('CA'), 200n * USD)));
+    await mined(market(VALLEY).postStudy(...withId(VALLEY, id, 1, 10_000, 0, stateIndex('CA'), 200n * USD)));
     await increaseTime(provider, 5);
     const from = new Date((await latestTimestamp(provider)) * 1000).toISOString();
     await mined(market(READER).claim(id));

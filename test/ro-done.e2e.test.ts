@@ -14,7 +14,7 @@ const PHI = ['Quackenbush, Zebulon', 'MRN 77341902', '1957-03-29', 'ACC99887766'
 
 /** Who is who in this file (dev account numbers, from DEV_ROLES). */
 const RO = DEV_ROLES.roDepositor; // Mercy Imaging's depositor
-const MERCY_BILLING = DEV_ROLES.treasuryOwners[1]; // Mercy's billing staff (no treasury Safe here)
+const MERCY_BILLING = DEV_ROLES.roBilling[0]; // Mercy's billing staff
 const READER = DEV_ROLES.radiologists[0];
 const ADMIN = DEV_ROLES.deployer; // the test stack's admin
 

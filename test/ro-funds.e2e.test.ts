@@ -26,8 +26,8 @@ const STATUS = `{ indexerStatus { chainHead indexedBlock finalizedBlock finality
 
 /** Who is who in this file (dev account numbers, from DEV_ROLES). */
 const RO = DEV_ROLES.roDepositor; // Mercy Imaging's depositor
-const MERCY_BILLING = DEV_ROLES.treasuryOwners[1]; // Mercy's billing staff (no treasury Safe here)
-const VALLEY = DEV_ROLES.governanceRelayer; // Valley Radiology's depositor and billing (no governance here)
+const MERCY_BILLING = DEV_ROLES.roBilling[0]; // Mercy's billing staff
+const VALLEY = DEV_ROLES.spare[0]; // Valley Radiology's depositor and billing
 const READER = DEV_ROLES.radiologists[0];
 const ADMIN = DEV_ROLES.deployer; // the test stack's admin
 const SOMEONE_ELSE = DEV_ROLES.settler; // an address that is not the market

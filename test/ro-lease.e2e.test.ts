@@ -18,8 +18,8 @@ const POST_ISSUED = `mutation($i: StudyPostingInput!) { prepareStudyPosting(inpu
 
 /** Who is who in this file (dev account numbers, from DEV_ROLES). */
 const RO = DEV_ROLES.roDepositor; // Mercy Imaging's depositor
-const MERCY_BILLING = DEV_ROLES.treasuryOwners[1]; // Mercy's billing staff (no treasury Safe here)
-const VALLEY = DEV_ROLES.governanceRelayer; // Valley Radiology's depositor and billing (no governance here)
+const MERCY_BILLING = DEV_ROLES.roBilling[0]; // Mercy's billing staff
+const VALLEY = DEV_ROLES.spare[0]; // Valley Radiology's depositor and billing
 const READER = DEV_ROLES.radiologists[0];
 const INTRUDER = DEV_ROLES.radiologists[1]; // a licensed radiologist who did not claim the study
 const ADMIN = DEV_ROLES.deployer; // the test stack's admin

@@ -201,7 +201,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
 
   it('lets exactly one of many concurrent claimers win; the others get ALREADY_CLAIMED', async () => {
     const { provider, owner } = stack;
-    const ro = devWallet(DEV_ROLES.treasuryOwners[2], provider); // its own RO and balance (no treasury Safe here): nothing left over from another test
+    const ro = devWallet(DEV_ROLES.spare[2], provider); // its own RO and balance: nothing left over from another test
     await fundRo(stack, ro, 100n * USD);
     const market = owner.market.connect(ro) as typeof owner.market;
     const studyId = hexlify(randomBytes(32));
