@@ -2,9 +2,13 @@ import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Wallet } from 'ethers';
 import { PruneService } from '#settler';
 import { GqlClient, GqlResult } from './support/client.js';
-import { Stack, devWallet, startStack } from './support/stack.js';
+import { Stack, startStack } from './support/stack.js';
+
+/** A new account for each sign-in: its per-account buckets start full, whatever another test spent. */
+const someone = () => Wallet.createRandom();
 
 const BURST = 5;
 /** per client address and operation for calls without a session; every client here is 127.0.0.x */
@@ -58,8 +62,8 @@ describe('abuse limits', () => {
   it('gives each account its own bucket per operation and answers RATE_LIMITED once it is empty', async () => {
     const a = new GqlClient(stack.api);
     const b = new GqlClient(stack.api);
-    await a.signIn(devWallet(5, stack.provider));
-    await b.signIn(devWallet(6, stack.provider));
+    await a.signIn(someone());
+    await b.signIn(someone());
     // concurrent requests cannot both spend the last token: exactly BURST of 3 × BURST succeed
     const results = await Promise.all(Array.from({ length: 3 * BURST }, () => a.send(`{ myNotifications { kind } }`)));
     const ok = results.filter((r) => !r.errors);
@@ -74,7 +78,7 @@ describe('abuse limits', () => {
 
   it('fails closed: when the limiter store errors, requests are refused, not let through', async () => {
     const c = new GqlClient(stack.api);
-    await c.signIn(devWallet(7, stack.provider));
+    await c.signIn(someone());
     expect((await c.send(`{ myCredentialApplications { id } }`)).errors).toBeUndefined();
     const db = new pg.Client({ connectionString: stack.config.databaseUrl });
     await db.connect();
@@ -92,7 +96,7 @@ describe('abuse limits', () => {
 
   it('limits nonce per client address: a burst ends in RATE_LIMITED, X-Forwarded-For does not escape it, other clients and signed-in accounts go on', async () => {
     const signedIn = new GqlClient(stack.api);
-    await signedIn.signIn(devWallet(8, stack.provider));
+    await signedIn.signIn(someone());
     const db = new pg.Client({ connectionString: stack.config.databaseUrl });
     await db.connect();
     try {
@@ -182,7 +186,7 @@ describe('abuse limits', () => {
   it('fails closed for calls without a session: when the client buckets are unavailable, nonce and login are refused', async () => {
     const c = new GqlClient(stack.api);
     const signedIn = new GqlClient(stack.api);
-    await signedIn.signIn(devWallet(9, stack.provider));
+    await signedIn.signIn(someone());
     const db = new pg.Client({ connectionString: stack.config.databaseUrl });
     await db.connect();
     try {
@@ -204,7 +208,7 @@ describe('abuse limits', () => {
 
   it('prunes in the running API: full buckets, expired nonces and sessions go; a drained bucket and live sign-ins stay; no address is stored', async () => {
     const live = new GqlClient(stack.api, { localAddress: '127.0.0.6' });
-    await live.signIn(devWallet(11, stack.provider));
+    await live.signIn(someone());
     const db = new pg.Client({ connectionString: stack.config.databaseUrl });
     await db.connect();
     try {

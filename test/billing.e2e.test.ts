@@ -3,7 +3,7 @@ import { Contract, hexlify } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReconciliationService, LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS } from '#api';
-import { increaseTime, latestTimestamp, SafeKit, contractNetworks, createSafe, deploySafeInfrastructure, revert, snapshot } from '#devchain';
+import { increaseTime, latestTimestamp, SafeKit, contractNetworks, createSafe, deploySafeInfrastructure, revert, snapshot, DEV_ROLES } from '#devchain';
 import { waitForReceipt, mined } from '#chain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { generateX25519KeyPair } from '#lease';
@@ -19,6 +19,18 @@ const RECON = `query($ro: String!, $from: DateTime!, $to: DateTime!) { reconcili
   chain { deposits withdrawals escrowed locks locksReleased disputes payouts fees refunds otherCredits tokenIn tokenOut }
   ledger { deposits withdrawals escrowed locks locksReleased disputes payouts fees refunds }
   discrepancies { kind entryKind account txHash logIndex blockNumber studyId ledgerAmount chainAmount detail } } }`;
+
+/** Who is who in this file (dev account numbers, from DEV_ROLES). */
+const RO = DEV_ROLES.roDepositor; // Mercy Imaging's depositor
+const CO_DEPOSITOR = DEV_ROLES.spare[0]; // Mercy's second depositor
+const MERCY_BILLING = DEV_ROLES.roBilling[0]; // Mercy's billing staff
+const VALLEY = DEV_ROLES.spare[1]; // Valley Radiology's depositor and billing
+const READER = DEV_ROLES.radiologists[0];
+const ADMIN = DEV_ROLES.deployer; // the test stack's admin
+const SAFE_CREATOR = DEV_ROLES.spare[2]; // deploys the RO's Safe, owns none of it
+const SAFE_PROPOSER = DEV_ROLES.spare[3]; // owners of the RO's 2-of-3 Safe
+const SAFE_COSIGNER = DEV_ROLES.spare[4];
+const SAFE_THIRD_OWNER = DEV_ROLES.admin; // (npm start's admin; the test stack's is ADMIN)
 
 describe('RO billing: ledger, reconciliation against the chain, CSV exports', () => {
   let stack: Stack;
@@ -38,48 +50,48 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     return c;
   };
   const balances = async (block: number | 'latest') =>
-    ((await stack.owner.market.balanceOf(w(2).address, { blockTag: block })) as bigint) + ((await stack.owner.market.balanceOf(w(5).address, { blockTag: block })) as bigint);
+    ((await stack.owner.market.balanceOf(w(RO).address, { blockTag: block })) as bigint) + ((await stack.owner.market.balanceOf(w(CO_DEPOSITOR).address, { blockTag: block })) as bigint);
 
   beforeAll(async () => {
     stack = await startStack();
     const { owner, provider } = stack;
     const marketAddress = await owner.market.getAddress();
-    for (const i of [2, 5]) {
+    for (const i of [RO, CO_DEPOSITOR]) {
       await mined(owner.token.mint(w(i).address, 10_000n * USD));
       await mined((owner.token.connect(w(i)) as Contract).approve(marketAddress, 10_000n * USD));
     }
     const expiry = (await latestTimestamp(provider)) + 365 * 86400;
-    await mined(owner.registry.attest(w(3).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
-    const admin = await client(0);
+    await mined(owner.registry.attest(w(READER).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
+    const admin = await client(ADMIN);
     const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
-    mercy = (await admin.ok(create, { n: 'Mercy Imaging', k: generateX25519KeyPair().publicKey, b: [w(6).address], d: [w(2).address, w(5).address] })).createRo;
-    valley = (await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(8).address], d: [w(8).address] })).createRo;
+    mercy = (await admin.ok(create, { n: 'Mercy Imaging', k: generateX25519KeyPair().publicKey, b: [w(MERCY_BILLING).address], d: [w(RO).address, w(CO_DEPOSITOR).address] })).createRo;
+    valley = (await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(VALLEY).address], d: [w(VALLEY).address] })).createRo;
 
     // before the period: an opening balance and an open study
-    await mined(market(2).deposit(1_000n * USD));
-    await mined(market(2).postStudy(...withId(2, studyId(), 1, 10_000, 0, stateIndex('CA'), 80n * USD)));
+    await mined(market(RO).deposit(1_000n * USD));
+    await mined(market(RO).postStudy(...withId(RO, studyId(), 1, 10_000, 0, stateIndex('CA'), 80n * USD)));
     const start = await latestTimestamp(provider);
     await increaseTime(provider, 10);
 
     // the period: deposits from two wallets, postings, a cancel, claims, an expired lease, reports, a dispute,
     // settlements (by the settler), a withdrawal
-    await mined(market(2).deposit(500n * USD));
-    await mined(market(5).deposit(300n * USD));
+    await mined(market(RO).deposit(500n * USD));
+    await mined(market(CO_DEPOSITOR).deposit(300n * USD));
     const [a, b, c, d, e] = [studyId(), studyId(), studyId(), studyId(), studyId()];
-    for (const [id, max] of [[a, 200n], [b, 150n], [c, 100n], [d, 50n]] as const) await mined(market(2).postStudy(...withId(2, id, 1, 12_000, 1, stateIndex('CA'), max * USD)));
-    await mined(market(5).postStudy(...withId(5, e, 1, 10_000, 0, stateIndex('CA'), 120n * USD)));
-    await mined(market(2).cancelStudy(d));
-    await mined(market(3).claim(b));
+    for (const [id, max] of [[a, 200n], [b, 150n], [c, 100n], [d, 50n]] as const) await mined(market(RO).postStudy(...withId(RO, id, 1, 12_000, 1, stateIndex('CA'), max * USD)));
+    await mined(market(CO_DEPOSITOR).postStudy(...withId(CO_DEPOSITOR, e, 1, 10_000, 0, stateIndex('CA'), 120n * USD)));
+    await mined(market(RO).cancelStudy(d));
+    await mined(market(READER).claim(b));
     await increaseTime(provider, 4 * 3600 + 60);
-    for (const id of [b, a, c]) await mined(market(3).claim(id));
-    for (const id of [a, b, c]) await mined(market(3).submitReport(id, hexlify(randomBytes(32))));
-    await mined(market(2).dispute(c));
+    for (const id of [b, a, c]) await mined(market(READER).claim(id));
+    for (const id of [a, b, c]) await mined(market(READER).submitReport(id, hexlify(randomBytes(32))));
+    await mined(market(RO).dispute(c));
     await increaseTime(provider, 24 * 3600 + 60);
     await waitFor('the settler to settle', async () => Number((await owner.market.getStudy(a)).status) === 5 && Number((await owner.market.getStudy(b)).status) === 5);
-    await mined(market(2).withdraw(100n * USD));
+    await mined(market(RO).withdraw(100n * USD));
     await increaseTime(provider, 10);
     period = { from: new Date((start + 1) * 1000).toISOString(), to: new Date((await latestTimestamp(provider)) * 1000).toISOString() };
-    staff = await client(6);
+    staff = await client(MERCY_BILLING);
     await waitFor('the withdrawal indexed', async () =>
       (await staff.ok(`query($ro: String!) { roLedger(roId: $ro, first: 500) { entries { kind } } }`, { ro: mercy.id })).roLedger.entries.some((x: { kind: string }) => x.kind === 'WITHDRAWAL'),
     );
@@ -96,7 +108,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     expect(new Set(inPeriod.entries.map((x: { kind: string }) => x.kind))).toEqual(
       new Set(['DEPOSIT', 'WITHDRAWAL', 'ESCROW', 'LOCK', 'LOCK_RELEASED', 'DISPUTE', 'PAYOUT', 'FEE', 'REFUND']),
     );
-    expect(new Set(inPeriod.entries.map((x: { account: string }) => x.account))).toEqual(new Set([w(2).address.toLowerCase(), w(5).address.toLowerCase()]));
+    expect(new Set(inPeriod.entries.map((x: { account: string }) => x.account))).toEqual(new Set([w(RO).address.toLowerCase(), w(CO_DEPOSITOR).address.toLowerCase()]));
     // the pre-period deposit and posting are outside the period but in the full history
     expect(all.entries.length).toBe(inPeriod.entries.length + 2);
     expect(inPeriod.totals).toMatchObject({ deposits: (800n * USD).toString(), escrowed: (620n * USD).toString() });
@@ -124,7 +136,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
 
     const released = inPeriod.entries.find((x: { kind: string }) => x.kind === 'LOCK_RELEASED');
     expect(released.amount).toBe(inPeriod.entries.find((x: { kind: string; studyId: string }) => x.kind === 'LOCK' && x.studyId === released.studyId).amount);
-    expect(await (await client(8)).code(RECON, { ro: mercy.id, ...period })).toBe('FORBIDDEN');
+    expect(await (await client(VALLEY)).code(RECON, { ro: mercy.id, ...period })).toBe('FORBIDDEN');
   });
 
   it('reconciles the period with the chain: zero discrepancies, and opening + flows == closing market balance and escrow', async () => {
@@ -162,7 +174,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     const undo: (() => Promise<unknown>)[] = [];
     const chainBefore = await snapshot(stack.provider);
     try {
-      const row = async (kind: string) => (await db.query(`SELECT * FROM ledger_entries WHERE kind = $1 AND account = $2 ORDER BY id LIMIT 1 OFFSET $3`, [kind, w(2).address.toLowerCase(), 1])).rows[0];
+      const row = async (kind: string) => (await db.query(`SELECT * FROM ledger_entries WHERE kind = $1 AND account = $2 ORDER BY id LIMIT 1 OFFSET $3`, [kind, w(RO).address.toLowerCase(), 1])).rows[0];
       const deposit = await row('DEPOSIT'); // the in-period ones (the first of each is before the period)
       const refund = (await db.query(`SELECT * FROM ledger_entries WHERE kind = 'REFUND' AND amount > 0 ORDER BY id LIMIT 1`)).rows[0];
       const escrow = await row('ESCROW');
@@ -173,17 +185,17 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
       const { rows: [duplicate] } = await db.query(
         `INSERT INTO ledger_entries (chain_id, account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time)
          SELECT chain_id, $2, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time FROM ledger_entries WHERE id = $1 RETURNING id`,
-        [escrow.id, w(5).address.toLowerCase()],
+        [escrow.id, w(CO_DEPOSITOR).address.toLowerCase()],
       );
       undo.push(() => db.query(`DELETE FROM ledger_entries WHERE id = $1`, [duplicate.id]));
       const fake = hexlify(randomBytes(32));
       const { rows: [invented] } = await db.query(
         `INSERT INTO ledger_entries (chain_id, account, kind, amount, tx_hash, log_index, block_number, block_time) VALUES ($1, $2, 'DEPOSIT', '7', $3, 0, $4, $5) RETURNING id`,
-        [stack.config.chainId, w(5).address.toLowerCase(), fake, deposit.block_number, deposit.block_time],
+        [stack.config.chainId, w(CO_DEPOSITOR).address.toLowerCase(), fake, deposit.block_number, deposit.block_time],
       );
       undo.push(() => db.query(`DELETE FROM ledger_entries WHERE id = $1`, [invented.id]));
       // tokens sent straight to the market are not a deposit: nobody's market balance grows
-      const direct = await mined((stack.owner.token.connect(w(2)) as Contract).transfer(stack.deployment.market, 3n * USD));
+      const direct = await mined((stack.owner.token.connect(w(RO)) as Contract).transfer(stack.deployment.market, 3n * USD));
       const to = new Date(((await stack.provider.getBlock(direct.blockNumber))!.timestamp + 1) * 1000).toISOString();
 
       const { reconciliation: r } = await staff.ok(RECON, { ro: mercy.id, from: period.from, to });
@@ -249,8 +261,8 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     const reconciler = new ReconciliationService({ ...stack.config, indexer: { ...stack.config.indexer, confirmations: 3 } }, stack.api.get(LedgerRepository));
     await increaseTime(stack.provider, 5); // blocks of one second share a timestamp: start the period at a fresh one
     const from = new Date((await latestTimestamp(stack.provider)) * 1000);
-    const receipt = await mined(market(5).deposit(42n * USD));
-    const r = await reconciler.reconcile([w(2).address, w(5).address], from, new Date(Date.now() + 3600_000 * 48));
+    const receipt = await mined(market(CO_DEPOSITOR).deposit(42n * USD));
+    const r = await reconciler.reconcile([w(RO).address, w(CO_DEPOSITOR).address], from, new Date(Date.now() + 3600_000 * 48));
     expect(r.periodClosed).toBe(false);
     expect(r.allEntriesFinal).toBe(false);
     expect(r.toBlock).toBeLessThan(receipt.blockNumber);
@@ -258,15 +270,15 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     await stack.provider.send('anvil_mine', ['0x3', '0xa']); // three more blocks, 10 s apart
     const depositTime = new Date((await stack.provider.getBlock(receipt.blockNumber))!.timestamp * 1000);
     const ledger = stack.api.get(LedgerRepository);
-    await waitFor('the deposit indexed', async () => (await ledger.between(stack.config.chainId, [w(5).address.toLowerCase()], receipt.blockNumber, receipt.blockNumber)).length);
-    const later = await reconciler.reconcile([w(2).address, w(5).address], from, depositTime);
+    await waitFor('the deposit indexed', async () => (await ledger.between(stack.config.chainId, [w(CO_DEPOSITOR).address.toLowerCase()], receipt.blockNumber, receipt.blockNumber)).length);
+    const later = await reconciler.reconcile([w(RO).address, w(CO_DEPOSITOR).address], from, depositTime);
     expect(later.discrepancies, JSON.stringify(later.discrepancies, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).toEqual([]);
     expect(later.periodClosed).toBe(true);
     // counted, but still within the finality depth: its ledger line is PENDING, and the report does not claim otherwise
     expect(later.allEntriesFinal).toBe(false);
     expect(later.finalizedThroughBlock).toBeLessThan(receipt.blockNumber);
     await stack.provider.send('anvil_mine', [`0x${stack.config.indexer.finalityDepth.toString(16)}`, '0x1']);
-    const settled = await reconciler.reconcile([w(2).address, w(5).address], from, depositTime);
+    const settled = await reconciler.reconcile([w(RO).address, w(CO_DEPOSITOR).address], from, depositTime);
     expect(settled.allEntriesFinal).toBe(true);
     expect(settled.finalizedThroughBlock).toBeGreaterThanOrEqual(receipt.blockNumber);
     expect(later.closing.balance - later.opening.balance).toBe(42n * USD);
@@ -274,11 +286,11 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
 
   it("deposits from the RO's 2-of-3 Safe: proposed and signed by one owner, co-signed by another, executed as approve + deposit in one MultiSend", async () => {
     const { provider, owner, deployment } = stack;
-    const infra = await deploySafeInfrastructure(w(13));
-    const owners = [10, 11, 12].map((i) => w(i).address);
-    const safeAddress = await createSafe(w(13), infra, owners, 2);
-    expect(await deploySafeInfrastructure(w(13))).toEqual(infra); // idempotent
-    const admin = await client(0);
+    const infra = await deploySafeInfrastructure(w(SAFE_CREATOR));
+    const owners = [SAFE_PROPOSER, SAFE_COSIGNER, SAFE_THIRD_OWNER].map((i) => w(i).address);
+    const safeAddress = await createSafe(w(SAFE_CREATOR), infra, owners, 2);
+    expect(await deploySafeInfrastructure(w(SAFE_CREATOR))).toEqual(infra); // idempotent
+    const admin = await client(ADMIN);
     await admin.ok(`mutation($id: ID!, $a: String!) { addRoMember(roId: $id, account: $a, role: DEPOSITOR) { id } }`, { id: mercy.id, a: safeAddress });
     await mined(owner.token.mint(safeAddress, 250n * USD));
     await increaseTime(provider, 5);
@@ -286,7 +298,7 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
 
     const networks = contractNetworks(deployment.chainId, infra);
     const amount = 250n * USD;
-    const proposer = await SafeKit.init({ provider: stack.anvil.rpcUrl, signer: w(10).privateKey, safeAddress, contractNetworks: networks });
+    const proposer = await SafeKit.init({ provider: stack.anvil.rpcUrl, signer: w(SAFE_PROPOSER).privateKey, safeAddress, contractNetworks: networks });
     expect((await proposer.getOwners()).map((o: string) => o.toLowerCase()).sort()).toEqual(owners.map((o) => o.toLowerCase()).sort());
     expect(await proposer.getThreshold()).toBe(2);
     const proposal = await proposer.createTransaction({
@@ -297,11 +309,11 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     });
     expect(proposal.data.to.toLowerCase()).toBe(infra.multiSendCallOnlyAddress.toLowerCase()); // one batch, delegate-called
     const signedOnce = await proposer.signTransaction(proposal);
-    const cosigner = await proposer.connect({ signer: w(11).privateKey });
+    const cosigner = await proposer.connect({ signer: w(SAFE_COSIGNER).privateKey });
     const hash = await cosigner.getTransactionHash(signedOnce);
     expect(await proposer.getTransactionHash(signedOnce)).toBe(hash);
     // one signature is not enough: executed by a non-owner it would fail
-    const outsider = await proposer.connect({ signer: w(13).privateKey });
+    const outsider = await proposer.connect({ signer: w(SAFE_CREATOR).privateKey });
     expect(await outsider.isValidTransaction(signedOnce)).toBe(false);
     const signedTwice = await cosigner.signTransaction(signedOnce);
     expect(signedTwice.signatures.size).toBe(2);
@@ -326,22 +338,22 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
   it("reconciles a dispute the market's owner resolves: its split is the settlement's lines, on both sides", async () => {
     // its own RO (Valley, wallet 8) and study, so no other test's ledger or balances change
     const { owner, provider } = stack;
-    await mined(owner.token.mint(w(8).address, 500n * USD));
-    await mined((owner.token.connect(w(8)) as Contract).approve(stack.deployment.market, 500n * USD));
-    await mined(market(8).deposit(500n * USD));
+    await mined(owner.token.mint(w(VALLEY).address, 500n * USD));
+    await mined((owner.token.connect(w(VALLEY)) as Contract).approve(stack.deployment.market, 500n * USD));
+    await mined(market(VALLEY).deposit(500n * USD));
     const id = studyId();
-    await mined(market(8).postStudy(...withId(8, id, 1, 10_000, 0, stateIndex('CA'), 200n * USD)));
+    await mined(market(VALLEY).postStudy(...withId(VALLEY, id, 1, 10_000, 0, stateIndex('CA'), 200n * USD)));
     await increaseTime(provider, 5);
     const from = new Date((await latestTimestamp(provider)) * 1000).toISOString();
-    await mined(market(3).claim(id));
-    await mined(market(3).submitReport(id, hexlify(randomBytes(32))));
-    await mined(market(8).dispute(id));
+    await mined(market(READER).claim(id));
+    await mined(market(READER).submitReport(id, hexlify(randomBytes(32))));
+    await mined(market(VALLEY).dispute(id));
     const locked = (await owner.market.getStudy(id)).lockedBounty as bigint;
     await mined(owner.market.resolveDispute(id, locked / 2n));
     await increaseTime(provider, 5);
     const to = new Date((await latestTimestamp(provider)) * 1000).toISOString();
 
-    const valleyStaff = await client(8);
+    const valleyStaff = await client(VALLEY);
     const ledgerQuery = `query($ro: String!, $from: DateTime, $to: DateTime) { roLedger(roId: $ro, from: $from, to: $to) { entries { kind amount } } }`;
     const { roLedger } = await waitFor('the resolution indexed', async () => {
       const d = await valleyStaff.ok(ledgerQuery, { ro: valley.id, from, to });

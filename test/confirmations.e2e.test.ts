@@ -1,5 +1,5 @@
 import { mined } from '#chain';
-import { increaseTime, mine } from '#devchain';
+import { increaseTime, mine, DEV_ROLES } from '#devchain';
 import { hexlify, keccak256, randomBytes, toUtf8Bytes, type Contract } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
@@ -23,8 +23,8 @@ describe('confirmations and finality as users see them', () => {
 
   it('nothing is settled or paid before the configured confirmations; then PENDING; FINAL past the finality depth', async () => {
     const { provider, owner } = stack;
-    const ro = devWallet(2, provider);
-    const reader = devWallet(3, provider);
+    const ro = devWallet(DEV_ROLES.roDepositor, provider);
+    const reader = devWallet(DEV_ROLES.radiologists[0], provider);
     const market = owner.market.connect(ro) as Contract;
     await mined(owner.token.mint(ro.address, 1_000n * USD));
     await mined((owner.token.connect(ro) as Contract).approve(await market.getAddress(), 1_000n * USD));
@@ -37,12 +37,12 @@ describe('confirmations and finality as users see them', () => {
     await mined((owner.market.connect(reader) as Contract).submitReport(studyId, keccak256(toUtf8Bytes('report'))));
     await increaseTime(provider, 25 * 3600);
     for (let i = 0; i < CONFIRMATIONS; i++) await mine(provider); // the report is confirmed before the settlement
-    const settled = await mined((owner.market.connect(devWallet(9, provider)) as Contract).settle(studyId));
+    const settled = await mined((owner.market.connect(devWallet(DEV_ROLES.settler, provider)) as Contract).settle(studyId));
     const settleBlock = settled!.blockNumber;
 
     // the RO's account (issue 7): the RO wallet deposits and reads its billing ledger; dev #0 is the admin that onboards it
     const admin = new GqlClient(stack.api);
-    await admin.signIn(devWallet(0, provider));
+    await admin.signIn(devWallet(DEV_ROLES.deployer, provider));
     const { createRo: roAccount } = await admin.ok(
       `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`,
       { n: 'Finality Imaging', k: generateX25519KeyPair().publicKey, b: [ro.address], d: [ro.address] },

@@ -7,8 +7,7 @@ import {
   claimRace,
   indexedUpTo,
   postTogether,
-  signedInClaimers,
-} from '#devchain';
+  signedInClaimers, DEV_ROLES } from '#devchain';
 import { fundRo } from './support/funding.js';
 import { Stack, devWallet, startStack } from './support/stack.js';
 
@@ -26,7 +25,7 @@ describe('contention', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await startStack();
-    await fundRo(stack, devWallet(2, stack.provider), 10_000n * USD);
+    await fundRo(stack, devWallet(DEV_ROLES.roDepositor, stack.provider), 10_000n * USD);
   });
   afterAll(async () => {
     await stack?.stop();
@@ -37,10 +36,10 @@ describe('contention', () => {
     const claimers = await signedInClaimers(url, CLAIMERS);
     const expiry = (await stack.provider.getBlock('latest'))!.timestamp + 365 * 86400;
     await attestTogether(stack.provider, stack.owner.registry, claimers.map((c) => c.wallet.address), expiry);
-    const ro = stack.owner.market.connect(new NonceManager(devWallet(2, stack.provider))) as typeof stack.owner.market;
+    const ro = stack.owner.market.connect(new NonceManager(devWallet(DEV_ROLES.roDepositor, stack.provider))) as typeof stack.owner.market;
     const { studyIds, block } = await postTogether(stack.provider, ro, ROUNDS, stack.issuer.privateKey);
     await indexedUpTo(new GraphqlHttp(url), block);
-    const relayer = devWallet(19, stack.provider).address;
+    const relayer = devWallet(DEV_ROLES.relayer, stack.provider).address;
     const relayerNonce = await stack.provider.getTransactionCount(relayer);
 
     for (const [round, studyId] of studyIds.entries()) {

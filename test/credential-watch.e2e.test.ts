@@ -1,6 +1,6 @@
 import { DataSource } from 'typeorm';
 import { mined, createProvider, issuanceArgs, issueStudyId } from '#chain';
-import { ANVIL_MNEMONIC, AnvilHandle, increaseTime, startAnvil, contracts, deployOpenRead } from '#devchain';
+import { AnvilHandle, devKey, increaseTime, startAnvil, contracts, DEV_ROLES } from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '#config';
 import { CredentialRepository, StudyRepository, createDataSource } from '#db';
@@ -8,11 +8,10 @@ import { EventStore } from '#indexer-store';
 import { IndexerPipeline } from '#indexer';
 import { createTestDatabase } from '#db/testing';
 import { modalityIndex, stateIndex, toMask } from '#domain';
-import { HDNodeWallet, Mnemonic, NonceManager } from 'ethers';
 import { CredentialWatchService } from '#settler';
+import { deployForTests } from './support/deploy.js';
 
 const DAY = 86_400;
-const wallet = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`);
 
 describe('the credential watch', () => {
   let anvil: AnvilHandle;
@@ -30,8 +29,7 @@ describe('the credential watch', () => {
 
   it('warns once per threshold ahead of expiry, then reports the lapse when chain and worklist both stop counting the credential', async () => {
     const provider = createProvider(anvil.rpcUrl);
-    const deployer = new NonceManager(wallet(0).connect(provider));
-    const deployment = await deployOpenRead(deployer, { treasury: wallet(1).address, studyIdIssuer: wallet(11).address });
+    const { deployer, deployment } = await deployForTests(provider);
     const { registry, market, token } = contracts(deployment, deployer);
     await mined(registry.grantRole(await registry.VERIFIER_ROLE(), await deployer.getAddress()));
     const config = parseConfig({
@@ -51,7 +49,7 @@ describe('the credential watch', () => {
       }
     };
     const watch = new CredentialWatchService(config, repo);
-    const radiologist = wallet(3).address.toLowerCase();
+    const radiologist = devKey(DEV_ROLES.radiologists[0]).address.toLowerCase();
 
     // a credential expiring in 40 days, attested on chain and projected by the event store as the indexer would
     const start = (await provider.getBlock('latest'))!.timestamp;
@@ -62,7 +60,7 @@ describe('the credential watch', () => {
     await mined(token.approve(deployment.market, 10n ** 9n));
     await mined(market.deposit(10n ** 9n));
     const studyId = '0x' + '11'.repeat(32);
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, 0, stateIndex('NY'), 10n ** 8n, ...issuanceArgs(issueStudyId(wallet(11).privateKey, deployment.market, deployment.chainId, await deployer.getAddress(), studyId, 4_000_000_000n))));
+    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, 0, stateIndex('NY'), 10n ** 8n, ...issuanceArgs(issueStudyId(devKey(DEV_ROLES.studyIdIssuer).privateKey, deployment.market, deployment.chainId, await deployer.getAddress(), studyId, 4_000_000_000n))));
     await index();
     const studies = new StudyRepository(ds);
     const notices = () => repo.notificationsOf(deployment.chainId, radiologist, 50);

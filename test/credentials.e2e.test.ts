@@ -1,5 +1,6 @@
-import { Interface } from 'ethers';
+import { HDNodeWallet, Interface, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_ROLES } from '#devchain';
 import { loadArtifact } from '#chain';
 import { modalityIndex, stateIndex, toMask, addMonths, parseCalendarDate, withNpiCheckDigit } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
@@ -30,13 +31,21 @@ describe('credential verification over HTTP, with the attestation on a real chai
     await stack?.stop();
   });
 
-  it('a radiologist applies, a verifier approves, the wallet-signed attestation lands on chain, and a revocation ends it', async () => {
-    const { provider, owner } = stack;
-    const now = (await provider.getBlock('latest'))!.timestamp;
-    const caExpiry = isoDate(addMonths(now, 48));
-    const nyExpiry = isoDate(addMonths(now, 7));
-    const npi = withNpiCheckDigit('176543210');
-    const input = {
+  // One application's life, in order: each step continues from the one before (a journey, not independent tests),
+  // on the stack and sessions set up once here.
+  let now: number, caExpiry: string, nyExpiry: string, nyMidnight: number, npi: string;
+  let input: { npi: string; licences: { state: string; number: string; expiresOn: string }[]; modalities: string[]; subspecialties: string[]; boardCertification: { board: string; certificateNumber: string } };
+  let applicantWallet: HDNodeWallet, verifierWallet: HDNodeWallet;
+  let applicant: GqlClient, verifier: GqlClient;
+  let applied: { id: string; licences: unknown };
+  beforeAll(async () => {
+    const { provider } = stack;
+    now = (await provider.getBlock('latest'))!.timestamp;
+    caExpiry = isoDate(addMonths(now, 48));
+    nyExpiry = isoDate(addMonths(now, 7));
+    nyMidnight = parseCalendarDate(nyExpiry)!;
+    npi = withNpiCheckDigit('176543210');
+    input = {
       npi,
       licences: [
         { state: 'ca', number: 'A-987654', expiresOn: caExpiry },
@@ -46,10 +55,15 @@ describe('credential verification over HTTP, with the attestation on a real chai
       subspecialties: ['NEURO'],
       boardCertification: { board: 'ABR', certificateNumber: 'ABR-55501' },
     };
-    const applicantWallet = devWallet(3, provider);
-    const applicant = new GqlClient(stack.api);
+    applicantWallet = devWallet(DEV_ROLES.radiologists[0], provider);
+    applicant = new GqlClient(stack.api);
     await applicant.signIn(applicantWallet);
+    verifierWallet = devWallet(DEV_ROLES.verifier, provider);
+    verifier = new GqlClient(stack.api);
+    await verifier.signIn(verifierWallet);
+  });
 
+  it('refuses bad input field by field, without echoing the value', async () => {
     // bad input is refused field by field, without echoing the value
     const badNpi = `${npi.slice(0, 9)}${(Number(npi[9]) + 1) % 10}`;
     for (const [change, field] of [
@@ -68,7 +82,10 @@ describe('credential verification over HTTP, with the attestation on a real chai
       expect(r.errors?.[0].message).not.toContain(badNpi);
     }
 
-    const applied = (await applicant.ok(APPLY, { input })).applyForCredential;
+  });
+
+  it('takes an application once, and only verifiers review it', async () => {
+    applied = (await applicant.ok(APPLY, { input })).applyForCredential;
     expect(applied).toMatchObject({ status: 'PENDING', applicant: applicantWallet.address.toLowerCase(), npi, modalities: ['CT', 'MR'] });
     expect(applied.licences).toEqual([
       { state: 'CA', number: 'A-987654', expiresOn: caExpiry },
@@ -80,14 +97,15 @@ describe('credential verification over HTTP, with the attestation on a real chai
     expect(await applicant.code(`{ pendingCredentialApplications { items { id } } }`)).toBe('FORBIDDEN');
     expect(await applicant.code(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { id } } }`, { id: applied.id })).toBe('FORBIDDEN');
 
+  });
+
+  it('a verifier pages through the pending applications and rejects one with a reason that only its applicant reads', async () => {
     // a second applicant, to be rejected
+    const { provider } = stack;
     const other = new GqlClient(stack.api);
-    await other.signIn(devWallet(4, provider));
+    await other.signIn(devWallet(DEV_ROLES.radiologists[1], provider));
     const otherApp = (await other.ok(APPLY, { input: { ...input, npi: withNpiCheckDigit('123456780') } })).applyForCredential;
 
-    const verifierWallet = devWallet(0, provider);
-    const verifier = new GqlClient(stack.api);
-    await verifier.signIn(verifierWallet);
     const queue = await waitFor('the verifier role indexed', async () => (await verifier.send(`{ pendingCredentialApplications(first: 1) { items { ${APP_FIELDS} } pageInfo { hasNextPage endCursor } } }`)).data);
     expect(queue.pendingCredentialApplications.items.map((a: { id: string }) => a.id)).toEqual([applied.id]);
     expect(queue.pendingCredentialApplications.pageInfo.hasNextPage).toBe(true);
@@ -108,11 +126,14 @@ describe('credential verification over HTTP, with the attestation on a real chai
     // an outsider cannot read someone's application
     expect(await other.code(`query($id: ID!) { credentialApplication(id: $id) { npi } }`, { id: applied.id })).toBe('NOT_FOUND');
 
+  });
+
+  it('approval prepares an attestation of masks and expiry only, which only a verifier relays; once indexed the applicant is a radiologist', async () => {
     // approve: the attestation carries masks and expiry only; expiry = the NY licence (earlier than 36 months)
+    const { owner } = stack;
     const approval = (
       await verifier.ok(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { ${APP_FIELDS} } transaction { from to data chainId gasLimit } } }`, { id: applied.id })
     ).approveCredentialApplication;
-    const nyMidnight = parseCalendarDate(nyExpiry)!;
     expect(approval.application).toMatchObject({ status: 'APPROVED', expiryReason: 'LICENCE:NY', credentialExpiresAt: new Date(nyMidnight * 1000).toISOString() });
     expect(approval.transaction.to.toLowerCase()).toBe(stack.deployment.registry.toLowerCase());
     const call = new Interface(loadArtifact('CredentialRegistry').abi).parseTransaction({ data: approval.transaction.data })!;
@@ -143,8 +164,12 @@ describe('credential verification over HTTP, with the attestation on a real chai
     expect(cred).toEqual({ states: ['CA', 'NY'], modalities: ['CT', 'MR'], expiresAt: new Date(nyMidnight * 1000).toISOString(), revoked: false, active: true });
     expect((await applicant.send(`{ worklist { items { id } } }`)).errors).toBeUndefined(); // now a RADIOLOGIST
 
+  });
+
+  it('a revocation, its reason kept off chain, ends the credential', async () => {
     // revocation, with a reason kept off chain
-    expect(await verifier.code(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended") { data } }`, { r: devWallet(5, provider).address })).toBe('NOT_FOUND');
+    expect(await verifier.code(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended") { data } }`, { r: Wallet.createRandom().address })).toBe('NOT_FOUND');
+    const { owner } = stack;
     const revokeTx = (await verifier.ok(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended by the state board") { from to data chainId gasLimit } }`, { r: applicantWallet.address })).revokeCredential;
     await verifier.ok(RELAY, { tx: await signPrepared(verifierWallet, revokeTx) });
     expect(await owner.registry.isEligible(applicantWallet.address, stateIndex('NY'), modalityIndex('MR'))).toBe(false);
@@ -155,6 +180,9 @@ describe('credential verification over HTTP, with the attestation on a real chai
     });
     expect(await applicant.code(`{ worklist { items { id } } }`)).toBe('FORBIDDEN');
 
+  });
+
+  it('nothing personal reached the logs of the steps above', async () => {
     // nothing personal reached the logs
     const logs = output.join('');
     for (const secret of [npi, 'A-987654', '301234', 'ABR-55501']) expect(logs).not.toContain(secret);

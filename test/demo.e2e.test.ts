@@ -6,7 +6,7 @@ import { mined } from '#chain';
 import { decryptPayload, generateX25519KeyPair, leaseContext, openSealed } from '#lease';
 import { DEMO_ACCOUNTS, DemoResult, runDemo } from '../scripts/demo.js';
 import { ApiClient, GASLESS_FIELDS } from '../scripts/lib/api-client.js';
-import { devKey } from '#devchain';
+import { devKey, DEV_ROLES } from '#devchain';
 import { GqlClient } from './support/client.js';
 import { FETCH, RoSide } from './support/ro-flow.js';
 import { Stack, apiUrl, devWallet, startStack } from './support/stack.js';
@@ -23,7 +23,7 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
   beforeAll(async () => {
     // as npm start: dev #12 is the admin, #2 holds 100,000 tUSD
     stack = await startStack({ api: { adminAddresses: [devKey(DEMO_ACCOUNTS.admin).address.toLowerCase()] } });
-    await mined(stack.owner.token.mint(devKey(2).address, 100_000n * USD));
+    await mined(stack.owner.token.mint(devKey(DEV_ROLES.roDepositor).address, 100_000n * USD));
     stateDir = mkdtempSync(join(tmpdir(), 'openread-demo-'));
     demo = await runDemo({ apiUrl: apiUrl(stack), rpcUrl: stack.anvil.rpcUrl, stateDir, log: (l) => lines.push(l) });
   });
@@ -37,21 +37,21 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
     const saved = JSON.parse(readFileSync(join(stateDir, 'demo-ro.json'), 'utf8'));
     expect(saved).toEqual({ roId: demo.roId, ...demo.roKeys });
     expect(statSync(join(stateDir, 'demo-ro.json')).mode & 0o077).toBe(0); // the RO's private key: owner-only
-    const depositor = await as(2);
+    const depositor = await as(DEV_ROLES.roDepositor);
     const { ro } = await depositor.gql(`query($id: ID!) { ro(id: $id) { name publicKey members { account role } depositBalance } }`, { id: demo.roId });
     expect(ro.publicKey).toBe(demo.roKeys.publicKey);
     expect(ro.members).toEqual(expect.arrayContaining([
-      { account: devKey(2).address.toLowerCase(), role: 'DEPOSITOR' },
-      { account: devKey(2).address.toLowerCase(), role: 'BILLING' },
-      { account: devKey(13).address.toLowerCase(), role: 'BILLING' },
+      { account: devKey(DEV_ROLES.roDepositor).address.toLowerCase(), role: 'DEPOSITOR' },
+      { account: devKey(DEV_ROLES.roDepositor).address.toLowerCase(), role: 'BILLING' },
+      { account: devKey(DEV_ROLES.roBilling[0]).address.toLowerCase(), role: 'BILLING' },
     ]));
     expect(ro.depositBalance).toBe('0'); // the deposit covers exactly the eight bounty caps, all escrowed
     // the market holds what the API said: posted by #2, every one with its payload
-    for (const id of demo.studyIds) expect((await stack.owner.market.getStudy(id)).ro).toBe(devKey(2).address);
+    for (const id of demo.studyIds) expect((await stack.owner.market.getStudy(id)).ro).toBe(devKey(DEV_ROLES.roDepositor).address);
   });
 
   it("billing staff read the RO's ledger and reconciliation at once: the deposit and eight escrows", async () => {
-    const billing = await as(13);
+    const billing = await as(DEV_ROLES.roBilling[0]);
     const { roLedger } = await billing.gql(`query($ro: String!) { roLedger(roId: $ro, first: 100) { entries { kind amount studyId } totals { deposits escrowed } } }`, { ro: demo.roId });
     expect(roLedger.entries.filter((e: { kind: string }) => e.kind === 'ESCROW').map((e: { studyId: string }) => e.studyId).sort()).toEqual([...demo.studyIds].sort());
     expect(roLedger.totals.deposits).toBe(roLedger.totals.escrowed);
@@ -64,8 +64,8 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
   });
 
   it('the verified radiologists see their studies; #3 claims one, the RO leases it, #3 opens the synthetic payload', async () => {
-    const r3 = await as(3);
-    const r4 = await as(4);
+    const r3 = await as(DEV_ROLES.radiologists[0]);
+    const r4 = await as(DEV_ROLES.radiologists[1]);
     const list = async (c: ApiClient) => (await c.gql(`{ worklist(first: 50) { items { id modality patientState } } }`)).worklist.items as { id: string; patientState: string }[];
     const [w3, w4] = [await list(r3), await list(r4)];
     expect(w3).toHaveLength(5); // CA/NY/TX for CT/MR/XR
@@ -75,16 +75,16 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
     const keys = generateX25519KeyPair();
     await r3.gql(`mutation($k: String!) { registerEncryptionKey(publicKey: $k) }`, { k: keys.publicKey });
     const studyId = w3[0].id;
-    const claimed = await r3.signAndRelayGasless(devWallet(3, stack.provider), (await r3.gql(`mutation($id: ID!) { p: prepareGaslessClaim(studyId: $id) { ${GASLESS_FIELDS} } }`, { id: studyId })).p);
+    const claimed = await r3.signAndRelayGasless(devWallet(DEV_ROLES.radiologists[0], stack.provider), (await r3.gql(`mutation($id: ID!) { p: prepareGaslessClaim(studyId: $id) { ${GASLESS_FIELDS} } }`, { id: studyId })).p);
     expect(claimed.function).toBe('claim');
     // the RO's depositor issues the lease with the key the demo saved
     const roClient = new GqlClient(stack.api);
-    await roClient.signIn(devWallet(2, stack.provider));
-    await new RoSide(stack, devWallet(2, stack.provider), demo.roKeys).issuePendingLease(roClient, studyId);
+    await roClient.signIn(devWallet(DEV_ROLES.roDepositor, stack.provider));
+    await new RoSide(stack, devWallet(DEV_ROLES.roDepositor, stack.provider), demo.roKeys).issuePendingLease(roClient, studyId);
     const reader = new GqlClient(stack.api);
-    await reader.signIn(devWallet(3, stack.provider));
+    await reader.signIn(devWallet(DEV_ROLES.radiologists[0], stack.provider));
     const { encryptedStudy } = await reader.ok(FETCH, { id: studyId });
-    const key = openSealed(keys.privateKey, Buffer.from(encryptedStudy.lease.wrappedKey, 'base64'), leaseContext(studyId, devKey(3).address));
+    const key = openSealed(keys.privateKey, Buffer.from(encryptedStudy.lease.wrappedKey, 'base64'), leaseContext(studyId, devKey(DEV_ROLES.radiologists[0]).address));
     expect(JSON.parse(decryptPayload(Buffer.from(encryptedStudy.ciphertext, 'base64'), key, studyId).toString())).toMatchObject({ demo: true });
   });
 

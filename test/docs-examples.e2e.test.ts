@@ -145,7 +145,7 @@ describe('the documentation examples run against the stack of `npm start` and `n
   });
 
   it('radiologist: sign in → worklist → claim → report → time passes → paid → withdraw', async () => {
-    const radiologist = w(3).address;
+    const radiologist = w(DEV_ROLES.radiologists[0]).address;
     const tokensBefore = (await owner.token.balanceOf(radiologist)) as bigint;
     await run('docs/api/radiologist.md');
     // the journey read one of the demo's studies (its worklist: CT/MR in CA), was paid and withdrew it all
@@ -174,16 +174,16 @@ describe('the documentation examples run against the stack of `npm start` and `n
     // fees in the treasury: radiologist #4 reads the demo's US study in FL (straight to the contract), the settler settles it
     const studyId = demo.studyIds[4];
     expect(Number((await owner.market.getStudy(studyId)).status)).not.toBe(SETTLED);
-    const reader = as(4).market;
+    const reader = as(DEV_ROLES.radiologists[1]).market;
     await mined(reader.claim(studyId));
     await mined(reader.submitReport(studyId, hexlify(randomBytes(32))));
     await increaseTime(provider, 24 * 3600 + 60);
     await waitFor('the settler to settle', async () => Number((await owner.market.getStudy(studyId)).status) === SETTLED);
     const fees = (await owner.market.balanceOf(deployment.treasury)) as bigint;
     expect(fees).toBeGreaterThan(0n);
-    const payeeBefore = (await owner.token.balanceOf(w(0).address)) as bigint;
+    const payeeBefore = (await owner.token.balanceOf(w(DEV_ROLES.deployer).address)) as bigint;
     await run('docs/api/treasury-owner.md');
-    expect((await owner.token.balanceOf(w(0).address)) - payeeBefore).toBe(fees / 2n);
+    expect((await owner.token.balanceOf(w(DEV_ROLES.deployer).address)) - payeeBefore).toBe(fees / 2n);
     expect(await owner.market.balanceOf(deployment.treasury)).toBe(fees - fees / 2n);
   });
 

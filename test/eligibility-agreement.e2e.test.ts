@@ -1,11 +1,11 @@
-import { HDNodeWallet, Mnemonic, NonceManager } from 'ethers';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ANVIL_MNEMONIC, AnvilHandle, startAnvil, contracts, deployOpenRead } from '#devchain';
+import { AnvilHandle, startAnvil, contracts } from '#devchain';
 import { createProvider, mined } from '#chain';
 import { StudyFeedRepository, StudyRepository, createDataSource } from '#db';
 import { createTestDatabase, hex } from '#db/testing';
 import { MODALITIES, URGENCIES, US_STATES, fromMask, CredentialTerms, credentialFromMasks, mayRead, seededRandom } from '#domain';
+import { deployForTests } from './support/deploy.js';
 
 /**
  * One eligibility rule, three spellings: the TypeScript rule (libs/domain mayRead), the SQL fragment every query
@@ -14,7 +14,6 @@ import { MODALITIES, URGENCIES, US_STATES, fromMask, CredentialTerms, credential
  * some never attested) are written to the chain and to Postgres; at each checkpoint of chain time the three must
  * give the same answer for every radiologist and study tried.
  */
-const wallet = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`);
 const rnd = seededRandom(12_2026);
 
 interface Case {
@@ -50,8 +49,7 @@ describe('eligibility: the TypeScript rule, the SQL fragment and the contract ag
 
   it('on generated credentials, studies and chain times', async () => {
     const provider = createProvider(anvil.rpcUrl);
-    const deployer = new NonceManager(wallet(0).connect(provider));
-    const deployment = await deployOpenRead(deployer, { treasury: wallet(1).address, studyIdIssuer: wallet(11).address });
+    const { deployer, deployment } = await deployForTests(provider);
     const { registry } = contracts(deployment, deployer);
     await mined(registry.grantRole(await registry.VERIFIER_ROLE(), await deployer.getAddress()));
     const chainId = deployment.chainId;

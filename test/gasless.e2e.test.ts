@@ -1,6 +1,7 @@
 import { HDNodeWallet, Wallet, hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, beforeEach } from 'vitest';
+import { DEV_ROLES } from '#devchain';
 import { createApiApp } from '#api';
 import { FORWARD_REQUEST_TYPES, mined } from '#chain';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
@@ -18,10 +19,10 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
   let relayer: string;
   beforeAll(async () => {
     stack = await startStack({ relay: { replaceAfterMs: 300, spendLimitWei: SPEND_LIMIT.toString() } });
-    relayer = devWallet(19, stack.provider).address;
+    relayer = devWallet(DEV_ROLES.relayer, stack.provider).address;
     db = new pg.Client({ connectionString: stack.config.databaseUrl });
     await db.connect();
-    await fundRo(stack, devWallet(2, stack.provider), 10_000n * USD);
+    await fundRo(stack, devWallet(DEV_ROLES.roDepositor, stack.provider), 10_000n * USD);
   });
   afterAll(async () => {
     await db?.end();
@@ -36,8 +37,8 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
 
   async function post(): Promise<string> {
     const studyId = hexlify(randomBytes(32));
-    const market = stack.owner.market.connect(devWallet(2, stack.provider)) as typeof stack.owner.market;
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD, ...stack.issued(devWallet(2, stack.provider).address, studyId)));
+    const market = stack.owner.market.connect(devWallet(DEV_ROLES.roDepositor, stack.provider)) as typeof stack.owner.market;
+    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD, ...stack.issued(devWallet(DEV_ROLES.roDepositor, stack.provider).address, studyId)));
     return studyId;
   }
 
@@ -117,7 +118,7 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
       expect(Number(row.relayer_nonce)).toBe(relayerNonce);
       // the same key elsewhere: a transfer with that nonce and a fee above anything the relayer would bump to takes
       // its place in the pool, and is mined (its tip would carry over into later fee estimates: see beforeEach)
-      const elsewhere = devWallet(19, stack.provider);
+      const elsewhere = devWallet(DEV_ROLES.relayer, stack.provider);
       const fee = BigInt(row.attempts[0].maxFeePerGas) * 20n;
       await elsewhere.sendTransaction({ to: elsewhere.address, value: 0n, nonce: relayerNonce, gasLimit: 21_000n, maxFeePerGas: fee, maxPriorityFeePerGas: fee });
       await stack.provider.send('evm_mine', []);

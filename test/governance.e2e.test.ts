@@ -1,6 +1,6 @@
 import { mined, decodeThrownError } from '#chain';
-import { increaseTime, devKey } from '#devchain';
-import { Wallet, hexlify, randomBytes } from 'ethers';
+import { increaseTime, devKey, DEV_ROLES } from '#devchain';
+import { HDNodeWallet, Wallet, hexlify, randomBytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeBounty, modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
@@ -10,6 +10,8 @@ import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 const USD = 1_000_000n;
 const VOTING_PERIOD = 60;
 const TIMELOCK_DELAY = 30;
+/** The DAO's members here (alice, bob, carol): accounts of their own, apart from the RO and the reader. */
+const DAO = DEV_ROLES.spare.slice(0, 3);
 const PROPOSAL_FIELDS = `id proposer description state forVotes againstVotes abstainVotes quorum voteStart voteEnd eta executedAt
   actions { target parameterChange { name key value } }`;
 
@@ -18,7 +20,7 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
   beforeAll(async () => {
     stack = await startStack({
       governance: {
-        members: [5, 6, 7].map((i) => ({ address: devKey(i).address })),
+        members: DAO.map((i) => ({ address: devKey(i).address })),
         votingDelay: 1,
         votingPeriod: VOTING_PERIOD,
         lateQuorumExtension: 10,
@@ -31,17 +33,30 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     await stack?.stop();
   });
 
-  it('members vote a fee and CT-bounty change by signature, it passes, waits the timelock, executes, and the worklist reflects it', async () => {
-    const { provider, owner } = stack;
-    const [alice, bob, carol] = [5, 6, 7].map((i) => devWallet(i, provider));
-    const ro = devWallet(2, provider);
-    const reader = devWallet(3, provider);
+  // One proposal's life, in order: each step below continues from the one before (a journey, not independent
+  // tests). The stack, the members' and the outsider's sessions are set up once, here.
+  let provider: Stack['provider'];
+  let owner: Stack['owner'];
+  let alice: HDNodeWallet, bob: HDNodeWallet, carol: HDNodeWallet, ro: HDNodeWallet, reader: HDNodeWallet;
+  let a: GqlClient, b: GqlClient, c: GqlClient, outsider: GqlClient;
+  let proposal: { id: string; actions: { parameterChange: unknown }[] };
+  const description = 'Fee 8 %, CT base bounty 50 tUSD';
+  const propose = `mutation($c: [ParameterChangeInput!]!, $d: String!) {
+      proposeParameterChange(changes: $c, description: $d) { from to data chainId gasLimit } }`;
+  const signedIn = async (wallet: HDNodeWallet) => {
+    const client = new GqlClient(stack.api);
+    await client.signIn(wallet);
+    return client;
+  };
+  beforeAll(async () => {
+    ({ provider, owner } = stack);
+    [alice, bob, carol] = DAO.map((i) => devWallet(i, provider));
+    ro = devWallet(DEV_ROLES.roDepositor, provider);
+    reader = devWallet(DEV_ROLES.radiologists[0], provider);
+    [a, b, c, outsider] = await Promise.all([alice, bob, carol, reader].map(signedIn));
+  });
 
-    const a = new GqlClient(stack.api);
-    await a.signIn(alice);
-    const outsider = new GqlClient(stack.api);
-    await outsider.signIn(reader);
-
+  it('knows the deployed parameters and refuses a non-member and a value beyond the hard bound', async () => {
     const before = await waitFor('the deployment indexed', async () => {
       const d = await a.ok(`{ parameters { current { name key value } history { name value proposalId } } }`);
       return d.parameters.current.length ? d : null;
@@ -50,8 +65,6 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     expect(before.parameters.history.filter((h: { proposalId: string | null }) => h.proposalId !== null)).toEqual([]);
 
     // refused up front: not a member; a value beyond the hard bound
-    const propose = `mutation($c: [ParameterChangeInput!]!, $d: String!) {
-      proposeParameterChange(changes: $c, description: $d) { from to data chainId gasLimit } }`;
     expect(await outsider.code(propose, { c: [{ name: 'feeBps', value: '800' }], d: 'x' })).toBe('FORBIDDEN');
     // DAO_MEMBER once the indexer has seen alice's membership votes
     const beyond = await waitFor('alice indexed as a member', async () => {
@@ -60,15 +73,17 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     });
     expect(beyond.errors?.[0].extensions).toMatchObject({ code: 'BAD_INPUT', reason: 'ParameterOutOfBounds' });
 
+  });
+
+  it('a member proposes a fee and CT-bounty change: she signs the prepared transaction, the API relays it', async () => {
     // alice proposes: fee 8 %, CT base bounty 50 tUSD; she signs the prepared transaction, the API relays it
-    const description = 'Fee 8 %, CT base bounty 50 tUSD';
     const { proposeParameterChange: tx } = await a.ok(propose, {
       c: [{ name: 'feeBps', value: '800' }, { name: 'baseBounty', key: modalityIndex('CT'), value: String(50n * USD) }],
       d: description,
     });
     const relayed = await a.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { function } }`, { tx: await signPrepared(alice, tx) });
     expect(relayed.relayTransaction.function).toBe('propose');
-    const proposal = await waitFor('the proposal indexed', async () => (await a.ok(`{ proposals { ${PROPOSAL_FIELDS} } }`)).proposals[0]);
+    proposal = await waitFor('the proposal indexed', async () => (await a.ok(`{ proposals { ${PROPOSAL_FIELDS} } }`)).proposals[0]);
     expect(proposal).toMatchObject({ proposer: alice.address.toLowerCase(), description, state: 'PENDING' });
     expect(proposal.actions.map((x: { parameterChange: unknown }) => x.parameterChange)).toEqual([
       { name: 'feeBps', key: 0, value: '800' },
@@ -76,6 +91,9 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     ]);
     await increaseTime(provider, 2);
 
+  });
+
+  it('members vote by signed ballot, gaslessly; a second vote and an outsider are refused', async () => {
     // gasless votes: each member only signs an EIP-712 ballot; the service's relayer pays
     const vote = async (wallet: typeof alice, client: GqlClient, support: string) => {
       const { ballot } = await client.ok(`query($id: ID!, $s: VoteSupport!) { ballot(proposalId: $id, support: $s) { typedData } }`, { id: proposal.id, s: support });
@@ -86,10 +104,6 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
       });
     };
     const ethBefore = await Promise.all([alice, bob, carol].map((w) => provider.getBalance(w.address)));
-    const b = new GqlClient(stack.api);
-    await b.signIn(bob);
-    const c = new GqlClient(stack.api);
-    await c.signIn(carol);
     expect((await vote(alice, a, 'FOR')).errors).toBeUndefined();
     expect((await vote(bob, b, 'FOR')).errors).toBeUndefined();
     expect((await vote(bob, b, 'AGAINST')).errors?.[0].extensions?.code).toBe('CONFLICT'); // already voted
@@ -103,6 +117,9 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     });
     expect(voted).toMatchObject({ state: 'ACTIVE', forVotes: String(2n * 10n ** 18n), againstVotes: String(10n ** 18n), quorum: String(15n * 10n ** 17n) });
 
+  });
+
+  it('queues when due, executes only after the timelock, indexes the new parameters and tells the live worklist', async () => {
     // a radiologist watching the live worklist hears about the change once it is executed and indexed
     const watcher = Wallet.createRandom();
     const watchExpiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
@@ -143,6 +160,9 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     expect((await live.next()).data?.worklistEvents).toMatchObject({ kind: 'PARAMETERS_CHANGED', study: null });
     await live.close();
 
+  });
+
+  it('the next posted CT study is offered at the new base bounty, and its claim snapshots the new fee', async () => {
     // the next posted CT study's bounty in the worklist uses the new base bounty; its claim snapshots the new fee
     await mined(owner.token.mint(ro.address, 1_000n * USD));
     await mined((owner.token.connect(ro) as typeof owner.token).approve(stack.deployment.market, 1_000n * USD));
@@ -163,6 +183,9 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     await outsider.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, { tx: await signPrepared(reader, claimStudy) });
     expect((await owner.market.getStudy(studyId)).feeBps).toBe(800n);
 
+  });
+
+  it('outside governance the old owner can change nothing, with a clear custom error', async () => {
     // outside governance: the old owner cannot change anything, with a clear custom error
     let thrown: unknown;
     try {

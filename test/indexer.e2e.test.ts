@@ -4,12 +4,13 @@ import { NonceManager } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataSource } from 'typeorm';
 import { IndexerModule } from '#indexer';
-import { AnvilHandle, mine, startAnvil, Deployment, contracts, deployOpenRead } from '#devchain';
+import { AnvilHandle, mine, startAnvil, Deployment, contracts, DEV_ROLES } from '#devchain';
 import { createProvider, waitForReceipt } from '#chain';
 import { AppConfig, parseConfig } from '#config';
 import { createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
-import { STUDY_ID_ISSUER, devWallet, waitFor } from './support/stack.js';
+import { devWallet, waitFor } from './support/stack.js';
+import { deployForTests } from './support/deploy.js';
 
 describe('the indexer', () => {
   let anvil: AnvilHandle;
@@ -22,11 +23,12 @@ describe('the indexer', () => {
   beforeAll(async () => {
     anvil = await startAnvil();
     provider = createProvider(anvil.rpcUrl);
-    const deployer = new NonceManager(devWallet(0, provider));
-    deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address, studyIdIssuer: devWallet(STUDY_ID_ISSUER, provider).address });
+    const deployed = await deployForTests(provider);
+    const deployer = deployed.deployer;
+    deployment = deployed.deployment;
     token = contracts(deployment, deployer);
-    ro = contracts(deployment, new NonceManager(devWallet(2, provider)));
-    await waitForReceipt(provider, (await token.token.mint(devWallet(2, provider).address, 10n ** 12n)).hash);
+    ro = contracts(deployment, new NonceManager(devWallet(DEV_ROLES.roDepositor, provider)));
+    await waitForReceipt(provider, (await token.token.mint(devWallet(DEV_ROLES.roDepositor, provider).address, 10n ** 12n)).hash);
     await waitForReceipt(provider, (await ro.token.approve(deployment.market, 10n ** 12n)).hash);
   });
   afterAll(async () => {
@@ -57,6 +59,13 @@ describe('the indexer', () => {
   const sum = async (db: DataSource) =>
     BigInt((await db.query(`SELECT coalesce(sum(amount), 0) AS s FROM ledger_entries WHERE kind = 'DEPOSIT'`))[0].s);
 
+  /** Waits until the indexer's checkpoint has reached `block` (it has polled a chain at least that high). */
+  const indexedTo = (db: DataSource, block: number) =>
+    waitFor(`the checkpoint at block ${block}`, async () => {
+      const [cp] = await db.query(`SELECT block_number FROM indexer_checkpoints`);
+      return cp && Number(cp.block_number) >= block;
+    });
+
   it('resumes after a restart exactly where it stopped: nothing re-done, nothing skipped', async () => {
     const { config, db } = await configFor(0, 3); // small batches: a restart lands mid-history
     const before = await count(db);
@@ -68,7 +77,9 @@ describe('the indexer', () => {
     for (let i = 6n; i <= 12n; i++) await deposit(i);
     app = await start(config);
     await waitFor('all deposits', async () => (await count(db)) - before >= 12, 20_000);
-    await new Promise((r) => setTimeout(r, 300)); // a few more polls: nothing may change
+    // one more pass over the whole history, which must change nothing: an empty block, and wait until it is indexed
+    await mine(provider);
+    await indexedTo(db, await provider.getBlockNumber());
     await app.close();
 
     const onChain = await provider.getLogs({ address: deployment.market, topics: [ro.market.interface.getEvent('Deposited')!.topicHash], fromBlock: 0 });
@@ -85,14 +96,12 @@ describe('the indexer', () => {
     await mine(provider);
     await mine(provider); // everything before now has two confirmations
     const head = await provider.getBlockNumber();
-    await waitFor('the backlog', async () => {
-      const [cp] = await db.query(`SELECT block_number FROM indexer_checkpoints`);
-      return cp && Number(cp.block_number) >= head - 2;
-    });
+    await indexedTo(db, head - 2); // the backlog
     const before = await count(db);
     await deposit(77n);
     await mine(provider);
-    await new Promise((r) => setTimeout(r, 500));
+    // the block before the deposit's has two confirmations now: once it is indexed, the indexer has seen the deposit
+    await indexedTo(db, (await provider.getBlockNumber()) - 2);
     expect(await count(db)).toBe(before); // one confirmation only
     await mine(provider);
     await waitFor('the confirmed deposit', async () => (await count(db)) === before + 1);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, beforeAll } from 'vitest';
 import { freePort } from '#devchain';
+import { alive } from '../scripts/lib/local-stack.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const LAUNCHER = join(ROOT, 'dist', 'scripts', 'start.js');
@@ -83,14 +84,6 @@ describe('the npm start launcher', () => {
     }
   };
   const descendants = (pid: number): number[] => children(pid).flatMap((c) => [c, ...descendants(c)]);
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   const pidsMatching = (pattern: string) => {
     try {
       return execFileSync('pgrep', ['-f', '--', pattern]).toString().trim().split('\n').filter(Boolean);

@@ -1,6 +1,6 @@
-import { hexlify, randomBytes } from 'ethers';
+import { hexlify, randomBytes, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime } from '#devchain';
+import { increaseTime, DEV_ROLES } from '#devchain';
 import { mined } from '#chain';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
@@ -23,11 +23,11 @@ describe('the live worklist over graphql-ws', () => {
 
   it('pushes new eligible studies, bounty increases and studies taken by someone else, each only to who may claim them', async () => {
     const { provider, owner } = stack;
-    const ro = devWallet(2, provider);
+    const ro = devWallet(DEV_ROLES.roDepositor, provider);
     const market = owner.market.connect(ro) as typeof owner.market;
     await fundRo(stack, ro, 1_000n * USD);
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    const [alice, bob, tex] = [devWallet(3, provider), devWallet(5, provider), devWallet(4, provider)];
+    const [alice, bob, tex] = [devWallet(DEV_ROLES.radiologists[0], provider), devWallet(DEV_ROLES.daoMembers[2], provider) /* a third radiologist: no DAO here */, devWallet(DEV_ROLES.radiologists[1], provider)];
     for (const [w, state] of [[alice, 'CA'], [bob, 'CA'], [tex, 'TX']] as const)
       await mined(owner.registry.attest(w.address, toMask([stateIndex(state)]), toMask([modalityIndex('CT')]), expiry));
     const clients = await Promise.all([alice, bob, tex].map(async (w) => {
@@ -39,7 +39,7 @@ describe('the live worklist over graphql-ws', () => {
 
     // a stranger without a credential cannot subscribe
     const stranger = new GqlClient(stack.api);
-    await stranger.signIn(devWallet(7, provider));
+    await stranger.signIn(Wallet.createRandom()); // a new account: no credential
     const refused = await subscribe(stack.api, stranger.token!, EVENTS);
     expect((await refused.next()).errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     await refused.close();

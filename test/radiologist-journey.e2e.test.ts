@@ -1,6 +1,6 @@
 import { Wallet, hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime } from '#devchain';
+import { increaseTime, DEV_ROLES } from '#devchain';
 import { FORWARD_REQUEST_TYPES, mined } from '#chain';
 import { computeBounty, splitSettlement, addMonths, withNpiCheckDigit, modalityIndex, stateIndex, urgencyIndex } from '#domain';
 import { GqlClient, signPrepared } from './support/client.js';
@@ -40,7 +40,7 @@ describe('a new radiologist, end to end over HTTP and WebSocket', () => {
     );
     expect(applyForCredential.status).toBe('PENDING');
     // a verifier of its own (the stack's owner signer keeps its own nonces for dev account #0)
-    const verifierWallet = devWallet(6, provider);
+    const verifierWallet = devWallet(DEV_ROLES.treasuryOwners[1], provider);
     await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), verifierWallet.address));
     const verifier = new GqlClient(stack.api);
     await verifier.signIn(verifierWallet);
@@ -58,7 +58,7 @@ describe('a new radiologist, end to end over HTTP and WebSocket', () => {
     const live = await subscribe(stack.api, radiologist.token!, `subscription { worklistEvents { kind study { id currentBounty } } }`);
     await waitFor('the subscription registered', async () => stack.api.get(StudyFeed).subscribers === 1);
 
-    const ro = devWallet(2, provider);
+    const ro = devWallet(DEV_ROLES.roDepositor, provider);
     const market = owner.market.connect(ro) as typeof owner.market;
     await fundRo(stack, ro, 500n * USD);
     const studyId = hexlify(randomBytes(32));

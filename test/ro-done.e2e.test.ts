@@ -1,6 +1,6 @@
 import { keccak256 } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, latestTimestamp } from '#devchain';
+import { increaseTime, latestTimestamp, DEV_ROLES } from '#devchain';
 import { mined } from '#chain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { decryptPayload, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner, leaseTerms, openSealed, reportContext, sealTo } from '#lease';
@@ -11,6 +11,12 @@ import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 // distinctive PHI-like sample values: they go into the encrypted study, the report, and refused posting inputs
 const PHI = ['Quackenbush, Zebulon', 'MRN 77341902', '1957-03-29', 'ACC99887766', 'Zebulon Quackenbush'];
+
+/** Who is who in this file (dev account numbers, from DEV_ROLES). */
+const RO = DEV_ROLES.roDepositor; // Mercy Imaging's depositor
+const MERCY_BILLING = DEV_ROLES.roBilling[0]; // Mercy's billing staff
+const READER = DEV_ROLES.radiologists[0];
+const ADMIN = DEV_ROLES.deployer; // the test stack's admin
 
 describe('done when: an RO posts, a radiologist reads and reports, settlement, reconciliation, and no PHI leaves the vault', () => {
   let stack: Stack;
@@ -38,21 +44,21 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
       return c;
     };
     const roKeys = generateX25519KeyPair();
-    const ro = new RoSide(stack, w(2), roKeys);
-    await mined(owner.token.mint(w(2).address, 1_000n * USD));
-    await mined(owner.token.connect(w(2)).getFunction('approve')(deployment.market, 1_000n * USD));
-    await mined(owner.registry.attest(w(3).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), (await latestTimestamp(provider)) + 365 * 86400));
-    const admin = await client(0);
+    const ro = new RoSide(stack, w(RO), roKeys);
+    await mined(owner.token.mint(w(RO).address, 1_000n * USD));
+    await mined(owner.token.connect(w(RO)).getFunction('approve')(deployment.market, 1_000n * USD));
+    await mined(owner.registry.attest(w(READER).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), (await latestTimestamp(provider)) + 365 * 86400));
+    const admin = await client(ADMIN);
     const { createRo: mercy } = await admin.ok(
       `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`,
-      { n: 'Mercy Imaging', k: roKeys.publicKey, b: [w(6).address], d: [w(2).address] },
+      { n: 'Mercy Imaging', k: roKeys.publicKey, b: [w(MERCY_BILLING).address], d: [w(RO).address] },
     );
     await increaseTime(provider, 5);
     const from = new Date((await latestTimestamp(provider)) * 1000).toISOString();
-    await mined(owner.market.connect(w(2)).getFunction('deposit')(500n * USD));
+    await mined(owner.market.connect(w(RO)).getFunction('deposit')(500n * USD));
 
     // PHI typed into posting fields is refused (and must not show up anywhere afterwards)
-    const roClient = await client(2);
+    const roClient = await client(RO);
     for (const bodyPart of PHI) expect(await roClient.code(POST, { i: postingInput({ bodyPart }) })).toBe('BAD_INPUT');
 
     // the RO posts a study whose (de-identified on the outside, PHI inside) payload is encrypted client-side
@@ -60,16 +66,16 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
     const studyId = await ro.post(roClient, dicom);
 
     // a radiologist claims, gets the lease, verifies the RO's signature, decrypts
-    const reader = await client(3);
+    const reader = await client(READER);
     const readerKeys = generateX25519KeyPair();
     await reader.ok(`mutation($k: String!) { registerEncryptionKey(publicKey: $k) }`, { k: readerKeys.publicKey });
-    await claimThroughApi(stack, reader, 3, studyId);
+    await claimThroughApi(stack, reader, READER, studyId);
     await ro.issuePendingLease(roClient, studyId);
     const { encryptedStudy: got } = await reader.ok(FETCH, { id: studyId });
     const wrapped = Buffer.from(got.lease.wrappedKey, 'base64');
     const terms = leaseTerms({ studyId, radiologist: got.lease.radiologist, recipientKey: got.lease.recipientKey, issuedAt: got.lease.issuedAt, expiresAt: got.lease.expiresAt }, wrapped);
-    expect(leaseSigner(leaseDomain(deployment.chainId, deployment.market), terms, got.lease.signature)).toBe(w(2).address.toLowerCase());
-    const key = openSealed(readerKeys.privateKey, wrapped, leaseContext(studyId, w(3).address));
+    expect(leaseSigner(leaseDomain(deployment.chainId, deployment.market), terms, got.lease.signature)).toBe(w(RO).address.toLowerCase());
+    const key = openSealed(readerKeys.privateKey, wrapped, leaseContext(studyId, w(READER).address));
     expect(decryptPayload(Buffer.from(got.ciphertext, 'base64'), key, studyId).equals(dicom)).toBe(true);
 
     // the report, naming the patient, is sealed to the RO; only its hash goes on chain
@@ -78,8 +84,8 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
       `mutation($id: ID!, $r: String!) { submitEncryptedReport(studyId: $id, sealedReport: $r) { reportHash transaction { to data chainId gasLimit } } }`,
       { id: studyId, r: sealTo(roKeys.publicKey, report, reportContext(studyId)).toString('base64') },
     );
-    await reader.ok(RELAY, { tx: await signPrepared(w(3), rep.transaction) });
-    const staff = await client(6);
+    await reader.ok(RELAY, { tx: await signPrepared(w(READER), rep.transaction) });
+    const staff = await client(MERCY_BILLING);
     const { encryptedReport } = await waitFor('the report indexed', async () => (await staff.send(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash sealedReport } }`, { id: studyId })).data);
     const sealedReport = Buffer.from(encryptedReport.sealedReport, 'base64');
     expect(keccak256(sealedReport)).toBe((await owner.market.getStudy(studyId)).reportHash);
@@ -101,7 +107,7 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
     expect(r.balanceIdentityHolds && r.escrowIdentityHolds).toBe(true);
     const lines = parseCsv(roLedgerCsv);
     const sum = (k: string) => lines.filter((l) => l.kind === k).reduce((x, l) => x + BigInt(l.amount), 0n);
-    const balanceAt = async (b: number) => (await owner.market.balanceOf(w(2).address, { blockTag: b })) as bigint;
+    const balanceAt = async (b: number) => (await owner.market.balanceOf(w(RO).address, { blockTag: b })) as bigint;
     expect(sum('DEPOSIT') - sum('WITHDRAWAL') - sum('ESCROW') + sum('REFUND')).toBe((await balanceAt(r.toBlock)) - (await balanceAt(r.fromBlock - 1)));
     const settled = await owner.market.getStudy(studyId);
     expect(sum('PAYOUT') + sum('FEE')).toBe(settled.lockedBounty);

@@ -4,7 +4,7 @@ import { keccak256, toUtf8Bytes } from 'ethers';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { IndexerModule } from '#indexer';
-import { increaseTime } from '#devchain';
+import { increaseTime, DEV_ROLES } from '#devchain';
 import { mined } from '#chain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { generateX25519KeyPair } from '#lease';
@@ -23,6 +23,14 @@ const POST = `mutation($i: StudyPostingInput!) { prepareStudyPosting(input: $i) 
 const LEDGER = `query($ro: String!) { roLedger(roId: $ro, first: 500) { entries { kind amount studyId txHash account } totals { deposits withdrawals refunds disputes } } }`;
 const RO_FUNDS = `query($id: ID!) { ro(id: $id) { depositBalance depositors { account balance } } }`;
 const STATUS = `{ indexerStatus { chainHead indexedBlock finalizedBlock finalityDepth } }`;
+
+/** Who is who in this file (dev account numbers, from DEV_ROLES). */
+const RO = DEV_ROLES.roDepositor; // Mercy Imaging's depositor
+const MERCY_BILLING = DEV_ROLES.roBilling[0]; // Mercy's billing staff
+const VALLEY = DEV_ROLES.spare[0]; // Valley Radiology's depositor and billing
+const READER = DEV_ROLES.radiologists[0];
+const ADMIN = DEV_ROLES.deployer; // the test stack's admin
+const SOMEONE_ELSE = DEV_ROLES.settler; // an address that is not the market
 
 describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed and gasless), balances, read-your-writes', () => {
   let stack: Stack;
@@ -43,30 +51,30 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     const { prepareStudyPosting: p } = await depositor.gql(POST, {
       i: { modality: 'CT', bodyPart: 'CHEST', difficultyBps: 10_000, urgency: 'ROUTINE', patientState: 'CA', maxBounty: (maxUsd * USD).toString() },
     });
-    const sent = await depositor.signAndRelay(w(2), p.transaction);
+    const sent = await depositor.signAndRelay(w(RO), p.transaction);
     expect(sent).toMatchObject({ function: 'postStudy', indexed: true });
     return p.studyId as string;
   };
   /** #3 claims gaslessly and reports gaslessly, each right after the previous answer. */
   const claimAndReport = async (studyId: string) => {
-    const claimed = await radiologist.signAndRelayGasless(w(3), (await radiologist.gql(`mutation($id: ID!) { p: prepareGaslessClaim(studyId: $id) { ${GASLESS_FIELDS} } }`, { id: studyId })).p);
+    const claimed = await radiologist.signAndRelayGasless(w(READER), (await radiologist.gql(`mutation($id: ID!) { p: prepareGaslessClaim(studyId: $id) { ${GASLESS_FIELDS} } }`, { id: studyId })).p);
     const hash = keccak256(toUtf8Bytes(`report of ${studyId}`));
     const report = (await radiologist.gql(`mutation($id: ID!, $h: String!) { p: prepareGaslessReport(studyId: $id, reportHash: $h) { ${GASLESS_FIELDS} } }`, { id: studyId, h: hash })).p;
-    await radiologist.signAndRelayGasless(w(3), report);
+    await radiologist.signAndRelayGasless(w(READER), report);
     return claimed;
   };
 
   beforeAll(async () => {
     stack = await startStack();
     const { owner } = stack;
-    for (const i of [2, 8]) await mined(owner.token.mint(w(i).address, 10_000n * USD));
+    for (const i of [RO, VALLEY]) await mined(owner.token.mint(w(i).address, 10_000n * USD));
     const expiry = (await stack.provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    await mined(owner.registry.attest(w(3).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
-    const admin = await as(0);
+    await mined(owner.registry.attest(w(READER).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
+    const admin = await as(ADMIN);
     const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
-    mercy = (await admin.gql(create, { n: 'Mercy Imaging', k: generateX25519KeyPair().publicKey, b: [w(6).address], d: [w(2).address] })).createRo;
-    valley = (await admin.gql(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(8).address], d: [w(8).address] })).createRo;
-    [depositor, billing, rival, radiologist] = await Promise.all([as(2), as(6), as(8), as(3)]);
+    mercy = (await admin.gql(create, { n: 'Mercy Imaging', k: generateX25519KeyPair().publicKey, b: [w(MERCY_BILLING).address], d: [w(RO).address] })).createRo;
+    valley = (await admin.gql(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(VALLEY).address], d: [w(VALLEY).address] })).createRo;
+    [depositor, billing, rival, radiologist] = await Promise.all([as(RO), as(MERCY_BILLING), as(VALLEY), as(READER)]);
     await waitFor('the credential indexed', async () => !(await radiologist.send(`{ worklist { items { id } } }`)).errors);
   });
   afterAll(async () => {
@@ -88,19 +96,19 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
   it('a depositor deposits (approve + deposit, signed by its wallet, relayed); the RO balance and ledger show it; others are refused', async () => {
     const txs = (await depositor.gql(DEPOSIT, { ro: mercy.id, a: (1_000n * USD).toString() })).prepareRoDeposit;
     expect(txs.map((t: { to: string }) => t.to)).toEqual([stack.deployment.token.toLowerCase(), stack.deployment.market.toLowerCase()]);
-    expect((await depositor.signAndRelay(w(2), txs[0])).function).toBe('approve');
-    const deposited = await depositor.signAndRelay(w(2), txs[1]);
+    expect((await depositor.signAndRelay(w(RO), txs[0])).function).toBe('approve');
+    const deposited = await depositor.signAndRelay(w(RO), txs[1]);
     expect(deposited).toMatchObject({ function: 'deposit', indexed: true });
-    expect(await marketBalance(2)).toBe(1_000n * USD);
+    expect(await marketBalance(RO)).toBe(1_000n * USD);
 
     // right after the relay answered: the ledger and the balances already show it
     const l = await ledger();
-    expect(l.entries).toContainEqual(expect.objectContaining({ kind: 'DEPOSIT', amount: (1_000n * USD).toString(), txHash: deposited.txHash, account: w(2).address.toLowerCase() }));
+    expect(l.entries).toContainEqual(expect.objectContaining({ kind: 'DEPOSIT', amount: (1_000n * USD).toString(), txHash: deposited.txHash, account: w(RO).address.toLowerCase() }));
     expect(l.totals.deposits).toBe((1_000n * USD).toString());
     for (const c of [depositor, billing])
       expect((await c.gql(RO_FUNDS, { id: mercy.id })).ro).toEqual({
         depositBalance: (1_000n * USD).toString(),
-        depositors: [{ account: w(2).address.toLowerCase(), balance: (1_000n * USD).toString() }],
+        depositors: [{ account: w(RO).address.toLowerCase(), balance: (1_000n * USD).toString() }],
       });
 
     // refused: another RO's depositor, billing staff (no wallet of its own in the market), a radiologist, bad amounts, too much
@@ -111,45 +119,45 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     expect(await codeOf(depositor.gql(DEPOSIT, { ro: 'not-a-uuid', a: '1' }))).toBe('BAD_INPUT');
     expect(await codeOf(depositor.gql(DEPOSIT, { ro: mercy.id, a: (1_000_000n * USD).toString() }))).toBe('CONFLICT');
     // relayTransaction sends a token approve only for the market
-    const foreign = { ...txs[0], data: stack.owner.token.interface.encodeFunctionData('approve', [w(9).address, 1n]) };
-    expect(await codeOf(depositor.signAndRelay(w(2), foreign))).toBe('BAD_INPUT');
+    const foreign = { ...txs[0], data: stack.owner.token.interface.encodeFunctionData('approve', [w(SOMEONE_ELSE).address, 1n]) };
+    expect(await codeOf(depositor.signAndRelay(w(RO), foreign))).toBe('BAD_INPUT');
   });
 
   it('a depositor deposits gaslessly with an ERC-2612 permit: two signatures, no transaction of its own, no ETH spent', async () => {
-    const eth = await stack.provider.getBalance(w(2).address);
-    const before = await marketBalance(2);
+    const eth = await stack.provider.getBalance(w(RO).address);
+    const before = await marketBalance(RO);
     const PERMIT = `mutation($ro: ID!, $a: String!) { prepareRoDepositPermit(roId: $ro, amount: $a) { typedData typedDataV4 amount deadline } }`;
     const GASLESS_DEPOSIT = `mutation($ro: ID!, $a: String!, $d: Int!, $s: String!) { p: prepareGaslessRoDeposit(roId: $ro, amount: $a, deadline: $d, permitSignature: $s) { ${GASLESS_FIELDS} } }`;
     const { prepareRoDepositPermit: permit } = await depositor.gql(PERMIT, { ro: mercy.id, a: (250n * USD).toString() });
-    const permitSignature = await w(2).signTypedData(permit.typedData.domain, permit.typedData.types, permit.typedData.message);
-    expect(await stack.provider.send('eth_signTypedData_v4', [w(2).address, JSON.stringify(permit.typedDataV4)])).toBe(permitSignature);
+    const permitSignature = await w(RO).signTypedData(permit.typedData.domain, permit.typedData.types, permit.typedData.message);
+    expect(await stack.provider.send('eth_signTypedData_v4', [w(RO).address, JSON.stringify(permit.typedDataV4)])).toBe(permitSignature);
 
     // a permit for another amount, or signed by another wallet, is refused up front
     expect(await codeOf(depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: (251n * USD).toString(), d: permit.deadline, s: permitSignature }))).toBe('BAD_INPUT');
-    const foreign = await w(8).signTypedData(permit.typedData.domain, permit.typedData.types, permit.typedData.message);
+    const foreign = await w(VALLEY).signTypedData(permit.typedData.domain, permit.typedData.types, permit.typedData.message);
     expect(await codeOf(depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: foreign }))).toBe('BAD_INPUT');
     expect(await codeOf(rival.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: permitSignature }))).toBe('FORBIDDEN');
 
     const { p } = await depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: permitSignature });
-    const sent = await depositor.signAndRelayGasless(w(2), p);
+    const sent = await depositor.signAndRelayGasless(w(RO), p);
     expect(sent).toMatchObject({ function: 'depositWithPermit', indexed: true });
-    expect(await marketBalance(2)).toBe(before + 250n * USD);
-    expect(await stack.provider.getBalance(w(2).address)).toBe(eth);
+    expect(await marketBalance(RO)).toBe(before + 250n * USD);
+    expect(await stack.provider.getBalance(w(RO).address)).toBe(eth);
     expect((await ledger()).entries).toContainEqual(expect.objectContaining({ kind: 'DEPOSIT', amount: (250n * USD).toString(), txHash: sent.txHash }));
   });
 
   it('a depositor withdraws, signed and gasless; the ledger shows both WITHDRAWALs; above the balance is CONFLICT', async () => {
-    const before = await marketBalance(2);
-    const signed = await depositor.signAndRelay(w(2), (await depositor.gql(WITHDRAW, { ro: mercy.id, a: (100n * USD).toString() })).prepareRoWithdraw);
+    const before = await marketBalance(RO);
+    const signed = await depositor.signAndRelay(w(RO), (await depositor.gql(WITHDRAW, { ro: mercy.id, a: (100n * USD).toString() })).prepareRoWithdraw);
     expect(signed.function).toBe('withdraw');
     const { p } = await depositor.gql(GASLESS_WITHDRAW, { ro: mercy.id, a: (50n * USD).toString() });
     // the typed data signs as given: with ethers (typedData) and with a wallet's eth_signTypedData_v4 (typedDataV4), alike
-    const bySigner = await w(2).signTypedData(p.typedData.domain, p.typedData.types, p.typedData.message);
-    expect(await stack.provider.send('eth_signTypedData_v4', [w(2).address, JSON.stringify(p.typedDataV4)])).toBe(bySigner);
+    const bySigner = await w(RO).signTypedData(p.typedData.domain, p.typedData.types, p.typedData.message);
+    expect(await stack.provider.send('eth_signTypedData_v4', [w(RO).address, JSON.stringify(p.typedDataV4)])).toBe(bySigner);
     expect(p.typedData.types.EIP712Domain).toBeUndefined();
-    const gasless = await depositor.signAndRelayGasless(w(2), p);
+    const gasless = await depositor.signAndRelayGasless(w(RO), p);
     expect(gasless).toMatchObject({ function: 'withdraw', indexed: true });
-    expect(await marketBalance(2)).toBe(before - 150n * USD);
+    expect(await marketBalance(RO)).toBe(before - 150n * USD);
     const withdrawals = (await ledger()).entries.filter((e: { kind: string }) => e.kind === 'WITHDRAWAL');
     expect(withdrawals.map((e: { txHash: string; amount: string }) => [e.txHash, e.amount])).toEqual([
       [signed.txHash, (100n * USD).toString()],
@@ -170,11 +178,11 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
       expect(await codeOf(depositor.gql(q, { id: '0x1234' }))).toBe('BAD_INPUT');
       expect(await codeOf(radiologist.gql(q, { id: a }))).toBe('FORBIDDEN');
     }
-    const balance = await marketBalance(2);
-    const signed = await depositor.signAndRelay(w(2), (await depositor.gql(CANCEL, { id: a })).prepareCancelStudy);
-    const gasless = await depositor.signAndRelayGasless(w(2), (await depositor.gql(GASLESS_CANCEL, { id: b })).p);
+    const balance = await marketBalance(RO);
+    const signed = await depositor.signAndRelay(w(RO), (await depositor.gql(CANCEL, { id: a })).prepareCancelStudy);
+    const gasless = await depositor.signAndRelayGasless(w(RO), (await depositor.gql(GASLESS_CANCEL, { id: b })).p);
     expect([signed.function, gasless.function]).toEqual(['cancelStudy', 'cancelStudy']);
-    expect(await marketBalance(2)).toBe(balance + 200n * USD);
+    expect(await marketBalance(RO)).toBe(balance + 200n * USD);
     const refunds = (await ledger()).entries.filter((e: { kind: string }) => e.kind === 'REFUND');
     expect(refunds).toEqual(expect.arrayContaining([
       expect.objectContaining({ studyId: a, txHash: signed.txHash, amount: (100n * USD).toString() }),
@@ -193,7 +201,7 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     expect((await radiologist.gql(`{ myClaims { id } }`)).myClaims.map((s: { id: string }) => s.id)).toContain(a);
 
     for (const q of [DISPUTE, GASLESS_DISPUTE]) expect(await codeOf(rival.gql(q, { id: a }))).toBe('FORBIDDEN');
-    const disputed = await depositor.signAndRelay(w(2), (await depositor.gql(DISPUTE, { id: a })).prepareDisputeStudy);
+    const disputed = await depositor.signAndRelay(w(RO), (await depositor.gql(DISPUTE, { id: a })).prepareDisputeStudy);
     expect(disputed.function).toBe('dispute');
 
     // …and through the chain when the index lags: with the indexer stopped, the claim is mined but not indexed, and
@@ -208,7 +216,7 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
       await stack.indexer.init();
     }
     await waitFor('the report indexed', async () => (await depositor.gql(`query($id: ID!) { study(id: $id) { status } }`, { id: b })).study.status === 'REPORTED');
-    const gasless = await depositor.signAndRelayGasless(w(2), (await depositor.gql(GASLESS_DISPUTE, { id: b })).p as GaslessRequest);
+    const gasless = await depositor.signAndRelayGasless(w(RO), (await depositor.gql(GASLESS_DISPUTE, { id: b })).p as GaslessRequest);
     expect(gasless.function).toBe('dispute');
     const disputes = (await ledger()).entries.filter((e: { kind: string }) => e.kind === 'DISPUTE');
     expect(disputes.map((e: { studyId: string; txHash: string }) => [e.studyId, e.txHash])).toEqual([
@@ -220,7 +228,7 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
 
   it("myBalance is the caller's withdrawable market balance from the chain: a radiologist sees a payout once settled", async () => {
     const before = BigInt((await radiologist.gql(`{ myBalance { account withdrawable asOfBlock } }`)).myBalance.withdrawable);
-    expect(before).toBe(await marketBalance(3));
+    expect(before).toBe(await marketBalance(READER));
     const id = await post(200n);
     await claimAndReport(id);
     await increaseTime(stack.provider, 8 * 86400); // past the acceptance window: the settler settles it
@@ -229,11 +237,11 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
       return s.status === 'SETTLED' ? s : null;
     });
     const after = (await radiologist.gql(`{ myBalance { account withdrawable } }`)).myBalance;
-    expect(after.account).toBe(w(3).address.toLowerCase());
+    expect(after.account).toBe(w(READER).address.toLowerCase());
     expect(BigInt(after.withdrawable)).toBe(before + BigInt(settled.payout));
-    expect(BigInt(after.withdrawable)).toBe(await marketBalance(3));
+    expect(BigInt(after.withdrawable)).toBe(await marketBalance(READER));
     // the depositor's own balance is its deposit balance
-    expect((await depositor.gql(`{ myBalance { withdrawable } }`)).myBalance.withdrawable).toBe((await marketBalance(2)).toString());
+    expect((await depositor.gql(`{ myBalance { withdrawable } }`)).myBalance.withdrawable).toBe((await marketBalance(RO)).toString());
   });
 
   it("the reconciliation finds every deposit, withdrawal, cancel refund and dispute in the ledger, and the chain agrees", async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mined, waitForReceipt, loadArtifact, decodeThrownError, STUDY_ID_ISSUANCE_TYPES, issueStudyId, studyMarketDomain } from '#chain';
-import { increaseTime } from '#devchain';
+import { increaseTime, DEV_ROLES } from '#devchain';
 import { Contract, keccak256, verifyTypedData } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,13 +16,21 @@ import { FETCH, POST, RELAY, RoSide, USD, claimThroughApi, postingInput } from '
 const input = postingInput;
 const POST_ISSUED = `mutation($i: StudyPostingInput!) { prepareStudyPosting(input: $i) { studyId issuedUntil issuance transaction { from to data chainId gasLimit } } }`;
 
+/** Who is who in this file (dev account numbers, from DEV_ROLES). */
+const RO = DEV_ROLES.roDepositor; // Mercy Imaging's depositor
+const MERCY_BILLING = DEV_ROLES.roBilling[0]; // Mercy's billing staff
+const VALLEY = DEV_ROLES.spare[0]; // Valley Radiology's depositor and billing
+const READER = DEV_ROLES.radiologists[0];
+const INTRUDER = DEV_ROLES.radiologists[1]; // a licensed radiologist who did not claim the study
+const ADMIN = DEV_ROLES.deployer; // the test stack's admin
+
 describe('RO accounts, posting and the study lease protocol', () => {
   let stack: Stack;
   let admin: GqlClient;
   const roKeys = generateX25519KeyPair();
-  const ro = () => devWallet(2, stack.provider); // depositor of "Mercy Imaging"
-  const billing = () => devWallet(6, stack.provider); // billing staff of "Mercy Imaging"
-  const otherRo = () => devWallet(8, stack.provider); // depositor and billing of "Valley Radiology"
+  const ro = () => devWallet(RO, stack.provider); // depositor of "Mercy Imaging"
+  const billing = () => devWallet(MERCY_BILLING, stack.provider); // billing staff of "Mercy Imaging"
+  const otherRo = () => devWallet(VALLEY, stack.provider); // depositor and billing of "Valley Radiology"
   let mercy: { id: string };
   let valley: { id: string };
 
@@ -45,9 +53,9 @@ describe('RO accounts, posting and the study lease protocol', () => {
     await mined((owner.token.connect(ro()) as typeof owner.token).approve(await market.getAddress(), 1_000n * USD));
     await mined(market.deposit(1_000n * USD));
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    for (const i of [3, 4]) await mined(owner.registry.attest(devWallet(i, provider).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
+    for (const i of [READER, INTRUDER]) await mined(owner.registry.attest(devWallet(i, provider).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
 
-    admin = await client(0);
+    admin = await client(ADMIN);
     const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id name members { account role } } }`;
     mercy = (await admin.ok(create, { n: 'Mercy Imaging', k: roKeys.publicKey, b: [billing().address], d: [ro().address] })).createRo;
     valley = (await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [otherRo().address], d: [otherRo().address] })).createRo;
@@ -57,7 +65,7 @@ describe('RO accounts, posting and the study lease protocol', () => {
   });
 
   it('billing staff see their own RO, and another RO is FORBIDDEN; a wallet deposits for one RO only; only admins onboard', async () => {
-    const staff = await client(6);
+    const staff = await client(MERCY_BILLING);
     expect((await staff.ok(`{ myRos { id name } }`)).myRos).toEqual([{ id: mercy.id, name: 'Mercy Imaging' }]);
     const mine = await staff.ok(`query($id: ID!) { ro(id: $id) { publicKey members { account role } } }`, { id: mercy.id });
     expect(mine.ro.publicKey).toBe(roKeys.publicKey);
@@ -67,10 +75,10 @@ describe('RO accounts, posting and the study lease protocol', () => {
     expect(await staff.code(`query($id: ID!) { ro(id: $id) { id } }`, { id: valley.id })).toBe('FORBIDDEN');
     expect(await staff.code(`query($id: String!) { roLedger(roId: $id) { roId } }`, { id: valley.id })).toBe('FORBIDDEN');
     expect((await staff.ok(`query($id: String!) { roLedger(roId: $id) { totals { deposits } } }`, { id: mercy.id })).roLedger).toBeTruthy();
-    const other = await client(8);
+    const other = await client(VALLEY);
     expect(await other.code(`query($id: String!) { roLedger(roId: $id) { roId } }`, { id: mercy.id })).toBe('FORBIDDEN');
     // Mercy's depositor is not Mercy's billing staff
-    const depositor = await client(2);
+    const depositor = await client(RO);
     expect(await depositor.code(`query($id: String!) { roLedger(roId: $id) { roId } }`, { id: mercy.id })).toBe('FORBIDDEN');
 
     expect(
@@ -80,7 +88,7 @@ describe('RO accounts, posting and the study lease protocol', () => {
   });
 
   it('refuses posting metadata that looks like patient data, with a clear error that does not echo it', async () => {
-    const depositor = await client(2);
+    const depositor = await client(RO);
     const cases: [Record<string, unknown>, string, string][] = [
       [{ bodyPart: 'Jane Doe' }, 'bodyPart', 'NAME'],
       [{ bodyPart: 'MRN 00482913' }, 'bodyPart', 'RECORD_NUMBER'],
@@ -98,7 +106,7 @@ describe('RO accounts, posting and the study lease protocol', () => {
     expect(await depositor.code(`mutation { prepareStudyPosting(input: { modality: CT, bodyPart: "CHEST", difficultyBps: 10000,
       urgency: ROUTINE, patientState: "CA", maxBounty: "1", patientName: "x" }) { studyId } }`)).toBe('BAD_INPUT');
     // a radiologist cannot post, and a depositor cannot relay a posting with an ID it chose itself
-    expect(await (await client(3)).code(POST, { i: input() })).toBe('FORBIDDEN');
+    expect(await (await client(READER)).code(POST, { i: input() })).toBe('FORBIDDEN');
     const mrnId = keccak256(Buffer.from('MRN 00482913'));
     const own = stack.owner.market.interface.encodeFunctionData('postStudy', [mrnId, 1, 10_000, 0, 4, USD, 2n ** 40n, '0x']);
     const signed = await signPrepared(ro(), { to: stack.deployment.market, data: own, chainId: stack.deployment.chainId, gasLimit: '300000' });
@@ -121,7 +129,7 @@ describe('RO accounts, posting and the study lease protocol', () => {
     expect((await stack.owner.market.getStudy(mrnId)).status).toBe(0n);
 
     // the API's posting: a random ID with the issuer's signature for this depositor, sent directly (no relay)
-    const depositor = await client(2);
+    const depositor = await client(RO);
     const { prepareStudyPosting: p } = await depositor.ok(POST_ISSUED, { i: input() });
     expect(p.studyId).toMatch(/^0x[0-9a-f]{64}$/);
     expect(p.issuedUntil).toBeGreaterThan(Number(until) - 3600);
@@ -137,9 +145,9 @@ describe('RO accounts, posting and the study lease protocol', () => {
   });
 
   it('valid lease → the claimant decrypts; wrong account, wrong key, expired lease → refused and logged; report sealed to the RO, hash on chain', async () => {
-    const roClient = await client(2);
-    const reader = await client(3);
-    const intruder = await client(4);
+    const roClient = await client(RO);
+    const reader = await client(READER);
+    const intruder = await client(INTRUDER);
     const readerKeys = generateX25519KeyPair();
     await reader.ok(`mutation($k: String!) { registerEncryptionKey(publicKey: $k) }`, { k: readerKeys.publicKey });
 
@@ -161,14 +169,14 @@ describe('RO accounts, posting and the study lease protocol', () => {
       Buffer.from(got.lease.wrappedKey, 'base64'),
     );
     expect(leaseSigner(leaseDomain(stack.deployment.chainId, stack.deployment.market), terms, got.lease.signature)).toBe(onChain.ro.toLowerCase());
-    const key = openSealed(readerKeys.privateKey, Buffer.from(got.lease.wrappedKey, 'base64'), leaseContext(studyId, devWallet(3, stack.provider).address));
+    const key = openSealed(readerKeys.privateKey, Buffer.from(got.lease.wrappedKey, 'base64'), leaseContext(studyId, devWallet(READER, stack.provider).address));
     expect(decryptPayload(Buffer.from(got.ciphertext, 'base64'), key, studyId).equals(plaintext)).toBe(true);
 
     // wrong key: the lease does not open with anyone else's private key
-    expect(() => openSealed(generateX25519KeyPair().privateKey, Buffer.from(got.lease.wrappedKey, 'base64'), leaseContext(studyId, devWallet(3, stack.provider).address))).toThrow(DecryptionError);
+    expect(() => openSealed(generateX25519KeyPair().privateKey, Buffer.from(got.lease.wrappedKey, 'base64'), leaseContext(studyId, devWallet(READER, stack.provider).address))).toThrow(DecryptionError);
     // wrong account: another radiologist (and an RO wallet) are refused
     expect(await intruder.code(FETCH, { id: studyId })).toBe('FORBIDDEN');
-    expect(await (await client(8)).code(FETCH, { id: studyId })).toBe('FORBIDDEN');
+    expect(await (await client(VALLEY)).code(FETCH, { id: studyId })).toBe('FORBIDDEN');
 
     // the report comes back sealed to the RO key; only its keccak256 goes on chain
     const reportText = Buffer.from('CT chest: no acute cardiopulmonary abnormality.');
@@ -178,12 +186,12 @@ describe('RO accounts, posting and the study lease protocol', () => {
       { id: studyId, r: sealed.toString('base64') },
     );
     expect(rep.reportHash).toBe(keccak256(sealed));
-    await reader.ok(RELAY, { tx: await signPrepared(devWallet(3, stack.provider), rep.transaction) });
+    await reader.ok(RELAY, { tx: await signPrepared(devWallet(READER, stack.provider), rep.transaction) });
     expect((await stack.owner.market.getStudy(studyId)).reportHash).toBe(keccak256(sealed));
-    const staff = await client(6);
+    const staff = await client(MERCY_BILLING);
     const { encryptedReport } = await waitFor('the report indexed', async () => (await staff.send(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash sealedReport } }`, { id: studyId })).data);
     expect(openSealed(roKeys.privateKey, Buffer.from(encryptedReport.sealedReport, 'base64'), reportContext(studyId)).equals(reportText)).toBe(true);
-    expect(await (await client(8)).code(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash } }`, { id: studyId })).toBe('FORBIDDEN');
+    expect(await (await client(VALLEY)).code(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash } }`, { id: studyId })).toBe('FORBIDDEN');
 
     // once reported the lease is over: refused
     await waitFor('the report indexed for the reader', async () => (await reader.send(FETCH, { id: studyId })).errors?.[0].extensions?.code === 'LEASE_EXPIRED');
@@ -198,11 +206,11 @@ describe('RO accounts, posting and the study lease protocol', () => {
 
     // the RO's billing staff read the access log: every fetch and every refusal, with reasons
     const log = (await staff.ok(`query($id: ID!) { studyAccessLog(studyId: $id) { seq account action outcome reason hash } }`, { id: studyId })).studyAccessLog;
-    const seen = log.map((e: { account: string; outcome: string; reason: string | null }) => `${e.account === devWallet(3, stack.provider).address.toLowerCase() ? 'reader' : e.account === devWallet(4, stack.provider).address.toLowerCase() ? 'intruder' : e.account === devWallet(8, stack.provider).address.toLowerCase() ? 'other' : 'staff'}:${e.outcome}:${e.reason ?? ''}`);
+    const seen = log.map((e: { account: string; outcome: string; reason: string | null }) => `${e.account === devWallet(READER, stack.provider).address.toLowerCase() ? 'reader' : e.account === devWallet(INTRUDER, stack.provider).address.toLowerCase() ? 'intruder' : e.account === devWallet(VALLEY, stack.provider).address.toLowerCase() ? 'other' : 'staff'}:${e.outcome}:${e.reason ?? ''}`);
     expect(seen).toEqual(expect.arrayContaining(['reader:GRANTED:', 'intruder:REFUSED:NOT_CLAIMANT', 'other:REFUSED:NOT_RADIOLOGIST', 'reader:REFUSED:LEASE_EXPIRED', 'staff:GRANTED:', 'other:REFUSED:NOT_RO_MEMBER', 'reader:REFUSED:NO_LEASE']));
     const lapsedLog = (await staff.ok(`query($id: ID!) { studyAccessLog(studyId: $id) { outcome reason } }`, { id: lapsed })).studyAccessLog;
     expect(lapsedLog.at(-1)).toEqual({ outcome: 'REFUSED', reason: 'LEASE_EXPIRED' });
-    expect(await (await client(8)).code(`query($id: ID!) { studyAccessLog(studyId: $id) { seq } }`, { id: studyId })).toBe('FORBIDDEN');
+    expect(await (await client(VALLEY)).code(`query($id: ID!) { studyAccessLog(studyId: $id) { seq } }`, { id: studyId })).toBe('FORBIDDEN');
   });
 
   it('the access log cannot be edited, and its hash chain is anchored on chain so a rewrite is detected', async () => {

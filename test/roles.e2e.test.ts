@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Wallet } from 'ethers';
 import { ACCESS_METADATA } from '#api';
-import { Stack, devWallet, startStack } from './support/stack.js';
+import { Stack, startStack } from './support/stack.js';
 import { MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
 import { GqlClient } from './support/client.js';
@@ -45,7 +46,7 @@ describe('access rules', () => {
 
   it('refuses a radiologist-only operation to a signed-in account without a credential', async () => {
     const c = new GqlClient(stack.api);
-    await c.signIn(devWallet(7, stack.provider));
+    await c.signIn(Wallet.createRandom()); // a new account: no credential, no RO
     expect(await c.code(`{ worklist { asOf } }`)).toBe('FORBIDDEN');
     expect(await c.code(`{ myClaims { id } }`)).toBe('FORBIDDEN');
     expect(await c.code(`query($ro: String!) { roLedger(roId: $ro) { roId } }`, { ro: '00000000-0000-4000-8000-000000000000' })).toBe('FORBIDDEN');

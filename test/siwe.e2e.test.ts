@@ -1,5 +1,6 @@
-import { ContractFactory, hashMessage } from 'ethers';
+import { ContractFactory, hashMessage, Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEV_ROLES } from '#devchain';
 import { loadArtifact, waitForReceipt } from '#chain';
 import { GqlClient } from './support/client.js';
 import { Stack, devWallet, startStack } from './support/stack.js';
@@ -16,7 +17,7 @@ describe('sign-in over HTTP', () => {
   });
 
   it('signs in a smart account (ERC-1271) whose owner signed, once; refuses replays, strangers and other domains', async () => {
-    const owner = devWallet(6, stack.provider);
+    const owner = devWallet(DEV_ROLES.spare[0], stack.provider);
     const { abi, bytecode } = loadArtifact('TestSmartAccount');
     const contract = await new ContractFactory(abi, bytecode, owner).deploy(owner.address);
     await waitForReceipt(stack.provider, contract.deploymentTransaction()!.hash, 10_000);
@@ -35,7 +36,7 @@ describe('sign-in over HTTP', () => {
     const replay = await new GqlClient(stack.api).send(LOGIN, { m: ok.message, s: ok.signature });
     expect(replay.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
 
-    const stranger = await new GqlClient(stack.api).signIn(asAccount(devWallet(7, stack.provider)));
+    const stranger = await new GqlClient(stack.api).signIn(asAccount(Wallet.createRandom()));
     expect(stranger.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
     const otherDomain = await new GqlClient(stack.api).signIn(asAccount(owner), { domain: 'evil.test' });
     expect(otherDomain.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');

@@ -1,15 +1,15 @@
 import { Contract, hexlify, randomBytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { increaseTime, latestTimestamp } from '#devchain';
+import { increaseTime, latestTimestamp, DEV_ROLES } from '#devchain';
 import { mined, safeAbi } from '#chain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { GqlClient } from './support/client.js';
 import { Stack, devWallet, startSettler, startStack, waitFor } from './support/stack.js';
 
 const USD = 1_000_000n;
-const OWNERS = [1, 6, 7];
-const PAYEE = 11; // a credential verifier being paid
+const OWNERS = [...DEV_ROLES.treasuryOwners];
+const PAYEE = DEV_ROLES.spare[0]; // a credential verifier being paid
 const FIELDS = `id safe nonce safeTxHash typedData typedDataV4 status replaces executedTx payments { to amount } signatures { signer }`;
 const PROPOSE = `mutation($p: [TreasuryPaymentInput!]!, $d: String!, $r: ID) { proposeTreasuryPayout(payments: $p, description: $d, replaces: $r) { ${FIELDS} } }`;
 const SIGN = `mutation($id: ID!, $s: String!) { signTreasuryProposal(id: $id, signature: $s) { ${FIELDS} } }`;
@@ -41,15 +41,15 @@ describe('the treasury Safe over GraphQL', () => {
     safe = new Contract(deployment.treasury, safeAbi(), provider);
     // fees: two studies posted by an RO (#2), read by a radiologist (#3), settled by the settler
     const market = (i: number) => owner.market.connect(w(i)) as Contract;
-    await mined(owner.token.mint(w(2).address, 1_000n * USD));
-    await mined((owner.token.connect(w(2)) as Contract).approve(deployment.market, 1_000n * USD));
-    await mined(market(2).deposit(1_000n * USD));
-    await mined(owner.registry.attest(w(3).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), (await latestTimestamp(provider)) + 365 * 86400));
+    await mined(owner.token.mint(w(DEV_ROLES.roDepositor).address, 1_000n * USD));
+    await mined((owner.token.connect(w(DEV_ROLES.roDepositor)) as Contract).approve(deployment.market, 1_000n * USD));
+    await mined(market(DEV_ROLES.roDepositor).deposit(1_000n * USD));
+    await mined(owner.registry.attest(w(DEV_ROLES.radiologists[0]).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), (await latestTimestamp(provider)) + 365 * 86400));
     const studies = [hexlify(randomBytes(32)), hexlify(randomBytes(32))];
     for (const id of studies) {
-      await mined(market(2).postStudy(id, modalityIndex('CT'), 12_000, 1, stateIndex('CA'), 200n * USD, ...stack.issued(w(2).address, id)));
-      await mined(market(3).claim(id));
-      await mined(market(3).submitReport(id, hexlify(randomBytes(32))));
+      await mined(market(DEV_ROLES.roDepositor).postStudy(id, modalityIndex('CT'), 12_000, 1, stateIndex('CA'), 200n * USD, ...stack.issued(w(DEV_ROLES.roDepositor).address, id)));
+      await mined(market(DEV_ROLES.radiologists[0]).claim(id));
+      await mined(market(DEV_ROLES.radiologists[0]).submitReport(id, hexlify(randomBytes(32))));
     }
     await increaseTime(provider, 24 * 3600 + 60);
     await waitFor('the settler to settle', async () => {
@@ -65,7 +65,7 @@ describe('the treasury Safe over GraphQL', () => {
     const fees = await treasuryBalance();
     expect(fees).toBeGreaterThan(0n);
     const amount = fees / 2n;
-    const [alice, bob] = [await as(1), await as(6)];
+    const [alice, bob] = [await as(OWNERS[0]), await as(OWNERS[1])];
 
     expect(await (await as(PAYEE)).code(`{ treasury { safe } }`)).toBe('FORBIDDEN');
     expect(await (await as(PAYEE)).code(PROPOSE, { p: [{ to: w(PAYEE).address, amount: '1' }], d: 'x' })).toBe('FORBIDDEN');
@@ -81,39 +81,39 @@ describe('the treasury Safe over GraphQL', () => {
     expect(p).toMatchObject({ nonce: '0', status: 'PENDING', payments: [{ to: w(PAYEE).address.toLowerCase(), amount: amount.toString() }], signatures: [] });
     const m = p.typedData.message;
     // a wallet's eth_signTypedData_v4 over typedDataV4 as given (anvil signs for its dev accounts) is the same signature
-    expect(await stack.provider.send('eth_signTypedData_v4', [w(1).address, JSON.stringify(p.typedDataV4)])).toBe(await signature(1, p));
+    expect(await stack.provider.send('eth_signTypedData_v4', [w(OWNERS[0]).address, JSON.stringify(p.typedDataV4)])).toBe(await signature(OWNERS[0], p));
     expect(await safe.getTransactionHash(m.to, m.value, m.data, m.operation, m.safeTxGas, m.baseGas, m.gasPrice, m.gasToken, m.refundReceiver, m.nonce))
       .toBe(p.safeTxHash); // the hash the owners sign is the Safe's own
 
     // alice signs; a signature that is not the submitter's, a second signature of alice: refused
-    expect((await sign(1, p)).errors).toBeUndefined();
-    expect((await bob.send(SIGN, { id: p.id, s: await signature(1, p) })).errors?.[0].extensions).toMatchObject({ code: 'BAD_INPUT', reason: 'SIGNER_MISMATCH' });
-    expect((await sign(1, p)).errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'ALREADY_SIGNED' });
+    expect((await sign(OWNERS[0], p)).errors).toBeUndefined();
+    expect((await bob.send(SIGN, { id: p.id, s: await signature(OWNERS[0], p) })).errors?.[0].extensions).toMatchObject({ code: 'BAD_INPUT', reason: 'SIGNER_MISMATCH' });
+    expect((await sign(OWNERS[0], p)).errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'ALREADY_SIGNED' });
 
     // k − 1 = 1 signature: the service refuses, and the Safe itself would too (GS020)
     const early = await bob.send(EXECUTE, { id: p.id });
     expect(early.errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'BELOW_THRESHOLD', signatures: 1, threshold: 2 });
     const one = (await alice.ok(`query($id: ID!) { treasuryProposal(id: $id) { signatures { signature } } }`, { id: p.id })).treasuryProposal.signatures[0].signature;
     await expect(
-      (safe.connect(w(12)) as Contract).execTransaction.staticCall(m.to, m.value, m.data, m.operation, 0, 0, 0, m.gasToken, m.refundReceiver, one),
+      (safe.connect(w(DEV_ROLES.admin)) as Contract).execTransaction.staticCall(m.to, m.value, m.data, m.operation, 0, 0, 0, m.gasToken, m.refundReceiver, one),
     ).rejects.toThrow(/GS020/);
     expect(await tokenOf(PAYEE)).toBe(0n);
     expect(await safe.nonce()).toBe(0n);
 
     // bob signs: threshold met, the service relays execTransaction (the owners pay no gas)
-    const ownerEth = await Promise.all([1, 6].map((i) => stack.provider.getBalance(w(i).address)));
-    expect((await sign(6, p)).data?.signTreasuryProposal.signatures).toHaveLength(2);
+    const ownerEth = await Promise.all([OWNERS[0], OWNERS[1]].map((i) => stack.provider.getBalance(w(i).address)));
+    expect((await sign(OWNERS[1], p)).data?.signTreasuryProposal.signatures).toHaveLength(2);
     const { executeTreasuryProposal: done } = await bob.ok(EXECUTE, { id: p.id });
     expect(done.proposal).toMatchObject({ status: 'EXECUTED', executedTx: done.txHash });
     expect(await tokenOf(PAYEE)).toBe(amount);
     expect(await treasuryBalance()).toBe(fees - amount);
     expect(await safe.nonce()).toBe(1n);
-    expect(await Promise.all([1, 6].map((i) => stack.provider.getBalance(w(i).address)))).toEqual(ownerEth);
+    expect(await Promise.all([OWNERS[0], OWNERS[1]].map((i) => stack.provider.getBalance(w(i).address)))).toEqual(ownerEth);
     expect((await bob.send(EXECUTE, { id: p.id })).errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'EXECUTED' });
   });
 
   it('queues concurrent payouts at consecutive nonces, executes in nonce order, and marks a payout replaced when another executes at its nonce', async () => {
-    const [alice, carol] = [await as(1), await as(7)];
+    const [alice, carol] = [await as(OWNERS[0]), await as(OWNERS[2])];
     const before = await tokenOf(PAYEE);
     const propose = (client: GqlClient, amount: bigint, d: string, replaces?: string) =>
       client.ok(PROPOSE, { p: [{ to: w(PAYEE).address, amount: amount.toString() }], d, r: replaces ?? null }).then((r) => r.proposeTreasuryPayout);
@@ -125,7 +125,7 @@ describe('the treasury Safe over GraphQL', () => {
     expect((await propose(alice, 1n, 'next')).nonce).toBe('3');
 
     // the second is fully signed but waits for nonce 1
-    for (const p of [second, replacement, first]) for (const i of [6, 7]) expect((await sign(i, p)).errors).toBeUndefined();
+    for (const p of [second, replacement, first]) for (const i of [OWNERS[1], OWNERS[2]]) expect((await sign(i, p)).errors).toBeUndefined();
     expect((await carol.send(EXECUTE, { id: second.id })).errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'NONCE_NOT_REACHED', safeNonce: '1' });
 
     // the replacement executes at nonce 1: the first is replaced and can never execute
@@ -133,7 +133,7 @@ describe('the treasury Safe over GraphQL', () => {
     const firstNow = (await alice.ok(`query($id: ID!) { treasuryProposal(id: $id) { status } }`, { id: first.id })).treasuryProposal;
     expect(firstNow.status).toBe('REPLACED');
     expect((await carol.send(EXECUTE, { id: first.id })).errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'REPLACED' });
-    expect((await sign(1, first)).errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'REPLACED' });
+    expect((await sign(OWNERS[0], first)).errors?.[0].extensions).toMatchObject({ code: 'CONFLICT', reason: 'REPLACED' });
 
     // now the second's nonce is due
     expect((await alice.ok(EXECUTE, { id: second.id })).executeTreasuryProposal.proposal.status).toBe('EXECUTED');
@@ -144,11 +144,11 @@ describe('the treasury Safe over GraphQL', () => {
 
     // signatures collected here, submitted by an owner elsewhere (as the Safe app would): the service records the execution
     const [next] = listed;
-    for (const i of [1, 7]) expect((await sign(i, next)).errors).toBeUndefined();
+    for (const i of [OWNERS[0], OWNERS[2]]) expect((await sign(i, next)).errors).toBeUndefined();
     const signed = (await alice.ok(`query($id: ID!) { treasuryProposal(id: $id) { signatures { signer signature } } }`, { id: next.id })).treasuryProposal;
     const m = next.typedData.message;
     const sigs = `0x${signed.signatures.map((x: { signature: string }) => x.signature.slice(2)).join('')}`; // sorted by signer
-    const outside = await mined((safe.connect(w(7)) as Contract).execTransaction(m.to, m.value, m.data, m.operation, 0, 0, 0, m.gasToken, m.refundReceiver, sigs));
+    const outside = await mined((safe.connect(w(OWNERS[2])) as Contract).execTransaction(m.to, m.value, m.data, m.operation, 0, 0, 0, m.gasToken, m.refundReceiver, sigs));
     expect((await alice.ok(`{ treasuryProposals(first: 1) { nonce status executedTx } }`)).treasuryProposals).toEqual([
       { nonce: '3', status: 'EXECUTED', executedTx: outside.hash.toLowerCase() },
     ]);

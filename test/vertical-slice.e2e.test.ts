@@ -1,6 +1,6 @@
 import { hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
 import { mined } from '#chain';
-import { increaseTime } from '#devchain';
+import { increaseTime, DEV_ROLES } from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeBounty, splitSettlement, modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { StudyRepository } from '#db';
@@ -21,9 +21,9 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     await stack?.stop();
   });
 
-  const ALICE = 3; // licensed in CA and NY
-  const BOB = 5; // licensed in CA
-  const TEX = 4; // licensed in TX only
+  const ALICE = DEV_ROLES.radiologists[0]; // licensed in CA and NY
+  const BOB = DEV_ROLES.daoMembers[2]; // licensed in CA (a third radiologist: no DAO here)
+  const TEX = DEV_ROLES.radiologists[1]; // licensed in TX only
   const CT_BASE = 40n * USD;
 
   /** A signed-in GraphQL client for dev account `i`. */
@@ -144,7 +144,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     expect(settled).toMatchObject({ payout: split.payout.toString(), fee: split.fee.toString(), refund: split.refund.toString() });
     const reader = devWallet(ALICE, provider);
     expect(await owner.market.balanceOf(reader.address)).toBe(split.payout);
-    expect(await owner.market.balanceOf(devWallet(1, provider).address)).toBe(split.fee);
+    expect(await owner.market.balanceOf(devWallet(DEV_ROLES.treasuryOwners[0], provider).address)).toBe(split.fee);
     expect(await owner.market.balanceOf(devWallet(roIndex, provider).address)).toBe(1_000n * USD - locked);
     expect(await owner.token.balanceOf(stack.deployment.market)).toBe(heldBefore + 1_000n * USD); // the RO's deposit, whatever others hold
     await mined((owner.market.connect(reader) as typeof owner.market).withdraw(split.payout));
@@ -155,7 +155,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
   /** The RO's ledger from indexed events (the admin onboards the RO: its wallet is depositor and billing account). */
   async function expectLedger(alice: GqlClient, roIndex: number, maxBounty: bigint, split: ReturnType<typeof splitSettlement>) {
     const ro = devWallet(roIndex, stack.provider);
-    const admin = await signedIn(0);
+    const admin = await signedIn(DEV_ROLES.deployer);
     const { createRo } = await admin.ok(
       `mutation($k: String!, $a: String!) { createRo(name: "Slice Imaging", publicKey: $k, billing: [$a], depositors: [$a]) { id } }`,
       { k: `0x${'42'.repeat(32)}`, a: ro.address },
@@ -179,7 +179,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
   }
 
   it('an RO posts, the indexer stores, a radiologist signs in, sees the right bounty, claims, reports, and is paid exactly', async () => {
-    const RO = 2;
+    const RO = DEV_ROLES.roDepositor;
     const maxBounty = 500n * USD;
     const heldBefore = (await stack.owner.token.balanceOf(stack.deployment.market)) as bigint;
     const studyId = await postStudy(RO, maxBounty);
@@ -201,13 +201,16 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
 
   it('lets exactly one of many concurrent claimers win; the others get ALREADY_CLAIMED', async () => {
     const { provider, owner } = stack;
-    const ro = devWallet(7, provider); // its own RO and balance: nothing left over from another test
+    const ro = devWallet(DEV_ROLES.spare[2], provider); // its own RO and balance: nothing left over from another test
     await fundRo(stack, ro, 100n * USD);
     const market = owner.market.connect(ro) as typeof owner.market;
     const studyId = hexlify(randomBytes(32));
     await mined(market.postStudy(studyId, modalityIndex('MR'), 10_000, urgencyIndex('STAT'), stateIndex('NY'), 100n * USD, ...stack.issued(ro.address, studyId)));
     const expiry = (await provider.getBlock('latest'))!.timestamp + 86400;
-    const readers = [10, 11, 12, 13, 14, 15].map((i) => devWallet(i, provider));
+    // six funded accounts that play no other part in this file
+    const readers = [DEV_ROLES.treasuryRelayer, DEV_ROLES.studyIdIssuer, DEV_ROLES.admin, DEV_ROLES.roBilling[0], DEV_ROLES.spare[0], DEV_ROLES.spare[1]].map((i) =>
+      devWallet(i, provider),
+    );
     for (const r of readers) {
       await mined(owner.registry.attest(r.address, toMask([stateIndex('NY')]), toMask([modalityIndex('MR')]), expiry));
     }
@@ -240,7 +243,7 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
 
   it('answers bad input with BAD_INPUT and never a stack trace', async () => {
     const c = new GqlClient(stack.api);
-    await c.signIn(devWallet(3, stack.provider));
+    await c.signIn(devWallet(ALICE, stack.provider));
     expect(await c.code(`{ study(id: "0x1234") { id } }`)).toBe('BAD_INPUT');
     expect(await c.code(`{ study(id: "${hexlify(randomBytes(32))}") { id } }`)).toBe('NOT_FOUND');
     expect(await c.code(`{ worklist(first: 1000) { asOf } }`)).toBe('BAD_INPUT');

@@ -11,7 +11,7 @@ import {
 } from 'ethers';
 import { computeBounty, splitSettlement } from '#domain';
 import { increaseTime, revert, snapshot } from '#devchain';
-import { issuanceArgs, issueStudyId, loadArtifact } from '#chain';
+import { PERMIT_TYPES, issuanceArgs, issueStudyId, loadArtifact } from '#chain';
 import {
   ALL_MODALITIES,
   ALL_STATES,
@@ -227,17 +227,8 @@ describe('StudyMarket happy path', () => {
 
 async function signPermit(holder: HDNodeWallet, value: bigint, deadline: bigint, nonce?: bigint) {
   const domain = { name: 'OpenRead Test USD', version: '1', chainId: w.deployment.chainId, verifyingContract: w.deployment.token };
-  const types = {
-    Permit: [
-      { name: 'owner', type: 'address' },
-      { name: 'spender', type: 'address' },
-      { name: 'value', type: 'uint256' },
-      { name: 'nonce', type: 'uint256' },
-      { name: 'deadline', type: 'uint256' },
-    ],
-  };
   const n = nonce ?? ((await w.c.token.nonces(holder.address)) as bigint);
-  const raw = await holder.signTypedData(domain, types, { owner: holder.address, spender: w.deployment.market, value, nonce: n, deadline });
+  const raw = await holder.signTypedData(domain, PERMIT_TYPES, { owner: holder.address, spender: w.deployment.market, value, nonce: n, deadline });
   return Signature.from(raw);
 }
 

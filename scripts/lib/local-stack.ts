@@ -9,7 +9,8 @@ import { STATE_DIR } from './state-dir.js';
 export { STATE_DIR };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const alive = (pid: number) => {
+/** Whether a process with this id exists (signal 0 checks without sending anything). */
+export const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,6 +1,6 @@
 import { mined, createProvider } from '#chain';
-import { AnvilHandle, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts, deployOpenRead } from '#devchain';
-import { Contract, JsonRpcProvider, NonceManager, hexlify, keccak256, toUtf8Bytes } from 'ethers';
+import { AnvilHandle, DEV_ROLES, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts } from '#devchain';
+import { Contract, JsonRpcProvider, NonceManager, dataSlice, getAddress, hexlify, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { IndexerPipeline, StepResult } from '#indexer';
@@ -9,11 +9,15 @@ import { EventStore } from '#indexer-store';
 import { createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 import { seededRandom } from '#domain';
-import { STUDY_ID_ISSUER, devWallet, issuedFor } from './stack.js';
+import { devWallet, issuedFor, waitFor } from './stack.js';
+import { deployForTests } from './deploy.js';
 
 export const USD = 1_000_000n;
-export const ROS = [2, 6, 7];
-export const RADIOLOGISTS = [3, 4, 5, 8];
+/** The dev accounts that post studies and read them in a generated history (account numbers, from DEV_ROLES). */
+export const ROS = [DEV_ROLES.roDepositor, DEV_ROLES.spare[0], DEV_ROLES.spare[1]];
+export const RADIOLOGISTS = [...DEV_ROLES.radiologists, DEV_ROLES.spare[2], DEV_ROLES.spare[3]];
+/** Addresses a generated history grants roles to: nobody signs for them, so they need no key. */
+const GRANTEES = ['a', 'b', 'c'].map((name) => getAddress(dataSlice(keccak256(toUtf8Bytes(`grantee-${name}`)), 12)));
 
 export interface Chain {
   anvil: AnvilHandle;
@@ -25,12 +29,11 @@ export interface Chain {
   stop(): Promise<void>;
 }
 
-/** anvil with the contracts deployed, dev #0 a verifier, ROs funded and approved. */
+/** anvil with the contracts deployed, the deployer a verifier, ROs funded and approved. */
 export async function startChain(args: string[] = []): Promise<Chain> {
   const anvil = await startAnvil({ args: ['--accounts', '20', ...args] });
   const provider = createProvider(anvil.rpcUrl);
-  const deployer = new NonceManager(devWallet(0, provider));
-  const deployment = await deployOpenRead(deployer, { treasury: devWallet(1, provider).address, studyIdIssuer: devWallet(STUDY_ID_ISSUER, provider).address });
+  const { deployer, deployment } = await deployForTests(provider);
   const owner = contracts(deployment, deployer);
   await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress()));
   for (const i of ROS) {
@@ -143,14 +146,14 @@ export class Activity {
         case 'attest': {
           const expiry = BigInt((await this.chain.provider.getBlock('latest'))!.timestamp + 400 * 86400);
           // states 0..3 (the ones posts use), all modalities
-          ok = await this.send(owner.registry.connect(this.signer(0)) as Contract, 'attest', [devWallet(rad, this.chain.provider).address, 0b1111n, 0b1111111n, expiry]);
+          ok = await this.send(owner.registry.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'attest', [devWallet(rad, this.chain.provider).address, 0b1111n, 0b1111111n, expiry]);
           break;
         }
         case 'revoke':
-          if (r.int(0, 3) === 0) ok = await this.send(owner.registry.connect(this.signer(0)) as Contract, 'revoke', [devWallet(rad, this.chain.provider).address]);
+          if (r.int(0, 3) === 0) ok = await this.send(owner.registry.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'revoke', [devWallet(rad, this.chain.provider).address]);
           break;
         case 'param':
-          ok = await this.send(owner.parameters.connect(this.signer(0)) as Contract, 'setBaseBounty', [r.int(0, 6), BigInt(r.int(10, 100)) * USD]);
+          ok = await this.send(owner.parameters.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'setBaseBounty', [r.int(0, 6), BigInt(r.int(10, 100)) * USD]);
           break;
         case 'claim':
           if (study) ok = await this.send(this.market(rad), 'claim', [study]);
@@ -163,37 +166,31 @@ export class Activity {
           }
           break;
         case 'dispute':
-          if (study) {
-            const s = await owner.market.getStudy(study);
-            const who = ROS.find((i) => devWallet(i, this.chain.provider).address === s.ro);
-            if (who !== undefined) ok = await this.send(this.market(who), 'dispute', [study]);
-          }
-          break;
         case 'cancel':
           if (study) {
             const s = await owner.market.getStudy(study);
             const who = ROS.find((i) => devWallet(i, this.chain.provider).address === s.ro);
-            if (who !== undefined) ok = await this.send(this.market(who), 'cancelStudy', [study]);
+            if (who !== undefined) ok = await this.send(this.market(who), action === 'dispute' ? 'dispute' : 'cancelStudy', [study]);
           }
           break;
         case 'resolve': // the owner (arbiter) splits a disputed study: DisputeResolved
           if (study) {
             const s = await owner.market.getStudy(study);
-            ok = await this.send(owner.market.connect(this.signer(0)) as Contract, 'resolveDispute', [study, (BigInt(s.lockedBounty) * BigInt(r.int(0, 100))) / 100n]);
+            ok = await this.send(owner.market.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'resolveDispute', [study, (BigInt(s.lockedBounty) * BigInt(r.int(0, 100))) / 100n]);
           }
           break;
         case 'role': {
           // verifier roles granted and revoked (RoleGranted / RoleRevoked → contract_roles); accounts that never attest
-          const registry = owner.registry.connect(this.signer(0)) as Contract;
-          const who = devWallet(r.pick([10, 11, 12]), this.chain.provider).address;
+          const registry = owner.registry.connect(this.signer(DEV_ROLES.deployer)) as Contract;
+          const who = r.pick(GRANTEES);
           ok = await this.send(registry, r.int(0, 1) ? 'grantRole' : 'revokeRole', [await owner.registry.VERIFIER_ROLE(), who]);
           break;
         }
         case 'settle':
-          if (study) ok = await this.send(this.market(9), 'settle', [study]);
+          if (study) ok = await this.send(this.market(DEV_ROLES.settler), 'settle', [study]);
           break;
         case 'release':
-          if (study) ok = await this.send(this.market(9), 'releaseExpiredLease', [study]);
+          if (study) ok = await this.send(this.market(DEV_ROLES.settler), 'releaseExpiredLease', [study]);
           break;
         case 'time':
           if (r.int(0, 2) === 0) {
@@ -306,12 +303,6 @@ export async function startIndexer(config: AppConfig) {
   return { app, service, close: () => app.close() };
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** waitFor (a poll with a deadline) for the indexer tests: a longer default deadline, and `fn` may answer at once. */
+export const until = <T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> =>
+  waitFor(what, async () => fn(), timeoutMs);

@@ -52,7 +52,7 @@ export class RoSide {
   }
 }
 
-/** A radiologist (dev account i) claims a study once it is indexed, through the API and the relay. */
+/** A radiologist (dev account `i`, from DEV_ROLES) claims a study once it is indexed, through the API and the relay. */
 export async function claimThroughApi(stack: Stack, c: GqlClient, i: number, studyId: string) {
   await waitFor('the posting indexed', async () => (await c.send(`query($id: ID!) { study(id: $id) { id } }`, { id: studyId })).data?.study);
   const { claimStudy } = await c.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { to data chainId gasLimit } }`, { id: studyId });

@@ -1,9 +1,9 @@
 import { INestApplication, INestApplicationContext, INestMicroservice } from '@nestjs/common';
 import { mined, loadArtifact, createProvider, issuanceArgs, issueStudyId } from '#chain';
-import { ANVIL_MNEMONIC, AnvilHandle, freePort, startAnvil, Deployment, GovernanceDeployment, GovernanceOptions, OpenReadContracts, contracts, deployGovernance, deployOpenRead, increaseTime, createSafe, deploySafeInfrastructure } from '#devchain';
+import { DEV_ROLES, devKey, AnvilHandle, freePort, startAnvil, Deployment, GovernanceDeployment, GovernanceOptions, OpenReadContracts, contracts, deployGovernance, deployOpenRead, increaseTime, createSafe, deploySafeInfrastructure } from '#devchain';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
-import { Contract, HDNodeWallet, JsonRpcProvider, Mnemonic, NonceManager, Wallet } from 'ethers';
+import { Contract, HDNodeWallet, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
 import { createApiApp } from '#api';
 import { IndexerModule } from '#indexer';
 import { SettlerModule } from '#settler';
@@ -11,11 +11,11 @@ import { busServerOptions } from '#bus';
 import { AppConfig, AppConfigInput, parseConfig } from '#config';
 import { createTestDatabase } from '#db/testing';
 
-export const devWallet = (i: number, provider: JsonRpcProvider) =>
-  HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${i}`).connect(provider);
+/** Dev account `i` connected to `provider`; name it by its role: `devWallet(DEV_ROLES.roDepositor, provider)`. */
+export const devWallet = (i: number, provider: JsonRpcProvider) => devKey(i).connect(provider);
 
-/** The market's study-ID issuer in tests, as in npm start: dev account #11 (the API holds its key). */
-export const STUDY_ID_ISSUER = 11;
+/** The market's study-ID issuer in tests, as in npm start (the API holds its key). */
+export const STUDY_ID_ISSUER = DEV_ROLES.studyIdIssuer;
 const TEN_YEARS = 10 * 365 * 86400;
 
 /**
@@ -23,7 +23,7 @@ const TEN_YEARS = 10 * 365 * 86400;
  * `ro` on `deployment`'s market, valid for ten years (tests move chain time), via libs/chain issueStudyId.
  */
 export function issuedFor(deployment: Pick<Deployment, 'market' | 'chainId'>, ro: string, studyId: string, issuedUntil?: bigint): [bigint, string] {
-  const key = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase(ANVIL_MNEMONIC), `m/44'/60'/0'/0/${STUDY_ID_ISSUER}`).privateKey;
+  const key = devKey(STUDY_ID_ISSUER).privateKey;
   return issuanceArgs(issueStudyId(key, deployment.market, deployment.chainId, ro, studyId, issuedUntil ?? BigInt(Math.floor(Date.now() / 1000) + TEN_YEARS)));
 }
 
@@ -40,7 +40,7 @@ export interface Stack {
   db: Awaited<ReturnType<typeof createTestDatabase>>;
   /** the DAO, when startStack was asked for it */
   governance?: GovernanceDeployment;
-  /** the market's study-ID issuer (dev account #11; its key is the API's STUDY_ID_ISSUER_PRIVATE_KEY) */
+  /** the market's study-ID issuer (DEV_ROLES.studyIdIssuer; its key is the API's STUDY_ID_ISSUER_PRIVATE_KEY) */
   issuer: HDNodeWallet;
   /** postStudy's (issuedUntil, issuance) for `studyId` issued to `ro` (see issuedFor) */
   issued(ro: string, studyId: string, issuedUntil?: bigint): [bigint, string];
@@ -67,18 +67,18 @@ export async function startStack(
 ): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const provider = createProvider(anvil.rpcUrl);
-  const deployer = new NonceManager(devWallet(0, provider));
+  const deployer = new NonceManager(devWallet(DEV_ROLES.deployer, provider));
   // (the Safe from a plain wallet, before the NonceManager reads its starting nonce: deployOpenRead sets explicit nonces)
-  const safeDeployer = devWallet(0, provider);
+  const safeDeployer = devWallet(DEV_ROLES.deployer, provider);
   const treasury = opts.treasurySafe
     ? await createSafe(safeDeployer, await deploySafeInfrastructure(safeDeployer), opts.treasurySafe.owners.map((i) => devWallet(i, provider).address), opts.treasurySafe.threshold)
-    : devWallet(1, provider).address;
+    : devWallet(DEV_ROLES.treasuryOwners[0], provider).address;
   const issuer = devWallet(STUDY_ID_ISSUER, provider);
   const deployment = await deployOpenRead(deployer, { treasury, studyIdIssuer: issuer.address });
   const owner = contracts(deployment, deployer);
   await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress()));
   const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
-  await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), devWallet(9, provider).address));
+  await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), devWallet(DEV_ROLES.settler, provider).address));
   let governance: GovernanceDeployment | undefined;
   if (opts.governance) {
     governance = await deployGovernance(deployer, deployment, opts.governance);
@@ -90,21 +90,21 @@ export async function startStack(
     rpcUrl: anvil.rpcUrl,
     chainId: deployment.chainId,
     contracts: { ...deployment, ...(governance && { governor: governance.governor, timelock: governance.timelock, membership: governance.membership }) },
-    governance: { relayerPrivateKey: governance ? devWallet(8, provider).privateKey : undefined },
-    treasury: { relayerPrivateKey: devWallet(10, provider).privateKey },
+    governance: { relayerPrivateKey: governance ? devWallet(DEV_ROLES.governanceRelayer, provider).privateKey : undefined },
+    treasury: { relayerPrivateKey: devWallet(DEV_ROLES.treasuryRelayer, provider).privateKey },
     // dev account #0 (the deployer) is an ADMIN: it onboards ROs. Every test client calls from 127.0.0.1, so the
     // limit per client address (nonce, login, indexerStatus) is generous unless a test asks for less
     api: {
-      port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(0, provider).address],
+      port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(DEV_ROLES.deployer, provider).address],
       publicRateLimitBurst: 100_000, publicRateLimitPerSecond: 1000,
       studyIdIssuerPrivateKey: issuer.privateKey,
       ...opts.api,
     },
     indexer: { confirmations: 0, pollMs: 100, healthPort: 0, ...opts.indexer },
-    settler: { privateKey: devWallet(9, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
+    settler: { privateKey: devWallet(DEV_ROLES.settler, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
     bus: { settlerPort: await freePort() },
     // dev account #19 pays the gas of gasless requests
-    relay: { privateKey: devWallet(19, provider).privateKey, pollMs: 50, ...opts.relay },
+    relay: { privateKey: devWallet(DEV_ROLES.relayer, provider).privateKey, pollMs: 50, ...opts.relay },
   });
   const settler = await startSettler(config);
   const indexer = await NestFactory.createApplicationContext(IndexerModule.forRoot(config), { logger: ['error', 'warn'] });

@@ -9,3 +9,4 @@ export * from './governance.js';
 export * from './forwarder.js';
 export * from './safe.js';
 export * from './study-id.js';
+export * from './permit.js';

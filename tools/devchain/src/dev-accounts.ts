@@ -22,6 +22,8 @@ export const DEV_ROLES = {
   studyIdIssuer: 11,
   admin: 12,
   relayer: 19,
+  /** No role in npm start or the test stack: tests give them one of their own (a second RO, readers racing a claim). */
+  spare: [14, 15, 16, 17, 18],
 } as const;
 
 /** What `npm start` prints for each dev account. */

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Signature, getAddress, verifyTypedData } from 'ethers';
+import { PERMIT_TYPES } from '#chain';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { RoRepository, RoRow } from '#db';
 import { OpenReadError } from '../common/errors.js';
@@ -18,15 +19,6 @@ const MAX_UINT128 = (1n << 128n) - 1n;
 const DEPOSIT_GAS = 150_000n;
 /** How long a deposit permit stays valid. */
 const PERMIT_TTL_SECONDS = 15 * 60;
-const PERMIT_TYPES = {
-  Permit: [
-    { name: 'owner', type: 'address' },
-    { name: 'spender', type: 'address' },
-    { name: 'value', type: 'uint256' },
-    { name: 'nonce', type: 'uint256' },
-    { name: 'deadline', type: 'uint256' },
-  ],
-};
 
 /**
  * RO funds: deposit (approve + deposit, signed by the depositor wallet and sent with relayTransaction, or a gasless
