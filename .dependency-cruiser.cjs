@@ -42,31 +42,39 @@ module.exports = {
     {
       name: 'no-relative-import-across-packages-from-tests',
       severity: 'error',
-      comment: 'Tests import other packages by their #entry; the only exception is scripts/ (commands, no entry), whose tests import the command they run.',
+      comment:
+        'Tests import other packages by their #entry; the only exception is scripts/ (commands, no entry), whose tests import the command they run.',
       from: { path: '^test/' },
       to: { dependencyTypes: ['local'], dependencyTypesNot: ['aliased-subpath-import'], pathNot: '^(test|scripts)/' },
     },
     {
       name: 'only-through-entries',
       severity: 'error',
-      comment: "Another package is imported only through its public entry (its index), never a file inside it.",
+      comment: 'Another package is imported only through its public entry (its index), never a file inside it.',
       from: { path: PACKAGE },
       to: {
         path: '^(apps|libs|tools|migrations)/',
-        pathNot: ['^$1/', '^(apps|libs|tools)/[^/]+/src/index\\.ts$', '^libs/db/src/testing/index\\.ts$', '^apps/indexer/src/store/index\\.ts$', '^migrations/index\\.ts$'],
+        pathNot: [
+          '^$1/',
+          '^(apps|libs|tools)/[^/]+/src/index\\.ts$',
+          '^libs/db/src/testing/index\\.ts$',
+          '^apps/indexer/src/store/index\\.ts$',
+          '^migrations/index\\.ts$',
+        ],
       },
     },
     {
       name: 'devchain-not-in-production',
       severity: 'error',
-      comment: 'Local-chain tooling (#devchain: anvil, deployment) is for scripts and tests; production code gets its provider from #chain.',
+      comment:
+        'Local-chain tooling (#devchain: anvil, deployment) is for scripts and tests; production code gets its provider from #chain.',
       from: { path: '^(apps|libs)/', pathNot: '\\.spec\\.ts$' },
       to: { path: '^tools/devchain/' },
     },
     {
       name: 'indexer-store-only-for-tests-and-scripts',
       severity: 'error',
-      comment: "Only the indexer writes the event store and projections; tests and scripts may drive them (#indexer-store).",
+      comment: 'Only the indexer writes the event store and projections; tests and scripts may drive them (#indexer-store).',
       from: { pathNot: '^(apps/indexer|test|scripts)/' },
       to: { path: '^apps/indexer/src/store/' },
     },

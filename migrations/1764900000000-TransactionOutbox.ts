@@ -41,7 +41,9 @@ export class TransactionOutbox1764900000000 implements MigrationInterface {
     await q.query(`
       CREATE UNIQUE INDEX relay_requests_live_dedupe ON relay_requests (chain_id, purpose, dedupe_key)
         WHERE dedupe_key IS NOT NULL AND status IN ('QUEUED','SENT')`);
-    await q.query(`CREATE INDEX relay_requests_pending_by_sender ON relay_requests (chain_id, sender, id) WHERE status IN ('QUEUED','SENT')`);
+    await q.query(
+      `CREATE INDEX relay_requests_pending_by_sender ON relay_requests (chain_id, sender, id) WHERE status IN ('QUEUED','SENT')`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

@@ -41,7 +41,9 @@ describe('abuse limits', () => {
     // two levels: past validation (refused only for want of a session)
     expect(await c.code(`{ myClaims { id } a: myClaims { status } }`)).toBe('UNAUTHENTICATED');
     // three levels, hidden in fragments and an inline fragment
-    const r = await c.send(`query Deep { ...A } fragment A on Query { worklist { ... on WorklistPage { items { ...B } } } } fragment B on Study { id }`);
+    const r = await c.send(
+      `query Deep { ...A } fragment A on Query { worklist { ... on WorklistPage { items { ...B } } } } fragment B on Study { id }`,
+    );
     expect(r.errors).toHaveLength(1);
     expect(r.errors?.[0].extensions).toEqual({ code: 'BAD_INPUT', reason: 'QUERY_TOO_DEEP' });
     expect(r.data).toBeUndefined();
@@ -52,7 +54,10 @@ describe('abuse limits', () => {
     // 3 fields × first: 100 = 300 plus roots: within 400
     expect(await c.code(`{ myClaims(first: 100) { id status lockedBounty } }`)).toBe('UNAUTHENTICATED');
     // a variable page size counts as the largest page: 2 aliases × (1 + 100 × 3) > 400
-    const r = await c.send(`query($n: Int) { a: myClaims(first: $n) { id status lockedBounty } b: myClaims(first: $n) { id status lockedBounty } }`, { n: 1 });
+    const r = await c.send(
+      `query($n: Int) { a: myClaims(first: $n) { id status lockedBounty } b: myClaims(first: $n) { id status lockedBounty } }`,
+      { n: 1 },
+    );
     expect(r.errors?.[0].extensions).toMatchObject({ code: 'BAD_INPUT', reason: 'QUERY_TOO_COMPLEX' });
     // introspection does not count against the depth limit
     const schema = await c.send(`{ __schema { types { name fields { name type { ofType { ofType { ofType { name } } } } } } } }`);
@@ -145,7 +150,9 @@ describe('abuse limits', () => {
     const forged = new GqlClient(stack.api, { localAddress: '127.0.0.5' });
     forged.token = 'not-a-session';
     const results = await Promise.all(
-      Array.from({ length: 2 * PUBLIC_BURST }, (_, i) => (i % 2 ? forged : anonymous).send(i % 3 ? `{ myNotifications { kind } }` : `{ myClaims { id } }`)),
+      Array.from({ length: 2 * PUBLIC_BURST }, (_, i) =>
+        (i % 2 ? forged : anonymous).send(i % 3 ? `{ myNotifications { kind } }` : `{ myClaims { id } }`),
+      ),
     );
     expect(count(codes(results), 'UNAUTHENTICATED')).toBe(PUBLIC_BURST);
     expect(count(codes(results), 'RATE_LIMITED')).toBe(PUBLIC_BURST);
@@ -223,7 +230,9 @@ describe('abuse limits', () => {
         for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'])
           expect((client as Buffer).includes(Buffer.from(ip))).toBe(false);
       }
-      await db.query(`INSERT INTO auth_nonces (nonce, expires_at) VALUES ('stale', now() - interval '1 minute'), ('fresh', now() + interval '5 minutes')`);
+      await db.query(
+        `INSERT INTO auth_nonces (nonce, expires_at) VALUES ('stale', now() - interval '1 minute'), ('fresh', now() + interval '5 minutes')`,
+      );
       await db.query(
         `INSERT INTO sessions (token_hash, address, chain_id, expires_at) VALUES ('stale', $1, $2, now() - interval '1 minute')`,
         ['0x' + '5'.repeat(40), stack.config.chainId],

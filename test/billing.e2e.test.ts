@@ -3,7 +3,17 @@ import { Contract, hexlify } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReconciliationService, LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS } from '#api';
-import { increaseTime, latestTimestamp, SafeKit, contractNetworks, createSafe, deploySafeInfrastructure, revert, snapshot, DEV_ROLES } from '#devchain';
+import {
+  increaseTime,
+  latestTimestamp,
+  SafeKit,
+  contractNetworks,
+  createSafe,
+  deploySafeInfrastructure,
+  revert,
+  snapshot,
+  DEV_ROLES,
+} from '#devchain';
 import { waitForReceipt, mined } from '#chain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { generateX25519KeyPair } from '#lease';
@@ -50,7 +60,8 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     return c;
   };
   const balances = async (block: number | 'latest') =>
-    ((await stack.owner.market.balanceOf(w(RO).address, { blockTag: block })) as bigint) + ((await stack.owner.market.balanceOf(w(CO_DEPOSITOR).address, { blockTag: block })) as bigint);
+    ((await stack.owner.market.balanceOf(w(RO).address, { blockTag: block })) as bigint) +
+    ((await stack.owner.market.balanceOf(w(CO_DEPOSITOR).address, { blockTag: block })) as bigint);
 
   beforeAll(async () => {
     stack = await startStack();
@@ -64,8 +75,22 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     await mined(owner.registry.attest(w(READER).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
     const admin = await client(ADMIN);
     const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
-    mercy = (await admin.ok(create, { n: 'Mercy Imaging', k: generateX25519KeyPair().publicKey, b: [w(MERCY_BILLING).address], d: [w(RO).address, w(CO_DEPOSITOR).address] })).createRo;
-    valley = (await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(VALLEY).address], d: [w(VALLEY).address] })).createRo;
+    mercy = (
+      await admin.ok(create, {
+        n: 'Mercy Imaging',
+        k: generateX25519KeyPair().publicKey,
+        b: [w(MERCY_BILLING).address],
+        d: [w(RO).address, w(CO_DEPOSITOR).address],
+      })
+    ).createRo;
+    valley = (
+      await admin.ok(create, {
+        n: 'Valley Radiology',
+        k: generateX25519KeyPair().publicKey,
+        b: [w(VALLEY).address],
+        d: [w(VALLEY).address],
+      })
+    ).createRo;
 
     // before the period: an opening balance and an open study
     await mined(market(RO).deposit(1_000n * USD));
@@ -78,7 +103,13 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     await mined(market(RO).deposit(500n * USD));
     await mined(market(CO_DEPOSITOR).deposit(300n * USD));
     const [a, b, c, d, e] = [studyId(), studyId(), studyId(), studyId(), studyId()];
-    for (const [id, max] of [[a, 200n], [b, 150n], [c, 100n], [d, 50n]] as const) await mined(market(RO).postStudy(...withId(RO, id, 1, 12_000, 1, stateIndex('CA'), max * USD)));
+    for (const [id, max] of [
+      [a, 200n],
+      [b, 150n],
+      [c, 100n],
+      [d, 50n],
+    ] as const)
+      await mined(market(RO).postStudy(...withId(RO, id, 1, 12_000, 1, stateIndex('CA'), max * USD)));
     await mined(market(CO_DEPOSITOR).postStudy(...withId(CO_DEPOSITOR, e, 1, 10_000, 0, stateIndex('CA'), 120n * USD)));
     await mined(market(RO).cancelStudy(d));
     await mined(market(READER).claim(b));
@@ -87,13 +118,18 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     for (const id of [a, b, c]) await mined(market(READER).submitReport(id, hexlify(randomBytes(32))));
     await mined(market(RO).dispute(c));
     await increaseTime(provider, 24 * 3600 + 60);
-    await waitFor('the settler to settle', async () => Number((await owner.market.getStudy(a)).status) === 5 && Number((await owner.market.getStudy(b)).status) === 5);
+    await waitFor(
+      'the settler to settle',
+      async () => Number((await owner.market.getStudy(a)).status) === 5 && Number((await owner.market.getStudy(b)).status) === 5,
+    );
     await mined(market(RO).withdraw(100n * USD));
     await increaseTime(provider, 10);
     period = { from: new Date((start + 1) * 1000).toISOString(), to: new Date((await latestTimestamp(provider)) * 1000).toISOString() };
     staff = await client(MERCY_BILLING);
     await waitFor('the withdrawal indexed', async () =>
-      (await staff.ok(`query($ro: String!) { roLedger(roId: $ro, first: 500) { entries { kind } } }`, { ro: mercy.id })).roLedger.entries.some((x: { kind: string }) => x.kind === 'WITHDRAWAL'),
+      (
+        await staff.ok(`query($ro: String!) { roLedger(roId: $ro, first: 500) { entries { kind } } }`, { ro: mercy.id })
+      ).roLedger.entries.some((x: { kind: string }) => x.kind === 'WITHDRAWAL'),
     );
   });
   afterAll(async () => {
@@ -108,7 +144,9 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     expect(new Set(inPeriod.entries.map((x: { kind: string }) => x.kind))).toEqual(
       new Set(['DEPOSIT', 'WITHDRAWAL', 'ESCROW', 'LOCK', 'LOCK_RELEASED', 'DISPUTE', 'PAYOUT', 'FEE', 'REFUND']),
     );
-    expect(new Set(inPeriod.entries.map((x: { account: string }) => x.account))).toEqual(new Set([w(RO).address.toLowerCase(), w(CO_DEPOSITOR).address.toLowerCase()]));
+    expect(new Set(inPeriod.entries.map((x: { account: string }) => x.account))).toEqual(
+      new Set([w(RO).address.toLowerCase(), w(CO_DEPOSITOR).address.toLowerCase()]),
+    );
     // the pre-period deposit and posting are outside the period but in the full history
     expect(all.entries.length).toBe(inPeriod.entries.length + 2);
     expect(inPeriod.totals).toMatchObject({ deposits: (800n * USD).toString(), escrowed: (620n * USD).toString() });
@@ -131,11 +169,15 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
       paged.push(...page.entries);
       after = page.endCursor;
     } while (after && paged.length <= all.entries.length);
-    expect(paged).toEqual(all.entries.map(({ account, kind, txHash, logIndex }: Record<string, unknown>) => ({ account, kind, txHash, logIndex })));
+    expect(paged).toEqual(
+      all.entries.map(({ account, kind, txHash, logIndex }: Record<string, unknown>) => ({ account, kind, txHash, logIndex })),
+    );
     expect(await staff.code(`{ roLedger(roId: "${mercy.id}", after: "12:3") { endCursor } }`)).toBe('BAD_INPUT');
 
     const released = inPeriod.entries.find((x: { kind: string }) => x.kind === 'LOCK_RELEASED');
-    expect(released.amount).toBe(inPeriod.entries.find((x: { kind: string; studyId: string }) => x.kind === 'LOCK' && x.studyId === released.studyId).amount);
+    expect(released.amount).toBe(
+      inPeriod.entries.find((x: { kind: string; studyId: string }) => x.kind === 'LOCK' && x.studyId === released.studyId).amount,
+    );
     expect(await (await client(VALLEY)).code(RECON, { ro: mercy.id, ...period })).toBe('FORBIDDEN');
   });
 
@@ -156,13 +198,17 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     expect(BigInt(r.opening.escrow)).toBe(80n * USD);
     expect(BigInt(r.closing.escrow)).toBe((80n + 100n + 120n) * USD); // the pre-period study, the disputed one, the open one
     const c = Object.fromEntries(Object.entries(r.chain).map(([k, v]) => [k, BigInt(v as string)]));
-    expect(BigInt(r.opening.balance) + c.deposits - c.withdrawals - c.escrowed + c.refunds + c.otherCredits).toBe(BigInt(r.closing.balance));
+    expect(BigInt(r.opening.balance) + c.deposits - c.withdrawals - c.escrowed + c.refunds + c.otherCredits).toBe(
+      BigInt(r.closing.balance),
+    );
     expect(BigInt(r.opening.escrow) + c.escrowed - c.payouts - c.fees - c.refunds).toBe(BigInt(r.closing.escrow));
     expect([c.tokenIn, c.tokenOut]).toEqual([c.deposits, c.withdrawals]);
     expect(c.deposits).toBe(800n * USD);
     expect(c.withdrawals).toBe(100n * USD);
     // the market's token balance covers everyone's balances plus all escrow (the contract's invariant), seen from outside
-    expect(BigInt(r.closing.balance) + BigInt(r.closing.escrow)).toBeLessThanOrEqual(await stack.owner.token.balanceOf(stack.deployment.market));
+    expect(BigInt(r.closing.balance) + BigInt(r.closing.escrow)).toBeLessThanOrEqual(
+      await stack.owner.token.balanceOf(stack.deployment.market),
+    );
   });
 
   it('reports a tampered ledger: a deleted line, an altered amount, a duplicate, an invented line, and tokens sent around the market', async () => {
@@ -174,22 +220,35 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     const undo: (() => Promise<unknown>)[] = [];
     const chainBefore = await snapshot(stack.provider);
     try {
-      const row = async (kind: string) => (await db.query(`SELECT * FROM ledger_entries WHERE kind = $1 AND account = $2 ORDER BY id LIMIT 1 OFFSET $3`, [kind, w(RO).address.toLowerCase(), 1])).rows[0];
+      const row = async (kind: string) =>
+        (
+          await db.query(`SELECT * FROM ledger_entries WHERE kind = $1 AND account = $2 ORDER BY id LIMIT 1 OFFSET $3`, [
+            kind,
+            w(RO).address.toLowerCase(),
+            1,
+          ])
+        ).rows[0];
       const deposit = await row('DEPOSIT'); // the in-period ones (the first of each is before the period)
       const refund = (await db.query(`SELECT * FROM ledger_entries WHERE kind = 'REFUND' AND amount > 0 ORDER BY id LIMIT 1`)).rows[0];
       const escrow = await row('ESCROW');
       await db.query(`DELETE FROM ledger_entries WHERE id = $1`, [deposit.id]);
-      undo.push(() => db.query(`INSERT INTO ledger_entries SELECT * FROM json_populate_record(NULL::ledger_entries, $1)`, [JSON.stringify(deposit)]));
+      undo.push(() =>
+        db.query(`INSERT INTO ledger_entries SELECT * FROM json_populate_record(NULL::ledger_entries, $1)`, [JSON.stringify(deposit)]),
+      );
       await db.query(`UPDATE ledger_entries SET amount = amount + 1 WHERE id = $1`, [refund.id]);
       undo.push(() => db.query(`UPDATE ledger_entries SET amount = $2 WHERE id = $1`, [refund.id, refund.amount]));
-      const { rows: [duplicate] } = await db.query(
+      const {
+        rows: [duplicate],
+      } = await db.query(
         `INSERT INTO ledger_entries (chain_id, account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time)
          SELECT chain_id, $2, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time FROM ledger_entries WHERE id = $1 RETURNING id`,
         [escrow.id, w(CO_DEPOSITOR).address.toLowerCase()],
       );
       undo.push(() => db.query(`DELETE FROM ledger_entries WHERE id = $1`, [duplicate.id]));
       const fake = hexlify(randomBytes(32));
-      const { rows: [invented] } = await db.query(
+      const {
+        rows: [invented],
+      } = await db.query(
         `INSERT INTO ledger_entries (chain_id, account, kind, amount, tx_hash, log_index, block_number, block_time) VALUES ($1, $2, 'DEPOSIT', '7', $3, 0, $4, $5) RETURNING id`,
         [stack.config.chainId, w(CO_DEPOSITOR).address.toLowerCase(), fake, deposit.block_number, deposit.block_time],
       );
@@ -216,7 +275,15 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
       // the chain itself still adds up
       expect(r.balanceIdentityHolds && r.escrowIdentityHolds).toBe(true);
       expect(r.discrepancies.some((d: { kind: string }) => d.kind === 'IDENTITY_BROKEN')).toBe(false);
-      const csv = parseCsv((await staff.ok(`query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliationCsv(roId: $ro, from: $from, to: $to) }`, { ro: mercy.id, from: period.from, to })).reconciliationCsv);
+      const csv = parseCsv(
+        (
+          await staff.ok(`query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliationCsv(roId: $ro, from: $from, to: $to) }`, {
+            ro: mercy.id,
+            from: period.from,
+            to,
+          })
+        ).reconciliationCsv,
+      );
       expect(csv.filter((l) => l.record === 'DISCREPANCY').length).toBe(r.discrepancies.length);
     } finally {
       for (const step of undo.reverse()) await step();
@@ -239,9 +306,12 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     const rec = parseCsv(reconciliationCsv);
     const fromBlock = Number(rec.find((l) => l.kind === 'FROM')!.block_number);
     const toBlock = Number(rec.find((l) => l.kind === 'TO')!.block_number);
-    expect(sum('DEPOSIT') - sum('WITHDRAWAL') - sum('ESCROW') + sum('REFUND')).toBe((await balances(toBlock)) - (await balances(fromBlock - 1)));
+    expect(sum('DEPOSIT') - sum('WITHDRAWAL') - sum('ESCROW') + sum('REFUND')).toBe(
+      (await balances(toBlock)) - (await balances(fromBlock - 1)),
+    );
     expect(rec.filter((l) => l.record === 'DISCREPANCY')).toEqual([]);
-    for (const t of rec.filter((l) => l.record === 'TOTAL' && l.ledger_amount !== '')) expect([t.kind, t.ledger_amount]).toEqual([t.kind, t.chain_amount]);
+    for (const t of rec.filter((l) => l.record === 'TOTAL' && l.ledger_amount !== ''))
+      expect([t.kind, t.ledger_amount]).toEqual([t.kind, t.chain_amount]);
     expect(rec.find((l) => l.kind === 'CLOSING_BALANCE')!.chain_amount).toBe((await balances(toBlock)).toString());
 
     // the monthly statement: the calendar month of chain time
@@ -254,11 +324,16 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     expect(s.reconciliation.discrepancies).toEqual([]);
     expect(s.reconciliation.from).toBe(`${month}-01T00:00:00.000Z`);
     expect(parseCsv(s.ledgerCsv).length).toBeGreaterThan(0);
-    expect(await staff.code(`query($ro: String!) { monthlyStatement(roId: $ro, month: "2026-13") { month } }`, { ro: mercy.id })).toBe('BAD_INPUT');
+    expect(await staff.code(`query($ro: String!) { monthlyStatement(roId: $ro, month: "2026-13") { month } }`, { ro: mercy.id })).toBe(
+      'BAD_INPUT',
+    );
   });
 
   it('lists events in blocks without the configured confirmations as PENDING, and closes the period at the last final block', async () => {
-    const reconciler = new ReconciliationService({ ...stack.config, indexer: { ...stack.config.indexer, confirmations: 3 } }, stack.api.get(LedgerRepository));
+    const reconciler = new ReconciliationService(
+      { ...stack.config, indexer: { ...stack.config.indexer, confirmations: 3 } },
+      stack.api.get(LedgerRepository),
+    );
     await increaseTime(stack.provider, 5); // blocks of one second share a timestamp: start the period at a fresh one
     const from = new Date((await latestTimestamp(stack.provider)) * 1000);
     const receipt = await mined(market(CO_DEPOSITOR).deposit(42n * USD));
@@ -266,13 +341,23 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     expect(r.periodClosed).toBe(false);
     expect(r.allEntriesFinal).toBe(false);
     expect(r.toBlock).toBeLessThan(receipt.blockNumber);
-    expect(r.discrepancies).toEqual([expect.objectContaining({ kind: 'PENDING', entryKind: 'DEPOSIT', txHash: receipt.hash.toLowerCase(), chainAmount: 42n * USD })]);
+    expect(r.discrepancies).toEqual([
+      expect.objectContaining({ kind: 'PENDING', entryKind: 'DEPOSIT', txHash: receipt.hash.toLowerCase(), chainAmount: 42n * USD }),
+    ]);
     await stack.provider.send('anvil_mine', ['0x3', '0xa']); // three more blocks, 10 s apart
     const depositTime = new Date((await stack.provider.getBlock(receipt.blockNumber))!.timestamp * 1000);
     const ledger = stack.api.get(LedgerRepository);
-    await waitFor('the deposit indexed', async () => (await ledger.between(stack.config.chainId, [w(CO_DEPOSITOR).address.toLowerCase()], receipt.blockNumber, receipt.blockNumber)).length);
+    await waitFor(
+      'the deposit indexed',
+      async () =>
+        (await ledger.between(stack.config.chainId, [w(CO_DEPOSITOR).address.toLowerCase()], receipt.blockNumber, receipt.blockNumber))
+          .length,
+    );
     const later = await reconciler.reconcile([w(RO).address, w(CO_DEPOSITOR).address], from, depositTime);
-    expect(later.discrepancies, JSON.stringify(later.discrepancies, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).toEqual([]);
+    expect(
+      later.discrepancies,
+      JSON.stringify(later.discrepancies, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
+    ).toEqual([]);
     expect(later.periodClosed).toBe(true);
     // counted, but still within the finality depth: its ledger line is PENDING, and the report does not claim otherwise
     expect(later.allEntriesFinal).toBe(false);
@@ -291,14 +376,22 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
     const safeAddress = await createSafe(w(SAFE_CREATOR), infra, owners, 2);
     expect(await deploySafeInfrastructure(w(SAFE_CREATOR))).toEqual(infra); // idempotent
     const admin = await client(ADMIN);
-    await admin.ok(`mutation($id: ID!, $a: String!) { addRoMember(roId: $id, account: $a, role: DEPOSITOR) { id } }`, { id: mercy.id, a: safeAddress });
+    await admin.ok(`mutation($id: ID!, $a: String!) { addRoMember(roId: $id, account: $a, role: DEPOSITOR) { id } }`, {
+      id: mercy.id,
+      a: safeAddress,
+    });
     await mined(owner.token.mint(safeAddress, 250n * USD));
     await increaseTime(provider, 5);
     const from = new Date((await latestTimestamp(provider)) * 1000).toISOString();
 
     const networks = contractNetworks(deployment.chainId, infra);
     const amount = 250n * USD;
-    const proposer = await SafeKit.init({ provider: stack.anvil.rpcUrl, signer: w(SAFE_PROPOSER).privateKey, safeAddress, contractNetworks: networks });
+    const proposer = await SafeKit.init({
+      provider: stack.anvil.rpcUrl,
+      signer: w(SAFE_PROPOSER).privateKey,
+      safeAddress,
+      contractNetworks: networks,
+    });
     expect((await proposer.getOwners()).map((o: string) => o.toLowerCase()).sort()).toEqual(owners.map((o) => o.toLowerCase()).sort());
     expect(await proposer.getThreshold()).toBe(2);
     const proposal = await proposer.createTransaction({
@@ -329,7 +422,9 @@ describe('RO billing: ledger, reconciliation against the chain, CSV exports', ()
       const d = await staff.ok(ledgerQuery, { ro: mercy.id, from, to });
       return d.roLedger.entries.length ? d : null;
     });
-    expect(roLedger.entries).toEqual([{ account: safeAddress.toLowerCase(), kind: 'DEPOSIT', amount: amount.toString(), txHash: receipt!.hash.toLowerCase() }]);
+    expect(roLedger.entries).toEqual([
+      { account: safeAddress.toLowerCase(), kind: 'DEPOSIT', amount: amount.toString(), txHash: receipt!.hash.toLowerCase() },
+    ]);
     const { reconciliation: r } = await staff.ok(RECON, { ro: mercy.id, from, to });
     expect(r.discrepancies).toEqual([]);
     expect(r.chain.tokenIn).toBe(amount.toString());

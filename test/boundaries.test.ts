@@ -52,7 +52,9 @@ async function cruise(dir: string): Promise<Violation[]> {
   const run = promisify(execFile);
   const args = [DEPCRUISE, '--config', CONFIG, '--output-type', 'json', '--no-progress', 'apps', 'libs', 'tools', 'migrations'];
   // exit code = number of errors: read the report either way
-  const { stdout } = await run(process.execPath, args, { cwd: dir, maxBuffer: 16 << 20 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+  const { stdout } = await run(process.execPath, args, { cwd: dir, maxBuffer: 16 << 20 }).catch((e: { stdout?: string }) => ({
+    stdout: e.stdout ?? '',
+  }));
   return (JSON.parse(stdout) as { summary: { violations: Violation[] } }).summary.violations;
 }
 

@@ -25,7 +25,10 @@ async function startConsumer(config: AppConfig) {
     providers: [{ provide: SettlerService, useValue: { nudge: () => nudges.n++ } }],
   })
   class ConsumerModule {}
-  const app: INestMicroservice = await NestFactory.createMicroservice(ConsumerModule, { ...busServerOptions(config, 'settler'), logger: ['error'] });
+  const app: INestMicroservice = await NestFactory.createMicroservice(ConsumerModule, {
+    ...busServerOptions(config, 'settler'),
+    logger: ['error'],
+  });
   await app.listen();
   return { app, nudges };
 }
@@ -134,10 +137,14 @@ describe('bus: every indexed event reaches the other apps at least once, and is 
       expect(waiting.inbox).toBe(0);
 
       consumer = await startConsumer(config);
-      await until('delivered after the consumer came up', async () => {
-        const n = await counts(db.url);
-        return n.outbox === 0 && n.inbox === n.events;
-      }, 30_000);
+      await until(
+        'delivered after the consumer came up',
+        async () => {
+          const n = await counts(db.url);
+          return n.outbox === 0 && n.inbox === n.events;
+        },
+        30_000,
+      );
 
       await republishAll(db.url);
       await until('republished', async () => (await counts(db.url)).outbox === 0, 30_000);

@@ -62,7 +62,11 @@ describe('npm run chain -- advance', () => {
 
   it('moves chain time forward by 24h, 90m and 3600 s, mining a block each time, and prints the new time', async () => {
     let last = await chainTime(anvil.rpcUrl);
-    for (const [arg, seconds] of [['24h', 86_400], ['90m', 5400], ['3600', 3600]] as const) {
+    for (const [arg, seconds] of [
+      ['24h', 86_400],
+      ['90m', 5400],
+      ['3600', 3600],
+    ] as const) {
       const { stdout } = await run('npm', ['run', '-s', 'chain', '--', 'advance', arg], { cwd: ROOT, env: env() });
       const now = await chainTime(anvil.rpcUrl);
       expect(now.block).toBe(last.block + 1);

@@ -16,8 +16,14 @@ describe('docs/configuration.md is generated from the config schema', () => {
   it('names the variables configFromEnv really reads, and each fills the setting the page says', () => {
     // every env variable configFromEnv touches, recorded through a proxy over a valid environment
     const base: Record<string, string> = {
-      DATABASE_URL: 'postgres://x@127.0.0.1/db', RPC_URL: 'http://127.0.0.1:8545', CHAIN_ID: '31337', DEPLOY_BLOCK: '1',
-      TOKEN_ADDRESS: `0x${'1'.repeat(40)}`, PARAMETERS_ADDRESS: `0x${'2'.repeat(40)}`, REGISTRY_ADDRESS: `0x${'3'.repeat(40)}`, MARKET_ADDRESS: `0x${'4'.repeat(40)}`,
+      DATABASE_URL: 'postgres://x@127.0.0.1/db',
+      RPC_URL: 'http://127.0.0.1:8545',
+      CHAIN_ID: '31337',
+      DEPLOY_BLOCK: '1',
+      TOKEN_ADDRESS: `0x${'1'.repeat(40)}`,
+      PARAMETERS_ADDRESS: `0x${'2'.repeat(40)}`,
+      REGISTRY_ADDRESS: `0x${'3'.repeat(40)}`,
+      MARKET_ADDRESS: `0x${'4'.repeat(40)}`,
     };
     const read = new Set<string>();
     configFromEnv(new Proxy(base, { get: (t, k: string) => (read.add(k), t[k]) }));

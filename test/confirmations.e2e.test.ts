@@ -32,7 +32,17 @@ describe('confirmations and finality as users see them', () => {
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
     await mined(owner.registry.attest(reader.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
     const studyId = hexlify(randomBytes(32));
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD, ...stack.issued(ro.address, studyId)));
+    await mined(
+      market.postStudy(
+        studyId,
+        modalityIndex('CT'),
+        10_000,
+        urgencyIndex('ROUTINE'),
+        stateIndex('CA'),
+        100n * USD,
+        ...stack.issued(ro.address, studyId),
+      ),
+    );
     await mined((owner.market.connect(reader) as Contract).claim(studyId));
     await mined((owner.market.connect(reader) as Contract).submitReport(studyId, keccak256(toUtf8Bytes('report'))));
     await increaseTime(provider, 25 * 3600);
@@ -53,7 +63,10 @@ describe('confirmations and finality as users see them', () => {
     const view = async () => {
       // wait until the indexer has everything it may have (head − confirmations), then read
       const h = await head();
-      await waitFor('the indexer at head − confirmations', async () => (await gql.ok(`{ indexerStatus { indexedBlock } }`)).indexerStatus.indexedBlock === h - CONFIRMATIONS);
+      await waitFor(
+        'the indexer at head − confirmations',
+        async () => (await gql.ok(`{ indexerStatus { indexedBlock } }`)).indexerStatus.indexedBlock === h - CONFIRMATIONS,
+      );
       const d = await gql.ok(
         `query($id: ID!, $ro: String!) {
            study(id: $id) { status payout confirmations finality }

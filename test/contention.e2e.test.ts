@@ -1,13 +1,7 @@
 import { NonceManager } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  GraphqlHttp,
-  attestTogether,
-  claimRace,
-  indexedUpTo,
-  postTogether,
-  signedInClaimers, DEV_ROLES } from '#devchain';
+import { GraphqlHttp, attestTogether, claimRace, indexedUpTo, postTogether, signedInClaimers, DEV_ROLES } from '#devchain';
 import { fundRo } from './support/funding.js';
 import { Stack, devWallet, startStack } from './support/stack.js';
 
@@ -35,7 +29,12 @@ describe('contention', () => {
     const url = `${await stack.api.getUrl()}/graphql`.replace('[::1]', '127.0.0.1');
     const claimers = await signedInClaimers(url, CLAIMERS);
     const expiry = (await stack.provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    await attestTogether(stack.provider, stack.owner.registry, claimers.map((c) => c.wallet.address), expiry);
+    await attestTogether(
+      stack.provider,
+      stack.owner.registry,
+      claimers.map((c) => c.wallet.address),
+      expiry,
+    );
     const ro = stack.owner.market.connect(new NonceManager(devWallet(DEV_ROLES.roDepositor, stack.provider))) as typeof stack.owner.market;
     const { studyIds, block } = await postTogether(stack.provider, ro, ROUNDS, stack.issuer.privateKey);
     await indexedUpTo(new GraphqlHttp(url), block);
@@ -46,7 +45,10 @@ describe('contention', () => {
       const attempts = await claimRace(claimers, studyId);
       const winners = attempts.filter((a) => a.code === null);
       expect(winners, `round ${round}: one winner`).toHaveLength(1);
-      expect(attempts.filter((a) => a.code !== null).map((a) => a.code), `round ${round}: the losers`).toEqual(Array(CLAIMERS - 1).fill('ALREADY_CLAIMED'));
+      expect(
+        attempts.filter((a) => a.code !== null).map((a) => a.code),
+        `round ${round}: the losers`,
+      ).toEqual(Array(CLAIMERS - 1).fill('ALREADY_CLAIMED'));
       expect((await stack.owner.market.getStudy(studyId)).radiologist, `round ${round}: the chain's claimant`).toBe(winners[0].who);
     }
     // the relayer sent one transaction per race: the losers cost it no gas; and they were refused before the outbox

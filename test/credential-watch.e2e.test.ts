@@ -33,9 +33,14 @@ describe('the credential watch', () => {
     const { registry, market, token } = contracts(deployment, deployer);
     await mined(registry.grantRole(await registry.VERIFIER_ROLE(), await deployer.getAddress()));
     const config = parseConfig({
-      databaseUrl: db.url, rpcUrl: anvil.rpcUrl, chainId: deployment.chainId, contracts: { ...deployment },
+      databaseUrl: db.url,
+      rpcUrl: anvil.rpcUrl,
+      chainId: deployment.chainId,
+      contracts: { ...deployment },
       api: { siweDomain: 'openread.test', siweUri: 'https://openread.test' },
-      indexer: {}, bus: {}, settler: { credentialWarnDays: [7, 30] },
+      indexer: {},
+      bus: {},
+      settler: { credentialWarnDays: [7, 30] },
     });
     const repo = new CredentialRepository(ds);
     const store = new EventStore(ds);
@@ -60,7 +65,26 @@ describe('the credential watch', () => {
     await mined(token.approve(deployment.market, 10n ** 9n));
     await mined(market.deposit(10n ** 9n));
     const studyId = '0x' + '11'.repeat(32);
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, 0, stateIndex('NY'), 10n ** 8n, ...issuanceArgs(issueStudyId(devKey(DEV_ROLES.studyIdIssuer).privateKey, deployment.market, deployment.chainId, await deployer.getAddress(), studyId, 4_000_000_000n))));
+    await mined(
+      market.postStudy(
+        studyId,
+        modalityIndex('CT'),
+        10_000,
+        0,
+        stateIndex('NY'),
+        10n ** 8n,
+        ...issuanceArgs(
+          issueStudyId(
+            devKey(DEV_ROLES.studyIdIssuer).privateKey,
+            deployment.market,
+            deployment.chainId,
+            await deployer.getAddress(),
+            studyId,
+            4_000_000_000n,
+          ),
+        ),
+      ),
+    );
     await index();
     const studies = new StudyRepository(ds);
     const notices = () => repo.notificationsOf(deployment.chainId, radiologist, 50);

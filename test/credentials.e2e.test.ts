@@ -22,8 +22,14 @@ describe('credential verification over HTTP, with the attestation on a real chai
   beforeAll(async () => {
     stack = await startStack();
     // everything the apps print during this file, to prove no personal data reaches the logs
-    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => (output.push(String(chunk)), writes.out.call(process.stdout, chunk as never, ...(rest as [])))) as never;
-    process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => (output.push(String(chunk)), writes.err.call(process.stderr, chunk as never, ...(rest as [])))) as never;
+    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => (
+      output.push(String(chunk)),
+      writes.out.call(process.stdout, chunk as never, ...(rest as []))
+    )) as never;
+    process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => (
+      output.push(String(chunk)),
+      writes.err.call(process.stderr, chunk as never, ...(rest as []))
+    )) as never;
   });
   afterAll(async () => {
     process.stdout.write = writes.out;
@@ -34,7 +40,13 @@ describe('credential verification over HTTP, with the attestation on a real chai
   // One application's life, in order: each step continues from the one before (a journey, not independent tests),
   // on the stack and sessions set up once here.
   let now: number, caExpiry: string, nyExpiry: string, nyMidnight: number, npi: string;
-  let input: { npi: string; licences: { state: string; number: string; expiresOn: string }[]; modalities: string[]; subspecialties: string[]; boardCertification: { board: string; certificateNumber: string } };
+  let input: {
+    npi: string;
+    licences: { state: string; number: string; expiresOn: string }[];
+    modalities: string[];
+    subspecialties: string[];
+    boardCertification: { board: string; certificateNumber: string };
+  };
   let applicantWallet: HDNodeWallet, verifierWallet: HDNodeWallet;
   let applicant: GqlClient, verifier: GqlClient;
   let applied: { id: string; licences: unknown };
@@ -81,7 +93,6 @@ describe('credential verification over HTTP, with the attestation on a real chai
       expect(r.errors?.[0].message).toContain(field);
       expect(r.errors?.[0].message).not.toContain(badNpi);
     }
-
   });
 
   it('takes an application once, and only verifiers review it', async () => {
@@ -95,8 +106,9 @@ describe('credential verification over HTTP, with the attestation on a real chai
 
     // only verifiers review
     expect(await applicant.code(`{ pendingCredentialApplications { items { id } } }`)).toBe('FORBIDDEN');
-    expect(await applicant.code(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { id } } }`, { id: applied.id })).toBe('FORBIDDEN');
-
+    expect(
+      await applicant.code(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { id } } }`, { id: applied.id }),
+    ).toBe('FORBIDDEN');
   });
 
   it('a verifier pages through the pending applications and rejects one with a reason that only its applicant reads', async () => {
@@ -106,16 +118,31 @@ describe('credential verification over HTTP, with the attestation on a real chai
     await other.signIn(devWallet(DEV_ROLES.radiologists[1], provider));
     const otherApp = (await other.ok(APPLY, { input: { ...input, npi: withNpiCheckDigit('123456780') } })).applyForCredential;
 
-    const queue = await waitFor('the verifier role indexed', async () => (await verifier.send(`{ pendingCredentialApplications(first: 1) { items { ${APP_FIELDS} } pageInfo { hasNextPage endCursor } } }`)).data);
+    const queue = await waitFor(
+      'the verifier role indexed',
+      async () =>
+        (await verifier.send(`{ pendingCredentialApplications(first: 1) { items { ${APP_FIELDS} } pageInfo { hasNextPage endCursor } } }`))
+          .data,
+    );
     expect(queue.pendingCredentialApplications.items.map((a: { id: string }) => a.id)).toEqual([applied.id]);
     expect(queue.pendingCredentialApplications.pageInfo.hasNextPage).toBe(true);
-    const next = await verifier.ok(`query($after: String) { pendingCredentialApplications(first: 5, after: $after) { items { id } pageInfo { hasNextPage } } }`, {
-      after: queue.pendingCredentialApplications.pageInfo.endCursor,
-    });
+    const next = await verifier.ok(
+      `query($after: String) { pendingCredentialApplications(first: 5, after: $after) { items { id } pageInfo { hasNextPage } } }`,
+      {
+        after: queue.pendingCredentialApplications.pageInfo.endCursor,
+      },
+    );
     expect(next.pendingCredentialApplications).toEqual({ items: [{ id: otherApp.id }], pageInfo: { hasNextPage: false } });
 
-    expect(await verifier.code(`mutation($id: ID!) { rejectCredentialApplication(id: $id, reason: "") { application { id } } }`, { id: otherApp.id })).toBe('BAD_INPUT');
-    const rejected = await verifier.ok(`mutation($id: ID!) { rejectCredentialApplication(id: $id, reason: "licence could not be verified with the board") { application { status rejectionReason } transaction { data } } }`, { id: otherApp.id });
+    expect(
+      await verifier.code(`mutation($id: ID!) { rejectCredentialApplication(id: $id, reason: "") { application { id } } }`, {
+        id: otherApp.id,
+      }),
+    ).toBe('BAD_INPUT');
+    const rejected = await verifier.ok(
+      `mutation($id: ID!) { rejectCredentialApplication(id: $id, reason: "licence could not be verified with the board") { application { status rejectionReason } transaction { data } } }`,
+      { id: otherApp.id },
+    );
     expect(rejected.rejectCredentialApplication).toEqual({
       application: { status: 'REJECTED', rejectionReason: 'licence could not be verified with the board' },
       transaction: null,
@@ -125,16 +152,22 @@ describe('credential verification over HTTP, with the attestation on a real chai
     ]);
     // an outsider cannot read someone's application
     expect(await other.code(`query($id: ID!) { credentialApplication(id: $id) { npi } }`, { id: applied.id })).toBe('NOT_FOUND');
-
   });
 
   it('approval prepares an attestation of masks and expiry only, which only a verifier relays; once indexed the applicant is a radiologist', async () => {
     // approve: the attestation carries masks and expiry only; expiry = the NY licence (earlier than 36 months)
     const { owner } = stack;
     const approval = (
-      await verifier.ok(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { ${APP_FIELDS} } transaction { from to data chainId gasLimit } } }`, { id: applied.id })
+      await verifier.ok(
+        `mutation($id: ID!) { approveCredentialApplication(id: $id) { application { ${APP_FIELDS} } transaction { from to data chainId gasLimit } } }`,
+        { id: applied.id },
+      )
     ).approveCredentialApplication;
-    expect(approval.application).toMatchObject({ status: 'APPROVED', expiryReason: 'LICENCE:NY', credentialExpiresAt: new Date(nyMidnight * 1000).toISOString() });
+    expect(approval.application).toMatchObject({
+      status: 'APPROVED',
+      expiryReason: 'LICENCE:NY',
+      credentialExpiresAt: new Date(nyMidnight * 1000).toISOString(),
+    });
     expect(approval.transaction.to.toLowerCase()).toBe(stack.deployment.registry.toLowerCase());
     const call = new Interface(loadArtifact('CredentialRegistry').abi).parseTransaction({ data: approval.transaction.data })!;
     expect(call.name).toBe('attest');
@@ -144,9 +177,13 @@ describe('credential verification over HTTP, with the attestation on a real chai
       toMask([modalityIndex('CT'), modalityIndex('MR')]),
       BigInt(nyMidnight),
     ]);
-    expect(await verifier.code(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { id } } }`, { id: applied.id })).toBe('CONFLICT');
     expect(
-      await verifier.code(`mutation($id: ID!) { rejectCredentialApplication(id: $id, reason: "changed my mind") { application { id } } }`, { id: applied.id }),
+      await verifier.code(`mutation($id: ID!) { approveCredentialApplication(id: $id) { application { id } } }`, { id: applied.id }),
+    ).toBe('CONFLICT');
+    expect(
+      await verifier.code(`mutation($id: ID!) { rejectCredentialApplication(id: $id, reason: "changed my mind") { application { id } } }`, {
+        id: applied.id,
+      }),
     ).toBe('CONFLICT');
 
     // the applicant cannot relay an attestation (for themselves or anyone): the registry's functions need VERIFIER
@@ -160,17 +197,34 @@ describe('credential verification over HTTP, with the attestation on a real chai
     expect(await owner.registry.isEligible(applicantWallet.address, stateIndex('NY'), modalityIndex('MR'))).toBe(true);
     expect(await owner.registry.isEligible(applicantWallet.address, stateIndex('TX'), modalityIndex('MR'))).toBe(false);
 
-    const cred = await waitFor('the attestation indexed', async () => (await applicant.ok(`{ myCredential { states modalities expiresAt revoked active } }`)).myCredential);
-    expect(cred).toEqual({ states: ['CA', 'NY'], modalities: ['CT', 'MR'], expiresAt: new Date(nyMidnight * 1000).toISOString(), revoked: false, active: true });
+    const cred = await waitFor(
+      'the attestation indexed',
+      async () => (await applicant.ok(`{ myCredential { states modalities expiresAt revoked active } }`)).myCredential,
+    );
+    expect(cred).toEqual({
+      states: ['CA', 'NY'],
+      modalities: ['CT', 'MR'],
+      expiresAt: new Date(nyMidnight * 1000).toISOString(),
+      revoked: false,
+      active: true,
+    });
     expect((await applicant.send(`{ worklist { items { id } } }`)).errors).toBeUndefined(); // now a RADIOLOGIST
-
   });
 
   it('a revocation, its reason kept off chain, ends the credential', async () => {
     // revocation, with a reason kept off chain
-    expect(await verifier.code(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended") { data } }`, { r: Wallet.createRandom().address })).toBe('NOT_FOUND');
+    expect(
+      await verifier.code(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended") { data } }`, {
+        r: Wallet.createRandom().address,
+      }),
+    ).toBe('NOT_FOUND');
     const { owner } = stack;
-    const revokeTx = (await verifier.ok(`mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended by the state board") { from to data chainId gasLimit } }`, { r: applicantWallet.address })).revokeCredential;
+    const revokeTx = (
+      await verifier.ok(
+        `mutation($r: String!) { revokeCredential(radiologist: $r, reason: "licence suspended by the state board") { from to data chainId gasLimit } }`,
+        { r: applicantWallet.address },
+      )
+    ).revokeCredential;
     await verifier.ok(RELAY, { tx: await signPrepared(verifierWallet, revokeTx) });
     expect(await owner.registry.isEligible(applicantWallet.address, stateIndex('NY'), modalityIndex('MR'))).toBe(false);
     await waitFor('the revocation indexed', async () => (await applicant.ok(`{ myCredential { revoked } }`)).myCredential.revoked);
@@ -179,7 +233,6 @@ describe('credential verification over HTTP, with the attestation on a real chai
       revocationReason: 'licence suspended by the state board',
     });
     expect(await applicant.code(`{ worklist { items { id } } }`)).toBe('FORBIDDEN');
-
   });
 
   it('nothing personal reached the logs of the steps above', async () => {

@@ -38,13 +38,17 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
     expect(saved).toEqual({ roId: demo.roId, ...demo.roKeys });
     expect(statSync(join(stateDir, 'demo-ro.json')).mode & 0o077).toBe(0); // the RO's private key: owner-only
     const depositor = await as(DEV_ROLES.roDepositor);
-    const { ro } = await depositor.gql(`query($id: ID!) { ro(id: $id) { name publicKey members { account role } depositBalance } }`, { id: demo.roId });
+    const { ro } = await depositor.gql(`query($id: ID!) { ro(id: $id) { name publicKey members { account role } depositBalance } }`, {
+      id: demo.roId,
+    });
     expect(ro.publicKey).toBe(demo.roKeys.publicKey);
-    expect(ro.members).toEqual(expect.arrayContaining([
-      { account: devKey(DEV_ROLES.roDepositor).address.toLowerCase(), role: 'DEPOSITOR' },
-      { account: devKey(DEV_ROLES.roDepositor).address.toLowerCase(), role: 'BILLING' },
-      { account: devKey(DEV_ROLES.roBilling[0]).address.toLowerCase(), role: 'BILLING' },
-    ]));
+    expect(ro.members).toEqual(
+      expect.arrayContaining([
+        { account: devKey(DEV_ROLES.roDepositor).address.toLowerCase(), role: 'DEPOSITOR' },
+        { account: devKey(DEV_ROLES.roDepositor).address.toLowerCase(), role: 'BILLING' },
+        { account: devKey(DEV_ROLES.roBilling[0]).address.toLowerCase(), role: 'BILLING' },
+      ]),
+    );
     expect(ro.depositBalance).toBe('0'); // the deposit covers exactly the eight bounty caps, all escrowed
     // the market holds what the API said: posted by #2, every one with its payload
     for (const id of demo.studyIds) expect((await stack.owner.market.getStudy(id)).ro).toBe(devKey(DEV_ROLES.roDepositor).address);
@@ -52,21 +56,38 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
 
   it("billing staff read the RO's ledger and reconciliation at once: the deposit and eight escrows", async () => {
     const billing = await as(DEV_ROLES.roBilling[0]);
-    const { roLedger } = await billing.gql(`query($ro: String!) { roLedger(roId: $ro, first: 100) { entries { kind amount studyId } totals { deposits escrowed } } }`, { ro: demo.roId });
-    expect(roLedger.entries.filter((e: { kind: string }) => e.kind === 'ESCROW').map((e: { studyId: string }) => e.studyId).sort()).toEqual([...demo.studyIds].sort());
+    const { roLedger } = await billing.gql(
+      `query($ro: String!) { roLedger(roId: $ro, first: 100) { entries { kind amount studyId } totals { deposits escrowed } } }`,
+      { ro: demo.roId },
+    );
+    expect(
+      roLedger.entries
+        .filter((e: { kind: string }) => e.kind === 'ESCROW')
+        .map((e: { studyId: string }) => e.studyId)
+        .sort(),
+    ).toEqual([...demo.studyIds].sort());
     expect(roLedger.totals.deposits).toBe(roLedger.totals.escrowed);
     expect(BigInt(roLedger.totals.deposits)).toBe(2010n * USD);
     const now = new Date(Date.now() + 3600_000).toISOString();
-    const { reconciliation } = await billing.gql(`query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliation(roId: $ro, from: $from, to: $to) { periodClosed discrepancies { kind } } }`, {
-      ro: demo.roId, from: '2020-01-01T00:00:00.000Z', to: now,
-    });
+    const { reconciliation } = await billing.gql(
+      `query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliation(roId: $ro, from: $from, to: $to) { periodClosed discrepancies { kind } } }`,
+      {
+        ro: demo.roId,
+        from: '2020-01-01T00:00:00.000Z',
+        to: now,
+      },
+    );
     expect(reconciliation.discrepancies).toEqual([]);
   });
 
   it('the verified radiologists see their studies; #3 claims one, the RO leases it, #3 opens the synthetic payload', async () => {
     const r3 = await as(DEV_ROLES.radiologists[0]);
     const r4 = await as(DEV_ROLES.radiologists[1]);
-    const list = async (c: ApiClient) => (await c.gql(`{ worklist(first: 50) { items { id modality patientState } } }`)).worklist.items as { id: string; patientState: string }[];
+    const list = async (c: ApiClient) =>
+      (await c.gql(`{ worklist(first: 50) { items { id modality patientState } } }`)).worklist.items as {
+        id: string;
+        patientState: string;
+      }[];
     const [w3, w4] = [await list(r3), await list(r4)];
     expect(w3).toHaveLength(5); // CA/NY/TX for CT/MR/XR
     expect(w4).toHaveLength(3); // FL/GA for XR/US/MG
@@ -75,7 +96,10 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
     const keys = generateX25519KeyPair();
     await r3.gql(`mutation($k: String!) { registerEncryptionKey(publicKey: $k) }`, { k: keys.publicKey });
     const studyId = w3[0].id;
-    const claimed = await r3.signAndRelayGasless(devWallet(DEV_ROLES.radiologists[0], stack.provider), (await r3.gql(`mutation($id: ID!) { p: prepareGaslessClaim(studyId: $id) { ${GASLESS_FIELDS} } }`, { id: studyId })).p);
+    const claimed = await r3.signAndRelayGasless(
+      devWallet(DEV_ROLES.radiologists[0], stack.provider),
+      (await r3.gql(`mutation($id: ID!) { p: prepareGaslessClaim(studyId: $id) { ${GASLESS_FIELDS} } }`, { id: studyId })).p,
+    );
     expect(claimed.function).toBe('claim');
     // the RO's depositor issues the lease with the key the demo saved
     const roClient = new GqlClient(stack.api);
@@ -84,8 +108,14 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
     const reader = new GqlClient(stack.api);
     await reader.signIn(devWallet(DEV_ROLES.radiologists[0], stack.provider));
     const { encryptedStudy } = await reader.ok(FETCH, { id: studyId });
-    const key = openSealed(keys.privateKey, Buffer.from(encryptedStudy.lease.wrappedKey, 'base64'), leaseContext(studyId, devKey(DEV_ROLES.radiologists[0]).address));
-    expect(JSON.parse(decryptPayload(Buffer.from(encryptedStudy.ciphertext, 'base64'), key, studyId).toString())).toMatchObject({ demo: true });
+    const key = openSealed(
+      keys.privateKey,
+      Buffer.from(encryptedStudy.lease.wrappedKey, 'base64'),
+      leaseContext(studyId, devKey(DEV_ROLES.radiologists[0]).address),
+    );
+    expect(JSON.parse(decryptPayload(Buffer.from(encryptedStudy.ciphertext, 'base64'), key, studyId).toString())).toMatchObject({
+      demo: true,
+    });
   });
 
   it('runs again without failing: reuses the RO and the credentials, posts eight new studies', async () => {

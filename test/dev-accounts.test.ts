@@ -36,8 +36,20 @@ describe('dev accounts', () => {
   });
 
   it('recognises a bare account number (the check above can fail)', () => {
-    const bare = ['devWallet(3, provider)', 'withId(2, id, 1)', 'w(2).address', 'const readers = [10, 11].map((i) => devWallet(i, p));', 'for (const i of [2, 5]) {', 'claimThroughApi(stack, reader, 3, id)', "`m/44'/60'/0'/0/${i}`"];
-    for (const line of bare) expect(BARE_ACCOUNT.some((re) => re.test(line)), line).toBe(true);
+    const bare = [
+      'devWallet(3, provider)',
+      'withId(2, id, 1)',
+      'w(2).address',
+      'const readers = [10, 11].map((i) => devWallet(i, p));',
+      'for (const i of [2, 5]) {',
+      'claimThroughApi(stack, reader, 3, id)',
+      "`m/44'/60'/0'/0/${i}`",
+    ];
+    for (const line of bare)
+      expect(
+        BARE_ACCOUNT.some((re) => re.test(line)),
+        line,
+      ).toBe(true);
     expect(BARE_ACCOUNT.some((re) => re.test('devWallet(DEV_ROLES.roDepositor, provider)'))).toBe(false);
   });
 });

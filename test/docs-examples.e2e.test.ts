@@ -81,7 +81,8 @@ describe('the documentation examples run against the stack of `npm start` and `n
     await waitFor(
       'npm start to print that OpenRead is running',
       async () => {
-        if (launcher.exitCode !== null || launcher.signalCode !== null) throw new Error(`the launcher exited ${launcher.exitCode ?? launcher.signalCode}:\n${output.slice(-3000)}`);
+        if (launcher.exitCode !== null || launcher.signalCode !== null)
+          throw new Error(`the launcher exited ${launcher.exitCode ?? launcher.signalCode}:\n${output.slice(-3000)}`);
         return output.includes('OpenRead is running');
       },
       120_000,
@@ -97,8 +98,11 @@ describe('the documentation examples run against the stack of `npm start` and `n
 
     demo = await runDemo({ apiUrl, rpcUrl, stateDir, log: () => {} });
     // the demo's postings are long indexed when a user starts
-    await waitFor('the demo studies indexed', async () =>
-      (await db.query(`SELECT count(*)::int AS n FROM studies WHERE study_id = ANY($1)`, [demo.studyIds.map((id) => id.toLowerCase())])).rows[0].n === demo.studyIds.length,
+    await waitFor(
+      'the demo studies indexed',
+      async () =>
+        (await db.query(`SELECT count(*)::int AS n FROM studies WHERE study_id = ANY($1)`, [demo.studyIds.map((id) => id.toLowerCase())]))
+          .rows[0].n === demo.studyIds.length,
     );
 
     // where the doc client finds the stack (docs/api/README.md)
@@ -130,7 +134,13 @@ describe('the documentation examples run against the stack of `npm start` and `n
   }, 90_000);
 
   it('every other GraphQL block of docs/ is valid against the API schema', async () => {
-    const pages = ['README.md', ...readdirSync('docs', { recursive: true }).map(String).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+    const pages = [
+      'README.md',
+      ...readdirSync('docs', { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => join('docs', f)),
+    ];
     const blocks: Block[] = pages.flatMap(readBlocks);
     expect(blocks.filter((b) => b.lang === 'graphql').length).toBeGreaterThan(20);
     expect(validateGraphqlBlocks(await fetchSchema(process.env.OPENREAD_API!, realFetch), blocks)).toEqual([]);

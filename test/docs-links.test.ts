@@ -4,7 +4,12 @@ import { describe, expect, it } from 'vitest';
 
 /** GitHub's heading anchors: lower case, punctuation dropped (but - and _), spaces to hyphens. */
 const slug = (heading: string) =>
-  heading.trim().toLowerCase().replace(/`/g, '').replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-');
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/`/g, '')
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
 
 const anchors = (file: string) => {
   const text = readFileSync(file, 'utf8').replace(/^```[\s\S]*?^```/gm, '');
@@ -13,7 +18,14 @@ const anchors = (file: string) => {
 
 describe('documentation links', () => {
   it('every relative link of README, CONTRIBUTING and docs/ reaches a file, and its #anchor a heading there', () => {
-    const pages = ['README.md', 'CONTRIBUTING.md', ...readdirSync('docs', { recursive: true }).map(String).filter((f) => f.endsWith('.md')).map((f) => join('docs', f))];
+    const pages = [
+      'README.md',
+      'CONTRIBUTING.md',
+      ...readdirSync('docs', { recursive: true })
+        .map(String)
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => join('docs', f)),
+    ];
     const broken: string[] = [];
     for (const page of pages) {
       const text = readFileSync(page, 'utf8').replace(/^```[\s\S]*?^```/gm, '');

@@ -64,7 +64,8 @@ describe('eligibility: the TypeScript rule, the SQL fragment and the contract ag
       revoked: rnd.next() < 0.25,
       attested: rnd.next() < 0.9,
     }));
-    for (const c of cases.filter((c) => c.attested)) await mined(registry.attest(c.radiologist, c.statesMask, c.modalitiesMask, c.expiresAt));
+    for (const c of cases.filter((c) => c.attested))
+      await mined(registry.attest(c.radiologist, c.statesMask, c.modalitiesMask, c.expiresAt));
     for (const c of cases.filter((c) => c.attested && c.revoked)) await mined(registry.revoke(c.radiologist));
     const terms = new Map<string, CredentialTerms | null>(cases.map((c) => [c.radiologist, c.attested ? credentialFromMasks(c) : null]));
 
@@ -79,9 +80,19 @@ describe('eligibility: the TypeScript rule, the SQL fragment and the contract ag
     for (const c of cases.filter((c) => c.attested))
       await ds.query(
         `INSERT INTO credentials (chain_id, radiologist, states, modalities, expires_at, revoked, verifier, updated_block) VALUES ($1, $2, $3, $4, $5, $6, $7, 1)`,
-        [chainId, c.radiologist, fromMask(US_STATES, c.statesMask), fromMask(MODALITIES, c.modalitiesMask), c.expiresAt, c.revoked, hex(9, 20)],
+        [
+          chainId,
+          c.radiologist,
+          fromMask(US_STATES, c.statesMask),
+          fromMask(MODALITIES, c.modalitiesMask),
+          c.expiresAt,
+          c.revoked,
+          hex(9, 20),
+        ],
       );
-    const studies = US_STATES.flatMap((patientState, si) => MODALITIES.map((modality, mi) => ({ id: hex(0x5700_0000 + si * 16 + mi, 32), patientState, modality, si, mi })));
+    const studies = US_STATES.flatMap((patientState, si) =>
+      MODALITIES.map((modality, mi) => ({ id: hex(0x5700_0000 + si * 16 + mi, 32), patientState, modality, si, mi })),
+    );
     await ds.query(
       `INSERT INTO studies (chain_id, study_id, ro, modality, difficulty_bps, urgency, patient_state, max_bounty, posted_at, status, posted_tx, posted_block, updated_block)
        SELECT $1, id, $2, m, 10000, 'ROUTINE', st, 1000000, $3, 'OPEN', id, 1, 1 FROM unnest($4::text[], $5::text[], $6::text[]) AS v(id, st, m)`,
@@ -93,7 +104,10 @@ describe('eligibility: the TypeScript rule, the SQL fragment and the contract ag
       ['escalationBpsPerHour', 0, 0],
     ];
     for (const [name, key, value] of params)
-      await ds.query(`INSERT INTO incentive_parameters (chain_id, name, key, value, updated_block, tx_hash) VALUES ($1, $2, $3, $4, 1, $5)`, [chainId, name, key, value, hex(1, 32)]);
+      await ds.query(
+        `INSERT INTO incentive_parameters (chain_id, name, key, value, updated_block, tx_hash) VALUES ($1, $2, $3, $4, 1, $5)`,
+        [chainId, name, key, value, hex(1, 32)],
+      );
     const studyRepo = new StudyRepository(ds);
     const feed = new StudyFeedRepository(ds);
 
@@ -107,7 +121,12 @@ describe('eligibility: the TypeScript rule, the SQL fragment and the contract ag
       expect(block.timestamp).toBe(asOf);
 
       // the TypeScript rule against the SQL fragment, over every radiologist × study
-      const sqlPairs = await feed.eligiblePairs(chainId, radiologists, studies.map((s) => s.id), asOf);
+      const sqlPairs = await feed.eligiblePairs(
+        chainId,
+        radiologists,
+        studies.map((s) => s.id),
+        asOf,
+      );
       const tsPairs = new Set(
         radiologists.flatMap((r) => studies.filter((s) => mayRead(terms.get(r), s, asOf)).map((s) => `${r}:${s.id}`)),
       );
@@ -119,15 +138,23 @@ describe('eligibility: the TypeScript rule, the SQL fragment and the contract ag
         // the worklist lists exactly the studies the rule admits
         const page = await studyRepo.worklist({ chainId, radiologist: r, asOf, sort: 'WAITING_DESC', limit: studies.length });
         expect(page.map((w) => w.studyId).sort(), `worklist of ${r} at t0+${asOf - t0}`).toEqual(
-          studies.filter((s) => mayRead(terms.get(r), s, asOf)).map((s) => s.id).sort(),
+          studies
+            .filter((s) => mayRead(terms.get(r), s, asOf))
+            .map((s) => s.id)
+            .sort(),
         );
         // the claim pre-check and the contract, on a sample: random studies and studies inside the credential's masks
         const c = cases.find((x) => x.radiologist === r)!;
-        const inside = studies.filter((s) => ((c.statesMask >> BigInt(s.si)) & 1n) === 1n && ((c.modalitiesMask >> BigInt(s.mi)) & 1n) === 1n);
+        const inside = studies.filter(
+          (s) => ((c.statesMask >> BigInt(s.si)) & 1n) === 1n && ((c.modalitiesMask >> BigInt(s.mi)) & 1n) === 1n,
+        );
         const sample = [...Array.from({ length: 6 }, () => rnd.pick(studies)), ...Array.from({ length: 4 }, () => rnd.pick(inside))];
         for (const s of sample) {
           const expected = mayRead(terms.get(r), s, asOf);
-          expect(await studyRepo.isEligible(chainId, r, s.id, asOf), `isEligible(${r}, ${s.patientState}/${s.modality}) at t0+${asOf - t0}`).toBe(expected);
+          expect(
+            await studyRepo.isEligible(chainId, r, s.id, asOf),
+            `isEligible(${r}, ${s.patientState}/${s.modality}) at t0+${asOf - t0}`,
+          ).toBe(expected);
           expect(
             await registry.isEligible(r, s.si, s.mi, { blockTag: block.number }),
             `CredentialRegistry.isEligible(${r}, ${s.patientState}/${s.modality}) at t0+${asOf - t0}`,

@@ -38,7 +38,17 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
   async function post(): Promise<string> {
     const studyId = hexlify(randomBytes(32));
     const market = stack.owner.market.connect(devWallet(DEV_ROLES.roDepositor, stack.provider)) as typeof stack.owner.market;
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 100n * USD, ...stack.issued(devWallet(DEV_ROLES.roDepositor, stack.provider).address, studyId)));
+    await mined(
+      market.postStudy(
+        studyId,
+        modalityIndex('CT'),
+        10_000,
+        urgencyIndex('ROUTINE'),
+        stateIndex('CA'),
+        100n * USD,
+        ...stack.issued(devWallet(DEV_ROLES.roDepositor, stack.provider).address, studyId),
+      ),
+    );
     return studyId;
   }
 
@@ -87,11 +97,16 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
 
     // another radiologist is refused before anything is signed or paid
     const rival = await radiologist();
-    expect(await rival.client.code(`mutation($id: ID!) { prepareGaslessClaim(studyId: $id) { typedData } }`, { id: studyId })).toBe('ALREADY_CLAIMED');
+    expect(await rival.client.code(`mutation($id: ID!) { prepareGaslessClaim(studyId: $id) { typedData } }`, { id: studyId })).toBe(
+      'ALREADY_CLAIMED',
+    );
     // nor can a request signed by someone else be relayed as yours
     expect((await relay(rival.client, claim)).errors?.[0].extensions?.code).toBe('FORBIDDEN');
 
-    await waitFor('the claim indexed', async () => (await rad.client.ok(`query($id: ID!) { study(id: $id) { status } }`, { id: studyId })).study.status === 'CLAIMED');
+    await waitFor(
+      'the claim indexed',
+      async () => (await rad.client.ok(`query($id: ID!) { study(id: $id) { status } }`, { id: studyId })).study.status === 'CLAIMED',
+    );
     const reportHash = keccak256(toUtf8Bytes('sealed report'));
     const report = await gasless(rad, studyId, reportHash);
     const reported = await relay(rad.client, report);
@@ -112,7 +127,9 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
     try {
       pending = relay(rad.client, claim);
       const row = await waitFor('the request sent', async () => {
-        const { rows } = await db.query(`SELECT * FROM relay_requests WHERE signer = $1 AND status = 'SENT'`, [rad.wallet.address.toLowerCase()]);
+        const { rows } = await db.query(`SELECT * FROM relay_requests WHERE signer = $1 AND status = 'SENT'`, [
+          rad.wallet.address.toLowerCase(),
+        ]);
         return rows[0];
       });
       expect(Number(row.relayer_nonce)).toBe(relayerNonce);
@@ -120,7 +137,14 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
       // its place in the pool, and is mined (its tip would carry over into later fee estimates: see beforeEach)
       const elsewhere = devWallet(DEV_ROLES.relayer, stack.provider);
       const fee = BigInt(row.attempts[0].maxFeePerGas) * 20n;
-      await elsewhere.sendTransaction({ to: elsewhere.address, value: 0n, nonce: relayerNonce, gasLimit: 21_000n, maxFeePerGas: fee, maxPriorityFeePerGas: fee });
+      await elsewhere.sendTransaction({
+        to: elsewhere.address,
+        value: 0n,
+        nonce: relayerNonce,
+        gasLimit: 21_000n,
+        maxFeePerGas: fee,
+        maxPriorityFeePerGas: fee,
+      });
       await stack.provider.send('evm_mine', []);
       expect(await stack.provider.getTransactionCount(relayer)).toBe(relayerNonce + 1);
     } finally {
@@ -130,7 +154,9 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
     const r = await pending!;
     expect(r.errors).toBeUndefined();
     expect((await stack.owner.market.getStudy(studyId)).radiologist).toBe(rad.wallet.address);
-    const { rows } = await db.query(`SELECT status, relayer_nonce FROM relay_requests WHERE signer = $1`, [rad.wallet.address.toLowerCase()]);
+    const { rows } = await db.query(`SELECT status, relayer_nonce FROM relay_requests WHERE signer = $1`, [
+      rad.wallet.address.toLowerCase(),
+    ]);
     expect(rows).toEqual([{ status: 'MINED', relayer_nonce: String(relayerNonce + 1) }]);
   });
 
@@ -143,7 +169,9 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
     try {
       const pending = relay(rad.client, claim).catch(() => null); // cut off by the restart below
       const row = await waitFor('a replacement', async () => {
-        const { rows } = await db.query(`SELECT * FROM relay_requests WHERE signer = $1 AND status = 'SENT'`, [rad.wallet.address.toLowerCase()]);
+        const { rows } = await db.query(`SELECT * FROM relay_requests WHERE signer = $1 AND status = 'SENT'`, [
+          rad.wallet.address.toLowerCase(),
+        ]);
         return rows[0]?.attempts.length >= 2 ? rows[0] : null;
       });
       const [first, second] = row.attempts;
@@ -177,12 +205,20 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
     const spent = await radiologist();
     const other = await radiologist();
     // the spend is a made-up outbox row, removed afterwards so no later test sees a relayer nonce that never was
-    const { rows: [fake] } = await db.query(
+    const {
+      rows: [fake],
+    } = await db.query(
       `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature,
          reserved_wei, status, relayer, relayer_nonce, tx_hash, block_number, cost_wei)
        VALUES ($1, $2, $3, 999, $4, 'claim', '0x', 0, 0, '0x', 0, 'MINED', $5, 999999, '0x00', 1, $6) RETURNING id`,
-      [stack.config.chainId, stack.config.contracts.forwarder, spent.wallet.address.toLowerCase(), stack.config.contracts.market,
-       relayer.toLowerCase(), (SPEND_LIMIT - 1000n).toString()],
+      [
+        stack.config.chainId,
+        stack.config.contracts.forwarder,
+        spent.wallet.address.toLowerCase(),
+        stack.config.contracts.market,
+        relayer.toLowerCase(),
+        (SPEND_LIMIT - 1000n).toString(),
+      ],
     );
     try {
       const refused = await relay(spent.client, await gasless(spent, studyId));
@@ -193,5 +229,4 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
       await db.query(`DELETE FROM relay_requests WHERE id = $1`, [fake.id]);
     }
   });
-
 });

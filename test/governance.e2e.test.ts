@@ -72,16 +72,20 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
       return r.errors?.[0].extensions?.code === 'FORBIDDEN' ? null : r;
     });
     expect(beyond.errors?.[0].extensions).toMatchObject({ code: 'BAD_INPUT', reason: 'ParameterOutOfBounds' });
-
   });
 
   it('a member proposes a fee and CT-bounty change: she signs the prepared transaction, the API relays it', async () => {
     // alice proposes: fee 8 %, CT base bounty 50 tUSD; she signs the prepared transaction, the API relays it
     const { proposeParameterChange: tx } = await a.ok(propose, {
-      c: [{ name: 'feeBps', value: '800' }, { name: 'baseBounty', key: modalityIndex('CT'), value: String(50n * USD) }],
+      c: [
+        { name: 'feeBps', value: '800' },
+        { name: 'baseBounty', key: modalityIndex('CT'), value: String(50n * USD) },
+      ],
       d: description,
     });
-    const relayed = await a.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { function } }`, { tx: await signPrepared(alice, tx) });
+    const relayed = await a.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { function } }`, {
+      tx: await signPrepared(alice, tx),
+    });
     expect(relayed.relayTransaction.function).toBe('propose');
     proposal = await waitFor('the proposal indexed', async () => (await a.ok(`{ proposals { ${PROPOSAL_FIELDS} } }`)).proposals[0]);
     expect(proposal).toMatchObject({ proposer: alice.address.toLowerCase(), description, state: 'PENDING' });
@@ -90,33 +94,48 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
       { name: 'baseBounty', key: 1, value: String(50n * USD) },
     ]);
     await increaseTime(provider, 2);
-
   });
 
   it('members vote by signed ballot, gaslessly; a second vote and an outsider are refused', async () => {
     // gasless votes: each member only signs an EIP-712 ballot; the service's relayer pays
     const vote = async (wallet: typeof alice, client: GqlClient, support: string) => {
-      const { ballot } = await client.ok(`query($id: ID!, $s: VoteSupport!) { ballot(proposalId: $id, support: $s) { typedData } }`, { id: proposal.id, s: support });
+      const { ballot } = await client.ok(`query($id: ID!, $s: VoteSupport!) { ballot(proposalId: $id, support: $s) { typedData } }`, {
+        id: proposal.id,
+        s: support,
+      });
       const { domain, types, message } = ballot.typedData; // as the API gives it: ethers signs it directly
       const signature = await wallet.signTypedData(domain, types, message);
-      return client.send(`mutation($id: ID!, $s: VoteSupport!, $sig: String!) { castVote(proposalId: $id, support: $s, signature: $sig) { txHash function } }`, {
-        id: proposal.id, s: support, sig: signature,
-      });
+      return client.send(
+        `mutation($id: ID!, $s: VoteSupport!, $sig: String!) { castVote(proposalId: $id, support: $s, signature: $sig) { txHash function } }`,
+        {
+          id: proposal.id,
+          s: support,
+          sig: signature,
+        },
+      );
     };
     const ethBefore = await Promise.all([alice, bob, carol].map((w) => provider.getBalance(w.address)));
     expect((await vote(alice, a, 'FOR')).errors).toBeUndefined();
     expect((await vote(bob, b, 'FOR')).errors).toBeUndefined();
     expect((await vote(bob, b, 'AGAINST')).errors?.[0].extensions?.code).toBe('CONFLICT'); // already voted
     expect((await vote(carol, c, 'AGAINST')).data?.castVote.function).toBe('castVoteBySig');
-    expect(await outsider.code(`mutation($id: ID!) { castVote(proposalId: $id, support: FOR, signature: "0x${'11'.repeat(65)}") { txHash } }`, { id: proposal.id })).toBe('FORBIDDEN');
+    expect(
+      await outsider.code(`mutation($id: ID!) { castVote(proposalId: $id, support: FOR, signature: "0x${'11'.repeat(65)}") { txHash } }`, {
+        id: proposal.id,
+      }),
+    ).toBe('FORBIDDEN');
     expect(await Promise.all([alice, bob, carol].map((w) => provider.getBalance(w.address)))).toEqual(ethBefore);
 
     const voted = await waitFor('the votes indexed', async () => {
       const p = (await a.ok(`{ proposal(id: "${proposal.id}") { ${PROPOSAL_FIELDS} } }`)).proposal;
       return p.againstVotes !== '0' ? p : null;
     });
-    expect(voted).toMatchObject({ state: 'ACTIVE', forVotes: String(2n * 10n ** 18n), againstVotes: String(10n ** 18n), quorum: String(15n * 10n ** 17n) });
-
+    expect(voted).toMatchObject({
+      state: 'ACTIVE',
+      forVotes: String(2n * 10n ** 18n),
+      againstVotes: String(10n ** 18n),
+      quorum: String(15n * 10n ** 17n),
+    });
   });
 
   it('queues when due, executes only after the timelock, indexes the new parameters and tells the live worklist', async () => {
@@ -149,8 +168,12 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     expect(await owner.parameters.feeBps()).toBe(800n);
 
     const after = await waitFor('the new parameters indexed', async () => {
-      const d = await a.ok(`{ parameters(historyFirst: 5) { current { name key value } history { name key value proposalId proposalDescription } } }`);
-      return d.parameters.current.some((p: { name: string; value: string }) => p.name === 'feeBps' && p.value === '800') ? d.parameters : null;
+      const d = await a.ok(
+        `{ parameters(historyFirst: 5) { current { name key value } history { name key value proposalId proposalDescription } } }`,
+      );
+      return d.parameters.current.some((p: { name: string; value: string }) => p.name === 'feeBps' && p.value === '800')
+        ? d.parameters
+        : null;
     });
     expect(after.history.slice(0, 2)).toEqual([
       { name: 'baseBounty', key: 1, value: String(50n * USD), proposalId: proposal.id, proposalDescription: description },
@@ -159,7 +182,6 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     expect((await a.ok(`{ proposal(id: "${proposal.id}") { state executedAt } }`)).proposal).toMatchObject({ state: 'EXECUTED' });
     expect((await live.next()).data?.worklistEvents).toMatchObject({ kind: 'PARAMETERS_CHANGED', study: null });
     await live.close();
-
   });
 
   it('the next posted CT study is offered at the new base bounty, and its claim snapshots the new fee', async () => {
@@ -169,20 +191,43 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
     const market = owner.market.connect(ro) as typeof owner.market;
     await mined(market.deposit(1_000n * USD));
     const studyId = hexlify(randomBytes(32));
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex('CA'), 500n * USD, ...stack.issued(ro.address, studyId)));
+    await mined(
+      market.postStudy(
+        studyId,
+        modalityIndex('CT'),
+        10_000,
+        urgencyIndex('ROUTINE'),
+        stateIndex('CA'),
+        500n * USD,
+        ...stack.issued(ro.address, studyId),
+      ),
+    );
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
     await mined(owner.registry.attest(reader.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
     // FORBIDDEN until the indexer has seen the credential, then the study shows up
-    const item = await waitFor('the study in the worklist', async () => (await outsider.send(`{ worklist { items { id currentBounty } } }`)).data?.worklist.items[0]);
+    const item = await waitFor(
+      'the study in the worklist',
+      async () => (await outsider.send(`{ worklist { items { id currentBounty } } }`)).data?.worklist.items[0],
+    );
     expect(item.id).toBe(studyId);
     expect(BigInt(item.currentBounty)).toBe(
-      computeBounty({ base: 50n * USD, difficultyBps: 10_000n, urgencyBps: 10_000n, escalationBpsPerHour: 500n, waitingSeconds: 0n, maxBounty: 500n * USD }),
+      computeBounty({
+        base: 50n * USD,
+        difficultyBps: 10_000n,
+        urgencyBps: 10_000n,
+        escalationBpsPerHour: 500n,
+        waitingSeconds: 0n,
+        maxBounty: 500n * USD,
+      }),
     );
     expect(BigInt(item.currentBounty)).toBe(50n * USD);
-    const { claimStudy } = await outsider.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { from to data chainId gasLimit } }`, { id: studyId });
-    await outsider.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, { tx: await signPrepared(reader, claimStudy) });
+    const { claimStudy } = await outsider.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { from to data chainId gasLimit } }`, {
+      id: studyId,
+    });
+    await outsider.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, {
+      tx: await signPrepared(reader, claimStudy),
+    });
     expect((await owner.market.getStudy(studyId)).feeBps).toBe(800n);
-
   });
 
   it('outside governance the old owner can change nothing, with a clear custom error', async () => {

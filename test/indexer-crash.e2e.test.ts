@@ -57,7 +57,11 @@ describe('SIGKILL at random points during a large backfill', () => {
     const rnd = seededRandom(20);
     const children: ChildProcess[] = [];
     const start = () => {
-      const child = spawn(process.execPath, ['--import', './test/support/register-ts.mjs', 'apps/indexer/src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(process.execPath, ['--import', './test/support/register-ts.mjs', 'apps/indexer/src/main.ts'], {
+        cwd: ROOT,
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       children.push(child);
       return child;
     };
@@ -87,10 +91,16 @@ describe('SIGKILL at random points during a large backfill', () => {
       await exited;
 
       // zero gaps, zero duplicates: exactly the chain's decodable logs, each once, all waiting for the bus
-      const logs = await new JsonRpcClient(chain.anvil.rpcUrl).logs([chain.deployment.market, chain.deployment.registry, chain.deployment.parameters], 0, head);
+      const logs = await new JsonRpcClient(chain.anvil.rpcUrl).logs(
+        [chain.deployment.market, chain.deployment.registry, chain.deployment.parameters],
+        0,
+        head,
+      );
       const rows = (await c.query(`SELECT tx_hash, log_index FROM chain_events`)).rows;
       expect(rows.length).toBe(logs.length);
-      expect(new Set(rows.map((r) => `${r.tx_hash}:${r.log_index}`))).toEqual(new Set(logs.map((l) => `${l.transactionHash}:${Number(l.logIndex)}`)));
+      expect(new Set(rows.map((r) => `${r.tx_hash}:${r.log_index}`))).toEqual(
+        new Set(logs.map((l) => `${l.transactionHash}:${Number(l.logIndex)}`)),
+      );
       const pending = (
         await c.query(
           `SELECT (SELECT count(*) FROM chain_events WHERE id > coalesce((SELECT max(last_event_id) FROM bus_cursor), 0))::int AS events,
@@ -99,7 +109,9 @@ describe('SIGKILL at random points during a large backfill', () => {
       ).rows[0];
       expect(pending).toEqual({ events: logs.length, notices: 0 });
       expect(divergences(await snapshot(db.url), await cleanSnapshot(chain))).toEqual([]);
-      console.log(`${kills} SIGKILLs over ${head - chain.deployment.deployBlock} blocks, ${logs.length} events, in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      console.log(
+        `${kills} SIGKILLs over ${head - chain.deployment.deployBlock} blocks, ${logs.length} events, in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+      );
     } finally {
       for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await c.end();

@@ -6,7 +6,19 @@ import { createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 import { seededRandom } from '#domain';
 import { ALL_FAULTS, startFaultProxy } from './support/fault-proxy.js';
-import { Activity, Chain, catchUp, cleanSnapshot, divergences, indexerConfig, reorg, snapshot, startChain, startIndexer, until } from './support/indexing.js';
+import {
+  Activity,
+  Chain,
+  catchUp,
+  cleanSnapshot,
+  divergences,
+  indexerConfig,
+  reorg,
+  snapshot,
+  startChain,
+  startIndexer,
+  until,
+} from './support/indexing.js';
 
 type Db = Awaited<ReturnType<typeof createTestDatabase>>;
 
@@ -76,8 +88,14 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
       const writer = (await store.tryWriter(chain.deployment.chainId, `openread:${chain.deployment.market.toLowerCase()}`))!;
       const rows = (await snapshot(db.url)).chain_events as any[];
       const events = rows.map((r) => ({
-        blockNumber: Number(r.block_number), blockHash: r.block_hash, blockTime: Number(r.block_time), txHash: r.tx_hash,
-        logIndex: r.log_index, contract: r.contract, name: r.name, args: r.args,
+        blockNumber: Number(r.block_number),
+        blockHash: r.block_hash,
+        blockTime: Number(r.block_time),
+        txHash: r.tx_hash,
+        logIndex: r.log_index,
+        contract: r.contract,
+        name: r.name,
+        args: r.args,
       }));
       const last = events.at(-1)!;
       const cp = (await store.checkpoint(chain.deployment.chainId, writer.stream))!;
@@ -195,8 +213,13 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
       }
       const head = await chain.head();
       await until('caught up', () => indexer.service.status.indexedBlock === head && indexer.service.status.state === 'live', 120_000);
-      const faults = Object.entries(proxy.stats).filter(([k]) => k !== 'requests').reduce((n, [, v]) => n + v, 0);
-      console.log(`fault run seed ${seed}: ${rounds} rounds, ${events.restarts} restarts, ${events.reorgs} reorgs, ${faults} faults of ${proxy.stats.requests} requests`, proxy.stats);
+      const faults = Object.entries(proxy.stats)
+        .filter(([k]) => k !== 'requests')
+        .reduce((n, [, v]) => n + v, 0);
+      console.log(
+        `fault run seed ${seed}: ${rounds} rounds, ${events.restarts} restarts, ${events.reorgs} reorgs, ${faults} faults of ${proxy.stats.requests} requests`,
+        proxy.stats,
+      );
       expect(faults).toBeGreaterThan(0);
       expect(events.reorgs).toBeGreaterThan(0);
       expect(events.restarts).toBeGreaterThan(0);

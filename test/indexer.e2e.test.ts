@@ -82,7 +82,11 @@ describe('the indexer', () => {
     await indexedTo(db, await provider.getBlockNumber());
     await app.close();
 
-    const onChain = await provider.getLogs({ address: deployment.market, topics: [ro.market.interface.getEvent('Deposited')!.topicHash], fromBlock: 0 });
+    const onChain = await provider.getLogs({
+      address: deployment.market,
+      topics: [ro.market.interface.getEvent('Deposited')!.topicHash],
+      fromBlock: 0,
+    });
     expect(await count(db)).toBe(onChain.length);
     expect(await sum(db)).toBe(onChain.reduce((s, l) => s + BigInt(ro.market.interface.parseLog(l)!.args.amount), 0n));
     const [{ dupes }] = await db.query(`SELECT count(*) - count(DISTINCT (tx_hash, log_index)) AS dupes FROM chain_events`);

@@ -78,7 +78,12 @@ describe('the npm start launcher', () => {
 
   const children = (pid: number): number[] => {
     try {
-      return execFileSync('pgrep', ['-P', String(pid)]).toString().trim().split('\n').filter(Boolean).map(Number);
+      return execFileSync('pgrep', ['-P', String(pid)])
+        .toString()
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map(Number);
     } catch {
       return []; // pgrep exits 1 when nothing matches
     }
@@ -168,7 +173,9 @@ describe('the npm start launcher', () => {
     await run.running;
     const { launcher, all } = stackPids(run);
     const api = children(launcher).find((pid) =>
-      execFileSync('ps', ['-o', 'args=', '-p', String(pid)]).toString().includes(join('apps', 'api', 'src', 'main.js')),
+      execFileSync('ps', ['-o', 'args=', '-p', String(pid)])
+        .toString()
+        .includes(join('apps', 'api', 'src', 'main.js')),
     );
     expect(api).toBeGreaterThan(0);
     const before = run.output().length;

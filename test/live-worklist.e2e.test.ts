@@ -27,15 +27,25 @@ describe('the live worklist over graphql-ws', () => {
     const market = owner.market.connect(ro) as typeof owner.market;
     await fundRo(stack, ro, 1_000n * USD);
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    const [alice, bob, tex] = [devWallet(DEV_ROLES.radiologists[0], provider), devWallet(DEV_ROLES.daoMembers[2], provider) /* a third radiologist: no DAO here */, devWallet(DEV_ROLES.radiologists[1], provider)];
-    for (const [w, state] of [[alice, 'CA'], [bob, 'CA'], [tex, 'TX']] as const)
+    const [alice, bob, tex] = [
+      devWallet(DEV_ROLES.radiologists[0], provider),
+      devWallet(DEV_ROLES.daoMembers[2], provider) /* a third radiologist: no DAO here */,
+      devWallet(DEV_ROLES.radiologists[1], provider),
+    ];
+    for (const [w, state] of [
+      [alice, 'CA'],
+      [bob, 'CA'],
+      [tex, 'TX'],
+    ] as const)
       await mined(owner.registry.attest(w.address, toMask([stateIndex(state)]), toMask([modalityIndex('CT')]), expiry));
-    const clients = await Promise.all([alice, bob, tex].map(async (w) => {
-      const c = new GqlClient(stack.api);
-      await c.signIn(w);
-      await waitFor('the credential indexed', async () => !(await c.send(`{ worklist { items { id } } }`)).errors);
-      return c;
-    }));
+    const clients = await Promise.all(
+      [alice, bob, tex].map(async (w) => {
+        const c = new GqlClient(stack.api);
+        await c.signIn(w);
+        await waitFor('the credential indexed', async () => !(await c.send(`{ worklist { items { id } } }`)).errors);
+        return c;
+      }),
+    );
 
     // a stranger without a credential cannot subscribe
     const stranger = new GqlClient(stack.api);
@@ -53,7 +63,17 @@ describe('the live worklist over graphql-ws', () => {
 
     const post = async (state: string) => {
       const id = hexlify(randomBytes(32));
-      await mined(market.postStudy(id, modalityIndex('CT'), 10_000, urgencyIndex('ROUTINE'), stateIndex(state), 100n * USD, ...stack.issued(ro.address, id)));
+      await mined(
+        market.postStudy(
+          id,
+          modalityIndex('CT'),
+          10_000,
+          urgencyIndex('ROUTINE'),
+          stateIndex(state),
+          100n * USD,
+          ...stack.issued(ro.address, id),
+        ),
+      );
       return id;
     };
     const ca = await post('CA');
@@ -75,7 +95,9 @@ describe('the live worklist over graphql-ws', () => {
 
     // Bob claims it: Alice is told it is gone
     const { claimStudy } = await clients[1].ok(`mutation($id: ID!) { claimStudy(studyId: $id) { to data chainId gasLimit } }`, { id: ca });
-    await clients[1].ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, { tx: await signPrepared(bob, claimStudy) });
+    await clients[1].ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, {
+      tx: await signPrepared(bob, claimStudy),
+    });
     const taken = (await a.next()).data.worklistEvents;
     expect(taken).toMatchObject({ kind: 'STUDY_TAKEN', study: { id: ca, status: 'CLAIMED', radiologist: bob.address.toLowerCase() } });
     // the Texan heard only of the Texan study and its bounty

@@ -32,11 +32,15 @@ describe('a new radiologist, end to end over HTTP and WebSocket', () => {
     const now = (await provider.getBlock('latest'))!.timestamp;
     const { applyForCredential } = await me.ok(
       `mutation($input: CredentialApplicationInput!) { applyForCredential(input: $input) { id status } }`,
-      { input: {
-        npi: withNpiCheckDigit('123456789'),
-        licences: [{ state: 'CA', number: 'A-1', expiresOn: new Date(addMonths(now, 40) * 1000).toISOString().slice(0, 10) }],
-        modalities: ['CT'], subspecialties: [], boardCertification: { board: 'ABR', certificateNumber: 'ABR-1' },
-      } },
+      {
+        input: {
+          npi: withNpiCheckDigit('123456789'),
+          licences: [{ state: 'CA', number: 'A-1', expiresOn: new Date(addMonths(now, 40) * 1000).toISOString().slice(0, 10) }],
+          modalities: ['CT'],
+          subspecialties: [],
+          boardCertification: { board: 'ABR', certificateNumber: 'ABR-1' },
+        },
+      },
     );
     expect(applyForCredential.status).toBe('PENDING');
     // a verifier of its own (the stack's owner signer keeps its own nonces for dev account #0)
@@ -44,12 +48,17 @@ describe('a new radiologist, end to end over HTTP and WebSocket', () => {
     await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), verifierWallet.address));
     const verifier = new GqlClient(stack.api);
     await verifier.signIn(verifierWallet);
-    await waitFor('the verifier role indexed', async () => (await verifier.send(`{ pendingCredentialApplications { items { id } } }`)).data);
+    await waitFor(
+      'the verifier role indexed',
+      async () => (await verifier.send(`{ pendingCredentialApplications { items { id } } }`)).data,
+    );
     const { approveCredentialApplication: approval } = await verifier.ok(
       `mutation($id: ID!) { approveCredentialApplication(id: $id) { application { status } transaction { from to data chainId gasLimit } } }`,
       { id: applyForCredential.id },
     );
-    await verifier.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, { tx: await signPrepared(verifierWallet, approval.transaction) });
+    await verifier.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash } }`, {
+      tx: await signPrepared(verifierWallet, approval.transaction),
+    });
 
     // login (a fresh session) → the live worklist
     const radiologist = new GqlClient(stack.api);
@@ -63,7 +72,17 @@ describe('a new radiologist, end to end over HTTP and WebSocket', () => {
     await fundRo(stack, ro, 500n * USD);
     const studyId = hexlify(randomBytes(32));
     const maxBounty = 200n * USD;
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 12_000, urgencyIndex('STAT'), stateIndex('CA'), maxBounty, ...stack.issued(ro.address, studyId)));
+    await mined(
+      market.postStudy(
+        studyId,
+        modalityIndex('CT'),
+        12_000,
+        urgencyIndex('STAT'),
+        stateIndex('CA'),
+        maxBounty,
+        ...stack.issued(ro.address, studyId),
+      ),
+    );
     const arrived = (await live.next()).data.worklistEvents;
     expect(arrived).toMatchObject({ kind: 'NEW_STUDY', study: { id: studyId } });
     await live.close();
@@ -79,21 +98,33 @@ describe('a new radiologist, end to end over HTTP and WebSocket', () => {
     const posted = (await owner.market.getStudy(studyId)).postedAt as bigint;
     const claimTime = BigInt((await provider.getBlock(claimed.relayGasless.blockNumber))!.timestamp);
     const locked = computeBounty({
-      base: 40n * USD, difficultyBps: 12_000n, urgencyBps: 25_000n, escalationBpsPerHour: 500n, waitingSeconds: claimTime - posted, maxBounty,
+      base: 40n * USD,
+      difficultyBps: 12_000n,
+      urgencyBps: 25_000n,
+      escalationBpsPerHour: 500n,
+      waitingSeconds: claimTime - posted,
+      maxBounty,
     });
     await waitFor('the claim indexed', async () => (await radiologist.ok(`{ myClaims { id status } }`)).myClaims[0]?.status === 'CLAIMED');
 
     // gasless report
     const reportHash = keccak256(toUtf8Bytes('sealed report'));
-    const reported = await gasless(`mutation($id: ID!, $h: String!) { p: prepareGaslessReport(studyId: $id, reportHash: $h) { ${GASLESS} } }`, { id: studyId, h: reportHash });
+    const reported = await gasless(
+      `mutation($id: ID!, $h: String!) { p: prepareGaslessReport(studyId: $id, reportHash: $h) { ${GASLESS} } }`,
+      { id: studyId, h: reportHash },
+    );
     expect(reported.relayGasless.function).toBe('submitReport');
 
     // paid: the acceptance window passes and the settler settles
     await increaseTime(provider, 24 * 3600 + 1);
-    const settled = await waitFor('settled', async () => {
-      const { study } = await radiologist.ok(`query($id: ID!) { study(id: $id) { status payout lockedBounty } }`, { id: studyId });
-      return study.status === 'SETTLED' ? study : null;
-    }, 30_000);
+    const settled = await waitFor(
+      'settled',
+      async () => {
+        const { study } = await radiologist.ok(`query($id: ID!) { study(id: $id) { status payout lockedBounty } }`, { id: studyId });
+        return study.status === 'SETTLED' ? study : null;
+      },
+      30_000,
+    );
     const split = splitSettlement(locked, 500n, maxBounty);
     expect(settled).toMatchObject({ lockedBounty: locked.toString(), payout: split.payout.toString() });
     expect(await owner.market.balanceOf(wallet.address)).toBe(split.payout);

@@ -3,7 +3,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { increaseTime, latestTimestamp, DEV_ROLES } from '#devchain';
 import { mined } from '#chain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
-import { decryptPayload, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner, leaseTerms, openSealed, reportContext, sealTo } from '#lease';
+import {
+  decryptPayload,
+  generateX25519KeyPair,
+  leaseContext,
+  leaseDomain,
+  leaseSigner,
+  leaseTerms,
+  openSealed,
+  reportContext,
+  sealTo,
+} from '#lease';
 import { parseCsv } from './support/csv.js';
 import { GqlClient, signPrepared } from './support/client.js';
 import { FETCH, POST, RELAY, RoSide, USD, claimThroughApi, postingInput } from './support/ro-flow.js';
@@ -25,8 +35,14 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
 
   beforeAll(async () => {
     // capture every service log line of the run (Nest's logger writes to stdout/stderr)
-    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => (captured.push(String(chunk)), originals.out(chunk as string, ...(rest as [])))) as typeof process.stdout.write;
-    process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => (captured.push(String(chunk)), originals.err(chunk as string, ...(rest as [])))) as typeof process.stderr.write;
+    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => (
+      captured.push(String(chunk)),
+      originals.out(chunk as string, ...(rest as []))
+    )) as typeof process.stdout.write;
+    process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => (
+      captured.push(String(chunk)),
+      originals.err(chunk as string, ...(rest as []))
+    )) as typeof process.stderr.write;
     stack = await startStack();
   });
   afterAll(async () => {
@@ -47,7 +63,14 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
     const ro = new RoSide(stack, w(RO), roKeys);
     await mined(owner.token.mint(w(RO).address, 1_000n * USD));
     await mined(owner.token.connect(w(RO)).getFunction('approve')(deployment.market, 1_000n * USD));
-    await mined(owner.registry.attest(w(READER).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), (await latestTimestamp(provider)) + 365 * 86400));
+    await mined(
+      owner.registry.attest(
+        w(READER).address,
+        toMask([stateIndex('CA')]),
+        toMask([modalityIndex('CT')]),
+        (await latestTimestamp(provider)) + 365 * 86400,
+      ),
+    );
     const admin = await client(ADMIN);
     const { createRo: mercy } = await admin.ok(
       `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`,
@@ -62,7 +85,9 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
     for (const bodyPart of PHI) expect(await roClient.code(POST, { i: postingInput({ bodyPart }) })).toBe('BAD_INPUT');
 
     // the RO posts a study whose (de-identified on the outside, PHI inside) payload is encrypted client-side
-    const dicom = Buffer.from(`DICM|PatientName=${PHI[0]}|PatientID=${PHI[1]}|PatientBirthDate=${PHI[2]}|AccessionNumber=${PHI[3]}|` + 'x'.repeat(4096));
+    const dicom = Buffer.from(
+      `DICM|PatientName=${PHI[0]}|PatientID=${PHI[1]}|PatientBirthDate=${PHI[2]}|AccessionNumber=${PHI[3]}|` + 'x'.repeat(4096),
+    );
     const studyId = await ro.post(roClient, dicom);
 
     // a radiologist claims, gets the lease, verifies the RO's signature, decrypts
@@ -73,7 +98,16 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
     await ro.issuePendingLease(roClient, studyId);
     const { encryptedStudy: got } = await reader.ok(FETCH, { id: studyId });
     const wrapped = Buffer.from(got.lease.wrappedKey, 'base64');
-    const terms = leaseTerms({ studyId, radiologist: got.lease.radiologist, recipientKey: got.lease.recipientKey, issuedAt: got.lease.issuedAt, expiresAt: got.lease.expiresAt }, wrapped);
+    const terms = leaseTerms(
+      {
+        studyId,
+        radiologist: got.lease.radiologist,
+        recipientKey: got.lease.recipientKey,
+        issuedAt: got.lease.issuedAt,
+        expiresAt: got.lease.expiresAt,
+      },
+      wrapped,
+    );
     expect(leaseSigner(leaseDomain(deployment.chainId, deployment.market), terms, got.lease.signature)).toBe(w(RO).address.toLowerCase());
     const key = openSealed(readerKeys.privateKey, wrapped, leaseContext(studyId, w(READER).address));
     expect(decryptPayload(Buffer.from(got.ciphertext, 'base64'), key, studyId).equals(dicom)).toBe(true);
@@ -86,14 +120,20 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
     );
     await reader.ok(RELAY, { tx: await signPrepared(w(READER), rep.transaction) });
     const staff = await client(MERCY_BILLING);
-    const { encryptedReport } = await waitFor('the report indexed', async () => (await staff.send(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash sealedReport } }`, { id: studyId })).data);
+    const { encryptedReport } = await waitFor(
+      'the report indexed',
+      async () => (await staff.send(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash sealedReport } }`, { id: studyId })).data,
+    );
     const sealedReport = Buffer.from(encryptedReport.sealedReport, 'base64');
     expect(keccak256(sealedReport)).toBe((await owner.market.getStudy(studyId)).reportHash);
     expect(openSealed(roKeys.privateKey, sealedReport, reportContext(studyId)).equals(report)).toBe(true);
 
     // settle (the settler does it after the acceptance window)
     await increaseTime(provider, 24 * 3600 + 60);
-    await waitFor('the settlement indexed', async () => (await staff.ok(`query($id: ID!) { study(id: $id) { status } }`, { id: studyId })).study.status === 'SETTLED');
+    await waitFor(
+      'the settlement indexed',
+      async () => (await staff.ok(`query($id: ID!) { study(id: $id) { status } }`, { id: studyId })).study.status === 'SETTLED',
+    );
     await increaseTime(provider, 5);
     const to = new Date((await latestTimestamp(provider)) * 1000).toISOString();
 
@@ -108,7 +148,9 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
     const lines = parseCsv(roLedgerCsv);
     const sum = (k: string) => lines.filter((l) => l.kind === k).reduce((x, l) => x + BigInt(l.amount), 0n);
     const balanceAt = async (b: number) => (await owner.market.balanceOf(w(RO).address, { blockTag: b })) as bigint;
-    expect(sum('DEPOSIT') - sum('WITHDRAWAL') - sum('ESCROW') + sum('REFUND')).toBe((await balanceAt(r.toBlock)) - (await balanceAt(r.fromBlock - 1)));
+    expect(sum('DEPOSIT') - sum('WITHDRAWAL') - sum('ESCROW') + sum('REFUND')).toBe(
+      (await balanceAt(r.toBlock)) - (await balanceAt(r.fromBlock - 1)),
+    );
     const settled = await owner.market.getStudy(studyId);
     expect(sum('PAYOUT') + sum('FEE')).toBe(settled.lockedBounty);
     expect(sum('REFUND')).toBe(settled.maxBounty - settled.lockedBounty);

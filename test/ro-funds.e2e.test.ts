@@ -42,14 +42,25 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
   let billing: ApiClient; // #6, Mercy Imaging's billing staff
   let rival: ApiClient; // #8, Valley Radiology's depositor
   let radiologist: ApiClient; // #3
-  const codeOf = (p: Promise<unknown>) => p.then(() => 'OK', (e) => (e instanceof ApiCallError ? e.code : `thrown: ${String(e)}`));
+  const codeOf = (p: Promise<unknown>) =>
+    p.then(
+      () => 'OK',
+      (e) => (e instanceof ApiCallError ? e.code : `thrown: ${String(e)}`),
+    );
   const ledger = async () => (await billing.gql(LEDGER, { ro: mercy.id })).roLedger;
   const marketBalance = (i: number) => stack.owner.market.balanceOf(w(i).address) as Promise<bigint>;
 
   /** #2 posts a study through the API (prepareStudyPosting, signed by the wallet, relayTransaction). */
   const post = async (maxUsd = 100n) => {
     const { prepareStudyPosting: p } = await depositor.gql(POST, {
-      i: { modality: 'CT', bodyPart: 'CHEST', difficultyBps: 10_000, urgency: 'ROUTINE', patientState: 'CA', maxBounty: (maxUsd * USD).toString() },
+      i: {
+        modality: 'CT',
+        bodyPart: 'CHEST',
+        difficultyBps: 10_000,
+        urgency: 'ROUTINE',
+        patientState: 'CA',
+        maxBounty: (maxUsd * USD).toString(),
+      },
     });
     const sent = await depositor.signAndRelay(w(RO), p.transaction);
     expect(sent).toMatchObject({ function: 'postStudy', indexed: true });
@@ -57,9 +68,17 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
   };
   /** #3 claims gaslessly and reports gaslessly, each right after the previous answer. */
   const claimAndReport = async (studyId: string) => {
-    const claimed = await radiologist.signAndRelayGasless(w(READER), (await radiologist.gql(`mutation($id: ID!) { p: prepareGaslessClaim(studyId: $id) { ${GASLESS_FIELDS} } }`, { id: studyId })).p);
+    const claimed = await radiologist.signAndRelayGasless(
+      w(READER),
+      (await radiologist.gql(`mutation($id: ID!) { p: prepareGaslessClaim(studyId: $id) { ${GASLESS_FIELDS} } }`, { id: studyId })).p,
+    );
     const hash = keccak256(toUtf8Bytes(`report of ${studyId}`));
-    const report = (await radiologist.gql(`mutation($id: ID!, $h: String!) { p: prepareGaslessReport(studyId: $id, reportHash: $h) { ${GASLESS_FIELDS} } }`, { id: studyId, h: hash })).p;
+    const report = (
+      await radiologist.gql(
+        `mutation($id: ID!, $h: String!) { p: prepareGaslessReport(studyId: $id, reportHash: $h) { ${GASLESS_FIELDS} } }`,
+        { id: studyId, h: hash },
+      )
+    ).p;
     await radiologist.signAndRelayGasless(w(READER), report);
     return claimed;
   };
@@ -72,8 +91,22 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     await mined(owner.registry.attest(w(READER).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
     const admin = await as(ADMIN);
     const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
-    mercy = (await admin.gql(create, { n: 'Mercy Imaging', k: generateX25519KeyPair().publicKey, b: [w(MERCY_BILLING).address], d: [w(RO).address] })).createRo;
-    valley = (await admin.gql(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [w(VALLEY).address], d: [w(VALLEY).address] })).createRo;
+    mercy = (
+      await admin.gql(create, {
+        n: 'Mercy Imaging',
+        k: generateX25519KeyPair().publicKey,
+        b: [w(MERCY_BILLING).address],
+        d: [w(RO).address],
+      })
+    ).createRo;
+    valley = (
+      await admin.gql(create, {
+        n: 'Valley Radiology',
+        k: generateX25519KeyPair().publicKey,
+        b: [w(VALLEY).address],
+        d: [w(VALLEY).address],
+      })
+    ).createRo;
     [depositor, billing, rival, radiologist] = await Promise.all([as(RO), as(MERCY_BILLING), as(VALLEY), as(READER)]);
     await waitFor('the credential indexed', async () => !(await radiologist.send(`{ worklist { items { id } } }`)).errors);
   });
@@ -103,7 +136,14 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
 
     // right after the relay answered: the ledger and the balances already show it
     const l = await ledger();
-    expect(l.entries).toContainEqual(expect.objectContaining({ kind: 'DEPOSIT', amount: (1_000n * USD).toString(), txHash: deposited.txHash, account: w(RO).address.toLowerCase() }));
+    expect(l.entries).toContainEqual(
+      expect.objectContaining({
+        kind: 'DEPOSIT',
+        amount: (1_000n * USD).toString(),
+        txHash: deposited.txHash,
+        account: w(RO).address.toLowerCase(),
+      }),
+    );
     expect(l.totals.deposits).toBe((1_000n * USD).toString());
     for (const c of [depositor, billing])
       expect((await c.gql(RO_FUNDS, { id: mercy.id })).ro).toEqual({
@@ -115,7 +155,8 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     expect(await codeOf(rival.gql(DEPOSIT, { ro: mercy.id, a: '1' }))).toBe('FORBIDDEN');
     expect(await codeOf(billing.gql(DEPOSIT, { ro: mercy.id, a: '1' }))).toBe('FORBIDDEN');
     expect(await codeOf(radiologist.gql(DEPOSIT, { ro: mercy.id, a: '1' }))).toBe('FORBIDDEN');
-    for (const a of ['0', '-5', '1.5', 'abc', (1n << 128n).toString()]) expect(await codeOf(depositor.gql(DEPOSIT, { ro: mercy.id, a })), a).toBe('BAD_INPUT');
+    for (const a of ['0', '-5', '1.5', 'abc', (1n << 128n).toString()])
+      expect(await codeOf(depositor.gql(DEPOSIT, { ro: mercy.id, a })), a).toBe('BAD_INPUT');
     expect(await codeOf(depositor.gql(DEPOSIT, { ro: 'not-a-uuid', a: '1' }))).toBe('BAD_INPUT');
     expect(await codeOf(depositor.gql(DEPOSIT, { ro: mercy.id, a: (1_000_000n * USD).toString() }))).toBe('CONFLICT');
     // relayTransaction sends a token approve only for the market
@@ -133,22 +174,33 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     expect(await stack.provider.send('eth_signTypedData_v4', [w(RO).address, JSON.stringify(permit.typedDataV4)])).toBe(permitSignature);
 
     // a permit for another amount, or signed by another wallet, is refused up front
-    expect(await codeOf(depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: (251n * USD).toString(), d: permit.deadline, s: permitSignature }))).toBe('BAD_INPUT');
+    expect(
+      await codeOf(depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: (251n * USD).toString(), d: permit.deadline, s: permitSignature })),
+    ).toBe('BAD_INPUT');
     const foreign = await w(VALLEY).signTypedData(permit.typedData.domain, permit.typedData.types, permit.typedData.message);
-    expect(await codeOf(depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: foreign }))).toBe('BAD_INPUT');
-    expect(await codeOf(rival.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: permitSignature }))).toBe('FORBIDDEN');
+    expect(await codeOf(depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: foreign }))).toBe(
+      'BAD_INPUT',
+    );
+    expect(await codeOf(rival.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: permitSignature }))).toBe(
+      'FORBIDDEN',
+    );
 
     const { p } = await depositor.gql(GASLESS_DEPOSIT, { ro: mercy.id, a: permit.amount, d: permit.deadline, s: permitSignature });
     const sent = await depositor.signAndRelayGasless(w(RO), p);
     expect(sent).toMatchObject({ function: 'depositWithPermit', indexed: true });
     expect(await marketBalance(RO)).toBe(before + 250n * USD);
     expect(await stack.provider.getBalance(w(RO).address)).toBe(eth);
-    expect((await ledger()).entries).toContainEqual(expect.objectContaining({ kind: 'DEPOSIT', amount: (250n * USD).toString(), txHash: sent.txHash }));
+    expect((await ledger()).entries).toContainEqual(
+      expect.objectContaining({ kind: 'DEPOSIT', amount: (250n * USD).toString(), txHash: sent.txHash }),
+    );
   });
 
   it('a depositor withdraws, signed and gasless; the ledger shows both WITHDRAWALs; above the balance is CONFLICT', async () => {
     const before = await marketBalance(RO);
-    const signed = await depositor.signAndRelay(w(RO), (await depositor.gql(WITHDRAW, { ro: mercy.id, a: (100n * USD).toString() })).prepareRoWithdraw);
+    const signed = await depositor.signAndRelay(
+      w(RO),
+      (await depositor.gql(WITHDRAW, { ro: mercy.id, a: (100n * USD).toString() })).prepareRoWithdraw,
+    );
     expect(signed.function).toBe('withdraw');
     const { p } = await depositor.gql(GASLESS_WITHDRAW, { ro: mercy.id, a: (50n * USD).toString() });
     // the typed data signs as given: with ethers (typedData) and with a wallet's eth_signTypedData_v4 (typedDataV4), alike
@@ -184,11 +236,14 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     expect([signed.function, gasless.function]).toEqual(['cancelStudy', 'cancelStudy']);
     expect(await marketBalance(RO)).toBe(balance + 200n * USD);
     const refunds = (await ledger()).entries.filter((e: { kind: string }) => e.kind === 'REFUND');
-    expect(refunds).toEqual(expect.arrayContaining([
-      expect.objectContaining({ studyId: a, txHash: signed.txHash, amount: (100n * USD).toString() }),
-      expect.objectContaining({ studyId: b, txHash: gasless.txHash, amount: (100n * USD).toString() }),
-    ]));
-    for (const id of [a, b]) expect((await depositor.gql(`query($id: ID!) { study(id: $id) { status } }`, { id })).study.status).toBe('CANCELLED');
+    expect(refunds).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ studyId: a, txHash: signed.txHash, amount: (100n * USD).toString() }),
+        expect.objectContaining({ studyId: b, txHash: gasless.txHash, amount: (100n * USD).toString() }),
+      ]),
+    );
+    for (const id of [a, b])
+      expect((await depositor.gql(`query($id: ID!) { study(id: $id) { status } }`, { id })).study.status).toBe('CANCELLED');
     // cancelled already: the chain's refusal, up front
     expect(await codeOf(depositor.gql(CANCEL, { id: a }))).toBe('CONFLICT');
   });
@@ -215,7 +270,10 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
       stack.indexer = await NestFactory.createApplicationContext(IndexerModule.forRoot(stack.config), { logger: ['error', 'warn'] });
       await stack.indexer.init();
     }
-    await waitFor('the report indexed', async () => (await depositor.gql(`query($id: ID!) { study(id: $id) { status } }`, { id: b })).study.status === 'REPORTED');
+    await waitFor(
+      'the report indexed',
+      async () => (await depositor.gql(`query($id: ID!) { study(id: $id) { status } }`, { id: b })).study.status === 'REPORTED',
+    );
     const gasless = await depositor.signAndRelayGasless(w(RO), (await depositor.gql(GASLESS_DISPUTE, { id: b })).p as GaslessRequest);
     expect(gasless.function).toBe('dispute');
     const disputes = (await ledger()).entries.filter((e: { kind: string }) => e.kind === 'DISPUTE');
@@ -244,7 +302,7 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     expect((await depositor.gql(`{ myBalance { withdrawable } }`)).myBalance.withdrawable).toBe((await marketBalance(RO)).toString());
   });
 
-  it("the reconciliation finds every deposit, withdrawal, cancel refund and dispute in the ledger, and the chain agrees", async () => {
+  it('the reconciliation finds every deposit, withdrawal, cancel refund and dispute in the ledger, and the chain agrees', async () => {
     const { reconciliation: r } = await billing.gql(
       `query($ro: String!, $from: DateTime!, $to: DateTime!) { reconciliation(roId: $ro, from: $from, to: $to) {
         periodClosed balanceIdentityHolds escrowIdentityHolds discrepancies { kind detail }
@@ -264,7 +322,7 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
     expect(BigInt(r.chain.refunds)).toBeGreaterThanOrEqual(200n * USD);
   });
 
-  it('an unknown operationName is the client\'s error (BAD_INPUT, HTTP 400), not logged as unexpected', async () => {
+  it("an unknown operationName is the client's error (BAD_INPUT, HTTP 400), not logged as unexpected", async () => {
     const errors = vi.spyOn(Logger.prototype, 'error');
     try {
       for (const body of [

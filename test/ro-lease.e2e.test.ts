@@ -7,7 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessLogAnchorService } from '#settler';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import {
-  DecryptionError, decryptPayload, generateX25519KeyPair, leaseContext, leaseDomain, leaseSigner, leaseTerms, openSealed, reportContext, sealTo,
+  DecryptionError,
+  decryptPayload,
+  generateX25519KeyPair,
+  leaseContext,
+  leaseDomain,
+  leaseSigner,
+  leaseTerms,
+  openSealed,
+  reportContext,
+  sealTo,
 } from '#lease';
 import { GqlClient, signPrepared } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
@@ -53,12 +62,20 @@ describe('RO accounts, posting and the study lease protocol', () => {
     await mined((owner.token.connect(ro()) as typeof owner.token).approve(await market.getAddress(), 1_000n * USD));
     await mined(market.deposit(1_000n * USD));
     const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    for (const i of [READER, INTRUDER]) await mined(owner.registry.attest(devWallet(i, provider).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
+    for (const i of [READER, INTRUDER])
+      await mined(owner.registry.attest(devWallet(i, provider).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
 
     admin = await client(ADMIN);
     const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id name members { account role } } }`;
     mercy = (await admin.ok(create, { n: 'Mercy Imaging', k: roKeys.publicKey, b: [billing().address], d: [ro().address] })).createRo;
-    valley = (await admin.ok(create, { n: 'Valley Radiology', k: generateX25519KeyPair().publicKey, b: [otherRo().address], d: [otherRo().address] })).createRo;
+    valley = (
+      await admin.ok(create, {
+        n: 'Valley Radiology',
+        k: generateX25519KeyPair().publicKey,
+        b: [otherRo().address],
+        d: [otherRo().address],
+      })
+    ).createRo;
   });
   afterAll(async () => {
     await stack?.stop();
@@ -70,7 +87,10 @@ describe('RO accounts, posting and the study lease protocol', () => {
     const mine = await staff.ok(`query($id: ID!) { ro(id: $id) { publicKey members { account role } } }`, { id: mercy.id });
     expect(mine.ro.publicKey).toBe(roKeys.publicKey);
     expect(mine.ro.members).toEqual(
-      expect.arrayContaining([{ account: billing().address.toLowerCase(), role: 'BILLING' }, { account: ro().address.toLowerCase(), role: 'DEPOSITOR' }]),
+      expect.arrayContaining([
+        { account: billing().address.toLowerCase(), role: 'BILLING' },
+        { account: ro().address.toLowerCase(), role: 'DEPOSITOR' },
+      ]),
     );
     expect(await staff.code(`query($id: ID!) { ro(id: $id) { id } }`, { id: valley.id })).toBe('FORBIDDEN');
     expect(await staff.code(`query($id: String!) { roLedger(roId: $id) { roId } }`, { id: valley.id })).toBe('FORBIDDEN');
@@ -82,9 +102,14 @@ describe('RO accounts, posting and the study lease protocol', () => {
     expect(await depositor.code(`query($id: String!) { roLedger(roId: $id) { roId } }`, { id: mercy.id })).toBe('FORBIDDEN');
 
     expect(
-      await admin.code(`mutation($id: ID!, $a: String!) { addRoMember(roId: $id, account: $a, role: DEPOSITOR) { id } }`, { id: valley.id, a: ro().address }),
+      await admin.code(`mutation($id: ID!, $a: String!) { addRoMember(roId: $id, account: $a, role: DEPOSITOR) { id } }`, {
+        id: valley.id,
+        a: ro().address,
+      }),
     ).toBe('CONFLICT');
-    expect(await staff.code(`mutation($k: String!) { createRo(name: "Rogue", publicKey: $k) { id } }`, { k: roKeys.publicKey })).toBe('FORBIDDEN');
+    expect(await staff.code(`mutation($k: String!) { createRo(name: "Rogue", publicKey: $k) { id } }`, { k: roKeys.publicKey })).toBe(
+      'FORBIDDEN',
+    );
   });
 
   it('refuses posting metadata that looks like patient data, with a clear error that does not echo it', async () => {
@@ -103,13 +128,20 @@ describe('RO accounts, posting and the study lease protocol', () => {
       expect(JSON.stringify(r.errors)).not.toContain(String(Object.values(over)[0]));
     }
     // unknown fields (a patient name, say) are not part of the input type at all
-    expect(await depositor.code(`mutation { prepareStudyPosting(input: { modality: CT, bodyPart: "CHEST", difficultyBps: 10000,
-      urgency: ROUTINE, patientState: "CA", maxBounty: "1", patientName: "x" }) { studyId } }`)).toBe('BAD_INPUT');
+    expect(
+      await depositor.code(`mutation { prepareStudyPosting(input: { modality: CT, bodyPart: "CHEST", difficultyBps: 10000,
+      urgency: ROUTINE, patientState: "CA", maxBounty: "1", patientName: "x" }) { studyId } }`),
+    ).toBe('BAD_INPUT');
     // a radiologist cannot post, and a depositor cannot relay a posting with an ID it chose itself
     expect(await (await client(READER)).code(POST, { i: input() })).toBe('FORBIDDEN');
     const mrnId = keccak256(Buffer.from('MRN 00482913'));
     const own = stack.owner.market.interface.encodeFunctionData('postStudy', [mrnId, 1, 10_000, 0, 4, USD, 2n ** 40n, '0x']);
-    const signed = await signPrepared(ro(), { to: stack.deployment.market, data: own, chainId: stack.deployment.chainId, gasLimit: '300000' });
+    const signed = await signPrepared(ro(), {
+      to: stack.deployment.market,
+      data: own,
+      chainId: stack.deployment.chainId,
+      gasLimit: '300000',
+    });
     expect(await depositor.code(RELAY, { tx: signed })).toBe('FORBIDDEN');
   });
 
@@ -118,7 +150,14 @@ describe('RO accounts, posting and the study lease protocol', () => {
     const mrnId = keccak256(Buffer.from('MRN 00482913')); // the hazard: a PHI-derived ID
     const until = BigInt((await stack.provider.getBlock('latest'))!.timestamp + 3600);
     // the RO signs an "issuance" itself, in the issuer's exact format: not the issuer's key
-    const selfSigned = issueStudyId(ro().privateKey, stack.deployment.market, stack.deployment.chainId, ro().address, mrnId, until).issuance;
+    const selfSigned = issueStudyId(
+      ro().privateKey,
+      stack.deployment.market,
+      stack.deployment.chainId,
+      ro().address,
+      mrnId,
+      until,
+    ).issuance;
     for (const issuance of ['0x', selfSigned]) {
       const err = await market.postStudy.staticCall(mrnId, 1, 10_000, 0, 4, USD, until, issuance).catch((e: unknown) => e);
       expect(decodeThrownError(err)?.name).toBe('StudyIdNotIssued');
@@ -133,13 +172,22 @@ describe('RO accounts, posting and the study lease protocol', () => {
     const { prepareStudyPosting: p } = await depositor.ok(POST_ISSUED, { i: input() });
     expect(p.studyId).toMatch(/^0x[0-9a-f]{64}$/);
     expect(p.issuedUntil).toBeGreaterThan(Number(until) - 3600);
-    expect(verifyTypedData(studyMarketDomain(stack.deployment.market, stack.deployment.chainId), STUDY_ID_ISSUANCE_TYPES,
-      { studyId: p.studyId, ro: ro().address, issuedUntil: p.issuedUntil }, p.issuance)).toBe(stack.issuer.address);
+    expect(
+      verifyTypedData(
+        studyMarketDomain(stack.deployment.market, stack.deployment.chainId),
+        STUDY_ID_ISSUANCE_TYPES,
+        { studyId: p.studyId, ro: ro().address, issuedUntil: p.issuedUntil },
+        p.issuance,
+      ),
+    ).toBe(stack.issuer.address);
     // another RO cannot use it (an issuance copied from a prepared transaction or the mempool)
     const other = stack.owner.market.connect(otherRo()) as Contract;
     const stolen = await other.postStudy.staticCall(p.studyId, 1, 10_000, 0, 4, USD, p.issuedUntil, p.issuance).catch((e: unknown) => e);
     expect(decodeThrownError(stolen)?.name).toBe('StudyIdNotIssued');
-    const receipt = await waitForReceipt(stack.provider, await stack.provider.broadcastTransaction(await signPrepared(ro(), p.transaction)).then((t) => t.hash));
+    const receipt = await waitForReceipt(
+      stack.provider,
+      await stack.provider.broadcastTransaction(await signPrepared(ro(), p.transaction)).then((t) => t.hash),
+    );
     expect(receipt?.status).toBe(1);
     expect((await stack.owner.market.getStudy(p.studyId)).ro).toBe(ro().address);
   });
@@ -165,15 +213,33 @@ describe('RO accounts, posting and the study lease protocol', () => {
     const onChain = await stack.owner.market.getStudy(studyId);
     expect(got.lease.expiresAt).toBe(Number(onChain.leaseExpiresAt));
     const terms = leaseTerms(
-      { studyId, radiologist: got.lease.radiologist, recipientKey: got.lease.recipientKey, issuedAt: got.lease.issuedAt, expiresAt: got.lease.expiresAt },
+      {
+        studyId,
+        radiologist: got.lease.radiologist,
+        recipientKey: got.lease.recipientKey,
+        issuedAt: got.lease.issuedAt,
+        expiresAt: got.lease.expiresAt,
+      },
       Buffer.from(got.lease.wrappedKey, 'base64'),
     );
-    expect(leaseSigner(leaseDomain(stack.deployment.chainId, stack.deployment.market), terms, got.lease.signature)).toBe(onChain.ro.toLowerCase());
-    const key = openSealed(readerKeys.privateKey, Buffer.from(got.lease.wrappedKey, 'base64'), leaseContext(studyId, devWallet(READER, stack.provider).address));
+    expect(leaseSigner(leaseDomain(stack.deployment.chainId, stack.deployment.market), terms, got.lease.signature)).toBe(
+      onChain.ro.toLowerCase(),
+    );
+    const key = openSealed(
+      readerKeys.privateKey,
+      Buffer.from(got.lease.wrappedKey, 'base64'),
+      leaseContext(studyId, devWallet(READER, stack.provider).address),
+    );
     expect(decryptPayload(Buffer.from(got.ciphertext, 'base64'), key, studyId).equals(plaintext)).toBe(true);
 
     // wrong key: the lease does not open with anyone else's private key
-    expect(() => openSealed(generateX25519KeyPair().privateKey, Buffer.from(got.lease.wrappedKey, 'base64'), leaseContext(studyId, devWallet(READER, stack.provider).address))).toThrow(DecryptionError);
+    expect(() =>
+      openSealed(
+        generateX25519KeyPair().privateKey,
+        Buffer.from(got.lease.wrappedKey, 'base64'),
+        leaseContext(studyId, devWallet(READER, stack.provider).address),
+      ),
+    ).toThrow(DecryptionError);
     // wrong account: another radiologist (and an RO wallet) are refused
     expect(await intruder.code(FETCH, { id: studyId })).toBe('FORBIDDEN');
     expect(await (await client(VALLEY)).code(FETCH, { id: studyId })).toBe('FORBIDDEN');
@@ -189,12 +255,22 @@ describe('RO accounts, posting and the study lease protocol', () => {
     await reader.ok(RELAY, { tx: await signPrepared(devWallet(READER, stack.provider), rep.transaction) });
     expect((await stack.owner.market.getStudy(studyId)).reportHash).toBe(keccak256(sealed));
     const staff = await client(MERCY_BILLING);
-    const { encryptedReport } = await waitFor('the report indexed', async () => (await staff.send(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash sealedReport } }`, { id: studyId })).data);
-    expect(openSealed(roKeys.privateKey, Buffer.from(encryptedReport.sealedReport, 'base64'), reportContext(studyId)).equals(reportText)).toBe(true);
-    expect(await (await client(VALLEY)).code(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash } }`, { id: studyId })).toBe('FORBIDDEN');
+    const { encryptedReport } = await waitFor(
+      'the report indexed',
+      async () => (await staff.send(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash sealedReport } }`, { id: studyId })).data,
+    );
+    expect(
+      openSealed(roKeys.privateKey, Buffer.from(encryptedReport.sealedReport, 'base64'), reportContext(studyId)).equals(reportText),
+    ).toBe(true);
+    expect(await (await client(VALLEY)).code(`query($id: ID!) { encryptedReport(studyId: $id) { reportHash } }`, { id: studyId })).toBe(
+      'FORBIDDEN',
+    );
 
     // once reported the lease is over: refused
-    await waitFor('the report indexed for the reader', async () => (await reader.send(FETCH, { id: studyId })).errors?.[0].extensions?.code === 'LEASE_EXPIRED');
+    await waitFor(
+      'the report indexed for the reader',
+      async () => (await reader.send(FETCH, { id: studyId })).errors?.[0].extensions?.code === 'LEASE_EXPIRED',
+    );
 
     // a second study whose claim lapses: refused with LEASE_EXPIRED once chain time passes the claim's lease
     const lapsed = await post(roClient, randomBytes(1024));
@@ -202,15 +278,36 @@ describe('RO accounts, posting and the study lease protocol', () => {
     await issuePendingLeases(roClient, lapsed);
     await reader.ok(FETCH, { id: lapsed });
     await increaseTime(stack.provider, 4 * 3600 + 60);
-    await waitFor('the chain clock to pass the lease', async () => (await reader.send(FETCH, { id: lapsed })).errors?.[0].extensions?.code === 'LEASE_EXPIRED');
+    await waitFor(
+      'the chain clock to pass the lease',
+      async () => (await reader.send(FETCH, { id: lapsed })).errors?.[0].extensions?.code === 'LEASE_EXPIRED',
+    );
 
     // the RO's billing staff read the access log: every fetch and every refusal, with reasons
-    const log = (await staff.ok(`query($id: ID!) { studyAccessLog(studyId: $id) { seq account action outcome reason hash } }`, { id: studyId })).studyAccessLog;
-    const seen = log.map((e: { account: string; outcome: string; reason: string | null }) => `${e.account === devWallet(READER, stack.provider).address.toLowerCase() ? 'reader' : e.account === devWallet(INTRUDER, stack.provider).address.toLowerCase() ? 'intruder' : e.account === devWallet(VALLEY, stack.provider).address.toLowerCase() ? 'other' : 'staff'}:${e.outcome}:${e.reason ?? ''}`);
-    expect(seen).toEqual(expect.arrayContaining(['reader:GRANTED:', 'intruder:REFUSED:NOT_CLAIMANT', 'other:REFUSED:NOT_RADIOLOGIST', 'reader:REFUSED:LEASE_EXPIRED', 'staff:GRANTED:', 'other:REFUSED:NOT_RO_MEMBER', 'reader:REFUSED:NO_LEASE']));
-    const lapsedLog = (await staff.ok(`query($id: ID!) { studyAccessLog(studyId: $id) { outcome reason } }`, { id: lapsed })).studyAccessLog;
+    const log = (
+      await staff.ok(`query($id: ID!) { studyAccessLog(studyId: $id) { seq account action outcome reason hash } }`, { id: studyId })
+    ).studyAccessLog;
+    const seen = log.map(
+      (e: { account: string; outcome: string; reason: string | null }) =>
+        `${e.account === devWallet(READER, stack.provider).address.toLowerCase() ? 'reader' : e.account === devWallet(INTRUDER, stack.provider).address.toLowerCase() ? 'intruder' : e.account === devWallet(VALLEY, stack.provider).address.toLowerCase() ? 'other' : 'staff'}:${e.outcome}:${e.reason ?? ''}`,
+    );
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        'reader:GRANTED:',
+        'intruder:REFUSED:NOT_CLAIMANT',
+        'other:REFUSED:NOT_RADIOLOGIST',
+        'reader:REFUSED:LEASE_EXPIRED',
+        'staff:GRANTED:',
+        'other:REFUSED:NOT_RO_MEMBER',
+        'reader:REFUSED:NO_LEASE',
+      ]),
+    );
+    const lapsedLog = (await staff.ok(`query($id: ID!) { studyAccessLog(studyId: $id) { outcome reason } }`, { id: lapsed }))
+      .studyAccessLog;
     expect(lapsedLog.at(-1)).toEqual({ outcome: 'REFUSED', reason: 'LEASE_EXPIRED' });
-    expect(await (await client(VALLEY)).code(`query($id: ID!) { studyAccessLog(studyId: $id) { seq } }`, { id: studyId })).toBe('FORBIDDEN');
+    expect(await (await client(VALLEY)).code(`query($id: ID!) { studyAccessLog(studyId: $id) { seq } }`, { id: studyId })).toBe(
+      'FORBIDDEN',
+    );
   });
 
   it('the access log cannot be edited, and its hash chain is anchored on chain so a rewrite is detected', async () => {
@@ -248,8 +345,11 @@ describe('RO accounts, posting and the study lease protocol', () => {
       await tamper(2);
       await expect(anchorer.audit()).rejects.toThrow(/breaks at seq 2/);
       // and an entry rewritten after the last anchor is never anchored over
-      await db.query(`INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)
-        VALUES (0, 1, $1, $2, 'FETCH_PAYLOAD', 'REFUSED', 'LEASE_EXPIRED', 0, '', '')`, [`0x${'00'.repeat(32)}`, `0x${'00'.repeat(20)}`]);
+      await db.query(
+        `INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)
+        VALUES (0, 1, $1, $2, 'FETCH_PAYLOAD', 'REFUSED', 'LEASE_EXPIRED', 0, '', '')`,
+        [`0x${'00'.repeat(32)}`, `0x${'00'.repeat(20)}`],
+      );
       await tamper(n + 2);
       await expect(anchorer.anchorNow()).rejects.toThrow(new RegExp(`breaks at seq ${n + 2}`));
       expect(Number((await anchor.latest())[0])).toBe(n + 1);

@@ -49,6 +49,8 @@ describe('access rules', () => {
     await c.signIn(Wallet.createRandom()); // a new account: no credential, no RO
     expect(await c.code(`{ worklist { asOf } }`)).toBe('FORBIDDEN');
     expect(await c.code(`{ myClaims { id } }`)).toBe('FORBIDDEN');
-    expect(await c.code(`query($ro: String!) { roLedger(roId: $ro) { roId } }`, { ro: '00000000-0000-4000-8000-000000000000' })).toBe('FORBIDDEN');
+    expect(await c.code(`query($ro: String!) { roLedger(roId: $ro) { roId } }`, { ro: '00000000-0000-4000-8000-000000000000' })).toBe(
+      'FORBIDDEN',
+    );
   });
 });

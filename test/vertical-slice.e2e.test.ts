@@ -39,7 +39,17 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     await fundRo(stack, ro, 1_000n * USD);
     const studyId = hexlify(randomBytes(32));
     const market = stack.owner.market.connect(ro) as typeof stack.owner.market;
-    await mined(market.postStudy(studyId, modalityIndex('CT'), 15_000, urgencyIndex('URGENT'), stateIndex('CA'), maxBounty, ...stack.issued(ro.address, studyId)));
+    await mined(
+      market.postStudy(
+        studyId,
+        modalityIndex('CT'),
+        15_000,
+        urgencyIndex('URGENT'),
+        stateIndex('CA'),
+        maxBounty,
+        ...stack.issued(ro.address, studyId),
+      ),
+    );
     return studyId;
   }
 
@@ -48,7 +58,12 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     const expiry = (await stack.provider.getBlock('latest'))!.timestamp + 365 * 86400;
     for (const [i, states] of credentials)
       await mined(
-        stack.owner.registry.attest(devWallet(i, stack.provider).address, toMask(states.map(stateIndex)), toMask([modalityIndex('CT'), modalityIndex('MR')]), expiry),
+        stack.owner.registry.attest(
+          devWallet(i, stack.provider).address,
+          toMask(states.map(stateIndex)),
+          toMask([modalityIndex('CT'), modalityIndex('MR')]),
+          expiry,
+        ),
       );
   }
 
@@ -76,7 +91,13 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     const studies = stack.api.get(StudyRepository);
     const reader = devWallet(ALICE, stack.provider).address.toLowerCase();
     const viaCeilings = await waitFor('the worklist bounds published past chain time', async () => {
-      const r = await studies.worklistPage({ chainId: stack.config.chainId, radiologist: reader, asOf: Number(now), sort: 'BOUNTY_DESC', limit: 10 });
+      const r = await studies.worklistPage({
+        chainId: stack.config.chainId,
+        radiologist: reader,
+        asOf: Number(now),
+        sort: 'BOUNTY_DESC',
+        limit: 10,
+      });
       return r.path === 'CEILINGS' ? r : null;
     });
     expect(viaCeilings.rows.map((r) => [r.studyId, r.currentBounty])).toEqual([[studyId, expected]]);
@@ -93,7 +114,9 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
   /** The API prepares the claim, the radiologist signs, the API relays; the bounty locked at the claim's block. */
   async function claim(alice: GqlClient, studyId: string, maxBounty: bigint): Promise<bigint> {
     const reader = devWallet(ALICE, stack.provider);
-    const { claimStudy } = await alice.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { from to data chainId gasLimit } }`, { id: studyId });
+    const { claimStudy } = await alice.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { from to data chainId gasLimit } }`, {
+      id: studyId,
+    });
     expect(claimStudy.from).toBe(reader.address.toLowerCase());
     const relayed = await alice.ok(`mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash blockNumber function } }`, {
       tx: await signPrepared(reader, claimStudy),
@@ -109,7 +132,9 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     });
     expect(claimed).toMatchObject({ radiologist: reader.address.toLowerCase(), lockedBounty: locked.toString(), feeBps: 500 });
     expect((await alice.ok(`{ worklist { items { id } } }`)).worklist.items).toEqual([]);
-    expect((await alice.ok(`{ myClaims { id status lockedBounty } }`)).myClaims).toEqual([{ id: studyId, status: 'CLAIMED', lockedBounty: locked.toString() }]);
+    expect((await alice.ok(`{ myClaims { id status lockedBounty } }`)).myClaims).toEqual([
+      { id: studyId, status: 'CLAIMED', lockedBounty: locked.toString() },
+    ]);
     return locked;
   }
 
@@ -117,7 +142,10 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
   async function report(alice: GqlClient, bob: GqlClient, studyId: string) {
     const reportHash = keccak256(toUtf8Bytes('encrypted report bytes'));
     expect(
-      await bob.code(`mutation($id: ID!, $h: String!) { submitReport(studyId: $id, reportHash: $h) { data } }`, { id: studyId, h: reportHash }),
+      await bob.code(`mutation($id: ID!, $h: String!) { submitReport(studyId: $id, reportHash: $h) { data } }`, {
+        id: studyId,
+        h: reportHash,
+      }),
     ).toBe('FORBIDDEN');
     const { submitReport } = await alice.ok(
       `mutation($id: ID!, $h: String!) { submitReport(studyId: $id, reportHash: $h) { to data chainId gasLimit } }`,
@@ -162,8 +190,11 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     );
     const roClient = await signedIn(roIndex);
     const ledger = await waitFor('the ledger', async () => {
-      const d = await roClient.ok(`query($ro: String!) { roLedger(roId: $ro) { entries { kind amount studyId counterparty txHash }
-        totals { deposits escrowed payouts fees refunds withdrawals } } }`, { ro: createRo.id });
+      const d = await roClient.ok(
+        `query($ro: String!) { roLedger(roId: $ro) { entries { kind amount studyId counterparty txHash }
+        totals { deposits escrowed payouts fees refunds withdrawals } } }`,
+        { ro: createRo.id },
+      );
       return d.roLedger.entries.length >= 6 ? d.roLedger : null;
     });
     expect(ledger.entries.map((e: { kind: string }) => e.kind)).toEqual(['DEPOSIT', 'ESCROW', 'LOCK', 'FEE', 'PAYOUT', 'REFUND']);
@@ -183,7 +214,11 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     const maxBounty = 500n * USD;
     const heldBefore = (await stack.owner.token.balanceOf(stack.deployment.market)) as bigint;
     const studyId = await postStudy(RO, maxBounty);
-    await attest([[ALICE, ['CA', 'NY']], [BOB, ['CA']], [TEX, ['TX']]]);
+    await attest([
+      [ALICE, ['CA', 'NY']],
+      [BOB, ['CA']],
+      [TEX, ['TX']],
+    ]);
     await increaseTime(stack.provider, 2.5 * 3600); // 2.5 hours of waiting: two whole hours of escalation
 
     expect(await new GqlClient(stack.api).code(`{ worklist { items { id } } }`)).toBe('UNAUTHENTICATED');
@@ -205,12 +240,27 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
     await fundRo(stack, ro, 100n * USD);
     const market = owner.market.connect(ro) as typeof owner.market;
     const studyId = hexlify(randomBytes(32));
-    await mined(market.postStudy(studyId, modalityIndex('MR'), 10_000, urgencyIndex('STAT'), stateIndex('NY'), 100n * USD, ...stack.issued(ro.address, studyId)));
+    await mined(
+      market.postStudy(
+        studyId,
+        modalityIndex('MR'),
+        10_000,
+        urgencyIndex('STAT'),
+        stateIndex('NY'),
+        100n * USD,
+        ...stack.issued(ro.address, studyId),
+      ),
+    );
     const expiry = (await provider.getBlock('latest'))!.timestamp + 86400;
     // six funded accounts that play no other part in this file
-    const readers = [DEV_ROLES.treasuryRelayer, DEV_ROLES.studyIdIssuer, DEV_ROLES.admin, DEV_ROLES.roBilling[0], DEV_ROLES.spare[0], DEV_ROLES.spare[1]].map((i) =>
-      devWallet(i, provider),
-    );
+    const readers = [
+      DEV_ROLES.treasuryRelayer,
+      DEV_ROLES.studyIdIssuer,
+      DEV_ROLES.admin,
+      DEV_ROLES.roBilling[0],
+      DEV_ROLES.spare[0],
+      DEV_ROLES.spare[1],
+    ].map((i) => devWallet(i, provider));
     for (const r of readers) {
       await mined(owner.registry.attest(r.address, toMask([stateIndex('NY')]), toMask([modalityIndex('MR')]), expiry));
     }
@@ -222,7 +272,10 @@ describe('the first vertical slice over HTTP, real Postgres and a real EVM', () 
       }),
     );
     for (const c of clients)
-      await waitFor('the study in every worklist', async () => (await c.send(`{ worklist { items { id } } }`)).data?.worklist.items.length > 0);
+      await waitFor(
+        'the study in every worklist',
+        async () => (await c.send(`{ worklist { items { id } } }`)).data?.worklist.items.length > 0,
+      );
     // everyone prepares and signs while the study is still open, then all relay at once
     const signed = await Promise.all(
       clients.map(async (c, i) => {

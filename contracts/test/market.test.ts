@@ -228,7 +228,13 @@ describe('StudyMarket happy path', () => {
 async function signPermit(holder: HDNodeWallet, value: bigint, deadline: bigint, nonce?: bigint) {
   const domain = { name: 'OpenRead Test USD', version: '1', chainId: w.deployment.chainId, verifyingContract: w.deployment.token };
   const n = nonce ?? ((await w.c.token.nonces(holder.address)) as bigint);
-  const raw = await holder.signTypedData(domain, PERMIT_TYPES, { owner: holder.address, spender: w.deployment.market, value, nonce: n, deadline });
+  const raw = await holder.signTypedData(domain, PERMIT_TYPES, {
+    owner: holder.address,
+    spender: w.deployment.market,
+    value,
+    nonce: n,
+    deadline,
+  });
   return Signature.from(raw);
 }
 

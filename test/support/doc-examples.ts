@@ -1,7 +1,16 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { GraphQLSchema, IntrospectionQuery, Kind, OperationDefinitionNode, buildClientSchema, getIntrospectionQuery, parse, validate } from 'graphql';
+import {
+  GraphQLSchema,
+  IntrospectionQuery,
+  Kind,
+  OperationDefinitionNode,
+  buildClientSchema,
+  getIntrospectionQuery,
+  parse,
+  validate,
+} from 'graphql';
 
 /**
  * The documentation's examples as code: fenced blocks are read from the Markdown pages and run or validated, so the
@@ -51,7 +60,11 @@ export function namedOperations(blocks: Block[]): Map<string, string> {
 
 /** The API's schema as its clients see it (introspection over HTTP, built in this module's copy of graphql). */
 export async function fetchSchema(url: string, fetchImpl: typeof fetch = fetch): Promise<GraphQLSchema> {
-  const res = await fetchImpl(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: getIntrospectionQuery() }) });
+  const res = await fetchImpl(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: getIntrospectionQuery() }),
+  });
   const { data, errors } = (await res.json()) as { data: IntrospectionQuery; errors?: unknown[] };
   if (errors?.length) throw new Error(`introspection failed: ${JSON.stringify(errors)}`);
   return buildClientSchema(data);
@@ -94,7 +107,11 @@ export function journeyModule(pages: string[]): { source: string; operations: Ma
       const m = /^import\s*\{([\s\S]*)\}\s*from\s*'([^']+)'/.exec(stmt);
       if (m) {
         const set = named.get(m[2]) ?? new Set<string>();
-        for (const n of m[1].split(',').map((x) => x.trim()).filter(Boolean)) set.add(n);
+        for (const n of m[1]
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean))
+          set.add(n);
         named.set(m[2], set);
       } else other.add(stmt.trim().replace(/;?$/, ';'));
       return '';

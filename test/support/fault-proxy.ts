@@ -25,7 +25,12 @@ export interface FaultOptions {
  */
 export async function startFaultProxy(target: string, opts: FaultOptions = {}) {
   const rnd = seededRandom(opts.seed ?? 1);
-  const state = { rate: opts.rate ?? 0, kinds: opts.kinds ?? ALL_FAULTS, duplicateLogs: opts.duplicateLogs ?? 1, maxLogRange: opts.maxLogRange };
+  const state = {
+    rate: opts.rate ?? 0,
+    kinds: opts.kinds ?? ALL_FAULTS,
+    duplicateLogs: opts.duplicateLogs ?? 1,
+    maxLogRange: opts.maxLogRange,
+  };
   const stats: Record<string, number> = { requests: 0, rangeRefused: 0 };
   const sockets = new Set<Socket>();
 
@@ -60,9 +65,14 @@ export async function startFaultProxy(target: string, opts: FaultOptions = {}) {
           return;
         case 'rpcRateLimit':
         case 'rpcInternal': {
-          const error = kind === 'rpcRateLimit' ? { code: -32005, message: 'rate limit exceeded, try again later' } : { code: -32603, message: 'internal error' };
+          const error =
+            kind === 'rpcRateLimit'
+              ? { code: -32005, message: 'rate limit exceeded, try again later' }
+              : { code: -32603, message: 'internal error' };
           const answer = calls.map((c) => ({ jsonrpc: '2.0', id: c.id, error }));
-          return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(Array.isArray(body) ? answer : answer[0]));
+          return void res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify(Array.isArray(body) ? answer : answer[0]));
         }
         case 'truncated': {
           const text = await forward(target, raw);
@@ -73,12 +83,16 @@ export async function startFaultProxy(target: string, opts: FaultOptions = {}) {
     }
 
     if (state.maxLogRange !== undefined) {
-      const tooWide = calls.find((c) => c.method === 'eth_getLogs' && Number(c.params[0].toBlock) - Number(c.params[0].fromBlock) + 1 > state.maxLogRange!);
+      const tooWide = calls.find(
+        (c) => c.method === 'eth_getLogs' && Number(c.params[0].toBlock) - Number(c.params[0].fromBlock) + 1 > state.maxLogRange!,
+      );
       if (tooWide) {
         stats.rangeRefused++;
         const error = { code: -32602, message: `block range too large: max ${state.maxLogRange} blocks` };
         const answer = calls.map((c) => ({ jsonrpc: '2.0', id: c.id, error }));
-        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(Array.isArray(body) ? answer : answer[0]));
+        return void res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify(Array.isArray(body) ? answer : answer[0]));
       }
     }
 

@@ -56,7 +56,12 @@ export async function startChain(args: string[] = []): Promise<Chain> {
   };
 }
 
-export function indexerConfig(chain: Chain, databaseUrl: string, indexer: Partial<AppConfig['indexer']> = {}, rpcUrl = chain.anvil.rpcUrl): AppConfig {
+export function indexerConfig(
+  chain: Chain,
+  databaseUrl: string,
+  indexer: Partial<AppConfig['indexer']> = {},
+  rpcUrl = chain.anvil.rpcUrl,
+): AppConfig {
   return parseConfig({
     databaseUrl,
     rpcUrl,
@@ -120,7 +125,23 @@ export class Activity {
     let done = 0;
     for (let tries = 0; done < n && tries < n * 20; tries++) {
       const action = r.pick([
-        'post', 'post', 'post', 'claim', 'claim', 'report', 'settle', 'deposit', 'withdraw', 'attest', 'attest', 'revoke', 'param', 'dispute', 'cancel', 'time', 'release',
+        'post',
+        'post',
+        'post',
+        'claim',
+        'claim',
+        'report',
+        'settle',
+        'deposit',
+        'withdraw',
+        'attest',
+        'attest',
+        'revoke',
+        'param',
+        'dispute',
+        'cancel',
+        'time',
+        'release',
         ...(this.opts.governanceAndRoles ? ['resolve', 'role'] : []),
       ]);
       const ro = r.pick(ROS);
@@ -131,7 +152,12 @@ export class Activity {
         case 'post': {
           const id = hexlify(keccak256(toUtf8Bytes(`study-${r.int(0, 2 ** 31)}-${this.studies.length}`)));
           ok = await this.send(this.market(ro), 'postStudy', [
-            id, r.int(0, 6), r.int(5_000, 30_000), r.int(0, 2), r.int(0, 3), BigInt(r.int(10, 500)) * USD,
+            id,
+            r.int(0, 6),
+            r.int(5_000, 30_000),
+            r.int(0, 2),
+            r.int(0, 3),
+            BigInt(r.int(10, 500)) * USD,
             ...issuedFor(this.chain.deployment, devWallet(ro, this.chain.provider).address, id),
           ]);
           if (ok) this.studies.push(id);
@@ -146,14 +172,25 @@ export class Activity {
         case 'attest': {
           const expiry = BigInt((await this.chain.provider.getBlock('latest'))!.timestamp + 400 * 86400);
           // states 0..3 (the ones posts use), all modalities
-          ok = await this.send(owner.registry.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'attest', [devWallet(rad, this.chain.provider).address, 0b1111n, 0b1111111n, expiry]);
+          ok = await this.send(owner.registry.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'attest', [
+            devWallet(rad, this.chain.provider).address,
+            0b1111n,
+            0b1111111n,
+            expiry,
+          ]);
           break;
         }
         case 'revoke':
-          if (r.int(0, 3) === 0) ok = await this.send(owner.registry.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'revoke', [devWallet(rad, this.chain.provider).address]);
+          if (r.int(0, 3) === 0)
+            ok = await this.send(owner.registry.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'revoke', [
+              devWallet(rad, this.chain.provider).address,
+            ]);
           break;
         case 'param':
-          ok = await this.send(owner.parameters.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'setBaseBounty', [r.int(0, 6), BigInt(r.int(10, 100)) * USD]);
+          ok = await this.send(owner.parameters.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'setBaseBounty', [
+            r.int(0, 6),
+            BigInt(r.int(10, 100)) * USD,
+          ]);
           break;
         case 'claim':
           if (study) ok = await this.send(this.market(rad), 'claim', [study]);
@@ -162,7 +199,8 @@ export class Activity {
           if (study) {
             const s = await owner.market.getStudy(study);
             const who = RADIOLOGISTS.find((i) => devWallet(i, this.chain.provider).address === s.radiologist);
-            if (who !== undefined) ok = await this.send(this.market(who), 'submitReport', [study, keccak256(toUtf8Bytes(`report-${study}`))]);
+            if (who !== undefined)
+              ok = await this.send(this.market(who), 'submitReport', [study, keccak256(toUtf8Bytes(`report-${study}`))]);
           }
           break;
         case 'dispute':
@@ -176,7 +214,10 @@ export class Activity {
         case 'resolve': // the owner (arbiter) splits a disputed study: DisputeResolved
           if (study) {
             const s = await owner.market.getStudy(study);
-            ok = await this.send(owner.market.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'resolveDispute', [study, (BigInt(s.lockedBounty) * BigInt(r.int(0, 100))) / 100n]);
+            ok = await this.send(owner.market.connect(this.signer(DEV_ROLES.deployer)) as Contract, 'resolveDispute', [
+              study,
+              (BigInt(s.lockedBounty) * BigInt(r.int(0, 100))) / 100n,
+            ]);
           }
           break;
         case 'role': {
@@ -233,10 +274,14 @@ export async function snapshot(databaseUrl: string): Promise<Record<string, unkn
   try {
     const q = async (sql: string) => (await c.query(sql)).rows;
     return {
-      chain_events: await q(`SELECT chain_id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events ORDER BY block_number, log_index`),
+      chain_events: await q(
+        `SELECT chain_id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events ORDER BY block_number, log_index`,
+      ),
       // without the worklist's bounty ceilings: a cache the refresher keeps from chain time and the parameters (on
       // its own timer), not a projection of the events (apps/indexer/src/store/worklist.spec.ts checks it)
-      studies: (await q(`SELECT * FROM studies ORDER BY chain_id, study_id`)).map(({ bounty_ceiling, ceiling_until, ceiling_gen, ...row }) => row),
+      studies: (await q(`SELECT * FROM studies ORDER BY chain_id, study_id`)).map(
+        ({ bounty_ceiling, ceiling_until, ceiling_gen, ...row }) => row,
+      ),
       credentials: await q(`SELECT * FROM credentials ORDER BY chain_id, radiologist`),
       incentive_parameters: await q(`SELECT * FROM incentive_parameters ORDER BY chain_id, name, key`),
       ledger_entries: await q(
@@ -248,7 +293,9 @@ export async function snapshot(databaseUrl: string): Promise<Record<string, unkn
       governance_proposals: await q(`SELECT * FROM governance_proposals ORDER BY chain_id, governor, proposal_id`),
       governance_votes: await q(`SELECT * FROM governance_votes ORDER BY chain_id, governor, proposal_id, voter`),
       dao_votes: await q(`SELECT * FROM dao_votes ORDER BY chain_id, token, account`),
-      indexer_checkpoints: await q(`SELECT chain_id, stream, block_number, block_hash, block_time FROM indexer_checkpoints ORDER BY chain_id, stream`),
+      indexer_checkpoints: await q(
+        `SELECT chain_id, stream, block_number, block_hash, block_time FROM indexer_checkpoints ORDER BY chain_id, stream`,
+      ),
     };
   } finally {
     await c.end();
@@ -275,7 +322,9 @@ export function divergences(a: Record<string, unknown[]>, b: Record<string, unkn
     const n = Math.max(x.length, y.length);
     for (let i = 0; i < n; i++) {
       if (JSON.stringify(x[i]) !== JSON.stringify(y[i])) {
-        out.push(`${table}: ${x.length} vs ${y.length} rows; first difference at row ${i}: ${JSON.stringify(x[i])} vs ${JSON.stringify(y[i])}`);
+        out.push(
+          `${table}: ${x.length} vs ${y.length} rows; first difference at row ${i}: ${JSON.stringify(x[i])} vs ${JSON.stringify(y[i])}`,
+        );
         break;
       }
     }
@@ -304,5 +353,8 @@ export async function startIndexer(config: AppConfig) {
 }
 
 /** waitFor (a poll with a deadline) for the indexer tests: a longer default deadline, and `fn` may answer at once. */
-export const until = <T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 60_000): Promise<T> =>
-  waitFor(what, async () => fn(), timeoutMs);
+export const until = <T>(
+  what: string,
+  fn: () => Promise<T | null | undefined | false> | T | null | undefined | false,
+  timeoutMs = 60_000,
+): Promise<T> => waitFor(what, async () => fn(), timeoutMs);

@@ -5,20 +5,28 @@ import WebSocket from 'ws';
 /** A graphql-ws subscription over a real WebSocket to the running API, with a queue to await events from. */
 export async function subscribe<T = any>(app: INestApplication, token: string, query: string) {
   const { port } = app.getHttpServer().address() as { port: number };
-  const client = createClient({ url: `ws://127.0.0.1:${port}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${token}` }, retryAttempts: 0 });
+  const client = createClient({
+    url: `ws://127.0.0.1:${port}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    retryAttempts: 0,
+  });
   const queue: { data?: T; errors?: readonly { message: string; extensions?: Record<string, unknown> }[] }[] = [];
   let wake: (() => void) | undefined;
-  const dispose = client.subscribe<T>({ query }, {
-    next: (r) => {
-      queue.push(r as never);
-      wake?.();
+  const dispose = client.subscribe<T>(
+    { query },
+    {
+      next: (r) => {
+        queue.push(r as never);
+        wake?.();
+      },
+      error: (e) => {
+        queue.push({ errors: Array.isArray(e) ? e : [{ message: String((e as Error)?.message ?? e) }] });
+        wake?.();
+      },
+      complete: () => undefined,
     },
-    error: (e) => {
-      queue.push({ errors: Array.isArray(e) ? e : [{ message: String((e as Error)?.message ?? e) }] });
-      wake?.();
-    },
-    complete: () => undefined,
-  });
+  );
   return {
     /** the next message (data or errors), or throws after `timeoutMs` */
     async next(timeoutMs = 15_000) {

@@ -1,6 +1,14 @@
 import type { HDNodeWallet } from 'ethers';
 import {
-  encryptPayload, generateStudyKey, leaseContext, leaseDomain, leaseTerms, openSealed, roKeyContext, sealTo, signLease,
+  encryptPayload,
+  generateStudyKey,
+  leaseContext,
+  leaseDomain,
+  leaseTerms,
+  openSealed,
+  roKeyContext,
+  sealTo,
+  signLease,
 } from '#lease';
 import { GqlClient, signPrepared } from './client.js';
 import { Stack, devWallet, waitFor } from './stack.js';
@@ -11,7 +19,13 @@ export const RELAY = `mutation($tx: String!) { relayTransaction(signedTransactio
 export const FETCH = `query($id: ID!) { encryptedStudy(studyId: $id) { studyId ciphertext sha256
   lease { studyId radiologist recipientKey wrappedKey issuedAt expiresAt signer signature } } }`;
 export const postingInput = (over: Record<string, unknown> = {}) => ({
-  modality: 'CT', bodyPart: 'CHEST', difficultyBps: 12_000, urgency: 'ROUTINE', patientState: 'CA', maxBounty: (200n * USD).toString(), ...over,
+  modality: 'CT',
+  bodyPart: 'CHEST',
+  difficultyBps: 12_000,
+  urgency: 'ROUTINE',
+  patientState: 'CA',
+  maxBounty: (200n * USD).toString(),
+  ...over,
 });
 
 /** The RO side of the lease protocol for one RO: its posting wallet and its X25519 key pair. */
@@ -44,9 +58,20 @@ export class RoSide {
     const studyKey = openSealed(this.keys.privateKey, Buffer.from(pending.keyForRo, 'base64'), roKeyContext(studyId));
     const wrapped = sealTo(pending.recipientKey, studyKey, leaseContext(studyId, pending.radiologist));
     const issuedAt = (await this.stack.provider.getBlock('latest'))!.timestamp;
-    const terms = leaseTerms({ studyId, radiologist: pending.radiologist, recipientKey: pending.recipientKey, issuedAt, expiresAt: pending.expiresAt }, wrapped);
+    const terms = leaseTerms(
+      { studyId, radiologist: pending.radiologist, recipientKey: pending.recipientKey, issuedAt, expiresAt: pending.expiresAt },
+      wrapped,
+    );
     const signature = await signLease(this.wallet, leaseDomain(this.stack.deployment.chainId, this.stack.deployment.market), terms);
-    const lease = { studyId, radiologist: pending.radiologist, recipientKey: pending.recipientKey, wrappedKey: wrapped.toString('base64'), issuedAt, expiresAt: pending.expiresAt, signature };
+    const lease = {
+      studyId,
+      radiologist: pending.radiologist,
+      recipientKey: pending.recipientKey,
+      wrappedKey: wrapped.toString('base64'),
+      issuedAt,
+      expiresAt: pending.expiresAt,
+      signature,
+    };
     await roClient.ok(`mutation($l: LeaseInput!) { issueLease(lease: $l) { expiresAt } }`, { l: lease });
     return lease;
   }
@@ -54,8 +79,14 @@ export class RoSide {
 
 /** A radiologist (dev account `i`, from DEV_ROLES) claims a study once it is indexed, through the API and the relay. */
 export async function claimThroughApi(stack: Stack, c: GqlClient, i: number, studyId: string) {
-  await waitFor('the posting indexed', async () => (await c.send(`query($id: ID!) { study(id: $id) { id } }`, { id: studyId })).data?.study);
+  await waitFor(
+    'the posting indexed',
+    async () => (await c.send(`query($id: ID!) { study(id: $id) { id } }`, { id: studyId })).data?.study,
+  );
   const { claimStudy } = await c.ok(`mutation($id: ID!) { claimStudy(studyId: $id) { to data chainId gasLimit } }`, { id: studyId });
   await c.ok(RELAY, { tx: await signPrepared(devWallet(i, stack.provider), claimStudy) });
-  await waitFor('the claim indexed', async () => (await c.ok(`query($id: ID!) { study(id: $id) { status } }`, { id: studyId })).study.status === 'CLAIMED');
+  await waitFor(
+    'the claim indexed',
+    async () => (await c.ok(`query($id: ID!) { study(id: $id) { status } }`, { id: studyId })).study.status === 'CLAIMED',
+  );
 }

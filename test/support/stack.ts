@@ -1,6 +1,22 @@
 import { INestApplication, INestApplicationContext, INestMicroservice } from '@nestjs/common';
 import { mined, loadArtifact, createProvider, issuanceArgs, issueStudyId } from '#chain';
-import { DEV_ROLES, devKey, AnvilHandle, freePort, startAnvil, Deployment, GovernanceDeployment, GovernanceOptions, OpenReadContracts, contracts, deployGovernance, deployOpenRead, increaseTime, createSafe, deploySafeInfrastructure } from '#devchain';
+import {
+  DEV_ROLES,
+  devKey,
+  AnvilHandle,
+  freePort,
+  startAnvil,
+  Deployment,
+  GovernanceDeployment,
+  GovernanceOptions,
+  OpenReadContracts,
+  contracts,
+  deployGovernance,
+  deployOpenRead,
+  increaseTime,
+  createSafe,
+  deploySafeInfrastructure,
+} from '#devchain';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
 import { Contract, HDNodeWallet, JsonRpcProvider, NonceManager, Wallet } from 'ethers';
@@ -22,9 +38,16 @@ const TEN_YEARS = 10 * 365 * 86400;
  * postStudy's last two arguments (issuedUntil, issuance) for a direct call: `studyId` issued by the dev issuer to
  * `ro` on `deployment`'s market, valid for ten years (tests move chain time), via libs/chain issueStudyId.
  */
-export function issuedFor(deployment: Pick<Deployment, 'market' | 'chainId'>, ro: string, studyId: string, issuedUntil?: bigint): [bigint, string] {
+export function issuedFor(
+  deployment: Pick<Deployment, 'market' | 'chainId'>,
+  ro: string,
+  studyId: string,
+  issuedUntil?: bigint,
+): [bigint, string] {
   const key = devKey(STUDY_ID_ISSUER).privateKey;
-  return issuanceArgs(issueStudyId(key, deployment.market, deployment.chainId, ro, studyId, issuedUntil ?? BigInt(Math.floor(Date.now() / 1000) + TEN_YEARS)));
+  return issuanceArgs(
+    issueStudyId(key, deployment.market, deployment.chainId, ro, studyId, issuedUntil ?? BigInt(Math.floor(Date.now() / 1000) + TEN_YEARS)),
+  );
 }
 
 export interface Stack {
@@ -71,7 +94,12 @@ export async function startStack(
   // (the Safe from a plain wallet, before the NonceManager reads its starting nonce: deployOpenRead sets explicit nonces)
   const safeDeployer = devWallet(DEV_ROLES.deployer, provider);
   const treasury = opts.treasurySafe
-    ? await createSafe(safeDeployer, await deploySafeInfrastructure(safeDeployer), opts.treasurySafe.owners.map((i) => devWallet(i, provider).address), opts.treasurySafe.threshold)
+    ? await createSafe(
+        safeDeployer,
+        await deploySafeInfrastructure(safeDeployer),
+        opts.treasurySafe.owners.map((i) => devWallet(i, provider).address),
+        opts.treasurySafe.threshold,
+      )
     : devWallet(DEV_ROLES.treasuryOwners[0], provider).address;
   const issuer = devWallet(STUDY_ID_ISSUER, provider);
   const deployment = await deployOpenRead(deployer, { treasury, studyIdIssuer: issuer.address });
@@ -89,19 +117,30 @@ export async function startStack(
     databaseUrl: db.url,
     rpcUrl: anvil.rpcUrl,
     chainId: deployment.chainId,
-    contracts: { ...deployment, ...(governance && { governor: governance.governor, timelock: governance.timelock, membership: governance.membership }) },
+    contracts: {
+      ...deployment,
+      ...(governance && { governor: governance.governor, timelock: governance.timelock, membership: governance.membership }),
+    },
     governance: { relayerPrivateKey: governance ? devWallet(DEV_ROLES.governanceRelayer, provider).privateKey : undefined },
     treasury: { relayerPrivateKey: devWallet(DEV_ROLES.treasuryRelayer, provider).privateKey },
     // dev account #0 (the deployer) is an ADMIN: it onboards ROs. Every test client calls from 127.0.0.1, so the
     // limit per client address (nonce, login, indexerStatus) is generous unless a test asks for less
     api: {
-      port: 0, siweDomain: 'openread.test', siweUri: 'https://openread.test', adminAddresses: [devWallet(DEV_ROLES.deployer, provider).address],
-      publicRateLimitBurst: 100_000, publicRateLimitPerSecond: 1000,
+      port: 0,
+      siweDomain: 'openread.test',
+      siweUri: 'https://openread.test',
+      adminAddresses: [devWallet(DEV_ROLES.deployer, provider).address],
+      publicRateLimitBurst: 100_000,
+      publicRateLimitPerSecond: 1000,
       studyIdIssuerPrivateKey: issuer.privateKey,
       ...opts.api,
     },
     indexer: { confirmations: 0, pollMs: 100, healthPort: 0, ...opts.indexer },
-    settler: { privateKey: devWallet(DEV_ROLES.settler, provider).privateKey, pollMs: opts.settlerPollMs ?? 200, anchorIntervalMs: opts.anchorIntervalMs ?? 60_000 },
+    settler: {
+      privateKey: devWallet(DEV_ROLES.settler, provider).privateKey,
+      pollMs: opts.settlerPollMs ?? 200,
+      anchorIntervalMs: opts.anchorIntervalMs ?? 60_000,
+    },
     bus: { settlerPort: await freePort() },
     // dev account #19 pays the gas of gasless requests
     relay: { privateKey: devWallet(DEV_ROLES.relayer, provider).privateKey, pollMs: 50, ...opts.relay },
@@ -113,7 +152,17 @@ export async function startStack(
   await api.init();
   await api.listen(0, '127.0.0.1');
   const stack: Stack = {
-    config, anvil, provider, deployment, owner, api, indexer, settler, db, governance, issuer,
+    config,
+    anvil,
+    provider,
+    deployment,
+    owner,
+    api,
+    indexer,
+    settler,
+    db,
+    governance,
+    issuer,
     issued: (ro, studyId, issuedUntil) => issuedFor(deployment, ro, studyId, issuedUntil),
     async stop() {
       await stack.api.close(); // a test may have restarted the API

@@ -48,7 +48,10 @@ export class ApiModule {
               ? { req: ctx.req }
               : {
                   req: {
-                    headers: { authorization: typeof ctx.connectionParams?.authorization === 'string' ? ctx.connectionParams.authorization : undefined },
+                    headers: {
+                      authorization:
+                        typeof ctx.connectionParams?.authorization === 'string' ? ctx.connectionParams.authorization : undefined,
+                    },
                     ip: ctx.extra?.request ? addressOf(ctx.extra.request, trust) : undefined,
                   },
                 },
@@ -59,7 +62,8 @@ export class ApiModule {
               // graphql-ws 6: onNext(ctx, id, payload, args, result), onError(ctx, id, payload, errors)
               onNext: (_c: unknown, _i: unknown, _p: unknown, _a: unknown, result: { errors?: readonly GraphQLError[] }) =>
                 result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : result,
-              onError: (_c: unknown, _i: unknown, _p: unknown, errors: readonly GraphQLError[]) => errors.map((e) => formatError(e.toJSON(), e)),
+              onError: (_c: unknown, _i: unknown, _p: unknown, errors: readonly GraphQLError[]) =>
+                errors.map((e) => formatError(e.toJSON(), e)),
             } as never,
           },
           formatError,

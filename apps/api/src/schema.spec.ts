@@ -49,8 +49,9 @@ describe('GraphQL schema', () => {
   it(`matches the committed apps/api/schema.graphql (update it with \`${UPDATE}\`)`, async () => {
     const { schema } = app.get(GraphQLSchemaHost);
     const sdl = `# Generated from the code by \`${UPDATE}\`; do not edit. Reviewed as part of every API change.\n\n${printSchema(lexicographicSortSchema(schema))}\n`;
-    await expect(sdl, `The API's GraphQL schema differs from apps/api/schema.graphql: run \`${UPDATE}\` and commit the file`).toMatchFileSnapshot(
-      '../schema.graphql',
-    );
+    await expect(
+      sdl,
+      `The API's GraphQL schema differs from apps/api/schema.graphql: run \`${UPDATE}\` and commit the file`,
+    ).toMatchFileSnapshot('../schema.graphql');
   });
 });

@@ -3,7 +3,17 @@
  * queued, executed or canceled; the pipeline stores them and the parameter history names the proposal.
  */
 import { mined, issuanceArgs, issueStudyId, VOTE_SUPPORT, createProvider, descriptionHash, parameterProposal, signBallot } from '#chain';
-import { ANVIL_MNEMONIC, contracts, deployGovernance, deployOpenRead, governanceContracts, increaseTime, startAnvil, type AnvilHandle, type GovernanceDeployment } from '#devchain';
+import {
+  ANVIL_MNEMONIC,
+  contracts,
+  deployGovernance,
+  deployOpenRead,
+  governanceContracts,
+  increaseTime,
+  startAnvil,
+  type AnvilHandle,
+  type GovernanceDeployment,
+} from '#devchain';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HDNodeWallet, Mnemonic, id as keccakId, type JsonRpcProvider } from 'ethers';
 import { DataSource } from 'typeorm';
@@ -69,7 +79,17 @@ beforeAll(async () => {
   await mined(c(wallet(0)).token.mint(ro.address, 100_000_000n));
   await mined(c(ro).token.approve(deployment.market, 100_000_000n));
   await mined(c(ro).market.deposit(100_000_000n));
-  await mined(c(ro).market.postStudy(DISPUTED, 1, 10000, 0, 4, 100_000_000n, ...issuanceArgs(issueStudyId(wallet(11).privateKey, deployment.market, chainId, ro.address, DISPUTED, 4_000_000_000n))));
+  await mined(
+    c(ro).market.postStudy(
+      DISPUTED,
+      1,
+      10000,
+      0,
+      4,
+      100_000_000n,
+      ...issuanceArgs(issueStudyId(wallet(11).privateKey, deployment.market, chainId, ro.address, DISPUTED, 4_000_000_000n)),
+    ),
+  );
   await mined(c(rad).market.claim(DISPUTED));
   await mined(c(rad).market.submitReport(DISPUTED, keccakId('report')));
   await mined(c(ro).market.dispute(DISPUTED));
@@ -117,8 +137,12 @@ describe('governance indexing', () => {
     expect(executed.eta).toBeGreaterThan(executed.voteEnd);
     expect(executed.executedAt).toBeGreaterThanOrEqual(executed.eta!);
     expect(executed.actions).toHaveLength(1);
-    expect(executed.actions[0].target).toBe((await repo.proposal(chainId, g.governor.toLowerCase(), executed.proposalId))!.actions[0].target);
-    const votes = await db.query(`SELECT voter, support, reason FROM governance_votes WHERE proposal_id = $1 ORDER BY block_number`, [executed.proposalId]);
+    expect(executed.actions[0].target).toBe(
+      (await repo.proposal(chainId, g.governor.toLowerCase(), executed.proposalId))!.actions[0].target,
+    );
+    const votes = await db.query(`SELECT voter, support, reason FROM governance_votes WHERE proposal_id = $1 ORDER BY block_number`, [
+      executed.proposalId,
+    ]);
     expect(votes.map((v: { voter: string; support: number; reason: string }) => [v.voter, v.support, v.reason])).toEqual([
       [wallet(2).address.toLowerCase(), 1, 'fair'],
       [wallet(3).address.toLowerCase(), 1, ''],

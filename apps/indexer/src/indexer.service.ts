@@ -236,7 +236,8 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
       const s = this.status;
       let ok: boolean;
       if (path === '/health') ok = s.state !== 'halted';
-      else if (path === '/ready') ok = s.role === 'writer' && s.state === 'live' && (s.lagBlocks ?? Infinity) <= this.config.indexer.readyLagBlocks;
+      else if (path === '/ready')
+        ok = s.role === 'writer' && s.state === 'live' && (s.lagBlocks ?? Infinity) <= this.config.indexer.readyLagBlocks;
       else {
         res.writeHead(404).end();
         return;

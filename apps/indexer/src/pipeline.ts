@@ -126,7 +126,8 @@ export class IndexerPipeline {
     const pre = this.prefetched;
     this.prefetched = null;
     let fetched: Fetched;
-    if (pre && pre.from === from && pre.to === to && to <= finalized) fetched = await pre.data.catch(() => this.fetchRange(from, to, finalized));
+    if (pre && pre.from === from && pre.to === to && to <= finalized)
+      fetched = await pre.data.catch(() => this.fetchRange(from, to, finalized));
     else fetched = await this.fetchRange(from, to, finalized);
     const { logs, headers, window } = fetched;
     lap('logs');
@@ -137,7 +138,8 @@ export class IndexerPipeline {
       throw new ChainMovedError(`block ${from} does not build on the checkpoint ${cp.blockNumber} (reorg in progress)`);
     for (const n of window) {
       const prev = headers.get(n - 1);
-      if (prev && headers.get(n)!.parentHash !== prev.blockHash) throw new ChainMovedError(`blocks ${n - 1} and ${n} do not link (reorg in progress)`);
+      if (prev && headers.get(n)!.parentHash !== prev.blockHash)
+        throw new ChainMovedError(`blocks ${n - 1} and ${n} do not link (reorg in progress)`);
     }
     for (const l of logs) {
       if (headers.get(Number(l.blockNumber))!.blockHash !== l.blockHash.toLowerCase())
@@ -185,7 +187,8 @@ export class IndexerPipeline {
     const logs = (
       await this.rpc.logs(this.decoder.addresses, from, to).catch((e: Error) => {
         // the chain got shorter between eth_blockNumber and eth_getLogs (a reorg under way)
-        if (/block height is \d+ but requested was|header not found|unknown block|block not found/i.test(e.message)) throw new ChainMovedError(e.message);
+        if (/block height is \d+ but requested was|header not found|unknown block|block not found/i.test(e.message))
+          throw new ChainMovedError(e.message);
         throw e;
       })
     ).filter((l) => !l.removed);
@@ -227,7 +230,9 @@ export class IndexerPipeline {
     }
     const depth = cp.blockNumber - ancestor.blockNumber;
     const { removed } = await writer.rollback(ancestor);
-    this.logger.warn(`reorg at block ${cp.blockNumber} (${seen}): rolled back ${depth} block(s) to ${ancestor.blockNumber}, ${removed} event(s) undone`);
+    this.logger.warn(
+      `reorg at block ${cp.blockNumber} (${seen}): rolled back ${depth} block(s) to ${ancestor.blockNumber}, ${removed} event(s) undone`,
+    );
     return { ancestor: ancestor.blockNumber, depth, removed };
   }
 }

@@ -56,13 +56,20 @@ export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplica
     const head = await this.verify(Number(lastSeq), lastHead.toLowerCase());
     if (head.seq === Number(lastSeq)) return null;
     const { row } = await this.outbox.enqueueCall({
-      chainId: this.config.chainId, purpose: 'anchor', sender: this.sender!, target: this.config.contracts.accessLogAnchor!,
-      function: 'anchor', data: this.anchor.interface.encodeFunctionData('anchor', [head.seq, head.hash]), dedupeKey: 'anchor',
+      chainId: this.config.chainId,
+      purpose: 'anchor',
+      sender: this.sender!,
+      target: this.config.contracts.accessLogAnchor!,
+      function: 'anchor',
+      data: this.anchor.interface.encodeFunctionData('anchor', [head.seq, head.hash]),
+      dedupeKey: 'anchor',
     });
     this.transactions.kick();
     const done = await this.outbox.settled(row.id, 60_000, this.config.relay.pollMs);
     if (done.status !== 'MINED' || done.data !== row.data)
-      throw new Error(`anchor transaction (outbox row ${row.id}) ${done.status === 'MINED' ? 'anchored another head' : `is ${done.status}: ${done.errorMessage ?? ''}`}`);
+      throw new Error(
+        `anchor transaction (outbox row ${row.id}) ${done.status === 'MINED' ? 'anchored another head' : `is ${done.status}: ${done.errorMessage ?? ''}`}`,
+      );
     this.logger.log(`access log anchored up to seq ${head.seq} in block ${done.blockNumber}`);
     return head.seq;
   }

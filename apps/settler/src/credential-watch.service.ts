@@ -31,8 +31,10 @@ export class CredentialWatchService implements OnApplicationBootstrap, OnApplica
     private readonly repo: CredentialRepository,
   ) {
     this.provider = createProvider(config.rpcUrl);
-    this.loop = new PollingLoop(() => this.tick(), config.settler.credentialWatchMs, (e) =>
-      this.logger.error(`credential watch failed: ${e.message.split('\n')[0]}`),
+    this.loop = new PollingLoop(
+      () => this.tick(),
+      config.settler.credentialWatchMs,
+      (e) => this.logger.error(`credential watch failed: ${e.message.split('\n')[0]}`),
     );
   }
 

@@ -28,7 +28,11 @@ export class PruneService implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly auth: AuthRepository,
     private readonly relays: RelayOutboxRepository,
   ) {
-    this.loop = new PollingLoop(() => this.pass(), config.api.pruneIntervalMs, (e) => this.logger.error(`prune pass failed: ${e.message}`));
+    this.loop = new PollingLoop(
+      () => this.pass(),
+      config.api.pruneIntervalMs,
+      (e) => this.logger.error(`prune pass failed: ${e.message}`),
+    );
   }
 
   onApplicationBootstrap(): void {

@@ -3,7 +3,15 @@ import { Interface, JsonRpcProvider, Transaction, Wallet, solidityPacked } from 
 import { DataSource, QueryRunner } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { classifyChainError, createProvider, loadArtifact } from '#chain';
-import { type GaslessRow, OUTBOX_QUEUED, OutboxListener, type OutboxPurpose, type RelayAttempt, RelayOutboxRepository, type RelayRow } from '#db';
+import {
+  type GaslessRow,
+  OUTBOX_QUEUED,
+  OutboxListener,
+  type OutboxPurpose,
+  type RelayAttempt,
+  RelayOutboxRepository,
+  type RelayRow,
+} from '#db';
 
 const bump = (v: bigint) => (v * 1125n) / 1000n + 1n; // replacement: +12.5 % (nodes want at least +10 %)
 /** replacements stop raising the fee at this multiple of the first attempt's (then the same bytes are re-broadcast) */
@@ -12,7 +20,11 @@ const max = (a: bigint, b: bigint) => (a > b ? a : b);
 
 /** A refusal found when simulating a row at send time: recorded on the row, nothing is sent. */
 class Refused extends Error {
-  constructor(readonly code: string, message: string, readonly reason: string | null) {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly reason: string | null,
+  ) {
     super(message);
   }
 }
@@ -46,11 +58,7 @@ export class TransactionSender implements OnApplicationBootstrap, OnApplicationS
   /** rows queued by any process (the API) wake the lane of their key at once */
   private readonly queued: OutboxListener;
 
-  constructor(
-    @Inject(APP_CONFIG) config: AppConfig,
-    outbox: RelayOutboxRepository,
-    db: DataSource,
-  ) {
+  constructor(@Inject(APP_CONFIG) config: AppConfig, outbox: RelayOutboxRepository, db: DataSource) {
     this.provider = createProvider(config.rpcUrl);
     // one lane per distinct key: a key configured for several purposes sends them all, from one nonce sequence
     const keys = new Map<string, { key: string; purposes: Set<OutboxPurpose> }>();
@@ -67,7 +75,12 @@ export class TransactionSender implements OnApplicationBootstrap, OnApplicationS
     add(config.settler.privateKey, 'settlement');
     for (const { key, purposes } of keys.values())
       this.lanes.push(new SenderLane(config, outbox, db, new Wallet(key, this.provider), purposes.has('gasless'), this.logger));
-    this.queued = new OutboxListener(config.databaseUrl, OUTBOX_QUEUED, (sender) => this.kick(sender), (m) => this.logger.warn(m));
+    this.queued = new OutboxListener(
+      config.databaseUrl,
+      OUTBOX_QUEUED,
+      (sender) => this.kick(sender),
+      (m) => this.logger.warn(m),
+    );
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -122,7 +135,10 @@ class SenderLane {
     this.wake?.();
     await this.loop;
     // the lock belongs to the pooled connection, not to this object: give it up before the connection goes back
-    if (this.locked) await this.lock?.query(`SELECT pg_advisory_unlock(hashtext('openread-relayer:' || $1))`, [this.wallet.address]).catch(() => undefined);
+    if (this.locked)
+      await this.lock
+        ?.query(`SELECT pg_advisory_unlock(hashtext('openread-relayer:' || $1))`, [this.wallet.address])
+        .catch(() => undefined);
     await this.lock?.release().catch(() => undefined);
   }
 
@@ -192,7 +208,8 @@ class SenderLane {
     }
     const g = row as GaslessRow;
     const forwarder = this.config.contracts.forwarder;
-    if (!forwarder || g.forwarder.toLowerCase() !== forwarder.toLowerCase()) throw new Refused('CONFLICT', 'the request is for another forwarder', null);
+    if (!forwarder || g.forwarder.toLowerCase() !== forwarder.toLowerCase())
+      throw new Refused('CONFLICT', 'the request is for another forwarder', null);
     const block = await this.provider.getBlock('latest');
     if (g.deadline <= block!.timestamp) throw new Refused('BAD_INPUT', 'the request expired before it could be sent', null);
     const data = this.forwarder.encodeFunctionData('execute', [
@@ -246,13 +263,18 @@ class SenderLane {
       return true;
     }
     if (minedNonces > row.relayerNonce!) {
-      this.logger.warn(`nonce ${row.relayerNonce} of ${this.address} was used by a transaction that is not outbox row ${row.id}'s: sending it again with a new nonce`);
+      this.logger.warn(
+        `nonce ${row.relayerNonce} of ${this.address} was used by a transaction that is not outbox row ${row.id}'s: sending it again with a new nonce`,
+      );
       await this.outbox.requeue(row.id);
       return false;
     }
     const last = row.attempts.at(-1)!;
     const first = row.attempts[0];
-    if (Date.now() - last.sentAt >= this.config.relay.replaceAfterMs && BigInt(last.maxFeePerGas) < BigInt(first.maxFeePerGas) * MAX_FEE_GROWTH) {
+    if (
+      Date.now() - last.sentAt >= this.config.relay.replaceAfterMs &&
+      BigInt(last.maxFeePerGas) < BigInt(first.maxFeePerGas) * MAX_FEE_GROWTH
+    ) {
       // stuck: the same transaction again, same nonce, higher fees
       const tx = Transaction.from(row.rawTx!);
       const fees = await this.provider.getFeeData();
@@ -262,7 +284,9 @@ class SenderLane {
         max(bump(BigInt(last.maxPriorityFeePerGas)), fees.maxPriorityFeePerGas ?? 0n),
       );
       await this.outbox.replaced(row.id, replacement.raw, replacement.attempt);
-      this.logger.log(`replaced outbox row ${row.id} (nonce ${row.relayerNonce} of ${this.address}) after ${row.attempts.length} attempt(s)`);
+      this.logger.log(
+        `replaced outbox row ${row.id} (nonce ${row.relayerNonce} of ${this.address}) after ${row.attempts.length} attempt(s)`,
+      );
       await this.broadcast(replacement.raw);
     } else if (!(await this.provider.getTransaction(last.hash))) {
       // stored but never broadcast (crash in between) or dropped by the node: send the same bytes again
@@ -277,10 +301,18 @@ class SenderLane {
     maxPriorityFeePerGas: bigint,
   ): Promise<{ raw: string; attempt: RelayAttempt }> {
     const raw = await this.wallet.signTransaction({
-      type: 2, chainId: this.config.chainId, value: 0n, ...tx, maxFeePerGas, maxPriorityFeePerGas: maxPriorityFeePerGas > maxFeePerGas ? maxFeePerGas : maxPriorityFeePerGas,
+      type: 2,
+      chainId: this.config.chainId,
+      value: 0n,
+      ...tx,
+      maxFeePerGas,
+      maxPriorityFeePerGas: maxPriorityFeePerGas > maxFeePerGas ? maxFeePerGas : maxPriorityFeePerGas,
     });
     const hash = Transaction.from(raw).hash!;
-    return { raw, attempt: { hash, maxFeePerGas: maxFeePerGas.toString(), maxPriorityFeePerGas: maxPriorityFeePerGas.toString(), sentAt: Date.now() } };
+    return {
+      raw,
+      attempt: { hash, maxFeePerGas: maxFeePerGas.toString(), maxPriorityFeePerGas: maxPriorityFeePerGas.toString(), sentAt: Date.now() },
+    };
   }
 
   private async broadcast(raw: string): Promise<void> {
@@ -288,7 +320,11 @@ class SenderLane {
       await this.provider.broadcastTransaction(raw);
     } catch (e) {
       // already known / nonce too low (an earlier attempt got mined): the watch settles it from the receipts
-      this.logger.warn(`broadcast refused: ${String((e as Error).message).split('\n')[0].slice(0, 160)}`);
+      this.logger.warn(
+        `broadcast refused: ${String((e as Error).message)
+          .split('\n')[0]
+          .slice(0, 160)}`,
+      );
     }
   }
 }

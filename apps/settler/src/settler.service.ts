@@ -30,7 +30,11 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
     if (!config.settler.privateKey) throw new Error('the settler needs SETTLER_PRIVATE_KEY (a funded account)');
     this.sender = new Wallet(config.settler.privateKey).address;
     this.provider = createProvider(config.rpcUrl);
-    this.loop = new PollingLoop(() => this.tick(), config.settler.pollMs, (e) => this.logger.error(`settler pass failed: ${e.message}`));
+    this.loop = new PollingLoop(
+      () => this.tick(),
+      config.settler.pollMs,
+      (e) => this.logger.error(`settler pass failed: ${e.message}`),
+    );
   }
 
   onApplicationBootstrap(): void {
@@ -57,8 +61,13 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
         if (this.loop.isStopped) break;
         const fn = action === 'SETTLE' ? 'settle' : 'releaseExpiredLease';
         const { created } = await this.outbox.enqueueCall({
-          chainId: this.config.chainId, purpose: 'settlement', sender: this.sender, target: this.config.contracts.market,
-          function: fn, data: this.market.encodeFunctionData(fn, [studyId]), dedupeKey: `${fn}:${studyId.toLowerCase()}`,
+          chainId: this.config.chainId,
+          purpose: 'settlement',
+          sender: this.sender,
+          target: this.config.contracts.market,
+          function: fn,
+          data: this.market.encodeFunctionData(fn, [studyId]),
+          dedupeKey: `${fn}:${studyId.toLowerCase()}`,
         });
         if (created) queued++;
       }

@@ -126,9 +126,17 @@ export const configSchema = z.object({
       .string()
       .min(32, 'must be at least 32 characters')
       .optional()
-      .describe('secret (≥ 32 characters) for the HMAC under which client addresses are stored; unset = a random key per process. Set the same one on every API instance to share their client buckets'),
-    trustProxy: trustProxy.describe('proxies allowed to name the client in `X-Forwarded-For`: a hop count, or comma-separated addresses/subnets (`loopback`, `10.0.0.0/8`, …). Unset: trust none, the TCP peer is the client and the header cannot be spoofed; `true` is refused'),
-    pruneIntervalMs: int(100).default(60_000).describe('how often the worker (settler) prunes full rate-limit buckets, expired nonces and sessions, and old final outbox rows, ms'),
+      .describe(
+        'secret (≥ 32 characters) for the HMAC under which client addresses are stored; unset = a random key per process. Set the same one on every API instance to share their client buckets',
+      ),
+    trustProxy: trustProxy.describe(
+      'proxies allowed to name the client in `X-Forwarded-For`: a hop count, or comma-separated addresses/subnets (`loopback`, `10.0.0.0/8`, …). Unset: trust none, the TCP peer is the client and the header cannot be spoofed; `true` is refused',
+    ),
+    pruneIntervalMs: int(100)
+      .default(60_000)
+      .describe(
+        'how often the worker (settler) prunes full rate-limit buckets, expired nonces and sessions, and old final outbox rows, ms',
+      ),
     pruneBatchSize: int(1, 100_000).default(1000).describe('rows per DELETE while pruning (each batch its own short transaction)'),
     feedPollMs: int(10)
       .default(1000)
@@ -193,19 +201,35 @@ export const configSchema = z.object({
         .describe('funded key that relays gasless votes (castVoteBySig) and sends queue / execute (npm start: dev account #8)'),
     })
     .default({}),
-  relay: z.object({
-    privateKey: privateKey.optional().describe('the funded account that pays the gas of gasless claims, reports and withdrawals (npm start: dev account #19); unset = no gasless requests'),
-    spendLimitWei: z.coerce
-      .bigint()
-      .nonnegative()
-      .default(50_000_000_000_000_000n)
-      .describe('most wei the relayer spends on one radiologist in 24 h (0.05 ETH by default; worst case reserved when queued, actual once mined)'),
-    replaceAfterMs: int(100).default(30_000).describe('a relayed transaction not mined after this long is replaced (same nonce, fee +12.5 %, at most 10× the first), ms'),
-    pollMs: int(10).default(250).describe("how often the worker's sender looks at the transaction outbox (and, at least every 100 ms, how often a waiting API request re-reads its row), ms"),
-    retentionHours: int(RELAY_SPEND_WINDOW_HOURS, 24 * 3650)
-      .default(7 * 24)
-      .describe('final relay requests (mined, reverted, refused) are deleted this long after their last change; at least 24 (the spend window)'),
-  }).prefault({}),
+  relay: z
+    .object({
+      privateKey: privateKey
+        .optional()
+        .describe(
+          'the funded account that pays the gas of gasless claims, reports and withdrawals (npm start: dev account #19); unset = no gasless requests',
+        ),
+      spendLimitWei: z.coerce
+        .bigint()
+        .nonnegative()
+        .default(50_000_000_000_000_000n)
+        .describe(
+          'most wei the relayer spends on one radiologist in 24 h (0.05 ETH by default; worst case reserved when queued, actual once mined)',
+        ),
+      replaceAfterMs: int(100)
+        .default(30_000)
+        .describe('a relayed transaction not mined after this long is replaced (same nonce, fee +12.5 %, at most 10× the first), ms'),
+      pollMs: int(10)
+        .default(250)
+        .describe(
+          "how often the worker's sender looks at the transaction outbox (and, at least every 100 ms, how often a waiting API request re-reads its row), ms",
+        ),
+      retentionHours: int(RELAY_SPEND_WINDOW_HOURS, 24 * 3650)
+        .default(7 * 24)
+        .describe(
+          'final relay requests (mined, reverted, refused) are deleted this long after their last change; at least 24 (the spend window)',
+        ),
+    })
+    .prefault({}),
   treasury: z
     .object({
       relayerPrivateKey: privateKey

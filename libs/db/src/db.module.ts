@@ -19,9 +19,20 @@ import { StudyFeedRepository } from './studies/study-feed.repository.js';
 import { TreasuryRepository } from './treasury/treasury.repository.js';
 
 const repositories = [
-  AuthRepository, CheckpointRepository, LedgerRepository, RoleRepository, StudyRepository,
-  RoRepository, StudyVaultRepository, AccessLogRepository, CredentialRepository, GovernanceRepository, InboxRepository,
-  RateLimitRepository, RelayOutboxRepository, StudyFeedRepository,
+  AuthRepository,
+  CheckpointRepository,
+  LedgerRepository,
+  RoleRepository,
+  StudyRepository,
+  RoRepository,
+  StudyVaultRepository,
+  AccessLogRepository,
+  CredentialRepository,
+  GovernanceRepository,
+  InboxRepository,
+  RateLimitRepository,
+  RelayOutboxRepository,
+  StudyFeedRepository,
   TreasuryRepository,
 ];
 

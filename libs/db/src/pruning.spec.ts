@@ -44,7 +44,10 @@ describe('pruning on real Postgres: what must go goes, what must stay stays', ()
       for (let i = 0; i < 25; i++) await buckets.take(addr(i), 'Query.worklist', SPEC);
       await age('rate_limit_buckets', 6); // idle 6 s > 10 / 2: full again
       for (let i = 100; i < 103; i++) await buckets.take(addr(i), 'Query.worklist', SPEC); // just used: not full
-      await db.query(`UPDATE rate_limit_buckets SET refilled_at = clock_timestamp() - interval '4 seconds', tokens = 0 WHERE account = $1`, [addr(100)]);
+      await db.query(
+        `UPDATE rate_limit_buckets SET refilled_at = clock_timestamp() - interval '4 seconds', tokens = 0 WHERE account = $1`,
+        [addr(100)],
+      );
       expect(await buckets.pruneFull('account', SPEC, { batchSize: 10 })).toBe(25);
       const left = await db.query(`SELECT account FROM rate_limit_buckets ORDER BY account`);
       expect(left.map((r: { account: string }) => r.account)).toEqual([addr(100), addr(101), addr(102)]);
@@ -80,7 +83,9 @@ describe('pruning on real Postgres: what must go goes, what must stay stays', ()
         await other.end();
       }
       const left = await db.query(`SELECT client FROM rate_limit_client_buckets`);
-      expect(left.map((r: { client: Buffer }) => r.client.toString('hex')).sort()).toEqual([keys[0], fresh].map((k) => k.toString('hex')).sort());
+      expect(left.map((r: { client: Buffer }) => r.client.toString('hex')).sort()).toEqual(
+        [keys[0], fresh].map((k) => k.toString('hex')).sort(),
+      );
       // the next pass takes the one that was locked
       expect(await buckets.pruneFull('client', SPEC, { batchSize: 5 })).toBe(1);
     });
@@ -145,7 +150,12 @@ describe('pruning on real Postgres: what must go goes, what must stay stays', ()
       reservedWei,
     });
     /** a queued row moved to `status`, created `createdHoursAgo` and last changed `updatedHoursAgo` */
-    const row = async (status: string, createdHoursAgo: number, updatedHoursAgo = createdHoursAgo, opts: { signer?: string; costWei?: bigint; chainId?: number } = {}) => {
+    const row = async (
+      status: string,
+      createdHoursAgo: number,
+      updatedHoursAgo = createdHoursAgo,
+      opts: { signer?: string; costWei?: bigint; chainId?: number } = {},
+    ) => {
       const q = await relays.enqueue(request(opts.signer ?? addr(0x51), 1000n, opts.chainId), 10n ** 30n);
       if (q.kind !== 'queued') throw new Error(q.kind);
       await db.query(
@@ -162,12 +172,7 @@ describe('pruning on real Postgres: what must go goes, what must stay stays', ()
     });
 
     it('deletes final rows older than the retention and keeps pending ones, recent ones and other chains', async () => {
-      const gone = [
-        await row('MINED', 200),
-        await row('REVERTED', 200),
-        await row('FAILED', 200),
-        await row('MINED', 400, 300),
-      ];
+      const gone = [await row('MINED', 200), await row('REVERTED', 200), await row('FAILED', 200), await row('MINED', 400, 300)];
       const stay = [
         await row('QUEUED', 400), // pending, however old
         await row('SENT', 400), // in flight (a replacement may still be due)

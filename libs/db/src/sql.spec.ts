@@ -28,14 +28,20 @@ describe('sql helper (named parameters) on real Postgres', () => {
   });
 
   it('queryRows answers the rows of a SELECT or INSERT … RETURNING, typed by the caller', async () => {
-    const inserted = await queryRows<{ id: number }>(db, sql`INSERT INTO sql_helper_t VALUES (${1}, ${'one'}), (${2}, ${'two'}) RETURNING id`);
+    const inserted = await queryRows<{ id: number }>(
+      db,
+      sql`INSERT INTO sql_helper_t VALUES (${1}, ${'one'}), (${2}, ${'two'}) RETURNING id`,
+    );
     expect(inserted.map((r) => r.id)).toEqual([1, 2]);
     const rows = await queryRows<{ label: string }>(db, sql`SELECT label FROM sql_helper_t WHERE id IN (${join([1, 2])}) ORDER BY id`);
     expect(rows).toEqual([{ label: 'one' }, { label: 'two' }]);
   });
 
   it('execute answers the rows and the count of an UPDATE or DELETE (TypeORM answers [rows, count] for those)', async () => {
-    expect(await execute<{ id: number }>(db, sql`UPDATE sql_helper_t SET label = ${'uno'} WHERE id = ${1} RETURNING id`)).toEqual({ rows: [{ id: 1 }], count: 1 });
+    expect(await execute<{ id: number }>(db, sql`UPDATE sql_helper_t SET label = ${'uno'} WHERE id = ${1} RETURNING id`)).toEqual({
+      rows: [{ id: 1 }],
+      count: 1,
+    });
     expect(await execute(db, sql`UPDATE sql_helper_t SET label = label WHERE id > ${0}`)).toEqual({ rows: [], count: 2 });
     expect(await queryRows<{ id: number }>(db, sql`DELETE FROM sql_helper_t WHERE id = ${2} RETURNING id`)).toEqual([{ id: 2 }]);
     expect(await execute(db, sql`DELETE FROM sql_helper_t WHERE id = ${99}`)).toEqual({ rows: [], count: 0 });

@@ -29,7 +29,9 @@ export class AuthGuard implements CanActivate {
     const { req } = gql.getContext<GqlContext>();
     const info = gql.getInfo<{ parentType: { name: string }; fieldName: string }>();
     // only root operations spend tokens (every root field, so aliases do not multiply the budget)
-    const operation = ['Query', 'Mutation', 'Subscription'].includes(info.parentType.name) ? `${info.parentType.name}.${info.fieldName}` : null;
+    const operation = ['Query', 'Mutation', 'Subscription'].includes(info.parentType.name)
+      ? `${info.parentType.name}.${info.fieldName}`
+      : null;
     // public operations (nonce, login, indexerStatus) are limited per client address, never per account: a session
     // must not buy more sign-in attempts than the address has
     if (access.kind === 'public') {

@@ -60,9 +60,7 @@ export class AuthService {
 
     const token = randomBytes(32).toString('base64url');
     const ttl = this.config.api.sessionTtlSeconds * 1000;
-    const expiresAt = new Date(
-      Math.min(now + ttl, siwe.expirationTime ? Date.parse(siwe.expirationTime) : Number.POSITIVE_INFINITY),
-    );
+    const expiresAt = new Date(Math.min(now + ttl, siwe.expirationTime ? Date.parse(siwe.expirationTime) : Number.POSITIVE_INFINITY));
     const address = siwe.address.toLowerCase();
     await this.repo.createSession(hashToken(token), address, chainId, expiresAt);
     return { token, address, expiresAt };

@@ -45,9 +45,14 @@ describe('SIWE sign-in against mutated and replayed messages', () => {
     ds = await createDataSource(db.url).initialize();
     const zero = '0x' + '0'.repeat(40);
     const config = parseConfig({
-      databaseUrl: db.url, rpcUrl: anvil.rpcUrl, chainId: 31337,
+      databaseUrl: db.url,
+      rpcUrl: anvil.rpcUrl,
+      chainId: 31337,
       contracts: { token: zero, parameters: zero, registry: zero, market: zero, deployBlock: 0 },
-      api: { siweDomain: DOMAIN, siweUri: URI }, indexer: {}, settler: {}, bus: {},
+      api: { siweDomain: DOMAIN, siweUri: URI },
+      indexer: {},
+      settler: {},
+      bus: {},
     });
     chainId = config.chainId;
     chain = new ChainService(config);
@@ -125,18 +130,33 @@ describe('SIWE sign-in against mutated and replayed messages', () => {
 
     // 1. well-signed messages that break one rule each (fresh, valid nonce: only the broken rule can refuse them)
     const semantic: [string, (f: Partial<SiweMessage>) => Partial<SiweMessage> | Promise<Partial<SiweMessage>>][] = [
-      ['other domain', (f) => ({ ...f, domain: rnd.pick(['evil.test', 'openread.test.evil.com', 'OPENREAD.TEST', 'openread.test:443', 'xopenread.test']) })],
-      ['other uri', (f) => ({ ...f, uri: rnd.pick(['https://evil.test', 'https://openread.test.evil.com', 'http://openread.test', 'https://openread.testx/login']) })],
+      [
+        'other domain',
+        (f) => ({
+          ...f,
+          domain: rnd.pick(['evil.test', 'openread.test.evil.com', 'OPENREAD.TEST', 'openread.test:443', 'xopenread.test']),
+        }),
+      ],
+      [
+        'other uri',
+        (f) => ({
+          ...f,
+          uri: rnd.pick(['https://evil.test', 'https://openread.test.evil.com', 'http://openread.test', 'https://openread.testx/login']),
+        }),
+      ],
       ['other chain', (f) => ({ ...f, chainId: rnd.pick([1, 5, 137, 31338, 0x7a69 + 1]) })],
       ['issued in the future', (f) => ({ ...f, issuedAt: new Date(now + rnd.int(120, 10 ** 7) * 1000).toISOString() })],
       ['expired', (f) => ({ ...f, expirationTime: new Date(now - rnd.int(1, 10 ** 7) * 1000).toISOString() })],
       ['not yet valid', (f) => ({ ...f, notBefore: new Date(now + rnd.int(120, 10 ** 7) * 1000).toISOString() })],
       ['unknown nonce', (f) => ({ ...f, nonce: Buffer.from(Array.from({ length: 16 }, () => rnd.int(0, 255))).toString('hex') })],
-      ['expired nonce', async (f) => {
-        const nonce = Buffer.from(Array.from({ length: 16 }, () => rnd.int(0, 255))).toString('hex');
-        await repo.createNonce(nonce, -rnd.int(1, 3600));
-        return { ...f, nonce };
-      }],
+      [
+        'expired nonce',
+        async (f) => {
+          const nonce = Buffer.from(Array.from({ length: 16 }, () => rnd.int(0, 255))).toString('hex');
+          await repo.createNonce(nonce, -rnd.int(1, 3600));
+          return { ...f, nonce };
+        },
+      ],
       // (the owner's key legitimately signs for both the owner and its account, so "another" is one it does not control)
       ['names another account', (f) => ({ ...f, address: rnd.pick([stranger.address, Wallet.createRandom().address]) })],
     ];
@@ -150,10 +170,12 @@ describe('SIWE sign-in against mutated and replayed messages', () => {
     }
 
     // 2. tampered bytes of a correctly signed message or of its signature, not re-signed
-    const base = await Promise.all(signers.map(async (s) => {
-      const message = build(await fields(s));
-      return { message, signature: await s.sign(message) };
-    }));
+    const base = await Promise.all(
+      signers.map(async (s) => {
+        const message = build(await fields(s));
+        return { message, signature: await s.sign(message) };
+      }),
+    );
     const flip = (s: string, alphabet: string) => {
       const i = rnd.int(0, s.length - 1);
       let c = s[i];
@@ -164,10 +186,18 @@ describe('SIWE sign-in against mutated and replayed messages', () => {
     for (let i = 0; i < 1000 * SCALE; i++) {
       const { message, signature } = rnd.pick(base);
       switch (rnd.int(0, 4)) {
-        case 0: await check('message byte', flip(message, printable), signature); break;
-        case 1: await check('signature byte', message, '0x' + flip(signature.slice(2), '0123456789abcdef')); break;
-        case 2: await check('truncated signature', message, signature.slice(0, rnd.int(0, signature.length - 1))); break;
-        case 3: await check('truncated message', message.slice(0, rnd.int(0, message.length - 1)), signature); break;
+        case 0:
+          await check('message byte', flip(message, printable), signature);
+          break;
+        case 1:
+          await check('signature byte', message, '0x' + flip(signature.slice(2), '0123456789abcdef'));
+          break;
+        case 2:
+          await check('truncated signature', message, signature.slice(0, rnd.int(0, signature.length - 1)));
+          break;
+        case 3:
+          await check('truncated message', message.slice(0, rnd.int(0, message.length - 1)), signature);
+          break;
         default: {
           const lines = message.split('\n');
           const j = rnd.int(0, lines.length - 1);
@@ -191,7 +221,11 @@ describe('SIWE sign-in against mutated and replayed messages', () => {
     for (let i = 0; i < 100 * SCALE; i++) {
       const signer = rnd.pick(signers);
       const message = build(await fields(signer));
-      await check('wrong key', message, rnd.next() < 0.5 ? await stranger.signMessage(message) : await smart(signer.address, stranger).sign(message));
+      await check(
+        'wrong key',
+        message,
+        rnd.next() < 0.5 ? await stranger.signMessage(message) : await smart(signer.address, stranger).sign(message),
+      );
     }
 
     expect(failures.slice(0, 10)).toEqual([]);

@@ -54,7 +54,9 @@ export class LedgerPage {
   @Field() roId: string;
   @Field(() => [LedgerEntry]) entries: LedgerEntry[];
   @Field(() => String, { nullable: true, description: 'pass as `after` for the next page' }) endCursor: string | null;
-  @Field(() => LedgerTotals, { description: 'over the whole history (or the period), not just this page (confirmed entries, final or pending)' })
+  @Field(() => LedgerTotals, {
+    description: 'over the whole history (or the period), not just this page (confirmed entries, final or pending)',
+  })
   totals: LedgerTotals;
   @Field(() => LedgerTotals, { description: 'the same over FINAL entries only: what no reorg can change any more' })
   finalTotals: LedgerTotals;
@@ -78,7 +80,8 @@ export class MarketPosition {
 @ObjectType()
 export class ReconciliationDiscrepancy {
   @Field(() => DiscrepancyKind) kind: string;
-  @Field(() => String, { nullable: true, description: 'the ledger kind concerned (DEPOSIT, …; BALANCE or ESCROW for BALANCE_MISMATCH)' }) entryKind: string | null;
+  @Field(() => String, { nullable: true, description: 'the ledger kind concerned (DEPOSIT, …; BALANCE or ESCROW for BALANCE_MISMATCH)' })
+  entryKind: string | null;
   @Field(() => String, { nullable: true }) account: string | null;
   @Field(() => String, { nullable: true }) txHash: string | null;
   @Field(() => Int, { nullable: true }) logIndex: number | null;
@@ -119,7 +122,8 @@ export class ReconciliationReport {
   @Field(() => LedgerTotals, { description: 'flows in the ledger' }) ledger: LedgerTotals;
   @Field({ description: 'opening.balance + deposits − withdrawals − escrowed + refunds + otherCredits == closing.balance (chain flows)' })
   balanceIdentityHolds: boolean;
-  @Field({ description: 'opening.escrow + escrowed − payouts − fees − refunds == closing.escrow (chain flows)' }) escrowIdentityHolds: boolean;
+  @Field({ description: 'opening.escrow + escrowed − payouts − fees − refunds == closing.escrow (chain flows)' })
+  escrowIdentityHolds: boolean;
   @Field(() => [ReconciliationDiscrepancy]) discrepancies: ReconciliationDiscrepancy[];
 }
 
@@ -139,9 +143,18 @@ export const toReport = (roId: string, r: Reconciliation): ReconciliationReport 
   roId,
   opening: { balance: r.opening.balance.toString(), escrow: r.opening.escrow.toString() },
   closing: { balance: r.closing.balance.toString(), escrow: r.closing.escrow.toString() },
-  chain: { ...ledgerTotals(r.chain), otherCredits: r.chain.otherCredits.toString(), tokenIn: r.chain.tokenIn.toString(), tokenOut: r.chain.tokenOut.toString() },
+  chain: {
+    ...ledgerTotals(r.chain),
+    otherCredits: r.chain.otherCredits.toString(),
+    tokenIn: r.chain.tokenIn.toString(),
+    tokenOut: r.chain.tokenOut.toString(),
+  },
   ledger: ledgerTotals(r.ledger),
-  discrepancies: r.discrepancies.map((d: Discrepancy) => ({ ...d, ledgerAmount: amount(d.ledgerAmount), chainAmount: amount(d.chainAmount) })),
+  discrepancies: r.discrepancies.map((d: Discrepancy) => ({
+    ...d,
+    ledgerAmount: amount(d.ledgerAmount),
+    chainAmount: amount(d.chainAmount),
+  })),
 });
 
 @ArgsType()

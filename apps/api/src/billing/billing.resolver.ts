@@ -22,11 +22,7 @@ export class BillingResolver {
 
   @Roles('RO_BILLING', 'ADMIN')
   @Query(() => String, { description: 'The RO ledger of a period as CSV (columns: docs/api/ro-billing.md).' })
-  async roLedgerCsv(
-    @CurrentUser() user: AuthUser,
-    @Context() ctx: GqlContext,
-    @Args() { roId, from, to }: RoPeriodArgs,
-  ): Promise<string> {
+  async roLedgerCsv(@CurrentUser() user: AuthUser, @Context() ctx: GqlContext, @Args() { roId, from, to }: RoPeriodArgs): Promise<string> {
     return this.billing.ledgerCsv({ address: user.address, roles: ctx.req.roles }, roId, from, to);
   }
 

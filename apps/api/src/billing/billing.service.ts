@@ -36,8 +36,18 @@ export class BillingService {
     private readonly finality: FinalityService,
   ) {}
 
-  async roLedger(caller: Caller, roId: string, first: number | null, after: string | null, from: Date | null, to: Date | null): Promise<LedgerPage> {
-    const { ro: { id: ro }, accounts } = await this.access.billingScope(caller.address, caller.roles, roId);
+  async roLedger(
+    caller: Caller,
+    roId: string,
+    first: number | null,
+    after: string | null,
+    from: Date | null,
+    to: Date | null,
+  ): Promise<LedgerPage> {
+    const {
+      ro: { id: ro },
+      accounts,
+    } = await this.access.billingScope(caller.address, caller.roles, roId);
     const period = from || to ? await this.reconciler.periodBlocks(from ?? new Date(0), to ?? new Date(8.64e15)) : null;
     const blocks = period ? { from: period.fromBlock, to: period.toBlock } : {};
     const limit = parseLimit(first ?? undefined, 500, 100);
@@ -57,7 +67,12 @@ export class BillingService {
     const last = rows.at(-1);
     return {
       roId: ro,
-      entries: rows.map((r: LedgerEntryRow) => ({ ...r, amount: r.amount.toString(), time: new Date(r.blockTime * 1000), ...finality.of(r.blockNumber) })),
+      entries: rows.map((r: LedgerEntryRow) => ({
+        ...r,
+        amount: r.amount.toString(),
+        time: new Date(r.blockTime * 1000),
+        ...finality.of(r.blockNumber),
+      })),
       endCursor: rows.length === limit && last ? `${last.blockNumber}:${last.logIndex}:${last.kind}:${last.account}` : null,
       totals: ledgerTotals(totals),
       finalTotals: ledgerTotals(finalTotals),
@@ -85,6 +100,13 @@ export class BillingService {
     const { ro, accounts } = await this.access.billingScope(caller.address, caller.roles, roId);
     const r = await this.reconciler.reconcile(accounts, from, to);
     const rows = r.toBlock >= r.fromBlock ? await this.ledger.between(this.config.chainId, accounts, r.fromBlock, r.toBlock) : [];
-    return { roId: ro.id, roName: ro.name, month, reconciliation: toReport(ro.id, r), ledgerCsv: ledgerCsv(rows), reconciliationCsv: reconciliationCsv(r) };
+    return {
+      roId: ro.id,
+      roName: ro.name,
+      month,
+      reconciliation: toReport(ro.id, r),
+      ledgerCsv: ledgerCsv(rows),
+      reconciliationCsv: reconciliationCsv(r),
+    };
   }
 }

@@ -10,7 +10,8 @@ export class LedgerResolver {
 
   @Roles('RO_BILLING', 'ADMIN')
   @Query(() => LedgerPage, {
-    description: "An RO's deposits, postings, locks, payouts, fees and refunds over all its depositor wallets, from indexed events. Its billing staff only.",
+    description:
+      "An RO's deposits, postings, locks, payouts, fees and refunds over all its depositor wallets, from indexed events. Its billing staff only.",
   })
   async roLedger(
     @CurrentUser() user: AuthUser,
@@ -18,7 +19,8 @@ export class LedgerResolver {
     @Args('roId', { description: "the RO's id" }) roId: string,
     @Args('first', { type: () => Int, nullable: true }) first: number | null,
     @Args('after', { type: () => String, nullable: true }) after: string | null,
-    @Args('from', { type: () => GraphQLISODateTime, nullable: true, description: 'period start (chain time), inclusive' }) from: Date | null,
+    @Args('from', { type: () => GraphQLISODateTime, nullable: true, description: 'period start (chain time), inclusive' })
+    from: Date | null,
     @Args('to', { type: () => GraphQLISODateTime, nullable: true, description: 'period end (chain time), inclusive' }) to: Date | null,
   ): Promise<LedgerPage> {
     return this.billing.roLedger({ address: user.address, roles: ctx.req.roles }, roId, first, after, from, to);

@@ -175,7 +175,10 @@ export class ReconciliationService {
           if (mine.has(l.account))
             chainLines.push({
               ...l,
-              txHash: log.transactionHash.toLowerCase(), logIndex: Number(log.logIndex), blockNumber: Number(log.blockNumber), blockTime: 0,
+              txHash: log.transactionHash.toLowerCase(),
+              logIndex: Number(log.logIndex),
+              blockNumber: Number(log.blockNumber),
+              blockTime: 0,
             });
         // a settlement (or a dispute's resolution) credits the radiologist's and the treasury's market balances
         if (ev.name === 'StudySettled' || ev.name === 'DisputeResolved') {
@@ -187,12 +190,23 @@ export class ReconciliationService {
       const pendingLines = chainLines.filter((l) => l.blockNumber > toBlock);
 
       // token Transfers between the RO's wallets and the market
-      const transfers = wallets.length && toBlock >= fromBlock
-        ? [
-            ...(await this.rpc.filterLogs({ address: c.token, topics: [TRANSFER, wallets.map(topic), topic(c.market)], fromBlock, toBlock })),
-            ...(await this.rpc.filterLogs({ address: c.token, topics: [TRANSFER, topic(c.market), wallets.map(topic)], fromBlock, toBlock })),
-          ]
-        : [];
+      const transfers =
+        wallets.length && toBlock >= fromBlock
+          ? [
+              ...(await this.rpc.filterLogs({
+                address: c.token,
+                topics: [TRANSFER, wallets.map(topic), topic(c.market)],
+                fromBlock,
+                toBlock,
+              })),
+              ...(await this.rpc.filterLogs({
+                address: c.token,
+                topics: [TRANSFER, topic(c.market), wallets.map(topic)],
+                fromBlock,
+                toBlock,
+              })),
+            ]
+          : [];
 
       const state = async (block: number) => {
         if (block < c.deployBlock) return { balance: 0n, escrow: 0n };
@@ -212,8 +226,16 @@ export class ReconciliationService {
     const discrepancies: Discrepancy[] = [];
     matchLines(result.finalLines, ledgerRows, discrepancies);
     for (const p of result.pendingLines)
-      discrepancies.push(disc('PENDING', p, { chainAmount: p.amount, detail: `block ${p.blockNumber} has fewer than ${confirmations} confirmations` }));
-    const { tokenIn, tokenOut } = matchTransfers(result.finalLines, result.transfers, new Set(wallets), c.market.toLowerCase(), discrepancies);
+      discrepancies.push(
+        disc('PENDING', p, { chainAmount: p.amount, detail: `block ${p.blockNumber} has fewer than ${confirmations} confirmations` }),
+      );
+    const { tokenIn, tokenOut } = matchTransfers(
+      result.finalLines,
+      result.transfers,
+      new Set(wallets),
+      c.market.toLowerCase(),
+      discrepancies,
+    );
 
     const chain = sumByKind(result.finalLines);
     const ledger = sumByKind(ledgerRows);
@@ -229,16 +251,41 @@ export class ReconciliationService {
       });
     const ledgerBalance = opening.balance + balanceFlow(ledger) + otherCredits;
     if (ledgerBalance !== closing.balance)
-      discrepancies.push({ ...emptyDisc('BALANCE_MISMATCH'), entryKind: 'BALANCE', ledgerAmount: ledgerBalance, chainAmount: closing.balance, detail: 'closing market balance: opening + ledger flows ≠ balanceOf on chain' });
+      discrepancies.push({
+        ...emptyDisc('BALANCE_MISMATCH'),
+        entryKind: 'BALANCE',
+        ledgerAmount: ledgerBalance,
+        chainAmount: closing.balance,
+        detail: 'closing market balance: opening + ledger flows ≠ balanceOf on chain',
+      });
     const ledgerEscrow = opening.escrow + escrowFlow(ledger);
     if (ledgerEscrow !== closing.escrow)
-      discrepancies.push({ ...emptyDisc('BALANCE_MISMATCH'), entryKind: 'ESCROW', ledgerAmount: ledgerEscrow, chainAmount: closing.escrow, detail: 'closing escrow: opening + ledger flows ≠ escrow of open studies on chain' });
+      discrepancies.push({
+        ...emptyDisc('BALANCE_MISMATCH'),
+        entryKind: 'ESCROW',
+        ledgerAmount: ledgerEscrow,
+        chainAmount: closing.escrow,
+        detail: 'closing escrow: opening + ledger flows ≠ escrow of open studies on chain',
+      });
 
     return {
-      accounts: wallets, from, to, fromBlock, toBlock, headBlock: head, confirmations, periodClosed: requestedTo <= finalHead,
-      finalizedThroughBlock, allEntriesFinal: requestedTo <= finalizedThroughBlock,
-      opening, closing, chain: { ...chain, otherCredits, tokenIn, tokenOut }, ledger,
-      balanceIdentityHolds, escrowIdentityHolds, discrepancies,
+      accounts: wallets,
+      from,
+      to,
+      fromBlock,
+      toBlock,
+      headBlock: head,
+      confirmations,
+      periodClosed: requestedTo <= finalHead,
+      finalizedThroughBlock,
+      allEntriesFinal: requestedTo <= finalizedThroughBlock,
+      opening,
+      closing,
+      chain: { ...chain, otherCredits, tokenIn, tokenOut },
+      ledger,
+      balanceIdentityHolds,
+      escrowIdentityHolds,
+      discrepancies,
     };
   }
 
@@ -248,12 +295,24 @@ export class ReconciliationService {
   }
 
   /** The studies as the market holds them at the end of `block`: getStudy in JSON-RPC batches (one round trip per 200). */
-  private async studiesAt(studyIds: string[], block: number): Promise<{ ro: string; radiologist: string; status: number; maxBounty: bigint; lockedBounty: bigint }[]> {
+  private async studiesAt(
+    studyIds: string[],
+    block: number,
+  ): Promise<{ ro: string; radiologist: string; status: number; maxBounty: bigint; lockedBounty: bigint }[]> {
     const market = this.config.contracts.market;
-    const outs = await this.rpc.ethCalls(studyIds.map((id) => ({ to: market, data: this.market.encodeFunctionData('getStudy', [id]) })), block);
+    const outs = await this.rpc.ethCalls(
+      studyIds.map((id) => ({ to: market, data: this.market.encodeFunctionData('getStudy', [id]) })),
+      block,
+    );
     return outs.map((out) => {
       const v = this.market.decodeFunctionResult('getStudy', out)[0];
-      return { ro: String(v.ro).toLowerCase(), radiologist: String(v.radiologist).toLowerCase(), status: Number(v.status), maxBounty: v.maxBounty, lockedBounty: v.lockedBounty };
+      return {
+        ro: String(v.ro).toLowerCase(),
+        radiologist: String(v.radiologist).toLowerCase(),
+        status: Number(v.status),
+        maxBounty: v.maxBounty,
+        lockedBounty: v.lockedBounty,
+      };
     });
   }
 
@@ -276,11 +335,25 @@ const topic = (address: string) => zeroPadValue(address.toLowerCase(), 32);
 const key = (l: Pick<LedgerEntryRow, 'txHash' | 'logIndex' | 'kind'>) => `${l.txHash.toLowerCase()}:${l.logIndex}:${l.kind}`;
 
 const emptyDisc = (kind: DiscrepancyKind): Discrepancy => ({
-  kind, entryKind: null, account: null, txHash: null, logIndex: null, blockNumber: null, studyId: null, ledgerAmount: null, chainAmount: null, detail: '',
+  kind,
+  entryKind: null,
+  account: null,
+  txHash: null,
+  logIndex: null,
+  blockNumber: null,
+  studyId: null,
+  ledgerAmount: null,
+  chainAmount: null,
+  detail: '',
 });
 const disc = (kind: DiscrepancyKind, l: LedgerEntryRow, more: Partial<Discrepancy>): Discrepancy => ({
   ...emptyDisc(kind),
-  entryKind: l.kind, account: l.account, txHash: l.txHash, logIndex: l.logIndex, blockNumber: l.blockNumber, studyId: l.studyId,
+  entryKind: l.kind,
+  account: l.account,
+  txHash: l.txHash,
+  logIndex: l.logIndex,
+  blockNumber: l.blockNumber,
+  studyId: l.studyId,
   ...more,
 });
 
@@ -297,14 +370,29 @@ function matchLines(chain: LedgerEntryRow[], ledger: LedgerEntryRow[], out: Disc
       out.push(disc('MISSING', c, { chainAmount: c.amount, detail: 'an event on chain has no ledger line' }));
       continue;
     }
-    if (rows.length > 1) out.push(disc('DUPLICATE', c, { chainAmount: c.amount, ledgerAmount: rows.reduce((x, r) => x + r.amount, 0n), detail: `${rows.length} ledger lines for one event` }));
+    if (rows.length > 1)
+      out.push(
+        disc('DUPLICATE', c, {
+          chainAmount: c.amount,
+          ledgerAmount: rows.reduce((x, r) => x + r.amount, 0n),
+          detail: `${rows.length} ledger lines for one event`,
+        }),
+      );
     const r = rows[0];
-    if (r.amount !== c.amount) out.push(disc('AMOUNT_MISMATCH', c, { ledgerAmount: r.amount, chainAmount: c.amount, detail: 'the ledger amount differs from the event' }));
-    const fields = (['account', 'studyId', 'counterparty', 'blockNumber'] as const).filter((f) => String(r[f] ?? '').toLowerCase() !== String(c[f] ?? '').toLowerCase());
-    if (fields.length) out.push(disc('FIELD_MISMATCH', c, { ledgerAmount: r.amount, chainAmount: c.amount, detail: `differs: ${fields.join(', ')}` }));
+    if (r.amount !== c.amount)
+      out.push(
+        disc('AMOUNT_MISMATCH', c, { ledgerAmount: r.amount, chainAmount: c.amount, detail: 'the ledger amount differs from the event' }),
+      );
+    const fields = (['account', 'studyId', 'counterparty', 'blockNumber'] as const).filter(
+      (f) => String(r[f] ?? '').toLowerCase() !== String(c[f] ?? '').toLowerCase(),
+    );
+    if (fields.length)
+      out.push(disc('FIELD_MISMATCH', c, { ledgerAmount: r.amount, chainAmount: c.amount, detail: `differs: ${fields.join(', ')}` }));
   }
   for (const [k, rows] of byKey)
-    if (!seen.has(k)) for (const r of rows) out.push(disc('NOT_ON_CHAIN', r, { ledgerAmount: r.amount, detail: 'a ledger line with no such event on chain' }));
+    if (!seen.has(k))
+      for (const r of rows)
+        out.push(disc('NOT_ON_CHAIN', r, { ledgerAmount: r.amount, detail: 'a ledger line with no such event on chain' }));
 }
 
 /** Market-credited deposits and withdrawals against the token's Transfers, per transaction and wallet. */
@@ -336,8 +424,15 @@ function matchTransfers(chain: LedgerEntryRow[], transfers: RpcLog[], wallets: S
     const b = moved.get(k) ?? 0n;
     if (a !== b)
       out.push({
-        ...emptyDisc('TRANSFER_MISMATCH'), entryKind: kind, account, txHash, blockNumber: blockOf.get(txHash) ?? null, ledgerAmount: a, chainAmount: b,
-        detail: kind === 'DEPOSIT' ? 'market credit ≠ tokens transferred to the market' : 'market debit ≠ tokens transferred from the market',
+        ...emptyDisc('TRANSFER_MISMATCH'),
+        entryKind: kind,
+        account,
+        txHash,
+        blockNumber: blockOf.get(txHash) ?? null,
+        ledgerAmount: a,
+        chainAmount: b,
+        detail:
+          kind === 'DEPOSIT' ? 'market credit ≠ tokens transferred to the market' : 'market debit ≠ tokens transferred from the market',
       });
   }
   return { tokenIn, tokenOut };

@@ -91,7 +91,12 @@ export class ChainService implements OnApplicationShutdown {
    * Builds a contract call for `from` to sign, after simulating it so a doomed transaction is refused up front.
    * `target` is the market or the registry, or any other contract (e.g. the governor) by address and interface.
    */
-  async prepare(from: string, fn: string, args: unknown[], target: Target | { to: string; iface: Interface } = 'market'): Promise<UnsignedTx> {
+  async prepare(
+    from: string,
+    fn: string,
+    args: unknown[],
+    target: Target | { to: string; iface: Interface } = 'market',
+  ): Promise<UnsignedTx> {
     const { to, iface } = typeof target === 'string' ? { to: this.config.contracts[target], iface: this[target] } : target;
     const tx = { from, to, data: iface.encodeFunctionData(fn, args) };
     const gas = await this.simulate(tx);
@@ -116,10 +121,13 @@ export class ChainService implements OnApplicationShutdown {
     } catch {
       throw new OpenReadError('BAD_INPUT', 'signedTransaction is not a signed, RLP-encoded transaction');
     }
-    if (!tx.from || tx.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the transaction must be signed by the signed-in account');
+    if (!tx.from || tx.from.toLowerCase() !== caller)
+      throw new OpenReadError('FORBIDDEN', 'the transaction must be signed by the signed-in account');
     const target = this.relayable.get(tx.to?.toLowerCase() ?? '');
-    if (!tx.to || !target) throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market, the credential registry or the governor');
-    if (Number(tx.chainId) !== this.config.chainId) throw new OpenReadError('BAD_INPUT', `the transaction must be for chain ${this.config.chainId}`);
+    if (!tx.to || !target)
+      throw new OpenReadError('BAD_INPUT', 'the transaction must call the study market, the credential registry or the governor');
+    if (Number(tx.chainId) !== this.config.chainId)
+      throw new OpenReadError('BAD_INPUT', `the transaction must be for chain ${this.config.chainId}`);
     const fn = target.iface.parseTransaction({ data: tx.data });
     const needs = fn ? target.fns[fn.name] : undefined;
     if (!fn || !needs)
@@ -213,5 +221,4 @@ export class ChainService implements OnApplicationShutdown {
       throw chainError(e);
     }
   }
-
 }

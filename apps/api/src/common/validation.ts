@@ -36,6 +36,7 @@ export function parseLimit(first: number | undefined, max = 100, dflt = 20): num
 export function subsetOf<T extends string>(values: string[] | undefined, allowed: readonly T[], field: string): T[] | undefined {
   if (!values) return undefined;
   const bad = values.filter((v) => !allowed.includes(v as T));
-  if (bad.length) throw new OpenReadError('BAD_INPUT', `${field}: unknown value(s) ${bad.join(', ')}; expected one of ${allowed.join(', ')}`);
+  if (bad.length)
+    throw new OpenReadError('BAD_INPUT', `${field}: unknown value(s) ${bad.join(', ')}; expected one of ${allowed.join(', ')}`);
   return values as T[];
 }

@@ -7,7 +7,17 @@ export enum BoardCertifier {
   AOBR = 'AOBR',
 }
 export const SUBSPECIALTIES = [
-  'BREAST', 'CARDIAC', 'CHEST', 'EMERGENCY', 'GI', 'GU', 'INTERVENTIONAL', 'MSK', 'NEURO', 'NUCLEAR', 'PEDIATRIC',
+  'BREAST',
+  'CARDIAC',
+  'CHEST',
+  'EMERGENCY',
+  'GI',
+  'GU',
+  'INTERVENTIONAL',
+  'MSK',
+  'NEURO',
+  'NUCLEAR',
+  'PEDIATRIC',
 ] as const;
 export const Subspecialty = Object.fromEntries(SUBSPECIALTIES.map((s) => [s, s])) as Record<(typeof SUBSPECIALTIES)[number], string>;
 export enum ApplicationStatus {
@@ -16,7 +26,10 @@ export enum ApplicationStatus {
   REJECTED = 'REJECTED',
   REVOKED = 'REVOKED',
 }
-registerEnumType(BoardCertifier, { name: 'BoardCertifier', description: 'American Board of Radiology, American Osteopathic Board of Radiology' });
+registerEnumType(BoardCertifier, {
+  name: 'BoardCertifier',
+  description: 'American Board of Radiology, American Osteopathic Board of Radiology',
+});
 registerEnumType(Subspecialty, { name: 'Subspecialty' });
 registerEnumType(ApplicationStatus, { name: 'CredentialApplicationStatus' });
 

@@ -82,7 +82,10 @@ export class CredentialsResolver {
     description:
       'Approve: records the decision and returns CredentialRegistry.attest (states, modalities, expiry only) for your wallet to sign and relayTransaction to send.',
   })
-  async approveCredentialApplication(@CurrentUser() user: AuthUser, @Args('id', { type: () => ID }) id: string): Promise<ApplicationDecision> {
+  async approveCredentialApplication(
+    @CurrentUser() user: AuthUser,
+    @Args('id', { type: () => ID }) id: string,
+  ): Promise<ApplicationDecision> {
     const { application, transaction } = await this.credentials.approve(user.address, id);
     return { application: CredentialApplication.from(application), transaction: toPrepared(transaction) };
   }
@@ -105,7 +108,8 @@ export class CredentialsResolver {
 
   @Roles('VERIFIER')
   @Mutation(() => PreparedTransaction, {
-    description: "Revoke a radiologist's credential: returns CredentialRegistry.revoke for your wallet to sign and relayTransaction to send.",
+    description:
+      "Revoke a radiologist's credential: returns CredentialRegistry.revoke for your wallet to sign and relayTransaction to send.",
   })
   async revokeCredential(
     @CurrentUser() user: AuthUser,

@@ -39,7 +39,8 @@ export class CredentialsService {
       if (seen.has(state)) throw bad(`licences[${i}].state: one licence per state`);
       seen.add(state);
       const licenceNumber = l.number.trim();
-      if (!DOCUMENT_NUMBER.test(licenceNumber)) throw bad(`licences[${i}].number must be 1-32 letters, digits, spaces, dots, dashes or slashes`);
+      if (!DOCUMENT_NUMBER.test(licenceNumber))
+        throw bad(`licences[${i}].number must be 1-32 letters, digits, spaces, dots, dashes or slashes`);
       const expires = parseCalendarDate(l.expiresOn);
       if (expires === null) throw bad(`licences[${i}].expiresOn must be a real calendar date YYYY-MM-DD`);
       if (expires <= now) throw bad(`licences[${i}].expiresOn: the ${state} licence has already expired`);
@@ -52,7 +53,8 @@ export class CredentialsService {
     const subspecialties = [...new Set(subsetOf(input.subspecialties ?? [], SUBSPECIALTIES, 'subspecialties'))];
     const board = input.boardCertification;
     const boardCertificate = board.certificateNumber.trim();
-    if (!DOCUMENT_NUMBER.test(boardCertificate)) throw bad('boardCertification.certificateNumber must be 1-32 letters, digits, spaces, dots, dashes or slashes');
+    if (!DOCUMENT_NUMBER.test(boardCertificate))
+      throw bad('boardCertification.certificateNumber must be 1-32 letters, digits, spaces, dots, dashes or slashes');
     if (board.expiresOn != null) {
       const t = parseCalendarDate(board.expiresOn);
       if (t === null) throw bad('boardCertification.expiresOn must be a real calendar date YYYY-MM-DD');
@@ -148,7 +150,10 @@ export class CredentialsService {
   }
 
   /** The verifiers' queue, oldest first, keyset-paginated by application ID. */
-  async pending(first: number | null, after: string | null): Promise<{ items: ApplicationRow[]; hasNextPage: boolean; endCursor: string | null }> {
+  async pending(
+    first: number | null,
+    after: string | null,
+  ): Promise<{ items: ApplicationRow[]; hasNextPage: boolean; endCursor: string | null }> {
     const limit = parseLimit(first ?? undefined);
     const afterId = after ? decodeCursor(after, parseUuid, 'after is not a cursor of this queue') : undefined;
     const rows = await this.repo.pending(this.config.chainId, limit + 1, afterId);

@@ -2,8 +2,14 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Contract, Interface, keccak256 } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
-  loadArtifact, BALLOT_TYPES, PARAMETER_SETTERS, PROPOSAL_STATES, descriptionHash, governorDomain,
-  type ParameterChange, type ParameterName,
+  loadArtifact,
+  BALLOT_TYPES,
+  PARAMETER_SETTERS,
+  PROPOSAL_STATES,
+  descriptionHash,
+  governorDomain,
+  type ParameterChange,
+  type ParameterName,
 } from '#chain';
 import { ProposalRow } from '#db';
 import { ChainService } from '../chain/index.js';
@@ -65,13 +71,18 @@ export class GovernanceService implements OnModuleInit {
   }
 
   async prepareProposal(from: string, targets: string[], values: bigint[], calldatas: string[], description: string) {
-    return this.chain.prepare(from, 'propose', [targets, values, calldatas, description], { to: this.governorAddress, iface: this.governorInterface });
+    return this.chain.prepare(from, 'propose', [targets, values, calldatas, description], {
+      to: this.governorAddress,
+      iface: this.governorInterface,
+    });
   }
 
   /** Live state and quorum of a proposal (both depend on time, so they come from the governor, not the index). */
   async liveStatus(p: ProposalRow): Promise<{ state: string; quorum: bigint }> {
     const { governor } = this.dao();
-    const [state, clock] = await this.call(() => Promise.all([governor.state(p.proposalId), governor.clock()]) as Promise<[bigint, bigint]>);
+    const [state, clock] = await this.call(
+      () => Promise.all([governor.state(p.proposalId), governor.clock()]) as Promise<[bigint, bigint]>,
+    );
     // quorum is defined at the snapshot; before it is reached, show the quorum as of now
     const at = BigInt(p.voteStart) < clock ? BigInt(p.voteStart) : clock - 1n;
     const quorum = (await this.call(() => governor.quorum(at))) as bigint;
@@ -82,7 +93,10 @@ export class GovernanceService implements OnModuleInit {
     const { governor } = this.dao();
     const nonce = (await this.call(() => governor.nonces(voter))) as bigint;
     const message = { proposalId, support, voter, nonce: nonce.toString() };
-    return { ...typedDataShapes(governorDomain(this.governorAddress, this.config.chainId), BALLOT_TYPES, 'Ballot', message), nonce: nonce.toString() };
+    return {
+      ...typedDataShapes(governorDomain(this.governorAddress, this.config.chainId), BALLOT_TYPES, 'Ballot', message),
+      nonce: nonce.toString(),
+    };
   }
 
   castVoteBySig(proposalId: string, support: number, voter: string, signature: string) {
@@ -108,7 +122,12 @@ export class GovernanceService implements OnModuleInit {
   }
 
   private operation(p: ProposalRow): unknown[] {
-    return [p.actions.map((a) => a.target), p.actions.map((a) => BigInt(a.value)), p.actions.map((a) => a.calldata), descriptionHash(p.description)];
+    return [
+      p.actions.map((a) => a.target),
+      p.actions.map((a) => BigInt(a.value)),
+      p.actions.map((a) => a.calldata),
+      descriptionHash(p.description),
+    ];
   }
 
   /**
@@ -118,11 +137,18 @@ export class GovernanceService implements OnModuleInit {
    * for the same transaction).
    */
   private async send(fn: string, args: unknown[]): Promise<{ txHash: string; blockNumber: number; function: string }> {
-    if (!this.relayer) throw new OpenReadError('CHAIN_UNAVAILABLE', 'no governance relayer key is configured (GOVERNANCE_RELAYER_PRIVATE_KEY)');
+    if (!this.relayer)
+      throw new OpenReadError('CHAIN_UNAVAILABLE', 'no governance relayer key is configured (GOVERNANCE_RELAYER_PRIVATE_KEY)');
     const call = { target: this.governorAddress, data: this.governorInterface.encodeFunctionData(fn, args) };
     await this.chain.simulate({ from: this.relayer, to: call.target, data: call.data });
     const dedupeKey = fn === 'castVoteBySig' ? undefined : `${fn}:${keccak256(call.data)}`;
-    const { txHash, blockNumber } = await this.transactions.send({ purpose: 'governance', sender: this.relayer, function: fn, ...call, dedupeKey });
+    const { txHash, blockNumber } = await this.transactions.send({
+      purpose: 'governance',
+      sender: this.relayer,
+      function: fn,
+      ...call,
+      dedupeKey,
+    });
     return { txHash, blockNumber, function: fn };
   }
 

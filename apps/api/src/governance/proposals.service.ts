@@ -8,7 +8,6 @@ import { parseAmount, parseLimit, parseSignature } from '../common/validation.js
 import type { Ballot, GovernanceTransaction, ParameterChangeInput, Parameters, Proposal } from './governance.models.js';
 import { GovernanceService } from './governance.service.js';
 
-
 function parseProposalId(id: string): string {
   if (!/^\d{1,78}$/.test(id)) throw new OpenReadError('BAD_INPUT', 'proposalId must be the decimal uint256 proposal ID');
   return id;
@@ -28,7 +27,11 @@ export class ProposalsService {
   ) {}
 
   async proposals(first: number | null): Promise<Proposal[]> {
-    const rows = await this.repo.proposals(this.config.chainId, this.governance.governorAddress.toLowerCase(), parseLimit(first ?? undefined));
+    const rows = await this.repo.proposals(
+      this.config.chainId,
+      this.governance.governorAddress.toLowerCase(),
+      parseLimit(first ?? undefined),
+    );
     return Promise.all(rows.map((r) => this.toProposal(r)));
   }
 
@@ -44,15 +47,22 @@ export class ProposalsService {
     return {
       current: current.map((p) => ({ name: p.name, key: p.key, value: p.value.toString() })),
       history: history.map((h) => ({
-        name: h.name, key: h.key, value: h.value.toString(), changedAt: new Date(h.blockTime * 1000), blockNumber: h.blockNumber,
-        txHash: h.txHash, proposalId: h.proposalId, proposalDescription: h.proposalDescription,
+        name: h.name,
+        key: h.key,
+        value: h.value.toString(),
+        changedAt: new Date(h.blockTime * 1000),
+        blockNumber: h.blockNumber,
+        txHash: h.txHash,
+        proposalId: h.proposalId,
+        proposalDescription: h.proposalDescription,
       })),
     };
   }
 
   async proposeParameterChange(proposer: string, input: ParameterChangeInput[], description: string): Promise<PreparedTransaction> {
     if (input.length === 0 || input.length > 20) throw new OpenReadError('BAD_INPUT', 'changes: between 1 and 20 parameter changes');
-    if (description.trim().length === 0 || description.length > 10_000) throw new OpenReadError('BAD_INPUT', 'description: 1 to 10,000 characters');
+    if (description.trim().length === 0 || description.length > 10_000)
+      throw new OpenReadError('BAD_INPUT', 'description: 1 to 10,000 characters');
     const changes: ParameterChange[] = input.map((c) => ({
       name: c.name as ParameterName,
       key: KEYED_PARAMETERS.includes(c.name as ParameterName) ? c.key : 0,
@@ -91,10 +101,20 @@ export class ProposalsService {
   private async toProposal(r: ProposalRow): Promise<Proposal> {
     const live = await this.governance.liveStatus(r);
     return {
-      id: r.proposalId, proposer: r.proposer, description: r.description, state: live.state,
-      forVotes: r.forVotes.toString(), againstVotes: r.againstVotes.toString(), abstainVotes: r.abstainVotes.toString(),
-      quorum: live.quorum.toString(), voteStart: new Date(r.voteStart * 1000), voteEnd: new Date(r.voteEnd * 1000),
-      eta: chainTime(r.eta), executedAt: chainTime(r.executedAt), canceledAt: chainTime(r.canceledAt), createdAt: new Date(r.createdAt * 1000),
+      id: r.proposalId,
+      proposer: r.proposer,
+      description: r.description,
+      state: live.state,
+      forVotes: r.forVotes.toString(),
+      againstVotes: r.againstVotes.toString(),
+      abstainVotes: r.abstainVotes.toString(),
+      quorum: live.quorum.toString(),
+      voteStart: new Date(r.voteStart * 1000),
+      voteEnd: new Date(r.voteEnd * 1000),
+      eta: chainTime(r.eta),
+      executedAt: chainTime(r.executedAt),
+      canceledAt: chainTime(r.canceledAt),
+      createdAt: new Date(r.createdAt * 1000),
       actions: r.actions.map((a) => ({ ...a, parameterChange: this.governance.decodeParameterChange(a.target, a.calldata) })),
     };
   }

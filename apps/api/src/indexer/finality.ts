@@ -88,7 +88,8 @@ export const READ_YOUR_WRITES_WAIT_MS = 5_000;
 export class IndexerStatus {
   @Field(() => Int, { description: 'the chain head the indexer last saw' }) chainHead: number;
   @Field(() => Int, { description: 'newest block indexed (chainHead − confirmations when caught up)' }) indexedBlock: number;
-  @Field(() => Int, { description: 'blocks at or below this are FINAL (0 while the chain is younger than the finality depth)' }) finalizedBlock: number;
+  @Field(() => Int, { description: 'blocks at or below this are FINAL (0 while the chain is younger than the finality depth)' })
+  finalizedBlock: number;
   @Field(() => Int) confirmations: number;
   @Field(() => Int) finalityDepth: number;
   @Field(() => Int, { description: 'blocks the indexer is behind the confirmed head' }) lagBlocks: number;

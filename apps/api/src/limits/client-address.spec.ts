@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { addressOf, clientIdentity, clientKey, trustFunction } from './client-address.js';
 
 const request = (peer: string, forwardedFor?: string) =>
-  ({ socket: { remoteAddress: peer }, connection: { remoteAddress: peer }, headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {} }) as unknown as IncomingMessage;
+  ({
+    socket: { remoteAddress: peer },
+    connection: { remoteAddress: peer },
+    headers: forwardedFor ? { 'x-forwarded-for': forwardedFor } : {},
+  }) as unknown as IncomingMessage;
 
 describe('client addresses for rate limits', () => {
   it('keeps IPv4 (also IPv4-mapped) and reduces IPv6 to its /64, whatever the spelling', () => {

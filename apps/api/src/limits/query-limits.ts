@@ -1,12 +1,4 @@
-import {
-  FieldNode,
-  FragmentDefinitionNode,
-  GraphQLError,
-  Kind,
-  SelectionSetNode,
-  ValidationContext,
-  ValidationRule,
-} from 'graphql';
+import { FieldNode, FragmentDefinitionNode, GraphQLError, Kind, SelectionSetNode, ValidationContext, ValidationRule } from 'graphql';
 
 /** Page size assumed for a list field whose `first` is a variable or absent (parseLimit's maximum). */
 const ASSUMED_PAGE = 100;

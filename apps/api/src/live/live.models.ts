@@ -9,7 +9,8 @@ export enum WorklistEventKind {
 }
 registerEnumType(WorklistEventKind, {
   name: 'WorklistEventKind',
-  description: 'NEW_STUDY: claimable by you now (posted, or back after a lapsed lease); BOUNTY_CHANGED: its current bounty grew; ' +
+  description:
+    'NEW_STUDY: claimable by you now (posted, or back after a lapsed lease); BOUNTY_CHANGED: its current bounty grew; ' +
     'STUDY_TAKEN: someone else claimed it; PARAMETERS_CHANGED: the DAO changed the incentive parameters, so every ' +
     'bounty may have changed (no study: fetch the worklist again)',
 });

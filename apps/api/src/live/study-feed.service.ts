@@ -112,7 +112,8 @@ export class StudyFeed implements OnApplicationShutdown {
           ...page.studies.filter((r) => r.status === 'OPEN').map((row) => ({ kind: WorklistEventKind.NEW_STUDY, row })),
           ...page.studies.filter((r) => r.status === 'CLAIMED').map((row) => ({ kind: WorklistEventKind.STUDY_TAKEN, row })),
         ]);
-        if (page.parametersChanged) this.broadcast({ kind: WorklistEventKind.PARAMETERS_CHANGED, study: null, asOf: new Date(asOf * 1000) });
+        if (page.parametersChanged)
+          this.broadcast({ kind: WorklistEventKind.PARAMETERS_CHANGED, study: null, asOf: new Date(asOf * 1000) });
       }
       // what time did: whole hours of waiting that began since the last window
       if (!this.escalation && asOf > cursor.asOf) {
@@ -123,7 +124,10 @@ export class StudyFeed implements OnApplicationShutdown {
         pages++;
         const w = this.escalation;
         const rows = await this.repo.escalated(chainId, w.from, w.to, w.afterId, PAGE);
-        await this.publish(w.to, rows.map((row) => ({ kind: WorklistEventKind.BOUNTY_CHANGED, row })));
+        await this.publish(
+          w.to,
+          rows.map((row) => ({ kind: WorklistEventKind.BOUNTY_CHANGED, row })),
+        );
         if (rows.length < PAGE) this.escalation = null;
         else w.afterId = rows.at(-1)!.studyId;
       }

@@ -32,7 +32,12 @@ export class TransactionOutbox implements OnApplicationBootstrap, OnApplicationS
     private readonly chain: ChainService,
     private readonly outbox: RelayOutboxRepository,
   ) {
-    this.settledRows = new OutboxListener(config.databaseUrl, OUTBOX_SETTLED, (id) => this.wake(id), (m) => this.logger.warn(m));
+    this.settledRows = new OutboxListener(
+      config.databaseUrl,
+      OUTBOX_SETTLED,
+      (id) => this.wake(id),
+      (m) => this.logger.warn(m),
+    );
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -100,6 +105,9 @@ export function outcome(row: RelayRow): { txHash: string; blockNumber: number; f
     const code = (ERROR_CODES as readonly string[]).includes(row.errorCode ?? '') ? (row.errorCode as ErrorCode) : 'CONFLICT';
     throw new OpenReadError(code, row.errorMessage ?? 'the request was refused', row.errorReason ? { reason: row.errorReason } : {});
   }
-  if (row.status === 'REVERTED') throw new OpenReadError('CONFLICT', row.purpose === 'gasless' ? 'the relayed transaction reverted' : 'the transaction reverted', { txHash: row.txHash });
+  if (row.status === 'REVERTED')
+    throw new OpenReadError('CONFLICT', row.purpose === 'gasless' ? 'the relayed transaction reverted' : 'the transaction reverted', {
+      txHash: row.txHash,
+    });
   throw new OpenReadError('CHAIN_UNAVAILABLE', 'the transaction is queued but not mined yet; it will still be sent', { requestId: row.id });
 }

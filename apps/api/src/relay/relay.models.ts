@@ -33,7 +33,10 @@ export class Eip712Domain {
   @Field() verifyingContract: string;
 }
 
-@ObjectType({ description: 'Sign `request` with EIP-712 (ethers: `wallet.signTypedData(typedData.domain, typedData.types, typedData.message)`; a wallet: eth_signTypedData_v4 with `typedDataV4`), then call relayGasless with `request` and the signature.' })
+@ObjectType({
+  description:
+    'Sign `request` with EIP-712 (ethers: `wallet.signTypedData(typedData.domain, typedData.types, typedData.message)`; a wallet: eth_signTypedData_v4 with `typedDataV4`), then call relayGasless with `request` and the signature.',
+})
 export class GaslessRequest {
   @Field(() => ForwardRequestData) request: ForwardRequestData;
   @Field(() => Eip712Domain) domain: Eip712Domain;

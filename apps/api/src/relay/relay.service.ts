@@ -58,10 +58,12 @@ export class RelayService {
     private readonly transactions: TransactionOutbox,
   ) {
     this.market = chain.market;
-    this.gasless = new Map(Object.keys(GASLESS).map((name) => {
-      const fragment = this.market.getFunction(name)!;
-      return [fragment.selector, fragment];
-    }));
+    this.gasless = new Map(
+      Object.keys(GASLESS).map((name) => {
+        const fragment = this.market.getFunction(name)!;
+        return [fragment.selector, fragment];
+      }),
+    );
     if (config.contracts.forwarder)
       this.forwarder = new Contract(config.contracts.forwarder, loadArtifact('OpenReadForwarder').abi, chain.provider);
   }
@@ -75,7 +77,11 @@ export class RelayService {
   /** The inner call as the market sees it: from the forwarder, with the signer appended (ERC-2771). */
   private simulateInner(signer: string, data: string): Promise<bigint> {
     const { address } = this.enabled();
-    return this.chain.simulate({ from: address, to: this.config.contracts.market, data: solidityPacked(['bytes', 'address'], [data, signer]) });
+    return this.chain.simulate({
+      from: address,
+      to: this.config.contracts.market,
+      data: solidityPacked(['bytes', 'address'], [data, signer]),
+    });
   }
 
   async prepare(signer: string, fn: string, args: unknown[]): Promise<GaslessRequest> {
@@ -120,7 +126,8 @@ export class RelayService {
     const { address } = this.enabled();
     const req = parseRequest(input);
     if (req.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the request must be from the signed-in account');
-    if (req.to.toLowerCase() !== this.config.contracts.market) throw new OpenReadError('BAD_INPUT', 'the request must call the study market');
+    if (req.to.toLowerCase() !== this.config.contracts.market)
+      throw new OpenReadError('BAD_INPUT', 'the request must call the study market');
     if (req.value !== 0n) throw new OpenReadError('BAD_INPUT', 'gasless requests carry no value');
     const fn = this.gaslessCall(req.data);
     if (!GASLESS[fn.name].some((r) => roles.has(r)))
@@ -149,7 +156,10 @@ export class RelayService {
       await settledWithin(ahead, until - Date.now());
     }
     const mine = this.verifyAndQueue(caller, address, req, fn.name, signature);
-    const done = mine.then(() => undefined, () => undefined);
+    const done = mine.then(
+      () => undefined,
+      () => undefined,
+    );
     this.claimsInFlight.set(req.data, done);
     void done.then(() => {
       if (this.claimsInFlight.get(req.data) === done) this.claimsInFlight.delete(req.data);
@@ -169,9 +179,20 @@ export class RelayService {
     const reservedWei = await this.transactions.worstCaseCost(req.gas);
 
     const queued = await this.outbox.enqueue(
-      { chainId: this.config.chainId, forwarder, signer: caller, signerNonce: req.nonce, target: req.to.toLowerCase(),
-        function: fn, data: req.data, gas: req.gas, deadline: req.deadline, signature: signature.toLowerCase(), reservedWei,
-        sender: this.transactions.keyAddress(this.config.relay.privateKey)! },
+      {
+        chainId: this.config.chainId,
+        forwarder,
+        signer: caller,
+        signerNonce: req.nonce,
+        target: req.to.toLowerCase(),
+        function: fn,
+        data: req.data,
+        gas: req.gas,
+        deadline: req.deadline,
+        signature: signature.toLowerCase(),
+        reservedWei,
+        sender: this.transactions.keyAddress(this.config.relay.privateKey)!,
+      },
       this.config.relay.spendLimitWei,
     );
     if (queued.kind === 'conflict')
@@ -206,9 +227,19 @@ function parseRequest(i: ForwardRequestInput): ForwardRequest {
     if (!/^\d{1,78}$/.test(v)) throw new OpenReadError('BAD_INPUT', `${f} must be an unsigned integer as a decimal string`);
     return BigInt(v);
   };
-  for (const [f, v] of [['from', i.from], ['to', i.to]] as const)
+  for (const [f, v] of [
+    ['from', i.from],
+    ['to', i.to],
+  ] as const)
     if (!/^0x[0-9a-fA-F]{40}$/.test(v)) throw new OpenReadError('BAD_INPUT', `${f} must be an address`);
   if (!/^0x([0-9a-fA-F]{2})*$/.test(i.data)) throw new OpenReadError('BAD_INPUT', 'data must be 0x-prefixed hex');
-  return { from: getAddress(i.from), to: getAddress(i.to), value: uint(i.value, 'value'), gas: uint(i.gas, 'gas'),
-    nonce: uint(i.nonce, 'nonce'), deadline: i.deadline, data: i.data.toLowerCase() };
+  return {
+    from: getAddress(i.from),
+    to: getAddress(i.to),
+    value: uint(i.value, 'value'),
+    gas: uint(i.gas, 'gas'),
+    nonce: uint(i.nonce, 'nonce'),
+    deadline: i.deadline,
+    data: i.data.toLowerCase(),
+  };
 }

@@ -2,7 +2,13 @@ import { Inject, Injectable } from '@nestjs/common';
 import { keccak256 } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
-  AccessAction, AccessLogRepository, LeaseRow, type PendingLeaseRow, RoRepository, StudyRepository, StudyVaultRepository,
+  AccessAction,
+  AccessLogRepository,
+  LeaseRow,
+  type PendingLeaseRow,
+  RoRepository,
+  StudyRepository,
+  StudyVaultRepository,
 } from '#db';
 import { leaseDomain, leaseSigner } from '#lease';
 import type { Role } from '../common/access.js';
@@ -55,9 +61,15 @@ export class LeaseService {
     if (!registered || registered !== input.recipientKey.toLowerCase())
       throw new OpenReadError('BAD_INPUT', "recipientKey must be the claimant's registered encryption key");
     const wrappedKey = parseBase64(input.wrappedKey, 'wrappedKey');
-    if (wrappedKey.length !== SEALED_KEY_BYTES || wrappedKey[0] !== 1) throw new OpenReadError('BAD_INPUT', 'wrappedKey must be a study key sealed with ECIES-X25519 (v1)');
+    if (wrappedKey.length !== SEALED_KEY_BYTES || wrappedKey[0] !== 1)
+      throw new OpenReadError('BAD_INPUT', 'wrappedKey must be a study key sealed with ECIES-X25519 (v1)');
     const terms = {
-      studyId, radiologist, recipientKey: registered, wrappedKeyHash: keccak256(wrappedKey), issuedAt: input.issuedAt, expiresAt: input.expiresAt,
+      studyId,
+      radiologist,
+      recipientKey: registered,
+      wrappedKeyHash: keccak256(wrappedKey),
+      issuedAt: input.issuedAt,
+      expiresAt: input.expiresAt,
     };
     let signer: string;
     try {
@@ -66,9 +78,10 @@ export class LeaseService {
       throw new OpenReadError('BAD_INPUT', 'signature is not an EIP-712 signature');
     }
     // the radiologist checks the same thing against the chain: the lease is signed by the study's posting wallet
-    if (signer !== study.ro) throw new OpenReadError('FORBIDDEN', "the lease must be signed by the wallet that posted the study");
+    if (signer !== study.ro) throw new OpenReadError('FORBIDDEN', 'the lease must be signed by the wallet that posted the study');
     const lease: LeaseRow = { ...terms, wrappedKey, signer, signature: input.signature };
-    if (!(await this.vault.insertLease(this.config.chainId, lease))) throw new OpenReadError('CONFLICT', 'a lease for this claim exists already');
+    if (!(await this.vault.insertLease(this.config.chainId, lease)))
+      throw new OpenReadError('CONFLICT', 'a lease for this claim exists already');
     return lease;
   }
 
@@ -78,7 +91,8 @@ export class LeaseService {
     const refuse = (reason: string, error: OpenReadError) => this.refuse(studyId, account, 'FETCH_PAYLOAD', reason, error);
     const study = await this.studies.findById(this.config.chainId, studyId);
     if (!study) return refuse('NOT_FOUND', new OpenReadError('NOT_FOUND', 'no such study'));
-    if (!roles.has('RADIOLOGIST')) return refuse('NOT_RADIOLOGIST', new OpenReadError('FORBIDDEN', 'only credentialed radiologists read studies'));
+    if (!roles.has('RADIOLOGIST'))
+      return refuse('NOT_RADIOLOGIST', new OpenReadError('FORBIDDEN', 'only credentialed radiologists read studies'));
     if (study.radiologist !== account) {
       // a former claimant (lease released, study re-opened or re-claimed) holds an expired lease; anyone else never had one
       if (await this.vault.latestLease(this.config.chainId, studyId, account))
@@ -126,7 +140,14 @@ export class LeaseService {
     }
     const study = await this.studies.findById(this.config.chainId, studyId);
     const report = study?.reportHash ? await this.vault.report(this.config.chainId, studyId, study.reportHash) : null;
-    if (!study?.reportHash || !report) return this.refuse(studyId, account, 'FETCH_REPORT', 'NO_REPORT', new OpenReadError('NOT_FOUND', 'no report on chain for this study yet'));
+    if (!study?.reportHash || !report)
+      return this.refuse(
+        studyId,
+        account,
+        'FETCH_REPORT',
+        'NO_REPORT',
+        new OpenReadError('NOT_FOUND', 'no report on chain for this study yet'),
+      );
     await this.log.append({ chainId: this.config.chainId, studyId, account, action: 'FETCH_REPORT', outcome: 'GRANTED' });
     return { studyId, reportHash: study.reportHash, radiologist: report.radiologist, sealedReport: report.ciphertext };
   }

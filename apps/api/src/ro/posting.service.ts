@@ -3,7 +3,14 @@ import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { StudyVaultRepository } from '#db';
 import {
-  MODALITIES, URGENCIES, US_STATES, modalityIndex, stateIndex, urgencyIndex, BODY_PARTS, PHI_DESCRIPTIONS,
+  MODALITIES,
+  URGENCIES,
+  US_STATES,
+  modalityIndex,
+  stateIndex,
+  urgencyIndex,
+  BODY_PARTS,
+  PHI_DESCRIPTIONS,
   screenForPhi,
 } from '#domain';
 import { SigningKey } from 'ethers';
@@ -50,24 +57,38 @@ export class PostingService {
   async prepare(depositor: string, input: StudyPostingInput): Promise<PreparedStudyPosting> {
     if (!this.issuer) throw new OpenReadError('CHAIN_UNAVAILABLE', 'posting is not configured on this server (no study-ID issuer key)');
     // the PHI screen runs first, and its errors never echo the value
-    const phi = screenForPhi({ bodyPart: input.bodyPart, patientState: input.patientState, maxBounty: /^\d+$/.test(input.maxBounty) ? null : input.maxBounty });
+    const phi = screenForPhi({
+      bodyPart: input.bodyPart,
+      patientState: input.patientState,
+      maxBounty: /^\d+$/.test(input.maxBounty) ? null : input.maxBounty,
+    });
     if (phi.length) {
       const [{ field, kind }] = phi;
-      throw new OpenReadError('BAD_INPUT', `${field} looks like ${PHI_DESCRIPTIONS[kind]}; only de-identified metadata is accepted, never patient data`, {
-        field,
-        reason: 'LOOKS_LIKE_PHI',
-        phiKind: kind,
-      });
+      throw new OpenReadError(
+        'BAD_INPUT',
+        `${field} looks like ${PHI_DESCRIPTIONS[kind]}; only de-identified metadata is accepted, never patient data`,
+        {
+          field,
+          reason: 'LOOKS_LIKE_PHI',
+          phiKind: kind,
+        },
+      );
     }
     const bodyPart = input.bodyPart.toUpperCase();
-    if (!(BODY_PARTS as readonly string[]).includes(bodyPart)) throw new OpenReadError('BAD_INPUT', `bodyPart must be one of ${BODY_PARTS.join(', ')}`, { field: 'bodyPart' });
+    if (!(BODY_PARTS as readonly string[]).includes(bodyPart))
+      throw new OpenReadError('BAD_INPUT', `bodyPart must be one of ${BODY_PARTS.join(', ')}`, { field: 'bodyPart' });
     const state = input.patientState.toUpperCase();
-    if (!(US_STATES as readonly string[]).includes(state)) throw new OpenReadError('BAD_INPUT', 'patientState must be a USPS state code', { field: 'patientState' });
-    if (!MODALITIES.includes(input.modality as never) || !URGENCIES.includes(input.urgency as never)) throw new OpenReadError('BAD_INPUT', 'unknown modality or urgency');
+    if (!(US_STATES as readonly string[]).includes(state))
+      throw new OpenReadError('BAD_INPUT', 'patientState must be a USPS state code', { field: 'patientState' });
+    if (!MODALITIES.includes(input.modality as never) || !URGENCIES.includes(input.urgency as never))
+      throw new OpenReadError('BAD_INPUT', 'unknown modality or urgency');
     if (!Number.isInteger(input.difficultyBps) || input.difficultyBps < MIN_DIFFICULTY_BPS || input.difficultyBps > MAX_DIFFICULTY_BPS)
-      throw new OpenReadError('BAD_INPUT', `difficultyBps must be between ${MIN_DIFFICULTY_BPS} and ${MAX_DIFFICULTY_BPS}`, { field: 'difficultyBps' });
+      throw new OpenReadError('BAD_INPUT', `difficultyBps must be between ${MIN_DIFFICULTY_BPS} and ${MAX_DIFFICULTY_BPS}`, {
+        field: 'difficultyBps',
+      });
     const maxBounty = parseAmount(input.maxBounty, 'maxBounty');
-    if (maxBounty === 0n || maxBounty > MAX_UINT128) throw new OpenReadError('BAD_INPUT', 'maxBounty must be positive and below 2^128', { field: 'maxBounty' });
+    if (maxBounty === 0n || maxBounty > MAX_UINT128)
+      throw new OpenReadError('BAD_INPUT', 'maxBounty must be positive and below 2^128', { field: 'maxBounty' });
 
     const ro = await this.access.depositorRo(depositor);
     const studyId = await this.freshStudyId();
@@ -76,9 +97,23 @@ export class PostingService {
     // valid for an hour from the later of our clock and the chain's (a test chain may run ahead of the wall clock)
     const head = await this.chain.provider.getBlock('latest');
     const now = Math.max(Math.floor(Date.now() / 1000), head?.timestamp ?? 0);
-    const { issuedUntil, issuance } = issueStudyId(this.issuer, this.config.contracts.market, this.config.chainId, depositor, studyId, now + DEFAULT_ISSUANCE_SECONDS);
+    const { issuedUntil, issuance } = issueStudyId(
+      this.issuer,
+      this.config.contracts.market,
+      this.config.chainId,
+      depositor,
+      studyId,
+      now + DEFAULT_ISSUANCE_SECONDS,
+    );
     const transaction = await this.chain.prepare(depositor, 'postStudy', [
-      studyId, modalityIndex(input.modality), input.difficultyBps, urgencyIndex(input.urgency), stateIndex(state), maxBounty, issuedUntil, issuance,
+      studyId,
+      modalityIndex(input.modality),
+      input.difficultyBps,
+      urgencyIndex(input.urgency),
+      stateIndex(state),
+      maxBounty,
+      issuedUntil,
+      issuance,
     ]);
     return { studyId, issuedUntil, issuance, transaction };
   }
@@ -98,7 +133,10 @@ export class PostingService {
     const ro = await this.access.depositorRo(depositor);
     const posting = await this.vault.posting(this.config.chainId, studyId);
     if (!posting || posting.roId !== ro.id)
-      throw new OpenReadError('FORBIDDEN', 'post only study IDs from prepareStudyPosting for your RO (random IDs, never derived from patient data)');
+      throw new OpenReadError(
+        'FORBIDDEN',
+        'post only study IDs from prepareStudyPosting for your RO (random IDs, never derived from patient data)',
+      );
   }
 
   /** Stores the encrypted payload (write-once) of a study the caller's RO prepared. */
@@ -110,8 +148,10 @@ export class PostingService {
     const ciphertext = parseBase64(ciphertextB64, 'ciphertext');
     const keyForRo = parseBase64(keyForRoB64, 'keyForRo');
     // version ‖ nonce ‖ tag at least; a sealed 32-byte key is exactly 1 + 32 + 12 + 32 + 16 bytes
-    if (ciphertext.length < 1 + 12 + 16 || ciphertext[0] !== 1) throw new OpenReadError('BAD_INPUT', 'ciphertext is not an encrypted payload envelope (v1)');
-    if (keyForRo.length !== 93 || keyForRo[0] !== 1) throw new OpenReadError('BAD_INPUT', 'keyForRo must be the study key sealed to the RO key (v1, 93 bytes)');
+    if (ciphertext.length < 1 + 12 + 16 || ciphertext[0] !== 1)
+      throw new OpenReadError('BAD_INPUT', 'ciphertext is not an encrypted payload envelope (v1)');
+    if (keyForRo.length !== 93 || keyForRo[0] !== 1)
+      throw new OpenReadError('BAD_INPUT', 'keyForRo must be the study key sealed to the RO key (v1, 93 bytes)');
     const sha256 = createHash('sha256').update(ciphertext).digest();
     if (!(await this.vault.storePayload(this.config.chainId, studyId, ciphertext, sha256, keyForRo, depositor)))
       throw new OpenReadError('CONFLICT', 'this study already has a payload (payloads are write-once)');
@@ -120,6 +160,7 @@ export class PostingService {
 }
 
 export function parseBase64(v: string, field: string): Buffer {
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0 || v.length === 0) throw new OpenReadError('BAD_INPUT', `${field} must be base64`);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length % 4 !== 0 || v.length === 0)
+    throw new OpenReadError('BAD_INPUT', `${field} must be base64`);
   return Buffer.from(v, 'base64');
 }

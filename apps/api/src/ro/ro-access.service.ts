@@ -5,7 +5,8 @@ import type { Role } from '../common/access.js';
 import { OpenReadError } from '../common/errors.js';
 
 export function parseRoId(id: string): string {
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw new OpenReadError('BAD_INPUT', 'roId must be an RO id (uuid)');
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
+    throw new OpenReadError('BAD_INPUT', 'roId must be an RO id (uuid)');
   return id.toLowerCase();
 }
 
@@ -44,7 +45,7 @@ export class RoAccessService {
   /** The RO the caller's wallet posts for; FORBIDDEN if it is no RO's depositor. */
   async depositorRo(account: string): Promise<RoRow> {
     const ro = await this.ros.roOfDepositor(this.config.chainId, account);
-    if (!ro) throw new OpenReadError('FORBIDDEN', "this wallet is not a depositor of any RO");
+    if (!ro) throw new OpenReadError('FORBIDDEN', 'this wallet is not a depositor of any RO');
     return ro;
   }
 }

@@ -20,9 +20,12 @@ export class RadiologistBalance {
   @Field(() => Int, { description: 'the chain block the balance was read at' }) asOfBlock: number;
 }
 
-@ObjectType({ description: "One depositor wallet of an RO and its market balance (withdrawable or available to escrow for postings)." })
+@ObjectType({ description: 'One depositor wallet of an RO and its market balance (withdrawable or available to escrow for postings).' })
 export class DepositorBalance {
   @Field() account: string;
-  @Field({ description: "token base units: the wallet's market balance (balanceOf) from the chain; bounties already escrowed by postings are not included" })
+  @Field({
+    description:
+      "token base units: the wallet's market balance (balanceOf) from the chain; bounties already escrowed by postings are not included",
+  })
   balance: string;
 }

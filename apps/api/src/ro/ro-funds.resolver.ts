@@ -44,7 +44,7 @@ export class RoFundsResolver {
   @Mutation(() => GaslessRequest, {
     description:
       'Step 2 of a gasless deposit: market.depositWithPermit(amount, deadline, permit) as an EIP-712 forward request; sign its ' +
-      '`typedData` and hand it to relayGasless (the service pays the gas). BAD_INPUT if the permit signature is not your wallet\'s ' +
+      "`typedData` and hand it to relayGasless (the service pays the gas). BAD_INPUT if the permit signature is not your wallet's " +
       'for exactly this amount and deadline. Shows in roLedger as DEPOSIT.',
   })
   async prepareGaslessRoDeposit(
@@ -52,7 +52,8 @@ export class RoFundsResolver {
     @Args('roId', { type: () => ID }) roId: string,
     @Args('amount', { description: 'token base units, as in prepareRoDepositPermit' }) amount: string,
     @Args('deadline', { type: () => Int, description: "the permit's deadline from prepareRoDepositPermit" }) deadline: number,
-    @Args('permitSignature', { description: "your wallet's EIP-712 signature of the permit's typedData (65 bytes, 0x-hex)" }) permitSignature: string,
+    @Args('permitSignature', { description: "your wallet's EIP-712 signature of the permit's typedData (65 bytes, 0x-hex)" })
+    permitSignature: string,
   ): Promise<GaslessRequest> {
     return this.funds.prepareGaslessDeposit(user.address, roId, amount, deadline, permitSignature);
   }
@@ -73,7 +74,8 @@ export class RoFundsResolver {
 
   @Roles('RO_DEPOSITOR')
   @Mutation(() => GaslessRequest, {
-    description: 'prepareRoWithdraw as a gasless EIP-712 forward request: sign `typedData` and hand it to relayGasless (the service pays the gas).',
+    description:
+      'prepareRoWithdraw as a gasless EIP-712 forward request: sign `typedData` and hand it to relayGasless (the service pays the gas).',
   })
   async prepareGaslessRoWithdraw(
     @CurrentUser() user: AuthUser,
@@ -87,7 +89,7 @@ export class RoFundsResolver {
   @Mutation(() => PreparedTransaction, {
     description:
       "Cancels one of your RO's studies that is still open (unclaimed, or its lease lapsed): its maxBounty returns to the posting " +
-      'wallet\'s market balance (roLedger: REFUND). Only the posting wallet can; another RO\'s study is FORBIDDEN. Sign and send with relayTransaction.',
+      "wallet's market balance (roLedger: REFUND). Only the posting wallet can; another RO's study is FORBIDDEN. Sign and send with relayTransaction.",
   })
   async prepareCancelStudy(@CurrentUser() user: AuthUser, @Args('studyId', { type: () => ID }) id: string): Promise<PreparedTransaction> {
     return this.funds.prepareStudyCall(user.address, 'cancelStudy', id);
@@ -111,7 +113,10 @@ export class RoFundsResolver {
 
   @Roles('RO_DEPOSITOR')
   @Mutation(() => GaslessRequest, { description: 'prepareDisputeStudy as a gasless EIP-712 forward request for relayGasless.' })
-  async prepareGaslessDisputeStudy(@CurrentUser() user: AuthUser, @Args('studyId', { type: () => ID }) id: string): Promise<GaslessRequest> {
+  async prepareGaslessDisputeStudy(
+    @CurrentUser() user: AuthUser,
+    @Args('studyId', { type: () => ID }) id: string,
+  ): Promise<GaslessRequest> {
     return this.funds.prepareGaslessStudyCall(user.address, 'dispute', id);
   }
 

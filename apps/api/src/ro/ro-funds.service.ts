@@ -40,7 +40,7 @@ export class RoFundsService {
     const id = parseRoId(roId);
     const mine = await this.ros.membershipsOf(this.config.chainId, caller);
     if (!mine.some((m) => m.roId === id && m.role === 'DEPOSITOR'))
-      throw new OpenReadError('FORBIDDEN', "only a depositor wallet of this RO can move its funds (RO ids are not for probing)");
+      throw new OpenReadError('FORBIDDEN', 'only a depositor wallet of this RO can move its funds (RO ids are not for probing)');
     const ro = await this.ros.find(this.config.chainId, id);
     if (!ro) throw new OpenReadError('NOT_FOUND', 'no such RO');
     return ro;
@@ -48,7 +48,8 @@ export class RoFundsService {
 
   private positive(amount: string): bigint {
     const value = parseAmount(amount, 'amount');
-    if (value === 0n || value > MAX_UINT128) throw new OpenReadError('BAD_INPUT', 'amount must be positive (token base units) and below 2^128', { field: 'amount' });
+    if (value === 0n || value > MAX_UINT128)
+      throw new OpenReadError('BAD_INPUT', 'amount must be positive (token base units) and below 2^128', { field: 'amount' });
     return value;
   }
 
@@ -86,7 +87,10 @@ export class RoFundsService {
     await this.depositorOf(caller, roId);
     const value = this.positive(amount);
     const held = await this.chain.tokenView('balanceOf', [caller]);
-    if (held < value) throw new OpenReadError('CONFLICT', `the wallet holds ${held} token base units, less than the deposit`, { reason: 'InsufficientTokens' });
+    if (held < value)
+      throw new OpenReadError('CONFLICT', `the wallet holds ${held} token base units, less than the deposit`, {
+        reason: 'InsufficientTokens',
+      });
     return value;
   }
 
@@ -103,7 +107,13 @@ export class RoFundsService {
     return { ...typedDataShapes(domain, PERMIT_TYPES, 'Permit', message), amount: value.toString(), deadline };
   }
 
-  async prepareGaslessDeposit(caller: string, roId: string, amount: string, deadline: number, permitSignature: string): Promise<GaslessRequest> {
+  async prepareGaslessDeposit(
+    caller: string,
+    roId: string,
+    amount: string,
+    deadline: number,
+    permitSignature: string,
+  ): Promise<GaslessRequest> {
     const value = await this.depositAmount(caller, roId, amount);
     const signature = parseSignature(permitSignature, 'permitSignature');
     if (!Number.isInteger(deadline) || deadline <= (await this.chain.now(0)))
@@ -116,7 +126,9 @@ export class RoFundsService {
       throw new OpenReadError('BAD_INPUT', 'permitSignature is not a valid EIP-712 signature', { field: 'permitSignature' });
     }
     if (signer.toLowerCase() !== caller)
-      throw new OpenReadError('BAD_INPUT', "permitSignature is not your wallet's signature of this permit (amount, deadline, nonce)", { field: 'permitSignature' });
+      throw new OpenReadError('BAD_INPUT', "permitSignature is not your wallet's signature of this permit (amount, deadline, nonce)", {
+        field: 'permitSignature',
+      });
     const { v, r, s } = Signature.from(signature);
     return this.relay.prepare(caller, 'depositWithPermit', [value, deadline, v, r, s]);
   }

@@ -61,7 +61,8 @@ export class RoService {
 
   async removeMember(roId: string, account: string, role: RoMemberRole): Promise<RadiologyOrg> {
     const ro = await this.findRo(roId);
-    if (!(await this.ros.removeMember(ro.id, parseAddress(account, 'account'), role))) throw new OpenReadError('NOT_FOUND', 'no such member');
+    if (!(await this.ros.removeMember(ro.id, parseAddress(account, 'account'), role)))
+      throw new OpenReadError('NOT_FOUND', 'no such member');
     return this.withMembers(ro);
   }
 

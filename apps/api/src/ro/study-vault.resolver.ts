@@ -6,7 +6,14 @@ import { PreparedTransaction, toPrepared } from '../common/graphql/index.js';
 import { LeaseService } from './lease.service.js';
 import { PostingService } from './posting.service.js';
 import {
-  AccessLogRecord, EncryptedReport, EncryptedStudy, LeaseInput, PendingLease, PreparedPosting, StudyLease, StudyPostingInput,
+  AccessLogRecord,
+  EncryptedReport,
+  EncryptedStudy,
+  LeaseInput,
+  PendingLease,
+  PreparedPosting,
+  StudyLease,
+  StudyPostingInput,
 } from './ro.models.js';
 
 @ObjectType()
@@ -56,7 +63,12 @@ export class StudyVaultResolver {
   @Query(() => [PendingLease], { description: "Live claims on your RO's studies that still need a lease." })
   async pendingLeases(@CurrentUser() user: AuthUser): Promise<PendingLease[]> {
     const rows = await this.leases.pendingLeases(user.address);
-    return rows.map((r) => ({ ...r, leaseExpiresAt: new Date(r.leaseExpiresAt * 1000), expiresAt: r.leaseExpiresAt, keyForRo: b64(r.keyForRo) }));
+    return rows.map((r) => ({
+      ...r,
+      leaseExpiresAt: new Date(r.leaseExpiresAt * 1000),
+      expiresAt: r.leaseExpiresAt,
+      keyForRo: b64(r.keyForRo),
+    }));
   }
 
   @Roles('RO_DEPOSITOR')

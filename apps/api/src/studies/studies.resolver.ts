@@ -89,7 +89,7 @@ export class StudiesResolver {
   @Roles('RADIOLOGIST', 'RO_DEPOSITOR')
   @Mutation(() => RelayedTransaction, {
     description:
-      'Relay a forward request you signed (from prepareGaslessClaim/prepareGaslessReport/prepareGaslessWithdraw, or an RO depositor\'s ' +
+      "Relay a forward request you signed (from prepareGaslessClaim/prepareGaslessReport/prepareGaslessWithdraw, or an RO depositor's " +
       'prepareGaslessRoWithdraw/prepareGaslessCancelStudy/prepareGaslessDisputeStudy) through the ERC-2771 forwarder; the service pays ' +
       'the gas, within a daily limit per signer. Waits until it is mined, then (bounded) until the index has the block, so what ' +
       'you read next reflects it (see `indexed`).',
@@ -111,7 +111,11 @@ export class StudiesResolver {
       'the approve and deposit of prepareRoDeposit, withdraw, cancelStudy and dispute (RO depositors), propose from ' +
       'proposeParameterChange (DAO members).',
   })
-  async relayTransaction(@CurrentUser() user: AuthUser, @Context() ctx: GqlContext, @Args('signedTransaction') signed: string): Promise<RelayedTransaction> {
+  async relayTransaction(
+    @CurrentUser() user: AuthUser,
+    @Context() ctx: GqlContext,
+    @Args('signedTransaction') signed: string,
+  ): Promise<RelayedTransaction> {
     return this.studies.relayTransaction(user.address, signed, ctx.req.roles ?? new Set());
   }
 }

@@ -33,16 +33,28 @@ export class StudiesService {
     private readonly finality: FinalityService,
   ) {}
 
-  async worklist(radiologist: string, filter: WorklistFilter | null, sort: WorklistSort, first: number | null, after: string | null): Promise<WorklistPage> {
+  async worklist(
+    radiologist: string,
+    filter: WorklistFilter | null,
+    sort: WorklistSort,
+    first: number | null,
+    after: string | null,
+  ): Promise<WorklistPage> {
     const limit = parseLimit(first ?? undefined);
-    const cursor = after ? decodeCursor(after, (p) => validCursor(JSON.parse(p) as Cursor, sort), 'after is not a cursor from this worklist (and sort order)') : null;
+    const cursor = after
+      ? decodeCursor(after, (p) => validCursor(JSON.parse(p) as Cursor, sort), 'after is not a cursor from this worklist (and sort order)')
+      : null;
     const asOf = cursor?.t ?? (await this.chain.now());
     const rows = await this.studies.worklist({
       chainId: this.config.chainId,
       radiologist,
       asOf,
       modalities: subsetOf(filter?.modalities, MODALITIES, 'modalities'),
-      states: subsetOf(filter?.states?.map((s) => s.toUpperCase()), US_STATES, 'states'),
+      states: subsetOf(
+        filter?.states?.map((s) => s.toUpperCase()),
+        US_STATES,
+        'states',
+      ),
       urgencies: subsetOf(filter?.urgencies, URGENCIES, 'urgencies'),
       minBounty: filter?.minBounty != null ? parseAmount(filter.minBounty, 'minBounty') : undefined,
       sort,
@@ -57,7 +69,9 @@ export class StudiesService {
       pageInfo: {
         hasNextPage: rows.length > limit,
         endCursor: last
-          ? encodeCursor(JSON.stringify({ s: sort, t: asOf, b: last.currentBounty.toString(), p: last.postedAt, i: last.studyId } satisfies Cursor))
+          ? encodeCursor(
+              JSON.stringify({ s: sort, t: asOf, b: last.currentBounty.toString(), p: last.postedAt, i: last.studyId } satisfies Cursor),
+            )
           : null,
       },
       asOf: new Date(asOf * 1000),
@@ -117,7 +131,8 @@ export class StudiesService {
       // the index may not have reached a claim just relayed: the chain decides before we refuse
       const onChain = await this.chain.studyOnChain(studyId);
       if (onChain.status === 0) throw new OpenReadError('NOT_FOUND', 'no such study');
-      if (onChain.radiologist !== radiologist) throw new OpenReadError('FORBIDDEN', 'only the radiologist who claimed the study can report it');
+      if (onChain.radiologist !== radiologist)
+        throw new OpenReadError('FORBIDDEN', 'only the radiologist who claimed the study can report it');
     }
     return [studyId, reportHash];
   }
@@ -128,7 +143,12 @@ export class StudiesService {
     return this.relay.prepare(radiologist, 'withdraw', [value]);
   }
 
-  async relayGasless(signer: string, request: ForwardRequestInput, signature: string, roles: ReadonlySet<Role>): Promise<RelayedTransaction> {
+  async relayGasless(
+    signer: string,
+    request: ForwardRequestInput,
+    signature: string,
+    roles: ReadonlySet<Role>,
+  ): Promise<RelayedTransaction> {
     return this.readYourWrite(await this.relay.submit(signer, request, signature, roles));
   }
 
@@ -149,5 +169,7 @@ export class StudiesService {
 }
 
 function validCursor(c: Cursor, sort: WorklistSort): Cursor | undefined {
-  return c.s === sort && Number.isInteger(c.t) && /^\d+$/.test(c.b) && Number.isInteger(c.p) && /^0x[0-9a-f]{64}$/.test(c.i) ? c : undefined;
+  return c.s === sort && Number.isInteger(c.t) && /^\d+$/.test(c.b) && Number.isInteger(c.p) && /^0x[0-9a-f]{64}$/.test(c.i)
+    ? c
+    : undefined;
 }

@@ -97,7 +97,7 @@ export class RelayedTransaction {
   @Field({ description: 'the contract function called' }) function: string;
   @Field({
     description:
-      'true when the API\'s index already includes the block: queries reflect the transaction. false only when the index did not ' +
+      "true when the API's index already includes the block: queries reflect the transaction. false only when the index did not " +
       'reach it within a few seconds (e.g. INDEXER_CONFIRMATIONS > 0 on a chain that mines on demand); checks made by the prepare* ' +
       'operations read the chain when the index lags, so they never contradict this answer.',
   })

@@ -21,7 +21,14 @@ export class TreasuryPayoutsService {
   async overview(): Promise<Treasury> {
     const s = await this.treasury.safe();
     const b = await this.treasury.balances(s.address);
-    return { safe: s.address, owners: s.owners, threshold: s.threshold, nonce: b.nonce.toString(), marketBalance: b.marketBalance.toString(), tokenBalance: b.tokenBalance.toString() };
+    return {
+      safe: s.address,
+      owners: s.owners,
+      threshold: s.threshold,
+      nonce: b.nonce.toString(),
+      marketBalance: b.marketBalance.toString(),
+      tokenBalance: b.tokenBalance.toString(),
+    };
   }
 
   async proposals(status: TreasuryStatus | null, first: number | null): Promise<TreasuryProposal[]> {
@@ -37,7 +44,8 @@ export class TreasuryPayoutsService {
 
   async propose(proposer: string, input: TreasuryPaymentInput[], description: string, replaces: string | null): Promise<TreasuryProposal> {
     if (input.length === 0 || input.length > 20) throw new OpenReadError('BAD_INPUT', 'payments: between 1 and 20');
-    if (description.trim().length === 0 || description.length > 2000) throw new OpenReadError('BAD_INPUT', 'description: 1 to 2,000 characters');
+    if (description.trim().length === 0 || description.length > 2000)
+      throw new OpenReadError('BAD_INPUT', 'description: 1 to 2,000 characters');
     const payments = input.map((p, i) => {
       const amount = parseAmount(p.amount, `payments[${i}].amount`);
       if (amount === 0n) throw new OpenReadError('BAD_INPUT', `payments[${i}].amount must be positive`);
@@ -53,7 +61,8 @@ export class TreasuryPayoutsService {
     const p = await this.treasury.load(id);
     if (p.status !== 'PENDING') throw new OpenReadError('CONFLICT', `the proposal is ${p.status.toLowerCase()}`, { reason: p.status });
     const normalised = await this.treasury.verifySignature(p, owner, signature);
-    if (!(await this.repo.addSignature(p.id, owner, normalised))) throw new OpenReadError('CONFLICT', 'you have already signed this proposal', { reason: 'ALREADY_SIGNED' });
+    if (!(await this.repo.addSignature(p.id, owner, normalised)))
+      throw new OpenReadError('CONFLICT', 'you have already signed this proposal', { reason: 'ALREADY_SIGNED' });
     return this.proposal(id);
   }
 
@@ -64,9 +73,23 @@ export class TreasuryPayoutsService {
 
   private toModel(r: TreasuryProposalRow): TreasuryProposal {
     return {
-      id: r.id, safe: r.safe, nonce: r.nonce.toString(), safeTxHash: r.safeTxHash, ...this.treasury.typedData(r), to: r.to,
-      value: r.value.toString(), data: r.data, operation: r.operation, payments: r.payments, description: r.description, proposer: r.proposer,
-      replaces: r.replaces, status: r.status, executedTx: r.executedTx, signatures: r.signatures, createdAt: r.createdAt,
+      id: r.id,
+      safe: r.safe,
+      nonce: r.nonce.toString(),
+      safeTxHash: r.safeTxHash,
+      ...this.treasury.typedData(r),
+      to: r.to,
+      value: r.value.toString(),
+      data: r.data,
+      operation: r.operation,
+      payments: r.payments,
+      description: r.description,
+      proposer: r.proposer,
+      replaces: r.replaces,
+      status: r.status,
+      executedTx: r.executedTx,
+      signatures: r.signatures,
+      createdAt: r.createdAt,
     };
   }
 }

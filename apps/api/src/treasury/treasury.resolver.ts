@@ -37,7 +37,7 @@ export class TreasuryResolver {
   @Mutation(() => TreasuryProposal, {
     description:
       "Proposes paying `payments` from the treasury's market balance (one Safe transaction at the next free nonce; with " +
-      '`replaces`, at that pending proposal\'s nonce instead). Owners then sign its typedData and call signTreasuryProposal.',
+      "`replaces`, at that pending proposal's nonce instead). Owners then sign its typedData and call signTreasuryProposal.",
   })
   async proposeTreasuryPayout(
     @CurrentUser() user: AuthUser,
@@ -60,7 +60,8 @@ export class TreasuryResolver {
 
   @Roles('TREASURY_OWNER')
   @Mutation(() => TreasuryExecution, {
-    description: 'Executes a proposal once it has threshold owner signatures and its nonce is the Safe\'s next (the service relays execTransaction).',
+    description:
+      "Executes a proposal once it has threshold owner signatures and its nonce is the Safe's next (the service relays execTransaction).",
   })
   async executeTreasuryProposal(@Args('id', { type: () => ID }) id: string): Promise<TreasuryExecution> {
     return this.payouts.execute(id);

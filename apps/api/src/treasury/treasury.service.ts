@@ -2,8 +2,16 @@ import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Interface, Signature, TypedDataEncoder, recoverAddress } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
-  loadArtifact, SAFE_TX_TYPES, multiSendBatch, safeAbi, safeDomain, safeInfrastructureAddresses,
-  safeTxMessage, type SafeInfrastructure, SAFE_ERRORS, classifyChainError,
+  loadArtifact,
+  SAFE_TX_TYPES,
+  multiSendBatch,
+  safeAbi,
+  safeDomain,
+  safeInfrastructureAddresses,
+  safeTxMessage,
+  type SafeInfrastructure,
+  SAFE_ERRORS,
+  classifyChainError,
 } from '#chain';
 import { TreasuryProposalRow, TreasuryRepository, type TreasuryPayment } from '#db';
 import type { Role, RoleProvider } from '../common/access.js';
@@ -58,7 +66,10 @@ export class TreasuryService implements OnModuleInit, RoleProvider {
     let state: SafeState | null = null;
     if ((await this.chain.provider.getCode(address).catch(() => unavailable())) !== '0x') {
       try {
-        const [owners, threshold] = await Promise.all([this.read(address, this.safeIface, 'getOwners'), this.read(address, this.safeIface, 'getThreshold')]);
+        const [owners, threshold] = await Promise.all([
+          this.read(address, this.safeIface, 'getOwners'),
+          this.read(address, this.safeIface, 'getThreshold'),
+        ]);
         state = { address, owners: (owners as string[]).map((o) => o.toLowerCase()), threshold: Number(threshold) };
       } catch (e) {
         if (e instanceof OpenReadError && e.code === 'CHAIN_UNAVAILABLE') throw e;
@@ -106,19 +117,36 @@ export class TreasuryService implements OnModuleInit, RoleProvider {
     const total = payments.reduce((sum, p) => sum + BigInt(p.amount), 0n);
     const { nonce: onChainNonce, marketBalance } = await this.balances(safe);
     if (marketBalance < total)
-      throw new OpenReadError('CONFLICT', `the treasury's market balance (${marketBalance}) does not cover the payout (${total})`, { reason: 'INSUFFICIENT_TREASURY_BALANCE' });
+      throw new OpenReadError('CONFLICT', `the treasury's market balance (${marketBalance}) does not cover the payout (${total})`, {
+        reason: 'INSUFFICIENT_TREASURY_BALANCE',
+      });
     if ((await this.chain.provider.getCode(this.infra.multiSendCallOnlyAddress).catch(() => unavailable())) === '0x')
       throw new OpenReadError('NOT_FOUND', 'the Safe MultiSendCallOnly contract is not deployed on this chain');
     const batch = multiSendBatch(this.infra, [
       { to: this.config.contracts.market, value: 0n, data: this.marketIface.encodeFunctionData('withdraw', [total]) },
-      ...payments.map((p) => ({ to: this.config.contracts.token, value: 0n, data: this.tokenIface.encodeFunctionData('transfer', [p.to, BigInt(p.amount)]) })),
+      ...payments.map((p) => ({
+        to: this.config.contracts.token,
+        value: 0n,
+        data: this.tokenIface.encodeFunctionData('transfer', [p.to, BigInt(p.amount)]),
+      })),
     ]);
     const row = (nonce: bigint) => ({
-      chainId: this.config.chainId, safe, nonce, safeTxHash: this.safeTxHash(safe, batch, nonce), to: batch.to.toLowerCase(), value: batch.value,
-      data: batch.data.toLowerCase(), operation: batch.operation, payments, description, proposer, replaces: replaces ? (replaces.replaces ?? replaces.id) : null,
+      chainId: this.config.chainId,
+      safe,
+      nonce,
+      safeTxHash: this.safeTxHash(safe, batch, nonce),
+      to: batch.to.toLowerCase(),
+      value: batch.value,
+      data: batch.data.toLowerCase(),
+      operation: batch.operation,
+      payments,
+      description,
+      proposer,
+      replaces: replaces ? (replaces.replaces ?? replaces.id) : null,
     });
     if (replaces) {
-      if (replaces.safe !== safe || replaces.status !== 'PENDING') throw new OpenReadError('CONFLICT', 'only a pending proposal of the current treasury can be replaced', { reason: replaces.status });
+      if (replaces.safe !== safe || replaces.status !== 'PENDING')
+        throw new OpenReadError('CONFLICT', 'only a pending proposal of the current treasury can be replaced', { reason: replaces.status });
       const id = await this.repo.insert(row(replaces.nonce));
       if (!id) throw new OpenReadError('INTERNAL', 'a replacement must not take a fresh nonce');
       return id;
@@ -139,7 +167,6 @@ export class TreasuryService implements OnModuleInit, RoleProvider {
     return typedDataShapes(domain, SAFE_TX_TYPES, 'SafeTx', safeTxMessage(p, p.nonce) as unknown as Record<string, unknown>);
   }
 
-
   /** Verifies that `signature` over the proposal's SafeTx hash is `signer`'s and that `signer` owns the Safe; returns it normalised (v 27/28). */
   async verifySignature(p: TreasuryProposalRow, signer: string, signature: string): Promise<string> {
     let sig: Signature;
@@ -149,9 +176,13 @@ export class TreasuryService implements OnModuleInit, RoleProvider {
       throw new OpenReadError('BAD_INPUT', 'signature must be a 65-byte 0x-prefixed hex ECDSA signature');
     }
     if (recoverAddress(p.safeTxHash, sig).toLowerCase() !== signer)
-      throw new OpenReadError('BAD_INPUT', "the signature does not recover to your address: sign the proposal's typedData (EIP-712 SafeTx) with your wallet", {
-        reason: 'SIGNER_MISMATCH',
-      });
+      throw new OpenReadError(
+        'BAD_INPUT',
+        "the signature does not recover to your address: sign the proposal's typedData (EIP-712 SafeTx) with your wallet",
+        {
+          reason: 'SIGNER_MISMATCH',
+        },
+      );
     const { owners } = await this.safe(true);
     if (!owners.includes(signer)) throw new OpenReadError('FORBIDDEN', 'only a current owner of the treasury Safe can sign');
     return sig.serialized.toLowerCase();
@@ -169,7 +200,12 @@ export class TreasuryService implements OnModuleInit, RoleProvider {
     if (!relayer) throw new OpenReadError('CHAIN_UNAVAILABLE', 'no treasury relayer key is configured (TREASURY_RELAYER_PRIVATE_KEY)');
     const p = await this.load(id);
     const { row } = await this.transactions.enqueue({
-      purpose: 'treasury', sender: relayer, target: p.safe, function: 'execTransaction', data: await this.executable(id, relayer), dedupeKey: `execTransaction:${p.id}`,
+      purpose: 'treasury',
+      sender: relayer,
+      target: p.safe,
+      function: 'execTransaction',
+      data: await this.executable(id, relayer),
+      dedupeKey: `execTransaction:${p.id}`,
     });
     let sent: { txHash: string; blockNumber: number };
     try {
@@ -195,7 +231,8 @@ export class TreasuryService implements OnModuleInit, RoleProvider {
     const p = await this.load(id);
     if (p.status !== 'PENDING') throw new OpenReadError('CONFLICT', `the proposal is ${p.status.toLowerCase()}`, { reason: p.status });
     const { owners, threshold } = await this.safe(true);
-    if (p.safe !== (await this.safe()).address) throw new OpenReadError('CONFLICT', 'the proposal is for a former treasury', { reason: 'NOT_THE_TREASURY' });
+    if (p.safe !== (await this.safe()).address)
+      throw new OpenReadError('CONFLICT', 'the proposal is for a former treasury', { reason: 'NOT_THE_TREASURY' });
     const { nonce } = await this.balances(p.safe);
     if (p.nonce < nonce) {
       await this.reconcile(p.safe, nonce);
@@ -205,18 +242,37 @@ export class TreasuryService implements OnModuleInit, RoleProvider {
         : new OpenReadError('CONFLICT', `another transaction used nonce ${p.nonce}: this proposal was replaced`, { reason: 'REPLACED' });
     }
     if (p.nonce > nonce)
-      throw new OpenReadError('CONFLICT', `the Safe is at nonce ${nonce}: execute or replace the proposals queued before nonce ${p.nonce} first`, {
-        reason: 'NONCE_NOT_REACHED', safeNonce: nonce.toString(),
-      });
+      throw new OpenReadError(
+        'CONFLICT',
+        `the Safe is at nonce ${nonce}: execute or replace the proposals queued before nonce ${p.nonce} first`,
+        {
+          reason: 'NONCE_NOT_REACHED',
+          safeNonce: nonce.toString(),
+        },
+      );
     const valid = p.signatures.filter((s) => owners.includes(s.signer)).sort((a, b) => (a.signer < b.signer ? -1 : 1));
     if (valid.length < threshold)
       throw new OpenReadError('CONFLICT', `${valid.length} of the ${threshold} owner signatures needed: collect more before executing`, {
-        reason: 'BELOW_THRESHOLD', signatures: valid.length, threshold,
+        reason: 'BELOW_THRESHOLD',
+        signatures: valid.length,
+        threshold,
       });
     const m = safeTxMessage(p, p.nonce);
-    const signatures = `0x${valid.slice(0, threshold).map((s) => s.signature.slice(2)).join('')}`;
+    const signatures = `0x${valid
+      .slice(0, threshold)
+      .map((s) => s.signature.slice(2))
+      .join('')}`;
     const data = this.safeIface.encodeFunctionData('execTransaction', [
-      m.to, m.value, m.data, m.operation, m.safeTxGas, m.baseGas, m.gasPrice, m.gasToken, m.refundReceiver, signatures,
+      m.to,
+      m.value,
+      m.data,
+      m.operation,
+      m.safeTxGas,
+      m.baseGas,
+      m.gasPrice,
+      m.gasToken,
+      m.refundReceiver,
+      signatures,
     ]);
     // the Safe's own refusal (GS0xx: e.g. GS020 signatures too short, GS026 not the owners' signatures), by name;
     // other reverts with their own reason, from the same simulation
@@ -249,7 +305,8 @@ export class TreasuryService implements OnModuleInit, RoleProvider {
   }
 
   async load(id: string): Promise<TreasuryProposalRow> {
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw new OpenReadError('BAD_INPUT', 'id must be a proposal UUID');
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
+      throw new OpenReadError('BAD_INPUT', 'id must be a proposal UUID');
     const p = await this.repo.proposal(this.config.chainId, id.toLowerCase());
     if (!p) throw new OpenReadError('NOT_FOUND', 'no such treasury proposal');
     return p;

@@ -42,7 +42,12 @@ export interface BoundsChunkResult {
  * One step of the refresher, in the caller's transaction (the indexer's writer): starts a refresh when one is
  * due, then rewrites one chunk of open studies; the last chunk publishes the new bounds.
  */
-export async function refreshBoundsChunk(tx: EntityManager, chainId: number, now: number, opts: BoundsRefreshOptions): Promise<BoundsChunkResult> {
+export async function refreshBoundsChunk(
+  tx: EntityManager,
+  chainId: number,
+  now: number,
+  opts: BoundsRefreshOptions,
+): Promise<BoundsChunkResult> {
   const [s] = await queryRows<BoundsDbRow>(
     tx,
     sql`SELECT b.gen, b.params_digest, b.valid_until, b.refresh_gen, b.refresh_digest, b.refresh_until,

@@ -3,7 +3,15 @@ import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
 import { type BlockHeader, type ChainEvent, type Checkpoint, type OutboxMessage, execute, queryRows, readCheckpoint, sql } from '#db';
 import { copyRows } from './copy.js';
 import { type BoundsChunkResult, type BoundsRefreshOptions, refreshBoundsChunk } from './bounds-refresher.js';
-import { CREDENTIAL_EVENTS, PARAMETER_EVENTS, REPLAYED_BY_ENTITY, STUDY_EVENTS, applyEvents, deleteEntities, entityOf } from './projections.js';
+import {
+  CREDENTIAL_EVENTS,
+  PARAMETER_EVENTS,
+  REPLAYED_BY_ENTITY,
+  STUDY_EVENTS,
+  applyEvents,
+  deleteEntities,
+  entityOf,
+} from './projections.js';
 
 /** Thrown by a write through a connection that does not hold the indexer's writer lock. */
 export class NotWriterError extends Error {}
@@ -17,7 +25,10 @@ export const messageIdOf = (chainId: number, e: Pick<ChainEvent, 'blockHash' | '
 /** Locks the chain's bus cursor row (creating it) and returns the last acknowledged event ID. */
 async function lockCursor(tx: EntityManager, chainId: number): Promise<string> {
   await queryRows(tx, sql`INSERT INTO bus_cursor (chain_id) VALUES (${chainId}) ON CONFLICT (chain_id) DO NOTHING`);
-  const [{ last }] = await queryRows<{ last: string }>(tx, sql`SELECT last_event_id AS last FROM bus_cursor WHERE chain_id = ${chainId} FOR UPDATE`);
+  const [{ last }] = await queryRows<{ last: string }>(
+    tx,
+    sql`SELECT last_event_id AS last FROM bus_cursor WHERE chain_id = ${chainId} FOR UPDATE`,
+  );
   return String(last);
 }
 
@@ -62,8 +73,11 @@ export class EventStore {
 
   /** Stored headers in [from, to], newest first. */
   async blocks(chainId: number, stream: string, from: number, to: number): Promise<BlockHeader[]> {
-    const rows = await queryRows<{ block_number: string; block_hash: string; parent_hash: string; block_time: string }>(this.db, sql`SELECT block_number, block_hash, parent_hash, block_time FROM indexed_blocks
-       WHERE chain_id = ${chainId} AND stream = ${stream} AND block_number BETWEEN ${from} AND ${to} ORDER BY block_number DESC`);
+    const rows = await queryRows<{ block_number: string; block_hash: string; parent_hash: string; block_time: string }>(
+      this.db,
+      sql`SELECT block_number, block_hash, parent_hash, block_time FROM indexed_blocks
+       WHERE chain_id = ${chainId} AND stream = ${stream} AND block_number BETWEEN ${from} AND ${to} ORDER BY block_number DESC`,
+    );
     return rows.map((r) => ({
       blockNumber: Number(r.block_number),
       blockHash: r.block_hash,
@@ -80,7 +94,10 @@ export class EventStore {
     const qr = this.db.createQueryRunner();
     await qr.connect();
     try {
-      const [{ ok, pid }] = await queryRows<{ ok: boolean; pid: number }>(qr, sql`SELECT pg_try_advisory_lock(${LOCK_NAMESPACE}::int, hashtext(${`${chainId}:${stream}`})) AS ok, pg_backend_pid() AS pid`);
+      const [{ ok, pid }] = await queryRows<{ ok: boolean; pid: number }>(
+        qr,
+        sql`SELECT pg_try_advisory_lock(${LOCK_NAMESPACE}::int, hashtext(${`${chainId}:${stream}`})) AS ok, pg_backend_pid() AS pid`,
+      );
       if (ok) return new StoreWriter(qr, chainId, stream, pid);
     } catch (e) {
       await qr.release();
@@ -97,17 +114,31 @@ export class EventStore {
    * meanwhile (a rollback waits for it, so it knows exactly which events were published). Returns how many
    * messages were acknowledged and how many were offered.
    */
-  async drainOutbox(chainId: number, limit: number, deliver: (messages: OutboxMessage[]) => Promise<Set<string>>): Promise<{ offered: number; acked: number }> {
+  async drainOutbox(
+    chainId: number,
+    limit: number,
+    deliver: (messages: OutboxMessage[]) => Promise<Set<string>>,
+  ): Promise<{ offered: number; acked: number }> {
     return this.db.transaction(async (tx) => {
       const last = await lockCursor(tx, chainId);
-      const notices = await queryRows<{ id: string; payload: ChainEvent }>(tx, sql`SELECT id, payload FROM outbox WHERE chain_id = ${chainId} ORDER BY id LIMIT ${limit}`);
+      const notices = await queryRows<{ id: string; payload: ChainEvent }>(
+        tx,
+        sql`SELECT id, payload FROM outbox WHERE chain_id = ${chainId} ORDER BY id LIMIT ${limit}`,
+      );
       const events: ChainEventDbRow[] =
         notices.length < limit
-          ? await queryRows<ChainEventDbRow>(tx, sql`SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
-               WHERE chain_id = ${chainId} AND id > ${last} ORDER BY id LIMIT ${limit - notices.length}`)
+          ? await queryRows<ChainEventDbRow>(
+              tx,
+              sql`SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+               WHERE chain_id = ${chainId} AND id > ${last} ORDER BY id LIMIT ${limit - notices.length}`,
+            )
           : [];
       const messages: OutboxMessage[] = [
-        ...notices.map((n) => ({ key: `notice:${n.id}`, messageId: messageIdOf(chainId, n.payload, true), event: { chainId, ...n.payload, removed: true } })),
+        ...notices.map((n) => ({
+          key: `notice:${n.id}`,
+          messageId: messageIdOf(chainId, n.payload, true),
+          event: { chainId, ...n.payload, removed: true },
+        })),
         ...events.map((r) => {
           const e = toEvent(r);
           return { key: `event:${r.id}`, messageId: messageIdOf(chainId, e), event: { chainId, ...e, removed: false } };
@@ -122,18 +153,21 @@ export class EventStore {
         if (!acked.has(`event:${r.id}`)) break; // only an unbroken prefix: order is kept
         cursor = r.id;
       }
-      if (cursor !== null) await execute(tx, sql`UPDATE bus_cursor SET last_event_id = ${cursor}, updated_at = now() WHERE chain_id = ${chainId}`);
+      if (cursor !== null)
+        await execute(tx, sql`UPDATE bus_cursor SET last_event_id = ${cursor}, updated_at = now() WHERE chain_id = ${chainId}`);
       return { offered: messages.length, acked: acked.size };
     });
   }
 
   /** Messages not yet acknowledged by the bus. */
   async pendingMessages(chainId: number): Promise<number> {
-    const [{ n }] = await queryRows<{ n: string }>(this.db, sql`SELECT (SELECT count(*) FROM outbox WHERE chain_id = ${chainId})
-            + (SELECT count(*) FROM chain_events WHERE chain_id = ${chainId} AND id > coalesce((SELECT last_event_id FROM bus_cursor WHERE chain_id = ${chainId}), 0)) AS n`);
+    const [{ n }] = await queryRows<{ n: string }>(
+      this.db,
+      sql`SELECT (SELECT count(*) FROM outbox WHERE chain_id = ${chainId})
+            + (SELECT count(*) FROM chain_events WHERE chain_id = ${chainId} AND id > coalesce((SELECT last_event_id FROM bus_cursor WHERE chain_id = ${chainId}), 0)) AS n`,
+    );
     return Number(n);
   }
-
 }
 
 /** The single writer of one chain/stream: every method is one transaction on the lock-holding connection. */
@@ -152,7 +186,10 @@ export class StoreWriter {
     if (this.released) throw new NotWriterError('this writer was released');
     return this.qr.manager.transaction(async (tx) => {
       // re-entrant for the session that holds the lock, refused while another session holds it
-      const [{ ok }] = await queryRows<{ ok: boolean }>(tx, sql`SELECT pg_try_advisory_xact_lock(${LOCK_NAMESPACE}::int, hashtext(${`${this.chainId}:${this.stream}`})) AS ok`);
+      const [{ ok }] = await queryRows<{ ok: boolean }>(
+        tx,
+        sql`SELECT pg_try_advisory_xact_lock(${LOCK_NAMESPACE}::int, hashtext(${`${this.chainId}:${this.stream}`})) AS ok`,
+      );
       if (!ok) throw new NotWriterError(`another indexer holds the writer lock of ${this.chainId}:${this.stream}`);
       return fn(tx);
     });
@@ -179,7 +216,10 @@ export class StoreWriter {
       let fresh: ChainEvent[] = [];
       if (ordered.length) {
         // which of them are stored already (a batch delivered again): a cheap look at the batch's block range
-        const stored = await queryRows<{ tx_hash: string; log_index: number }>(tx, sql`SELECT tx_hash, log_index FROM chain_events WHERE chain_id = ${chainId} AND block_number BETWEEN ${ordered[0].blockNumber} AND ${ordered[ordered.length - 1].blockNumber}`);
+        const stored = await queryRows<{ tx_hash: string; log_index: number }>(
+          tx,
+          sql`SELECT tx_hash, log_index FROM chain_events WHERE chain_id = ${chainId} AND block_number BETWEEN ${ordered[0].blockNumber} AND ${ordered[ordered.length - 1].blockNumber}`,
+        );
         const known = new Set(stored.map((r) => `${r.tx_hash}:${r.log_index}`));
         fresh = ordered.filter((e) => !known.has(`${e.txHash}:${e.logIndex}`));
       }
@@ -190,25 +230,44 @@ export class StoreWriter {
           tx,
           'chain_events',
           ['chain_id', 'block_number', 'block_hash', 'block_time', 'tx_hash', 'log_index', 'contract', 'name', 'args'],
-          fresh.map((e) => [chainId, e.blockNumber, e.blockHash, e.blockTime, e.txHash, e.logIndex, e.contract, e.name, JSON.stringify(e.args)]),
+          fresh.map((e) => [
+            chainId,
+            e.blockNumber,
+            e.blockHash,
+            e.blockTime,
+            e.txHash,
+            e.logIndex,
+            e.contract,
+            e.name,
+            JSON.stringify(e.args),
+          ]),
         );
         await applyEvents(tx, chainId, fresh);
       }
       const headers = new Map((opts.blocks ?? []).map((b) => [b.blockNumber, b]));
       headers.set(to.blockNumber, to);
       const hs = [...headers.values()];
-      await queryRows(tx, sql`INSERT INTO indexed_blocks (chain_id, stream, block_number, block_hash, parent_hash, block_time)
+      await queryRows(
+        tx,
+        sql`INSERT INTO indexed_blocks (chain_id, stream, block_number, block_hash, parent_hash, block_time)
          SELECT ${chainId}::int, ${this.stream}::text, unnest(${hs.map((b) => b.blockNumber)}::bigint[]), unnest(${hs.map((b) => b.blockHash)}::text[]), unnest(${hs.map((b) => b.parentHash)}::text[]), unnest(${hs.map((b) => b.blockTime)}::bigint[])
          ON CONFLICT ON CONSTRAINT indexed_blocks_pk DO UPDATE
-           SET block_hash = EXCLUDED.block_hash, parent_hash = EXCLUDED.parent_hash, block_time = EXCLUDED.block_time`);
+           SET block_hash = EXCLUDED.block_hash, parent_hash = EXCLUDED.parent_hash, block_time = EXCLUDED.block_time`,
+      );
       if (opts.pruneBelow !== undefined)
-        await execute(tx, sql`DELETE FROM indexed_blocks WHERE chain_id = ${chainId} AND stream = ${this.stream} AND block_number < ${opts.pruneBelow}`);
-      await queryRows(tx, sql`INSERT INTO indexer_checkpoints (chain_id, stream, block_number, block_hash, block_time, chain_head, updated_at)
+        await execute(
+          tx,
+          sql`DELETE FROM indexed_blocks WHERE chain_id = ${chainId} AND stream = ${this.stream} AND block_number < ${opts.pruneBelow}`,
+        );
+      await queryRows(
+        tx,
+        sql`INSERT INTO indexer_checkpoints (chain_id, stream, block_number, block_hash, block_time, chain_head, updated_at)
          VALUES (${chainId}, ${this.stream}, ${to.blockNumber}, ${to.blockHash}, ${to.blockTime}, ${opts.chainHead ?? null}, now())
          ON CONFLICT ON CONSTRAINT indexer_checkpoints_pk DO UPDATE
            SET block_number = EXCLUDED.block_number, block_hash = EXCLUDED.block_hash, block_time = EXCLUDED.block_time,
                chain_head = COALESCE(EXCLUDED.chain_head, indexer_checkpoints.chain_head), updated_at = now()
-           WHERE indexer_checkpoints.block_number <= EXCLUDED.block_number`);
+           WHERE indexer_checkpoints.block_number <= EXCLUDED.block_number`,
+      );
       return fresh;
     });
   }
@@ -223,13 +282,19 @@ export class StoreWriter {
   async rollback(ancestor: BlockHeader): Promise<{ removed: number; rebuilt: number }> {
     const chainId = this.chainId;
     return this.tx(async (tx) => {
-      const removed = await queryRows<ChainEventDbRow>(tx, sql`SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
-         WHERE chain_id = ${chainId} AND block_number > ${ancestor.blockNumber} ORDER BY block_number, log_index`);
+      const removed = await queryRows<ChainEventDbRow>(
+        tx,
+        sql`SELECT id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+         WHERE chain_id = ${chainId} AND block_number > ${ancestor.blockNumber} ORDER BY block_number, log_index`,
+      );
       // wait for a relay that is publishing, then: events up to the cursor were published and need a notice
       const last = BigInt(await lockCursor(tx, chainId));
       const notices = removed.filter((r) => BigInt(r.id) <= last).map(toEvent);
       if (notices.length)
-        await queryRows(tx, sql`INSERT INTO outbox (chain_id, payload) SELECT ${chainId}::int, unnest(${notices.map((e) => JSON.stringify(e))}::jsonb[])`);
+        await queryRows(
+          tx,
+          sql`INSERT INTO outbox (chain_id, payload) SELECT ${chainId}::int, unnest(${notices.map((e) => JSON.stringify(e))}::jsonb[])`,
+        );
 
       const events = removed.map(toEvent);
       const studies = [...new Set(events.filter((e) => STUDY_EVENTS.includes(e.name)).map((e) => String(e.args.studyId)))];
@@ -244,24 +309,36 @@ export class StoreWriter {
       await execute(tx, sql`DELETE FROM chain_events WHERE chain_id = ${chainId} AND block_number > ${ancestor.blockNumber}`);
       await execute(tx, sql`DELETE FROM studies WHERE chain_id = ${chainId} AND study_id = ANY(${studies}::text[])`);
       await execute(tx, sql`DELETE FROM credentials WHERE chain_id = ${chainId} AND radiologist = ANY(${radiologists}::text[])`);
-      await execute(tx, sql`DELETE FROM incentive_parameters WHERE chain_id = ${chainId} AND (name || ':' || key) = ANY(${parameters}::text[])`);
+      await execute(
+        tx,
+        sql`DELETE FROM incentive_parameters WHERE chain_id = ${chainId} AND (name || ':' || key) = ANY(${parameters}::text[])`,
+      );
       await deleteEntities(tx, chainId, [...others]);
 
-      const replay = await queryRows<Omit<ChainEventDbRow, 'id'>>(tx, sql`SELECT block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
+      const replay = await queryRows<Omit<ChainEventDbRow, 'id'>>(
+        tx,
+        sql`SELECT block_number, block_hash, block_time, tx_hash, log_index, contract, name, args FROM chain_events
          WHERE chain_id = ${chainId} AND (
               (name = ANY(${STUDY_EVENTS}::text[]) AND args->>'studyId' = ANY(${studies}::text[]))
            OR (name = ANY(${CREDENTIAL_EVENTS}::text[]) AND args->>'radiologist' = ANY(${radiologists}::text[]))
            OR (name = ANY(${PARAMETER_EVENTS}::text[]) AND (args->>'name') || ':' || (args->>'key') = ANY(${parameters}::text[]))
            OR (${others.size > 0} AND name = ANY(${REPLAYED_BY_ENTITY}::text[])))
-         ORDER BY block_number, log_index`);
+         ORDER BY block_number, log_index`,
+      );
       // the ledger rows of the replayed events are still there: only the entities are rebuilt (the low-volume
       // kinds are read whole and filtered here by entity key: a handful of rows per proposal, member or role)
       const toReplay = replay.map(toEvent).filter((e) => !REPLAYED_BY_ENTITY.includes(e.name) || others.has(entityOf(e)!));
       await applyEvents(tx, chainId, toReplay, { ledger: false });
 
-      await execute(tx, sql`DELETE FROM indexed_blocks WHERE chain_id = ${chainId} AND stream = ${this.stream} AND block_number > ${ancestor.blockNumber}`);
-      await execute(tx, sql`UPDATE indexer_checkpoints SET block_number = ${ancestor.blockNumber}, block_hash = ${ancestor.blockHash}, block_time = ${ancestor.blockTime}, updated_at = now()
-         WHERE chain_id = ${chainId} AND stream = ${this.stream}`);
+      await execute(
+        tx,
+        sql`DELETE FROM indexed_blocks WHERE chain_id = ${chainId} AND stream = ${this.stream} AND block_number > ${ancestor.blockNumber}`,
+      );
+      await execute(
+        tx,
+        sql`UPDATE indexer_checkpoints SET block_number = ${ancestor.blockNumber}, block_hash = ${ancestor.blockHash}, block_time = ${ancestor.blockTime}, updated_at = now()
+         WHERE chain_id = ${chainId} AND stream = ${this.stream}`,
+      );
       return { removed: removed.length, rebuilt: studies.length + radiologists.length + parameters.length + others.size };
     });
   }
@@ -269,15 +346,21 @@ export class StoreWriter {
   /** Records the chain head (for lag and finality shown to users). */
   async setHead(chainHead: number): Promise<void> {
     await this.tx((tx) =>
-      execute(tx, sql`UPDATE indexer_checkpoints SET chain_head = ${chainHead}, updated_at = now() WHERE chain_id = ${this.chainId} AND stream = ${this.stream}`),
+      execute(
+        tx,
+        sql`UPDATE indexer_checkpoints SET chain_head = ${chainHead}, updated_at = now() WHERE chain_id = ${this.chainId} AND stream = ${this.stream}`,
+      ),
     );
   }
 
   /** Marks the stream halted (or clears it with null): the API and health endpoints show it. */
   async setHalted(reason: string | null): Promise<void> {
     await this.tx((tx) =>
-      execute(tx, sql`UPDATE indexer_checkpoints SET halted_reason = ${reason}, halted_at = CASE WHEN ${reason}::text IS NULL THEN NULL ELSE now() END
-         WHERE chain_id = ${this.chainId} AND stream = ${this.stream}`),
+      execute(
+        tx,
+        sql`UPDATE indexer_checkpoints SET halted_reason = ${reason}, halted_at = CASE WHEN ${reason}::text IS NULL THEN NULL ELSE now() END
+         WHERE chain_id = ${this.chainId} AND stream = ${this.stream}`,
+      ),
     );
   }
 
@@ -287,7 +370,10 @@ export class StoreWriter {
    */
   async refreshWorklistBounds(opts: BoundsRefreshOptions): Promise<BoundsChunkResult | null> {
     return this.tx(async (tx) => {
-      const [cp] = await queryRows<{ block_time: string | null }>(tx, sql`SELECT block_time FROM indexer_checkpoints WHERE chain_id = ${this.chainId} AND stream = ${this.stream}`);
+      const [cp] = await queryRows<{ block_time: string | null }>(
+        tx,
+        sql`SELECT block_time FROM indexer_checkpoints WHERE chain_id = ${this.chainId} AND stream = ${this.stream}`,
+      );
       if (!cp || cp.block_time === null) return null;
       return refreshBoundsChunk(tx, this.chainId, Number(cp.block_time), opts);
     });

@@ -49,7 +49,8 @@ const RUNNERS = new Map<string, Runner>(PROJECTIONS.flatMap((p) => Object.entrie
 // an event kind projected twice, or listed without a runner (or the reverse), is a mistake caught at start
 for (const p of PROJECTIONS)
   for (const name of new Set([...p.events, ...Object.keys(p.runners)]))
-    if (PROJECTION_OF.get(name) !== p || !p.runners[name]) throw new Error(`projection of ${name}: listed once, with its runner, in one projection`);
+    if (PROJECTION_OF.get(name) !== p || !p.runners[name])
+      throw new Error(`projection of ${name}: listed once, with its runner, in one projection`);
 
 /** Low-volume kinds that a rollback replays by entity key (see EventStore.rollback and deleteEntities). */
 export const REPLAYED_BY_ENTITY = [governanceProposalsProjection, votingPowerProjection, rolesProjection].flatMap((p) => [...p.events]);
@@ -89,7 +90,12 @@ export function runsOf(events: ChainEvent[]): ChainEvent[][] {
 }
 
 /** Applies events (in chain order) to the projections. Events of kinds with no projection are ignored. */
-export async function applyEvents(tx: EntityManager, chainId: number, events: ChainEvent[], opts: { ledger?: boolean } = {}): Promise<void> {
+export async function applyEvents(
+  tx: EntityManager,
+  chainId: number,
+  events: ChainEvent[],
+  opts: { ledger?: boolean } = {},
+): Promise<void> {
   const ledger: LedgerRow[] = [];
   for (const run of runsOf(events)) {
     const runner = RUNNERS.get(run[0].name);

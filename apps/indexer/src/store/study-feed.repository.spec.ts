@@ -38,14 +38,26 @@ describe('the live worklist feed on real Postgres', () => {
     const posted: ChainEvent[] = [];
     for (let i = 0; i < 1300; i++) {
       const s = {
-        id: hex(i + 1, 32), m: rnd.int(0, MODALITIES.length - 1), u: rnd.int(0, URGENCIES.length - 1), d: BigInt(rnd.int(1000, 30_000)),
-        max: rnd.pick([5_000_000n, 10n ** 18n]), postedAt: T0 - rnd.int(0, 3 * 86400),
+        id: hex(i + 1, 32),
+        m: rnd.int(0, MODALITIES.length - 1),
+        u: rnd.int(0, URGENCIES.length - 1),
+        d: BigInt(rnd.int(1000, 30_000)),
+        max: rnd.pick([5_000_000n, 10n ** 18n]),
+        postedAt: T0 - rnd.int(0, 3 * 86400),
       };
       studies.push(s);
-      posted.push(event(2, 'StudyPosted', {
-        studyId: s.id, ro: hex(2, 20), modality: s.m, difficultyBps: Number(s.d), urgency: s.u,
-        patientState: rnd.int(0, US_STATES.length - 1), maxBounty: s.max.toString(), postedAt: s.postedAt,
-      }));
+      posted.push(
+        event(2, 'StudyPosted', {
+          studyId: s.id,
+          ro: hex(2, 20),
+          modality: s.m,
+          difficultyBps: Number(s.d),
+          urgency: s.u,
+          patientState: rnd.int(0, US_STATES.length - 1),
+          maxBounty: s.max.toString(),
+          postedAt: s.postedAt,
+        }),
+      );
     }
     afterParameters = await feed.head(CHAIN);
     await writer.storeBatch(posted, header(2));
@@ -57,7 +69,14 @@ describe('the live worklist feed on real Postgres', () => {
   });
 
   const bounty = (s: (typeof studies)[number], t: number) =>
-    computeBounty({ base: base[s.m], difficultyBps: s.d, urgencyBps: urgency[s.u], escalationBpsPerHour: escalation, waitingSeconds: BigInt(t - s.postedAt), maxBounty: s.max });
+    computeBounty({
+      base: base[s.m],
+      difficultyBps: s.d,
+      urgencyBps: urgency[s.u],
+      escalationBpsPerHour: escalation,
+      waitingSeconds: BigInt(t - s.postedAt),
+      maxBounty: s.max,
+    });
 
   /** every study the feed reports after `from`, in pages of `size`, and whether a bounty parameter changed */
   const drain = async (from: FeedPosition, size: number) => {
@@ -83,11 +102,20 @@ describe('the live worklist feed on real Postgres', () => {
     expect(fromStart).toMatchObject({ studies: [], parametersChanged: true, full: false });
   });
 
-  it('reports the events of a reorg\'s new branch even when their blocks and log indexes are behind the position', async () => {
+  it("reports the events of a reorg's new branch even when their blocks and log indexes are behind the position", async () => {
     const head = await feed.head(CHAIN);
     // block 3 with a posting at log index 5, then a reorg back to block 2 and a new block 3 whose posting is at log index 0
     const at = (block: number, logIndex: number, id: string): ChainEvent => ({
-      ...event(block, 'StudyPosted', { studyId: id, ro: hex(2, 20), modality: 1, difficultyBps: 10_000, urgency: 0, patientState: 4, maxBounty: '1', postedAt: T0 }), // capped at once: never escalates
+      ...event(block, 'StudyPosted', {
+        studyId: id,
+        ro: hex(2, 20),
+        modality: 1,
+        difficultyBps: 10_000,
+        urgency: 0,
+        patientState: 4,
+        maxBounty: '1',
+        postedAt: T0,
+      }), // capped at once: never escalates
       logIndex,
       blockHash: hex(0xb3000 + logIndex, 32),
     });
@@ -103,15 +131,24 @@ describe('the live worklist feed on real Postgres', () => {
 
   it('finds exactly the open studies whose bounty grew in a window, short or long, wrapping the hour or not, in pages', async () => {
     const windows: [number, number][] = [
-      [T0, T0 + 1], [T0 + 10, T0 + 900], [T0 + 3000, T0 + 4000], [T0 + 3599, T0 + 3601], [T0 - 500, T0 + 3100],
-      [T0, T0 + 3600], [T0 + 100, T0 + 20_000], [T0 + 7200, T0 + 7200],
+      [T0, T0 + 1],
+      [T0 + 10, T0 + 900],
+      [T0 + 3000, T0 + 4000],
+      [T0 + 3599, T0 + 3601],
+      [T0 - 500, T0 + 3100],
+      [T0, T0 + 3600],
+      [T0 + 100, T0 + 20_000],
+      [T0 + 7200, T0 + 7200],
     ];
     for (let i = 0; i < 12; i++) {
       const from = T0 + rnd.int(0, 10_000);
       windows.push([from, from + rnd.pick([1, 59, 600, 3599, 3600, 3601, 9000])]);
     }
     for (const [from, to] of windows) {
-      const expected = studies.filter((s) => bounty(s, to) > bounty(s, from)).map((s) => [s.id, bounty(s, to)]).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+      const expected = studies
+        .filter((s) => bounty(s, to) > bounty(s, from))
+        .map((s) => [s.id, bounty(s, to)])
+        .sort((a, b) => (a[0] < b[0] ? -1 : 1));
       const got: [string, bigint][] = [];
       let after: string | null = null;
       for (let guard = 0; guard < 20; guard++) {

@@ -60,8 +60,14 @@ describe('StudyRepository on real Postgres', () => {
         inputs.push({ id, m, u, d, max, postedAt });
         posted.push(
           event(block, 'StudyPosted', {
-            studyId: id, ro: hex(2, 20), modality: m, difficultyBps: Number(d), urgency: u,
-            patientState: rnd.int(0, US_STATES.length - 1), maxBounty: max.toString(), postedAt,
+            studyId: id,
+            ro: hex(2, 20),
+            modality: m,
+            difficultyBps: Number(d),
+            urgency: u,
+            patientState: rnd.int(0, US_STATES.length - 1),
+            maxBounty: max.toString(),
+            postedAt,
           }),
         );
       }
@@ -70,8 +76,12 @@ describe('StudyRepository on real Postgres', () => {
       for (const s of inputs) {
         const asOf = rnd.pick([s.postedAt, s.postedAt + 3599, s.postedAt + 3600, 1_800_000_000 + rnd.int(0, 10_000_000)]);
         const expected = computeBounty({
-          base: base[s.m], difficultyBps: s.d, urgencyBps: urgency[s.u], escalationBpsPerHour: escalation,
-          waitingSeconds: BigInt(asOf - s.postedAt), maxBounty: s.max,
+          base: base[s.m],
+          difficultyBps: s.d,
+          urgencyBps: urgency[s.u],
+          escalationBpsPerHour: escalation,
+          waitingSeconds: BigInt(asOf - s.postedAt),
+          maxBounty: s.max,
         });
         expect(await studies.currentBounty(CHAIN, s.id, asOf)).toBe(expected);
       }

@@ -44,21 +44,35 @@ const RADIOLOGISTS = [
 
 function reference(studies: Study[], params: Params, q: WorklistQuery, who: (typeof RADIOLOGISTS)[number]): WorklistRow[] {
   const rows = studies
-    .filter((s) => s.open && mayRead({ ...who, expiresAt: T0 + 365 * 86400, revoked: false }, { patientState: s.state, modality: MODALITIES[s.m] }, q.asOf))
+    .filter(
+      (s) =>
+        s.open &&
+        mayRead({ ...who, expiresAt: T0 + 365 * 86400, revoked: false }, { patientState: s.state, modality: MODALITIES[s.m] }, q.asOf),
+    )
     .filter((s) => !q.modalities?.length || q.modalities.includes(MODALITIES[s.m]))
     .filter((s) => !q.states?.length || q.states.includes(s.state))
     .filter((s) => !q.urgencies?.length || q.urgencies.includes(URGENCIES[s.u]))
     .map((s) => ({
       s,
       bounty: computeBounty({
-        base: params.base[s.m], difficultyBps: s.d, urgencyBps: params.urgency[s.u], escalationBpsPerHour: params.escalation,
-        waitingSeconds: BigInt(q.asOf - s.postedAt), maxBounty: s.max,
+        base: params.base[s.m],
+        difficultyBps: s.d,
+        urgencyBps: params.urgency[s.u],
+        escalationBpsPerHour: params.escalation,
+        waitingSeconds: BigInt(q.asOf - s.postedAt),
+        maxBounty: s.max,
       }),
     }))
     .filter((r) => q.minBounty === undefined || r.bounty >= q.minBounty);
   const cmp = (a: (typeof rows)[number], b: (typeof rows)[number]) =>
     q.sort === 'BOUNTY_DESC'
-      ? a.bounty === b.bounty ? (a.s.id < b.s.id ? -1 : 1) : a.bounty > b.bounty ? -1 : 1
+      ? a.bounty === b.bounty
+        ? a.s.id < b.s.id
+          ? -1
+          : 1
+        : a.bounty > b.bounty
+          ? -1
+          : 1
       : a.s.postedAt - b.s.postedAt || (a.s.id < b.s.id ? -1 : 1);
   rows.sort(cmp);
   const after = q.after;
@@ -99,8 +113,14 @@ describe('the worklist on real Postgres, against a TypeScript reference', () => 
     store((b, t) =>
       list.map((s) =>
         event(b, t, 'StudyPosted', {
-          studyId: s.id, ro: hex(2, 20), modality: s.m, difficultyBps: Number(s.d), urgency: s.u,
-          patientState: stateIndex(s.state), maxBounty: s.max.toString(), postedAt: s.postedAt,
+          studyId: s.id,
+          ro: hex(2, 20),
+          modality: s.m,
+          difficultyBps: Number(s.d),
+          urgency: s.u,
+          patientState: stateIndex(s.state),
+          maxBounty: s.max.toString(),
+          postedAt: s.postedAt,
         }),
       ),
     );
@@ -128,7 +148,12 @@ describe('the worklist on real Postgres, against a TypeScript reference', () => 
   };
 
   /** every page (size `limit`) of the query against the reference; returns the paths used */
-  async function walk(q: Omit<WorklistQuery, 'chainId' | 'radiologist' | 'limit'>, who: (typeof RADIOLOGISTS)[number], limit = 9, maxPages = 8) {
+  async function walk(
+    q: Omit<WorklistQuery, 'chainId' | 'radiologist' | 'limit'>,
+    who: (typeof RADIOLOGISTS)[number],
+    limit = 9,
+    maxPages = 8,
+  ) {
     const paths = new Set<string>();
     let after: WorklistQuery['after'];
     for (let page = 0; page < maxPages; page++) {
@@ -165,8 +190,11 @@ describe('the worklist on real Postgres, against a TypeScript reference', () => 
     await store((b, t) =>
       RADIOLOGISTS.map((r) =>
         event(b, t, 'CredentialAttested', {
-          radiologist: r.who, statesMask: toMask(r.states.map(stateIndex)).toString(),
-          modalitiesMask: toMask(r.modalities.map(modalityIndex)).toString(), expiresAt: T0 + 365 * 86400, verifier: hex(9, 20),
+          radiologist: r.who,
+          statesMask: toMask(r.states.map(stateIndex)).toString(),
+          modalitiesMask: toMask(r.modalities.map(modalityIndex)).toString(),
+          expiresAt: T0 + 365 * 86400,
+          verifier: hex(9, 20),
         }),
       ),
     );
@@ -187,7 +215,8 @@ describe('the worklist on real Postgres, against a TypeScript reference', () => 
     expect(await refresh()).toBeGreaterThan(3); // 1,200 open studies in chunks of 150
     expect(await boundsState(db, CHAIN)).toMatchObject({ gen: 1, validUntil: now + HORIZON, refreshing: false });
     for (const dt of [0, 1800, 3599, 3600, HORIZON - 1, HORIZON])
-      for (const who of RADIOLOGISTS) expect([...(await walk({ asOf: now + dt, sort: 'BOUNTY_DESC' }, who))], `+${dt}`).toEqual(['CEILINGS']);
+      for (const who of RADIOLOGISTS)
+        expect([...(await walk({ asOf: now + dt, sort: 'BOUNTY_DESC' }, who))], `+${dt}`).toEqual(['CEILINGS']);
   });
 
   it('applies filters, the minimum bounty and urgencies the same way on every path', async () => {
@@ -230,17 +259,28 @@ describe('the worklist on real Postgres, against a TypeScript reference', () => 
     for (const who of RADIOLOGISTS) expect([...(await walk({ asOf: now + 60, sort: 'BOUNTY_DESC' }, who))]).toEqual(['CEILINGS']);
     // a fee change does not touch the bounty: the ceilings stay trusted
     await store((b, t) => [event(b, t, 'ParameterUpdated', { name: 'feeBps', key: 0, value: '700' })]);
-    expect((await repo.worklistPage({ chainId: CHAIN, radiologist: RADIOLOGISTS[0].who, asOf: now, sort: 'BOUNTY_DESC', limit: 5 })).path).toBe('CEILINGS');
+    expect(
+      (await repo.worklistPage({ chainId: CHAIN, radiologist: RADIOLOGISTS[0].who, asOf: now, sort: 'BOUNTY_DESC', limit: 5 })).path,
+    ).toBe('CEILINGS');
   });
 
   it('lists a study that comes back after an expired lease, and a new one, correctly before the next refresh', async () => {
     const who = RADIOLOGISTS[0];
     const top = (await repo.worklist({ chainId: CHAIN, radiologist: who.who, asOf: now, sort: 'BOUNTY_DESC', limit: 1 }))[0];
     const study = studies.find((s) => s.id === top.studyId)!;
-    const [{ c }] = await db.query(`SELECT bounty_ceiling IS NOT NULL OR ceiling_until IS NOT NULL AS c FROM studies WHERE study_id = $1`, [study.id]);
+    const [{ c }] = await db.query(`SELECT bounty_ceiling IS NOT NULL OR ceiling_until IS NOT NULL AS c FROM studies WHERE study_id = $1`, [
+      study.id,
+    ]);
     expect(c).toBe(true);
     await store((b, t) => [
-      event(b, t, 'StudyClaimed', { studyId: study.id, ro: hex(2, 20), radiologist: who.who, bounty: top.currentBounty.toString(), feeBps: 500, leaseExpiresAt: now + 60 }),
+      event(b, t, 'StudyClaimed', {
+        studyId: study.id,
+        ro: hex(2, 20),
+        radiologist: who.who,
+        bounty: top.currentBounty.toString(),
+        feeBps: 500,
+        leaseExpiresAt: now + 60,
+      }),
     ]);
     study.open = false;
     await walk({ asOf: now, sort: 'BOUNTY_DESC' }, who, 9, 2);
@@ -255,7 +295,12 @@ describe('the worklist on real Postgres, against a TypeScript reference', () => 
     studies.push(fresh);
     await post([fresh]);
     // walk far enough to pass both studies' places in the reference
-    const all = reference(studies, params, { chainId: CHAIN, radiologist: who.who, asOf: now + 100, sort: 'BOUNTY_DESC', limit: 10_000 }, who);
+    const all = reference(
+      studies,
+      params,
+      { chainId: CHAIN, radiologist: who.who, asOf: now + 100, sort: 'BOUNTY_DESC', limit: 10_000 },
+      who,
+    );
     const deepest = Math.max(...[study.id, fresh.id].map((id) => all.findIndex((r) => r.studyId === id)));
     expect(deepest).toBeGreaterThanOrEqual(0);
     expect([...(await walk({ asOf: now + 100, sort: 'BOUNTY_DESC' }, who, 25, Math.ceil((deepest + 1) / 25) + 1))]).toEqual(['CEILINGS']);

@@ -56,7 +56,12 @@ export const GENESIS_HASH = `0x${'00'.repeat(32)}`;
 /** The hash the insert trigger computes (see the StudyVault migration), recomputed for verification. */
 export function accessLogHash(e: Omit<AccessLogEntry, 'hash'>): string {
   const canonical = [e.seq, e.chainId, e.studyId, e.account, e.action, e.outcome, e.reason ?? '', e.atMs].join('|');
-  return hex(createHash('sha256').update(Buffer.from(e.prevHash.slice(2), 'hex')).update(canonical, 'utf8').digest());
+  return hex(
+    createHash('sha256')
+      .update(Buffer.from(e.prevHash.slice(2), 'hex'))
+      .update(canonical, 'utf8')
+      .digest(),
+  );
 }
 
 /** The first seq at which `entries` (consecutive, from `prevHash`) break the chain, or null if it holds. */
@@ -74,25 +79,44 @@ export function firstBrokenLink(entries: AccessLogEntry[], prevHash = GENESIS_HA
 export class AccessLogRepository {
   constructor(private readonly db: DataSource) {}
 
-  async append(e: { chainId: number; studyId: string; account: string; action: AccessAction; outcome: AccessOutcome; reason?: string | null }): Promise<AccessLogEntry> {
-    const [r] = await queryRows<AccessLogDbRow>(this.db, sql`INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)
-       VALUES (0, ${e.chainId}, ${e.studyId}, ${e.account}, ${e.action}, ${e.outcome}, ${e.reason ?? null}, ${Date.now()}, ''::bytea, ''::bytea) RETURNING *`);
+  async append(e: {
+    chainId: number;
+    studyId: string;
+    account: string;
+    action: AccessAction;
+    outcome: AccessOutcome;
+    reason?: string | null;
+  }): Promise<AccessLogEntry> {
+    const [r] = await queryRows<AccessLogDbRow>(
+      this.db,
+      sql`INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)
+       VALUES (0, ${e.chainId}, ${e.studyId}, ${e.account}, ${e.action}, ${e.outcome}, ${e.reason ?? null}, ${Date.now()}, ''::bytea, ''::bytea) RETURNING *`,
+    );
     return toEntry(r);
   }
 
   async forStudy(chainId: number, studyId: string): Promise<AccessLogEntry[]> {
-    const rows = await queryRows<AccessLogDbRow>(this.db, sql`SELECT * FROM study_access_log WHERE chain_id = ${chainId} AND study_id = ${studyId} ORDER BY seq`);
+    const rows = await queryRows<AccessLogDbRow>(
+      this.db,
+      sql`SELECT * FROM study_access_log WHERE chain_id = ${chainId} AND study_id = ${studyId} ORDER BY seq`,
+    );
     return rows.map(toEntry);
   }
 
   /** Entries with seq in (afterSeq, afterSeq + limit], in order. */
   async range(afterSeq: number, limit: number): Promise<AccessLogEntry[]> {
-    const rows = await queryRows<AccessLogDbRow>(this.db, sql`SELECT * FROM study_access_log WHERE seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`);
+    const rows = await queryRows<AccessLogDbRow>(
+      this.db,
+      sql`SELECT * FROM study_access_log WHERE seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`,
+    );
     return rows.map(toEntry);
   }
 
   async head(): Promise<{ seq: number; hash: string } | null> {
-    const [r] = await queryRows<Pick<AccessLogDbRow, 'seq' | 'hash'>>(this.db, sql`SELECT seq, hash FROM study_access_log ORDER BY seq DESC LIMIT 1`);
+    const [r] = await queryRows<Pick<AccessLogDbRow, 'seq' | 'hash'>>(
+      this.db,
+      sql`SELECT seq, hash FROM study_access_log ORDER BY seq DESC LIMIT 1`,
+    );
     return r ? { seq: Number(r.seq), hash: hex(r.hash) } : null;
   }
 }

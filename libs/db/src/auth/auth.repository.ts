@@ -11,22 +11,34 @@ export class AuthRepository {
   constructor(private readonly db: DataSource) {}
 
   async createNonce(nonce: string, ttlSeconds: number): Promise<Date> {
-    const [row] = await queryRows<{ expires_at: Date }>(this.db, sql`INSERT INTO auth_nonces (nonce, expires_at) VALUES (${nonce}, now() + make_interval(secs => ${ttlSeconds})) RETURNING expires_at`);
+    const [row] = await queryRows<{ expires_at: Date }>(
+      this.db,
+      sql`INSERT INTO auth_nonces (nonce, expires_at) VALUES (${nonce}, now() + make_interval(secs => ${ttlSeconds})) RETURNING expires_at`,
+    );
     return row.expires_at;
   }
 
   /** Marks the nonce used; true only for the one caller that used a live, unused nonce (atomic, no check-then-set). */
   async consumeNonce(nonce: string): Promise<boolean> {
-    const { rows } = await execute(this.db, sql`UPDATE auth_nonces SET used_at = now() WHERE nonce = ${nonce} AND used_at IS NULL AND expires_at > now() RETURNING nonce`);
+    const { rows } = await execute(
+      this.db,
+      sql`UPDATE auth_nonces SET used_at = now() WHERE nonce = ${nonce} AND used_at IS NULL AND expires_at > now() RETURNING nonce`,
+    );
     return rows.length === 1;
   }
 
   async createSession(tokenHash: string, address: string, chainId: number, expiresAt: Date): Promise<void> {
-    await queryRows(this.db, sql`INSERT INTO sessions (token_hash, address, chain_id, expires_at) VALUES (${tokenHash}, ${address}, ${chainId}, ${expiresAt})`);
+    await queryRows(
+      this.db,
+      sql`INSERT INTO sessions (token_hash, address, chain_id, expires_at) VALUES (${tokenHash}, ${address}, ${chainId}, ${expiresAt})`,
+    );
   }
 
   async findSession(tokenHash: string): Promise<{ address: string; chainId: number } | null> {
-    const rows = await queryRows<{ address: string; chain_id: number }>(this.db, sql`SELECT address, chain_id FROM sessions WHERE token_hash = ${tokenHash} AND expires_at > now()`);
+    const rows = await queryRows<{ address: string; chain_id: number }>(
+      this.db,
+      sql`SELECT address, chain_id FROM sessions WHERE token_hash = ${tokenHash} AND expires_at > now()`,
+    );
     return rows.length ? { address: rows[0].address, chainId: Number(rows[0].chain_id) } : null;
   }
 

@@ -13,7 +13,10 @@ export class InboxRepository {
 
   /** true the first time `consumer` sees `messageId`, false on every redelivery */
   async firstDelivery(consumer: string, messageId: string): Promise<boolean> {
-    const rows = await queryRows(this.db, sql`INSERT INTO bus_inbox (consumer, message_id) VALUES (${consumer}, ${messageId}) ON CONFLICT ON CONSTRAINT bus_inbox_pk DO NOTHING RETURNING 1`);
+    const rows = await queryRows(
+      this.db,
+      sql`INSERT INTO bus_inbox (consumer, message_id) VALUES (${consumer}, ${messageId}) ON CONFLICT ON CONSTRAINT bus_inbox_pk DO NOTHING RETURNING 1`,
+    );
     return rows.length === 1;
   }
 

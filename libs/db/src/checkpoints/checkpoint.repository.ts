@@ -7,7 +7,13 @@ import { queryRows, sql } from '../sql.js';
 
 /** How far the indexer has got on chain/stream (its checkpoint row); null before its first block. */
 export async function readCheckpoint(db: Pick<DataSource, 'query'>, chainId: number, stream: string): Promise<Checkpoint | null> {
-  const rows = await queryRows<{ block_number: string; block_hash: string; block_time: string | null; chain_head: string | null; halted_reason: string | null }>(
+  const rows = await queryRows<{
+    block_number: string;
+    block_hash: string;
+    block_time: string | null;
+    chain_head: string | null;
+    halted_reason: string | null;
+  }>(
     db,
     sql`SELECT block_number, block_hash, block_time, chain_head, halted_reason FROM indexer_checkpoints WHERE chain_id = ${chainId} AND stream = ${stream}`,
   );

@@ -80,12 +80,18 @@ export class CredentialRepository {
   async create(app: NewApplication): Promise<ApplicationRow> {
     try {
       return await this.db.transaction(async (tx) => {
-        const [{ id }] = await queryRows<{ id: string }>(tx, sql`INSERT INTO credential_applications
+        const [{ id }] = await queryRows<{ id: string }>(
+          tx,
+          sql`INSERT INTO credential_applications
              (chain_id, applicant, npi, modalities, subspecialties, board, board_certificate, board_expires_on)
-           VALUES (${app.chainId}, ${app.applicant}, ${app.npi}, ${app.modalities}, ${app.subspecialties}, ${app.board}, ${app.boardCertificate}, ${app.boardExpiresOn}) RETURNING id`);
-        await queryRows(tx, sql`INSERT INTO credential_licences (application_id, state, licence_number, expires_on)
+           VALUES (${app.chainId}, ${app.applicant}, ${app.npi}, ${app.modalities}, ${app.subspecialties}, ${app.board}, ${app.boardCertificate}, ${app.boardExpiresOn}) RETURNING id`,
+        );
+        await queryRows(
+          tx,
+          sql`INSERT INTO credential_licences (application_id, state, licence_number, expires_on)
            SELECT ${id}, l.state, l.licence_number, l.expires_on
-           FROM unnest(${app.licences.map((l) => l.state)}::text[], ${app.licences.map((l) => l.licenceNumber)}::text[], ${app.licences.map((l) => l.expiresOn)}::date[]) AS l(state, licence_number, expires_on)`);
+           FROM unnest(${app.licences.map((l) => l.state)}::text[], ${app.licences.map((l) => l.licenceNumber)}::text[], ${app.licences.map((l) => l.expiresOn)}::date[]) AS l(state, licence_number, expires_on)`,
+        );
         const [row] = await queryRows<ApplicationDbRow>(tx, sql`${SELECT_APPLICATION} WHERE a.id = ${id}`);
         return toApplication(row);
       });
@@ -142,15 +148,21 @@ export class CredentialRepository {
 
   /** PENDING → REJECTED with the reason. null if the application is not pending (atomic). */
   async reject(chainId: number, id: string, verifier: string, reason: string): Promise<ApplicationRow | null> {
-    const rows = await queryRows<{ id: string }>(this.db, sql`WITH u AS (UPDATE credential_applications SET status = 'REJECTED', decided_at = now(), decided_by = ${verifier}, decision_reason = ${reason}
-       WHERE chain_id = ${chainId} AND id = ${id} AND status = 'PENDING' RETURNING id) SELECT id FROM u`);
+    const rows = await queryRows<{ id: string }>(
+      this.db,
+      sql`WITH u AS (UPDATE credential_applications SET status = 'REJECTED', decided_at = now(), decided_by = ${verifier}, decision_reason = ${reason}
+       WHERE chain_id = ${chainId} AND id = ${id} AND status = 'PENDING' RETURNING id) SELECT id FROM u`,
+    );
     return rows[0] ? this.findById(chainId, id) : null;
   }
 
   /** Marks the radiologist's approved application(s) REVOKED with the reason; returns how many. */
   async revoke(chainId: number, radiologist: string, verifier: string, reason: string): Promise<number> {
-    const rows = await queryRows<{ id: string }>(this.db, sql`WITH u AS (UPDATE credential_applications SET status = 'REVOKED', revoked_at = now(), revoked_by = ${verifier}, revocation_reason = ${reason}
-       WHERE chain_id = ${chainId} AND applicant = ${radiologist} AND status = 'APPROVED' RETURNING id) SELECT id FROM u`);
+    const rows = await queryRows<{ id: string }>(
+      this.db,
+      sql`WITH u AS (UPDATE credential_applications SET status = 'REVOKED', revoked_at = now(), revoked_by = ${verifier}, revocation_reason = ${reason}
+       WHERE chain_id = ${chainId} AND applicant = ${radiologist} AND status = 'APPROVED' RETURNING id) SELECT id FROM u`,
+    );
     return rows.length;
   }
 
@@ -159,14 +171,17 @@ export class CredentialRepository {
    * approval. Includes already lapsed ones (expires_at <= now) so the settler can tell them apart.
    */
   async expiringBefore(chainId: number, until: number, limit = 500): Promise<ExpiringCredential[]> {
-    const rows = await queryRows<{ radiologist: string; expires_at: string; expiry_reason: string | null }>(this.db, sql`SELECT c.radiologist, c.expires_at,
+    const rows = await queryRows<{ radiologist: string; expires_at: string; expiry_reason: string | null }>(
+      this.db,
+      sql`SELECT c.radiologist, c.expires_at,
          (SELECT a.expiry_reason FROM credential_applications a
           WHERE a.chain_id = c.chain_id AND a.applicant = c.radiologist AND a.status = 'APPROVED'
             AND a.credential_expires_at = c.expires_at
           ORDER BY a.decided_at DESC LIMIT 1) AS expiry_reason
        FROM credentials c
        WHERE c.chain_id = ${chainId} AND NOT c.revoked AND c.expires_at < ${until}
-       ORDER BY c.expires_at LIMIT ${limit}`);
+       ORDER BY c.expires_at LIMIT ${limit}`,
+    );
     return rows.map((r) => ({
       radiologist: r.radiologist,
       expiresAt: Number(r.expires_at),
@@ -175,8 +190,14 @@ export class CredentialRepository {
   }
 
   /** The indexed on-chain credential of `radiologist`, if any. */
-  async credentialOf(chainId: number, radiologist: string): Promise<{ states: string[]; modalities: string[]; expiresAt: number; revoked: boolean } | null> {
-    const rows = await queryRows<{ states: string[]; modalities: string[]; expires_at: string; revoked: boolean }>(this.db, sql`SELECT states, modalities, expires_at, revoked FROM credentials WHERE chain_id = ${chainId} AND radiologist = ${radiologist}`);
+  async credentialOf(
+    chainId: number,
+    radiologist: string,
+  ): Promise<{ states: string[]; modalities: string[]; expiresAt: number; revoked: boolean } | null> {
+    const rows = await queryRows<{ states: string[]; modalities: string[]; expires_at: string; revoked: boolean }>(
+      this.db,
+      sql`SELECT states, modalities, expires_at, revoked FROM credentials WHERE chain_id = ${chainId} AND radiologist = ${radiologist}`,
+    );
     if (!rows.length) return null;
     const r = rows[0];
     return { states: r.states.map((s) => s.trim()), modalities: r.modalities, expiresAt: Number(r.expires_at), revoked: r.revoked };
@@ -184,13 +205,19 @@ export class CredentialRepository {
 
   /** Records a notification once per (recipient, kind, dedupeKey); true if it is new. */
   async notify(chainId: number, recipient: string, kind: string, dedupeKey: string, message: string): Promise<boolean> {
-    const rows = await queryRows<{ id: string }>(this.db, sql`INSERT INTO notifications (chain_id, recipient, kind, dedupe_key, message) VALUES (${chainId}, ${recipient}, ${kind}, ${dedupeKey}, ${message})
-       ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING RETURNING id`);
+    const rows = await queryRows<{ id: string }>(
+      this.db,
+      sql`INSERT INTO notifications (chain_id, recipient, kind, dedupe_key, message) VALUES (${chainId}, ${recipient}, ${kind}, ${dedupeKey}, ${message})
+       ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING RETURNING id`,
+    );
     return rows.length === 1;
   }
 
   async notificationsOf(chainId: number, recipient: string, limit: number): Promise<NotificationRow[]> {
-    const rows = await queryRows<{ id: string; kind: string; message: string; created_at: Date }>(this.db, sql`SELECT id, kind, message, created_at FROM notifications WHERE chain_id = ${chainId} AND recipient = ${recipient} ORDER BY id DESC LIMIT ${limit}`);
+    const rows = await queryRows<{ id: string; kind: string; message: string; created_at: Date }>(
+      this.db,
+      sql`SELECT id, kind, message, created_at FROM notifications WHERE chain_id = ${chainId} AND recipient = ${recipient} ORDER BY id DESC LIMIT ${limit}`,
+    );
     return rows.map((r) => ({ id: Number(r.id), kind: r.kind, message: r.message, createdAt: r.created_at }));
   }
 }

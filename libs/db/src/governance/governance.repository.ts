@@ -51,44 +51,54 @@ export class GovernanceRepository {
 
   /** Proposals of `governor`, newest first; `before` is the created block of the last row of the previous page. */
   async proposals(chainId: number, governor: string, limit: number, before?: number): Promise<ProposalRow[]> {
-    const rows = await queryRows<ProposalDbRow>(this.db, sql`SELECT * FROM governance_proposals
+    const rows = await queryRows<ProposalDbRow>(
+      this.db,
+      sql`SELECT * FROM governance_proposals
        WHERE chain_id = ${chainId} AND governor = ${governor} AND (${before ?? null}::bigint IS NULL OR created_block < ${before ?? null}::bigint)
        ORDER BY created_block DESC, proposal_id DESC
-       LIMIT ${limit}`);
+       LIMIT ${limit}`,
+    );
     return rows.map(toProposal);
   }
 
   async proposal(chainId: number, governor: string, proposalId: string): Promise<ProposalRow | null> {
-    const rows = await queryRows<ProposalDbRow>(this.db, sql`SELECT * FROM governance_proposals WHERE chain_id = ${chainId} AND governor = ${governor} AND proposal_id = ${proposalId}`);
+    const rows = await queryRows<ProposalDbRow>(
+      this.db,
+      sql`SELECT * FROM governance_proposals WHERE chain_id = ${chainId} AND governor = ${governor} AND proposal_id = ${proposalId}`,
+    );
     return rows.length ? toProposal(rows[0]) : null;
   }
 
   /** Current (indexed) voting power of `account` on the membership token. */
   async votesOf(chainId: number, token: string, account: string): Promise<bigint> {
-    const rows = await queryRows<{ votes: string }>(this.db, sql`SELECT votes FROM dao_votes WHERE chain_id = ${chainId} AND token = ${token.toLowerCase()} AND account = ${account.toLowerCase()}`);
+    const rows = await queryRows<{ votes: string }>(
+      this.db,
+      sql`SELECT votes FROM dao_votes WHERE chain_id = ${chainId} AND token = ${token.toLowerCase()} AND account = ${account.toLowerCase()}`,
+    );
     return rows.length ? BigInt(rows[0].votes) : 0n;
   }
 
   /** Every change of the incentive parameters, newest first, with the proposal that made it. */
   async parameterHistory(chainId: number, limit: number, name?: string): Promise<ParameterChangeRow[]> {
-    const rows = await queryRows<ParameterChangeDbRow>(this.db, sql`SELECT c.name, c.key, c.value, c.block_number, c.block_time, c.tx_hash, c.proposal_id, p.description
+    const rows = await queryRows<ParameterChangeDbRow>(
+      this.db,
+      sql`SELECT c.name, c.key, c.value, c.block_number, c.block_time, c.tx_hash, c.proposal_id, p.description
        FROM parameter_changes c
        LEFT JOIN governance_proposals p ON p.chain_id = c.chain_id AND p.proposal_id = c.proposal_id
        WHERE c.chain_id = ${chainId} AND (${name ?? null}::text IS NULL OR c.name = ${name ?? null}::text)
        ORDER BY c.block_number DESC, c.log_index DESC
-       LIMIT ${limit}`);
-    return rows.map(
-      (r): ParameterChangeRow => ({
-        name: r.name,
-        key: Number(r.key),
-        value: BigInt(r.value),
-        blockNumber: Number(r.block_number),
-        blockTime: Number(r.block_time),
-        txHash: r.tx_hash,
-        proposalId: r.proposal_id === null ? null : String(r.proposal_id),
-        proposalDescription: r.description,
-      }),
+       LIMIT ${limit}`,
     );
+    return rows.map((r): ParameterChangeRow => ({
+      name: r.name,
+      key: Number(r.key),
+      value: BigInt(r.value),
+      blockNumber: Number(r.block_number),
+      blockTime: Number(r.block_time),
+      txHash: r.tx_hash,
+      proposalId: r.proposal_id === null ? null : String(r.proposal_id),
+      proposalDescription: r.description,
+    }));
   }
 }
 

@@ -41,7 +41,14 @@ describe('LedgerRepository on real Postgres', () => {
 
   it('pages through every line of the RO, even when a page ends inside the lines of one event', async () => {
     const all = await ledger.entries(CHAIN, [walletA, walletB], 100);
-    expect(all.map((r) => `${r.blockNumber}:${r.logIndex}:${r.kind}`)).toEqual(['5:0:DEPOSIT', '7:3:DEPOSIT', '7:3:ESCROW', '7:3:REFUND', '7:4:LOCK', '9:1:WITHDRAWAL']);
+    expect(all.map((r) => `${r.blockNumber}:${r.logIndex}:${r.kind}`)).toEqual([
+      '5:0:DEPOSIT',
+      '7:3:DEPOSIT',
+      '7:3:ESCROW',
+      '7:3:REFUND',
+      '7:4:LOCK',
+      '9:1:WITHDRAWAL',
+    ]);
     for (const size of [1, 2, 4]) {
       const seen: string[] = [];
       let after: LedgerCursor | undefined;

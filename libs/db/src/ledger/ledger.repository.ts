@@ -29,33 +29,48 @@ export class LedgerRepository {
    * lines for the same RO (e.g. a settlement's refund to one wallet and a deposit's credit to another), and a page
    * may end between them.
    */
-  async entries(chainId: number, accounts: string[], limit: number, after?: LedgerCursor, blocks: BlockRange = {}): Promise<LedgerEntryRow[]> {
+  async entries(
+    chainId: number,
+    accounts: string[],
+    limit: number,
+    after?: LedgerCursor,
+    blocks: BlockRange = {},
+  ): Promise<LedgerEntryRow[]> {
     const afterBlock = after?.blockNumber ?? null;
-    const rows = await queryRows<LedgerEntryDbRow>(this.db, sql`SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
+    const rows = await queryRows<LedgerEntryDbRow>(
+      this.db,
+      sql`SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
        FROM ledger_entries
        WHERE chain_id = ${chainId} AND account = ANY(${accounts}::text[])
          AND (${afterBlock}::bigint IS NULL OR (block_number, log_index, kind, account) > (${afterBlock}::bigint, ${after?.logIndex ?? 0}::int, ${after?.kind ?? ''}::text, ${after?.account ?? ''}::text))
          AND block_number BETWEEN coalesce(${blocks.from ?? null}::bigint, 0) AND coalesce(${blocks.to ?? null}::bigint, 9223372036854775807)
        ORDER BY block_number, log_index, kind, account
-       LIMIT ${limit}`);
+       LIMIT ${limit}`,
+    );
     return rows.map(toEntry);
   }
 
   /** Every line of the accounts in a block range (inclusive), in chain order: the reconciliation's input. */
   async between(chainId: number, accounts: string[], fromBlock: number, toBlock: number): Promise<LedgerEntryRow[]> {
-    const rows = await queryRows<LedgerEntryDbRow>(this.db, sql`SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
+    const rows = await queryRows<LedgerEntryDbRow>(
+      this.db,
+      sql`SELECT account, kind, amount, study_id, counterparty, tx_hash, log_index, block_number, block_time
        FROM ledger_entries
        WHERE chain_id = ${chainId} AND account = ANY(${accounts}::text[]) AND block_number BETWEEN ${fromBlock} AND ${toBlock}
-       ORDER BY block_number, log_index, kind, account`);
+       ORDER BY block_number, log_index, kind, account`,
+    );
     return rows.map(toEntry);
   }
 
   /** Totals per kind, over the whole history or a block range. */
   async totals(chainId: number, accounts: string[], blocks: BlockRange = {}): Promise<Record<string, bigint>> {
-    const rows = await queryRows<{ kind: string; total: string }>(this.db, sql`SELECT kind, sum(amount) AS total FROM ledger_entries
+    const rows = await queryRows<{ kind: string; total: string }>(
+      this.db,
+      sql`SELECT kind, sum(amount) AS total FROM ledger_entries
        WHERE chain_id = ${chainId} AND account = ANY(${accounts}::text[])
          AND block_number BETWEEN coalesce(${blocks.from ?? null}::bigint, 0) AND coalesce(${blocks.to ?? null}::bigint, 9223372036854775807)
-       GROUP BY kind`);
+       GROUP BY kind`,
+    );
     return Object.fromEntries(rows.map((r) => [r.kind, BigInt(r.total)]));
   }
 }

@@ -16,7 +16,12 @@ async function until(check: () => boolean): Promise<void> {
 const addr = (n: number) => '0x' + n.toString(16).padStart(40, '0');
 const SETTLER = addr(0x99);
 const settle = (study: number): NewOutboxCall => ({
-  chainId: CHAIN, purpose: 'settlement', sender: SETTLER, target: addr(0xaa), function: 'settle', data: `0x${study.toString(16).padStart(8, '0')}`,
+  chainId: CHAIN,
+  purpose: 'settlement',
+  sender: SETTLER,
+  target: addr(0xaa),
+  function: 'settle',
+  data: `0x${study.toString(16).padStart(8, '0')}`,
   dedupeKey: `settle:${study}`,
 });
 
@@ -64,8 +69,18 @@ describe('the transaction outbox on real Postgres', () => {
     const queued: string[] = [];
     const settled: string[] = [];
     const listeners = [
-      new OutboxListener(testDb.url, OUTBOX_QUEUED, (p) => queued.push(p), () => undefined),
-      new OutboxListener(testDb.url, OUTBOX_SETTLED, (p) => settled.push(p), () => undefined),
+      new OutboxListener(
+        testDb.url,
+        OUTBOX_QUEUED,
+        (p) => queued.push(p),
+        () => undefined,
+      ),
+      new OutboxListener(
+        testDb.url,
+        OUTBOX_SETTLED,
+        (p) => settled.push(p),
+        () => undefined,
+      ),
     ];
     await Promise.all(listeners.map((l) => l.start()));
     try {

@@ -47,7 +47,14 @@ export interface RelayRow {
 }
 
 /** A gasless row: its forward request is set. */
-export type GaslessRow = RelayRow & { forwarder: string; signer: string; signerNonce: bigint; gas: bigint; deadline: number; signature: string };
+export type GaslessRow = RelayRow & {
+  forwarder: string;
+  signer: string;
+  signerNonce: bigint;
+  gas: bigint;
+  deadline: number;
+  signature: string;
+};
 
 export interface NewRelayRequest {
   chainId: number;
@@ -229,8 +236,20 @@ export class RelayOutboxRepository {
       const rows = await tx.query(
         `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei, sender)
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING *`,
-        [req.chainId, req.forwarder, req.signer, req.signerNonce.toString(), req.target, req.function, req.data,
-         req.gas.toString(), req.deadline, req.signature, req.reservedWei.toString(), req.sender],
+        [
+          req.chainId,
+          req.forwarder,
+          req.signer,
+          req.signerNonce.toString(),
+          req.target,
+          req.function,
+          req.data,
+          req.gas.toString(),
+          req.deadline,
+          req.signature,
+          req.reservedWei.toString(),
+          req.sender,
+        ],
       );
       await tx.query(`SELECT pg_notify('${OUTBOX_QUEUED}', $1)`, [req.sender]);
       return { kind: 'queued' as const, row: toRow(rows[0]) };
@@ -249,7 +268,15 @@ export class RelayOutboxRepository {
          VALUES ($1,$2,$3,$4,$5,$6,$7)
          ON CONFLICT (chain_id, purpose, dedupe_key) WHERE dedupe_key IS NOT NULL AND status IN ('QUEUED','SENT') DO NOTHING
          RETURNING *`,
-        [call.chainId, call.purpose, call.sender.toLowerCase(), call.target.toLowerCase(), call.function, call.data, call.dedupeKey ?? null],
+        [
+          call.chainId,
+          call.purpose,
+          call.sender.toLowerCase(),
+          call.target.toLowerCase(),
+          call.function,
+          call.data,
+          call.dedupeKey ?? null,
+        ],
       );
       if (rows.length) {
         // (inside the caller's transaction, delivered when it commits)
@@ -330,10 +357,11 @@ export class RelayOutboxRepository {
     sign: (nonce: number) => Promise<{ raw: string; attempt: RelayAttempt }>,
   ): Promise<RelayRow | null> {
     return this.db.transaction(async (tx) => {
-      await tx.query(
-        `INSERT INTO relayer_nonces (chain_id, relayer, next_nonce) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-        [chainId, relayer, chainNonce],
-      );
+      await tx.query(`INSERT INTO relayer_nonces (chain_id, relayer, next_nonce) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
+        chainId,
+        relayer,
+        chainNonce,
+      ]);
       // (UPDATE … RETURNING through TypeORM answers [rows, count]; wrapped in a CTE it answers rows)
       const [{ nonce }] = await tx.query(
         `WITH u AS (UPDATE relayer_nonces SET next_nonce = GREATEST(next_nonce, $3) + 1 WHERE chain_id = $1 AND relayer = $2
@@ -374,7 +402,10 @@ export class RelayOutboxRepository {
     );
   }
 
-  async finished(id: string, outcome: { status: 'MINED' | 'REVERTED'; txHash: string; blockNumber: number; costWei: bigint }): Promise<void> {
+  async finished(
+    id: string,
+    outcome: { status: 'MINED' | 'REVERTED'; txHash: string; blockNumber: number; costWei: bigint },
+  ): Promise<void> {
     await this.db.query(
       `WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()
        WHERE id = $1 AND status = 'SENT' RETURNING id)

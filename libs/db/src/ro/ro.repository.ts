@@ -45,8 +45,11 @@ export class RoRepository {
 
   /** null when an RO of that name exists on this chain */
   async create(chainId: number, name: string, publicKey: Buffer, createdBy: string): Promise<RoRow | null> {
-    const [r] = await queryRows<RoDbRow>(this.db, sql`INSERT INTO radiology_orgs (chain_id, name, public_key, created_by) VALUES (${chainId}, ${name}, ${publicKey}, ${createdBy})
-       ON CONFLICT ON CONSTRAINT radiology_orgs_name_unique DO NOTHING RETURNING *`);
+    const [r] = await queryRows<RoDbRow>(
+      this.db,
+      sql`INSERT INTO radiology_orgs (chain_id, name, public_key, created_by) VALUES (${chainId}, ${name}, ${publicKey}, ${createdBy})
+       ON CONFLICT ON CONSTRAINT radiology_orgs_name_unique DO NOTHING RETURNING *`,
+    );
     return r ? toRo(r) : null;
   }
 
@@ -59,10 +62,19 @@ export class RoRepository {
    * ADDED, EXISTS (already a member in that role), or TAKEN: the wallet is already a depositor of another RO
    * (the partial unique index decides, so two concurrent adds cannot both win).
    */
-  async addMember(chainId: number, roId: string, account: string, role: RoMemberRole, addedBy: string): Promise<'ADDED' | 'EXISTS' | 'TAKEN'> {
+  async addMember(
+    chainId: number,
+    roId: string,
+    account: string,
+    role: RoMemberRole,
+    addedBy: string,
+  ): Promise<'ADDED' | 'EXISTS' | 'TAKEN'> {
     // any conflict (same membership, or the depositor index) inserts nothing; then tell which one it was
-    const rows = await queryRows(this.db, sql`INSERT INTO ro_members (ro_id, chain_id, account, role, added_by) VALUES (${roId}, ${chainId}, ${account}, ${role}, ${addedBy})
-       ON CONFLICT DO NOTHING RETURNING 1`);
+    const rows = await queryRows(
+      this.db,
+      sql`INSERT INTO ro_members (ro_id, chain_id, account, role, added_by) VALUES (${roId}, ${chainId}, ${account}, ${role}, ${addedBy})
+       ON CONFLICT DO NOTHING RETURNING 1`,
+    );
     if (rows.length) return 'ADDED';
     return (await this.isMember(roId, account, role)) ? 'EXISTS' : 'TAKEN';
   }
@@ -73,36 +85,54 @@ export class RoRepository {
   }
 
   async members(roId: string): Promise<RoMemberRow[]> {
-    const rows = await queryRows<RoMemberDbRow>(this.db, sql`SELECT ro_id, account, role FROM ro_members WHERE ro_id = ${roId} ORDER BY role, account`);
+    const rows = await queryRows<RoMemberDbRow>(
+      this.db,
+      sql`SELECT ro_id, account, role FROM ro_members WHERE ro_id = ${roId} ORDER BY role, account`,
+    );
     return rows.map(toMember);
   }
 
   /** Every RO membership of an account. */
   async membershipsOf(chainId: number, account: string): Promise<RoMemberRow[]> {
-    const rows = await queryRows<RoMemberDbRow>(this.db, sql`SELECT ro_id, account, role FROM ro_members WHERE chain_id = ${chainId} AND account = ${account}`);
+    const rows = await queryRows<RoMemberDbRow>(
+      this.db,
+      sql`SELECT ro_id, account, role FROM ro_members WHERE chain_id = ${chainId} AND account = ${account}`,
+    );
     return rows.map(toMember);
   }
 
   async isMember(roId: string, account: string, role: RoMemberRole): Promise<boolean> {
-    const [r] = await queryRows<{ m: boolean }>(this.db, sql`SELECT EXISTS (SELECT 1 FROM ro_members WHERE ro_id = ${roId} AND account = ${account} AND role = ${role}) AS m`);
+    const [r] = await queryRows<{ m: boolean }>(
+      this.db,
+      sql`SELECT EXISTS (SELECT 1 FROM ro_members WHERE ro_id = ${roId} AND account = ${account} AND role = ${role}) AS m`,
+    );
     return r.m;
   }
 
   /** The RO a depositor wallet posts for, if any. */
   async roOfDepositor(chainId: number, account: string): Promise<RoRow | null> {
-    const [r] = await queryRows<RoDbRow>(this.db, sql`SELECT o.* FROM ro_members m JOIN radiology_orgs o ON o.id = m.ro_id
-       WHERE m.chain_id = ${chainId} AND m.account = ${account} AND m.role = 'DEPOSITOR'`);
+    const [r] = await queryRows<RoDbRow>(
+      this.db,
+      sql`SELECT o.* FROM ro_members m JOIN radiology_orgs o ON o.id = m.ro_id
+       WHERE m.chain_id = ${chainId} AND m.account = ${account} AND m.role = 'DEPOSITOR'`,
+    );
     return r ? toRo(r) : null;
   }
 
   /** Registers (or rotates) an account's X25519 public key. */
   async setEncryptionKey(chainId: number, account: string, publicKey: Buffer): Promise<void> {
-    await queryRows(this.db, sql`INSERT INTO encryption_keys (chain_id, account, public_key) VALUES (${chainId}, ${account}, ${publicKey})
-       ON CONFLICT ON CONSTRAINT encryption_keys_pk DO UPDATE SET public_key = EXCLUDED.public_key, registered_at = now()`);
+    await queryRows(
+      this.db,
+      sql`INSERT INTO encryption_keys (chain_id, account, public_key) VALUES (${chainId}, ${account}, ${publicKey})
+       ON CONFLICT ON CONSTRAINT encryption_keys_pk DO UPDATE SET public_key = EXCLUDED.public_key, registered_at = now()`,
+    );
   }
 
   async encryptionKeyOf(chainId: number, account: string): Promise<string | null> {
-    const [r] = await queryRows<{ public_key: Buffer }>(this.db, sql`SELECT public_key FROM encryption_keys WHERE chain_id = ${chainId} AND account = ${account}`);
+    const [r] = await queryRows<{ public_key: Buffer }>(
+      this.db,
+      sql`SELECT public_key FROM encryption_keys WHERE chain_id = ${chainId} AND account = ${account}`,
+    );
     return r ? toHex(r.public_key) : null;
   }
 }

@@ -36,7 +36,9 @@ const CHAIN = 31337;
 const T = 1_800_000_000;
 const addr = (n: number) => hex(n, 20);
 const id32 = (n: number) => hex(n, 32);
-const [RADIOLOGIST, RO_WALLET, VERIFIER, SAFE, GOVERNOR, TOKEN, SIGNER, FORWARDER, MARKET] = [0xa1, 0xb1, 0xc1, 0xd1, 0xe1, 0xe2, 0xf1, 0xf2, 0xf3].map(addr);
+const [RADIOLOGIST, RO_WALLET, VERIFIER, SAFE, GOVERNOR, TOKEN, SIGNER, FORWARDER, MARKET] = [
+  0xa1, 0xb1, 0xc1, 0xd1, 0xe1, 0xe2, 0xf1, 0xf2, 0xf3,
+].map(addr);
 const [OPEN_STUDY, CLAIMED_STUDY] = [id32(1), id32(2)];
 
 /** One recorded call: the label (method and variant) and the statements it sent. */
@@ -48,7 +50,12 @@ type Rec = <T>(label: string, call: () => Promise<T>) => Promise<T>;
  * Each label starts with the method's name; every method must have one (`internal`: private helpers, which the
  * public methods' cases run).
  */
-const SUITES: { file: string; repository: abstract new (...args: never[]) => object; internal?: string[]; run(db: DataSource, rec: Rec): Promise<void> }[] = [
+const SUITES: {
+  file: string;
+  repository: abstract new (...args: never[]) => object;
+  internal?: string[];
+  run(db: DataSource, rec: Rec): Promise<void>;
+}[] = [
   {
     file: 'auth/auth.repository',
     repository: AuthRepository,
@@ -91,7 +98,10 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
         expect((await rec(`worklistPage ${label}`, () => r.worklistPage(query))).path, label).toBe(path);
       await page('BOUNTY_DESC, ceilings not valid (FULL)', q, 'FULL');
       await page('BOUNTY_DESC FULL, cursor and minBounty', { ...q, after, minBounty: 10n }, 'FULL');
-      await queryRows(db, sql`INSERT INTO worklist_bounds (chain_id, gen, params_digest, valid_until) VALUES (${CHAIN}, 1, ${paramsDigestSql(sql`${CHAIN}`)}, ${T + 86400})`);
+      await queryRows(
+        db,
+        sql`INSERT INTO worklist_bounds (chain_id, gen, params_digest, valid_until) VALUES (${CHAIN}, 1, ${paramsDigestSql(sql`${CHAIN}`)}, ${T + 86400})`,
+      );
       await page('BOUNTY_DESC, ceilings hold (CEILINGS)', q, 'CEILINGS');
       await page('BOUNTY_DESC CEILINGS, cursor and minBounty', { ...q, after, minBounty: 10n }, 'CEILINGS');
       await page('WAITING_DESC (PER_COMBINATION)', { ...q, sort: 'WAITING_DESC' }, 'PER_COMBINATION');
@@ -99,7 +109,7 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
       // no credential: no rows; the path names only which ceilings' state the query read before finding none
       await page('BOUNTY_DESC, no credential', { ...q, radiologist: addr(0xa9) }, 'CEILINGS');
       await rec('worklist (worklistPage without the path, ceilings hold)', () => r.worklist(q));
-      await rec('claimsOf (a radiologist\'s claims)', () => r.claimsOf(CHAIN, RADIOLOGIST, 50));
+      await rec("claimsOf (a radiologist's claims)", () => r.claimsOf(CHAIN, RADIOLOGIST, 50));
       await rec('due', () => r.due(CHAIN, T + 86400));
       await rec('isEligible', () => r.isEligible(CHAIN, RADIOLOGIST, OPEN_STUDY, T));
       await rec('parameters', () => r.parameters(CHAIN));
@@ -138,8 +148,18 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     async run(db, rec) {
       const r = new RelayOutboxRepository(db);
       const req: NewRelayRequest = {
-        chainId: CHAIN, forwarder: FORWARDER, signer: SIGNER, signerNonce: 0n, target: MARKET, function: 'claim',
-        data: '0x12345678', gas: 300_000n, deadline: T, signature: `0x${'11'.repeat(65)}`, reservedWei: 10n ** 15n, sender: addr(0x99),
+        chainId: CHAIN,
+        forwarder: FORWARDER,
+        signer: SIGNER,
+        signerNonce: 0n,
+        target: MARKET,
+        function: 'claim',
+        data: '0x12345678',
+        gas: 300_000n,
+        deadline: T,
+        signature: `0x${'11'.repeat(65)}`,
+        reservedWei: 10n ** 15n,
+        sender: addr(0x99),
       };
       const queued = await rec('enqueue (queued)', () => r.enqueue(req, 10n ** 18n));
       if (queued.kind !== 'queued') throw new Error(`enqueue: ${queued.kind}`);
@@ -148,8 +168,16 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
       await rec('findById', () => r.findById(queued.row.id));
       await rec('findLive', () => r.findLive(CHAIN, FORWARDER, SIGNER, 0n));
       await rec('highestLiveNonce', () => r.highestLiveNonce(CHAIN, FORWARDER, SIGNER));
-      await rec('pending (the sender\'s pick)', () => r.pending(CHAIN, addr(0x99), true));
-      const call = { chainId: CHAIN, purpose: 'settlement' as const, sender: addr(0x99), target: MARKET, function: 'settle', data: '0x12345678', dedupeKey: 'settle:1' };
+      await rec("pending (the sender's pick)", () => r.pending(CHAIN, addr(0x99), true));
+      const call = {
+        chainId: CHAIN,
+        purpose: 'settlement' as const,
+        sender: addr(0x99),
+        target: MARKET,
+        function: 'settle',
+        data: '0x12345678',
+        dedupeKey: 'settle:1',
+      };
       await rec('enqueueCall (queued)', () => r.enqueueCall(call));
       await rec('enqueueCall (already live: the live row)', () => r.enqueueCall(call));
       await rec('settled (already final or timed out: one read)', () => r.settled(queued.row.id, 0, 10));
@@ -170,15 +198,24 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     async run(db, rec) {
       const r = new CredentialRepository(db);
       const app = {
-        chainId: CHAIN, applicant: RADIOLOGIST, npi: '1234567893', licences: [{ state: 'CA', licenceNumber: 'A1', expiresOn: '2100-01-01' }],
-        modalities: ['CT'], subspecialties: [], board: 'ABR', boardCertificate: 'C1', boardExpiresOn: null,
+        chainId: CHAIN,
+        applicant: RADIOLOGIST,
+        npi: '1234567893',
+        licences: [{ state: 'CA', licenceNumber: 'A1', expiresOn: '2100-01-01' }],
+        modalities: ['CT'],
+        subspecialties: [],
+        board: 'ABR',
+        boardCertificate: 'C1',
+        boardExpiresOn: null,
       };
       const a = await rec('create', () => r.create(app));
       const b = await rec('create (another applicant)', () => r.create({ ...app, applicant: addr(0xa2) }));
       await rec('findById', () => r.findById(CHAIN, a.id));
       await rec('ofApplicant', () => r.ofApplicant(CHAIN, RADIOLOGIST, 10));
       await rec('pending (review queue, after a cursor)', () => r.pending(CHAIN, 10, a.id));
-      await rec('approve', () => r.approve(CHAIN, a.id, VERIFIER, { statesMask: 1n, modalitiesMask: 2, expiresAt: T, expiryReason: 'RECREDENTIAL' }));
+      await rec('approve', () =>
+        r.approve(CHAIN, a.id, VERIFIER, { statesMask: 1n, modalitiesMask: 2, expiresAt: T, expiryReason: 'RECREDENTIAL' }),
+      );
       await rec('reject', () => r.reject(CHAIN, b.id, VERIFIER, 'incomplete'));
       await rec('revoke', () => r.revoke(CHAIN, RADIOLOGIST, VERIFIER, 'revoked'));
       await rec('expiringBefore', () => r.expiringBefore(CHAIN, T + 86400));
@@ -215,12 +252,20 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
       const posting = { studyId: CLAIMED_STUDY, roId: ro!.id, bodyPart: 'CHEST', preparedBy: RO_WALLET };
       await rec('createPosting', () => r.createPosting(CHAIN, posting));
       await rec('posting', () => r.posting(CHAIN, CLAIMED_STUDY));
-      await rec('storePayload', () => r.storePayload(CHAIN, CLAIMED_STUDY, Buffer.from('ciphertext'), Buffer.alloc(32, 4), Buffer.alloc(80, 5), RO_WALLET));
+      await rec('storePayload', () =>
+        r.storePayload(CHAIN, CLAIMED_STUDY, Buffer.from('ciphertext'), Buffer.alloc(32, 4), Buffer.alloc(80, 5), RO_WALLET),
+      );
       await rec('payload', () => r.payload(CHAIN, CLAIMED_STUDY));
       await rec('pendingLeases', () => r.pendingLeases(CHAIN, ro!.id, T));
       const lease = {
-        studyId: CLAIMED_STUDY, radiologist: RADIOLOGIST, recipientKey: `0x${'06'.repeat(32)}`, wrappedKey: Buffer.alloc(80, 7),
-        issuedAt: T, expiresAt: T + 3600, signer: RO_WALLET, signature: `0x${'08'.repeat(65)}`,
+        studyId: CLAIMED_STUDY,
+        radiologist: RADIOLOGIST,
+        recipientKey: `0x${'06'.repeat(32)}`,
+        wrappedKey: Buffer.alloc(80, 7),
+        issuedAt: T,
+        expiresAt: T + 3600,
+        signer: RO_WALLET,
+        signature: `0x${'08'.repeat(65)}`,
       };
       await rec('insertLease', () => r.insertLease(CHAIN, lease));
       await rec('lease', () => r.lease(CHAIN, CLAIMED_STUDY, RADIOLOGIST, T + 3600));
@@ -234,7 +279,9 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     repository: AccessLogRepository,
     async run(db, rec) {
       const r = new AccessLogRepository(db);
-      await rec('append', () => r.append({ chainId: CHAIN, studyId: CLAIMED_STUDY, account: RADIOLOGIST, action: 'FETCH_PAYLOAD', outcome: 'GRANTED' }));
+      await rec('append', () =>
+        r.append({ chainId: CHAIN, studyId: CLAIMED_STUDY, account: RADIOLOGIST, action: 'FETCH_PAYLOAD', outcome: 'GRANTED' }),
+      );
       await rec('forStudy', () => r.forStudy(CHAIN, CLAIMED_STUDY));
       await rec('range', () => r.range(0, 100));
       await rec('head', () => r.head());
@@ -283,8 +330,18 @@ const SUITES: { file: string; repository: abstract new (...args: never[]) => obj
     async run(db, rec) {
       const r = new TreasuryRepository(db);
       const p = {
-        chainId: CHAIN, safe: SAFE, nonce: 0n, safeTxHash: id32(0x66), to: addr(0x67), value: 0n, data: '0x', operation: 0,
-        payments: [{ to: addr(0x68), amount: '1' }], description: 'payout', proposer: VERIFIER, replaces: null,
+        chainId: CHAIN,
+        safe: SAFE,
+        nonce: 0n,
+        safeTxHash: id32(0x66),
+        to: addr(0x67),
+        value: 0n,
+        data: '0x',
+        operation: 0,
+        payments: [{ to: addr(0x68), amount: '1' }],
+        description: 'payout',
+        proposer: VERIFIER,
+        replaces: null,
       };
       await rec('highestPendingNonce', () => r.highestPendingNonce(CHAIN, SAFE));
       const id = await rec('insert', () => r.insert(p));
@@ -307,7 +364,10 @@ async function seed(db: DataSource): Promise<void> {
      VALUES ($1, $2, '{CA,NY}', '{CT,MR}', $3, $4, 1)`,
     [CHAIN, RADIOLOGIST, T + 365 * 86400, VERIFIER],
   );
-  for (const [study, status] of [[OPEN_STUDY, 'OPEN'], [CLAIMED_STUDY, 'CLAIMED']]) {
+  for (const [study, status] of [
+    [OPEN_STUDY, 'OPEN'],
+    [CLAIMED_STUDY, 'CLAIMED'],
+  ]) {
     await db.query(
       `INSERT INTO studies (chain_id, study_id, ro, modality, difficulty_bps, urgency, patient_state, max_bounty, posted_at, status,
          posted_tx, posted_block, updated_block)
@@ -315,9 +375,10 @@ async function seed(db: DataSource): Promise<void> {
       [CHAIN, study, RO_WALLET, T],
     );
     if (status === 'CLAIMED')
-      await db.query(`UPDATE studies SET status = 'CLAIMED', radiologist = $3, claimed_at = $4, lease_expires_at = $5 WHERE chain_id = $1 AND study_id = $2`, [
-        CHAIN, study, RADIOLOGIST, T, T + 3600,
-      ]);
+      await db.query(
+        `UPDATE studies SET status = 'CLAIMED', radiologist = $3, claimed_at = $4, lease_expires_at = $5 WHERE chain_id = $1 AND study_id = $2`,
+        [CHAIN, study, RADIOLOGIST, T, T + 3600],
+      );
   }
   await db.query(
     `INSERT INTO chain_events (id, chain_id, block_number, block_hash, block_time, tx_hash, log_index, contract, name, args)
@@ -348,7 +409,10 @@ describe('SQL snapshots of the repositories (libs/db/sql)', () => {
     const exported = Object.entries(lib)
       .filter(([name, v]) => name.endsWith('Repository') && typeof v === 'function')
       .map(([name]) => name);
-    expect(exported.filter((name) => !SUITES.some((s) => s.repository.name === name)), 'repositories without a suite: add one').toEqual([]);
+    expect(
+      exported.filter((name) => !SUITES.some((s) => s.repository.name === name)),
+      'repositories without a suite: add one',
+    ).toEqual([]);
   });
 
   for (const suite of SUITES) {
@@ -364,7 +428,9 @@ describe('SQL snapshots of the repositories (libs/db/sql)', () => {
         return result as Awaited<ReturnType<typeof call>>;
       });
       const covered = new Set(recorded.map(([label]) => label.split(' ')[0]));
-      const methods = Object.getOwnPropertyNames(suite.repository.prototype).filter((m) => m !== 'constructor' && !suite.internal?.includes(m));
+      const methods = Object.getOwnPropertyNames(suite.repository.prototype).filter(
+        (m) => m !== 'constructor' && !suite.internal?.includes(m),
+      );
       expect(
         methods.filter((m) => !covered.has(m)),
         `${suite.repository.name} methods without a case in libs/db/src/snapshots/sql-snapshots.spec.ts: add one`,
@@ -374,9 +440,10 @@ describe('SQL snapshots of the repositories (libs/db/sql)', () => {
         `-- migrated database). Generated by \`${UPDATE}\`; do not edit. Parameters are not recorded.`,
         ...recorded.map(([label, statements]) => `\n-- ${label}\n${statements.map((s) => `${s};`).join('\n')}`),
       ].join('\n');
-      await expect(`${text}\n`, `The SQL of ${suite.file} differs from libs/db/sql/${suite.file}.sql: run \`${UPDATE}\` and commit the file`).toMatchFileSnapshot(
-        `../../sql/${suite.file}.sql`,
-      );
+      await expect(
+        `${text}\n`,
+        `The SQL of ${suite.file} differs from libs/db/sql/${suite.file}.sql: run \`${UPDATE}\` and commit the file`,
+      ).toMatchFileSnapshot(`../../sql/${suite.file}.sql`);
     });
   }
 });

@@ -28,7 +28,10 @@ export class StudyFeedRepository {
 
   /** The newest indexed event's position (0 before the first). */
   async head(chainId: number): Promise<FeedPosition> {
-    const [r] = await queryRows<{ id: string }>(this.db, sql`SELECT coalesce(max(id), 0) AS id FROM chain_events WHERE chain_id = ${chainId}`);
+    const [r] = await queryRows<{ id: string }>(
+      this.db,
+      sql`SELECT coalesce(max(id), 0) AS id FROM chain_events WHERE chain_id = ${chainId}`,
+    );
     return Number(r.id);
   }
 
@@ -44,9 +47,12 @@ export class StudyFeedRepository {
     asOf: number,
     limit: number,
   ): Promise<{ studies: WorklistRow[]; parametersChanged: boolean; last: FeedPosition | null; full: boolean }> {
-    const events = await queryRows<{ id: string; name: string; study_id: string | null; param: string | null }>(this.db, sql`SELECT id, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain_events
+    const events = await queryRows<{ id: string; name: string; study_id: string | null; param: string | null }>(
+      this.db,
+      sql`SELECT id, name, args->>'studyId' AS study_id, args->>'name' AS param FROM chain_events
        WHERE chain_id = ${chainId} AND id > ${after} AND id <= ${until} AND name = ANY(${FEED_EVENTS}::text[])
-       ORDER BY id LIMIT ${limit}`);
+       ORDER BY id LIMIT ${limit}`,
+    );
     const ids = [...new Set(events.map((e) => e.study_id).filter((id): id is string => id !== null))];
     const studies = ids.length
       ? await queryRows<WorklistDbRow>(

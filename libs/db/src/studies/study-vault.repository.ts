@@ -60,51 +60,85 @@ export class StudyVaultRepository {
 
   /** Records a study ID the API generated for an RO. false if the ID exists (a 2^-256 event, or a bug). */
   async createPosting(chainId: number, p: PostingRow): Promise<boolean> {
-    const rows = await queryRows(this.db, sql`INSERT INTO study_postings (chain_id, study_id, ro_id, body_part, prepared_by) VALUES (${chainId}, ${p.studyId}, ${p.roId}, ${p.bodyPart}, ${p.preparedBy})
-       ON CONFLICT ON CONSTRAINT study_postings_pk DO NOTHING RETURNING 1`);
+    const rows = await queryRows(
+      this.db,
+      sql`INSERT INTO study_postings (chain_id, study_id, ro_id, body_part, prepared_by) VALUES (${chainId}, ${p.studyId}, ${p.roId}, ${p.bodyPart}, ${p.preparedBy})
+       ON CONFLICT ON CONSTRAINT study_postings_pk DO NOTHING RETURNING 1`,
+    );
     return rows.length === 1;
   }
 
   async posting(chainId: number, studyId: string): Promise<PostingRow | null> {
-    const [r] = await queryRows<{ study_id: string; ro_id: string; body_part: string; prepared_by: string }>(this.db, sql`SELECT * FROM study_postings WHERE chain_id = ${chainId} AND study_id = ${studyId}`);
+    const [r] = await queryRows<{ study_id: string; ro_id: string; body_part: string; prepared_by: string }>(
+      this.db,
+      sql`SELECT * FROM study_postings WHERE chain_id = ${chainId} AND study_id = ${studyId}`,
+    );
     return r ? { studyId: r.study_id, roId: r.ro_id, bodyPart: r.body_part, preparedBy: r.prepared_by } : null;
   }
 
   /** false if the study already has a payload (payloads are write-once). */
-  async storePayload(chainId: number, studyId: string, ciphertext: Buffer, sha256: Buffer, keyForRo: Buffer, uploadedBy: string): Promise<boolean> {
-    const rows = await queryRows(this.db, sql`INSERT INTO study_payloads (chain_id, study_id, ciphertext, sha256, key_for_ro, uploaded_by) VALUES (${chainId}, ${studyId}, ${ciphertext}, ${sha256}, ${keyForRo}, ${uploadedBy})
-       ON CONFLICT ON CONSTRAINT study_payloads_pk DO NOTHING RETURNING 1`);
+  async storePayload(
+    chainId: number,
+    studyId: string,
+    ciphertext: Buffer,
+    sha256: Buffer,
+    keyForRo: Buffer,
+    uploadedBy: string,
+  ): Promise<boolean> {
+    const rows = await queryRows(
+      this.db,
+      sql`INSERT INTO study_payloads (chain_id, study_id, ciphertext, sha256, key_for_ro, uploaded_by) VALUES (${chainId}, ${studyId}, ${ciphertext}, ${sha256}, ${keyForRo}, ${uploadedBy})
+       ON CONFLICT ON CONSTRAINT study_payloads_pk DO NOTHING RETURNING 1`,
+    );
     return rows.length === 1;
   }
 
   async payload(chainId: number, studyId: string): Promise<{ ciphertext: Buffer; sha256: Buffer } | null> {
-    const [r] = await queryRows<{ ciphertext: Buffer; sha256: Buffer }>(this.db, sql`SELECT ciphertext, sha256 FROM study_payloads WHERE chain_id = ${chainId} AND study_id = ${studyId}`);
+    const [r] = await queryRows<{ ciphertext: Buffer; sha256: Buffer }>(
+      this.db,
+      sql`SELECT ciphertext, sha256 FROM study_payloads WHERE chain_id = ${chainId} AND study_id = ${studyId}`,
+    );
     return r ? { ciphertext: r.ciphertext, sha256: r.sha256 } : null;
   }
 
   /** false if a lease for this claim (study, radiologist, expiry) exists already. */
   async insertLease(chainId: number, l: LeaseRow): Promise<boolean> {
-    const rows = await queryRows(this.db, sql`INSERT INTO study_leases (chain_id, study_id, radiologist, recipient_key, wrapped_key, issued_at, expires_at, signer, signature)
+    const rows = await queryRows(
+      this.db,
+      sql`INSERT INTO study_leases (chain_id, study_id, radiologist, recipient_key, wrapped_key, issued_at, expires_at, signer, signature)
        VALUES (${chainId}, ${l.studyId}, ${l.radiologist}, ${Buffer.from(l.recipientKey.slice(2), 'hex')}, ${l.wrappedKey}, ${l.issuedAt}, ${l.expiresAt}, ${l.signer}, ${l.signature})
-       ON CONFLICT ON CONSTRAINT study_leases_claim_unique DO NOTHING RETURNING 1`);
+       ON CONFLICT ON CONSTRAINT study_leases_claim_unique DO NOTHING RETURNING 1`,
+    );
     return rows.length === 1;
   }
 
   /** The lease of one claim. */
   async lease(chainId: number, studyId: string, radiologist: string, expiresAt: number): Promise<LeaseRow | null> {
-    const [r] = await queryRows<LeaseDbRow>(this.db, sql`SELECT * FROM study_leases WHERE chain_id = ${chainId} AND study_id = ${studyId} AND radiologist = ${radiologist} AND expires_at = ${expiresAt}`);
+    const [r] = await queryRows<LeaseDbRow>(
+      this.db,
+      sql`SELECT * FROM study_leases WHERE chain_id = ${chainId} AND study_id = ${studyId} AND radiologist = ${radiologist} AND expires_at = ${expiresAt}`,
+    );
     return r ? toLease(r) : null;
   }
 
   /** The newest lease a radiologist holds on a study (valid or not). */
   async latestLease(chainId: number, studyId: string, radiologist: string): Promise<LeaseRow | null> {
-    const [r] = await queryRows<LeaseDbRow>(this.db, sql`SELECT * FROM study_leases WHERE chain_id = ${chainId} AND study_id = ${studyId} AND radiologist = ${radiologist} ORDER BY expires_at DESC LIMIT 1`);
+    const [r] = await queryRows<LeaseDbRow>(
+      this.db,
+      sql`SELECT * FROM study_leases WHERE chain_id = ${chainId} AND study_id = ${studyId} AND radiologist = ${radiologist} ORDER BY expires_at DESC LIMIT 1`,
+    );
     return r ? toLease(r) : null;
   }
 
   /** Live claims on an RO's studies (indexed) that have a payload but no lease yet, as of chain time `now`. */
   async pendingLeases(chainId: number, roId: string, now: number): Promise<PendingLeaseRow[]> {
-    const rows = await queryRows<{ study_id: string; radiologist: string; lease_expires_at: string; public_key: Buffer | null; key_for_ro: Buffer }>(
+    const rows = await queryRows<{
+      study_id: string;
+      radiologist: string;
+      lease_expires_at: string;
+      public_key: Buffer | null;
+      key_for_ro: Buffer;
+    }>(
       this.db,
       sql`SELECT s.study_id, s.radiologist, s.lease_expires_at, k.public_key, pl.key_for_ro
        FROM study_postings p
@@ -127,13 +161,19 @@ export class StudyVaultRepository {
 
   /** false if this exact report (hash) was stored already. */
   async storeReport(chainId: number, studyId: string, reportHash: string, radiologist: string, ciphertext: Buffer): Promise<boolean> {
-    const rows = await queryRows(this.db, sql`INSERT INTO study_reports (chain_id, study_id, report_hash, radiologist, ciphertext) VALUES (${chainId}, ${studyId}, ${reportHash}, ${radiologist}, ${ciphertext})
-       ON CONFLICT ON CONSTRAINT study_reports_pk DO NOTHING RETURNING 1`);
+    const rows = await queryRows(
+      this.db,
+      sql`INSERT INTO study_reports (chain_id, study_id, report_hash, radiologist, ciphertext) VALUES (${chainId}, ${studyId}, ${reportHash}, ${radiologist}, ${ciphertext})
+       ON CONFLICT ON CONSTRAINT study_reports_pk DO NOTHING RETURNING 1`,
+    );
     return rows.length === 1;
   }
 
   async report(chainId: number, studyId: string, reportHash: string): Promise<{ radiologist: string; ciphertext: Buffer } | null> {
-    const [r] = await queryRows<{ radiologist: string; ciphertext: Buffer }>(this.db, sql`SELECT radiologist, ciphertext FROM study_reports WHERE chain_id = ${chainId} AND study_id = ${studyId} AND report_hash = ${reportHash}`);
+    const [r] = await queryRows<{ radiologist: string; ciphertext: Buffer }>(
+      this.db,
+      sql`SELECT radiologist, ciphertext FROM study_reports WHERE chain_id = ${chainId} AND study_id = ${studyId} AND report_hash = ${reportHash}`,
+    );
     return r ? { radiologist: r.radiologist, ciphertext: r.ciphertext } : null;
   }
 }

@@ -184,7 +184,10 @@ export class StudyRepository {
    * - BOUNTY_DESC otherwise (FULL): the bounty of every eligible open study, sorted. Correct whatever the ceilings;
    *   slow for radiologists with tens of thousands of eligible studies.
    */
-  async worklistPage(q: WorklistQuery, opts: { explain?: boolean } = {}): Promise<{ rows: WorklistRow[]; path: WorklistPath; plan?: string[] }> {
+  async worklistPage(
+    q: WorklistQuery,
+    opts: { explain?: boolean } = {},
+  ): Promise<{ rows: WorklistRow[]; path: WorklistPath; plan?: string[] }> {
     return this.db.transaction('REPEATABLE READ', async (tx) => {
       const chainId = sql`${q.chainId}`;
       // the (state, modality) combinations the eligibility rule admits for this radiologist at asOf (none: no live
@@ -285,17 +288,23 @@ export class StudyRepository {
   }
 
   async claimsOf(chainId: number, radiologist: string, limit: number): Promise<StudyRow[]> {
-    const rows = await queryRows<StudyDbRow>(this.db, sql`SELECT * FROM studies WHERE chain_id = ${chainId} AND radiologist = ${radiologist} ORDER BY claimed_at DESC, study_id LIMIT ${limit}`);
+    const rows = await queryRows<StudyDbRow>(
+      this.db,
+      sql`SELECT * FROM studies WHERE chain_id = ${chainId} AND radiologist = ${radiologist} ORDER BY claimed_at DESC, study_id LIMIT ${limit}`,
+    );
     return rows.map(toStudyRow);
   }
 
   /** Studies whose timers are due at chain time `now`: settle after the dispute window, release after the lease. */
   async due(chainId: number, now: number, limit = 100): Promise<{ studyId: string; action: 'SETTLE' | 'RELEASE' }[]> {
-    const rows = await queryRows<{ study_id: string; action: 'SETTLE' | 'RELEASE' }>(this.db, sql`(SELECT study_id, 'SETTLE' AS action FROM studies
+    const rows = await queryRows<{ study_id: string; action: 'SETTLE' | 'RELEASE' }>(
+      this.db,
+      sql`(SELECT study_id, 'SETTLE' AS action FROM studies
          WHERE chain_id = ${chainId} AND status = 'REPORTED' AND dispute_deadline <= ${now} ORDER BY dispute_deadline LIMIT ${limit})
        UNION ALL
        (SELECT study_id, 'RELEASE' AS action FROM studies
-         WHERE chain_id = ${chainId} AND status = 'CLAIMED' AND lease_expires_at < ${now} ORDER BY lease_expires_at LIMIT ${limit})`);
+         WHERE chain_id = ${chainId} AND status = 'CLAIMED' AND lease_expires_at < ${now} ORDER BY lease_expires_at LIMIT ${limit})`,
+    );
     return rows.map((r) => ({ studyId: r.study_id, action: r.action }));
   }
 
@@ -310,7 +319,10 @@ export class StudyRepository {
   }
 
   async parameters(chainId: number): Promise<{ name: string; key: number; value: bigint; updatedBlock: number }[]> {
-    const rows = await queryRows<{ name: string; key: number; value: string; updated_block: string }>(this.db, sql`SELECT name, key, value, updated_block FROM incentive_parameters WHERE chain_id = ${chainId} ORDER BY name, key`);
+    const rows = await queryRows<{ name: string; key: number; value: string; updated_block: string }>(
+      this.db,
+      sql`SELECT name, key, value, updated_block FROM incentive_parameters WHERE chain_id = ${chainId} ORDER BY name, key`,
+    );
     return rows.map((r) => ({
       name: r.name,
       key: Number(r.key),

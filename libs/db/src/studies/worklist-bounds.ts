@@ -37,7 +37,9 @@ import { type Queryable, type Sql, queryRows, raw, sql } from '../sql.js';
 export const BOUNTY_PARAMETER_NAMES = ['baseBounty', 'urgencyMultiplierBps', 'escalationBpsPerHour'];
 
 /** Digest of the bounty parameters of the chain: the ceilings' generation is trusted only while this is unchanged. */
-export const paramsDigestSql = (chainId: Sql) => sql`(SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
+export const paramsDigestSql = (
+  chainId: Sql,
+) => sql`(SELECT md5(coalesce(string_agg(ip.name || ':' || ip.key || '=' || ip.value, ',' ORDER BY ip.name, ip.key), ''))
    FROM incentive_parameters ip WHERE ip.chain_id = ${chainId} AND ip.name IN (${raw(BOUNTY_PARAMETER_NAMES.map((n) => `'${n}'`).join(', '))}))`;
 
 /**
@@ -91,5 +93,10 @@ export async function boundsState(tx: Queryable, chainId: number): Promise<Bound
   );
   if (!rows.length) return null;
   const r = rows[0];
-  return { gen: r.gen, paramsDigest: r.params_digest, validUntil: r.valid_until === null ? null : Number(r.valid_until), refreshing: r.refresh_gen !== null };
+  return {
+    gen: r.gen,
+    paramsDigest: r.params_digest,
+    validUntil: r.valid_until === null ? null : Number(r.valid_until),
+    refreshing: r.refresh_gen !== null,
+  };
 }

@@ -9,7 +9,12 @@ export const hex = (n: number | bigint, bytes: number) => '0x' + n.toString(16).
  */
 export function testChain(timeOf: (block: number) => number) {
   let logIndex = 0;
-  const header = (n: number, time = timeOf(n)): BlockHeader => ({ blockNumber: n, blockHash: hex(n, 32), parentHash: hex(n - 1, 32), blockTime: time });
+  const header = (n: number, time = timeOf(n)): BlockHeader => ({
+    blockNumber: n,
+    blockHash: hex(n, 32),
+    parentHash: hex(n - 1, 32),
+    blockTime: time,
+  });
   const event = (block: number, name: string, args: ChainEvent['args'], time = timeOf(block)): ChainEvent => ({
     blockNumber: block,
     blockHash: hex(block, 32),

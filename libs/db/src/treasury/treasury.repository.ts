@@ -62,7 +62,10 @@ export class TreasuryRepository {
 
   /** The highest nonce of a PENDING proposal of `safe`, or null. */
   async highestPendingNonce(chainId: number, safe: string): Promise<bigint | null> {
-    const [r] = await queryRows<{ n: string | null }>(this.db, sql`SELECT max(nonce) AS n FROM treasury_proposals WHERE chain_id = ${chainId} AND safe = ${safe} AND status = 'PENDING'`);
+    const [r] = await queryRows<{ n: string | null }>(
+      this.db,
+      sql`SELECT max(nonce) AS n FROM treasury_proposals WHERE chain_id = ${chainId} AND safe = ${safe} AND status = 'PENDING'`,
+    );
     return r.n === null ? null : BigInt(r.n);
   }
 
@@ -72,8 +75,11 @@ export class TreasuryRepository {
    */
   async insert(p: NewTreasuryProposal): Promise<string | null> {
     try {
-      const [r] = await queryRows<{ id: string }>(this.db, sql`INSERT INTO treasury_proposals (chain_id, safe, nonce, safe_tx_hash, to_address, value, data, operation, payments, description, proposer, replaces)
-         VALUES (${p.chainId}, ${p.safe}, ${p.nonce.toString()}, ${p.safeTxHash}, ${p.to}, ${p.value.toString()}, ${p.data}, ${p.operation}, ${JSON.stringify(p.payments)}, ${p.description}, ${p.proposer}, ${p.replaces}) RETURNING id`);
+      const [r] = await queryRows<{ id: string }>(
+        this.db,
+        sql`INSERT INTO treasury_proposals (chain_id, safe, nonce, safe_tx_hash, to_address, value, data, operation, payments, description, proposer, replaces)
+         VALUES (${p.chainId}, ${p.safe}, ${p.nonce.toString()}, ${p.safeTxHash}, ${p.to}, ${p.value.toString()}, ${p.data}, ${p.operation}, ${JSON.stringify(p.payments)}, ${p.description}, ${p.proposer}, ${p.replaces}) RETURNING id`,
+      );
       return r.id;
     } catch (e) {
       if ((e as { driverError?: { constraint?: string } }).driverError?.constraint === 'treasury_proposals_nonce_unique') return null;
@@ -83,7 +89,10 @@ export class TreasuryRepository {
 
   /** Adds an owner's signature; false if that owner had already signed. */
   async addSignature(proposalId: string, signer: string, signature: string): Promise<boolean> {
-    const rows = await queryRows(this.db, sql`INSERT INTO treasury_signatures (proposal_id, signer, signature) VALUES (${proposalId}, ${signer}, ${signature.toLowerCase()}) ON CONFLICT (proposal_id, signer) DO NOTHING RETURNING signer`);
+    const rows = await queryRows(
+      this.db,
+      sql`INSERT INTO treasury_signatures (proposal_id, signer, signature) VALUES (${proposalId}, ${signer}, ${signature.toLowerCase()}) ON CONFLICT (proposal_id, signer) DO NOTHING RETURNING signer`,
+    );
     return rows.length === 1;
   }
 
@@ -104,23 +113,34 @@ export class TreasuryRepository {
     await this.db.transaction(async (m) => {
       const {
         rows: [p],
-      } = await execute<{ safe: string; nonce: string }>(m, sql`UPDATE treasury_proposals SET status = 'EXECUTED', executed_tx = ${txHash}, updated_at = now()
-         WHERE chain_id = ${chainId} AND id = ${id} AND status = 'PENDING' RETURNING safe, nonce`);
+      } = await execute<{ safe: string; nonce: string }>(
+        m,
+        sql`UPDATE treasury_proposals SET status = 'EXECUTED', executed_tx = ${txHash}, updated_at = now()
+         WHERE chain_id = ${chainId} AND id = ${id} AND status = 'PENDING' RETURNING safe, nonce`,
+      );
       if (!p) return;
-      await execute(m, sql`UPDATE treasury_proposals SET status = 'REPLACED', updated_at = now()
-         WHERE chain_id = ${chainId} AND safe = ${p.safe} AND nonce = ${p.nonce} AND status = 'PENDING'`);
+      await execute(
+        m,
+        sql`UPDATE treasury_proposals SET status = 'REPLACED', updated_at = now()
+         WHERE chain_id = ${chainId} AND safe = ${p.safe} AND nonce = ${p.nonce} AND status = 'PENDING'`,
+      );
     });
   }
 
   /** PENDING proposals of `safe` below `nonce` (the Safe has used their nonces). */
   async pendingBelow(chainId: number, safe: string, nonce: bigint): Promise<TreasuryProposalRow[]> {
-    return this.select(sql`p.chain_id = ${chainId} AND p.safe = ${safe} AND p.nonce < ${nonce.toString()} AND p.status = 'PENDING' ORDER BY p.nonce`);
+    return this.select(
+      sql`p.chain_id = ${chainId} AND p.safe = ${safe} AND p.nonce < ${nonce.toString()} AND p.status = 'PENDING' ORDER BY p.nonce`,
+    );
   }
 
   /** PENDING proposals below the Safe's on-chain nonce can never execute: another transaction used their nonce. */
   async markStale(chainId: number, safe: string, onChainNonce: bigint): Promise<number> {
-    const { count } = await execute(this.db, sql`UPDATE treasury_proposals SET status = 'REPLACED', updated_at = now()
-       WHERE chain_id = ${chainId} AND safe = ${safe} AND nonce < ${onChainNonce.toString()} AND status = 'PENDING' RETURNING id`);
+    const { count } = await execute(
+      this.db,
+      sql`UPDATE treasury_proposals SET status = 'REPLACED', updated_at = now()
+       WHERE chain_id = ${chainId} AND safe = ${safe} AND nonce < ${onChainNonce.toString()} AND status = 'PENDING' RETURNING id`,
+    );
     return count;
   }
 
@@ -131,13 +151,24 @@ export class TreasuryRepository {
                              FROM treasury_signatures s WHERE s.proposal_id = p.id), '[]') AS signatures
        FROM treasury_proposals p WHERE ${where}`,
     );
-    return rows.map(
-      (r): TreasuryProposalRow => ({
-        id: r.id, chainId: Number(r.chain_id), safe: r.safe, nonce: BigInt(r.nonce), safeTxHash: r.safe_tx_hash, to: r.to_address,
-        value: BigInt(r.value), data: r.data, operation: Number(r.operation), payments: r.payments, description: r.description,
-        proposer: r.proposer, replaces: r.replaces, status: r.status, executedTx: r.executed_tx, createdAt: r.created_at,
-        signatures: r.signatures.map((s) => ({ ...s, createdAt: new Date(s.createdAt) })),
-      }),
-    );
+    return rows.map((r): TreasuryProposalRow => ({
+      id: r.id,
+      chainId: Number(r.chain_id),
+      safe: r.safe,
+      nonce: BigInt(r.nonce),
+      safeTxHash: r.safe_tx_hash,
+      to: r.to_address,
+      value: BigInt(r.value),
+      data: r.data,
+      operation: Number(r.operation),
+      payments: r.payments,
+      description: r.description,
+      proposer: r.proposer,
+      replaces: r.replaces,
+      status: r.status,
+      executedTx: r.executed_tx,
+      createdAt: r.created_at,
+      signatures: r.signatures.map((s) => ({ ...s, createdAt: new Date(s.createdAt) })),
+    }));
   }
 }

@@ -39,7 +39,8 @@ export function typedDataShapes(
   primaryType: string,
   message: Record<string, unknown>,
 ): { typedData: Record<string, unknown>; typedDataV4: Record<string, unknown> } {
-  const plain = (v: unknown) => JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x))) as Record<string, unknown>;
+  const plain = (v: unknown) =>
+    JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x))) as Record<string, unknown>;
   const typedData = plain({ domain, types, primaryType, message });
   // ethers derives EIP712Domain from the fields the domain has, exactly as it hashes it
   const v4 = TypedDataEncoder.getPayload(domain, types, message as Record<string, unknown>);

@@ -30,7 +30,11 @@ export const credentialsProjection: Projection = {
     },
 
     async CredentialRevoked(tx, chainId, run) {
-      const [radiologist, verifier, block] = [col(run, (e) => str(e.args.radiologist)), col(run, (e) => str(e.args.verifier)), col(run, (e) => e.blockNumber)];
+      const [radiologist, verifier, block] = [
+        col(run, (e) => str(e.args.radiologist)),
+        col(run, (e) => str(e.args.verifier)),
+        col(run, (e) => e.blockNumber),
+      ];
       await execute(
         tx,
         sql`UPDATE credentials c SET revoked = true, verifier = v.verifier, updated_block = v.block

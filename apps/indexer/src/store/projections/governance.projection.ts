@@ -8,7 +8,15 @@ import { type Projection, type Runner, keyParts, num, str } from './projection.j
  * event (a run still touches each entity at most once); a rollback replays them by entity.
  */
 /** OpenZeppelin 5 Governor events (Tally-compatible), into governance_proposals / governance_votes */
-export const GOVERNANCE_EVENTS = ['ProposalCreated', 'VoteCast', 'VoteCastWithParams', 'ProposalExtended', 'ProposalQueued', 'ProposalExecuted', 'ProposalCanceled'];
+export const GOVERNANCE_EVENTS = [
+  'ProposalCreated',
+  'VoteCast',
+  'VoteCastWithParams',
+  'ProposalExtended',
+  'ProposalQueued',
+  'ProposalExecuted',
+  'ProposalCanceled',
+];
 /** the membership token's voting power (who is a DAO member), into dao_votes */
 export const VOTING_POWER_EVENTS = ['DelegateVotesChanged'];
 
@@ -47,17 +55,29 @@ async function projectGovernance(tx: EntityManager, chainId: number, e: ChainEve
          RETURNING weight`,
       );
       if (inserted.length > 0 && column)
-        await execute(tx, sql`UPDATE governance_proposals SET ${raw(column)} = ${raw(column)} + ${str(a.weight)}, updated_block = ${e.blockNumber} WHERE ${where}`);
+        await execute(
+          tx,
+          sql`UPDATE governance_proposals SET ${raw(column)} = ${raw(column)} + ${str(a.weight)}, updated_block = ${e.blockNumber} WHERE ${where}`,
+        );
       return;
     }
     case 'ProposalExtended':
-      await execute(tx, sql`UPDATE governance_proposals SET vote_end = ${num(a.extendedDeadline)}, updated_block = ${e.blockNumber} WHERE ${where}`);
+      await execute(
+        tx,
+        sql`UPDATE governance_proposals SET vote_end = ${num(a.extendedDeadline)}, updated_block = ${e.blockNumber} WHERE ${where}`,
+      );
       return;
     case 'ProposalQueued':
-      await execute(tx, sql`UPDATE governance_proposals SET eta = ${num(a.etaSeconds)}, queued_at = ${e.blockTime}, updated_block = ${e.blockNumber} WHERE ${where}`);
+      await execute(
+        tx,
+        sql`UPDATE governance_proposals SET eta = ${num(a.etaSeconds)}, queued_at = ${e.blockTime}, updated_block = ${e.blockNumber} WHERE ${where}`,
+      );
       return;
     case 'ProposalExecuted':
-      await execute(tx, sql`UPDATE governance_proposals SET executed_at = ${e.blockTime}, executed_tx = ${e.txHash}, updated_block = ${e.blockNumber} WHERE ${where}`);
+      await execute(
+        tx,
+        sql`UPDATE governance_proposals SET executed_at = ${e.blockTime}, executed_tx = ${e.txHash}, updated_block = ${e.blockNumber} WHERE ${where}`,
+      );
       return;
     case 'ProposalCanceled':
       await execute(tx, sql`UPDATE governance_proposals SET canceled_at = ${e.blockTime}, updated_block = ${e.blockNumber} WHERE ${where}`);

@@ -21,6 +21,17 @@ export async function insertLedgerRows(tx: EntityManager, chainId: number, ledge
     tx,
     'ledger_entries',
     ['chain_id', 'account', 'kind', 'amount', 'study_id', 'counterparty', 'tx_hash', 'log_index', 'block_number', 'block_time'],
-    ledger.map((l) => [chainId, l.account, l.kind, l.amount.toString(), l.studyId, l.counterparty, l.e.txHash, l.e.logIndex, l.e.blockNumber, l.e.blockTime]),
+    ledger.map((l) => [
+      chainId,
+      l.account,
+      l.kind,
+      l.amount.toString(),
+      l.studyId,
+      l.counterparty,
+      l.e.txHash,
+      l.e.logIndex,
+      l.e.blockNumber,
+      l.e.blockTime,
+    ]),
   );
 }

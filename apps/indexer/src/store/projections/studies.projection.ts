@@ -5,7 +5,14 @@ import { type Projection, type Runner, col, linesOf, num, str } from './projecti
 
 /** The `studies` table: one row per study, a function of that study's events; and the ledger lines they make. */
 export const STUDY_EVENTS = [
-  'StudyPosted', 'StudyClaimed', 'LeaseExpired', 'ReportSubmitted', 'StudyDisputed', 'StudySettled', 'DisputeResolved', 'StudyCancelled',
+  'StudyPosted',
+  'StudyClaimed',
+  'LeaseExpired',
+  'ReportSubmitted',
+  'StudyDisputed',
+  'StudySettled',
+  'DisputeResolved',
+  'StudyCancelled',
 ];
 
 const settled: Runner = async (tx, chainId, run, ledger) => {
@@ -35,7 +42,21 @@ export const studiesProjection: Projection = {
       await copyRows(
         tx,
         'studies',
-        ['chain_id', 'study_id', 'ro', 'modality', 'difficulty_bps', 'urgency', 'patient_state', 'max_bounty', 'posted_at', 'status', 'posted_tx', 'posted_block', 'updated_block'],
+        [
+          'chain_id',
+          'study_id',
+          'ro',
+          'modality',
+          'difficulty_bps',
+          'urgency',
+          'patient_state',
+          'max_bounty',
+          'posted_at',
+          'status',
+          'posted_tx',
+          'posted_block',
+          'updated_block',
+        ],
         run.map((e) => [
           chainId,
           str(e.args.studyId),
