@@ -84,7 +84,7 @@ describe('confirmations and finality as users see them', () => {
       expect(v.depth).toBe(i);
       expect(v.study.status).toBe('REPORTED');
       expect(v.study.payout).toBeNull();
-      expect(v.roLedger.entries.find((e: any) => e.kind === 'PAYOUT')).toBeUndefined();
+      expect(v.roLedger.entries.find((e: { kind: string }) => e.kind === 'PAYOUT')).toBeUndefined();
       expect(v.roLedger.totals.payouts).toBe('0');
       await mine(provider);
     }
@@ -93,7 +93,10 @@ describe('confirmations and finality as users see them', () => {
     expect(v.depth).toBe(CONFIRMATIONS);
     expect(v.study).toMatchObject({ status: 'SETTLED', finality: 'PENDING', confirmations: CONFIRMATIONS });
     expect(BigInt(v.study.payout)).toBeGreaterThan(0n);
-    expect(v.roLedger.entries.find((e: any) => e.kind === 'PAYOUT')).toMatchObject({ finality: 'PENDING', amount: v.study.payout });
+    expect(v.roLedger.entries.find((e: { kind: string }) => e.kind === 'PAYOUT')).toMatchObject({
+      finality: 'PENDING',
+      amount: v.study.payout,
+    });
     expect(v.roLedger.totals.payouts).toBe(v.study.payout);
     expect(v.roLedger.finalTotals.payouts).toBe('0');
     expect(v.indexerStatus).toMatchObject({ confirmations: CONFIRMATIONS, finalityDepth: FINALITY, halted: false });
@@ -102,7 +105,7 @@ describe('confirmations and finality as users see them', () => {
     while ((await head()) - settleBlock < FINALITY) await mine(provider);
     v = await view();
     expect(v.study).toMatchObject({ status: 'SETTLED', finality: 'FINAL' });
-    expect(v.roLedger.entries.find((e: any) => e.kind === 'PAYOUT').finality).toBe('FINAL');
+    expect(v.roLedger.entries.find((e: { kind: string }) => e.kind === 'PAYOUT').finality).toBe('FINAL');
     expect(v.roLedger.finalTotals.payouts).toBe(v.study.payout);
   });
 });

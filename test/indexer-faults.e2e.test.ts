@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JsonRpcClient, JsonRpcError } from '#chain';
 import { EventStore, NotWriterError, StoreWriter } from '#indexer-store';
-import { createDataSource } from '#db';
+import { type ChainEvent, createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 import { seededRandom } from '#domain';
 import { ALL_FAULTS, startFaultProxy } from './support/fault-proxy.js';
@@ -19,6 +19,15 @@ import {
   startIndexer,
   until,
 } from './support/indexing.js';
+
+/** The IndexerService's private parts these tests reach into to kill a writer without a goodbye and to hear its errors. */
+interface IndexerInternals {
+  stopped: boolean;
+  running: Promise<void>;
+  writer: { backendPid: number };
+  logger: { error(message: string): void };
+}
+const internals = (service: object) => service as unknown as IndexerInternals;
 
 type Db = Awaited<ReturnType<typeof createTestDatabase>>;
 
@@ -86,16 +95,16 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
     try {
       const store = new EventStore(ds);
       const writer = (await store.tryWriter(chain.deployment.chainId, `openread:${chain.deployment.market.toLowerCase()}`))!;
-      const rows = (await snapshot(db.url)).chain_events as any[];
-      const events = rows.map((r) => ({
+      const rows = (await snapshot(db.url)).chain_events;
+      const events = rows.map((r): ChainEvent => ({
         blockNumber: Number(r.block_number),
-        blockHash: r.block_hash,
+        blockHash: String(r.block_hash),
         blockTime: Number(r.block_time),
-        txHash: r.tx_hash,
-        logIndex: r.log_index,
-        contract: r.contract,
-        name: r.name,
-        args: r.args,
+        txHash: String(r.tx_hash),
+        logIndex: Number(r.log_index),
+        contract: String(r.contract),
+        name: String(r.name),
+        args: r.args as ChainEvent['args'],
       }));
       const last = events.at(-1)!;
       const cp = (await store.checkpoint(chain.deployment.chainId, writer.stream))!;
@@ -119,7 +128,7 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
       await until('the second in standby', () => second.service.status.role === 'standby');
       const ready = await fetch(`${second.service.healthUrl}/ready`);
       expect(ready.status).toBe(503);
-      expect(((await ready.json()) as any).role).toBe('standby');
+      expect(((await ready.json()) as { role: string }).role).toBe('standby');
       expect((await fetch(`${second.service.healthUrl}/health`)).status).toBe(200);
 
       // a write through a connection without the lock is refused
@@ -134,11 +143,11 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
 
       await until('the first caught up', () => first.service.status.state === 'live');
       // the first dies without a goodbye (as when its process is SIGKILLed): its loop stops dead, its session is cut
-      (first.service as any).stopped = true;
-      await (first.service as any).running;
+      internals(first.service).stopped = true;
+      await internals(first.service).running;
       const admin = new pg.Client({ connectionString: db.url });
       await admin.connect();
-      const pid = (first.service as any).writer.backendPid;
+      const pid = internals(first.service).writer.backendPid;
       expect((await admin.query(`SELECT pg_terminate_backend($1) AS ok`, [pid])).rows[0].ok).toBe(true);
       await admin.end();
       await until('the second took over', () => second.service.status.role === 'writer', 20_000);
@@ -162,7 +171,7 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
       await until('caught up', () => indexer.service.status.indexedBlock === head);
       const before = await snapshot(db.url);
       const errors: string[] = [];
-      const log = (indexer.service as any).logger;
+      const log = internals(indexer.service).logger;
       const original = log.error.bind(log);
       log.error = (m: string) => {
         errors.push(m);
@@ -173,8 +182,8 @@ describe('indexer under RPC faults, duplicate delivery, deep reorgs and a second
       expect(errors.some((m) => /INDEXER HALTED: reorg deeper than the finality depth \(10 blocks\)/.test(m))).toBe(true);
       const health = await fetch(`${indexer.service.healthUrl}/health`);
       expect(health.status).toBe(503);
-      expect(((await health.json()) as any).haltedReason).toMatch(/deeper than the finality depth/);
-      const [cp] = (await snapshot(db.url)).indexer_checkpoints as any[];
+      expect(((await health.json()) as { haltedReason: string }).haltedReason).toMatch(/deeper than the finality depth/);
+      const [cp] = (await snapshot(db.url)).indexer_checkpoints;
       expect(cp.block_number).toBe(String(head));
       const c = new pg.Client({ connectionString: db.url });
       await c.connect();

@@ -24,7 +24,7 @@ describe('reorgs: after catching up, the database equals a clean index of the ca
       await activity.run(Math.max(10, depth + 5)); // the blocks that will be replaced carry events
       await catchUp(config);
       const headBefore = await chain.head();
-      const replacedEvents = (await snapshot(db.url)).chain_events.filter((e: any) => Number(e.block_number) > headBefore - depth);
+      const replacedEvents = (await snapshot(db.url)).chain_events.filter((e) => Number(e.block_number) > headBefore - depth);
       expect(replacedEvents.length).toBeGreaterThan(0);
 
       await reorg(chain, activity, depth, Math.ceil(depth / 2) + 1);
@@ -35,8 +35,8 @@ describe('reorgs: after catching up, the database equals a clean index of the ca
 
       const after = await snapshot(db.url);
       // none of the replaced branch's events survive (their blocks are gone)
-      const hashes = new Set(after.chain_events.map((e: any) => e.block_hash));
-      for (const e of replacedEvents as any[]) expect(hashes.has(e.block_hash)).toBe(false);
+      const hashes = new Set(after.chain_events.map((e) => e.block_hash));
+      for (const e of replacedEvents) expect(hashes.has(e.block_hash)).toBe(false);
       expect(divergences(after, await cleanSnapshot(chain))).toEqual([]);
     });
   }

@@ -35,7 +35,6 @@ const SOMEONE_ELSE = DEV_ROLES.settler; // an address that is not the market
 describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed and gasless), balances, read-your-writes', () => {
   let stack: Stack;
   let mercy: { id: string };
-  let valley: { id: string };
   const w = (i: number) => devWallet(i, stack.provider);
   const as = async (i: number) => new ApiClient(apiUrl(stack)).signIn(w(i));
   let depositor: ApiClient; // #2, Mercy Imaging's depositor
@@ -99,14 +98,13 @@ describe('RO funds through the API: deposit, withdraw, cancel, dispute (signed a
         d: [w(RO).address],
       })
     ).createRo;
-    valley = (
-      await admin.gql(create, {
-        n: 'Valley Radiology',
-        k: generateX25519KeyPair().publicKey,
-        b: [w(VALLEY).address],
-        d: [w(VALLEY).address],
-      })
-    ).createRo;
+    // the rival's RO: its depositor is a depositor, just not of Mercy
+    await admin.gql(create, {
+      n: 'Valley Radiology',
+      k: generateX25519KeyPair().publicKey,
+      b: [w(VALLEY).address],
+      d: [w(VALLEY).address],
+    });
     [depositor, billing, rival, radiologist] = await Promise.all([as(RO), as(MERCY_BILLING), as(VALLEY), as(READER)]);
     await waitFor('the credential indexed', async () => !(await radiologist.send(`{ worklist { items { id } } }`)).errors);
   });

@@ -1,4 +1,4 @@
-import { Contract, hexlify, randomBytes } from 'ethers';
+import { Contract, type TypedDataDomain, type TypedDataField, hexlify, randomBytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { increaseTime, latestTimestamp, DEV_ROLES } from '#devchain';
@@ -15,6 +15,9 @@ const PROPOSE = `mutation($p: [TreasuryPaymentInput!]!, $d: String!, $r: ID) { p
 const SIGN = `mutation($id: ID!, $s: String!) { signTreasuryProposal(id: $id, signature: $s) { ${FIELDS} } }`;
 const EXECUTE = `mutation($id: ID!) { executeTreasuryProposal(id: $id) { txHash proposal { ${FIELDS} } } }`;
 
+/** a proposal's EIP-712 SafeTx as the API gives it, signed as is */
+type SafeTypedData = { domain: TypedDataDomain; types: Record<string, TypedDataField[]>; message: Record<string, unknown> };
+
 describe('the treasury Safe over GraphQL', () => {
   let stack: Stack;
   let safe: Contract;
@@ -29,9 +32,9 @@ describe('the treasury Safe over GraphQL', () => {
     return clients.get(i)!;
   };
   /** owner i signs the proposal's EIP-712 SafeTx with their wallet */
-  const signature = async (i: number, p: { typedData: { domain: any; types: any; message: any } }) =>
+  const signature = async (i: number, p: { typedData: SafeTypedData }) =>
     w(i).signTypedData(p.typedData.domain, p.typedData.types, p.typedData.message); // as the API gives it, no reshaping
-  const sign = async (i: number, p: { id: string; typedData: { domain: any; types: any; message: any } }) =>
+  const sign = async (i: number, p: { id: string; typedData: SafeTypedData }) =>
     (await as(i)).send(SIGN, { id: p.id, s: await signature(i, p) });
   const tokenOf = (i: number) => stack.owner.token.balanceOf(w(i).address) as Promise<bigint>;
   const treasuryBalance = () => stack.owner.market.balanceOf(safe.target) as Promise<bigint>;

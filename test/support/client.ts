@@ -5,6 +5,8 @@ import { SiweMessage } from 'siwe';
 import request from 'supertest';
 import { signInMessage } from '#devchain';
 
+// The tests read GraphQL answers as untyped JSON that their assertions check; a call passes T where it wants a type.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the default for untyped answers (see above)
 export interface GqlResult<T = any> {
   data?: T;
   errors?: { message: string; extensions?: Record<string, unknown> }[];
@@ -24,6 +26,7 @@ export class GqlClient {
     if (opts.localAddress) this.agent = new Agent({ localAddress: opts.localAddress });
   }
 
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as for GqlResult
   async send<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<GqlResult<T>> {
     const req = request(this.app.getHttpServer()).post('/graphql').set('content-type', 'application/json');
     if (this.agent) req.agent(this.agent);
@@ -34,6 +37,7 @@ export class GqlClient {
   }
 
   /** data, or throws with the error codes */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as for GqlResult
   async ok<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
     const r = await this.send<T>(query, variables);
     if (r.errors?.length) throw new Error(`GraphQL errors: ${JSON.stringify(r.errors)}`);

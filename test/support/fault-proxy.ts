@@ -18,6 +18,14 @@ export interface FaultOptions {
   hangMs?: number;
 }
 
+/** A JSON-RPC request as the proxy reads it (getLogs' filter is the only params it looks into). */
+interface RpcCall {
+  jsonrpc: string;
+  id: number | string | null;
+  method: string;
+  params: [{ fromBlock: string; toBlock: string }, ...unknown[]];
+}
+
 /**
  * A JSON-RPC proxy in front of anvil (on 127.0.0.1) that misbehaves like a real node provider: seeded random
  * HTTP 5xx/429, hangs, dropped connections, truncated bodies, JSON-RPC rate-limit and internal errors,
@@ -39,14 +47,14 @@ export async function startFaultProxy(target: string, opts: FaultOptions = {}) {
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString();
     stats.requests++;
-    let body: any;
+    let body: RpcCall | RpcCall[];
     try {
       body = JSON.parse(raw);
     } catch {
       res.writeHead(400).end();
       return;
     }
-    const calls: any[] = Array.isArray(body) ? body : [body];
+    const calls: RpcCall[] = Array.isArray(body) ? body : [body];
 
     if (state.rate > 0 && rnd.next() < state.rate) {
       const kind = rnd.pick(state.kinds);
@@ -99,9 +107,9 @@ export async function startFaultProxy(target: string, opts: FaultOptions = {}) {
     let text = await forward(target, raw);
     if (state.duplicateLogs > 1 && calls.some((c) => c.method === 'eth_getLogs')) {
       const parsed = JSON.parse(text);
-      const answers: any[] = Array.isArray(parsed) ? parsed : [parsed];
+      const answers: { result?: unknown }[] = Array.isArray(parsed) ? parsed : [parsed];
       for (const a of answers) {
-        if (Array.isArray(a.result) && a.result.length && a.result[0]?.logIndex !== undefined) {
+        if (Array.isArray(a.result) && a.result.length && (a.result[0] as { logIndex?: unknown })?.logIndex !== undefined) {
           a.result = a.result.flatMap((l: unknown) => Array.from({ length: state.duplicateLogs }, () => l));
         }
       }

@@ -24,7 +24,7 @@ export interface Chain {
   provider: JsonRpcProvider;
   deployment: Deployment;
   owner: OpenReadContracts;
-  rpc(method: string, params?: unknown[]): Promise<any>;
+  rpc(method: string, params?: unknown[]): Promise<unknown>;
   head(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -268,7 +268,10 @@ export async function catchUp(config: AppConfig, ds?: DataSource): Promise<StepR
 }
 
 /** Every table the indexer derives from the chain, in a canonical order and without surrogate keys or caches. */
-export async function snapshot(databaseUrl: string): Promise<Record<string, unknown[]>> {
+/** a table dump's row: tests read columns by name and compare values */
+export type Row = Record<string, unknown>;
+
+export async function snapshot(databaseUrl: string): Promise<Record<string, Row[]>> {
   const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
   try {
@@ -303,7 +306,7 @@ export async function snapshot(databaseUrl: string): Promise<Record<string, unkn
 }
 
 /** A clean index of the chain as it is now, in a database of its own: the reference every test compares with. */
-export async function cleanSnapshot(chain: Chain, indexer: Partial<AppConfig['indexer']> = {}): Promise<Record<string, unknown[]>> {
+export async function cleanSnapshot(chain: Chain, indexer: Partial<AppConfig['indexer']> = {}): Promise<Record<string, Row[]>> {
   const db = await createTestDatabase();
   try {
     await catchUp(indexerConfig(chain, db.url, { batchBlocks: 2000, ...indexer }));

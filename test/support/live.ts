@@ -3,6 +3,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
 /** A graphql-ws subscription over a real WebSocket to the running API, with a queue to await events from. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- events are read as untyped JSON unless T is given, as in client.ts
 export async function subscribe<T = any>(app: INestApplication, token: string, query: string) {
   const { port } = app.getHttpServer().address() as { port: number };
   const client = createClient({
