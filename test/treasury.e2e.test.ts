@@ -238,7 +238,7 @@ describe('the treasury Safe over GraphQL', () => {
     expect((await alice.ok(PROPOSE, { p: [{ to: w(PAYEE).address, amount: '1' }], d: 'after' })).proposeTreasuryPayout.nonce).toBe('4');
   });
   it('keeps an execution queued while the worker is stopped and sends it once, with the next nonce, when the worker is back', async () => {
-    const [alice, bob] = [await as(1), await as(6)];
+    const [alice, bob] = [await as(OWNERS[0]), await as(OWNERS[1])];
     // at the Safe's next nonce: replacing what an earlier test left pending there
     const [due] = (await alice.ok(`{ treasuryProposals(status: PENDING) { id nonce } }`)).treasuryProposals;
     const { proposeTreasuryPayout: p } = await alice.ok(PROPOSE, {
@@ -246,8 +246,8 @@ describe('the treasury Safe over GraphQL', () => {
       d: 'durability',
       r: due?.id ?? null,
     });
-    for (const i of [1, 6]) expect((await sign(i, p)).errors).toBeUndefined();
-    const relayer = w(10).address; // TREASURY_RELAYER_PRIVATE_KEY
+    for (const i of OWNERS.slice(0, 2)) expect((await sign(i, p)).errors).toBeUndefined();
+    const relayer = w(DEV_ROLES.treasuryRelayer).address; // TREASURY_RELAYER_PRIVATE_KEY
     const nonce = await stack.provider.getTransactionCount(relayer);
     const db = new pg.Client({ connectionString: stack.config.databaseUrl });
     await db.connect();
