@@ -143,7 +143,7 @@ const SUITES: {
     },
   },
   {
-    file: 'relay-outbox.repository',
+    file: 'relay/relay-outbox.repository',
     repository: RelayOutboxRepository,
     async run(db, rec) {
       const r = new RelayOutboxRepository(db);
