@@ -214,13 +214,16 @@ describe('credential verification over HTTP, with the attestation on a real chai
   // two more accounts applying under the NPI the first applicant was credentialed with
   const APPROVE = `mutation($id: ID!) { approveCredentialApplication(id: $id) { application { status } transaction { data } } }`;
   let sameNpi: { id: string }[];
+  let sameNpiClients: GqlClient[];
   it('credentials one NPI to one wallet: approving it for a second account is a CONFLICT, over HTTP', async () => {
     const { provider } = stack;
     sameNpi = [];
+    sameNpiClients = [];
     for (const i of [DEV_ROLES.radiologists[1], DEV_ROLES.spare[0]]) {
       const client = new GqlClient(stack.api);
       await client.signIn(devWallet(i, provider));
       sameNpi.push((await client.ok(APPLY, { input })).applyForCredential);
+      sameNpiClients.push(client);
     }
     for (const app of sameNpi) {
       const r = await verifier.send(APPROVE, { id: app.id });
@@ -263,6 +266,11 @@ describe('credential verification over HTTP, with the attestation on a real chai
     const refused = results.filter((r) => r.errors).map((r) => r.errors![0].extensions?.code);
     expect(approved).toEqual(['APPROVED']);
     expect(refused).toEqual(['CONFLICT']);
+
+    // the holder's own renewal under the same NPI is approved while its first approval stands
+    const holder = sameNpiClients[results.findIndex((r) => !r.errors)];
+    const renewal = (await holder.ok(APPLY, { input })).applyForCredential;
+    expect((await verifier.ok(APPROVE, { id: renewal.id })).approveCredentialApplication.application.status).toBe('APPROVED');
   });
 
   it('nothing personal reached the logs of the steps above', async () => {
