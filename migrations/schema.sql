@@ -5,6 +5,18 @@
 --
 
 --
+-- Name: btree_gist; Type: EXTENSION; Schema: -; Owner: -
+--
+
+CREATE EXTENSION IF NOT EXISTS btree_gist WITH SCHEMA public;
+
+--
+-- Name: EXTENSION btree_gist; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON EXTENSION btree_gist IS 'support for indexing common datatypes in GiST';
+
+--
 -- Name: bytes32; Type: DOMAIN; Schema: public; Owner: -
 --
 
@@ -879,6 +891,13 @@ ALTER TABLE ONLY public.chain_events
 
 ALTER TABLE ONLY public.contract_roles
     ADD CONSTRAINT contract_roles_pk PRIMARY KEY (chain_id, contract, role, account);
+
+--
+-- Name: credential_applications credential_applications_one_wallet_per_npi; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.credential_applications
+    ADD CONSTRAINT credential_applications_one_wallet_per_npi EXCLUDE USING gist (chain_id WITH =, npi WITH =, applicant WITH <>) WHERE ((status = 'APPROVED'::text));
 
 --
 -- Name: credential_applications credential_applications_pkey; Type: CONSTRAINT; Schema: public; Owner: -

@@ -14,24 +14,13 @@
  * app exits on its own, everything is stopped the same way and the launcher exits 1.
  * `npm run demo` then fills the worklist.
  */
-import { mined, loadArtifact, createProvider } from '#chain';
-import {
-  AnvilHandle,
-  startAnvil,
-  contracts,
-  deployGovernance,
-  deployOpenRead,
-  createSafe,
-  deploySafeInfrastructure,
-  DEV_ACCOUNTS,
-  DEV_ROLES,
-  devKey,
-} from '#devchain';
+import { createProvider } from '#chain';
+import { AnvilHandle, startAnvil, deployDevChain, DEV_ACCOUNTS, DEV_ROLES, devKey } from '#devchain';
 import { ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { Contract, NonceManager, Wallet } from 'ethers';
+import { Wallet } from 'ethers';
 import { configFromEnv } from '#config';
 import { runMigrations } from '#db';
 import {
@@ -142,41 +131,15 @@ async function startChain(): Promise<Record<string, string>> {
     checkNotStopping();
     rpcUrl = anvil.rpcUrl;
     const provider = createProvider(rpcUrl);
-    const deployer = new NonceManager(devKey(DEV_ROLES.deployer).connect(provider));
-    // Safe 1.4.1 at its canonical addresses; protocol fees go to a 2-of-3 Safe
-    // (a plain wallet, not the NonceManager: deployOpenRead below sets explicit nonces, and the NonceManager must
-    // read its starting nonce after them)
-    const safeDeployer = devKey(DEV_ROLES.deployer).connect(provider);
-    const safeContracts = await deploySafeInfrastructure(safeDeployer);
-    const treasury = await createSafe(
-      safeDeployer,
-      safeContracts,
-      DEV_ROLES.treasuryOwners.map((i) => devKey(i).address),
-      2,
-      0n,
-    );
     // the API holds the study-ID issuer key; the market accepts only IDs it signed
     const studyIdIssuer = new Wallet(env.STUDY_ID_ISSUER_PRIVATE_KEY ?? devKey(DEV_ROLES.studyIdIssuer).privateKey);
-    const deployment = await deployOpenRead(deployer, { treasury, studyIdIssuer: studyIdIssuer.address });
-    const c = contracts(deployment, deployer);
-    await mined(c.registry.grantRole(await c.registry.VERIFIER_ROLE(), devKey(DEV_ROLES.deployer).address));
-    await mined(c.token.mint(devKey(DEV_ROLES.roDepositor).address, 100_000n * 10n ** 6n));
-    const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
-    await mined(
-      anchor.grantRole(
-        await anchor.ANCHORER_ROLE(),
-        (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(DEV_ROLES.settler)).address,
-      ),
-    );
-    // The DAO takes over parameters and market admin; short periods so a local vote takes minutes, not days.
-    const governance = await deployGovernance(deployer, deployment, {
-      members: DEV_ROLES.daoMembers.map((i) => ({ address: devKey(i).address })),
+    // the contracts, the dev roles, then the DAO takes over every admin power (short periods: a local vote takes minutes)
+    const { deployment, governance, safeContracts } = await deployDevChain(provider, {
+      studyIdIssuer: studyIdIssuer.address,
+      settler: (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(DEV_ROLES.settler)).address,
       votingDelay: Number(env.GOVERNANCE_VOTING_DELAY ?? 1),
       votingPeriod: Number(env.GOVERNANCE_VOTING_PERIOD ?? 300),
-      lateQuorumExtension: 60,
       timelockDelay: Number(env.GOVERNANCE_TIMELOCK_DELAY ?? 120),
-      quorumPercent: 40,
-      guardian: treasury, // the treasury Safe may cancel a queued timelock operation
     });
     provider.destroy();
     writeFileSync(join(STATE_DIR, 'deployment.json'), JSON.stringify({ rpcUrl, ...deployment, governance, safeContracts }, null, 2));

@@ -211,6 +211,31 @@ describe('credential verification over HTTP, with the attestation on a real chai
     expect((await applicant.send(`{ worklist { items { id } } }`)).errors).toBeUndefined(); // now a RADIOLOGIST
   });
 
+  // two more accounts applying under the NPI the first applicant was credentialed with
+  const APPROVE = `mutation($id: ID!) { approveCredentialApplication(id: $id) { application { status } transaction { data } } }`;
+  let sameNpi: { id: string }[];
+  let sameNpiClients: GqlClient[];
+  it('credentials one NPI to one wallet: approving it for a second account is a CONFLICT, over HTTP', async () => {
+    const { provider } = stack;
+    sameNpi = [];
+    sameNpiClients = [];
+    for (const i of [DEV_ROLES.radiologists[1], DEV_ROLES.spare[0]]) {
+      const client = new GqlClient(stack.api);
+      await client.signIn(devWallet(i, provider));
+      sameNpi.push((await client.ok(APPLY, { input })).applyForCredential);
+      sameNpiClients.push(client);
+    }
+    for (const app of sameNpi) {
+      const r = await verifier.send(APPROVE, { id: app.id });
+      expect(r.errors?.[0].extensions?.code).toBe('CONFLICT');
+      expect(r.errors?.[0].message).toMatch(/NPI is already credentialed to another account/);
+      expect(r.errors?.[0].message).not.toContain(npi);
+      expect(
+        (await verifier.ok(`query($id: ID!) { credentialApplication(id: $id) { status } }`, { id: app.id })).credentialApplication,
+      ).toEqual({ status: 'PENDING' });
+    }
+  });
+
   it('a revocation, its reason kept off chain, ends the credential', async () => {
     // revocation, with a reason kept off chain
     expect(
@@ -233,6 +258,19 @@ describe('credential verification over HTTP, with the attestation on a real chai
       revocationReason: 'licence suspended by the state board',
     });
     expect(await applicant.code(`{ worklist { items { id } } }`)).toBe('FORBIDDEN');
+  });
+
+  it('once the holder is revoked the NPI is free again, for exactly one of two concurrent approvals', async () => {
+    const results = await Promise.all(sameNpi.map((app) => verifier.send(APPROVE, { id: app.id })));
+    const approved = results.filter((r) => !r.errors).map((r) => r.data.approveCredentialApplication.application.status);
+    const refused = results.filter((r) => r.errors).map((r) => r.errors![0].extensions?.code);
+    expect(approved).toEqual(['APPROVED']);
+    expect(refused).toEqual(['CONFLICT']);
+
+    // the holder's own renewal under the same NPI is approved while its first approval stands
+    const holder = sameNpiClients[results.findIndex((r) => !r.errors)];
+    const renewal = (await holder.ok(APPLY, { input })).applyForCredential;
+    expect((await verifier.ok(APPROVE, { id: renewal.id })).approveCredentialApplication.application.status).toBe('APPROVED');
   });
 
   it('nothing personal reached the logs of the steps above', async () => {

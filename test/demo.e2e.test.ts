@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mined } from '#chain';
 import { decryptPayload, generateX25519KeyPair, leaseContext, openSealed } from '#lease';
 import { DEMO_ACCOUNTS, DemoResult, runDemo } from '../scripts/demo.js';
 import { ApiClient, GASLESS_FIELDS } from '../scripts/lib/api-client.js';
@@ -21,9 +20,8 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
   const as = (i: number) => new ApiClient(apiUrl(stack)).signIn(devKey(i));
 
   beforeAll(async () => {
-    // as npm start: dev #12 is the admin, #2 holds 100,000 tUSD
-    stack = await startStack({ api: { adminAddresses: [devKey(DEMO_ACCOUNTS.admin).address.toLowerCase()] } });
-    await mined(stack.owner.token.mint(devKey(DEV_ROLES.roDepositor).address, 100_000n * USD));
+    // npm start's deployment (#2 holds 100,000 tUSD, the DAO holds every admin power) and its admin, dev #12
+    stack = await startStack({ asNpmStart: true, api: { adminAddresses: [devKey(DEMO_ACCOUNTS.admin).address.toLowerCase()] } });
     stateDir = mkdtempSync(join(tmpdir(), 'openread-demo-'));
     demo = await runDemo({ apiUrl: apiUrl(stack), rpcUrl: stack.anvil.rpcUrl, stateDir, log: (l) => lines.push(l) });
   });

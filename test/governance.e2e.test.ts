@@ -239,5 +239,14 @@ describe('DAO governance of the incentive parameters over GraphQL', () => {
       thrown = e;
     }
     expect(decodeThrownError(thrown)).toMatchObject({ name: 'OwnableUnauthorizedAccount' });
+    // nor appoint a verifier: the registry's admin is the timelock
+    thrown = undefined;
+    try {
+      await owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), reader.address);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(decodeThrownError(thrown)).toMatchObject({ name: 'AccessControlUnauthorizedAccount' });
+    expect(await owner.registry.hasRole(await owner.registry.VERIFIER_ROLE(), reader.address)).toBe(false);
   });
 });

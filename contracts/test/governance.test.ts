@@ -3,8 +3,8 @@
  * Nothing changes the incentive parameters except an executed proposal, and not even that beyond the hard bounds.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ZeroHash, encodeBytes32String, type HDNodeWallet } from 'ethers';
-import { PROPOSAL_STATES, VOTE_SUPPORT, descriptionHash, parameterProposal, signBallot, type ParameterChange } from '#chain';
+import { Contract, ZeroHash, encodeBytes32String, id as keccakId, type HDNodeWallet } from 'ethers';
+import { PROPOSAL_STATES, VOTE_SUPPORT, descriptionHash, loadArtifact, parameterProposal, signBallot, type ParameterChange } from '#chain';
 import {
   deployGovernance,
   governanceContracts,
@@ -111,6 +111,37 @@ describe('governance hand-over', () => {
     expect(await dao.timelock.getMinDelay()).toBe(BigInt(TIMELOCK_DELAY));
     expect(await w.c.market.arbiter()).toBe(w.wallets[1].address);
     expect(await dao.governor.CLOCK_MODE()).toBe('mode=timestamp');
+  });
+
+  it('makes the timelock the admin of the registry and the anchor: the old admin can appoint no verifier or anchorer', async () => {
+    const old = w.owner.address;
+    const anchor = new Contract(w.deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, w.owner);
+    for (const c of [w.c.registry, anchor]) {
+      expect(await c.hasRole(ZeroHash, g.timelock)).toBe(true);
+      expect(await c.hasRole(ZeroHash, old)).toBe(false);
+    }
+    await expectError(w.c.registry.grantRole(keccakId('VERIFIER_ROLE'), outsider.address), 'AccessControlUnauthorizedAccount', [
+      old,
+      ZeroHash,
+    ]);
+    await expectError(anchor.grantRole(keccakId('ANCHORER_ROLE'), outsider.address), 'AccessControlUnauthorizedAccount', [old, ZeroHash]);
+    await expectError(w.c.registry.grantRole(ZeroHash, old), 'AccessControlUnauthorizedAccount', [old, ZeroHash]);
+    // a verifier appointed before the hand-over keeps its role (and gains no admin power)
+    expect(await w.c.registry.hasRole(keccakId('VERIFIER_ROLE'), w.verifier.address)).toBe(true);
+  });
+
+  it('lets a proposal appoint a verifier through the timelock', async () => {
+    const description = 'verifier: outsider';
+    const data = w.c.registry.interface.encodeFunctionData('grantRole', [keccakId('VERIFIER_ROLE'), outsider.address]);
+    const r = await send(governorAs(members[0]).propose([w.deployment.registry], [0n], [data], description));
+    const pid = eventsOfGovernor(r, 'ProposalCreated')[0].args.proposalId as bigint;
+    await increaseTime(w.provider, VOTING_DELAY + 1);
+    for (const m of members.slice(0, 2)) await send(governorAs(m).castVote(pid, VOTE_SUPPORT.FOR));
+    await increaseTime(w.provider, VOTING_PERIOD + 1);
+    await send(dao.governor.queue([w.deployment.registry], [0n], [data], descriptionHash(description)));
+    await increaseTime(w.provider, TIMELOCK_DELAY);
+    await send(dao.governor.execute([w.deployment.registry], [0n], [data], descriptionHash(description)));
+    expect(await w.c.registry.hasRole(keccakId('VERIFIER_ROLE'), outsider.address)).toBe(true);
   });
 
   it('keeps membership non-transferable, with each member self-delegated at admission', async () => {

@@ -11,6 +11,7 @@ import {
   GovernanceOptions,
   OpenReadContracts,
   contracts,
+  deployDevChain,
   deployGovernance,
   deployOpenRead,
   increaseTime,
@@ -86,6 +87,11 @@ export async function startStack(
     /** make the treasury a Safe of these dev accounts (else dev account #1 is the treasury) */
     treasurySafe?: { owners: number[]; threshold: number };
     indexer?: Partial<AppConfig['indexer']>;
+    /**
+     * deploy exactly as `npm start` does (deployDevChain: a 2-of-3 treasury Safe, the dev verifier and anchorer,
+     * #2 funded, the DAO holding every admin power); `governance` and `treasurySafe` are then ignored
+     */
+    asNpmStart?: boolean;
   } = {},
 ): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
@@ -93,25 +99,35 @@ export async function startStack(
   const deployer = new NonceManager(devWallet(DEV_ROLES.deployer, provider));
   // (the Safe from a plain wallet, before the NonceManager reads its starting nonce: deployOpenRead sets explicit nonces)
   const safeDeployer = devWallet(DEV_ROLES.deployer, provider);
-  const treasury = opts.treasurySafe
-    ? await createSafe(
-        safeDeployer,
-        await deploySafeInfrastructure(safeDeployer),
-        opts.treasurySafe.owners.map((i) => devWallet(i, provider).address),
-        opts.treasurySafe.threshold,
-      )
-    : devWallet(DEV_ROLES.treasuryOwners[0], provider).address;
   const issuer = devWallet(STUDY_ID_ISSUER, provider);
-  const deployment = await deployOpenRead(deployer, { treasury, studyIdIssuer: issuer.address });
-  const owner = contracts(deployment, deployer);
-  await mined(owner.registry.grantRole(await owner.registry.VERIFIER_ROLE(), await deployer.getAddress()));
-  const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
-  await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), devWallet(DEV_ROLES.settler, provider).address));
+  let deployment: Deployment;
   let governance: GovernanceDeployment | undefined;
-  if (opts.governance) {
-    governance = await deployGovernance(deployer, deployment, opts.governance);
-    await increaseTime(provider, 1); // members' votes count from the next second
+  if (opts.asNpmStart) {
+    ({ deployment, governance } = await deployDevChain(provider, {
+      studyIdIssuer: issuer.address,
+      settler: devWallet(DEV_ROLES.settler, provider).address,
+      votingDelay: 1,
+      votingPeriod: 300,
+      timelockDelay: 120,
+    }));
+  } else {
+    const treasury = opts.treasurySafe
+      ? await createSafe(
+          safeDeployer,
+          await deploySafeInfrastructure(safeDeployer),
+          opts.treasurySafe.owners.map((i) => devWallet(i, provider).address),
+          opts.treasurySafe.threshold,
+        )
+      : devWallet(DEV_ROLES.treasuryOwners[0], provider).address;
+    deployment = await deployOpenRead(deployer, { treasury, studyIdIssuer: issuer.address });
+    const c = contracts(deployment, deployer);
+    await mined(c.registry.grantRole(await c.registry.VERIFIER_ROLE(), await deployer.getAddress()));
+    const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
+    await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), devWallet(DEV_ROLES.settler, provider).address));
+    if (opts.governance) governance = await deployGovernance(deployer, deployment, opts.governance);
   }
+  if (governance) await increaseTime(provider, 1); // members' votes count from the next second
+  const owner = contracts(deployment, deployer);
   const db = await createTestDatabase();
   const config = parseConfig({
     databaseUrl: db.url,

@@ -38,6 +38,8 @@ beforeAll(async () => {
   provider = createProvider(anvil.rpcUrl);
   const deployment = await deployOpenRead(wallet(0), { treasury: wallet(1).address, studyIdIssuer: wallet(11).address });
   chainId = deployment.chainId;
+  // before the hand-over: afterwards only a proposal appoints a verifier
+  await mined(contracts(deployment, wallet(0)).registry.grantRole(keccakId('VERIFIER_ROLE'), wallet(0).address));
   g = await deployGovernance(wallet(0), deployment, {
     members: [2, 3, 4].map((i) => ({ address: wallet(i).address })),
     votingDelay: 10,
@@ -74,7 +76,6 @@ beforeAll(async () => {
   // a disputed study, resolved by the arbiter: 30 of the locked bounty to the radiologist, the rest refunded
   const c = (x: HDNodeWallet) => contracts(deployment, x);
   const [ro, rad] = [wallet(5), wallet(6)];
-  await mined(c(wallet(0)).registry.grantRole(keccakId('VERIFIER_ROLE'), wallet(0).address));
   await mined(c(wallet(0)).registry.attest(rad.address, (1n << 51n) - 1n, (1n << 7n) - 1n, 4_000_000_000n));
   await mined(c(wallet(0)).token.mint(ro.address, 100_000_000n));
   await mined(c(ro).token.approve(deployment.market, 100_000_000n));

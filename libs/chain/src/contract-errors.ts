@@ -60,6 +60,7 @@ export const CONTRACT_ERRORS: Readonly<Record<string, ContractErrorEntry>> = {
   // AccessLogAnchor
   StaleAnchor: e('CONFLICT', 'an anchor with this or a later sequence number is already on chain'),
   ZeroHead: e('BAD_INPUT', 'the anchored head must not be zero'),
+  AnchorTooFarAhead: e('BAD_INPUT', 'the sequence number is more than 2^32 beyond the last anchor'),
   // MembershipToken
   MembershipNonTransferable: e('FORBIDDEN', 'membership tokens cannot be transferred'),
   // OpenZeppelin access control and ownership

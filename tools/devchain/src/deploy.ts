@@ -137,16 +137,20 @@ const ONE_MEMBER = 10n ** 18n;
 
 /**
  * Deploys the DAO (MembershipToken, OpenReadTimelock, OpenReadGovernor) for an existing deployment and hands
- * IncentiveParameters, StudyMarket and MembershipToken over to the timelock. `deployer` must own them.
+ * every admin power over to the timelock: ownership of IncentiveParameters, StudyMarket and MembershipToken, and
+ * DEFAULT_ADMIN_ROLE of CredentialRegistry and AccessLogAnchor (who appoints verifiers and anchorers). `deployer`
+ * must own / administer them. Verifiers and anchorers granted before this call keep their roles; later ones are
+ * appointed by a proposal.
  *
  * Ownable2Step needs the new owner to accept, so the timelock starts with delay 0 and the deployer as its only
  * proposer/executor/admin, executes one batch (acceptOwnership ×3, updateDelay(timelockDelay)), and then the
- * deployer gives up every timelock role: afterwards only the governor proposes and executes (plus an optional
- * guardian that may cancel), and the deployer can change nothing.
+ * deployer gives up every timelock role and its admin role on the registry and the anchor: afterwards only the
+ * governor proposes and executes (plus an optional guardian that may cancel), and the deployer can change nothing.
+ * TestUSD (the stand-in for an external stablecoin, minted by the dev faucet) is not OpenRead's to govern and keeps its owner.
  */
 export async function deployGovernance(
   deployer: Signer,
-  deployment: Pick<Deployment, 'parameters' | 'market'>,
+  deployment: Pick<Deployment, 'parameters' | 'market' | 'registry' | 'accessLogAnchor'>,
   opts: GovernanceOptions,
 ): Promise<GovernanceDeployment> {
   const from = await deployer.getAddress();
@@ -187,7 +191,8 @@ export async function deployGovernance(
     opts.lateQuorumExtension ?? Math.min(86400, votingPeriod), // the governor refuses more than the voting period
   ]);
 
-  const { parameters, market } = contracts({ token: ZeroAddress, registry: ZeroAddress, ...deployment }, deployer);
+  const { parameters, market, registry } = contracts({ token: ZeroAddress, ...deployment }, deployer);
+  const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
   if (opts.arbiter) await mined('setArbiter', market.setArbiter(getAddress(opts.arbiter)));
   const owned = [parameters, market, membership];
   for (const c of owned) await mined('transferOwnership', c.transferOwnership(timelock.target));
@@ -209,6 +214,11 @@ export async function deployGovernance(
   await mined('grant canceller', timelock.grantRole(canceller, governor.target));
   if (opts.guardian) await mined('grant guardian', timelock.grantRole(canceller, getAddress(opts.guardian)));
   for (const role of [proposer, executor, canceller]) await mined('revoke deployer role', timelock.revokeRole(role, from));
+  // the timelock's own DEFAULT_ADMIN_ROLE is the same bytes32 as every AccessControl contract's
+  for (const c of [registry, anchor]) {
+    await mined('grant admin to the timelock', c.grantRole(admin, timelock.target));
+    await mined('renounce admin', c.renounceRole(admin, from));
+  }
   await mined('renounce admin', timelock.renounceRole(admin, from));
 
   return {

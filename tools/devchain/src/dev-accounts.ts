@@ -28,7 +28,7 @@ export const DEV_ROLES = {
 
 /** What `npm start` prints for each dev account. */
 export const DEV_ACCOUNTS = [
-  { index: 0, role: 'deployer, TestUSD owner, credential verifier (the DAO timelock owns parameters and market)' },
+  { index: 0, role: 'deployer and credential verifier (the deployment hands every owner and admin power to the DAO timelock)' },
   { index: 1, role: 'owner of the 2-of-3 treasury Safe (with #6 and #7) that collects protocol fees' },
   { index: 2, role: 'RO depositor and billing staff: after `npm run demo`, funds and posts for "Demo Imaging" (funded with 100,000 tUSD)' },
   { index: 3, role: 'radiologist: after `npm run demo`, licensed CA/NY/TX for CT/MR/XR; also a DAO member' },

@@ -3,6 +3,7 @@
 // code never imports it (.dependency-cruiser.cjs), and gets its provider from #chain.
 export * from './anvil.js';
 export * from './deploy.js';
+export * from './dev-deployment.js';
 export * from './safe.js';
 export * from './bulk-events.js';
 export * from './dev-accounts.js';

@@ -1,7 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { MODALITIES, attestationFor, isUsState, isValidNpi, parseCalendarDate } from '#domain';
-import { ApplicationRow, CredentialRepository, DuplicatePendingApplication, NewApplication, type NotificationRow } from '#db';
+import {
+  ApplicationRow,
+  CredentialRepository,
+  DuplicatePendingApplication,
+  NewApplication,
+  NpiCredentialedElsewhere,
+  type NotificationRow,
+} from '#db';
 import { ChainService, UnsignedTx } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
 import { decodeCursor, encodeCursor } from '../common/graphql/index.js';
@@ -86,7 +93,9 @@ export class CredentialsService {
   /**
    * Approves a pending application: computes what to attest (states, modalities, expiry = earliest licence
    * expiry capped at 36 months), simulates the attestation from the verifier's account, then records the
-   * decision atomically (PENDING → APPROVED; a concurrent second decision gets CONFLICT).
+   * decision atomically (PENDING → APPROVED; a concurrent second decision gets CONFLICT, and so does an NPI that
+   * another account holds an approved credential for: the database's constraint decides, even between two
+   * concurrent approvals).
    */
   async approve(verifier: string, id: string): Promise<{ application: ApplicationRow; transaction: UnsignedTx }> {
     const app = await this.pendingApplication(verifier, id);
@@ -102,12 +111,22 @@ export class CredentialsService {
       throw new OpenReadError('CONFLICT', `cannot approve: ${(e as Error).message}; reject the application and ask for a new one`);
     }
     const transaction = await this.attestation(verifier, app.applicant, att.statesMask, att.modalitiesMask, att.expiresAt);
-    const approved = await this.repo.approve(this.config.chainId, id, verifier, {
-      statesMask: att.statesMask,
-      modalitiesMask: Number(att.modalitiesMask),
-      expiresAt: att.expiresAt,
-      expiryReason: att.expiryReason.kind === 'LICENCE' ? `LICENCE:${att.expiryReason.state}` : 'RECREDENTIAL',
-    });
+    let approved: ApplicationRow | null;
+    try {
+      approved = await this.repo.approve(this.config.chainId, id, verifier, {
+        statesMask: att.statesMask,
+        modalitiesMask: Number(att.modalitiesMask),
+        expiresAt: att.expiresAt,
+        expiryReason: att.expiryReason.kind === 'LICENCE' ? `LICENCE:${att.expiryReason.state}` : 'RECREDENTIAL',
+      });
+    } catch (e) {
+      if (e instanceof NpiCredentialedElsewhere)
+        throw new OpenReadError(
+          'CONFLICT',
+          'this NPI is already credentialed to another account: one NPI, one wallet; revoke that credential first, or reject this application',
+        );
+      throw e;
+    }
     if (!approved) throw new OpenReadError('CONFLICT', 'the application was decided meanwhile');
     return { application: approved, transaction };
   }

@@ -62,6 +62,9 @@ export interface NotificationRow {
 /** Thrown when an account already has a pending application (by the partial unique index, not by a pre-check). */
 export class DuplicatePendingApplication extends Error {}
 
+/** Thrown when approving would credential an NPI that another account holds (by an exclusion constraint, not by a pre-check). */
+export class NpiCredentialedElsewhere extends Error {}
+
 const SELECT_APPLICATION = sql`
   SELECT a.*, to_char(a.board_expires_on, 'YYYY-MM-DD') AS board_expires_on_text,
     COALESCE((SELECT json_agg(json_build_object('state', l.state, 'licenceNumber', l.licence_number,
@@ -136,13 +139,20 @@ export class CredentialRepository {
     verifier: string,
     att: { statesMask: bigint; modalitiesMask: number; expiresAt: number; expiryReason: string },
   ): Promise<ApplicationRow | null> {
-    const rows = await queryRows<{ id: string }>(
-      this.db,
-      sql`WITH u AS (UPDATE credential_applications
+    let rows: { id: string }[];
+    try {
+      rows = await queryRows<{ id: string }>(
+        this.db,
+        sql`WITH u AS (UPDATE credential_applications
          SET status = 'APPROVED', decided_at = now(), decided_by = ${verifier}, states_mask = ${att.statesMask.toString()},
              modalities_mask = ${att.modalitiesMask}, credential_expires_at = ${att.expiresAt}, expiry_reason = ${att.expiryReason}
        WHERE chain_id = ${chainId} AND id = ${id} AND status = 'PENDING' RETURNING id) SELECT id FROM u`,
-    );
+      );
+    } catch (e) {
+      if ((e as { constraint?: string }).constraint === 'credential_applications_one_wallet_per_npi')
+        throw new NpiCredentialedElsewhere('the NPI is credentialed to another account');
+      throw e;
+    }
     return rows[0] ? this.findById(chainId, id) : null;
   }
 
