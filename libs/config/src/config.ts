@@ -106,6 +106,16 @@ export const configSchema = z.object({
       .describe(
         'most fields a query may select, a list field counting `first` (or 100 for a variable) times its selection (`BAD_INPUT`, `QUERY_TOO_COMPLEX`)',
       ),
+    roMaxUnpostedStudies: int(1)
+      .default(200)
+      .describe(
+        'study postings one RO may have prepared (`prepareStudyPosting`) and not yet posted on chain within their issuance hour; more is refused (`RATE_LIMITED`, `QUOTA`)',
+      ),
+    roPayloadQuotaBytes: int(1)
+      .default(50 * 1024 * 1024 * 1024)
+      .describe(
+        'encrypted payload bytes one RO may keep stored for studies that are not settled or cancelled (payloads of postings never posted on chain count too); an upload past it is refused (`RATE_LIMITED`, `QUOTA`)',
+      ),
     rateLimitBurst: int(1).default(300).describe('per-account token bucket per root operation: burst'),
     rateLimitPerSecond: z.coerce
       .number()
@@ -317,6 +327,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxRequestBytes: env.API_MAX_REQUEST_BYTES,
       maxQueryDepth: env.API_MAX_QUERY_DEPTH,
       maxQueryComplexity: env.API_MAX_QUERY_COMPLEXITY,
+      roMaxUnpostedStudies: env.API_RO_MAX_UNPOSTED_STUDIES,
+      roPayloadQuotaBytes: env.API_RO_PAYLOAD_QUOTA_BYTES,
       rateLimitBurst: env.RATE_LIMIT_BURST,
       rateLimitPerSecond: env.RATE_LIMIT_PER_SECOND,
       publicRateLimitBurst: env.PUBLIC_RATE_LIMIT_BURST,

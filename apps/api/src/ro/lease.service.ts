@@ -10,7 +10,8 @@ import {
   StudyRepository,
   StudyVaultRepository,
 } from '#db';
-import { leaseDomain, leaseSigner } from '#lease';
+import { keyBindingDomain, leaseDomain, leaseSigner, verifyKeyBinding } from '#lease';
+import { chainUnavailable } from '../common/chain-errors.js';
 import type { Role } from '../common/access.js';
 import { ChainService, UnsignedTx } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
@@ -58,18 +59,22 @@ export class LeaseService {
     if (!Number.isInteger(input.issuedAt) || input.issuedAt < (study.claimedAt ?? 0) || input.issuedAt > now + ISSUED_AT_SKEW_SECONDS)
       throw new OpenReadError('BAD_INPUT', 'issuedAt must lie between the claim and now (chain time)');
     const registered = await this.ros.encryptionKeyOf(this.config.chainId, radiologist);
-    if (!registered || registered !== input.recipientKey.toLowerCase())
+    if (!registered || registered.publicKey !== input.recipientKey.toLowerCase())
       throw new OpenReadError('BAD_INPUT', "recipientKey must be the claimant's registered encryption key");
+    if (!registered.binding || !(await this.bound(radiologist, registered.publicKey, registered.binding)))
+      throw new OpenReadError('CONFLICT', "the claimant's encryption key is not bound to their wallet: they must register it again");
+    if (input.reportKey.toLowerCase() !== ro.publicKey) throw new OpenReadError('BAD_INPUT', "reportKey must be your RO's report key");
     const wrappedKey = parseBase64(input.wrappedKey, 'wrappedKey');
     if (wrappedKey.length !== SEALED_KEY_BYTES || wrappedKey[0] !== 1)
       throw new OpenReadError('BAD_INPUT', 'wrappedKey must be a study key sealed with ECIES-X25519 (v1)');
     const terms = {
       studyId,
       radiologist,
-      recipientKey: registered,
+      recipientKey: registered.publicKey,
       wrappedKeyHash: keccak256(wrappedKey),
       issuedAt: input.issuedAt,
       expiresAt: input.expiresAt,
+      reportKey: ro.publicKey,
     };
     let signer: string;
     try {
@@ -83,6 +88,20 @@ export class LeaseService {
     if (!(await this.vault.insertLease(this.config.chainId, lease)))
       throw new OpenReadError('CONFLICT', 'a lease for this claim exists already');
     return lease;
+  }
+
+  private async bound(account: string, publicKey: string, binding: string): Promise<boolean> {
+    try {
+      return await verifyKeyBinding(
+        this.chain.provider,
+        keyBindingDomain(this.config.chainId, this.config.contracts.market),
+        account,
+        publicKey,
+        binding,
+      );
+    } catch {
+      throw chainUnavailable('cannot check a smart-account signature: the chain node is not reachable');
+    }
   }
 
   /** The encrypted study and its lease, for the claimant while the claim runs. Logged either way. */
@@ -122,9 +141,17 @@ export class LeaseService {
     const study = await this.studies.findById(this.config.chainId, studyId);
     if (!study || !(await this.vault.posting(this.config.chainId, studyId))) throw new OpenReadError('NOT_FOUND', 'no such study');
     if (study.radiologist !== account) throw new OpenReadError('FORBIDDEN', 'only the radiologist who claimed the study can report it');
+    if (study.status !== 'CLAIMED' || study.leaseExpiresAt === null)
+      throw new OpenReadError('LEASE_EXPIRED', 'the study is not (or no longer, per the index) under your claim');
     const reportHash = keccak256(sealed);
     const transaction = await this.chain.prepare(account, 'submitReport', [studyId, reportHash]);
-    await this.vault.storeReport(this.config.chainId, studyId, reportHash, account, sealed);
+    // one stored report per claim: the same bytes again are a retry; other bytes would pile up ciphertext
+    const stored = await this.vault.storeReport(this.config.chainId, studyId, reportHash, account, sealed, study.leaseExpiresAt);
+    if (stored === 'OTHER')
+      throw new OpenReadError(
+        'CONFLICT',
+        'a different report is stored for this claim already: submit its transaction (one report per claim)',
+      );
     return { reportHash, transaction };
   }
 
