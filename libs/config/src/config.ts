@@ -106,6 +106,11 @@ export const configSchema = z.object({
       .describe(
         'most fields a query may select, a list field counting `first` (or 100 for a variable) times its selection (`BAD_INPUT`, `QUERY_TOO_COMPLEX`)',
       ),
+    newAccountSignInsPerHour: int(1)
+      .default(20)
+      .describe(
+        'sign-ins of accounts without any role (not a radiologist, RO member, verifier or admin: a fresh wallet) one client address may make per hour (burst the same); more are refused (`RATE_LIMITED`)',
+      ),
     roMaxUnpostedStudies: int(1)
       .default(200)
       .describe(
@@ -196,6 +201,11 @@ export const configSchema = z.object({
       .default(60_000)
       .describe(
         "how often the settler verifies and anchors the study access log's head on chain (AccessLogAnchor; needs ANCHORER_ROLE), ms",
+      ),
+    auditIntervalMs: int(100)
+      .default(3_600_000)
+      .describe(
+        'how often the settler re-verifies the whole study access log against its on-chain anchor (a rewrite of any entry is logged once as an error and shown in `AccessLogAnchorService.auditStatus()`), ms',
       ),
     credentialWarnDays: z
       .array(int(1, 365))
@@ -327,6 +337,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxRequestBytes: env.API_MAX_REQUEST_BYTES,
       maxQueryDepth: env.API_MAX_QUERY_DEPTH,
       maxQueryComplexity: env.API_MAX_QUERY_COMPLEXITY,
+      newAccountSignInsPerHour: env.API_NEW_ACCOUNT_SIGN_INS_PER_HOUR,
       roMaxUnpostedStudies: env.API_RO_MAX_UNPOSTED_STUDIES,
       roPayloadQuotaBytes: env.API_RO_PAYLOAD_QUOTA_BYTES,
       rateLimitBurst: env.RATE_LIMIT_BURST,
@@ -357,6 +368,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       privateKey: env.SETTLER_PRIVATE_KEY,
       pollMs: env.SETTLER_POLL_MS,
       anchorIntervalMs: env.ACCESS_LOG_ANCHOR_INTERVAL_MS,
+      auditIntervalMs: env.ACCESS_LOG_AUDIT_INTERVAL_MS,
       credentialWarnDays: env.CREDENTIAL_WARN_DAYS ? env.CREDENTIAL_WARN_DAYS.split(',').map((d) => d.trim()) : undefined,
       credentialWatchMs: env.CREDENTIAL_WATCH_MS,
     },

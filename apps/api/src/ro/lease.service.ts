@@ -25,6 +25,8 @@ const ISSUED_AT_SKEW_SECONDS = 300;
 /** A sealed study key: version ‖ ephemeral key ‖ nonce ‖ 32-byte key ‖ tag. */
 const SEALED_KEY_BYTES = 1 + 32 + 12 + 32 + 16;
 const MAX_REPORT_BYTES = 1024 * 1024;
+/** Roles whose refused report fetches are worth a log row: RO staff (of another RO) and admins. */
+const RO_ROLES: readonly Role[] = ['RO_BILLING', 'RO_DEPOSITOR', 'ADMIN'];
 
 /**
  * The lease protocol on the server: accepts RO-signed leases that match the indexed claim, hands the encrypted
@@ -108,10 +110,11 @@ export class LeaseService {
   async fetchPayload(account: string, roles: ReadonlySet<Role>, rawStudyId: string) {
     const studyId = parseStudyId(rawStudyId);
     const refuse = (reason: string, error: OpenReadError) => this.refuse(studyId, account, 'FETCH_PAYLOAD', reason, error);
+    // refusals are logged only for studies that exist and for callers who could ever read one (radiologists): any
+    // signed-in wallet could otherwise fill the append-only log, under its one lock, with random study IDs
     const study = await this.studies.findById(this.config.chainId, studyId);
-    if (!study) return refuse('NOT_FOUND', new OpenReadError('NOT_FOUND', 'no such study'));
-    if (!roles.has('RADIOLOGIST'))
-      return refuse('NOT_RADIOLOGIST', new OpenReadError('FORBIDDEN', 'only credentialed radiologists read studies'));
+    if (!study) throw new OpenReadError('NOT_FOUND', 'no such study');
+    if (!roles.has('RADIOLOGIST')) throw new OpenReadError('FORBIDDEN', 'only credentialed radiologists read studies');
     if (study.radiologist !== account) {
       // a former claimant (lease released, study re-opened or re-claimed) holds an expired lease; anyone else never had one
       if (await this.vault.latestLease(this.config.chainId, studyId, account))
@@ -158,11 +161,13 @@ export class LeaseService {
   /** The sealed report whose hash is on chain, for the RO's staff. Logged either way. */
   async fetchReport(account: string, roles: ReadonlySet<Role>, rawStudyId: string) {
     const studyId = parseStudyId(rawStudyId);
+    // logged only for existing studies and callers with an RO role (staff of another RO), as for payloads
     const posting = await this.vault.posting(this.config.chainId, studyId);
-    if (!posting) return this.refuse(studyId, account, 'FETCH_REPORT', 'NOT_FOUND', new OpenReadError('NOT_FOUND', 'no such study'));
+    if (!posting) throw new OpenReadError('NOT_FOUND', 'no such study');
     try {
       await this.access.requireMember(account, roles, posting.roId, ['BILLING', 'DEPOSITOR']);
     } catch (e) {
+      if (!RO_ROLES.some((r) => roles.has(r))) throw e;
       return this.refuse(studyId, account, 'FETCH_REPORT', 'NOT_RO_MEMBER', e as OpenReadError);
     }
     const study = await this.studies.findById(this.config.chainId, studyId);
