@@ -15,6 +15,7 @@ import { ClientLimitsAndPruning1764800000000 } from './1764800000000-ClientLimit
 import { TransactionOutbox1764900000000 } from './1764900000000-TransactionOutbox.js';
 import { KeyBindings1765130000000 } from './1765130000000-KeyBindings.js';
 import { CiphertextQuotas1765130100000 } from './1765130100000-CiphertextQuotas.js';
+import { AppRole1765130200000 } from './1765130200000-AppRole.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -35,4 +36,5 @@ export const migrations = [
   TransactionOutbox1764900000000,
   KeyBindings1765130000000,
   CiphertextQuotas1765130100000,
+  AppRole1765130200000,
 ];

@@ -419,8 +419,12 @@ describe('RO accounts, posting and the study lease protocol', () => {
         await db.query(`UPDATE study_access_log SET at_ms = at_ms + 1 WHERE seq = $1`, [seq]);
         await db.query(`ALTER TABLE study_access_log ENABLE TRIGGER study_access_log_no_update`);
       };
+      expect(await anchorer.auditNow()).toMatchObject({ ok: true, detail: null, failures: 0 });
       await tamper(2);
       await expect(anchorer.audit()).rejects.toThrow(/breaks at seq 2/);
+      // the worker's scheduled audit raises the alert: status for health, a counter for metrics
+      expect(await anchorer.auditNow()).toMatchObject({ ok: false, detail: expect.stringMatching(/breaks at seq 2/), failures: 1 });
+      expect(anchorer.auditStatus()).toMatchObject({ ok: false, failures: 1 });
       // and an entry rewritten after the last anchor is never anchored over
       await db.query(
         `INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)

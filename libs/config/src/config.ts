@@ -59,7 +59,17 @@ const trustProxy = z
  * environment variable names from configFromEnv), and a test fails when that page differs from the schema.
  */
 export const configSchema = z.object({
-  databaseUrl: z.string().url('must be a postgres:// URL').describe('Postgres connection URL (npm start: its embedded Postgres)'),
+  databaseUrl: z
+    .string()
+    .url('must be a postgres:// URL')
+    .describe(
+      "Postgres connection URL the apps use (npm start: its embedded Postgres). In production a login role granted `openread_app` (DML only, see migration AppRole), not the tables' owner",
+    ),
+  databaseMigrationUrl: z
+    .string()
+    .url('must be a postgres:// URL')
+    .optional()
+    .describe("Postgres connection URL migrations run with, as the tables' owner; unset = DATABASE_URL"),
   rpcUrl: z.string().url('must be an http(s) JSON-RPC URL').describe('JSON-RPC endpoint of the chain (npm start: its local anvil)'),
   chainId: int(1).describe('chain ID the apps expect (npm start: 31337, anvil)'),
   contracts: z.object({
@@ -312,6 +322,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const apiPort = env.API_PORT ?? '4000';
   return parseConfig({
     databaseUrl: env.DATABASE_URL,
+    databaseMigrationUrl: env.DATABASE_MIGRATION_URL || undefined,
     rpcUrl: env.RPC_URL,
     chainId: env.CHAIN_ID,
     contracts: {
