@@ -34,6 +34,8 @@ export const keyBindingDigest = (domain: TypedDataDomain, account: string, publi
 
 const ERC1271 = new Interface(['function isValidSignature(bytes32 hash, bytes signature) view returns (bytes4)']);
 const ERC1271_MAGIC = '0x1626ba7e' + '0'.repeat(56);
+/** Gas a smart account's isValidSignature may use (a Safe's check needs well under 100k). */
+const ERC1271_GAS = 500_000n;
 /** Largest signature accepted (a Safe's n-of-m owner signatures fit easily). */
 const MAX_SIGNATURE_BYTES = 4096;
 const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
@@ -70,7 +72,8 @@ export async function verifyKeyBinding(
   }
   if ((await provider.getCode(account)) === '0x') return false;
   try {
-    const result = await provider.call({ to: account, data: ERC1271.encodeFunctionData('isValidSignature', [digest, signature]) });
+    const data = ERC1271.encodeFunctionData('isValidSignature', [digest, signature]);
+    const result = await provider.call({ to: account, data, gasLimit: ERC1271_GAS });
     return result.toLowerCase() === ERC1271_MAGIC;
   } catch (e) {
     if ((e as { code?: string }).code === 'CALL_EXCEPTION') return false;
