@@ -249,6 +249,8 @@ CREATE TABLE public.encryption_keys (
     account public.eth_address NOT NULL,
     public_key bytea NOT NULL,
     registered_at timestamp with time zone DEFAULT now() NOT NULL,
+    binding text,
+    CONSTRAINT encryption_keys_binding_check CHECK ((length(binding) <= 8194)),
     CONSTRAINT encryption_keys_public_key_check CHECK ((length(public_key) = 32))
 );
 
@@ -654,7 +656,9 @@ CREATE TABLE public.study_leases (
     signer public.eth_address NOT NULL,
     signature text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT study_leases_recipient_key_check CHECK ((length(recipient_key) = 32))
+    report_key bytea,
+    CONSTRAINT study_leases_recipient_key_check CHECK ((length(recipient_key) = 32)),
+    CONSTRAINT study_leases_report_key_check CHECK ((length(report_key) = 32))
 );
 
 --
@@ -712,7 +716,8 @@ CREATE TABLE public.study_reports (
     report_hash public.bytes32 NOT NULL,
     radiologist public.eth_address NOT NULL,
     ciphertext bytea NOT NULL,
-    uploaded_at timestamp with time zone DEFAULT now() NOT NULL
+    uploaded_at timestamp with time zone DEFAULT now() NOT NULL,
+    claim_expires_at bigint
 );
 
 --
@@ -1305,6 +1310,18 @@ CREATE INDEX study_access_log_study_idx ON public.study_access_log USING btree (
 --
 
 CREATE INDEX study_postings_ro_idx ON public.study_postings USING btree (ro_id);
+
+--
+-- Name: study_postings_ro_prepared_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX study_postings_ro_prepared_idx ON public.study_postings USING btree (ro_id, prepared_at);
+
+--
+-- Name: study_reports_one_per_claim; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX study_reports_one_per_claim ON public.study_reports USING btree (chain_id, study_id, radiologist, claim_expires_at);
 
 --
 -- Name: treasury_proposals_executed_unique; Type: INDEX; Schema: public; Owner: -

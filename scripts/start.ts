@@ -173,7 +173,7 @@ async function startApps(apiPort: number, databaseUrl: string, deploymentEnv: Re
   const appEnv: NodeJS.ProcessEnv = { ...env, ...deploymentEnv, DATABASE_URL: databaseUrl, API_PORT: String(apiPort) };
   const config = configFromEnv(appEnv); // validate once here, with a clear message, before starting anything
   checkNotStopping();
-  const migrated = await runMigrations(config.databaseUrl);
+  const migrated = await runMigrations(config.databaseMigrationUrl ?? config.databaseUrl);
   console.log(`database   migrations applied: ${migrated.length ? migrated.join(', ') : 'none pending'}`);
 
   // settler first (it listens on the bus), then the indexer that publishes to it, then the API

@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decryptPayload, generateX25519KeyPair, leaseContext, openSealed } from '#lease';
+import { decryptPayload, generateX25519KeyPair, keyBindingDomain, leaseContext, openSealed, signKeyBinding } from '#lease';
 import { DEMO_ACCOUNTS, DemoResult, runDemo } from '../scripts/demo.js';
 import { ApiClient, GASLESS_FIELDS } from '../scripts/lib/api-client.js';
 import { devKey, DEV_ROLES } from '#devchain';
 import { GqlClient } from './support/client.js';
-import { FETCH, RoSide } from './support/ro-flow.js';
+import { FETCH, REGISTER_KEY, RoSide } from './support/ro-flow.js';
 import { Stack, apiUrl, devWallet, startStack } from './support/stack.js';
 
 const USD = 1_000_000n;
@@ -92,7 +92,14 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
     for (const s of [...w3, ...w4]) expect(demo.studyIds).toContain(s.id);
 
     const keys = generateX25519KeyPair();
-    await r3.gql(`mutation($k: String!) { registerEncryptionKey(publicKey: $k) }`, { k: keys.publicKey });
+    await r3.gql(REGISTER_KEY, {
+      k: keys.publicKey,
+      b: await signKeyBinding(
+        devWallet(DEV_ROLES.radiologists[0], stack.provider),
+        keyBindingDomain(stack.deployment.chainId, stack.deployment.market),
+        keys.publicKey,
+      ),
+    });
     const studyId = w3[0].id;
     const claimed = await r3.signAndRelayGasless(
       devWallet(DEV_ROLES.radiologists[0], stack.provider),

@@ -16,7 +16,7 @@ import {
 } from '#lease';
 import { parseCsv } from './support/csv.js';
 import { GqlClient, signPrepared } from './support/client.js';
-import { FETCH, POST, RELAY, RoSide, USD, claimThroughApi, postingInput } from './support/ro-flow.js';
+import { FETCH, POST, RELAY, RoSide, USD, claimThroughApi, postingInput, registerKey } from './support/ro-flow.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 // distinctive PHI-like sample values: they go into the encrypted study, the report, and refused posting inputs
@@ -93,7 +93,7 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
     // a radiologist claims, gets the lease, verifies the RO's signature, decrypts
     const reader = await client(READER);
     const readerKeys = generateX25519KeyPair();
-    await reader.ok(`mutation($k: String!) { registerEncryptionKey(publicKey: $k) }`, { k: readerKeys.publicKey });
+    await registerKey(stack, reader, w(READER), readerKeys.publicKey);
     await claimThroughApi(stack, reader, READER, studyId);
     await ro.issuePendingLease(roClient, studyId);
     const { encryptedStudy: got } = await reader.ok(FETCH, { id: studyId });
@@ -105,6 +105,7 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
         recipientKey: got.lease.recipientKey,
         issuedAt: got.lease.issuedAt,
         expiresAt: got.lease.expiresAt,
+        reportKey: got.lease.reportKey,
       },
       wrapped,
     );
@@ -116,7 +117,7 @@ describe('done when: an RO posts, a radiologist reads and reports, settlement, r
     const report = Buffer.from(`CT chest for ${PHI[4]} (${PHI[1]}): no acute abnormality.`);
     const { submitEncryptedReport: rep } = await reader.ok(
       `mutation($id: ID!, $r: String!) { submitEncryptedReport(studyId: $id, sealedReport: $r) { reportHash transaction { to data chainId gasLimit } } }`,
-      { id: studyId, r: sealTo(roKeys.publicKey, report, reportContext(studyId)).toString('base64') },
+      { id: studyId, r: sealTo(got.lease.reportKey, report, reportContext(studyId)).toString('base64') },
     );
     await reader.ok(RELAY, { tx: await signPrepared(w(READER), rep.transaction) });
     const staff = await client(MERCY_BILLING);

@@ -10,6 +10,7 @@ import {
   DecryptionError,
   decryptPayload,
   generateX25519KeyPair,
+  keyBindingDomain,
   leaseContext,
   leaseDomain,
   leaseSigner,
@@ -17,10 +18,22 @@ import {
   openSealed,
   reportContext,
   sealTo,
+  signKeyBinding,
 } from '#lease';
 import { GqlClient, signPrepared } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
-import { FETCH, POST, RELAY, RoSide, USD, claimThroughApi, postingInput } from './support/ro-flow.js';
+import {
+  FETCH,
+  POST,
+  REGISTER_KEY,
+  RELAY,
+  RoSide,
+  USD,
+  UnboundKeyError,
+  claimThroughApi,
+  postingInput,
+  registerKey,
+} from './support/ro-flow.js';
 
 const input = postingInput;
 const POST_ISSUED = `mutation($i: StudyPostingInput!) { prepareStudyPosting(input: $i) { studyId issuedUntil issuance transaction { from to data chainId gasLimit } } }`;
@@ -197,7 +210,7 @@ describe('RO accounts, posting and the study lease protocol', () => {
     const reader = await client(READER);
     const intruder = await client(INTRUDER);
     const readerKeys = generateX25519KeyPair();
-    await reader.ok(`mutation($k: String!) { registerEncryptionKey(publicKey: $k) }`, { k: readerKeys.publicKey });
+    await registerKey(stack, reader, devWallet(READER, stack.provider), readerKeys.publicKey);
 
     const plaintext = randomBytes(64 * 1024); // stands in for the de-identified DICOM
     const studyId = await post(roClient, plaintext);
@@ -219,6 +232,7 @@ describe('RO accounts, posting and the study lease protocol', () => {
         recipientKey: got.lease.recipientKey,
         issuedAt: got.lease.issuedAt,
         expiresAt: got.lease.expiresAt,
+        reportKey: got.lease.reportKey,
       },
       Buffer.from(got.lease.wrappedKey, 'base64'),
     );
@@ -246,7 +260,9 @@ describe('RO accounts, posting and the study lease protocol', () => {
 
     // the report comes back sealed to the RO key; only its keccak256 goes on chain
     const reportText = Buffer.from('CT chest: no acute cardiopulmonary abnormality.');
-    const sealed = sealTo(roKeys.publicKey, reportText, reportContext(studyId));
+    // the report key comes from the RO-signed lease, not from the API
+    expect(got.lease.reportKey).toBe(roKeys.publicKey);
+    const sealed = sealTo(got.lease.reportKey, reportText, reportContext(studyId));
     const { submitEncryptedReport: rep } = await reader.ok(
       `mutation($id: ID!, $r: String!) { submitEncryptedReport(studyId: $id, sealedReport: $r) { reportHash transaction { to data chainId gasLimit } } }`,
       { id: studyId, r: sealed.toString('base64') },
@@ -295,19 +311,80 @@ describe('RO accounts, posting and the study lease protocol', () => {
       expect.arrayContaining([
         'reader:GRANTED:',
         'intruder:REFUSED:NOT_CLAIMANT',
-        'other:REFUSED:NOT_RADIOLOGIST',
         'reader:REFUSED:LEASE_EXPIRED',
         'staff:GRANTED:',
         'other:REFUSED:NOT_RO_MEMBER',
         'reader:REFUSED:NO_LEASE',
       ]),
     );
+    // a caller without the radiologist role is refused but writes no log row (anyone could flood it: issue 13)
+    expect(seen).not.toContain('other:REFUSED:NOT_RADIOLOGIST');
     const lapsedLog = (await staff.ok(`query($id: ID!) { studyAccessLog(studyId: $id) { outcome reason } }`, { id: lapsed }))
       .studyAccessLog;
     expect(lapsedLog.at(-1)).toEqual({ outcome: 'REFUSED', reason: 'LEASE_EXPIRED' });
     expect(await (await client(VALLEY)).code(`query($id: ID!) { studyAccessLog(studyId: $id) { seq } }`, { id: studyId })).toBe(
       'FORBIDDEN',
     );
+  });
+
+  it('an encryption key is bound to its wallet: a stolen token or a rewritten key row cannot redirect a study key', async () => {
+    const roClient = await client(RO);
+    const reader = await client(READER);
+    const readerWallet = devWallet(READER, stack.provider);
+    const intruderWallet = devWallet(INTRUDER, stack.provider);
+    const domain = keyBindingDomain(stack.deployment.chainId, stack.deployment.market);
+    const readerKeys = generateX25519KeyPair();
+    const attackerKeys = generateX25519KeyPair();
+
+    // a stolen session token alone cannot register a key: the binding must be the account's own signature of that key
+    const refused = async (k: string, b: string) => expect(await reader.code(REGISTER_KEY, { k, b })).toBe('BAD_INPUT');
+    await refused(attackerKeys.publicKey, await signKeyBinding(intruderWallet, domain, attackerKeys.publicKey)); // another wallet's
+    await refused(attackerKeys.publicKey, await signKeyBinding(readerWallet, domain, readerKeys.publicKey)); // another key's
+    await refused(
+      attackerKeys.publicKey,
+      await signKeyBinding(readerWallet, keyBindingDomain(1, stack.deployment.market), attackerKeys.publicKey),
+    ); // another chain's
+    await refused(attackerKeys.publicKey, '0x' + '11'.repeat(65));
+    await registerKey(stack, reader, readerWallet, readerKeys.publicKey);
+
+    const studyId = await post(roClient, randomBytes(1024));
+    await claim(reader, READER, studyId);
+
+    // whoever controls the database rewrites the claimant's key row: the RO side seals nothing to it ...
+    const db = new pg.Client({ connectionString: stack.db.url });
+    await db.connect();
+    try {
+      const reader0x = readerWallet.address.toLowerCase();
+      await db.query(`UPDATE encryption_keys SET public_key = $1 WHERE account = $2`, [
+        Buffer.from(attackerKeys.publicKey.slice(2), 'hex'),
+        reader0x,
+      ]);
+      await expect(issuePendingLeases(roClient, studyId)).rejects.toThrow(UnboundKeyError);
+      // ... with a valid binding signed by another wallet (the attacker's own) neither
+      await db.query(`UPDATE encryption_keys SET binding = $1 WHERE account = $2`, [
+        await signKeyBinding(intruderWallet, domain, attackerKeys.publicKey),
+        reader0x,
+      ]);
+      await expect(issuePendingLeases(roClient, studyId)).rejects.toThrow(UnboundKeyError);
+      // and an RO client that skips the check is refused by the API, which checks the binding too
+      await expect(side().issuePendingLease(roClient, studyId, { trustApi: true })).rejects.toMatchObject({ code: 'CONFLICT' });
+      // a key registered before bindings existed (no binding) is not sealed to either
+      await db.query(`UPDATE encryption_keys SET binding = NULL, public_key = $1 WHERE account = $2`, [
+        Buffer.from(readerKeys.publicKey.slice(2), 'hex'),
+        reader0x,
+      ]);
+      await expect(issuePendingLeases(roClient, studyId)).rejects.toThrow(UnboundKeyError);
+    } finally {
+      await db.end();
+    }
+
+    // the radiologist registers again: the lease is issued to their own key, carrying the RO's signed report key
+    await registerKey(stack, reader, readerWallet, readerKeys.publicKey);
+    await issuePendingLeases(roClient, studyId);
+    const { encryptedStudy: got } = await reader.ok(FETCH, { id: studyId });
+    expect(got.lease.recipientKey).toBe(readerKeys.publicKey);
+    expect(got.lease.reportKey).toBe(roKeys.publicKey);
+    openSealed(readerKeys.privateKey, Buffer.from(got.lease.wrappedKey, 'base64'), leaseContext(studyId, readerWallet.address));
   });
 
   it('the access log cannot be edited, and its hash chain is anchored on chain so a rewrite is detected', async () => {
@@ -342,8 +419,12 @@ describe('RO accounts, posting and the study lease protocol', () => {
         await db.query(`UPDATE study_access_log SET at_ms = at_ms + 1 WHERE seq = $1`, [seq]);
         await db.query(`ALTER TABLE study_access_log ENABLE TRIGGER study_access_log_no_update`);
       };
+      expect(await anchorer.auditNow()).toMatchObject({ ok: true, detail: null, failures: 0 });
       await tamper(2);
       await expect(anchorer.audit()).rejects.toThrow(/breaks at seq 2/);
+      // the worker's scheduled audit raises the alert: status for health, a counter for metrics
+      expect(await anchorer.auditNow()).toMatchObject({ ok: false, detail: expect.stringMatching(/breaks at seq 2/), failures: 1 });
+      expect(anchorer.auditStatus()).toMatchObject({ ok: false, failures: 1 });
       // and an entry rewritten after the last anchor is never anchored over
       await db.query(
         `INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)

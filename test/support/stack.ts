@@ -140,7 +140,8 @@ export async function startStack(
     governance: { relayerPrivateKey: governance ? devWallet(DEV_ROLES.governanceRelayer, provider).privateKey : undefined },
     treasury: { relayerPrivateKey: devWallet(DEV_ROLES.treasuryRelayer, provider).privateKey },
     // dev account #0 (the deployer) is an ADMIN: it onboards ROs. Every test client calls from 127.0.0.1, so the
-    // limit per client address (nonce, login, indexerStatus) is generous unless a test asks for less
+    // limit per client address (nonce, login, indexerStatus, sign-ins of role-less accounts) is generous unless a
+    // test asks for less
     api: {
       port: 0,
       siweDomain: 'openread.test',
@@ -148,6 +149,7 @@ export async function startStack(
       adminAddresses: [devWallet(DEV_ROLES.deployer, provider).address],
       publicRateLimitBurst: 100_000,
       publicRateLimitPerSecond: 1000,
+      newAccountSignInsPerHour: 100_000,
       studyIdIssuerPrivateKey: issuer.privateKey,
       ...opts.api,
     },

@@ -7,6 +7,18 @@ import { TransactionSender } from './sender.service.js';
 
 const VERIFY_BATCH = 1000;
 
+/** The scheduled audit's state, for a readiness/health detail and a metric (failures only ever grows). */
+export interface AccessLogAuditStatus {
+  /** false once an audit found the log no longer matching its anchors; true again after a clean audit */
+  ok: boolean;
+  /** ms since the epoch of the last audit that completed (clean or not); null before the first */
+  lastAuditAt: number | null;
+  /** the last audit's finding (which entry breaks), null when clean */
+  detail: string | null;
+  /** audits that found tampering since the process started (a counter) */
+  failures: number;
+}
+
 /**
  * Anchors the head of the study access log on chain (AccessLogAnchor) every `settler.anchorIntervalMs`, when
  * the log has grown. Before anchoring it recomputes the hash chain from the last anchored entry: a log that no
@@ -20,7 +32,10 @@ export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplica
   private readonly anchor: Contract | null = null;
   private readonly sender: string | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private auditTimer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
+  private auditing: Promise<unknown> | null = null;
+  private status: AccessLogAuditStatus = { ok: true, lastAuditAt: null, detail: null, failures: 0 };
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -41,11 +56,15 @@ export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplica
         .catch((e) => this.logger.warn(`anchoring failed: ${(e as Error).message.split('\n')[0]}`))
         .finally(() => (this.running = null));
     }, this.config.settler.anchorIntervalMs);
+    this.auditTimer = setInterval(() => {
+      this.auditing ??= this.auditNow().finally(() => (this.auditing = null));
+    }, this.config.settler.auditIntervalMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.running;
+    if (this.auditTimer) clearInterval(this.auditTimer);
+    await Promise.all([this.running, this.auditing]);
     this.provider?.destroy();
   }
 
@@ -72,6 +91,33 @@ export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplica
       );
     this.logger.log(`access log anchored up to seq ${head.seq} in block ${done.blockNumber}`);
     return head.seq;
+  }
+
+  /** The scheduled audit's state: for the worker's readiness detail and a failure counter. */
+  auditStatus(): AccessLogAuditStatus {
+    return { ...this.status };
+  }
+
+  /**
+   * One scheduled audit (`audit()`), recorded in `auditStatus()`. A finding is logged as an error once per distinct
+   * finding (not on every run), and again when the log is found clean after it. A failure to reach the database or
+   * the chain is a warning, not a finding: it leaves the status as it was.
+   */
+  async auditNow(): Promise<AccessLogAuditStatus> {
+    try {
+      await this.audit();
+      if (!this.status.ok) this.logger.log('access log audit: the log matches its on-chain anchor again');
+      this.status = { ...this.status, ok: true, lastAuditAt: Date.now(), detail: null };
+    } catch (e) {
+      const message = (e as Error).message.split('\n')[0];
+      if (!/hash chain breaks|does not (reach|match)/.test(message)) {
+        this.logger.warn(`access log audit could not run: ${message}`);
+        return this.auditStatus();
+      }
+      if (this.status.detail !== message) this.logger.error(`ALERT access log tampering: ${message}`);
+      this.status = { ok: false, lastAuditAt: Date.now(), detail: message, failures: this.status.failures + 1 };
+    }
+    return this.auditStatus();
   }
 
   /**

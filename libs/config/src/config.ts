@@ -59,7 +59,17 @@ const trustProxy = z
  * environment variable names from configFromEnv), and a test fails when that page differs from the schema.
  */
 export const configSchema = z.object({
-  databaseUrl: z.string().url('must be a postgres:// URL').describe('Postgres connection URL (npm start: its embedded Postgres)'),
+  databaseUrl: z
+    .string()
+    .url('must be a postgres:// URL')
+    .describe(
+      "Postgres connection URL the apps use (npm start: its embedded Postgres). In production a login role granted `openread_app` (DML only, see migration AppRole), not the tables' owner",
+    ),
+  databaseMigrationUrl: z
+    .string()
+    .url('must be a postgres:// URL')
+    .optional()
+    .describe("Postgres connection URL migrations run with, as the tables' owner; unset = DATABASE_URL"),
   rpcUrl: z.string().url('must be an http(s) JSON-RPC URL').describe('JSON-RPC endpoint of the chain (npm start: its local anvil)'),
   chainId: int(1).describe('chain ID the apps expect (npm start: 31337, anvil)'),
   contracts: z.object({
@@ -105,6 +115,21 @@ export const configSchema = z.object({
       .default(10_000)
       .describe(
         'most fields a query may select, a list field counting `first` (or 100 for a variable) times its selection (`BAD_INPUT`, `QUERY_TOO_COMPLEX`)',
+      ),
+    newAccountSignInsPerHour: int(1)
+      .default(20)
+      .describe(
+        'sign-ins of accounts without any role (not a radiologist, RO member, verifier or admin: a fresh wallet) one client address may make per hour (burst the same); more are refused (`RATE_LIMITED`)',
+      ),
+    roMaxUnpostedStudies: int(1)
+      .default(200)
+      .describe(
+        'study postings one RO may have prepared (`prepareStudyPosting`) and not yet posted on chain within their issuance hour; more is refused (`RATE_LIMITED`, `QUOTA`)',
+      ),
+    roPayloadQuotaBytes: int(1)
+      .default(50 * 1024 * 1024 * 1024)
+      .describe(
+        'encrypted payload bytes one RO may keep stored for studies that are not settled or cancelled (payloads of postings never posted on chain count too); an upload past it is refused (`RATE_LIMITED`, `QUOTA`)',
       ),
     rateLimitBurst: int(1).default(300).describe('per-account token bucket per root operation: burst'),
     rateLimitPerSecond: z.coerce
@@ -186,6 +211,11 @@ export const configSchema = z.object({
       .default(60_000)
       .describe(
         "how often the settler verifies and anchors the study access log's head on chain (AccessLogAnchor; needs ANCHORER_ROLE), ms",
+      ),
+    auditIntervalMs: int(100)
+      .default(3_600_000)
+      .describe(
+        'how often the settler re-verifies the whole study access log against its on-chain anchor (a rewrite of any entry is logged once as an error and shown in `AccessLogAnchorService.auditStatus()`), ms',
       ),
     credentialWarnDays: z
       .array(int(1, 365))
@@ -292,6 +322,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
   const apiPort = env.API_PORT ?? '4000';
   return parseConfig({
     databaseUrl: env.DATABASE_URL,
+    databaseMigrationUrl: env.DATABASE_MIGRATION_URL || undefined,
     rpcUrl: env.RPC_URL,
     chainId: env.CHAIN_ID,
     contracts: {
@@ -317,6 +348,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       maxRequestBytes: env.API_MAX_REQUEST_BYTES,
       maxQueryDepth: env.API_MAX_QUERY_DEPTH,
       maxQueryComplexity: env.API_MAX_QUERY_COMPLEXITY,
+      newAccountSignInsPerHour: env.API_NEW_ACCOUNT_SIGN_INS_PER_HOUR,
+      roMaxUnpostedStudies: env.API_RO_MAX_UNPOSTED_STUDIES,
+      roPayloadQuotaBytes: env.API_RO_PAYLOAD_QUOTA_BYTES,
       rateLimitBurst: env.RATE_LIMIT_BURST,
       rateLimitPerSecond: env.RATE_LIMIT_PER_SECOND,
       publicRateLimitBurst: env.PUBLIC_RATE_LIMIT_BURST,
@@ -345,6 +379,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       privateKey: env.SETTLER_PRIVATE_KEY,
       pollMs: env.SETTLER_POLL_MS,
       anchorIntervalMs: env.ACCESS_LOG_ANCHOR_INTERVAL_MS,
+      auditIntervalMs: env.ACCESS_LOG_AUDIT_INTERVAL_MS,
       credentialWarnDays: env.CREDENTIAL_WARN_DAYS ? env.CREDENTIAL_WARN_DAYS.split(',').map((d) => d.trim()) : undefined,
       credentialWatchMs: env.CREDENTIAL_WATCH_MS,
     },

@@ -45,11 +45,20 @@ describe('the lease primitives', () => {
     const ro = Wallet.createRandom();
     const domain = leaseDomain(31337, '0x' + '33'.repeat(20));
     const terms = leaseTerms(
-      { studyId, radiologist: '0x' + '11'.repeat(20), recipientKey: generateX25519KeyPair().publicKey, issuedAt: 100, expiresAt: 200 },
+      {
+        studyId,
+        radiologist: '0x' + '11'.repeat(20),
+        recipientKey: generateX25519KeyPair().publicKey,
+        issuedAt: 100,
+        expiresAt: 200,
+        reportKey: generateX25519KeyPair().publicKey,
+      },
       randomBytes(93),
     );
     const sig = await signLease(ro, domain, terms);
     expect(leaseSigner(domain, terms, sig)).toBe(ro.address.toLowerCase());
     expect(leaseSigner(domain, { ...terms, expiresAt: 10_000 }, sig)).not.toBe(ro.address.toLowerCase());
+    // the report key is signed too: the API cannot name another key for the report
+    expect(leaseSigner(domain, { ...terms, reportKey: generateX25519KeyPair().publicKey }, sig)).not.toBe(ro.address.toLowerCase());
   });
 });

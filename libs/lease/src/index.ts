@@ -1,2 +1,3 @@
 export * from './crypto.js';
+export * from './key-binding.js';
 export * from './lease.js';

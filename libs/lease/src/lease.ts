@@ -3,7 +3,8 @@ import { TypedDataDomain, TypedDataField, keccak256, verifyTypedData, type Signe
 /**
  * A study lease: the study key sealed to the claimant's X25519 key (see crypto.ts), time-stamped and signed by
  * the RO's posting account with EIP-712, expiring when the on-chain claim's lease expires. The radiologist can
- * check the signature against the study's RO on chain; the API checks it before storing the lease.
+ * check the signature against the study's RO on chain; the API checks it before storing the lease. The lease also
+ * carries the RO's report key, so the radiologist seals the report to a key the RO signed for, not one the API names.
  */
 export interface LeaseTerms {
   studyId: string;
@@ -16,6 +17,8 @@ export interface LeaseTerms {
   issuedAt: number;
   /** chain time (unix s) the claim's lease expires: the lease ends with it */
   expiresAt: number;
+  /** the RO's X25519 report key, 0x-hex (32 bytes): the radiologist seals the report to it */
+  reportKey: string;
 }
 
 export const LEASE_TYPES: Record<string, TypedDataField[]> = {
@@ -26,6 +29,7 @@ export const LEASE_TYPES: Record<string, TypedDataField[]> = {
     { name: 'wrappedKeyHash', type: 'bytes32' },
     { name: 'issuedAt', type: 'uint64' },
     { name: 'expiresAt', type: 'uint64' },
+    { name: 'reportKey', type: 'bytes32' },
   ],
 };
 

@@ -30,8 +30,8 @@ export class AuthResolver {
 
   @Public()
   @Mutation(() => Session, { description: 'Exchange a signed EIP-4361 message for a bearer token.' })
-  login(@Args('message') message: string, @Args('signature') signature: string): Promise<Session> {
-    return this.auth.login(message, signature);
+  login(@Context() ctx: GqlContext, @Args('message') message: string, @Args('signature') signature: string): Promise<Session> {
+    return this.auth.login(message, signature, ctx.req.ip);
   }
 
   @Authenticated()

@@ -8,8 +8,13 @@ import { ChainService } from '../chain/index.js';
 import { classifyChainError } from '#chain';
 import { chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
+import { RateLimitService } from '../limits/index.js';
+import { RoleService } from './roles.js';
 
 import type { AuthUser } from '../common/access.js';
+
+/** The client bucket of sign-ins of accounts without a role. */
+const NEW_ACCOUNT_SIGN_IN = 'login.newAccount';
 
 const CLOCK_SKEW_MS = 60_000;
 /** ERC-1271: isValidSignature(bytes32,bytes) returns this selector for a valid signature. */
@@ -27,6 +32,8 @@ export class AuthService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: AuthRepository,
     private readonly chain: ChainService,
+    private readonly roles: RoleService,
+    private readonly limits: RateLimitService,
   ) {}
 
   async issueNonce() {
@@ -35,7 +42,8 @@ export class AuthService {
     return { nonce, expiresAt, domain: this.config.api.siweDomain, uri: this.config.api.siweUri, chainId: this.config.chainId };
   }
 
-  async login(message: string, signature: string): Promise<{ token: string; address: string; expiresAt: Date }> {
+  /** `client`: the caller's address as Express saw it, for the cap on sign-ins of accounts without a role. */
+  async login(message: string, signature: string, client?: string): Promise<{ token: string; address: string; expiresAt: Date }> {
     const invalid = (why: string) => new OpenReadError('UNAUTHENTICATED', `sign-in rejected: ${why}`);
     let siwe: SiweMessage;
     try {
@@ -58,6 +66,12 @@ export class AuthService {
     // consumed only after the signature checks out, so a third party cannot burn someone's nonce
     if (!(await this.repo.consumeNonce(siwe.nonce))) throw invalid('nonce unknown, expired or already used');
 
+    // fresh throwaway wallets cost nothing to make: one client address signs in only so many accounts without a role
+    // (each could write to queues and logs); accounts with a role are never held back by their neighbours
+    if ((await this.roles.rolesOf(siwe.address.toLowerCase())).size === 0) {
+      const perHour = this.config.api.newAccountSignInsPerHour;
+      await this.limits.consumeClient(client, NEW_ACCOUNT_SIGN_IN, { capacity: perHour, refillPerSecond: perHour / 3600 });
+    }
     const token = randomBytes(32).toString('base64url');
     const ttl = this.config.api.sessionTtlSeconds * 1000;
     const expiresAt = new Date(Math.min(now + ttl, siwe.expirationTime ? Date.parse(siwe.expirationTime) : Number.POSITIVE_INFINITY));

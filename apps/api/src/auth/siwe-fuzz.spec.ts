@@ -1,16 +1,19 @@
 import { ContractFactory, HDNodeWallet, Mnemonic, Wallet, hashMessage } from 'ethers';
+import { DiscoveryService, ModulesContainer } from '@nestjs/core';
 import { SiweMessage } from 'siwe';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANVIL_MNEMONIC, AnvilHandle, startAnvil } from '#devchain';
 import { loadArtifact, waitForReceipt } from '#chain';
 import { parseConfig } from '#config';
-import { AuthRepository, createDataSource } from '#db';
+import { AuthRepository, RateLimitRepository, RoleRepository, createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 import { seededRandom } from '#domain';
 import { ChainService } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
+import { RateLimitService } from '../limits/index.js';
 import { AuthService } from './auth.service.js';
+import { RoleService } from './roles.js';
 
 /** Mutations per class; OPENREAD_FUZZ_SCALE=10 for a long run. */
 const SCALE = Number(process.env.OPENREAD_FUZZ_SCALE ?? 1);
@@ -49,7 +52,8 @@ describe('SIWE sign-in against mutated and replayed messages', () => {
       rpcUrl: anvil.rpcUrl,
       chainId: 31337,
       contracts: { token: zero, parameters: zero, registry: zero, market: zero, deployBlock: 0 },
-      api: { siweDomain: DOMAIN, siweUri: URI },
+      // the fuzz signs in role-less accounts over and over: the cap per client address is not what it tests
+      api: { siweDomain: DOMAIN, siweUri: URI, newAccountSignInsPerHour: 1_000_000 },
       indexer: {},
       settler: {},
       bus: {},
@@ -57,7 +61,8 @@ describe('SIWE sign-in against mutated and replayed messages', () => {
     chainId = config.chainId;
     chain = new ChainService(config);
     repo = new AuthRepository(ds);
-    auth = new AuthService(config, repo, chain);
+    const roles = new RoleService(config, new RoleRepository(ds), new DiscoveryService(new ModulesContainer()));
+    auth = new AuthService(config, repo, chain, roles, new RateLimitService(config, new RateLimitRepository(ds)));
     const { abi, bytecode } = loadArtifact('TestSmartAccount');
     const deployer = owner.connect(chain.provider);
     const contract = await new ContractFactory(abi, bytecode, deployer).deploy(owner.address);

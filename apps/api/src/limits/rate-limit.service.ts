@@ -43,9 +43,11 @@ export class RateLimitService {
     return this.spend(operation, spec, () => this.buckets.take(account, operation, spec));
   }
 
-  /** A call without a session, from the client at `address` (as Express or the WebSocket upgrade saw it). */
-  consumeClient(address: string | undefined, operation: string): Promise<void> {
-    const spec = this.clientSpec;
+  /**
+   * A call without a session, from the client at `address` (as Express or the WebSocket upgrade saw it); `spec` for
+   * a bucket with its own size (sign-ins of accounts without a role).
+   */
+  consumeClient(address: string | undefined, operation: string, spec: BucketSpec = this.clientSpec): Promise<void> {
     return this.spend(operation, spec, () => this.buckets.takeClient(clientKey(address, this.clientSecret), operation, spec));
   }
 

@@ -10,7 +10,8 @@ import {
   StudyRepository,
   StudyVaultRepository,
 } from '#db';
-import { leaseDomain, leaseSigner } from '#lease';
+import { keyBindingDomain, leaseDomain, leaseSigner, verifyKeyBinding } from '#lease';
+import { chainUnavailable } from '../common/chain-errors.js';
 import type { Role } from '../common/access.js';
 import { ChainService, UnsignedTx } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
@@ -24,6 +25,8 @@ const ISSUED_AT_SKEW_SECONDS = 300;
 /** A sealed study key: version ‖ ephemeral key ‖ nonce ‖ 32-byte key ‖ tag. */
 const SEALED_KEY_BYTES = 1 + 32 + 12 + 32 + 16;
 const MAX_REPORT_BYTES = 1024 * 1024;
+/** Roles whose refused report fetches are worth a log row: RO staff (of another RO) and admins. */
+const RO_ROLES: readonly Role[] = ['RO_BILLING', 'RO_DEPOSITOR', 'ADMIN'];
 
 /**
  * The lease protocol on the server: accepts RO-signed leases that match the indexed claim, hands the encrypted
@@ -58,18 +61,22 @@ export class LeaseService {
     if (!Number.isInteger(input.issuedAt) || input.issuedAt < (study.claimedAt ?? 0) || input.issuedAt > now + ISSUED_AT_SKEW_SECONDS)
       throw new OpenReadError('BAD_INPUT', 'issuedAt must lie between the claim and now (chain time)');
     const registered = await this.ros.encryptionKeyOf(this.config.chainId, radiologist);
-    if (!registered || registered !== input.recipientKey.toLowerCase())
+    if (!registered || registered.publicKey !== input.recipientKey.toLowerCase())
       throw new OpenReadError('BAD_INPUT', "recipientKey must be the claimant's registered encryption key");
+    if (!registered.binding || !(await this.bound(radiologist, registered.publicKey, registered.binding)))
+      throw new OpenReadError('CONFLICT', "the claimant's encryption key is not bound to their wallet: they must register it again");
+    if (input.reportKey.toLowerCase() !== ro.publicKey) throw new OpenReadError('BAD_INPUT', "reportKey must be your RO's report key");
     const wrappedKey = parseBase64(input.wrappedKey, 'wrappedKey');
     if (wrappedKey.length !== SEALED_KEY_BYTES || wrappedKey[0] !== 1)
       throw new OpenReadError('BAD_INPUT', 'wrappedKey must be a study key sealed with ECIES-X25519 (v1)');
     const terms = {
       studyId,
       radiologist,
-      recipientKey: registered,
+      recipientKey: registered.publicKey,
       wrappedKeyHash: keccak256(wrappedKey),
       issuedAt: input.issuedAt,
       expiresAt: input.expiresAt,
+      reportKey: ro.publicKey,
     };
     let signer: string;
     try {
@@ -85,14 +92,29 @@ export class LeaseService {
     return lease;
   }
 
+  private async bound(account: string, publicKey: string, binding: string): Promise<boolean> {
+    try {
+      return await verifyKeyBinding(
+        this.chain.provider,
+        keyBindingDomain(this.config.chainId, this.config.contracts.market),
+        account,
+        publicKey,
+        binding,
+      );
+    } catch {
+      throw chainUnavailable('cannot check a smart-account signature: the chain node is not reachable');
+    }
+  }
+
   /** The encrypted study and its lease, for the claimant while the claim runs. Logged either way. */
   async fetchPayload(account: string, roles: ReadonlySet<Role>, rawStudyId: string) {
     const studyId = parseStudyId(rawStudyId);
     const refuse = (reason: string, error: OpenReadError) => this.refuse(studyId, account, 'FETCH_PAYLOAD', reason, error);
+    // refusals are logged only for studies that exist and for callers who could ever read one (radiologists): any
+    // signed-in wallet could otherwise fill the append-only log, under its one lock, with random study IDs
     const study = await this.studies.findById(this.config.chainId, studyId);
-    if (!study) return refuse('NOT_FOUND', new OpenReadError('NOT_FOUND', 'no such study'));
-    if (!roles.has('RADIOLOGIST'))
-      return refuse('NOT_RADIOLOGIST', new OpenReadError('FORBIDDEN', 'only credentialed radiologists read studies'));
+    if (!study) throw new OpenReadError('NOT_FOUND', 'no such study');
+    if (!roles.has('RADIOLOGIST')) throw new OpenReadError('FORBIDDEN', 'only credentialed radiologists read studies');
     if (study.radiologist !== account) {
       // a former claimant (lease released, study re-opened or re-claimed) holds an expired lease; anyone else never had one
       if (await this.vault.latestLease(this.config.chainId, studyId, account))
@@ -122,20 +144,30 @@ export class LeaseService {
     const study = await this.studies.findById(this.config.chainId, studyId);
     if (!study || !(await this.vault.posting(this.config.chainId, studyId))) throw new OpenReadError('NOT_FOUND', 'no such study');
     if (study.radiologist !== account) throw new OpenReadError('FORBIDDEN', 'only the radiologist who claimed the study can report it');
+    if (study.status !== 'CLAIMED' || study.leaseExpiresAt === null)
+      throw new OpenReadError('LEASE_EXPIRED', 'the study is not (or no longer, per the index) under your claim');
     const reportHash = keccak256(sealed);
     const transaction = await this.chain.prepare(account, 'submitReport', [studyId, reportHash]);
-    await this.vault.storeReport(this.config.chainId, studyId, reportHash, account, sealed);
+    // one stored report per claim: the same bytes again are a retry; other bytes would pile up ciphertext
+    const stored = await this.vault.storeReport(this.config.chainId, studyId, reportHash, account, sealed, study.leaseExpiresAt);
+    if (stored === 'OTHER')
+      throw new OpenReadError(
+        'CONFLICT',
+        'a different report is stored for this claim already: submit its transaction (one report per claim)',
+      );
     return { reportHash, transaction };
   }
 
   /** The sealed report whose hash is on chain, for the RO's staff. Logged either way. */
   async fetchReport(account: string, roles: ReadonlySet<Role>, rawStudyId: string) {
     const studyId = parseStudyId(rawStudyId);
+    // logged only for existing studies and callers with an RO role (staff of another RO), as for payloads
     const posting = await this.vault.posting(this.config.chainId, studyId);
-    if (!posting) return this.refuse(studyId, account, 'FETCH_REPORT', 'NOT_FOUND', new OpenReadError('NOT_FOUND', 'no such study'));
+    if (!posting) throw new OpenReadError('NOT_FOUND', 'no such study');
     try {
       await this.access.requireMember(account, roles, posting.roId, ['BILLING', 'DEPOSITOR']);
     } catch (e) {
+      if (!RO_ROLES.some((r) => roles.has(r))) throw e;
       return this.refuse(studyId, account, 'FETCH_REPORT', 'NOT_RO_MEMBER', e as OpenReadError);
     }
     const study = await this.studies.findById(this.config.chainId, studyId);

@@ -91,6 +91,12 @@ export class PostingService {
       throw new OpenReadError('BAD_INPUT', 'maxBounty must be positive and below 2^128', { field: 'maxBounty' });
 
     const ro = await this.access.depositorRo(depositor);
+    // a prepared posting can be posted for an hour: only those count against the RO's quota of unposted studies
+    const since = new Date(Date.now() - DEFAULT_ISSUANCE_SECONDS * 1000);
+    if ((await this.vault.unpostedCount(this.config.chainId, ro.id, since)) >= this.config.api.roMaxUnpostedStudies)
+      throw new OpenReadError('RATE_LIMITED', 'your RO has too many prepared postings not yet on chain: post or let them lapse (1 h)', {
+        reason: 'QUOTA',
+      });
     const studyId = await this.freshStudyId();
     if (!(await this.vault.createPosting(this.config.chainId, { studyId, roId: ro.id, bodyPart, preparedBy: depositor })))
       throw new OpenReadError('CONFLICT', 'study ID collision; try again');
@@ -152,6 +158,15 @@ export class PostingService {
       throw new OpenReadError('BAD_INPUT', 'ciphertext is not an encrypted payload envelope (v1)');
     if (keyForRo.length !== 93 || keyForRo[0] !== 1)
       throw new OpenReadError('BAD_INPUT', 'keyForRo must be the study key sealed to the RO key (v1, 93 bytes)');
+    // Hazard: concurrent uploads of one RO can each pass this check, overshooting by at most their total size
+    if ((await this.vault.livePayloadBytes(this.config.chainId, ro.id)) + ciphertext.length > this.config.api.roPayloadQuotaBytes)
+      throw new OpenReadError(
+        'RATE_LIMITED',
+        "your RO's stored study payloads reached its quota: it frees as studies settle or are cancelled",
+        {
+          reason: 'QUOTA',
+        },
+      );
     const sha256 = createHash('sha256').update(ciphertext).digest();
     if (!(await this.vault.storePayload(this.config.chainId, studyId, ciphertext, sha256, keyForRo, depositor)))
       throw new OpenReadError('CONFLICT', 'this study already has a payload (payloads are write-once)');

@@ -57,6 +57,13 @@ export class PendingLease {
   @Field() radiologist: string;
   @Field(() => String, { nullable: true, description: "the claimant's X25519 key; null until they register one" }) recipientKey:
     string | null;
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "the claimant's EIP-712 EncryptionKey signature binding recipientKey to their wallet: check it against the claimant on chain " +
+      '(verifyKeyBinding in libs/lease) before sealing the study key; null when the key is not bound',
+  })
+  recipientKeyBinding: string | null;
   @Field(() => GraphQLISODateTime, { description: 'the claim lease ends then; the lease must expire with it' }) leaseExpiresAt: Date;
   @Field(() => Int, { description: 'leaseExpiresAt as unix seconds (the signed expiresAt)' }) expiresAt: number;
   @Field({ description: 'the study key sealed to your RO key at upload (base64), to re-seal to the claimant' }) keyForRo: string;
@@ -70,6 +77,7 @@ export class LeaseInput {
   @Field({ description: 'the study key sealed to recipientKey (base64)' }) wrappedKey: string;
   @Field(() => Int, { description: 'unix seconds (chain time) the RO issued the lease' }) issuedAt: number;
   @Field(() => Int, { description: "unix seconds: the claim's lease expiry" }) expiresAt: number;
+  @Field({ description: "your RO's X25519 report key, 0x-hex: the radiologist seals the report to it" }) reportKey: string;
   @Field({ description: "EIP-712 signature of the lease by the study's posting wallet" }) signature: string;
 }
 
@@ -81,6 +89,12 @@ export class StudyLease {
   @Field({ description: 'base64' }) wrappedKey: string;
   @Field(() => Int) issuedAt: number;
   @Field(() => Int) expiresAt: number;
+  @Field(() => String, {
+    nullable: true,
+    description:
+      "the RO's X25519 report key, signed in the lease: seal the report to it (null only for leases signed before leases carried it)",
+  })
+  reportKey: string | null;
   @Field() signer: string;
   @Field() signature: string;
 }

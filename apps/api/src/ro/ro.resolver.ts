@@ -55,10 +55,17 @@ export class RoResolver {
 
   @Authenticated()
   @Mutation(() => Boolean, {
-    description: 'Registers (or rotates) your X25519 public key: study leases are sealed to it. Keep the private key on your device.',
+    description:
+      'Registers (or rotates) your X25519 public key: study leases are sealed to it. Keep the private key on your device. ' +
+      'binding is your wallet\'s EIP-712 signature of EncryptionKey(account, publicKey) (domain "OpenRead Encryption Key" / market): ' +
+      'the RO checks it against your claim on chain before sealing a study key to this key.',
   })
-  async registerEncryptionKey(@CurrentUser() user: AuthUser, @Args('publicKey') publicKey: string): Promise<boolean> {
-    await this.ros.registerEncryptionKey(user.address, publicKey);
+  async registerEncryptionKey(
+    @CurrentUser() user: AuthUser,
+    @Args('publicKey', { description: 'X25519 public key, 0x-hex (32 bytes)' }) publicKey: string,
+    @Args('binding', { description: 'EIP-712 signature of EncryptionKey(account, publicKey) by your wallet, 0x-hex' }) binding: string,
+  ): Promise<boolean> {
+    await this.ros.registerEncryptionKey(user.address, publicKey, binding);
     return true;
   }
 }

@@ -1,7 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { RoRepository, RoRow } from '#db';
-import { x25519PublicKey } from '#lease';
+import { keyBindingDomain, verifyKeyBinding, x25519PublicKey } from '#lease';
+import { ChainService } from '../chain/index.js';
+import { chainUnavailable } from '../common/chain-errors.js';
 import type { Role } from '../common/access.js';
 import { OpenReadError } from '../common/errors.js';
 import { parseAddress } from '../common/validation.js';
@@ -24,6 +26,7 @@ export class RoService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly ros: RoRepository,
     private readonly access: RoAccessService,
+    private readonly chain: ChainService,
   ) {}
 
   private async findRo(roId: string): Promise<RoRow> {
@@ -77,7 +80,27 @@ export class RoService {
     return Promise.all(ros.filter((r): r is RoRow => r !== null).map((r) => this.withMembers(r)));
   }
 
-  async registerEncryptionKey(account: string, publicKey: string): Promise<void> {
-    await this.ros.setEncryptionKey(this.config.chainId, account, parsePublicKey(publicKey));
+  /**
+   * Registers (or rotates) an account's X25519 key with the account's EIP-712 statement binding it to the address
+   * (libs/lease key-binding.ts; EOA or ERC-1271 smart account). The RO side checks the statement again against the
+   * claimant on chain before sealing, so this check only keeps unusable keys out; it does not protect the key.
+   */
+  async registerEncryptionKey(account: string, publicKey: string, binding: string): Promise<void> {
+    const key = parsePublicKey(publicKey);
+    const normalized = `0x${key.toString('hex')}`;
+    let bound: boolean;
+    try {
+      bound = await verifyKeyBinding(
+        this.chain.provider,
+        keyBindingDomain(this.config.chainId, this.config.contracts.market),
+        account,
+        normalized,
+        binding,
+      );
+    } catch {
+      throw chainUnavailable('cannot check a smart-account signature: the chain node is not reachable');
+    }
+    if (!bound) throw new OpenReadError('BAD_INPUT', 'binding must be your EIP-712 EncryptionKey signature of this key and your address');
+    await this.ros.setEncryptionKey(this.config.chainId, account, key, binding.toLowerCase());
   }
 }

@@ -34,8 +34,8 @@ WHERE m.chain_id = $1 AND m.account = $2 AND m.role = 'DEPOSITOR';
 DELETE FROM ro_members WHERE ro_id = $1 AND account = $2 AND role = $3;
 
 -- setEncryptionKey
-INSERT INTO encryption_keys (chain_id, account, public_key) VALUES ($1, $2, $3)
-ON CONFLICT ON CONSTRAINT encryption_keys_pk DO UPDATE SET public_key = EXCLUDED.public_key, registered_at = now();
+INSERT INTO encryption_keys (chain_id, account, public_key, binding) VALUES ($1, $2, $3, $4)
+ON CONFLICT ON CONSTRAINT encryption_keys_pk DO UPDATE SET public_key = EXCLUDED.public_key, binding = EXCLUDED.binding, registered_at = now();
 
 -- encryptionKeyOf
-SELECT public_key FROM encryption_keys WHERE chain_id = $1 AND account = $2;
+SELECT public_key, binding FROM encryption_keys WHERE chain_id = $1 AND account = $2;

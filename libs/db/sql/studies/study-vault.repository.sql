@@ -16,7 +16,7 @@ ON CONFLICT ON CONSTRAINT study_payloads_pk DO NOTHING RETURNING 1;
 SELECT ciphertext, sha256 FROM study_payloads WHERE chain_id = $1 AND study_id = $2;
 
 -- pendingLeases
-SELECT s.study_id, s.radiologist, s.lease_expires_at, k.public_key, pl.key_for_ro
+SELECT s.study_id, s.radiologist, s.lease_expires_at, k.public_key, k.binding, pl.key_for_ro
 FROM study_postings p
 JOIN studies s ON s.chain_id = p.chain_id AND s.study_id = p.study_id
 JOIN study_payloads pl ON pl.chain_id = p.chain_id AND pl.study_id = p.study_id
@@ -27,8 +27,8 @@ AND l.radiologist = s.radiologist AND l.expires_at = s.lease_expires_at)
 ORDER BY s.lease_expires_at;
 
 -- insertLease
-INSERT INTO study_leases (chain_id, study_id, radiologist, recipient_key, wrapped_key, issued_at, expires_at, signer, signature)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO study_leases (chain_id, study_id, radiologist, recipient_key, wrapped_key, issued_at, expires_at, signer, signature, report_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT ON CONSTRAINT study_leases_claim_unique DO NOTHING RETURNING 1;
 
 -- lease
@@ -37,9 +37,29 @@ SELECT * FROM study_leases WHERE chain_id = $1 AND study_id = $2 AND radiologist
 -- latestLease
 SELECT * FROM study_leases WHERE chain_id = $1 AND study_id = $2 AND radiologist = $3 ORDER BY expires_at DESC LIMIT 1;
 
--- storeReport
-INSERT INTO study_reports (chain_id, study_id, report_hash, radiologist, ciphertext) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT ON CONSTRAINT study_reports_pk DO NOTHING RETURNING 1;
+-- storeReport (stored)
+INSERT INTO study_reports (chain_id, study_id, report_hash, radiologist, ciphertext, claim_expires_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT DO NOTHING RETURNING 1;
+
+-- storeReport (exists)
+INSERT INTO study_reports (chain_id, study_id, report_hash, radiologist, ciphertext, claim_expires_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT DO NOTHING RETURNING 1;
+SELECT 1 FROM study_reports WHERE chain_id = $1 AND study_id = $2 AND report_hash = $3
+AND radiologist = $4;
+
+-- unpostedCount
+SELECT count(*)::int AS n FROM study_postings p
+WHERE p.ro_id = $1 AND p.chain_id = $2 AND p.prepared_at > $3
+AND NOT EXISTS (SELECT 1 FROM studies s WHERE s.chain_id = p.chain_id AND s.study_id = p.study_id);
+
+-- livePayloadBytes
+SELECT coalesce(sum(octet_length(pl.ciphertext)), 0)::bigint AS bytes
+FROM study_postings p
+JOIN study_payloads pl ON pl.chain_id = p.chain_id AND pl.study_id = p.study_id
+LEFT JOIN studies s ON s.chain_id = p.chain_id AND s.study_id = p.study_id
+WHERE p.ro_id = $1 AND p.chain_id = $2 AND (s.status IS NULL OR s.status NOT IN ('SETTLED', 'CANCELLED'));
 
 -- report
 SELECT radiologist, ciphertext FROM study_reports WHERE chain_id = $1 AND study_id = $2 AND report_hash = $3;

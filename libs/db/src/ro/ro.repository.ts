@@ -119,20 +119,21 @@ export class RoRepository {
     return r ? toRo(r) : null;
   }
 
-  /** Registers (or rotates) an account's X25519 public key. */
-  async setEncryptionKey(chainId: number, account: string, publicKey: Buffer): Promise<void> {
+  /** Registers (or rotates) an account's X25519 public key with its binding (the account's EIP-712 signature). */
+  async setEncryptionKey(chainId: number, account: string, publicKey: Buffer, binding: string): Promise<void> {
     await queryRows(
       this.db,
-      sql`INSERT INTO encryption_keys (chain_id, account, public_key) VALUES (${chainId}, ${account}, ${publicKey})
-       ON CONFLICT ON CONSTRAINT encryption_keys_pk DO UPDATE SET public_key = EXCLUDED.public_key, registered_at = now()`,
+      sql`INSERT INTO encryption_keys (chain_id, account, public_key, binding) VALUES (${chainId}, ${account}, ${publicKey}, ${binding})
+       ON CONFLICT ON CONSTRAINT encryption_keys_pk DO UPDATE SET public_key = EXCLUDED.public_key, binding = EXCLUDED.binding, registered_at = now()`,
     );
   }
 
-  async encryptionKeyOf(chainId: number, account: string): Promise<string | null> {
-    const [r] = await queryRows<{ public_key: Buffer }>(
+  /** An account's key, 0x-hex, and its binding (null for a key registered before bindings existed). */
+  async encryptionKeyOf(chainId: number, account: string): Promise<{ publicKey: string; binding: string | null } | null> {
+    const [r] = await queryRows<{ public_key: Buffer; binding: string | null }>(
       this.db,
-      sql`SELECT public_key FROM encryption_keys WHERE chain_id = ${chainId} AND account = ${account}`,
+      sql`SELECT public_key, binding FROM encryption_keys WHERE chain_id = ${chainId} AND account = ${account}`,
     );
-    return r ? toHex(r.public_key) : null;
+    return r ? { publicKey: toHex(r.public_key), binding: r.binding } : null;
   }
 }

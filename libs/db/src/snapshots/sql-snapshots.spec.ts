@@ -239,7 +239,7 @@ const SUITES: {
       await rec('isMember', () => r.isMember(ro.id, RO_WALLET, 'DEPOSITOR'));
       await rec('roOfDepositor', () => r.roOfDepositor(CHAIN, RO_WALLET));
       await rec('removeMember', () => r.removeMember(ro.id, RO_WALLET, 'BILLING'));
-      await rec('setEncryptionKey', () => r.setEncryptionKey(CHAIN, RADIOLOGIST, Buffer.alloc(32, 2)));
+      await rec('setEncryptionKey', () => r.setEncryptionKey(CHAIN, RADIOLOGIST, Buffer.alloc(32, 2), `0x${'09'.repeat(65)}`));
       await rec('encryptionKeyOf', () => r.encryptionKeyOf(CHAIN, RADIOLOGIST));
     },
   },
@@ -266,11 +266,17 @@ const SUITES: {
         expiresAt: T + 3600,
         signer: RO_WALLET,
         signature: `0x${'08'.repeat(65)}`,
+        reportKey: `0x${'03'.repeat(32)}`,
       };
       await rec('insertLease', () => r.insertLease(CHAIN, lease));
       await rec('lease', () => r.lease(CHAIN, CLAIMED_STUDY, RADIOLOGIST, T + 3600));
       await rec('latestLease', () => r.latestLease(CHAIN, CLAIMED_STUDY, RADIOLOGIST));
-      await rec('storeReport', () => r.storeReport(CHAIN, CLAIMED_STUDY, id32(0x55), RADIOLOGIST, Buffer.from('report')));
+      await rec('storeReport (stored)', () =>
+        r.storeReport(CHAIN, CLAIMED_STUDY, id32(0x55), RADIOLOGIST, Buffer.from('report'), T + 3600),
+      );
+      await rec('storeReport (exists)', () => r.storeReport(CHAIN, CLAIMED_STUDY, id32(0x56), RADIOLOGIST, Buffer.from('other'), T + 3600));
+      await rec('unpostedCount', () => r.unpostedCount(CHAIN, ro!.id, new Date(0)));
+      await rec('livePayloadBytes', () => r.livePayloadBytes(CHAIN, ro!.id));
       await rec('report', () => r.report(CHAIN, CLAIMED_STUDY, id32(0x55)));
     },
   },

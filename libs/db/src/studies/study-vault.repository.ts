@@ -18,6 +18,8 @@ export interface LeaseRow {
   expiresAt: number;
   signer: string;
   signature: string;
+  /** the RO's report key the lease signs, 0x-hex; null for leases signed before leases carried it */
+  reportKey: string | null;
 }
 
 /** A claim the RO still has to issue a lease for: the claimant's key and the RO's own copy of the study key. */
@@ -25,6 +27,8 @@ export interface PendingLeaseRow {
   studyId: string;
   radiologist: string;
   recipientKey: string | null;
+  /** the claimant's EIP-712 signature binding recipientKey to their address; null if they registered none */
+  recipientKeyBinding: string | null;
   leaseExpiresAt: number;
   keyForRo: Buffer;
 }
@@ -40,6 +44,7 @@ interface LeaseDbRow {
   expires_at: string;
   signer: string;
   signature: string;
+  report_key: Buffer | null;
 }
 
 const toLease = (r: LeaseDbRow): LeaseRow => ({
@@ -51,6 +56,7 @@ const toLease = (r: LeaseDbRow): LeaseRow => ({
   expiresAt: Number(r.expires_at),
   signer: r.signer,
   signature: r.signature,
+  reportKey: r.report_key ? hex(r.report_key) : null,
 });
 
 /** Postings, encrypted payloads, leases and encrypted reports (see the StudyVault migration). Ciphertext only. */
@@ -105,8 +111,8 @@ export class StudyVaultRepository {
   async insertLease(chainId: number, l: LeaseRow): Promise<boolean> {
     const rows = await queryRows(
       this.db,
-      sql`INSERT INTO study_leases (chain_id, study_id, radiologist, recipient_key, wrapped_key, issued_at, expires_at, signer, signature)
-       VALUES (${chainId}, ${l.studyId}, ${l.radiologist}, ${Buffer.from(l.recipientKey.slice(2), 'hex')}, ${l.wrappedKey}, ${l.issuedAt}, ${l.expiresAt}, ${l.signer}, ${l.signature})
+      sql`INSERT INTO study_leases (chain_id, study_id, radiologist, recipient_key, wrapped_key, issued_at, expires_at, signer, signature, report_key)
+       VALUES (${chainId}, ${l.studyId}, ${l.radiologist}, ${Buffer.from(l.recipientKey.slice(2), 'hex')}, ${l.wrappedKey}, ${l.issuedAt}, ${l.expiresAt}, ${l.signer}, ${l.signature}, ${l.reportKey === null ? null : Buffer.from(l.reportKey.slice(2), 'hex')})
        ON CONFLICT ON CONSTRAINT study_leases_claim_unique DO NOTHING RETURNING 1`,
     );
     return rows.length === 1;
@@ -137,10 +143,11 @@ export class StudyVaultRepository {
       radiologist: string;
       lease_expires_at: string;
       public_key: Buffer | null;
+      binding: string | null;
       key_for_ro: Buffer;
     }>(
       this.db,
-      sql`SELECT s.study_id, s.radiologist, s.lease_expires_at, k.public_key, pl.key_for_ro
+      sql`SELECT s.study_id, s.radiologist, s.lease_expires_at, k.public_key, k.binding, pl.key_for_ro
        FROM study_postings p
        JOIN studies s ON s.chain_id = p.chain_id AND s.study_id = p.study_id
        JOIN study_payloads pl ON pl.chain_id = p.chain_id AND pl.study_id = p.study_id
@@ -154,19 +161,61 @@ export class StudyVaultRepository {
       studyId: r.study_id,
       radiologist: r.radiologist,
       recipientKey: r.public_key ? hex(r.public_key) : null,
+      recipientKeyBinding: r.binding,
       leaseExpiresAt: Number(r.lease_expires_at),
       keyForRo: r.key_for_ro,
     }));
   }
 
-  /** false if this exact report (hash) was stored already. */
-  async storeReport(chainId: number, studyId: string, reportHash: string, radiologist: string, ciphertext: Buffer): Promise<boolean> {
+  /**
+   * Stores a claimant's report for one claim (the claim's lease expiry on chain): 'STORED', 'SAME' if this exact
+   * report is stored already (a retry), 'OTHER' if another report of this claim is: one report per claim.
+   */
+  async storeReport(
+    chainId: number,
+    studyId: string,
+    reportHash: string,
+    radiologist: string,
+    ciphertext: Buffer,
+    claimExpiresAt: number,
+  ): Promise<'STORED' | 'SAME' | 'OTHER'> {
     const rows = await queryRows(
       this.db,
-      sql`INSERT INTO study_reports (chain_id, study_id, report_hash, radiologist, ciphertext) VALUES (${chainId}, ${studyId}, ${reportHash}, ${radiologist}, ${ciphertext})
-       ON CONFLICT ON CONSTRAINT study_reports_pk DO NOTHING RETURNING 1`,
+      sql`INSERT INTO study_reports (chain_id, study_id, report_hash, radiologist, ciphertext, claim_expires_at)
+       VALUES (${chainId}, ${studyId}, ${reportHash}, ${radiologist}, ${ciphertext}, ${claimExpiresAt})
+       ON CONFLICT DO NOTHING RETURNING 1`,
     );
-    return rows.length === 1;
+    if (rows.length === 1) return 'STORED';
+    const [same] = await queryRows(
+      this.db,
+      sql`SELECT 1 FROM study_reports WHERE chain_id = ${chainId} AND study_id = ${studyId} AND report_hash = ${reportHash}
+       AND radiologist = ${radiologist}`,
+    );
+    return same ? 'SAME' : 'OTHER';
+  }
+
+  /** Postings an RO prepared since `since` that are not (yet) indexed on chain. */
+  async unpostedCount(chainId: number, roId: string, since: Date): Promise<number> {
+    const [r] = await queryRows<{ n: number }>(
+      this.db,
+      sql`SELECT count(*)::int AS n FROM study_postings p
+       WHERE p.ro_id = ${roId} AND p.chain_id = ${chainId} AND p.prepared_at > ${since}
+         AND NOT EXISTS (SELECT 1 FROM studies s WHERE s.chain_id = p.chain_id AND s.study_id = p.study_id)`,
+    );
+    return r.n;
+  }
+
+  /** Payload bytes an RO keeps stored for studies not settled or cancelled (or never posted on chain). */
+  async livePayloadBytes(chainId: number, roId: string): Promise<number> {
+    const [r] = await queryRows<{ bytes: string }>(
+      this.db,
+      sql`SELECT coalesce(sum(octet_length(pl.ciphertext)), 0)::bigint AS bytes
+       FROM study_postings p
+       JOIN study_payloads pl ON pl.chain_id = p.chain_id AND pl.study_id = p.study_id
+       LEFT JOIN studies s ON s.chain_id = p.chain_id AND s.study_id = p.study_id
+       WHERE p.ro_id = ${roId} AND p.chain_id = ${chainId} AND (s.status IS NULL OR s.status NOT IN ('SETTLED', 'CANCELLED'))`,
+    );
+    return Number(r.bytes);
   }
 
   async report(chainId: number, studyId: string, reportHash: string): Promise<{ radiologist: string; ciphertext: Buffer } | null> {
