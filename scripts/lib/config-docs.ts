@@ -59,27 +59,20 @@ function leaves(schema: AnySchema, path: string[], out: Omit<Setting, 'env'>[]):
   out.push({ path: path.join('.'), default: shown, required: dflt === undefined && !optional && def.type !== 'unknown', description });
 }
 
-/** From configFromEnv's source: setting path → the env variables its value is read from, and the fallback expression. */
+/** From configInput's source (what configFromEnv reads): setting path → the env variables its value is read from, and the fallback expression. */
 function envMapping(): Map<string, { env: string[]; fallback?: string }> {
   const file = ts.createSourceFile(CONFIG_SOURCE, readFileSync(CONFIG_SOURCE, 'utf8'), ts.ScriptTarget.Latest, true);
-  const fn = file.statements.find((s): s is ts.FunctionDeclaration => ts.isFunctionDeclaration(s) && s.name?.text === 'configFromEnv');
-  if (!fn?.body) throw new Error('configFromEnv not found in libs/config/src/config.ts');
+  const fn = file.statements.find((s): s is ts.FunctionDeclaration => ts.isFunctionDeclaration(s) && s.name?.text === 'configInput');
+  if (!fn?.body) throw new Error('configInput not found in libs/config/src/config.ts');
   const locals = new Map<string, ts.Expression>();
   let root: ts.ObjectLiteralExpression | undefined;
   const visit = (n: ts.Node): void => {
     if (ts.isVariableDeclaration(n) && ts.isIdentifier(n.name) && n.initializer) locals.set(n.name.text, n.initializer);
-    if (
-      ts.isCallExpression(n) &&
-      ts.isIdentifier(n.expression) &&
-      n.expression.text === 'parseConfig' &&
-      n.arguments[0] &&
-      ts.isObjectLiteralExpression(n.arguments[0])
-    )
-      root = n.arguments[0];
+    if (ts.isReturnStatement(n) && n.expression && ts.isObjectLiteralExpression(n.expression)) root = n.expression;
     ts.forEachChild(n, visit);
   };
   visit(fn.body);
-  if (!root) throw new Error('configFromEnv does not call parseConfig with an object literal');
+  if (!root) throw new Error('configInput does not return an object literal');
   const envOf = (e: ts.Node, seen = new Set<string>()): string[] => {
     const found: string[] = [];
     const walk = (n: ts.Node) => {
