@@ -232,6 +232,7 @@ describe('the npm start launcher', () => {
 
   it('SIGTERM during start-up (anvil up, the deployment under way) leaves nothing running', async () => {
     const run = npmStart();
+    run.running.catch(() => {}); // stopped before it runs: that is the point
     await waitUntil('anvil started', () => existsSync(join(stateDir, 'anvil.pid')), 120_000);
     const started = descendants(run.npm.pid!);
     process.kill(run.npm.pid!, 'SIGTERM');

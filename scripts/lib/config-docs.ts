@@ -177,6 +177,8 @@ export function renderConfigDoc(list = settings()): string {
     '|---|---|---|',
     '| `EMBEDDED_PG_PORT` | `54329` | port of the embedded Postgres `npm start` runs when `DATABASE_URL` is unset |',
     '| `ANVIL_PORT` | `8545` | port of the anvil chain `npm start` runs when `RPC_URL` is unset |',
+    "| `ANVIL_BLOCK_TIME` | `1` | seconds between the local chain's blocks when nobody transacts (0: a block per transaction only) |",
+    '| `APP_RESTART_LIMIT`, `APP_RESTART_WINDOW_SECONDS` | `5`, `60` | `npm start` restarts an app that exits on its own (backoff from 0.5 s, doubling, at most 10 s); the limit-th exit of one app within the window stops the whole stack (exit code 1) |',
     '| `OPENREAD_STATE_DIR` | `.openread` | where `npm start` keeps local state (database, `deployment.json`, `anvil.pid`) |',
     '| `GOVERNANCE_VOTING_DELAY`, `GOVERNANCE_VOTING_PERIOD`, `GOVERNANCE_TIMELOCK_DELAY` | `1`, `300`, `120` | seconds: the local DAO `npm start` deploys |',
     '| `TEST_PG_URL` | `postgres://postgres@127.0.0.1:5432/postgres` | the Postgres the tests create throwaway databases in |',
