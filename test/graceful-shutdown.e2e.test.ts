@@ -1,13 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '#db/testing';
-import { freePort } from '#devchain';
-
-const ROOT = join(import.meta.dirname, '..');
-const API_MAIN = join(ROOT, 'dist', 'apps', 'api', 'src', 'main.js');
+import { type CompiledApi, startCompiledApi } from './support/compiled-api.js';
 
 /**
  * SIGTERM to the compiled API (what systemd or a container runtime sends) while a request is in flight: the
@@ -20,7 +15,6 @@ describe('graceful shutdown of the API', () => {
   const started: ChildProcess[] = [];
 
   beforeAll(async () => {
-    expect(existsSync(API_MAIN), 'the compiled API (npm run build)').toBe(true);
     db = await createTestDatabase();
   });
 
@@ -29,48 +23,10 @@ describe('graceful shutdown of the API', () => {
     await db?.drop();
   });
 
-  interface Api {
-    port: number;
-    output(): string;
-    exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-    process: ChildProcess;
-  }
-
-  async function startApi(): Promise<Api> {
-    const port = await freePort();
-    const env: NodeJS.ProcessEnv = {
-      PATH: process.env.PATH,
-      DATABASE_URL: db.url,
-      // no chain node is needed for these requests; nothing listens here
-      RPC_URL: `http://127.0.0.1:${await freePort()}`,
-      CHAIN_ID: '31337',
-      DEPLOY_BLOCK: '0',
-      TOKEN_ADDRESS: `0x${'1'.repeat(40)}`,
-      PARAMETERS_ADDRESS: `0x${'2'.repeat(40)}`,
-      REGISTRY_ADDRESS: `0x${'3'.repeat(40)}`,
-      MARKET_ADDRESS: `0x${'4'.repeat(40)}`,
-      API_PORT: String(port),
-    };
-    const api = spawn(process.execPath, [API_MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    started.push(api);
-    let output = '';
-    api.stdout!.on('data', (d) => (output += d));
-    api.stderr!.on('data', (d) => (output += d));
-    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-      api.once('exit', (code, signal) => resolve({ code, signal })),
-    );
-    for (const until = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 100))) {
-      if (api.exitCode !== null) throw new Error(`the API exited ${api.exitCode}:\n${output}`);
-      if (
-        await fetch(`http://127.0.0.1:${port}/health`).then(
-          (r) => r.ok,
-          () => false,
-        )
-      )
-        break;
-      if (Date.now() > until) throw new Error(`the API did not start:\n${output}`);
-    }
-    return { port, output: () => output, exit, process: api };
+  async function startApi(): Promise<CompiledApi> {
+    const api = await startCompiledApi(db.url);
+    started.push(api.process);
+    return api;
   }
 
   const listening = (port: number) =>
