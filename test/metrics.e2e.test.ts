@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '#db/testing';
+import { IndexerService } from '#indexer';
 import { type CompiledApi, startCompiledApi } from './support/compiled-api.js';
+import { type Stack, startStack, waitFor } from './support/stack.js';
 
 /** The value of one series in a Prometheus text exposition (0 when absent). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number {
@@ -61,5 +63,42 @@ describe('Prometheus metrics of the API', () => {
     expect(sample(after, 'openread_db_pool_connections', { state: 'total' })).toBeGreaterThan(0);
     expect(sample(after, 'openread_db_pool_connections', { state: 'max' })).toBeGreaterThan(0);
     expect(sample(after, 'openread_api_process_cpu_user_seconds_total')).toBeGreaterThan(0);
+  }, 60_000);
+});
+
+/** The indexer's `/metrics` beside its `/health`: head, indexed block and lag follow the chain. */
+describe('Prometheus metrics of the indexer', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack();
+  }, 120_000);
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  it('shows the chain head and the indexed block moving as blocks are mined', async () => {
+    const url = `${stack.indexer.get(IndexerService).healthUrl}/metrics`;
+    const scrape = async () => {
+      const res = await fetch(url);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      return res.text();
+    };
+    const before = await waitFor('the indexer live', async () => {
+      const text = await scrape();
+      return sample(text, 'openread_indexer_indexed_block') > 0 && text;
+    });
+    const head = sample(before, 'openread_indexer_chain_head_block');
+    expect(sample(before, 'openread_indexer_writer')).toBe(1);
+    expect(sample(before, 'openread_indexer_halted')).toBe(0);
+    for (let i = 0; i < 3; i++) await stack.provider.send('evm_mine', []);
+    const after = await waitFor('the mined blocks indexed', async () => {
+      const text = await scrape();
+      return sample(text, 'openread_indexer_indexed_block') >= head + 3 && text;
+    });
+    expect(sample(after, 'openread_indexer_chain_head_block')).toBeGreaterThanOrEqual(head + 3);
+    expect(sample(after, 'openread_indexer_lag_blocks')).toBe(0);
+    expect(after).toContain('# TYPE openread_indexer_events_per_second gauge');
+    expect(after).toContain('# TYPE openread_indexer_reorgs_total counter');
   }, 60_000);
 });
