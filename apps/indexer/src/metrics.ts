@@ -1,12 +1,25 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { IndexerStatus } from './indexer.service.js';
+
+/** What the metrics read of IndexerService's status (structural: the service imports this file). */
+export interface IndexerProgress {
+  state: string;
+  role: string;
+  chainHead: number | null;
+  safeHead: number | null;
+  indexedBlock: number | null;
+  lagBlocks: number | null;
+  reorgs: number;
+  rpcRetries: number;
+  blocksPerSecond: number | null;
+  eventsPerSecond: number | null;
+}
 
 /**
  * The indexer's Prometheus registry (one per instance), served at `/metrics` beside `/health` and `/ready`: chain
  * head, safe head, indexed block and lag, events and blocks per second, reorgs and RPC retries, and its role.
  * Every value is read from the status at scrape time, so the endpoint shows what `/health` shows.
  */
-export function indexerMetrics(status: IndexerStatus): Registry {
+export function indexerMetrics(status: IndexerProgress): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'openread_indexer_' });
   const gauge = (name: string, help: string, read: () => number | null) =>
