@@ -53,9 +53,9 @@ describe('the npm start launcher', () => {
   }
 
   /** `npm start` in its own process group (a terminal's foreground group: Ctrl-C signals all of it) */
-  function npmStart(): Run {
+  function npmStart(extraEnv: NodeJS.ProcessEnv = {}): Run {
     let out = '';
-    const npm = spawn('npm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const npm = spawn('npm', ['start'], { cwd: ROOT, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     started.push(npm);
     npm.stdout!.on('data', (d) => (out += d));
     npm.stderr!.on('data', (d) => (out += d));
@@ -168,24 +168,100 @@ describe('the npm start launcher', () => {
     await stopWith((run) => process.kill(-run.npm.pid!, 'SIGINT'));
   }, 180_000);
 
-  it('an app that dies stops the whole stack, and npm start exits non-zero', async () => {
-    const run = npmStart();
+  const appPid = (launcher: number, app: string) =>
+    children(launcher).find((pid) => {
+      try {
+        return execFileSync('ps', ['-o', 'args=', '-p', String(pid)])
+          .toString()
+          .includes(join('apps', app, 'src', 'main.js'));
+      } catch {
+        return false; // exited between pgrep and ps
+      }
+    });
+  const waitUntil = async (what: string, check: () => boolean | Promise<boolean>, ms = 60_000) => {
+    for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) if (await check()) return;
+    throw new Error(`timed out waiting for ${what}`);
+  };
+  const apiServes = async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${ports.api}/health`)).ok;
+    } catch {
+      return false;
+    }
+  };
+
+  it('an app that is killed is restarted and serves again; one that keeps dying stops the stack with a non-zero exit', async () => {
+    const run = npmStart({ APP_RESTART_LIMIT: '3', APP_RESTART_WINDOW_SECONDS: '120' });
     await run.running;
     const { launcher, all } = stackPids(run);
-    const api = children(launcher).find((pid) =>
-      execFileSync('ps', ['-o', 'args=', '-p', String(pid)])
-        .toString()
-        .includes(join('apps', 'api', 'src', 'main.js')),
-    );
-    expect(api).toBeGreaterThan(0);
+    const first = appPid(launcher, 'api')!;
+    expect(first).toBeGreaterThan(0);
     const before = run.output().length;
-    process.kill(api!, 'SIGKILL');
+    process.kill(first, 'SIGKILL');
+    // the launcher says which app died and why, and starts it again
+    await waitUntil('the API restarted', () => {
+      const pid = appPid(launcher, 'api');
+      return pid !== undefined && pid !== first;
+    });
+    await waitUntil('the restarted API serving', apiServes);
+    const restartOutput = run.output().slice(before);
+    expect(restartOutput).toMatch(/api exited \(killed by SIGKILL\) after [\d.]+ s/);
+    expect(restartOutput).toMatch(/restarting api in [\d.]+ s \(exit 1 of 3 allowed within 120 s\)/);
+    expect(restartOutput).not.toContain('stopping');
+    expect(alive(launcher)).toBe(true);
+
+    // killed again and again: after the third exit within the window the stack stops, in order, and exits 1
+    const appPids = [first];
+    for (let kill = 2; kill <= 3; kill++) {
+      let pid: number | undefined;
+      await waitUntil(`API run ${kill}`, () => {
+        pid = appPid(launcher, 'api');
+        return pid !== undefined && !appPids.includes(pid);
+      });
+      appPids.push(pid!);
+      process.kill(pid!, 'SIGKILL');
+    }
     const { code } = await run.exit;
     const stopOutput = run.output().slice(before);
-    expect(code).not.toBe(0);
-    expect(stopOutput).toContain('api exited (SIGKILL); stopping the stack');
+    expect(code).toBe(1);
+    expect(stopOutput).toContain('api exited 3 times within 120 s; stopping the stack');
     expect(stopOutput).toContain('OpenRead stopped.');
     expect(stopOutput).not.toContain('57P01');
-    await expectNothingLeft(all);
+    await expectNothingLeft([...all, ...appPids]);
+  }, 240_000);
+
+  it('SIGTERM during start-up (anvil up, the deployment under way) leaves nothing running', async () => {
+    const run = npmStart();
+    run.running.catch(() => {}); // stopped before it runs: that is the point
+    await waitUntil('anvil started', () => existsSync(join(stateDir, 'anvil.pid')), 120_000);
+    const started = descendants(run.npm.pid!);
+    process.kill(run.npm.pid!, 'SIGTERM');
+    const { code } = await run.exit;
+    expect(run.output()).not.toContain('OpenRead is running');
+    expect(run.output()).toContain('OpenRead stopped.');
+    expect(code).toBe(0);
+    await expectNothingLeft(started);
   }, 180_000);
+
+  it('a wrong variable is refused within seconds, named with its value, before anything starts', async () => {
+    const t0 = Date.now();
+    const launcher = spawn(process.execPath, [LAUNCHER], {
+      cwd: ROOT,
+      env: { ...env, API_PORT: 'abc' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    started.push(launcher);
+    let out = '';
+    launcher.stdout!.on('data', (d) => (out += d));
+    launcher.stderr!.on('data', (d) => (out += d));
+    const code = await new Promise<number | null>((resolve) => launcher.once('exit', resolve));
+    // the limit leaves room for a loaded machine; the launcher loads only the config module before it checks
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    expect(code).toBe(2);
+    expect(out).toContain('API_PORT="abc": must be a whole number from 0 to 65535');
+    expect(out).not.toMatch(/siwe|api\.port|NaN/i);
+    expect(out).toContain('Nothing was started');
+    expect(existsSync(join(stateDir, 'anvil.pid'))).toBe(false);
+    for (const [name, port] of Object.entries(ports)) expect(await listening(port), `${name} port ${port}`).toBe(false);
+  }, 30_000);
 });

@@ -59,27 +59,20 @@ function leaves(schema: AnySchema, path: string[], out: Omit<Setting, 'env'>[]):
   out.push({ path: path.join('.'), default: shown, required: dflt === undefined && !optional && def.type !== 'unknown', description });
 }
 
-/** From configFromEnv's source: setting path → the env variables its value is read from, and the fallback expression. */
+/** From configInput's source (what configFromEnv reads): setting path → the env variables its value is read from, and the fallback expression. */
 function envMapping(): Map<string, { env: string[]; fallback?: string }> {
   const file = ts.createSourceFile(CONFIG_SOURCE, readFileSync(CONFIG_SOURCE, 'utf8'), ts.ScriptTarget.Latest, true);
-  const fn = file.statements.find((s): s is ts.FunctionDeclaration => ts.isFunctionDeclaration(s) && s.name?.text === 'configFromEnv');
-  if (!fn?.body) throw new Error('configFromEnv not found in libs/config/src/config.ts');
+  const fn = file.statements.find((s): s is ts.FunctionDeclaration => ts.isFunctionDeclaration(s) && s.name?.text === 'configInput');
+  if (!fn?.body) throw new Error('configInput not found in libs/config/src/config.ts');
   const locals = new Map<string, ts.Expression>();
   let root: ts.ObjectLiteralExpression | undefined;
   const visit = (n: ts.Node): void => {
     if (ts.isVariableDeclaration(n) && ts.isIdentifier(n.name) && n.initializer) locals.set(n.name.text, n.initializer);
-    if (
-      ts.isCallExpression(n) &&
-      ts.isIdentifier(n.expression) &&
-      n.expression.text === 'parseConfig' &&
-      n.arguments[0] &&
-      ts.isObjectLiteralExpression(n.arguments[0])
-    )
-      root = n.arguments[0];
+    if (ts.isReturnStatement(n) && n.expression && ts.isObjectLiteralExpression(n.expression)) root = n.expression;
     ts.forEachChild(n, visit);
   };
   visit(fn.body);
-  if (!root) throw new Error('configFromEnv does not call parseConfig with an object literal');
+  if (!root) throw new Error('configInput does not return an object literal');
   const envOf = (e: ts.Node, seen = new Set<string>()): string[] => {
     const found: string[] = [];
     const walk = (n: ts.Node) => {
@@ -184,6 +177,8 @@ export function renderConfigDoc(list = settings()): string {
     '|---|---|---|',
     '| `EMBEDDED_PG_PORT` | `54329` | port of the embedded Postgres `npm start` runs when `DATABASE_URL` is unset |',
     '| `ANVIL_PORT` | `8545` | port of the anvil chain `npm start` runs when `RPC_URL` is unset |',
+    "| `ANVIL_BLOCK_TIME` | `1` | seconds between the local chain's blocks when nobody transacts (0: a block per transaction only) |",
+    '| `APP_RESTART_LIMIT`, `APP_RESTART_WINDOW_SECONDS` | `5`, `60` | `npm start` restarts an app that exits on its own (backoff from 0.5 s, doubling, at most 10 s); the limit-th exit of one app within the window stops the whole stack (exit code 1) |',
     '| `OPENREAD_STATE_DIR` | `.openread` | where `npm start` keeps local state (database, `deployment.json`, `anvil.pid`) |',
     '| `GOVERNANCE_VOTING_DELAY`, `GOVERNANCE_VOTING_PERIOD`, `GOVERNANCE_TIMELOCK_DELAY` | `1`, `300`, `120` | seconds: the local DAO `npm start` deploys |',
     '| `TEST_PG_URL` | `postgres://postgres@127.0.0.1:5432/postgres` | the Postgres the tests create throwaway databases in |',

@@ -16,6 +16,7 @@ import { HealthController } from './health.controller.js';
 import { IndexerStatusModule } from './indexer/index.js';
 import { LimitsModule, addressOf, queryLimits, trustFunction } from './limits/index.js';
 import { LiveModule } from './live/index.js';
+import { MetricsModule } from './metrics/index.js';
 import { RelayModule } from './relay/index.js';
 import { RoModule } from './ro/index.js';
 import { StudiesModule } from './studies/index.js';
@@ -83,6 +84,7 @@ export class ApiModule {
         GovernanceModule,
         TreasuryModule,
         LiveModule,
+        MetricsModule,
       ],
       controllers: [HealthController],
       // the JSONObject scalar is shared by several features' models; one registration serves the whole schema

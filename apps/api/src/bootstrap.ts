@@ -11,6 +11,5 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
   app.useBodyParser('json', { limit: config.api.maxRequestBytes });
   // req.ip, the key of the limits on calls without a session: the TCP peer unless API_TRUST_PROXY names proxies
   app.set('trust proxy', trustFunction(config.api.trustProxy));
-  app.enableShutdownHooks();
   return app;
 }

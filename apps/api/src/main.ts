@@ -1,9 +1,11 @@
 import 'reflect-metadata';
-import { configFromEnv, exitWithParent } from '#config';
+import { configOrExit, stopOnSignalOrParentExit } from '#config';
 import { createApiApp } from './bootstrap.js';
 
-const config = configFromEnv();
+const config = configOrExit('api');
 const app = await createApiApp(config);
 await app.listen(config.api.port, config.api.host);
-exitWithParent(app);
+// app.close(): Apollo's drain (@nestjs/apollo adds ApolloServerPluginDrainHttpServer) stops accepting connections,
+// waits up to 10 s for the requests in flight and cuts the rest; then the pools close
+stopOnSignalOrParentExit(app, 30_000);
 console.log(`OpenRead GraphQL API on http://${config.api.host}:${config.api.port}/graphql`);

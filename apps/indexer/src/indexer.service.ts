@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { BusPublisher } from '#bus';
 import { EventStore, type StoreWriter } from './store/event-store.js';
+import { indexerMetrics } from './metrics.js';
 import { ChainMovedError, FinalityViolationError, IndexerPipeline, type StepResult } from './pipeline.js';
 
 export type IndexerState = 'starting' | 'standby' | 'backfilling' | 'live' | 'halted' | 'stopped';
@@ -231,8 +232,16 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
 
   private async startHealthServer(): Promise<void> {
     const { healthHost, healthPort } = this.config.indexer;
+    const metrics = indexerMetrics(this.status);
     this.http = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
+      if (path === '/metrics') {
+        void metrics.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+          () => res.writeHead(500).end(),
+        );
+        return;
+      }
       const s = this.status;
       let ok: boolean;
       if (path === '/health') ok = s.state !== 'halted';
@@ -250,6 +259,6 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
     });
     const addr = this.http.address();
     this.healthUrl = typeof addr === 'object' && addr ? `http://${healthHost}:${addr.port}` : null;
-    this.logger.log(`health on ${this.healthUrl}/health, readiness on ${this.healthUrl}/ready`);
+    this.logger.log(`health on ${this.healthUrl}/health, readiness on ${this.healthUrl}/ready, metrics on ${this.healthUrl}/metrics`);
   }
 }

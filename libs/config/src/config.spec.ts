@@ -28,9 +28,10 @@ describe('configuration', () => {
     } catch (e) {
       expect(e).toBeInstanceOf(ConfigError);
       const msg = (e as Error).message;
-      expect(msg).toContain('rpcUrl');
-      expect(msg).toContain('contracts.market');
-      expect(msg).toContain('indexer.confirmations');
+      expect(msg).toContain('RPC_URL is not set: it is required');
+      expect(msg).toContain('MARKET_ADDRESS="0x12": must be a 0x-prefixed 20-byte address');
+      expect(msg).toContain('INDEXER_CONFIRMATIONS="-1": must be a whole number from 0 to 1000');
+      expect(msg).not.toMatch(/rpcUrl|contracts\.market|indexer\.confirmations/);
     }
   });
 
@@ -54,18 +55,19 @@ describe('configuration', () => {
       }
     };
     expect(problems({ INDEXER_CONFIRMATIONS: '10', INDEXER_FINALITY_DEPTH: '5' })).toMatch(
-      /indexer.finalityDepth: finalityDepth must be at least confirmations/,
+      /INDEXER_FINALITY_DEPTH="5": must be at least the confirmations \(INDEXER_CONFIRMATIONS\)/,
     );
-    expect(problems({ INDEXER_START_BLOCK: '7' })).toMatch(/indexer.startBlock: 7 is after the deployment block 1/);
-    expect(problems({ INDEXER_BATCH_BLOCKS: '0', INDEXER_FINALITY_DEPTH: 'x', INDEXER_HEALTH_PORT: '70000' })).toMatch(
-      /indexer.batchBlocks[\s\S]*indexer.finalityDepth[\s\S]*indexer.healthPort|indexer.finalityDepth[\s\S]*indexer.batchBlocks/,
-    );
-    expect(problems({ NATS_NAMESPACE: 'a.b' })).toMatch(/bus.namespace/);
+    expect(problems({ INDEXER_START_BLOCK: '7' })).toMatch(/INDEXER_START_BLOCK="7": is after the deployment block 1 \(DEPLOY_BLOCK\)/);
+    const three = problems({ INDEXER_BATCH_BLOCKS: '0', INDEXER_FINALITY_DEPTH: 'x', INDEXER_HEALTH_PORT: '70000' });
+    expect(three).toContain('INDEXER_BATCH_BLOCKS="0": must be a whole number from 1 to 100000');
+    expect(three).toContain('INDEXER_FINALITY_DEPTH="x": must be a whole number from 1 to 10000');
+    expect(three).toContain('INDEXER_HEALTH_PORT="70000": must be a whole number from 0 to 65535');
+    expect(problems({ NATS_NAMESPACE: 'a.b' })).toMatch(/NATS_NAMESPACE="a.b": letters, digits, _ and - only/);
   });
 
   it('never echoes a malformed private key', () => {
     const secret = '0xdeadbeef';
-    expect(() => configFromEnv({ ...env, SETTLER_PRIVATE_KEY: secret })).toThrow(/settler.privateKey/);
+    expect(() => configFromEnv({ ...env, SETTLER_PRIVATE_KEY: secret })).toThrow(/SETTLER_PRIVATE_KEY=\(the value given, not shown/);
     try {
       configFromEnv({ ...env, SETTLER_PRIVATE_KEY: secret });
     } catch (e) {
@@ -114,17 +116,47 @@ describe('configuration', () => {
         return (e as Error).message;
       }
     };
-    expect(problems({ API_TRUST_PROXY: 'true' })).toMatch(/api.trustProxy: trusting every proxy/);
-    expect(problems({ API_TRUST_PROXY: 'proxy.example.com' })).toMatch(/api.trustProxy: not an IP address/);
-    expect(problems({ API_TRUST_PROXY: '10.0.0.0/99' })).toMatch(/api.trustProxy/);
+    expect(problems({ API_TRUST_PROXY: 'true' })).toMatch(/API_TRUST_PROXY="true": trusting every proxy/);
+    expect(problems({ API_TRUST_PROXY: 'proxy.example.com' })).toMatch(/API_TRUST_PROXY="proxy.example.com": not an IP address/);
+    expect(problems({ API_TRUST_PROXY: '10.0.0.0/99' })).toMatch(/API_TRUST_PROXY="10.0.0.0\/99"/);
     expect(problems({ PUBLIC_RATE_LIMIT_BURST: '0', PUBLIC_RATE_LIMIT_PER_SECOND: '-1' })).toMatch(
-      /api.publicRateLimitBurst[\s\S]*api.publicRateLimitPerSecond/,
+      /PUBLIC_RATE_LIMIT_BURST="0"[\s\S]*PUBLIC_RATE_LIMIT_PER_SECOND="-1": must be a number > 0/,
     );
-    expect(problems({ RELAY_RETENTION_HOURS: '23' })).toMatch(/relay.retentionHours/);
-    expect(problems({ PRUNE_BATCH_SIZE: '0' })).toMatch(/api.pruneBatchSize/);
+    expect(problems({ RELAY_RETENTION_HOURS: '23' })).toMatch(/RELAY_RETENTION_HOURS="23": must be a whole number from 24 to 87600/);
+    expect(problems({ PRUNE_BATCH_SIZE: '0' })).toMatch(/PRUNE_BATCH_SIZE="0"/);
     const shortKey = 'tooshort-secret';
     const msg = problems({ RATE_LIMIT_CLIENT_KEY: shortKey });
-    expect(msg).toMatch(/api.rateLimitClientKey: must be at least 32 characters/);
+    expect(msg).toMatch(/RATE_LIMIT_CLIENT_KEY=\(the value given, not shown: a secret\): must be at least 32 characters/);
     expect(msg).not.toContain(shortKey);
+  });
+
+  it('names the environment variable and the value given, with no error that only follows from another one', () => {
+    const problems = (over: Record<string, string | undefined>) => {
+      try {
+        configFromEnv({ ...env, ...over });
+        return [];
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as ConfigError).issues;
+      }
+    };
+    // SIWE_DOMAIN and SIWE_URI default to localhost:<API_PORT>: only API_PORT is wrong
+    expect(problems({ API_PORT: 'abc' })).toEqual(['API_PORT="abc": must be a whole number from 0 to 65535']);
+    expect(problems({ API_PORT: 'abc', SIWE_URI: 'not a url' })).toEqual([
+      'API_PORT="abc": must be a whole number from 0 to 65535',
+      'SIWE_URI="not a url": must be a URL such as http://localhost:4000',
+    ]);
+    expect(problems({ INDEXER_HEALTH_PORT: '1.5', RELAY_SPEND_LIMIT_WEI: 'lots' })).toEqual([
+      'INDEXER_HEALTH_PORT="1.5": must be a whole number from 0 to 65535',
+      'RELAY_SPEND_LIMIT_WEI="lots": must be a whole number of wei ≥ 0',
+    ]);
+    expect(problems({ ADMIN_ADDRESSES: `0x${'1'.repeat(40)}, 0x12`, CREDENTIAL_WARN_DAYS: '30,x' })).toEqual([
+      `ADMIN_ADDRESSES="0x${'1'.repeat(40)}, 0x12": must be a 0x-prefixed 20-byte address`,
+      'CREDENTIAL_WARN_DAYS="30,x": must be a whole number from 1 to 365',
+    ]);
+    // the password of a database URL is not echoed
+    const [db] = problems({ DATABASE_URL: 'postgres://u:hunter2@db:5432' + ' x' });
+    expect(db).toMatch(/^DATABASE_URL="postgres:\/\/u:\*\*\*@db:5432 x": must be a postgres:\/\/ URL$/);
+    expect(problems({ DEPLOY_BLOCK: undefined })).toEqual(['DEPLOY_BLOCK is not set: it is required']);
   });
 });

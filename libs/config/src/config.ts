@@ -6,7 +6,11 @@ const address = z
   .regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte address')
   .transform((a) => a.toLowerCase());
 const privateKey = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte private key');
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+/** A whole number given as text (an environment variable); the message states the form expected, never `NaN`. */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => {
+  const expected = `must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}`;
+  return z.coerce.number({ error: expected }).int({ error: expected }).min(min, { error: expected }).max(max, { error: expected });
+};
 
 /** Hours the relay spend limit looks back (RelayOutboxRepository); relay rows are kept at least this long. */
 export const RELAY_SPEND_WINDOW_HOURS = 24;
@@ -94,7 +98,7 @@ export const configSchema = z.object({
     host: z.string().default('127.0.0.1').describe('address the GraphQL API listens on'),
     port: int(0, 65535).default(4000).describe('port the GraphQL API listens on'),
     siweDomain: z.string().min(1).describe('EIP-4361 domain sign-in messages must name (host[:port] of the client-facing origin)'),
-    siweUri: z.string().url().describe('EIP-4361 URI prefix sign-in messages must name'),
+    siweUri: z.string().url('must be a URL such as http://localhost:4000').describe('EIP-4361 URI prefix sign-in messages must name'),
     nonceTtlSeconds: int(10).default(600).describe('sign-in nonce lifetime, seconds'),
     sessionTtlSeconds: int(60)
       .default(12 * 3600)
@@ -133,8 +137,8 @@ export const configSchema = z.object({
       ),
     rateLimitBurst: int(1).default(300).describe('per-account token bucket per root operation: burst'),
     rateLimitPerSecond: z.coerce
-      .number()
-      .positive()
+      .number({ error: 'must be a number > 0' })
+      .positive({ error: 'must be a number > 0' })
       .default(20)
       .describe('per-account token bucket per root operation: tokens refilled per second'),
     publicRateLimitBurst: int(1)
@@ -143,8 +147,8 @@ export const configSchema = z.object({
         'per-client-address bucket for calls without a session (`nonce`, `login`, `indexerStatus` each; protected operations refused as unauthenticated share one; see limits/client-address.ts): burst',
       ),
     publicRateLimitPerSecond: z.coerce
-      .number()
-      .positive()
+      .number({ error: 'must be a number > 0' })
+      .positive({ error: 'must be a number > 0' })
       .default(5)
       .describe('per-client-address bucket for calls without a session: tokens refilled per second'),
     rateLimitClientKey: z
@@ -199,7 +203,7 @@ export const configSchema = z.object({
       boundsChunkRows: int(100, 1_000_000).default(1000).describe('open studies rewritten per bounty-ceiling refresher transaction'),
     })
     .refine((i) => i.finalityDepth >= i.confirmations, {
-      message: 'finalityDepth must be at least confirmations (a confirmed block may still be reorged, a final one not)',
+      message: 'must be at least the confirmations (INDEXER_CONFIRMATIONS): a confirmed block may still be reorged, a final one not',
       path: ['finalityDepth'],
     }),
   settler: z.object({
@@ -239,8 +243,8 @@ export const configSchema = z.object({
           'the funded account that pays the gas of gasless claims, reports and withdrawals (npm start: dev account #19); unset = no gasless requests',
         ),
       spendLimitWei: z.coerce
-        .bigint()
-        .nonnegative()
+        .bigint({ error: 'must be a whole number of wei ≥ 0' })
+        .nonnegative({ error: 'must be a whole number of wei ≥ 0' })
         .default(50_000_000_000_000_000n)
         .describe(
           'most wei the relayer spends on one radiologist in 24 h (0.05 ETH by default; worst case reserved when queued, actual once mined)',
@@ -304,23 +308,101 @@ export class ConfigError extends Error {
   }
 }
 
-export function parseConfig(input: unknown): AppConfig {
-  const result = configSchema.safeParse(input);
-  if (!result.success) {
-    throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
-  }
-  const c = result.data;
-  if (c.indexer.startBlock !== undefined && c.indexer.startBlock > c.contracts.deployBlock)
-    throw new ConfigError([
-      `indexer.startBlock: ${c.indexer.startBlock} is after the deployment block ${c.contracts.deployBlock}: the events in between would be missed`,
-    ]);
-  return c;
+/** One problem of a configuration: where it is (a path in AppConfig) and what is wrong. */
+interface Problem {
+  path: PropertyKey[];
+  message: string;
 }
 
-/** Reads the documented environment variables (docs/configuration.md). */
+/** How a problem is told: by its path in AppConfig, or (configFromEnv) by the environment variable that set it. */
+type Describe = (problems: Problem[]) => string[];
+const byPath: Describe = (problems) => problems.map((p) => `${p.path.map(String).join('.') || '(root)'}: ${p.message}`);
+
+function problemsOf(input: unknown): { config?: AppConfig; problems: Problem[] } {
+  const result = configSchema.safeParse(input);
+  if (!result.success) return { problems: result.error.issues.map((i) => ({ path: i.path, message: i.message })) };
+  const c = result.data;
+  if (c.indexer.startBlock !== undefined && c.indexer.startBlock > c.contracts.deployBlock)
+    return {
+      problems: [
+        {
+          path: ['indexer', 'startBlock'],
+          message: `is after the deployment block ${c.contracts.deployBlock} (DEPLOY_BLOCK): the events in between would be missed`,
+        },
+      ],
+    };
+  return { config: c, problems: [] };
+}
+
+export function parseConfig(input: unknown, describe: Describe = byPath): AppConfig {
+  const { config, problems } = problemsOf(input);
+  if (!config) throw new ConfigError(describe(problems));
+  return config;
+}
+
+/** Reads the documented environment variables (docs/configuration.md), and names them in every error. */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  return parseConfig(configInput(env), (problems) => describeByVariable(problems, env));
+}
+
+/**
+ * The environment variable each setting comes from: configInput run over an environment whose every variable reads
+ * as a marker naming it. A setting whose value is not a marker is computed by configInput alone.
+ */
+const VARIABLE = '\u0000env:';
+const markedInput = () => configInput(new Proxy({}, { get: (_, name) => (typeof name === 'string' ? VARIABLE + name : undefined) }));
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let v = input;
+  for (const key of path) {
+    if (typeof v === 'string') break; // a list split from one variable: the variable
+    if (Array.isArray(v)) v = (v as unknown[])[Number(key)] ?? v[0];
+    else if (v && typeof v === 'object') v = (v as Record<PropertyKey, unknown>)[key];
+    else return undefined;
+  }
+  return v;
+}
+
+function variableAt(input: unknown, path: PropertyKey[]): string | undefined {
+  const v = valueAt(input, path);
+  return typeof v === 'string' && v.startsWith(VARIABLE) ? v.slice(VARIABLE.length) : undefined;
+}
+
+/** Secrets are never echoed: keys, and the password of a database URL. */
+const SECRET = /PRIVATE_KEY$|CLIENT_KEY$/;
+function shown(name: string, value: string): string {
+  if (SECRET.test(name)) return '(the value given, not shown: a secret)';
+  if (name === 'DATABASE_URL') return JSON.stringify(value.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@'));
+  return JSON.stringify(value);
+}
+
+/**
+ * `API_PORT="abc": must be a whole number from 0 to 65535`. A variable that is unset but whose setting failed took a
+ * fallback computed from another variable (SIWE_URI from API_PORT): when that other variable is wrong too, its
+ * error is the one to fix, so the consequence is not listed.
+ */
+function describeByVariable(problems: Problem[], env: NodeJS.ProcessEnv): string[] {
+  const marked = markedInput();
+  const actual = configInput(env);
+  const told = problems.map((p) => {
+    const name = variableAt(marked, p.path);
+    const value = name === undefined ? undefined : env[name];
+    const computed = value === undefined && valueAt(actual, p.path) !== undefined;
+    return { p, name, value, computed };
+  });
+  const causes = told.filter((t) => !t.computed);
+  return (causes.length ? causes : told).map(({ p, name, value, computed }) => {
+    if (name === undefined) return byPath([p])[0];
+    if (computed) return `${name} is not set, and the default computed from the other variables ${p.message}`;
+    if (value === undefined) return `${name} is not set: it is required`;
+    return `${name}=${shown(name, value)}: ${p.message}`;
+  });
+}
+
+/** Which environment variable fills which setting (docs/configuration.md is rendered from this function). */
+function configInput(env: NodeJS.ProcessEnv) {
   const apiPort = env.API_PORT ?? '4000';
-  return parseConfig({
+  return {
     databaseUrl: env.DATABASE_URL,
     databaseMigrationUrl: env.DATABASE_MIGRATION_URL || undefined,
     rpcUrl: env.RPC_URL,
@@ -399,5 +481,5 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
       settlerHost: env.SETTLER_BUS_HOST,
       settlerPort: env.SETTLER_BUS_PORT,
     },
-  });
+  };
 }
