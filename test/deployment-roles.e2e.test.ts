@@ -113,7 +113,9 @@ describe("npm start's deployment leaves no admin power with any externally owned
       [d.token]: owned,
       [d.parameters]: owned,
       [d.market]: owned,
+      [d.studyCustody]: owned,
       [getAddress(g.membership)]: owned,
+      [d.roDirectory]: { owner: undefined, roles: { [ZeroHash]: [timelock] } },
       [d.registry]: {
         owner: undefined,
         roles: { [ZeroHash]: [timelock], [keccakId('VERIFIER_ROLE')]: [devKey(DEV_ROLES.verifier).address] },
@@ -139,6 +141,7 @@ describe("npm start's deployment leaves no admin power with any externally owned
     const registry = new Contract(dev.deployment.registry, loadArtifact('CredentialRegistry').abi, deployer);
     const anchor = new Contract(dev.deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
     const token = new Contract(dev.deployment.token, loadArtifact('TestUSD').abi, deployer);
+    const directory = new Contract(dev.deployment.roDirectory, loadArtifact('RoDirectory').abi, deployer);
     const refusal = async (call: () => Promise<unknown>) => {
       try {
         await call();
@@ -152,6 +155,7 @@ describe("npm start's deployment leaves no admin power with any externally owned
       [registry, keccakId('VERIFIER_ROLE')],
       [anchor, keccakId('ANCHORER_ROLE')],
       [registry, ZeroHash],
+      [directory, keccakId('ADMISSION_ROLE')],
     ] as const) {
       expect(await refusal(() => contract.grantRole(role, outsider))).toMatchObject({
         name: 'AccessControlUnauthorizedAccount',

@@ -10,6 +10,8 @@ export const CONTRACT_NAMES = {
   CredentialRegistry: 'CredentialRegistry',
   StudyMarket: 'StudyMarket',
   AccessLogAnchor: 'AccessLogAnchor',
+  RoDirectory: 'RoDirectory',
+  StudyCustody: 'StudyCustody',
   MembershipToken: 'MembershipToken',
   OpenReadGovernor: 'OpenReadGovernor',
   OpenReadTimelock: 'OpenReadTimelock',

@@ -25,10 +25,14 @@ export interface Deployment {
   accessLogAnchor: string;
   /** OpenReadForwarder: the ERC-2771 forwarder StudyMarket trusts (gasless claims and reports) */
   forwarder: string;
+  /** RoDirectory: the exchange's ROs, their accounts and keys (admission by ADMISSION_ROLE, appointed by the DAO) */
+  roDirectory: string;
+  /** StudyCustody: study custody and RO-to-RO leases with retrieval fees */
+  studyCustody: string;
 }
 
 export interface DeployOptions {
-  /** owner of TestUSD / IncentiveParameters / StudyMarket and admin of CredentialRegistry; default: deployer */
+  /** owner of TestUSD / IncentiveParameters / StudyMarket / StudyCustody and admin of CredentialRegistry / AccessLogAnchor / RoDirectory; default: deployer */
   owner?: string;
   treasury: string;
   /**
@@ -39,8 +43,8 @@ export interface DeployOptions {
 }
 
 /**
- * Deploys TestUSD, IncentiveParameters, CredentialRegistry, OpenReadForwarder and StudyMarket (and AccessLogAnchor), in that order, with explicit
- * consecutive nonces, waiting for each receipt.
+ * Deploys TestUSD, IncentiveParameters, CredentialRegistry, OpenReadForwarder, StudyMarket, AccessLogAnchor, RoDirectory and
+ * StudyCustody, in that order, with explicit consecutive nonces, waiting for each receipt.
  */
 export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Promise<Deployment> {
   const provider = deployer.provider;
@@ -70,6 +74,8 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
   const forwarder = await deploy('OpenReadForwarder', []);
   const market = await deploy('StudyMarket', [token, parameters, registry, treasury, owner, forwarder, studyIdIssuer]);
   const accessLogAnchor = await deploy('AccessLogAnchor', [owner]);
+  const roDirectory = await deploy('RoDirectory', [owner]);
+  const studyCustody = await deploy('StudyCustody', [token, roDirectory, market, treasury, owner]);
   return {
     chainId: Number(chainId),
     deployBlock,
@@ -81,6 +87,8 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
     studyIdIssuer,
     accessLogAnchor,
     forwarder,
+    roDirectory,
+    studyCustody,
   };
 }
 
@@ -137,20 +145,21 @@ const ONE_MEMBER = 10n ** 18n;
 
 /**
  * Deploys the DAO (MembershipToken, OpenReadTimelock, OpenReadGovernor) for an existing deployment and hands
- * every admin power over to the timelock: ownership of IncentiveParameters, StudyMarket and MembershipToken, and
- * DEFAULT_ADMIN_ROLE of CredentialRegistry and AccessLogAnchor (who appoints verifiers and anchorers). `deployer`
+ * every admin power over to the timelock: ownership of IncentiveParameters, StudyMarket, StudyCustody and MembershipToken,
+ * and DEFAULT_ADMIN_ROLE of CredentialRegistry, AccessLogAnchor and RoDirectory (who appoints verifiers, anchorers and
+ * RO admitters). `deployer`
  * must own / administer them. Verifiers and anchorers granted before this call keep their roles; later ones are
  * appointed by a proposal.
  *
  * Ownable2Step needs the new owner to accept, so the timelock starts with delay 0 and the deployer as its only
- * proposer/executor/admin, executes one batch (acceptOwnership ×3, updateDelay(timelockDelay)), and then the
+ * proposer/executor/admin, executes one batch (acceptOwnership ×4, updateDelay(timelockDelay)), and then the
  * deployer gives up every timelock role and its admin role on the registry and the anchor: afterwards only the
  * governor proposes and executes (plus an optional guardian that may cancel), and the deployer can change nothing.
  * TestUSD (the stand-in for an external stablecoin, minted by the dev faucet) is not OpenRead's to govern and keeps its owner.
  */
 export async function deployGovernance(
   deployer: Signer,
-  deployment: Pick<Deployment, 'parameters' | 'market' | 'registry' | 'accessLogAnchor'>,
+  deployment: Pick<Deployment, 'parameters' | 'market' | 'registry' | 'accessLogAnchor' | 'roDirectory' | 'studyCustody'>,
   opts: GovernanceOptions,
 ): Promise<GovernanceDeployment> {
   const from = await deployer.getAddress();
@@ -193,8 +202,10 @@ export async function deployGovernance(
 
   const { parameters, market, registry } = contracts({ token: ZeroAddress, ...deployment }, deployer);
   const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
+  const directory = new Contract(deployment.roDirectory, loadArtifact('RoDirectory').abi, deployer);
+  const custody = new Contract(deployment.studyCustody, loadArtifact('StudyCustody').abi, deployer);
   if (opts.arbiter) await mined('setArbiter', market.setArbiter(getAddress(opts.arbiter)));
-  const owned = [parameters, market, membership];
+  const owned = [parameters, market, custody, membership];
   for (const c of owned) await mined('transferOwnership', c.transferOwnership(timelock.target));
 
   const targets = [...owned.map((c) => c.target as string), timelock.target as string];
@@ -215,7 +226,7 @@ export async function deployGovernance(
   if (opts.guardian) await mined('grant guardian', timelock.grantRole(canceller, getAddress(opts.guardian)));
   for (const role of [proposer, executor, canceller]) await mined('revoke deployer role', timelock.revokeRole(role, from));
   // the timelock's own DEFAULT_ADMIN_ROLE is the same bytes32 as every AccessControl contract's
-  for (const c of [registry, anchor]) {
+  for (const c of [registry, anchor, directory]) {
     await mined('grant admin to the timelock', c.grantRole(admin, timelock.target));
     await mined('renounce admin', c.renounceRole(admin, from));
   }
