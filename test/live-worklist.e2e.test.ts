@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { hexlify, randomBytes, Wallet } from 'ethers';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { increaseTime, DEV_ROLES } from '#devchain';
 import { mined } from '#chain';
@@ -15,7 +17,7 @@ const EVENTS = `subscription { worklistEvents { kind asOf study { id status pati
 describe('the live worklist over graphql-ws', () => {
   let stack: Stack;
   beforeAll(async () => {
-    stack = await startStack({ api: { feedPollMs: 100, cursorMaxAgeSeconds: 600 } });
+    stack = await startStack({ api: { feedPollMs: 100, cursorMaxAgeSeconds: 600, maxFeedsPerAccount: 2 } });
   });
   afterAll(async () => {
     await stack?.stop();
@@ -159,5 +161,56 @@ describe('the live worklist over graphql-ws', () => {
     const expired = await alice.send(PAGE, { after: cursor });
     expect(expired.errors?.[0].extensions).toEqual({ code: 'BAD_INPUT', reason: 'CURSOR_EXPIRED' });
     expect(JSON.stringify(expired.errors)).not.toMatch(/at .*\.ts:/);
+  });
+
+  it('caps live feeds per account, and ends a feed with a typed error on sign-out, session expiry or revocation', async () => {
+    const { provider, owner } = stack;
+    const alice = devWallet(DEV_ROLES.radiologists[0], provider);
+    const sessions = await Promise.all(
+      [0, 1, 2].map(async () => {
+        const c = new GqlClient(stack.api);
+        await c.signIn(alice);
+        return c;
+      }),
+    );
+    const feeds = stack.api.get(StudyFeed);
+    await waitFor('no feed left from earlier tests', async () => feeds.subscribers === 0);
+    const first = await subscribe(stack.api, sessions[0].token!, EVENTS);
+    const second = await subscribe(stack.api, sessions[1].token!, EVENTS);
+    await waitFor('two feeds registered', async () => feeds.subscribers === 2);
+    // a third feed of the same account, whatever the session, is refused
+    const third = await subscribe(stack.api, sessions[2].token!, EVENTS);
+    expect((await third.next()).errors?.[0].extensions).toEqual({ code: 'RATE_LIMITED', reason: 'TOO_MANY_FEEDS' });
+    await third.close();
+    expect(feeds.subscribers).toBe(2);
+
+    // signing out ends that session's feed with UNAUTHENTICATED; the other goes on
+    await sessions[0].ok(`mutation { logout }`);
+    const loggedOut = await first.next();
+    expect(loggedOut.errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
+    expect(loggedOut.errors?.[0].message).toMatch(/session ended/);
+    await waitFor('one feed left', async () => feeds.subscribers === 1);
+
+    // an expired session ends its feed too
+    const db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    await db.connect();
+    try {
+      const replacement = await subscribe(stack.api, sessions[2].token!, EVENTS);
+      await waitFor('the replacement registered', async () => feeds.subscribers === 2);
+      await db.query(`UPDATE sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1`, [
+        createHash('sha256').update(sessions[2].token!).digest('hex'),
+      ]);
+      expect((await replacement.next()).errors?.[0].extensions?.code).toBe('UNAUTHENTICATED');
+      await replacement.close();
+    } finally {
+      await db.end();
+    }
+
+    // revoking the credential ends the last feed with FORBIDDEN once the indexer has seen it
+    await mined(owner.registry.revoke(alice.address));
+    const revoked = await second.next(30_000);
+    expect(revoked.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    await waitFor('no feed left', async () => feeds.subscribers === 0);
+    for (const f of [first, second]) await f.close();
   });
 });
