@@ -312,7 +312,7 @@ describe('abuse limits', () => {
     const aliasBomb = `{ ${Array.from({ length: 21 }, (_, i) => `t${i}: __typename`).join(' ')} }`;
     const wide = `{ ${'__typename '.repeat(21)} }`;
     const introspectionBomb = `{ ${Array.from({ length: 21 }, (_, i) => `s${i}: __schema { queryType { name } }`).join(' ')} }`;
-    const deepIntrospection = `{ __type(name: "Query") { ${'fields { type { fields { type { '.repeat(4)}name${' } } } }'.repeat(4)} } }`;
+    const deepIntrospection = `{ __type(name: "Query") { ${'ofType { '.repeat(14)}name${' }'.repeat(14)} } }`;
     const tooManyTokens = `{ ${'__typename '.repeat(2500)} }`;
     const expected: [string, Record<string, unknown>][] = [
       [aliasBomb, { code: 'BAD_INPUT', reason: 'TOO_MANY_ALIASES' }],

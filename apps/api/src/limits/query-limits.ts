@@ -15,9 +15,10 @@ const ASSUMED_PAGE = 100;
 
 /**
  * How deep an introspection subtree may nest whatever `maxDepth` is: the standard introspection query
- * (graphql's getIntrospectionQuery, what GraphiQL and codegen send) nests 13 levels through `ofType`.
+ * (graphql's getIntrospectionQuery, what GraphiQL and codegen send) nests 15 levels through `ofType`. (graphql's
+ * own MaxIntrospectionDepthRule already refuses `fields { type { fields … } } }` cycles; this bounds the rest.)
  */
-export const INTROSPECTION_DEPTH = 13;
+export const INTROSPECTION_DEPTH = 15;
 
 export interface QueryCost {
   /** the deepest path outside introspection subtrees */
