@@ -22,6 +22,7 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
       maxRequestBytes: config.api.maxRequestBytes,
       maxUploadBytes: config.api.maxUploadBytes,
       maxTokens: config.api.maxTokens,
+      maxRootFields: config.api.maxRootFields,
       uploadFields: UPLOAD_FIELDS,
       mayUpload: async (authorization) => (await auth.authenticate(authorization)) !== null,
     }),

@@ -1,5 +1,6 @@
 import {
   ASTNode,
+  DocumentNode,
   FieldNode,
   FragmentDefinitionNode,
   GraphQLError,
@@ -102,6 +103,35 @@ export interface QueryLimits {
   maxComplexity: number;
   /** most root fields per operation, and most aliases per document */
   maxRootFields: number;
+}
+
+/**
+ * The width checks alone, on a parsed document and without a schema: too many aliases in the document or root
+ * fields in an operation. They run before graphql's validation (see request-body.ts and the graphql-ws hooks),
+ * whose rule for overlapping fields is quadratic in the number of same-named fields: a wide document is refused
+ * before that work.
+ */
+export function widthRefusal(document: DocumentNode, maxRootFields: number): { message: string; reason: string } | null {
+  let aliases = 0;
+  visit(document, {
+    Field(field) {
+      if (field.alias) aliases++;
+    },
+  });
+  if (aliases > maxRootFields)
+    return { message: `the document names ${aliases} aliases; at most ${maxRootFields} are allowed`, reason: 'TOO_MANY_ALIASES' };
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
+  for (const op of document.definitions) {
+    if (op.kind !== Kind.OPERATION_DEFINITION) continue;
+    const roots = rootFields(op.selectionSet, fragments);
+    if (roots > maxRootFields)
+      return {
+        message: `${op.name?.value ?? 'the operation'} selects ${roots} root fields; at most ${maxRootFields} are allowed`,
+        reason: 'TOO_MANY_ROOT_FIELDS',
+      };
+  }
+  return null;
 }
 
 const refusal = (message: string, reason: string, nodes: ASTNode[]) =>

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { Kind, parse } from 'graphql';
+import { widthRefusal } from './query-limits.js';
 
 export interface RequestBodyLimits {
   /** the largest body of any request */
@@ -10,6 +11,8 @@ export interface RequestBodyLimits {
   maxTokens: number;
   /** root mutation fields that carry bytes (base64 arguments) */
   uploadFields: readonly string[];
+  /** most aliases per document and root fields per operation (checked here, before graphql's validation) */
+  maxRootFields: number;
   /** whether the Authorization header names a live session (only signed-in accounts may send large bodies) */
   mayUpload: (authorization: string | undefined) => Promise<boolean>;
 }
@@ -89,6 +92,21 @@ export function graphqlBodyReader(limits: RequestBodyLimits) {
       } catch {
         res.status(400).json({ errors: [{ message: 'the request body is not JSON', extensions: { code: 'BAD_INPUT' } }] });
         return;
+      }
+      // a too wide document is answered here, as Apollo answers a validation error, before graphql's validation
+      // runs (its overlapping-fields rule is quadratic in same-named fields); anything unparsable is left to Apollo
+      const query = (body as { query?: unknown } | null)?.query;
+      if (typeof query === 'string') {
+        let refused: { message: string; reason: string } | null = null;
+        try {
+          refused = widthRefusal(parse(query, { maxTokens: limits.maxTokens, noLocation: true }), limits.maxRootFields);
+        } catch {
+          /* Apollo answers the syntax error */
+        }
+        if (refused) {
+          res.status(400).json({ errors: [{ message: refused.message, extensions: { code: 'BAD_INPUT', reason: refused.reason } }] });
+          return;
+        }
       }
       req.body = body;
       (req as Request & { _body?: boolean })._body = true;
