@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: gas of the main calls, then indexer throughput, lag and size, worklist latency and claim latency
  * under contention, on this machine. Numbers, not assertions: speed and gas goals live here, not in timed tests.
- * `BENCH=gas`, `BENCH=indexer`, `BENCH=worklist`, `BENCH=claim` or `BENCH=start` runs one part.
+ * `BENCH=gas`, `BENCH=indexer`, `BENCH=worklist`, `BENCH=claim`, `BENCH=start` or `BENCH=preauth` runs one part.
  *
  * Gas: a fresh local chain, printed as a table with the targets of issue 4 (post ≤ 180k, settle ≤ 60k).
  * The ≥ 10,000-step fuzz/invariant run is `npm run test:fuzz` (FUZZ_STEPS, FUZZ_SEED).
@@ -29,6 +29,7 @@ import {
   devKey,
 } from '#devchain';
 import { claimBench } from './bench/claim.js';
+import { preauthBench } from './bench/preauth.js';
 import { startBench } from './bench/start.js';
 import { printTable } from './bench/table.js';
 import { worklistBench } from './bench/worklist.js';
@@ -383,6 +384,15 @@ async function main() {
   if (which === 'all' || which === 'claim') printTable(await claimBench({ rounds: Number(process.env.BENCH_CLAIM_ROUNDS ?? 20) }));
   // `npm start` → URL printed, fresh and restart (scripts/bench/start.ts; BENCH_START_ROUNDS, default 3)
   if (which === 'all' || which === 'start') printTable(await startBench({ rounds: Number(process.env.BENCH_START_ROUNDS ?? 3) }));
+  // a signed-in client's requests/s alone and while a client without a session floods (scripts/bench/preauth.ts)
+  if (which === 'all' || which === 'preauth')
+    printTable(
+      await preauthBench({
+        seconds: Number(process.env.BENCH_PREAUTH_SECONDS ?? 10),
+        concurrency: Number(process.env.BENCH_PREAUTH_CONCURRENCY ?? 4),
+        attackers: Number(process.env.BENCH_PREAUTH_ATTACKERS ?? 16),
+      }),
+    );
 }
 
 main().catch((e) => {

@@ -1,9 +1,11 @@
 import { createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Wallet } from 'ethers';
+import { RateLimitRepository } from '#db';
 import { PruneService } from '#settler';
+import { subscribe } from './support/live.js';
 import { GqlClient, GqlResult } from './support/client.js';
 import { Stack, startStack } from './support/stack.js';
 
@@ -24,6 +26,8 @@ describe('abuse limits', () => {
       api: {
         maxQueryDepth: 2,
         maxQueryComplexity: 400,
+        maxRootFields: 20,
+        maxTokens: 2000,
         rateLimitBurst: BURST,
         rateLimitPerSecond: 0.1,
         publicRateLimitBurst: PUBLIC_BURST,
@@ -253,6 +257,110 @@ describe('abuse limits', () => {
       expect((await new GqlClient(stack.api).send(`mutation { nonce { nonce } }`)).errors).toBeUndefined();
     } finally {
       await db.end();
+    }
+  });
+
+  /** A raw POST /graphql of `body` (bytes as given), from 127.0.0.8: status and the parsed answer. */
+  const post = async (body: string, token?: string) => {
+    const { port } = stack.api.getHttpServer().address() as { port: number };
+    const res = await fetch(`http://127.0.0.1:${port}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body,
+    });
+    return { status: res.status, body: (await res.json()) as GqlResult };
+  };
+  const TOO_LARGE = { code: 'BAD_INPUT', reason: 'REQUEST_TOO_LARGE' };
+
+  it('reads at most 100 kB of a body before authentication; only a signed-in byte upload may be larger', async () => {
+    const padding = 'A'.repeat(200_000);
+    const big = (query: string) => JSON.stringify({ query, variables: { id: '0x' + '1'.repeat(64), c: padding, k: 'AA==' } });
+    const UPLOAD = `mutation($id: ID!, $c: String!, $k: String!) { uploadStudyPayload(studyId: $id, ciphertext: $c, keyForRo: $k) }`;
+    // anonymous: refused before anything is parsed, whatever the operation
+    for (const body of [big(`{ indexerStatus { indexedBlock } }`), big(UPLOAD)]) {
+      const r = await post(body);
+      expect(r.status).toBe(413);
+      expect(r.body.errors?.[0].extensions).toEqual(TOO_LARGE);
+    }
+    const signedIn = new GqlClient(stack.api);
+    await signedIn.signIn(someone());
+    // signed in, but not an upload (or an upload beside another field, or with the query after the variables)
+    const notUploads = [
+      big(`{ myNotifications { kind } }`),
+      big(
+        `mutation($id: ID!, $c: String!, $k: String!) { uploadStudyPayload(studyId: $id, ciphertext: $c, keyForRo: $k) nonce { nonce } }`,
+      ),
+      JSON.stringify({ variables: { c: padding }, query: UPLOAD }),
+    ];
+    for (const body of notUploads) {
+      const r = await post(body, signedIn.token!);
+      expect(r.status).toBe(413);
+      expect(r.body.errors?.[0].extensions).toEqual(TOO_LARGE);
+    }
+    // a signed-in upload is read whole and reaches its resolver (refused there: this account is no depositor)
+    const upload = await post(big(UPLOAD), signedIn.token!);
+    expect(upload.status).toBe(200);
+    expect(upload.body.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+    // and a forged session may not send one
+    expect((await post(big(UPLOAD), 'x'.repeat(43))).status).toBe(413);
+    // small bodies are unaffected
+    expect((await post(JSON.stringify({ query: `{ __typename }` }))).body).toEqual({ data: { __typename: 'Query' } });
+  });
+
+  it('caps root fields and aliases (introspection included) and the tokens a document may have, over HTTP and graphql-ws alike', async () => {
+    const c = new GqlClient(stack.api, { localAddress: '127.0.0.9' });
+    const aliasBomb = `{ ${Array.from({ length: 21 }, (_, i) => `t${i}: __typename`).join(' ')} }`;
+    const wide = `{ ${'__typename '.repeat(21)} }`;
+    const introspectionBomb = `{ ${Array.from({ length: 21 }, (_, i) => `s${i}: __schema { queryType { name } }`).join(' ')} }`;
+    const deepIntrospection = `{ __type(name: "Query") { ${'ofType { '.repeat(14)}name${' }'.repeat(14)} } }`;
+    const tooManyTokens = `{ ${'__typename '.repeat(2500)} }`;
+    const expected: [string, Record<string, unknown>][] = [
+      [aliasBomb, { code: 'BAD_INPUT', reason: 'TOO_MANY_ALIASES' }],
+      [wide, { code: 'BAD_INPUT', reason: 'TOO_MANY_ROOT_FIELDS' }],
+      [introspectionBomb, { code: 'BAD_INPUT', reason: 'TOO_MANY_ALIASES' }],
+      [deepIntrospection, { code: 'BAD_INPUT', reason: 'QUERY_TOO_DEEP' }],
+      [tooManyTokens, { code: 'BAD_INPUT' }],
+    ];
+    for (const [query, extensions] of expected) {
+      const r = await c.send(query);
+      expect(r.errors?.[0].extensions, query.slice(0, 40)).toEqual(extensions);
+      expect(r.data ?? null).toBeNull();
+    }
+    expect((await c.send(tooManyTokens)).errors?.[0].message).toMatch(/more th.. 2000 tokens/);
+    // the same answers over graphql-ws (the depth limit too: maxQueryDepth is 2 here)
+    const signedIn = new GqlClient(stack.api);
+    await signedIn.signIn(someone());
+    const deep = `subscription { worklistEvents { study { id } } }`;
+    for (const [query, extensions] of [...expected, [deep, { code: 'BAD_INPUT', reason: 'QUERY_TOO_DEEP' }] as const]) {
+      const ws = await subscribe(stack.api, signedIn.token!, query);
+      try {
+        expect((await ws.next()).errors?.[0].extensions, query.slice(0, 40)).toEqual(extensions);
+      } finally {
+        await ws.close();
+      }
+    }
+  });
+
+  it('charges a request once per bucket, by how many root fields spend from it', async () => {
+    const repo = stack.api.get(RateLimitRepository);
+    const takeClient = vi.spyOn(repo, 'takeClient');
+    try {
+      // 20 protected fields without a session: one statement, 20 tokens (PUBLIC_BURST is 10: refused whole)
+      const anonymous = new GqlClient(stack.api, { localAddress: '127.0.0.10' });
+      const fields = Array.from({ length: 20 }, (_, i) => `c${i}: myClaims { id }`).join(' ');
+      const r = await anonymous.send(`{ ${fields} }`);
+      expect(takeClient).toHaveBeenCalledTimes(1);
+      expect(takeClient.mock.calls[0][3]).toBe(20);
+      expect(new Set(r.errors?.map((e) => e.extensions?.code))).toEqual(new Set(['RATE_LIMITED']));
+      // the bucket was not touched by the refused charge: a single call still goes through to authentication
+      expect(await anonymous.code(`{ myClaims { id } }`)).toBe('UNAUTHENTICATED');
+      // five aliases of a public operation: one statement charging five
+      takeClient.mockClear();
+      const five = Array.from({ length: 5 }, (_, i) => `s${i}: indexerStatus { indexedBlock }`).join(' ');
+      expect((await anonymous.send(`{ ${five} }`)).errors).toBeUndefined();
+      expect(takeClient.mock.calls.map((call) => call[3])).toEqual([5]);
+    } finally {
+      takeClient.mockRestore();
     }
   });
 });

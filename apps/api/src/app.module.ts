@@ -1,7 +1,8 @@
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { DynamicModule, Module } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
-import type { GraphQLError } from 'graphql';
+import type { GraphQLError as GraphQLErrorType } from 'graphql';
+import { createRequire } from 'node:module';
 import type { IncomingMessage } from 'node:http';
 import { type AppConfig, ConfigModule } from '#config';
 import { DbModule } from '#db';
@@ -27,10 +28,23 @@ import { TreasuryModule } from './treasury/index.js';
  * declares its own providers and exports what other features use; a feature that grants roles registers its
  * @ProvidesRoles() provider itself (AuthModule finds them).
  */
+/**
+ * graphql as Node loads it, the copy Nest built the schema with and graphql-ws checks errors against (`instanceof`):
+ * under vitest a source file's `import 'graphql'` may get the package's other (.mjs) build, whose validate refuses a
+ * schema of the first ("from another module or realm").
+ */
+const { GraphQLError, parse, specifiedRules, validate } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
+
 @Module({})
 export class ApiModule {
   static forRoot(config: AppConfig): DynamicModule {
     const trust = trustFunction(config.api.trustProxy);
+    const limits = queryLimits({
+      maxDepth: config.api.maxQueryDepth,
+      maxComplexity: config.api.maxQueryComplexity,
+      maxRootFields: config.api.maxRootFields,
+    });
+    const maxTokens = config.api.maxTokens;
     return {
       module: ApiModule,
       imports: [
@@ -59,18 +73,41 @@ export class ApiModule {
           subscriptions: {
             'graphql-ws': {
               path: '/graphql',
+              // the same parser limit and validation rules as over HTTP (graphql-ws' defaults have neither); a
+              // document the parser refuses is answered as an error of that operation, not by closing the socket
+              onSubscribe: (_c: unknown, _i: unknown, payload: { query: string }) => {
+                try {
+                  parse(payload.query, { maxTokens, noLocation: true });
+                } catch (e) {
+                  return [new GraphQLError((e as Error).message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+                }
+                return undefined;
+              },
+              parse: (source: string) => parse(source, { maxTokens }),
+              validate: (schema: Parameters<typeof validate>[0], document: Parameters<typeof validate>[1]) => {
+                // the limits first and alone: graphql's overlapping-fields rule is quadratic in a wide document
+                const early = validate(schema, document, [limits]);
+                return (early.length ? early : validate(schema, document, [...specifiedRules, limits])).map(
+                  (e) =>
+                    new GraphQLError(e.message, {
+                      nodes: e.nodes,
+                      extensions: { ...e.extensions, code: e.extensions.code ?? 'GRAPHQL_VALIDATION_FAILED' },
+                    }),
+                );
+              },
               // the same closed error codes as over HTTP (Apollo's formatError does not see WebSocket traffic)
               // graphql-ws 6: onNext(ctx, id, payload, args, result), onError(ctx, id, payload, errors)
-              onNext: (_c: unknown, _i: unknown, _p: unknown, _a: unknown, result: { errors?: readonly GraphQLError[] }) =>
+              onNext: (_c: unknown, _i: unknown, _p: unknown, _a: unknown, result: { errors?: readonly GraphQLErrorType[] }) =>
                 result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : result,
-              onError: (_c: unknown, _i: unknown, _p: unknown, errors: readonly GraphQLError[]) =>
+              onError: (_c: unknown, _i: unknown, _p: unknown, errors: readonly GraphQLErrorType[]) =>
                 errors.map((e) => formatError(e.toJSON(), e)),
             } as never,
           },
           formatError,
           includeStacktraceInErrorResponses: false,
           introspection: true,
-          validationRules: [queryLimits(config.api.maxQueryDepth, config.api.maxQueryComplexity)],
+          validationRules: [limits],
+          parseOptions: { maxTokens },
         }),
         ChainModule,
         LimitsModule,

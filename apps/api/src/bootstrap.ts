@@ -3,11 +3,30 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { type AppConfig } from '#config';
 import { ApiModule } from './app.module.js';
-import { trustFunction } from './limits/index.js';
+import { AuthService } from './auth/index.js';
+import { graphqlBodyReader, trustFunction } from './limits/index.js';
+
+/**
+ * The root mutations whose arguments carry bytes (base64 ciphertext): the only requests admitted with a body
+ * larger than API_MAX_REQUEST_BYTES (see limits/request-body.ts).
+ */
+export const UPLOAD_FIELDS = ['uploadStudyPayload', 'submitEncryptedReport'] as const;
 
 export async function createApiApp(config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger: ['error', 'warn', 'log'] });
-  // encrypted study payloads arrive base64 in GraphQL bodies (express' default limit is 100 kB)
+  // GraphQL bodies: small, except byte uploads by a signed-in account (read before Nest's JSON parser, which then
+  // skips them); every other JSON body has the small limit too
+  const auth = app.get(AuthService);
+  app.use(
+    graphqlBodyReader({
+      maxRequestBytes: config.api.maxRequestBytes,
+      maxUploadBytes: config.api.maxUploadBytes,
+      maxTokens: config.api.maxTokens,
+      maxRootFields: config.api.maxRootFields,
+      uploadFields: UPLOAD_FIELDS,
+      mayUpload: async (authorization) => (await auth.authenticate(authorization)) !== null,
+    }),
+  );
   app.useBodyParser('json', { limit: config.api.maxRequestBytes });
   // req.ip, the key of the limits on calls without a session: the TCP peer unless API_TRUST_PROXY names proxies
   app.set('trust proxy', trustFunction(config.api.trustProxy));

@@ -110,8 +110,38 @@ export const configSchema = z.object({
         'comma-separated accounts with the ADMIN role (platform admins: onboard ROs with `createRo`, add and remove their members)',
       ),
     maxRequestBytes: int(1024)
+      .default(100 * 1024)
+      .describe(
+        'largest JSON request body, bytes, of every request but the byte uploads (`uploadStudyPayload`, `submitEncryptedReport`); read before authentication, so keep it small',
+      ),
+    maxUploadBytes: int(1024)
       .default(64 * 1024 * 1024)
-      .describe('largest JSON request body, bytes (encrypted study payloads are uploaded base64 in GraphQL)'),
+      .describe(
+        'largest JSON request body of a request whose only operation is a byte upload (`uploadStudyPayload`, `submitEncryptedReport`: base64 in GraphQL), bytes',
+      ),
+    maxRootFields: int(1, 10_000)
+      .default(50)
+      .describe(
+        'most root fields (aliases and `__schema`/`__typename` included, fragments expanded) one operation may select; more is refused (`BAD_INPUT`, `TOO_MANY_ROOT_FIELDS`)',
+      ),
+    maxTokens: int(100, 1_000_000)
+      .default(5_000)
+      .describe('most lexical tokens the GraphQL parser reads of one document before refusing it (`BAD_INPUT`)'),
+    maxFeedsPerAccount: int(1, 1000)
+      .default(5)
+      .describe('most live subscriptions (`worklistEvents`) one account may hold open at once, over all its sockets'),
+    cursorSecret: z
+      .string()
+      .min(32, 'must be at least 32 characters')
+      .optional()
+      .describe(
+        "secret (≥ 32 characters) for the HMAC that signs worklist cursors (their time is the page's `asOf`); unset = a random key per process. Set the same one on every API instance so a cursor from one is accepted by another",
+      ),
+    cursorMaxAgeSeconds: int(10)
+      .default(3600)
+      .describe(
+        'oldest chain time a worklist cursor may carry (its `asOf`) relative to now, seconds; an older cursor is refused (`BAD_INPUT`)',
+      ),
     maxQueryDepth: int(2, 100)
       .default(10)
       .describe('deepest selection set a query may nest (fragments expanded); deeper is refused (`BAD_INPUT`, `QUERY_TOO_DEEP`)'),
@@ -433,6 +463,12 @@ function configInput(env: NodeJS.ProcessEnv) {
       newAccountSignInsPerHour: env.API_NEW_ACCOUNT_SIGN_INS_PER_HOUR,
       roMaxUnpostedStudies: env.API_RO_MAX_UNPOSTED_STUDIES,
       roPayloadQuotaBytes: env.API_RO_PAYLOAD_QUOTA_BYTES,
+      maxUploadBytes: env.API_MAX_UPLOAD_BYTES,
+      maxRootFields: env.API_MAX_ROOT_FIELDS,
+      maxTokens: env.API_MAX_TOKENS,
+      maxFeedsPerAccount: env.API_MAX_FEEDS_PER_ACCOUNT,
+      cursorSecret: env.API_CURSOR_SECRET || undefined,
+      cursorMaxAgeSeconds: env.API_CURSOR_MAX_AGE_SECONDS,
       rateLimitBurst: env.RATE_LIMIT_BURST,
       rateLimitPerSecond: env.RATE_LIMIT_PER_SECOND,
       publicRateLimitBurst: env.PUBLIC_RATE_LIMIT_BURST,

@@ -3,7 +3,8 @@ import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
 import { ACCESS_METADATA, type Access, type GqlContext } from '../common/access.js';
 import { OpenReadError } from '../common/errors.js';
-import { RateLimitService, UNAUTHENTICATED_OPERATION } from '../limits/index.js';
+import type { FragmentDefinitionNode, OperationDefinitionNode } from 'graphql';
+import { RateLimitService, UNAUTHENTICATED_OPERATION, rootFields } from '../limits/index.js';
 import { AuthService } from './auth.service.js';
 import { RoleService } from './roles.js';
 
@@ -27,29 +28,50 @@ export class AuthGuard implements CanActivate {
     if (!access) throw new OpenReadError('FORBIDDEN', 'this operation declares no access rule, so nobody may call it');
     const gql = GqlExecutionContext.create(context);
     const { req } = gql.getContext<GqlContext>();
-    const info = gql.getInfo<{ parentType: { name: string }; fieldName: string }>();
-    // only root operations spend tokens (every root field, so aliases do not multiply the budget)
+    const info = gql.getInfo<RootInfo>();
+    // only root operations spend tokens: every root field, so aliases do not multiply the budget, but charged once
+    // per request and bucket (the first of its fields charges them all: one UPSERT, not one per alias)
     const operation = ['Query', 'Mutation', 'Subscription'].includes(info.parentType.name)
       ? `${info.parentType.name}.${info.fieldName}`
       : null;
+    const charges = (req.rateCharges ??= new Map());
+    const once = (bucket: string, charge: () => Promise<void>) => {
+      if (!charges.has(bucket)) charges.set(bucket, charge());
+      return charges.get(bucket)!;
+    };
     // public operations (nonce, login, indexerStatus) are limited per client address, never per account: a session
     // must not buy more sign-in attempts than the address has
     if (access.kind === 'public') {
-      if (operation) await this.limits.consumeClient(req.ip, operation);
+      if (operation) await once(`client:${operation}`, () => this.limits.consumeClient(req.ip, operation, aliasesOf(info, info.fieldName)));
       return true;
     }
     if (req.user === undefined) req.user = await this.auth.authenticate(req.headers?.authorization);
     if (!req.user) {
-      // calls without a valid session share one bucket per client address, whatever the operation
-      if (operation) await this.limits.consumeClient(req.ip, UNAUTHENTICATED_OPERATION);
+      // calls without a valid session share one bucket per client address, whatever the operation; the request pays
+      // for all its root fields at once (its public ones included: it is not signed in either way)
+      if (operation)
+        await once('client:unauthenticated', () => this.limits.consumeClient(req.ip, UNAUTHENTICATED_OPERATION, aliasesOf(info)));
       throw new OpenReadError('UNAUTHENTICATED', 'sign in first: Authorization: Bearer <token from login>');
     }
-    // every root operation a signed-in account calls spends a token of its own bucket (fails closed)
-    if (operation) await this.limits.consume(req.user.address, operation);
+    // every root operation a signed-in account calls spends tokens of its own bucket (fails closed)
+    const account = req.user.address;
+    if (operation) await once(`account:${operation}`, () => this.limits.consume(account, operation, aliasesOf(info, info.fieldName)));
     if (access.kind === 'authenticated') return true;
     req.roles ??= await this.roles.rolesOf(req.user.address);
     if (!access.roles.some((r) => req.roles!.has(r)))
       throw new OpenReadError('FORBIDDEN', `this needs one of the roles ${access.roles.join(', ')}`);
     return true;
   }
+}
+
+interface RootInfo {
+  parentType: { name: string };
+  fieldName: string;
+  operation: OperationDefinitionNode;
+  fragments: Record<string, FragmentDefinitionNode>;
+}
+
+/** How many root fields of the request's operation are `fieldName` (its aliases), or all of them; at least 1. */
+function aliasesOf(info: RootInfo, fieldName?: string): number {
+  return Math.max(1, rootFields(info.operation.selectionSet, info.fragments, fieldName));
 }

@@ -70,7 +70,7 @@ export class AuthService {
     // (each could write to queues and logs); accounts with a role are never held back by their neighbours
     if ((await this.roles.rolesOf(siwe.address.toLowerCase())).size === 0) {
       const perHour = this.config.api.newAccountSignInsPerHour;
-      await this.limits.consumeClient(client, NEW_ACCOUNT_SIGN_IN, { capacity: perHour, refillPerSecond: perHour / 3600 });
+      await this.limits.consumeClient(client, NEW_ACCOUNT_SIGN_IN, 1, { capacity: perHour, refillPerSecond: perHour / 3600 });
     }
     const token = randomBytes(32).toString('base64url');
     const ttl = this.config.api.sessionTtlSeconds * 1000;

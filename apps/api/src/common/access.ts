@@ -54,7 +54,8 @@ export interface AuthUser {
 }
 
 export interface GqlContext {
-  req: Request & { user?: AuthUser | null; roles?: Set<Role> };
+  /** rateCharges: the rate-limit charge of each bucket this request spends from, made once by its first root field */
+  req: Request & { user?: AuthUser | null; roles?: Set<Role>; rateCharges?: Map<string, Promise<void>> };
 }
 
 export const CurrentUser = createParamDecorator((_: unknown, context: ExecutionContext): AuthUser => {

@@ -37,18 +37,18 @@ export class RateLimitService {
     return { capacity: this.config.api.publicRateLimitBurst, refillPerSecond: this.config.api.publicRateLimitPerSecond };
   }
 
-  /** A signed-in account's call of a root operation. */
-  consume(account: string, operation: string): Promise<void> {
+  /** A signed-in account's request calling a root operation `cost` times (aliases). */
+  consume(account: string, operation: string, cost = 1): Promise<void> {
     const spec = this.accountSpec;
-    return this.spend(operation, spec, () => this.buckets.take(account, operation, spec));
+    return this.spend(operation, spec, () => this.buckets.take(account, operation, spec, cost));
   }
 
   /**
-   * A call without a session, from the client at `address` (as Express or the WebSocket upgrade saw it); `spec` for
-   * a bucket with its own size (sign-ins of accounts without a role).
+   * A request without a session, from the client at `address` (as Express or the WebSocket upgrade saw it), calling
+   * `operation` `cost` times (aliases); `spec` for a bucket with its own size (sign-ins of accounts without a role).
    */
-  consumeClient(address: string | undefined, operation: string, spec: BucketSpec = this.clientSpec): Promise<void> {
-    return this.spend(operation, spec, () => this.buckets.takeClient(clientKey(address, this.clientSecret), operation, spec));
+  consumeClient(address: string | undefined, operation: string, cost = 1, spec: BucketSpec = this.clientSpec): Promise<void> {
+    return this.spend(operation, spec, () => this.buckets.takeClient(clientKey(address, this.clientSecret), operation, spec, cost));
   }
 
   private async spend(operation: string, spec: BucketSpec, take: () => Promise<boolean>): Promise<void> {

@@ -1,36 +1,53 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { FeedPosition, StudyFeedRepository, WorklistRow } from '#db';
+import { AuthService, RoleService } from '../auth/index.js';
 import { ChainService } from '../chain/index.js';
+import { OpenReadError } from '../common/errors.js';
 import { Study } from '../studies/index.js';
 import { WorklistEvent, WorklistEventKind } from './live.models.js';
 
 /** One subscriber's queue: an AsyncIterator graphql-ws pulls from. */
 class Feed implements AsyncIterableIterator<WorklistEvent> {
   private readonly queue: WorklistEvent[] = [];
-  private waiting?: (r: IteratorResult<WorklistEvent>) => void;
+  private waiting?: { resolve: (r: IteratorResult<WorklistEvent>) => void; reject: (e: Error) => void };
+  private error?: OpenReadError;
   closed = false;
   constructor(
     readonly radiologist: string,
+    /** the Authorization the subscription was made with: re-checked while it runs */
+    readonly authorization: string | undefined,
     private readonly onClose: (f: Feed) => void,
   ) {}
+  /** Ends the feed with a typed error for the client (its session or role is gone); queued events are dropped. */
+  fail(error: OpenReadError) {
+    if (this.closed) return;
+    this.error = error;
+    this.queue.length = 0;
+    this.closed = true;
+    this.onClose(this);
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.reject(error);
+  }
   push(e: WorklistEvent) {
     if (this.closed) return;
     if (this.waiting) {
       const w = this.waiting;
       this.waiting = undefined;
-      w({ value: e, done: false });
+      w.resolve({ value: e, done: false });
     } else if (this.queue.length < 10_000) this.queue.push(e); // a client that never reads loses the overflow
   }
   next(): Promise<IteratorResult<WorklistEvent>> {
     if (this.queue.length) return Promise.resolve({ value: this.queue.shift()!, done: false });
+    if (this.error) return Promise.reject(this.error);
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((r) => (this.waiting = r));
+    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
   }
   return(): Promise<IteratorResult<WorklistEvent>> {
     this.closed = true;
     this.onClose(this);
-    this.waiting?.({ value: undefined, done: true });
+    this.waiting?.resolve({ value: undefined, done: true });
     return Promise.resolve({ value: undefined, done: true });
   }
   [Symbol.asyncIterator]() {
@@ -61,20 +78,64 @@ export class StudyFeed implements OnApplicationShutdown {
   private escalation: { from: number; to: number; afterId: string | null } | null = null;
   private timer?: NodeJS.Timeout;
   private polling = false;
+  /** when the feeds' sessions and roles were last checked (ms) */
+  private authorisedAt = 0;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: StudyFeedRepository,
     private readonly chain: ChainService,
+    private readonly auth: AuthService,
+    private readonly roles: RoleService,
   ) {}
 
-  /** Events from now on. The cursor starts when the first subscriber arrives. */
-  async subscribe(radiologist: string): Promise<AsyncIterableIterator<WorklistEvent>> {
-    if (!this.cursor) this.cursor = { position: await this.repo.head(this.config.chainId), asOf: await this.chain.now() };
-    const feed = new Feed(radiologist, (f) => this.feeds.delete(f));
+  /**
+   * Events from now on. The cursor starts when the first subscriber arrives. An account holds at most
+   * API_MAX_FEEDS_PER_ACCOUNT feeds on this instance (each holds a queue); one more is RATE_LIMITED.
+   */
+  async subscribe(radiologist: string, authorization: string | undefined): Promise<AsyncIterableIterator<WorklistEvent>> {
+    const max = this.config.api.maxFeedsPerAccount;
+    let held = 0;
+    for (const f of this.feeds) if (f.radiologist === radiologist) held++;
+    if (held >= max)
+      throw new OpenReadError('RATE_LIMITED', `an account may hold at most ${max} live worklist feeds; close one first`, {
+        reason: 'TOO_MANY_FEEDS',
+      });
+    // registered before the first await, so that concurrent subscriptions count each other
+    const feed = new Feed(radiologist, authorization, (f) => this.feeds.delete(f));
     this.feeds.add(feed);
+    try {
+      if (!this.cursor) this.cursor = { position: await this.repo.head(this.config.chainId), asOf: await this.chain.now() };
+    } catch (e) {
+      this.feeds.delete(feed);
+      throw e;
+    }
     this.timer ??= setInterval(() => void this.poll(), this.config.api.feedPollMs);
     return feed;
+  }
+
+  /**
+   * Ends every feed whose session was logged out or has expired (UNAUTHENTICATED) or whose account no longer holds
+   * the RADIOLOGIST role (FORBIDDEN). Runs from the poll, at most once a second (or once a poll when polls are slower).
+   */
+  private async reauthorise(): Promise<void> {
+    if (Date.now() - this.authorisedAt < Math.max(1000, this.config.api.feedPollMs)) return;
+    this.authorisedAt = Date.now();
+    const bySession = new Map<string, Feed[]>();
+    for (const f of this.feeds) {
+      const key = `${f.radiologist} ${f.authorization ?? ''}`;
+      bySession.set(key, [...(bySession.get(key) ?? []), f]);
+    }
+    for (const feeds of bySession.values()) {
+      const [{ radiologist, authorization }] = feeds;
+      const user = await this.auth.authenticate(authorization);
+      let error: OpenReadError | null = null;
+      if (!user || user.address !== radiologist)
+        error = new OpenReadError('UNAUTHENTICATED', 'your session ended (signed out or expired); sign in and subscribe again');
+      else if (!(await this.roles.rolesOf(radiologist)).has('RADIOLOGIST'))
+        error = new OpenReadError('FORBIDDEN', 'you no longer hold the RADIOLOGIST role (credential revoked)');
+      if (error) for (const f of feeds) f.fail(error);
+    }
   }
 
   /** How many subscriptions are registered (a subscription counts once its first event can reach it). */
@@ -98,6 +159,7 @@ export class StudyFeed implements OnApplicationShutdown {
     }
     this.polling = true;
     try {
+      await this.reauthorise();
       const chainId = this.config.chainId;
       const cursor = this.cursor;
       const head = await this.repo.head(chainId);

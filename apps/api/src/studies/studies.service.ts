@@ -4,7 +4,7 @@ import { MODALITIES, URGENCIES, US_STATES } from '#domain';
 import { StudyRepository } from '#db';
 import type { Role } from '../common/access.js';
 import { OpenReadError } from '../common/errors.js';
-import { decodeCursor, encodeCursor, type PreparedTransaction, toPrepared } from '../common/graphql/index.js';
+import { type PreparedTransaction, toPrepared } from '../common/graphql/index.js';
 import { parseAmount, parseBytes32, parseLimit, parseStudyId, subsetOf } from '../common/validation.js';
 import { ChainService } from '../chain/index.js';
 import { FinalityService } from '../indexer/index.js';
@@ -12,14 +12,7 @@ import { RelayService } from '../relay/index.js';
 import { PostingService } from '../ro/index.js';
 import type { ForwardRequestInput, GaslessRequest } from '../relay/index.js';
 import { type RelayedTransaction, Study, type WorklistFilter, type WorklistPage, WorklistSort } from './study.models.js';
-
-interface Cursor {
-  s: WorklistSort;
-  t: number;
-  b: string;
-  p: number;
-  i: string;
-}
+import { WorklistCursors } from './worklist-cursor.js';
 
 /** A radiologist's studies: the worklist, claims and reports (signed or gasless), and the relaying of signed writes. */
 @Injectable()
@@ -31,7 +24,11 @@ export class StudiesService {
     private readonly postings: PostingService,
     private readonly relay: RelayService,
     private readonly finality: FinalityService,
-  ) {}
+  ) {
+    this.cursors = new WorklistCursors(config.api.cursorSecret, config.api.cursorMaxAgeSeconds);
+  }
+
+  private readonly cursors: WorklistCursors;
 
   async worklist(
     radiologist: string,
@@ -41,10 +38,9 @@ export class StudiesService {
     after: string | null,
   ): Promise<WorklistPage> {
     const limit = parseLimit(first ?? undefined);
-    const cursor = after
-      ? decodeCursor(after, (p) => validCursor(JSON.parse(p) as Cursor, sort), 'after is not a cursor from this worklist (and sort order)')
-      : null;
-    const asOf = cursor?.t ?? (await this.chain.now());
+    const now = await this.chain.now();
+    const cursor = after ? this.cursors.decode(after, radiologist, sort, now) : null;
+    const asOf = cursor?.t ?? now;
     const rows = await this.studies.worklist({
       chainId: this.config.chainId,
       radiologist,
@@ -69,9 +65,7 @@ export class StudiesService {
       pageInfo: {
         hasNextPage: rows.length > limit,
         endCursor: last
-          ? encodeCursor(
-              JSON.stringify({ s: sort, t: asOf, b: last.currentBounty.toString(), p: last.postedAt, i: last.studyId } satisfies Cursor),
-            )
+          ? this.cursors.encode(radiologist, { s: sort, t: asOf, b: last.currentBounty.toString(), p: last.postedAt, i: last.studyId })
           : null,
       },
       asOf: new Date(asOf * 1000),
@@ -166,10 +160,4 @@ export class StudiesService {
   private async readYourWrite(tx: { txHash: string; blockNumber: number; function: string }): Promise<RelayedTransaction> {
     return { ...tx, indexed: await this.finality.waitForIndexed(tx.blockNumber) };
   }
-}
-
-function validCursor(c: Cursor, sort: WorklistSort): Cursor | undefined {
-  return c.s === sort && Number.isInteger(c.t) && /^\d+$/.test(c.b) && Number.isInteger(c.p) && /^0x[0-9a-f]{64}$/.test(c.i)
-    ? c
-    : undefined;
 }

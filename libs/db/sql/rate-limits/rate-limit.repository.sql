@@ -3,24 +3,24 @@
 
 -- take (account bucket upsert)
 INSERT INTO rate_limit_buckets AS b (account, operation, tokens, refilled_at)
-VALUES ($1, $2, $3::double precision - 1, clock_timestamp())
+SELECT $1, $2, $3::double precision - $4::double precision, clock_timestamp() WHERE $5::double precision >= $6::double precision
 ON CONFLICT (account, operation) DO UPDATE SET
-tokens = LEAST($4::double precision,
-b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $5::double precision) - 1,
+tokens = LEAST($7::double precision,
+b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $8::double precision) - $9::double precision,
 refilled_at = clock_timestamp()
-WHERE LEAST($6::double precision,
-b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $7::double precision) >= 1
+WHERE LEAST($10::double precision,
+b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $11::double precision) >= $12::double precision
 RETURNING tokens;
 
 -- takeClient (client bucket upsert)
 INSERT INTO rate_limit_client_buckets AS b (client, operation, tokens, refilled_at)
-VALUES ($1, $2, $3::double precision - 1, clock_timestamp())
+SELECT $1, $2, $3::double precision - $4::double precision, clock_timestamp() WHERE $5::double precision >= $6::double precision
 ON CONFLICT (client, operation) DO UPDATE SET
-tokens = LEAST($4::double precision,
-b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $5::double precision) - 1,
+tokens = LEAST($7::double precision,
+b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $8::double precision) - $9::double precision,
 refilled_at = clock_timestamp()
-WHERE LEAST($6::double precision,
-b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $7::double precision) >= 1
+WHERE LEAST($10::double precision,
+b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * $11::double precision) >= $12::double precision
 RETURNING tokens;
 
 -- pruneFull account (one batch)

@@ -1,5 +1,5 @@
 // The rate-limits aggregate (libs/db/src/rate-limits): rate_limit_buckets and rate_limit_client_buckets are
-// written only here (take: one UPSERT per request; pruneFull: batched deletes of full buckets).
+// written only here (take: one UPSERT per request and bucket; pruneFull: batched deletes of full buckets).
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import type { PruneOptions } from '../pruning.js';
@@ -35,33 +35,34 @@ export class RateLimitRepository {
   constructor(private readonly db: DataSource) {}
 
   /**
-   * Takes one token from the (account, operation) bucket, refilled for the time since it was last touched.
-   * Returns false when the bucket is empty. One statement: the row lock of the UPSERT serialises concurrent takers.
+   * Takes `cost` tokens (a request's root fields of that operation) from the (account, operation) bucket, refilled
+   * for the time since it was last touched. Returns false, taking nothing, when the bucket holds fewer. One statement: the row lock of the UPSERT serialises concurrent takers.
    * Errors propagate: the caller must refuse the request (fail closed), never allow it.
    */
-  take(account: string, operation: string, spec: BucketSpec): Promise<boolean> {
-    return this.takeFrom('account', account, operation, spec);
+  take(account: string, operation: string, spec: BucketSpec, cost = 1): Promise<boolean> {
+    return this.takeFrom('account', account, operation, spec, cost);
   }
 
   /** The same for a client without a session, keyed by the hash of its address (see BucketKind). */
-  takeClient(clientKey: Buffer, operation: string, spec: BucketSpec): Promise<boolean> {
-    return this.takeFrom('client', clientKey, operation, spec);
+  takeClient(clientKey: Buffer, operation: string, spec: BucketSpec, cost = 1): Promise<boolean> {
+    return this.takeFrom('client', clientKey, operation, spec, cost);
   }
 
-  private async takeFrom(kind: BucketKind, key: string | Buffer, operation: string, spec: BucketSpec): Promise<boolean> {
+  private async takeFrom(kind: BucketKind, key: string | Buffer, operation: string, spec: BucketSpec, cost: number): Promise<boolean> {
     const [table, keyColumn] = [raw(TABLES[kind].table), raw(TABLES[kind].key)];
     const capacity = sql`${spec.capacity}::double precision`;
     const refillPerSecond = sql`${spec.refillPerSecond}::double precision`;
+    const tokens = sql`${cost}::double precision`;
     const rows = await queryRows<{ tokens: number }>(
       this.db,
       sql`INSERT INTO ${table} AS b (${keyColumn}, operation, tokens, refilled_at)
-       VALUES (${key}, ${operation}, ${capacity} - 1, clock_timestamp())
+       SELECT ${key}, ${operation}, ${capacity} - ${tokens}, clock_timestamp() WHERE ${capacity} >= ${tokens}
        ON CONFLICT (${keyColumn}, operation) DO UPDATE SET
          tokens = LEAST(${capacity},
-                        b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * ${refillPerSecond}) - 1,
+                        b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * ${refillPerSecond}) - ${tokens},
          refilled_at = clock_timestamp()
        WHERE LEAST(${capacity},
-                   b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * ${refillPerSecond}) >= 1
+                   b.tokens + extract(epoch FROM clock_timestamp() - b.refilled_at) * ${refillPerSecond}) >= ${tokens}
        RETURNING tokens`,
     );
     return rows.length > 0;
