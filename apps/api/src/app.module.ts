@@ -1,5 +1,6 @@
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import type { GraphQLError } from 'graphql';
 import type { IncomingMessage } from 'node:http';
@@ -9,10 +10,12 @@ import { AuthModule } from './auth/index.js';
 import { BillingModule } from './billing/index.js';
 import { ChainModule } from './chain/index.js';
 import { formatError } from './common/errors.js';
+import { unavailablePlugin } from './common/unavailable-plugin.js';
+import { UnavailableInterceptor } from './common/unavailable.interceptor.js';
 import { JSONObject } from './common/graphql/index.js';
 import { CredentialsModule } from './credentials/index.js';
 import { GovernanceModule } from './governance/index.js';
-import { HealthController } from './health.controller.js';
+import { HealthModule } from './health/index.js';
 import { IndexerStatusModule } from './indexer/index.js';
 import { LimitsModule, addressOf, queryLimits, trustFunction } from './limits/index.js';
 import { LiveModule } from './live/index.js';
@@ -67,6 +70,10 @@ export class ApiModule {
             } as never,
           },
           formatError,
+          plugins: [unavailablePlugin],
+          // Nest's plugin would reset every answer with data to 200, the 503 of unavailablePlugin included; our
+          // formatError already keeps every other error a 200
+          preserveHttpStatusForExecutionErrors: false,
           includeStacktraceInErrorResponses: false,
           introspection: true,
           validationRules: [queryLimits(config.api.maxQueryDepth, config.api.maxQueryComplexity)],
@@ -83,10 +90,10 @@ export class ApiModule {
         GovernanceModule,
         TreasuryModule,
         LiveModule,
+        HealthModule,
       ],
-      controllers: [HealthController],
       // the JSONObject scalar is shared by several features' models; one registration serves the whole schema
-      providers: [JSONObject],
+      providers: [JSONObject, { provide: APP_INTERCEPTOR, useClass: UnavailableInterceptor }],
     };
   }
 }
