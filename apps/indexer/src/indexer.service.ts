@@ -262,9 +262,11 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
         void this.dependencies().then((deps) => {
           const ok =
             deps.ok && s.role === 'writer' && s.state === 'live' && (s.lagBlocks ?? Infinity) <= this.config.indexer.readyLagBlocks;
+          // the bus is shown, not required: indexing goes on while it is down, events wait in the outbox
+          const bus = { transport: this.bus.transport, reachable: this.bus.reachable };
           res
             .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-            .end(JSON.stringify({ ok, ...s, dependencies: deps.checks }));
+            .end(JSON.stringify({ ok, ...s, dependencies: deps.checks, bus }));
         });
       } else res.writeHead(404).end();
     });
