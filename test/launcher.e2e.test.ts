@@ -25,8 +25,15 @@ describe('the npm start launcher', () => {
   const started: ChildProcess[] = [];
 
   beforeAll(async () => {
-    const [api, anvil, pg, bus, indexer] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
-    ports = { api, anvil, pg, bus, indexer };
+    const [api, anvil, pg, bus, indexer, settler] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort(),
+    ]);
+    ports = { api, anvil, pg, bus, indexer, settler };
     env = {
       ...process.env,
       OPENREAD_STATE_DIR: stateDir,
@@ -35,6 +42,7 @@ describe('the npm start launcher', () => {
       EMBEDDED_PG_PORT: String(pg),
       SETTLER_BUS_PORT: String(bus),
       INDEXER_HEALTH_PORT: String(indexer),
+      SETTLER_HEALTH_PORT: String(settler),
     };
     for (const k of ['DATABASE_URL', 'RPC_URL', 'ADMIN_ADDRESSES', 'NATS_URL']) delete env[k];
     for (const k of Object.keys(env)) if (k.startsWith('npm_')) delete env[k]; // a plain shell, not the npm running vitest

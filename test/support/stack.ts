@@ -133,6 +133,10 @@ export async function startStack(
     databaseUrl: db.url,
     rpcUrl: anvil.rpcUrl,
     chainId: deployment.chainId,
+    // these suites check behaviour, not latency, on a machine that runs many of them at once: a burst of 100
+    // requests waiting for row locks can take longer than the 2 s product deadline there (which would answer
+    // DATABASE_UNAVAILABLE, retryable). test/dependency-faults.e2e.test.ts checks the default deadline.
+    dependencyTimeoutMs: 10_000,
     contracts: {
       ...deployment,
       ...(governance && { governor: governance.governor, timelock: governance.timelock, membership: governance.membership }),

@@ -1,5 +1,6 @@
 import { ApolloDriver, ApolloDriverConfig } from '@nestjs/apollo';
 import { DynamicModule, Module } from '@nestjs/common';
+import { APP_INTERCEPTOR } from '@nestjs/core';
 import { GraphQLModule } from '@nestjs/graphql';
 import type { GraphQLError as GraphQLErrorType } from 'graphql';
 import { createRequire } from 'node:module';
@@ -10,10 +11,12 @@ import { AuthModule } from './auth/index.js';
 import { BillingModule } from './billing/index.js';
 import { ChainModule } from './chain/index.js';
 import { formatError } from './common/errors.js';
+import { unavailablePlugin } from './common/unavailable-plugin.js';
+import { UnavailableInterceptor } from './common/unavailable.interceptor.js';
 import { JSONObject } from './common/graphql/index.js';
 import { CredentialsModule } from './credentials/index.js';
 import { GovernanceModule } from './governance/index.js';
-import { HealthController } from './health.controller.js';
+import { HealthModule } from './health/index.js';
 import { IndexerStatusModule } from './indexer/index.js';
 import { LimitsModule, addressOf, queryLimits, trustFunction } from './limits/index.js';
 import { LiveModule } from './live/index.js';
@@ -104,6 +107,10 @@ export class ApiModule {
             } as never,
           },
           formatError,
+          plugins: [unavailablePlugin],
+          // Nest's plugin would reset every answer with data to 200, the 503 of unavailablePlugin included; our
+          // formatError already keeps every other error a 200
+          preserveHttpStatusForExecutionErrors: false,
           includeStacktraceInErrorResponses: false,
           introspection: true,
           validationRules: [limits],
@@ -122,10 +129,10 @@ export class ApiModule {
         TreasuryModule,
         LiveModule,
         MetricsModule,
+        HealthModule,
       ],
-      controllers: [HealthController],
       // the JSONObject scalar is shared by several features' models; one registration serves the whole schema
-      providers: [JSONObject],
+      providers: [JSONObject, { provide: APP_INTERCEPTOR, useClass: UnavailableInterceptor }],
     };
   }
 }

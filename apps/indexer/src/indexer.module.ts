@@ -11,7 +11,7 @@ export class IndexerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: IndexerModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forRoot('openread-indexer'), BusModule.forRoot()],
+      imports: [ConfigModule.forRoot(config), DbModule.forRoot('openread-indexer', 'background'), BusModule.forRoot()],
       // the event store is the indexer's own: no other app writes the chain's projections
       providers: [EventStore, IndexerPipeline, IndexerService],
       exports: [EventStore, IndexerPipeline, IndexerService],

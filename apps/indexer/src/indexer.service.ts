@@ -1,7 +1,9 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createServer, type Server } from 'node:http';
-import { APP_CONFIG, type AppConfig } from '#config';
+import { DataSource } from 'typeorm';
+import { APP_CONFIG, type AppConfig, RepeatLog, runChecks } from '#config';
 import { BusPublisher } from '#bus';
+import { JsonRpcClient } from '#chain';
 import { EventStore, type StoreWriter } from './store/event-store.js';
 import { indexerMetrics } from './metrics.js';
 import { ChainMovedError, FinalityViolationError, IndexerPipeline, type StepResult } from './pipeline.js';
@@ -67,7 +69,16 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
     private readonly pipeline: IndexerPipeline,
     private readonly store: EventStore,
     private readonly bus: BusPublisher,
-  ) {}
+    private readonly db: DataSource,
+  ) {
+    this.probeRpc = new JsonRpcClient(config.rpcUrl, { timeoutMs: config.dependencyTimeoutMs, attempts: 1 });
+  }
+
+  /** readiness probes the node with one attempt per check (the pipeline's client retries for minutes) */
+  private readonly probeRpc: JsonRpcClient;
+  /** the loop's and the relay's failures, once per kind and interval while an outage lasts */
+  private readonly failureLog = new RepeatLog({ error: (m) => this.logger.error(m), log: (m) => this.logger.log(m) });
+  private readonly relayLog = new RepeatLog({ error: (m) => this.logger.warn(m), log: (m) => this.logger.log(m) });
 
   /** the health server's address, e.g. http://127.0.0.1:4020 (null until listening) */
   healthUrl: string | null = null;
@@ -122,6 +133,7 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
       this.record(r);
       if (r.caughtUp && !r.reorg) await this.refreshBounds(this.writer, r.fresh === 0 ? r.chainHead : null);
       this.failures = 0;
+      this.failureLog.ok('indexing recovered');
       if (r.fresh) this.scheduleRelay(0);
       if (!r.caughtUp) next = 0;
     } catch (e) {
@@ -135,7 +147,7 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
       this.status.lastError = (e as Error).message;
       this.status.lastErrorAt = new Date().toISOString();
       next = Math.min(30_000, this.config.indexer.pollMs * 2 ** Math.min(this.failures, 5));
-      this.logger.error(`indexing failed (attempt ${this.failures}, retry in ${next} ms): ${this.status.lastError}`);
+      this.failureLog.error(`indexing failed (attempt ${this.failures}, retry in ${next} ms): ${this.status.lastError}`);
     } finally {
       this.status.rpcRetries = this.pipeline.rpc.retries;
     }
@@ -222,13 +234,21 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
         r = await this.store.drainOutbox(this.config.chainId, 500, (messages) => this.bus.deliver(messages));
       } while (!this.stopped && r.offered > 0 && r.acked === r.offered);
       if (r.acked < r.offered) next = Math.min(10_000, next * 2); // bus down: back off
+      this.relayLog.ok('outbox relay recovered');
     } catch (e) {
-      this.logger.warn(`outbox relay: ${(e as Error).message}`);
+      this.relayLog.error(`outbox relay: ${(e as Error).message}`);
     }
     this.scheduleRelay(next);
   }
 
   // ---- health ----
+
+  private dependencies() {
+    return runChecks(
+      { postgres: () => this.db.query('SELECT 1'), chain: () => this.probeRpc.blockNumber() },
+      this.config.dependencyTimeoutMs,
+    );
+  }
 
   private async startHealthServer(): Promise<void> {
     const { healthHost, healthPort } = this.config.indexer;
@@ -243,15 +263,21 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
         return;
       }
       const s = this.status;
-      let ok: boolean;
-      if (path === '/health') ok = s.state !== 'halted';
-      else if (path === '/ready')
-        ok = s.role === 'writer' && s.state === 'live' && (s.lagBlocks ?? Infinity) <= this.config.indexer.readyLagBlocks;
-      else {
-        res.writeHead(404).end();
-        return;
-      }
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok, ...s }));
+      if (path === '/health') {
+        const ok = s.state !== 'halted';
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ok, ...s }));
+      } else if (path === '/ready') {
+        // the loop's own state can be stale while a call hangs: ask Postgres and the node, each within the deadline
+        void this.dependencies().then((deps) => {
+          const ok =
+            deps.ok && s.role === 'writer' && s.state === 'live' && (s.lagBlocks ?? Infinity) <= this.config.indexer.readyLagBlocks;
+          // the bus is shown, not required: indexing goes on while it is down, events wait in the outbox
+          const bus = { transport: this.bus.transport, reachable: this.bus.reachable };
+          res
+            .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ ok, ...s, dependencies: deps.checks, bus }));
+        });
+      } else res.writeHead(404).end();
     });
     await new Promise<void>((resolve, reject) => {
       this.http!.once('error', reject);

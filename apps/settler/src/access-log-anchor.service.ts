@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Contract, JsonRpcProvider, Wallet } from 'ethers';
-import { APP_CONFIG, type AppConfig } from '#config';
+import { APP_CONFIG, RepeatLog, type AppConfig } from '#config';
 import { createProvider, loadArtifact } from '#chain';
 import { AccessLogRepository, GENESIS_HASH, RelayOutboxRepository, accessLogHash, firstBrokenLink } from '#db';
 import { TransactionSender } from './sender.service.js';
@@ -28,6 +28,7 @@ export interface AccessLogAuditStatus {
 @Injectable()
 export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('AccessLogAnchor');
+  private readonly failures = new RepeatLog({ error: (m) => this.logger.warn(m), log: (m) => this.logger.log(m) });
   private readonly provider: JsonRpcProvider | null = null;
   private readonly anchor: Contract | null = null;
   private readonly sender: string | null = null;
@@ -44,7 +45,7 @@ export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplica
     private readonly transactions: TransactionSender,
   ) {
     if (!config.contracts.accessLogAnchor || !config.settler.privateKey) return;
-    this.provider = createProvider(config.rpcUrl);
+    this.provider = createProvider(config.rpcUrl, { timeoutMs: config.dependencyTimeoutMs });
     this.anchor = new Contract(config.contracts.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, this.provider);
     this.sender = new Wallet(config.settler.privateKey).address;
   }
@@ -53,7 +54,10 @@ export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplica
     if (!this.anchor) return;
     this.timer = setInterval(() => {
       this.running ??= this.anchorNow()
-        .catch((e) => this.logger.warn(`anchoring failed: ${(e as Error).message.split('\n')[0]}`))
+        .then(
+          () => this.failures.ok('anchoring recovered'),
+          (e) => this.failures.error(`anchoring failed: ${(e as Error).message.split('\n')[0]}`),
+        )
         .finally(() => (this.running = null));
     }, this.config.settler.anchorIntervalMs);
     this.auditTimer = setInterval(() => {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { JsonRpcProvider } from 'ethers';
-import { APP_CONFIG, PollingLoop, type AppConfig } from '#config';
+import { APP_CONFIG, PollingLoop, RepeatLog, type AppConfig } from '#config';
 import { createProvider } from '#chain';
 import { CredentialRepository } from '#db';
 
@@ -23,6 +23,7 @@ const DAY = 86_400;
 @Injectable()
 export class CredentialWatchService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('CredentialWatch');
+  private readonly failures = new RepeatLog(this.logger);
   private readonly provider: JsonRpcProvider;
   private readonly loop: PollingLoop;
 
@@ -30,11 +31,12 @@ export class CredentialWatchService implements OnApplicationBootstrap, OnApplica
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: CredentialRepository,
   ) {
-    this.provider = createProvider(config.rpcUrl);
+    this.provider = createProvider(config.rpcUrl, { timeoutMs: config.dependencyTimeoutMs });
     this.loop = new PollingLoop(
       () => this.tick(),
       config.settler.credentialWatchMs,
-      (e) => this.logger.error(`credential watch failed: ${e.message.split('\n')[0]}`),
+      (e) => this.failures.error(`credential watch failed: ${e.message.split('\n')[0]}`),
+      () => this.failures.ok('credential watch recovered'),
     );
   }
 

@@ -6,3 +6,4 @@ export * from './access-log-anchor.service.js';
 export * from './credential-watch.service.js';
 export * from './sender.service.js';
 export * from './prune.service.js';
+export * from './health.js';

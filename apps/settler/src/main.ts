@@ -1,12 +1,16 @@
 import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
 import { busServerOptions } from '#bus';
 import { configOrExit, stopOnSignalOrParentExit } from '#config';
+import { startSettlerHealth } from './health.js';
 import { SettlerModule } from './settler.module.js';
 
 const config = configOrExit('settler');
 const app = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), busServerOptions(config, 'settler'));
 await app.listen();
+const health = await startSettlerHealth(app, config);
+new Logger('Settler').log(`health on ${health.url}/health, readiness on ${health.url}/ready`);
 // the current send and each loop's pass finish first (their onApplicationShutdown), then the pools close
 stopOnSignalOrParentExit(app, 30_000);

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { APP_CONFIG, PollingLoop, type AppConfig } from '#config';
+import { APP_CONFIG, PollingLoop, RepeatLog, type AppConfig } from '#config';
 import { AuthRepository, type BucketSpec, RateLimitRepository, RelayOutboxRepository } from '#db';
 
 export interface PruneCounts {
@@ -20,6 +20,7 @@ export interface PruneCounts {
 @Injectable()
 export class PruneService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Prune');
+  private readonly failures = new RepeatLog(this.logger);
   private readonly loop: PollingLoop;
 
   constructor(
@@ -31,7 +32,8 @@ export class PruneService implements OnApplicationBootstrap, OnApplicationShutdo
     this.loop = new PollingLoop(
       () => this.pass(),
       config.api.pruneIntervalMs,
-      (e) => this.logger.error(`prune pass failed: ${e.message}`),
+      (e) => this.failures.error(`prune pass failed: ${e.message}`),
+      () => this.failures.ok('pruning recovered'),
     );
   }
 

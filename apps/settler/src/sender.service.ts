@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Interface, JsonRpcProvider, Transaction, Wallet, solidityPacked } from 'ethers';
 import { DataSource, QueryRunner } from 'typeorm';
-import { APP_CONFIG, type AppConfig } from '#config';
+import { APP_CONFIG, RepeatLog, type AppConfig } from '#config';
 import { classifyChainError, createProvider, loadArtifact } from '#chain';
 import {
   type GaslessRow,
@@ -59,7 +59,7 @@ export class TransactionSender implements OnApplicationBootstrap, OnApplicationS
   private readonly queued: OutboxListener;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig, outbox: RelayOutboxRepository, db: DataSource) {
-    this.provider = createProvider(config.rpcUrl);
+    this.provider = createProvider(config.rpcUrl, { timeoutMs: config.dependencyTimeoutMs });
     // one lane per distinct key: a key configured for several purposes sends them all, from one nonce sequence
     const keys = new Map<string, { key: string; purposes: Set<OutboxPurpose> }>();
     const add = (key: string | undefined, purpose: OutboxPurpose) => {
@@ -110,6 +110,7 @@ class SenderLane {
   private wake?: () => void;
   private kicked = false;
   private loop?: Promise<void>;
+  private readonly failures: RepeatLog;
 
   constructor(
     private readonly config: AppConfig,
@@ -120,6 +121,7 @@ class SenderLane {
     private readonly logger: Logger,
   ) {
     this.address = wallet.address.toLowerCase();
+    this.failures = new RepeatLog({ error: (m) => logger.warn(m), log: (m) => logger.log(m) });
   }
 
   private get provider(): JsonRpcProvider {
@@ -153,8 +155,9 @@ class SenderLane {
       let sent = false;
       try {
         sent = await this.tick();
+        this.failures.ok(`send passes of ${this.address} recovered`);
       } catch (e) {
-        this.logger.warn(`send pass of ${this.address} failed: ${(e as Error).message.split('\n')[0]}`);
+        this.failures.error(`send pass of ${this.address} failed: ${(e as Error).message.split('\n')[0]}`);
       }
       if (this.stopped) break;
       // at once again when something was queued meanwhile, or a transaction was just sent (its receipt may be

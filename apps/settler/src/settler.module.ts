@@ -14,7 +14,7 @@ export class SettlerModule {
   static forRoot(config: AppConfig): DynamicModule {
     return {
       module: SettlerModule,
-      imports: [ConfigModule.forRoot(config), DbModule.forRoot('openread-settler')],
+      imports: [ConfigModule.forRoot(config), DbModule.forRoot('openread-settler', 'background')],
       controllers: [SettlerController],
       providers: [TransactionSender, SettlerService, AccessLogAnchorService, CredentialWatchService, PruneService],
       exports: [SettlerService, AccessLogAnchorService, PruneService, TransactionSender],

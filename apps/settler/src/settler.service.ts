@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Interface, JsonRpcProvider, Wallet } from 'ethers';
-import { APP_CONFIG, PollingLoop, type AppConfig } from '#config';
+import { APP_CONFIG, PollingLoop, RepeatLog, type AppConfig } from '#config';
 import { createProvider, loadArtifact } from '#chain';
 import { RelayOutboxRepository, StudyRepository } from '#db';
 import { TransactionSender } from './sender.service.js';
@@ -16,6 +16,7 @@ import { TransactionSender } from './sender.service.js';
 @Injectable()
 export class SettlerService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('Settler');
+  private readonly failures = new RepeatLog(this.logger);
   private readonly provider: JsonRpcProvider;
   private readonly market = new Interface(loadArtifact('StudyMarket').abi);
   private readonly sender: string;
@@ -29,11 +30,11 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
   ) {
     if (!config.settler.privateKey) throw new Error('the settler needs SETTLER_PRIVATE_KEY (a funded account)');
     this.sender = new Wallet(config.settler.privateKey).address;
-    this.provider = createProvider(config.rpcUrl);
+    this.provider = createProvider(config.rpcUrl, { timeoutMs: config.dependencyTimeoutMs });
     this.loop = new PollingLoop(
       () => this.tick(),
       config.settler.pollMs,
-      (e) => this.logger.error(`settler pass failed: ${e.message}`),
+      (e) => this.failures.error(`settler pass failed: ${e.message}`),
     );
   }
 
@@ -71,8 +72,9 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
         });
         if (created) queued++;
       }
+      this.failures.ok('settler passes recovered');
     } catch (e) {
-      this.logger.error(`settler pass failed: ${(e as Error).message}`);
+      this.failures.error(`settler pass failed: ${(e as Error).message}`);
     }
     if (queued) this.transactions.kick();
     return queued;

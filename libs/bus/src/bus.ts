@@ -25,7 +25,14 @@ export interface ChainEventMessage {
  */
 export function busServerOptions(config: AppConfig, durable: string): MicroserviceOptions {
   return config.bus.natsUrl
-    ? { strategy: new JetStreamServer({ servers: config.bus.natsUrl, namespace: config.bus.namespace, durable }) }
+    ? {
+        strategy: new JetStreamServer({
+          servers: config.bus.natsUrl,
+          namespace: config.bus.namespace,
+          durable,
+          timeoutMs: config.bus.ackTimeoutMs,
+        }),
+      }
     : { transport: Transport.TCP, options: { host: config.bus.settlerHost, port: config.bus.settlerPort } };
 }
 
@@ -39,12 +46,17 @@ export class BusPublisher implements OnApplicationShutdown {
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     this.jetstream = !!config.bus.natsUrl;
     this.client = config.bus.natsUrl
-      ? new JetStreamClient({ servers: config.bus.natsUrl, namespace: config.bus.namespace })
+      ? new JetStreamClient({ servers: config.bus.natsUrl, namespace: config.bus.namespace, timeoutMs: config.bus.ackTimeoutMs })
       : ClientProxyFactory.create({ transport: Transport.TCP, options: { host: config.bus.settlerHost, port: config.bus.settlerPort } });
   }
 
   get transport(): string {
     return this.jetstream ? 'nats-jetstream' : 'tcp';
+  }
+
+  /** false from a failed delivery until one succeeds again (shown by the indexer's readiness) */
+  get reachable(): boolean {
+    return !this.failing;
   }
 
   /**

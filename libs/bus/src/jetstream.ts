@@ -27,6 +27,8 @@ export interface JetStreamOptions {
   namespace?: string;
   /** durable consumer name (one per consuming app) */
   durable?: string;
+  /** deadline of connecting and of each JetStream request (a publish's PubAck, stream info), ms (default 5000) */
+  timeoutMs?: number;
 }
 
 const streamName = (ns: string) => ns.toUpperCase().replace(/[^A-Z0-9_-]/g, '_');
@@ -53,7 +55,12 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
 
   async listen(callback: (...optionalParams: unknown[]) => unknown): Promise<void> {
     try {
-      this.nc = await connect({ servers: this.options.servers, name: this.options.durable, maxReconnectAttempts: -1 });
+      this.nc = await connect({
+        servers: this.options.servers,
+        name: this.options.durable,
+        maxReconnectAttempts: -1,
+        timeout: this.options.timeoutMs ?? 5_000,
+      });
       await ensureStream(this.nc, this.ns);
       const jsm = await jetstreamManager(this.nc);
       const durable = this.options.durable ?? 'consumer';
@@ -133,10 +140,11 @@ export class JetStreamClient extends ClientProxy {
     if (this.js) return this.js;
     this.connecting ??= (async () => {
       try {
-        const nc = await connect({ servers: this.options.servers, maxReconnectAttempts: -1, timeout: 5_000 });
+        const timeout = this.options.timeoutMs ?? 5_000;
+        const nc = await connect({ servers: this.options.servers, maxReconnectAttempts: -1, timeout });
         await ensureStream(nc, this.ns);
         this.nc = nc;
-        this.js = jetstream(nc, { timeout: 5_000 });
+        this.js = jetstream(nc, { timeout });
         return this.js;
       } finally {
         this.connecting = null;

@@ -76,6 +76,16 @@ export const configSchema = z.object({
     .describe("Postgres connection URL migrations run with, as the tables' owner; unset = DATABASE_URL"),
   rpcUrl: z.string().url('must be an http(s) JSON-RPC URL').describe('JSON-RPC endpoint of the chain (npm start: its local anvil)'),
   chainId: int(1).describe('chain ID the apps expect (npm start: 31337, anvil)'),
+  dependencyTimeoutMs: int(100, 600_000)
+    .default(2000)
+    .describe(
+      'deadline of one call to a dependency: connecting to Postgres, waiting for a pooled connection, an API query (also its `statement_timeout`), a chain-node request, a readiness check. A request whose dependency is down answers `DATABASE_UNAVAILABLE` / `CHAIN_UNAVAILABLE` / `BUS_UNAVAILABLE` within it, ms',
+    ),
+  backgroundQueryTimeoutMs: int(1000, 3_600_000)
+    .default(60_000)
+    .describe(
+      "deadline of one query of the indexer's and the worker's background passes (their batches are larger than a request's; also their `statement_timeout`), ms",
+    ),
   contracts: z.object({
     token: address.describe('the ERC-20 the market pays in (npm start: TestUSD of the local deployment)'),
     parameters: address.describe('IncentiveParameters (npm start: from the local deployment)'),
@@ -257,6 +267,10 @@ export const configSchema = z.object({
       .default([30, 7])
       .describe('comma-separated days before a credential expires that the settler warns the radiologist (each once)'),
     credentialWatchMs: int(10).default(60_000).describe('how often the settler looks for expiring and lapsed credentials, ms'),
+    healthHost: z.string().default('127.0.0.1').describe("address of the worker's (settler's) `/health` and `/ready` endpoints"),
+    healthPort: int(0, 65535)
+      .default(4030)
+      .describe("port of the worker's (settler's) `/health` and `/ready` endpoints (0: any free port)"),
   }),
   governance: z
     .object({
@@ -437,6 +451,8 @@ function configInput(env: NodeJS.ProcessEnv) {
     databaseMigrationUrl: env.DATABASE_MIGRATION_URL || undefined,
     rpcUrl: env.RPC_URL,
     chainId: env.CHAIN_ID,
+    dependencyTimeoutMs: env.DEPENDENCY_TIMEOUT_MS,
+    backgroundQueryTimeoutMs: env.BACKGROUND_QUERY_TIMEOUT_MS,
     contracts: {
       token: env.TOKEN_ADDRESS,
       parameters: env.PARAMETERS_ADDRESS,
@@ -500,6 +516,8 @@ function configInput(env: NodeJS.ProcessEnv) {
       auditIntervalMs: env.ACCESS_LOG_AUDIT_INTERVAL_MS,
       credentialWarnDays: env.CREDENTIAL_WARN_DAYS ? env.CREDENTIAL_WARN_DAYS.split(',').map((d) => d.trim()) : undefined,
       credentialWatchMs: env.CREDENTIAL_WATCH_MS,
+      healthHost: env.SETTLER_HEALTH_HOST,
+      healthPort: env.SETTLER_HEALTH_PORT,
     },
     governance: { relayerPrivateKey: env.GOVERNANCE_RELAYER_PRIVATE_KEY || undefined },
     relay: {

@@ -1,7 +1,7 @@
 /**
  * A timer loop for the apps' background work: runs `pass` now, then `intervalMs` after each pass ends (never two
  * passes at once), `nudge()` asks for a pass as soon as the current one ends, and `stop()` waits for a running pass.
- * A pass that throws is reported to `onError` and the loop goes on.
+ * A pass that throws is reported to `onError` (a RepeatLog keeps an outage to a few lines) and the loop goes on.
  */
 export class PollingLoop {
   private timer: NodeJS.Timeout | null = null;
@@ -13,6 +13,8 @@ export class PollingLoop {
     private readonly pass: () => Promise<unknown>,
     private readonly intervalMs: number,
     private readonly onError: (e: Error) => void,
+    /** after each pass that did not throw (e.g. RepeatLog.ok: the end of an outage) */
+    private readonly onOk: () => void = () => undefined,
   ) {}
 
   start(): void {
@@ -40,7 +42,7 @@ export class PollingLoop {
     this.timer = setTimeout(() => {
       this.running = this.pass()
         .then(
-          () => undefined,
+          () => this.onOk(),
           (e) => this.onError(e as Error),
         )
         .finally(() => {

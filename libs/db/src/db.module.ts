@@ -53,14 +53,25 @@ class DataSourceCloser implements OnApplicationShutdown {
 @Global()
 @Module({})
 export class DbModule {
-  static forRoot(applicationName: string): DynamicModule {
+  /**
+   * `work`: 'request' (the API: every query bounded by dependencyTimeoutMs, so a request answers in time) or
+   * 'background' (the indexer's and the worker's passes: larger batches, bounded by backgroundQueryTimeoutMs).
+   */
+  static forRoot(applicationName: string, work: 'request' | 'background' = 'request'): DynamicModule {
     return {
       module: DbModule,
       providers: [
         {
           provide: DataSource,
           inject: [APP_CONFIG],
-          useFactory: async (config: AppConfig) => createDataSource(config.databaseUrl, { applicationName }).initialize(),
+          useFactory: async (config: AppConfig) =>
+            createDataSource(config.databaseUrl, {
+              applicationName,
+              timeouts: {
+                connectMs: config.dependencyTimeoutMs,
+                queryMs: work === 'request' ? config.dependencyTimeoutMs : config.backgroundQueryTimeoutMs,
+              },
+            }).initialize(),
         },
         ...repositories,
         DataSourceCloser,

@@ -20,3 +20,4 @@ export * from './relay/relay-outbox.repository.js';
 export * from './studies/study-feed.repository.js';
 export * from './treasury/treasury.repository.js';
 export * from './studies/worklist-bounds.js';
+export * from './unavailable.js';

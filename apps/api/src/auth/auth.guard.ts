@@ -5,6 +5,7 @@ import { ACCESS_METADATA, type Access, type GqlContext } from '../common/access.
 import { OpenReadError } from '../common/errors.js';
 import type { FragmentDefinitionNode, OperationDefinitionNode } from 'graphql';
 import { RateLimitService, UNAUTHENTICATED_OPERATION, rootFields } from '../limits/index.js';
+import { dependencyUnavailable } from '../common/unavailable.interceptor.js';
 import { AuthService } from './auth.service.js';
 import { RoleService } from './roles.js';
 
@@ -23,6 +24,15 @@ export class AuthGuard implements CanActivate {
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
+    try {
+      return await this.check(context);
+    } catch (e) {
+      // the session and role lookups read Postgres: down, that is DATABASE_UNAVAILABLE (guards run outside interceptors)
+      throw dependencyUnavailable(e) ?? e;
+    }
+  }
+
+  private async check(context: ExecutionContext): Promise<boolean> {
     if (context.getType<string>() !== 'graphql') return true;
     const access = this.reflector.getAllAndOverride<Access | undefined>(ACCESS_METADATA, [context.getHandler(), context.getClass()]);
     if (!access) throw new OpenReadError('FORBIDDEN', 'this operation declares no access rule, so nobody may call it');

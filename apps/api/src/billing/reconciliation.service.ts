@@ -93,7 +93,8 @@ export class ReconciliationService {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly ledger: LedgerRepository,
   ) {
-    this.rpc = new JsonRpcClient(config.rpcUrl);
+    // a request path: one attempt per call within the dependency deadline (the client retries, told by CHAIN_UNAVAILABLE)
+    this.rpc = new JsonRpcClient(config.rpcUrl, { timeoutMs: config.dependencyTimeoutMs, attempts: 1 });
     this.decoder = new OpenReadLogDecoder(config.contracts);
   }
 

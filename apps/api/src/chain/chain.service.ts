@@ -59,7 +59,7 @@ export class ChainService implements OnApplicationShutdown {
   private readonly relayable = new Map<string, { name: string; iface: Interface; fns: Record<string, RelayRoles> }>();
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
-    this.provider = createProvider(config.rpcUrl);
+    this.provider = createProvider(config.rpcUrl, { timeoutMs: config.dependencyTimeoutMs });
     this.relayable.set(config.contracts.market, { name: 'market', iface: this.market, fns: RELAYABLE.market });
     this.relayable.set(config.contracts.registry, { name: 'registry', iface: this.registry, fns: RELAYABLE.registry });
     this.relayable.set(config.contracts.token, { name: 'token', iface: this.token, fns: RELAYABLE.token });

@@ -1,5 +1,7 @@
 import { IntrinsicException, Logger } from '@nestjs/common';
 import { GraphQLFormattedError } from 'graphql';
+import { DeadlineError, RepeatLog } from '#config';
+import { isDatabaseUnavailable } from '#db';
 
 /** The closed set of error codes a client can see in `errors[].extensions.code`. */
 export const ERROR_CODES = [
@@ -12,10 +14,23 @@ export const ERROR_CODES = [
   'LEASE_EXPIRED',
   'CONFLICT',
   'CHAIN_UNAVAILABLE',
+  'DATABASE_UNAVAILABLE',
+  'BUS_UNAVAILABLE',
   'RATE_LIMITED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * A dependency (the chain node, Postgres, the bus) is down or did not answer within its deadline: the same request
+ * may succeed later. These carry `retryable: true`, and over HTTP a 503 with Retry-After (unavailable-plugin.ts).
+ */
+export const UNAVAILABLE_CODES: ReadonlySet<ErrorCode> = new Set(['CHAIN_UNAVAILABLE', 'DATABASE_UNAVAILABLE', 'BUS_UNAVAILABLE']);
+
+/** Seconds a client is told to wait before retrying an *_UNAVAILABLE answer. */
+export const RETRY_AFTER_SECONDS = 2;
+
+export const DATABASE_UNAVAILABLE_MESSAGE = 'the database is unavailable; try again shortly';
 
 /**
  * The one domain exception. Its message is shown to the client: never put PHI or secrets in it.
@@ -44,20 +59,37 @@ function unwrap(error: unknown): unknown {
 }
 
 const logger = new Logger('GraphQL');
+/** an outage fails every request the same way: one line per kind of failure and interval, not one per request */
+const outageLog = new RepeatLog({ error: (m) => logger.error(m), log: (m) => logger.log(m) });
+
+/** Postgres could not be reached or did not answer in time (pg's, the pool's, or our deadline's error), or null. */
+export function databaseUnavailable(error: unknown): OpenReadError | null {
+  if (error instanceof DeadlineError || isDatabaseUnavailable(error)) {
+    outageLog.error(
+      `database unavailable: ${String((error as Error)?.message ?? error)
+        .split('\n')[0]
+        .slice(0, 200)}`,
+    );
+    return new OpenReadError('DATABASE_UNAVAILABLE', DATABASE_UNAVAILABLE_MESSAGE);
+  }
+  return null;
+}
 
 /**
- * Apollo's formatError: domain errors pass through; GraphQL validation, parse and operation-resolution errors (the
+ * Apollo's formatError: domain errors pass through (an *_UNAVAILABLE one marked retryable); Postgres unreachable
+ * or too slow becomes DATABASE_UNAVAILABLE; GraphQL validation, parse and operation-resolution errors (the
  * client's malformed request) become BAD_INPUT;
  * anything else is logged server-side and shown as INTERNAL without message or stack.
  */
 export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
-  const original = unwrap(error);
+  let original = unwrap(error);
+  if (!(original instanceof OpenReadError)) original = databaseUnavailable(original) ?? original;
   if (original instanceof OpenReadError) {
     return {
       message: original.message,
       path: formatted.path,
       locations: formatted.locations,
-      extensions: { ...original.details, code: original.code },
+      extensions: { ...original.details, code: original.code, ...(UNAVAILABLE_CODES.has(original.code) ? { retryable: true } : {}) },
     };
   }
   const apolloCode = formatted.extensions?.code;

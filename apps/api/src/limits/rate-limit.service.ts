@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { BucketSpec, RateLimitRepository } from '#db';
-import { OpenReadError } from '../common/errors.js';
+import { databaseUnavailable, OpenReadError } from '../common/errors.js';
 import { clientKey } from './client-address.js';
 
 /** The operation name of the one client bucket shared by every protected operation called without a valid session. */
@@ -13,8 +13,9 @@ export const UNAUTHENTICATED_OPERATION = 'unauthenticated';
  * - per signed-in account and root operation (`consume`);
  * - per client address and root operation for calls without a session (`consumeClient`): the address is stored
  *   only as a keyed hash (client-address.ts), and the row goes once the bucket is full again (PruneService).
- * Fails closed: when the store cannot answer, the request is refused with RATE_LIMITED (reason
- * LIMITER_UNAVAILABLE), never let through.
+ * Fails closed: when the store cannot answer, the request is refused, never let through: DATABASE_UNAVAILABLE
+ * (retryable) when Postgres is down or too slow (the client did nothing to be limited for), RATE_LIMITED (reason
+ * LIMITER_UNAVAILABLE) when the store answered with an error.
  */
 @Injectable()
 export class RateLimitService {
@@ -56,6 +57,8 @@ export class RateLimitService {
     try {
       allowed = await take();
     } catch (e) {
+      const down = databaseUnavailable(e);
+      if (down) throw down;
       // neither the account nor the client address is logged; the error text is Postgres', not the request's
       this.logger.error(`rate limiter store failed, refusing ${operation}: ${(e as Error).message}`);
       throw new OpenReadError('RATE_LIMITED', 'the rate limiter is unavailable; try again shortly', { reason: 'LIMITER_UNAVAILABLE' });

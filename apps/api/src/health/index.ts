@@ -1,0 +1,2 @@
+// What the app module uses of the health feature.
+export { HealthModule } from './health.module.js';
