@@ -13,6 +13,7 @@ import { WorklistBounds1764700000000 } from './1764700000000-WorklistBounds.js';
 import { LiveFeedHourIndex1764700100000 } from './1764700100000-LiveFeedHourIndex.js';
 import { ClientLimitsAndPruning1764800000000 } from './1764800000000-ClientLimitsAndPruning.js';
 import { TransactionOutbox1764900000000 } from './1764900000000-TransactionOutbox.js';
+import { RelayHardening1765100000000 } from './1765100000000-RelayHardening.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -31,4 +32,5 @@ export const migrations = [
   LiveFeedHourIndex1764700100000,
   ClientLimitsAndPruning1764800000000,
   TransactionOutbox1764900000000,
+  RelayHardening1765100000000,
 ];
