@@ -284,9 +284,13 @@ class SenderLane {
     const forwarder = this.config.contracts.forwarder;
     if (!forwarder || g.forwarder.toLowerCase() !== forwarder.toLowerCase())
       throw new Refused('CONFLICT', 'the request is for another forwarder', null);
-    await this.checkNotExecuted(g);
+    // (whether someone else executed the signed request is asked only when it would not go through: a front-run
+    // request fails the simulation below, its nonce being used, or has expired meanwhile)
     const block = await this.provider.getBlock('latest');
-    if (g.deadline <= block!.timestamp) throw new Refused('BAD_INPUT', 'the request expired before it could be sent', null);
+    if (g.deadline <= block!.timestamp) {
+      await this.checkNotExecuted(g);
+      throw new Refused('BAD_INPUT', 'the request expired before it could be sent', null);
+    }
     const data = this.forwarder.encodeFunctionData('execute', [
       { from: g.signer, to: g.target, value: 0n, gas: g.gas, deadline: g.deadline, data: g.data, signature: g.signature },
     ]);
@@ -296,7 +300,9 @@ class SenderLane {
       const gas = await this.provider.estimateGas({ from: this.wallet.address, to: forwarder, data });
       return { to: forwarder, data, gasLimit: (gas * 12n) / 10n };
     } catch (e) {
-      throw refusal(e);
+      const refused = refusal(e);
+      await this.checkNotExecuted(g);
+      throw refused;
     }
   }
 
