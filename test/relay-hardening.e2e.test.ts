@@ -9,6 +9,7 @@ import { FORWARD_REQUEST_TYPES, loadArtifact, mined } from '#chain';
 import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { GqlClient } from './support/client.js';
 import { fundRo } from './support/funding.js';
+import { TransactionSender } from '#settler';
 import { Stack, devWallet, startSettler, startStack, waitFor } from './support/stack.js';
 
 const USD = 1_000_000n;
@@ -327,5 +328,30 @@ describe('gasless relaying under attack and faults (issues 13.1 and 22)', () => 
     expect(done.map((r) => r.status)).toEqual(['FAILED', 'MINED']);
     expect(done[0].error_code).toBe('BAD_INPUT');
     expect(await stack.provider.getTransactionCount(treasuryKey.address)).toBe(nonce + 1);
+  });
+
+  it("reports the relayer's lane as stalled while its nonce does not advance with transactions in flight, and clears it once mined", async () => {
+    const studyId = await post();
+    const rad = await radiologist();
+    const p = await prepared(rad, studyId);
+    const signature = await sign(rad.wallet, p);
+    const lane = () =>
+      stack.settler
+        .get(TransactionSender)
+        .health()
+        .find((l) => l.address === relayer.toLowerCase())!;
+    expect(lane().stalled).toBe(false);
+    await stack.provider.send('evm_setAutomine', [false]);
+    let pending: ReturnType<typeof relay> | undefined;
+    try {
+      pending = relay(rad.client, p.request, signature);
+      await waitFor('the lane reported stalled', async () => lane().stalled, 20_000);
+      expect(lane().inFlight).toBe(1);
+    } finally {
+      await stack.provider.send('evm_setAutomine', [true]);
+      await stack.provider.send('evm_mine', []);
+    }
+    expect((await pending!).errors).toBeUndefined();
+    await waitFor('the stall cleared', async () => !lane().stalled);
   });
 });

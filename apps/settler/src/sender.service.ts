@@ -24,6 +24,8 @@ class Refused extends Error {
     readonly code: string,
     message: string,
     readonly reason: string | null,
+    /** for the log only */
+    readonly detail?: string,
   ) {
     super(message);
   }
@@ -52,7 +54,8 @@ function refusal(e: unknown): Refused {
   const f = classifyChainError(e);
   if (f.kind === 'UNAVAILABLE') throw e;
   if (f.kind === 'REVERTED') return new Refused(f.code, f.message, f.reason);
-  return new Refused('CONFLICT', f.message, null);
+  // the node's own words stay in the worker's log: clients get a fixed sentence
+  return new Refused('CONFLICT', 'the chain node refused the transaction', 'NODE_REFUSED', f.message);
 }
 
 /**
@@ -151,6 +154,7 @@ class SenderLane {
   private minedNonce: number | null = null;
   private nonceMovedAt = Date.now();
   private inFlightCount = 0;
+  private reportedStall = false;
   /** when a row's nonce was first seen passed with no receipt of its own (see watch) */
   private readonly nonceGoneSince = new Map<string, number>();
 
@@ -190,10 +194,10 @@ class SenderLane {
     this.wake?.();
   }
 
-  /** stuck: rows in flight and the mined nonce still, for at least 3 replacement periods (and 30 s) */
+  /** stuck: rows in flight and the mined nonce still for 3 replacement periods (at least 5 s) */
   health(): LaneHealth {
     const since = Date.now() - this.nonceMovedAt;
-    const bound = Math.max(30_000, 3 * this.config.relay.replaceAfterMs);
+    const bound = Math.max(5_000, 3 * this.config.relay.replaceAfterMs);
     return {
       address: this.address,
       stalled: this.inFlightCount > 0 && since > bound,
@@ -257,6 +261,12 @@ class SenderLane {
     const sentRows = rows.filter((r) => r.status === 'SENT').length;
     if (sentRows === 0 && this.inFlightCount === 0) this.nonceMovedAt = Date.now();
     this.inFlightCount = sentRows;
+    const { stalled, sinceAdvanceMs } = this.health();
+    if (stalled && !this.reportedStall)
+      this.logger.error(
+        `the transactions of ${this.address} are stuck: ${sentRows} in flight, nonce unchanged for ${Math.round(sinceAdvanceMs / 1000)} s`,
+      );
+    this.reportedStall = stalled;
     for (const row of rows) {
       if (this.stopped) break;
       const line = row.purpose === 'gasless' ? `signer:${row.signer}` : `row:${row.id}`;
@@ -386,7 +396,7 @@ class SenderLane {
       }
       if (!(e instanceof Refused)) throw e; // the node: retry at the next pass
       if (row.purpose === 'settlement') this.logger.debug?.(`${row.function} (outbox row ${row.id}) not sent: ${e.message}`);
-      else this.logger.warn(`${row.purpose} ${row.function} (outbox row ${row.id}) refused at send time: ${e.message}`);
+      else this.logger.warn(`${row.purpose} ${row.function} (outbox row ${row.id}) refused at send time: ${e.detail ?? e.message}`);
       await this.outbox.failed(row.id, e.code, e.message, e.reason);
       return false;
     }
