@@ -21,10 +21,11 @@ const forwarderAbi = new Interface(loadArtifact('OpenReadForwarder').abi);
 
 /**
  * A JSON-RPC pass-through to anvil that can refuse eth_sendRawTransaction the way a production node refuses a
- * transaction for good (here: every forwarder `execute` while `refuseExecute` is set).
+ * transaction for good (here: every forwarder `execute` while `refuseExecute` is set), or answer transaction and
+ * receipt lookups like a lagging node behind a load balancer (null while `lagging` is set).
  */
 async function refusingProxy(target: string) {
-  const state = { refuseExecute: false, refused: 0 };
+  const state = { refuseExecute: false, refused: 0, lagging: false };
   const selector = forwarderAbi.getFunction('execute')!.selector.slice(2);
   const server: Server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -42,6 +43,11 @@ async function refusingProxy(target: string) {
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ jsonrpc: '2.0', id: body.id, error: { code: -32000, message: 'oversized data' } }));
     }
+    // a node behind the others: it has not seen recent transactions yet
+    if (!Array.isArray(body) && state.lagging && ['eth_getTransactionReceipt', 'eth_getTransactionByHash'].includes(body.method))
+      return void res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ jsonrpc: '2.0', id: body.id, result: null }));
     const answer = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: raw });
     res.writeHead(answer.status, { 'content-type': 'application/json' }).end(await answer.text());
   });
@@ -353,5 +359,34 @@ describe('gasless relaying under attack and faults (issues 13.1 and 22)', () => 
     }
     expect((await pending!).errors).toBeUndefined();
     await waitFor('the stall cleared', async () => !lane().stalled);
+  });
+
+  it('does not requeue a mined transaction because a lagging node has no receipt for it yet', async () => {
+    const proxy = await refusingProxy(stack.config.rpcUrl);
+    await stack.settler.close();
+    stack.settler = await startSettler({ ...stack.config, rpcUrl: proxy.url });
+    try {
+      const studyId = await post();
+      const rad = await radiologist();
+      const p = await prepared(rad, studyId);
+      const nonce = await stack.provider.getTransactionCount(relayer);
+      proxy.state.lagging = true;
+      const pending = relay(rad.client, p.request, await sign(rad.wallet, p));
+      // mined at once (anvil), while the sender's lookups see nothing for a few seconds
+      await waitFor('the transaction mined', async () => (await stack.provider.getTransactionCount(relayer)) === nonce + 1);
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      proxy.state.lagging = false;
+      const r = await pending;
+      expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
+      expect(await stack.provider.getTransactionCount(relayer)).toBe(nonce + 1);
+      const { rows } = await db.query(`SELECT status, relayer_nonce FROM relay_requests WHERE signer = $1`, [
+        rad.wallet.address.toLowerCase(),
+      ]);
+      expect(rows).toEqual([{ status: 'MINED', relayer_nonce: String(nonce) }]);
+    } finally {
+      await stack.settler.close();
+      stack.settler = await startSettler(stack.config);
+      await proxy.close();
+    }
   });
 });
