@@ -14,6 +14,7 @@ import { LiveFeedHourIndex1764700100000 } from './1764700100000-LiveFeedHourInde
 import { ClientLimitsAndPruning1764800000000 } from './1764800000000-ClientLimitsAndPruning.js';
 import { TransactionOutbox1764900000000 } from './1764900000000-TransactionOutbox.js';
 import { OneWalletPerNpi1764910000000 } from './1764910000000-OneWalletPerNpi.js';
+import { RelayHardening1765100000000 } from './1765100000000-RelayHardening.js';
 import { KeyBindings1765130000000 } from './1765130000000-KeyBindings.js';
 import { CiphertextQuotas1765130100000 } from './1765130100000-CiphertextQuotas.js';
 import { AppRole1765130200000 } from './1765130200000-AppRole.js';
@@ -36,6 +37,7 @@ export const migrations = [
   ClientLimitsAndPruning1764800000000,
   TransactionOutbox1764900000000,
   OneWalletPerNpi1764910000000,
+  RelayHardening1765100000000,
   KeyBindings1765130000000,
   CiphertextQuotas1765130100000,
   AppRole1765130200000,

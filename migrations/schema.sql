@@ -524,9 +524,11 @@ CREATE TABLE public.relay_requests (
     sender public.eth_address,
     dedupe_key text,
     error_reason text,
+    request_hash text,
     CONSTRAINT relay_requests_gasless_request CHECK (((purpose <> 'gasless'::text) OR ((forwarder IS NOT NULL) AND (signer IS NOT NULL) AND (signer_nonce IS NOT NULL) AND (deadline IS NOT NULL) AND (signature IS NOT NULL) AND (gas IS NOT NULL)))),
     CONSTRAINT relay_requests_has_sender CHECK (((purpose = 'gasless'::text) OR (sender IS NOT NULL))),
-    CONSTRAINT relay_requests_purpose_check CHECK ((purpose = ANY (ARRAY['gasless'::text, 'governance'::text, 'treasury'::text, 'settlement'::text, 'anchor'::text]))),
+    CONSTRAINT relay_requests_purpose_check CHECK ((purpose = ANY (ARRAY['gasless'::text, 'governance'::text, 'treasury'::text, 'settlement'::text, 'anchor'::text, 'nonce-fill'::text]))),
+    CONSTRAINT relay_requests_request_hash_check CHECK ((request_hash ~ '^0x[0-9a-f]{64}$'::text)),
     CONSTRAINT relay_requests_status_check CHECK ((status = ANY (ARRAY['QUEUED'::text, 'SENT'::text, 'MINED'::text, 'REVERTED'::text, 'FAILED'::text])))
 );
 
@@ -1244,6 +1246,12 @@ CREATE INDEX relay_requests_pending_by_sender ON public.relay_requests USING btr
 --
 
 CREATE UNIQUE INDEX relay_requests_relayer_nonce ON public.relay_requests USING btree (chain_id, relayer, relayer_nonce);
+
+--
+-- Name: relay_requests_request_hash; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX relay_requests_request_hash ON public.relay_requests USING btree (chain_id, request_hash) WHERE (request_hash IS NOT NULL);
 
 --
 -- Name: relay_requests_spend; Type: INDEX; Schema: public; Owner: -

@@ -2,11 +2,15 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { type AppConfig, runChecks, serveHealth } from '#config';
 import { createProvider } from '#chain';
+import { AccessLogAnchorService } from './access-log-anchor.service.js';
+import { TransactionSender } from './sender.service.js';
 
 /**
  * The worker's `/health` and `/ready` (it has no HTTP server of its own: it listens on the bus). Liveness: the
  * process answers. Readiness: Postgres (the outbox, the due work) and the chain node (every send) each answer within
- * the dependency deadline. Started by main.ts only, so tests that run several workers in one process do not
+ * the dependency deadline, no sending key is stalled (transactions in flight and its mined nonce not moving: an
+ * operator must look), and the last access-log audit found the log matching its on-chain anchors (tampering is an
+ * alert, not something a restart fixes). Started by main.ts only, so tests that run several workers in one process do not
  * compete for the port.
  */
 export async function startSettlerHealth(
@@ -14,10 +18,28 @@ export async function startSettlerHealth(
   config: AppConfig,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const db = app.get(DataSource);
+  const sender = app.get(TransactionSender);
+  const anchor = app.get(AccessLogAnchorService);
   const provider = createProvider(config.rpcUrl, { timeoutMs: config.dependencyTimeoutMs });
   const { server, url } = await serveHealth(config.settler.healthHost, config.settler.healthPort, {
     live: async () => ({ ok: true }),
-    ready: () => runChecks({ postgres: () => db.query('SELECT 1'), chain: () => provider.getBlockNumber() }, config.dependencyTimeoutMs),
+    ready: () =>
+      runChecks(
+        {
+          postgres: () => db.query('SELECT 1'),
+          chain: () => provider.getBlockNumber(),
+          sender: async () => {
+            const stalled = sender.health().filter((l) => l.stalled);
+            if (stalled.length)
+              throw new Error(`stalled: ${stalled.map((l) => `${l.address} (nonce ${l.minedNonce}, ${l.inFlight} in flight)`).join(', ')}`);
+          },
+          accessLogAudit: async () => {
+            const audit = anchor.auditStatus();
+            if (!audit.ok) throw new Error(`the access log no longer matches its anchors: ${audit.detail}`);
+          },
+        },
+        config.dependencyTimeoutMs,
+      ),
   });
   // never what keeps the process alive: the bus listener is
   server.unref();

@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { Interface, JsonRpcProvider, Transaction, Wallet, solidityPacked } from 'ethers';
+import { Interface, JsonRpcProvider, Transaction, Wallet, solidityPacked, zeroPadValue } from 'ethers';
 import { DataSource, QueryRunner } from 'typeorm';
 import { APP_CONFIG, RepeatLog, type AppConfig } from '#config';
-import { classifyChainError, createProvider, loadArtifact } from '#chain';
+import { MAX_TX_BYTES, type RelayFees, classifyChainError, createProvider, l1DataFee, loadArtifact, relayFees, shortReason } from '#chain';
 import {
   type GaslessRow,
   OUTBOX_QUEUED,
@@ -24,17 +24,38 @@ class Refused extends Error {
     readonly code: string,
     message: string,
     readonly reason: string | null,
+    /** for the log only */
+    readonly detail?: string,
   ) {
     super(message);
   }
 }
+
+/** A gasless request someone else had executed first: that transaction is the request's outcome. */
+class ExecutedElsewhere extends Error {
+  constructor(readonly outcome: { status: 'MINED' | 'FAILED'; txHash: string; blockNumber: number; errorMessage?: string }) {
+    super('executed by another transaction');
+  }
+}
+
+/**
+ * Node answers to a broadcast that mean the transaction (or an earlier attempt with its nonce) is already there:
+ * the watch settles it from the receipts. Any other refusal is final for these bytes.
+ */
+const ALREADY_THERE = /already known|already imported|known transaction|nonce too low|replacement transaction underpriced|already exists/i;
+
+type BroadcastResult = { kind: 'ok' } | { kind: 'unavailable' } | { kind: 'refused'; message: string };
+
+/** How far back the sender looks for the forwarder's ExecutedForwardRequest of a front-run request (requests live minutes). */
+const FRONT_RUN_LOOKBACK_BLOCKS = 5_000;
 
 /** The chain's answer to a simulation that failed: a refusal to record, or (node unreachable) an error to retry. */
 function refusal(e: unknown): Refused {
   const f = classifyChainError(e);
   if (f.kind === 'UNAVAILABLE') throw e;
   if (f.kind === 'REVERTED') return new Refused(f.code, f.message, f.reason);
-  return new Refused('CONFLICT', f.message, null);
+  // the node's own words stay in the worker's log: clients get a fixed sentence
+  return new Refused('CONFLICT', 'the chain node refused the transaction', 'NODE_REFUSED', f.message);
 }
 
 /**
@@ -94,10 +115,29 @@ export class TransactionSender implements OnApplicationBootstrap, OnApplicationS
     this.provider.destroy();
   }
 
+  /**
+   * Per key: whether its transactions are stuck (it has transactions in flight and its mined nonce has not moved for
+   * `stallAfterMs`): what the worker's health reports; an operator looks at the node, the fees or the key's balance.
+   */
+  health(): LaneHealth[] {
+    return this.lanes.map((l) => l.health());
+  }
+
   /** Look at the outbox now rather than at the next poll: the lane of `sender`, or every lane. */
   kick(sender?: string): void {
     for (const lane of this.lanes) if (!sender || lane.address === sender.toLowerCase()) lane.kick();
   }
+}
+
+export interface LaneHealth {
+  address: string;
+  /** transactions in flight and the key's mined nonce unchanged for longer than the stall bound */
+  stalled: boolean;
+  /** the key's mined nonce count when last read */
+  minedNonce: number | null;
+  /** ms since the mined nonce last moved (or since the lane started) */
+  sinceAdvanceMs: number;
+  inFlight: number;
 }
 
 /** The sender of one key. */
@@ -111,6 +151,13 @@ class SenderLane {
   private kicked = false;
   private loop?: Promise<void>;
   private readonly failures: RepeatLog;
+  /** the key's mined nonce count, when it last changed, and how many rows were in flight at the last pass */
+  private minedNonce: number | null = null;
+  private nonceMovedAt = Date.now();
+  private inFlightCount = 0;
+  private reportedStall = false;
+  /** when a row's nonce was first seen passed with no receipt of its own (see watch) */
+  private readonly nonceGoneSince = new Map<string, number>();
 
   constructor(
     private readonly config: AppConfig,
@@ -147,6 +194,33 @@ class SenderLane {
   kick(): void {
     this.kicked = true;
     this.wake?.();
+  }
+
+  /** stuck: rows in flight and the mined nonce still for 3 replacement periods (at least 5 s) */
+  health(): LaneHealth {
+    const since = Date.now() - this.nonceMovedAt;
+    const bound = Math.max(5_000, 3 * this.config.relay.replaceAfterMs);
+    return {
+      address: this.address,
+      stalled: this.inFlightCount > 0 && since > bound,
+      minedNonce: this.minedNonce,
+      sinceAdvanceMs: since,
+      inFlight: this.inFlightCount,
+    };
+  }
+
+  private noteMinedNonce(n: number): void {
+    if (n !== this.minedNonce) {
+      if (this.minedNonce !== null) this.nonceMovedAt = Date.now();
+      this.minedNonce = n;
+    }
+  }
+
+  private fees(): Promise<RelayFees> {
+    return relayFees(this.provider, {
+      percentile: this.config.relay.feePercentile,
+      maxPriorityFeeWei: this.config.relay.maxPriorityFeeWei,
+    });
   }
 
   private async run(): Promise<void> {
@@ -186,7 +260,17 @@ class SenderLane {
     if (!(await this.holdLock())) return false;
     const inFlight = new Set<string>();
     let sent = false;
-    for (const row of await this.outbox.pending(this.config.chainId, this.address, this.gasless)) {
+    const rows = await this.outbox.pending(this.config.chainId, this.address, this.gasless);
+    const sentRows = rows.filter((r) => r.status === 'SENT').length;
+    if (sentRows === 0 && this.inFlightCount === 0) this.nonceMovedAt = Date.now();
+    this.inFlightCount = sentRows;
+    const { stalled, sinceAdvanceMs } = this.health();
+    if (stalled && !this.reportedStall)
+      this.logger.error(
+        `the transactions of ${this.address} are stuck: ${sentRows} in flight, nonce unchanged for ${Math.round(sinceAdvanceMs / 1000)} s`,
+      );
+    this.reportedStall = stalled;
+    for (const row of rows) {
       if (this.stopped) break;
       const line = row.purpose === 'gasless' ? `signer:${row.signer}` : `row:${row.id}`;
       if (row.status === 'SENT') {
@@ -213,8 +297,13 @@ class SenderLane {
     const forwarder = this.config.contracts.forwarder;
     if (!forwarder || g.forwarder.toLowerCase() !== forwarder.toLowerCase())
       throw new Refused('CONFLICT', 'the request is for another forwarder', null);
+    // (whether someone else executed the signed request is asked only when it would not go through: a front-run
+    // request fails the simulation below, its nonce being used, or has expired meanwhile)
     const block = await this.provider.getBlock('latest');
-    if (g.deadline <= block!.timestamp) throw new Refused('BAD_INPUT', 'the request expired before it could be sent', null);
+    if (g.deadline <= block!.timestamp) {
+      await this.checkNotExecuted(g);
+      throw new Refused('BAD_INPUT', 'the request expired before it could be sent', null);
+    }
     const data = this.forwarder.encodeFunctionData('execute', [
       { from: g.signer, to: g.target, value: 0n, gas: g.gas, deadline: g.deadline, data: g.data, signature: g.signature },
     ]);
@@ -224,29 +313,125 @@ class SenderLane {
       const gas = await this.provider.estimateGas({ from: this.wallet.address, to: forwarder, data });
       return { to: forwarder, data, gasLimit: (gas * 12n) / 10n };
     } catch (e) {
-      throw refusal(e);
+      const refused = refusal(e);
+      await this.checkNotExecuted(g);
+      throw refused;
     }
+  }
+
+  /**
+   * A gasless request whose forwarder nonce is already used: someone sent the signed request to the forwarder
+   * themselves (front-running the relayer, or the signer's own transaction). Sending the relayer's copy would only
+   * revert at the signer's cost; the other transaction is the outcome.
+   */
+  private async checkNotExecuted(g: GaslessRow): Promise<void> {
+    const found = await this.executedElsewhere(g);
+    if (found) throw new ExecutedElsewhere(found);
+  }
+
+  private async executedElsewhere(g: GaslessRow): Promise<ExecutedElsewhere['outcome'] | null> {
+    const forwarder = this.config.contracts.forwarder!;
+    const [used] = this.forwarder.decodeFunctionResult(
+      'nonces',
+      await this.provider.call({ to: forwarder, data: this.forwarder.encodeFunctionData('nonces', [g.signer]) }),
+    );
+    if ((used as bigint) <= g.signerNonce) return null;
+    const latest = await this.provider.getBlockNumber();
+    const logs = await this.provider.getLogs({
+      address: forwarder,
+      topics: [this.forwarder.getEvent('ExecutedForwardRequest')!.topicHash, zeroPadValue(g.signer, 32)],
+      fromBlock: Math.max(0, latest - FRONT_RUN_LOOKBACK_BLOCKS),
+      toBlock: latest,
+    });
+    for (const log of logs) {
+      const ev = this.forwarder.parseLog(log)!;
+      if ((ev.args.nonce as bigint) !== g.signerNonce) continue;
+      return ev.args.success
+        ? { status: 'MINED', txHash: log.transactionHash, blockNumber: log.blockNumber }
+        : {
+            status: 'FAILED',
+            txHash: log.transactionHash,
+            blockNumber: log.blockNumber,
+            errorMessage: 'the request was executed by another transaction, and its call failed',
+          };
+    }
+    // used, but not by a request we can find (older than the look-back): the relayer's copy could only revert
+    throw new Refused('CONFLICT', 'the request was already executed by another transaction', null);
   }
 
   /** true when it was sent, false when it was refused (FAILED) */
   private async send(row: RelayRow): Promise<boolean> {
     let tx: { to: string; data: string; gasLimit: bigint };
+    let fees: RelayFees;
+    let chainNonce: number;
     try {
+      // fees and nonce first, so the simulation in build() is the last read before the signed bytes are stored
+      // and broadcast (the window a front-runner has shrinks to one database write)
+      fees = await this.fees();
+      chainNonce = await this.provider.getTransactionCount(this.wallet.address, 'pending');
       tx = await this.build(row);
+      const unsigned = Transaction.from({
+        type: 2,
+        chainId: this.config.chainId,
+        nonce: chainNonce,
+        value: 0n,
+        ...tx,
+        maxFeePerGas: fees.maxFeePerGas,
+        maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
+      }).unsignedSerialized;
+      // signed bytes = unsigned + signature (y-parity, r, s: at most 67 bytes) and list-header growth
+      if ((unsigned.length - 2) / 2 + 70 > MAX_TX_BYTES)
+        throw new Refused('BAD_INPUT', `the transaction would exceed ${MAX_TX_BYTES} bytes, which nodes refuse`, null);
+      if (row.purpose === 'gasless') {
+        const cost = tx.gasLimit * fees.maxFeePerGas + (await l1DataFee(this.provider, unsigned));
+        if (!(await this.outbox.recheckSpend(row.id, this.config.chainId, row.signer!, cost, this.config.relay.spendLimitWei)))
+          throw new Refused(
+            'RATE_LIMITED',
+            "the signer's gasless spend limit for the last 24 hours is used up at the fees of now",
+            'SPEND_LIMIT',
+          );
+      }
     } catch (e) {
+      if (e instanceof ExecutedElsewhere) {
+        this.logger.warn(`gasless ${row.function} (outbox row ${row.id}) was executed by ${e.outcome.txHash}: not sent`);
+        await this.outbox.executedElsewhere(row.id, e.outcome);
+        return false;
+      }
       if (!(e instanceof Refused)) throw e; // the node: retry at the next pass
       if (row.purpose === 'settlement') this.logger.debug?.(`${row.function} (outbox row ${row.id}) not sent: ${e.message}`);
-      else this.logger.warn(`${row.purpose} ${row.function} (outbox row ${row.id}) refused at send time: ${e.message}`);
+      else this.logger.warn(`${row.purpose} ${row.function} (outbox row ${row.id}) refused at send time: ${e.detail ?? e.message}`);
       await this.outbox.failed(row.id, e.code, e.message, e.reason);
       return false;
     }
-    const fees = await this.provider.getFeeData();
-    const chainNonce = await this.provider.getTransactionCount(this.wallet.address, 'pending');
     const sent = await this.outbox.markSent(row.id, this.config.chainId, this.address, chainNonce, (nonce) =>
-      this.sign({ nonce, ...tx }, fees.maxFeePerGas ?? 1n, fees.maxPriorityFeePerGas ?? 1n),
+      this.sign({ nonce, ...tx }, fees.maxFeePerGas, fees.maxPriorityFeePerGas),
     );
-    await this.broadcast(sent!.rawTx!);
+    const result = await this.broadcast(sent!.rawTx!);
+    if (result.kind === 'refused') await this.fillNonce(sent!, result.message, fees);
     return true;
+  }
+
+  /**
+   * The node refused a row's transaction for good after its nonce was committed: the row fails (the client learns
+   * why) and a 0-value transfer to the key itself takes the nonce, so later transactions are not stuck behind it.
+   */
+  private async fillNonce(row: RelayRow, reason: string, fees: RelayFees): Promise<void> {
+    this.logger.warn(
+      `outbox row ${row.id} (nonce ${row.relayerNonce} of ${this.address}) refused by the node: ${reason}; filling the nonce`,
+    );
+    const fill = await this.sign(
+      { nonce: row.relayerNonce!, to: this.wallet.address, data: '0x', gasLimit: 21_000n },
+      fees.maxFeePerGas,
+      fees.maxPriorityFeePerGas,
+    );
+    await this.outbox.refusedAtBroadcast(row.id, 'CONFLICT', 'the chain node refused the transaction; prepare a new request', {
+      chainId: this.config.chainId,
+      sender: this.address,
+      nonce: row.relayerNonce!,
+      raw: fill.raw,
+      attempt: fill.attempt,
+    });
+    await this.broadcast(fill.raw);
   }
 
   /** true when the row is settled */
@@ -254,9 +439,23 @@ class SenderLane {
     // the key's mined nonce count, read before the receipts: if it has passed this row's nonce and none of the
     // row's attempts has a receipt, the nonce went to another transaction (the key used elsewhere)
     const minedNonces = await this.provider.getTransactionCount(this.wallet.address, 'latest');
+    this.noteMinedNonce(minedNonces);
     for (const attempt of [...row.attempts].reverse()) {
       const receipt = await this.provider.getTransactionReceipt(attempt.hash);
       if (!receipt) continue;
+      this.nonceGoneSince.delete(row.id);
+      if (receipt.status !== 1 && row.purpose === 'gasless') {
+        // reverted: if a front-runner executed the signed request first, that is the request's outcome and the
+        // signer is not charged for the relayer's copy
+        const elsewhere = await this.executedElsewhere(row as GaslessRow).catch(() => null);
+        if (elsewhere) {
+          this.logger.warn(
+            `gasless ${row.function} (outbox row ${row.id}) was front-run by ${elsewhere.txHash}; the relayer's copy reverted`,
+          );
+          await this.outbox.executedElsewhere(row.id, elsewhere);
+          return true;
+        }
+      }
       await this.outbox.finished(row.id, {
         status: receipt.status === 1 ? 'MINED' : 'REVERTED',
         txHash: receipt.hash,
@@ -265,7 +464,7 @@ class SenderLane {
       });
       return true;
     }
-    if (minedNonces > row.relayerNonce!) {
+    if (minedNonces > row.relayerNonce! && (await this.nonceSurelyGone(row))) {
       this.logger.warn(
         `nonce ${row.relayerNonce} of ${this.address} was used by a transaction that is not outbox row ${row.id}'s: sending it again with a new nonce`,
       );
@@ -280,11 +479,11 @@ class SenderLane {
     ) {
       // stuck: the same transaction again, same nonce, higher fees
       const tx = Transaction.from(row.rawTx!);
-      const fees = await this.provider.getFeeData();
+      const fees = await this.fees();
       const replacement = await this.sign(
         { nonce: row.relayerNonce!, to: tx.to!, data: tx.data, gasLimit: tx.gasLimit },
-        max(bump(BigInt(last.maxFeePerGas)), fees.maxFeePerGas ?? 0n),
-        max(bump(BigInt(last.maxPriorityFeePerGas)), fees.maxPriorityFeePerGas ?? 0n),
+        max(bump(BigInt(last.maxFeePerGas)), fees.maxFeePerGas),
+        max(bump(BigInt(last.maxPriorityFeePerGas)), fees.maxPriorityFeePerGas),
       );
       await this.outbox.replaced(row.id, replacement.raw, replacement.attempt);
       this.logger.log(
@@ -296,6 +495,29 @@ class SenderLane {
       await this.broadcast(row.rawTx!);
     }
     return false;
+  }
+
+  /**
+   * Whether a row's nonce really went to another transaction. The nonce count and the receipts may come from
+   * different nodes behind one RPC endpoint, one of them lagging: a missing receipt then means "not seen yet", not
+   * "never mined". So the row is requeued only when the nonce has been passed, with none of its attempts found by
+   * hash, on every pass for a while (twice RELAY_REPLACE_AFTER_MS, at least 5 s): long enough for a lagging node
+   * to catch up, and any sighting of an attempt starts the wait again.
+   */
+  private async nonceSurelyGone(row: RelayRow): Promise<boolean> {
+    for (const attempt of row.attempts)
+      if (await this.provider.getTransaction(attempt.hash)) {
+        this.nonceGoneSince.delete(row.id);
+        return false;
+      }
+    const first = this.nonceGoneSince.get(row.id);
+    if (first === undefined) {
+      this.nonceGoneSince.set(row.id, Date.now());
+      return false;
+    }
+    if (Date.now() - first < Math.max(5_000, 2 * this.config.relay.replaceAfterMs)) return false;
+    this.nonceGoneSince.delete(row.id);
+    return true;
   }
 
   private async sign(
@@ -318,16 +540,19 @@ class SenderLane {
     };
   }
 
-  private async broadcast(raw: string): Promise<void> {
+  private async broadcast(raw: string): Promise<BroadcastResult> {
     try {
-      await this.provider.broadcastTransaction(raw);
+      await this.provider.send('eth_sendRawTransaction', [raw]);
+      return { kind: 'ok' };
     } catch (e) {
-      // already known / nonce too low (an earlier attempt got mined): the watch settles it from the receipts
-      this.logger.warn(
-        `broadcast refused: ${String((e as Error).message)
-          .split('\n')[0]
-          .slice(0, 160)}`,
-      );
+      const f = classifyChainError(e);
+      const message = shortReason(e);
+      // unreachable: the stored bytes are broadcast again by the watch; already there: the watch settles it
+      if (f.kind === 'UNAVAILABLE' || ALREADY_THERE.test(message) || ALREADY_THERE.test(f.message)) {
+        this.logger.warn(`broadcast not accepted (${message.slice(0, 160)}): the watch settles it`);
+        return f.kind === 'UNAVAILABLE' ? { kind: 'unavailable' } : { kind: 'ok' };
+      }
+      return { kind: 'refused', message };
     }
   }
 }

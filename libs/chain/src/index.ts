@@ -10,3 +10,4 @@ export * from './forwarder.js';
 export * from './safe.js';
 export * from './study-id.js';
 export * from './permit.js';
+export * from './relay-fees.js';

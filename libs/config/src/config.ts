@@ -301,6 +301,19 @@ export const configSchema = z.object({
         .describe(
           "how often the worker's sender looks at the transaction outbox (and, at least every 100 ms, how often a waiting API request re-reads its row), ms",
         ),
+      requestTtlSeconds: int(60, 24 * 3600)
+        .default(15 * 60)
+        .describe(
+          'a gasless request is refused when its deadline is further away than this (and prepared requests expire after it), seconds',
+        ),
+      feePercentile: int(1, 99)
+        .default(50)
+        .describe("the relayer's priority fee: this percentile of the tips paid in the last 20 blocks (eth_feeHistory)"),
+      maxPriorityFeeWei: z.coerce
+        .bigint()
+        .positive()
+        .default(2_000_000_000n)
+        .describe("the relayer's priority fee never exceeds this (2 gwei by default), wei per gas"),
       retentionHours: int(RELAY_SPEND_WINDOW_HOURS, 24 * 3650)
         .default(7 * 24)
         .describe(
@@ -526,6 +539,9 @@ function configInput(env: NodeJS.ProcessEnv) {
       replaceAfterMs: env.RELAY_REPLACE_AFTER_MS,
       pollMs: env.RELAY_POLL_MS,
       retentionHours: env.RELAY_RETENTION_HOURS,
+      requestTtlSeconds: env.RELAY_REQUEST_TTL_SECONDS,
+      feePercentile: env.RELAY_FEE_PERCENTILE,
+      maxPriorityFeeWei: env.RELAY_MAX_PRIORITY_FEE_WEI,
     },
     treasury: { relayerPrivateKey: env.TREASURY_RELAYER_PRIVATE_KEY || undefined, ownersCacheMs: env.TREASURY_OWNERS_CACHE_MS },
     bus: {

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { Wallet } from 'ethers';
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
+import { Transaction, Wallet, getBytes } from 'ethers';
+import { l1DataFee, relayFees } from '#chain';
 import { type NewOutboxCall, OUTBOX_SETTLED, OutboxListener, RelayOutboxRepository, type RelayRow } from '#db';
 import { ChainService } from '../chain/index.js';
 import { ERROR_CODES, type ErrorCode, OpenReadError } from '../common/errors.js';
@@ -91,10 +92,33 @@ export class TransactionOutbox implements OnApplicationBootstrap, OnApplicationS
     return outcome(await this.settled(row.id));
   }
 
-  /** What a gasless request forwarding `gas` may cost at most at today's fees: reserved against the signer's limit. */
-  async worstCaseCost(gas: bigint): Promise<bigint> {
-    const fees = await this.chain.provider.getFeeData();
-    return (gas + FORWARDER_OVERHEAD_GAS) * (fees.maxFeePerGas ?? fees.gasPrice ?? 0n);
+  /**
+   * What the gasless key's forwarder call `tx`, forwarding `innerGas` to the market, may cost at most at today's
+   * fees: 21,000 + its calldata (at EIP-7623's floor price, 40 gas per non-zero byte and 10 per zero byte, above the
+   * standard 16 and 4) + the forwarder's own work + the forwarded gas, with the sender's 20 % margin, at the fee cap
+   * the sender uses, plus the L1 data fee on an OP-stack chain. Computed rather than estimated: a request queued
+   * behind the signer's earlier ones would not simulate yet. Reserved against the signer's limit when queued.
+   */
+  async worstCaseCost(tx: { to: string; data: string }, innerGas: bigint): Promise<bigint> {
+    const provider = this.chain.provider;
+    const from = this.keyAddress(this.config.relay.privateKey)!;
+    const [fees, nonce] = await Promise.all([
+      relayFees(provider, { percentile: this.config.relay.feePercentile, maxPriorityFeeWei: this.config.relay.maxPriorityFeeWei }),
+      provider.getTransactionCount(from, 'pending'),
+    ]);
+    let calldataGas = 0n;
+    for (const byte of getBytes(tx.data)) calldataGas += byte === 0 ? 10n : 40n;
+    const gasLimit = ((21_000n + calldataGas + FORWARDER_OVERHEAD_GAS + innerGas) * 12n) / 10n;
+    const unsigned = Transaction.from({
+      type: 2,
+      chainId: this.config.chainId,
+      nonce,
+      value: 0n,
+      gasLimit,
+      ...tx,
+      ...fees,
+    }).unsignedSerialized;
+    return gasLimit * fees.maxFeePerGas + (await l1DataFee(provider, unsigned));
   }
 }
 
@@ -109,5 +133,8 @@ export function outcome(row: RelayRow): { txHash: string; blockNumber: number; f
     throw new OpenReadError('CONFLICT', row.purpose === 'gasless' ? 'the relayed transaction reverted' : 'the transaction reverted', {
       txHash: row.txHash,
     });
-  throw new OpenReadError('CHAIN_UNAVAILABLE', 'the transaction is queued but not mined yet; it will still be sent', { requestId: row.id });
+  throw new OpenReadError('CHAIN_UNAVAILABLE', 'the transaction is queued but not mined yet; it will still be sent', {
+    requestId: row.id,
+    ...(row.requestHash && { requestHash: row.requestHash, status: row.status }),
+  });
 }

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Contract, FunctionFragment, Interface, getAddress, solidityPacked, verifyTypedData } from 'ethers';
+import { Contract, FunctionFragment, Interface, TypedDataEncoder, getAddress, solidityPacked, verifyTypedData } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { loadArtifact, FORWARD_REQUEST_TYPES, ForwardRequest, forwarderDomain } from '#chain';
-import { RelayOutboxRepository } from '#db';
+import { RelayOutboxRepository, type RelayRow } from '#db';
 import type { Role } from '../common/access.js';
 import { ChainService } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
@@ -25,8 +25,13 @@ const GASLESS: Record<string, readonly Role[]> = {
   // a deposit whose allowance comes from an ERC-2612 permit the depositor signed (no approve transaction)
   depositWithPermit: ['RO_DEPOSITOR'],
 };
-/** How long a signed request stays valid. */
-const REQUEST_TTL_SECONDS = 15 * 60;
+/**
+ * Longest calldata a gasless request may carry. The gasless functions' canonical encodings are a few hundred bytes
+ * (depositWithPermit, the largest, is 4 + 7 × 32); anything longer is padding, which only costs the relayer.
+ */
+const MAX_DATA_BYTES = 1024;
+/** Clock skew between the API and the chain tolerated on a request's deadline, seconds. */
+const DEADLINE_SKEW_SECONDS = 60;
 /** How long a claim waits for another claim of the same study in flight before it is queued anyway. */
 const CLAIM_WAIT_MS = 30_000;
 
@@ -50,6 +55,7 @@ export class RelayService {
   /** the gasless functions by selector */
   private readonly gasless: Map<string, FunctionFragment>;
   private readonly forwarder?: Contract;
+  private readonly forwarderAbi: Interface;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -58,6 +64,7 @@ export class RelayService {
     private readonly transactions: TransactionOutbox,
   ) {
     this.market = chain.market;
+    this.forwarderAbi = new Interface(loadArtifact('OpenReadForwarder').abi);
     this.gasless = new Map(
       Object.keys(GASLESS).map((name) => {
         const fragment = this.market.getFunction(name)!;
@@ -84,6 +91,27 @@ export class RelayService {
     });
   }
 
+  /**
+   * From the later of the latest block and the wall clock: a chain idle for a while (a dev node mining on demand)
+   * stamps its next block with the current time, which would leave an old block's deadline expired.
+   */
+  private async nowSeconds(): Promise<number> {
+    return Math.max(await this.chain.now(0), Math.floor(Date.now() / 1000));
+  }
+
+  /** The EIP-712 digest of a forward request: what its signer signed, and its idempotency key in the outbox. */
+  private requestHash(forwarder: string, req: ForwardRequest): string {
+    return TypedDataEncoder.hash(forwarderDomain(this.config.chainId, getAddress(forwarder)), FORWARD_REQUEST_TYPES, req).toLowerCase();
+  }
+
+  /** A gasless request's record by its hash, for its signer only (anyone else: NOT_FOUND, as for no record). */
+  async status(caller: string, hash: string): Promise<RelayRow> {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(hash)) throw new OpenReadError('BAD_INPUT', 'hash must be a 0x-prefixed 32-byte hex string');
+    const row = await this.outbox.findByRequestHash(this.config.chainId, hash.toLowerCase());
+    if (!row || row.signer !== caller) throw new OpenReadError('NOT_FOUND', 'no gasless request of yours has this hash');
+    return row;
+  }
+
   async prepare(signer: string, fn: string, args: unknown[]): Promise<GaslessRequest> {
     const { forwarder, address } = this.enabled();
     const data = this.market.encodeFunctionData(fn, args);
@@ -98,9 +126,7 @@ export class RelayService {
       value: 0n,
       gas: (gas * 13n) / 10n + 10_000n,
       nonce,
-      // from the later of the latest block and the wall clock: a chain idle for a while (a dev node mining on
-      // demand) stamps its next block with the current time, which would leave an old block's deadline expired
-      deadline: Math.max(await this.chain.now(0), Math.floor(Date.now() / 1000)) + REQUEST_TTL_SECONDS,
+      deadline: (await this.nowSeconds()) + this.config.relay.requestTtlSeconds,
       data,
     };
     const domain = forwarderDomain(this.config.chainId, getAddress(address));
@@ -125,7 +151,14 @@ export class RelayService {
   ): Promise<{ txHash: string; blockNumber: number; function: string }> {
     const { address } = this.enabled();
     const req = parseRequest(input);
+    if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw new OpenReadError('BAD_INPUT', 'signature must be a 65-byte 0x-prefixed hex string');
     if (req.from.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the request must be from the signed-in account');
+    // the same signed request again (a client retry after a timeout or a reset connection): its record, whatever
+    // became of it, and nothing sent again (its signature was verified when it was queued, and the caller is its
+    // signer: the hash covers `from`)
+    const requestHash = this.requestHash(address, req);
+    const existing = await this.outbox.findByRequestHash(this.config.chainId, requestHash);
+    if (existing) return outcome(await this.transactions.settled(existing.id));
     if (req.to.toLowerCase() !== this.config.contracts.market)
       throw new OpenReadError('BAD_INPUT', 'the request must call the study market');
     if (req.value !== 0n) throw new OpenReadError('BAD_INPUT', 'gasless requests carry no value');
@@ -133,14 +166,17 @@ export class RelayService {
     if (!GASLESS[fn.name].some((r) => roles.has(r)))
       throw new OpenReadError('FORBIDDEN', `a gasless ${fn.name} needs the ${GASLESS[fn.name].join(' or ')} role`);
     if (req.deadline <= (await this.chain.now())) throw new OpenReadError('BAD_INPUT', 'the request has expired; prepare a new one');
+    // a far-future deadline would let requests be queued now and sent whenever fees or state suit someone else
+    if (req.deadline > (await this.nowSeconds()) + this.config.relay.requestTtlSeconds + DEADLINE_SKEW_SECONDS)
+      throw new OpenReadError(
+        'BAD_INPUT',
+        `the deadline is more than ${this.config.relay.requestTtlSeconds} s away; prepare a new request`,
+      );
     if (req.gas > 2_000_000n) throw new OpenReadError('BAD_INPUT', 'gas is above what these calls need');
-    // the same signed request again (a client retry): its first outcome, nothing sent again (the stored signature
-    // was verified when it was queued, and the caller is its signer)
-    const existing = await this.outbox.findLive(this.config.chainId, address, caller, req.nonce);
-    if (existing?.signature === signature.toLowerCase()) return outcome(await this.transactions.settled(existing.id));
+    const queue = () => this.verifyAndQueue(caller, address, req, fn.name, signature, requestHash);
     if (fn.name !== 'claim') {
       await this.simulateInner(caller, req.data);
-      return this.verifyAndQueue(caller, address, req, fn.name, signature);
+      return queue();
     }
     // Claims of one study from this API process go one at a time: a claim arriving while another claim of the same
     // study is in flight waits for its outcome and is simulated again. Of 100 concurrent claimers the 99 losers
@@ -152,10 +188,10 @@ export class RelayService {
       await this.simulateInner(caller, req.data);
       const ahead = this.claimsInFlight.get(req.data);
       if (!ahead) break;
-      if (Date.now() >= until) return this.verifyAndQueue(caller, address, req, fn.name, signature); // waited long enough: queue it
+      if (Date.now() >= until) return queue(); // waited long enough: queue it
       await settledWithin(ahead, until - Date.now());
     }
-    const mine = this.verifyAndQueue(caller, address, req, fn.name, signature);
+    const mine = queue();
     const done = mine.then(
       () => undefined,
       () => undefined,
@@ -167,8 +203,13 @@ export class RelayService {
     return mine;
   }
 
-  /** Checks the signature, reserves the worst-case cost against the signer's limit, queues and waits for the outcome. */
-  private async verifyAndQueue(caller: string, forwarder: string, req: ForwardRequest, fn: string, signature: string) {
+  /**
+   * Checks the signature, reserves the worst-case cost of the transaction the relayer will send (the forwarder's
+   * execute with this request: its gas, calldata included, at today's fees, plus an OP-stack chain's L1 data fee)
+   * against the signer's limit, queues and waits for the outcome. The sender checks the limit again with the cost
+   * at send time.
+   */
+  private async verifyAndQueue(caller: string, forwarder: string, req: ForwardRequest, fn: string, signature: string, requestHash: string) {
     let recovered: string;
     try {
       recovered = verifyTypedData(forwarderDomain(this.config.chainId, getAddress(forwarder)), FORWARD_REQUEST_TYPES, req, signature);
@@ -176,7 +217,13 @@ export class RelayService {
       throw new OpenReadError('BAD_INPUT', 'signature is not a valid EIP-712 signature');
     }
     if (recovered.toLowerCase() !== caller) throw new OpenReadError('FORBIDDEN', 'the request is not signed by the signed-in account');
-    const reservedWei = await this.transactions.worstCaseCost(req.gas);
+    const reservedWei = await this.transactions.worstCaseCost(
+      {
+        to: forwarder,
+        data: this.forwarderAbi.encodeFunctionData('execute', [{ ...req, signature }]),
+      },
+      req.gas,
+    );
 
     const queued = await this.outbox.enqueue(
       {
@@ -191,10 +238,12 @@ export class RelayService {
         deadline: req.deadline,
         signature: signature.toLowerCase(),
         reservedWei,
+        requestHash,
         sender: this.transactions.keyAddress(this.config.relay.privateKey)!,
       },
       this.config.relay.spendLimitWei,
     );
+    if (queued.kind === 'duplicate') return outcome(await this.transactions.settled(queued.row.id));
     if (queued.kind === 'conflict')
       throw new OpenReadError('CONFLICT', 'another request with this nonce is queued or done; prepare a new one');
     if (queued.kind === 'over-limit')
@@ -210,14 +259,17 @@ export class RelayService {
    */
   private gaslessCall(data: string): { name: string } {
     const fragment = this.gasless.get(data.slice(0, 10));
+    let canonical = false;
     try {
-      if (fragment) {
-        this.market.decodeFunctionData(fragment, data);
-        return { name: fragment.name };
-      }
+      // only the canonical encoding: decoders (ethers, Solidity, ERC-2771) ignore trailing bytes and accept dirty
+      // high bits, so padded calldata would pass a decode check and only make the relayer pay for the padding
+      if (fragment)
+        canonical = this.market.encodeFunctionData(fragment, this.market.decodeFunctionData(fragment, data)).toLowerCase() === data;
     } catch {
       // the selector matched but the arguments do not decode
     }
+    if (fragment && canonical) return { name: fragment.name };
+    if (fragment) throw new OpenReadError('BAD_INPUT', `data is not the canonical encoding of ${fragment.name}`);
     throw new OpenReadError('BAD_INPUT', `only ${Object.keys(GASLESS).join(', ')} can be relayed gaslessly`);
   }
 }
@@ -232,6 +284,7 @@ function parseRequest(i: ForwardRequestInput): ForwardRequest {
     ['to', i.to],
   ] as const)
     if (!/^0x[0-9a-fA-F]{40}$/.test(v)) throw new OpenReadError('BAD_INPUT', `${f} must be an address`);
+  if (i.data.length > 2 + 2 * MAX_DATA_BYTES) throw new OpenReadError('BAD_INPUT', `data must be at most ${MAX_DATA_BYTES} bytes`);
   if (!/^0x([0-9a-fA-F]{2})*$/.test(i.data)) throw new OpenReadError('BAD_INPUT', 'data must be 0x-prefixed hex');
   return {
     from: getAddress(i.from),

@@ -4,25 +4,26 @@
 -- enqueue (queued)
 START TRANSACTION;
 SELECT pg_advisory_xact_lock(hashtext('relay-spend:' || $1));
+SELECT * FROM relay_requests WHERE chain_id = $1 AND request_hash = $2;
 SELECT * FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3 AND signer_nonce = $4
 AND status IN ('QUEUED','SENT','MINED');
 SELECT COALESCE(sum(COALESCE(cost_wei, reserved_wei)), 0) AS spent FROM relay_requests
 WHERE chain_id = $1 AND signer = $2 AND status <> 'FAILED' AND created_at > now() - make_interval(hours => $3);
-INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei, sender)
-VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING *;
+INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei, sender, request_hash)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING *;
 SELECT pg_notify('openread_outbox_queued', $1);
 COMMIT;
 
 -- enqueue (duplicate)
 START TRANSACTION;
 SELECT pg_advisory_xact_lock(hashtext('relay-spend:' || $1));
-SELECT * FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3 AND signer_nonce = $4
-AND status IN ('QUEUED','SENT','MINED');
+SELECT * FROM relay_requests WHERE chain_id = $1 AND request_hash = $2;
 COMMIT;
 
 -- enqueue (over the spend limit)
 START TRANSACTION;
 SELECT pg_advisory_xact_lock(hashtext('relay-spend:' || $1));
+SELECT * FROM relay_requests WHERE chain_id = $1 AND request_hash = $2;
 SELECT * FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3 AND signer_nonce = $4
 AND status IN ('QUEUED','SENT','MINED');
 SELECT COALESCE(sum(COALESCE(cost_wei, reserved_wei)), 0) AS spent FROM relay_requests
@@ -36,14 +37,27 @@ SELECT * FROM relay_requests WHERE id = $1;
 SELECT * FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3 AND signer_nonce = $4
 AND status IN ('QUEUED','SENT','MINED');
 
+-- findByRequestHash
+SELECT * FROM relay_requests WHERE chain_id = $1 AND request_hash = $2;
+
+-- recheckSpend
+START TRANSACTION;
+SELECT pg_advisory_xact_lock(hashtext('relay-spend:' || $1));
+SELECT COALESCE(sum(COALESCE(cost_wei, reserved_wei)), 0) AS spent FROM relay_requests
+WHERE chain_id = $1 AND signer = $2 AND status <> 'FAILED' AND id <> $3 AND created_at > now() - make_interval(hours => $4);
+UPDATE relay_requests SET reserved_wei = $2 WHERE id = $1;
+COMMIT;
+
 -- highestLiveNonce
 SELECT max(signer_nonce) AS n FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3
 AND status IN ('QUEUED','SENT');
 
 -- pending (the sender's pick)
-SELECT * FROM relay_requests WHERE chain_id = $1 AND status IN ('QUEUED','SENT')
-AND (sender = $2 OR ($3 AND sender IS NULL AND purpose = 'gasless'))
-ORDER BY id LIMIT $4;
+SELECT * FROM (
+SELECT r.*, row_number() OVER (PARTITION BY CASE WHEN purpose = 'gasless' THEN signer ELSE id::text END ORDER BY id) AS line_rank
+FROM relay_requests r WHERE chain_id = $1 AND status IN ('QUEUED','SENT')
+AND (sender = $2 OR ($3 AND sender IS NULL AND purpose = 'gasless'))) p
+WHERE line_rank = 1 ORDER BY id LIMIT $4;
 
 -- enqueueCall (queued)
 INSERT INTO relay_requests (chain_id, purpose, sender, target, function, data, dedupe_key)
@@ -90,6 +104,19 @@ SELECT pg_notify('openread_outbox_settled', id::text) FROM u;
 WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $5, updated_at = now()
 WHERE id = $1 AND status = 'SENT' RETURNING id)
 SELECT pg_notify('openread_outbox_settled', id::text) FROM u;
+
+-- executedElsewhere
+WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = 0, reserved_wei = 0,
+error_code = CASE WHEN $2 = 'FAILED' THEN 'CONFLICT' END, error_message = $5, updated_at = now()
+WHERE id = $1 AND status IN ('QUEUED','SENT') RETURNING id)
+SELECT pg_notify('openread_outbox_settled', id::text) FROM u;
+
+-- refusedAtBroadcast
+START TRANSACTION;
+WITH u AS (UPDATE relay_requests SET status = 'FAILED', error_code = $2, error_message = $3, relayer_nonce = NULL,
+raw_tx = NULL, updated_at = now()
+WHERE id = $1 AND status = 'SENT' RETURNING id) SELECT id FROM u;
+COMMIT;
 
 -- pruneFinal (one batch)
 WITH doomed AS (

@@ -103,4 +103,38 @@ describe('the transaction outbox on real Postgres', () => {
       await Promise.all(listeners.map((l) => l.stop()));
     }
   });
+
+  it("picks each gasless signer's oldest live request only, so one signer's backlog cannot starve the others", async () => {
+    const gasless = (signer: string, nonce: number) =>
+      outbox.enqueue(
+        {
+          chainId: CHAIN,
+          forwarder: addr(0xf0),
+          signer,
+          signerNonce: BigInt(nonce),
+          target: addr(0xaa),
+          function: 'claim',
+          data: '0x12345678',
+          gas: 100_000n,
+          deadline: 2_000_000_000,
+          signature: `0x${'11'.repeat(65)}`,
+          reservedWei: 1n,
+          requestHash: `0x${(nonce + (signer === addr(0xb1) ? 1000 : 0)).toString(16).padStart(64, '0')}`,
+          sender: SETTLER,
+        },
+        10n ** 18n,
+      );
+    // 150 requests of one signer queued first, then one of another signer
+    for (let n = 0; n < 150; n++) expect((await gasless(addr(0xb1), n)).kind).toBe('queued');
+    expect((await gasless(addr(0xb2), 0)).kind).toBe('queued');
+    const page = await outbox.pending(CHAIN, SETTLER, true);
+    expect(page.map((r) => [r.signer, r.signerNonce])).toEqual([
+      [addr(0xb1), 0n],
+      [addr(0xb2), 0n],
+    ]);
+    // the same signed request again is the same row, whatever its status
+    const again = await gasless(addr(0xb2), 0);
+    expect(again.kind).toBe('duplicate');
+    expect(await outbox.findByRequestHash(CHAIN, `0x${(0).toString(16).padStart(64, '0')}`)).toMatchObject({ signer: addr(0xb2) });
+  });
 });

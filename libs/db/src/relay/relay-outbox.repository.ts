@@ -6,7 +6,7 @@ import type { PruneOptions } from '../pruning.js';
 
 export type RelayStatus = 'QUEUED' | 'SENT' | 'MINED' | 'REVERTED' | 'FAILED';
 /** What a row is for: gasless forward requests, or a service key's own call (see migrations/1764900000000-TransactionOutbox.ts). */
-export type OutboxPurpose = 'gasless' | 'governance' | 'treasury' | 'settlement' | 'anchor';
+export type OutboxPurpose = 'gasless' | 'governance' | 'treasury' | 'settlement' | 'anchor' | 'nonce-fill';
 
 export interface RelayAttempt {
   hash: string;
@@ -23,6 +23,8 @@ export interface RelayRow {
   /** the key that sends it (null: a gasless row from before the sender column, sent by the gasless key) */
   sender: string | null;
   dedupeKey: string | null;
+  /** gasless: the EIP-712 digest of the forward request (what the signer signed; unique) */
+  requestHash: string | null;
   forwarder: string | null;
   signer: string | null;
   signerNonce: bigint | null;
@@ -68,6 +70,8 @@ export interface NewRelayRequest {
   deadline: number;
   signature: string;
   reservedWei: bigint;
+  /** the EIP-712 digest of the forward request (the request's idempotency key) */
+  requestHash?: string;
   /** the gasless key's address */
   sender: string;
 }
@@ -75,7 +79,7 @@ export interface NewRelayRequest {
 /** A service key's call: sent from `sender` to `target` with `data`, estimated and simulated when sent. */
 export interface NewOutboxCall {
   chainId: number;
-  purpose: Exclude<OutboxPurpose, 'gasless'>;
+  purpose: Exclude<OutboxPurpose, 'gasless' | 'nonce-fill'>;
   sender: string;
   target: string;
   function: string;
@@ -142,6 +146,7 @@ interface RelayDbRow {
   purpose: RelayRow['purpose'];
   sender: string | null;
   dedupe_key: string | null;
+  request_hash: string | null;
   forwarder: string | null;
   signer: string | null;
   signer_nonce: string | null;
@@ -171,6 +176,7 @@ function toRow(r: RelayDbRow): RelayRow {
     purpose: r.purpose,
     sender: r.sender,
     dedupeKey: r.dedupe_key,
+    requestHash: r.request_hash,
     forwarder: r.forwarder,
     signer: r.signer,
     signerNonce: big(r.signer_nonce),
@@ -217,6 +223,14 @@ export class RelayOutboxRepository {
   > {
     return this.db.transaction(async (tx) => {
       await tx.query(`SELECT pg_advisory_xact_lock(hashtext('relay-spend:' || $1))`, [req.signer]);
+      // the same signed request again, whatever became of it
+      if (req.requestHash) {
+        const same = await tx.query(`SELECT * FROM relay_requests WHERE chain_id = $1 AND request_hash = $2`, [
+          req.chainId,
+          req.requestHash,
+        ]);
+        if (same.length) return { kind: 'duplicate' as const, row: toRow(same[0]) };
+      }
       const existing = await tx.query(
         `SELECT * FROM relay_requests WHERE chain_id = $1 AND forwarder = $2 AND signer = $3 AND signer_nonce = $4
            AND status IN ('QUEUED','SENT','MINED')`,
@@ -234,8 +248,8 @@ export class RelayOutboxRepository {
       if (BigInt(spent) + req.reservedWei > limitWei) return { kind: 'over-limit' as const, spentWei: BigInt(spent) };
       // the unique index is the guard; the SELECT above only picks the friendlier answer
       const rows = await tx.query(
-        `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei, sender)
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) RETURNING *`,
+        `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei, sender, request_hash)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13) RETURNING *`,
         [
           req.chainId,
           req.forwarder,
@@ -249,6 +263,7 @@ export class RelayOutboxRepository {
           req.signature,
           req.reservedWei.toString(),
           req.sender,
+          req.requestHash ?? null,
         ],
       );
       await tx.query(`SELECT pg_notify('${OUTBOX_QUEUED}', $1)`, [req.sender]);
@@ -311,6 +326,12 @@ export class RelayOutboxRepository {
     }
   }
 
+  /** The gasless request with this EIP-712 digest (any status), if any. */
+  async findByRequestHash(chainId: number, requestHash: string): Promise<RelayRow | null> {
+    const rows = await this.db.query(`SELECT * FROM relay_requests WHERE chain_id = $1 AND request_hash = $2`, [chainId, requestHash]);
+    return rows.length ? toRow(rows[0]) : null;
+  }
+
   /** The live (queued, in flight or mined) request with this forwarder nonce, if any. */
   async findLive(chainId: number, forwarder: string, signer: string, nonce: bigint): Promise<RelayRow | null> {
     const rows = await this.db.query(
@@ -333,16 +354,86 @@ export class RelayOutboxRepository {
 
   /**
    * Rows the key `sender` still has to send or watch, oldest first; with `gaslessKey`, also gasless rows queued
-   * before rows named their sender.
+   * before rows named their sender. Fair per gasless signer: a signer's requests go one at a time (the forwarder's
+   * nonces are sequential), so only each signer's oldest live request is picked; one signer's backlog cannot fill
+   * the page and starve everyone else's. Every other row is a line of its own.
    */
   async pending(chainId: number, sender: string, gaslessKey: boolean, limit = 100): Promise<RelayRow[]> {
     const rows = await this.db.query(
-      `SELECT * FROM relay_requests WHERE chain_id = $1 AND status IN ('QUEUED','SENT')
-         AND (sender = $2 OR ($3 AND sender IS NULL AND purpose = 'gasless'))
-       ORDER BY id LIMIT $4`,
+      `SELECT * FROM (
+         SELECT r.*, row_number() OVER (PARTITION BY CASE WHEN purpose = 'gasless' THEN signer ELSE id::text END ORDER BY id) AS line_rank
+         FROM relay_requests r WHERE chain_id = $1 AND status IN ('QUEUED','SENT')
+           AND (sender = $2 OR ($3 AND sender IS NULL AND purpose = 'gasless'))) p
+       WHERE line_rank = 1 ORDER BY id LIMIT $4`,
       [chainId, sender.toLowerCase(), gaslessKey, limit],
     );
     return rows.map(toRow);
+  }
+
+  /**
+   * The spend limit again at send time, with the cost the request will really have (the outer transaction as built
+   * now, at today's fees): true and the reservation updated when the signer's 24 h spend still fits under
+   * `limitWei`, false when it does not (then the caller fails the request).
+   */
+  async recheckSpend(id: string, chainId: number, signer: string, costWei: bigint, limitWei: bigint): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtext('relay-spend:' || $1))`, [signer]);
+      const [{ spent }] = await tx.query(
+        `SELECT COALESCE(sum(COALESCE(cost_wei, reserved_wei)), 0) AS spent FROM relay_requests
+         WHERE chain_id = $1 AND signer = $2 AND status <> 'FAILED' AND id <> $3 AND created_at > now() - make_interval(hours => $4)`,
+        [chainId, signer, id, RELAY_SPEND_WINDOW_HOURS],
+      );
+      if (BigInt(spent) + costWei > limitWei) return false;
+      await tx.query(`UPDATE relay_requests SET reserved_wei = $2 WHERE id = $1`, [id, costWei.toString()]);
+      return true;
+    });
+  }
+
+  /**
+   * A sent row whose transaction the node refused outright (too large, underpriced, …): the row fails with the
+   * reason, and its relayer nonce passes to a 0-value self-transfer (a 'nonce-fill' row, sent and watched like any
+   * other) so the key's later transactions do not wait behind the gap. One transaction: never a nonce without a
+   * row that will use it.
+   */
+  async refusedAtBroadcast(
+    id: string,
+    code: string,
+    message: string,
+    fill: { chainId: number; sender: string; nonce: number; raw: string; attempt: RelayAttempt },
+  ): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const failed = await tx.query(
+        `WITH u AS (UPDATE relay_requests SET status = 'FAILED', error_code = $2, error_message = $3, relayer_nonce = NULL,
+           raw_tx = NULL, updated_at = now()
+         WHERE id = $1 AND status = 'SENT' RETURNING id) SELECT id FROM u`,
+        [id, code, message],
+      );
+      if (!failed.length) return;
+      await tx.query(
+        `INSERT INTO relay_requests (chain_id, purpose, sender, target, function, data, status, relayer, relayer_nonce, raw_tx, tx_hash, attempts)
+         VALUES ($1, 'nonce-fill', $2, $2, 'nonce-fill', '0x', 'SENT', $2, $3, $4, $5, $6::jsonb)`,
+        [fill.chainId, fill.sender, fill.nonce, fill.raw, fill.attempt.hash, JSON.stringify([fill.attempt])],
+      );
+      await tx.query(`SELECT pg_notify('${OUTBOX_SETTLED}', $1)`, [id]);
+    });
+  }
+
+  /**
+   * A gasless request someone else got executed first (its signed request sent to the forwarder directly): its
+   * outcome is that transaction's, and the signer is charged nothing (the relayer's own copy, if any, is the
+   * relayer's loss).
+   */
+  async executedElsewhere(
+    id: string,
+    outcome: { status: 'MINED' | 'FAILED'; txHash: string; blockNumber: number; errorMessage?: string },
+  ): Promise<void> {
+    await this.db.query(
+      `WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = 0, reserved_wei = 0,
+           error_code = CASE WHEN $2 = 'FAILED' THEN 'CONFLICT' END, error_message = $5, updated_at = now()
+       WHERE id = $1 AND status IN ('QUEUED','SENT') RETURNING id)
+       SELECT pg_notify('${OUTBOX_SETTLED}', id::text) FROM u`,
+      [id, outcome.status, outcome.txHash, outcome.blockNumber, outcome.errorMessage ?? null],
+    );
   }
 
   /**

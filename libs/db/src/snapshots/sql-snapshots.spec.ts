@@ -159,14 +159,17 @@ const SUITES: {
         deadline: T,
         signature: `0x${'11'.repeat(65)}`,
         reservedWei: 10n ** 15n,
+        requestHash: id32(0x55),
         sender: addr(0x99),
       };
       const queued = await rec('enqueue (queued)', () => r.enqueue(req, 10n ** 18n));
       if (queued.kind !== 'queued') throw new Error(`enqueue: ${queued.kind}`);
       await rec('enqueue (duplicate)', () => r.enqueue(req, 10n ** 18n));
-      await rec('enqueue (over the spend limit)', () => r.enqueue({ ...req, signerNonce: 1n }, 1n));
+      await rec('enqueue (over the spend limit)', () => r.enqueue({ ...req, signerNonce: 1n, requestHash: id32(0x56) }, 1n));
       await rec('findById', () => r.findById(queued.row.id));
       await rec('findLive', () => r.findLive(CHAIN, FORWARDER, SIGNER, 0n));
+      await rec('findByRequestHash', () => r.findByRequestHash(CHAIN, id32(0x55)));
+      await rec('recheckSpend', () => r.recheckSpend(queued.row.id, CHAIN, SIGNER, 10n ** 15n, 10n ** 18n));
       await rec('highestLiveNonce', () => r.highestLiveNonce(CHAIN, FORWARDER, SIGNER));
       await rec("pending (the sender's pick)", () => r.pending(CHAIN, addr(0x99), true));
       const call = {
@@ -189,6 +192,10 @@ const SUITES: {
       await rec('requeue', () => r.requeue(queued.row.id));
       await rec('failed', () => r.failed(queued.row.id, 'REVERTED', 'refused'));
       await rec('finished', () => r.finished(queued.row.id, { status: 'MINED', txHash: id32(0x78), blockNumber: 1, costWei: 1n }));
+      await rec('executedElsewhere', () => r.executedElsewhere(queued.row.id, { status: 'MINED', txHash: id32(0x79), blockNumber: 1 }));
+      await rec('refusedAtBroadcast', () =>
+        r.refusedAtBroadcast(queued.row.id, 'CONFLICT', 'refused', { chainId: CHAIN, sender: addr(0x99), nonce: 1, raw: '0x04', attempt }),
+      );
       await rec('pruneFinal (one batch)', () => r.pruneFinal(CHAIN, 48, { batchSize: 100 }));
     },
   },
