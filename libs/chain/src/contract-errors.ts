@@ -1,3 +1,4 @@
+import { NETWORK_ERRNOS } from '#config';
 import { decodeContractError, revertDataOf } from './errors.js';
 
 /**
@@ -212,19 +213,6 @@ export function contractErrorEntry(reason: string): ContractErrorEntry {
 
 /** ethers' codes for a request that got no answer */
 const UNREACHABLE = new Set(['NETWORK_ERROR', 'TIMEOUT', 'SERVER_ERROR']);
-/** the socket errors of a node that cannot be reached (Node's errno codes, undici's) */
-const NETWORK_ERRNOS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-]);
 
 /** Whether the error, or one it wraps, says the node could not be reached. */
 function unreachable(error: unknown): boolean {

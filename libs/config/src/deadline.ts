@@ -23,3 +23,20 @@ export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Pro
   work.catch(() => undefined);
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
+
+/**
+ * The socket errors of a peer that cannot be reached (Node's errno codes and undici's), for every dependency client:
+ * Postgres (libs/db unavailable.ts) and the chain node (libs/chain contract-errors.ts) map them to *_UNAVAILABLE.
+ */
+export const NETWORK_ERRNOS: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);

@@ -1,3 +1,4 @@
+import { NETWORK_ERRNOS } from '#config';
 /**
  * Whether an error (or one it wraps: TypeORM's QueryFailedError keeps pg's as `driverError`) says Postgres could not
  * be reached or did not answer in time, as opposed to a query it answered with an error (a constraint, bad input).
@@ -19,17 +20,6 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   }
   return false;
 }
-
-const NETWORK_ERRNOS = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EAI_AGAIN',
-]);
 
 /**
  * SQLSTATEs of a server that cannot serve now: 08xxx (connection exception, by prefix above), 57014 query_canceled
