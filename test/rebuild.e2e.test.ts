@@ -1,16 +1,23 @@
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { randomBytes } from 'node:crypto';
+import { Contract, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccessLogRepository, createDataSource } from '#db';
-import { createTestDatabase } from '#db/testing';
-import { Activity, Chain, Row, catchUp, divergences, indexerConfig, snapshot, startChain } from './support/indexing.js';
+import { FORWARD_REQUEST_TYPES, mined } from '#chain';
+import { AppConfig } from '#config';
+import { DEV_ROLES } from '#devchain';
+import { modalityIndex, stateIndex, toMask } from '#domain';
+import { generateX25519KeyPair } from '#lease';
+import { GqlClient } from './support/client.js';
+import { Activity, Chain, ROS, Row, USD, catchUp, divergences, snapshot } from './support/indexing.js';
+import { FETCH, RoSide, claimThroughApi, registerKey } from './support/ro-flow.js';
+import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
+const READER = DEV_ROLES.radiologists[0];
 const run = promisify(execFile);
 const DOC = readFileSync(new URL('../docs/operations.md', import.meta.url), 'utf8');
 
@@ -29,6 +36,16 @@ function documentedDump(): { args: string[]; derived: string[] } {
 /** Every row of a table as JSON, in a canonical order (no column needs to be known). */
 async function rowsOf(c: pg.Client, table: string): Promise<Row[]> {
   return (await c.query(`SELECT to_jsonb(t) AS r FROM ${table} t ORDER BY to_jsonb(t)::text`)).rows.map((x) => x.r);
+}
+
+async function queryAll(url: string, text: string): Promise<Row[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text)).rows;
+  } finally {
+    await c.end();
+  }
 }
 
 async function tables(url: string): Promise<string[]> {
@@ -77,65 +94,118 @@ async function emptyDatabase(): Promise<{ url: string; drop(): Promise<void> }> 
 }
 
 describe('backup and rebuild (docs/operations.md)', () => {
+  let stack: Stack;
   let chain: Chain;
-  let db: { url: string; drop(): Promise<void> };
-  let ds: DataSource;
   const dir = mkdtempSync(join(tmpdir(), 'openread-backup-'));
   const dropLater: { drop(): Promise<void> }[] = [];
+  /** the indexer as the stack ran it, on another database */
+  const configFor = (databaseUrl: string): AppConfig => ({ ...stack.config, databaseUrl });
 
   beforeAll(async () => {
-    chain = await startChain();
-    db = await createTestDatabase();
-    ds = await createDataSource(db.url, { poolSize: 2 }).initialize();
-    await new Activity(chain, 22, { governanceAndRoles: true }).run(60);
-    await catchUp(indexerConfig(chain, db.url), ds);
-    // state that only Postgres holds: an RO, its key, vault rows, the hash-chained access log, a session, a queued relay
-    const studyId = (await ds.query(`SELECT study_id FROM studies ORDER BY study_id LIMIT 1`))[0].study_id as string;
-    const ro = (
-      await ds.query(`INSERT INTO radiology_orgs (chain_id, name, public_key, created_by) VALUES ($1, 'Backup RO', $2, $3) RETURNING id`, [
-        chain.deployment.chainId,
-        randomBytes(32),
-        '0x' + '11'.repeat(20),
-      ])
-    )[0].id;
-    await ds.query(`INSERT INTO encryption_keys (chain_id, account, public_key) VALUES ($1, $2, $3)`, [
-      chain.deployment.chainId,
-      '0x' + '22'.repeat(20),
-      randomBytes(32),
-    ]);
-    await ds.query(`INSERT INTO sessions (token_hash, address, chain_id, expires_at) VALUES ('h', $1, $2, now() + interval '1 day')`, [
-      '0x' + '33'.repeat(20),
-      chain.deployment.chainId,
-    ]);
-    const log = new AccessLogRepository(ds);
-    for (const outcome of ['GRANTED', 'REFUSED', 'GRANTED'] as const)
-      await log.append({ chainId: chain.deployment.chainId, studyId, account: '0x' + '44'.repeat(20), action: 'FETCH_PAYLOAD', outcome });
-    expect(ro).toBeTruthy();
+    stack = await startStack();
+    const { owner, provider } = stack;
+    chain = {
+      anvil: stack.anvil,
+      provider,
+      deployment: stack.deployment,
+      owner,
+      rpc: (method, params = []) => provider.send(method, params),
+      head: async () => provider.getBlockNumber(),
+      stop: async () => undefined,
+    };
+    // state only Postgres holds, written through the API: an RO and its members, a registered key, sessions, the
+    // transaction outbox (posting and claim relayed), the study vault (payload, lease) and the access log
+    const client = async (i: number) => {
+      const c = new GqlClient(stack.api);
+      await c.signIn(devWallet(i, provider));
+      return c;
+    };
+    // the ROs funded as the indexer tests fund them
+    for (const i of ROS) {
+      const w = devWallet(i, provider);
+      await mined(owner.token.mint(w.address, 1_000_000n * USD));
+      await mined((owner.token.connect(w) as Contract).approve(stack.deployment.market, 2n ** 255n));
+    }
+    const ro = devWallet(DEV_ROLES.roDepositor, provider);
+    await mined((owner.market.connect(ro) as Contract).deposit(1_000n * USD));
+    const expiry = (await provider.getBlock('latest'))!.timestamp + 365 * 86400;
+    await mined(
+      owner.registry.attest(devWallet(READER, provider).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry),
+    );
+    const roKeys = generateX25519KeyPair();
+    const admin = await client(DEV_ROLES.deployer);
+    await admin.ok(
+      `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`,
+      { n: 'Backup Imaging', k: roKeys.publicKey, b: [ro.address], d: [ro.address] },
+    );
+    const roClient = await client(DEV_ROLES.roDepositor);
+    const reader = await client(READER);
+    await registerKey(stack, reader, devWallet(READER, provider), generateX25519KeyPair().publicKey);
+    const side = new RoSide(stack, ro, roKeys);
+    const studyId = await side.post(roClient, randomBytes(4096));
+    await claimThroughApi(stack, reader, READER, studyId);
+    await side.issuePendingLease(roClient, studyId);
+    await reader.ok(FETCH, { id: studyId });
+    expect(await (await client(DEV_ROLES.radiologists[1])).code(FETCH, { id: studyId })).toBe('FORBIDDEN');
+    // the report relayed gasless: a row of the transaction outbox, sent by the worker
+    const { prepared } = await reader.ok(
+      `mutation($id: ID!, $h: String!) { prepared: prepareGaslessReport(studyId: $id, reportHash: $h) { request { from to value gas nonce deadline data } domain { name version chainId verifyingContract } } }`,
+      { id: studyId, h: keccak256(toUtf8Bytes('sealed report')) },
+    );
+    const signature = await devWallet(READER, provider).signTypedData(prepared.domain, FORWARD_REQUEST_TYPES, prepared.request);
+    const relayed = await reader.ok(
+      `mutation($r: ForwardRequestInput!, $s: String!) { relayGasless(request: $r, signature: $s) { txHash function } }`,
+      { r: prepared.request, s: signature },
+    );
+    expect(relayed.relayGasless.function).toBe('submitReport');
+
+    // then chain activity of every kind, with the worker stopped (the activity settles with the worker's key); the
+    // indexer stops once it has caught up, so the backup and the comparisons see one state
+    await stack.api.close();
+    await stack.settler.close();
+    await new Activity(chain, 22, { governanceAndRoles: true }).run(40);
+    const head = await chain.head();
+    await waitFor('the indexer at the head', async () => {
+      const [r] = await queryAll(stack.db.url, `SELECT block_number FROM indexer_checkpoints ORDER BY block_number LIMIT 1`);
+      return r && Number(r.block_number) >= head;
+    });
+    await stack.indexer.close();
   });
 
   afterAll(async () => {
-    await ds?.destroy();
     for (const d of dropLater) await d.drop();
-    await db?.drop();
-    await chain?.stop();
+    stack?.provider.destroy();
+    await stack?.anvil.stop();
+    await stack?.db.drop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('the documented dump leaves out exactly the derived tables, and a restore plus a re-index gives every row back', async () => {
     const { args, derived } = documentedDump();
-    const all = await tables(db.url);
+    const all = await tables(stack.db.url);
     for (const t of derived) expect(all, `docs/operations.md names a table the schema does not have: ${t}`).toContain(t);
     // every table is either derived (re-indexed) or kept: a new table must be classified in the docs
     const kept = all.filter((t) => !derived.includes(t));
     for (const t of kept) expect(DOC, `docs/operations.md does not say where ${t} comes from`).toContain(`\`${t}\``);
 
-    const original = await snapshot(db.url);
-    const originalKept = await keptRows(db.url, kept);
+    const original = await snapshot(stack.db.url);
+    const originalKept = await keptRows(stack.db.url, kept);
     expect(original.chain_events.length).toBeGreaterThan(50);
-    expect(originalKept.study_access_log).toHaveLength(3);
+    for (const t of [
+      'radiology_orgs',
+      'ro_members',
+      'encryption_keys',
+      'sessions',
+      'relay_requests',
+      'study_postings',
+      'study_payloads',
+      'study_leases',
+      'study_access_log',
+    ])
+      expect(originalKept[t].length, `rows in ${t}`).toBeGreaterThan(0);
 
     const file = join(dir, 'openread.dump');
-    await run('pg_dump', [...args.map((a) => (a === '--file=openread.dump' ? `--file=${file}` : a)), db.url]);
+    await run('pg_dump', [...args.map((a) => (a === '--file=openread.dump' ? `--file=${file}` : a)), stack.db.url]);
 
     // restore into a new, empty database, then let the indexer find the chain again
     const restored = await emptyDatabase();
@@ -143,24 +213,24 @@ describe('backup and rebuild (docs/operations.md)', () => {
     await run('pg_restore', [`--dbname=${restored.url}`, '--single-transaction', '--no-owner', file]);
     const empty = await keptRows(restored.url, derived);
     for (const t of derived) expect(empty[t], `${t} was backed up`).toEqual([]);
-    await catchUp(indexerConfig(chain, restored.url));
+    await catchUp(configFor(restored.url));
     expect(divergences(await snapshot(restored.url), original)).toEqual([]);
     expect(await keptRows(restored.url, kept)).toEqual(originalKept);
   });
 
   it('truncating the derived tables and re-indexing in place gives the same rows', async () => {
     const { derived } = documentedDump();
-    const all = await tables(db.url);
+    const all = await tables(stack.db.url);
     const kept = all.filter((t) => !derived.includes(t));
-    const original = await snapshot(db.url);
-    const originalKept = await keptRows(db.url, kept);
-    const indexedBlocks = (await keptRows(db.url, ['indexed_blocks'])).indexed_blocks;
+    const original = await snapshot(stack.db.url);
+    const originalKept = await keptRows(stack.db.url, kept);
+    const indexedBlocks = (await keptRows(stack.db.url, ['indexed_blocks'])).indexed_blocks;
 
-    await ds.query(`TRUNCATE ${derived.join(', ')} RESTART IDENTITY`);
-    expect((await snapshot(db.url)).chain_events).toEqual([]);
-    await catchUp(indexerConfig(chain, db.url), ds);
-    expect(divergences(await snapshot(db.url), original)).toEqual([]);
-    expect((await keptRows(db.url, ['indexed_blocks'])).indexed_blocks).toEqual(indexedBlocks);
-    expect(await keptRows(db.url, kept)).toEqual(originalKept);
+    await queryAll(stack.db.url, `TRUNCATE ${derived.join(', ')} RESTART IDENTITY`);
+    expect((await snapshot(stack.db.url)).chain_events).toEqual([]);
+    await catchUp(configFor(stack.db.url));
+    expect(divergences(await snapshot(stack.db.url), original)).toEqual([]);
+    expect((await keptRows(stack.db.url, ['indexed_blocks'])).indexed_blocks).toEqual(indexedBlocks);
+    expect(await keptRows(stack.db.url, kept)).toEqual(originalKept);
   });
 });
