@@ -3,7 +3,8 @@ import { ChildProcess, fork } from 'node:child_process';
 /**
  * Keeps the apps of `npm start` running: an app that exits on its own is started again after a backoff, and the
  * operator is told which one died and why (exit code or signal, the last lines it wrote to stderr). An app that
- * keeps crashing (`limit` exits within `windowMs`) is not restarted: `onGiveUp` stops the stack.
+ * keeps crashing (`limit` exits within `windowMs`) is not restarted: `onGiveUp` stops the stack. Neither is an app
+ * that exits with CONFIG_EXIT_CODE: its configuration is invalid, and starting it again would only fail the same way.
  */
 export interface SupervisorOptions {
   /** exits within windowMs after which an app is given up (the stack stops) */
@@ -31,6 +32,9 @@ export function scrub(line: string): string {
     .replace(/(Bearer\s+)\S+/gi, '$1…')
     .slice(0, TAIL_LINE_CHARS);
 }
+
+/** The exit code of an app whose configuration is invalid (`configOrExit` in #config). */
+export const CONFIG_EXIT_CODE = 2;
 
 export const describeExit = (code: number | null, signal: NodeJS.Signals | null) => (signal ? `killed by ${signal}` : `exit code ${code}`);
 
@@ -98,6 +102,13 @@ export class Supervisor {
     const ranFor = ((now - app.startedAt) / 1000).toFixed(1);
     const tail = app.tail.length ? `; its last stderr lines:\n    ${app.tail.join('\n    ')}` : '; it wrote nothing to stderr';
     log(`${app.name} exited (${describeExit(code, signal)}) after ${ranFor} s${tail}`);
+    if (code === CONFIG_EXIT_CODE) {
+      this.stopRestarting();
+      this.options.onGiveUp(
+        `${app.name} exited with code ${CONFIG_EXIT_CODE}: its configuration is invalid (see the lines above); not restarted`,
+      );
+      return;
+    }
     if (app.exits.length >= limit) {
       this.stopRestarting();
       this.options.onGiveUp(`${app.name} exited ${app.exits.length} times within ${windowMs / 1000} s`);
