@@ -199,19 +199,19 @@ export const configSchema = z.object({
         'secret (≥ 32 characters) for the HMAC under which client addresses are stored; unset = a random key per process. Set the same one on every API instance to share their client buckets',
       ),
     addressInFlight: int(1, 100_000)
-      .default(64)
+      .default(16)
       .describe(
         "requests one client address (IPv6: its /64) may have in flight at once over HTTP, counted before the body is read; one more is refused (HTTP 429, `RATE_LIMITED`, `TOO_MANY_IN_FLIGHT`). Requests with a bearer token count in their token's lane instead",
       ),
     addressBurst: int(1)
-      .default(300)
+      .default(30)
       .describe(
         'in-memory token bucket per client address over HTTP, charged one token per request before its body is read (refused, invalid and introspection requests included): burst; empty = HTTP 429 `RATE_LIMITED` with `Retry-After`',
       ),
     addressPerSecond: z.coerce
       .number({ error: 'must be a number > 0' })
       .positive({ error: 'must be a number > 0' })
-      .default(30)
+      .default(5)
       .describe('in-memory token bucket per client address over HTTP: tokens refilled per second'),
     tokenInFlight: int(1, 100_000)
       .default(64)
