@@ -3,8 +3,8 @@
  * without a session attacks it before authentication (issue 13 item 3; goal: within 2× of no attack).
  *
  * The API over real HTTP in this process with its default limits (anvil with the contracts and a throwaway database
- * of the machine's Postgres behind it; no indexer: the measured query reads the database only), except a per-account
- * rate limit high enough not to throttle the legitimate client, whose requests/s is what is measured. The client
+ * of the machine's Postgres behind it; no indexer: the measured query reads the database only), except per-account
+ * and per-token rate limits high enough not to throttle the legitimate client, whose requests/s is what is measured. The client
  * sends `{ myNotifications { kind } }` with BENCH_PREAUTH_CONCURRENCY (default 4) requests in flight for
  * BENCH_PREAUTH_SECONDS (default 10): once alone, once while the attacker, from another address (127.0.0.2) with
  * BENCH_PREAUTH_ATTACKERS (default 16) requests in flight, sends in turn: 1 MB bodies, alias bombs (5,000 aliased
@@ -90,7 +90,16 @@ export async function preauthBench(opts: { seconds?: number; concurrency?: numbe
       rpcUrl: anvil.rpcUrl,
       chainId: deployment.chainId,
       contracts: { ...deployment },
-      api: { port: 0, siweDomain: 'bench.local', siweUri: 'http://bench.local', rateLimitBurst: 1_000_000, rateLimitPerSecond: 1_000_000 },
+      api: {
+        port: 0,
+        siweDomain: 'bench.local',
+        siweUri: 'http://bench.local',
+        rateLimitBurst: 1_000_000,
+        rateLimitPerSecond: 1_000_000,
+        // the measured client's own lane of the in-memory limits too; the attacker's address keeps the defaults
+        tokenBurst: 1_000_000,
+        tokenPerSecond: 1_000_000,
+      },
       indexer: { confirmations: 0, healthPort: 0 },
       settler: {},
       bus: { settlerPort: 1 },

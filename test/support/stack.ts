@@ -154,6 +154,13 @@ export async function startStack(
       publicRateLimitBurst: 100_000,
       publicRateLimitPerSecond: 1000,
       newAccountSignInsPerHour: 100_000,
+      // the same for the in-memory limits per address and per token (test/preauth-limits.e2e.test.ts sets its own)
+      addressInFlight: 10_000,
+      addressBurst: 100_000,
+      addressPerSecond: 10_000,
+      tokenInFlight: 10_000,
+      tokenBurst: 100_000,
+      tokenPerSecond: 10_000,
       studyIdIssuerPrivateKey: issuer.privateKey,
       ...opts.api,
     },

@@ -18,7 +18,7 @@ import { CredentialsModule } from './credentials/index.js';
 import { GovernanceModule } from './governance/index.js';
 import { HealthModule } from './health/index.js';
 import { IndexerStatusModule } from './indexer/index.js';
-import { LimitsModule, addressOf, queryLimits, trustFunction } from './limits/index.js';
+import { IntrospectionCache, LimitsModule, addressOf, queryLimits, trustFunction } from './limits/index.js';
 import { LiveModule } from './live/index.js';
 import { MetricsModule } from './metrics/index.js';
 import { RelayModule } from './relay/index.js';
@@ -48,6 +48,8 @@ export class ApiModule {
       maxRootFields: config.api.maxRootFields,
     });
     const maxTokens = config.api.maxTokens;
+    // one per app: introspection answers of this app's schema
+    const introspection = new IntrospectionCache();
     return {
       module: ApiModule,
       imports: [
@@ -107,7 +109,7 @@ export class ApiModule {
             } as never,
           },
           formatError,
-          plugins: [unavailablePlugin],
+          plugins: [unavailablePlugin, introspection.plugin],
           // Nest's plugin would reset every answer with data to 200, the 503 of unavailablePlugin included; our
           // formatError already keeps every other error a 200
           preserveHttpStatusForExecutionErrors: false,
@@ -132,7 +134,11 @@ export class ApiModule {
         HealthModule,
       ],
       // the JSONObject scalar is shared by several features' models; one registration serves the whole schema
-      providers: [JSONObject, { provide: APP_INTERCEPTOR, useClass: UnavailableInterceptor }],
+      providers: [
+        JSONObject,
+        { provide: APP_INTERCEPTOR, useClass: UnavailableInterceptor },
+        { provide: IntrospectionCache, useValue: introspection },
+      ],
     };
   }
 }

@@ -4,7 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { type AppConfig } from '#config';
 import { ApiModule } from './app.module.js';
 import { AuthService } from './auth/index.js';
-import { graphqlBodyReader, trustFunction } from './limits/index.js';
+import { graphqlBodyReader, RequestLimiter, requestLimiter, trustFunction } from './limits/index.js';
 
 /**
  * The root mutations whose arguments carry bytes (base64 ciphertext): the only requests admitted with a body
@@ -17,6 +17,18 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
   // GraphQL bodies: small, except byte uploads by a signed-in account (read before Nest's JSON parser, which then
   // skips them); every other JSON body has the small limit too
   const auth = app.get(AuthService);
+  const trust = trustFunction(config.api.trustProxy);
+  // first of all: a client past its in-memory limits is refused before any of its body is read
+  app.use(
+    requestLimiter(
+      new RequestLimiter({
+        address: { inFlight: config.api.addressInFlight, burst: config.api.addressBurst, perSecond: config.api.addressPerSecond },
+        token: { inFlight: config.api.tokenInFlight, burst: config.api.tokenBurst, perSecond: config.api.tokenPerSecond },
+        maxLanes: config.api.limiterMaxLanes,
+      }),
+      trust,
+    ),
+  );
   app.use(
     graphqlBodyReader({
       maxRequestBytes: config.api.maxRequestBytes,
@@ -29,6 +41,6 @@ export async function createApiApp(config: AppConfig): Promise<INestApplication>
   );
   app.useBodyParser('json', { limit: config.api.maxRequestBytes });
   // req.ip, the key of the limits on calls without a session: the TCP peer unless API_TRUST_PROXY names proxies
-  app.set('trust proxy', trustFunction(config.api.trustProxy));
+  app.set('trust proxy', trust);
   return app;
 }

@@ -3,3 +3,4 @@ export * from './bootstrap.js';
 export { ACCESS_METADATA, type Access } from './common/access.js';
 export { LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS, ReconciliationService, ledgerCsv, reconciliationCsv } from './billing/index.js';
 export { StudyFeed } from './live/index.js';
+export { IntrospectionCache } from './limits/index.js';

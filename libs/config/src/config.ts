@@ -198,6 +198,37 @@ export const configSchema = z.object({
       .describe(
         'secret (≥ 32 characters) for the HMAC under which client addresses are stored; unset = a random key per process. Set the same one on every API instance to share their client buckets',
       ),
+    addressInFlight: int(1, 100_000)
+      .default(16)
+      .describe(
+        "requests one client address (IPv6: its /64) may have in flight at once over HTTP, counted before the body is read; one more is refused (HTTP 429, `RATE_LIMITED`, `TOO_MANY_IN_FLIGHT`). Requests with a bearer token count in their token's lane instead",
+      ),
+    addressBurst: int(1)
+      .default(30)
+      .describe(
+        'in-memory token bucket per client address over HTTP, charged one token per request before its body is read (refused, invalid and introspection requests included): burst; empty = HTTP 429 `RATE_LIMITED` with `Retry-After`',
+      ),
+    addressPerSecond: z.coerce
+      .number({ error: 'must be a number > 0' })
+      .positive({ error: 'must be a number > 0' })
+      .default(5)
+      .describe('in-memory token bucket per client address over HTTP: tokens refilled per second'),
+    tokenInFlight: int(1, 100_000)
+      .default(64)
+      .describe(
+        'requests one bearer token (any well-formed `Authorization: Bearer …`, its own lane apart from its address) may have in flight at once over HTTP; one more is refused (HTTP 429)',
+      ),
+    tokenBurst: int(1).default(1000).describe('in-memory token bucket per bearer token over HTTP, one token per request: burst'),
+    tokenPerSecond: z.coerce
+      .number({ error: 'must be a number > 0' })
+      .positive({ error: 'must be a number > 0' })
+      .default(200)
+      .describe('in-memory token bucket per bearer token over HTTP: tokens refilled per second'),
+    limiterMaxLanes: int(100, 10_000_000)
+      .default(100_000)
+      .describe(
+        'most client addresses and bearer tokens the in-memory limiter tracks (about 100 bytes each); past it the least recently seen idle ones are forgotten',
+      ),
     trustProxy: trustProxy.describe(
       'proxies allowed to name the client in `X-Forwarded-For`: a hop count, or comma-separated addresses/subnets (`loopback`, `10.0.0.0/8`, …). Unset: trust none, the TCP peer is the client and the header cannot be spoofed; `true` is refused',
     ),
@@ -503,6 +534,13 @@ function configInput(env: NodeJS.ProcessEnv) {
       publicRateLimitBurst: env.PUBLIC_RATE_LIMIT_BURST,
       publicRateLimitPerSecond: env.PUBLIC_RATE_LIMIT_PER_SECOND,
       rateLimitClientKey: env.RATE_LIMIT_CLIENT_KEY || undefined,
+      addressInFlight: env.API_ADDRESS_IN_FLIGHT,
+      addressBurst: env.API_ADDRESS_BURST,
+      addressPerSecond: env.API_ADDRESS_PER_SECOND,
+      tokenInFlight: env.API_TOKEN_IN_FLIGHT,
+      tokenBurst: env.API_TOKEN_BURST,
+      tokenPerSecond: env.API_TOKEN_PER_SECOND,
+      limiterMaxLanes: env.API_LIMITER_MAX_LANES,
       trustProxy: env.API_TRUST_PROXY,
       pruneIntervalMs: env.PRUNE_INTERVAL_MS,
       pruneBatchSize: env.PRUNE_BATCH_SIZE,
