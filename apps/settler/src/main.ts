@@ -16,6 +16,6 @@ const app = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerMod
 });
 await app.listen();
 const health = await startSettlerHealth(app, config);
-new Logger('Settler').log(`health on ${health.url}/health, readiness on ${health.url}/ready`);
+new Logger('Settler').log(`health on ${health.url}/health, readiness on ${health.url}/ready, metrics on ${health.url}/metrics`);
 // the current send and each loop's pass finish first (their onApplicationShutdown), then the pools close
 stopOnSignalOrParentExit(app, 30_000);
