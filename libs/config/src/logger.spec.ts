@@ -57,3 +57,24 @@ describe('AppLogger (JSON)', () => {
     expect(lines.at(-1)).not.toHaveProperty('reqId');
   });
 });
+
+describe('AppLogger (console)', () => {
+  it("writes an Error's message and stack, not `{}`", () => {
+    const logger = new AppLogger('test', { json: false });
+    let out = '';
+    const write = process.stderr.write.bind(process.stderr);
+    const stdout = process.stdout.write.bind(process.stdout);
+    process.stderr.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stderr.write;
+    process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
+    try {
+      logger.error(new Error('boom at the node'), 'unhandled rejection');
+    } finally {
+      process.stderr.write = write;
+      process.stdout.write = stdout;
+    }
+    expect(out).toContain('boom at the node');
+    expect(out).toContain('unhandled rejection');
+    expect(out).toMatch(/at .*logger\.spec/);
+    expect(out).not.toContain('{}');
+  });
+});

@@ -128,8 +128,13 @@ export class AppLogger implements LoggerService {
     const context = params.length && typeof params.at(-1) === 'string' ? (params.pop() as string) : undefined;
     const reqId = this.requests.getStore();
     if (this.console) {
-      const text = reqId && typeof message === 'string' ? `${message} [req ${reqId}]` : message;
       const method = level === 'info' ? 'log' : level === 'trace' ? 'verbose' : level;
+      // Nest's console prints an Error object as `{}`: its message, and its stack where Nest expects one (error)
+      if (message instanceof Error) {
+        if (method === 'error' && !params.length) params.push(message.stack ?? '');
+        message = method === 'error' ? message.message : (message.stack ?? message.message);
+      }
+      const text = reqId && typeof message === 'string' ? `${message} [req ${reqId}]` : message;
       this.console[method](text, ...params, ...(context ? [context] : []));
       return;
     }
