@@ -68,12 +68,17 @@ describe('AppLogger (console)', () => {
     process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
     try {
       logger.error(new Error('boom at the node'), 'unhandled rejection');
+      Logger.overrideLogger(logger);
+      new Logger('Sender').error(new Error('second boom'));
+      Logger.overrideLogger(['error', 'warn', 'log']);
     } finally {
       process.stderr.write = write;
       process.stdout.write = stdout;
     }
     expect(out).toContain('boom at the node');
     expect(out).toContain('unhandled rejection');
+    expect(out).toContain('second boom');
+    expect(out).toContain('[Sender]');
     expect(out).toMatch(/at .*logger\.spec/);
     expect(out).not.toContain('{}');
   });

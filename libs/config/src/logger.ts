@@ -131,7 +131,8 @@ export class AppLogger implements LoggerService {
       const method = level === 'info' ? 'log' : level === 'trace' ? 'verbose' : level;
       // Nest's console prints an Error object as `{}`: its message, and its stack where Nest expects one (error)
       if (message instanceof Error) {
-        if (method === 'error' && !params.length) params.push(message.stack ?? '');
+        // a Nest Logger with a context passes an undefined stack before it
+        if (method === 'error' && !params.some((p) => typeof p === 'string')) params.splice(0, params.length, message.stack ?? '');
         message = method === 'error' ? message.message : (message.stack ?? message.message);
       }
       const text = reqId && typeof message === 'string' ? `${message} [req ${reqId}]` : message;
