@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '#db/testing';
+import { RelayOutboxRepository } from '#db';
 import { IndexerService } from '#indexer';
+import { startSettlerHealth } from '#settler';
 import { type CompiledApi, startCompiledApi } from './support/compiled-api.js';
 import { type Stack, startStack, waitFor } from './support/stack.js';
 
@@ -100,5 +102,59 @@ describe('Prometheus metrics of the indexer', () => {
     expect(sample(after, 'openread_indexer_lag_blocks')).toBe(0);
     expect(after).toContain('# TYPE openread_indexer_events_per_second gauge');
     expect(after).toContain('# TYPE openread_indexer_reorgs_total counter');
+  }, 60_000);
+});
+
+/**
+ * The worker's `/metrics` beside its `/health`: a row queued for a key no sender holds stays QUEUED, so the outbox
+ * depth and oldest age move by it and back when it is settled; each sending key's nonce series and the spend limit show.
+ */
+describe('Prometheus metrics of the worker', () => {
+  let stack: Stack;
+  let health: { url: string; close(): Promise<void> };
+  beforeAll(async () => {
+    stack = await startStack();
+    health = await startSettlerHealth(stack.settler, { ...stack.config, settler: { ...stack.config.settler, healthPort: 0 } });
+  }, 120_000);
+  afterAll(async () => {
+    await health?.close();
+    await stack?.stop();
+  });
+
+  it('shows the outbox depth per purpose and status move, the sending keys and the gasless spend limit', async () => {
+    const scrape = async () => {
+      const res = await fetch(`${health.url}/metrics`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+      return res.text();
+    };
+    const queued = { purpose: 'treasury', status: 'QUEUED' };
+    const before = await scrape();
+    expect(sample(before, 'openread_settler_outbox_up')).toBe(1);
+    expect(before).toContain('openread_settler_outbox_depth{purpose="treasury",status="QUEUED"} 0');
+    expect(sample(before, 'openread_settler_gasless_signer_limit_wei')).toBe(Number(stack.config.relay.spendLimitWei));
+    const senders = [...before.matchAll(/^openread_settler_sender_in_flight\{sender="(0x[0-9a-f]{40})"\}/gm)].map((m) => m[1]);
+    expect(senders.length).toBeGreaterThan(0);
+    expect(before).toContain('# TYPE openread_settler_gasless_spend_wei gauge');
+
+    const outbox = stack.settler.get(RelayOutboxRepository);
+    const { row } = await outbox.enqueueCall({
+      chainId: stack.config.chainId,
+      purpose: 'treasury',
+      sender: `0x${'9'.repeat(40)}`,
+      target: `0x${'8'.repeat(40)}`,
+      function: 'noop()',
+      data: '0x',
+    });
+    await new Promise((r) => setTimeout(r, 1100));
+    const during = await scrape();
+    expect(sample(during, 'openread_settler_outbox_depth', queued)).toBe(1);
+    expect(sample(during, 'openread_settler_outbox_oldest_age_seconds', queued)).toBeGreaterThanOrEqual(1);
+
+    await outbox.failed(row.id, 'TEST', 'settled by the test');
+    const after = await scrape();
+    expect(sample(after, 'openread_settler_outbox_depth', queued)).toBe(0);
+    expect(after).not.toContain('openread_settler_outbox_oldest_age_seconds{purpose="treasury",status="QUEUED"}');
+    expect(sample(after, 'openread_settler_process_cpu_user_seconds_total')).toBeGreaterThan(0);
   }, 60_000);
 });

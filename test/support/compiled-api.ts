@@ -8,7 +8,9 @@ export const API_MAIN = join(ROOT, 'dist', 'apps', 'api', 'src', 'main.js');
 
 export interface CompiledApi {
   port: number;
+  /** stdout and stderr, interleaved */
   output(): string;
+  stdout(): string;
   exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   process: ChildProcess;
 }
@@ -17,7 +19,7 @@ export interface CompiledApi {
  * The compiled API (`npm run build`) as its own process, on a migrated database, with no chain node behind it
  * (nothing listens at its RPC URL): enough for requests that need only Postgres. Resolves once `/health` answers.
  */
-export async function startCompiledApi(databaseUrl: string): Promise<CompiledApi> {
+export async function startCompiledApi(databaseUrl: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<CompiledApi> {
   if (!existsSync(API_MAIN)) throw new Error(`${API_MAIN} is missing: run npm run build`);
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -31,10 +33,12 @@ export async function startCompiledApi(databaseUrl: string): Promise<CompiledApi
     REGISTRY_ADDRESS: `0x${'3'.repeat(40)}`,
     MARKET_ADDRESS: `0x${'4'.repeat(40)}`,
     API_PORT: String(port),
+    ...extraEnv,
   };
   const api = spawn(process.execPath, [API_MAIN], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  api.stdout!.on('data', (d) => (output += d));
+  let stdout = '';
+  api.stdout!.on('data', (d) => ((output += d), (stdout += d)));
   api.stderr!.on('data', (d) => (output += d));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     api.once('exit', (code, signal) => resolve({ code, signal })),
@@ -53,5 +57,5 @@ export async function startCompiledApi(databaseUrl: string): Promise<CompiledApi
       throw new Error(`the API did not start:\n${output}`);
     }
   }
-  return { port, output: () => output, exit, process: api };
+  return { port, output: () => output, stdout: () => stdout, exit, process: api };
 }

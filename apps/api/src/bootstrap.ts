@@ -1,7 +1,7 @@
 import { INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { type AppConfig } from '#config';
+import { type AppConfig, type AppLogger } from '#config';
 import { ApiModule } from './app.module.js';
 import { AuthService } from './auth/index.js';
 import { graphqlBodyReader, RequestLimiter, requestLimiter, trustFunction } from './limits/index.js';
@@ -12,8 +12,12 @@ import { graphqlBodyReader, RequestLimiter, requestLimiter, trustFunction } from
  */
 export const UPLOAD_FIELDS = ['uploadStudyPayload', 'submitEncryptedReport'] as const;
 
-export async function createApiApp(config: AppConfig): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), { logger: ['error', 'warn', 'log'] });
+export async function createApiApp(config: AppConfig, options: { logger?: AppLogger } = {}): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
+    logger: options.logger ?? ['error', 'warn', 'log'],
+  });
+  // first, so that every line written while a request is handled carries its id
+  if (options.logger) app.use(options.logger.httpMiddleware());
   // GraphQL bodies: small, except byte uploads by a signed-in account (read before Nest's JSON parser, which then
   // skips them); every other JSON body has the small limit too
   const auth = app.get(AuthService);

@@ -298,10 +298,13 @@ export const configSchema = z.object({
       .default([30, 7])
       .describe('comma-separated days before a credential expires that the settler warns the radiologist (each once)'),
     credentialWatchMs: int(10).default(60_000).describe('how often the settler looks for expiring and lapsed credentials, ms'),
-    healthHost: z.string().default('127.0.0.1').describe("address of the worker's (settler's) `/health` and `/ready` endpoints"),
+    healthHost: z
+      .string()
+      .default('127.0.0.1')
+      .describe("address of the worker's (settler's) `/health`, `/ready` and `/metrics` endpoints"),
     healthPort: int(0, 65535)
       .default(4030)
-      .describe("port of the worker's (settler's) `/health` and `/ready` endpoints (0: any free port)"),
+      .describe("port of the worker's (settler's) `/health`, `/ready` and `/metrics` endpoints (0: any free port)"),
   }),
   governance: z
     .object({

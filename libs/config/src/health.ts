@@ -39,15 +39,25 @@ export interface HealthEndpoints {
   live: () => Promise<{ ok: boolean }>;
   /** readiness: the app can do its job now (each dependency answers) */
   ready: () => Promise<{ ok: boolean }>;
+  /** `GET /metrics`: the Prometheus text of the app's registry, when it has one */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
 /**
  * `GET /health` and `GET /ready` on a small HTTP server (for the apps that have no HTTP server of their own):
- * 200 with a JSON body when ok, 503 when not (what a Kubernetes probe or a load balancer reads).
+ * 200 with a JSON body when ok, 503 when not (what a Kubernetes probe or a load balancer reads); `GET /metrics` too
+ * when the app gives its registry.
  */
 export async function serveHealth(host: string, port: number, endpoints: HealthEndpoints): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics' && endpoints.metrics && req.method === 'GET') {
+      endpoints.metrics().then(
+        (m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.body),
+        (e) => res.writeHead(500, { 'content-type': 'text/plain' }).end(String(e)),
+      );
+      return;
+    }
     const which = path === '/health' ? endpoints.live : path === '/ready' ? endpoints.ready : null;
     if (!which || req.method !== 'GET') {
       res.writeHead(404).end();

@@ -5,3 +5,4 @@ export * from './process.js';
 export * from './deadline.js';
 export * from './health.js';
 export * from './repeat-log.js';
+export * from './logger.js';

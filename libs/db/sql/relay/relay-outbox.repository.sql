@@ -128,3 +128,13 @@ LIMIT $3
 FOR UPDATE SKIP LOCKED),
 gone AS (DELETE FROM relay_requests r WHERE r.ctid = ANY (ARRAY(SELECT ctid FROM doomed)) RETURNING 1)
 SELECT count(*)::int AS n FROM gone;
+
+-- queueStats
+SELECT purpose, status, count(*)::int AS n, EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS oldest_s
+FROM relay_requests WHERE chain_id = $1 AND status IN ('QUEUED','SENT')
+GROUP BY purpose, status ORDER BY purpose, status;
+SELECT COALESCE(sum(s), 0)::text AS total, COALESCE(max(s), 0)::text AS top FROM (
+SELECT sum(COALESCE(cost_wei, reserved_wei)) AS s FROM relay_requests
+WHERE chain_id = $1 AND purpose = 'gasless' AND status <> 'FAILED'
+AND created_at > now() - make_interval(hours => $2)
+GROUP BY signer) per_signer;

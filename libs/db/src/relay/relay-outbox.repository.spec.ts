@@ -137,4 +137,44 @@ describe('the transaction outbox on real Postgres', () => {
     expect(again.kind).toBe('duplicate');
     expect(await outbox.findByRequestHash(CHAIN, `0x${(0).toString(16).padStart(64, '0')}`)).toMatchObject({ signer: addr(0xb2) });
   });
+
+  it('counts the live rows per purpose and status, and the gasless spend per signer in the window (FAILED not counted)', async () => {
+    const gasless = (signer: string, nonce: number, reservedWei: bigint) =>
+      outbox.enqueue(
+        {
+          chainId: CHAIN,
+          forwarder: addr(0xf0),
+          signer,
+          signerNonce: BigInt(nonce),
+          target: addr(0xaa),
+          function: 'claim',
+          data: '0x12345678',
+          gas: 100_000n,
+          deadline: 2_000_000_000,
+          signature: `0x${'11'.repeat(65)}`,
+          reservedWei,
+          requestHash: `0x${(nonce + (signer === addr(0xb1) ? 1000 : 0)).toString(16).padStart(64, '0')}`,
+          sender: SETTLER,
+        },
+        10n ** 18n,
+      );
+    expect(await outbox.queueStats(CHAIN)).toEqual({ live: [], gaslessSpentWei: 0n, gaslessTopSignerSpentWei: 0n });
+    await gasless(addr(0xb1), 0, 30n);
+    await gasless(addr(0xb1), 1, 40n);
+    const dropped = await gasless(addr(0xb2), 0, 50n);
+    await outbox.enqueueCall(settle(1));
+    await outbox.enqueueCall(settle(2));
+    if (dropped.kind !== 'queued') throw new Error(dropped.kind);
+    await outbox.failed(dropped.row.id, 'EXPIRED', 'deadline passed');
+
+    const stats = await outbox.queueStats(CHAIN);
+    expect(stats.live.map(({ purpose, status, count }) => [purpose, status, count])).toEqual([
+      ['gasless', 'QUEUED', 2],
+      ['settlement', 'QUEUED', 2],
+    ]);
+    expect(stats.live.every((r) => r.oldestSeconds >= 0 && r.oldestSeconds < 60)).toBe(true);
+    expect(stats.gaslessSpentWei).toBe(70n);
+    expect(stats.gaslessTopSignerSpentWei).toBe(70n);
+    expect((await outbox.queueStats(CHAIN + 1)).live).toEqual([]);
+  });
 });

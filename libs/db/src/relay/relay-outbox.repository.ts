@@ -3,6 +3,7 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { RELAY_SPEND_WINDOW_HOURS } from '#config';
 import type { PruneOptions } from '../pruning.js';
+import { queryRows, sql } from '../sql.js';
 
 export type RelayStatus = 'QUEUED' | 'SENT' | 'MINED' | 'REVERTED' | 'FAILED';
 /** What a row is for: gasless forward requests, or a service key's own call (see migrations/1764900000000-TransactionOutbox.ts). */
@@ -89,6 +90,16 @@ export interface NewOutboxCall {
 }
 
 /** Postgres NOTIFY channels: a row was queued (payload: its sender's address), a row became final (payload: its id). */
+/** What the worker's `/metrics` shows of the outbox (see queueStats). */
+export interface OutboxStats {
+  /** the live rows (QUEUED, SENT) per purpose and status, with the age of the oldest in seconds */
+  live: { purpose: OutboxPurpose; status: 'QUEUED' | 'SENT'; count: number; oldestSeconds: number }[];
+  /** what the gasless key spent (actual once mined, reserved before) in the spend window, all signers together */
+  gaslessSpentWei: bigint;
+  /** the most any one signer used of its limit in the spend window */
+  gaslessTopSignerSpentWei: bigint;
+}
+
 export const OUTBOX_QUEUED = 'openread_outbox_queued';
 export const OUTBOX_SETTLED = 'openread_outbox_settled';
 
@@ -513,6 +524,29 @@ export class RelayOutboxRepository {
        SELECT pg_notify('${OUTBOX_SETTLED}', id::text) FROM u`,
       [id, code, message, reason],
     );
+  }
+
+  /** The outbox's depth and the gasless spend in the spend window, for the worker's metrics (two reads, no lock). */
+  async queueStats(chainId: number): Promise<OutboxStats> {
+    const live = await queryRows<{ purpose: OutboxPurpose; status: 'QUEUED' | 'SENT'; n: number; oldest_s: number }>(
+      this.db,
+      sql`SELECT purpose, status, count(*)::int AS n, EXTRACT(EPOCH FROM now() - min(created_at))::float8 AS oldest_s
+          FROM relay_requests WHERE chain_id = ${chainId} AND status IN ('QUEUED','SENT')
+          GROUP BY purpose, status ORDER BY purpose, status`,
+    );
+    const [spend] = await queryRows<{ total: string; top: string }>(
+      this.db,
+      sql`SELECT COALESCE(sum(s), 0)::text AS total, COALESCE(max(s), 0)::text AS top FROM (
+            SELECT sum(COALESCE(cost_wei, reserved_wei)) AS s FROM relay_requests
+            WHERE chain_id = ${chainId} AND purpose = 'gasless' AND status <> 'FAILED'
+              AND created_at > now() - make_interval(hours => ${RELAY_SPEND_WINDOW_HOURS})
+            GROUP BY signer) per_signer`,
+    );
+    return {
+      live: live.map((r) => ({ purpose: r.purpose, status: r.status, count: r.n, oldestSeconds: r.oldest_s })),
+      gaslessSpentWei: BigInt(spend.total),
+      gaslessTopSignerSpentWei: BigInt(spend.top),
+    };
   }
 
   /**

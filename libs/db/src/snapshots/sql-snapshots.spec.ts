@@ -197,6 +197,7 @@ const SUITES: {
         r.refusedAtBroadcast(queued.row.id, 'CONFLICT', 'refused', { chainId: CHAIN, sender: addr(0x99), nonce: 1, raw: '0x04', attempt }),
       );
       await rec('pruneFinal (one batch)', () => r.pruneFinal(CHAIN, 48, { batchSize: 100 }));
+      await rec('queueStats', () => r.queueStats(CHAIN));
     },
   },
   {
