@@ -104,6 +104,33 @@ describe('the transaction outbox on real Postgres', () => {
     }
   });
 
+  it('listens again after its connection is cut, so notifications come back without a restart', async () => {
+    const queued: string[] = [];
+    const warnings: string[] = [];
+    const listener = new OutboxListener(
+      testDb.url,
+      OUTBOX_QUEUED,
+      (p) => queued.push(p),
+      (m) => warnings.push(m),
+    );
+    await listener.start();
+    try {
+      expect(listener.listening).toBe(true);
+      // the connection dies as when Postgres restarts or a proxy drops it
+      await db.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query = $1 AND pid <> pg_backend_pid()`,
+        [`LISTEN ${OUTBOX_QUEUED}`],
+      );
+      await until(() => warnings.some((w) => w.includes('lost')));
+      await until(() => listener.listening);
+      await outbox.enqueueCall(settle(7));
+      await until(() => queued.length === 1);
+      expect(queued).toEqual([SETTLER]);
+    } finally {
+      await listener.stop();
+    }
+  });
+
   it("picks each gasless signer's oldest live request only, so one signer's backlog cannot starve the others", async () => {
     const gasless = (signer: string, nonce: number) =>
       outbox.enqueue(

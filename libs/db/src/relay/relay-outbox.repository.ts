@@ -105,14 +105,20 @@ export const OUTBOX_SETTLED = 'openread_outbox_settled';
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** How long connecting and LISTEN may take, and how long to wait before listening again after a lost connection. */
+const LISTEN_TIMEOUT_MS = 5_000;
+const RELISTEN_AFTER_MS = 2_000;
+
 /**
  * LISTENs on one outbox channel over a connection of its own, so the API and the worker (separate processes) wake
  * each other at once instead of at their next poll. Only a shortcut: every wait still polls, so a lost connection
- * (logged through `warn`) costs latency, never a result.
+ * (logged through `warn`) costs latency, never a result; it listens again after RELISTEN_AFTER_MS, and connecting is
+ * bounded, so a hung Postgres cannot hold up an app's start.
  */
 export class OutboxListener {
   private client: pg.Client | null = null;
   private stopped = false;
+  private retry: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly databaseUrl: string,
@@ -121,28 +127,54 @@ export class OutboxListener {
     private readonly warn: (message: string) => void,
   ) {}
 
+  /** true while notifications are being received */
+  get listening(): boolean {
+    return this.client !== null;
+  }
+
   async start(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl });
+    if (this.stopped) return;
+    const client = new pg.Client({
+      connectionString: this.databaseUrl,
+      connectionTimeoutMillis: LISTEN_TIMEOUT_MS,
+      query_timeout: LISTEN_TIMEOUT_MS,
+      keepAlive: true,
+    });
     client.on('notification', (n) => {
       if (n.channel === this.channel) this.onPayload(n.payload ?? '');
     });
     client.on('error', (e) => {
-      if (!this.stopped) this.warn(`outbox notifications lost (${e.message.split('\n')[0]}): polling only`);
-      this.client = null;
+      if (this.stopped) return;
+      this.warn(`outbox notifications lost (${e.message.split('\n')[0]}): polling until they are back`);
+      if (this.client === client) this.client = null;
       void client.end().catch(() => undefined);
+      this.again();
     });
     try {
       await client.connect();
       await client.query(`LISTEN ${this.channel}`);
+      if (this.stopped) return void (await client.end().catch(() => undefined));
       this.client = client;
     } catch (e) {
-      this.warn(`outbox notifications unavailable (${(e as Error).message.split('\n')[0]}): polling only`);
+      this.warn(`outbox notifications unavailable (${(e as Error).message.split('\n')[0]}): polling until they are back`);
       await client.end().catch(() => undefined);
+      this.again();
     }
+  }
+
+  private again(): void {
+    if (this.stopped || this.retry) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      void this.start();
+    }, RELISTEN_AFTER_MS);
+    this.retry.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
     await this.client?.end().catch(() => undefined);
     this.client = null;
   }
