@@ -4,7 +4,7 @@ import { increaseTime, DEV_ROLES } from '#devchain';
 import { Contract, keccak256, verifyTypedData } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccessLogAnchorService } from '#settler';
+import { AccessLogAnchorService, startSettlerHealth } from '#settler';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import {
   DecryptionError,
@@ -420,11 +420,28 @@ describe('RO accounts, posting and the study lease protocol', () => {
         await db.query(`ALTER TABLE study_access_log ENABLE TRIGGER study_access_log_no_update`);
       };
       expect(await anchorer.auditNow()).toMatchObject({ ok: true, detail: null, failures: 0 });
-      await tamper(2);
-      await expect(anchorer.audit()).rejects.toThrow(/breaks at seq 2/);
-      // the worker's scheduled audit raises the alert: status for health, a counter for metrics
-      expect(await anchorer.auditNow()).toMatchObject({ ok: false, detail: expect.stringMatching(/breaks at seq 2/), failures: 1 });
-      expect(anchorer.auditStatus()).toMatchObject({ ok: false, failures: 1 });
+      // the worker's readiness, as main.ts serves it (here on a free port)
+      const health = await startSettlerHealth(stack.settler, { ...stack.config, settler: { ...stack.config.settler, healthPort: 0 } });
+      const ready = async () => {
+        const r = await fetch(`${health.url}/ready`);
+        return { status: r.status, body: (await r.json()) as { checks: Record<string, { ok: boolean; error?: string }> } };
+      };
+      try {
+        expect((await ready()).body.checks.accessLogAudit).toMatchObject({ ok: true });
+        await tamper(2);
+        await expect(anchorer.audit()).rejects.toThrow(/breaks at seq 2/);
+        // the worker's scheduled audit raises the alert: status for health, a counter for metrics
+        expect(await anchorer.auditNow()).toMatchObject({ ok: false, detail: expect.stringMatching(/breaks at seq 2/), failures: 1 });
+        expect(anchorer.auditStatus()).toMatchObject({ ok: false, failures: 1 });
+        const alert = await ready();
+        expect(alert.status).toBe(503);
+        expect(alert.body.checks.accessLogAudit).toMatchObject({
+          ok: false,
+          error: expect.stringMatching(/no longer matches its anchors/),
+        });
+      } finally {
+        await health.close();
+      }
       // and an entry rewritten after the last anchor is never anchored over
       await db.query(
         `INSERT INTO study_access_log (seq, chain_id, study_id, account, action, outcome, reason, at_ms, prev_hash, hash)
