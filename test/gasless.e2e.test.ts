@@ -1,12 +1,11 @@
-import { HDNodeWallet, Wallet, hexlify, keccak256, randomBytes, toUtf8Bytes } from 'ethers';
+import { HDNodeWallet, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, beforeEach } from 'vitest';
 import { DEV_ROLES } from '#devchain';
 import { createApiApp } from '#api';
-import { FORWARD_REQUEST_TYPES, mined } from '#chain';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
+import { FORWARD_REQUEST_TYPES } from '#chain';
 import { GqlClient } from './support/client.js';
-import { fundRo } from './support/funding.js';
+import { ctRadiologist, fundRo, postCtStudy } from './support/funding.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const USD = 1_000_000n;
@@ -35,33 +34,9 @@ describe('gasless claims and reports through the ERC-2771 forwarder', () => {
     await stack.provider.send('evm_mine', []);
   });
 
-  async function post(): Promise<string> {
-    const studyId = hexlify(randomBytes(32));
-    const market = stack.owner.market.connect(devWallet(DEV_ROLES.roDepositor, stack.provider)) as typeof stack.owner.market;
-    await mined(
-      market.postStudy(
-        studyId,
-        modalityIndex('CT'),
-        10_000,
-        urgencyIndex('ROUTINE'),
-        stateIndex('CA'),
-        100n * USD,
-        ...stack.issued(devWallet(DEV_ROLES.roDepositor, stack.provider).address, studyId),
-      ),
-    );
-    return studyId;
-  }
+  const post = () => postCtStudy(stack);
 
-  /** A radiologist with a fresh key and zero ETH, credentialed for CT in CA, signed in. */
-  async function radiologist(): Promise<{ wallet: HDNodeWallet; client: GqlClient }> {
-    const wallet = Wallet.createRandom().connect(stack.provider);
-    const expiry = (await stack.provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    await mined(stack.owner.registry.attest(wallet.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
-    const client = new GqlClient(stack.api);
-    await client.signIn(wallet);
-    await waitFor('the credential indexed', async () => !(await client.send(`{ worklist { items { id } } }`)).errors);
-    return { wallet, client };
-  }
+  const radiologist = () => ctRadiologist(stack);
 
   async function gasless(r: { wallet: HDNodeWallet; client: GqlClient }, studyId: string, reportHash?: string) {
     const { prepared } = await r.client.ok(

@@ -1,14 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Contract, HDNodeWallet, Interface, TypedDataEncoder, Wallet, hexlify, parseUnits, randomBytes, toUtf8Bytes } from 'ethers';
+import { Contract, HDNodeWallet, Interface, TypedDataEncoder, Wallet, hexlify, parseUnits, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEV_ROLES } from '#devchain';
 import { createApiApp } from '#api';
 import { FORWARD_REQUEST_TYPES, loadArtifact, mined } from '#chain';
-import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
 import { GqlClient } from './support/client.js';
-import { fundRo } from './support/funding.js';
+import { ctRadiologist, fundRo, postCtStudy } from './support/funding.js';
 import { TransactionSender } from '#settler';
 import { Stack, devWallet, startSettler, startStack, waitFor } from './support/stack.js';
 
@@ -78,33 +77,9 @@ describe('gasless relaying under attack and faults (issues 13.1 and 22)', () => 
     await stack.provider.send('evm_mine', []);
   });
 
-  async function post(): Promise<string> {
-    const studyId = hexlify(randomBytes(32));
-    const ro = devWallet(DEV_ROLES.roDepositor, stack.provider);
-    const market = stack.owner.market.connect(ro) as typeof stack.owner.market;
-    await mined(
-      market.postStudy(
-        studyId,
-        modalityIndex('CT'),
-        10_000,
-        urgencyIndex('ROUTINE'),
-        stateIndex('CA'),
-        100n * USD,
-        ...stack.issued(ro.address, studyId),
-      ),
-    );
-    return studyId;
-  }
+  const post = () => postCtStudy(stack);
 
-  async function radiologist(): Promise<{ wallet: HDNodeWallet; client: GqlClient }> {
-    const wallet = Wallet.createRandom().connect(stack.provider);
-    const expiry = (await stack.provider.getBlock('latest'))!.timestamp + 365 * 86400;
-    await mined(stack.owner.registry.attest(wallet.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
-    const client = new GqlClient(stack.api);
-    await client.signIn(wallet);
-    await waitFor('the credential indexed', async () => !(await client.send(`{ worklist { items { id } } }`)).errors);
-    return { wallet, client };
-  }
+  const radiologist = () => ctRadiologist(stack);
 
   async function prepared(r: { client: GqlClient }, studyId: string) {
     const { p } = await r.client.ok(`mutation($id: ID!) { p: prepareGaslessClaim(studyId: $id) { ${GASLESS} } }`, { id: studyId });

@@ -1,5 +1,9 @@
+import { type HDNodeWallet, Wallet, hexlify, randomBytes } from 'ethers';
 import { mined } from '#chain';
-import type { Stack } from './stack.js';
+import { DEV_ROLES } from '#devchain';
+import { modalityIndex, stateIndex, toMask, urgencyIndex } from '#domain';
+import { GqlClient } from './client.js';
+import { type Stack, devWallet, waitFor } from './stack.js';
 
 /** Mints `amount` test tokens to the RO wallet, approves the market and deposits them into the RO's market balance. */
 export async function fundRo(stack: Stack, ro: { address: string }, amount: bigint): Promise<void> {
@@ -7,4 +11,34 @@ export async function fundRo(stack: Stack, ro: { address: string }, amount: bigi
   await mined(owner.token.mint(ro.address, amount));
   await mined((owner.token.connect(ro as never) as typeof owner.token).approve(stack.deployment.market, amount));
   await mined((owner.market.connect(ro as never) as typeof owner.market).deposit(amount));
+}
+
+/** Posts an open CT study in CA with a 100-token bounty from the dev RO depositor (funded first with fundRo); its ID. */
+export async function postCtStudy(stack: Stack): Promise<string> {
+  const studyId = hexlify(randomBytes(32));
+  const ro = devWallet(DEV_ROLES.roDepositor, stack.provider);
+  const market = stack.owner.market.connect(ro) as typeof stack.owner.market;
+  await mined(
+    market.postStudy(
+      studyId,
+      modalityIndex('CT'),
+      10_000,
+      urgencyIndex('ROUTINE'),
+      stateIndex('CA'),
+      100n * 1_000_000n,
+      ...stack.issued(ro.address, studyId),
+    ),
+  );
+  return studyId;
+}
+
+/** A radiologist with a fresh key and zero ETH, credentialed for CT in CA, signed in once the credential is indexed. */
+export async function ctRadiologist(stack: Stack): Promise<{ wallet: HDNodeWallet; client: GqlClient }> {
+  const wallet = Wallet.createRandom().connect(stack.provider);
+  const expiry = (await stack.provider.getBlock('latest'))!.timestamp + 365 * 86400;
+  await mined(stack.owner.registry.attest(wallet.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
+  const client = new GqlClient(stack.api);
+  await client.signIn(wallet);
+  await waitFor('the credential indexed', async () => !(await client.send(`{ worklist { items { id } } }`)).errors);
+  return { wallet, client };
 }
