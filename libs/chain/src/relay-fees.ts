@@ -22,7 +22,24 @@ export interface RelayFees {
  * transactions to learn from, the node's own suggestion (eth_maxPriorityFeePerGas), capped too. The fee cap leaves
  * room for the base fee to double (two full blocks) before the transaction is priced out.
  */
-export async function relayFees(provider: JsonRpcProvider, opts: RelayFeeOptions): Promise<RelayFees> {
+export function relayFees(provider: JsonRpcProvider, opts: RelayFeeOptions): Promise<RelayFees> {
+  // fees move once a block: every gasless request and every send within FEES_REUSE_MS shares one eth_feeHistory
+  const key = `${opts.percentile}:${opts.maxPriorityFeeWei}`;
+  const recent = recentFees.get(provider);
+  if (recent && recent.key === key && Date.now() - recent.at < FEES_REUSE_MS) return recent.fees;
+  const fees = feesFromHistory(provider, opts);
+  recentFees.set(provider, { at: Date.now(), key, fees });
+  fees.catch(() => {
+    if (recentFees.get(provider)?.fees === fees) recentFees.delete(provider);
+  });
+  return fees;
+}
+
+/** How long one fee reading serves (about a block). */
+const FEES_REUSE_MS = 1000;
+const recentFees = new WeakMap<JsonRpcProvider, { at: number; key: string; fees: Promise<RelayFees> }>();
+
+async function feesFromHistory(provider: JsonRpcProvider, opts: RelayFeeOptions): Promise<RelayFees> {
   const history = (await provider.send('eth_feeHistory', [`0x${FEE_HISTORY_BLOCKS.toString(16)}`, 'latest', [opts.percentile]])) as {
     baseFeePerGas: string[];
     gasUsedRatio: number[];
@@ -45,18 +62,23 @@ export const OP_GAS_PRICE_ORACLE = '0x420000000000000000000000000000000000000F';
 const oracle = new Interface(['function getL1Fee(bytes) view returns (uint256)']);
 const hasOracle = new WeakMap<JsonRpcProvider, Promise<boolean>>();
 
+/** Whether the chain charges an L1 data fee (an OP-stack chain: its GasPriceOracle predeploy), looked up once per provider. */
+export function chargesL1DataFee(provider: JsonRpcProvider): Promise<boolean> {
+  let present = hasOracle.get(provider);
+  if (!present) {
+    present = provider.getCode(OP_GAS_PRICE_ORACLE).then((code) => code !== '0x');
+    hasOracle.set(provider, present);
+  }
+  return present;
+}
+
 /**
  * The L1 data fee a transaction with these bytes (the unsigned serialized transaction) pays on an OP-stack chain
  * (OP Mainnet, Base, …), on top of its L2 gas: the GasPriceOracle predeploy's getL1Fee. 0 on chains without that
  * predeploy (mainnet, a local anvil): looked up once per provider.
  */
 export async function l1DataFee(provider: JsonRpcProvider, unsignedTx: string): Promise<bigint> {
-  let present = hasOracle.get(provider);
-  if (!present) {
-    present = provider.getCode(OP_GAS_PRICE_ORACLE).then((code) => code !== '0x');
-    hasOracle.set(provider, present);
-  }
-  if (!(await present)) return 0n;
+  if (!(await chargesL1DataFee(provider))) return 0n;
   const [fee] = oracle.decodeFunctionResult(
     'getL1Fee',
     await provider.call({ to: OP_GAS_PRICE_ORACLE, data: oracle.encodeFunctionData('getL1Fee', [unsignedTx]) }),

@@ -2,7 +2,7 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdo
 import type { DataSource } from 'typeorm';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { Transaction, Wallet, getBytes } from 'ethers';
-import { l1DataFee, relayFees } from '#chain';
+import { chargesL1DataFee, l1DataFee, relayFees } from '#chain';
 import { type NewOutboxCall, OUTBOX_SETTLED, OutboxListener, RelayOutboxRepository, type RelayRow } from '#db';
 import { ChainService } from '../chain/index.js';
 import { ERROR_CODES, type ErrorCode, OpenReadError } from '../common/errors.js';
@@ -101,14 +101,17 @@ export class TransactionOutbox implements OnApplicationBootstrap, OnApplicationS
    */
   async worstCaseCost(tx: { to: string; data: string }, innerGas: bigint): Promise<bigint> {
     const provider = this.chain.provider;
-    const from = this.keyAddress(this.config.relay.privateKey)!;
-    const [fees, nonce] = await Promise.all([
-      relayFees(provider, { percentile: this.config.relay.feePercentile, maxPriorityFeeWei: this.config.relay.maxPriorityFeeWei }),
-      provider.getTransactionCount(from, 'pending'),
-    ]);
+    const fees = await relayFees(provider, {
+      percentile: this.config.relay.feePercentile,
+      maxPriorityFeeWei: this.config.relay.maxPriorityFeeWei,
+    });
     let calldataGas = 0n;
     for (const byte of getBytes(tx.data)) calldataGas += byte === 0 ? 10n : 40n;
     const gasLimit = ((21_000n + calldataGas + FORWARDER_OVERHEAD_GAS + innerGas) * 12n) / 10n;
+    const l2Cost = gasLimit * fees.maxFeePerGas;
+    // the L1 fee prices the signed bytes, the key's nonce among them: read only where there is an L1 fee
+    if (!(await chargesL1DataFee(provider))) return l2Cost;
+    const nonce = await provider.getTransactionCount(this.keyAddress(this.config.relay.privateKey)!, 'pending');
     const unsigned = Transaction.from({
       type: 2,
       chainId: this.config.chainId,
@@ -118,7 +121,7 @@ export class TransactionOutbox implements OnApplicationBootstrap, OnApplicationS
       ...tx,
       ...fees,
     }).unsignedSerialized;
-    return gasLimit * fees.maxFeePerGas + (await l1DataFee(provider, unsigned));
+    return l2Cost + (await l1DataFee(provider, unsigned));
   }
 }
 
