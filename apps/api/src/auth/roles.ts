@@ -25,14 +25,23 @@ export class RoleService implements OnModuleInit {
   }
 
   async rolesOf(address: string): Promise<Set<Role>> {
+    const roles = await this.indexedRolesOf(address);
+    if (this.config.api.adminAddresses.includes(address)) roles.add('ADMIN');
+    for (const provider of this.providers) for (const role of await provider.rolesOf(address)) roles.add(role);
+    return roles;
+  }
+
+  /**
+   * The roles that follow from indexed facts alone (RADIOLOGIST, VERIFIER, RO_BILLING, RO_DEPOSITOR): one query, no
+   * role provider asked. Enough where only one of them is re-checked often (a live feed's RADIOLOGIST).
+   */
+  async indexedRolesOf(address: string): Promise<Set<Role>> {
     const facts = await this.repo.factsOf(this.config.chainId, address, this.config.contracts.registry);
     const roles = new Set<Role>();
     if (facts.credentialed) roles.add('RADIOLOGIST');
     if (facts.verifier) roles.add('VERIFIER');
     if (facts.roBilling) roles.add('RO_BILLING');
     if (facts.roDepositor) roles.add('RO_DEPOSITOR');
-    if (this.config.api.adminAddresses.includes(address)) roles.add('ADMIN');
-    for (const provider of this.providers) for (const role of await provider.rolesOf(address)) roles.add(role);
     return roles;
   }
 }

@@ -132,7 +132,7 @@ export class StudyFeed implements OnApplicationShutdown {
       let error: OpenReadError | null = null;
       if (!user || user.address !== radiologist)
         error = new OpenReadError('UNAUTHENTICATED', 'your session ended (signed out or expired); sign in and subscribe again');
-      else if (!(await this.roles.rolesOf(radiologist)).has('RADIOLOGIST'))
+      else if (!(await this.roles.indexedRolesOf(radiologist)).has('RADIOLOGIST'))
         error = new OpenReadError('FORBIDDEN', 'you no longer hold the RADIOLOGIST role (credential revoked)');
       if (error) for (const f of feeds) f.fail(error);
     }
