@@ -71,9 +71,15 @@ export class TransactionOutbox implements OnApplicationBootstrap, OnApplicationS
     });
   }
 
+  /** service keys' addresses: deriving one is an elliptic-curve multiplication, not for every request */
+  private readonly addresses = new Map<string, string>();
+
   /** The address of a service key (the sender of its rows), or null when it is not configured. */
   keyAddress(privateKey: string | undefined): string | null {
-    return privateKey ? new Wallet(privateKey).address.toLowerCase() : null;
+    if (!privateKey) return null;
+    let address = this.addresses.get(privateKey);
+    if (!address) this.addresses.set(privateKey, (address = new Wallet(privateKey).address.toLowerCase()));
+    return address;
   }
 
   /** Queues a service key's call (`db`: inside the caller's transaction, with its other writes). */
