@@ -71,6 +71,11 @@ function x25519PrivateKey(raw: string): KeyObject {
   return createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, bytes]), format: 'der', type: 'pkcs8' });
 }
 
+/** The raw X25519 public key (0x-hex) of a raw private key; throws RangeError if it is not 32 bytes. */
+export function x25519PublicFromPrivate(privateKey: string): string {
+  return hex(createPublicKey(x25519PrivateKey(privateKey)).export({ format: 'der', type: 'spki' }).subarray(SPKI_PREFIX.length));
+}
+
 function gcmSeal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
   const nonce = randomBytes(NONCE);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
@@ -104,6 +109,21 @@ export function encryptPayload(plaintext: Buffer, studyKey: Buffer, studyId: str
 export function decryptPayload(envelope: Buffer, studyKey: Buffer, studyId: string): Buffer {
   if (envelope[0] !== VERSION || studyKey.length !== 32) throw new DecryptionError();
   return gcmOpen(studyKey, envelope.subarray(1), payloadAad(studyId));
+}
+
+/**
+ * AES-256-GCM under `key` with `context` as associated data, in the payload envelope (0x01 ‖ nonce ‖ ciphertext ‖ tag):
+ * what an exchange lease's ciphertext uses, with a fresh key per lease and a context naming the lease (exchange-lease.ts).
+ */
+export function encryptUnder(key: Buffer, plaintext: Buffer, context: string): Buffer {
+  if (key.length !== 32) throw new RangeError('an AES-256 key is 32 bytes');
+  return Buffer.concat([Buffer.of(VERSION), gcmSeal(key, plaintext, Buffer.from(context))]);
+}
+
+/** Opens what `encryptUnder` sealed; throws DecryptionError with a wrong key, a wrong context or tampering. */
+export function decryptUnder(key: Buffer, envelope: Buffer, context: string): Buffer {
+  if (envelope[0] !== VERSION || key.length !== 32) throw new DecryptionError();
+  return gcmOpen(key, envelope.subarray(1), Buffer.from(context));
 }
 
 function eciesKey(shared: Buffer, ephemeralPub: Buffer, recipientPub: Buffer): Buffer {
