@@ -342,6 +342,28 @@ CREATE TABLE public.indexer_checkpoints (
 );
 
 --
+-- Name: lease_packages; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.lease_packages (
+    chain_id integer NOT NULL,
+    lease_id public.uint256 NOT NULL,
+    study_id public.bytes32 NOT NULL,
+    requester public.eth_address NOT NULL,
+    custodian public.eth_address NOT NULL,
+    recipient_key_id public.uint256 NOT NULL,
+    signer_key_id public.uint256 NOT NULL,
+    issued_at bigint NOT NULL,
+    ciphertext bytea NOT NULL,
+    wrapped_key bytea NOT NULL,
+    expires_at bigint,
+    signature bytea,
+    sealed_at timestamp with time zone DEFAULT now() NOT NULL,
+    signed_at timestamp with time zone,
+    CONSTRAINT lease_packages_signed_whole CHECK ((((signature IS NULL) = (expires_at IS NULL)) AND ((signature IS NULL) = (signed_at IS NULL))))
+);
+
+--
 -- Name: ledger_entries; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -975,6 +997,13 @@ ALTER TABLE ONLY public.indexed_blocks
 
 ALTER TABLE ONLY public.indexer_checkpoints
     ADD CONSTRAINT indexer_checkpoints_pk PRIMARY KEY (chain_id, stream);
+
+--
+-- Name: lease_packages lease_packages_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.lease_packages
+    ADD CONSTRAINT lease_packages_pk PRIMARY KEY (chain_id, lease_id);
 
 --
 -- Name: ledger_entries ledger_entries_pkey; Type: CONSTRAINT; Schema: public; Owner: -

@@ -21,3 +21,4 @@ export * from './studies/study-feed.repository.js';
 export * from './treasury/treasury.repository.js';
 export * from './studies/worklist-bounds.js';
 export * from './unavailable.js';
+export * from './lease-packages/lease-package.repository.js';

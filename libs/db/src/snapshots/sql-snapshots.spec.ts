@@ -9,6 +9,7 @@ import { GovernanceRepository } from '../governance/governance.repository.js';
 import { InboxRepository } from '../bus-inbox/inbox.repository.js';
 import { CheckpointRepository } from '../checkpoints/checkpoint.repository.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
+import { LeasePackageRepository } from '../lease-packages/lease-package.repository.js';
 import { RateLimitRepository } from '../rate-limits/rate-limit.repository.js';
 import { RelayOutboxRepository, type NewRelayRequest } from '../relay/relay-outbox.repository.js';
 import { RoRepository } from '../ro/ro.repository.js';
@@ -286,6 +287,27 @@ const SUITES: {
       await rec('unpostedCount', () => r.unpostedCount(CHAIN, ro!.id, new Date(0)));
       await rec('livePayloadBytes', () => r.livePayloadBytes(CHAIN, ro!.id));
       await rec('report', () => r.report(CHAIN, CLAIMED_STUDY, id32(0x55)));
+    },
+  },
+  {
+    file: 'lease-packages/lease-package.repository',
+    repository: LeasePackageRepository,
+    async run(db, rec) {
+      const r = new LeasePackageRepository(db);
+      const sealed = {
+        leaseId: 1n,
+        studyId: OPEN_STUDY,
+        requester: RADIOLOGIST,
+        custodian: RO_WALLET,
+        recipientKeyId: 2n,
+        signerKeyId: 1n,
+        issuedAt: BigInt(T),
+        ciphertext: Buffer.from('ciphertext'),
+        wrappedKey: Buffer.from('wrapped'),
+      };
+      await rec('storeSealed', () => r.storeSealed(CHAIN, sealed));
+      await rec('sign', () => r.sign(CHAIN, 1n, BigInt(T + 3600), `0x${'11'.repeat(65)}`));
+      await rec('package', () => r.package(CHAIN, 1n));
     },
   },
   {
