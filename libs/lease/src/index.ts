@@ -2,3 +2,4 @@ export * from './crypto.js';
 export * from './key-binding.js';
 export * from './lease.js';
 export * from './exchange-lease.js';
+export * from './ro-agent.js';
