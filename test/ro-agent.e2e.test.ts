@@ -34,6 +34,7 @@ import {
   generateX25519KeyPair,
   openLease,
   openSealed,
+  sealExchangeLease,
   signExchangeLease,
   signedPackage,
   type ExchangeLeasePackage,
@@ -265,6 +266,45 @@ describe('the exchange lease between two ROs, granted by the oRO agent', () => {
     await manual.poll();
     expect(await manual.reject(rejected)).toEqual({ leaseId: rejected, studyId, outcome: 'DENIED', reason: 'REJECTED' });
     expect(await store.package(chainId, rejected)).toBeNull();
+  });
+
+  it('finishes, after a restart, a grant it had sealed and sent but not signed', async () => {
+    const study = randomBytes(3_000);
+    const studyId = await registerStudy(study);
+    const leaseId = await requestLease(studyId);
+    // what an agent that stopped between grantLease and signing leaves: the sealed package stored, the grant on chain
+    const held = (await holdings.study(studyId))!;
+    const lease = {
+      leaseId,
+      studyId,
+      requester: devKey(N_RO).address,
+      recipientKeyId: nKeyId,
+      custodian: devKey(O_RO).address,
+      signerKeyId: oKeyId,
+    };
+    const sealed = sealExchangeLease({
+      ...lease,
+      chainId,
+      custody: custodyAddress,
+      recipientPublicKey: nEnc.publicKey,
+      studyEnvelope: held.envelope,
+      studyKey: held.studyKey,
+      issuedAt: BigInt((await provider.getBlock('latest'))!.timestamp),
+    });
+    await store.storeSealed(chainId, { ...lease, issuedAt: sealed.issuedAt, ciphertext: sealed.ciphertext, wrappedKey: sealed.wrappedKey });
+    await mined(as(custody, O_AGENT).grantLease(leaseId, sealed.wrappedKeyHash, sealed.ciphertextHash));
+    expect(await fetchPackage(leaseId)).toBeNull();
+
+    const restarted = agentOf('auto');
+    const decisions = await restarted.poll();
+    expect(decisions.find((d) => d.leaseId === leaseId)).toEqual({
+      leaseId,
+      studyId,
+      outcome: 'GRANTED',
+      reason: 'COMPLETED_AFTER_RESTART',
+    });
+    expect(decisions.filter((d) => d.reason === 'COMPLETED_AFTER_RESTART')).toHaveLength(1);
+    expect((await open((await fetchPackage(leaseId))!)).equals(study)).toBe(true);
   });
 
   it('refuses an expired lease with LEASE_EXPIRED (chain time)', async () => {

@@ -1,4 +1,4 @@
-import { Contract, keccak256, type Log, type Provider, type Signer } from 'ethers';
+import { Contract, keccak256, toBeHex, zeroPadValue, type Log, type Provider, type Signer } from 'ethers';
 import { decodeThrownError, loadArtifact, mined } from '#chain';
 import {
   LeaseStatus,
@@ -221,7 +221,7 @@ export class RoAgent {
         stored.signature === null &&
         keccak256(stored.ciphertext) === lease.ciphertextHash
       ) {
-        await this.signStored(r, stored.issuedAt, lease.expiresAt, stored);
+        await this.signStored(r, stored.issuedAt, await this.grantedExpiry(r.leaseId), stored);
         return decided('GRANTED', 'COMPLETED_AFTER_RESTART');
       }
       return decided('SKIPPED', 'ALREADY_ANSWERED');
@@ -330,6 +330,16 @@ export class RoAgent {
       .map((l) => this.custody.interface.parseLog(l))
       .find((p) => p?.name === 'LeaseGranted')!;
     await this.signStored(r, stored.issuedAt, granted.args.expiresAt as bigint, stored);
+  }
+
+  /** The expiry LeaseGranted recorded (the lease's own moves on with renewals; the terms name the granted one). */
+  private async grantedExpiry(leaseId: bigint): Promise<bigint> {
+    const [log] = await this.o.provider.getLogs({
+      address: this.o.custody,
+      topics: [this.custody.interface.getEvent('LeaseGranted')!.topicHash, zeroPadValue(toBeHex(leaseId), 32)],
+      fromBlock: this.o.fromBlock ?? 0,
+    });
+    return this.custody.interface.parseLog(log)!.args.expiresAt as bigint;
   }
 
   private async signStored(r: Request, issuedAt: bigint, expiresAt: bigint, stored: StoredLeasePackage): Promise<void> {
