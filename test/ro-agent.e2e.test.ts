@@ -240,7 +240,7 @@ describe('the exchange lease between two ROs, granted by the oRO agent', () => {
     expect(await refusal({ ...pkg, terms: { ...pkg.terms, leaseId: 10_000n } })).toBe('LEASE_NOT_GRANTED');
   });
 
-  it('denies a request for a study the agent does not hold (fee refunded), and queues requests under a manual policy', async () => {
+  it('denies a study it does not hold (fee refunded), a suspended requester, a revoked requester key; queues under a manual policy', async () => {
     const auto = agentOf('auto');
     const manual = agentOf('manual');
     await auto.poll();
@@ -253,6 +253,20 @@ describe('the exchange lease between two ROs, granted by the oRO agent', () => {
     expect((await custody.leaseOf(denied)).status).toBe(3n);
     expect(await custody.balanceOf(devKey(N_RO).address)).toBe(balance);
     expect(await manual.poll()).toEqual([{ leaseId: denied, studyId: notHeld, outcome: 'SKIPPED', reason: 'ALREADY_ANSWERED' }]);
+
+    // a requester suspended, or a requester key revoked, after the request: denied
+    const held = await registerStudy(randomBytes(500));
+    const whileSuspended = await requestLease(held);
+    await mined(as(directory, ADMITTER).setSuspended(devKey(N_RO).address, true));
+    expect(await auto.poll()).toEqual([{ leaseId: whileSuspended, studyId: held, outcome: 'DENIED', reason: 'REQUESTER_NOT_ACTIVE' }]);
+    await mined(as(directory, ADMITTER).setSuspended(devKey(N_RO).address, false));
+    const spareKey = eventOf(await mined(as(directory, N_RO).addKey(nEnc.publicKey, nSigner.address)), directory, 'RoKeyAdded')
+      .keyId as bigint;
+    const toRevoked = eventOf(await mined(as(custody, N_RO).requestLease(held, HOUR, spareKey, 0)), custody, 'LeaseRequested')
+      .leaseId as bigint;
+    await mined(as(directory, N_RO).revokeKey(spareKey));
+    expect(await auto.poll()).toEqual([{ leaseId: toRevoked, studyId: held, outcome: 'DENIED', reason: 'REQUESTER_KEY_NOT_LIVE' }]);
+    await manual.poll();
 
     const study = randomBytes(1_000);
     const studyId = await registerStudy(study);
