@@ -42,6 +42,7 @@ import {
   type StudyHoldings,
 } from '#lease';
 import { deployForTests } from './support/deploy.js';
+import { waitFor } from './support/stack.js';
 
 const HOUR = 3600;
 const ADMISSION_ROLE = keccakId('ADMISSION_ROLE');
@@ -321,17 +322,21 @@ describe('the exchange lease between two ROs, granted by the oRO agent', () => {
     expect((await open((await fetchPackage(leaseId))!)).equals(study)).toBe(true);
   });
 
-  it('refuses an expired lease with LEASE_EXPIRED (chain time)', async () => {
+  it('grants on its own timer; refuses an expired lease with LEASE_EXPIRED (chain time)', async () => {
     const agent = agentOf('auto');
     await agent.poll();
-    const studyId = await registerStudy(randomBytes(1_000));
-    const leaseId = await requestLease(studyId, 5 * 60);
-    await agent.poll();
-    const pkg = (await fetchPackage(leaseId))!;
-    expect(await refusal(pkg)).toBe('opened');
-    const { expiresAt } = await custody.leaseOf(leaseId);
-    const now = BigInt((await provider.getBlock('latest'))!.timestamp);
-    await increaseTime(provider, expiresAt - now + 1n);
-    expect(await refusal(pkg)).toBe('LEASE_EXPIRED');
+    agent.start(100);
+    try {
+      const studyId = await registerStudy(randomBytes(1_000));
+      const leaseId = await requestLease(studyId, 5 * 60);
+      const pkg = await waitFor('the agent to grant and sign', () => fetchPackage(leaseId));
+      expect(await refusal(pkg)).toBe('opened');
+      const { expiresAt } = await custody.leaseOf(leaseId);
+      const now = BigInt((await provider.getBlock('latest'))!.timestamp);
+      await increaseTime(provider, expiresAt - now + 1n);
+      expect(await refusal(pkg)).toBe('LEASE_EXPIRED');
+    } finally {
+      await agent.stop();
+    }
   });
 });
