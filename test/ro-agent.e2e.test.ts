@@ -86,8 +86,12 @@ describe('the exchange lease between two ROs, granted by the oRO agent', () => {
       .filter((l) => l.address.toLowerCase() === String(c.target).toLowerCase())
       .map((l) => c.interface.parseLog(l)!)
       .find((p) => p.name === name)!.args;
+  /** What the agents logged, to check no key or study content reaches a log line. */
+  const logged: string[] = [];
+  const logger = { log: (m: string) => logged.push(m), warn: (m: string) => logged.push(m) };
   const agentOf = (policy: 'auto' | 'manual') =>
     new RoAgent({
+      logger,
       provider,
       chainId,
       custody: custodyAddress,
@@ -203,6 +207,22 @@ describe('the exchange lease between two ROs, granted by the oRO agent', () => {
     ).subarray(0, 32);
     expect(() => decryptUnder(key1, pkg2.ciphertext, exchangeLeaseContext(chainId, custodyAddress, second, studyId))).toThrow();
     expect(() => decryptUnder(key1, pkg2.ciphertext, exchangeLeaseContext(chainId, custodyAddress, leaseId, studyId))).toThrow();
+
+    // neither the lease key nor any of the study is in the grant's calldata, its events or the agent's log lines
+    const grantLog = (await provider.getLogs({ address: custodyAddress, fromBlock: 0 })).find(
+      (l) => custody.interface.parseLog(l)?.name === 'LeaseGranted' && custody.interface.parseLog(l)!.args.leaseId === leaseId,
+    )!;
+    const receipt = (await provider.getTransactionReceipt(grantLog.transactionHash))!;
+    const onChain = [
+      (await provider.getTransaction(grantLog.transactionHash))!.data,
+      ...receipt.logs.map((l) => l.data + l.topics.join('')),
+    ].join('');
+    expect(logged.some((m) => m.includes(`lease ${leaseId} `))).toBe(true);
+    for (const text of [onChain, logged.join('\n')]) {
+      expect(text).not.toContain(key1.toString('hex'));
+      expect(text).not.toContain(study.subarray(0, 16).toString('hex'));
+      expect(text).not.toContain(nEnc.privateKey.slice(2));
+    }
   });
 
   it('refuses each tampered part of a package, judged against the chain', async () => {

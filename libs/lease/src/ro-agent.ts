@@ -169,7 +169,12 @@ export class RoAgent {
    * resumes from the event it failed on at the next call (an answered request is skipped then).
    */
   async poll(): Promise<AgentDecision[]> {
-    const run = this.running.then(() => this.scan());
+    return this.serially(() => this.scan());
+  }
+
+  /** One thing at a time: scans and a person's decisions share the sender's nonce sequence. */
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.running.then(work);
     this.running = run.catch(() => undefined);
     return run;
   }
@@ -199,17 +204,7 @@ export class RoAgent {
   }
 
   private async answer(r: Request): Promise<AgentDecision> {
-    const decided = (outcome: AgentOutcome, reason?: AgentReason, contractError?: string): AgentDecision => {
-      const d = {
-        leaseId: r.leaseId,
-        studyId: r.studyId,
-        outcome,
-        ...(reason ? { reason } : {}),
-        ...(contractError ? { contractError } : {}),
-      };
-      this.o.logger?.log(`lease ${r.leaseId} of study ${r.studyId}: ${outcome}${reason ? ` (${reason})` : ''}`);
-      return d;
-    };
+    const decided = (outcome: AgentOutcome, reason?: AgentReason) => this.decided(r, outcome, reason);
     const custodian = ((await this.custody.custodyOf(r.studyId)).ro as string).toLowerCase();
     if (custodian !== this.o.ro.toLowerCase()) return decided('SKIPPED', 'NOT_CUSTODIAN');
     const lease = await this.custody.leaseOf(r.leaseId);
@@ -227,38 +222,31 @@ export class RoAgent {
       return decided('SKIPPED', 'ALREADY_ANSWERED');
     }
     const refusal = await this.refusalOf(r);
-    if (refusal) return this.send(r, 'deny', refusal, decided);
+    if (refusal) return this.send(r, 'deny', refusal);
     if (this.o.policy.mode === 'manual') {
       this.queued.set(r.leaseId, r);
       return decided('QUEUED');
     }
-    return this.send(r, 'grant', undefined, decided);
+    return this.send(r, 'grant');
   }
 
   /** A person grants a queued request (policy `manual`); the checks run again against the chain of now. */
   async approve(leaseId: bigint): Promise<AgentDecision> {
-    return this.decideQueued(leaseId, true);
+    return this.serially(() => this.decideQueued(leaseId, true));
   }
 
   /** A person refuses a queued request: denyLease refunds the requester. */
   async reject(leaseId: bigint): Promise<AgentDecision> {
-    return this.decideQueued(leaseId, false);
+    return this.serially(() => this.decideQueued(leaseId, false));
   }
 
   private async decideQueued(leaseId: bigint, grant: boolean): Promise<AgentDecision> {
     const r = this.queued.get(leaseId);
     if (!r) throw new RangeError(`lease ${leaseId} is not waiting for a decision`);
     this.queued.delete(leaseId);
-    const decided = (outcome: AgentOutcome, reason?: AgentReason, contractError?: string): AgentDecision => ({
-      leaseId,
-      studyId: r.studyId,
-      outcome,
-      ...(reason ? { reason } : {}),
-      ...(contractError ? { contractError } : {}),
-    });
-    if (!grant) return this.send(r, 'deny', 'REJECTED', decided);
+    if (!grant) return this.send(r, 'deny', 'REJECTED');
     const refusal = await this.refusalOf(r);
-    return refusal ? this.send(r, 'deny', refusal, decided) : this.send(r, 'grant', undefined, decided);
+    return refusal ? this.send(r, 'deny', refusal) : this.send(r, 'grant');
   }
 
   private async refusalOf(r: Request): Promise<AgentReason | null> {
@@ -269,25 +257,27 @@ export class RoAgent {
     return null;
   }
 
-  private async send(
-    r: Request,
-    action: 'grant' | 'deny',
-    reason: AgentReason | undefined,
-    decided: (outcome: AgentOutcome, reason?: AgentReason, contractError?: string) => AgentDecision,
-  ): Promise<AgentDecision> {
+  private async send(r: Request, action: 'grant' | 'deny', reason?: AgentReason): Promise<AgentDecision> {
     try {
       if (action === 'deny') {
         await mined(this.custody.denyLease(r.leaseId));
-        return decided('DENIED', reason);
+        return this.decided(r, 'DENIED', reason);
       }
       await this.grant(r);
-      return decided('GRANTED');
+      return this.decided(r, 'GRANTED');
     } catch (e) {
       const refused = decodeThrownError(e);
       if (!refused) throw e;
-      this.o.logger?.warn(`lease ${r.leaseId}: StudyCustody refused ${action}: ${refused.name}`);
-      return decided('FAILED', 'CONTRACT_REFUSED', refused.name);
+      return this.decided(r, 'FAILED', 'CONTRACT_REFUSED', refused.name);
     }
+  }
+
+  /** The decision, logged: lease and study IDs (random, no PHI) and closed codes only. */
+  private decided(r: Request, outcome: AgentOutcome, reason?: AgentReason, contractError?: string): AgentDecision {
+    const line = `lease ${r.leaseId} of study ${r.studyId}: ${outcome}${reason ? ` (${reason}${contractError ? `: ${contractError}` : ''})` : ''}`;
+    if (outcome === 'FAILED') this.o.logger?.warn(line);
+    else this.o.logger?.log(line);
+    return { leaseId: r.leaseId, studyId: r.studyId, outcome, ...(reason ? { reason } : {}), ...(contractError ? { contractError } : {}) };
   }
 
   private async grant(r: Request): Promise<void> {
