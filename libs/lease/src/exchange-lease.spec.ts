@@ -8,6 +8,7 @@ import { Wallet, ZeroAddress, keccak256 } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import { DecryptionError, decryptUnder, encryptPayload, generateStudyKey, generateX25519KeyPair, openSealed } from './crypto.js';
 import {
+  LEASE_REFUSALS,
   LeaseRefusedError,
   LeaseStatus,
   exchangeLeaseContext,
@@ -69,13 +70,17 @@ const chainOf = (pkg: ExchangeLeasePackage, now = NOW): LeaseChainView => ({
   recipientKey: { ro: nRo.address, revoked: false, encryptionKey: nKeys.publicKey },
 });
 
+/** Every refusal the tests below produced: the last test checks each reason of the closed set was reached. */
+const seen = new Set<LeaseRefusal>();
+
 function refusal(fn: () => unknown): LeaseRefusal | 'opened' {
   try {
     fn();
     return 'opened';
   } catch (e) {
-    if (e instanceof LeaseRefusedError) return e.reason;
-    throw e;
+    if (!(e instanceof LeaseRefusedError)) throw e;
+    seen.add(e.reason);
+    return e.reason;
   }
 }
 
@@ -149,6 +154,15 @@ describe('the exchange lease', () => {
     const stranger = generateX25519KeyPair();
     const misdirected = await grant(9n, { recipientPublicKey: stranger.publicKey });
     expect(open(misdirected, chainOf(misdirected))).toBe('WRAPPED_KEY_UNREADABLE');
+    // a re-signed time stamp that is not the one sealed with the key
+    expect(open(await resign(pkg, { ...pkg.terms, issuedAt: NOW - 60n }))).toBe('WRAPPED_KEY_UNREADABLE');
+    // a wrapped key of another grant of the same lease, with a consistent signature and chain: the ciphertext does not
+    // decrypt under it
+    const other = await grant(9n);
+    const mixed = await resign({ ...pkg, wrappedKey: other.wrappedKey }, { ...pkg.terms, wrappedKeyHash: other.terms.wrappedKeyHash });
+    expect(open(mixed, { ...view, granted: { ...view.granted!, wrappedKeyHash: other.terms.wrappedKeyHash } })).toBe(
+      'CIPHERTEXT_UNREADABLE',
+    );
     // not the requester's key, and a lease the chain does not show as granted, or expired
     expect(open(pkg, view, stranger.privateKey)).toBe('NOT_RECIPIENT');
     expect(open(pkg, { ...view, lease: { ...view.lease, status: LeaseStatus.Requested } })).toBe('LEASE_NOT_GRANTED');
@@ -162,5 +176,9 @@ describe('the exchange lease', () => {
   it("binds the ciphertext to the chain and the contract: another deployment's view refuses it", async () => {
     const pkg = await grant(11n);
     expect(refusal(() => openLeaseWith({ ...chainOf(pkg), chainId: 1n }, pkg, nKeys.privateKey))).toBe('SIGNATURE_INVALID');
+  });
+
+  it('reaches every reason of the closed set above', () => {
+    expect([...seen].sort()).toEqual(Object.keys(LEASE_REFUSALS).sort());
   });
 });
