@@ -3,7 +3,7 @@
  * package store): two admitted ROs, the oRO registers a study it holds, the nRO requests a lease with the fee
  * escrowed, the oRO's agent (RoAgent of #lease) grants by policy, and the nRO opens the package against the chain:
  * the study byte for byte; every tampered part refused with its reason; a study the agent does not hold denied
- * (refund); a manual policy queues until approved; after expiry (chain time) LEASE_EXPIRED.
+ * (refund); a manual policy queues until approved; after expiry (chain time) LEASE_EXPIRED, until a renewal.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -117,8 +117,8 @@ describe('the exchange lease between two ROs, granted by the oRO agent', () => {
     if (plaintext) holdings.add(studyId, plaintext);
     return studyId;
   }
-  async function requestLease(studyId: string, period = HOUR): Promise<bigint> {
-    const r = await mined(as(custody, N_RO).requestLease(studyId, period, nKeyId, 0));
+  async function requestLease(studyId: string, period = HOUR, maxRenewals = 0): Promise<bigint> {
+    const r = await mined(as(custody, N_RO).requestLease(studyId, period, nKeyId, maxRenewals));
     return eventOf(r, custody, 'LeaseRequested').leaseId as bigint;
   }
   const fetchPackage = async (leaseId: bigint) => signedPackage(await store.package(chainId, leaseId));
@@ -342,19 +342,22 @@ describe('the exchange lease between two ROs, granted by the oRO agent', () => {
     expect((await open((await fetchPackage(leaseId))!)).equals(study)).toBe(true);
   });
 
-  it('grants on its own timer; refuses an expired lease with LEASE_EXPIRED (chain time)', async () => {
+  it('grants on its own timer; refuses an expired lease with LEASE_EXPIRED (chain time) until the oRO renews it', async () => {
     const agent = agentOf('auto');
     await agent.poll();
     agent.start(100);
     try {
       const studyId = await registerStudy(randomBytes(1_000));
-      const leaseId = await requestLease(studyId, 5 * 60);
+      const leaseId = await requestLease(studyId, 5 * 60, 1);
       const pkg = await waitFor('the agent to grant and sign', () => fetchPackage(leaseId));
       expect(await refusal(pkg)).toBe('opened');
       const { expiresAt } = await custody.leaseOf(leaseId);
       const now = BigInt((await provider.getBlock('latest'))!.timestamp);
       await increaseTime(provider, expiresAt - now + 1n);
       expect(await refusal(pkg)).toBe('LEASE_EXPIRED');
+      // a renewal (one the nRO allowed at request) moves the expiry on chain: the same package opens again
+      await mined(as(custody, O_AGENT).renewLease(leaseId));
+      expect(await refusal(pkg)).toBe('opened');
     } finally {
       await agent.stop();
     }
