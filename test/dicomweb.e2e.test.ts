@@ -140,6 +140,29 @@ describe('DICOMweb client against a real Orthanc', () => {
   });
 });
 
+describe('a PACS that stalls', () => {
+  it('answers PACS_UNAVAILABLE when nothing arrives for timeoutMs in the middle of a retrieval', async () => {
+    const proxy = new PausableProxy('127.0.0.1', orthanc.port);
+    const port = await proxy.start();
+    try {
+      const client = new DicomWebClient({ url: `http://127.0.0.1:${port}/dicom-web`, timeoutMs: 1500 });
+      const instances = client.retrieveStudy(ct.studyInstanceUid);
+      expect((await instances.next()).done).toBe(false);
+      // a consumer slower than timeoutMs (encrypting, uploading) is not a stalled PACS
+      await new Promise((r) => setTimeout(r, 2000));
+      expect((await instances.next()).done).toBe(false);
+      proxy.pause(); // the PACS (or the network) hangs: the connection stays open, no byte crosses
+      const rest = (async () => {
+        for (;;) if ((await instances.next()).done) return 'completed';
+      })();
+      await expect(rest).rejects.toMatchObject({ code: 'PACS_UNAVAILABLE', retryable: true });
+    } finally {
+      proxy.resume();
+      await proxy.stop();
+    }
+  });
+});
+
 /** A loopback port nothing listens on (taken, then released). */
 async function closedPort(): Promise<number> {
   const { createServer } = await import('node:net');

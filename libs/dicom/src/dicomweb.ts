@@ -23,7 +23,7 @@ export interface DicomWebOptions {
   url: string;
   /** sent as Authorization (e.g. "Basic …" or "Bearer …") when the PACS asks for one */
   authorization?: string;
-  /** for QIDO-RS requests and for the start of a WADO-RS response (ms, default 30 s) */
+  /** ms (default 30 s) for a whole QIDO-RS search, and for each wait of a WADO-RS retrieval (its headers, then each chunk) */
   timeoutMs?: number;
 }
 
@@ -101,55 +101,101 @@ export class DicomWebClient {
   private async qido(path: string, query: QidoQuery): Promise<DicomJson[]> {
     const url = new URL(this.root + path);
     for (const [k, v] of Object.entries(query)) url.searchParams.set(k, String(v));
-    const res = await this.request(url, 'application/dicom+json', AbortSignal.timeout(this.options.timeoutMs ?? 30_000));
-    if (res.status === 204) return [];
+    // a search answer is small: one deadline for the whole exchange
+    const { res, done } = await this.request(url, 'application/dicom+json', AbortSignal.timeout(this.timeoutMs));
     try {
+      if (res.status === 204) return [];
       const body = (await res.json()) as unknown;
       if (!Array.isArray(body)) throw new Error('not an array');
       return body as DicomJson[];
     } catch {
       throw new DicomWebError('PACS_UNAVAILABLE', 'The PACS answered the search with something that is not DICOM JSON; try again later.');
+    } finally {
+      done();
     }
   }
 
   private async *wado(path: string, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
-    const started = AbortSignal.timeout(this.options.timeoutMs ?? 30_000);
-    const res = await this.request(
+    const { res, idle, done } = await this.request(
       new URL(this.root + path),
       'multipart/related; type="application/dicom"; transfer-syntax=*',
-      signal ? AbortSignal.any([signal, started]) : started,
+      signal,
     );
-    const boundary = boundaryOf(res.headers.get('content-type'));
-    if (!res.body || !boundary) {
-      await res.body?.cancel();
-      throw new DicomWebError('PACS_UNAVAILABLE', 'The PACS answered the retrieval without a multipart body; try again later.');
-    }
     try {
-      for await (const part of multipartParts(res.body, boundary)) {
+      const boundary = boundaryOf(res.headers.get('content-type'));
+      if (!res.body || !boundary)
+        throw new DicomWebError('PACS_UNAVAILABLE', 'The PACS answered the retrieval without a multipart body; try again later.');
+      const body = res.body;
+      // a study takes as long as it takes; a PACS that sends nothing for timeoutMs while we wait for it is cut off
+      // (the timer runs only while waiting: a consumer that takes its time with an instance is not the PACS stalling)
+      const watched = async function* () {
+        for await (const chunk of body) {
+          idle(false);
+          yield chunk;
+          idle(true);
+        }
+      };
+      for await (const part of multipartParts(watched(), boundary)) {
         const type = part.headers['content-type'] ?? 'application/dicom';
         if (!type.toLowerCase().startsWith('application/dicom')) continue;
         yield part.body;
       }
     } catch (e) {
-      if (e instanceof MultipartError || (e as Error).name === 'TypeError' || (e as Error).name === 'AbortError') {
-        throw new DicomWebError('PACS_UNAVAILABLE', 'The PACS connection broke during the retrieval; try again.');
+      if (e instanceof DicomWebError) throw e;
+      if (
+        e instanceof MultipartError ||
+        (e as Error).name === 'TypeError' ||
+        (e as Error).name === 'AbortError' ||
+        (e as Error).name === 'TimeoutError'
+      ) {
+        throw new DicomWebError('PACS_UNAVAILABLE', 'The PACS connection broke or stalled during the retrieval; try again.');
       }
       throw e;
+    } finally {
+      done();
     }
   }
 
-  private async request(url: URL, accept: string, signal: AbortSignal): Promise<Response> {
+  private get timeoutMs(): number {
+    return this.options.timeoutMs ?? 30_000;
+  }
+
+  /**
+   * Sends a GET; the answer's headers must come within timeoutMs. `idle(true)` restarts that timer (waiting for the
+   * next chunk of a streamed body), `idle(false)` stops it, `done()` stops it and releases the connection.
+   */
+  private async request(
+    url: URL,
+    accept: string,
+    signal?: AbortSignal,
+  ): Promise<{ res: Response; idle: (waiting: boolean) => void; done: () => void }> {
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const idle = (waiting = true) => {
+      clearTimeout(timer);
+      if (waiting)
+        timer = setTimeout(() => controller.abort(new DOMException('the PACS sent nothing in time', 'TimeoutError')), this.timeoutMs);
+    };
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (!controller.signal.aborted) controller.abort();
+    };
+    idle();
     let res: Response;
     try {
       res = await fetch(url, {
         headers: { accept, ...(this.options.authorization ? { authorization: this.options.authorization } : {}) },
-        signal,
+        signal: controller.signal,
       });
     } catch {
+      done();
       throw new DicomWebError('PACS_UNAVAILABLE', 'The PACS (DICOMweb) cannot be reached; check DICOMWEB_URL and that it is running.');
     }
-    if (res.ok) return res;
-    await res.body?.cancel();
+    if (res.ok) return { res, idle, done };
+    done();
     if (res.status === 404) throw new DicomWebError('PACS_NOT_FOUND', 'The PACS has no such study, series or instance.');
     if (res.status >= 500 || res.status === 429 || res.status === 408)
       throw new DicomWebError('PACS_UNAVAILABLE', `The PACS answered ${res.status}; try again later.`);
