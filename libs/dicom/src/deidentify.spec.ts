@@ -98,6 +98,21 @@ describe('de-identification (PS3.15 Basic Profile)', () => {
     expect(outcome.out).toHaveLength([...study.series.values()].flat().length);
   });
 
+  it('with dates removed instead of shifted, no byte holds a PHI value either', async () => {
+    const small = generateStudy({
+      modality: 'MR',
+      series: 2,
+      instancesPerSeries: 2,
+      framesPerInstance: 3,
+      size: 64,
+      seed: 'mr-dates-removed',
+    });
+    const outcome = await run(small, new Deidentifier({ secret: SECRET, dates: 'remove' }));
+    expect(outcome.inputPhiFound.size).toBe(Object.keys(small.phi).length - 1);
+    expect(outcome.outputPhiFound).toEqual([]);
+    expect(outcome.originalUidsFound).toEqual([]);
+  });
+
   it('remaps UIDs consistently within the study: series and instances still link, references resolve', async () => {
     const deid = ctDeid;
     const { out, inputs } = await ctOutcome();
@@ -187,6 +202,7 @@ describe('de-identification (PS3.15 Basic Profile)', () => {
 
   it.each([
     ['burned-in-ct', 'BURNED_IN_ANNOTATION'],
+    ['ultrasound-unflagged', 'BURNED_IN_ANNOTATION'],
     ['secondary-capture', 'SECONDARY_CAPTURE'],
     ['encapsulated-pdf', 'ENCAPSULATED_DOCUMENT'],
     ['sr-free-text', 'STRUCTURED_REPORT'],

@@ -275,13 +275,24 @@ function phantom(size: number, frames: number, seed: string, modality: Generated
   return pixels.buffer;
 }
 
-export type SpecialKind = 'burned-in-ct' | 'secondary-capture' | 'encapsulated-pdf' | 'sr-free-text' | 'unknown-sop-class';
+export type SpecialKind =
+  'burned-in-ct' | 'ultrasound-unflagged' | 'secondary-capture' | 'encapsulated-pdf' | 'sr-free-text' | 'unknown-sop-class';
 
 /** One instance of a kind the de-identification must refuse, carrying the same PHI (so a leak would show). */
 export function generateRefusable(kind: SpecialKind, phi: StudyPhi = DEFAULT_PHI, seed = 'refusable'): Uint8Array {
   const study = generateStudy({ modality: 'CT', series: 1, instancesPerSeries: 1, framesPerInstance: 1, size: 64, seed, phi });
   const [ct] = study.instances();
   if (kind === 'burned-in-ct') return patched(ct, { '00280301': element('CS', ['YES']) });
+  if (kind === 'ultrasound-unflagged') {
+    // ultrasound usually shows the patient's name in the image: without an explicit BurnedInAnnotation NO, refused
+    const us = '1.2.840.10008.5.1.4.1.1.6.1';
+    return rewrite(ct, (meta, dataset) => {
+      delete dataset['00280301'];
+      dataset['00080016'] = element('UI', [us]);
+      dataset['00080060'] = element('CS', ['US']);
+      meta['00020002'] = element('UI', [us]);
+    });
+  }
   const sopClass = {
     'secondary-capture': '1.2.840.10008.5.1.4.1.1.7',
     'encapsulated-pdf': '1.2.840.10008.5.1.4.1.1.104.1',
