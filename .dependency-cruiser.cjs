@@ -58,6 +58,7 @@ module.exports = {
           '^$1/',
           '^(apps|libs|tools)/[^/]+/src/index\\.ts$',
           '^libs/db/src/testing/index\\.ts$',
+          '^libs/dicom/src/testing/index\\.ts$',
           '^apps/indexer/src/store/index\\.ts$',
           '^migrations/index\\.ts$',
         ],
@@ -70,6 +71,13 @@ module.exports = {
         'Local-chain tooling (#devchain: anvil, deployment) is for scripts and tests; production code gets its provider from #chain.',
       from: { path: '^(apps|libs)/', pathNot: '\\.spec\\.ts$' },
       to: { path: '^tools/devchain/' },
+    },
+    {
+      name: 'dicom-testing-not-in-production',
+      severity: 'error',
+      comment: 'Generated DICOM studies and the PHI scan (#dicom/testing) are for tests and scripts only.',
+      from: { path: '^(apps|libs)/', pathNot: ['\\.spec\\.ts$', '^libs/dicom/src/testing/'] },
+      to: { path: '^libs/dicom/src/testing/' },
     },
     {
       name: 'indexer-store-only-for-tests-and-scripts',

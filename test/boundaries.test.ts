@@ -22,6 +22,7 @@ const IMPORTS = {
   '#x': entry('apps/x/src/index'),
   '#y': entry('apps/y/src/index'),
   '#devchain': entry('tools/devchain/src/index'),
+  '#dicom/testing': entry('libs/dicom/src/testing/index'),
   '#indexer-store': entry('apps/indexer/src/store/index'),
 };
 
@@ -70,6 +71,8 @@ const CLEAN = {
   'apps/indexer/src/index.ts': "import { store } from './store/index.js';\nexport const indexer = store;\n",
   'tools/devchain/src/index.ts': "import { a } from '#a';\nexport const startChain = a;\n",
   'migrations/index.ts': 'export const migrations = [];\n',
+  'libs/dicom/src/testing/index.ts': 'export const study = 1;\n',
+  'libs/b/src/b.spec.ts': "import { study } from '#dicom/testing';\nexport const t = study;\n",
   // the API's feature folders: another feature through its index.ts, common/ from anywhere
   'apps/api/src/index.ts': "import { g } from './g/index.js';\nexport const api = g;\n",
   'apps/api/src/common/shared.ts': 'export const shared = 1;\n',
@@ -100,6 +103,8 @@ describe('package boundaries (dependency-cruiser)', () => {
       'libs/b/src/two.ts': "import { one } from './one.js';\nexport const two = () => one;\n",
       // production code importing the local-chain tooling
       'apps/y/src/chain.ts': "import { startChain } from '#devchain';\nexport const chain = startChain;\n",
+      // production code importing the generated DICOM studies meant for tests
+      'apps/y/src/studies.ts': "import { study } from '#dicom/testing';\nexport const studies = study;\n",
       // the indexer's write side outside the indexer, tests and scripts
       'migrations/index.ts': "import { store } from '#indexer-store';\nexport const migrations = [store];\n",
       // an API feature reaching inside another feature instead of through its index.ts
@@ -116,6 +121,7 @@ describe('package boundaries (dependency-cruiser)', () => {
         'api-feature-through-its-index: apps/api/src/g/g.service.ts → apps/api/src/f/f.service.ts',
         'apps-not-to-other-apps: apps/x/src/index.ts → apps/y/src/index.ts',
         'devchain-not-in-production: apps/y/src/chain.ts → tools/devchain/src/index.ts',
+        'dicom-testing-not-in-production: apps/y/src/studies.ts → libs/dicom/src/testing/index.ts',
         'indexer-store-only-for-tests-and-scripts: migrations/index.ts → apps/indexer/src/store/index.ts',
         'libs-not-to-apps: libs/a/src/index.ts → apps/x/src/index.ts',
         'no-circular: libs/b/src/one.ts → libs/b/src/two.ts',

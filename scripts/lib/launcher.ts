@@ -228,6 +228,7 @@ ${
       DEV_ACCOUNTS.map((a) => `    #${a.index} ${devKey(a.index).address}  ${devKey(a.index).privateKey}\n        ${a.role}`).join('\n')
     : ''
 }
+  PACS (DICOMweb)      ${config.dicom.dicomwebUrl ? new URL(config.dicom.dicomwebUrl).origin : 'none connected: an RO sets DICOMWEB_URL to its PACS (Orthanc: http://HOST:8042/dicom-web), see docs/imaging.md'}
   Fill the worklist:   npm run demo
 ${
   deploymentEnv.RPC_URL

@@ -130,6 +130,14 @@ describe('configuration', () => {
     expect(msg).not.toContain(shortKey);
   });
 
+  it("runs without a PACS, and takes the RO's DICOMweb root when given", () => {
+    expect(configFromEnv(env).dicom).toEqual({});
+    expect(configFromEnv({ ...env, DICOMWEB_URL: 'http://pacs:8042/dicom-web' }).dicom.dicomwebUrl).toBe('http://pacs:8042/dicom-web');
+    expect(() => configFromEnv({ ...env, DICOMWEB_URL: 'pacs:8042' })).toThrow(
+      /DICOMWEB_URL="pacs:8042": must be the http\(s\) DICOMweb root/,
+    );
+  });
+
   it('names the environment variable and the value given, with no error that only follows from another one', () => {
     const problems = (over: Record<string, string | undefined>) => {
       try {

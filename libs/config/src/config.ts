@@ -369,6 +369,21 @@ export const configSchema = z.object({
         ),
     })
     .default({ ownersCacheMs: 5000 }),
+  dicom: z
+    .object({
+      dicomwebUrl: z
+        .string()
+        .regex(/^https?:\/\/[^/\s]+/, 'must be the http(s) DICOMweb root of the PACS, e.g. http://pacs:8042/dicom-web')
+        .optional()
+        .describe(
+          "the RO's PACS over DICOMweb (QIDO-RS, WADO-RS; Orthanc with its DICOMweb plugin: http://HOST:8042/dicom-web); unset = no PACS connected (npm start runs without one)",
+        ),
+      dicomwebAuthorization: z
+        .string()
+        .optional()
+        .describe('Authorization header sent to the PACS (e.g. `Basic …`); unset = none. Never logged'),
+    })
+    .default({}),
   bus: z.object({
     natsUrl: z
       .string()
@@ -585,6 +600,7 @@ function configInput(env: NodeJS.ProcessEnv) {
       maxPriorityFeeWei: env.RELAY_MAX_PRIORITY_FEE_WEI,
     },
     treasury: { relayerPrivateKey: env.TREASURY_RELAYER_PRIVATE_KEY || undefined, ownersCacheMs: env.TREASURY_OWNERS_CACHE_MS },
+    dicom: { dicomwebUrl: env.DICOMWEB_URL || undefined, dicomwebAuthorization: env.DICOMWEB_AUTHORIZATION || undefined },
     bus: {
       natsUrl: env.NATS_URL || undefined,
       namespace: env.NATS_NAMESPACE,

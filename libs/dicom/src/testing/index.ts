@@ -1,0 +1,2 @@
+export * from './studies.js';
+export * from './phi.js';
