@@ -484,7 +484,7 @@ function variableAt(input: unknown, path: PropertyKey[]): string | undefined {
 }
 
 /** Secrets are never echoed: keys, and the password of a database URL. */
-const SECRET = /PRIVATE_KEY$|CLIENT_KEY$/;
+const SECRET = /PRIVATE_KEY$|CLIENT_KEY$|SECRET$/;
 function shown(name: string, value: string): string {
   if (SECRET.test(name)) return '(the value given, not shown: a secret)';
   if (name === 'DATABASE_URL') return JSON.stringify(value.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@'));

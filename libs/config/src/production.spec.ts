@@ -75,6 +75,12 @@ describe('production mode (NODE_ENV=production)', () => {
     ]);
   });
 
+  it('never echoes a shared secret', () => {
+    expect(issues({ ...productionEnv(), API_CURSOR_SECRET: 'short-cursor-secret' })).toEqual([
+      'API_CURSOR_SECRET=(the value given, not shown: a secret): must be at least 32 characters',
+    ]);
+  });
+
   it('refuses every service key that is a well-known dev key', () => {
     for (const name of [
       'RELAYER_PRIVATE_KEY',
