@@ -70,6 +70,9 @@ describe('production mode (NODE_ENV=production)', () => {
     ]);
     expect(found.join('\n')).not.toContain(ANVIL_0_KEY.slice(2));
     expect(issues({ ...productionEnv(), SIWE_DOMAIN: '127.0.0.1:4000', SIWE_URI: 'http://[::1]:4000' })).toHaveLength(2);
+    expect(issues({ ...productionEnv(), SIWE_URI: 'http://openread.example.org' })).toEqual([
+      'SIWE_URI="http://openread.example.org": must be an https:// origin in production: sign-in is only as safe as the page that asks for it',
+    ]);
     expect(issues({ ...productionEnv(), INDEXER_CONFIRMATIONS: '3' })).toEqual([
       'INDEXER_CONFIRMATIONS="3": must be at least 12 in production: study keys are released for indexed claims, and a reorg of fewer blocks would undo the claim',
     ]);

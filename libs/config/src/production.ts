@@ -103,6 +103,11 @@ export function productionProblems(c: ProductionInput): ProductionProblem[] {
     problems.push({ path: ['api', 'siweDomain'], message: local });
   if (LOCAL_HOST.test(hostOf(c.api.siweUri)))
     problems.push({ path: ['api', 'siweUri'], message: local.replace('host[:port]', 'https:// origin') });
+  else if (!/^https:\/\//i.test(c.api.siweUri))
+    problems.push({
+      path: ['api', 'siweUri'],
+      message: 'must be an https:// origin in production: sign-in is only as safe as the page that asks for it',
+    });
   if (c.indexer.confirmations < PRODUCTION_MIN_CONFIRMATIONS)
     problems.push({
       path: ['indexer', 'confirmations'],
