@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '#db/testing';
 import { type CompiledApi, startCompiledApi } from './support/compiled-api.js';
+import { productionEnv } from './support/production.js';
 
 /**
  * The compiled API with NODE_ENV=production writes one JSON object per stdout line; the lines of a request carry its
@@ -13,7 +14,8 @@ describe('production logs of the API', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    api = await startCompiledApi(db.url, { NODE_ENV: 'production' });
+    // production mode refuses dev defaults: a production configuration (the local chain ID explicitly allowed)
+    api = await startCompiledApi(db.url, { ...productionEnv(), ALLOW_LOCAL_CHAIN_ID: 'true' });
   }, 90_000);
 
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { GraphQLModule } from '@nestjs/graphql';
 import type { GraphQLError as GraphQLErrorType } from 'graphql';
 import { createRequire } from 'node:module';
 import type { IncomingMessage } from 'node:http';
-import { type AppConfig, ConfigModule } from '#config';
+import { type AppConfig, ConfigModule, introspectionOn } from '#config';
 import { DbModule } from '#db';
 import { AuthModule } from './auth/index.js';
 import { BillingModule } from './billing/index.js';
@@ -36,7 +36,9 @@ import { TreasuryModule } from './treasury/index.js';
  * under vitest a source file's `import 'graphql'` may get the package's other (.mjs) build, whose validate refuses a
  * schema of the first ("from another module or realm").
  */
-const { GraphQLError, parse, specifiedRules, validate } = createRequire(import.meta.url)('graphql') as typeof import('graphql');
+const { GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate } = createRequire(import.meta.url)(
+  'graphql',
+) as typeof import('graphql');
 
 @Module({})
 export class ApiModule {
@@ -48,6 +50,8 @@ export class ApiModule {
       maxRootFields: config.api.maxRootFields,
     });
     const maxTokens = config.api.maxTokens;
+    // Apollo adds this rule over HTTP when introspection is off; graphql-ws gets it here
+    const closedIntrospection = introspectionOn(config) ? [] : [NoSchemaIntrospectionCustomRule];
     // one per app: introspection answers of this app's schema
     const introspection = new IntrospectionCache();
     return {
@@ -92,7 +96,7 @@ export class ApiModule {
               validate: (schema: Parameters<typeof validate>[0], document: Parameters<typeof validate>[1]) => {
                 // the limits first and alone: graphql's overlapping-fields rule is quadratic in a wide document
                 const early = validate(schema, document, [limits]);
-                return (early.length ? early : validate(schema, document, [...specifiedRules, limits])).map(
+                return (early.length ? early : validate(schema, document, [...specifiedRules, ...closedIntrospection, limits])).map(
                   (e) =>
                     new GraphQLError(e.message, {
                       nodes: e.nodes,
@@ -114,7 +118,7 @@ export class ApiModule {
           // formatError already keeps every other error a 200
           preserveHttpStatusForExecutionErrors: false,
           includeStacktraceInErrorResponses: false,
-          introspection: true,
+          introspection: introspectionOn(config),
           validationRules: [limits],
           parseOptions: { maxTokens },
         }),

@@ -55,7 +55,7 @@ function refusal(e: unknown): Refused {
   if (f.kind === 'UNAVAILABLE') throw e;
   if (f.kind === 'REVERTED') return new Refused(f.code, f.message, f.reason);
   // the node's own words stay in the worker's log: clients get a fixed sentence
-  return new Refused('CONFLICT', 'the chain node refused the transaction', 'NODE_REFUSED', f.message);
+  return new Refused('CONFLICT', 'the chain node refused the transaction', 'NODE_REFUSED', f.detail);
 }
 
 /**

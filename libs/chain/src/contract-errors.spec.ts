@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { Interface } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from './artifacts.js';
-import { CONTRACT_ERRORS, CONTRACT_ERROR_CODES, SAFE_ERRORS, classifyChainError } from './contract-errors.js';
+import { CONTRACT_ERRORS, CONTRACT_ERROR_CODES, NODE_REFUSALS, SAFE_ERRORS, classifyChainError } from './contract-errors.js';
 
 /** Every custom error of every compiled ABI (contracts/out, test contracts included), by name. */
 function abiErrors(): Map<string, string[]> {
@@ -87,5 +87,40 @@ describe('the contract-error table', () => {
       'UNAVAILABLE',
     );
     expect(classifyChainError(new Error('something the node said')).kind).toBe('REFUSED');
+  });
+
+  it("names a node's refusal by a closed reason and a sentence; its own words (and free revert text) are kept out", () => {
+    const refusal = (e: unknown) => {
+      const f = classifyChainError(e);
+      return f.kind === 'REFUSED' ? { reason: f.reason, message: f.message } : { reason: f.kind, message: f.message };
+    };
+    expect(refusal({ code: 'NONCE_EXPIRED', shortMessage: 'nonce has already been used' })).toEqual({
+      reason: 'NONCE_TOO_LOW',
+      message: NODE_REFUSALS.NONCE_TOO_LOW,
+    });
+    expect(refusal({ code: 'UNKNOWN_ERROR', error: { code: -32000, message: 'nonce too low' } }).reason).toBe('NONCE_TOO_LOW');
+    expect(refusal({ code: 'INSUFFICIENT_FUNDS', shortMessage: 'insufficient funds for intrinsic transaction cost' }).reason).toBe(
+      'INSUFFICIENT_FUNDS',
+    );
+    expect(refusal({ code: 'REPLACEMENT_UNDERPRICED', shortMessage: 'replacement fee too low' }).reason).toBe('REPLACEMENT_UNDERPRICED');
+    expect(refusal({ code: 'UNKNOWN_ERROR', error: { code: -32000, message: 'already known' } }).reason).toBe('ALREADY_KNOWN');
+    expect(refusal({ code: 'UNKNOWN_ERROR', error: { code: -32000, message: 'oversized data' } }).reason).toBe('TRANSACTION_TOO_LARGE');
+    expect(refusal({ code: 'UNKNOWN_ERROR', error: { code: -32000, message: 'intrinsic gas too low' } }).reason).toBe('GAS_LIMIT');
+    expect(refusal({ code: 'UNKNOWN_ERROR', error: { code: -32000, message: 'max fee per gas less than block base fee' } }).reason).toBe(
+      'FEE_TOO_LOW',
+    );
+    const odd = classifyChainError({ code: 'UNKNOWN_ERROR', shortMessage: 'could not coalesce error', error: { message: 'boom' } });
+    expect(odd).toMatchObject({ kind: 'REFUSED', reason: 'NODE_REFUSED', message: NODE_REFUSALS.NODE_REFUSED });
+    expect(odd.kind === 'REFUSED' && odd.detail).toBe('could not coalesce error');
+    for (const f of Object.values(NODE_REFUSALS)) expect(f).not.toMatch(/coalesce|code=|execution reverted|\{/);
+    // a revert string that is free text, or ethers' own panic wording, is not a reason a client sees
+    const market = new Interface(['error Error(string)']);
+    expect(classifyChainError({ code: 'CALL_EXCEPTION', data: market.encodeErrorResult('Error', ['bad thing: code=1']) })).toMatchObject({
+      kind: 'REVERTED',
+      reason: null,
+      message: 'the transaction would revert',
+    });
+    expect(classifyChainError({ code: 'CALL_EXCEPTION', reason: 'Panic due to OVERFLOW(17)' })).toMatchObject({ reason: null });
+    expect(classifyChainError({ code: 'CALL_EXCEPTION', reason: 'SomeName' })).toMatchObject({ reason: 'SomeName', code: 'CONFLICT' });
   });
 });

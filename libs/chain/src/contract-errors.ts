@@ -203,8 +203,56 @@ export const CHAIN_UNAVAILABLE_MESSAGE = 'the chain node is not reachable; try a
  */
 export type ChainFailure =
   | { kind: 'REVERTED'; reason: string | null; args: unknown[]; code: ContractErrorCode; message: string }
-  | { kind: 'REFUSED'; message: string }
+  | { kind: 'REFUSED'; reason: NodeRefusal; message: string; /** the node's or ethers' own words: for logs only */ detail: string }
   | { kind: 'UNAVAILABLE'; message: string };
+
+/**
+ * Why a node refused a request that is not a revert: a closed set, each with a sentence for a person. The node's own
+ * text (and ethers' wrapping of it: "could not coalesce error", JSON-RPC payloads) is kept for logs only: it varies
+ * by node and version, and names nothing a client can act on.
+ */
+export const NODE_REFUSALS = {
+  NONCE_TOO_LOW: "the transaction's nonce was already used: sign it again with the account's current nonce",
+  INSUFFICIENT_FUNDS: 'the sending account cannot pay for the gas (and value) of this transaction',
+  REPLACEMENT_UNDERPRICED: 'another transaction with this nonce is pending: wait for it, or replace it with a higher fee',
+  ALREADY_KNOWN: 'this transaction was already sent',
+  TRANSACTION_TOO_LARGE: 'the transaction is larger than the chain node accepts',
+  GAS_LIMIT: "the transaction's gas limit is too low for it, or above the block's",
+  FEE_TOO_LOW: "the transaction's fee is below what the chain node accepts now",
+  NODE_REFUSED: 'the chain node refused the transaction',
+} as const;
+export type NodeRefusal = keyof typeof NODE_REFUSALS;
+
+/** ethers' codes and the nodes' words (geth, reth, anvil, op-geth) for each refusal, first match wins */
+const REFUSAL_PATTERNS: [NodeRefusal, RegExp][] = [
+  ['ALREADY_KNOWN', /already known|already imported|known transaction|already exists/i],
+  ['NONCE_TOO_LOW', /^NONCE_EXPIRED$|nonce too low|nonce has already been used|nonce.*too low|old nonce/i],
+  ['REPLACEMENT_UNDERPRICED', /^REPLACEMENT_UNDERPRICED$|replacement transaction underpriced|replacement.*underpriced/i],
+  ['INSUFFICIENT_FUNDS', /^INSUFFICIENT_FUNDS$|insufficient funds|not enough funds|lack of funds/i],
+  ['TRANSACTION_TOO_LARGE', /oversized data|too large|exceeds.*size|max.*size/i],
+  ['GAS_LIMIT', /intrinsic gas too low|gas limit reached|exceeds block gas limit|gas too low|out of gas/i],
+  ['FEE_TOO_LOW', /underpriced|max fee per gas less than block base fee|fee cap less than|tip.*too low|fee too low/i],
+];
+
+/** The closed reason of a node's refusal, from ethers' code and the texts it carries. */
+function nodeRefusal(error: unknown): NodeRefusal {
+  const texts: string[] = [];
+  const seen = new Set<unknown>();
+  for (
+    let e = error as
+      { code?: unknown; message?: unknown; shortMessage?: unknown; error?: unknown; info?: unknown; cause?: unknown } | undefined;
+    e && typeof e === 'object' && !seen.has(e);
+  ) {
+    seen.add(e);
+    for (const t of [e.code, e.shortMessage, e.message]) if (typeof t === 'string') texts.push(t);
+    e = (e.error ?? (e.info as { error?: unknown } | undefined)?.error ?? e.cause) as typeof e;
+  }
+  for (const [reason, pattern] of REFUSAL_PATTERNS) if (texts.some((t) => pattern.test(t))) return reason;
+  return 'NODE_REFUSED';
+}
+
+/** A revert reason a client may see in extensions.reason: a custom error's name or a GS code, never free text. */
+const NAMED_REASON = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 /** The entry for a revert reason (a custom error's name or a Safe GS code); unknown ones are a CONFLICT, named. */
 export function contractErrorEntry(reason: string): ContractErrorEntry {
@@ -229,20 +277,21 @@ export function classifyChainError(error: unknown): ChainFailure {
   const data = revertDataOf(error);
   const decoded = data ? decodeContractError(data) : null;
   const err = (error ?? {}) as { code?: string; reason?: string | null };
-  if (decoded) {
-    // Error(string): the Safe's GS codes and other revert strings
-    const reason = decoded.name === 'Error' && typeof decoded.args[0] === 'string' ? decoded.args[0] : decoded.name;
-    return { kind: 'REVERTED', reason, args: decoded.name === 'Error' ? [] : decoded.args, ...contractErrorEntry(reason) };
-  }
-  if (err.code === 'CALL_EXCEPTION') {
-    const reason = typeof err.reason === 'string' && err.reason ? err.reason : null;
-    return reason
+  // a revert string that is not a name (free text of a contract, or ethers' "Panic due to …") is not shown
+  const named = (reason: string): ChainFailure =>
+    NAMED_REASON.test(reason)
       ? { kind: 'REVERTED', reason, args: [], ...contractErrorEntry(reason) }
       : { kind: 'REVERTED', reason: null, args: [], code: 'CONFLICT', message: 'the transaction would revert' };
+  if (decoded) {
+    // Error(string): the Safe's GS codes and other revert strings
+    if (decoded.name === 'Error') return named(typeof decoded.args[0] === 'string' ? decoded.args[0] : '');
+    return { kind: 'REVERTED', reason: decoded.name, args: decoded.args, ...contractErrorEntry(decoded.name) };
   }
+  if (err.code === 'CALL_EXCEPTION') return named(typeof err.reason === 'string' ? err.reason : '');
   if (unreachable(error)) return { kind: 'UNAVAILABLE', message: CHAIN_UNAVAILABLE_MESSAGE };
   // the node answered with an error that is not a revert (nonce, funds, gas, a malformed request)
-  return { kind: 'REFUSED', message: `the node refused the request: ${shortReason(error)}` };
+  const reason = nodeRefusal(error);
+  return { kind: 'REFUSED', reason, message: NODE_REFUSALS[reason], detail: shortReason(error) };
 }
 
 /** The first line of an ethers error, at most 200 characters (for logs and REFUSED messages). */

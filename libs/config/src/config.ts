@@ -1,5 +1,6 @@
 import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
+import { productionProblems } from './production.js';
 
 const address = z
   .string()
@@ -76,6 +77,16 @@ export const configSchema = z.object({
     .describe("Postgres connection URL migrations run with, as the tables' owner; unset = DATABASE_URL"),
   rpcUrl: z.string().url('must be an http(s) JSON-RPC URL').describe('JSON-RPC endpoint of the chain (npm start: its local anvil)'),
   chainId: int(1).describe('chain ID the apps expect (npm start: 31337, anvil)'),
+  nodeEnv: z
+    .string()
+    .optional()
+    .describe(
+      '`production` = production mode: every app refuses to start while a dev default is in effect (local SIWE domain, fewer confirmations than 12, a well-known dev key, a missing shared secret, a local chain ID; docs/security.md#production-mode), introspection is off unless API_INTROSPECTION=true, and logs are JSON lines',
+    ),
+  allowLocalChainId: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .optional()
+    .describe('`true` lets production mode run on a local dev chain ID (31337, 1337), e.g. a private chain that kept it; unset = refused'),
   dependencyTimeoutMs: int(100, 600_000)
     .default(2000)
     .describe(
@@ -109,6 +120,12 @@ export const configSchema = z.object({
     port: int(0, 65535).default(4000).describe('port the GraphQL API listens on'),
     siweDomain: z.string().min(1).describe('EIP-4361 domain sign-in messages must name (host[:port] of the client-facing origin)'),
     siweUri: z.string().url('must be a URL such as http://localhost:4000').describe('EIP-4361 URI prefix sign-in messages must name'),
+    introspection: z
+      .enum(['true', 'false'], { error: 'must be true or false' })
+      .optional()
+      .describe(
+        'GraphQL introspection (`__schema`, `__type`); unset = on, except in production mode (NODE_ENV=production), where it is off',
+      ),
     nonceTtlSeconds: int(10).default(600).describe('sign-in nonce lifetime, seconds'),
     sessionTtlSeconds: int(60)
       .default(12 * 3600)
@@ -404,6 +421,13 @@ export const configSchema = z.object({
 
 export type AppConfig = z.infer<typeof configSchema>;
 
+/** Production mode (NODE_ENV=production): no dev default may be in effect (production.ts). */
+export const isProduction = (config: Pick<AppConfig, 'nodeEnv'>) => config.nodeEnv === 'production';
+
+/** Whether the API answers introspection: API_INTROSPECTION if set, otherwise on except in production mode. */
+export const introspectionOn = (config: Pick<AppConfig, 'nodeEnv' | 'api'>) =>
+  config.api.introspection === undefined ? !isProduction(config) : config.api.introspection === 'true';
+
 /** The name of the indexer's stream of one deployment (checkpoint, writer lock). */
 export const indexerStream = (config: Pick<AppConfig, 'contracts'>) => `openread:${config.contracts.market}`;
 export type AppConfigInput = z.input<typeof configSchema>;
@@ -418,6 +442,8 @@ export class ConfigError extends Error {
 interface Problem {
   path: PropertyKey[];
   message: string;
+  /** a dev default production mode refuses: told even when the value was computed from other variables */
+  production?: boolean;
 }
 
 /** How a problem is told: by its path in AppConfig, or (configFromEnv) by the environment variable that set it. */
@@ -428,16 +454,14 @@ function problemsOf(input: unknown): { config?: AppConfig; problems: Problem[] }
   const result = configSchema.safeParse(input);
   if (!result.success) return { problems: result.error.issues.map((i) => ({ path: i.path, message: i.message })) };
   const c = result.data;
+  const problems: Problem[] = [];
   if (c.indexer.startBlock !== undefined && c.indexer.startBlock > c.contracts.deployBlock)
-    return {
-      problems: [
-        {
-          path: ['indexer', 'startBlock'],
-          message: `is after the deployment block ${c.contracts.deployBlock} (DEPLOY_BLOCK): the events in between would be missed`,
-        },
-      ],
-    };
-  return { config: c, problems: [] };
+    problems.push({
+      path: ['indexer', 'startBlock'],
+      message: `is after the deployment block ${c.contracts.deployBlock} (DEPLOY_BLOCK): the events in between would be missed`,
+    });
+  if (isProduction(c)) problems.push(...productionProblems(c).map((p) => ({ ...p, production: true })));
+  return problems.length ? { problems } : { config: c, problems: [] };
 }
 
 export function parseConfig(input: unknown, describe: Describe = byPath): AppConfig {
@@ -475,7 +499,7 @@ function variableAt(input: unknown, path: PropertyKey[]): string | undefined {
 }
 
 /** Secrets are never echoed: keys, and the password of a database URL. */
-const SECRET = /PRIVATE_KEY$|CLIENT_KEY$/;
+const SECRET = /PRIVATE_KEY$|CLIENT_KEY$|SECRET$/;
 function shown(name: string, value: string): string {
   if (SECRET.test(name)) return '(the value given, not shown: a secret)';
   if (name === 'DATABASE_URL') return JSON.stringify(value.replace(/(\/\/[^:/@]*:)[^@]*@/, '$1***@'));
@@ -496,9 +520,15 @@ function describeByVariable(problems: Problem[], env: NodeJS.ProcessEnv): string
     const computed = value === undefined && valueAt(actual, p.path) !== undefined;
     return { p, name, value, computed };
   });
-  const causes = told.filter((t) => !t.computed);
+  const causes = told.filter((t) => !t.computed || t.p.production);
   return (causes.length ? causes : told).map(({ p, name, value, computed }) => {
     if (name === undefined) return byPath([p])[0];
+    if (p.production && value === undefined) {
+      const fallback = valueAt(actual, p.path);
+      return computed && !SECRET.test(name)
+        ? `${name} is not set, so it is ${JSON.stringify(fallback)}, which ${p.message}`
+        : `${name} is not set: it ${p.message}`;
+    }
     if (computed) return `${name} is not set, and the default computed from the other variables ${p.message}`;
     if (value === undefined) return `${name} is not set: it is required`;
     return `${name}=${shown(name, value)}: ${p.message}`;
@@ -513,6 +543,8 @@ function configInput(env: NodeJS.ProcessEnv) {
     databaseMigrationUrl: env.DATABASE_MIGRATION_URL || undefined,
     rpcUrl: env.RPC_URL,
     chainId: env.CHAIN_ID,
+    nodeEnv: env.NODE_ENV || undefined,
+    allowLocalChainId: env.ALLOW_LOCAL_CHAIN_ID || undefined,
     dependencyTimeoutMs: env.DEPENDENCY_TIMEOUT_MS,
     backgroundQueryTimeoutMs: env.BACKGROUND_QUERY_TIMEOUT_MS,
     contracts: {
@@ -532,6 +564,7 @@ function configInput(env: NodeJS.ProcessEnv) {
       port: apiPort,
       siweDomain: env.SIWE_DOMAIN ?? `localhost:${apiPort}`,
       siweUri: env.SIWE_URI ?? `http://localhost:${apiPort}`,
+      introspection: env.API_INTROSPECTION || undefined,
       nonceTtlSeconds: env.NONCE_TTL_SECONDS,
       sessionTtlSeconds: env.SESSION_TTL_SECONDS,
       adminAddresses: env.ADMIN_ADDRESSES ? env.ADMIN_ADDRESSES.split(',').map((a) => a.trim()) : undefined,

@@ -6,3 +6,4 @@ export * from './deadline.js';
 export * from './health.js';
 export * from './repeat-log.js';
 export * from './logger.js';
+export * from './production.js';

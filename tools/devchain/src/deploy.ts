@@ -40,10 +40,34 @@ export interface DeployOptions {
    * Required: posting fails closed, and there is no sensible default (the deployer's key should not sit in the API).
    */
   studyIdIssuer: string;
+  /**
+   * An ERC-20 already on the chain (a real stablecoin) the market and custody pay in; no TestUSD is deployed then.
+   * Unset: a fresh, mintable TestUSD (the dev chain's faucet): never on a real chain.
+   */
+  token?: string;
+}
+
+const ERC20_PROBE = [
+  'function totalSupply() view returns (uint256)',
+  'function balanceOf(address) view returns (uint256)',
+  'function decimals() view returns (uint8)',
+];
+
+/** Refuses an address that is not a deployed ERC-20 (no code, or no totalSupply/balanceOf/decimals answers). */
+async function existingToken(provider: NonNullable<Signer['provider']>, address: string): Promise<string> {
+  const token = getAddress(address);
+  if ((await provider.getCode(token)) === '0x') throw new Error(`deployOpenRead: no contract at the token address ${token}`);
+  const erc20 = new Contract(token, ERC20_PROBE, provider);
+  try {
+    await Promise.all([erc20.totalSupply(), erc20.balanceOf(ZeroAddress), erc20.decimals()]);
+  } catch {
+    throw new Error(`deployOpenRead: ${token} does not answer ERC-20 totalSupply/balanceOf/decimals`);
+  }
+  return token;
 }
 
 /**
- * Deploys TestUSD, IncentiveParameters, CredentialRegistry, OpenReadForwarder, StudyMarket, AccessLogAnchor, RoDirectory and
+ * Deploys TestUSD (unless `opts.token` names an existing ERC-20), IncentiveParameters, CredentialRegistry, OpenReadForwarder, StudyMarket, AccessLogAnchor, RoDirectory and
  * StudyCustody, in that order, with explicit consecutive nonces, waiting for each receipt.
  */
 export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Promise<Deployment> {
@@ -68,7 +92,7 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
     return getAddress(await contract.getAddress());
   };
 
-  const token = await deploy('TestUSD', [owner]);
+  const token = opts.token === undefined ? await deploy('TestUSD', [owner]) : await existingToken(provider, opts.token);
   const parameters = await deploy('IncentiveParameters', [owner]);
   const registry = await deploy('CredentialRegistry', [owner]);
   const forwarder = await deploy('OpenReadForwarder', []);

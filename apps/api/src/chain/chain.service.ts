@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { Interface, JsonRpcProvider, Transaction, TransactionDescription } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
-import { createProvider, loadArtifact, waitForReceipt, shortReason } from '#chain';
+import { createProvider, loadArtifact, waitForReceipt } from '#chain';
 import type { Role } from '../common/access.js';
 import { chainError, chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
@@ -141,7 +141,8 @@ export class ChainService implements OnApplicationShutdown {
     try {
       hash = (await this.provider.broadcastTransaction(signed)).hash;
     } catch (e) {
-      throw new OpenReadError('CONFLICT', `the node refused the transaction: ${shortReason(e)}`);
+      // nonce too low, insufficient funds, …: a closed reason and a sentence; the node's words go to the log
+      throw chainError(e);
     }
     const receipt = await waitForReceipt(this.provider, hash, 60_000).catch(() => null);
     if (!receipt) throw new OpenReadError('CHAIN_UNAVAILABLE', `transaction ${hash} was sent but not mined within 60 s`, { txHash: hash });
