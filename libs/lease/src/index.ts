@@ -1,3 +1,4 @@
 export * from './crypto.js';
 export * from './key-binding.js';
 export * from './lease.js';
+export * from './access-log-proof.js';
