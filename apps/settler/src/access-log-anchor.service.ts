@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { Contract, JsonRpcProvider, Wallet } from 'ethers';
+import { Contract, JsonRpcProvider, Wallet, ZeroHash } from 'ethers';
 import { APP_CONFIG, RepeatLog, type AppConfig } from '#config';
 import { createProvider, loadArtifact } from '#chain';
 import { type AccessLogAnchorRow, AccessLogRepository, GENESIS_HASH, RelayOutboxRepository, accessLogHash, firstBrokenLink } from '#db';
@@ -105,9 +105,10 @@ export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplica
     return head.seq;
   }
 
-  /** The Merkle root over the leaves of entries fromSeq..toSeq (OpenZeppelin's standard tree). */
+  /** The Merkle root over the leaves of entries fromSeq..toSeq (OpenZeppelin's standard tree); zero if there are none. */
   private async rootOf(fromSeq: number, toSeq: number): Promise<string> {
-    return new AccessLogMerkleTree((await this.log.between(fromSeq, toSeq)).map(accessLogLeaf)).root;
+    const entries = await this.log.between(fromSeq, toSeq);
+    return entries.length ? new AccessLogMerkleTree(entries.map(accessLogLeaf)).root : ZeroHash;
   }
 
   /**
@@ -183,8 +184,9 @@ export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplica
   private async auditRoots(lastSeq: number): Promise<void> {
     await this.syncAnchors();
     let covered = 0;
-    for (;;) {
-      const page = await this.log.anchors(this.config.chainId, covered, ANCHOR_PAGE);
+    // (anchors mined after `lastSeq` was read are the next audit's)
+    while (covered < lastSeq) {
+      const page = (await this.log.anchors(this.config.chainId, covered, ANCHOR_PAGE)).filter((a) => a.seq <= lastSeq);
       if (!page.length) break;
       for (const a of page) {
         if (a.fromSeq !== covered + 1)
