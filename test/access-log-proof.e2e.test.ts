@@ -181,6 +181,19 @@ describe('access log anchors and inclusion proofs', () => {
     expect((await verify(after)).map((v) => v.ok)).toEqual([true, true, true]);
   });
 
+  it("a lost copy of the anchors is copied again from the chain's events", async () => {
+    const billing = await client(MERCY_BILLING);
+    const ANCHORS = `{ accessLogAnchors { seq fromSeq root head blockNumber txHash } }`;
+    const before = (await billing.ok(ANCHORS)).accessLogAnchors;
+    expect(before.map((a: { seq: number }) => a.seq)).toEqual([3, 4]);
+    // (as after a restart between a mined anchor and its copy, or a restore without the table)
+    await owner.query(`DELETE FROM access_log_anchors`);
+    expect((await billing.ok(ANCHORS)).accessLogAnchors).toEqual([]);
+    expect(await anchorer.syncAnchors()).toBe(2);
+    expect((await billing.ok(ANCHORS)).accessLogAnchors).toEqual(before);
+    expect((await verify(await proofOf(billing, studyA))).every((v) => v.ok)).toBe(true);
+  });
+
   it("a row rewritten in Postgres by the tables' owner makes its proof fail, and the audit finds it", async () => {
     const billing = await client(MERCY_BILLING);
     expect((await anchorer.audit()).seq).toBe(4);
