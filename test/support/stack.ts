@@ -130,7 +130,9 @@ export async function startStack(
   const owner = contracts(deployment, deployer);
   const db = await createTestDatabase();
   const config = parseConfig({
-    databaseUrl: db.url,
+    // the apps connect as a login role granted openread_app (DML only), as in production; stack.db.url is the owner
+    databaseUrl: db.appUrl,
+    databaseMigrationUrl: db.url,
     rpcUrl: anvil.rpcUrl,
     chainId: deployment.chainId,
     // these suites check behaviour, not latency, on a machine that runs many of them at once: a burst of 100

@@ -61,6 +61,7 @@ export const CONTRACT_ERRORS: Readonly<Record<string, ContractErrorEntry>> = {
   // AccessLogAnchor
   StaleAnchor: e('CONFLICT', 'an anchor with this or a later sequence number is already on chain'),
   ZeroHead: e('BAD_INPUT', 'the anchored head must not be zero'),
+  ZeroRoot: e('BAD_INPUT', 'the Merkle root of the anchored entries must not be zero'),
   AnchorTooFarAhead: e('BAD_INPUT', 'the sequence number is more than 2^32 beyond the last anchor'),
   // RoDirectory (the exchange's ROs, accounts and keys)
   AccountUnavailable: e('CONFLICT', 'the account is zero or already belongs (or once belonged) to an RO'),

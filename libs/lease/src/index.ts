@@ -3,3 +3,4 @@ export * from './key-binding.js';
 export * from './lease.js';
 export * from './exchange-lease.js';
 export * from './ro-agent.js';
+export * from './access-log-proof.js';

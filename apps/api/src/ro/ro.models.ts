@@ -1,4 +1,4 @@
-import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import { Field, Float, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import { Modality, PreparedTransaction, Urgency } from '../common/graphql/index.js';
 
 export enum RoMemberRole {
@@ -125,4 +125,42 @@ export class AccessLogRecord {
   @Field(() => String, { nullable: true }) reason: string | null;
   @Field(() => GraphQLISODateTime) at: Date;
   @Field({ description: 'sha256(prevHash ‖ entry), the chain anchored on chain' }) hash: string;
+}
+
+@ObjectType({ description: 'An anchor of the study access log on chain (AccessLogAnchor): entries fromSeq..seq under one Merkle root.' })
+export class AccessLogAnchorInfo {
+  @Field(() => Int, { description: 'the last entry the anchor covers; `rootOf(seq)` on the AccessLogAnchor contract' }) seq: number;
+  @Field(() => Int, { description: 'the first entry the anchor covers' }) fromSeq: number;
+  @Field({ description: "Merkle root (OpenZeppelin's standard tree) over the salted leaves of entries fromSeq..seq" }) root: string;
+  @Field({ description: 'the hash chain head at entry seq' }) head: string;
+  @Field(() => Int) blockNumber: number;
+  @Field() txHash: string;
+}
+
+@ObjectType({ description: 'One access-log entry, with everything its Merkle leaf commits to.' })
+export class AccessLogProofRecord {
+  @Field(() => Int) seq: number;
+  @Field(() => Int) chainId: number;
+  @Field(() => ID) studyId: string;
+  @Field() account: string;
+  @Field() action: string;
+  @Field() outcome: string;
+  @Field(() => String, { nullable: true }) reason: string | null;
+  @Field(() => Float, { description: 'when, in ms since the epoch (exactly as the leaf commits to it)' }) atMs: number;
+  @Field({ description: '32 random bytes (0x-hex) the leaf commits to, fixed when the entry was written' }) salt: string;
+}
+
+@ObjectType({ description: "One of a study's access-log entries and its inclusion proof (verifyAccessLogProof in libs/lease checks it)." })
+export class AccessLogProof {
+  @Field(() => AccessLogProofRecord) entry: AccessLogProofRecord;
+  @Field({ description: 'keccak256(keccak256(abi.encode(salt, seq, chainId, studyId, account, action, outcome, reason, atMs)))' })
+  leaf: string;
+  @Field(() => [String], { description: "sibling hashes from the leaf to the anchor's root (OpenZeppelin MerkleProof order)" })
+  proof: string[];
+  @Field(() => AccessLogAnchorInfo, {
+    nullable: true,
+    description: 'the anchor the entry is in; null while it is pending (not anchored yet)',
+  })
+  anchor: AccessLogAnchorInfo | null;
+  @Field({ description: 'true while no anchor covers the entry yet' }) pending: boolean;
 }

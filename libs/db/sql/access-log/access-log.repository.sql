@@ -13,3 +13,25 @@ SELECT * FROM study_access_log WHERE seq > $1 ORDER BY seq LIMIT $2;
 
 -- head
 SELECT seq, hash FROM study_access_log ORDER BY seq DESC LIMIT 1;
+
+-- between
+SELECT * FROM study_access_log WHERE seq BETWEEN $1 AND $2 ORDER BY seq;
+
+-- recordAnchors
+INSERT INTO access_log_anchors (chain_id, seq, from_seq, head, root, block_number, tx_hash)
+SELECT $1::int, * FROM unnest($2::bigint[], $3::bigint[],
+$4::text[], $5::text[], $6::bigint[],
+$7::text[])
+ON CONFLICT ON CONSTRAINT access_log_anchors_pk DO NOTHING;
+
+-- anchors
+SELECT seq, from_seq, head, root, block_number, tx_hash FROM access_log_anchors
+WHERE chain_id = $1 AND seq > $2 ORDER BY seq LIMIT $3;
+
+-- lastAnchor
+SELECT seq, from_seq, head, root, block_number, tx_hash FROM access_log_anchors WHERE chain_id = $1 ORDER BY seq DESC LIMIT 1;
+
+-- anchorsCovering
+SELECT DISTINCT a.seq, a.from_seq, a.head, a.root, a.block_number, a.tx_hash
+FROM access_log_anchors a JOIN unnest($1::bigint[]) AS s(seq) ON s.seq BETWEEN a.from_seq AND a.seq
+WHERE a.chain_id = $2 ORDER BY a.seq;

@@ -321,6 +321,12 @@ const SUITES: {
       await rec('forStudy', () => r.forStudy(CHAIN, CLAIMED_STUDY));
       await rec('range', () => r.range(0, 100));
       await rec('head', () => r.head());
+      await rec('between', () => r.between(1, 1));
+      const anchor = { seq: 1, fromSeq: 1, head: id32(0x61), root: id32(0x62), blockNumber: 7, txHash: id32(0x63) };
+      await rec('recordAnchors', () => r.recordAnchors(CHAIN, [anchor]));
+      await rec('anchors', () => r.anchors(CHAIN, 0, 100));
+      await rec('lastAnchor', () => r.lastAnchor(CHAIN));
+      await rec('anchorsCovering', () => r.anchorsCovering(CHAIN, [1]));
     },
   },
   {
