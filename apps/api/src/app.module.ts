@@ -11,6 +11,7 @@ import { AuthModule } from './auth/index.js';
 import { BillingModule } from './billing/index.js';
 import { ChainModule } from './chain/index.js';
 import { formatError } from './common/errors.js';
+import { httpSubscriptionsPlugin } from './common/http-subscriptions-plugin.js';
 import { unavailablePlugin } from './common/unavailable-plugin.js';
 import { UnavailableInterceptor } from './common/unavailable.interceptor.js';
 import { JSONObject } from './common/graphql/index.js';
@@ -125,7 +126,7 @@ export class ApiModule {
             } as never,
           },
           formatError,
-          plugins: [unavailablePlugin, introspection.plugin],
+          plugins: [unavailablePlugin, introspection.plugin, httpSubscriptionsPlugin],
           // Nest's plugin would reset every answer with data to 200, the 503 of unavailablePlugin included; our
           // formatError already keeps every other error a 200
           preserveHttpStatusForExecutionErrors: false,
