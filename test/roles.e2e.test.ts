@@ -1,13 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Wallet } from 'ethers';
-import { ACCESS_METADATA } from '#api';
 import { Stack, startStack } from './support/stack.js';
-import { MetadataScanner, ModulesContainer, Reflector } from '@nestjs/core';
 import { GraphQLSchemaHost } from '@nestjs/graphql';
+import { declaredAccess } from './support/access.js';
 import { GqlClient } from './support/client.js';
-
-const RESOLVER_TYPE = 'graphql:resolver_type';
-const RESOLVER_NAME = 'graphql:resolver_name';
 
 describe('access rules', () => {
   let stack: Stack;
@@ -25,21 +21,7 @@ describe('access rules', () => {
     );
     expect(rootFields.length).toBeGreaterThan(5);
 
-    const declared = new Map<string, unknown>();
-    const scanner = new MetadataScanner();
-    const reflector = new Reflector();
-    const providers = [...stack.api.get(ModulesContainer).values()].flatMap((m) => [...m.providers.values()]);
-    for (const wrapper of providers) {
-      const proto = wrapper.instance && Object.getPrototypeOf(wrapper.instance);
-      if (!proto) continue;
-      for (const method of scanner.getAllMethodNames(proto)) {
-        const handler = proto[method];
-        const type = Reflect.getMetadata(RESOLVER_TYPE, handler);
-        if (!['Query', 'Mutation', 'Subscription'].includes(type)) continue;
-        const name = Reflect.getMetadata(RESOLVER_NAME, handler) ?? method;
-        declared.set(`${type}.${name}`, reflector.getAllAndOverride(ACCESS_METADATA, [handler, wrapper.metatype as never]));
-      }
-    }
+    const declared = declaredAccess(stack.api);
     const undeclared = rootFields.filter((f) => !declared.get(f));
     expect(undeclared).toEqual([]);
   });

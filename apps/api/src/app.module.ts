@@ -11,6 +11,7 @@ import { AuthModule } from './auth/index.js';
 import { BillingModule } from './billing/index.js';
 import { ChainModule } from './chain/index.js';
 import { formatError } from './common/errors.js';
+import { httpSubscriptionsPlugin } from './common/http-subscriptions-plugin.js';
 import { unavailablePlugin } from './common/unavailable-plugin.js';
 import { UnavailableInterceptor } from './common/unavailable.interceptor.js';
 import { JSONObject } from './common/graphql/index.js';
@@ -39,6 +40,17 @@ import { TreasuryModule } from './treasury/index.js';
 const { GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate } = createRequire(import.meta.url)(
   'graphql',
 ) as typeof import('graphql');
+
+/**
+ * An error graphql-js answers before execution starts (no data, no path: variable values that do not coerce to their
+ * types) carries no code; Apollo marks it BAD_USER_INPUT over HTTP. The same over graphql-ws, so formatError answers
+ * BAD_INPUT there too, not INTERNAL.
+ */
+function requestErrorCoded(result: { data?: unknown }, e: GraphQLErrorType) {
+  const formatted = e.toJSON();
+  if (result.data !== undefined || e.path || formatted.extensions?.code) return formatted;
+  return { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_USER_INPUT' } };
+}
 
 @Module({})
 export class ApiModule {
@@ -106,14 +118,19 @@ export class ApiModule {
               },
               // the same closed error codes as over HTTP (Apollo's formatError does not see WebSocket traffic)
               // graphql-ws 6: onNext(ctx, id, payload, args, result), onError(ctx, id, payload, errors)
-              onNext: (_c: unknown, _i: unknown, _p: unknown, _a: unknown, result: { errors?: readonly GraphQLErrorType[] }) =>
-                result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : result,
+              onNext: (
+                _c: unknown,
+                _i: unknown,
+                _p: unknown,
+                _a: unknown,
+                result: { data?: unknown; errors?: readonly GraphQLErrorType[] },
+              ) => (result.errors ? { ...result, errors: result.errors.map((e) => formatError(requestErrorCoded(result, e), e)) } : result),
               onError: (_c: unknown, _i: unknown, _p: unknown, errors: readonly GraphQLErrorType[]) =>
                 errors.map((e) => formatError(e.toJSON(), e)),
             } as never,
           },
           formatError,
-          plugins: [unavailablePlugin, introspection.plugin],
+          plugins: [unavailablePlugin, introspection.plugin, httpSubscriptionsPlugin],
           // Nest's plugin would reset every answer with data to 200, the 503 of unavailablePlugin included; our
           // formatError already keeps every other error a 200
           preserveHttpStatusForExecutionErrors: false,

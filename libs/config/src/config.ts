@@ -139,7 +139,7 @@ export const configSchema = z.object({
     maxRequestBytes: int(1024)
       .default(100 * 1024)
       .describe(
-        'largest JSON request body, bytes, of every request but the byte uploads (`uploadStudyPayload`, `submitEncryptedReport`); read before authentication, so keep it small',
+        'largest JSON request body, bytes, of every request but the byte uploads (`uploadStudyPayload`, `submitEncryptedReport`), and largest graphql-ws frame; read before authentication, so keep it small',
       ),
     maxUploadBytes: int(1024)
       .default(64 * 1024 * 1024)
