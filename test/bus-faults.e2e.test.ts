@@ -4,7 +4,16 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '#db/testing';
 import { DEV_ROLES, devKey, freePort } from '#devchain';
-import { AppName, AppProcess, linesBetween, projectedOutageLines, readinessOf, spawnApp, stopApps } from './support/app-processes.js';
+import {
+  AppName,
+  AppProcess,
+  lastWords,
+  linesBetween,
+  projectedOutageLines,
+  readinessOf,
+  spawnApp,
+  stopApps,
+} from './support/app-processes.js';
 import { Activity, Chain, startChain } from './support/indexing.js';
 import { OwnNats } from './support/nats-server.js';
 
@@ -127,7 +136,9 @@ describe('bus faults: readiness, recovery, no lost or duplicated message, bounde
     };
     // the worker first: it creates its durable consumer, which the indexer's stream then feeds
     for (const name of ['settler', 'indexer', 'api'] as const) apps.push(spawnApp(name, env));
-    await readiness.until('start', allReady, 60_000);
+    await readiness.until('start', allReady, 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${lastWords(apps)}`);
+    });
     await activity().run(5);
     await waitFor('first events delivered', delivered, 30_000);
   }, 120_000);

@@ -49,6 +49,19 @@ export async function stopApps(apps: AppProcess[]): Promise<void> {
   );
 }
 
+/** Why the apps did not start: each one's exit status and last lines (for a test's failure message). */
+export function lastWords(apps: AppProcess[], n = 15): string {
+  return apps
+    .map(
+      (a) =>
+        `${a.name} (exit ${a.child.exitCode ?? a.child.signalCode ?? 'none'}):\n${a.lines
+          .slice(-n)
+          .map((l) => l.text)
+          .join('\n')}`,
+    )
+    .join('\n');
+}
+
 /** The lines every app wrote between `from` and `to` (ms since the epoch), each prefixed by the app's name. */
 export function linesBetween(apps: AppProcess[], from: number, to: number): string[] {
   return apps.flatMap((a) => a.lines.filter((l) => l.at >= from && l.at < to).map((l) => `${a.name}: ${l.text}`));
@@ -85,14 +98,13 @@ export function readinessOf<K extends string>(urls: () => Record<K, string>, bou
 }
 
 /**
- * How many lines an outage of `seconds` writes at the product's RepeatLog interval (10 s), from what a short one
- * wrote with a small interval: the lines of its first interval (each failure once, as it starts) plus, for every
- * later interval, the most any interval of the short outage wrote (one summary per repeating failure).
+ * How many lines an outage of `seconds` writes at the product's RepeatLog interval (10 s), from what a shorter one
+ * wrote with a small interval: a repeated failure writes at most its first line and one summary per interval, so an
+ * outage writes at most the busiest interval's lines in each interval (one more for the onset).
  */
 export function projectedOutageLines(lines: { at: number }[], from: number, to: number, intervalMs: number, seconds: number) {
   const windows: number[] = [];
   for (let t = from; t + intervalMs <= to; t += intervalMs) windows.push(lines.filter((l) => l.at >= t && l.at < t + intervalMs).length);
-  const [first = 0, ...later] = windows;
-  const perInterval = Math.max(0, ...later);
-  return { first, perInterval, windows, projected: first + Math.ceil((seconds * 1000) / 10_000) * perInterval };
+  const perInterval = Math.max(0, ...windows);
+  return { perInterval, windows, projected: perInterval * (1 + Math.ceil((seconds * 1000) / 10_000)) };
 }
