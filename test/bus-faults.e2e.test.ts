@@ -217,10 +217,15 @@ describe('bus faults: readiness, recovery, no lost or duplicated message, bounde
     for (const l of relay) expect(l.reqId).toMatch(/^relay-[0-9a-f]{8}$/);
   }, 120_000);
 
-  it('NATS killed and started again on its store: not ready within 5 s, events wait, all back within 10 s of the restart', async () => {
+  it('NATS killed while events flow, then started again on its store: not ready within 5 s, events wait, all back within 10 s of the restart', async () => {
+    const before0 = await counts();
+    // kill while events flow: some published and acknowledged just before the crash
+    const flowing = activity().run(8);
+    await waitFor('flowing', async () => (await counts()).inbox > before0.inbox, 30_000);
     const before = await counts();
     const killedAt = Date.now();
     await nats.kill();
+    await flowing;
     const notReady = await readiness.until('NATS killed', busDown, 15_000);
     expect(notReady - killedAt).toBeLessThan(NOT_READY_WITHIN_MS);
     expect((await apiAnswers()).errors).toBeUndefined();
