@@ -9,6 +9,9 @@ import { PausableProxy } from './support/tcp-proxy.js';
 /** the product default is 2 s; the bound asserted is generous (a loaded CI machine), the code is what matters */
 const ANSWER_BOUND_MS = 5_000;
 const OUTAGE_MS = 20_000;
+/** the issue's promises: readiness false within 5 s of a fault, everything back within 10 s of the end */
+const NOT_READY_WITHIN_MS = 5_000;
+const RECOVERED_WITHIN_MS = 10_000;
 /** RepeatLog's interval in this test (the product's is 10 s): the outage's log lines are counted per interval */
 const REPEAT_INTERVAL_MS = 1_000;
 
@@ -114,6 +117,9 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
 
     const pausedAt = Date.now();
     proxy.pause();
+    // readiness is watched from the first moment of the fault, beside the requests
+    const notReadyAt = until('Postgres paused', (r) => Object.values(r).every((s) => s === 503), 15_000);
+    notReadyAt.catch(() => undefined); // awaited below; not an unhandled rejection if an earlier check fails
     try {
       // neither RATE_LIMITED (the limiter's store is down, the client did nothing) nor INTERNAL
       for (const r of await Promise.all([gql(STATUS), gql(BALANCE, true), gql(STATUS)])) {
@@ -122,8 +128,7 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
         expect(Number(r.retryAfter)).toBeGreaterThan(0);
         expect(r.ms).toBeLessThan(ANSWER_BOUND_MS);
       }
-      const notReady = await until('Postgres paused', (r) => Object.values(r).every((s) => s === 503), 10_000);
-      expect(notReady - pausedAt).toBeLessThan(10_000);
+      expect((await notReadyAt) - pausedAt).toBeLessThan(NOT_READY_WITHIN_MS);
 
       // the rest of the outage under load: every answer typed and in time
       const codes = new Set<unknown>();
@@ -151,8 +156,8 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
     // an outage is not a crash: no stack trace per request
     expect(outageLines.filter((l) => /ExceptionsHandler|^\w+: +at /.test(l))).toEqual([]);
 
-    const readyAgain = await until('Postgres resumed', allReady, 15_000);
-    expect(readyAgain - resumedAt).toBeLessThan(15_000);
+    const readyAgain = await until('Postgres resumed', allReady, 30_000);
+    expect(readyAgain - resumedAt).toBeLessThan(RECOVERED_WITHIN_MS);
     expect((await gql(STATUS)).body.errors).toBeUndefined();
     expect((await gql(BALANCE, true)).body.errors).toBeUndefined();
   }, 60_000);
@@ -160,6 +165,8 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
   it('chain node hung: CHAIN_UNAVAILABLE in time, Postgres-only reads go on, readiness false, recovery', async () => {
     const pausedAt = Date.now();
     process.kill(anvil.pid, 'SIGSTOP');
+    const notReadyAt = until('anvil stopped', (r) => Object.values(r).every((s) => s === 503), 15_000);
+    notReadyAt.catch(() => undefined); // awaited below; not an unhandled rejection if an earlier check fails
     try {
       const [balance, status] = await Promise.all([gql(BALANCE, true), gql(STATUS)]);
       expect(balance.body.errors?.[0].extensions).toMatchObject({ code: 'CHAIN_UNAVAILABLE', retryable: true });
@@ -168,8 +175,7 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
       // reads that need only Postgres keep working
       expect(status.body.errors).toBeUndefined();
       expect(status.ms).toBeLessThan(ANSWER_BOUND_MS);
-      const notReady = await until('anvil stopped', (r) => Object.values(r).every((s) => s === 503), 10_000);
-      expect(notReady - pausedAt).toBeLessThan(10_000);
+      expect((await notReadyAt) - pausedAt).toBeLessThan(NOT_READY_WITHIN_MS);
       // the worker's failing pass says so once, with the id of that pass (dev format: `[req <id>]`)
       const settler = apps.find((a) => a.name === 'settler')!;
       const failed = () => settler.lines.find((l) => l.at >= pausedAt && l.text.includes('settler pass failed'));
@@ -179,8 +185,8 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
       process.kill(anvil.pid, 'SIGCONT');
     }
     const resumedAt = Date.now();
-    const readyAgain = await until('anvil resumed', allReady, 15_000);
-    expect(readyAgain - resumedAt).toBeLessThan(15_000);
+    const readyAgain = await until('anvil resumed', allReady, 30_000);
+    expect(readyAgain - resumedAt).toBeLessThan(RECOVERED_WITHIN_MS);
     expect((await gql(BALANCE, true)).body.errors).toBeUndefined();
   }, 60_000);
 });
