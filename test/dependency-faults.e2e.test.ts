@@ -1,22 +1,19 @@
-import { ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { NonceManager } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProvider } from '#chain';
 import { createTestDatabase } from '#db/testing';
 import { AnvilHandle, DEV_ROLES, deployOpenRead, devKey, freePort, signInMessage, startAnvil } from '#devchain';
+import { AppProcess, lastWords, linesBetween, projectedOutageLines, readinessOf, spawnApp, stopApps } from './support/app-processes.js';
 import { PausableProxy } from './support/tcp-proxy.js';
 
-const ROOT = join(import.meta.dirname, '..');
 /** the product default is 2 s; the bound asserted is generous (a loaded CI machine), the code is what matters */
 const ANSWER_BOUND_MS = 5_000;
 const OUTAGE_MS = 20_000;
-
-interface App {
-  name: string;
-  child: ChildProcess;
-  lines: { at: number; text: string }[];
-}
+/** the issue's promises: readiness false within 5 s of a fault, everything back within 10 s of the end */
+const NOT_READY_WITHIN_MS = 5_000;
+const RECOVERED_WITHIN_MS = 10_000;
+/** RepeatLog's interval in this test (the product's is 10 s): the outage's log lines are counted per interval */
+const REPEAT_INTERVAL_MS = 1_000;
 
 /**
  * Dependency faults against the compiled apps, each in its own process as in production: Postgres behind a TCP
@@ -27,7 +24,7 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
   let anvil: AnvilHandle;
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
   let proxy: PausableProxy;
-  const apps: App[] = [];
+  const apps: AppProcess[] = [];
   const ports: Record<'api' | 'indexer' | 'settler' | 'bus', number> = { api: 0, indexer: 0, settler: 0, bus: 0 };
   let token: string;
 
@@ -47,28 +44,7 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
     indexer: `http://127.0.0.1:${ports.indexer}/ready`,
     settler: `http://127.0.0.1:${ports.settler}/ready`,
   });
-  /** each app's /ready status (0 when it did not answer within the bound) */
-  const readiness = async () =>
-    Object.fromEntries(
-      await Promise.all(
-        Object.entries(readyUrls()).map(async ([name, url]) => {
-          try {
-            return [name, (await fetch(url, { signal: AbortSignal.timeout(ANSWER_BOUND_MS) })).status];
-          } catch {
-            return [name, 0];
-          }
-        }),
-      ),
-    ) as Record<'api' | 'indexer' | 'settler', number>;
-  const until = async (what: string, ok: (r: Record<string, number>) => boolean, ms: number) => {
-    const end = Date.now() + ms;
-    for (;;) {
-      const r = await readiness();
-      if (ok(r)) return Date.now();
-      if (Date.now() > end) throw new Error(`${what}: readiness still ${JSON.stringify(r)} after ${ms} ms`);
-      await new Promise((res) => setTimeout(res, 250));
-    }
-  };
+  const { until } = readinessOf(readyUrls, ANSWER_BOUND_MS);
   const allReady = (r: Record<string, number>) => Object.values(r).every((s) => s === 200);
 
   beforeAll(async () => {
@@ -106,25 +82,12 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
       SETTLER_BUS_PORT: String(ports.bus),
       SETTLER_POLL_MS: '500',
       PRUNE_INTERVAL_MS: '1000',
+      LOG_REPEAT_INTERVAL_MS: String(REPEAT_INTERVAL_MS),
     };
-    for (const name of ['settler', 'indexer', 'api']) {
-      const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', name, 'src', 'main.js')], {
-        cwd: ROOT,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      const app: App = { name, child, lines: [] };
-      let partial = '';
-      const collect = (d: Buffer) => {
-        const parts = (partial + d.toString()).split('\n');
-        partial = parts.pop()!;
-        for (const text of parts) if (text.trim()) app.lines.push({ at: Date.now(), text });
-      };
-      child.stdout!.on('data', collect);
-      child.stderr!.on('data', collect);
-      apps.push(app);
-    }
-    await until('start', allReady, 30_000);
+    for (const name of ['settler', 'indexer', 'api'] as const) apps.push(spawnApp(name, env));
+    await until('start', allReady, 60_000).catch((e: Error) => {
+      throw new Error(`${e.message}\n${lastWords(apps)}`);
+    });
 
     // a signed-in account, for an operation that reads the chain (its balance)
     const wallet = devKey(DEV_ROLES.spare[0]);
@@ -134,25 +97,12 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
       `mutation { login(message: ${JSON.stringify(message)}, signature: "${await wallet.signMessage(message)}") { token } }`,
     );
     token = (login.body.data!.login as { token: string }).token;
-  }, 60_000);
+  }, 90_000);
 
   afterAll(async () => {
     proxy?.resume();
     if (anvil) process.kill(anvil.pid, 'SIGCONT');
-    await Promise.all(
-      apps.map(
-        (a) =>
-          new Promise<void>((resolve) => {
-            if (a.child.exitCode !== null || a.child.signalCode !== null) return resolve();
-            const kill = setTimeout(() => a.child.kill('SIGKILL'), 10_000);
-            a.child.once('exit', () => {
-              clearTimeout(kill);
-              resolve();
-            });
-            a.child.kill('SIGTERM');
-          }),
-      ),
-    );
+    await stopApps(apps);
     await proxy?.stop();
     await anvil?.stop();
     await db?.drop();
@@ -167,6 +117,9 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
 
     const pausedAt = Date.now();
     proxy.pause();
+    // readiness is watched from the first moment of the fault, beside the requests
+    const notReadyAt = until('Postgres paused', (r) => Object.values(r).every((s) => s === 503), 15_000);
+    notReadyAt.catch(() => undefined); // awaited below; not an unhandled rejection if an earlier check fails
     try {
       // neither RATE_LIMITED (the limiter's store is down, the client did nothing) nor INTERNAL
       for (const r of await Promise.all([gql(STATUS), gql(BALANCE, true), gql(STATUS)])) {
@@ -175,8 +128,7 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
         expect(Number(r.retryAfter)).toBeGreaterThan(0);
         expect(r.ms).toBeLessThan(ANSWER_BOUND_MS);
       }
-      const notReady = await until('Postgres paused', (r) => Object.values(r).every((s) => s === 503), 10_000);
-      expect(notReady - pausedAt).toBeLessThan(10_000);
+      expect((await notReadyAt) - pausedAt).toBeLessThan(NOT_READY_WITHIN_MS);
 
       // the rest of the outage under load: every answer typed and in time
       const codes = new Set<unknown>();
@@ -190,14 +142,22 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
       proxy.resume();
     }
     const resumedAt = Date.now();
-    const outageLines = apps.flatMap((a) => a.lines.filter((l) => l.at >= pausedAt && l.at < resumedAt).map((l) => `${a.name}: ${l.text}`));
-    // a repeated error is logged once and then counted (the issue's bound: < 100 lines for a 60 s outage)
-    expect(outageLines.length, outageLines.join('\n')).toBeLessThan(40);
+    const outageLines = linesBetween(apps, pausedAt, resumedAt);
+    // a repeated error is logged once and then counted once per interval: the issue's bound, < 100 lines for a 60 s
+    // outage at the product's 10 s interval, projected from this outage's lines per 1 s interval
+    const budget = projectedOutageLines(
+      apps.flatMap((a) => a.lines),
+      pausedAt,
+      resumedAt,
+      REPEAT_INTERVAL_MS,
+      60,
+    );
+    expect(budget.projected, `${JSON.stringify(budget)}\n${outageLines.join('\n')}`).toBeLessThan(100);
     // an outage is not a crash: no stack trace per request
     expect(outageLines.filter((l) => /ExceptionsHandler|^\w+: +at /.test(l))).toEqual([]);
 
-    const readyAgain = await until('Postgres resumed', allReady, 15_000);
-    expect(readyAgain - resumedAt).toBeLessThan(15_000);
+    const readyAgain = await until('Postgres resumed', allReady, 30_000);
+    expect(readyAgain - resumedAt).toBeLessThan(RECOVERED_WITHIN_MS);
     expect((await gql(STATUS)).body.errors).toBeUndefined();
     expect((await gql(BALANCE, true)).body.errors).toBeUndefined();
   }, 60_000);
@@ -205,6 +165,8 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
   it('chain node hung: CHAIN_UNAVAILABLE in time, Postgres-only reads go on, readiness false, recovery', async () => {
     const pausedAt = Date.now();
     process.kill(anvil.pid, 'SIGSTOP');
+    const notReadyAt = until('anvil stopped', (r) => Object.values(r).every((s) => s === 503), 15_000);
+    notReadyAt.catch(() => undefined); // awaited below; not an unhandled rejection if an earlier check fails
     try {
       const [balance, status] = await Promise.all([gql(BALANCE, true), gql(STATUS)]);
       expect(balance.body.errors?.[0].extensions).toMatchObject({ code: 'CHAIN_UNAVAILABLE', retryable: true });
@@ -213,14 +175,18 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
       // reads that need only Postgres keep working
       expect(status.body.errors).toBeUndefined();
       expect(status.ms).toBeLessThan(ANSWER_BOUND_MS);
-      const notReady = await until('anvil stopped', (r) => Object.values(r).every((s) => s === 503), 10_000);
-      expect(notReady - pausedAt).toBeLessThan(10_000);
+      expect((await notReadyAt) - pausedAt).toBeLessThan(NOT_READY_WITHIN_MS);
+      // the worker's failing pass says so once, with the id of that pass (dev format: `[req <id>]`)
+      const settler = apps.find((a) => a.name === 'settler')!;
+      const failed = () => settler.lines.find((l) => l.at >= pausedAt && l.text.includes('settler pass failed'));
+      for (const end = Date.now() + 10_000; !failed() && Date.now() < end;) await new Promise((r) => setTimeout(r, 100));
+      expect(failed()?.text).toMatch(/\[req settle-[0-9a-f]{8}\]/);
     } finally {
       process.kill(anvil.pid, 'SIGCONT');
     }
     const resumedAt = Date.now();
-    const readyAgain = await until('anvil resumed', allReady, 15_000);
-    expect(readyAgain - resumedAt).toBeLessThan(15_000);
+    const readyAgain = await until('anvil resumed', allReady, 30_000);
+    expect(readyAgain - resumedAt).toBeLessThan(RECOVERED_WITHIN_MS);
     expect((await gql(BALANCE, true)).body.errors).toBeUndefined();
   }, 60_000);
 });

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Contract, HDNodeWallet, Interface, TypedDataEncoder, Wallet, hexlify, parseUnits, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { AppLogger } from '#config';
 import { DEV_ROLES } from '#devchain';
 import { createApiApp } from '#api';
 import { FORWARD_REQUEST_TYPES, loadArtifact, mined } from '#chain';
@@ -258,7 +259,10 @@ describe('gasless relaying under attack and faults (issues 13.1 and 22)', () => 
   it('fails a request whose transaction the node refuses, fills the nonce with a self-transfer, and keeps relaying', async () => {
     const proxy = await refusingProxy(stack.config.rpcUrl);
     await stack.settler.close();
-    stack.settler = await startSettler({ ...stack.config, rpcUrl: proxy.url });
+    // the worker's lines as production writes them (JSON), to follow the refused send across its lines by its id
+    const lines: Record<string, unknown>[] = [];
+    const logger = new AppLogger('settler', { json: true, destination: { write: (l: string) => void lines.push(JSON.parse(l)) } });
+    stack.settler = await startSettler({ ...stack.config, rpcUrl: proxy.url }, logger);
     try {
       const nonce = await stack.provider.getTransactionCount(relayer);
       const studyA = await post();
@@ -273,6 +277,9 @@ describe('gasless relaying under attack and faults (issues 13.1 and 22)', () => 
       proxy.state.refuseExecute = false;
       // the nonce the refused transaction had is used by a 0-value transfer to the relayer itself
       await waitFor('the nonce filled', async () => (await stack.provider.getTransactionCount(relayer)) === nonce + 1);
+      // the refused send's line carries the id of that send attempt (one id per attempt: its lines can be followed)
+      const refusedLine = lines.find((l) => /refused by the node: .*filling the nonce/.test(String(l.msg)));
+      expect(refusedLine?.reqId, JSON.stringify(lines.map((l) => l.msg))).toMatch(/^send-[0-9a-f]{8}$/);
       const { rows } = await db.query(`SELECT status, tx_hash FROM relay_requests WHERE purpose = 'nonce-fill'`);
       expect(rows.length).toBe(1);
       const fill = (await stack.provider.getTransaction(rows[0].tx_hash))!;
@@ -339,7 +346,10 @@ describe('gasless relaying under attack and faults (issues 13.1 and 22)', () => 
   it('does not requeue a mined transaction because a lagging node has no receipt for it yet', async () => {
     const proxy = await refusingProxy(stack.config.rpcUrl);
     await stack.settler.close();
-    stack.settler = await startSettler({ ...stack.config, rpcUrl: proxy.url });
+    // the worker's lines as production writes them (JSON), to follow the refused send across its lines by its id
+    const lines: Record<string, unknown>[] = [];
+    const logger = new AppLogger('settler', { json: true, destination: { write: (l: string) => void lines.push(JSON.parse(l)) } });
+    stack.settler = await startSettler({ ...stack.config, rpcUrl: proxy.url }, logger);
     try {
       const studyId = await post();
       const rad = await radiologist();

@@ -1,4 +1,4 @@
-import { INestApplication, INestApplicationContext, INestMicroservice } from '@nestjs/common';
+import { INestApplication, INestApplicationContext, INestMicroservice, type LogLevel, type LoggerService } from '@nestjs/common';
 import { mined, loadArtifact, createProvider, issuanceArgs, issueStudyId } from '#chain';
 import {
   DEV_ROLES,
@@ -208,10 +208,10 @@ export async function startStack(
 }
 
 /** The worker app (settler: the transaction sender, timers, pruning) on `config`'s bus port, as startStack starts it. */
-export async function startSettler(config: AppConfig): Promise<INestMicroservice> {
+export async function startSettler(config: AppConfig, logger: LoggerService | LogLevel[] = ['error', 'warn']): Promise<INestMicroservice> {
   const settler = await NestFactory.createMicroservice<MicroserviceOptions>(SettlerModule.forRoot(config), {
     ...busServerOptions(config, 'settler'),
-    logger: ['error', 'warn'],
+    logger,
   });
   await settler.listen();
   return settler;

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createServer, type Server } from 'node:http';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, type AppConfig, RepeatLog, runChecks } from '#config';
+import { APP_CONFIG, type AppConfig, RepeatLog, newLogId, runChecks, withLogId } from '#config';
 import { BusPublisher } from '#bus';
 import { JsonRpcClient } from '#chain';
 import { EventStore, type StoreWriter } from './store/event-store.js';
@@ -105,7 +105,8 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
     if (this.stopped || this.status.state === 'halted') return;
     this.timer = setTimeout(() => {
       if (this.stopped) return;
-      this.running = this.tick().finally(() => (this.running = null));
+      // every line of one pass (one batch) carries the pass's id
+      this.running = withLogId(newLogId('index'), () => this.tick()).finally(() => (this.running = null));
     }, ms);
   }
 
@@ -221,7 +222,7 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
     this.relayTimer = setTimeout(() => {
       if (this.stopped) return;
       if (this.relaying) return this.scheduleRelay(50);
-      this.relaying = this.relay().finally(() => (this.relaying = null));
+      this.relaying = withLogId(newLogId('relay'), () => this.relay()).finally(() => (this.relaying = null));
     }, ms);
   }
 
@@ -244,8 +245,9 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
   // ---- health ----
 
   private dependencies() {
+    const bus = this.bus.probe;
     return runChecks(
-      { postgres: () => this.db.query('SELECT 1'), chain: () => this.probeRpc.blockNumber() },
+      { postgres: () => this.db.query('SELECT 1'), chain: () => this.probeRpc.blockNumber(), ...(bus ? { bus } : {}) },
       this.config.dependencyTimeoutMs,
     );
   }
@@ -271,7 +273,8 @@ export class IndexerService implements OnApplicationBootstrap, OnApplicationShut
         void this.dependencies().then((deps) => {
           const ok =
             deps.ok && s.role === 'writer' && s.state === 'live' && (s.lagBlocks ?? Infinity) <= this.config.indexer.readyLagBlocks;
-          // the bus is shown, not required: indexing goes on while it is down, events wait in the outbox
+          // with NATS the stream is a dependency (checks.bus): indexing goes on while it is down, but its events wait in
+          // the outbox; over TCP the other end is the worker, whose own readiness counts, so it is only shown
           const bus = { transport: this.bus.transport, reachable: this.bus.reachable };
           res
             .writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Contract, JsonRpcProvider, Wallet, ZeroHash } from 'ethers';
-import { APP_CONFIG, RepeatLog, type AppConfig } from '#config';
+import { APP_CONFIG, RepeatLog, newLogId, withLogId, type AppConfig } from '#config';
 import { createProvider, loadArtifact } from '#chain';
 import { type AccessLogAnchorRow, AccessLogRepository, GENESIS_HASH, RelayOutboxRepository, accessLogHash, firstBrokenLink } from '#db';
 import { AccessLogMerkleTree, accessLogLeaf } from '#lease';
@@ -58,15 +58,15 @@ export class AccessLogAnchorService implements OnApplicationBootstrap, OnApplica
   onApplicationBootstrap(): void {
     if (!this.anchor) return;
     this.timer = setInterval(() => {
-      this.running ??= this.anchorNow()
-        .then(
+      this.running ??= withLogId(newLogId('anchor'), () =>
+        this.anchorNow().then(
           () => this.failures.ok('anchoring recovered'),
           (e) => this.failures.error(`anchoring failed: ${(e as Error).message.split('\n')[0]}`),
-        )
-        .finally(() => (this.running = null));
+        ),
+      ).finally(() => (this.running = null));
     }, this.config.settler.anchorIntervalMs);
     this.auditTimer = setInterval(() => {
-      this.auditing ??= this.auditNow().finally(() => (this.auditing = null));
+      this.auditing ??= withLogId(newLogId('audit'), () => this.auditNow()).finally(() => (this.auditing = null));
     }, this.config.settler.auditIntervalMs);
   }
 

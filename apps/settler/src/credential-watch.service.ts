@@ -37,6 +37,7 @@ export class CredentialWatchService implements OnApplicationBootstrap, OnApplica
       config.settler.credentialWatchMs,
       (e) => this.failures.error(`credential watch failed: ${e.message.split('\n')[0]}`),
       () => this.failures.ok('credential watch recovered'),
+      'credentials',
     );
   }
 

@@ -9,8 +9,8 @@ import { TransactionSender } from './sender.service.js';
 
 /**
  * The worker's `/health`, `/ready` and `/metrics` (it has no HTTP server of its own: it listens on the bus). Liveness: the
- * process answers. Readiness: Postgres (the outbox, the due work) and the chain node (every send) each answer within
- * the dependency deadline, no sending key is stalled (transactions in flight and its mined nonce not moving: an
+ * process answers. Readiness: Postgres (the outbox, the due work), the chain node (every send) and, with NATS, its
+ * JetStream consumer (the indexer's events) each answer within the dependency deadline, no sending key is stalled (transactions in flight and its mined nonce not moving: an
  * operator must look), and the last access-log audit found the log matching its on-chain anchors (tampering is an
  * alert, not something a restart fixes). Metrics: see metrics.ts. Started by main.ts only, so tests that run several workers in one process do not
  * compete for the port.
@@ -18,6 +18,8 @@ import { TransactionSender } from './sender.service.js';
 export async function startSettlerHealth(
   app: INestApplicationContext,
   config: AppConfig,
+  /** the bus listener's check (JetStream: its durable consumer answers); none over TCP, where the worker is the server */
+  busProbe: (() => Promise<void>) | null = null,
 ): Promise<{ url: string; close(): Promise<void> }> {
   const db = app.get(DataSource);
   const sender = app.get(TransactionSender);
@@ -37,6 +39,7 @@ export async function startSettlerHealth(
         {
           postgres: () => db.query('SELECT 1'),
           chain: () => provider.getBlockNumber(),
+          ...(busProbe ? { bus: busProbe } : {}),
           sender: async () => {
             const stalled = sender.health().filter((l) => l.stalled);
             if (stalled.length)

@@ -34,6 +34,7 @@ export class PruneService implements OnApplicationBootstrap, OnApplicationShutdo
       config.api.pruneIntervalMs,
       (e) => this.failures.error(`prune pass failed: ${e.message}`),
       () => this.failures.ok('pruning recovered'),
+      'prune',
     );
   }
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Interface, JsonRpcProvider, Transaction, Wallet, solidityPacked, zeroPadValue } from 'ethers';
 import { DataSource, QueryRunner } from 'typeorm';
-import { APP_CONFIG, RepeatLog, type AppConfig } from '#config';
+import { APP_CONFIG, RepeatLog, newLogId, withLogId, type AppConfig } from '#config';
 import { MAX_TX_BYTES, type RelayFees, classifyChainError, createProvider, l1DataFee, loadArtifact, relayFees, shortReason } from '#chain';
 import {
   type GaslessRow,
@@ -226,13 +226,17 @@ class SenderLane {
   private async run(): Promise<void> {
     while (!this.stopped) {
       this.kicked = false;
-      let sent = false;
-      try {
-        sent = await this.tick();
-        this.failures.ok(`send passes of ${this.address} recovered`);
-      } catch (e) {
-        this.failures.error(`send pass of ${this.address} failed: ${(e as Error).message.split('\n')[0]}`);
-      }
+      // one id per pass (its lines, its failure); each row it sends or watches gets its own (see tick)
+      const sent = await withLogId(newLogId('lane'), async () => {
+        try {
+          const sent = await this.tick();
+          this.failures.ok(`send passes of ${this.address} recovered`);
+          return sent;
+        } catch (e) {
+          this.failures.error(`send pass of ${this.address} failed: ${(e as Error).message.split('\n')[0]}`);
+          return false;
+        }
+      });
       if (this.stopped) break;
       // at once again when something was queued meanwhile, or a transaction was just sent (its receipt may be
       // there already: chains that mine on arrival, like anvil, or with short blocks)
@@ -273,10 +277,11 @@ class SenderLane {
     for (const row of rows) {
       if (this.stopped) break;
       const line = row.purpose === 'gasless' ? `signer:${row.signer}` : `row:${row.id}`;
+      // one send attempt (simulate, sign, store, broadcast) or one look at a sent row: its lines share an id
       if (row.status === 'SENT') {
-        if (!(await this.watch(row))) inFlight.add(line);
+        if (!(await withLogId(newLogId('watch'), () => this.watch(row)))) inFlight.add(line);
       } else if (!inFlight.has(line)) {
-        if (await this.send(row)) sent = true;
+        if (await withLogId(newLogId('send'), () => this.send(row))) sent = true;
         inFlight.add(line);
       }
     }

@@ -35,6 +35,8 @@ export class SettlerService implements OnApplicationBootstrap, OnApplicationShut
       () => this.tick(),
       config.settler.pollMs,
       (e) => this.failures.error(`settler pass failed: ${e.message}`),
+      undefined,
+      'settle',
     );
   }
 

@@ -36,6 +36,12 @@ export function busServerOptions(config: AppConfig, durable: string): Microservi
     : { transport: Transport.TCP, options: { host: config.bus.settlerHost, port: config.bus.settlerPort } };
 }
 
+/** The readiness check of a consumer's bus connection (JetStream: its durable consumer answers), or null over TCP. */
+export function busServerProbe(options: MicroserviceOptions): (() => Promise<void>) | null {
+  const strategy = (options as { strategy?: unknown }).strategy;
+  return strategy instanceof JetStreamServer ? () => strategy.ping() : null;
+}
+
 @Injectable()
 export class BusPublisher implements OnApplicationShutdown {
   private readonly logger = new Logger('Bus');
@@ -57,6 +63,14 @@ export class BusPublisher implements OnApplicationShutdown {
   /** false from a failed delivery until one succeeds again (shown by the indexer's readiness) */
   get reachable(): boolean {
     return !this.failing;
+  }
+
+  /**
+   * A readiness check of the bus, or null when there is none to make: with JetStream, the stream answers (NATS is a
+   * dependency of its own); over TCP the other end is the worker, an app with its own readiness.
+   */
+  get probe(): (() => Promise<void>) | null {
+    return this.client instanceof JetStreamClient ? () => (this.client as JetStreamClient).ping() : null;
   }
 
   /**

@@ -110,6 +110,16 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     }
   }
 
+  /**
+   * Readiness: JetStream answers about this app's durable consumer (a request through the server, so it fails or
+   * hangs while NATS is down or hung; the caller bounds it).
+   */
+  async ping(): Promise<void> {
+    if (!this.nc) throw new Error('not connected to NATS');
+    const jsm = await jetstreamManager(this.nc, { timeout: this.options.timeoutMs ?? 5_000, checkAPI: false });
+    await jsm.consumers.info(streamName(this.ns), this.options.durable ?? 'consumer');
+  }
+
   async close(): Promise<void> {
     await this.messages?.close();
     await this.nc?.drain().catch(() => undefined);
@@ -151,6 +161,13 @@ export class JetStreamClient extends ClientProxy {
       }
     })();
     return this.connecting;
+  }
+
+  /** Readiness: JetStream answers about the stream (connecting first if need be); the caller bounds it. */
+  async ping(): Promise<void> {
+    await this.connect();
+    const jsm = await jetstreamManager(this.nc!, { timeout: this.options.timeoutMs ?? 5_000, checkAPI: false });
+    await jsm.streams.info(streamName(this.ns));
   }
 
   async close(): Promise<void> {

@@ -92,6 +92,11 @@ export const configSchema = z.object({
     .describe(
       'deadline of one call to a dependency: connecting to Postgres, waiting for a pooled connection, an API query (also its `statement_timeout`), a chain-node request, a readiness check. A request whose dependency is down answers `DATABASE_UNAVAILABLE` / `CHAIN_UNAVAILABLE` / `BUS_UNAVAILABLE` within it, ms',
     ),
+  logRepeatIntervalMs: int(1000, 3_600_000)
+    .default(10_000)
+    .describe(
+      'a failure that repeats (every poll of a loop, every request while a dependency is down) is logged once, then once per this interval with its count, ms',
+    ),
   backgroundQueryTimeoutMs: int(1000, 3_600_000)
     .default(60_000)
     .describe(
@@ -547,6 +552,7 @@ function configInput(env: NodeJS.ProcessEnv) {
     allowLocalChainId: env.ALLOW_LOCAL_CHAIN_ID || undefined,
     dependencyTimeoutMs: env.DEPENDENCY_TIMEOUT_MS,
     backgroundQueryTimeoutMs: env.BACKGROUND_QUERY_TIMEOUT_MS,
+    logRepeatIntervalMs: env.LOG_REPEAT_INTERVAL_MS,
     contracts: {
       token: env.TOKEN_ADDRESS,
       parameters: env.PARAMETERS_ADDRESS,

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppLogger } from './logger.js';
+import { PollingLoop } from './polling-loop.js';
 import { RepeatLog } from './repeat-log.js';
 
 function jsonLogger() {
@@ -81,5 +82,40 @@ describe('AppLogger (console)', () => {
     expect(out).toContain('[Sender]');
     expect(out).toMatch(/at .*logger\.spec/);
     expect(out).not.toContain('{}');
+  });
+
+  it('gives each pass of a loop its own id, kept across its awaits and by its failure line, and none to the summaries', async () => {
+    const { logger, lines } = jsonLogger();
+    Logger.overrideLogger(logger);
+    const log = new Logger('Indexer');
+    const repeat = new RepeatLog(log, 1_000);
+    let passes = 0;
+    const loop = new PollingLoop(
+      async () => {
+        const n = ++passes;
+        log.log(`batch ${n}: fetched`);
+        await new Promise((r) => setTimeout(r, 5));
+        log.log(`batch ${n}: stored`);
+        if (n >= 3) throw new Error('database unavailable');
+      },
+      1,
+      (e) => repeat.error(e.message),
+      () => undefined,
+      'index',
+    );
+    loop.start();
+    while (lines.filter((l) => /repeated/.test(String(l.msg))).length === 0) await new Promise((r) => setTimeout(r, 20));
+    await loop.stop();
+    repeat.stop();
+
+    const idOf = (msg: string) => lines.find((l) => l.msg === msg)?.reqId;
+    for (const n of [1, 2, 3]) {
+      expect(idOf(`batch ${n}: fetched`)).toMatch(/^index-[0-9a-f]{8}$/);
+      expect(idOf(`batch ${n}: stored`)).toBe(idOf(`batch ${n}: fetched`));
+    }
+    expect(new Set([1, 2, 3].map((n) => idOf(`batch ${n}: fetched`))).size).toBe(3);
+    // the failure is written by the pass that failed first; the interval's summary belongs to no pass
+    expect(idOf('database unavailable')).toBe(idOf('batch 3: fetched'));
+    expect(lines.find((l) => /repeated/.test(String(l.msg)))).not.toHaveProperty('reqId');
   });
 });

@@ -20,6 +20,31 @@ const REDACT = [
 
 type Level = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
+/**
+ * The id every line carries as `reqId`: an HTTP request's (AppLogger.httpMiddleware), or one pass of a background loop
+ * or one send attempt (withLogId). One per process, so the Nest `Logger` instances the services use need no change.
+ */
+const logContext = new AsyncLocalStorage<string>();
+
+/** A new id for one pass of a loop or one attempt, e.g. `index-1f2e3d4c`: short, and a safe token like a request's. */
+export function newLogId(kind: string): string {
+  return `${kind}-${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Runs `fn` (and everything it starts: awaits, timers, callbacks) so that every line it writes carries `id`, as the
+ * lines of an HTTP request carry the request's: one batch of the indexer or one send of the worker can then be followed
+ * across its lines, and told apart from the next.
+ */
+export function withLogId<T>(id: string, fn: () => T): T {
+  return logContext.run(id, fn);
+}
+
+/** Runs `fn` outside any id: for timers that outlive the pass that created them (RepeatLog's summaries). */
+export function withoutLogId<T>(fn: () => T): T {
+  return logContext.exit(fn);
+}
+
 export interface AppLoggerOptions {
   /** JSON lines (pino) when true; Nest's console lines otherwise. Default: NODE_ENV === 'production'. */
   json?: boolean;
@@ -32,11 +57,11 @@ export interface AppLoggerOptions {
 /**
  * The apps' Nest logger: one JSON object per line through pino in production (what a log pipeline parses), Nest's
  * readable console lines in development. Every line written while an HTTP request is handled carries that request's
- * id (`reqId`), taken from the request's async context, so the Nest `Logger` instances the services already use (and
+ * id (`reqId`), taken from the request's async context (and a background pass's, see withLogId), so the Nest `Logger` instances the services already use (and
  * RepeatLog on top of them) need no change.
  */
 export class AppLogger implements LoggerService {
-  private readonly requests = new AsyncLocalStorage<string>();
+  private readonly requests = logContext;
   private readonly pino: Pino | null;
   private readonly console: ConsoleLogger | null;
 

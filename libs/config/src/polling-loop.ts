@@ -1,3 +1,5 @@
+import { newLogId, withLogId } from './logger.js';
+
 /**
  * A timer loop for the apps' background work: runs `pass` now, then `intervalMs` after each pass ends (never two
  * passes at once), `nudge()` asks for a pass as soon as the current one ends, and `stop()` waits for a running pass.
@@ -15,6 +17,8 @@ export class PollingLoop {
     private readonly onError: (e: Error) => void,
     /** after each pass that did not throw (e.g. RepeatLog.ok: the end of an outage) */
     private readonly onOk: () => void = () => undefined,
+    /** the prefix of each pass's log id (`pass-1f2e3d4c`) */
+    private readonly kind = 'pass',
   ) {}
 
   start(): void {
@@ -40,17 +44,18 @@ export class PollingLoop {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
-      this.running = this.pass()
-        .then(
+      // the pass and what it reports carry one id (its lines can be followed, and told from the next pass's)
+      this.running = withLogId(newLogId(this.kind), () =>
+        this.pass().then(
           () => this.onOk(),
           (e) => this.onError(e as Error),
-        )
-        .finally(() => {
-          this.running = null;
-          const again = this.rerun;
-          this.rerun = false;
-          this.schedule(again ? 0 : this.intervalMs);
-        });
+        ),
+      ).finally(() => {
+        this.running = null;
+        const again = this.rerun;
+        this.rerun = false;
+        this.schedule(again ? 0 : this.intervalMs);
+      });
     }, ms);
   }
 }

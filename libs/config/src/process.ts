@@ -1,4 +1,5 @@
 import { AppConfig, ConfigError, configFromEnv } from './config.js';
+import { RepeatLog } from './repeat-log.js';
 
 /** What the apps close when they stop: a Nest application or application context. */
 interface Closable {
@@ -39,7 +40,9 @@ export function stopOnSignalOrParentExit(app: Closable, boundMs: number): void {
 /** Reads the configuration; an invalid one is reported by variable (no stack trace) and the app exits 2. */
 export function configOrExit(app: string, env: NodeJS.ProcessEnv = process.env): AppConfig {
   try {
-    return configFromEnv(env);
+    const config = configFromEnv(env);
+    RepeatLog.defaultIntervalMs = config.logRepeatIntervalMs;
+    return config;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     console.error(`[${app}] ${e.message}`);

@@ -1,3 +1,5 @@
+import { withoutLogId } from './logger.js';
+
 /**
  * Logs a repeated error once, then a count per interval: a loop that fails every poll while a dependency is down
  * (Postgres, the chain node, the bus) writes one line when the failure starts, one summary per `intervalMs` while it
@@ -5,13 +7,20 @@
  * removed (attempt counts, durations, row ids differ between repeats of the same failure).
  */
 export class RepeatLog {
+  /** the interval of every RepeatLog not given its own: LOG_REPEAT_INTERVAL_MS, set by configOrExit */
+  static defaultIntervalMs = 10_000;
   private readonly seen = new Map<string, { message: string; repeats: number; since: number }>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly write: { error(message: string): void; log(message: string): void },
-    private readonly intervalMs = 10_000,
+    private readonly ownIntervalMs?: number,
   ) {}
+
+  /** read when a count starts, so a RepeatLog made at import time follows the configuration read after it */
+  private get intervalMs(): number {
+    return this.ownIntervalMs ?? RepeatLog.defaultIntervalMs;
+  }
 
   /** Reports a failure: written at once if new, else counted for the next summary. */
   error(message: string): void {
@@ -24,7 +33,8 @@ export class RepeatLog {
     }
     this.seen.set(key, { message, repeats: 0, since: Date.now() });
     this.write.error(message);
-    this.timer ??= setInterval(() => this.flush(), this.intervalMs).unref();
+    // the summaries belong to no single request or pass: the timer must not keep the id of the one that failed first
+    this.timer ??= withoutLogId(() => setInterval(() => this.flush(), this.intervalMs).unref());
   }
 
   /** The work succeeded again: ends every failure being counted, saying how long it lasted. */
