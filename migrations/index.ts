@@ -18,6 +18,7 @@ import { RelayHardening1765100000000 } from './1765100000000-RelayHardening.js';
 import { KeyBindings1765130000000 } from './1765130000000-KeyBindings.js';
 import { CiphertextQuotas1765130100000 } from './1765130100000-CiphertextQuotas.js';
 import { AppRole1765130200000 } from './1765130200000-AppRole.js';
+import { Exchange1765250000000 } from './1765250000000-Exchange.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -41,4 +42,5 @@ export const migrations = [
   KeyBindings1765130000000,
   CiphertextQuotas1765130100000,
   AppRole1765130200000,
+  Exchange1765250000000,
 ];
