@@ -10,7 +10,7 @@ describe('reorgs: after catching up, the database equals a clean index of the ca
   beforeAll(async () => {
     chain = await startChain();
     db = await createTestDatabase();
-    activity = new Activity(chain, 5005, { governanceAndRoles: true }); // also DisputeResolved and RoleGranted/RoleRevoked
+    activity = new Activity(chain, 5005, { governanceAndRoles: true, exchange: true }); // also DisputeResolved, RoleGranted/RoleRevoked, the exchange
     await activity.run(90);
   });
   afterAll(async () => {
@@ -22,6 +22,7 @@ describe('reorgs: after catching up, the database equals a clean index of the ca
     it(`survives a reorg of depth ${depth} with other transactions in the new branch`, async () => {
       const config = indexerConfig(chain, db.url, { finalityDepth: 100, batchBlocks: 7 });
       await activity.run(Math.max(10, depth + 5)); // the blocks that will be replaced carry events
+      while (!(await chain.provider.getBlock('latest'))!.transactions.length) await activity.run(1); // (not only a time jump)
       await catchUp(config);
       const headBefore = await chain.head();
       const replacedEvents = (await snapshot(db.url)).chain_events.filter((e) => Number(e.block_number) > headBefore - depth);
@@ -40,4 +41,14 @@ describe('reorgs: after catching up, the database equals a clean index of the ca
       expect(divergences(after, await cleanSnapshot(chain))).toEqual([]);
     });
   }
+
+  it('compared the exchange too: its history has every lease state, renewals, expired uses, misuse reports, transfers, rotations', async () => {
+    const t = await snapshot(db.url);
+    expect(new Set(t.exchange_leases.map((l) => l.status))).toEqual(new Set(['REQUESTED', 'GRANTED', 'DENIED', 'CANCELLED', 'RENEWED']));
+    for (const table of ['exchange_expired_uses', 'exchange_misuse_reports', 'exchange_ros'])
+      expect(t[table].length, table).toBeGreaterThan(0);
+    expect(t.exchange_custody_history.some((h) => h.from_ro !== null)).toBe(true);
+    expect(t.exchange_ro_keys.some((k) => k.replaced_by !== null)).toBe(true);
+    expect(t.ledger_entries.some((l) => l.kind === 'LEASE_INCOME')).toBe(true);
+  });
 });

@@ -126,7 +126,7 @@ export class ExchangeRepository {
     const rows = await queryRows<{ ro: string; admitted_by: string; admitted_at: string; suspended: boolean; accounts: string[] }>(
       this.db,
       sql`SELECT r.ro, r.admitted_by, r.admitted_at, r.suspended,
-              coalesce(array_agg(a.account ORDER BY a.account) FILTER (WHERE a.account IS NOT NULL), '{}') AS accounts
+              coalesce(array_agg(a.account::text ORDER BY a.account) FILTER (WHERE a.account IS NOT NULL), '{}'::text[]) AS accounts
        FROM exchange_ros r
        LEFT JOIN exchange_ro_accounts a ON a.chain_id = r.chain_id AND a.ro = r.ro AND a.removed_block IS NULL
        WHERE r.chain_id = ${chainId}
