@@ -149,17 +149,23 @@ export class Activity {
     }
   }
 
-  /** A random lease ID that exists, with its custodian and requester as RO indexes (null if none). */
-  private async someLease(): Promise<{ id: bigint; custodian: number; requester: number } | null> {
+  /**
+   * A lease in `status` (StudyCustody.LeaseStatus: 1 requested, 2 granted), looked for from a random one on, with its
+   * custodian and requester as RO indexes (null if none).
+   */
+  private async someLease(status: 1 | 2): Promise<{ id: bigint; custodian: number; requester: number } | null> {
     const c = this.custody(DEV_ROLES.deployer);
     const last = Number(await c.lastLeaseId());
-    if (!last) return null;
-    const id = BigInt(this.rnd.int(1, last));
-    const lease = await c.leaseOf(id);
-    const holder = (await c.custodyOf(lease.studyId)).ro;
+    const start = last ? this.rnd.int(1, last) : 0;
     const index = (a: string) => ROS.find((i) => devWallet(i, this.chain.provider).address === a);
-    const [custodian, requester] = [index(holder), index(lease.requester)];
-    return custodian === undefined || requester === undefined ? null : { id, custodian, requester };
+    for (let n = 0; n < last; n++) {
+      const id = BigInt(((start - 1 + n) % last) + 1);
+      const lease = await c.leaseOf(id);
+      if (Number(lease.status) !== status) continue;
+      const [custodian, requester] = [index((await c.custodyOf(lease.studyId)).ro), index(lease.requester)];
+      if (custodian !== undefined && requester !== undefined) return { id, custodian, requester };
+    }
+    return null;
   }
 
   /** One exchange action (a static call first, as every action): true if it was sent. */
@@ -189,7 +195,7 @@ export class Activity {
       case 'xrenew':
       case 'xexpired':
       case 'xmisuse': {
-        const lease = await this.someLease();
+        const lease = await this.someLease(action === 'xgrant' || action === 'xdeny' ? 1 : 2);
         if (!lease) return false;
         const c = this.custody(lease.custodian);
         if (action === 'xgrant')
@@ -203,7 +209,7 @@ export class Activity {
         return this.send(c, action === 'xexpired' ? 'recordExpiredUse' : 'reportMisuse', [lease.id, address(lease.requester)]);
       }
       case 'xcancel': {
-        const lease = await this.someLease();
+        const lease = await this.someLease(1);
         return lease !== null && this.send(this.custody(lease.requester), 'cancelLeaseRequest', [lease.id]);
       }
       case 'xtransfer':
@@ -375,8 +381,6 @@ const EXCHANGE_ACTIONS = [
   'xgrant',
   'xgrant',
   'xdeny',
-  'xrenew',
-  'xrenew',
   'xrenew',
   'xexpired',
   'xmisuse',
