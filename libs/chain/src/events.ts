@@ -32,8 +32,8 @@ function reader(event: string, name: string, type: string): (word: string) => st
 }
 
 /**
- * Decodes the logs of OpenRead's contracts (market, registry, parameters and, when deployed, the governor and
- * membership token) by address. Events whose inputs are all static (addresses, integers, bytes32, bools: every market,
+ * Decodes the logs of OpenRead's contracts (market, registry, parameters and, when deployed, the governor, the
+ * membership token and the exchange's RoDirectory and StudyCustody) by address. Events whose inputs are all static (addresses, integers, bytes32, bools: every market,
  * registry and parameters event) take a hot path that slices topics and data words directly (about 20× faster
  * than ethers' parseLog); anything else (the governor's ProposalCreated with its arrays and strings) falls back to
  * ethers.
