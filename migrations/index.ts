@@ -19,6 +19,7 @@ import { KeyBindings1765130000000 } from './1765130000000-KeyBindings.js';
 import { CiphertextQuotas1765130100000 } from './1765130100000-CiphertextQuotas.js';
 import { AppRole1765130200000 } from './1765130200000-AppRole.js';
 import { AccessLogMerkle1765220000000 } from './1765220000000-AccessLogMerkle.js';
+import { Exchange1765250000000 } from './1765250000000-Exchange.js';
 import { LeasePackages1765260000000 } from './1765260000000-LeasePackages.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
@@ -44,5 +45,6 @@ export const migrations = [
   CiphertextQuotas1765130100000,
   AppRole1765130200000,
   AccessLogMerkle1765220000000,
+  Exchange1765250000000,
   LeasePackages1765260000000,
 ];

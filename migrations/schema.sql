@@ -271,6 +271,158 @@ CREATE TABLE public.encryption_keys (
 );
 
 --
+-- Name: exchange_custody; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exchange_custody (
+    chain_id integer NOT NULL,
+    study_id public.bytes32 NOT NULL,
+    ro public.eth_address NOT NULL,
+    manifest_hash public.bytes32 NOT NULL,
+    registered_at bigint NOT NULL,
+    registered_block bigint NOT NULL,
+    updated_block bigint NOT NULL
+);
+
+--
+-- Name: exchange_custody_history; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exchange_custody_history (
+    chain_id integer NOT NULL,
+    study_id public.bytes32 NOT NULL,
+    ro public.eth_address NOT NULL,
+    from_ro public.eth_address,
+    by_account public.eth_address,
+    tx_hash public.bytes32 NOT NULL,
+    log_index integer NOT NULL,
+    block_number bigint NOT NULL,
+    block_time bigint NOT NULL
+);
+
+--
+-- Name: exchange_expired_uses; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exchange_expired_uses (
+    chain_id integer NOT NULL,
+    lease_id public.uint256 NOT NULL,
+    account public.eth_address NOT NULL,
+    recorder public.eth_address NOT NULL,
+    tx_hash public.bytes32 NOT NULL,
+    log_index integer NOT NULL,
+    block_number bigint NOT NULL,
+    block_time bigint NOT NULL
+);
+
+--
+-- Name: exchange_flags; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exchange_flags (
+    chain_id integer NOT NULL,
+    account public.eth_address NOT NULL,
+    flagged boolean NOT NULL,
+    count integer NOT NULL,
+    flagged_at bigint NOT NULL,
+    flagged_block bigint NOT NULL,
+    cleared_at bigint,
+    cleared_block bigint
+);
+
+--
+-- Name: exchange_leases; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exchange_leases (
+    chain_id integer NOT NULL,
+    lease_id public.uint256 NOT NULL,
+    study_id public.bytes32 NOT NULL,
+    requester public.eth_address NOT NULL,
+    key_id public.uint256 NOT NULL,
+    period bigint NOT NULL,
+    fee public.uint256 NOT NULL,
+    max_renewals integer NOT NULL,
+    renewals_left integer NOT NULL,
+    renewals integer DEFAULT 0 NOT NULL,
+    status text NOT NULL,
+    custodian public.eth_address,
+    requested_at bigint NOT NULL,
+    requested_block bigint NOT NULL,
+    answered_at bigint,
+    expires_at bigint,
+    wrapped_key_hash public.bytes32,
+    ciphertext_hash public.bytes32,
+    refund public.uint256,
+    paid_to_custodian public.uint256 DEFAULT 0 NOT NULL,
+    protocol_fees public.uint256 DEFAULT 0 NOT NULL,
+    storage_share public.uint256 DEFAULT 0 NOT NULL,
+    updated_block bigint NOT NULL,
+    CONSTRAINT exchange_leases_status_check CHECK ((status = ANY (ARRAY['REQUESTED'::text, 'GRANTED'::text, 'DENIED'::text, 'CANCELLED'::text, 'RENEWED'::text])))
+);
+
+--
+-- Name: exchange_misuse_reports; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exchange_misuse_reports (
+    chain_id integer NOT NULL,
+    lease_id public.uint256 NOT NULL,
+    account public.eth_address NOT NULL,
+    reporter public.eth_address NOT NULL,
+    count integer NOT NULL,
+    tx_hash public.bytes32 NOT NULL,
+    log_index integer NOT NULL,
+    block_number bigint NOT NULL,
+    block_time bigint NOT NULL
+);
+
+--
+-- Name: exchange_ro_accounts; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exchange_ro_accounts (
+    chain_id integer NOT NULL,
+    account public.eth_address NOT NULL,
+    ro public.eth_address NOT NULL,
+    added_at bigint NOT NULL,
+    added_block bigint NOT NULL,
+    removed_at bigint,
+    removed_block bigint
+);
+
+--
+-- Name: exchange_ro_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exchange_ro_keys (
+    chain_id integer NOT NULL,
+    key_id public.uint256 NOT NULL,
+    ro public.eth_address NOT NULL,
+    encryption_key public.bytes32 NOT NULL,
+    signer public.eth_address NOT NULL,
+    added_at bigint NOT NULL,
+    added_block bigint NOT NULL,
+    revoked_at bigint,
+    revoked_block bigint,
+    replaced_by public.uint256
+);
+
+--
+-- Name: exchange_ros; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exchange_ros (
+    chain_id integer NOT NULL,
+    ro public.eth_address NOT NULL,
+    admitted_by public.eth_address NOT NULL,
+    admitted_at bigint NOT NULL,
+    admitted_block bigint NOT NULL,
+    suspended boolean DEFAULT false NOT NULL,
+    updated_block bigint NOT NULL
+);
+
+--
 -- Name: governance_proposals; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -395,7 +547,7 @@ CREATE TABLE public.ledger_entries (
     log_index integer NOT NULL,
     block_number bigint NOT NULL,
     block_time bigint NOT NULL,
-    CONSTRAINT ledger_entries_kind_check CHECK ((kind = ANY (ARRAY['DEPOSIT'::text, 'WITHDRAWAL'::text, 'ESCROW'::text, 'LOCK'::text, 'LOCK_RELEASED'::text, 'DISPUTE'::text, 'PAYOUT'::text, 'FEE'::text, 'REFUND'::text])))
+    CONSTRAINT ledger_entries_kind_check CHECK ((kind = ANY (ARRAY['DEPOSIT'::text, 'WITHDRAWAL'::text, 'ESCROW'::text, 'LOCK'::text, 'LOCK_RELEASED'::text, 'DISPUTE'::text, 'PAYOUT'::text, 'FEE'::text, 'REFUND'::text, 'EXCHANGE_DEPOSIT'::text, 'EXCHANGE_WITHDRAWAL'::text, 'LEASE_ESCROW'::text, 'LEASE_PAYMENT'::text, 'LEASE_PROTOCOL_FEE'::text, 'LEASE_STORAGE_SHARE'::text, 'LEASE_REFUND'::text, 'LEASE_INCOME'::text])))
 );
 
 --
@@ -989,6 +1141,69 @@ ALTER TABLE ONLY public.encryption_keys
     ADD CONSTRAINT encryption_keys_pk PRIMARY KEY (chain_id, account);
 
 --
+-- Name: exchange_custody_history exchange_custody_history_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exchange_custody_history
+    ADD CONSTRAINT exchange_custody_history_pk PRIMARY KEY (chain_id, study_id, block_number, log_index);
+
+--
+-- Name: exchange_custody exchange_custody_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exchange_custody
+    ADD CONSTRAINT exchange_custody_pk PRIMARY KEY (chain_id, study_id);
+
+--
+-- Name: exchange_expired_uses exchange_expired_uses_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exchange_expired_uses
+    ADD CONSTRAINT exchange_expired_uses_pk PRIMARY KEY (chain_id, block_number, log_index);
+
+--
+-- Name: exchange_flags exchange_flags_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exchange_flags
+    ADD CONSTRAINT exchange_flags_pk PRIMARY KEY (chain_id, account);
+
+--
+-- Name: exchange_leases exchange_leases_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exchange_leases
+    ADD CONSTRAINT exchange_leases_pk PRIMARY KEY (chain_id, lease_id);
+
+--
+-- Name: exchange_misuse_reports exchange_misuse_reports_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exchange_misuse_reports
+    ADD CONSTRAINT exchange_misuse_reports_pk PRIMARY KEY (chain_id, lease_id);
+
+--
+-- Name: exchange_ro_accounts exchange_ro_accounts_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exchange_ro_accounts
+    ADD CONSTRAINT exchange_ro_accounts_pk PRIMARY KEY (chain_id, account);
+
+--
+-- Name: exchange_ro_keys exchange_ro_keys_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exchange_ro_keys
+    ADD CONSTRAINT exchange_ro_keys_pk PRIMARY KEY (chain_id, key_id);
+
+--
+-- Name: exchange_ros exchange_ros_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exchange_ros
+    ADD CONSTRAINT exchange_ros_pk PRIMARY KEY (chain_id, ro);
+
+--
 -- Name: governance_proposals governance_proposals_pk; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1234,6 +1449,48 @@ CREATE UNIQUE INDEX credential_applications_one_pending ON public.credential_app
 --
 
 CREATE INDEX credential_applications_queue_idx ON public.credential_applications USING btree (chain_id, submitted_at, id) WHERE (status = 'PENDING'::text);
+
+--
+-- Name: exchange_custody_ro_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX exchange_custody_ro_idx ON public.exchange_custody USING btree (chain_id, ro);
+
+--
+-- Name: exchange_expired_uses_lease_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX exchange_expired_uses_lease_idx ON public.exchange_expired_uses USING btree (chain_id, lease_id);
+
+--
+-- Name: exchange_leases_requester_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX exchange_leases_requester_idx ON public.exchange_leases USING btree (chain_id, requester, lease_id);
+
+--
+-- Name: exchange_leases_study_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX exchange_leases_study_idx ON public.exchange_leases USING btree (chain_id, study_id);
+
+--
+-- Name: exchange_misuse_reports_account_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX exchange_misuse_reports_account_idx ON public.exchange_misuse_reports USING btree (chain_id, account);
+
+--
+-- Name: exchange_ro_accounts_ro_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX exchange_ro_accounts_ro_idx ON public.exchange_ro_accounts USING btree (chain_id, ro);
+
+--
+-- Name: exchange_ro_keys_ro_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX exchange_ro_keys_ro_idx ON public.exchange_ro_keys USING btree (chain_id, ro);
 
 --
 -- Name: governance_proposals_created_idx; Type: INDEX; Schema: public; Owner: -

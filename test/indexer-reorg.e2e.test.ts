@@ -10,7 +10,7 @@ describe('reorgs: after catching up, the database equals a clean index of the ca
   beforeAll(async () => {
     chain = await startChain();
     db = await createTestDatabase();
-    activity = new Activity(chain, 5005, { governanceAndRoles: true }); // also DisputeResolved and RoleGranted/RoleRevoked
+    activity = new Activity(chain, 5005, { governanceAndRoles: true, exchange: true }); // also DisputeResolved, RoleGranted/RoleRevoked, the exchange
     await activity.run(90);
   });
   afterAll(async () => {
@@ -22,6 +22,7 @@ describe('reorgs: after catching up, the database equals a clean index of the ca
     it(`survives a reorg of depth ${depth} with other transactions in the new branch`, async () => {
       const config = indexerConfig(chain, db.url, { finalityDepth: 100, batchBlocks: 7 });
       await activity.run(Math.max(10, depth + 5)); // the blocks that will be replaced carry events
+      while (!(await chain.provider.getBlock('latest'))!.transactions.length) await activity.run(1); // (not only a time jump)
       await catchUp(config);
       const headBefore = await chain.head();
       const replacedEvents = (await snapshot(db.url)).chain_events.filter((e) => Number(e.block_number) > headBefore - depth);
@@ -40,4 +41,30 @@ describe('reorgs: after catching up, the database equals a clean index of the ca
       expect(divergences(after, await cleanSnapshot(chain))).toEqual([]);
     });
   }
+
+  it('compared the exchange too: its history has every lease state, renewals, expired uses, misuse reports, transfers, rotations', async () => {
+    const t = await snapshot(db.url);
+    // (every answered lease was requested, and a renewed one granted: its fees and lines went through the comparison)
+    const statuses = new Set(t.exchange_leases.map((l) => l.status));
+    const has = (table: string) => t[table].length > 0;
+    expect({
+      denied: statuses.has('DENIED'),
+      cancelled: statuses.has('CANCELLED'),
+      renewed: statuses.has('RENEWED'),
+      expiredUses: has('exchange_expired_uses'),
+      misuseReports: has('exchange_misuse_reports'),
+      transfers: t.exchange_custody_history.some((h) => h.from_ro !== null),
+      rotations: t.exchange_ro_keys.some((k) => k.replaced_by !== null),
+      leaseIncome: t.ledger_entries.some((l) => l.kind === 'LEASE_INCOME'),
+    }).toEqual({
+      denied: true,
+      cancelled: true,
+      renewed: true,
+      expiredUses: true,
+      misuseReports: true,
+      transfers: true,
+      rotations: true,
+      leaseIncome: true,
+    });
+  });
 });

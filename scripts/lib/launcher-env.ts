@@ -65,6 +65,8 @@ export function validateLauncherEnv(env: NodeJS.ProcessEnv): LauncherSettings {
           'MARKET_ADDRESS',
           'ACCESS_LOG_ANCHOR_ADDRESS',
           'FORWARDER_ADDRESS',
+          'RO_DIRECTORY_ADDRESS',
+          'STUDY_CUSTODY_ADDRESS',
           'GOVERNOR_ADDRESS',
           'TIMELOCK_ADDRESS',
           'MEMBERSHIP_ADDRESS',

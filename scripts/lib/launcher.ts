@@ -213,6 +213,8 @@ async function startChain(): Promise<Record<string, string>> {
       MARKET_ADDRESS: deployment.market,
       ACCESS_LOG_ANCHOR_ADDRESS: deployment.accessLogAnchor,
       FORWARDER_ADDRESS: deployment.forwarder,
+      RO_DIRECTORY_ADDRESS: deployment.roDirectory,
+      STUDY_CUSTODY_ADDRESS: deployment.studyCustody,
       RELAYER_PRIVATE_KEY: env.RELAYER_PRIVATE_KEY ?? devKey(DEV_ROLES.relayer).privateKey,
       DEPLOY_BLOCK: String(deployment.deployBlock),
       SETTLER_PRIVATE_KEY: env.SETTLER_PRIVATE_KEY ?? devKey(DEV_ROLES.settler).privateKey,

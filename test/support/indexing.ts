@@ -1,4 +1,4 @@
-import { mined, createProvider } from '#chain';
+import { mined, createProvider, loadArtifact } from '#chain';
 import { AnvilHandle, DEV_ROLES, increaseTime, startAnvil, Deployment, OpenReadContracts, contracts } from '#devchain';
 import { Contract, JsonRpcProvider, NonceManager, dataSlice, getAddress, hexlify, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
@@ -87,8 +87,13 @@ export class Activity {
   constructor(
     private readonly chain: Chain,
     seed: number,
-    /** also dispute resolutions and verifier-role grants/revocations (opt-in: the other tests keep their seeded sequences) */
-    private readonly opts: { governanceAndRoles?: boolean } = {},
+    /**
+     * also dispute resolutions and verifier-role grants/revocations; with `exchange`, the imaging exchange too: ROs
+     * admitted, keys rotated, studies registered and transferred, leases requested, granted, denied, renewed and
+     * cancelled, expired uses and misuse reports, exchange deposits and withdrawals (opt-in: the other tests keep
+     * their seeded sequences)
+     */
+    private readonly opts: { governanceAndRoles?: boolean; exchange?: boolean } = {},
   ) {
     this.rnd = seededRandom(seed);
   }
@@ -106,6 +111,124 @@ export class Activity {
 
   private market(i: number) {
     return this.chain.owner.market.connect(this.signer(i)) as Contract;
+  }
+
+  private directory(i: number) {
+    return new Contract(this.chain.deployment.roDirectory, loadArtifact('RoDirectory').abi, this.signer(i));
+  }
+
+  private custody(i: number) {
+    return new Contract(this.chain.deployment.studyCustody, loadArtifact('StudyCustody').abi, this.signer(i));
+  }
+
+  private exchangeReady = false;
+  private readonly registered: string[] = [];
+
+  /** Once: the admission role to the deployer, every RO admitted with a key, approved and funded in the exchange. */
+  private async setUpExchange(): Promise<void> {
+    if (this.exchangeReady) return;
+    const admin = this.directory(DEV_ROLES.deployer);
+    await mined(admin.grantRole(await admin.ADMISSION_ROLE(), await this.signer(DEV_ROLES.deployer).getAddress()));
+    for (const i of ROS) {
+      const ro = devWallet(i, this.chain.provider).address;
+      await mined(admin.admitRo(ro, keccak256(toUtf8Bytes(`enc-${i}-0`)), ro));
+      await mined((this.chain.owner.token.connect(this.signer(i)) as Contract).approve(this.chain.deployment.studyCustody, 2n ** 255n));
+      await mined(this.custody(i).deposit(1_000n * USD));
+    }
+    this.exchangeReady = true;
+  }
+
+  /** The lowest live key of RO `i`, read from the chain (a reorg may have undone a rotation the activity made). */
+  private async liveKey(i: number): Promise<bigint | null> {
+    const d = this.directory(i);
+    const ro = devWallet(i, this.chain.provider).address;
+    for (let k = 1n; ; k++) {
+      const key = await d.keyOf(k);
+      if (key.ro === '0x0000000000000000000000000000000000000000') return null;
+      if (await d.isLiveKeyOf(k, ro)) return k;
+    }
+  }
+
+  /**
+   * A lease in `status` (StudyCustody.LeaseStatus: 1 requested, 2 granted), looked for from a random one on, with its
+   * custodian and requester as RO indexes (null if none).
+   */
+  private async someLease(status: 1 | 2): Promise<{ id: bigint; custodian: number; requester: number } | null> {
+    const c = this.custody(DEV_ROLES.deployer);
+    const last = Number(await c.lastLeaseId());
+    const start = last ? this.rnd.int(1, last) : 0;
+    const index = (a: string) => ROS.find((i) => devWallet(i, this.chain.provider).address === a);
+    for (let n = 0; n < last; n++) {
+      const id = BigInt(((start - 1 + n) % last) + 1);
+      const lease = await c.leaseOf(id);
+      if (Number(lease.status) !== status) continue;
+      const [custodian, requester] = [index((await c.custodyOf(lease.studyId)).ro), index(lease.requester)];
+      if (custodian !== undefined && requester !== undefined) return { id, custodian, requester };
+    }
+    return null;
+  }
+
+  /** One exchange action (a static call first, as every action): true if it was sent. */
+  private async exchangeAction(action: string, ro: number): Promise<boolean> {
+    await this.setUpExchange();
+    const r = this.rnd;
+    const other = r.pick(ROS.filter((i) => i !== ro));
+    const address = (i: number) => devWallet(i, this.chain.provider).address;
+    const study = this.registered.length ? r.pick(this.registered) : null;
+    switch (action) {
+      case 'xregister': {
+        const id = hexlify(keccak256(toUtf8Bytes(`custody-${r.int(0, 2 ** 31)}-${this.registered.length}`)));
+        const ok = await this.send(this.custody(ro), 'registerStudy', [
+          id,
+          keccak256(toUtf8Bytes(`manifest-${id}`)),
+          ...issuedFor(this.chain.deployment, address(ro), id),
+        ]);
+        if (ok) this.registered.push(id);
+        return ok;
+      }
+      case 'xrequest': {
+        const key = await this.liveKey(ro);
+        return study !== null && key !== null && this.send(this.custody(ro), 'requestLease', [study, r.int(300, 7200), key, r.int(0, 2)]);
+      }
+      case 'xgrant':
+      case 'xdeny':
+      case 'xrenew':
+      case 'xexpired':
+      case 'xmisuse': {
+        const lease = await this.someLease(action === 'xgrant' || action === 'xdeny' ? 1 : 2);
+        if (!lease) return false;
+        const c = this.custody(lease.custodian);
+        if (action === 'xgrant')
+          return this.send(c, 'grantLease', [
+            lease.id,
+            keccak256(toUtf8Bytes(`wrapped-${lease.id}`)),
+            keccak256(toUtf8Bytes(`ct-${lease.id}`)),
+          ]);
+        if (action === 'xdeny') return this.send(c, 'denyLease', [lease.id]);
+        if (action === 'xrenew') return this.send(c, 'renewLease', [lease.id]);
+        return this.send(c, action === 'xexpired' ? 'recordExpiredUse' : 'reportMisuse', [lease.id, address(lease.requester)]);
+      }
+      case 'xcancel': {
+        const lease = await this.someLease(1);
+        return lease !== null && this.send(this.custody(lease.requester), 'cancelLeaseRequest', [lease.id]);
+      }
+      case 'xtransfer':
+        return study !== null && this.send(this.custody(ro), 'transferCustody', [study, address(other)]);
+      case 'xrotate': {
+        const key = await this.liveKey(ro);
+        const enc = keccak256(toUtf8Bytes(`enc-${ro}-${r.int(1, 2 ** 31)}`));
+        return key !== null && this.send(this.directory(ro), 'rotateKey', [key, enc, address(ro)]);
+      }
+      case 'xdeposit':
+        return this.send(this.custody(ro), 'deposit', [BigInt(r.int(10, 500)) * USD]);
+      case 'xwithdraw':
+        return this.send(this.custody(ro), 'withdraw', [BigInt(r.int(1, 50)) * USD]);
+      case 'xweek': // past the request timeout, so requests can be cancelled
+        if (r.int(0, 3) !== 0) return false;
+        await increaseTime(this.chain.provider, 8 * 86400);
+        return true;
+    }
+    return false;
   }
 
   private async send(c: Contract, fn: string, args: unknown[]): Promise<boolean> {
@@ -143,11 +266,13 @@ export class Activity {
         'time',
         'release',
         ...(this.opts.governanceAndRoles ? ['resolve', 'role'] : []),
+        ...(this.opts.exchange ? EXCHANGE_ACTIONS : []),
       ]);
       const ro = r.pick(ROS);
       const rad = r.pick(RADIOLOGISTS);
       const study = this.studies.length ? r.pick(this.studies) : null;
       let ok = false;
+      if (action.startsWith('x')) ok = await this.exchangeAction(action, ro);
       switch (action) {
         case 'post': {
           const id = hexlify(keccak256(toUtf8Bytes(`study-${r.int(0, 2 ** 31)}-${this.studies.length}`)));
@@ -246,6 +371,28 @@ export class Activity {
   }
 }
 
+/** The exchange's actions in a generated history (requests and answers weigh most). */
+const EXCHANGE_ACTIONS = [
+  'xregister',
+  'xregister',
+  'xrequest',
+  'xrequest',
+  'xrequest',
+  'xgrant',
+  'xgrant',
+  'xdeny',
+  'xrenew',
+  'xexpired',
+  'xmisuse',
+  'xmisuse',
+  'xcancel',
+  'xtransfer',
+  'xrotate',
+  'xdeposit',
+  'xwithdraw',
+  'xweek',
+];
+
 /** Runs the pipeline directly (one writer, no timers) until it has caught up; returns the steps. */
 export async function catchUp(config: AppConfig, ds?: DataSource): Promise<StepResult[]> {
   const own = !ds;
@@ -296,6 +443,15 @@ export async function snapshot(databaseUrl: string): Promise<Record<string, Row[
       governance_proposals: await q(`SELECT * FROM governance_proposals ORDER BY chain_id, governor, proposal_id`),
       governance_votes: await q(`SELECT * FROM governance_votes ORDER BY chain_id, governor, proposal_id, voter`),
       dao_votes: await q(`SELECT * FROM dao_votes ORDER BY chain_id, token, account`),
+      exchange_ros: await q(`SELECT * FROM exchange_ros ORDER BY chain_id, ro`),
+      exchange_ro_accounts: await q(`SELECT * FROM exchange_ro_accounts ORDER BY chain_id, account`),
+      exchange_ro_keys: await q(`SELECT * FROM exchange_ro_keys ORDER BY chain_id, key_id`),
+      exchange_custody: await q(`SELECT * FROM exchange_custody ORDER BY chain_id, study_id`),
+      exchange_custody_history: await q(`SELECT * FROM exchange_custody_history ORDER BY chain_id, study_id, block_number, log_index`),
+      exchange_leases: await q(`SELECT * FROM exchange_leases ORDER BY chain_id, lease_id`),
+      exchange_expired_uses: await q(`SELECT * FROM exchange_expired_uses ORDER BY chain_id, block_number, log_index`),
+      exchange_misuse_reports: await q(`SELECT * FROM exchange_misuse_reports ORDER BY chain_id, lease_id`),
+      exchange_flags: await q(`SELECT * FROM exchange_flags ORDER BY chain_id, account`),
       indexer_checkpoints: await q(
         `SELECT chain_id, stream, block_number, block_hash, block_time FROM indexer_checkpoints ORDER BY chain_id, stream`,
       ),

@@ -16,6 +16,7 @@ import { unavailablePlugin } from './common/unavailable-plugin.js';
 import { UnavailableInterceptor } from './common/unavailable.interceptor.js';
 import { JSONObject } from './common/graphql/index.js';
 import { CredentialsModule } from './credentials/index.js';
+import { ExchangeModule } from './exchange/index.js';
 import { GovernanceModule } from './governance/index.js';
 import { HealthModule } from './health/index.js';
 import { IndexerStatusModule } from './indexer/index.js';
@@ -150,6 +151,7 @@ export class ApiModule {
         BillingModule,
         GovernanceModule,
         TreasuryModule,
+        ExchangeModule,
         LiveModule,
         MetricsModule,
         HealthModule,

@@ -32,8 +32,8 @@ function reader(event: string, name: string, type: string): (word: string) => st
 }
 
 /**
- * Decodes the logs of OpenRead's contracts (market, registry, parameters and, when deployed, the governor and
- * membership token) by address. Events whose inputs are all static (addresses, integers, bytes32, bools: every market,
+ * Decodes the logs of OpenRead's contracts (market, registry, parameters and, when deployed, the governor, the
+ * membership token and the exchange's RoDirectory and StudyCustody) by address. Events whose inputs are all static (addresses, integers, bytes32, bools: every market,
  * registry and parameters event) take a hot path that slices topics and data words directly (about 20× faster
  * than ethers' parseLog); anything else (the governor's ProposalCreated with its arrays and strings) falls back to
  * ethers.
@@ -42,13 +42,30 @@ export class OpenReadLogDecoder {
   private readonly byAddress = new Map<string, Interface>();
   private readonly fast = new Map<string, FastEvent>();
 
-  constructor(addresses: { market: string; registry: string; parameters: string; governor?: string; membership?: string }) {
+  /** per contract address: ABI event name → stored name (see EXCHANGE_EVENT_NAMES) */
+  private readonly renamed = new Map<string, Readonly<Record<string, string>>>();
+
+  constructor(addresses: {
+    market: string;
+    registry: string;
+    parameters: string;
+    governor?: string;
+    membership?: string;
+    roDirectory?: string;
+    studyCustody?: string;
+  }) {
     this.byAddress.set(addresses.market.toLowerCase(), new Interface(loadArtifact('StudyMarket').abi));
     this.byAddress.set(addresses.registry.toLowerCase(), new Interface(loadArtifact('CredentialRegistry').abi));
     this.byAddress.set(addresses.parameters.toLowerCase(), new Interface(loadArtifact('IncentiveParameters').abi));
     if (addresses.governor) this.byAddress.set(addresses.governor.toLowerCase(), new Interface(loadArtifact('OpenReadGovernor').abi));
     if (addresses.membership) this.byAddress.set(addresses.membership.toLowerCase(), new Interface(loadArtifact('MembershipToken').abi));
+    if (addresses.roDirectory) this.byAddress.set(addresses.roDirectory.toLowerCase(), new Interface(loadArtifact('RoDirectory').abi));
+    if (addresses.studyCustody) {
+      this.byAddress.set(addresses.studyCustody.toLowerCase(), new Interface(loadArtifact('StudyCustody').abi));
+      this.renamed.set(addresses.studyCustody.toLowerCase(), EXCHANGE_EVENT_NAMES);
+    }
     for (const [address, iface] of this.byAddress) {
+      const names = this.renamed.get(address) ?? {};
       iface.forEachEvent((ev: EventFragment) => {
         if (ev.anonymous) return;
         const isStatic = ev.inputs.every((i) => /^(address|bool|bytes32|u?int\d+)$/.test(i.type));
@@ -56,7 +73,7 @@ export class OpenReadLogDecoder {
         let topic = 1;
         let word = 0;
         this.fast.set(`${address}:${ev.topicHash}`, {
-          name: ev.name,
+          name: names[ev.name] ?? ev.name,
           inputs: ev.inputs.map((i) => ({
             name: i.name,
             topic: i.indexed ? topic++ : -1,
@@ -92,9 +109,19 @@ export class OpenReadLogDecoder {
     parsed.fragment.inputs.forEach((input, i) => {
       args[input.name] = normalise(parsed.name, input, parsed.args[i]);
     });
-    return { contract, name: parsed.name, args };
+    return { contract, name: this.renamed.get(contract)?.[parsed.name] ?? parsed.name, args };
   }
 }
+
+/**
+ * StudyCustody events stored under another name: the store, the bus and the ledger tell events apart by name, and
+ * these ABI names are the market's too (its own balances, its own treasury). Every other event keeps its ABI name.
+ */
+export const EXCHANGE_EVENT_NAMES: Readonly<Record<string, string>> = {
+  Deposited: 'ExchangeDeposited',
+  Withdrawn: 'ExchangeWithdrawn',
+  TreasuryUpdated: 'ExchangeTreasuryUpdated',
+};
 
 function decodeFast(contract: string, ev: FastEvent, log: Pick<RpcLog, 'topics' | 'data'>): DecodedLog | null {
   const data = (log.data.startsWith('0x') ? log.data.slice(2) : log.data).toLowerCase();

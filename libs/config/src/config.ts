@@ -119,6 +119,12 @@ export const configSchema = z.object({
     forwarder: address
       .optional()
       .describe('OpenReadForwarder (ERC-2771) that StudyMarket trusts (npm start: from the local deployment); unset = no gasless requests'),
+    roDirectory: address
+      .optional()
+      .describe("the imaging exchange's RoDirectory (npm start: from the local deployment); unset = its events are not indexed"),
+    studyCustody: address
+      .optional()
+      .describe("the imaging exchange's StudyCustody (npm start: from the local deployment); unset = its events are not indexed"),
   }),
   api: z.object({
     host: z.string().default('127.0.0.1').describe('address the GraphQL API listens on'),
@@ -564,6 +570,8 @@ function configInput(env: NodeJS.ProcessEnv) {
       timelock: env.TIMELOCK_ADDRESS || undefined,
       membership: env.MEMBERSHIP_ADDRESS || undefined,
       forwarder: env.FORWARDER_ADDRESS || undefined,
+      roDirectory: env.RO_DIRECTORY_ADDRESS || undefined,
+      studyCustody: env.STUDY_CUSTODY_ADDRESS || undefined,
     },
     api: {
       host: env.API_HOST,

@@ -17,6 +17,7 @@ import { RateLimitRepository } from './rate-limits/rate-limit.repository.js';
 import { RelayOutboxRepository } from './relay/relay-outbox.repository.js';
 import { StudyFeedRepository } from './studies/study-feed.repository.js';
 import { TreasuryRepository } from './treasury/treasury.repository.js';
+import { ExchangeRepository } from './exchange/exchange.repository.js';
 
 const repositories = [
   AuthRepository,
@@ -34,6 +35,7 @@ const repositories = [
   RelayOutboxRepository,
   StudyFeedRepository,
   TreasuryRepository,
+  ExchangeRepository,
 ];
 
 /**

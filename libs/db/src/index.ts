@@ -5,6 +5,7 @@ export * from './chain-events.js';
 export * from './checkpoints/checkpoint.repository.js';
 export * from './bus-inbox/inbox.repository.js';
 export * from './ledger/ledger.repository.js';
+export * from './exchange/exchange.repository.js';
 export * from './studies/study.repository.js';
 export * from './credentials/eligibility.js';
 export * from './auth/role.repository.js';

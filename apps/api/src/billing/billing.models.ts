@@ -31,6 +31,14 @@ export class LedgerTotals {
   @Field({ description: 'bounties locked at claim (inside the escrow)' }) locks: string;
   @Field({ description: 'locks released when a lease expired' }) locksReleased: string;
   @Field({ description: 'locked bounties of disputed studies' }) disputes: string;
+  @Field({ description: "deposits into the exchange's own balance (StudyCustody)" }) exchangeDeposits: string;
+  @Field({ description: "withdrawals from the exchange's own balance" }) exchangeWithdrawals: string;
+  @Field({ description: 'retrieval fees escrowed by lease requests (and charged by renewals)' }) leaseEscrowed: string;
+  @Field({ description: 'lease fees paid to the custodian RO out of the escrow' }) leasePayments: string;
+  @Field({ description: 'lease protocol fees paid to the treasury out of the escrow' }) leaseProtocolFees: string;
+  @Field({ description: 'lease fee shares held for storage holders' }) leaseStorageShares: string;
+  @Field({ description: 'escrowed fees refunded (denied or cancelled requests)' }) leaseRefunds: string;
+  @Field({ description: 'lease fees received as the custodian RO' }) leaseIncome: string;
 }
 
 /** Sums per ledger kind (missing kinds are 0) as the GraphQL totals. */
@@ -46,6 +54,14 @@ export function ledgerTotals(totals: Partial<Record<string, bigint>>): LedgerTot
     locks: t('LOCK'),
     locksReleased: t('LOCK_RELEASED'),
     disputes: t('DISPUTE'),
+    exchangeDeposits: t('EXCHANGE_DEPOSIT'),
+    exchangeWithdrawals: t('EXCHANGE_WITHDRAWAL'),
+    leaseEscrowed: t('LEASE_ESCROW'),
+    leasePayments: t('LEASE_PAYMENT'),
+    leaseProtocolFees: t('LEASE_PROTOCOL_FEE'),
+    leaseStorageShares: t('LEASE_STORAGE_SHARE'),
+    leaseRefunds: t('LEASE_REFUND'),
+    leaseIncome: t('LEASE_INCOME'),
   };
 }
 
@@ -66,15 +82,16 @@ registerEnumType(DiscrepancyKind, { name: 'DiscrepancyKind' });
 
 @ObjectType()
 export class ChainFlowTotals extends LedgerTotals {
-  @Field({ description: 'payouts/fees credited to the RO wallets as radiologist or treasury' }) otherCredits: string;
-  @Field({ description: 'token Transfers from the RO wallets to the market' }) tokenIn: string;
-  @Field({ description: 'token Transfers from the market to the RO wallets' }) tokenOut: string;
+  @Field({ description: 'payouts/fees credited to the RO wallets as radiologist or treasury (market and exchange)' }) otherCredits: string;
+  @Field({ description: 'token Transfers from the RO wallets to the market and the exchange' }) tokenIn: string;
+  @Field({ description: 'token Transfers from the market and the exchange to the RO wallets' }) tokenOut: string;
 }
 
 @ObjectType()
 export class MarketPosition {
-  @Field({ description: "sum of the RO wallets' market balanceOf" }) balance: string;
-  @Field({ description: 'maxBounty of the RO studies neither settled nor cancelled' }) escrow: string;
+  @Field({ description: "sum of the RO wallets' balanceOf in the market and in the exchange (StudyCustody)" }) balance: string;
+  @Field({ description: 'maxBounty of the RO studies neither settled nor cancelled, plus the fees of its lease requests not yet answered' })
+  escrow: string;
 }
 
 @ObjectType()
@@ -120,9 +137,17 @@ export class ReconciliationReport {
   @Field(() => MarketPosition) closing: MarketPosition;
   @Field(() => ChainFlowTotals, { description: "flows re-read from the chain's events" }) chain: ChainFlowTotals;
   @Field(() => LedgerTotals, { description: 'flows in the ledger' }) ledger: LedgerTotals;
-  @Field({ description: 'opening.balance + deposits − withdrawals − escrowed + refunds + otherCredits == closing.balance (chain flows)' })
+  @Field({
+    description:
+      'opening.balance + deposits − withdrawals − escrowed + refunds + otherCredits (+ the same of the exchange: exchangeDeposits − ' +
+      'exchangeWithdrawals − leaseEscrowed + leaseRefunds + leaseIncome) == closing.balance (chain flows)',
+  })
   balanceIdentityHolds: boolean;
-  @Field({ description: 'opening.escrow + escrowed − payouts − fees − refunds == closing.escrow (chain flows)' })
+  @Field({
+    description:
+      'opening.escrow + escrowed − payouts − fees − refunds (+ leaseEscrowed − leasePayments − leaseProtocolFees − leaseStorageShares − ' +
+      'leaseRefunds) == closing.escrow (chain flows)',
+  })
   escrowIdentityHolds: boolean;
   @Field(() => [ReconciliationDiscrepancy]) discrepancies: ReconciliationDiscrepancy[];
 }

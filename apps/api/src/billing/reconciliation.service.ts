@@ -3,7 +3,7 @@ import { Interface, id, zeroPadValue } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { loadArtifact, OpenReadLogDecoder, JsonRpcClient, RpcLog } from '#chain';
 import { LedgerEntryRow, LedgerRepository } from '#db';
-import { type DiscrepancyKind, LEDGER_KINDS, LedgerKind, StudyBefore, ledgerLinesOf } from '#domain';
+import { type DiscrepancyKind, LEDGER_KINDS, type LeaseBefore, LedgerKind, StudyBefore, ledgerLinesOf, needsLeaseBefore } from '#domain';
 import { chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 
@@ -61,6 +61,8 @@ export interface Reconciliation {
 
 // StudyMarket.Status: Open, Claimed, Reported, Disputed still hold the escrow (None = 0, Settled = 5, Cancelled = 6)
 const ESCROWED_STATUSES = new Set([1, 2, 3, 4]);
+// StudyCustody.LeaseStatus: a Requested lease holds its fee in escrow
+const LEASE_REQUESTED = 1;
 const TRANSFER = id('Transfer(address,address,uint256)');
 
 export const zeroTotals = (): Totals => Object.fromEntries(LEDGER_KINDS.map((k) => [k, 0n])) as Totals;
@@ -82,12 +84,18 @@ export function sumByKind(lines: Pick<LedgerEntryRow, 'kind' | 'amount'>[]): Tot
  *   + StudyPosted.maxBounty  − StudySettled.(payout + fee + refund)  − StudyCancelled.refund,
  * since a settlement splits exactly maxBounty (payout + fee = lockedBounty, refund = maxBounty − lockedBounty).
  * LOCK, LOCK_RELEASED and DISPUTE move nothing: they are informational lines.
+ *
+ * The exchange (StudyCustody, when configured) keeps balances of its own, read and checked the same way and added in:
+ * its balance changes by + ExchangeDeposited − ExchangeWithdrawn − LEASE_ESCROW (a request's fee, a renewal's charge)
+ * + LEASE_REFUND + LEASE_INCOME (+ a protocol fee if the account is the treasury: otherCredits); the fees held for the
+ * RO's requested leases by + LEASE_ESCROW − LEASE_PAYMENT − LEASE_PROTOCOL_FEE − LEASE_STORAGE_SHARE − LEASE_REFUND.
  */
 @Injectable()
 export class ReconciliationService {
   private readonly rpc: JsonRpcClient;
   private readonly decoder: OpenReadLogDecoder;
   private readonly market = new Interface(loadArtifact('StudyMarket').abi);
+  private readonly custody = new Interface(loadArtifact('StudyCustody').abi);
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -155,7 +163,23 @@ export class ReconciliationService {
       const studyBlock = new Map(posted.map((l) => [l.topics[1].toLowerCase(), Number(l.blockNumber)]));
       const studyRo = new Map(posted.map((l) => [l.topics[1].toLowerCase(), `0x${l.topics[2].slice(26)}`.toLowerCase()]));
 
-      const periodLogs = requestedTo >= fromBlock ? await this.rpc.logs([c.market], fromBlock, requestedTo) : [];
+      // every lease the RO's wallets ever requested up to the period's end (topic 3 of LeaseRequested is the requester)
+      const requested =
+        c.studyCustody && wallets.length
+          ? await this.rpc.filterLogs({
+              address: c.studyCustody,
+              topics: [this.custody.getEvent('LeaseRequested')!.topicHash, null, null, wallets.map(topic)],
+              fromBlock: c.deployBlock,
+              toBlock: Math.max(requestedTo, c.deployBlock),
+            })
+          : [];
+      const leaseBlock = new Map(requested.map((l) => [BigInt(l.topics[1]).toString(), Number(l.blockNumber)]));
+
+      const periodLogs =
+        requestedTo >= fromBlock
+          ? await this.rpc.logs([c.market, ...(c.studyCustody ? [c.studyCustody] : [])], fromBlock, requestedTo)
+          : [];
+      const leases = await this.leasesAsRequested(periodLogs);
       const chainLines: LedgerEntryRow[] = [];
       let otherCredits = 0n;
       for (const log of periodLogs) {
@@ -164,8 +188,10 @@ export class ReconciliationService {
         const a = ev.args;
         const studyId = typeof a.studyId === 'string' ? a.studyId : null;
         // the study as it was before the event, for the lines that need it (only when the line would be ours)
-        let before: StudyBefore | null = null;
-        if (ev.name === 'LeaseExpired') {
+        let before: StudyBefore | LeaseBefore | null = null;
+        if (needsLeaseBefore(ev.name)) {
+          before = leases.get(String(a.leaseId)) ?? null;
+        } else if (ev.name === 'LeaseExpired') {
           const owner = studyId ? studyRo.get(studyId) : undefined;
           if (owner) before = { ro: owner, radiologist: null, lockedBounty: await this.lastLock(studyId!, log) };
         } else if (ev.name === 'StudyDisputed' && mine.has(String(a.ro))) {
@@ -186,23 +212,25 @@ export class ReconciliationService {
           if (mine.has(String(a.radiologist))) otherCredits += BigInt(String(a.payout));
           if (mine.has(String(a.treasury))) otherCredits += BigInt(String(a.fee));
         }
+        if (ev.name === 'LeaseFeePaid' && mine.has(String(a.treasury))) otherCredits += BigInt(String(a.protocolFee));
       }
       const finalLines = chainLines.filter((l) => l.blockNumber <= toBlock);
       const pendingLines = chainLines.filter((l) => l.blockNumber > toBlock);
 
-      // token Transfers between the RO's wallets and the market
+      // token Transfers between the RO's wallets and the market (and the exchange)
+      const holders = [c.market, ...(c.studyCustody ? [c.studyCustody] : [])].map(topic);
       const transfers =
         wallets.length && toBlock >= fromBlock
           ? [
               ...(await this.rpc.filterLogs({
                 address: c.token,
-                topics: [TRANSFER, wallets.map(topic), topic(c.market)],
+                topics: [TRANSFER, wallets.map(topic), holders],
                 fromBlock,
                 toBlock,
               })),
               ...(await this.rpc.filterLogs({
                 address: c.token,
-                topics: [TRANSFER, topic(c.market), wallets.map(topic)],
+                topics: [TRANSFER, holders, wallets.map(topic)],
                 fromBlock,
                 toBlock,
               })),
@@ -214,9 +242,15 @@ export class ReconciliationService {
         const balances = await Promise.all(wallets.map((w) => this.balanceOf(w, block)));
         const live = [...studyBlock].filter(([, b]) => b <= block).map(([s]) => s);
         const studies = await this.studiesAt(live, block);
+        const openLeases = await this.leasesAt(
+          [...leaseBlock].filter(([, b]) => b <= block).map(([l]) => l),
+          block,
+        );
         return {
           balance: balances.reduce((x, y) => x + y, 0n),
-          escrow: studies.filter((s) => ESCROWED_STATUSES.has(s.status)).reduce((x, s) => x + s.maxBounty, 0n),
+          escrow:
+            studies.filter((s) => ESCROWED_STATUSES.has(s.status)).reduce((x, s) => x + s.maxBounty, 0n) +
+            openLeases.filter((l) => l.status === LEASE_REQUESTED).reduce((x, l) => x + l.fee, 0n),
         };
       };
       const [opening, closing] = await Promise.all([state(fromBlock - 1), state(Math.max(toBlock, fromBlock - 1))]);
@@ -234,15 +268,25 @@ export class ReconciliationService {
       result.finalLines,
       result.transfers,
       new Set(wallets),
-      c.market.toLowerCase(),
+      { market: c.market.toLowerCase(), exchange: c.studyCustody?.toLowerCase() ?? null },
       discrepancies,
     );
 
     const chain = sumByKind(result.finalLines);
     const ledger = sumByKind(ledgerRows);
     const { opening, closing, otherCredits } = result;
-    const balanceFlow = (t: Totals) => t.DEPOSIT - t.WITHDRAWAL - t.ESCROW + t.REFUND;
-    const escrowFlow = (t: Totals) => t.ESCROW - t.PAYOUT - t.FEE - t.REFUND;
+    const balanceFlow = (t: Totals) =>
+      t.DEPOSIT -
+      t.WITHDRAWAL -
+      t.ESCROW +
+      t.REFUND +
+      (t.EXCHANGE_DEPOSIT - t.EXCHANGE_WITHDRAWAL - t.LEASE_ESCROW + t.LEASE_REFUND + t.LEASE_INCOME);
+    const escrowFlow = (t: Totals) =>
+      t.ESCROW -
+      t.PAYOUT -
+      t.FEE -
+      t.REFUND +
+      (t.LEASE_ESCROW - t.LEASE_PAYMENT - t.LEASE_PROTOCOL_FEE - t.LEASE_STORAGE_SHARE - t.LEASE_REFUND);
     const balanceIdentityHolds = opening.balance + balanceFlow(chain) + otherCredits === closing.balance;
     const escrowIdentityHolds = opening.escrow + escrowFlow(chain) === closing.escrow;
     if (!balanceIdentityHolds || !escrowIdentityHolds)
@@ -290,9 +334,58 @@ export class ReconciliationService {
     };
   }
 
+  /** The account's market balance plus (when configured) its exchange balance. */
   private async balanceOf(account: string, block: number): Promise<bigint> {
     const out = await this.rpc.ethCall(this.config.contracts.market, this.market.encodeFunctionData('balanceOf', [account]), block);
-    return out === '0x' ? 0n : (this.market.decodeFunctionResult('balanceOf', out)[0] as bigint);
+    const market = out === '0x' ? 0n : (this.market.decodeFunctionResult('balanceOf', out)[0] as bigint);
+    const custody = this.config.contracts.studyCustody;
+    if (!custody) return market;
+    const ex = await this.rpc.ethCall(custody, this.custody.encodeFunctionData('balanceOf', [account]), block);
+    return market + (ex === '0x' ? 0n : (this.custody.decodeFunctionResult('balanceOf', ex)[0] as bigint));
+  }
+
+  /** The leases as StudyCustody holds them at the end of `block` (status and fee), in JSON-RPC batches. */
+  private async leasesAt(leaseIds: string[], block: number): Promise<{ status: number; fee: bigint }[]> {
+    const custody = this.config.contracts.studyCustody;
+    if (!custody || !leaseIds.length) return [];
+    const outs = await this.rpc.ethCalls(
+      leaseIds.map((id) => ({ to: custody, data: this.custody.encodeFunctionData('leaseOf', [id]) })),
+      block,
+    );
+    return outs.map((out) => {
+      const v = this.custody.decodeFunctionResult('leaseOf', out)[0];
+      return { status: Number(v.status), fee: v.fee as bigint };
+    });
+  }
+
+  /** The leases of the period's exchange events whose lines need them, as requested (their LeaseRequested logs). */
+  private async leasesAsRequested(logs: RpcLog[]): Promise<Map<string, LeaseBefore>> {
+    const custody = this.config.contracts.studyCustody?.toLowerCase();
+    const out = new Map<string, LeaseBefore>();
+    if (!custody) return out;
+    const ids = new Set<string>();
+    for (const log of logs) {
+      if (log.address.toLowerCase() !== custody) continue;
+      const ev = this.decoder.decode(log);
+      if (ev && needsLeaseBefore(ev.name)) ids.add(log.topics[1].toLowerCase());
+    }
+    if (!ids.size) return out;
+    const requests = await this.rpc.filterLogs({
+      address: custody,
+      topics: [this.custody.getEvent('LeaseRequested')!.topicHash, [...ids]],
+      fromBlock: this.config.contracts.deployBlock,
+      toBlock: Math.max(...logs.map((l) => Number(l.blockNumber))),
+    });
+    for (const r of requests) {
+      const ev = this.decoder.decode(r);
+      if (ev)
+        out.set(String(ev.args.leaseId), {
+          requester: String(ev.args.requester),
+          studyId: String(ev.args.studyId),
+          fee: String(ev.args.fee),
+        });
+    }
+    return out;
   }
 
   /** The studies as the market holds them at the end of `block`: getStudy in JSON-RPC batches (one round trip per 200). */
@@ -396,12 +489,27 @@ function matchLines(chain: LedgerEntryRow[], ledger: LedgerEntryRow[], out: Disc
         out.push(disc('NOT_ON_CHAIN', r, { ledgerAmount: r.amount, detail: 'a ledger line with no such event on chain' }));
 }
 
-/** Market-credited deposits and withdrawals against the token's Transfers, per transaction and wallet. */
-function matchTransfers(chain: LedgerEntryRow[], transfers: RpcLog[], wallets: Set<string>, market: string, out: Discrepancy[]) {
+const TRANSFER_DETAIL: Record<string, string> = {
+  DEPOSIT: 'market credit ≠ tokens transferred to the market',
+  WITHDRAWAL: 'market debit ≠ tokens transferred from the market',
+  EXCHANGE_DEPOSIT: 'exchange credit ≠ tokens transferred to the exchange',
+  EXCHANGE_WITHDRAWAL: 'exchange debit ≠ tokens transferred from the exchange',
+};
+
+/** Market- (and exchange-) credited deposits and withdrawals against the token's Transfers, per transaction and wallet. */
+function matchTransfers(
+  chain: LedgerEntryRow[],
+  transfers: RpcLog[],
+  wallets: Set<string>,
+  holders: { market: string; exchange: string | null },
+  out: Discrepancy[],
+) {
   const credited = new Map<string, bigint>();
   const moved = new Map<string, bigint>();
   const add = (m: Map<string, bigint>, k: string, v: bigint) => m.set(k, (m.get(k) ?? 0n) + v);
-  for (const l of chain) if (l.kind === 'DEPOSIT' || l.kind === 'WITHDRAWAL') add(credited, `${l.txHash}|${l.account}|${l.kind}`, l.amount);
+  const FLOW_KINDS = new Set(['DEPOSIT', 'WITHDRAWAL', 'EXCHANGE_DEPOSIT', 'EXCHANGE_WITHDRAWAL']);
+  for (const l of chain) if (FLOW_KINDS.has(l.kind)) add(credited, `${l.txHash}|${l.account}|${l.kind}`, l.amount);
+  const { market, exchange } = holders;
   let tokenIn = 0n;
   let tokenOut = 0n;
   const blockOf = new Map<string, number>();
@@ -411,12 +519,12 @@ function matchTransfers(chain: LedgerEntryRow[], transfers: RpcLog[], wallets: S
     const value = BigInt(t.data);
     const tx = t.transactionHash.toLowerCase();
     blockOf.set(tx, Number(t.blockNumber));
-    if (to === market && wallets.has(from)) {
+    if ((to === market || to === exchange) && wallets.has(from)) {
       tokenIn += value;
-      add(moved, `${tx}|${from}|DEPOSIT`, value);
-    } else if (from === market && wallets.has(to)) {
+      add(moved, `${tx}|${from}|${to === market ? 'DEPOSIT' : 'EXCHANGE_DEPOSIT'}`, value);
+    } else if ((from === market || from === exchange) && wallets.has(to)) {
       tokenOut += value;
-      add(moved, `${tx}|${to}|WITHDRAWAL`, value);
+      add(moved, `${tx}|${to}|${from === market ? 'WITHDRAWAL' : 'EXCHANGE_WITHDRAWAL'}`, value);
     }
   }
   for (const k of new Set([...credited.keys(), ...moved.keys()])) {
@@ -432,8 +540,7 @@ function matchTransfers(chain: LedgerEntryRow[], transfers: RpcLog[], wallets: S
         blockNumber: blockOf.get(txHash) ?? null,
         ledgerAmount: a,
         chainAmount: b,
-        detail:
-          kind === 'DEPOSIT' ? 'market credit ≠ tokens transferred to the market' : 'market debit ≠ tokens transferred from the market',
+        detail: TRANSFER_DETAIL[kind],
       });
   }
   return { tokenIn, tokenOut };

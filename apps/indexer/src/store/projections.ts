@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { ChainEvent } from '#db';
 import { credentialsProjection } from './projections/credentials.projection.js';
+import { exchangeProjection } from './projections/exchange.projection.js';
 import { governanceProposalsProjection, votingPowerProjection } from './projections/governance.projection.js';
 import { insertLedgerRows, ledgerProjection } from './projections/ledger.projection.js';
 import { attributeProposals, parametersProjection } from './projections/parameters.projection.js';
@@ -9,6 +10,7 @@ import { rolesProjection } from './projections/roles.projection.js';
 import { studiesProjection } from './projections/studies.projection.js';
 
 export { CREDENTIAL_EVENTS } from './projections/credentials.projection.js';
+export { EXCHANGE_EVENTS } from './projections/exchange.projection.js';
 export { GOVERNANCE_EVENTS, VOTING_POWER_EVENTS } from './projections/governance.projection.js';
 export { PARAMETER_EVENTS } from './projections/parameters.projection.js';
 export { ROLE_EVENTS } from './projections/roles.projection.js';
@@ -16,7 +18,7 @@ export { STUDY_EVENTS } from './projections/studies.projection.js';
 
 /**
  * The dispatcher of the projections (one file per aggregate in projections/: studies, credentials, incentive parameters and their history, ledger, governance proposals
- * and votes, members' voting power, contract roles) as a function of the event sequence,
+ * and votes, members' voting power, contract roles, the imaging exchange) as a function of the event sequence,
  * set-based: a batch of events is grouped into runs of one kind that touch distinct entities (runsOf), and each
  * run is one SQL statement over arrays (unnest). Applying a run at once is the same as applying its events one
  * by one, because no event of a run reads what another one writes.
@@ -41,6 +43,7 @@ const PROJECTIONS: Projection[] = [
   governanceProposalsProjection,
   votingPowerProjection,
   rolesProjection,
+  exchangeProjection,
   ledgerProjection,
 ];
 
@@ -53,7 +56,9 @@ for (const p of PROJECTIONS)
       throw new Error(`projection of ${name}: listed once, with its runner, in one projection`);
 
 /** Low-volume kinds that a rollback replays by entity key (see EventStore.rollback and deleteEntities). */
-export const REPLAYED_BY_ENTITY = [governanceProposalsProjection, votingPowerProjection, rolesProjection].flatMap((p) => [...p.events]);
+export const REPLAYED_BY_ENTITY = [governanceProposalsProjection, votingPowerProjection, rolesProjection, exchangeProjection].flatMap(
+  (p) => [...p.events],
+);
 
 /** The entity an event's projection writes (null: it only appends ledger rows, or nothing). Keys never contain ':' inside a part. */
 export function entityOf(e: ChainEvent): string | null {

@@ -18,6 +18,7 @@ import { StudyFeedRepository } from '../studies/study-feed.repository.js';
 import { StudyVaultRepository } from '../studies/study-vault.repository.js';
 import { StudyRepository, type WorklistPath, type WorklistQuery } from '../studies/study.repository.js';
 import { TreasuryRepository } from '../treasury/treasury.repository.js';
+import { ExchangeRepository } from '../exchange/exchange.repository.js';
 import { queryRows, sql } from '../sql.js';
 import { paramsDigestSql } from '../studies/worklist-bounds.js';
 import { hex } from '../testing/chain-fixtures.js';
@@ -395,6 +396,20 @@ const SUITES: {
       await rec('pendingBelow', () => r.pendingBelow(CHAIN, SAFE, 5n));
       await rec('markExecuted', () => r.markExecuted(CHAIN, id, id32(0x6a)));
       await rec('markStale', () => r.markStale(CHAIN, SAFE, 5n));
+    },
+  },
+  {
+    file: 'exchange/exchange.repository',
+    repository: ExchangeRepository,
+    async run(db, rec) {
+      const r = new ExchangeRepository(db);
+      await rec('directory', () => r.directory(CHAIN));
+      await rec('keysOf', () => r.keysOf(CHAIN, RO_WALLET));
+      await rec('rosOfAccounts', () => r.rosOfAccounts(CHAIN, [RO_WALLET]));
+      await rec('leases (requester or custodian)', () => r.leases(CHAIN, [RO_WALLET], 'ANY', 20));
+      await rec('leases (incoming requests)', () => r.leases(CHAIN, [RO_WALLET], 'INCOMING', 20));
+      await rec('custodyOf', () => r.custodyOf(CHAIN, OPEN_STUDY));
+      await rec('misuseOf', () => r.misuseOf(CHAIN, [RO_WALLET]));
     },
   },
 ];

@@ -4,7 +4,7 @@ import { type LedgerRow, type Projection, type Runner, linesOf } from './project
 
 /**
  * `ledger_entries`: rows per event, not per entity (a rollback deletes them by block). The study projections
- * collect their lines as they run; deposits and withdrawals only make lines. All are inserted once per batch,
+ * collect their lines as they run; deposits and withdrawals (the market's and the exchange's) only make lines. All are inserted once per batch,
  * after every run (nothing in a batch reads them); they belong to new events only, so a conflict is an error.
  */
 const ledgerOnly: Runner = async (_tx, _chainId, run, ledger) => {
@@ -12,8 +12,8 @@ const ledgerOnly: Runner = async (_tx, _chainId, run, ledger) => {
 };
 
 export const ledgerProjection: Projection = {
-  events: ['Deposited', 'Withdrawn'],
-  runners: { Deposited: ledgerOnly, Withdrawn: ledgerOnly },
+  events: ['Deposited', 'Withdrawn', 'ExchangeDeposited', 'ExchangeWithdrawn'],
+  runners: { Deposited: ledgerOnly, Withdrawn: ledgerOnly, ExchangeDeposited: ledgerOnly, ExchangeWithdrawn: ledgerOnly },
 };
 
 export async function insertLedgerRows(tx: EntityManager, chainId: number, ledger: LedgerRow[]): Promise<void> {

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { type LedgerLine, type StudyBefore, ledgerLinesOf } from '#domain';
+import { type LeaseBefore, type LedgerLine, type StudyBefore, ledgerLinesOf } from '#domain';
 import type { ChainEvent, EventArgValue } from '#db';
 
 /** A ledger line of a batch with the event it comes from (its tx hash, log index, block). */
@@ -30,6 +30,6 @@ export const num = (v: EventArgValue) => Number(v);
 export const col = <T>(run: ChainEvent[], f: (e: ChainEvent) => T) => run.map(f);
 
 /** Appends the event's ledger lines (the mapping billing's reconciliation recomputes from the chain: libs/domain ledger.ts). */
-export const linesOf = (ledger: LedgerRow[], e: ChainEvent, before?: StudyBefore | null) => {
+export const linesOf = (ledger: LedgerRow[], e: ChainEvent, before?: StudyBefore | LeaseBefore | null) => {
   for (const l of ledgerLinesOf(e, before)) ledger.push({ ...l, e });
 };

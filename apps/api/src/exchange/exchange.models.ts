@@ -1,0 +1,108 @@
+import { Field, GraphQLISODateTime, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
+import type { ExchangeCustodyRow, ExchangeKeyRow, ExchangeLeaseRow, ExchangeRoRow } from '#db';
+import { enumObject } from '#domain';
+import { chainTime } from '../common/graphql/index.js';
+
+export const EXCHANGE_LEASE_STATUSES = ['REQUESTED', 'GRANTED', 'DENIED', 'CANCELLED', 'RENEWED', 'EXPIRED'] as const;
+export const ExchangeLeaseStatus = enumObject(EXCHANGE_LEASE_STATUSES);
+registerEnumType(ExchangeLeaseStatus, {
+  name: 'ExchangeLeaseStatus',
+  description:
+    'REQUESTED (fee escrowed, waiting for the custodian), GRANTED, RENEWED (granted and extended), DENIED and CANCELLED (fee refunded); ' +
+    'EXPIRED: granted or renewed, and past its expiry by the chain time the index has reached (the chain itself stores no such state)',
+});
+
+@ObjectType({ description: 'An RO admitted to the imaging exchange (RoDirectory), named by its principal account.' })
+export class ExchangeRo {
+  @Field({ description: 'its principal account: where its exchange balance is kept' }) ro: string;
+  @Field({ description: 'the holder of the admission role who admitted it' }) admittedBy: string;
+  @Field(() => GraphQLISODateTime) admittedAt: Date;
+  @Field({ description: 'a suspended RO can neither request nor grant leases' }) suspended: boolean;
+  @Field(() => [String], { description: 'accounts acting for it now (the principal included), e.g. its agent' }) accounts: string[];
+}
+
+@ObjectType({ description: 'A registered key pair of an exchange RO: lease keys are wrapped to encryptionKey, grants signed by signer.' })
+export class ExchangeKey {
+  @Field({ description: 'the key ID a lease request names (never reused)' }) keyId: string;
+  @Field() ro: string;
+  @Field({ description: 'X25519 public key, 0x-hex (32 bytes)' }) encryptionKey: string;
+  @Field({ description: "the address whose signature over a grant's ciphertext hash and terms the requester checks" }) signer: string;
+  @Field(() => GraphQLISODateTime) addedAt: Date;
+  @Field(() => GraphQLISODateTime, { nullable: true }) revokedAt: Date | null;
+  @Field(() => String, { nullable: true, description: 'the key that replaced it, when it was rotated' }) replacedBy: string | null;
+  @Field({ description: 'registered and not revoked: leases can be granted to it' }) live: boolean;
+}
+
+@ObjectType({ description: 'A lease of a study from its custodian RO (oRO) to a requesting RO (nRO), with its fees (token base units).' })
+export class ExchangeLease {
+  @Field() leaseId: string;
+  @Field() studyId: string;
+  @Field({ description: 'the requesting RO (principal account)' }) requester: string;
+  @Field({ description: 'the RO that answered it, or (still requested) the study’s current custodian, who will' }) custodian: string;
+  @Field({ description: "the requester's key the lease key is wrapped to" }) keyId: string;
+  @Field(() => Int) periodSeconds: number;
+  @Field({ description: 'retrieval fee snapshotted at request (also the price of each renewal)' }) fee: string;
+  @Field(() => Int) maxRenewals: number;
+  @Field(() => Int) renewalsLeft: number;
+  @Field(() => Int) renewals: number;
+  @Field(() => ExchangeLeaseStatus) status: string;
+  @Field(() => GraphQLISODateTime) requestedAt: Date;
+  @Field(() => GraphQLISODateTime, { nullable: true }) answeredAt: Date | null;
+  @Field(() => GraphQLISODateTime, { nullable: true }) expiresAt: Date | null;
+  @Field(() => String, { nullable: true, description: 'hash of the lease key wrapped to the requester, as granted on chain' })
+  wrappedKeyHash: string | null;
+  @Field(() => String, { nullable: true, description: "hash of the lease's ciphertext, as granted on chain" }) ciphertextHash:
+    string | null;
+  @Field(() => String, { nullable: true, description: 'refunded to the requester (denied or cancelled)' }) refund: string | null;
+  @Field({ description: 'paid to the custodian, grant and renewals together' }) paidToCustodian: string;
+  @Field({ description: 'protocol fees paid to the treasury' }) protocolFees: string;
+  @Field({ description: 'share held for storage holders' }) storageShare: string;
+  @Field(() => Int, { description: 'uses after expiry the custodian recorded on chain' }) expiredUses: number;
+  @Field({ description: 'the custodian reported the lessee for misuse of this lease' }) misuseReported: boolean;
+}
+
+@ObjectType()
+export class CustodyChange {
+  @Field({ description: 'the custodian from this change on' }) ro: string;
+  @Field(() => String, { nullable: true, description: 'the previous custodian (null: the registration)' }) fromRo: string | null;
+  @Field(() => String, { nullable: true, description: 'the account that transferred it' }) by: string | null;
+  @Field() txHash: string;
+  @Field(() => Int) blockNumber: number;
+  @Field(() => GraphQLISODateTime) at: Date;
+}
+
+@ObjectType({ description: "A study registered in StudyCustody: its custodian RO, its encrypted manifest's hash, every owner it had." })
+export class CustodyRecord {
+  @Field() studyId: string;
+  @Field({ description: 'the custodian RO (principal account)' }) ro: string;
+  @Field() manifestHash: string;
+  @Field(() => GraphQLISODateTime) registeredAt: Date;
+  @Field(() => [CustodyChange], { description: 'oldest first' }) history: CustodyChange[];
+}
+
+export const toExchangeRo = (r: ExchangeRoRow): ExchangeRo => ({ ...r, admittedAt: chainTime(r.admittedAt) });
+
+export const toExchangeKey = (k: ExchangeKeyRow): ExchangeKey => ({
+  ...k,
+  addedAt: chainTime(k.addedAt),
+  revokedAt: chainTime(k.revokedAt),
+  live: k.revokedAt === null,
+});
+
+export const toExchangeLease = (l: ExchangeLeaseRow): ExchangeLease => ({
+  ...l,
+  fee: l.fee.toString(),
+  requestedAt: chainTime(l.requestedAt),
+  answeredAt: chainTime(l.answeredAt),
+  expiresAt: chainTime(l.expiresAt),
+  refund: l.refund === null ? null : l.refund.toString(),
+  paidToCustodian: l.paidToCustodian.toString(),
+  protocolFees: l.protocolFees.toString(),
+  storageShare: l.storageShare.toString(),
+});
+
+export const toCustodyRecord = (c: ExchangeCustodyRow): CustodyRecord => ({
+  ...c,
+  registeredAt: chainTime(c.registeredAt),
+  history: c.history.map((h) => ({ ...h, at: chainTime(h.at) })),
+});

@@ -1,0 +1,2 @@
+// What other API features may use of the exchange feature.
+export { ExchangeModule } from './exchange.module.js';
