@@ -150,6 +150,8 @@ class SenderLane {
   private readonly forwarder = new Interface(loadArtifact('OpenReadForwarder').abi);
   readonly address: string;
   private lock?: QueryRunner;
+  /** the Postgres backend of the lock connection */
+  private lockPid: number | null = null;
   private locked = false;
   private stopped = false;
   private wake?: () => void;
@@ -265,19 +267,50 @@ class SenderLane {
         return true;
       } catch (e) {
         this.logger.warn(`lost the sending lock of ${this.address} (${(e as Error).message.split('\n')[0]}): stepping down`);
-        this.locked = false;
-        await this.lock?.release().catch(() => undefined);
-        this.lock = undefined;
+        await this.stepDown();
       }
     }
     this.lock ??= this.db.createQueryRunner();
-    const [{ ok }] = await this.lock.query(`SELECT pg_try_advisory_lock(hashtext('openread-relayer:' || $1)) AS ok`, [this.wallet.address]);
+    let ok: boolean;
+    try {
+      [{ ok, pid: this.lockPid }] = await this.lock.query(
+        `SELECT pg_try_advisory_lock(hashtext('openread-relayer:' || $1)) AS ok, pg_backend_pid() AS pid`,
+        [this.wallet.address],
+      );
+    } catch (e) {
+      // a query runner whose connection failed stays failed: a standby that lived through an outage starts afresh
+      await this.stepDown();
+      throw e;
+    }
     if (ok) {
       await armLockSession(this.lock); // a vanished worker's host gives the key up within ~10 s, not hours
       this.logger.log(`sending for ${this.address} (holds its lock)`);
     }
     this.locked = ok;
     return ok;
+  }
+
+  /**
+   * Gives the lock connection up. A session that did not answer may still be alive and hold the lock: returned to the
+   * pool like that, it would keep the key from every worker, this one included. So the session still holding this
+   * key's lock under the recorded backend id, if any, is ended first (through the pool).
+   */
+  private async stepDown(): Promise<void> {
+    this.locked = false;
+    const lock = this.lock;
+    this.lock = undefined;
+    if (this.lockPid !== null)
+      await this.db
+        .query(
+          `SELECT pg_terminate_backend(l.pid) FROM pg_locks l, (SELECT hashtext('openread-relayer:' || $2)::bigint AS k) x
+           WHERE l.pid = $1 AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND l.classid = ((x.k >> 32) & 4294967295)::oid AND l.objid = (x.k & 4294967295)::oid`,
+          [this.lockPid, this.wallet.address],
+        )
+        .catch(() => undefined);
+    this.lockPid = null;
+    await lock?.release().catch(() => undefined);
   }
 
   /** true when a new transaction was sent */
