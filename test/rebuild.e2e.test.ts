@@ -332,6 +332,12 @@ describe('a backup older than the chain, restored', () => {
     expect(rowA).toMatchObject({ status: 'MINED', tx_hash: minedA, relayer: relayer.toLowerCase() });
     expect(BigInt(rowA.cost_wei as string)).toBeGreaterThan(0n); // the relayer's own transaction, charged as usual
     expect(rowB).toMatchObject({ status: 'MINED', tx_hash: minedB });
+    // (roles come from the index: the API answers the signers once it has caught up, as after any restore)
+    const head = await provider.getBlockNumber();
+    await waitFor('the restored index at the head', async () => {
+      const [r] = await queryAll(restored.url, `SELECT block_number FROM indexer_checkpoints ORDER BY block_number LIMIT 1`);
+      return r && Number(r.block_number) >= head;
+    });
     // C's row was lost: the same signed request again answers the transaction that executed it, and so does its hash
     expect((await clients[c].ok(RELAY, signed[c].vars)).relayGasless.txHash).toBe(minedC);
     expect(

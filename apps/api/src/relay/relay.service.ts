@@ -235,6 +235,13 @@ export class RelayService {
   private async recordIfExecuted(address: string, req: ForwardRequest, signature: string, requestHash: string): Promise<RelayRow | null> {
     const { forwarder } = this.enabled();
     if (BigInt(await forwarder.nonces(req.from)) <= req.nonce) return null;
+    // signed by its signer, before any search: an unsigned request must not buy dozens of chain reads
+    try {
+      if (verifyTypedData(forwarderDomain(this.config.chainId, getAddress(address)), FORWARD_REQUEST_TYPES, req, signature) !== req.from)
+        return null;
+    } catch {
+      return null;
+    }
     const provider = this.chain.provider;
     const latest = await provider.getBlockNumber();
     const from = await this.firstBlockAt(req.deadline - this.config.relay.requestTtlSeconds - DEADLINE_SKEW_SECONDS, latest);
