@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Contract, keccak256, toUtf8Bytes } from 'ethers';
+import { NestFactory } from '@nestjs/core';
+import { Contract, TypedDataEncoder, keccak256, toUtf8Bytes } from 'ethers';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FORWARD_REQUEST_TYPES, mined } from '#chain';
@@ -12,10 +13,13 @@ import { AppConfig } from '#config';
 import { DEV_ROLES } from '#devchain';
 import { modalityIndex, stateIndex, toMask } from '#domain';
 import { generateX25519KeyPair } from '#lease';
+import { createApiApp } from '#api';
+import { IndexerModule } from '#indexer';
 import { GqlClient } from './support/client.js';
+import { ctRadiologist, fundRo, postCtStudy } from './support/funding.js';
 import { Activity, Chain, ROS, Row, USD, catchUp, divergences, snapshot } from './support/indexing.js';
 import { FETCH, RoSide, claimThroughApi, registerKey } from './support/ro-flow.js';
-import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+import { Stack, devWallet, startSettler, startStack, waitFor } from './support/stack.js';
 
 const READER = DEV_ROLES.radiologists[0];
 const run = promisify(execFile);
@@ -232,5 +236,120 @@ describe('backup and rebuild (docs/operations.md)', () => {
     expect(divergences(await snapshot(stack.db.url), original)).toEqual([]);
     expect((await keptRows(stack.db.url, ['indexed_blocks'])).indexed_blocks).toEqual(indexedBlocks);
     expect(await keptRows(stack.db.url, kept)).toEqual(originalKept);
+  });
+});
+
+/**
+ * A restore of a backup taken before the last sends: the outbox is older than the chain. A request queued at the
+ * backup and sent after it, one in flight at the backup, one queued and mined after it (its row lost) and one queued
+ * after it and never sent (lost too): after the restore nothing is sent twice, and every signed request's signer
+ * learns its outcome (the restored rows settle from the chain; a lost row's signer sends the same signed request
+ * again).
+ */
+describe('a backup older than the chain, restored', () => {
+  let stack: Stack;
+  const dir = mkdtempSync(join(tmpdir(), 'openread-old-backup-'));
+  const dropLater: { drop(): Promise<void> }[] = [];
+  const CLAIM = `mutation($id: ID!) { prepared: prepareGaslessClaim(studyId: $id) { request { from to value gas nonce deadline data } domain { name version chainId verifyingContract } } }`;
+  const RELAY = `mutation($r: ForwardRequestInput!, $s: String!) { relayGasless(request: $r, signature: $s) { txHash function } }`;
+
+  beforeAll(async () => {
+    stack = await startStack();
+  });
+  afterAll(async () => {
+    await stack?.stop(); // the apps running on the restored database
+    for (const d of dropLater) await d.drop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends nothing twice and loses no signed request', async () => {
+    const { provider } = stack;
+    const relayer = devWallet(DEV_ROLES.relayer, provider).address;
+    await fundRo(stack, devWallet(DEV_ROLES.roDepositor, provider), 1_000n * USD);
+    const studies: string[] = [];
+    const rads: Awaited<ReturnType<typeof ctRadiologist>>[] = [];
+    for (let i = 0; i < 4; i++) {
+      studies.push(await postCtStudy(stack));
+      rads.push(await ctRadiologist(stack));
+    }
+    const [a, b, c, d] = [0, 1, 2, 3];
+    const sign = async (i: number) => {
+      const { prepared } = await rads[i].client.ok(CLAIM, { id: studies[i] });
+      const signature = await rads[i].wallet.signTypedData(prepared.domain, FORWARD_REQUEST_TYPES, prepared.request);
+      const hash = TypedDataEncoder.hash(prepared.domain, FORWARD_REQUEST_TYPES, prepared.request).toLowerCase();
+      return { vars: { r: prepared.request, s: signature }, hash };
+    };
+    const signed = await Promise.all([a, b, c, d].map(sign));
+    const row = async (url: string, i: number) =>
+      (await queryAll(url, `SELECT status, tx_hash, relayer, cost_wei FROM relay_requests WHERE request_hash = '${signed[i].hash}'`))[0];
+
+    // at the backup: B in flight (sent, not mined), A queued (the worker stopped before it could send it)
+    await provider.send('evm_setAutomine', [false]);
+    const answerB = rads[b].client.send(RELAY, signed[b].vars);
+    await waitFor('B sent', async () => (await row(stack.db.url, b))?.status === 'SENT');
+    await stack.settler.close();
+    const answerA = rads[a].client.send(RELAY, signed[a].vars);
+    await waitFor('A queued', async () => (await row(stack.db.url, a))?.status === 'QUEUED');
+    const file = join(dir, 'openread.dump');
+    const { args } = documentedDump();
+    await run('pg_dump', [...args.map((x) => (x === '--file=openread.dump' ? `--file=${file}` : x)), stack.db.url]);
+
+    // after it: A sent and both mined; C queued and mined; D queued, and the disaster before it is sent
+    stack.settler = await startSettler(stack.config);
+    await waitFor('A sent', async () => (await row(stack.db.url, a))?.status === 'SENT');
+    await provider.send('evm_mine', []);
+    await provider.send('evm_setAutomine', [true]);
+    const [minedA, minedB] = (await Promise.all([answerA, answerB])).map((r) => r.data?.relayGasless.txHash as string);
+    expect(minedA).toMatch(/^0x/);
+    expect(minedB).toMatch(/^0x/);
+    const minedC = (await rads[c].client.ok(RELAY, signed[c].vars)).relayGasless.txHash as string;
+    await stack.settler.close();
+    const answerD = rads[d].client.send(RELAY, signed[d].vars).catch(() => null); // cut off by the disaster
+    await waitFor('D queued', async () => (await row(stack.db.url, d))?.status === 'QUEUED');
+    const sentBefore = await provider.getTransactionCount(relayer);
+    await stack.api.close();
+    await answerD;
+    await stack.indexer.close();
+
+    // the backup restored into a new database, the apps started on it
+    const restored = await emptyDatabase();
+    dropLater.push(restored);
+    await run('pg_restore', [`--dbname=${restored.url}`, '--single-transaction', '--no-owner', file]);
+    const config = { ...stack.config, databaseUrl: restored.url };
+    stack.settler = await startSettler(config);
+    stack.indexer = await NestFactory.createApplicationContext(IndexerModule.forRoot(config), { logger: ['error', 'warn'] });
+    await stack.indexer.init();
+    stack.api = await createApiApp(config);
+    await stack.api.init();
+    await stack.api.listen(0, '127.0.0.1');
+    // (the sessions were in the backup)
+    const clients = rads.map((r) => Object.assign(new GqlClient(stack.api), { token: r.client.token }));
+
+    // the restored rows settle from the chain, with the transactions already mined: A queued, B in flight
+    const final = (i: number) =>
+      waitFor(`row ${i} final`, async () => ((await row(restored.url, i))?.status === 'MINED' ? row(restored.url, i) : null));
+    const [rowA, rowB] = [await final(a), await final(b)];
+    expect(rowA).toMatchObject({ status: 'MINED', tx_hash: minedA, relayer: relayer.toLowerCase() });
+    expect(BigInt(rowA.cost_wei as string)).toBeGreaterThan(0n); // the relayer's own transaction, charged as usual
+    expect(rowB).toMatchObject({ status: 'MINED', tx_hash: minedB });
+    // (roles come from the index: the API answers the signers once it has caught up, as after any restore)
+    const head = await provider.getBlockNumber();
+    await waitFor('the restored index at the head', async () => {
+      const [r] = await queryAll(restored.url, `SELECT block_number FROM indexer_checkpoints ORDER BY block_number LIMIT 1`);
+      return r && Number(r.block_number) >= head;
+    });
+    // C's row was lost: the same signed request again answers the transaction that executed it, and so does its hash
+    expect((await clients[c].ok(RELAY, signed[c].vars)).relayGasless.txHash).toBe(minedC);
+    expect(
+      (await clients[c].ok(`query($h: String!) { gaslessRequest(hash: $h) { status txHash } }`, { h: signed[c].hash })).gaslessRequest,
+    ).toEqual({ status: 'MINED', txHash: minedC });
+    expect(await row(restored.url, c)).toMatchObject({ status: 'MINED', tx_hash: minedC, relayer: relayer.toLowerCase() });
+    // D's row was lost before it was sent: sent now, once
+    const minedD = (await clients[d].ok(RELAY, signed[d].vars)).relayGasless.txHash as string;
+    for (const i of [a, b, c, d]) expect((await stack.owner.market.getStudy(studies[i])).radiologist).toBe(rads[i].wallet.address);
+
+    // nothing sent twice: the relayer's one transaction since the disaster is D's, with the next nonce
+    expect(await provider.getTransactionCount(relayer)).toBe(sentBefore + 1);
+    expect((await provider.getTransaction(minedD))!.nonce).toBe(sentBefore);
   });
 });

@@ -13,14 +13,15 @@ export interface GqlResult<T = any> {
 }
 
 /**
- * A GraphQL client over real HTTP (supertest against the running Nest server). `localAddress` makes it connect from
- * another loopback address (127.0.0.2, …: another client as far as the API can tell); `headers` go on every request.
+ * A GraphQL client over real HTTP (supertest against the running Nest server, or an API process at its base URL,
+ * `http://127.0.0.1:4000`). `localAddress` makes it connect from another loopback address (127.0.0.2, …: another
+ * client as far as the API can tell); `headers` go on every request.
  */
 export class GqlClient {
   token: string | null = null;
   private readonly agent?: Agent;
   constructor(
-    private readonly app: INestApplication,
+    private readonly app: INestApplication | string,
     private readonly opts: { localAddress?: string; headers?: Record<string, string> } = {},
   ) {
     if (opts.localAddress) this.agent = new Agent({ localAddress: opts.localAddress });
@@ -28,7 +29,9 @@ export class GqlClient {
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as for GqlResult
   async send<T = any>(query: string, variables: Record<string, unknown> = {}): Promise<GqlResult<T>> {
-    const req = request(this.app.getHttpServer()).post('/graphql').set('content-type', 'application/json');
+    const req = request(typeof this.app === 'string' ? this.app : this.app.getHttpServer())
+      .post('/graphql')
+      .set('content-type', 'application/json');
     if (this.agent) req.agent(this.agent);
     for (const [k, v] of Object.entries(this.opts.headers ?? {})) req.set(k, v);
     if (this.token) req.set('authorization', `Bearer ${this.token}`);

@@ -55,16 +55,22 @@ export function settlerMetrics(sources: SettlerMetricsSources): { registry: Regi
     '1 while a key has transactions in flight and its mined nonce has not moved for longer than the stall bound',
     ['sender'],
   );
+  const active = gauge(
+    'openread_settler_sender_active',
+    "1 while this worker holds the key's sending lock (the one sender of that key), 0 while it waits as a standby",
+    ['sender'],
+  );
   limit.set(Number(sources.spendLimitWei));
 
   async function render(): Promise<string> {
-    for (const g of [depth, oldest, spent, topSigner, minedNonce, unchanged, inFlight, stalled]) g.reset();
+    for (const g of [depth, oldest, spent, topSigner, minedNonce, unchanged, inFlight, stalled, active]) g.reset();
     for (const lane of sources.lanes()) {
       const labels = { sender: lane.address };
       if (lane.minedNonce !== null) minedNonce.set(labels, lane.minedNonce);
       unchanged.set(labels, lane.sinceAdvanceMs / 1000);
       inFlight.set(labels, lane.inFlight);
       stalled.set(labels, lane.stalled ? 1 : 0);
+      active.set(labels, lane.sending ? 1 : 0);
     }
     try {
       const stats = await withDeadline(sources.outbox(), sources.timeoutMs, 'outbox metrics');

@@ -4,6 +4,8 @@ import { DataSource, QueryRunner } from 'typeorm';
 import { APP_CONFIG, RepeatLog, newLogId, withLogId, type AppConfig } from '#config';
 import { MAX_TX_BYTES, type RelayFees, classifyChainError, createProvider, l1DataFee, loadArtifact, relayFees, shortReason } from '#chain';
 import {
+  armLockSession,
+  type ExecutedOutcome,
   type GaslessRow,
   OUTBOX_QUEUED,
   OutboxListener,
@@ -33,7 +35,7 @@ class Refused extends Error {
 
 /** A gasless request someone else had executed first: that transaction is the request's outcome. */
 class ExecutedElsewhere extends Error {
-  constructor(readonly outcome: { status: 'MINED' | 'FAILED'; txHash: string; blockNumber: number; errorMessage?: string }) {
+  constructor(readonly outcome: ExecutedOutcome) {
     super('executed by another transaction');
   }
 }
@@ -62,7 +64,8 @@ function refusal(e: unknown): Refused {
  * The one transaction sender: drains the transaction outbox (relay_requests: gasless requests and the service keys'
  * governance, treasury, settlement and anchor calls), one lane per sending key. The API and the worker's timers only
  * enqueue; this is the only code that signs with a service key.
- * - one process sends per key (a session advisory lock in Postgres, per key address);
+ * - one process sends per key (a session advisory lock in Postgres, per key address; each nonce is committed through
+ *   that lock's connection, so only the holder can assign one);
  * - a queued row is simulated first: if it would fail now (a lost race, an expired request) it is marked FAILED with
  *   the contract's error and nothing is sent (the key pays nothing for races it can see);
  * - the key's nonce (relayer_nonces, never below the chain's count) and the signed transaction are stored before
@@ -138,6 +141,8 @@ export interface LaneHealth {
   /** ms since the mined nonce last moved (or since the lane started) */
   sinceAdvanceMs: number;
   inFlight: number;
+  /** this worker holds the key's sending lock (the active sender; the other workers wait) */
+  sending: boolean;
 }
 
 /** The sender of one key. */
@@ -145,6 +150,8 @@ class SenderLane {
   private readonly forwarder = new Interface(loadArtifact('OpenReadForwarder').abi);
   readonly address: string;
   private lock?: QueryRunner;
+  /** the Postgres backend of the lock connection */
+  private lockPid: number | null = null;
   private locked = false;
   private stopped = false;
   private wake?: () => void;
@@ -206,6 +213,7 @@ class SenderLane {
       minedNonce: this.minedNonce,
       sinceAdvanceMs: since,
       inFlight: this.inFlightCount,
+      sending: this.locked,
     };
   }
 
@@ -251,12 +259,62 @@ class SenderLane {
     }
   }
 
+  /**
+   * Takes the key's sending lock, or proves it still holds it: a session lock lives as long as its connection, so a
+   * query answered on that connection means the lock is still this lane's. A lane whose lock connection went away
+   * (Postgres restarted, the connection cut) steps down: another worker may hold the key by now.
+   */
   private async holdLock(): Promise<boolean> {
-    if (this.locked) return true;
+    if (this.locked) {
+      try {
+        await this.lock!.query('SELECT 1');
+        return true;
+      } catch (e) {
+        this.logger.warn(`lost the sending lock of ${this.address} (${(e as Error).message.split('\n')[0]}): stepping down`);
+        await this.stepDown();
+      }
+    }
     this.lock ??= this.db.createQueryRunner();
-    const [{ ok }] = await this.lock.query(`SELECT pg_try_advisory_lock(hashtext('openread-relayer:' || $1)) AS ok`, [this.wallet.address]);
+    let ok: boolean;
+    try {
+      [{ ok, pid: this.lockPid }] = await this.lock.query(
+        `SELECT pg_try_advisory_lock(hashtext('openread-relayer:' || $1)) AS ok, pg_backend_pid() AS pid`,
+        [this.wallet.address],
+      );
+    } catch (e) {
+      // a query runner whose connection failed stays failed: a standby that lived through an outage starts afresh
+      await this.stepDown();
+      throw e;
+    }
+    if (ok) {
+      await armLockSession(this.lock); // a vanished worker's host gives the key up within ~10 s, not hours
+      this.logger.log(`sending for ${this.address} (holds its lock)`);
+    }
     this.locked = ok;
     return ok;
+  }
+
+  /**
+   * Gives the lock connection up. A session that did not answer may still be alive and hold the lock: returned to the
+   * pool like that, it would keep the key from every worker, this one included. So the session still holding this
+   * key's lock under the recorded backend id, if any, is ended first (through the pool).
+   */
+  private async stepDown(): Promise<void> {
+    this.locked = false;
+    const lock = this.lock;
+    this.lock = undefined;
+    if (this.lockPid !== null)
+      await this.db
+        .query(
+          `SELECT pg_terminate_backend(l.pid) FROM pg_locks l, (SELECT hashtext('openread-relayer:' || $2)::bigint AS k) x
+           WHERE l.pid = $1 AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND l.classid = ((x.k >> 32) & 4294967295)::oid AND l.objid = (x.k & 4294967295)::oid`,
+          [this.lockPid, this.wallet.address],
+        )
+        .catch(() => undefined);
+    this.lockPid = null;
+    await lock?.release().catch(() => undefined);
   }
 
   /** true when a new transaction was sent */
@@ -351,13 +409,21 @@ class SenderLane {
     for (const log of logs) {
       const ev = this.forwarder.parseLog(log)!;
       if ((ev.args.nonce as bigint) !== g.signerNonce) continue;
+      // this key's own transaction, which the row does not know (the database restored from a backup taken before
+      // it was sent): the signer pays for it as for any relayed request
+      const receipt = await this.provider.getTransactionReceipt(log.transactionHash);
+      const paidBy =
+        receipt && receipt.from.toLowerCase() === this.address
+          ? { relayer: this.address, costWei: receipt.gasUsed * receipt.gasPrice }
+          : undefined;
       return ev.args.success
-        ? { status: 'MINED', txHash: log.transactionHash, blockNumber: log.blockNumber }
+        ? { status: 'MINED', txHash: log.transactionHash, blockNumber: log.blockNumber, paidBy }
         : {
             status: 'FAILED',
             txHash: log.transactionHash,
             blockNumber: log.blockNumber,
             errorMessage: 'the request was executed by another transaction, and its call failed',
+            paidBy,
           };
     }
     // used, but not by a request we can find (older than the look-back): the relayer's copy could only revert
@@ -408,8 +474,15 @@ class SenderLane {
       await this.outbox.failed(row.id, e.code, e.message, e.reason);
       return false;
     }
-    const sent = await this.outbox.markSent(row.id, this.config.chainId, this.address, chainNonce, (nonce) =>
-      this.sign({ nonce, ...tx }, fees.maxFeePerGas, fees.maxPriorityFeePerGas),
+    // through the lock's own connection: the nonce and the signed bytes commit only while this lane holds the key
+    // (a lane whose lock session ended cannot commit a nonce another worker also assigns)
+    const sent = await this.outbox.markSent(
+      row.id,
+      this.config.chainId,
+      this.address,
+      chainNonce,
+      (nonce) => this.sign({ nonce, ...tx }, fees.maxFeePerGas, fees.maxPriorityFeePerGas),
+      this.lock!.manager,
     );
     const result = await this.broadcast(sent!.rawTx!);
     if (result.kind === 'refused') await this.fillNonce(sent!, result.message, fees);

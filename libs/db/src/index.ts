@@ -1,4 +1,5 @@
 export * from './data-source.js';
+export * from './lock-session.js';
 export * from './db.module.js';
 export * from './auth/auth.repository.js';
 export * from './chain-events.js';

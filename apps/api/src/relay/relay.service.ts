@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Contract, FunctionFragment, Interface, TypedDataEncoder, getAddress, solidityPacked, verifyTypedData } from 'ethers';
+import { Contract, FunctionFragment, Interface, TypedDataEncoder, getAddress, solidityPacked, verifyTypedData, zeroPadValue } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { loadArtifact, FORWARD_REQUEST_TYPES, ForwardRequest, forwarderDomain } from '#chain';
 import { RelayOutboxRepository, type RelayRow } from '#db';
@@ -32,6 +32,8 @@ const GASLESS: Record<string, readonly Role[]> = {
 const MAX_DATA_BYTES = 1024;
 /** Clock skew between the API and the chain tolerated on a request's deadline, seconds. */
 const DEADLINE_SKEW_SECONDS = 60;
+/** Errors that say nothing about the request itself: no look for an execution of it on chain. */
+const NOT_A_REFUSAL = new Set(['CHAIN_UNAVAILABLE', 'DATABASE_UNAVAILABLE', 'BUS_UNAVAILABLE', 'RATE_LIMITED', 'INTERNAL']);
 /** How long a claim waits for another claim of the same study in flight before it is queued anyway. */
 const CLAIM_WAIT_MS = 30_000;
 
@@ -159,6 +161,26 @@ export class RelayService {
     const requestHash = this.requestHash(address, req);
     const existing = await this.outbox.findByRequestHash(this.config.chainId, requestHash);
     if (existing) return outcome(await this.transactions.settled(existing.id));
+    try {
+      return await this.checkAndQueue(caller, address, req, signature, requestHash, roles);
+    } catch (e) {
+      // refused now (expired, would fail, nonce taken): if the forwarder executed this very request, its row was lost
+      // (a database restored from a backup taken before it was sent) and that execution is its outcome
+      if (!(e instanceof OpenReadError) || NOT_A_REFUSAL.has(e.code)) throw e;
+      const executed = await this.recordIfExecuted(address, req, signature, requestHash);
+      if (executed) return outcome(executed);
+      throw e;
+    }
+  }
+
+  private async checkAndQueue(
+    caller: string,
+    address: string,
+    req: ForwardRequest,
+    signature: string,
+    requestHash: string,
+    roles: ReadonlySet<Role>,
+  ): Promise<{ txHash: string; blockNumber: number; function: string }> {
     if (req.to.toLowerCase() !== this.config.contracts.market)
       throw new OpenReadError('BAD_INPUT', 'the request must call the study market');
     if (req.value !== 0n) throw new OpenReadError('BAD_INPUT', 'gasless requests carry no value');
@@ -201,6 +223,93 @@ export class RelayService {
       if (this.claimsInFlight.get(req.data) === done) this.claimsInFlight.delete(req.data);
     });
     return mine;
+  }
+
+  /**
+   * The record of a signed request the forwarder has executed but the outbox does not know: found by its signer's
+   * ExecutedForwardRequest with its nonce, in the blocks it could have been executed in (from its preparation, at
+   * most the request TTL before its deadline, to its deadline), and only when that transaction carried this very
+   * request and signature. Recorded (recordExecuted) and answered; null when the nonce is unused or went to another
+   * request. A rare path (a refusal), so its extra chain reads cost nothing on the usual one.
+   */
+  private async recordIfExecuted(address: string, req: ForwardRequest, signature: string, requestHash: string): Promise<RelayRow | null> {
+    const { forwarder } = this.enabled();
+    if (BigInt(await forwarder.nonces(req.from)) <= req.nonce) return null;
+    // signed by its signer, before any search: an unsigned request must not buy dozens of chain reads
+    try {
+      if (verifyTypedData(forwarderDomain(this.config.chainId, getAddress(address)), FORWARD_REQUEST_TYPES, req, signature) !== req.from)
+        return null;
+    } catch {
+      return null;
+    }
+    const provider = this.chain.provider;
+    const latest = await provider.getBlockNumber();
+    const from = await this.firstBlockAt(req.deadline - this.config.relay.requestTtlSeconds - DEADLINE_SKEW_SECONDS, latest);
+    const to = (await this.firstBlockAt(req.deadline + 1, latest)) - 1;
+    if (to < from) return null;
+    const logs = await provider.getLogs({
+      address,
+      topics: [this.forwarderAbi.getEvent('ExecutedForwardRequest')!.topicHash, zeroPadValue(req.from, 32)],
+      fromBlock: from,
+      toBlock: to,
+    });
+    for (const log of logs) {
+      const ev = this.forwarderAbi.parseLog(log)!;
+      if ((ev.args.nonce as bigint) !== req.nonce) continue;
+      const tx = await provider.getTransaction(log.transactionHash);
+      const call = tx && tx.to?.toLowerCase() === address ? this.forwarderAbi.parseTransaction({ data: tx.data }) : null;
+      // the same request and signature (another request of this signer with the same nonce is not this one's outcome)
+      const sent = call?.name === 'execute' ? call.args[0] : null;
+      if (
+        !sent ||
+        String(sent.signature).toLowerCase() !== signature.toLowerCase() ||
+        this.requestHash(address, { ...pick(sent), nonce: req.nonce }) !== requestHash
+      )
+        return null;
+      const receipt = await provider.getTransactionReceipt(log.transactionHash);
+      const relayer = this.transactions.keyAddress(this.config.relay.privateKey)!;
+      const paidBy =
+        receipt && receipt.from.toLowerCase() === relayer ? { relayer, costWei: receipt.gasUsed * receipt.gasPrice } : undefined;
+      return this.outbox.recordExecuted(
+        {
+          chainId: this.config.chainId,
+          forwarder: address,
+          signer: req.from.toLowerCase(),
+          signerNonce: req.nonce,
+          target: req.to.toLowerCase(),
+          function: this.gaslessCall(req.data).name,
+          data: req.data,
+          gas: req.gas,
+          deadline: req.deadline,
+          signature: signature.toLowerCase(),
+          reservedWei: 0n,
+          requestHash,
+          sender: relayer,
+        },
+        ev.args.success
+          ? { status: 'MINED', txHash: log.transactionHash, blockNumber: log.blockNumber, paidBy }
+          : {
+              status: 'FAILED',
+              txHash: log.transactionHash,
+              blockNumber: log.blockNumber,
+              errorMessage: 'the request was executed, and its call failed',
+              paidBy,
+            },
+      );
+    }
+    return null;
+  }
+
+  /** The first block stamped at or after `t` (latest + 1 when none): a binary search from the deployment block. */
+  private async firstBlockAt(t: number, latest: number): Promise<number> {
+    let lo = this.config.contracts.deployBlock ?? 0;
+    let hi = latest + 1;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if ((await this.chain.provider.getBlock(mid))!.timestamp >= t) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
   }
 
   /**
@@ -272,6 +381,25 @@ export class RelayService {
     if (fragment) throw new OpenReadError('BAD_INPUT', `data is not the canonical encoding of ${fragment.name}`);
     throw new OpenReadError('BAD_INPUT', `only ${Object.keys(GASLESS).join(', ')} can be relayed gaslessly`);
   }
+}
+
+/** The fields of a ForwardRequest as the forwarder's execute() received them (the nonce is the forwarder's own counter). */
+function pick(sent: {
+  from: string;
+  to: string;
+  value: bigint;
+  gas: bigint;
+  deadline: bigint;
+  data: string;
+}): Omit<ForwardRequest, 'nonce'> {
+  return {
+    from: getAddress(sent.from),
+    to: getAddress(sent.to),
+    value: sent.value,
+    gas: sent.gas,
+    deadline: Number(sent.deadline),
+    data: String(sent.data).toLowerCase(),
+  };
 }
 
 function parseRequest(i: ForwardRequestInput): ForwardRequest {

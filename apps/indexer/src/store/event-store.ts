@@ -1,6 +1,16 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager, type QueryRunner } from 'typeorm';
-import { type BlockHeader, type ChainEvent, type Checkpoint, type OutboxMessage, execute, queryRows, readCheckpoint, sql } from '#db';
+import {
+  type BlockHeader,
+  type ChainEvent,
+  type Checkpoint,
+  type OutboxMessage,
+  armLockSession,
+  execute,
+  queryRows,
+  readCheckpoint,
+  sql,
+} from '#db';
 import { copyRows } from './copy.js';
 import { type BoundsChunkResult, type BoundsRefreshOptions, refreshBoundsChunk } from './bounds-refresher.js';
 import {
@@ -88,7 +98,8 @@ export class EventStore {
 
   /**
    * Takes the writer lock of chain/stream on a dedicated connection; null when another process holds it.
-   * The lock lives as long as that connection: a writer that dies (even by SIGKILL) releases it.
+   * The lock lives as long as that connection: a writer that dies (even by SIGKILL) releases it at once, one whose
+   * host vanishes within ~10 s (armLockSession).
    */
   async tryWriter(chainId: number, stream: string): Promise<StoreWriter | null> {
     const qr = this.db.createQueryRunner();
@@ -98,7 +109,10 @@ export class EventStore {
         qr,
         sql`SELECT pg_try_advisory_lock(${LOCK_NAMESPACE}::int, hashtext(${`${chainId}:${stream}`})) AS ok, pg_backend_pid() AS pid`,
       );
-      if (ok) return new StoreWriter(qr, chainId, stream, pid);
+      if (ok) {
+        await armLockSession(qr); // a vanished writer's host releases the lock within ~10 s, not hours
+        return new StoreWriter(qr, chainId, stream, pid);
+      }
     } catch (e) {
       await qr.release();
       throw e;

@@ -106,10 +106,16 @@ WHERE id = $1 AND status = 'SENT' RETURNING id)
 SELECT pg_notify('openread_outbox_settled', id::text) FROM u;
 
 -- executedElsewhere
-WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = 0, reserved_wei = 0,
-error_code = CASE WHEN $2 = 'FAILED' THEN 'CONFLICT' END, error_message = $5, updated_at = now()
+WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $6, reserved_wei = 0,
+relayer = COALESCE($7, relayer), error_code = CASE WHEN $2 = 'FAILED' THEN 'CONFLICT' END, error_message = $5, updated_at = now()
 WHERE id = $1 AND status IN ('QUEUED','SENT') RETURNING id)
 SELECT pg_notify('openread_outbox_settled', id::text) FROM u;
+
+-- recordExecuted (a request whose row was lost: a restored backup)
+INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei,
+sender, request_hash, status, tx_hash, block_number, cost_wei, relayer, error_code, error_message)
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,0,$11,$12,$13,$14,$15,$16,$17,CASE WHEN $13 = 'FAILED' THEN 'CONFLICT' END,$18)
+ON CONFLICT DO NOTHING RETURNING *;
 
 -- refusedAtBroadcast
 START TRANSACTION;

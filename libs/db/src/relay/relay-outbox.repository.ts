@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import pg from 'pg';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { RELAY_SPEND_WINDOW_HOURS } from '#config';
 import type { PruneOptions } from '../pruning.js';
 import { queryRows, sql } from '../sql.js';
@@ -75,6 +75,16 @@ export interface NewRelayRequest {
   requestHash?: string;
   /** the gasless key's address */
   sender: string;
+}
+
+/** The forwarder's execution of a gasless request, found on chain (not through the row's own attempts). */
+export interface ExecutedOutcome {
+  status: 'MINED' | 'FAILED';
+  txHash: string;
+  blockNumber: number;
+  errorMessage?: string;
+  /** when this relayer's key sent that transaction (a request whose row was lost): the key and what it paid */
+  paidBy?: { relayer: string; costWei: bigint };
 }
 
 /** A service key's call: sent from `sender` to `target` with `data`, estimated and simulated when sent. */
@@ -464,24 +474,69 @@ export class RelayOutboxRepository {
   /**
    * A gasless request someone else got executed first (its signed request sent to the forwarder directly): its
    * outcome is that transaction's, and the signer is charged nothing (the relayer's own copy, if any, is the
-   * relayer's loss).
+   * relayer's loss). When that transaction was this relayer's own (`paidBy`: a row restored from a backup older than
+   * its sending), its cost is the signer's as usual.
    */
-  async executedElsewhere(
-    id: string,
-    outcome: { status: 'MINED' | 'FAILED'; txHash: string; blockNumber: number; errorMessage?: string },
-  ): Promise<void> {
+  async executedElsewhere(id: string, outcome: ExecutedOutcome): Promise<void> {
     await this.db.query(
-      `WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = 0, reserved_wei = 0,
-           error_code = CASE WHEN $2 = 'FAILED' THEN 'CONFLICT' END, error_message = $5, updated_at = now()
+      `WITH u AS (UPDATE relay_requests SET status = $2, tx_hash = $3, block_number = $4, cost_wei = $6, reserved_wei = 0,
+           relayer = COALESCE($7, relayer), error_code = CASE WHEN $2 = 'FAILED' THEN 'CONFLICT' END, error_message = $5, updated_at = now()
        WHERE id = $1 AND status IN ('QUEUED','SENT') RETURNING id)
        SELECT pg_notify('${OUTBOX_SETTLED}', id::text) FROM u`,
-      [id, outcome.status, outcome.txHash, outcome.blockNumber, outcome.errorMessage ?? null],
+      [
+        id,
+        outcome.status,
+        outcome.txHash,
+        outcome.blockNumber,
+        outcome.errorMessage ?? null,
+        (outcome.paidBy?.costWei ?? 0n).toString(),
+        outcome.paidBy?.relayer ?? null,
+      ],
     );
+  }
+
+  /**
+   * A gasless request the forwarder executed that has no row here: its row was lost (a database restored from a
+   * backup taken before the request was queued or sent). Recorded as final, nothing to send, so its signer learns the
+   * outcome by sending it again or by its hash, and what this relayer paid for it counts against the signer's limit.
+   * The unique indexes decide between two API instances recording it at once: then the other's row is answered.
+   * Null when a different live request holds the signer's nonce.
+   */
+  async recordExecuted(req: NewRelayRequest, outcome: ExecutedOutcome): Promise<RelayRow | null> {
+    const rows = await this.db.query(
+      `INSERT INTO relay_requests (chain_id, forwarder, signer, signer_nonce, target, function, data, gas, deadline, signature, reserved_wei,
+         sender, request_hash, status, tx_hash, block_number, cost_wei, relayer, error_code, error_message)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,0,$11,$12,$13,$14,$15,$16,$17,CASE WHEN $13 = 'FAILED' THEN 'CONFLICT' END,$18)
+       ON CONFLICT DO NOTHING RETURNING *`,
+      [
+        req.chainId,
+        req.forwarder,
+        req.signer,
+        req.signerNonce.toString(),
+        req.target,
+        req.function,
+        req.data,
+        req.gas.toString(),
+        req.deadline,
+        req.signature,
+        req.sender,
+        req.requestHash ?? null,
+        outcome.status,
+        outcome.txHash,
+        outcome.blockNumber,
+        (outcome.paidBy?.costWei ?? 0n).toString(),
+        outcome.paidBy?.relayer ?? null,
+        outcome.errorMessage ?? null,
+      ],
+    );
+    if (rows.length) return toRow(rows[0]);
+    return req.requestHash ? this.findByRequestHash(req.chainId, req.requestHash) : null;
   }
 
   /**
    * Assigns the relayer's next nonce to a queued request and stores the signed transaction, in one transaction,
    * before it is broadcast. `sign(nonce)` builds the transaction. The nonce is max(stored next, chain's count).
+   * `via`: the connection to commit through (the sender's: the one holding the key's lock), else the pool.
    */
   async markSent(
     id: string,
@@ -489,8 +544,9 @@ export class RelayOutboxRepository {
     relayer: string,
     chainNonce: number,
     sign: (nonce: number) => Promise<{ raw: string; attempt: RelayAttempt }>,
+    via: Pick<EntityManager, 'transaction'> = this.db.manager,
   ): Promise<RelayRow | null> {
-    return this.db.transaction(async (tx) => {
+    return via.transaction(async (tx) => {
       await tx.query(`INSERT INTO relayer_nonces (chain_id, relayer, next_nonce) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [
         chainId,
         relayer,

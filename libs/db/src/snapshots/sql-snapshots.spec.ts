@@ -195,6 +195,12 @@ const SUITES: {
       await rec('failed', () => r.failed(queued.row.id, 'REVERTED', 'refused'));
       await rec('finished', () => r.finished(queued.row.id, { status: 'MINED', txHash: id32(0x78), blockNumber: 1, costWei: 1n }));
       await rec('executedElsewhere', () => r.executedElsewhere(queued.row.id, { status: 'MINED', txHash: id32(0x79), blockNumber: 1 }));
+      await rec('recordExecuted (a request whose row was lost: a restored backup)', () =>
+        r.recordExecuted(
+          { ...req, signerNonce: 7n, requestHash: id32(0x57) },
+          { status: 'MINED', txHash: id32(0x7a), blockNumber: 1, paidBy: { relayer: addr(0x99), costWei: 1n } },
+        ),
+      );
       await rec('refusedAtBroadcast', () =>
         r.refusedAtBroadcast(queued.row.id, 'CONFLICT', 'refused', { chainId: CHAIN, sender: addr(0x99), nonce: 1, raw: '0x04', attempt }),
       );
