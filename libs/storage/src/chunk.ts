@@ -58,7 +58,7 @@ export async function storeStudy(source: Readable | AsyncIterable<Buffer>, optio
   };
 
   let held: Buffer | null = null; // a full chunk waiting to learn whether it is the last
-  let current = Buffer.allocUnsafe(plainBytes);
+  let current: Buffer = Buffer.allocUnsafe(plainBytes);
   let filled = 0;
   for await (const piece of source as AsyncIterable<Buffer | string>) {
     const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece;
