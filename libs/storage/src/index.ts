@@ -5,3 +5,4 @@ export * from './merkle.js';
 export * from './manifest.js';
 export * from './chunk.js';
 export * from './reader.js';
+export * from './framing.js';
