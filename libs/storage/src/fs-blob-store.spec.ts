@@ -24,15 +24,15 @@ describe('FsBlobStore', () => {
     expect(await store.has(hash)).toBe(false);
     await store.put(hash, blob);
     expect(store.pathOf(hash)).toBe(join(dir, hash.slice(0, 2), hash.slice(2, 4), hash));
-    expect(await readFile(store.pathOf(hash))).toEqual(blob);
+    expect((await readFile(store.pathOf(hash))).equals(blob)).toBe(true);
     expect(await store.has(hash)).toBe(true);
     const parts: Buffer[] = [];
     for await (const p of await store.get(hash)) parts.push(p as Buffer);
-    expect(Buffer.concat(parts)).toEqual(blob);
+    expect(Buffer.concat(parts).equals(blob)).toBe(true);
 
     await store.put(hash, blob);
     await Promise.all([store.put(hash, blob), store.put(hash, blob)]);
-    expect(await readFile(store.pathOf(hash))).toEqual(blob);
+    expect((await readFile(store.pathOf(hash))).equals(blob)).toBe(true);
     expect(await readdir(join(dir, '.tmp'))).toEqual([]); // no temporary file left behind
   });
 
@@ -40,7 +40,7 @@ describe('FsBlobStore', () => {
     const store = new FsBlobStore({ root: dir });
     const blob = randomBytes(2_000_000);
     await Promise.all(Array.from({ length: 4 }, () => store.put(address(blob), blob)));
-    expect(await readFile(store.pathOf(address(blob)))).toEqual(blob);
+    expect((await readFile(store.pathOf(address(blob)))).equals(blob)).toBe(true);
     expect(await readdir(join(dir, '.tmp'))).toEqual([]);
   });
 
