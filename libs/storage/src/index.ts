@@ -6,3 +6,4 @@ export * from './manifest.js';
 export * from './chunk.js';
 export * from './reader.js';
 export * from './framing.js';
+export * from './s3-blob-store.js';
