@@ -9,7 +9,9 @@ const SOURCE = 'openread-source';
 
 export default defineConfig({
   resolve: { conditions: [SOURCE, ...defaultClientConditions] },
-  ssr: { resolve: { conditions: [SOURCE, ...defaultServerConditions] } },
+  // without the bundlers' "module" condition, which vitest also passes to Node: with it, Node loads the ESM builds of
+  // packages such as the AWS SDK, whose extensionless imports only bundlers resolve; Node in production never uses it
+  ssr: { resolve: { conditions: [SOURCE, ...defaultServerConditions.filter((c) => c !== 'module')] } },
   plugins: [swc.vite({ module: { type: 'es6' }, jsc: { target: 'es2022' } })],
   test: {
     include: ['libs/**/*.spec.ts', 'apps/**/*.spec.ts', 'tools/**/*.spec.ts', 'contracts/test/**/*.test.ts', 'test/**/*.test.ts'],
