@@ -223,4 +223,26 @@ describe('the exchange lease over the API: request, agent grant, fetch, expiry, 
     // a requester cannot cancel a granted lease
     expect(await nro.code(LEASE_CALL('prepareCancelLeaseRequest'), { ro: ids.nro, l: leaseId })).toBe('CONFLICT');
   });
+
+  it('a lease the custodian renews after expiry (prepareRenewLease) is served again while the renewal runs', async () => {
+    const nro = await client(NRO);
+    const oro = await client(ORO);
+    const request = `mutation($ro: String!, $s: String!, $k: String!) {
+      prepareRequestStudyLease(roId: $ro, studyId: $s, keyId: $k, periodSeconds: ${PERIOD}, maxRenewals: 1) { to data chainId gasLimit } }`;
+    const tx = (await nro.ok(request, { ro: ids.nro, s: study, k: nKeyId.toString() })).prepareRequestStudyLease;
+    await nro.ok(RELAY, { tx: await signPrepared(w(NRO), tx) });
+    const [granted] = await agent.poll();
+    expect(granted.outcome).toBe('GRANTED');
+    const renewable = granted.leaseId.toString();
+    await waitFor('the grant to be indexed', async () => (await nro.ok(LEASES, { ro: ids.nro })).myLeases[0].status === 'GRANTED');
+    await increaseTime(stack.provider, PERIOD + 1);
+    expect(await nro.code(LEASED, { ro: ids.nro, l: renewable })).toBe('LEASE_EXPIRED');
+
+    const renew = (await oro.ok(LEASE_CALL('prepareRenewLease'), { ro: ids.oro, l: renewable })).prepareRenewLease;
+    expect((await oro.ok(RELAY, { tx: await signPrepared(w(ORO), renew) })).relayTransaction.function).toBe('renewLease');
+    await waitFor('the renewal to be indexed', async () => (await nro.ok(LEASES, { ro: ids.nro })).myLeases[0].status === 'RENEWED');
+    const leased: Leased = (await nro.ok(LEASED, { ro: ids.nro, l: renewable })).leasedStudy;
+    const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, toPackage(leased), nEnc.privateKey);
+    expect(opened.equals(plaintext)).toBe(true);
+  });
 });
