@@ -21,6 +21,7 @@ import { AppRole1765130200000 } from './1765130200000-AppRole.js';
 import { AccessLogMerkle1765220000000 } from './1765220000000-AccessLogMerkle.js';
 import { Exchange1765250000000 } from './1765250000000-Exchange.js';
 import { LeasePackages1765260000000 } from './1765260000000-LeasePackages.js';
+import { LeaseAccessLog1765290000000 } from './1765290000000-LeaseAccessLog.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -47,4 +48,5 @@ export const migrations = [
   AccessLogMerkle1765220000000,
   Exchange1765250000000,
   LeasePackages1765260000000,
+  LeaseAccessLog1765290000000,
 ];

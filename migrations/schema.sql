@@ -827,7 +827,7 @@ CREATE TABLE public.study_access_log (
     prev_hash bytea NOT NULL,
     hash bytea NOT NULL,
     salt bytea NOT NULL,
-    CONSTRAINT study_access_log_action_check CHECK ((action = ANY (ARRAY['FETCH_PAYLOAD'::text, 'FETCH_REPORT'::text]))),
+    CONSTRAINT study_access_log_action_check CHECK ((action = ANY (ARRAY['FETCH_PAYLOAD'::text, 'FETCH_REPORT'::text, 'FETCH_LEASE'::text]))),
     CONSTRAINT study_access_log_hash_check CHECK ((length(hash) = 32)),
     CONSTRAINT study_access_log_outcome_check CHECK ((outcome = ANY (ARRAY['GRANTED'::text, 'REFUSED'::text]))),
     CONSTRAINT study_access_log_prev_hash_check CHECK ((length(prev_hash) = 32)),

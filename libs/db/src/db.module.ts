@@ -18,6 +18,7 @@ import { RelayOutboxRepository } from './relay/relay-outbox.repository.js';
 import { StudyFeedRepository } from './studies/study-feed.repository.js';
 import { TreasuryRepository } from './treasury/treasury.repository.js';
 import { ExchangeRepository } from './exchange/exchange.repository.js';
+import { LeasePackageRepository } from './lease-packages/lease-package.repository.js';
 
 const repositories = [
   AuthRepository,
@@ -36,6 +37,7 @@ const repositories = [
   StudyFeedRepository,
   TreasuryRepository,
   ExchangeRepository,
+  LeasePackageRepository,
 ];
 
 /**

@@ -1,5 +1,5 @@
 import { Field, GraphQLISODateTime, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
-import type { ExchangeCustodyRow, ExchangeKeyRow, ExchangeLeaseRow, ExchangeRoRow } from '#db';
+import type { AccessLogEntry, ExchangeCustodyRow, ExchangeKeyRow, ExchangeLeaseRow, ExchangeRoRow, LeasePackageRow } from '#db';
 import { enumObject } from '#domain';
 import { chainTime } from '../common/graphql/index.js';
 
@@ -106,3 +106,54 @@ export const toCustodyRecord = (c: ExchangeCustodyRow): CustodyRecord => ({
   registeredAt: chainTime(c.registeredAt),
   history: c.history.map((h) => ({ ...h, at: chainTime(h.at) })),
 });
+
+@ObjectType({
+  description:
+    "A granted lease's package as the custodian's agent stored it: the study encrypted under the lease key, the lease key sealed " +
+    "to the requester's registered key, and the terms the custodian signed (EIP-712 ExchangeLease). Check it against the chain " +
+    '(openLease of #lease) before trusting it.',
+})
+export class LeasedStudy {
+  @Field() leaseId: string;
+  @Field() studyId: string;
+  @Field({ description: 'the requesting RO (principal account)' }) requester: string;
+  @Field({ description: 'the custodian RO that granted it (principal account)' }) custodian: string;
+  @Field({ description: "the requester's RoDirectory key the lease key is sealed to" }) recipientKeyId: string;
+  @Field({ description: "the custodian's RoDirectory key whose signer signed the terms" }) signerKeyId: string;
+  @Field({ description: 'chain time (unix seconds) the lease key was made' }) issuedAt: string;
+  @Field({ description: 'the expiry LeaseGranted set (unix seconds), as signed; a renewal moves the chain’s, not this one' })
+  expiresAt: string;
+  @Field({ description: 'the study encrypted under the lease key (base64)' }) ciphertext: string;
+  @Field({ description: "the lease key sealed to the requester's key (base64)" }) wrappedKey: string;
+  @Field({ description: "the custodian signer's EIP-712 signature of the terms (0x-hex)" }) signature: string;
+}
+
+@ObjectType({ description: 'One fetch of a lease package (leasedStudy), served or refused, from the append-only access log.' })
+export class LeaseAccessRecord {
+  @Field(() => Int) seq: number;
+  @Field() studyId: string;
+  @Field({ description: 'the wallet that fetched (a member of the requesting RO)' }) account: string;
+  @Field({ description: 'GRANTED or REFUSED' }) outcome: string;
+  @Field(() => String, {
+    nullable: true,
+    description: 'why it was refused: NOT_REQUESTER, LEASE_NOT_GRANTED, LEASE_EXPIRED (use after expiry) or NO_PACKAGE',
+  })
+  reason: string | null;
+  @Field(() => GraphQLISODateTime) at: Date;
+}
+
+export const toLeasedStudy = (p: LeasePackageRow): LeasedStudy => ({
+  leaseId: p.leaseId.toString(),
+  studyId: p.studyId,
+  requester: p.requester,
+  custodian: p.custodian,
+  recipientKeyId: p.recipientKeyId.toString(),
+  signerKeyId: p.signerKeyId.toString(),
+  issuedAt: p.issuedAt.toString(),
+  expiresAt: String(p.expiresAt),
+  ciphertext: p.ciphertext.toString('base64'),
+  wrappedKey: p.wrappedKey.toString('base64'),
+  signature: p.signature!,
+});
+
+export const toLeaseAccessRecord = (e: AccessLogEntry): LeaseAccessRecord => ({ ...e, at: new Date(e.atMs) });

@@ -48,6 +48,19 @@ WHERE l.chain_id = $2 AND l.status = 'REQUESTED' AND c.ro = ANY($3::text[])
 ORDER BY l.lease_id DESC
 LIMIT $4;
 
+-- lease
+WITH now AS (SELECT max(block_time) AS t FROM indexer_checkpoints WHERE chain_id = $1)
+SELECT l.lease_id::text, l.study_id, l.requester, coalesce(l.custodian, c.ro) AS custodian, l.key_id::text, l.period, l.fee::text, l.max_renewals,
+l.renewals_left, l.renewals,
+CASE WHEN l.status IN ('GRANTED', 'RENEWED') AND l.expires_at < (SELECT t FROM now) THEN 'EXPIRED' ELSE l.status END AS status,
+l.requested_at, l.answered_at, l.expires_at, l.wrapped_key_hash, l.ciphertext_hash, l.refund::text,
+l.paid_to_custodian::text, l.protocol_fees::text, l.storage_share::text,
+(SELECT count(*)::int FROM exchange_expired_uses u WHERE u.chain_id = l.chain_id AND u.lease_id = l.lease_id) AS expired_uses,
+EXISTS (SELECT 1 FROM exchange_misuse_reports m WHERE m.chain_id = l.chain_id AND m.lease_id = l.lease_id) AS misuse_reported
+FROM exchange_leases l
+JOIN exchange_custody c ON c.chain_id = l.chain_id AND c.study_id = l.study_id
+WHERE l.chain_id = $2 AND l.lease_id = $3;
+
 -- custodyOf
 SELECT c.study_id, c.ro, c.manifest_hash, c.registered_at,
 (SELECT json_agg(json_build_object('ro', h.ro, 'from_ro', h.from_ro, 'by_account', h.by_account, 'tx_hash', h.tx_hash,

@@ -7,7 +7,8 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { execute, queryRows, sql } from '../sql.js';
 
-export type AccessAction = 'FETCH_PAYLOAD' | 'FETCH_REPORT';
+/** FETCH_LEASE: an exchange lease package (the API's leasedStudy) */
+export type AccessAction = 'FETCH_PAYLOAD' | 'FETCH_REPORT' | 'FETCH_LEASE';
 export type AccessOutcome = 'GRANTED' | 'REFUSED';
 
 export interface AccessLogEntry {

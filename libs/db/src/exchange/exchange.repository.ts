@@ -4,7 +4,7 @@
 // (apps/indexer/src/store/projections/exchange.projection.ts); this repository only reads them.
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { queryRows, sql } from '../sql.js';
+import { type Sql, queryRows, sql } from '../sql.js';
 
 /** A lease's state: EXPIRED is never stored, it is a GRANTED or RENEWED lease past its expiry by the indexed chain time. */
 export type ExchangeLeaseStatus = 'REQUESTED' | 'GRANTED' | 'DENIED' | 'CANCELLED' | 'RENEWED' | 'EXPIRED';
@@ -117,6 +117,19 @@ const toLease = (r: LeaseDbRow): ExchangeLeaseRow => ({
 });
 
 /** The imaging exchange as indexed: the RO directory, custody of studies, leases. */
+/** A lease's columns as {@link ExchangeRepository.leases} answers them; EXPIRED by the indexed chain time. */
+const leaseSelect = (chainId: number, custodian: Sql) =>
+  sql`WITH now AS (SELECT max(block_time) AS t FROM indexer_checkpoints WHERE chain_id = ${chainId})
+       SELECT l.lease_id::text, l.study_id, l.requester, ${custodian} AS custodian, l.key_id::text, l.period, l.fee::text, l.max_renewals,
+              l.renewals_left, l.renewals,
+              CASE WHEN l.status IN ('GRANTED', 'RENEWED') AND l.expires_at < (SELECT t FROM now) THEN 'EXPIRED' ELSE l.status END AS status,
+              l.requested_at, l.answered_at, l.expires_at, l.wrapped_key_hash, l.ciphertext_hash, l.refund::text,
+              l.paid_to_custodian::text, l.protocol_fees::text, l.storage_share::text,
+              (SELECT count(*)::int FROM exchange_expired_uses u WHERE u.chain_id = l.chain_id AND u.lease_id = l.lease_id) AS expired_uses,
+              EXISTS (SELECT 1 FROM exchange_misuse_reports m WHERE m.chain_id = l.chain_id AND m.lease_id = l.lease_id) AS misuse_reported
+       FROM exchange_leases l
+       JOIN exchange_custody c ON c.chain_id = l.chain_id AND c.study_id = l.study_id`;
+
 @Injectable()
 export class ExchangeRepository {
   constructor(private readonly db: DataSource) {}
@@ -190,21 +203,22 @@ export class ExchangeRepository {
         : sql`l.status = 'REQUESTED' AND c.ro = ANY(${ros}::text[])`;
     const rows = await queryRows<LeaseDbRow>(
       this.db,
-      sql`WITH now AS (SELECT max(block_time) AS t FROM indexer_checkpoints WHERE chain_id = ${chainId})
-       SELECT l.lease_id::text, l.study_id, l.requester, ${custodian} AS custodian, l.key_id::text, l.period, l.fee::text, l.max_renewals,
-              l.renewals_left, l.renewals,
-              CASE WHEN l.status IN ('GRANTED', 'RENEWED') AND l.expires_at < (SELECT t FROM now) THEN 'EXPIRED' ELSE l.status END AS status,
-              l.requested_at, l.answered_at, l.expires_at, l.wrapped_key_hash, l.ciphertext_hash, l.refund::text,
-              l.paid_to_custodian::text, l.protocol_fees::text, l.storage_share::text,
-              (SELECT count(*)::int FROM exchange_expired_uses u WHERE u.chain_id = l.chain_id AND u.lease_id = l.lease_id) AS expired_uses,
-              EXISTS (SELECT 1 FROM exchange_misuse_reports m WHERE m.chain_id = l.chain_id AND m.lease_id = l.lease_id) AS misuse_reported
-       FROM exchange_leases l
-       JOIN exchange_custody c ON c.chain_id = l.chain_id AND c.study_id = l.study_id
+      sql`${leaseSelect(chainId, custodian)}
        WHERE l.chain_id = ${chainId} AND ${mine}
        ORDER BY l.lease_id DESC
        LIMIT ${limit}`,
     );
     return rows.map(toLease);
+  }
+
+  /** One lease by its ID (EXPIRED derived as in {@link leases}), or null if the index has none. */
+  async lease(chainId: number, leaseId: bigint): Promise<ExchangeLeaseRow | null> {
+    const [r] = await queryRows<LeaseDbRow>(
+      this.db,
+      sql`${leaseSelect(chainId, sql`coalesce(l.custodian, c.ro)`)}
+       WHERE l.chain_id = ${chainId} AND l.lease_id = ${leaseId.toString()}`,
+    );
+    return r ? toLease(r) : null;
   }
 
   /** The custody of a registered study with every owner it had (oldest first), or null. */

@@ -414,6 +414,7 @@ const SUITES: {
       await rec('rosOfAccounts', () => r.rosOfAccounts(CHAIN, [RO_WALLET]));
       await rec('leases (requester or custodian)', () => r.leases(CHAIN, [RO_WALLET], 'ANY', 20));
       await rec('leases (incoming requests)', () => r.leases(CHAIN, [RO_WALLET], 'INCOMING', 20));
+      await rec('lease', () => r.lease(CHAIN, 1n));
       await rec('custodyOf', () => r.custodyOf(CHAIN, OPEN_STUDY));
       await rec('misuseOf', () => r.misuseOf(CHAIN, [RO_WALLET]));
     },
