@@ -3,7 +3,7 @@ import { connect } from '@nats-io/transport-node';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '#db/testing';
-import { DEV_ROLES, devKey, freePort } from '#devchain';
+import { DEV_ROLES, contractsEnv, devKey, freePort } from '#devchain';
 import {
   AppName,
   AppProcess,
@@ -111,15 +111,10 @@ describe('bus faults: readiness, recovery, no lost or duplicated message, bounde
     const d = chain.deployment;
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
-      NODE_ENV: 'production',
+      LOG_FORMAT: 'json', // JSON lines, as in production; production mode itself refuses this test's local chain and dev keys
       DATABASE_URL: db.url,
       RPC_URL: chain.anvil.rpcUrl,
-      CHAIN_ID: String(d.chainId),
-      TOKEN_ADDRESS: d.token,
-      PARAMETERS_ADDRESS: d.parameters,
-      REGISTRY_ADDRESS: d.registry,
-      MARKET_ADDRESS: d.market,
-      DEPLOY_BLOCK: String(d.deployBlock),
+      ...contractsEnv(d),
       SETTLER_PRIVATE_KEY: devKey(DEV_ROLES.settler).privateKey,
       NATS_URL: nats.url,
       NATS_NAMESPACE: NAMESPACE,

@@ -2,7 +2,7 @@ import { NonceManager } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProvider } from '#chain';
 import { createTestDatabase } from '#db/testing';
-import { AnvilHandle, DEV_ROLES, deployOpenRead, devKey, freePort, signInMessage, startAnvil } from '#devchain';
+import { AnvilHandle, DEV_ROLES, contractsEnv, deployOpenRead, devKey, freePort, signInMessage, startAnvil } from '#devchain';
 import { AppProcess, lastWords, linesBetween, projectedOutageLines, readinessOf, spawnApp, stopApps } from './support/app-processes.js';
 import { PausableProxy } from './support/tcp-proxy.js';
 
@@ -66,12 +66,7 @@ describe('dependency faults: deadlines, typed answers, readiness, bounded logs',
       PATH: process.env.PATH,
       DATABASE_URL: pgUrl.toString(),
       RPC_URL: anvil.rpcUrl,
-      CHAIN_ID: String(deployment.chainId),
-      TOKEN_ADDRESS: deployment.token,
-      PARAMETERS_ADDRESS: deployment.parameters,
-      REGISTRY_ADDRESS: deployment.registry,
-      MARKET_ADDRESS: deployment.market,
-      DEPLOY_BLOCK: String(deployment.deployBlock),
+      ...contractsEnv(deployment),
       SETTLER_PRIVATE_KEY: devKey(DEV_ROLES.settler).privateKey,
       API_PORT: String(ports.api),
       SIWE_DOMAIN: 'openread.test',

@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FORWARD_REQUEST_TYPES, JsonRpcClient, loadArtifact } from '#chain';
 import { createTestDatabase } from '#db/testing';
-import { DEV_ROLES, devKey, freePort } from '#devchain';
+import { DEV_ROLES, contractsEnv, devKey, freePort } from '#devchain';
 import { GqlClient } from './support/client.js';
 import { type StackLike, ctRadiologist, fundRo, postCtStudy } from './support/funding.js';
 import { type Chain, USD, cleanSnapshot, divergences, snapshot, startChain } from './support/indexing.js';
@@ -141,14 +141,7 @@ describe('two of each app: killing the active indexer and the active sender', ()
       PATH: process.env.PATH,
       DATABASE_URL: db.url,
       RPC_URL: chain.anvil.rpcUrl,
-      CHAIN_ID: String(deployment.chainId),
-      TOKEN_ADDRESS: deployment.token,
-      PARAMETERS_ADDRESS: deployment.parameters,
-      REGISTRY_ADDRESS: deployment.registry,
-      MARKET_ADDRESS: deployment.market,
-      ACCESS_LOG_ANCHOR_ADDRESS: deployment.accessLogAnchor,
-      FORWARDER_ADDRESS: deployment.forwarder,
-      DEPLOY_BLOCK: String(deployment.deployBlock),
+      ...contractsEnv(deployment),
       SETTLER_PRIVATE_KEY: devKey(DEV_ROLES.settler).privateKey,
       RELAYER_PRIVATE_KEY: devKey(DEV_ROLES.relayer).privateKey,
       TREASURY_RELAYER_PRIVATE_KEY: devKey(DEV_ROLES.treasuryRelayer).privateKey,

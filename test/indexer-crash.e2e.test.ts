@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateBulkEvents } from '#devchain';
+import { contractsEnv, generateBulkEvents } from '#devchain';
 import { JsonRpcClient } from '#chain';
 import { createTestDatabase } from '#db/testing';
 import { seededRandom } from '#domain';
@@ -38,12 +38,7 @@ describe('SIGKILL at random points during a large backfill', () => {
       ...process.env,
       DATABASE_URL: db.url,
       RPC_URL: chain.anvil.rpcUrl,
-      CHAIN_ID: String(chain.deployment.chainId),
-      TOKEN_ADDRESS: chain.deployment.token,
-      PARAMETERS_ADDRESS: chain.deployment.parameters,
-      REGISTRY_ADDRESS: chain.deployment.registry,
-      MARKET_ADDRESS: chain.deployment.market,
-      DEPLOY_BLOCK: String(chain.deployment.deployBlock),
+      ...contractsEnv(chain.deployment),
       INDEXER_BATCH_BLOCKS: '1',
       INDEXER_POLL_MS: '50',
       INDEXER_HEALTH_PORT: '0',

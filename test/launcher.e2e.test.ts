@@ -294,8 +294,10 @@ describe('the npm start launcher', () => {
     launcher.stdout!.on('data', (d) => (out += d));
     launcher.stderr!.on('data', (d) => (out += d));
     const code = await new Promise<number | null>((resolve) => launcher.once('exit', resolve));
-    // the limit leaves room for a loaded machine; the launcher loads only the config module before it checks
-    expect(Date.now() - t0).toBeLessThan(5_000);
+    // "within seconds" is a matter of order, not of a clock (timings belong in benches): the check comes before
+    // every slow step, so none of their lines (build, Postgres, anvil, migrations) was printed
+    expect(out).not.toMatch(/^(Postgres|chain|database) /m);
+    console.log(`refused after ${Date.now() - t0} ms`);
     expect(code).toBe(2);
     expect(out).toContain('API_PORT="abc": must be a whole number from 0 to 65535');
     expect(out).not.toMatch(/siwe|api\.port|NaN/i);

@@ -21,7 +21,7 @@
  * `npm run demo` then fills the worklist.
  */
 import { createProvider } from '#chain';
-import { AnvilHandle, startAnvil, deployDevChain, DEV_ACCOUNTS, DEV_ROLES, devKey } from '#devchain';
+import { AnvilHandle, startAnvil, contractsEnv, deployDevChain, DEV_ACCOUNTS, DEV_ROLES, devKey } from '#devchain';
 import { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -206,17 +206,8 @@ async function startChain(): Promise<Record<string, string>> {
     writeFileSync(join(STATE_DIR, 'deployment.json'), JSON.stringify({ rpcUrl, ...deployment, governance, safeContracts }, null, 2));
     deploymentEnv = {
       RPC_URL: rpcUrl,
-      CHAIN_ID: String(deployment.chainId),
-      TOKEN_ADDRESS: deployment.token,
-      PARAMETERS_ADDRESS: deployment.parameters,
-      REGISTRY_ADDRESS: deployment.registry,
-      MARKET_ADDRESS: deployment.market,
-      ACCESS_LOG_ANCHOR_ADDRESS: deployment.accessLogAnchor,
-      FORWARDER_ADDRESS: deployment.forwarder,
-      RO_DIRECTORY_ADDRESS: deployment.roDirectory,
-      STUDY_CUSTODY_ADDRESS: deployment.studyCustody,
+      ...contractsEnv(deployment),
       RELAYER_PRIVATE_KEY: env.RELAYER_PRIVATE_KEY ?? devKey(DEV_ROLES.relayer).privateKey,
-      DEPLOY_BLOCK: String(deployment.deployBlock),
       SETTLER_PRIVATE_KEY: env.SETTLER_PRIVATE_KEY ?? devKey(DEV_ROLES.settler).privateKey,
       GOVERNOR_ADDRESS: governance.governor,
       TIMELOCK_ADDRESS: governance.timelock,

@@ -81,8 +81,12 @@ export const configSchema = z.object({
     .string()
     .optional()
     .describe(
-      '`production` = production mode: every app refuses to start while a dev default is in effect (local SIWE domain, fewer confirmations than 12, a well-known dev key, a missing shared secret, a local chain ID; docs/security.md#production-mode), introspection is off unless API_INTROSPECTION=true, and logs are JSON lines',
+      '`production` = production mode: every app refuses to start while a dev default is in effect (local SIWE domain, fewer confirmations than 12, a well-known dev key, a missing shared secret, a local chain ID; docs/security.md#production-mode), introspection is off unless API_INTROSPECTION=true, and logs are JSON lines unless LOG_FORMAT says otherwise',
     ),
+  logFormat: z
+    .enum(['json', 'text'], { error: 'must be json or text' })
+    .optional()
+    .describe('`json` = one JSON object per line (pino), `text` = readable lines; unset = json in production mode, text otherwise'),
   allowLocalChainId: z
     .enum(['true', 'false'], { error: 'must be true or false' })
     .optional()
@@ -559,6 +563,7 @@ function configInput(env: NodeJS.ProcessEnv) {
     dependencyTimeoutMs: env.DEPENDENCY_TIMEOUT_MS,
     backgroundQueryTimeoutMs: env.BACKGROUND_QUERY_TIMEOUT_MS,
     logRepeatIntervalMs: env.LOG_REPEAT_INTERVAL_MS,
+    logFormat: env.LOG_FORMAT || undefined,
     contracts: {
       token: env.TOKEN_ADDRESS,
       parameters: env.PARAMETERS_ADDRESS,

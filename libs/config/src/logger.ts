@@ -46,7 +46,7 @@ export function withoutLogId<T>(fn: () => T): T {
 }
 
 export interface AppLoggerOptions {
-  /** JSON lines (pino) when true; Nest's console lines otherwise. Default: NODE_ENV === 'production'. */
+  /** JSON lines (pino) when true; Nest's console lines otherwise. Default: LOG_FORMAT, else NODE_ENV === 'production'. */
   json?: boolean;
   /** the levels written (Nest's names); default error, warn, log */
   levels?: LogLevel[];
@@ -69,7 +69,9 @@ export class AppLogger implements LoggerService {
     readonly app: string,
     options: AppLoggerOptions = {},
   ) {
-    const json = options.json ?? process.env.NODE_ENV === 'production';
+    // read from the environment, not the validated config: the logger exists before the config is parsed (its errors are logged)
+    const format = process.env.LOG_FORMAT;
+    const json = options.json ?? (format === 'json' || (format !== 'text' && process.env.NODE_ENV === 'production'));
     const levels = options.levels ?? ['error', 'warn', 'log'];
     if (json) {
       this.console = null;

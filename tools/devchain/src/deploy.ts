@@ -116,6 +116,26 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
   };
 }
 
+/**
+ * The environment variables naming a deployment's chain and contracts, as every app reads them (docs/configuration.md):
+ * one list for the launcher and every test that starts an app as its own process, so a contract added to the
+ * deployment reaches all of them (an indexer started without one silently indexes less).
+ */
+export function contractsEnv(deployment: Deployment): Record<string, string> {
+  return {
+    CHAIN_ID: String(deployment.chainId),
+    TOKEN_ADDRESS: deployment.token,
+    PARAMETERS_ADDRESS: deployment.parameters,
+    REGISTRY_ADDRESS: deployment.registry,
+    MARKET_ADDRESS: deployment.market,
+    ACCESS_LOG_ANCHOR_ADDRESS: deployment.accessLogAnchor,
+    FORWARDER_ADDRESS: deployment.forwarder,
+    RO_DIRECTORY_ADDRESS: deployment.roDirectory,
+    STUDY_CUSTODY_ADDRESS: deployment.studyCustody,
+    DEPLOY_BLOCK: String(deployment.deployBlock),
+  };
+}
+
 export interface OpenReadContracts {
   token: Contract;
   parameters: Contract;
