@@ -94,7 +94,7 @@ export const configSchema = z.object({
   dependencyTimeoutMs: int(100, 600_000)
     .default(2000)
     .describe(
-      'deadline of one call to a dependency: connecting to Postgres, waiting for a pooled connection, an API query (also its `statement_timeout`), a chain-node request, a readiness check. A request whose dependency is down answers `DATABASE_UNAVAILABLE` / `CHAIN_UNAVAILABLE` / `BUS_UNAVAILABLE` within it, ms',
+      'deadline of one call to a dependency: connecting to Postgres, waiting for a pooled connection, an API query (also its `statement_timeout`), a chain-node request, a readiness check. A request whose dependency is down answers `DATABASE_UNAVAILABLE` / `CHAIN_UNAVAILABLE` within it (`BUS_UNAVAILABLE` is reserved: no request waits for the bus today), ms',
     ),
   logRepeatIntervalMs: int(1000, 3_600_000)
     .default(10_000)
