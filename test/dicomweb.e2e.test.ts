@@ -145,11 +145,11 @@ describe('a PACS that stalls', () => {
     const proxy = new PausableProxy('127.0.0.1', orthanc.port);
     const port = await proxy.start();
     try {
-      const client = new DicomWebClient({ url: `http://127.0.0.1:${port}/dicom-web`, timeoutMs: 4000 });
+      const client = new DicomWebClient({ url: `http://127.0.0.1:${port}/dicom-web`, timeoutMs: 1500 });
       const instances = client.retrieveStudy(ct.studyInstanceUid);
       expect((await instances.next()).done).toBe(false);
       // a consumer slower than timeoutMs (encrypting, uploading) is not a stalled PACS
-      await new Promise((r) => setTimeout(r, 5000));
+      await new Promise((r) => setTimeout(r, 3000));
       expect((await instances.next()).done).toBe(false);
       proxy.pause(); // the PACS (or the network) hangs: the connection stays open, no byte crosses
       const rest = (async () => {

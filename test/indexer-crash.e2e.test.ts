@@ -87,7 +87,14 @@ describe('SIGKILL at random points during a large backfill', () => {
 
       // zero gaps, zero duplicates: exactly the chain's decodable logs, each once, all waiting for the bus
       const logs = await new JsonRpcClient(chain.anvil.rpcUrl).logs(
-        [chain.deployment.market, chain.deployment.registry, chain.deployment.parameters],
+        // every contract the indexer watches in this deployment (no governance here): contractsEnv gave it all
+        [
+          chain.deployment.market,
+          chain.deployment.registry,
+          chain.deployment.parameters,
+          chain.deployment.roDirectory,
+          chain.deployment.studyCustody,
+        ],
         0,
         head,
       );

@@ -53,26 +53,44 @@ class Link {
     private readonly isPaused: () => boolean,
   ) {
     this.closed = new Promise((resolve) => {
-      const end = () => {
-        this.destroy();
-        resolve();
+      let open = 2;
+      const closed = () => {
+        if (--open === 0) resolve();
       };
-      for (const s of [a, b]) {
-        s.on('error', end);
-        s.on('close', end);
+      for (const [from, to] of [
+        [a, b],
+        [b, a],
+      ] as const) {
+        from.on('error', () => this.destroy());
+        // one side finished: end the other gracefully, after what is buffered for it (destroying it here would drop
+        // bytes its reader has not taken yet, e.g. the end of a response a slow client is still reading)
+        from.on('end', () => this.endAfterHeld(to));
+        from.on('close', closed);
       }
     });
-    a.on('data', (d: Buffer) => this.forward(b, d));
-    b.on('data', (d: Buffer) => this.forward(a, d));
+    a.on('data', (d: Buffer) => this.forward(a, b, d));
+    b.on('data', (d: Buffer) => this.forward(b, a, d));
+    // backpressure, as a real network path has: a reader that stops reading stops its sender (not an unbounded buffer here)
+    a.on('drain', () => b.resume());
+    b.on('drain', () => a.resume());
   }
 
-  private forward(to: Socket, data: Buffer): void {
+  private readonly ending = new Set<Socket>();
+
+  private endAfterHeld(to: Socket): void {
+    if (this.held.some(([t]) => t === to)) this.ending.add(to);
+    else if (!to.destroyed) to.end();
+  }
+
+  private forward(from: Socket, to: Socket, data: Buffer): void {
     if (this.isPaused() || this.held.length) this.held.push([to, data]);
-    else to.write(data);
+    else if (!to.write(data)) from.pause();
   }
 
   flush(): void {
-    for (const [to, data] of this.held.splice(0)) if (!to.destroyed) to.write(data);
+    for (const [to, data] of this.held.splice(0)) if (!to.destroyed && !to.writableEnded) to.write(data);
+    for (const to of this.ending) if (!to.destroyed) to.end();
+    this.ending.clear();
   }
 
   destroy(): void {
