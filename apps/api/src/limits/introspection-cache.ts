@@ -81,14 +81,16 @@ export class IntrospectionCache {
   }
 
   /**
-   * A request's exact text as a key: its query, operation name and variables (the fields Apollo reads of a body),
-   * none with extensions.
+   * A request's exact text as a key: its query and operation name (the fields Apollo reads of a body), for a request
+   * without variables or extensions only (an introspection query has none; a body's variables, of any depth, are
+   * never walked here).
    */
   private static textKey(request: unknown): string | undefined {
     if (typeof request !== 'object' || request === null) return undefined;
     const { query, operationName, variables, extensions } = request as Record<string, unknown>;
-    if (typeof query !== 'string' || extensions !== undefined) return undefined;
-    return JSON.stringify([query, operationName ?? null, variables ?? {}]);
+    if (typeof query !== 'string' || extensions !== undefined || variables !== undefined) return undefined;
+    if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') return undefined;
+    return JSON.stringify([operationName ?? null, query]);
   }
 
   private keyOf(ctx: GraphQLRequestContext<object>): string | undefined {
