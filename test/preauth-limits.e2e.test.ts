@@ -11,14 +11,17 @@ const ADDRESS_BURST = 20;
 interface Answer {
   status: number;
   retryAfter?: string;
+  headers: Record<string, string | string[] | undefined>;
+  /** the body as sent */
+  text: string;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a GraphQL answer of any shape
   body: any;
 }
 
 /** One POST /graphql over real HTTP from `localAddress`, with a raw body (it may be refused before it is read). */
-function post(stack: Stack, localAddress: string, body: string, token?: string): Promise<Answer> {
+function post(stack: Stack, localAddress: string, body: string, token?: string, keepAlive = false): Promise<Answer> {
   const { port } = stack.api.getHttpServer().address() as { port: number };
-  const agent = new Agent({ localAddress });
+  const agent = new Agent({ localAddress, keepAlive });
   return new Promise((resolve, reject) => {
     const req = request(
       {
@@ -41,14 +44,24 @@ function post(stack: Stack, localAddress: string, body: string, token?: string):
           resolve({
             status: res.statusCode ?? 0,
             retryAfter: res.headers['retry-after'] as string | undefined,
+            headers: res.headers,
+            text,
             body: text ? JSON.parse(text) : null,
           });
+          agent.destroy();
         });
       },
     );
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** GraphQL operations Apollo answered so far (its metrics plugin counts each one that reaches it). */
+async function apolloRequests(stack: Stack): Promise<number> {
+  const { port } = stack.api.getHttpServer().address() as { port: number };
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return [...text.matchAll(/^openread_graphql_requests_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
 }
 
 describe('pre-auth limits in memory (before the body is read) and the introspection cache', () => {
@@ -149,22 +162,97 @@ describe('pre-auth limits in memory (before the body is read) and the introspect
     }
   });
 
-  it('answers introspection from a cache after the first time, the same answer', async () => {
+  it('answers introspection from a cache after the first time, the same bytes, without reaching Apollo again', async () => {
     const cache = stack.api.get(IntrospectionCache);
     const full = JSON.stringify({ query: getIntrospectionQuery() });
-    const before = { hits: cache.hits, misses: cache.misses };
+    const before = { misses: cache.misses, served: cache.served };
     const first = await post(stack, '127.0.0.6', full);
+    const apollo = await apolloRequests(stack);
     const second = await post(stack, '127.0.0.6', full);
     expect(first.status).toBe(200);
     expect(first.body.data.__schema.queryType.name).toBe('Query');
-    expect(second.body).toEqual(first.body);
+    expect(second.status).toBe(200);
+    expect(second.text).toBe(first.text);
     expect(cache.misses - before.misses).toBeLessThanOrEqual(1);
-    expect(cache.hits - before.hits).toBeGreaterThanOrEqual(1);
+    expect(cache.served - before.served).toBeGreaterThanOrEqual(1);
+    expect(await apolloRequests(stack)).toBe(apollo);
     // a query that is not introspection alone is executed every time
     const mixed = JSON.stringify({ query: `{ __typename indexerStatus { indexedBlock } }` });
-    const hits = cache.hits;
+    const served = cache.served;
     await post(stack, '127.0.0.6', mixed);
     await post(stack, '127.0.0.6', mixed);
-    expect(cache.hits).toBe(hits);
+    expect(cache.served).toBe(served);
+    expect(await apolloRequests(stack)).toBe(apollo + 2);
+  });
+
+  it('refuses a client past its limits ahead of Express and Apollo, and closes its connection', async () => {
+    const query = JSON.stringify({ query: `{ __typename }` });
+    const admitted = await post(stack, '127.0.0.7', query);
+    expect(admitted.status).toBe(200);
+    // Express marks what it answers; the refusals below never reach it
+    expect(admitted.headers['x-powered-by']).toBe('Express');
+    let refused = admitted;
+    for (let i = 0; i < ADDRESS_BURST + 5 && refused.status !== 429; i++) refused = await post(stack, '127.0.0.7', query);
+    expect(refused.status).toBe(429);
+    const apollo = await apolloRequests(stack);
+    // clients that ask to keep their connections
+    const small = await post(stack, '127.0.0.7', query, undefined, true);
+    const large = await post(stack, '127.0.0.7', JSON.stringify({ query: `{ __typename }`, pad: 'A'.repeat(200_000) }), undefined, true);
+    for (const a of [small, large]) {
+      expect(a.status).toBe(429);
+      expect(a.body.errors[0].extensions.code).toBe('RATE_LIMITED');
+      expect(a.headers['x-powered-by']).toBeUndefined();
+    }
+    expect(await apolloRequests(stack)).toBe(apollo);
+    // even when the client asks to keep it: a refused client pays a new connection for its next request
+    expect(small.headers.connection).toBe('close');
+    expect(large.headers.connection).toBe('close');
+  });
+
+  it('answers a document over the token limit without Apollo parsing it again, as Apollo would', async () => {
+    const tooManyTokens = JSON.stringify({ query: `{ ${'__typename '.repeat(6000)} }` });
+    const apollo = await apolloRequests(stack);
+    const r = await post(stack, '127.0.0.8', tooManyTokens);
+    expect(r.status).toBe(400);
+    expect(r.body.errors).toHaveLength(1);
+    expect(r.body.errors[0].extensions).toEqual({ code: 'BAD_INPUT' });
+    expect(r.body.errors[0].message).toMatch(/^Syntax Error: Document contains more th.. \d+ tokens/);
+    expect(r.body.errors[0].locations).toBeDefined();
+    expect(await apolloRequests(stack)).toBe(apollo);
+  });
+
+  it('refuses an anonymous body announced larger than the small limit before any of it arrives', async () => {
+    const { port } = stack.api.getHttpServer().address() as { port: number };
+    const agent = new Agent({ localAddress: '127.0.0.9' });
+    try {
+      // the body is announced but never sent: only an answer from the headers alone can end this request
+      const answer = await new Promise<Answer>((resolve, reject) => {
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/graphql',
+            method: 'POST',
+            agent,
+            headers: { 'content-type': 'application/json', 'content-length': 1_000_000 },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => {
+              const text = Buffer.concat(chunks).toString('utf8');
+              resolve({ status: res.statusCode ?? 0, headers: res.headers, text, body: JSON.parse(text) });
+              req.destroy();
+            });
+          },
+        );
+        req.on('error', reject);
+        req.write('{"query":"{ __typename }","pad":"');
+      });
+      expect(answer.status).toBe(413);
+      expect(answer.body.errors[0].extensions).toEqual({ code: 'BAD_INPUT', reason: 'REQUEST_TOO_LARGE' });
+    } finally {
+      agent.destroy();
+    }
   });
 });

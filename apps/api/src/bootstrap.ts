@@ -4,7 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { type AppConfig, type AppLogger } from '#config';
 import { ApiModule } from './app.module.js';
 import { AuthService } from './auth/index.js';
-import { graphqlBodyReader, RequestLimiter, requestLimiter, trustFunction } from './limits/index.js';
+import { graphqlBodyReader, guardServer, IntrospectionCache, RequestLimiter, trustFunction } from './limits/index.js';
 
 /**
  * The root mutations whose arguments carry bytes (base64 ciphertext): the only requests admitted with a body
@@ -21,17 +21,17 @@ export async function createApiApp(config: AppConfig, options: { logger?: AppLog
   // GraphQL bodies: small, except byte uploads by a signed-in account (read before Nest's JSON parser, which then
   // skips them); every other JSON body has the small limit too
   const auth = app.get(AuthService);
+  const introspection = app.get(IntrospectionCache);
   const trust = trustFunction(config.api.trustProxy);
-  // first of all: a client past its in-memory limits is refused before any of its body is read
-  app.use(
-    requestLimiter(
-      new RequestLimiter({
-        address: { inFlight: config.api.addressInFlight, burst: config.api.addressBurst, perSecond: config.api.addressPerSecond },
-        token: { inFlight: config.api.tokenInFlight, burst: config.api.tokenBurst, perSecond: config.api.tokenPerSecond },
-        maxLanes: config.api.limiterMaxLanes,
-      }),
-      trust,
-    ),
+  // first of all, ahead of Express: a client past its in-memory limits is refused before any of its body is read
+  guardServer(
+    app.getHttpServer(),
+    new RequestLimiter({
+      address: { inFlight: config.api.addressInFlight, burst: config.api.addressBurst, perSecond: config.api.addressPerSecond },
+      token: { inFlight: config.api.tokenInFlight, burst: config.api.tokenBurst, perSecond: config.api.tokenPerSecond },
+      maxLanes: config.api.limiterMaxLanes,
+    }),
+    trust,
   );
   app.use(
     graphqlBodyReader({
@@ -41,6 +41,7 @@ export async function createApiApp(config: AppConfig, options: { logger?: AppLog
       maxRootFields: config.api.maxRootFields,
       uploadFields: UPLOAD_FIELDS,
       mayUpload: async (authorization) => (await auth.authenticate(authorization)) !== null,
+      storedAnswer: (body) => introspection.answer(body),
     }),
   );
   app.useBodyParser('json', { limit: config.api.maxRequestBytes });

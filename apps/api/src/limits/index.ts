@@ -5,4 +5,4 @@ export { queryLimits, rootFields, widthRefusal } from './query-limits.js';
 export { RateLimitService, UNAUTHENTICATED_OPERATION } from './rate-limit.service.js';
 export { graphqlBodyReader, type RequestBodyLimits } from './request-body.js';
 export { IntrospectionCache } from './introspection-cache.js';
-export { RequestLimiter, requestLimiter, type RequestLimiterSettings } from './request-limiter.js';
+export { guardServer, RequestLimiter, type RequestLimiterSettings } from './request-limiter.js';

@@ -1,6 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
-import { Kind, parse } from 'graphql';
+import { type GraphQLError, Kind, parse } from 'graphql';
+import { formatError } from '../common/errors.js';
 import { widthRefusal } from './query-limits.js';
+import { hasBearer } from './request-limiter.js';
 
 export interface RequestBodyLimits {
   /** the largest body of any request */
@@ -15,15 +17,17 @@ export interface RequestBodyLimits {
   maxRootFields: number;
   /** whether the Authorization header names a live session (only signed-in accounts may send large bodies) */
   mayUpload: (authorization: string | undefined) => Promise<boolean>;
+  /** a stored answer of this exact request (the introspection cache), written as is without reaching Apollo */
+  storedAnswer?: (body: unknown) => Buffer | undefined;
 }
 
 /** Why a body was refused, answered like a GraphQL error so clients read it the same way. */
-function refuse(res: Response, req: Request, status: number, message: string): void {
+function refuse(res: Response, status: number, message: string): void {
   if (res.headersSent) return;
   res.status(status).setHeader('connection', 'close');
   res.json({ errors: [{ message, extensions: { code: 'BAD_INPUT', reason: 'REQUEST_TOO_LARGE' } }] });
-  // the rest of a refused body is not read
-  res.on('finish', () => req.destroy());
+  // the rest of a refused body is not waited for: Node closes a `connection: close` socket as soon as the answer is
+  // written (destroying it here would race that write, and cost an error object per refusal)
 }
 
 /**
@@ -73,7 +77,10 @@ export function graphqlBodyReader(limits: RequestBodyLimits) {
     const type = req.headers['content-type'] ?? '';
     if (req.method !== 'POST' || req.path !== '/graphql' || !/^application\/json\b/i.test(type)) return next();
     const declared = Number(req.headers['content-length'] ?? NaN);
-    if (declared > limits.maxUploadBytes) return refuse(res, req, 413, `the request body is larger than ${limits.maxUploadBytes} bytes`);
+    if (declared > limits.maxUploadBytes) return refuse(res, 413, `the request body is larger than ${limits.maxUploadBytes} bytes`);
+    // only a signed-in account may send more than the small limit: without a session token, refuse before reading
+    if (declared > limits.maxRequestBytes && !hasBearer(req.headers.authorization))
+      return refuse(res, 413, `the request body is larger than ${limits.maxRequestBytes} bytes; sign in first to send larger byte uploads`);
     const chunks: Buffer[] = [];
     let size = 0;
     let admitted = false;
@@ -82,7 +89,7 @@ export function graphqlBodyReader(limits: RequestBodyLimits) {
     let failed = false;
     const fail = (message: string) => {
       failed = true;
-      refuse(res, req, 413, message);
+      refuse(res, 413, message);
     };
     const finish = () => {
       if (failed || checking) return;
@@ -93,6 +100,12 @@ export function graphqlBodyReader(limits: RequestBodyLimits) {
         res.status(400).json({ errors: [{ message: 'the request body is not JSON', extensions: { code: 'BAD_INPUT' } }] });
         return;
       }
+      const stored = limits.storedAnswer?.(body);
+      if (stored) {
+        res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': stored.length });
+        res.end(stored);
+        return;
+      }
       // a too wide document is answered here, as Apollo answers a validation error, before graphql's validation
       // runs (its overlapping-fields rule is quadratic in same-named fields); anything unparsable is left to Apollo
       const query = (body as { query?: unknown } | null)?.query;
@@ -100,8 +113,14 @@ export function graphqlBodyReader(limits: RequestBodyLimits) {
         let refused: { message: string; reason: string } | null = null;
         try {
           refused = widthRefusal(parse(query, { maxTokens: limits.maxTokens, noLocation: true }), limits.maxRootFields);
-        } catch {
-          /* Apollo answers the syntax error */
+        } catch (e) {
+          // answered here as Apollo would (400, BAD_INPUT through formatError): Apollo would parse it all over again,
+          // up to the token limit, which is the costliest part of a refused document
+          if ((e as Error)?.name === 'GraphQLError') {
+            const error = e as GraphQLError;
+            res.status(400).json({ errors: [formatError({ ...error.toJSON(), extensions: { code: 'GRAPHQL_PARSE_FAILED' } }, error)] });
+            return;
+          }
         }
         if (refused) {
           res.status(400).json({ errors: [{ message: refused.message, extensions: { code: 'BAD_INPUT', reason: refused.reason } }] });
