@@ -8,7 +8,7 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GqlClient } from './support/client.js';
-import { FETCH, RoSide, USD } from './support/ro-flow.js';
+import { FETCH, RoSide, USD, createRo } from './support/ro-flow.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 /** Who is who in this file (dev account numbers, from DEV_ROLES). */
@@ -85,15 +85,19 @@ describe('access log anchors and inclusion proofs', () => {
         contracts.registry.attest(devWallet(i, provider).address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry),
       );
     const admin = await client(ADMIN);
-    const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
     const [mercy, valley] = [devWallet(MERCY, provider), devWallet(VALLEY, provider)];
-    await admin.ok(create, {
-      n: 'Mercy Imaging',
-      k: mercyKeys.publicKey,
-      b: [devWallet(MERCY_BILLING, provider).address],
-      d: [mercy.address],
+    await createRo(admin, {
+      name: 'Mercy Imaging',
+      publicKey: mercyKeys.publicKey,
+      billing: [devWallet(MERCY_BILLING, provider).address],
+      depositors: [mercy.address],
     });
-    await admin.ok(create, { n: 'Valley Radiology', k: valleyKeys.publicKey, b: [valley.address], d: [valley.address] });
+    await createRo(admin, {
+      name: 'Valley Radiology',
+      publicKey: valleyKeys.publicKey,
+      billing: [valley.address],
+      depositors: [valley.address],
+    });
     studyA = await new RoSide(stack, mercy, mercyKeys).post(await client(MERCY), Buffer.from('study A'));
     studyB = await new RoSide(stack, valley, valleyKeys).post(await client(VALLEY), Buffer.from('study B'));
     const [readerA, readerB] = [await client(READER_A), await client(READER_B)];

@@ -23,7 +23,7 @@ import {
   type StudyHoldings,
 } from '#lease';
 import { GqlClient, signPrepared } from './support/client.js';
-import { RELAY } from './support/ro-flow.js';
+import { RELAY, createRo } from './support/ro-flow.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const PERIOD = 300; // StudyCustody's shortest lease
@@ -113,15 +113,17 @@ describe('the exchange lease over the API: request, agent grant, fetch, expiry, 
     stack = await startStack();
     ds = await createDataSource(stack.db.url).initialize();
     const admin = await client(ADMIN);
-    const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
     for (const [key, name, i] of [
       ['oro', 'Home Imaging', ORO],
       ['nro', 'Far ER', NRO],
       ['other', 'Elsewhere Radiology', OTHER],
     ] as const)
-      ids[key] = (
-        await admin.ok(create, { n: name, k: generateX25519KeyPair().publicKey, b: [w(i).address], d: [w(i).address] })
-      ).createRo.id;
+      ids[key] = await createRo(admin, {
+        name,
+        publicKey: generateX25519KeyPair().publicKey,
+        billing: [w(i).address],
+        depositors: [w(i).address],
+      });
 
     // the directory admits the three ROs, each with an X25519 key and a grant signer
     const d = new Contract(stack.deployment.roDirectory, loadArtifact('RoDirectory').abi, stack.owner.token.runner);

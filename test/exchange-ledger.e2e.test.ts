@@ -8,6 +8,7 @@ import { generateX25519KeyPair } from '#lease';
 import { GqlClient } from './support/client.js';
 import { parseCsv } from './support/csv.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
+import { createRo } from './support/ro-flow.js';
 
 /**
  * The imaging exchange's reads and money (issue 14) on the whole stack: an nRO requests leases of a study the oRO
@@ -59,15 +60,17 @@ describe('the imaging exchange: indexed leases, fees in both ROs’ ledgers and 
     db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
     const admin = await client(ADMIN);
-    const create = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
     for (const [key, name, i] of [
       ['oro', 'Home Imaging', ORO],
       ['nro', 'Far ER', NRO],
       ['other', 'Elsewhere Radiology', OTHER],
     ] as const)
-      ids[key] = (
-        await admin.ok(create, { n: name, k: generateX25519KeyPair().publicKey, b: [w(i).address], d: [w(i).address] })
-      ).createRo.id;
+      ids[key] = await createRo(admin, {
+        name,
+        publicKey: generateX25519KeyPair().publicKey,
+        billing: [w(i).address],
+        depositors: [w(i).address],
+      });
 
     // the directory: the admission role (the deployer here; the DAO appoints it in npm start) admits both ROs with a key
     // (through the deployer's NonceManager, which the stack's other deployer transactions use)

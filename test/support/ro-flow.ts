@@ -31,6 +31,17 @@ export const postingInput = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
+export const CREATE_RO = `mutation($n: String!, $k: String!, $b: [String!]!, $d: [String!]!) { createRo(name: $n, publicKey: $k, billing: $b, depositors: $d) { id } }`;
+
+/** An admin creates an RO with its staff (addresses) through the API; returns the RO's ID. */
+export async function createRo(
+  admin: GqlClient,
+  ro: { name: string; publicKey: string; billing: string[]; depositors: string[] },
+): Promise<string> {
+  const data = await admin.ok<{ createRo: { id: string } }>(CREATE_RO, { n: ro.name, k: ro.publicKey, b: ro.billing, d: ro.depositors });
+  return data.createRo.id;
+}
+
 export const REGISTER_KEY = `mutation($k: String!, $b: String!) { registerEncryptionKey(publicKey: $k, binding: $b) }`;
 
 /** A radiologist registers their X25519 key with their wallet's EIP-712 binding of it. */
