@@ -378,6 +378,19 @@ CREATE TABLE public.exchange_misuse_reports (
 );
 
 --
+-- Name: exchange_notification_reads; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.exchange_notification_reads (
+    chain_id integer NOT NULL,
+    ro_id uuid NOT NULL,
+    notification text NOT NULL,
+    read_by public.eth_address NOT NULL,
+    read_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT exchange_notification_reads_notification_check CHECK ((length(notification) <= 120))
+);
+
+--
 -- Name: exchange_ro_accounts; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -1181,6 +1194,13 @@ ALTER TABLE ONLY public.exchange_leases
 
 ALTER TABLE ONLY public.exchange_misuse_reports
     ADD CONSTRAINT exchange_misuse_reports_pk PRIMARY KEY (chain_id, lease_id);
+
+--
+-- Name: exchange_notification_reads exchange_notification_reads_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.exchange_notification_reads
+    ADD CONSTRAINT exchange_notification_reads_pk PRIMARY KEY (chain_id, ro_id, notification);
 
 --
 -- Name: exchange_ro_accounts exchange_ro_accounts_pk; Type: CONSTRAINT; Schema: public; Owner: -

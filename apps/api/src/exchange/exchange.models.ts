@@ -1,7 +1,9 @@
 import { Field, GraphQLISODateTime, Int, ObjectType, registerEnumType } from '@nestjs/graphql';
 import type { AccessLogEntry, ExchangeCustodyRow, ExchangeKeyRow, ExchangeLeaseRow, ExchangeRoRow, LeasePackageRow } from '#db';
+import type { AccessAlertRow, ExchangeNotificationRow, MisuseAccountRow } from '#db';
 import { enumObject } from '#domain';
 import { chainTime } from '../common/graphql/index.js';
+import { PageInfo } from '../common/graphql/index.js';
 
 export const EXCHANGE_LEASE_STATUSES = ['REQUESTED', 'GRANTED', 'DENIED', 'CANCELLED', 'RENEWED', 'EXPIRED'] as const;
 export const ExchangeLeaseStatus = enumObject(EXCHANGE_LEASE_STATUSES);
@@ -157,3 +159,128 @@ export const toLeasedStudy = (p: LeasePackageRow): LeasedStudy => ({
 });
 
 export const toLeaseAccessRecord = (e: AccessLogEntry): LeaseAccessRecord => ({ ...e, at: new Date(e.atMs) });
+
+@ObjectType({ description: 'One misuse report on chain (StudyCustody.reportMisuse): the custodian reported an account of a lessee.' })
+export class MisuseReport {
+  @Field() leaseId: string;
+  @Field() studyId: string;
+  @Field({ description: 'the lessee RO (principal account) the account acted for' }) requester: string;
+  @Field({ description: "the custodian's account that reported it" }) reporter: string;
+  @Field(() => Int, { description: "the account's report count after this report" }) count: number;
+  @Field() txHash: string;
+  @Field(() => Int) blockNumber: number;
+  @Field(() => GraphQLISODateTime, { description: 'block time' }) at: Date;
+}
+
+@ObjectType({ description: 'An account reported for misuse: its count and flag on chain, and the reports your RO made or received.' })
+export class MisuseAccount {
+  @Field() account: string;
+  @Field(() => String, { nullable: true, description: 'the exchange RO it acts for now (null: no longer in RoDirectory)' }) ro:
+    string | null;
+  @Field({ description: 'that RO is suspended in RoDirectory (prepareSetRoSuspended)' }) roSuspended: boolean;
+  @Field(() => Int, { description: 'every report against the account on chain' }) count: number;
+  @Field(() => Int, { description: "the DAO's threshold (StudyCustody.misuseThreshold): reaching it flags the account" })
+  threshold: number;
+  @Field({ description: 'flagged for review (AccountFlagged, until the DAO clears it)' }) flagged: boolean;
+  @Field(() => GraphQLISODateTime, { nullable: true }) flaggedAt: Date | null;
+  @Field(() => [MisuseReport], { description: 'the reports your RO made (as custodian) or received (as lessee), newest first' })
+  reports: MisuseReport[];
+}
+
+@ObjectType({ description: 'A page of misuse accounts, by account.' })
+export class MisuseReportPage {
+  @Field(() => Int, { description: "the DAO's current misuse threshold, read from the chain" }) threshold: number;
+  @Field(() => [MisuseAccount]) items: MisuseAccount[];
+  @Field(() => PageInfo) pageInfo: PageInfo;
+}
+
+export const EXCHANGE_NOTIFICATION_KINDS = [
+  'EXPIRED_USE_RECORDED',
+  'FETCH_REFUSED_EXPIRED',
+  'LEASE_REQUESTED',
+  'MISUSE_REPORTED',
+  'ACCOUNT_FLAGGED',
+] as const;
+export const ExchangeNotificationKind = enumObject(EXCHANGE_NOTIFICATION_KINDS);
+registerEnumType(ExchangeNotificationKind, {
+  name: 'ExchangeNotificationKind',
+  description:
+    'EXPIRED_USE_RECORDED: a use after expiry of a lease you granted was recorded on chain; FETCH_REFUSED_EXPIRED: the API ' +
+    'refused a fetch of a study you hold after its lease expired; LEASE_REQUESTED: a lease of a study you hold was requested; ' +
+    'MISUSE_REPORTED: a custodian reported one of your accounts for misuse; ACCOUNT_FLAGGED: one of your accounts reached the ' +
+    "DAO's misuse threshold",
+});
+
+@ObjectType({ description: 'Something in the imaging exchange your RO should know about.' })
+export class ExchangeNotification {
+  @Field({ description: 'stable key: what markExchangeNotificationsRead takes' }) id: string;
+  @Field(() => ExchangeNotificationKind) kind: string;
+  @Field(() => GraphQLISODateTime, { description: "block time for chain events, the API's clock for refused fetches" }) at: Date;
+  @Field(() => String, { nullable: true }) leaseId: string | null;
+  @Field(() => String, { nullable: true }) studyId: string | null;
+  @Field(() => String, {
+    nullable: true,
+    description: 'who used or tried the lease, who was reported or flagged, or (LEASE_REQUESTED) the requesting RO',
+  })
+  account: string | null;
+  @Field(() => Int, { nullable: true, description: "the account's misuse count (MISUSE_REPORTED, ACCOUNT_FLAGGED)" }) count: number | null;
+  @Field(() => String, { nullable: true }) txHash: string | null;
+  @Field({ description: 'a member of your RO marked it read' }) read: boolean;
+}
+
+@ObjectType({ description: 'A page of exchange notifications, newest first.' })
+export class ExchangeNotificationPage {
+  @Field(() => [ExchangeNotification]) items: ExchangeNotification[];
+  @Field(() => PageInfo) pageInfo: PageInfo;
+}
+
+export const ACCESS_ALERT_KINDS = ['EXPIRED_USE_RECORDED', 'FETCH_REFUSED_EXPIRED'] as const;
+export const AccessAlertKind = enumObject(ACCESS_ALERT_KINDS);
+registerEnumType(AccessAlertKind, {
+  name: 'AccessAlertKind',
+  description:
+    'EXPIRED_USE_RECORDED: StudyCustody.ExpiredUseRecorded for one of your leases, as indexed; FETCH_REFUSED_EXPIRED: the API ' +
+    'refused a leasedStudy fetch of a study you hold because its lease had expired (from the access log)',
+});
+
+@ObjectType({ description: 'A use, or an attempt, of a lease of your study after its expiry.' })
+export class AccessAlert {
+  @Field(() => AccessAlertKind) kind: string;
+  @Field(() => String, {
+    nullable: true,
+    description: "the lease (FETCH_REFUSED_EXPIRED: the lessee's newest granted lease of the study; the log names no lease)",
+  })
+  leaseId: string | null;
+  @Field() studyId: string;
+  @Field({ description: 'the account that used or tried the lease' }) account: string;
+  @Field(() => GraphQLISODateTime) at: Date;
+  @Field(() => String, { nullable: true, description: 'the recording transaction (EXPIRED_USE_RECORDED)' }) txHash: string | null;
+}
+
+export const toMisuseAccount = (a: MisuseAccountRow, threshold: number): MisuseAccount => ({
+  ...a,
+  threshold,
+  flaggedAt: chainTime(a.flaggedAt),
+  reports: a.reports.map((r) => ({ ...r, at: chainTime(r.blockTime) })),
+});
+
+export const toExchangeNotification = (n: ExchangeNotificationRow): ExchangeNotification => ({
+  id: n.key,
+  kind: n.kind,
+  at: new Date(n.atMs),
+  leaseId: n.leaseId,
+  studyId: n.studyId,
+  account: n.account,
+  count: n.count,
+  txHash: n.txHash,
+  read: n.read,
+});
+
+export const toAccessAlert = (a: AccessAlertRow): AccessAlert => ({
+  kind: a.kind,
+  leaseId: a.leaseId,
+  studyId: a.studyId,
+  account: a.account,
+  at: new Date(a.atMs),
+  txHash: a.txHash,
+});

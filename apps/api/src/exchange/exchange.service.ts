@@ -202,7 +202,7 @@ export class ExchangeService implements OnModuleInit {
   }
 
   /** The exchange ROs the RO `roId`'s member wallets act for; FORBIDDEN unless the caller is its member (or an admin). */
-  private async exchangeRos(caller: ExchangeCaller, roId: string): Promise<string[]> {
+  async exchangeRos(caller: ExchangeCaller, roId: string): Promise<string[]> {
     const ro = await this.access.requireMember(caller.address, caller.roles, roId, ['DEPOSITOR', 'BILLING']);
     const wallets = (await this.ros.members(ro.id)).map((m) => m.account);
     return wallets.length ? this.exchange.rosOfAccounts(this.config.chainId, wallets) : [];

@@ -19,6 +19,7 @@ import { StudyVaultRepository } from '../studies/study-vault.repository.js';
 import { StudyRepository, type WorklistPath, type WorklistQuery } from '../studies/study.repository.js';
 import { TreasuryRepository } from '../treasury/treasury.repository.js';
 import { ExchangeRepository } from '../exchange/exchange.repository.js';
+import { ExchangeAlertsRepository } from '../exchange/exchange-alerts.repository.js';
 import { queryRows, sql } from '../sql.js';
 import { paramsDigestSql } from '../studies/worklist-bounds.js';
 import { hex } from '../testing/chain-fixtures.js';
@@ -417,6 +418,21 @@ const SUITES: {
       await rec('lease', () => r.lease(CHAIN, 1n));
       await rec('custodyOf', () => r.custodyOf(CHAIN, OPEN_STUDY));
       await rec('misuseOf', () => r.misuseOf(CHAIN, [RO_WALLET]));
+    },
+  },
+  {
+    file: 'exchange/exchange-alerts.repository',
+    repository: ExchangeAlertsRepository,
+    async run(db, rec) {
+      const r = new ExchangeAlertsRepository(db);
+      const roId = '00000000-0000-4000-8000-000000000001';
+      await rec('misuseAccounts (first page)', () => r.misuseAccounts(CHAIN, [RO_WALLET], null, 20));
+      await rec('misuseAccounts (after a cursor)', () => r.misuseAccounts(CHAIN, [RO_WALLET], RADIOLOGIST, 20));
+      await rec('notifications (first page)', () => r.notifications(CHAIN, roId, [RO_WALLET], null, 20));
+      await rec('notifications (after a cursor)', () => r.notifications(CHAIN, roId, [RO_WALLET], { atMs: T * 1000, key: 'req:1' }, 20));
+      await rec('markRead', () => r.markRead(CHAIN, roId, ['req:1'], RO_WALLET));
+      await rec('alertHead', () => r.alertHead(CHAIN));
+      await rec('alertsAfter', () => r.alertsAfter(CHAIN, { eventId: 0, logSeq: 0 }, { eventId: 10, logSeq: 10 }, 20));
     },
   },
 ];
