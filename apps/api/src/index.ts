@@ -5,3 +5,4 @@ export { ERROR_CODES, type ErrorCode } from './common/errors.js';
 export { LEDGER_CSV_COLUMNS, RECONCILIATION_CSV_COLUMNS, ReconciliationService, ledgerCsv, reconciliationCsv } from './billing/index.js';
 export { StudyFeed } from './live/index.js';
 export { IntrospectionCache } from './limits/index.js';
+export { AccessAlertFeed } from './exchange/index.js';

@@ -46,10 +46,9 @@ export class ExchangeAlertsService implements OnModuleInit {
    */
   async misuseReports(caller: ExchangeCaller, roId: string, first: number | null, after: string | null): Promise<MisuseReportPage> {
     const limit = parseLimit(first ?? undefined, 100, 20);
-    const from =
-      after === null
-        ? null
-        : decodeCursor(after, (p) => (/^0x[0-9a-f]{40}$/.test(p) ? p : undefined), 'after is not a misuseReports cursor');
+    const from = !after
+      ? null
+      : decodeCursor(after, (p) => (/^0x[0-9a-f]{40}$/.test(p) ? p : undefined), 'after is not a misuseReports cursor');
     const ros = await this.exchange.exchangeRos(caller, roId);
     const threshold = await this.misuseThreshold();
     if (!ros.length) return { threshold, items: [], pageInfo: { endCursor: null, hasNextPage: false } };
@@ -65,17 +64,16 @@ export class ExchangeAlertsService implements OnModuleInit {
   /** The RO's exchange notifications, newest first, paged; FORBIDDEN unless a member of `roId` (or an admin). */
   async notifications(caller: ExchangeCaller, roId: string, first: number | null, after: string | null): Promise<ExchangeNotificationPage> {
     const limit = parseLimit(first ?? undefined, 200, 50);
-    const from =
-      after === null
-        ? null
-        : decodeCursor<NotificationPosition>(
-            after,
-            (p) => {
-              const m = /^(\d{1,16})\|(.{1,120})$/.exec(p);
-              return m && NOTIFICATION_KEY.test(m[2]) ? { atMs: Number(m[1]), key: m[2] } : undefined;
-            },
-            'after is not an exchangeNotifications cursor',
-          );
+    const from = !after
+      ? null
+      : decodeCursor<NotificationPosition>(
+          after,
+          (p) => {
+            const m = /^(\d{1,16})\|(.{1,120})$/.exec(p);
+            return m && NOTIFICATION_KEY.test(m[2]) ? { atMs: Number(m[1]), key: m[2] } : undefined;
+          },
+          'after is not an exchangeNotifications cursor',
+        );
     const ros = await this.exchange.exchangeRos(caller, roId);
     if (!ros.length) return { items: [], pageInfo: { endCursor: null, hasNextPage: false } };
     const rows = await this.repo.notifications(this.config.chainId, roId.toLowerCase(), ros, from, limit + 1);

@@ -248,7 +248,8 @@ export class AccessAlert {
   @Field(() => AccessAlertKind) kind: string;
   @Field(() => String, {
     nullable: true,
-    description: "the lease (FETCH_REFUSED_EXPIRED: the lessee's newest granted lease of the study; the log names no lease)",
+    description:
+      'the lease (FETCH_REFUSED_EXPIRED: null when the lessee holds several granted leases of the study; the log names no lease)',
   })
   leaseId: string | null;
   @Field() studyId: string;

@@ -50,10 +50,9 @@ u.lease_id::text AS lease_id, l.study_id::text AS study_id, u.account::text AS a
 FROM exchange_expired_uses u JOIN exchange_leases l ON l.chain_id = u.chain_id AND l.lease_id = u.lease_id
 WHERE u.chain_id = $1 AND l.custodian = ANY($2::text[])
 UNION ALL
-SELECT 'FETCH_REFUSED_EXPIRED', 'log:' || g.seq, g.at_ms, (SELECT l.lease_id::text FROM exchange_leases l
+SELECT 'FETCH_REFUSED_EXPIRED', 'log:' || g.seq, g.at_ms, (SELECT CASE WHEN count(*) = 1 THEN min(l.lease_id)::text END FROM exchange_leases l
 JOIN exchange_ro_accounts a ON a.chain_id = l.chain_id AND a.ro = l.requester AND a.account = g.account
-WHERE l.chain_id = g.chain_id AND l.study_id = g.study_id AND l.status IN ('GRANTED', 'RENEWED')
-ORDER BY l.lease_id DESC LIMIT 1), g.study_id, g.account, NULL, NULL
+WHERE l.chain_id = g.chain_id AND l.study_id = g.study_id AND l.status IN ('GRANTED', 'RENEWED')), g.study_id, g.account, NULL, NULL
 FROM study_access_log g JOIN exchange_custody c ON c.chain_id = g.chain_id AND c.study_id = g.study_id
 WHERE g.chain_id = $3 AND c.ro = ANY($4::text[]) AND g.action = 'FETCH_LEASE' AND g.reason = 'LEASE_EXPIRED'
 UNION ALL
@@ -81,10 +80,9 @@ u.lease_id::text AS lease_id, l.study_id::text AS study_id, u.account::text AS a
 FROM exchange_expired_uses u JOIN exchange_leases l ON l.chain_id = u.chain_id AND l.lease_id = u.lease_id
 WHERE u.chain_id = $1 AND l.custodian = ANY($2::text[])
 UNION ALL
-SELECT 'FETCH_REFUSED_EXPIRED', 'log:' || g.seq, g.at_ms, (SELECT l.lease_id::text FROM exchange_leases l
+SELECT 'FETCH_REFUSED_EXPIRED', 'log:' || g.seq, g.at_ms, (SELECT CASE WHEN count(*) = 1 THEN min(l.lease_id)::text END FROM exchange_leases l
 JOIN exchange_ro_accounts a ON a.chain_id = l.chain_id AND a.ro = l.requester AND a.account = g.account
-WHERE l.chain_id = g.chain_id AND l.study_id = g.study_id AND l.status IN ('GRANTED', 'RENEWED')
-ORDER BY l.lease_id DESC LIMIT 1), g.study_id, g.account, NULL, NULL
+WHERE l.chain_id = g.chain_id AND l.study_id = g.study_id AND l.status IN ('GRANTED', 'RENEWED')), g.study_id, g.account, NULL, NULL
 FROM study_access_log g JOIN exchange_custody c ON c.chain_id = g.chain_id AND c.study_id = g.study_id
 WHERE g.chain_id = $3 AND c.ro = ANY($4::text[]) AND g.action = 'FETCH_LEASE' AND g.reason = 'LEASE_EXPIRED'
 UNION ALL
@@ -124,10 +122,9 @@ LEFT JOIN exchange_leases l ON l.chain_id = e.chain_id AND l.lease_id = (e.args-
 LEFT JOIN exchange_custody c ON c.chain_id = l.chain_id AND c.study_id = l.study_id
 WHERE e.chain_id = $1 AND e.id > $2 AND e.id <= $3 AND e.name = 'ExpiredUseRecorded'
 ORDER BY e.id LIMIT $4;
-SELECT g.seq, c.ro AS custodian, (SELECT l.lease_id::text FROM exchange_leases l
+SELECT g.seq, c.ro AS custodian, (SELECT CASE WHEN count(*) = 1 THEN min(l.lease_id)::text END FROM exchange_leases l
 JOIN exchange_ro_accounts a ON a.chain_id = l.chain_id AND a.ro = l.requester AND a.account = g.account
-WHERE l.chain_id = g.chain_id AND l.study_id = g.study_id AND l.status IN ('GRANTED', 'RENEWED')
-ORDER BY l.lease_id DESC LIMIT 1) AS lease_id, g.study_id, g.account, g.at_ms
+WHERE l.chain_id = g.chain_id AND l.study_id = g.study_id AND l.status IN ('GRANTED', 'RENEWED')) AS lease_id, g.study_id, g.account, g.at_ms
 FROM study_access_log g JOIN exchange_custody c ON c.chain_id = g.chain_id AND c.study_id = g.study_id
 WHERE g.chain_id = $1 AND g.seq > $2 AND g.seq <= $3
 AND g.action = 'FETCH_LEASE' AND g.reason = 'LEASE_EXPIRED'

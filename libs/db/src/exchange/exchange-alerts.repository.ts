@@ -78,13 +78,13 @@ export interface AlertPosition {
 }
 
 /**
- * The lessee's lease of the study a refused fetch (study_access_log row `g`) was about: the newest granted or renewed lease of that study by
- * the RO the account acts for (the access log names the study and the account, not the lease).
+ * The lease a refused fetch (study_access_log row `g`) was about, when that is certain: the access log names the
+ * study and the account, not the lease, so this is the lessee RO's granted (or renewed) lease of the study if it has
+ * exactly one, and null if it has several.
  */
-const refusedLease = sql`(SELECT l.lease_id::text FROM exchange_leases l
+const refusedLease = sql`(SELECT CASE WHEN count(*) = 1 THEN min(l.lease_id)::text END FROM exchange_leases l
         JOIN exchange_ro_accounts a ON a.chain_id = l.chain_id AND a.ro = l.requester AND a.account = g.account
-        WHERE l.chain_id = g.chain_id AND l.study_id = g.study_id AND l.status IN ('GRANTED', 'RENEWED')
-        ORDER BY l.lease_id DESC LIMIT 1)`;
+        WHERE l.chain_id = g.chain_id AND l.study_id = g.study_id AND l.status IN ('GRANTED', 'RENEWED'))`;
 
 @Injectable()
 export class ExchangeAlertsRepository {
