@@ -212,6 +212,16 @@ describe('exchange alerts: access alerts, misuse reports and flags, notification
     expect(otherAlerts.pending()).toBe(0);
     expect(alerts.pending()).toBe(0);
     for (const s of [alerts, lesseeAlerts, otherAlerts]) await s.close();
+
+    // a feed ends when its session does
+    await waitFor('the closed feeds to be dropped', async () => feed.subscribers === 0);
+    const session = new GqlClient(stack.api);
+    await session.signIn(w(ORO));
+    const ending = await subscribe(stack.api, session.token!, ALERTS(ids.oro));
+    await waitFor('the feed to be registered', async () => feed.subscribers === 1);
+    await session.ok(`mutation { logout }`);
+    expect((await ending.next(15_000)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    await ending.close();
   });
 
   it('counts misuse reports per account for both ROs, flags the account at the threshold, and an admission-role holder suspends its RO', async () => {
