@@ -268,6 +268,7 @@ describe('StorageHolders: a study stored, proven, paid, slashed and reassigned',
     await expectError(as(roAgent).enrol(studyId, data.root, 0, FEE, 5), 'InvalidLeafCount', [0n]);
     await expectError(as(roAgent).enrol(studyId, data.root, (1n << 40n) + 1n, FEE, 5), 'InvalidLeafCount', [(1n << 40n) + 1n]);
     await expectError(as(roAgent).enrol(studyId, data.root, 1000, 0, 5), 'ZeroAmount');
+    await expectError(as(roAgent).enrol(studyId, data.root, 1000, 10n ** 12n + 1n, 5), 'ParameterOutOfBounds', [10n ** 12n + 1n]);
     await expectError(as(roAgent).enrol(studyId, data.root, 1000, FEE, 0), 'InvalidPeriods', [0n]);
     await expectError(as(roAgent).enrol(studyId, data.root, 1000, 10_000n * USD, 5), 'InsufficientBalance', [
       10_000n * USD,

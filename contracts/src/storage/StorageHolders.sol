@@ -99,6 +99,8 @@ contract StorageHolders is Ownable2Step, ReentrancyGuardTransient {
     /// @notice At most 2^40 leaves (1 PiB) per study: a proof has at most 40 siblings.
     uint256 public constant MAX_LEAF_COUNT = 1 << 40;
     uint256 public constant MAX_FUNDED_PERIODS = 3_660;
+    /// @notice Per replica per period (1,000,000 tokens of 6 decimals): keeps every escrow far inside uint128.
+    uint256 public constant MAX_FEE_PER_PERIOD = 1e12;
     /// @notice Holders tried per replica and draw: bounds the gas of {assign} whatever the registry's size.
     uint256 public constant MAX_PROBES = 16;
     uint256 public constant ASSIGN_DELAY = 2;
@@ -378,6 +380,7 @@ contract StorageHolders is Ownable2Step, ReentrancyGuardTransient {
         if (root == bytes32(0)) revert InvalidRoot();
         if (leafCount == 0 || leafCount > MAX_LEAF_COUNT) revert InvalidLeafCount(leafCount);
         if (feePerPeriod == 0) revert ZeroAmount();
+        if (feePerPeriod > MAX_FEE_PER_PERIOD) revert ParameterOutOfBounds(feePerPeriod);
         if (periods == 0 || periods > MAX_FUNDED_PERIODS) revert InvalidPeriods(periods);
         uint8 replication = _replication;
         uint256 amount = uint256(feePerPeriod) * replication * periods;
