@@ -44,7 +44,10 @@ import {RoDirectory} from "../exchange/RoDirectory.sol";
  *   challenged leaf from another holder (outsourcing). Indexes differ per replica, so copying another replica's proof
  *   from the mempool does not help; collusion of holders across replicas is not detected;
  * - a block hash is readable for 256 blocks only: a seed or an assignment block nobody used in time is re-armed
- *   ({armChallenge}, {assign}), it is never replaced by a value a caller chooses;
+ *   ({armChallenge}, {assign}), it is never replaced by a value a caller chooses. A holder alone in a period could
+ *   therefore skip a leaf it lost and wait 256 blocks for another: the first proof (anyone's) fixes the seed for
+ *   good, so keepers (the owners' agents, other holders) are expected to prove early; and a seed block armed at the
+ *   very end of a period can fall into the next, so holders arm and prove with a margin;
  * - the token is fixed at construction and serves for both stakes and fees; fee-on-transfer tokens are credited
  *   what arrives, rebasing tokens break the invariant (unsupported);
  * - the period length is fixed at construction: changing it would renumber every period already proven;
