@@ -33,6 +33,7 @@ import { preauthBench } from './bench/preauth.js';
 import { startBench } from './bench/start.js';
 import { printTable } from './bench/table.js';
 import { worklistBench } from './bench/worklist.js';
+import { storageHoldersGas } from './bench/storage-holders.js';
 import { NestFactory } from '@nestjs/core';
 import {
   HDNodeWallet,
@@ -55,6 +56,8 @@ import { createTestDatabase } from '#db/testing';
 
 const USD = 1_000_000n;
 const TARGETS: Record<string, number> = { postStudy: 180_000, settle: 60_000 };
+// issue 16: a storage proof of a 1 GiB study (depth 20), steady state (docs/storage-holders.md#gas)
+TARGETS['holders.prove (1 GiB)'] = 100_000;
 
 async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]> {
   const anvil = await startAnvil();
@@ -114,6 +117,9 @@ async function gasBench(): Promise<{ call: string; gas: bigint; note: string }[]
     await mined(as(rad).market.submitReport(disputed, keccakId('r9')));
     await measure('dispute', as(ro).market.dispute(disputed));
     await measure('resolveDispute', c.market.resolveDispute(disputed, 30n * USD), 'by the owner; split');
+
+    // storage holders (issue 16)
+    await storageHoldersGas(provider, d, owner, ro, issued, measure);
 
     // governance
     const g = await deployGovernance(owner, d, {

@@ -16,6 +16,7 @@ export const CONTRACT_NAMES = {
   OpenReadGovernor: 'OpenReadGovernor',
   OpenReadTimelock: 'OpenReadTimelock',
   OpenReadForwarder: 'OpenReadForwarder',
+  StorageHolders: 'StorageHolders',
 } as const;
 export type ContractName = (typeof CONTRACT_NAMES)[keyof typeof CONTRACT_NAMES];
 

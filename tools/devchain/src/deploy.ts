@@ -29,6 +29,8 @@ export interface Deployment {
   roDirectory: string;
   /** StudyCustody: study custody and RO-to-RO leases with retrieval fees */
   studyCustody: string;
+  /** StorageHolders: storage holders' stakes, replica assignment, on-chain storage proofs and per-period pay */
+  storageHolders: string;
 }
 
 export interface DeployOptions {
@@ -45,6 +47,8 @@ export interface DeployOptions {
    * Unset: a fresh, mintable TestUSD (the dev chain's faucet): never on a real chain.
    */
   token?: string;
+  /** StorageHolders' period (seconds between storage challenges, 1 h – 30 days); default one day */
+  storagePeriod?: number;
 }
 
 const ERC20_PROBE = [
@@ -68,7 +72,7 @@ async function existingToken(provider: NonNullable<Signer['provider']>, address:
 
 /**
  * Deploys TestUSD (unless `opts.token` names an existing ERC-20), IncentiveParameters, CredentialRegistry, OpenReadForwarder, StudyMarket, AccessLogAnchor, RoDirectory and
- * StudyCustody, in that order, with explicit consecutive nonces, waiting for each receipt.
+ * StudyCustody and StorageHolders, in that order, with explicit consecutive nonces, waiting for each receipt.
  */
 export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Promise<Deployment> {
   const provider = deployer.provider;
@@ -100,6 +104,7 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
   const accessLogAnchor = await deploy('AccessLogAnchor', [owner]);
   const roDirectory = await deploy('RoDirectory', [owner]);
   const studyCustody = await deploy('StudyCustody', [token, roDirectory, market, treasury, owner]);
+  const storageHolders = await deploy('StorageHolders', [token, studyCustody, opts.storagePeriod ?? 86400, treasury, owner]);
   return {
     chainId: Number(chainId),
     deployBlock,
@@ -113,6 +118,7 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
     forwarder,
     roDirectory,
     studyCustody,
+    storageHolders,
   };
 }
 
@@ -132,6 +138,7 @@ export function contractsEnv(deployment: Deployment): Record<string, string> {
     FORWARDER_ADDRESS: deployment.forwarder,
     RO_DIRECTORY_ADDRESS: deployment.roDirectory,
     STUDY_CUSTODY_ADDRESS: deployment.studyCustody,
+    STORAGE_HOLDERS_ADDRESS: deployment.storageHolders,
     DEPLOY_BLOCK: String(deployment.deployBlock),
   };
 }
@@ -189,21 +196,22 @@ const ONE_MEMBER = 10n ** 18n;
 
 /**
  * Deploys the DAO (MembershipToken, OpenReadTimelock, OpenReadGovernor) for an existing deployment and hands
- * every admin power over to the timelock: ownership of IncentiveParameters, StudyMarket, StudyCustody and MembershipToken,
+ * every admin power over to the timelock: ownership of IncentiveParameters, StudyMarket, StudyCustody, MembershipToken (and StorageHolders),
  * and DEFAULT_ADMIN_ROLE of CredentialRegistry, AccessLogAnchor and RoDirectory (who appoints verifiers, anchorers and
  * RO admitters). `deployer`
  * must own / administer them. Verifiers and anchorers granted before this call keep their roles; later ones are
  * appointed by a proposal.
  *
  * Ownable2Step needs the new owner to accept, so the timelock starts with delay 0 and the deployer as its only
- * proposer/executor/admin, executes one batch (acceptOwnership ×4, updateDelay(timelockDelay)), and then the
+ * proposer/executor/admin, executes one batch (acceptOwnership of each, updateDelay(timelockDelay)), and then the
  * deployer gives up every timelock role and its admin role on the registry and the anchor: afterwards only the
  * governor proposes and executes (plus an optional guardian that may cancel), and the deployer can change nothing.
  * TestUSD (the stand-in for an external stablecoin, minted by the dev faucet) is not OpenRead's to govern and keeps its owner.
  */
 export async function deployGovernance(
   deployer: Signer,
-  deployment: Pick<Deployment, 'parameters' | 'market' | 'registry' | 'accessLogAnchor' | 'roDirectory' | 'studyCustody'>,
+  deployment: Pick<Deployment, 'parameters' | 'market' | 'registry' | 'accessLogAnchor' | 'roDirectory' | 'studyCustody'> &
+    Partial<Pick<Deployment, 'storageHolders'>>,
   opts: GovernanceOptions,
 ): Promise<GovernanceDeployment> {
   const from = await deployer.getAddress();
@@ -250,6 +258,7 @@ export async function deployGovernance(
   const custody = new Contract(deployment.studyCustody, loadArtifact('StudyCustody').abi, deployer);
   if (opts.arbiter) await mined('setArbiter', market.setArbiter(getAddress(opts.arbiter)));
   const owned = [parameters, market, custody, membership];
+  if (deployment.storageHolders) owned.push(new Contract(deployment.storageHolders, loadArtifact('StorageHolders').abi, deployer));
   for (const c of owned) await mined('transferOwnership', c.transferOwnership(timelock.target));
 
   const targets = [...owned.map((c) => c.target as string), timelock.target as string];
