@@ -5,7 +5,8 @@
  * a report goes back into the PACS as a Basic Text SR in the original study over STOW-RS.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -122,7 +123,24 @@ describe('importStudy: PACS → de-identify → encrypted chunks', () => {
     for (const s of map.series) expect(s.instances.map((i) => i.original)).toEqual(ct.series.get(s.original));
     expect(statSync(join(dir, 'reidentification', `${studyId.toLowerCase()}.json`)).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'reidentification')).mode & 0o777).toBe(0o700);
-    await expect(maps.load(`0x${'00'.repeat(32)}`)).rejects.toMatchObject({ code: 'REIDENTIFICATION_UNKNOWN' });
+    await expect(maps.load(`0x${'00'.repeat(32)}`)).rejects.toMatchObject({ code: 'REIDENTIFICATION_UNKNOWN', retryable: false });
+  });
+
+  it('answers REIDENTIFICATION_UNAVAILABLE (retryable) when the map store fails or hangs', async () => {
+    // a file where the store's directory should be
+    const blocked = new FsReidentificationStore({ dir: join(dir, 'not-a-directory', 'maps') });
+    writeFileSync(join(dir, 'not-a-directory'), '');
+    await expect(blocked.save(imported.reidentification)).rejects.toMatchObject({ code: 'REIDENTIFICATION_UNAVAILABLE', retryable: true });
+    // a FIFO with no writer: reading blocks, as a hung network mount does
+    const hung = new FsReidentificationStore({ dir: join(dir, 'hung'), deadlineMs: 200 });
+    const id = `0x${'11'.repeat(32)}`;
+    mkdirSync(join(dir, 'hung'));
+    execFileSync('mkfifo', [join(dir, 'hung', `${id}.json`)]);
+    try {
+      await expect(hung.load(id)).rejects.toMatchObject({ code: 'REIDENTIFICATION_UNAVAILABLE', detail: 'no answer within 200 ms' });
+    } finally {
+      writeFileSync(join(dir, 'hung', `${id}.json`), ''); // releases the thread still blocked in the read
+    }
   });
 
   it('refuses a study whose every instance the de-identification refuses, and stops at a refusal when asked to', async () => {

@@ -16,6 +16,11 @@ const FRAMES = 20;
 const INSTANCE_MIB = 10;
 
 const peakRssMiB = () => process.resourceUsage().maxRSS / 1024;
+/** CPU milliseconds of this process (all threads) since `since` */
+const cpuMs = (since: NodeJS.CpuUsage) => {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1000;
+};
 const studyFiles = async (dir: string) => (await readdir(join(dir, 'study'))).sort().map((f) => join(dir, 'study', f));
 
 async function generate(dir: string, mib: number) {
@@ -45,6 +50,7 @@ async function copy(dir: string) {
   await mkdir(join(dir, 'copy'), { recursive: true });
   let bytes = 0;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   for (const path of await studyFiles(dir)) {
     const target = join(dir, 'copy', path.split('/').pop()!);
     await pipeline(createReadStream(path), createWriteStream(target));
@@ -53,7 +59,7 @@ async function copy(dir: string) {
     await file.sync();
     await file.close();
   }
-  return { bytes, ms: performance.now() - t0 };
+  return { bytes, ms: performance.now() - t0, cpuMs: cpuMs(c0) };
 }
 
 async function importStage(dir: string) {
@@ -81,6 +87,7 @@ async function importStage(dir: string) {
 async function fetchStage(dir: string) {
   const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as StudyManifest;
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   let bytes = 0;
   let instances = 0;
   for await (const instance of unframeInstances(
@@ -93,7 +100,7 @@ async function fetchStage(dir: string) {
     bytes += instance.length;
     instances++;
   }
-  return { bytes, instances, ms: performance.now() - t0 };
+  return { bytes, instances, ms: performance.now() - t0, cpuMs: cpuMs(c0) };
 }
 
 async function main() {

@@ -61,7 +61,12 @@ export function originalUidOf(map: ReidentificationMap, deidentified: string): s
  * none). It is the RO's own record, like its PACS; back it up with the PACS, never publish it.
  */
 export class FsReidentificationStore {
-  constructor(private readonly options: { dir: string }) {}
+  private readonly deadlineMs: number;
+
+  /** `deadlineMs` (default 30 s): how long one save or load may take before it is REIDENTIFICATION_UNAVAILABLE */
+  constructor(private readonly options: { dir: string; deadlineMs?: number }) {
+    this.deadlineMs = options.deadlineMs ?? 30_000;
+  }
 
   private pathOf(studyId: string): string {
     // a marketplace study ID is 0x + 64 hex digits; anything else must not become a path
@@ -71,32 +76,56 @@ export class FsReidentificationStore {
 
   async save(map: ReidentificationMap): Promise<void> {
     const path = this.pathOf(map.studyId);
-    await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
-    const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    try {
-      const file = await open(tmp, 'wx', 0o600);
+    await this.io(async () => {
+      await mkdir(this.options.dir, { recursive: true, mode: 0o700 });
+      const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
       try {
-        await file.writeFile(JSON.stringify(map));
-        await file.sync();
-      } finally {
-        await file.close();
+        const file = await open(tmp, 'wx', 0o600);
+        try {
+          await file.writeFile(JSON.stringify(map));
+          await file.sync();
+        } finally {
+          await file.close();
+        }
+        await rename(tmp, path);
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw e;
       }
-      await rename(tmp, path);
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    });
   }
 
   /** The map of a shared study; REIDENTIFICATION_UNKNOWN if this RO never exported it. */
   async load(studyId: string): Promise<ReidentificationMap> {
-    let text: string;
+    const path = this.pathOf(studyId);
+    return this.io(async () => {
+      let text: string;
+      try {
+        text = await readFile(path, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ConnectorError('REIDENTIFICATION_UNKNOWN');
+        throw e;
+      }
+      return JSON.parse(text) as ReidentificationMap;
+    });
+  }
+
+  /** One filesystem operation under the deadline; any failure but a ConnectorError is REIDENTIFICATION_UNAVAILABLE. */
+  private async io<T>(work: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ConnectorError('REIDENTIFICATION_UNAVAILABLE', `no answer within ${this.deadlineMs} ms`)),
+        this.deadlineMs,
+      );
+    });
     try {
-      text = await readFile(this.pathOf(studyId), 'utf8');
+      return await Promise.race([work(), deadline]);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new ConnectorError('REIDENTIFICATION_UNKNOWN');
-      throw e;
+      if (e instanceof ConnectorError) throw e;
+      throw new ConnectorError('REIDENTIFICATION_UNAVAILABLE', (e as NodeJS.ErrnoException).code ?? (e as Error).name);
+    } finally {
+      clearTimeout(timer);
     }
-    return JSON.parse(text) as ReidentificationMap;
   }
 }
