@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BASIC_TEXT_SR,
+  buildBasicTextSr,
   ConnectorError,
   FsReidentificationStore,
   importStudy,
@@ -202,4 +203,23 @@ describe('returnReport: the report back into the PACS as an SR (STOW-RS)', () =>
       code: 'REPORT_INVALID',
     });
   });
+
+  it('answers PACS_REFUSED when the PACS does not store the SR, PACS_UNAVAILABLE (retryable) when it cannot be reached', async () => {
+    // an SR of one study sent to another study's STOW-RS URL: the PACS stores nothing
+    const { bytes } = buildBasicTextSr({ originalStudyUid: ct.studyInstanceUid, reportText }, {});
+    await expect(pacs.storeInstances([bytes], burnedInStudyUid)).rejects.toMatchObject({ code: 'PACS_REFUSED', retryable: false });
+    const down = new DicomWebClient({ url: `http://127.0.0.1:${await closedPort()}/dicom-web` });
+    await expect(down.storeInstances([bytes], ct.studyInstanceUid)).rejects.toMatchObject({ code: 'PACS_UNAVAILABLE', retryable: true });
+    expect(await pacs.findSeries(burnedInStudyUid, { Modality: 'SR' })).toEqual([]);
+  });
 });
+
+/** A loopback port nothing listens on (taken, then released). */
+async function closedPort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}
