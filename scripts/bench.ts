@@ -29,6 +29,7 @@ import {
   devKey,
 } from '#devchain';
 import { claimBench } from './bench/claim.js';
+import { imagingBench } from './bench/imaging.js';
 import { preauthBench } from './bench/preauth.js';
 import { startBench } from './bench/start.js';
 import { printTable } from './bench/table.js';
@@ -399,6 +400,9 @@ async function main() {
         attackers: Number(process.env.BENCH_PREAUTH_ATTACKERS ?? 16),
       }),
     );
+  // the RO connector on a generated study on disk, stage by stage, vs a plain copy (scripts/bench/imaging.ts)
+  if (which === 'all' || which === 'imaging')
+    await imagingBench({ mib: Number(process.env.BENCH_IMAGING_MB ?? 1024), dir: process.env.BENCH_IMAGING_DIR });
 }
 
 main().catch((e) => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { boundaryOf, MultipartError, multipartParts } from './multipart.js';
 
 /** DICOM JSON (PS3.18 F.2): attributes by tag, each with its VR and values. */
@@ -96,6 +97,56 @@ export class DicomWebClient {
       `/studies/${uidPath(ref.studyInstanceUid)}/series/${uidPath(ref.seriesInstanceUid)}/instances/${uidPath(ref.sopInstanceUid)}`,
       signal,
     );
+  }
+
+  /**
+   * Stores Part-10 instances in the PACS (STOW-RS: one multipart/related application/dicom POST), under
+   * `studyInstanceUid` when given (the PACS then refuses instances of another study). Resolves with the SOP instance
+   * UIDs the PACS confirmed; any instance it did not store is PACS_REFUSED. The instances are sent as given: only
+   * the RO's own data goes to its own PACS.
+   */
+  async storeInstances(instances: readonly Uint8Array[], studyInstanceUid?: string): Promise<string[]> {
+    const boundary = `openread-${randomUUID()}`;
+    const parts: Uint8Array[] = [];
+    for (const bytes of instances) {
+      parts.push(Buffer.from(`\r\n--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`), bytes);
+    }
+    parts.push(Buffer.from(`\r\n--${boundary}--\r\n`));
+    const url = new URL(this.root + (studyInstanceUid ? `/studies/${uidPath(studyInstanceUid)}` : '/studies'));
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          accept: 'application/dicom+json',
+          'content-type': `multipart/related; type="application/dicom"; boundary=${boundary}`,
+          ...(this.options.authorization ? { authorization: this.options.authorization } : {}),
+        },
+        body: Buffer.concat(parts),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch {
+      throw new DicomWebError(
+        'PACS_UNAVAILABLE',
+        'The PACS (DICOMweb) cannot be reached to store; check DICOMWEB_URL and that it is running.',
+      );
+    }
+    let body: DicomJson | undefined;
+    try {
+      const text = await res.text();
+      const parsed = text ? (JSON.parse(text) as unknown) : undefined;
+      body = (Array.isArray(parsed) ? parsed[0] : parsed) as DicomJson | undefined;
+    } catch {
+      body = undefined;
+    }
+    if (res.status >= 500 || res.status === 429 || res.status === 408)
+      throw new DicomWebError('PACS_UNAVAILABLE', `The PACS answered ${res.status} to a store; try again later.`);
+    const sops = (tag: string) =>
+      ((body?.[tag]?.Value ?? []) as DicomJson[]).map((item) => tagValue(item, '00081155')).filter((v): v is string => !!v);
+    const failed = sops('00081198');
+    if (!res.ok || failed.length > 0 || (body?.['00081198']?.Value?.length ?? 0) > 0)
+      throw new DicomWebError('PACS_REFUSED', `The PACS refused to store ${failed.length || 'the'} instance(s) (${res.status}).`);
+    return sops('00081199');
   }
 
   private async qido(path: string, query: QidoQuery): Promise<DicomJson[]> {

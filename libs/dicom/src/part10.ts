@@ -26,11 +26,59 @@ export function readPart10(bytes: Uint8Array, headersOnly = false): Part10 {
   return { meta: dict.meta, dataset: dict.dict };
 }
 
-/** Writes a Part-10 instance (explicit VR little endian unless the meta says otherwise). */
-export function writePart10(instance: Part10): Uint8Array {
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+const IMPLICIT_LE = '1.2.840.10008.1.2';
+
+/**
+ * Writes a Part-10 instance (explicit VR little endian unless the meta says otherwise).
+ *
+ * Native (not encapsulated) pixel data in a little-endian transfer syntax is appended as one copy after dcmjs has
+ * written everything before it: dcmjs 0.51 writes a value through many small buffers, which made the pixel data of
+ * a multi-frame instance (10 MB and more) most of the de-identification's time. The bytes are the same as dcmjs's
+ * (part10.spec.ts compares them); anything else (an odd length, attributes after the pixel data, big endian,
+ * encapsulated frames) is written by dcmjs alone. `viaDcmjs` forces that path.
+ */
+export function writePart10(instance: Part10, options: { viaDcmjs?: boolean } = {}): Uint8Array {
+  const pixels = options.viaDcmjs ? undefined : nativePixelData(instance);
   const dict = new dcmjs.data.DicomDict(instance.meta);
-  dict.dict = instance.dataset;
-  return new Uint8Array(dict.write());
+  if (!pixels) {
+    dict.dict = instance.dataset;
+    return new Uint8Array(dict.write());
+  }
+  const { [PIXEL_DATA]: _pixelData, ...rest } = instance.dataset;
+  dict.dict = rest;
+  const head = new Uint8Array(dict.write());
+  const explicit = pixels.syntax === EXPLICIT_LE;
+  const header = Buffer.alloc(explicit ? 12 : 8);
+  header.writeUInt16LE(0x7fe0, 0);
+  header.writeUInt16LE(0x0010, 2);
+  if (explicit) {
+    header.write(pixels.vr, 4, 'latin1');
+    header.writeUInt32LE(pixels.bytes.byteLength, 8); // bytes 6-7 stay 0 (reserved)
+  } else {
+    header.writeUInt32LE(pixels.bytes.byteLength, 4);
+  }
+  const out = new Uint8Array(head.byteLength + header.length + pixels.bytes.byteLength);
+  out.set(head, 0);
+  out.set(header, head.byteLength);
+  out.set(pixels.bytes, head.byteLength + header.length);
+  return out;
+}
+
+/** The pixel data when it can be appended as is: native, one even-length value, last, in a little-endian syntax. */
+function nativePixelData(instance: Part10): { vr: string; bytes: Uint8Array; syntax: string } | undefined {
+  const el = instance.dataset[PIXEL_DATA];
+  const syntax = String(instance.meta['00020010']?.Value?.[0] ?? '')
+    .replace(/\0/g, '')
+    .trim();
+  if (!el || (syntax !== EXPLICIT_LE && syntax !== IMPLICIT_LE)) return undefined;
+  if ((el.vr !== 'OW' && el.vr !== 'OB') || el.Value?.length !== 1) return undefined;
+  const v = el.Value[0];
+  const bytes =
+    v instanceof ArrayBuffer ? new Uint8Array(v) : ArrayBuffer.isView(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : undefined;
+  if (!bytes || bytes.byteLength % 2 !== 0 || bytes.byteLength > 0xfffffffe) return undefined;
+  if (Object.keys(instance.dataset).some((tag) => tag.toUpperCase() > PIXEL_DATA)) return undefined;
+  return { vr: el.vr, bytes, syntax };
 }
 
 /** The first value of an element as text ('' if absent); PN gives its alphabetic form. */
