@@ -85,6 +85,20 @@ export async function registerKey(stack: Stack, c: GqlClient, wallet: HDNodeWall
   await c.ok(REGISTER_KEY, { k: publicKey, b: binding });
 }
 
+/** The GraphQL LeaseInput of issueLease. */
+export interface LeaseInput {
+  studyId: string;
+  radiologist: string;
+  recipientKey: string;
+  wrappedKey: string;
+  issuedAt: number;
+  expiresAt: number;
+  claimedAt: number;
+  reportKey: string;
+  ciphertext: string;
+  signature: string;
+}
+
 /** The RO side refused to seal a study key: the key the API names is not bound to the claimant on chain. */
 export class UnboundKeyError extends Error {}
 
@@ -112,9 +126,13 @@ export class RoSide {
   /**
    * Issues the lease package of a pending claim with `ClaimLeaseIssuer` (a fresh lease key, the study re-encrypted
    * under it from the RO's own copy). `trustApi` skips the RO side's own chain and binding checks, to show what the
-   * API refuses on its own.
+   * API refuses on its own; `alter` changes the LeaseInput before it is sent (tamper tests).
    */
-  async issuePendingLease(roClient: GqlClient, studyId: string, { trustApi = false } = {}) {
+  async issuePendingLease(
+    roClient: GqlClient,
+    studyId: string,
+    { trustApi = false, alter = (l: LeaseInput) => l }: { trustApi?: boolean; alter?: (lease: LeaseInput) => LeaseInput } = {},
+  ) {
     const pending = await waitFor('the claim to need a lease', async () => {
       const d = await roClient.ok(
         `{ pendingLeases { studyId radiologist recipientKey recipientKeyBinding expiresAt claimedAt keyForRo } }`,
@@ -155,7 +173,7 @@ export class RoSide {
         throw e;
       }
     }
-    const lease = {
+    const lease: LeaseInput = {
       studyId,
       radiologist: pending.radiologist,
       recipientKey: pending.recipientKey,
@@ -167,7 +185,7 @@ export class RoSide {
       ciphertext: pkg.ciphertext.toString('base64'),
       signature: pkg.signature,
     };
-    const sent = await roClient.send(`mutation($l: LeaseInput!) { issueLease(lease: $l) { expiresAt } }`, { l: lease });
+    const sent = await roClient.send(`mutation($l: LeaseInput!) { issueLease(lease: $l) { expiresAt } }`, { l: alter(lease) });
     if (sent.errors)
       throw Object.assign(new Error(`issueLease refused: ${sent.errors[0].message}`), { code: sent.errors[0].extensions?.code });
     return pkg;
