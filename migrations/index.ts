@@ -23,6 +23,7 @@ import { Exchange1765250000000 } from './1765250000000-Exchange.js';
 import { LeasePackages1765260000000 } from './1765260000000-LeasePackages.js';
 import { LeaseAccessLog1765290000000 } from './1765290000000-LeaseAccessLog.js';
 import { ExchangeNotificationReads1765310000000 } from './1765310000000-ExchangeNotificationReads.js';
+import { ClaimLeasePackages1765320000000 } from './1765320000000-ClaimLeasePackages.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -51,4 +52,5 @@ export const migrations = [
   LeasePackages1765260000000,
   LeaseAccessLog1765290000000,
   ExchangeNotificationReads1765310000000,
+  ClaimLeasePackages1765320000000,
 ];

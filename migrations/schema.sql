@@ -864,6 +864,9 @@ CREATE TABLE public.study_leases (
     signature text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     report_key bytea,
+    ciphertext bytea,
+    claimed_at bigint,
+    CONSTRAINT study_leases_package_check CHECK (((ciphertext IS NULL) = (claimed_at IS NULL))),
     CONSTRAINT study_leases_recipient_key_check CHECK ((length(recipient_key) = 32)),
     CONSTRAINT study_leases_report_key_check CHECK ((length(report_key) = 32))
 );

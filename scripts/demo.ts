@@ -58,7 +58,7 @@ export interface DemoOptions {
 
 export interface DemoResult {
   roId: string;
-  /** the RO's X25519 key pair: reports are sealed to it, and it re-seals study keys in leases */
+  /** the RO's X25519 key pair: reports are sealed to it, and it opens its own study keys to re-encrypt each claim's copy (ClaimLeaseIssuer) */
   roKeys: { publicKey: string; privateKey: string };
   studyIds: string[];
 }

@@ -2,12 +2,12 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decryptPayload, generateX25519KeyPair, keyBindingDomain, leaseContext, openSealed, signKeyBinding } from '#lease';
+import { generateX25519KeyPair, keyBindingDomain, signKeyBinding } from '#lease';
 import { DEMO_ACCOUNTS, DemoResult, runDemo } from '../scripts/demo.js';
 import { ApiClient, GASLESS_FIELDS } from '../scripts/lib/api-client.js';
 import { devKey, DEV_ROLES } from '#devchain';
 import { GqlClient } from './support/client.js';
-import { FETCH, REGISTER_KEY, RoSide } from './support/ro-flow.js';
+import { FETCH, REGISTER_KEY, RoSide, openFetched } from './support/ro-flow.js';
 import { Stack, apiUrl, devWallet, startStack } from './support/stack.js';
 
 const USD = 1_000_000n;
@@ -113,14 +113,7 @@ describe('npm run demo: a demo RO onboarded and its studies posted through the A
     const reader = new GqlClient(stack.api);
     await reader.signIn(devWallet(DEV_ROLES.radiologists[0], stack.provider));
     const { encryptedStudy } = await reader.ok(FETCH, { id: studyId });
-    const key = openSealed(
-      keys.privateKey,
-      Buffer.from(encryptedStudy.lease.wrappedKey, 'base64'),
-      leaseContext(studyId, devKey(DEV_ROLES.radiologists[0]).address),
-    );
-    expect(JSON.parse(decryptPayload(Buffer.from(encryptedStudy.ciphertext, 'base64'), key, studyId).toString())).toMatchObject({
-      demo: true,
-    });
+    expect(JSON.parse((await openFetched(stack, encryptedStudy, keys.privateKey)).toString())).toMatchObject({ demo: true });
   });
 
   it('runs again without failing: reuses the RO and the credentials, posts eight new studies', async () => {

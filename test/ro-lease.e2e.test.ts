@@ -6,25 +6,13 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessLogAnchorService, startSettlerHealth } from '#settler';
 import { modalityIndex, stateIndex, toMask } from '#domain';
-import {
-  DecryptionError,
-  decryptPayload,
-  generateX25519KeyPair,
-  keyBindingDomain,
-  leaseContext,
-  leaseDomain,
-  leaseSigner,
-  leaseTerms,
-  openSealed,
-  reportContext,
-  sealTo,
-  signKeyBinding,
-} from '#lease';
+import { generateX25519KeyPair, keyBindingDomain, openSealed, reportContext, sealTo, signKeyBinding } from '#lease';
 import { GqlClient, signPrepared } from './support/client.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 import {
   FETCH,
   POST,
+  openFetched,
   REGISTER_KEY,
   RELAY,
   RoSide,
@@ -221,39 +209,24 @@ describe('RO accounts, posting and the study lease protocol', () => {
     expect(await reader.code(FETCH, { id: studyId })).toBe('NOT_FOUND'); // the RO has not issued the lease yet (logged NO_LEASE)
     await issuePendingLeases(roClient, studyId);
 
-    // valid lease: fetch, check the RO's signature against the chain, unwrap, decrypt
+    // valid lease: fetch, check the RO's signature and the claim against the chain, unwrap, decrypt
     const { encryptedStudy: got } = await reader.ok(FETCH, { id: studyId });
     const onChain = await stack.owner.market.getStudy(studyId);
     expect(got.lease.expiresAt).toBe(Number(onChain.leaseExpiresAt));
-    const terms = leaseTerms(
-      {
-        studyId,
-        radiologist: got.lease.radiologist,
-        recipientKey: got.lease.recipientKey,
-        issuedAt: got.lease.issuedAt,
-        expiresAt: got.lease.expiresAt,
-        reportKey: got.lease.reportKey,
-      },
-      Buffer.from(got.lease.wrappedKey, 'base64'),
+    expect(got.lease.signer).toBe(onChain.ro.toLowerCase());
+    expect((await openFetched(stack, got, readerKeys.privateKey)).equals(plaintext)).toBe(true);
+    // the claim's own copy: not the uploaded envelope, and the study key is nowhere in the lease
+    expect(got.ciphertext).not.toBe(
+      (await roClient.ok(`query($id: ID!) { ownStudyPayload(studyId: $id) { ciphertext } }`, { id: studyId })).ownStudyPayload.ciphertext,
     );
-    expect(leaseSigner(leaseDomain(stack.deployment.chainId, stack.deployment.market), terms, got.lease.signature)).toBe(
-      onChain.ro.toLowerCase(),
-    );
-    const key = openSealed(
-      readerKeys.privateKey,
-      Buffer.from(got.lease.wrappedKey, 'base64'),
-      leaseContext(studyId, devWallet(READER, stack.provider).address),
-    );
-    expect(decryptPayload(Buffer.from(got.ciphertext, 'base64'), key, studyId).equals(plaintext)).toBe(true);
 
     // wrong key: the lease does not open with anyone else's private key
-    expect(() =>
-      openSealed(
-        generateX25519KeyPair().privateKey,
-        Buffer.from(got.lease.wrappedKey, 'base64'),
-        leaseContext(studyId, devWallet(READER, stack.provider).address),
-      ),
-    ).toThrow(DecryptionError);
+    await expect(openFetched(stack, got, generateX25519KeyPair().privateKey)).rejects.toMatchObject({ reason: 'NOT_RECIPIENT' });
+    // the RO's own copy is for the RO's depositors only
+    expect(await reader.code(`query($id: ID!) { ownStudyPayload(studyId: $id) { keyForRo } }`, { id: studyId })).toBe('FORBIDDEN');
+    expect(await (await client(VALLEY)).code(`query($id: ID!) { ownStudyPayload(studyId: $id) { keyForRo } }`, { id: studyId })).toBe(
+      'FORBIDDEN',
+    );
     // wrong account: another radiologist (and an RO wallet) are refused
     expect(await intruder.code(FETCH, { id: studyId })).toBe('FORBIDDEN');
     expect(await (await client(VALLEY)).code(FETCH, { id: studyId })).toBe('FORBIDDEN');
@@ -384,7 +357,7 @@ describe('RO accounts, posting and the study lease protocol', () => {
     const { encryptedStudy: got } = await reader.ok(FETCH, { id: studyId });
     expect(got.lease.recipientKey).toBe(readerKeys.publicKey);
     expect(got.lease.reportKey).toBe(roKeys.publicKey);
-    openSealed(readerKeys.privateKey, Buffer.from(got.lease.wrappedKey, 'base64'), leaseContext(studyId, readerWallet.address));
+    await openFetched(stack, got, readerKeys.privateKey);
   });
 
   it('the access log cannot be edited, and its hash chain is anchored on chain so a rewrite is detected', async () => {

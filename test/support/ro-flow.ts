@@ -1,17 +1,15 @@
-import type { HDNodeWallet } from 'ethers';
+import { keccak256, type HDNodeWallet } from 'ethers';
 import {
+  ClaimIssueRefusedError,
+  ClaimLeaseIssuer,
   encryptPayload,
   generateStudyKey,
   keyBindingDomain,
-  leaseContext,
-  leaseDomain,
-  leaseTerms,
-  openSealed,
+  openClaimLease,
   roKeyContext,
   sealTo,
   signKeyBinding,
-  signLease,
-  verifyKeyBinding,
+  type ClaimLeasePackage,
 } from '#lease';
 import { GqlClient, signPrepared } from './client.js';
 import { Stack, devWallet, waitFor } from './stack.js';
@@ -20,7 +18,44 @@ export const USD = 1_000_000n;
 export const POST = `mutation($i: StudyPostingInput!) { prepareStudyPosting(input: $i) { studyId transaction { from to data chainId gasLimit } } }`;
 export const RELAY = `mutation($tx: String!) { relayTransaction(signedTransaction: $tx) { txHash function } }`;
 export const FETCH = `query($id: ID!) { encryptedStudy(studyId: $id) { studyId ciphertext sha256
-  lease { studyId radiologist recipientKey wrappedKey issuedAt expiresAt reportKey signer signature } } }`;
+  lease { studyId radiologist recipientKey wrappedKey issuedAt expiresAt reportKey signer signature claimedAt ciphertextHash } } }`;
+
+/** What `encryptedStudy` answers (FETCH), as the package `openClaimLease` takes. */
+export interface FetchedStudy {
+  ciphertext: string;
+  lease: {
+    studyId: string;
+    radiologist: string;
+    recipientKey: string;
+    wrappedKey: string;
+    issuedAt: number;
+    expiresAt: number;
+    reportKey: string;
+    signature: string;
+    claimedAt: number;
+    ciphertextHash: string;
+  };
+}
+export const packageOf = ({ ciphertext, lease: l }: FetchedStudy): ClaimLeasePackage => ({
+  terms: {
+    studyId: l.studyId,
+    radiologist: l.radiologist,
+    recipientKey: l.recipientKey,
+    claimedAt: l.claimedAt,
+    expiresAt: l.expiresAt,
+    issuedAt: l.issuedAt,
+    ciphertextHash: l.ciphertextHash,
+    wrappedKeyHash: keccak256(Buffer.from(l.wrappedKey, 'base64')),
+    reportKey: l.reportKey,
+  },
+  ciphertext: Buffer.from(ciphertext, 'base64'),
+  wrappedKey: Buffer.from(l.wrappedKey, 'base64'),
+  signature: l.signature,
+});
+
+/** The radiologist opens what `encryptedStudy` served, checked against StudyMarket on chain. */
+export const openFetched = (stack: Stack, fetched: FetchedStudy, privateKey: string): Promise<Buffer> =>
+  openClaimLease(stack.provider, stack.deployment.market, packageOf(fetched), privateKey);
 export const postingInput = (over: Record<string, unknown> = {}) => ({
   modality: 'CT',
   bodyPart: 'CHEST',
@@ -50,6 +85,20 @@ export async function registerKey(stack: Stack, c: GqlClient, wallet: HDNodeWall
   await c.ok(REGISTER_KEY, { k: publicKey, b: binding });
 }
 
+/** The GraphQL LeaseInput of issueLease. */
+export interface LeaseInput {
+  studyId: string;
+  radiologist: string;
+  recipientKey: string;
+  wrappedKey: string;
+  issuedAt: number;
+  expiresAt: number;
+  claimedAt: number;
+  reportKey: string;
+  ciphertext: string;
+  signature: string;
+}
+
 /** The RO side refused to seal a study key: the key the API names is not bound to the claimant on chain. */
 export class UnboundKeyError extends Error {}
 
@@ -74,52 +123,72 @@ export class RoSide {
     return p.studyId as string;
   }
 
-  /** Issues the lease of a pending claim, re-sealing the study key from the RO's own copy. */
-  /** `trustApi` skips the RO side's own binding check, to show what the API refuses on its own. */
-  async issuePendingLease(roClient: GqlClient, studyId: string, { trustApi = false } = {}) {
+  /**
+   * Issues the lease package of a pending claim with `ClaimLeaseIssuer` (a fresh lease key, the study re-encrypted
+   * under it from the RO's own copy). `trustApi` skips the RO side's own chain and binding checks, to show what the
+   * API refuses on its own; `alter` changes the LeaseInput before it is sent (tamper tests).
+   */
+  async issuePendingLease(
+    roClient: GqlClient,
+    studyId: string,
+    { trustApi = false, alter = (l: LeaseInput) => l }: { trustApi?: boolean; alter?: (lease: LeaseInput) => LeaseInput } = {},
+  ) {
     const pending = await waitFor('the claim to need a lease', async () => {
-      const d = await roClient.ok(`{ pendingLeases { studyId radiologist recipientKey recipientKeyBinding expiresAt keyForRo } }`);
+      const d = await roClient.ok(
+        `{ pendingLeases { studyId radiologist recipientKey recipientKeyBinding expiresAt claimedAt keyForRo } }`,
+      );
       return d.pendingLeases.find((p: { studyId: string }) => p.studyId === studyId);
     });
-    // trust neither the API nor its database: the claimant comes from the chain, the key from the claimant's signature
-    const claimant = ((await this.stack.owner.market.getStudy(studyId)).radiologist as string).toLowerCase();
-    if (pending.radiologist !== claimant) throw new UnboundKeyError('the API names another claimant than the chain');
-    const domain = keyBindingDomain(this.stack.deployment.chainId, this.stack.deployment.market);
-    const bound = async () =>
-      pending.recipientKey !== null &&
-      pending.recipientKeyBinding !== null &&
-      (await verifyKeyBinding(this.stack.provider, domain, claimant, pending.recipientKey, pending.recipientKeyBinding));
-    if (!trustApi && !(await bound()))
-      throw new UnboundKeyError("the claimant's key is not bound to the claimant's wallet: no study key sealed");
-    const studyKey = openSealed(this.keys.privateKey, Buffer.from(pending.keyForRo, 'base64'), roKeyContext(studyId));
-    const wrapped = sealTo(pending.recipientKey, studyKey, leaseContext(studyId, pending.radiologist));
-    const issuedAt = (await this.stack.provider.getBlock('latest'))!.timestamp;
-    const terms = leaseTerms(
-      {
-        studyId,
-        radiologist: pending.radiologist,
-        recipientKey: pending.recipientKey,
-        issuedAt,
-        expiresAt: pending.expiresAt,
-        reportKey: this.keys.publicKey,
-      },
-      wrapped,
-    );
-    const signature = await signLease(this.wallet, leaseDomain(this.stack.deployment.chainId, this.stack.deployment.market), terms);
-    const lease = {
+    const { ownStudyPayload: own } = await roClient.ok(`query($id: ID!) { ownStudyPayload(studyId: $id) { ciphertext keyForRo } }`, {
+      id: studyId,
+    });
+    const held = { envelope: Buffer.from(own.ciphertext, 'base64'), keyForRo: Buffer.from(own.keyForRo, 'base64') };
+    const issuer = new ClaimLeaseIssuer({
+      provider: this.stack.provider,
+      chainId: this.stack.deployment.chainId,
+      market: this.stack.deployment.market,
+      signer: this.wallet,
+      roKeys: this.keys,
+    });
+    const claim = {
+      studyId,
+      radiologist: pending.radiologist,
+      claimedAt: pending.claimedAt,
+      expiresAt: pending.expiresAt,
+      recipientKey: pending.recipientKey,
+      recipientKeyBinding: pending.recipientKeyBinding,
+    };
+    // trust neither the API nor its database: the claimant and expiry come from the chain, the key from the claimant's signature
+    let pkg: ClaimLeasePackage;
+    if (trustApi) pkg = await issuer.seal(claim, held, (await this.stack.provider.getBlock('latest'))!.timestamp);
+    else {
+      if (pending.recipientKey === null || pending.recipientKeyBinding === null)
+        throw new UnboundKeyError('the claimant registered no bound key: no lease key sealed');
+      try {
+        pkg = await issuer.issue(claim, held);
+      } catch (e) {
+        if (e instanceof ClaimIssueRefusedError && e.reason === 'KEY_NOT_BOUND') throw new UnboundKeyError(e.message);
+        if (e instanceof ClaimIssueRefusedError && e.reason === 'NOT_CURRENT_CLAIM')
+          throw new UnboundKeyError(`the API names another claim than the chain: ${e.message}`);
+        throw e;
+      }
+    }
+    const lease: LeaseInput = {
       studyId,
       radiologist: pending.radiologist,
       recipientKey: pending.recipientKey,
-      wrappedKey: wrapped.toString('base64'),
-      issuedAt,
-      expiresAt: pending.expiresAt,
+      wrappedKey: pkg.wrappedKey.toString('base64'),
+      issuedAt: pkg.terms.issuedAt,
+      expiresAt: pkg.terms.expiresAt,
+      claimedAt: pkg.terms.claimedAt,
       reportKey: this.keys.publicKey,
-      signature,
+      ciphertext: pkg.ciphertext.toString('base64'),
+      signature: pkg.signature,
     };
-    const sent = await roClient.send(`mutation($l: LeaseInput!) { issueLease(lease: $l) { expiresAt } }`, { l: lease });
+    const sent = await roClient.send(`mutation($l: LeaseInput!) { issueLease(lease: $l) { expiresAt } }`, { l: alter(lease) });
     if (sent.errors)
       throw Object.assign(new Error(`issueLease refused: ${sent.errors[0].message}`), { code: sent.errors[0].extensions?.code });
-    return lease;
+    return pkg;
   }
 }
 

@@ -16,7 +16,7 @@ import {
  *  - payloads: AES-256-GCM under a random per-study key, 96-bit random nonce, the study ID as associated data
  *    (a ciphertext moved to another study does not decrypt).
  *    envelope = 0x01 ‖ nonce(12) ‖ ciphertext ‖ tag(16)
- *  - sealing a small secret (a study key, a report) to a recipient's X25519 public key: ECIES with an ephemeral
+ *  - sealing a small secret (a study key to its RO, a lease key to a reader, a report) to a recipient's X25519 public key: ECIES with an ephemeral
  *    X25519 key, HKDF-SHA256(shared secret, salt = ephemeral pub ‖ recipient pub, info = "openread/ecies-x25519/v1")
  *    → AES-256-GCM key, associated data = the caller's context (study ID, recipient account).
  *    sealed = 0x01 ‖ ephemeral pub(32) ‖ nonce(12) ‖ ciphertext ‖ tag(16)
@@ -156,9 +156,6 @@ export function openSealed(recipientPrivateKey: string, sealed: Buffer, context:
   return gcmOpen(eciesKey(shared, ephemeralPub, recipientPub), sealed.subarray(33), Buffer.from(context));
 }
 
-/** Associated data binding a sealed study key to its study and its recipient account. */
-export const leaseContext = (studyId: string, radiologist: string) =>
-  `openread/lease/v1|${studyId.toLowerCase()}|${radiologist.toLowerCase()}`;
 /** Associated data binding the RO's own copy of the study key to the study. */
 export const roKeyContext = (studyId: string) => `openread/ro-key/v1|${studyId.toLowerCase()}`;
 /** Associated data binding a sealed report to its study. */

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { keccak256 } from 'ethers';
 import { APP_CONFIG, type AppConfig } from '#config';
 import {
@@ -10,7 +11,7 @@ import {
   StudyRepository,
   StudyVaultRepository,
 } from '#db';
-import { keyBindingDomain, leaseDomain, leaseSigner, verifyKeyBinding } from '#lease';
+import { claimLeaseDomain, claimLeaseSigner, keyBindingDomain, verifyKeyBinding, type ClaimLeaseTerms } from '#lease';
 import { chainUnavailable } from '../common/chain-errors.js';
 import type { Role } from '../common/access.js';
 import { ChainService, UnsignedTx } from '../chain/index.js';
@@ -22,16 +23,17 @@ import type { LeaseInput } from './ro.models.js';
 
 /** How far in the future (chain time) a lease's issuedAt may be: clocks of the RO side and the chain differ. */
 const ISSUED_AT_SKEW_SECONDS = 300;
-/** A sealed study key: version ‖ ephemeral key ‖ nonce ‖ 32-byte key ‖ tag. */
-const SEALED_KEY_BYTES = 1 + 32 + 12 + 32 + 16;
+/** A sealed claim-lease key: version ‖ ephemeral key ‖ nonce ‖ 32-byte lease key ‖ 8-byte time stamp ‖ tag. */
+const SEALED_LEASE_KEY_BYTES = 1 + 32 + 12 + 32 + 8 + 16;
 const MAX_REPORT_BYTES = 1024 * 1024;
 /** Roles whose refused report fetches are worth a log row: RO staff (of another RO) and admins. */
 const RO_ROLES: readonly Role[] = ['RO_BILLING', 'RO_DEPOSITOR', 'ADMIN'];
 
 /**
- * The lease protocol on the server: accepts RO-signed leases that match the indexed claim, hands the encrypted
- * study to the claimant only while the claim's lease runs (chain time), and writes every fetch and every refused
- * attempt to the append-only access log. Reports come back sealed to the RO key; only their hash goes on chain.
+ * The lease protocol on the server: accepts RO-signed claim-lease packages (a fresh lease key per claim, the study
+ * re-encrypted under it: libs/lease claim-lease.ts) that match the indexed claim, hands the claim's own package to
+ * the claimant only while the claim's lease runs (chain time), and writes every fetch and every refused attempt to
+ * the append-only access log. Reports come back sealed to the RO key; only their hash goes on chain.
  */
 @Injectable()
 export class LeaseService {
@@ -45,7 +47,7 @@ export class LeaseService {
     private readonly chain: ChainService,
   ) {}
 
-  async issue(depositor: string, input: LeaseInput): Promise<LeaseRow> {
+  async issue(depositor: string, input: LeaseInput): Promise<LeaseRow & { claimedAt: number; ciphertext: Buffer }> {
     const studyId = parseStudyId(input.studyId);
     const radiologist = parseAddress(input.radiologist, 'radiologist');
     const ro = await this.access.depositorRo(depositor);
@@ -56,9 +58,12 @@ export class LeaseService {
       throw new OpenReadError('CONFLICT', 'the study is not (or not yet, per the index) claimed by this radiologist');
     if (input.expiresAt !== study.leaseExpiresAt)
       throw new OpenReadError('BAD_INPUT', "expiresAt must equal the claim's lease expiry on chain", { expected: study.leaseExpiresAt });
+    if (study.claimedAt === null || input.claimedAt !== study.claimedAt)
+      throw new OpenReadError('BAD_INPUT', "claimedAt must equal the claim's time on chain", { expected: study.claimedAt });
+    const claimedAt = study.claimedAt;
     const now = await this.chain.now();
     if (now > study.leaseExpiresAt) throw new OpenReadError('LEASE_EXPIRED', 'the claim lease has already expired');
-    if (!Number.isInteger(input.issuedAt) || input.issuedAt < (study.claimedAt ?? 0) || input.issuedAt > now + ISSUED_AT_SKEW_SECONDS)
+    if (!Number.isInteger(input.issuedAt) || input.issuedAt < claimedAt || input.issuedAt > now + ISSUED_AT_SKEW_SECONDS)
       throw new OpenReadError('BAD_INPUT', 'issuedAt must lie between the claim and now (chain time)');
     const registered = await this.ros.encryptionKeyOf(this.config.chainId, radiologist);
     if (!registered || registered.publicKey !== input.recipientKey.toLowerCase())
@@ -67,26 +72,37 @@ export class LeaseService {
       throw new OpenReadError('CONFLICT', "the claimant's encryption key is not bound to their wallet: they must register it again");
     if (input.reportKey.toLowerCase() !== ro.publicKey) throw new OpenReadError('BAD_INPUT', "reportKey must be your RO's report key");
     const wrappedKey = parseBase64(input.wrappedKey, 'wrappedKey');
-    if (wrappedKey.length !== SEALED_KEY_BYTES || wrappedKey[0] !== 1)
-      throw new OpenReadError('BAD_INPUT', 'wrappedKey must be a study key sealed with ECIES-X25519 (v1)');
-    const terms = {
+    if (wrappedKey.length !== SEALED_LEASE_KEY_BYTES || wrappedKey[0] !== 1)
+      throw new OpenReadError('BAD_INPUT', 'wrappedKey must be a time-stamped lease key sealed with ECIES-X25519 (v1)');
+    const ciphertext = parseBase64(input.ciphertext, 'ciphertext');
+    // the claim's copy is the study re-encrypted in the same envelope format: exactly the stored payload's size
+    const payload = await this.vault.payload(this.config.chainId, studyId);
+    if (!payload) throw new OpenReadError('CONFLICT', 'upload the study payload before issuing leases');
+    if (ciphertext.length !== payload.ciphertext.length || ciphertext[0] !== 1)
+      throw new OpenReadError(
+        'BAD_INPUT',
+        "ciphertext must be the study re-encrypted under the claim's lease key (v1, the payload's size)",
+      );
+    const terms: ClaimLeaseTerms = {
       studyId,
       radiologist,
       recipientKey: registered.publicKey,
-      wrappedKeyHash: keccak256(wrappedKey),
-      issuedAt: input.issuedAt,
+      claimedAt,
       expiresAt: input.expiresAt,
+      issuedAt: input.issuedAt,
+      ciphertextHash: keccak256(ciphertext),
+      wrappedKeyHash: keccak256(wrappedKey),
       reportKey: ro.publicKey,
     };
     let signer: string;
     try {
-      signer = leaseSigner(leaseDomain(this.config.chainId, this.config.contracts.market), terms, input.signature);
+      signer = claimLeaseSigner(claimLeaseDomain(this.config.chainId, this.config.contracts.market), terms, input.signature);
     } catch {
       throw new OpenReadError('BAD_INPUT', 'signature is not an EIP-712 signature');
     }
     // the radiologist checks the same thing against the chain: the lease is signed by the study's posting wallet
     if (signer !== study.ro) throw new OpenReadError('FORBIDDEN', 'the lease must be signed by the wallet that posted the study');
-    const lease: LeaseRow = { ...terms, wrappedKey, signer, signature: input.signature };
+    const lease = { ...terms, wrappedKey, ciphertext, signer, signature: input.signature };
     if (!(await this.vault.insertLease(this.config.chainId, lease)))
       throw new OpenReadError('CONFLICT', 'a lease for this claim exists already');
     return lease;
@@ -106,7 +122,7 @@ export class LeaseService {
     }
   }
 
-  /** The encrypted study and its lease, for the claimant while the claim runs. Logged either way. */
+  /** The claim's package (its own ciphertext, lease key and terms), for the claimant while the claim runs. Logged either way. */
   async fetchPayload(account: string, roles: ReadonlySet<Role>, rawStudyId: string) {
     const studyId = parseStudyId(rawStudyId);
     const refuse = (reason: string, error: OpenReadError) => this.refuse(studyId, account, 'FETCH_PAYLOAD', reason, error);
@@ -124,12 +140,18 @@ export class LeaseService {
     const now = await this.chain.now();
     if (study.status !== 'CLAIMED' || study.leaseExpiresAt === null || now > study.leaseExpiresAt)
       return refuse('LEASE_EXPIRED', new OpenReadError('LEASE_EXPIRED', 'your lease on this study has ended'));
+    // only this claim's package: a lease from before per-claim packages (the study key re-wrapped) is never served
     const lease = await this.vault.lease(this.config.chainId, studyId, account, study.leaseExpiresAt);
-    if (!lease) return refuse('NO_LEASE', new OpenReadError('NOT_FOUND', 'the RO has not issued your lease yet; try again shortly'));
-    const payload = await this.vault.payload(this.config.chainId, studyId);
-    if (!payload) return refuse('NO_PAYLOAD', new OpenReadError('NOT_FOUND', 'the RO has not uploaded this study yet'));
+    if (!lease?.ciphertext || lease.claimedAt === null)
+      return refuse('NO_LEASE', new OpenReadError('NOT_FOUND', 'the RO has not issued your lease yet; try again shortly'));
     await this.log.append({ chainId: this.config.chainId, studyId, account, action: 'FETCH_PAYLOAD', outcome: 'GRANTED' });
-    return { studyId, ciphertext: payload.ciphertext, sha256: payload.sha256, lease };
+    const ciphertext = lease.ciphertext;
+    return {
+      studyId,
+      ciphertext,
+      sha256: createHash('sha256').update(ciphertext).digest(),
+      lease: { ...lease, ciphertext, claimedAt: lease.claimedAt },
+    };
   }
 
   /**
@@ -196,6 +218,20 @@ export class LeaseService {
   private async refuse(studyId: string, account: string, action: AccessAction, reason: string, error: OpenReadError): Promise<never> {
     await this.log.append({ chainId: this.config.chainId, studyId, account, action, outcome: 'REFUSED', reason });
     throw error;
+  }
+
+  /**
+   * The RO's own copy of one of its studies (the envelope under the study key, and that key sealed to the RO's key):
+   * what the RO side re-encrypts for each claim. Neither opens without the RO's private key.
+   */
+  async ownPayload(depositor: string, rawStudyId: string): Promise<{ studyId: string; ciphertext: Buffer; keyForRo: Buffer }> {
+    const studyId = parseStudyId(rawStudyId);
+    const ro = await this.access.depositorRo(depositor);
+    const posting = await this.vault.posting(this.config.chainId, studyId);
+    if (!posting || posting.roId !== ro.id) throw new OpenReadError('FORBIDDEN', "only your RO's own studies");
+    const payload = await this.vault.payload(this.config.chainId, studyId);
+    if (!payload) throw new OpenReadError('NOT_FOUND', 'no payload uploaded for this study');
+    return { studyId, ciphertext: payload.ciphertext, keyForRo: payload.keyForRo };
   }
 
   /** Live claims on the depositor's RO's studies that still need a lease. */

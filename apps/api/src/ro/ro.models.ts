@@ -66,7 +66,12 @@ export class PendingLease {
   recipientKeyBinding: string | null;
   @Field(() => GraphQLISODateTime, { description: 'the claim lease ends then; the lease must expire with it' }) leaseExpiresAt: Date;
   @Field(() => Int, { description: 'leaseExpiresAt as unix seconds (the signed expiresAt)' }) expiresAt: number;
-  @Field({ description: 'the study key sealed to your RO key at upload (base64), to re-seal to the claimant' }) keyForRo: string;
+  @Field({
+    description:
+      'the study key sealed to your RO key at upload (base64): opens your own copy (ownStudyPayload) to re-encrypt it for this claim',
+  })
+  keyForRo: string;
+  @Field(() => Int, { description: "the claim's chain time, unix seconds (the signed claimedAt)" }) claimedAt: number;
 }
 
 @InputType()
@@ -74,14 +79,19 @@ export class LeaseInput {
   @Field(() => ID) studyId: string;
   @Field() radiologist: string;
   @Field() recipientKey: string;
-  @Field({ description: 'the study key sealed to recipientKey (base64)' }) wrappedKey: string;
+  @Field({ description: "this claim's fresh lease key ‖ issuedAt sealed to recipientKey (base64)" }) wrappedKey: string;
   @Field(() => Int, { description: 'unix seconds (chain time) the RO issued the lease' }) issuedAt: number;
   @Field(() => Int, { description: "unix seconds: the claim's lease expiry" }) expiresAt: number;
   @Field({ description: "your RO's X25519 report key, 0x-hex: the radiologist seals the report to it" }) reportKey: string;
-  @Field({ description: "EIP-712 signature of the lease by the study's posting wallet" }) signature: string;
+  @Field({ description: "EIP-712 ClaimLease signature of the terms by the study's posting wallet" }) signature: string;
+  @Field(() => Int, { description: "unix seconds: the claim's chain time (pendingLeases.claimedAt)" }) claimedAt: number;
+  @Field({ description: "the study re-encrypted under this claim's lease key (base64; the payload's size)" }) ciphertext: string;
 }
 
-@ObjectType({ description: 'The study key sealed to your key, signed by the RO. Valid until expiresAt (chain time).' })
+@ObjectType({
+  description:
+    "Your claim's lease: a fresh lease key sealed to your key, terms signed by the RO (EIP-712 ClaimLease; open with openClaimLease of libs/lease). Valid until expiresAt (chain time).",
+})
 export class StudyLease {
   @Field(() => ID) studyId: string;
   @Field() radiologist: string;
@@ -97,12 +107,21 @@ export class StudyLease {
   reportKey: string | null;
   @Field() signer: string;
   @Field() signature: string;
+  @Field(() => Int, { description: "the claim's chain time (signed)" }) claimedAt: number;
+  @Field({ description: 'keccak256 of the ciphertext (signed)' }) ciphertextHash: string;
+}
+
+@ObjectType()
+export class RoStudyPayload {
+  @Field(() => ID) studyId: string;
+  @Field({ description: 'the envelope under the study key, as uploaded (base64)' }) ciphertext: string;
+  @Field({ description: 'the study key sealed to your RO key (base64)' }) keyForRo: string;
 }
 
 @ObjectType()
 export class EncryptedStudy {
   @Field(() => ID) studyId: string;
-  @Field({ description: 'AES-256-GCM envelope (base64)' }) ciphertext: string;
+  @Field({ description: "your claim's copy of the study: AES-256-GCM under the claim's lease key (base64)" }) ciphertext: string;
   @Field({ description: 'sha256 of the envelope, 0x-hex' }) sha256: string;
   @Field(() => StudyLease) lease: StudyLease;
 }

@@ -1,4 +1,5 @@
 import { Args, Context, Field, ID, Mutation, ObjectType, Query, Resolver } from '@nestjs/graphql';
+import { keccak256 } from 'ethers';
 import type { AccessLogEntry, LeaseRow } from '#db';
 import { Authenticated, CurrentUser, type GqlContext, Roles, type AuthUser } from '../common/access.js';
 import { RoleService } from '../auth/index.js';
@@ -12,6 +13,7 @@ import {
   LeaseInput,
   PendingLease,
   PreparedPosting,
+  RoStudyPayload,
   StudyLease,
   StudyPostingInput,
 } from './ro.models.js';
@@ -24,7 +26,20 @@ class PreparedReport {
 
 const b64 = (b: Buffer) => b.toString('base64');
 const hex = (b: Buffer) => `0x${b.toString('hex')}`;
-const toLease = (l: LeaseRow): StudyLease => ({ ...l, wrappedKey: b64(l.wrappedKey) });
+/** A served lease always is a claim-lease package (the service serves nothing else). */
+const toLease = (l: LeaseRow & { claimedAt: number; ciphertext: Buffer }): StudyLease => ({
+  studyId: l.studyId,
+  radiologist: l.radiologist,
+  recipientKey: l.recipientKey,
+  wrappedKey: b64(l.wrappedKey),
+  issuedAt: l.issuedAt,
+  expiresAt: l.expiresAt,
+  reportKey: l.reportKey,
+  signer: l.signer,
+  signature: l.signature,
+  claimedAt: l.claimedAt,
+  ciphertextHash: keccak256(l.ciphertext),
+});
 const toRecord = (e: AccessLogEntry): AccessLogRecord => ({ ...e, at: new Date(e.atMs) });
 
 /** Posting, payloads, leases and reports: the lease protocol over GraphQL (see LeaseService). */
@@ -72,14 +87,26 @@ export class StudyVaultResolver {
   }
 
   @Roles('RO_DEPOSITOR')
-  @Mutation(() => StudyLease, { description: "Stores a lease signed by the study's posting wallet for the current claim." })
+  @Query(() => RoStudyPayload, {
+    description: "Your RO's own copy of one of its studies, to re-encrypt under a fresh lease key for each claim (ciphertext only).",
+  })
+  async ownStudyPayload(@CurrentUser() user: AuthUser, @Args('studyId', { type: () => ID }) studyId: string): Promise<RoStudyPayload> {
+    const r = await this.leases.ownPayload(user.address, studyId);
+    return { studyId: r.studyId, ciphertext: b64(r.ciphertext), keyForRo: b64(r.keyForRo) };
+  }
+
+  @Roles('RO_DEPOSITOR')
+  @Mutation(() => StudyLease, {
+    description:
+      "Stores the current claim's lease package: the study re-encrypted under a fresh lease key, that key sealed to the claimant, the terms signed by the study's posting wallet.",
+  })
   async issueLease(@CurrentUser() user: AuthUser, @Args('lease') input: LeaseInput): Promise<StudyLease> {
     return toLease(await this.leases.issue(user.address, input));
   }
 
   @Authenticated()
   @Query(() => EncryptedStudy, {
-    description: 'The encrypted study and your lease, while your claim runs. Every attempt is written to the access log.',
+    description: "Your claim's copy of the study and its lease, while your claim runs. Every attempt is written to the access log.",
   })
   async encryptedStudy(@CurrentUser() user: AuthUser, @Args('studyId', { type: () => ID }) studyId: string): Promise<EncryptedStudy> {
     const r = await this.leases.fetchPayload(user.address, await this.roles.rolesOf(user.address), studyId);

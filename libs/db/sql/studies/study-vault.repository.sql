@@ -13,23 +13,27 @@ INSERT INTO study_payloads (chain_id, study_id, ciphertext, sha256, key_for_ro, 
 ON CONFLICT ON CONSTRAINT study_payloads_pk DO NOTHING RETURNING 1;
 
 -- payload
-SELECT ciphertext, sha256 FROM study_payloads WHERE chain_id = $1 AND study_id = $2;
+SELECT ciphertext, sha256, key_for_ro FROM study_payloads WHERE chain_id = $1 AND study_id = $2;
 
 -- pendingLeases
-SELECT s.study_id, s.radiologist, s.lease_expires_at, k.public_key, k.binding, pl.key_for_ro
+SELECT s.study_id, s.radiologist, s.lease_expires_at, s.claimed_at, k.public_key, k.binding, pl.key_for_ro
 FROM study_postings p
 JOIN studies s ON s.chain_id = p.chain_id AND s.study_id = p.study_id
 JOIN study_payloads pl ON pl.chain_id = p.chain_id AND pl.study_id = p.study_id
 LEFT JOIN encryption_keys k ON k.chain_id = s.chain_id AND k.account = s.radiologist
 WHERE p.chain_id = $1 AND p.ro_id = $2 AND s.status = 'CLAIMED' AND s.lease_expires_at >= $3
 AND NOT EXISTS (SELECT 1 FROM study_leases l WHERE l.chain_id = s.chain_id AND l.study_id = s.study_id
-AND l.radiologist = s.radiologist AND l.expires_at = s.lease_expires_at)
+AND l.radiologist = s.radiologist AND l.expires_at = s.lease_expires_at AND l.ciphertext IS NOT NULL)
 ORDER BY s.lease_expires_at;
 
 -- insertLease
-INSERT INTO study_leases (chain_id, study_id, radiologist, recipient_key, wrapped_key, issued_at, expires_at, signer, signature, report_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT ON CONSTRAINT study_leases_claim_unique DO NOTHING RETURNING 1;
+INSERT INTO study_leases (chain_id, study_id, radiologist, recipient_key, wrapped_key, issued_at, expires_at, signer, signature, report_key, claimed_at, ciphertext)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT ON CONSTRAINT study_leases_claim_unique DO UPDATE SET recipient_key = EXCLUDED.recipient_key,
+wrapped_key = EXCLUDED.wrapped_key, issued_at = EXCLUDED.issued_at, signer = EXCLUDED.signer, signature = EXCLUDED.signature,
+report_key = EXCLUDED.report_key, claimed_at = EXCLUDED.claimed_at, ciphertext = EXCLUDED.ciphertext, created_at = now()
+WHERE study_leases.ciphertext IS NULL
+RETURNING 1;
 
 -- lease
 SELECT * FROM study_leases WHERE chain_id = $1 AND study_id = $2 AND radiologist = $3 AND expires_at = $4;

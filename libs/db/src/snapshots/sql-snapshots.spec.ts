@@ -284,6 +284,8 @@ const SUITES: {
         signer: RO_WALLET,
         signature: `0x${'08'.repeat(65)}`,
         reportKey: `0x${'03'.repeat(32)}`,
+        claimedAt: T - 60,
+        ciphertext: Buffer.from('claim ciphertext'),
       };
       await rec('insertLease', () => r.insertLease(CHAIN, lease));
       await rec('lease', () => r.lease(CHAIN, CLAIMED_STUDY, RADIOLOGIST, T + 3600));

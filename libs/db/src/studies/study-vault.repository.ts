@@ -20,6 +20,10 @@ export interface LeaseRow {
   signature: string;
   /** the RO's report key the lease signs, 0x-hex; null for leases signed before leases carried it */
   reportKey: string | null;
+  /** the claim's chain time, signed in the terms; null for leases that re-wrapped the study key (never served) */
+  claimedAt: number | null;
+  /** this claim's copy of the study under its own lease key; null for leases that re-wrapped the study key */
+  ciphertext: Buffer | null;
 }
 
 /** A claim the RO still has to issue a lease for: the claimant's key and the RO's own copy of the study key. */
@@ -30,6 +34,8 @@ export interface PendingLeaseRow {
   /** the claimant's EIP-712 signature binding recipientKey to their address; null if they registered none */
   recipientKeyBinding: string | null;
   leaseExpiresAt: number;
+  /** the claim's chain time (indexed from StudyClaimed) */
+  claimedAt: number;
   keyForRo: Buffer;
 }
 
@@ -45,6 +51,8 @@ interface LeaseDbRow {
   signer: string;
   signature: string;
   report_key: Buffer | null;
+  claimed_at: string | null;
+  ciphertext: Buffer | null;
 }
 
 const toLease = (r: LeaseDbRow): LeaseRow => ({
@@ -57,6 +65,8 @@ const toLease = (r: LeaseDbRow): LeaseRow => ({
   signer: r.signer,
   signature: r.signature,
   reportKey: r.report_key ? hex(r.report_key) : null,
+  claimedAt: r.claimed_at === null ? null : Number(r.claimed_at),
+  ciphertext: r.ciphertext,
 });
 
 /** Postings, encrypted payloads, leases and encrypted reports (see the StudyVault migration). Ciphertext only. */
@@ -99,21 +109,29 @@ export class StudyVaultRepository {
     return rows.length === 1;
   }
 
-  async payload(chainId: number, studyId: string): Promise<{ ciphertext: Buffer; sha256: Buffer } | null> {
-    const [r] = await queryRows<{ ciphertext: Buffer; sha256: Buffer }>(
+  /** The RO's own copy: the envelope under the study key and the study key sealed to the RO's key. */
+  async payload(chainId: number, studyId: string): Promise<{ ciphertext: Buffer; sha256: Buffer; keyForRo: Buffer } | null> {
+    const [r] = await queryRows<{ ciphertext: Buffer; sha256: Buffer; key_for_ro: Buffer }>(
       this.db,
-      sql`SELECT ciphertext, sha256 FROM study_payloads WHERE chain_id = ${chainId} AND study_id = ${studyId}`,
+      sql`SELECT ciphertext, sha256, key_for_ro FROM study_payloads WHERE chain_id = ${chainId} AND study_id = ${studyId}`,
     );
-    return r ? { ciphertext: r.ciphertext, sha256: r.sha256 } : null;
+    return r ? { ciphertext: r.ciphertext, sha256: r.sha256, keyForRo: r.key_for_ro } : null;
   }
 
-  /** false if a lease for this claim (study, radiologist, expiry) exists already. */
-  async insertLease(chainId: number, l: LeaseRow): Promise<boolean> {
+  /**
+   * false if a package for this claim (study, radiologist, expiry) exists already. A lease from before claim-lease
+   * packages (no ciphertext) for the same claim is replaced.
+   */
+  async insertLease(chainId: number, l: LeaseRow & { claimedAt: number; ciphertext: Buffer }): Promise<boolean> {
     const rows = await queryRows(
       this.db,
-      sql`INSERT INTO study_leases (chain_id, study_id, radiologist, recipient_key, wrapped_key, issued_at, expires_at, signer, signature, report_key)
-       VALUES (${chainId}, ${l.studyId}, ${l.radiologist}, ${Buffer.from(l.recipientKey.slice(2), 'hex')}, ${l.wrappedKey}, ${l.issuedAt}, ${l.expiresAt}, ${l.signer}, ${l.signature}, ${l.reportKey === null ? null : Buffer.from(l.reportKey.slice(2), 'hex')})
-       ON CONFLICT ON CONSTRAINT study_leases_claim_unique DO NOTHING RETURNING 1`,
+      sql`INSERT INTO study_leases (chain_id, study_id, radiologist, recipient_key, wrapped_key, issued_at, expires_at, signer, signature, report_key, claimed_at, ciphertext)
+       VALUES (${chainId}, ${l.studyId}, ${l.radiologist}, ${Buffer.from(l.recipientKey.slice(2), 'hex')}, ${l.wrappedKey}, ${l.issuedAt}, ${l.expiresAt}, ${l.signer}, ${l.signature}, ${l.reportKey === null ? null : Buffer.from(l.reportKey.slice(2), 'hex')}, ${l.claimedAt}, ${l.ciphertext})
+       ON CONFLICT ON CONSTRAINT study_leases_claim_unique DO UPDATE SET recipient_key = EXCLUDED.recipient_key,
+         wrapped_key = EXCLUDED.wrapped_key, issued_at = EXCLUDED.issued_at, signer = EXCLUDED.signer, signature = EXCLUDED.signature,
+         report_key = EXCLUDED.report_key, claimed_at = EXCLUDED.claimed_at, ciphertext = EXCLUDED.ciphertext, created_at = now()
+       WHERE study_leases.ciphertext IS NULL
+       RETURNING 1`,
     );
     return rows.length === 1;
   }
@@ -136,25 +154,26 @@ export class StudyVaultRepository {
     return r ? toLease(r) : null;
   }
 
-  /** Live claims on an RO's studies (indexed) that have a payload but no lease yet, as of chain time `now`. */
+  /** Live claims on an RO's studies (indexed) that have a payload but no claim-lease package yet, as of chain time `now`. */
   async pendingLeases(chainId: number, roId: string, now: number): Promise<PendingLeaseRow[]> {
     const rows = await queryRows<{
       study_id: string;
       radiologist: string;
       lease_expires_at: string;
+      claimed_at: string;
       public_key: Buffer | null;
       binding: string | null;
       key_for_ro: Buffer;
     }>(
       this.db,
-      sql`SELECT s.study_id, s.radiologist, s.lease_expires_at, k.public_key, k.binding, pl.key_for_ro
+      sql`SELECT s.study_id, s.radiologist, s.lease_expires_at, s.claimed_at, k.public_key, k.binding, pl.key_for_ro
        FROM study_postings p
        JOIN studies s ON s.chain_id = p.chain_id AND s.study_id = p.study_id
        JOIN study_payloads pl ON pl.chain_id = p.chain_id AND pl.study_id = p.study_id
        LEFT JOIN encryption_keys k ON k.chain_id = s.chain_id AND k.account = s.radiologist
        WHERE p.chain_id = ${chainId} AND p.ro_id = ${roId} AND s.status = 'CLAIMED' AND s.lease_expires_at >= ${now}
          AND NOT EXISTS (SELECT 1 FROM study_leases l WHERE l.chain_id = s.chain_id AND l.study_id = s.study_id
-                         AND l.radiologist = s.radiologist AND l.expires_at = s.lease_expires_at)
+                         AND l.radiologist = s.radiologist AND l.expires_at = s.lease_expires_at AND l.ciphertext IS NOT NULL)
        ORDER BY s.lease_expires_at`,
     );
     return rows.map((r) => ({
@@ -163,6 +182,7 @@ export class StudyVaultRepository {
       recipientKey: r.public_key ? hex(r.public_key) : null,
       recipientKeyBinding: r.binding,
       leaseExpiresAt: Number(r.lease_expires_at),
+      claimedAt: Number(r.claimed_at),
       keyForRo: r.key_for_ro,
     }));
   }

@@ -12,6 +12,7 @@
 //   worklist's CEILINGS path (see worklist-bounds.ts for why that is safe).
 // - worklist_bounds: bounds-refresher.ts only. incentive_parameters: projections/parameters.projection.ts.
 // - study_postings, study_payloads, study_leases, study_reports: StudyVaultRepository (the API), insert-only.
+//   (study_leases: a lease from before per-claim packages, ciphertext NULL, is replaced once by its claim's package.)
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { MODALITIES, URGENCIES } from '#domain';
