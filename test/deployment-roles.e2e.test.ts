@@ -114,6 +114,7 @@ describe("npm start's deployment leaves no admin power with any externally owned
       [d.parameters]: owned,
       [d.market]: owned,
       [d.studyCustody]: owned,
+      [d.researchPools]: owned,
       [getAddress(g.membership)]: owned,
       [d.roDirectory]: { owner: undefined, roles: { [ZeroHash]: [timelock] } },
       [d.registry]: {

@@ -29,6 +29,10 @@ export interface Deployment {
   roDirectory: string;
   /** StudyCustody: study custody and RO-to-RO leases with retrieval fees */
   studyCustody: string;
+  /** PatientLinks: study-to-patient link commitments and the patient's revocation of custody (docs/patients.md) */
+  patientLinks: string;
+  /** ResearchPools: governed research pools, patient consent, purchases, releases, Merkle-distributed compensation */
+  researchPools: string;
 }
 
 export interface DeployOptions {
@@ -45,6 +49,8 @@ export interface DeployOptions {
    * Unset: a fresh, mintable TestUSD (the dev chain's faucet): never on a real chain.
    */
   token?: string;
+  /** ResearchPools' distributor (publishes each epoch's compensation root besides the owner); default: none */
+  poolDistributor?: string;
 }
 
 const ERC20_PROBE = [
@@ -68,7 +74,8 @@ async function existingToken(provider: NonNullable<Signer['provider']>, address:
 
 /**
  * Deploys TestUSD (unless `opts.token` names an existing ERC-20), IncentiveParameters, CredentialRegistry, OpenReadForwarder, StudyMarket, AccessLogAnchor, RoDirectory and
- * StudyCustody, in that order, with explicit consecutive nonces, waiting for each receipt.
+ * StudyCustody, in that order, with explicit consecutive nonces, waiting for each receipt; then PatientLinks and
+ * ResearchPools, and (when the deployer is the owner) StudyCustody.setPatientLinks: otherwise the owner makes that call.
  */
 export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Promise<Deployment> {
   const provider = deployer.provider;
@@ -100,6 +107,15 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
   const accessLogAnchor = await deploy('AccessLogAnchor', [owner]);
   const roDirectory = await deploy('RoDirectory', [owner]);
   const studyCustody = await deploy('StudyCustody', [token, roDirectory, market, treasury, owner]);
+  const patientLinks = await deploy('PatientLinks', [studyCustody]);
+  const poolDistributor = opts.poolDistributor === undefined ? ZeroAddress : getAddress(opts.poolDistributor);
+  const researchPools = await deploy('ResearchPools', [token, patientLinks, treasury, poolDistributor, owner]);
+  if (owner === getAddress(from)) {
+    const custody = new Contract(studyCustody, loadArtifact('StudyCustody').abi, deployer);
+    const sent = (await custody.setPatientLinks(patientLinks, { nonce: nonce++ })) as ContractTransactionResponse;
+    const receipt = await waitForReceipt(provider, sent.hash);
+    if (!receipt || receipt.status !== 1) throw new Error(`StudyCustody.setPatientLinks failed (tx ${sent.hash})`);
+  }
   return {
     chainId: Number(chainId),
     deployBlock,
@@ -113,6 +129,8 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
     forwarder,
     roDirectory,
     studyCustody,
+    patientLinks,
+    researchPools,
   };
 }
 
@@ -132,6 +150,8 @@ export function contractsEnv(deployment: Deployment): Record<string, string> {
     FORWARDER_ADDRESS: deployment.forwarder,
     RO_DIRECTORY_ADDRESS: deployment.roDirectory,
     STUDY_CUSTODY_ADDRESS: deployment.studyCustody,
+    PATIENT_LINKS_ADDRESS: deployment.patientLinks,
+    RESEARCH_POOLS_ADDRESS: deployment.researchPools,
     DEPLOY_BLOCK: String(deployment.deployBlock),
   };
 }
@@ -189,21 +209,23 @@ const ONE_MEMBER = 10n ** 18n;
 
 /**
  * Deploys the DAO (MembershipToken, OpenReadTimelock, OpenReadGovernor) for an existing deployment and hands
- * every admin power over to the timelock: ownership of IncentiveParameters, StudyMarket, StudyCustody and MembershipToken,
+ * every admin power over to the timelock: ownership of IncentiveParameters, StudyMarket, StudyCustody, MembershipToken
+ * (and ResearchPools when the deployment has it),
  * and DEFAULT_ADMIN_ROLE of CredentialRegistry, AccessLogAnchor and RoDirectory (who appoints verifiers, anchorers and
  * RO admitters). `deployer`
  * must own / administer them. Verifiers and anchorers granted before this call keep their roles; later ones are
  * appointed by a proposal.
  *
  * Ownable2Step needs the new owner to accept, so the timelock starts with delay 0 and the deployer as its only
- * proposer/executor/admin, executes one batch (acceptOwnership ×4, updateDelay(timelockDelay)), and then the
+ * proposer/executor/admin, executes one batch (acceptOwnership of each, updateDelay(timelockDelay)), and then the
  * deployer gives up every timelock role and its admin role on the registry and the anchor: afterwards only the
  * governor proposes and executes (plus an optional guardian that may cancel), and the deployer can change nothing.
  * TestUSD (the stand-in for an external stablecoin, minted by the dev faucet) is not OpenRead's to govern and keeps its owner.
  */
 export async function deployGovernance(
   deployer: Signer,
-  deployment: Pick<Deployment, 'parameters' | 'market' | 'registry' | 'accessLogAnchor' | 'roDirectory' | 'studyCustody'>,
+  deployment: Pick<Deployment, 'parameters' | 'market' | 'registry' | 'accessLogAnchor' | 'roDirectory' | 'studyCustody'> &
+    Partial<Pick<Deployment, 'researchPools'>>,
   opts: GovernanceOptions,
 ): Promise<GovernanceDeployment> {
   const from = await deployer.getAddress();
@@ -250,6 +272,7 @@ export async function deployGovernance(
   const custody = new Contract(deployment.studyCustody, loadArtifact('StudyCustody').abi, deployer);
   if (opts.arbiter) await mined('setArbiter', market.setArbiter(getAddress(opts.arbiter)));
   const owned = [parameters, market, custody, membership];
+  if (deployment.researchPools) owned.push(new Contract(deployment.researchPools, loadArtifact('ResearchPools').abi, deployer));
   for (const c of owned) await mined('transferOwnership', c.transferOwnership(timelock.target));
 
   const targets = [...owned.map((c) => c.target as string), timelock.target as string];
