@@ -16,6 +16,8 @@ export const CONTRACT_NAMES = {
   OpenReadGovernor: 'OpenReadGovernor',
   OpenReadTimelock: 'OpenReadTimelock',
   OpenReadForwarder: 'OpenReadForwarder',
+  PatientLinks: 'PatientLinks',
+  ResearchPools: 'ResearchPools',
 } as const;
 export type ContractName = (typeof CONTRACT_NAMES)[keyof typeof CONTRACT_NAMES];
 
