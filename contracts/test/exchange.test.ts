@@ -20,7 +20,7 @@ import {
   type TransactionReceipt,
 } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeThrownError, issuanceArgs, issueStudyId, loadArtifact } from '#chain';
+import { decodeThrownError, mined, issuanceArgs, issueStudyId, loadArtifact } from '#chain';
 import { increaseTime } from '#devchain';
 import {
   ALL_MODALITIES,
@@ -425,7 +425,7 @@ describe('StudyCustody: leases', () => {
     await send(cus(oRo).grantLease(granted, hash('wk-r'), hash('ct-r')));
     const pending = await requestLease(nRo, studyId, nKey);
     const rad = Wallet.createRandom().connect(w.provider);
-    await (await w.owner.sendTransaction({ to: rad.address, value: parseEther('1') })).wait();
+    await mined(w.owner.sendTransaction({ to: rad.address, value: parseEther('1') }));
     await send(w.as(w.verifier).registry.attest(rad.address, ALL_STATES, ALL_MODALITIES, far));
     await send(w.c.token.mint(oRo.address, 100n * USD));
     await send(w.as(oRo).token.approve(w.deployment.market, MaxUint256));

@@ -2,6 +2,7 @@
  * Helpers of the patient contracts' tests: a patient's per-study link key, the EIP-712 signatures of PatientLinks and
  * ResearchPools, and an OpenZeppelin-compatible Merkle tree of (index, account, amount) leaves.
  */
+import { mined } from '#chain';
 import { AbiCoder, Contract, TypedDataEncoder, Wallet, concat, getBytes, hexlify, keccak256, randomBytes, type BaseWallet } from 'ethers';
 
 const abi = AbiCoder.defaultAbiCoder();
@@ -137,9 +138,9 @@ export async function linkPatient(
   const salt = freshSalt();
   const key = await linkKey(patient, salt);
   const commitment = commitmentOf(key.address, salt, studyId, chainId);
-  await (await (links.connect(ro) as Contract).proposeLink(studyId, commitment)).wait();
+  await mined((links.connect(ro) as Contract).proposeLink(studyId, commitment));
   const sig = await signLinkAcceptance(links, eoaSigner(key), studyId, commitment, deadline);
-  await (await (links.connect(relayer) as Contract).acceptLink(studyId, key.address, salt, deadline, sig)).wait();
+  await mined((links.connect(relayer) as Contract).acceptLink(studyId, key.address, salt, deadline, sig));
   return { studyId, salt, key, account: key.address, commitment };
 }
 

@@ -5,7 +5,7 @@
  * chain and never the patient's address; every custom error of both contracts is reached; a seeded random run of
  * consents, withdrawals, purchases, releases, epoch roots, claims, refunds, withdrawals and waits checks after every step
  * that token.balanceOf(pools) == balances + open purchase escrow + unclaimed epoch pots, and that nothing is claimed
- * twice (FUZZ_STEPS / FUZZ_SEED as in escrow.test.ts).
+ * twice (FUZZ_STEPS / FUZZ_SEED as in escrow.test.ts). After the DAO hand-over only an executed proposal creates a pool.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import {
   ZeroAddress,
   ZeroHash,
   encodeBytes32String,
+  getAddress,
   id as keccakId,
   parseEther,
   type BaseWallet,
@@ -24,8 +25,8 @@ import {
   type TransactionReceipt,
 } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeThrownError, issuanceArgs, loadArtifact } from '#chain';
-import { increaseTime } from '#devchain';
+import { decodeThrownError, mined, descriptionHash, issuanceArgs, loadArtifact } from '#chain';
+import { deployGovernance, governanceContracts, increaseTime } from '#devchain';
 import { USD, blockTimestamp, expectError, prng, seenErrors, send, startWorld, type World } from './fixture.js';
 import {
   commitmentOf,
@@ -234,7 +235,7 @@ describe('PatientLinks', () => {
     // the link account itself may call without a signature (it then pays its gas)
     const own = await registerStudy(oRo);
     const key = Wallet.createRandom().connect(w.provider);
-    await (await w.owner.sendTransaction({ to: key.address, value: parseEther('1') })).wait();
+    await mined(w.owner.sendTransaction({ to: key.address, value: parseEther('1') }));
     const salt = freshSalt();
     await send(as(links, oRo).proposeLink(own, commitmentOf(key.address, salt, own, w.deployment.chainId)));
     await send(as(links, key).acceptLink(own, key.address, salt, 0, '0x'));
@@ -703,5 +704,40 @@ describe('ResearchPools: conservation under a random run', () => {
     }
     for (const k of ['consent:ok', 'release:ok', 'publish:ok', 'claim:ok', 'claim:AlreadyClaimed', 'release:NoLiveConsent'])
       expect(counts[k] ?? 0, k).toBeGreaterThan(0);
+  });
+});
+
+describe('ResearchPools: governed', () => {
+  it('is owned by the DAO timelock after the hand-over: a pool is created only by an executed proposal', async () => {
+    const members = w.wallets.slice(2, 5);
+    const g = await deployGovernance(w.owner, w.deployment, {
+      members: members.map((m) => ({ address: m.address })),
+      votingDelay: 1,
+      votingPeriod: 300,
+      lateQuorumExtension: 100,
+      timelockDelay: 600,
+      quorumPercent: 40,
+    });
+    const dao = governanceContracts(g, w.owner);
+    expect(await pools.owner()).toBe(getAddress(g.timelock));
+    await expectError(pools.createPool(keccakId('direct'), CT, CHEST, USD, 7000, 2500, 500), 'OwnableUnauthorizedAccount', [
+      w.owner.address,
+    ]);
+    await increaseTime(w.provider, 1);
+
+    const purpose = keccakId('teaching file: chest CT, adult');
+    const calldata = pools.interface.encodeFunctionData('createPool', [purpose, CT, CHEST, 4n * USD, 6000, 3000, 1000]);
+    const description = 'Research pool: chest CT teaching file';
+    const proposer = dao.governor.connect(members[0]) as Contract;
+    const r = await send(proposer.propose([pools.target], [0n], [calldata], description));
+    const proposalId = dao.governor.interface.parseLog(r.logs.find((l) => l.address === g.governor)!)!.args.proposalId as bigint;
+    await increaseTime(w.provider, 2);
+    for (const m of members.slice(0, 2)) await send((dao.governor.connect(m) as Contract).castVote(proposalId, 1));
+    await increaseTime(w.provider, 301);
+    await send(proposer.queue([pools.target], [0n], [calldata], descriptionHash(description)));
+    await increaseTime(w.provider, 601);
+    const before = (await pools.lastPoolId()) as bigint;
+    const executed = await send(proposer.execute([pools.target], [0n], [calldata], descriptionHash(description)));
+    expect(named(pools, executed)).toEqual([['PoolCreated', before + 1n, purpose, BigInt(CT), CHEST, 4n * USD, 6000n, 3000n, 1000n]]);
   });
 });
