@@ -38,6 +38,9 @@ import {PatientLinks} from "./PatientLinks.sol";
  *   it; de-identification and the k-anonymity check of the released metadata happen off chain before release;
  * - the payee is an account on chain (the token's Transfer names it): a patient who uses one payee for two studies
  *   links them; the patient console uses the study's link account or a fresh address per study;
+ * - an admitted RO can link studies to link accounts it controls itself and so collect the patient share of what it
+ *   releases: the chain sees a valid signature, not a real patient. RO admission, the researcher's review of what it
+ *   receives and a dispute path (not built) are the defence;
  * - fee-on-transfer and rebasing tokens are unsupported (escrow is the price times the quantity);
  * - consent and withdrawal signatures carry the consent's nonce, so a withdrawn consent's signature cannot be replayed.
  */
