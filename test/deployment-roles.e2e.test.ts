@@ -115,6 +115,7 @@ describe("npm start's deployment leaves no admin power with any externally owned
       [d.market]: owned,
       [d.studyCustody]: owned,
       [d.storageHolders]: owned,
+      [d.researchPools]: owned,
       [getAddress(g.membership)]: owned,
       [d.roDirectory]: { owner: undefined, roles: { [ZeroHash]: [timelock] } },
       [d.registry]: {

@@ -1,17 +1,41 @@
 /**
  * The imaging exchange: RoDirectory (admission, accounts, keys), StudyCustody (custody, leases, fees, expired use,
- * misuse). Every custom error the two contracts declare is reached; the happy paths check exact balances; a seeded
- * random run of requests, grants, denials, cancellations, renewals, deposits, withdrawals and waits checks after every
- * step that token.balanceOf(custody) == sum of balances + escrow of requested leases + storage share held, and that
- * each fee is paid out once per grant or renewal (FUZZ_STEPS / FUZZ_SEED as in escrow.test.ts).
+ * misuse, the patient's revocation). Every custom error the two contracts declare is reached; the happy paths check
+ * exact balances; a seeded random run of requests, grants, denials, cancellations, renewals, deposits, withdrawals,
+ * waits and patients' revocations checks after every step that token.balanceOf(custody) == sum of balances + escrow
+ * of requested leases + storage share held, and that each fee is paid out once per grant or renewal (FUZZ_STEPS /
+ * FUZZ_SEED as in escrow.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Contract, MaxUint256, ZeroAddress, ZeroHash, id as keccakId, type HDNodeWallet, type TransactionReceipt } from 'ethers';
+import {
+  Contract,
+  MaxUint256,
+  Wallet,
+  ZeroAddress,
+  ZeroHash,
+  id as keccakId,
+  parseEther,
+  type HDNodeWallet,
+  type TransactionReceipt,
+} from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeThrownError, issuanceArgs, issueStudyId, loadArtifact } from '#chain';
+import { decodeThrownError, mined, issuanceArgs, issueStudyId, loadArtifact } from '#chain';
 import { increaseTime } from '#devchain';
-import { USD, blockTimestamp, expectError, prng, seenErrors, send, startWorld, type World } from './fixture.js';
+import {
+  ALL_MODALITIES,
+  ALL_STATES,
+  Status,
+  USD,
+  blockTimestamp,
+  expectError,
+  prng,
+  seenErrors,
+  send,
+  startWorld,
+  type World,
+} from './fixture.js';
+import { eoaSigner, linkPatient, signRevocation, type PatientLink } from './patients-support.js';
 
 const ADMISSION_ROLE = keccakId('ADMISSION_ROLE');
 const FEE = 10n * USD; // the constructor's default retrieval fee
@@ -23,6 +47,7 @@ const hash = (label: string) => keccakId(label);
 let w: World;
 let directory: Contract;
 let custody: Contract;
+let links: Contract;
 let admitter: HDNodeWallet, oRo: HDNodeWallet, nRo: HDNodeWallet, thirdRo: HDNodeWallet;
 let oAgent: HDNodeWallet, nAgent: HDNodeWallet, outsider: HDNodeWallet;
 let studyCounter = 0;
@@ -59,6 +84,7 @@ beforeAll(async () => {
   w = await startWorld();
   directory = new Contract(w.deployment.roDirectory, loadArtifact('RoDirectory').abi, w.owner);
   custody = new Contract(w.deployment.studyCustody, loadArtifact('StudyCustody').abi, w.owner);
+  links = new Contract(w.deployment.patientLinks, loadArtifact('PatientLinks').abi, w.owner);
   [, admitter, oRo, nRo, thirdRo, oAgent, nAgent, outsider] = w.wallets;
   await send(directory.grantRole(ADMISSION_ROLE, admitter.address));
 });
@@ -385,6 +411,65 @@ describe('StudyCustody: leases', () => {
     await send(custody.setTreasury(w.treasury.address));
   });
 
+  it('ends custody when the linked patient revokes it: leases end, requests are refused, an in-flight market claim finishes', async () => {
+    const far = BigInt(Math.floor(Date.now() / 1000) + 10 * 365 * 86400);
+    const patient = Wallet.createRandom();
+    const studyId = keccakId('revoked-study');
+    await send(cus(oRo).registerStudy(studyId, hash('m-revoked'), ...issuanceArgs(w.issue(oRo.address, studyId))));
+    const link: PatientLink = await linkPatient(links, oAgent, outsider, patient, studyId, w.deployment.chainId, far);
+    expect(await custody.patientLinks()).toBe(w.deployment.patientLinks);
+
+    // a granted lease, a pending request, and a radiologist's claim of the same ID on the market
+    await fund(nRo, 100n * USD);
+    const granted = await requestLease(nRo, studyId, nKey, HOUR, 3);
+    await send(cus(oRo).grantLease(granted, hash('wk-r'), hash('ct-r')));
+    const pending = await requestLease(nRo, studyId, nKey);
+    const rad = Wallet.createRandom().connect(w.provider);
+    await mined(w.owner.sendTransaction({ to: rad.address, value: parseEther('1') }));
+    await send(w.as(w.verifier).registry.attest(rad.address, ALL_STATES, ALL_MODALITIES, far));
+    await send(w.c.token.mint(oRo.address, 100n * USD));
+    await send(w.as(oRo).token.approve(w.deployment.market, MaxUint256));
+    await send(w.as(oRo).market.deposit(100n * USD));
+    await send(w.as(oRo).market.postStudy(studyId, 1, 15000, 0, 4, 100n * USD, ...issuanceArgs(w.issue(oRo.address, studyId))));
+    await send(w.as(rad).market.claim(studyId));
+    expect(await custody.isLeaseValid(granted)).toBe(true);
+
+    // only PatientLinks revokes, after checking the patient's proof; a relayer submits the patient's signature
+    await expectError(cus(oRo).revokeCustody(studyId), 'NotPatientLinks', [oRo.address]);
+    const sig = await signRevocation(links, eoaSigner(link.key), studyId, link.commitment, far);
+    const r = await send((links.connect(outsider) as Contract).revoke(studyId, link.account, link.salt, far, sig));
+    const at = await blockTimestamp(w.provider, r.blockNumber);
+    expect(logsOf(custody, r).map((x) => [x.name, ...x.args.toArray()])).toEqual([['CustodyRevoked', studyId, oRo.address]]);
+    expect(logsOf(links, r).map((x) => [x.name, ...x.args.toArray()])).toEqual([['LinkRevoked', studyId, link.commitment]]);
+    expect(await custody.revokedAt(studyId)).toBe(at);
+
+    // open leases end; nothing new starts; the record stays so the ID is never registered again
+    expect(await custody.isLeaseValid(granted)).toBe(false);
+    await expectError(cus(nRo).requestLease(studyId, HOUR, nKey, 0), 'RevokedByPatient', [studyId, at]);
+    await expectError(cus(oRo).grantLease(pending, hash('wk'), hash('ct')), 'RevokedByPatient', [studyId, at]);
+    await expectError(cus(oRo).renewLease(granted), 'RevokedByPatient', [studyId, at]);
+    await expectError(cus(oRo).transferCustody(studyId, thirdRo.address), 'RevokedByPatient', [studyId, at]);
+    await expectError(
+      cus(oRo).registerStudy(studyId, hash('again'), ...issuanceArgs(w.issue(oRo.address, studyId))),
+      'StudyAlreadyRegistered',
+      [studyId],
+    );
+    expect((await custody.custodyOf(studyId)).ro).toBe(oRo.address);
+    // the pending request is refunded at once (no timeout to wait for: it can never be granted)
+    const before = (await custody.balanceOf(nRo.address)) as bigint;
+    await send(cus(nAgent).cancelLeaseRequest(pending));
+    expect(await custody.balanceOf(nRo.address)).toBe(before + FEE);
+    // use of the ended lease is recorded as after an expiry
+    const e = await send(cus(oAgent).recordExpiredUse(granted, nAgent.address));
+    expect(logsOf(custody, e).map((x) => x.name)).toEqual(['ExpiredUseRecorded']);
+
+    // the in-flight market read finishes: the radiologist already holds the data and is paid for the report
+    await send(w.as(rad).market.submitReport(studyId, hash('report-r')));
+    await increaseTime(w.provider, 25 * HOUR);
+    await send(w.as(outsider).market.settle(studyId));
+    expect((await w.c.market.getStudy(studyId)).status).toBe(Status.Settled);
+  });
+
   it('reaches every custom error the two contracts declare', () => {
     const declared = ['RoDirectory', 'StudyCustody'].flatMap((name) =>
       [...readFileSync(join(import.meta.dirname, '..', 'src', 'exchange', `${name}.sol`), 'utf8').matchAll(/^\s*error (\w+)\(/gm)].map(
@@ -403,6 +488,7 @@ const SLACK = 30n;
 
 interface ModelLease {
   id: bigint;
+  study: string;
   requester: HDNodeWallet;
   status: bigint;
   renewalsLeft: number;
@@ -425,7 +511,14 @@ describe('StudyCustody: conservation under a random run', () => {
       [nRo.address, nKey],
       [thirdRo.address, thirdKey],
     ]);
-    const studies = [await registerStudy(oRo), await registerStudy(oRo)];
+    const studies = [await registerStudy(oRo), await registerStudy(oRo), await registerStudy(oRo)];
+    // the patients of two studies may revoke custody during the run
+    const far = BigInt(Math.floor(Date.now() / 1000) + 10 * 365 * 86400);
+    const patientLinks = [
+      await linkPatient(links, oAgent, outsider, Wallet.createRandom(), studies[1], w.deployment.chainId, far),
+      await linkPatient(links, oAgent, outsider, Wallet.createRandom(), studies[2], w.deployment.chainId, far),
+    ];
+    const revoked = new Set<string>();
     await send(custody.setFees(3n * USD + 7n, 1234, 777)); // shares that round
     const fee = 3n * USD + 7n;
     for (const ro of requesters) {
@@ -481,6 +574,7 @@ describe('StudyCustody: conservation under a random run', () => {
       ];
       if (requested.length) actions.push(['grant', 3], ['deny', 1], ['cancel', 1]);
       if (granted.length) actions.push(['renew', 2]);
+      if (revoked.size < patientLinks.length && step > STEPS / 4) actions.push(['revoke', 1]);
       let r = rnd.next() * actions.reduce((a, [, x]) => a + x, 0);
       let action = 'wait';
       for (const [a, x] of actions)
@@ -510,14 +604,17 @@ describe('StudyCustody: conservation under a random run', () => {
           const have = balances.get(ro.address)!;
           const period = BigInt(rnd.int(300, 3 * 86400));
           const renewals = rnd.int(0, 2);
-          const rc = await attempt('request', [have >= fee ? 'ok' : 'InsufficientBalance'], () =>
-            send(cus(ro).requestLease(pick(studies), period, keyOf.get(ro.address)!, renewals)),
+          const study = pick(studies);
+          const expected = revoked.has(study) ? 'RevokedByPatient' : have >= fee ? 'ok' : 'InsufficientBalance';
+          const rc = await attempt('request', [expected], () =>
+            send(cus(ro).requestLease(study, period, keyOf.get(ro.address)!, renewals)),
           );
           if (rc) {
             credit(ro.address, -fee);
             const leaseId = logsOf(custody, rc).find((e) => e.name === 'LeaseRequested')!.args.leaseId as bigint;
             leases.push({
               id: leaseId,
+              study,
               requester: ro,
               status: Lease.Requested,
               renewalsLeft: renewals,
@@ -533,9 +630,8 @@ describe('StudyCustody: conservation under a random run', () => {
         }
         case 'grant': {
           const l = pick(leases);
-          const rc = await attempt('grant', [l.status === Lease.Requested ? 'ok' : 'InvalidLeaseStatus'], () =>
-            send(cus(oAgent).grantLease(l.id, hash(`wk-${l.id}`), hash(`ct-${l.id}`))),
-          );
+          const expected = l.status !== Lease.Requested ? 'InvalidLeaseStatus' : revoked.has(l.study) ? 'RevokedByPatient' : 'ok';
+          const rc = await attempt('grant', [expected], () => send(cus(oAgent).grantLease(l.id, hash(`wk-${l.id}`), hash(`ct-${l.id}`))));
           if (rc) {
             l.status = Lease.Granted;
             l.expiresAt = now + l.period;
@@ -553,8 +649,9 @@ describe('StudyCustody: conservation under a random run', () => {
         case 'cancel': {
           const l = pick(requested);
           const deadline = l.requestedAt + timeout;
-          if (now <= deadline && now + SLACK > deadline) break; // too close to the boundary to predict
-          const rc = await attempt('cancel', [now > deadline ? 'ok' : 'RequestNotTimedOut'], () =>
+          const early = !revoked.has(l.study);
+          if (early && now <= deadline && now + SLACK > deadline) break; // too close to the boundary to predict
+          const rc = await attempt('cancel', [now > deadline || !early ? 'ok' : 'RequestNotTimedOut'], () =>
             send(cus(l.requester).cancelLeaseRequest(l.id)),
           );
           if (rc) {
@@ -566,7 +663,13 @@ describe('StudyCustody: conservation under a random run', () => {
         case 'renew': {
           const l = pick(granted);
           const have = balances.get(l.requester.address)!;
-          const expected = l.renewalsLeft === 0 ? 'NoRenewalsLeft' : have < l.fee ? 'InsufficientBalance' : 'ok';
+          const expected = revoked.has(l.study)
+            ? 'RevokedByPatient'
+            : l.renewalsLeft === 0
+              ? 'NoRenewalsLeft'
+              : have < l.fee
+                ? 'InsufficientBalance'
+                : 'ok';
           const rc = await attempt('renew', [expected], () => send(cus(oRo).renewLease(l.id)));
           if (rc) {
             credit(l.requester.address, -l.fee);
@@ -575,6 +678,18 @@ describe('StudyCustody: conservation under a random run', () => {
             expect((await custody.leaseOf(l.id)).expiresAt).toBe(l.expiresAt);
             paid(l, rc);
           }
+          break;
+        }
+        case 'revoke': {
+          // the patient's revocation moves no tokens: balances, escrow and storage held stay as they are
+          const link = pick(patientLinks.filter((p) => !revoked.has(p.studyId)));
+          const sig = await signRevocation(links, eoaSigner(link.key), link.studyId, link.commitment, far);
+          await attempt('revoke', ['ok'], () =>
+            send((links.connect(outsider) as Contract).revoke(link.studyId, link.account, link.salt, far, sig)),
+          );
+          revoked.add(link.studyId);
+          for (const l of leases.filter((x) => x.study === link.studyId && x.status === Lease.Granted))
+            expect(await custody.isLeaseValid(l.id)).toBe(false);
           break;
         }
         default: {
@@ -601,5 +716,6 @@ describe('StudyCustody: conservation under a random run', () => {
     expect(counts['grant:ok'] ?? 0).toBeGreaterThan(0);
     expect(counts['deny:ok'] ?? 0).toBeGreaterThan(0);
     expect(counts['renew:ok'] ?? 0).toBeGreaterThan(0);
+    expect(counts['revoke:ok'] ?? 0).toBeGreaterThan(0);
   });
 });

@@ -39,6 +39,14 @@ import {RoDirectory} from "./RoDirectory.sol";
  *   fee and shares (within hard bounds) and the misuse threshold, and clears flags after review;
  * - a renewal charges the requester without a new signature from it: it consented with `maxRenewals` at request.
  *
+ * Patient revocation: the linked patient revokes the custodian's custody through {PatientLinks} (the only caller of
+ * {revokeCustody}, set by the owner). The study leaves the registry (event {CustodyRevoked}; the record is kept so the
+ * ID is never registered again): granted leases end at once ({isLeaseValid} false, and the custodian may record and
+ * report later use as after an expiry), new requests, grants, renewals and transfers are refused with
+ * {RevokedByPatient}, and a pending request may be cancelled by its requester at once (full refund) or denied. Nothing
+ * is swept: revocation moves no tokens, so the conservation invariant holds through it. The market is not consulted:
+ * a claim on StudyMarket of the same ID runs to its end (the radiologist already holds the data; see docs/patients.md).
+ *
  * Study IDs reuse StudyMarket's issuance: {registerStudy} accepts only an ID the market's current study-ID issuer
  * signed for the caller (the same EIP-712 StudyIdIssuance in the market's domain), so replacing the issuer there
  * voids unused issuances here too, and an ID posted on the market by one RO cannot be registered by another.
@@ -115,6 +123,8 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
     mapping(uint256 leaseId => bool) private _misuseReported;
     mapping(address account => uint32) private _misuseCount;
     mapping(address account => bool) private _flagged;
+    mapping(bytes32 studyId => uint40) private _revokedAt;
+    address private _patientLinks;
 
     error ZeroAmount();
     error ZeroAddress();
@@ -152,6 +162,10 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
     /// @notice A fee, share or threshold outside its hard bounds.
     error ParameterOutOfBounds(uint256 value);
     error AccountNotFlagged(address account);
+    /// @notice The study's patient revoked its custody at `revokedAt`: no new lease, grant, renewal or transfer.
+    error RevokedByPatient(bytes32 studyId, uint64 revokedAt);
+    /// @notice Only the PatientLinks contract (set by the owner) revokes custody.
+    error NotPatientLinks(address caller);
 
     event Deposited(address indexed account, uint256 amount);
     event Withdrawn(address indexed account, uint256 amount);
@@ -194,6 +208,9 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
     event TreasuryUpdated(address indexed treasury);
     event ExchangeFeesUpdated(uint256 retrievalFee, uint16 protocolFeeBps, uint16 storageShareBps);
     event MisuseThresholdUpdated(uint32 threshold);
+    /// @notice The linked patient revoked `ro`'s custody of the study; storage holders drop it, its leases end.
+    event CustodyRevoked(bytes32 indexed studyId, address indexed ro);
+    event PatientLinksUpdated(address indexed patientLinks);
 
     constructor(
         IERC20 token_,
@@ -277,6 +294,7 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
     /// answered by the new custodian; granted leases run on.
     function transferCustody(bytes32 studyId, address newRo) external {
         address ro = _custodianCaller(studyId);
+        _requireNotRevoked(studyId);
         if (newRo == ro || !_directory.isActive(newRo)) revert InvalidCustodian(newRo);
         _custody[studyId].ro = newRo;
         emit CustodyTransferred(studyId, ro, newRo, msg.sender);
@@ -284,6 +302,26 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
 
     function custodyOf(bytes32 studyId) external view returns (Custody memory) {
         return _custody[studyId];
+    }
+
+    /**
+     * @notice The study's linked patient revoked the custodian's custody (called by {PatientLinks} after it checked
+     * the patient's proof). The study leaves the registry; its leases end; see the contract notes.
+     * @dev HAZARD: the record stays (custodyOf still names the RO, for history, denials and misuse reports) and the
+     * ID can never be registered again; the patient's next RO registers the study under a new issued ID.
+     */
+    function revokeCustody(bytes32 studyId) external {
+        if (msg.sender != _patientLinks) revert NotPatientLinks(msg.sender); // unset: zero, never a caller
+        address ro = _custody[studyId].ro;
+        if (ro == address(0)) revert StudyNotRegistered(studyId);
+        _requireNotRevoked(studyId);
+        _revokedAt[studyId] = uint40(block.timestamp);
+        emit CustodyRevoked(studyId, ro);
+    }
+
+    /// @notice When the patient revoked the study's custody (0: not revoked).
+    function revokedAt(bytes32 studyId) external view returns (uint64) {
+        return _revokedAt[studyId];
     }
 
     // ───────────────────────────── leases ─────────────────────────────
@@ -302,6 +340,7 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
         address ro = _callerRo();
         address custodian = _custody[studyId].ro;
         if (custodian == address(0)) revert StudyNotRegistered(studyId);
+        _requireNotRevoked(studyId);
         if (custodian == ro) revert OwnStudy(studyId);
         if (!_directory.isLiveKeyOf(keyId, ro)) revert KeyNotLive(keyId);
         if (period < MIN_LEASE_PERIOD || period > MAX_LEASE_PERIOD) revert InvalidPeriod(period);
@@ -335,6 +374,7 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
     function grantLease(uint256 leaseId, bytes32 wrappedKeyHash, bytes32 ciphertextHash) external {
         Lease storage l = _requestedLease(leaseId);
         address custodian = _custodianCaller(l.studyId);
+        _requireNotRevoked(l.studyId);
         if (wrappedKeyHash == bytes32(0) || ciphertextHash == bytes32(0)) revert InvalidGrantHashes();
         if (!_directory.isLiveKeyOf(l.keyId, l.requester)) revert KeyNotLive(l.keyId);
         uint40 expiresAt = uint40(block.timestamp + l.period);
@@ -356,12 +396,14 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
         emit LeaseDenied(leaseId, l.studyId, custodian, refund);
     }
 
-    /// @notice The requester withdraws a request nobody answered within REQUEST_TIMEOUT; the fee is refunded.
+    /// @notice The requester withdraws a request nobody answered within REQUEST_TIMEOUT (or at once once the patient
+    /// revoked the study's custody: it can never be granted); the fee is refunded.
     function cancelLeaseRequest(uint256 leaseId) external {
         Lease storage l = _requestedLease(leaseId);
         if (_directory.roOf(msg.sender) != l.requester) revert NotRequester(leaseId, msg.sender);
         uint64 answerableUntil = uint64(l.requestedAt) + REQUEST_TIMEOUT;
-        if (block.timestamp <= answerableUntil) revert RequestNotTimedOut(leaseId, answerableUntil);
+        if (block.timestamp <= answerableUntil && _revokedAt[l.studyId] == 0)
+            revert RequestNotTimedOut(leaseId, answerableUntil);
         l.status = LeaseStatus.Cancelled;
         uint256 refund = l.fee;
         _balances[l.requester] += refund;
@@ -379,6 +421,7 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
         if (status == LeaseStatus.None) revert LeaseNotFound(leaseId);
         if (status != LeaseStatus.Granted) revert InvalidLeaseStatus(leaseId, status);
         address custodian = _custodianCaller(l.studyId);
+        _requireNotRevoked(l.studyId);
         if (l.renewalsLeft == 0) revert NoRenewalsLeft(leaseId);
         uint256 fee = l.fee;
         address requester = l.requester;
@@ -426,10 +469,10 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
         return _leases[leaseId];
     }
 
-    /// @notice Whether lease `leaseId` is granted and not expired (chain time).
+    /// @notice Whether lease `leaseId` is granted, not expired (chain time) and its study's custody not revoked.
     function isLeaseValid(uint256 leaseId) external view returns (bool) {
         Lease storage l = _leases[leaseId];
-        return l.status == LeaseStatus.Granted && block.timestamp <= l.expiresAt;
+        return l.status == LeaseStatus.Granted && block.timestamp <= l.expiresAt && _revokedAt[l.studyId] == 0;
     }
 
     function lastLeaseId() external view returns (uint256) {
@@ -470,6 +513,18 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
 
     function treasury() external view returns (address) {
         return _treasury;
+    }
+
+    function patientLinks() external view returns (address) {
+        return _patientLinks;
+    }
+
+    /// @notice The contract whose verified patient revocations end custody ({revokeCustody}).
+    /// @dev HAZARD: it can revoke any study's custody; only a reviewed PatientLinks deployment belongs here.
+    function setPatientLinks(address newPatientLinks) external onlyOwner {
+        if (newPatientLinks == address(0)) revert ZeroAddress();
+        _patientLinks = newPatientLinks;
+        emit PatientLinksUpdated(newPatientLinks);
     }
 
     /// @notice Fee and shares of requests from now on (requests already made keep theirs).
@@ -533,7 +588,13 @@ contract StudyCustody is Ownable2Step, ReentrancyGuardTransient {
         LeaseStatus status = l.status;
         if (status == LeaseStatus.None) revert LeaseNotFound(leaseId);
         if (status != LeaseStatus.Granted) revert InvalidLeaseStatus(leaseId, status);
-        if (block.timestamp <= l.expiresAt) revert LeaseStillValid(leaseId, l.expiresAt);
+        // a revoked study's leases ended at revocation: later use is reportable as after an expiry
+        if (block.timestamp <= l.expiresAt && _revokedAt[l.studyId] == 0) revert LeaseStillValid(leaseId, l.expiresAt);
+    }
+
+    function _requireNotRevoked(bytes32 studyId) private view {
+        uint40 revokedAt_ = _revokedAt[studyId];
+        if (revokedAt_ != 0) revert RevokedByPatient(studyId, revokedAt_);
     }
 
     /// @dev StudyMarket's EIP-712 domain (name and version as in its constructor), so its issuances verify here.

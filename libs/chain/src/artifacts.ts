@@ -17,6 +17,8 @@ export const CONTRACT_NAMES = {
   OpenReadTimelock: 'OpenReadTimelock',
   OpenReadForwarder: 'OpenReadForwarder',
   StorageHolders: 'StorageHolders',
+  PatientLinks: 'PatientLinks',
+  ResearchPools: 'ResearchPools',
 } as const;
 export type ContractName = (typeof CONTRACT_NAMES)[keyof typeof CONTRACT_NAMES];
 

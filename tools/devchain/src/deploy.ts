@@ -31,6 +31,10 @@ export interface Deployment {
   studyCustody: string;
   /** StorageHolders: storage holders' stakes, replica assignment, on-chain storage proofs and per-period pay */
   storageHolders: string;
+  /** PatientLinks: study-to-patient link commitments and the patient's revocation of custody (docs/patients.md) */
+  patientLinks: string;
+  /** ResearchPools: governed research pools, patient consent, purchases, releases, Merkle-distributed compensation */
+  researchPools: string;
 }
 
 export interface DeployOptions {
@@ -49,6 +53,8 @@ export interface DeployOptions {
   token?: string;
   /** StorageHolders' period (seconds between storage challenges, 1 h – 30 days); default one day */
   storagePeriod?: number;
+  /** ResearchPools' distributor (publishes each epoch's compensation root besides the owner); default: none */
+  poolDistributor?: string;
 }
 
 const ERC20_PROBE = [
@@ -72,7 +78,8 @@ async function existingToken(provider: NonNullable<Signer['provider']>, address:
 
 /**
  * Deploys TestUSD (unless `opts.token` names an existing ERC-20), IncentiveParameters, CredentialRegistry, OpenReadForwarder, StudyMarket, AccessLogAnchor, RoDirectory and
- * StudyCustody and StorageHolders, in that order, with explicit consecutive nonces, waiting for each receipt.
+ * StudyCustody, StorageHolders, PatientLinks and ResearchPools, in that order, with explicit consecutive nonces, waiting
+ * for each receipt; then (when the deployer is the owner) StudyCustody.setPatientLinks: otherwise the owner makes that call.
  */
 export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Promise<Deployment> {
   const provider = deployer.provider;
@@ -105,6 +112,15 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
   const roDirectory = await deploy('RoDirectory', [owner]);
   const studyCustody = await deploy('StudyCustody', [token, roDirectory, market, treasury, owner]);
   const storageHolders = await deploy('StorageHolders', [token, studyCustody, opts.storagePeriod ?? 86400, treasury, owner]);
+  const patientLinks = await deploy('PatientLinks', [studyCustody]);
+  const poolDistributor = opts.poolDistributor === undefined ? ZeroAddress : getAddress(opts.poolDistributor);
+  const researchPools = await deploy('ResearchPools', [token, patientLinks, treasury, poolDistributor, owner]);
+  if (owner === getAddress(from)) {
+    const custody = new Contract(studyCustody, loadArtifact('StudyCustody').abi, deployer);
+    const sent = (await custody.setPatientLinks(patientLinks, { nonce: nonce++ })) as ContractTransactionResponse;
+    const receipt = await waitForReceipt(provider, sent.hash);
+    if (!receipt || receipt.status !== 1) throw new Error(`StudyCustody.setPatientLinks failed (tx ${sent.hash})`);
+  }
   return {
     chainId: Number(chainId),
     deployBlock,
@@ -119,6 +135,8 @@ export async function deployOpenRead(deployer: Signer, opts: DeployOptions): Pro
     roDirectory,
     studyCustody,
     storageHolders,
+    patientLinks,
+    researchPools,
   };
 }
 
@@ -139,6 +157,8 @@ export function contractsEnv(deployment: Deployment): Record<string, string> {
     RO_DIRECTORY_ADDRESS: deployment.roDirectory,
     STUDY_CUSTODY_ADDRESS: deployment.studyCustody,
     STORAGE_HOLDERS_ADDRESS: deployment.storageHolders,
+    PATIENT_LINKS_ADDRESS: deployment.patientLinks,
+    RESEARCH_POOLS_ADDRESS: deployment.researchPools,
     DEPLOY_BLOCK: String(deployment.deployBlock),
   };
 }
@@ -196,7 +216,8 @@ const ONE_MEMBER = 10n ** 18n;
 
 /**
  * Deploys the DAO (MembershipToken, OpenReadTimelock, OpenReadGovernor) for an existing deployment and hands
- * every admin power over to the timelock: ownership of IncentiveParameters, StudyMarket, StudyCustody, MembershipToken (and StorageHolders),
+ * every admin power over to the timelock: ownership of IncentiveParameters, StudyMarket, StudyCustody, MembershipToken
+ * (and StorageHolders and ResearchPools when the deployment has them),
  * and DEFAULT_ADMIN_ROLE of CredentialRegistry, AccessLogAnchor and RoDirectory (who appoints verifiers, anchorers and
  * RO admitters). `deployer`
  * must own / administer them. Verifiers and anchorers granted before this call keep their roles; later ones are
@@ -211,7 +232,7 @@ const ONE_MEMBER = 10n ** 18n;
 export async function deployGovernance(
   deployer: Signer,
   deployment: Pick<Deployment, 'parameters' | 'market' | 'registry' | 'accessLogAnchor' | 'roDirectory' | 'studyCustody'> &
-    Partial<Pick<Deployment, 'storageHolders'>>,
+    Partial<Pick<Deployment, 'storageHolders' | 'researchPools'>>,
   opts: GovernanceOptions,
 ): Promise<GovernanceDeployment> {
   const from = await deployer.getAddress();
@@ -259,6 +280,7 @@ export async function deployGovernance(
   if (opts.arbiter) await mined('setArbiter', market.setArbiter(getAddress(opts.arbiter)));
   const owned = [parameters, market, custody, membership];
   if (deployment.storageHolders) owned.push(new Contract(deployment.storageHolders, loadArtifact('StorageHolders').abi, deployer));
+  if (deployment.researchPools) owned.push(new Contract(deployment.researchPools, loadArtifact('ResearchPools').abi, deployer));
   for (const c of owned) await mined('transferOwnership', c.transferOwnership(timelock.target));
 
   const targets = [...owned.map((c) => c.target as string), timelock.target as string];
