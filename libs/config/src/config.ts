@@ -428,7 +428,9 @@ export const configSchema = z.object({
         .string()
         .min(1)
         .default('.openread/blobs')
-        .describe('directory of the filesystem blob store (BLOB_STORE=fs), created if missing; npm start: `.openread/blobs` under its data directory'),
+        .describe(
+          'directory of the filesystem blob store (BLOB_STORE=fs), created if missing; npm start: `.openread/blobs` under its data directory',
+        ),
       s3Endpoint: z
         .string()
         .regex(/^https?:\/\/[^/\s]+/, 'must be the http(s) URL of the S3 API, e.g. https://s3.eu-central-1.amazonaws.com')
@@ -445,7 +447,9 @@ export const configSchema = z.object({
         .string()
         .min(1)
         .optional()
-        .describe("access key ID of the S3 credentials; unset (with BLOB_S3_ACCESS_SECRET) = the AWS SDK's default chain (environment, instance role)"),
+        .describe(
+          "access key ID of the S3 credentials; unset (with BLOB_S3_ACCESS_SECRET) = the AWS SDK's default chain (environment, instance role)",
+        ),
       s3SecretAccessKey: z
         .string()
         .min(1)
@@ -468,10 +472,14 @@ export const configSchema = z.object({
         .describe('largest chunk an upload may declare, bytes (a study stored with the default 4 MiB chunks needs 4 MiB)'),
       maxManifestBytes: int(1024, 256 * 1024 * 1024)
         .default(16 * 1024 * 1024)
-        .describe('largest study manifest the API accepts, bytes (about 170 bytes per chunk: 16 MiB lists ~100,000 chunks, 400 GB at 4 MiB)'),
+        .describe(
+          'largest study manifest the API accepts, bytes (about 170 bytes per chunk: 16 MiB lists ~100,000 chunks, 400 GB at 4 MiB)',
+        ),
       downloadDeadlineMs: int(1000, 3_600_000)
         .default(120_000)
-        .describe('how long one chunk download may take from request to last byte before the API cuts it (the client resumes with Range), ms'),
+        .describe(
+          'how long one chunk download may take from request to last byte before the API cuts it (the client resumes with Range), ms',
+        ),
     })
     .prefault({})
     .describe('study storage'),
@@ -746,7 +754,10 @@ function storageProblems(s: AppConfig['storage']): Problem[] {
     problems.push({ path: ['storage', 's3Bucket'], message: 'is required with BLOB_STORE=s3: the bucket that holds the chunks' });
   if ((s.s3AccessKeyId === undefined) !== (s.s3SecretAccessKey === undefined)) {
     const missing = s.s3AccessKeyId === undefined ? 's3AccessKeyId' : 's3SecretAccessKey';
-    problems.push({ path: ['storage', missing], message: 'must be set together with the other half of the S3 credentials (key ID and secret)' });
+    problems.push({
+      path: ['storage', missing],
+      message: 'must be set together with the other half of the S3 credentials (key ID and secret)',
+    });
   }
   return problems;
 }
