@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { join } from 'node:path';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
 import { FileStore } from '@tus/file-store';
 import { Server, type Upload } from '@tus/server';
 import { APP_CONFIG, type AppConfig } from '#config';
@@ -16,6 +16,7 @@ import { StorageAccessService } from './storage-access.service.js';
 
 /** Partly received uploads older than this are deleted by the periodic clean-up. */
 const STAGED_UPLOAD_TTL_MS = 24 * 3600 * 1000;
+const CLEAN_UP_EVERY_MS = 3600 * 1000;
 
 /**
  * Resumable chunk uploads over tus (@tus/server with a file store in UPLOAD_DIR). One tus upload is one encrypted,
@@ -26,8 +27,9 @@ const STAGED_UPLOAD_TTL_MS = 24 * 3600 * 1000;
  * address they claim are refused (422) and dropped, others go into the blob store, and the staged copy is removed.
  */
 @Injectable()
-export class UploadsService {
+export class UploadsService implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Uploads');
+  private cleanUp?: NodeJS.Timeout;
   readonly datastore: FileStore;
   private readonly tus: Server;
 
@@ -121,9 +123,22 @@ export class UploadsService {
     }
   }
 
+  onModuleInit(): void {
+    this.cleanUp = setInterval(() => void this.cleanUpExpired(), CLEAN_UP_EVERY_MS).unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.cleanUp);
+  }
+
   /** Deletes staged uploads nobody finished within their time to live. */
-  cleanUpExpired(): Promise<number> {
-    return this.tus.cleanUpExpiredUploads();
+  async cleanUpExpired(): Promise<number> {
+    try {
+      return await this.tus.cleanUpExpiredUploads();
+    } catch (e) {
+      this.logger.warn(`cleaning up expired uploads failed: ${(e as Error).message}`);
+      return 0;
+    }
   }
 }
 
