@@ -8,7 +8,9 @@ import S3rver from 's3rver';
 import * as tus from 'tus-js-client';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEV_ROLES } from '#devchain';
+import { mined } from '#chain';
+import { DEV_ROLES, increaseTime } from '#devchain';
+import { modalityIndex, stateIndex, toMask } from '#domain';
 import { generateStudyKey, generateX25519KeyPair } from '#lease';
 import {
   FsBlobStore,
@@ -23,8 +25,8 @@ import {
 } from '#storage';
 import { GqlClient } from './support/client.js';
 import { fundRo } from './support/funding.js';
-import { POST, USD, createRo, postingInput } from './support/ro-flow.js';
-import { Stack, apiUrl as graphqlUrl, devWallet, startStack } from './support/stack.js';
+import { POST, RoSide, USD, claimThroughApi, createRo, postingInput, registerKey } from './support/ro-flow.js';
+import { Stack, apiUrl as graphqlUrl, devWallet, startStack, waitFor } from './support/stack.js';
 import { PausableProxy } from './support/tcp-proxy.js';
 
 /** Small chunks, so that a study of a few hundred KiB has several. */
@@ -130,6 +132,7 @@ describe.each([fsStore(), s3Store()])('study storage over HTTP: $name', (backend
   let studyId: string;
   let otherStudyId: string;
   const studyKey = generateStudyKey();
+  const roKeys = generateX25519KeyPair();
   const plaintext = randomBytes(STUDY_BYTES);
   let manifest: StudyManifest;
 
@@ -150,7 +153,7 @@ describe.each([fsStore(), s3Store()])('study storage over HTTP: $name', (backend
     const billingWallet = devWallet(DEV_ROLES.roBilling[0], stack.provider);
     await createRo(admin, {
       name: 'Storage Imaging',
-      publicKey: generateX25519KeyPair().publicKey,
+      publicKey: roKeys.publicKey,
       billing: [billingWallet.address],
       depositors: [depositorWallet.address],
     });
@@ -322,4 +325,51 @@ describe.each([fsStore(), s3Store()])('study storage over HTTP: $name', (backend
     expect((err as StudyIntegrityError).reason).toBe('CHUNK_CORRUPTED');
     expect((err as StudyIntegrityError).chunkIndex).toBe(2);
   });
+
+  // who may read does not depend on the store: checked once
+  it.runIf(backend.name === 'filesystem')(
+    'the radiologist holding the claim reads the study once the RO issued the lease, and not after it ends',
+    async () => {
+      const depositorWallet = devWallet(DEV_ROLES.roDepositor, stack.provider);
+      const side = new RoSide(stack, depositorWallet, roKeys);
+      // posted on chain through the API, with the base64 payload of today's posting (which keeps working)
+      const posted = await side.post(depositor, randomBytes(100));
+      const key = generateStudyKey();
+      const bytes = randomBytes(2 * CHUNK);
+      const up = storeFor(depositor, posted);
+      const m = await storeStudy(Readable.from([bytes]), { studyId: posted, studyKey: key, store: up, chunkBytes: CHUNK });
+      await up.putManifest(m);
+
+      const wallet = devWallet(DEV_ROLES.radiologists[0], stack.provider);
+      const expiry = (await stack.provider.getBlock('latest'))!.timestamp + 365 * 86400;
+      await mined(stack.owner.registry.attest(wallet.address, toMask([stateIndex('CA')]), toMask([modalityIndex('CT')]), expiry));
+      await waitFor('the credential indexed', async () => !(await radiologist.send(`{ worklist { items { id } } }`)).errors);
+      await registerKey(stack, radiologist, wallet, generateX25519KeyPair().publicKey);
+      await claimThroughApi(stack, radiologist, DEV_ROLES.radiologists[0], posted);
+      const reader = storeFor(radiologist, posted);
+      const early = await fetch(apiUrl(stack) + STORAGE_PATHS.manifest(posted), {
+        headers: { authorization: `Bearer ${radiologist.token}` },
+      });
+      expect(early.status).toBe(404); // claimed, but the RO has not issued the lease yet
+
+      const lease = await side.issuePendingLease(depositor, posted, { trustApi: true });
+      const got = await reader.getManifest();
+      expect((await collect(readStudy(got, { studyKey: key, store: reader, expectedRoot: m.merkleRoot }))).equals(bytes)).toBe(true);
+      // the claimant's read is in the RO's access log
+      const { studyAccessLog } = await billing.ok(`query($id: ID!) { studyAccessLog(studyId: $id) { account action outcome } }`, {
+        id: posted,
+      });
+      expect(studyAccessLog).toContainEqual({ account: wallet.address.toLowerCase(), action: 'FETCH_PAYLOAD', outcome: 'GRANTED' });
+
+      const now = (await stack.provider.getBlock('latest'))!.timestamp;
+      await increaseTime(stack.provider, lease.expiresAt - now + 1);
+      const ended = await waitFor('the lease to end for the API', async () => {
+        const res = await fetch(apiUrl(stack) + STORAGE_PATHS.chunk(posted, m.chunks[0].hash), {
+          headers: { authorization: `Bearer ${radiologist.token}` },
+        });
+        return res.status === 403 && ((await res.json()) as { code: string });
+      });
+      expect(ended.code).toBe('LEASE_EXPIRED');
+    },
+  );
 });

@@ -53,6 +53,9 @@ export class StorageAccessService {
         throw new OpenReadError('NOT_FOUND', 'the RO has not issued your lease yet; try again shortly');
       return 'CLAIMANT';
     }
+    // a former claimant (lease released, study re-opened or re-claimed) holds an expired lease
+    if (await this.vault.latestLease(chainId, studyId, account))
+      throw new OpenReadError('LEASE_EXPIRED', 'your lease on this study has ended');
     if (memberships.length) {
       const wallets = (await Promise.all(memberships.map((m) => this.ros.members(m.roId)))).flat().map((m) => m.account);
       const mine = await this.exchange.rosOfAccounts(chainId, wallets);
