@@ -747,17 +747,23 @@ function configInput(env: NodeJS.ProcessEnv) {
   };
 }
 
-/** The blob store's settings that only make sense together (the schema checks each alone). */
+/**
+ * The blob store's settings that only make sense together (the schema checks each alone). Each problem is told on
+ * the setting that is set, so the message names the variable given and the one missing.
+ */
 function storageProblems(s: AppConfig['storage']): Problem[] {
   const problems: Problem[] = [];
   if (s.blobStore === 's3' && !s.s3Bucket)
-    problems.push({ path: ['storage', 's3Bucket'], message: 'is required with BLOB_STORE=s3: the bucket that holds the chunks' });
-  if ((s.s3AccessKeyId === undefined) !== (s.s3SecretAccessKey === undefined)) {
-    const missing = s.s3AccessKeyId === undefined ? 's3AccessKeyId' : 's3SecretAccessKey';
+    problems.push({ path: ['storage', 'blobStore'], message: 'needs BLOB_S3_BUCKET, the bucket that holds the chunks' });
+  if (s.s3AccessKeyId !== undefined && s.s3SecretAccessKey === undefined)
     problems.push({
-      path: ['storage', missing],
-      message: 'must be set together with the other half of the S3 credentials (key ID and secret)',
+      path: ['storage', 's3AccessKeyId'],
+      message: 'is set but BLOB_S3_ACCESS_SECRET is not: set both halves of the S3 credentials, or neither',
     });
-  }
+  if (s.s3AccessKeyId === undefined && s.s3SecretAccessKey !== undefined)
+    problems.push({
+      path: ['storage', 's3SecretAccessKey'],
+      message: 'is set but BLOB_S3_ACCESS_KEY_ID is not: set both halves of the S3 credentials, or neither',
+    });
   return problems;
 }
