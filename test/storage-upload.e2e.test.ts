@@ -315,6 +315,22 @@ describe.each([fsStore(), s3Store()])('study storage over HTTP: $name', (backend
     expect(other.status).toBe(404);
   });
 
+  it('a download cut in the middle of a chunk resumes with a Range from the byte reached', async () => {
+    const proxy = new PausableProxy('127.0.0.1', Number(new URL(apiUrl(stack)).port));
+    const port = await proxy.start();
+    try {
+      const reader = storeFor(billing, studyId, `http://127.0.0.1:${port}`);
+      const m = await reader.getManifest();
+      // in the body of the second chunk (the first is CHUNK bytes plus its response's headers)
+      const cut = proxy.cutAfterServerBytes(1.5 * CHUNK);
+      const got = await collect(readStudy(m, { studyKey, store: reader, expectedRoot: manifest.merkleRoot }));
+      await cut;
+      expect(got.equals(plaintext)).toBe(true);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('a chunk altered in the blob store is named by readStudy on the reading side', async () => {
     await backend.corrupt(stack, manifest.chunks[2].hash);
     const reader = storeFor(billing);

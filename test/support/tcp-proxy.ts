@@ -23,6 +23,7 @@ export class PausableProxy {
       this.links.add(link);
       link.closed.then(() => this.links.delete(link));
       client.on('data', (d: Buffer) => this.countClientBytes(d.length));
+      upstream.on('data', (d: Buffer) => this.countServerBytes(d.length));
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return (this.server.address() as { port: number }).port;
@@ -51,6 +52,21 @@ export class PausableProxy {
     if (!this.cut || (this.cut.seen += n) < this.cut.after) return;
     const { done } = this.cut;
     this.cut = null;
+    for (const link of this.links) link.destroy();
+    done();
+  }
+
+  private serverCut: { after: number; seen: number; done: () => void } | null = null;
+
+  /** As cutAfterClientBytes, counting the bytes that come from the server (e.g. in the middle of a download). */
+  cutAfterServerBytes(bytes: number): Promise<void> {
+    return new Promise((resolve) => (this.serverCut = { after: bytes, seen: 0, done: resolve }));
+  }
+
+  private countServerBytes(n: number): void {
+    if (!this.serverCut || (this.serverCut.seen += n) < this.serverCut.after) return;
+    const { done } = this.serverCut;
+    this.serverCut = null;
     for (const link of this.links) link.destroy();
     done();
   }
