@@ -249,6 +249,13 @@ describe.each([fsStore(), s3Store()])('study storage over HTTP: $name', (backend
           ...headers,
         },
       });
+    // a CORS preflight needs no session; it stores nothing
+    const preflight = await fetch(endpoint, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://console.example', 'access-control-request-method': 'POST' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('tus-version')).toContain('1.0.0');
     const unauthenticated = await create({});
     expect(unauthenticated.status).toBe(401);
     expect(((await unauthenticated.json()) as { code: string }).code).toBe('UNAUTHENTICATED');

@@ -65,11 +65,14 @@ export class StorageController {
 
   @All('uploads')
   createUpload(@Req() req: Request, @Res() res: Response) {
+    // a browser's CORS preflight carries no credentials: tus answers it (it names the protocol, nothing stored)
+    if (req.method === 'OPTIONS') return this.answer(res, () => this.uploads.preflight(req, res));
     return this.answer(res, async () => this.uploads.handle(await this.account(req), null, req, res));
   }
 
   @All('uploads/:id')
   upload(@Req() req: Request, @Res() res: Response, @Param('id') id: string) {
+    if (req.method === 'OPTIONS') return this.answer(res, () => this.uploads.preflight(req, res));
     return this.answer(res, async () => this.uploads.handle(await this.account(req), id, req, res));
   }
 

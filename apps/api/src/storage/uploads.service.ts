@@ -76,6 +76,11 @@ export class UploadsService implements OnModuleInit, OnModuleDestroy {
     await this.tus.handle(req, res);
   }
 
+  /** A CORS preflight (OPTIONS), answered by tus without a session: it reveals only the protocol's options. */
+  async preflight(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    await this.tus.handle(req, res);
+  }
+
   private async staged(id: string): Promise<Upload> {
     try {
       return await this.datastore.getUpload(id);
