@@ -24,6 +24,7 @@ import { LeasePackages1765260000000 } from './1765260000000-LeasePackages.js';
 import { LeaseAccessLog1765290000000 } from './1765290000000-LeaseAccessLog.js';
 import { ExchangeNotificationReads1765310000000 } from './1765310000000-ExchangeNotificationReads.js';
 import { ClaimLeasePackages1765320000000 } from './1765320000000-ClaimLeasePackages.js';
+import { StudyManifests1765330000000 } from './1765330000000-StudyManifests.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -53,4 +54,5 @@ export const migrations = [
   LeaseAccessLog1765290000000,
   ExchangeNotificationReads1765310000000,
   ClaimLeasePackages1765320000000,
+  StudyManifests1765330000000,
 ];

@@ -848,6 +848,21 @@ CREATE TABLE public.study_access_log (
 );
 
 --
+-- Name: study_chunks; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.study_chunks (
+    chain_id integer NOT NULL,
+    study_id public.bytes32 NOT NULL,
+    chunk_index integer NOT NULL,
+    hash text NOT NULL,
+    size integer NOT NULL,
+    CONSTRAINT study_chunks_chunk_index_check CHECK ((chunk_index >= 0)),
+    CONSTRAINT study_chunks_hash_check CHECK ((hash ~ '^[0-9a-f]{64}$'::text)),
+    CONSTRAINT study_chunks_size_check CHECK ((size > 0))
+);
+
+--
 -- Name: study_leases; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -887,6 +902,23 @@ CREATE SEQUENCE public.study_leases_id_seq
 --
 
 ALTER SEQUENCE public.study_leases_id_seq OWNED BY public.study_leases.id;
+
+--
+-- Name: study_manifests; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.study_manifests (
+    chain_id integer NOT NULL,
+    study_id public.bytes32 NOT NULL,
+    merkle_root public.bytes32 NOT NULL,
+    chunk_count integer NOT NULL,
+    stored_bytes bigint NOT NULL,
+    manifest jsonb NOT NULL,
+    stored_by public.eth_address NOT NULL,
+    stored_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT study_manifests_chunk_count_check CHECK ((chunk_count > 0)),
+    CONSTRAINT study_manifests_stored_bytes_check CHECK ((stored_bytes >= 0))
+);
 
 --
 -- Name: study_payloads; Type: TABLE; Schema: public; Owner: -
@@ -1381,6 +1413,13 @@ ALTER TABLE ONLY public.study_access_log
     ADD CONSTRAINT study_access_log_pkey PRIMARY KEY (seq);
 
 --
+-- Name: study_chunks study_chunks_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.study_chunks
+    ADD CONSTRAINT study_chunks_pk PRIMARY KEY (chain_id, study_id, chunk_index);
+
+--
 -- Name: study_leases study_leases_claim_unique; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -1393,6 +1432,13 @@ ALTER TABLE ONLY public.study_leases
 
 ALTER TABLE ONLY public.study_leases
     ADD CONSTRAINT study_leases_pkey PRIMARY KEY (id);
+
+--
+-- Name: study_manifests study_manifests_pk; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.study_manifests
+    ADD CONSTRAINT study_manifests_pk PRIMARY KEY (chain_id, study_id);
 
 --
 -- Name: study_payloads study_payloads_pk; Type: CONSTRAINT; Schema: public; Owner: -
@@ -1648,6 +1694,12 @@ CREATE INDEX studies_ro_idx ON public.studies USING btree (chain_id, ro);
 CREATE INDEX study_access_log_study_idx ON public.study_access_log USING btree (chain_id, study_id, seq);
 
 --
+-- Name: study_chunks_by_hash; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX study_chunks_by_hash ON public.study_chunks USING btree (chain_id, study_id, hash);
+
+--
 -- Name: study_postings_ro_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -1726,6 +1778,13 @@ ALTER TABLE ONLY public.credential_licences
 
 ALTER TABLE ONLY public.ro_members
     ADD CONSTRAINT ro_members_ro_id_fkey FOREIGN KEY (ro_id) REFERENCES public.radiology_orgs(id);
+
+--
+-- Name: study_chunks study_chunks_manifest_fk; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.study_chunks
+    ADD CONSTRAINT study_chunks_manifest_fk FOREIGN KEY (chain_id, study_id) REFERENCES public.study_manifests(chain_id, study_id) ON DELETE CASCADE;
 
 --
 -- Name: study_leases study_leases_posting_fk; Type: FK CONSTRAINT; Schema: public; Owner: -

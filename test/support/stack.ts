@@ -27,6 +27,9 @@ import { SettlerModule } from '#settler';
 import { busServerOptions } from '#bus';
 import { AppConfig, AppConfigInput, parseConfig } from '#config';
 import { createTestDatabase } from '#db/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Dev account `i` connected to `provider`; name it by its role: `devWallet(DEV_ROLES.roDepositor, provider)`. */
 export const devWallet = (i: number, provider: JsonRpcProvider) => devKey(i).connect(provider);
@@ -92,6 +95,8 @@ export async function startStack(
      * #2 funded, the DAO holding every admin power); `governance` and `treasurySafe` are then ignored
      */
     asNpmStart?: boolean;
+    /** blob store and upload settings (default: a filesystem store and staged uploads in a temporary directory) */
+    storage?: Partial<NonNullable<AppConfigInput['storage']>>;
   } = {},
 ): Promise<Stack> {
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
@@ -129,6 +134,7 @@ export async function startStack(
   if (governance) await increaseTime(provider, 1); // members' votes count from the next second
   const owner = contracts(deployment, deployer);
   const db = await createTestDatabase();
+  const storageDir = mkdtempSync(join(tmpdir(), 'openread-storage-'));
   const config = parseConfig({
     // the apps connect as a login role granted openread_app (DML only), as in production; stack.db.url is the owner
     databaseUrl: db.appUrl,
@@ -175,6 +181,7 @@ export async function startStack(
     bus: { settlerPort: await freePort() },
     // dev account #19 pays the gas of gasless requests
     relay: { privateKey: devWallet(DEV_ROLES.relayer, provider).privateKey, pollMs: 50, ...opts.relay },
+    storage: { fsRoot: join(storageDir, 'blobs'), uploadDir: join(storageDir, 'uploads'), ...opts.storage },
   });
   const settler = await startSettler(config);
   const indexer = await NestFactory.createApplicationContext(IndexerModule.forRoot(config), { logger: ['error', 'warn'] });
@@ -202,6 +209,7 @@ export async function startStack(
       provider.destroy();
       await anvil.stop();
       await db.drop();
+      rmSync(storageDir, { recursive: true, force: true });
     },
   };
   return stack;

@@ -22,6 +22,8 @@ export class PausableProxy {
       const link = new Link(client, upstream, () => this.paused);
       this.links.add(link);
       link.closed.then(() => this.links.delete(link));
+      client.on('data', (d: Buffer) => this.countClientBytes(d.length));
+      upstream.on('data', (d: Buffer) => this.countServerBytes(d.length));
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return (this.server.address() as { port: number }).port;
@@ -34,6 +36,39 @@ export class PausableProxy {
   resume(): void {
     this.paused = false;
     for (const link of this.links) link.flush();
+  }
+
+  private cut: { after: number; seen: number; done: () => void } | null = null;
+
+  /**
+   * Kills every open connection (both sides destroyed, as when a link drops) once `bytes` more bytes have come from
+   * clients, e.g. in the middle of an upload's body; resolves then. New connections are accepted afterwards.
+   */
+  cutAfterClientBytes(bytes: number): Promise<void> {
+    return new Promise((resolve) => (this.cut = { after: bytes, seen: 0, done: resolve }));
+  }
+
+  private countClientBytes(n: number): void {
+    if (!this.cut || (this.cut.seen += n) < this.cut.after) return;
+    const { done } = this.cut;
+    this.cut = null;
+    for (const link of this.links) link.destroy();
+    done();
+  }
+
+  private serverCut: { after: number; seen: number; done: () => void } | null = null;
+
+  /** As cutAfterClientBytes, counting the bytes that come from the server (e.g. in the middle of a download). */
+  cutAfterServerBytes(bytes: number): Promise<void> {
+    return new Promise((resolve) => (this.serverCut = { after: bytes, seen: 0, done: resolve }));
+  }
+
+  private countServerBytes(n: number): void {
+    if (!this.serverCut || (this.serverCut.seen += n) < this.serverCut.after) return;
+    const { done } = this.serverCut;
+    this.serverCut = null;
+    for (const link of this.links) link.destroy();
+    done();
   }
 
   async stop(): Promise<void> {

@@ -26,6 +26,7 @@ import { MetricsModule } from './metrics/index.js';
 import { RelayModule } from './relay/index.js';
 import { RoModule } from './ro/index.js';
 import { StudiesModule } from './studies/index.js';
+import { StorageModule } from './storage/index.js';
 import { TreasuryModule } from './treasury/index.js';
 
 /**
@@ -155,6 +156,7 @@ export class ApiModule {
         LiveModule,
         MetricsModule,
         HealthModule,
+        StorageModule,
       ],
       // the JSONObject scalar is shared by several features' models; one registration serves the whole schema
       providers: [

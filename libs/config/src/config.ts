@@ -416,6 +416,73 @@ export const configSchema = z.object({
         .describe('Authorization header sent to the PACS (e.g. `Basic …`); unset = none. Never logged'),
     })
     .default({}),
+  storage: z
+    .object({
+      blobStore: z
+        .enum(['fs', 's3'], { error: 'must be fs or s3' })
+        .default('fs')
+        .describe(
+          'where encrypted study chunks are kept: `fs` = files under BLOB_FS_ROOT (npm start), `s3` = one bucket of any S3-compatible object storage (BLOB_S3_*)',
+        ),
+      fsRoot: z
+        .string()
+        .min(1)
+        .default('.openread/blobs')
+        .describe(
+          'directory of the filesystem blob store (BLOB_STORE=fs), created if missing; npm start: `.openread/blobs` under its data directory',
+        ),
+      s3Endpoint: z
+        .string()
+        .regex(/^https?:\/\/[^/\s]+/, 'must be the http(s) URL of the S3 API, e.g. https://s3.eu-central-1.amazonaws.com')
+        .optional()
+        .describe("the S3 API's URL (BLOB_STORE=s3); unset = AWS's endpoint of BLOB_S3_REGION"),
+      s3Region: z.string().min(1).default('us-east-1').describe('the S3 region (BLOB_STORE=s3)'),
+      s3Bucket: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)')
+        .optional()
+        .describe('the bucket that holds the chunks (BLOB_STORE=s3: required)'),
+      s3Prefix: z.string().default('chunks/').describe('key prefix of the chunk objects in the bucket'),
+      s3AccessKeyId: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "access key ID of the S3 credentials; unset (with BLOB_S3_ACCESS_SECRET) = the AWS SDK's default chain (environment, instance role)",
+        ),
+      s3SecretAccessKey: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('secret access key of the S3 credentials, set together with BLOB_S3_ACCESS_KEY_ID. Never logged'),
+      s3ForcePathStyle: z
+        .enum(['true', 'false'], { error: 'must be true or false' })
+        .default('false')
+        .describe('`true` = path-style requests (`endpoint/bucket/key`), as MinIO, Garage and most self-hosted S3 APIs need'),
+      deadlineMs: int(100, 600_000)
+        .default(30_000)
+        .describe('deadline of one blob-store operation (a put, the start of a get, an existence check), ms'),
+      uploadDir: z
+        .string()
+        .min(1)
+        .default('.openread/uploads')
+        .describe('directory where the API keeps partly received resumable (tus) chunk uploads until they are verified and stored'),
+      maxChunkBytes: int(1024, 256 * 1024 * 1024)
+        .default(4 * 1024 * 1024)
+        .describe('largest chunk an upload may declare, bytes (a study stored with the default 4 MiB chunks needs 4 MiB)'),
+      maxManifestBytes: int(1024, 256 * 1024 * 1024)
+        .default(16 * 1024 * 1024)
+        .describe(
+          'largest study manifest the API accepts, bytes (about 170 bytes per chunk: 16 MiB lists ~100,000 chunks, 400 GB at 4 MiB)',
+        ),
+      downloadDeadlineMs: int(1000, 3_600_000)
+        .default(120_000)
+        .describe(
+          'how long one chunk download may take from request to last byte before the API cuts it (the client resumes with Range), ms',
+        ),
+    })
+    .prefault({})
+    .describe('study storage'),
   bus: z.object({
     natsUrl: z
       .string()
@@ -475,6 +542,7 @@ function problemsOf(input: unknown): { config?: AppConfig; problems: Problem[] }
       path: ['indexer', 'startBlock'],
       message: `is after the deployment block ${c.contracts.deployBlock} (DEPLOY_BLOCK): the events in between would be missed`,
     });
+  problems.push(...storageProblems(c.storage));
   if (isProduction(c)) problems.push(...productionProblems(c).map((p) => ({ ...p, production: true })));
   return problems.length ? { problems } : { config: c, problems: [] };
 }
@@ -653,6 +721,22 @@ function configInput(env: NodeJS.ProcessEnv) {
     },
     treasury: { relayerPrivateKey: env.TREASURY_RELAYER_PRIVATE_KEY || undefined, ownersCacheMs: env.TREASURY_OWNERS_CACHE_MS },
     dicom: { dicomwebUrl: env.DICOMWEB_URL || undefined, dicomwebAuthorization: env.DICOMWEB_AUTHORIZATION || undefined },
+    storage: {
+      blobStore: env.BLOB_STORE || undefined,
+      fsRoot: env.BLOB_FS_ROOT || undefined,
+      s3Endpoint: env.BLOB_S3_ENDPOINT || undefined,
+      s3Region: env.BLOB_S3_REGION || undefined,
+      s3Bucket: env.BLOB_S3_BUCKET || undefined,
+      s3Prefix: env.BLOB_S3_PREFIX,
+      s3AccessKeyId: env.BLOB_S3_ACCESS_KEY_ID || undefined,
+      s3SecretAccessKey: env.BLOB_S3_ACCESS_SECRET || undefined,
+      s3ForcePathStyle: env.BLOB_S3_FORCE_PATH_STYLE || undefined,
+      deadlineMs: env.BLOB_STORE_DEADLINE_MS,
+      uploadDir: env.UPLOAD_DIR || undefined,
+      maxChunkBytes: env.UPLOAD_MAX_CHUNK_BYTES,
+      maxManifestBytes: env.UPLOAD_MAX_MANIFEST_BYTES,
+      downloadDeadlineMs: env.DOWNLOAD_DEADLINE_MS,
+    },
     bus: {
       natsUrl: env.NATS_URL || undefined,
       namespace: env.NATS_NAMESPACE,
@@ -661,4 +745,25 @@ function configInput(env: NodeJS.ProcessEnv) {
       settlerPort: env.SETTLER_BUS_PORT,
     },
   };
+}
+
+/**
+ * The blob store's settings that only make sense together (the schema checks each alone). Each problem is told on
+ * the setting that is set, so the message names the variable given and the one missing.
+ */
+function storageProblems(s: AppConfig['storage']): Problem[] {
+  const problems: Problem[] = [];
+  if (s.blobStore === 's3' && !s.s3Bucket)
+    problems.push({ path: ['storage', 'blobStore'], message: 'needs BLOB_S3_BUCKET, the bucket that holds the chunks' });
+  if (s.s3AccessKeyId !== undefined && s.s3SecretAccessKey === undefined)
+    problems.push({
+      path: ['storage', 's3AccessKeyId'],
+      message: 'is set but BLOB_S3_ACCESS_SECRET is not: set both halves of the S3 credentials, or neither',
+    });
+  if (s.s3AccessKeyId === undefined && s.s3SecretAccessKey !== undefined)
+    problems.push({
+      path: ['storage', 's3SecretAccessKey'],
+      message: 'is set but BLOB_S3_ACCESS_KEY_ID is not: set both halves of the S3 credentials, or neither',
+    });
+  return problems;
 }

@@ -20,6 +20,7 @@ import { TreasuryRepository } from './treasury/treasury.repository.js';
 import { ExchangeRepository } from './exchange/exchange.repository.js';
 import { LeasePackageRepository } from './lease-packages/lease-package.repository.js';
 import { ExchangeAlertsRepository } from './exchange/exchange-alerts.repository.js';
+import { StudyManifestRepository } from './storage/study-manifest.repository.js';
 
 const repositories = [
   AuthRepository,
@@ -40,6 +41,7 @@ const repositories = [
   ExchangeRepository,
   LeasePackageRepository,
   ExchangeAlertsRepository,
+  StudyManifestRepository,
 ];
 
 /**

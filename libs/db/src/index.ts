@@ -25,3 +25,4 @@ export * from './studies/worklist-bounds.js';
 export * from './unavailable.js';
 export * from './lease-packages/lease-package.repository.js';
 export * from './exchange/exchange-alerts.repository.js';
+export * from './storage/study-manifest.repository.js';

@@ -1,9 +1,11 @@
 /** A blob store that cannot answer: retryable when the store is unavailable, not when the blob is not there. */
-export type StorageErrorCode = 'STORAGE_NOT_FOUND' | 'STORAGE_UNAVAILABLE';
+export type StorageErrorCode = 'STORAGE_NOT_FOUND' | 'STORAGE_UNAVAILABLE' | 'STORAGE_REFUSED';
 
 const STORAGE_SENTENCES: Record<StorageErrorCode, string> = {
   STORAGE_NOT_FOUND: 'The stored study data is not there: it was never stored or has been removed.',
   STORAGE_UNAVAILABLE: 'The study storage cannot be reached right now. Try again in a moment.',
+  // a remote store (HttpBlobStore) said no: not signed in, not allowed for this study, or the bytes were refused
+  STORAGE_REFUSED: 'The study storage refused this request: sign in, or this account may not read or write this study.',
 };
 
 export class StorageError extends Error {

@@ -7,3 +7,5 @@ export * from './chunk.js';
 export * from './reader.js';
 export * from './framing.js';
 export * from './s3-blob-store.js';
+export * from './http-blob-store.js';
+export * from './blob-store-factory.js';

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'BUS_UNAVAILABLE',
   'RATE_LIMITED',
   'INTERNAL',
+  'STORAGE_UNAVAILABLE',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -7,5 +7,6 @@ import { MetricsRegistry } from './metrics.registry.js';
 @Module({
   controllers: [MetricsController],
   providers: [MetricsRegistry, GraphqlMetricsPlugin],
+  exports: [MetricsRegistry],
 })
 export class MetricsModule {}

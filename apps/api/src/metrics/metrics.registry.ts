@@ -42,6 +42,24 @@ export class MetricsRegistry {
     registers: [this.registry],
   });
 
+  readonly uploadRequests = new Counter({
+    name: 'openread_storage_upload_requests_total',
+    help: 'requests to the resumable chunk uploads (tus), by method (POST creates, HEAD asks the offset, PATCH sends bytes)',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
+  readonly uploadBytes = new Counter({
+    name: 'openread_storage_upload_bytes_total',
+    help: 'chunk bytes the uploads accepted (what PATCH requests added, a cut request included), bytes',
+    registers: [this.registry],
+  });
+  readonly chunksStored = new Counter({
+    name: 'openread_storage_chunks_total',
+    help: 'finished chunk uploads: stored in the blob store, or refused (the bytes did not hash to their address)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(dataSource: DataSource) {
     collectDefaultMetrics({ register: this.registry, prefix: 'openread_api_' });
     const pool = () => (dataSource.driver as unknown as { master?: PgPool }).master;

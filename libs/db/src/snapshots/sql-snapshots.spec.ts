@@ -10,6 +10,7 @@ import { InboxRepository } from '../bus-inbox/inbox.repository.js';
 import { CheckpointRepository } from '../checkpoints/checkpoint.repository.js';
 import { LedgerRepository } from '../ledger/ledger.repository.js';
 import { LeasePackageRepository } from '../lease-packages/lease-package.repository.js';
+import { StudyManifestRepository } from '../storage/study-manifest.repository.js';
 import { RateLimitRepository } from '../rate-limits/rate-limit.repository.js';
 import { RelayOutboxRepository, type NewRelayRequest } from '../relay/relay-outbox.repository.js';
 import { RoRepository } from '../ro/ro.repository.js';
@@ -318,6 +319,18 @@ const SUITES: {
       await rec('storeSealed', () => r.storeSealed(CHAIN, sealed));
       await rec('sign', () => r.sign(CHAIN, 1n, BigInt(T + 3600), `0x${'11'.repeat(65)}`));
       await rec('package', () => r.package(CHAIN, 1n));
+    },
+  },
+  {
+    file: 'storage/study-manifest.repository',
+    repository: StudyManifestRepository,
+    async run(db, rec) {
+      const r = new StudyManifestRepository(db);
+      const manifest = { merkleRoot: id32(0x71), chunks: [{ hash: 'ab'.repeat(32), size: 1024 }] };
+      await rec('store (stored)', () => r.store(CHAIN, OPEN_STUDY, manifest, RO_WALLET));
+      await rec('store (exists)', () => r.store(CHAIN, OPEN_STUDY, manifest, RO_WALLET));
+      await rec('manifest', () => r.manifest(CHAIN, OPEN_STUDY));
+      await rec('chunkSize', () => r.chunkSize(CHAIN, OPEN_STUDY, 'ab'.repeat(32)));
     },
   },
   {
