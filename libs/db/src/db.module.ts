@@ -19,6 +19,7 @@ import { StudyFeedRepository } from './studies/study-feed.repository.js';
 import { TreasuryRepository } from './treasury/treasury.repository.js';
 import { ExchangeRepository } from './exchange/exchange.repository.js';
 import { LeasePackageRepository } from './lease-packages/lease-package.repository.js';
+import { RoAgentRepository } from './exchange/ro-agent.repository.js';
 
 const repositories = [
   AuthRepository,
@@ -38,6 +39,7 @@ const repositories = [
   TreasuryRepository,
   ExchangeRepository,
   LeasePackageRepository,
+  RoAgentRepository,
 ];
 
 /**

@@ -4,3 +4,4 @@ export * from './lease.js';
 export * from './exchange-lease.js';
 export * from './ro-agent.js';
 export * from './access-log-proof.js';
+export * from './expired-use.js';

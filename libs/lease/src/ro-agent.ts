@@ -172,6 +172,11 @@ export class RoAgent {
     return this.serially(() => this.scan());
   }
 
+  /** Runs `work` alone with the agent's scans and decisions (another sender of the same account, e.g. ExpiredUseRecorder). */
+  exclusively<T>(work: () => Promise<T>): Promise<T> {
+    return this.serially(work);
+  }
+
   /** One thing at a time: scans and a person's decisions share the sender's nonce sequence. */
   private serially<T>(work: () => Promise<T>): Promise<T> {
     const run = this.running.then(work);

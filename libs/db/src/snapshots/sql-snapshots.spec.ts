@@ -19,6 +19,7 @@ import { StudyVaultRepository } from '../studies/study-vault.repository.js';
 import { StudyRepository, type WorklistPath, type WorklistQuery } from '../studies/study.repository.js';
 import { TreasuryRepository } from '../treasury/treasury.repository.js';
 import { ExchangeRepository } from '../exchange/exchange.repository.js';
+import { RoAgentRepository } from '../exchange/ro-agent.repository.js';
 import { queryRows, sql } from '../sql.js';
 import { paramsDigestSql } from '../studies/worklist-bounds.js';
 import { hex } from '../testing/chain-fixtures.js';
@@ -417,6 +418,14 @@ const SUITES: {
       await rec('lease', () => r.lease(CHAIN, 1n));
       await rec('custodyOf', () => r.custodyOf(CHAIN, OPEN_STUDY));
       await rec('misuseOf', () => r.misuseOf(CHAIN, [RO_WALLET]));
+    },
+  },
+  {
+    file: 'exchange/ro-agent.repository',
+    repository: RoAgentRepository,
+    async run(db, rec) {
+      const r = new RoAgentRepository(db);
+      await rec('expiredFetches', () => r.expiredFetches(CHAIN, RO_WALLET, 0, 100));
     },
   },
 ];
