@@ -38,6 +38,8 @@ const PREPARE_REQUEST = `mutation($ro: String!, $s: String!, $k: String!, $p: In
   prepareRequestStudyLease(roId: $ro, studyId: $s, keyId: $k, periodSeconds: $p) { from to data chainId gasLimit } }`;
 const LEASED = `query($ro: String!, $l: String!) { leasedStudy(roId: $ro, leaseId: $l) {
   leaseId studyId requester custodian recipientKeyId signerKeyId issuedAt expiresAt ciphertext wrappedKey signature } }`;
+/** how long the agent's own passes may take on a loaded machine (a bound, not an expectation) */
+const AGENT_MS = 60_000;
 const LEASES = `query($ro: String!) { myLeases(roId: $ro) { leaseId status } }`;
 
 type Leased = Record<
@@ -115,7 +117,7 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
     return path;
   };
   /** the compiled agent with its own port; resolves with its URL once it answers /health */
-  const startAgent = async (file: string): Promise<{ app: AppProcess; url: string }> => {
+  const startAgent = async (file: string, extra: Record<string, string> = {}): Promise<{ app: AppProcess; url: string }> => {
     const port = await freePort();
     const app = spawnApp('ro-agent', {
       PATH: process.env.PATH,
@@ -128,13 +130,18 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
       RO_AGENT_SIGNER_KEY_ID: oKeyId.toString(),
       RO_AGENT_POLL_MS: '200',
       RO_AGENT_PORT: String(port),
+      ...extra,
     });
     apps.push(app);
     const url = `http://127.0.0.1:${port}`;
-    await waitFor(`the agent to answer /health\n${lastWords([app])}`, async () => {
-      if (app.child.exitCode !== null) throw new Error(`the agent exited\n${lastWords([app])}`);
-      return (await fetch(`${url}/health`).catch(() => null))?.ok;
-    });
+    await waitFor(
+      `the agent to answer /health\n${lastWords([app])}`,
+      async () => {
+        if (app.child.exitCode !== null) throw new Error(`the agent exited\n${lastWords([app])}`);
+        return (await fetch(`${url}/health`).catch(() => null))?.ok;
+      },
+      120_000,
+    ); // a loaded machine may take a while to start a Nest app
     return { app, url };
   };
   const ready = async (url: string) => (await fetch(`${url}/ready`)).status;
@@ -191,7 +198,7 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
     const refused = await startAgent(open).catch((e: Error) => e);
     expect(refused).toBeInstanceOf(Error);
     const app = apps.at(-1)!;
-    await waitFor('the agent to exit', async () => app.child.exitCode !== null);
+    await waitFor('the agent to exit', async () => app.child.exitCode !== null, AGENT_MS);
     expect(app.child.exitCode).toBe(2);
     expect(lastWords([app])).toContain('must be 600');
     expect(lastWords([app])).not.toContain(oSigner.privateKey.slice(2));
@@ -209,16 +216,20 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
 
   it('grants a request by itself; the nRO opens the package byte-identical', async () => {
     const agent = (running = await startAgent(goodKeys()));
-    await waitFor('the agent to be ready', async () => (await ready(agent.url)) === 200);
+    await waitFor('the agent to be ready', async () => (await ready(agent.url)) === 200, AGENT_MS);
     const nro = await client(NRO);
     const tx = (await nro.ok(PREPARE_REQUEST, { ro: ids.nro, s: study, k: nKeyId.toString(), p: PERIOD })).prepareRequestStudyLease;
     expect((await nro.ok(RELAY, { tx: await signPrepared(w(NRO), tx) })).relayTransaction.function).toBe('requestLease');
     leaseId = await waitFor('the request to be indexed', async () => (await nro.ok(LEASES, { ro: ids.nro })).myLeases[0]?.leaseId);
     // the agent grants, stores and signs the package on its own: the fetch succeeds once it has
-    const leased: Leased = await waitFor('the agent to grant and sign', async () => {
-      const r = await nro.send(LEASED, { ro: ids.nro, l: leaseId });
-      return r.data?.leasedStudy ?? null;
-    });
+    const leased: Leased = await waitFor(
+      'the agent to grant and sign',
+      async () => {
+        const r = await nro.send(LEASED, { ro: ids.nro, l: leaseId });
+        return r.data?.leasedStudy ?? null;
+      },
+      AGENT_MS,
+    );
     const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, toPackage(leased), nEnc.privateKey);
     expect(opened.equals(plaintext)).toBe(true);
     const metrics = await (await fetch(`${agent.url}/metrics`)).text();
@@ -230,10 +241,14 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
     const account = w(NRO).address;
     await increaseTime(stack.provider, PERIOD + 1);
     expect(await nro.code(LEASED, { ro: ids.nro, l: leaseId })).toBe('LEASE_EXPIRED');
-    const [recorded] = await waitFor('the expired use on chain', async () => {
-      const logs = await expiredUses(leaseId, account);
-      return logs.length ? logs : null;
-    });
+    const [recorded] = await waitFor(
+      'the expired use on chain',
+      async () => {
+        const logs = await expiredUses(leaseId, account);
+        return logs.length ? logs : null;
+      },
+      AGENT_MS,
+    );
     const custody = new Contract(stack.deployment.studyCustody, loadArtifact('StudyCustody').abi);
     expect(custody.interface.parseLog(recorded)!.args.recorder.toLowerCase()).toBe(w(ORO).address.toLowerCase());
 
@@ -244,17 +259,19 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
       'the agent to pass over the second fetch',
       async () =>
         series(await (await fetch(`${firstUrl}/metrics`)).text(), 'openread_ro_agent_expired_uses_total{outcome="ALREADY_RECORDED"}') >= 1,
+      AGENT_MS,
     );
 
     // SIGTERM stops it cleanly; a new process (its cursor starts over) records nothing twice
     await stopApps([first]);
     expect(first.child.exitCode).toBe(0);
     expect(await nro.code(LEASED, { ro: ids.nro, l: leaseId })).toBe('LEASE_EXPIRED');
-    const again = await startAgent(goodKeys());
+    const again = (running = await startAgent(goodKeys()));
     await waitFor(
       'the restarted agent to pass over the three fetches',
       async () =>
         series(await (await fetch(`${again.url}/metrics`)).text(), 'openread_ro_agent_expired_uses_total{outcome="ALREADY_RECORDED"}') >= 3,
+      AGENT_MS,
     );
     const metrics = await (await fetch(`${again.url}/metrics`)).text();
     expect(series(metrics, 'openread_ro_agent_expired_uses_total{outcome="RECORDED"}')).toBe(0);
@@ -263,5 +280,42 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
     expect(series(metrics, 'openread_ro_agent_lease_decisions_total{outcome="GRANTED"}')).toBe(0);
     // the keys never reach the agent's output
     for (const a of apps) expect(a.lines.map((l) => l.text).join('\n')).not.toContain(oEnc.privateKey.slice(2));
+  });
+
+  it('policy manual: a request waits in the queue, is still there after a restart, and is granted by approve', async () => {
+    await stopApps([running.app]);
+    const manual = { RO_AGENT_POLICY: 'manual' };
+    let agent = (running = await startAgent(goodKeys(), manual));
+    const queue = async (url: string) => ((await (await fetch(`${url}/queue`)).json()) as { pending: string[] }).pending;
+    const nro = await client(NRO);
+    const tx = (await nro.ok(PREPARE_REQUEST, { ro: ids.nro, s: study, k: nKeyId.toString(), p: PERIOD })).prepareRequestStudyLease;
+    await nro.ok(RELAY, { tx: await signPrepared(w(NRO), tx) });
+    const [waiting] = await waitFor(
+      'the request to be queued',
+      async () => {
+        const q = await queue(agent.url);
+        return q.length ? q : null;
+      },
+      AGENT_MS,
+    );
+    expect(await nro.code(LEASED, { ro: ids.nro, l: waiting })).toBe('LEASE_NOT_GRANTED');
+
+    // a restart loses nothing: the queue is the chain's open requests
+    await stopApps([agent.app]);
+    agent = running = await startAgent(goodKeys(), manual);
+    await waitFor('the request to be queued again', async () => (await queue(agent.url)).includes(waiting), AGENT_MS);
+    expect((await fetch(`${agent.url}/queue/999/approve`, { method: 'POST' })).status).toBe(404);
+
+    const approved = await fetch(`${agent.url}/queue/${waiting}/approve`, { method: 'POST' });
+    expect(approved.status).toBe(200);
+    expect(await approved.json()).toMatchObject({ leaseId: waiting, outcome: 'GRANTED' });
+    expect(await queue(agent.url)).toEqual([]);
+    const leased: Leased = await waitFor(
+      'the grant to be indexed',
+      async () => (await nro.send(LEASED, { ro: ids.nro, l: waiting })).data?.leasedStudy,
+      AGENT_MS,
+    );
+    const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, toPackage(leased), nEnc.privateKey);
+    expect(opened.equals(plaintext)).toBe(true);
   });
 });
