@@ -9,6 +9,7 @@ import { Contract, Interface, ZeroHash, getAddress, id as keccakId, type JsonRpc
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createProvider, decodeThrownError, loadArtifact } from '#chain';
 import { DEV_ROLES, deployDevChain, devKey, startAnvil, type AnvilHandle, type DevDeployment } from '#devchain';
+import { generateX25519KeyPair } from '#lease';
 
 const EVENTS = new Interface([
   'event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender)',
@@ -57,6 +58,9 @@ function adminRoles(p: Powers): Set<string> {
   return new Set([ZeroHash, ...[...p.roles.keys()].map((r) => p.adminOf.get(r) ?? ZeroHash), ...p.adminOf.values()]);
 }
 
+/** the dev exchange RO's grant signer (a fresh key each npm start) */
+const outsiderSigner = getAddress(`0x${'5a'.repeat(20)}`);
+
 describe("npm start's deployment leaves no admin power with any externally owned account", () => {
   let anvil: AnvilHandle;
   let provider: JsonRpcProvider;
@@ -71,6 +75,10 @@ describe("npm start's deployment leaves no admin power with any externally owned
       votingDelay: 1,
       votingPeriod: 300,
       timelockDelay: 120,
+      // the dev exchange RO npm start's agent answers for (admitted before the hand-over)
+      exchangeRos: [
+        { principal: devKey(DEV_ROLES.roDepositor).address, encryptionKey: generateX25519KeyPair().publicKey, signer: outsiderSigner },
+      ],
     });
   });
   afterAll(async () => {
@@ -168,5 +176,8 @@ describe("npm start's deployment leaves no admin power with any externally owned
     // the dev verifier and anchorer were appointed before the hand-over and keep their roles
     expect(await registry.hasRole(keccakId('VERIFIER_ROLE'), devKey(DEV_ROLES.verifier).address)).toBe(true);
     expect(await anchor.hasRole(keccakId('ANCHORER_ROLE'), devKey(DEV_ROLES.settler).address)).toBe(true);
+    // the deployer admitted the dev exchange RO and renounced the admission role: the DAO admits the next
+    expect(await directory.isActive(devKey(DEV_ROLES.roDepositor).address)).toBe(true);
+    expect(await directory.hasRole(keccakId('ADMISSION_ROLE'), deployer.address)).toBe(false);
   });
 });

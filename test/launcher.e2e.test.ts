@@ -44,6 +44,7 @@ describe('the npm start launcher', () => {
       SETTLER_BUS_PORT: String(bus),
       INDEXER_HEALTH_PORT: String(indexer),
       SETTLER_HEALTH_PORT: String(settler),
+      RO_AGENT_PORT: String(await freePort()), // the dev exchange RO's agent
     };
     for (const k of ['DATABASE_URL', 'RPC_URL', 'ADMIN_ADDRESSES', 'NATS_URL']) delete env[k];
     for (const k of Object.keys(env)) if (k.startsWith('npm_')) delete env[k]; // a plain shell, not the npm running vitest

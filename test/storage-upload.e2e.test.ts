@@ -385,7 +385,7 @@ describe.each([fsStore(), s3Store()])('study storage over HTTP: $name', (backend
       expect(studyAccessLog).toContainEqual({ account: wallet.address.toLowerCase(), action: 'FETCH_PAYLOAD', outcome: 'GRANTED' });
 
       const now = (await stack.provider.getBlock('latest'))!.timestamp;
-      await increaseTime(stack.provider, lease.expiresAt - now + 1);
+      await increaseTime(stack.provider, Number(lease.terms.expiresAt) - now + 1);
       const ended = await waitFor('the lease to end for the API', async () => {
         const res = await fetch(apiUrl(stack) + STORAGE_PATHS.chunk(posted, m.chunks[0].hash), {
           headers: { authorization: `Bearer ${radiologist.token}` },

@@ -5,6 +5,8 @@
  *   chain      anvil on 127.0.0.1:8545 (or RPC_URL + the contract addresses in the environment)
  *   contracts  TestUSD, IncentiveParameters, CredentialRegistry, StudyMarket, deployed fresh
  *   apps       indexer, settler, api (child processes; they exit when this launcher goes away)
+ *   RO agent   one per dev exchange RO (apps/ro-agent): "Demo Imaging" (#2) admitted to RoDirectory with fresh keys in
+ *              a 0600 key file under the state directory, its holdings directory beside it (empty until studies are put there)
  * The local chain mines a block every ANVIL_BLOCK_TIME seconds (default 1) besides one per transaction, so chain
  * time follows the clock; `npm run chain -- advance 24h` jumps it.
  *
@@ -27,9 +29,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { Wallet } from 'ethers';
+import { Contract, Wallet, parseEther } from 'ethers';
 import pg from 'pg';
 import { configFromEnv } from '#config';
+import { loadArtifact, mined } from '#chain';
+import { generateX25519KeyPair } from '#lease';
 import { runMigrations } from '#db';
 import {
   STATE_DIR,
@@ -46,7 +50,9 @@ const env = process.env;
 let settings: LauncherSettings;
 let BLOCK_TIME: number;
 /** apps in the order they are stopped: the API first (no new requests), the indexer last (it feeds the settler) */
-const APP_STOP_ORDER = ['api', 'settler', 'indexer'];
+const APP_STOP_ORDER = ['ro-agent', 'api', 'settler', 'indexer'];
+/** the RO agents npm start runs (one per dev exchange RO): the app name and the RO_AGENT_* variables of each */
+let devAgents: { name: string; ro: string; env: Record<string, string> }[] = [];
 let supervisor: Supervisor;
 let startup: Promise<void> = Promise.resolve();
 
@@ -195,13 +201,24 @@ async function startChain(): Promise<Record<string, string>> {
     // the API holds the study-ID issuer key; the market accepts only IDs it signed
     const studyIdIssuer = new Wallet(env.STUDY_ID_ISSUER_PRIVATE_KEY ?? devKey(DEV_ROLES.studyIdIssuer).privateKey);
     // the contracts, the dev roles, then the DAO takes over every admin power (short periods: a local vote takes minutes)
-    const { deployment, governance, safeContracts } = await deployDevChain(provider, {
+    // the dev exchange RO (the demo's RO depositor #2 as its principal): fresh keys each start, like the chain
+    const exchangeRo = {
+      principal: devKey(DEV_ROLES.roDepositor),
+      encryption: generateX25519KeyPair(),
+      signer: Wallet.createRandom(),
+      sender: Wallet.createRandom(),
+    };
+    const { deployment, governance, safeContracts, exchangeKeyIds } = await deployDevChain(provider, {
       studyIdIssuer: studyIdIssuer.address,
       settler: (env.SETTLER_PRIVATE_KEY ? new Wallet(env.SETTLER_PRIVATE_KEY) : devKey(DEV_ROLES.settler)).address,
       votingDelay: settings.votingDelay,
       votingPeriod: settings.votingPeriod,
       timelockDelay: settings.timelockDelay,
+      exchangeRos: [
+        { principal: exchangeRo.principal.address, encryptionKey: exchangeRo.encryption.publicKey, signer: exchangeRo.signer.address },
+      ],
     });
+    await prepareDevAgent(provider, deployment.roDirectory, exchangeRo, exchangeKeyIds![0]);
     provider.destroy();
     writeFileSync(join(STATE_DIR, 'deployment.json'), JSON.stringify({ rpcUrl, ...deployment, governance, safeContracts }, null, 2));
     deploymentEnv = {
@@ -221,6 +238,49 @@ async function startChain(): Promise<Record<string, string>> {
     console.log(`chain      anvil ${rpcUrl} (chain ${deployment.chainId}), market ${deployment.market}`);
   }
   return deploymentEnv;
+}
+
+/**
+ * The dev exchange RO's agent: its own sending account (funded with test ETH by the principal and added to the RO in
+ * RoDirectory, so the agent's transactions never race the principal's nonces) and its key file (0600) and holdings
+ * directory under the state directory.
+ */
+async function prepareDevAgent(
+  provider: ReturnType<typeof createProvider>,
+  roDirectory: string,
+  ro: {
+    principal: ReturnType<typeof devKey>;
+    encryption: { privateKey: string };
+    signer: { privateKey: string };
+    sender: { address: string; privateKey: string };
+  },
+  signerKeyId: bigint,
+): Promise<void> {
+  const principal = ro.principal.connect(provider);
+  await mined(principal.sendTransaction({ to: ro.sender.address, value: parseEther('10') }));
+  await mined((new Contract(roDirectory, loadArtifact('RoDirectory').abi, principal) as Contract).addAccount(ro.sender.address));
+  const dir = join(STATE_DIR, 'ro-agents', principal.address.toLowerCase());
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'holdings'), { recursive: true });
+  const keyFile = join(dir, 'keys.json');
+  const keys = {
+    encryptionPrivateKey: ro.encryption.privateKey,
+    signerPrivateKey: ro.signer.privateKey,
+    senderPrivateKey: ro.sender.privateKey,
+  };
+  writeFileSync(keyFile, JSON.stringify(keys, null, 2), { mode: 0o600 });
+  devAgents = [
+    {
+      name: 'ro-agent',
+      ro: principal.address,
+      env: {
+        RO_AGENT_KEY_FILE: keyFile,
+        RO_AGENT_HOLDINGS_DIR: join(dir, 'holdings'),
+        RO_AGENT_RO: principal.address,
+        RO_AGENT_SIGNER_KEY_ID: signerKeyId.toString(),
+      },
+    },
+  ];
 }
 
 async function startApps(apiPort: number, databaseUrl: string, deploymentEnv: Record<string, string>) {
@@ -246,12 +306,22 @@ async function startApps(apiPort: number, databaseUrl: string, deploymentEnv: Re
   }
   await waitForHttp(`http://${config.api.host}:${apiPort}/health`);
   checkNotStopping();
+  const agentUrls: string[] = [];
+  for (const agent of devAgents) {
+    supervisor.start(agent.name, join(distRoot, 'apps', 'ro-agent', 'src', 'main.js'), { ...appEnv, ...agent.env });
+    const url = `http://${config.roAgent.host}:${config.roAgent.port}`;
+    await waitForHttp(`${url}/health`);
+    agentUrls.push(
+      `  RO agent      ${url}/ready, /metrics, /queue (${agent.ro}, policy ${config.roAgent.policy}; keys in ${agent.env.RO_AGENT_KEY_FILE})`,
+    );
+  }
+  checkNotStopping();
 
   console.log(`
 OpenRead is running.
   GraphQL API   http://${config.api.host === '0.0.0.0' ? 'localhost' : config.api.host}:${apiPort}/graphql
   Indexer       http://${config.indexer.healthHost}:${config.indexer.healthPort}/health and /ready (head, indexed block, lag, last error)
-  Sign-in       EIP-4361 domain "${config.api.siweDomain}", URI "${config.api.siweUri}", chain ${config.chainId}
+${agentUrls.map((l) => `${l}\n`).join('')}  Sign-in       EIP-4361 domain "${config.api.siweDomain}", URI "${config.api.siweUri}", chain ${config.chainId}
 ${
   deploymentEnv.RPC_URL
     ? `  Demo accounts (anvil's well-known dev keys, funded with test ETH; never use them on a real chain):\n` +

@@ -4,16 +4,18 @@ import { join } from 'node:path';
 const ROOT = join(import.meta.dirname, '..', '..');
 
 export type AppName = 'api' | 'indexer' | 'settler';
+/** every compiled app, the RO agent included (it runs beside the platform, one per RO) */
+export type AnyAppName = AppName | 'ro-agent';
 
 /** A compiled app (dist/) running as its own process, as in production, with every output line kept and timed. */
 export interface AppProcess {
-  name: AppName;
+  name: AnyAppName;
   child: ChildProcess;
   lines: { at: number; text: string }[];
 }
 
 /** Starts the compiled app `name` with exactly `env` (nothing inherited beyond it). `npm test` builds dist/ first. */
-export function spawnApp(name: AppName, env: NodeJS.ProcessEnv): AppProcess {
+export function spawnApp(name: AnyAppName, env: NodeJS.ProcessEnv): AppProcess {
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'apps', name, 'src', 'main.js')], {
     cwd: ROOT,
     env,

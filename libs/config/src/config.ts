@@ -483,6 +483,41 @@ export const configSchema = z.object({
     })
     .prefault({})
     .describe('study storage'),
+  roAgent: z
+    .object({
+      keyFile: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "the RO agent's key file (JSON: the RO's X25519 `encryptionPrivateKey`, its grant `signerPrivateKey`, the gas-paying `senderPrivateKey`); mode 0600 or the agent refuses to start; never copied to the database or the logs (npm start: one per dev exchange RO under the data directory); unset = the agent does not start",
+        ),
+      holdingsDir: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "the RO agent's study holdings: `<studyId>.study` (the study encrypted under its study key) and `<studyId>.key` (that key sealed to the RO's X25519 key); unset = the agent holds no study and denies every request",
+        ),
+      ro: address
+        .optional()
+        .describe("the RO's principal account in RoDirectory: the custodian the agent answers for; unset = the agent does not start"),
+      signerKeyId: int(1)
+        .optional()
+        .describe("the RoDirectory key ID whose signer is the key file's `signerPrivateKey`; unset = the agent does not start"),
+      policy: z
+        .enum(['auto', 'manual'], { error: 'must be auto or manual' })
+        .default('auto')
+        .describe(
+          '`auto` grants every request of an admitted RO at once; `manual` queues it for approval (the admin endpoints of the agent)',
+        ),
+      pollMs: int(100)
+        .default(2000)
+        .describe('how often the RO agent scans the chain for lease requests and the access log for fetches after expiry, ms'),
+      host: z.string().default('127.0.0.1').describe("address of the RO agent's `/health`, `/ready`, `/metrics` and approval endpoints"),
+      port: int(0, 65535).default(4040).describe("port of the RO agent's HTTP endpoints (0: any free port)"),
+    })
+    .default({ policy: 'auto', pollMs: 2000, host: '127.0.0.1', port: 4040 }),
   bus: z.object({
     natsUrl: z
       .string()
@@ -736,6 +771,16 @@ function configInput(env: NodeJS.ProcessEnv) {
       maxChunkBytes: env.UPLOAD_MAX_CHUNK_BYTES,
       maxManifestBytes: env.UPLOAD_MAX_MANIFEST_BYTES,
       downloadDeadlineMs: env.DOWNLOAD_DEADLINE_MS,
+    },
+    roAgent: {
+      keyFile: env.RO_AGENT_KEY_FILE || undefined,
+      holdingsDir: env.RO_AGENT_HOLDINGS_DIR || undefined,
+      ro: env.RO_AGENT_RO || undefined,
+      signerKeyId: env.RO_AGENT_SIGNER_KEY_ID || undefined,
+      policy: env.RO_AGENT_POLICY || undefined,
+      pollMs: env.RO_AGENT_POLL_MS,
+      host: env.RO_AGENT_HOST,
+      port: env.RO_AGENT_PORT,
     },
     bus: {
       natsUrl: env.NATS_URL || undefined,

@@ -21,6 +21,7 @@ import { ExchangeRepository } from './exchange/exchange.repository.js';
 import { LeasePackageRepository } from './lease-packages/lease-package.repository.js';
 import { ExchangeAlertsRepository } from './exchange/exchange-alerts.repository.js';
 import { StudyManifestRepository } from './storage/study-manifest.repository.js';
+import { RoAgentRepository } from './exchange/ro-agent.repository.js';
 
 const repositories = [
   AuthRepository,
@@ -42,6 +43,7 @@ const repositories = [
   LeasePackageRepository,
   ExchangeAlertsRepository,
   StudyManifestRepository,
+  RoAgentRepository,
 ];
 
 /**

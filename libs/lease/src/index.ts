@@ -4,3 +4,4 @@ export * from './exchange-lease.js';
 export * from './ro-agent.js';
 export * from './access-log-proof.js';
 export * from './claim-lease.js';
+export * from './expired-use.js';

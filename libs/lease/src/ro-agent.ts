@@ -15,8 +15,8 @@ import {
  * Where it lives: issue 14 wants the agent as a NestJS app of its own (it holds the RO's private keys, from a key
  * file or a key service, never the platform's database or API). This service is framework-free so that app stays a
  * thin module (configuration, a timer calling `poll`, health): it takes its keys, its study holdings and the package
- * store as constructor arguments, reads and writes the chain itself, and never sees another RO's key. Until that app
- * exists, tests and scripts construct it directly.
+ * store as constructor arguments, reads and writes the chain itself, and never sees another RO's key. The app is
+ * apps/ro-agent; tests also construct it directly.
  *
  * What it does, for every `LeaseRequested` of StudyCustody (scanned from `fromBlock`, in chain order):
  *  - a request for a study another RO holds, or one already answered, is skipped (a restart re-reads the chain and
@@ -170,6 +170,11 @@ export class RoAgent {
    */
   async poll(): Promise<AgentDecision[]> {
     return this.serially(() => this.scan());
+  }
+
+  /** Runs `work` alone with the agent's scans and decisions (another sender of the same account, e.g. ExpiredUseRecorder). */
+  exclusively<T>(work: () => Promise<T>): Promise<T> {
+    return this.serially(work);
   }
 
   /** One thing at a time: scans and a person's decisions share the sender's nonce sequence. */

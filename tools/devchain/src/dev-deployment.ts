@@ -13,12 +13,19 @@ export interface DevDeploymentOptions {
   votingDelay: number;
   votingPeriod: number;
   timelockDelay: number;
+  /**
+   * exchange ROs to admit to RoDirectory before the hand-over (npm start: the dev RO its RO agent answers for): the
+   * deployer takes ADMISSION_ROLE for these calls only and renounces it; afterwards the DAO admits ROs
+   */
+  exchangeRos?: { principal: string; encryptionKey: string; signer: string }[];
 }
 
 export interface DevDeployment {
   deployment: Deployment;
   governance: GovernanceDeployment;
   safeContracts: SafeInfrastructure;
+  /** the RoDirectory key ID of each of `exchangeRos` (in their order) */
+  exchangeKeyIds?: bigint[];
 }
 
 /**
@@ -48,6 +55,19 @@ export async function deployDevChain(provider: Provider, opts: DevDeploymentOpti
   await mined(c.token.mint(devKey(DEV_ROLES.roDepositor).address, 100_000n * 10n ** 6n));
   const anchor = new Contract(deployment.accessLogAnchor, loadArtifact('AccessLogAnchor').abi, deployer);
   await mined(anchor.grantRole(await anchor.ANCHORER_ROLE(), opts.settler));
+  const exchangeKeyIds: bigint[] = [];
+  if (opts.exchangeRos?.length) {
+    const directory = new Contract(deployment.roDirectory, loadArtifact('RoDirectory').abi, deployer);
+    const admission = await directory.ADMISSION_ROLE();
+    const self = await deployer.getAddress();
+    await mined(directory.grantRole(admission, self));
+    for (const ro of opts.exchangeRos) {
+      const receipt = await mined(directory.admitRo(ro.principal, ro.encryptionKey, ro.signer));
+      const added = receipt.logs.map((l) => directory.interface.parseLog(l)).find((p) => p?.name === 'RoKeyAdded');
+      exchangeKeyIds.push(added!.args.keyId as bigint);
+    }
+    await mined(directory.renounceRole(admission, self));
+  }
   const governance = await deployGovernance(deployer, deployment, {
     members: DEV_ROLES.daoMembers.map((i) => ({ address: devKey(i).address })),
     votingDelay: opts.votingDelay,
@@ -60,5 +80,5 @@ export async function deployDevChain(provider: Provider, opts: DevDeploymentOpti
   // TestUSD stands in for an external stablecoin; its mint is the dev faucet, so it goes to the DAO as well (more
   // test money takes a proposal), and no EOA keeps any owner or admin power
   await mined(c.token.transferOwnership(governance.timelock));
-  return { deployment, governance, safeContracts };
+  return { deployment, governance, safeContracts, ...(opts.exchangeRos?.length ? { exchangeKeyIds } : {}) };
 }

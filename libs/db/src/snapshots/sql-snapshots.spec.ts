@@ -21,6 +21,7 @@ import { StudyRepository, type WorklistPath, type WorklistQuery } from '../studi
 import { TreasuryRepository } from '../treasury/treasury.repository.js';
 import { ExchangeRepository } from '../exchange/exchange.repository.js';
 import { ExchangeAlertsRepository } from '../exchange/exchange-alerts.repository.js';
+import { RoAgentRepository } from '../exchange/ro-agent.repository.js';
 import { queryRows, sql } from '../sql.js';
 import { paramsDigestSql } from '../studies/worklist-bounds.js';
 import { hex } from '../testing/chain-fixtures.js';
@@ -448,6 +449,14 @@ const SUITES: {
       await rec('markRead', () => r.markRead(CHAIN, roId, ['req:1'], RO_WALLET));
       await rec('alertHead', () => r.alertHead(CHAIN));
       await rec('alertsAfter', () => r.alertsAfter(CHAIN, { eventId: 0, logSeq: 0 }, { eventId: 10, logSeq: 10 }, 20));
+    },
+  },
+  {
+    file: 'exchange/ro-agent.repository',
+    repository: RoAgentRepository,
+    async run(db, rec) {
+      const r = new RoAgentRepository(db);
+      await rec('expiredFetches', () => r.expiredFetches(CHAIN, RO_WALLET, 0, 100));
     },
   },
 ];
