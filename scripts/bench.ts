@@ -29,6 +29,7 @@ import {
   devKey,
 } from '#devchain';
 import { claimBench } from './bench/claim.js';
+import { floorBench } from './bench/floor.js';
 import { preauthBench } from './bench/preauth.js';
 import { startBench } from './bench/start.js';
 import { printTable } from './bench/table.js';
@@ -391,6 +392,15 @@ async function main() {
         seconds: Number(process.env.BENCH_PREAUTH_SECONDS ?? 10),
         concurrency: Number(process.env.BENCH_PREAUTH_CONCURRENCY ?? 4),
         attackers: Number(process.env.BENCH_PREAUTH_ATTACKERS ?? 16),
+      }),
+    );
+  // the request floor: 100 concurrent signed-in myClaims next to a bare node:http endpoint (scripts/bench/floor.ts)
+  if (which === 'all' || which === 'floor')
+    printTable(
+      await floorBench({
+        rounds: Number(process.env.BENCH_FLOOR_ROUNDS ?? 30),
+        clients: Number(process.env.BENCH_FLOOR_CLIENTS ?? 100),
+        profile: process.env.BENCH_FLOOR_PROFILE ? (process.env.BENCH_FLOOR_PROFILE_FILE ?? 'floor.cpuprofile') : undefined,
       }),
     );
 }
