@@ -22,6 +22,7 @@ import { AccessLogMerkle1765220000000 } from './1765220000000-AccessLogMerkle.js
 import { Exchange1765250000000 } from './1765250000000-Exchange.js';
 import { LeasePackages1765260000000 } from './1765260000000-LeasePackages.js';
 import { LeaseAccessLog1765290000000 } from './1765290000000-LeaseAccessLog.js';
+import { AuthChangeNotify1765370000000 } from './1765370000000-AuthChangeNotify.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -49,4 +50,5 @@ export const migrations = [
   Exchange1765250000000,
   LeasePackages1765260000000,
   LeaseAccessLog1765290000000,
+  AuthChangeNotify1765370000000,
 ];

@@ -10,7 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { signedInClaimers } from '#devchain';
 
 export type ToFloorClients = { kind: 'round'; url: string; body: string; auth: boolean };
-export type FromFloorClients = { kind: 'ready'; addresses: string[] } | { kind: 'round'; ms: number[]; failed: number };
+export type FromFloorClients = { kind: 'ready'; addresses: string[] } | { kind: 'round'; ms: number[]; failed: number; example?: string };
 
 const port = parentPort!;
 const { url, clients: n } = workerData as { url: string; clients: number };
@@ -20,6 +20,7 @@ while (clients.length < n) clients.push(...(await signedInClaimers(url, Math.min
 port.postMessage({ kind: 'ready', addresses: clients.map((c) => c.wallet.address) } satisfies FromFloorClients);
 port.on('message', async (m: ToFloorClients) => {
   let failed = 0;
+  let example: string | undefined;
   const ms = await Promise.all(
     clients.map(async ({ client }) => {
       const t0 = performance.now();
@@ -29,9 +30,12 @@ port.on('message', async (m: ToFloorClients) => {
         body: m.body,
       });
       const answer = (await res.json()) as { data?: unknown; errors?: unknown };
-      if (res.status !== 200 || !answer.data || answer.errors) failed++;
+      if (res.status !== 200 || !answer.data || answer.errors) {
+        failed++;
+        example ??= `${res.status} ${JSON.stringify(answer).slice(0, 300)}`;
+      }
       return performance.now() - t0;
     }),
   );
-  port.postMessage({ kind: 'round', ms, failed } satisfies FromFloorClients);
+  port.postMessage({ kind: 'round', ms, failed, example } satisfies FromFloorClients);
 });

@@ -24,6 +24,7 @@ import { createServer } from 'node:http';
 import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import { Worker } from 'node:worker_threads';
+import pg from 'pg';
 import { createApiApp } from '#api';
 import { createProvider, mined } from '#chain';
 import { parseConfig } from '#config';
@@ -120,10 +121,13 @@ export async function floorBench(opts: { rounds?: number; clients?: number; warm
       worker.postMessage({ kind: 'round', url: target === 'api' ? url : bareUrl, body, auth: target === 'api' } satisfies ToFloorClients);
       const m = await fromClients();
       if (m.kind !== 'round') throw new Error('unexpected message from the clients');
-      if (m.failed) throw new Error(`${m.failed} of ${n} ${target} requests failed`);
+      if (m.failed) throw new Error(`${m.failed} of ${n} ${target} requests failed, e.g. ${m.example}`);
       return m.ms;
     };
-    for (let i = 0; i < warmup; i++) (await round('api'), await round('bare'));
+    for (let i = 0; i < warmup; i++) {
+      await round('api');
+      await round('bare');
+    }
     console.log(`floor bench: ${n} clients, ${rounds} rounds of each…`);
     const session = opts.profile ? new Session() : null;
     if (session) {
@@ -132,6 +136,22 @@ export async function floorBench(opts: { rounds?: number; clients?: number; warm
       await session.post('Profiler.setSamplingInterval', { interval: 200 });
       await session.post('Profiler.start');
     }
+    // Postgres transactions of this database (each statement outside a transaction is one): a count of round trips
+    // that does not depend on how loaded the machine is (backends report them within a second; the API rounds
+    // are then the only client)
+    const stats = new pg.Client({ connectionString: db.url });
+    await stats.connect();
+    closers.unshift(() => stats.end());
+    const transactions = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const { rows } = await stats.query<{ n: string }>(
+        `SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()`,
+      );
+      return Number(rows[0].n);
+    };
+    const before = await transactions();
+    for (let i = 0; i < 5; i++) await round('api');
+    const perRequestTx = ((await transactions()) - before - 1) / (5 * n);
     const apiMs: number[] = [];
     const bareMs: number[] = [];
     let apiCpu = 0;
@@ -168,6 +188,7 @@ export async function floorBench(opts: { rounds?: number; clients?: number; warm
       row(`API: ${n} concurrent signed-in \`myClaims(first: 1)\``, apiMs),
       row(`reference: bare node:http, the same ${n} concurrent requests`, bareMs),
       { what: 'API ÷ reference (goal p99 ≤ 5)', n: 1, p50: ratio(50), p99: ratio(99), unit: '×' },
+      { what: 'Postgres transactions per API request', n: 5 * n, p50: perRequestTx, p99: perRequestTx, unit: '' },
       { what: "servers' thread CPU per request, API", n: rounds * n, p50: perRequest(apiCpu), p99: perRequest(apiCpu), unit: 'ms' },
       { what: "servers' thread CPU per request, reference", n: rounds * n, p50: perRequest(bareCpu), p99: perRequest(bareCpu), unit: 'ms' },
     ];

@@ -24,3 +24,4 @@ export * from './treasury/treasury.repository.js';
 export * from './studies/worklist-bounds.js';
 export * from './unavailable.js';
 export * from './lease-packages/lease-package.repository.js';
+export * from './auth/auth-listener.js';
