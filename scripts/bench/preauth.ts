@@ -22,7 +22,7 @@ import { createApiApp } from '#api';
 import { createProvider } from '#chain';
 import { parseConfig } from '#config';
 import { createTestDatabase } from '#db/testing';
-import { deployOpenRead, devKey, GraphqlHttp, startAnvil } from '#devchain';
+import { deployOpenRead, devKey, GraphqlHttp, startAnvil, threadCpuSeconds } from '#devchain';
 import { Worker } from 'node:worker_threads';
 import { execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -142,8 +142,10 @@ export async function preauthBench(opts: { seconds?: number; concurrency?: numbe
         console.log(`one attack request: ${r.status} in ${(performance.now() - t0).toFixed(1)} ms (${body.length} bytes)`);
       }
     let elu = performance.eventLoopUtilization();
+    let cpu = threadCpuSeconds();
     const alone = await legitimate();
     const aloneBusy = performance.eventLoopUtilization(elu).utilization;
+    const aloneCpu = threadCpuSeconds() - cpu;
     // the attacker floods until told to stop, then reports how many requests it sent: in a worker thread (its own
     // work, building and writing bodies, does not share the API's event loop), or with BENCH_PREAUTH_PINNED in a
     // process of its own pinned to CPU 1 while this process (the API and the measured client) is pinned to CPU 0
@@ -160,8 +162,10 @@ export async function preauthBench(opts: { seconds?: number; concurrency?: numbe
     if (child) child.send(job);
     await fromAttacker<string>();
     elu = performance.eventLoopUtilization();
+    cpu = threadCpuSeconds();
     const attacked = await legitimate();
     const attackedBusy = performance.eventLoopUtilization(elu).utilization;
+    const attackedCpu = threadCpuSeconds() - cpu;
     toAttacker('stop');
     const attackRequests = await fromAttacker<number>();
     if (worker) await worker.terminate();
@@ -171,6 +175,14 @@ export async function preauthBench(opts: { seconds?: number; concurrency?: numbe
         `${(aloneBusy * 100).toFixed(0)} % alone, ${(attackedBusy * 100).toFixed(0)} % under attack`,
     );
     const ratio = alone.rps / Math.max(attacked.rps, 1e-9);
+    // the same ratio per CPU second this thread (the API and the measured client) got: what the attack takes of the
+    // API's own work, whatever share of the cores the machine gave the thread in each window
+    const perCpu = (r: { n: number }, s: number) => r.n / Math.max(s, 1e-9);
+    const cpuRatio = perCpu(alone, aloneCpu) / Math.max(perCpu(attacked, attackedCpu), 1e-9);
+    console.log(
+      `preauth bench: the API's thread got ${aloneCpu.toFixed(1)} CPU s alone (${perCpu(alone, aloneCpu).toFixed(0)} legitimate requests per CPU s), ` +
+        `${attackedCpu.toFixed(1)} CPU s under attack (${perCpu(attacked, attackedCpu).toFixed(0)} per CPU s): ${cpuRatio.toFixed(2)}× per CPU second`,
+    );
     console.log(
       `preauth bench: alone ${alone.rps.toFixed(0)} req/s (${alone.ok}/${alone.n} ok); under attack ${attacked.rps.toFixed(0)} req/s ` +
         `(${attacked.ok}/${attacked.n} ok) while the attacker sent ${(attackRequests / seconds).toFixed(0)} req/s; ratio ${ratio.toFixed(2)}× (goal ≤ 2×)`,
@@ -185,6 +197,13 @@ export async function preauthBench(opts: { seconds?: number; concurrency?: numbe
         unit: 'req/s',
       },
       { what: 'throughput lost to the attack (alone ÷ under attack; goal ≤ 2)', n: 1, p50: ratio, p99: ratio, unit: '×' },
+      {
+        what: "… per CPU second of the API's thread (legitimate requests per CPU s, alone ÷ under attack)",
+        n: 1,
+        p50: cpuRatio,
+        p99: cpuRatio,
+        unit: '×',
+      },
     ];
   } finally {
     for (const close of closers) await close().catch(() => undefined);
