@@ -38,6 +38,18 @@ CREATE DOMAIN public.uint256 AS numeric(78,0)
 	CONSTRAINT uint256_check CHECK ((VALUE >= (0)::numeric));
 
 --
+-- Name: openread_roles_changed(); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.openread_roles_changed() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+      BEGIN
+        PERFORM pg_notify('openread_auth_changed', 'roles');
+        RETURN NULL;
+      END $$;
+
+--
 -- Name: studies_clear_ceiling(); Type: FUNCTION; Schema: public; Owner: -
 --
 
@@ -1734,6 +1746,30 @@ CREATE INDEX treasury_proposals_list_idx ON public.treasury_proposals USING btre
 --
 
 CREATE UNIQUE INDEX treasury_proposals_nonce_unique ON public.treasury_proposals USING btree (chain_id, safe, nonce) WHERE (replaces IS NULL);
+
+--
+-- Name: contract_roles contract_roles_roles_changed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER contract_roles_roles_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.contract_roles FOR EACH STATEMENT EXECUTE FUNCTION public.openread_roles_changed();
+
+--
+-- Name: credentials credentials_roles_changed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER credentials_roles_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.credentials FOR EACH STATEMENT EXECUTE FUNCTION public.openread_roles_changed();
+
+--
+-- Name: dao_votes dao_votes_roles_changed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER dao_votes_roles_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.dao_votes FOR EACH STATEMENT EXECUTE FUNCTION public.openread_roles_changed();
+
+--
+-- Name: ro_members ro_members_roles_changed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER ro_members_roles_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.ro_members FOR EACH STATEMENT EXECUTE FUNCTION public.openread_roles_changed();
 
 --
 -- Name: studies studies_clear_ceiling_on_update; Type: TRIGGER; Schema: public; Owner: -

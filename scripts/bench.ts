@@ -30,6 +30,7 @@ import {
 } from '#devchain';
 import { claimBench } from './bench/claim.js';
 import { imagingBench } from './bench/imaging.js';
+import { floorBench } from './bench/floor.js';
 import { preauthBench } from './bench/preauth.js';
 import { startBench } from './bench/start.js';
 import { printTable } from './bench/table.js';
@@ -403,6 +404,15 @@ async function main() {
   // the RO connector on a generated study on disk, stage by stage, vs a plain copy (scripts/bench/imaging.ts)
   if (which === 'all' || which === 'imaging')
     await imagingBench({ mib: Number(process.env.BENCH_IMAGING_MB ?? 1024), dir: process.env.BENCH_IMAGING_DIR });
+  // the request floor: 100 concurrent signed-in myClaims next to a bare node:http endpoint (scripts/bench/floor.ts)
+  if (which === 'all' || which === 'floor')
+    printTable(
+      await floorBench({
+        rounds: Number(process.env.BENCH_FLOOR_ROUNDS ?? 30),
+        clients: Number(process.env.BENCH_FLOOR_CLIENTS ?? 100),
+        profile: process.env.BENCH_FLOOR_PROFILE ? (process.env.BENCH_FLOOR_PROFILE_FILE ?? 'floor.cpuprofile') : undefined,
+      }),
+    );
 }
 
 main().catch((e) => {

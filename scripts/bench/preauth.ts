@@ -10,7 +10,9 @@
  * BENCH_PREAUTH_ATTACKERS (default 16) requests in flight, sends in turn: 1 MB bodies, alias bombs (5,000 aliased
  * `__typename`), full introspection queries, and 500 aliases of a protected field without a session.
  * BENCH_PREAUTH_ATTACK=1,2 sends only those kinds (0–3, in that order); BENCH_PREAUTH_PROBE=1 first times one
- * request of each kind alone.
+ * request of each kind alone. BENCH_PREAUTH_PINNED=1 runs the attacker in a process of its own on CPU 1 and pins this
+ * process (the API and the measured client) to CPU 0, so that the attacker's own work (writing 1 MB bodies) does not
+ * take the API's core (issue 13's measurement question: is the remaining loss the API's or the machine's?).
  */
 import { NonceManager, Wallet } from 'ethers';
 import { request, Agent } from 'node:http';
@@ -20,8 +22,10 @@ import { createApiApp } from '#api';
 import { createProvider } from '#chain';
 import { parseConfig } from '#config';
 import { createTestDatabase } from '#db/testing';
-import { deployOpenRead, devKey, GraphqlHttp, startAnvil } from '#devchain';
+import { deployOpenRead, devKey, GraphqlHttp, startAnvil, threadCpuSeconds } from '#devchain';
 import { Worker } from 'node:worker_threads';
+import { execFileSync, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import type { BenchRow } from './table.js';
 
 interface Sent {
@@ -78,6 +82,9 @@ export async function preauthBench(opts: { seconds?: number; concurrency?: numbe
   const seconds = opts.seconds ?? 10;
   const concurrency = opts.concurrency ?? 4;
   const attackers = opts.attackers ?? 16;
+  // BENCH_PREAUTH_PINNED: this process (the API, its measured client, and anvil, which it starts) on CPU 0 only;
+  // the attacker's process on CPU 1 (Postgres, shared, is not pinned)
+  if (process.env.BENCH_PREAUTH_PINNED) execFileSync('taskset', ['-a', '-pc', '0', String(process.pid)], { stdio: 'ignore' });
   const anvil = await startAnvil({ args: ['--accounts', '20'] });
   const db = await createTestDatabase();
   const closers: (() => Promise<unknown>)[] = [];
@@ -134,18 +141,48 @@ export async function preauthBench(opts: { seconds?: number; concurrency?: numbe
         const r = await post(url, attacker, body);
         console.log(`one attack request: ${r.status} in ${(performance.now() - t0).toFixed(1)} ms (${body.length} bytes)`);
       }
+    let elu = performance.eventLoopUtilization();
+    let cpu = threadCpuSeconds();
     const alone = await legitimate();
-    // the attacker runs in a worker thread, so that its own work (building and writing bodies) does not share the
-    // API's event loop; it floods until told to stop, then reports how many requests it sent
-    const worker = new Worker(new URL('./preauth-attacker.js', import.meta.url), {
-      workerData: { url: url.toString(), attacks, concurrency: attackers },
-    });
-    await new Promise((resolve) => worker.once('message', resolve));
+    const aloneBusy = performance.eventLoopUtilization(elu).utilization;
+    const aloneCpu = threadCpuSeconds() - cpu;
+    // the attacker floods until told to stop, then reports how many requests it sent: in a worker thread (its own
+    // work, building and writing bodies, does not share the API's event loop), or with BENCH_PREAUTH_PINNED in a
+    // process of its own pinned to CPU 1 while this process (the API and the measured client) is pinned to CPU 0
+    const pinned = !!process.env.BENCH_PREAUTH_PINNED;
+    const job = { url: url.toString(), attacks, concurrency: attackers };
+    const script = new URL('./preauth-attacker.js', import.meta.url);
+    const child = pinned
+      ? spawn('taskset', ['-c', '1', process.execPath, fileURLToPath(script)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+      : null;
+    const worker = pinned ? null : new Worker(script, { workerData: job });
+    const fromAttacker = <T>() =>
+      new Promise<T>((resolve) => (child ? child.once('message', (m) => resolve(m as T)) : worker!.once('message', (m: T) => resolve(m))));
+    const toAttacker = (m: unknown) => (child ? child.send(m as string) : worker!.postMessage(m));
+    if (child) child.send(job);
+    await fromAttacker<string>();
+    elu = performance.eventLoopUtilization();
+    cpu = threadCpuSeconds();
     const attacked = await legitimate();
-    worker.postMessage('stop');
-    const attackRequests = await new Promise<number>((resolve) => worker.once('message', (n: number) => resolve(n)));
-    await worker.terminate();
+    const attackedBusy = performance.eventLoopUtilization(elu).utilization;
+    const attackedCpu = threadCpuSeconds() - cpu;
+    toAttacker('stop');
+    const attackRequests = await fromAttacker<number>();
+    if (worker) await worker.terminate();
+    if (child) await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+    console.log(
+      `preauth bench${pinned ? " (this process on CPU 0, the attacker's process on CPU 1)" : ''}: API event loop busy ` +
+        `${(aloneBusy * 100).toFixed(0)} % alone, ${(attackedBusy * 100).toFixed(0)} % under attack`,
+    );
     const ratio = alone.rps / Math.max(attacked.rps, 1e-9);
+    // the same ratio per CPU second this thread (the API and the measured client) got: what the attack takes of the
+    // API's own work, whatever share of the cores the machine gave the thread in each window
+    const perCpu = (r: { n: number }, s: number) => r.n / Math.max(s, 1e-9);
+    const cpuRatio = perCpu(alone, aloneCpu) / Math.max(perCpu(attacked, attackedCpu), 1e-9);
+    console.log(
+      `preauth bench: the API's thread got ${aloneCpu.toFixed(1)} CPU s alone (${perCpu(alone, aloneCpu).toFixed(0)} legitimate requests per CPU s), ` +
+        `${attackedCpu.toFixed(1)} CPU s under attack (${perCpu(attacked, attackedCpu).toFixed(0)} per CPU s): ${cpuRatio.toFixed(2)}× per CPU second`,
+    );
     console.log(
       `preauth bench: alone ${alone.rps.toFixed(0)} req/s (${alone.ok}/${alone.n} ok); under attack ${attacked.rps.toFixed(0)} req/s ` +
         `(${attacked.ok}/${attacked.n} ok) while the attacker sent ${(attackRequests / seconds).toFixed(0)} req/s; ratio ${ratio.toFixed(2)}× (goal ≤ 2×)`,
@@ -160,6 +197,13 @@ export async function preauthBench(opts: { seconds?: number; concurrency?: numbe
         unit: 'req/s',
       },
       { what: 'throughput lost to the attack (alone ÷ under attack; goal ≤ 2)', n: 1, p50: ratio, p99: ratio, unit: '×' },
+      {
+        what: "… per CPU second of the API's thread (legitimate requests per CPU s, alone ÷ under attack)",
+        n: 1,
+        p50: cpuRatio,
+        p99: cpuRatio,
+        unit: '×',
+      },
     ];
   } finally {
     for (const close of closers) await close().catch(() => undefined);

@@ -278,6 +278,11 @@ export const configSchema = z.object({
       .describe(
         "the market's study-ID issuer (npm start: dev account #11): `prepareStudyPosting` signs (EIP-712 `StudyIdIssuance`) the random study IDs it generates, and `StudyMarket.postStudy` accepts no other; it holds no funds. npm start deploys the market with this key's address as issuer (the owner, i.e. the DAO timelock, replaces it with `setStudyIdIssuer`). Unset = `prepareStudyPosting` refuses (`CHAIN_UNAVAILABLE`)",
       ),
+    authCacheMs: int(0, 3_600_000)
+      .default(10_000)
+      .describe(
+        "how long an API instance may answer a bearer token's session and the account's roles from its memory instead of Postgres, ms (0: never). Used only while the instance is notified of logouts and role changes (Postgres LISTEN), so those apply at once on every instance; this bounds only what no notification covers (a session or role row changed by hand, the treasury Safe's owners). A cached entry only ever lets a request through: a refusal is checked against Postgres first",
+      ),
   }),
   indexer: z
     .object({
@@ -719,6 +724,7 @@ function configInput(env: NodeJS.ProcessEnv) {
       pruneBatchSize: env.PRUNE_BATCH_SIZE,
       feedPollMs: env.API_FEED_POLL_MS,
       studyIdIssuerPrivateKey: env.STUDY_ID_ISSUER_PRIVATE_KEY || undefined,
+      authCacheMs: env.API_AUTH_CACHE_MS,
     },
     indexer: {
       confirmations: env.INDEXER_CONFIRMATIONS,

@@ -27,3 +27,4 @@ export * from './lease-packages/lease-package.repository.js';
 export * from './exchange/exchange-alerts.repository.js';
 export * from './storage/study-manifest.repository.js';
 export * from './exchange/ro-agent.repository.js';
+export * from './auth/auth-listener.js';

@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { GqlExecutionContext } from '@nestjs/graphql';
-import { ACCESS_METADATA, type Access, type GqlContext } from '../common/access.js';
+import { ACCESS_METADATA, type Access, type GqlContext, type Role } from '../common/access.js';
 import { OpenReadError } from '../common/errors.js';
 import type { FragmentDefinitionNode, OperationDefinitionNode } from 'graphql';
 import { RateLimitService, UNAUTHENTICATED_OPERATION, rootFields } from '../limits/index.js';
@@ -16,6 +16,9 @@ import { RoleService } from './roles.js';
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
+  /** the role sets that came from AuthCache (see check) */
+  private readonly fromCache = new WeakSet<Set<Role>>();
+
   constructor(
     private readonly auth: AuthService,
     private readonly roles: RoleService,
@@ -55,7 +58,7 @@ export class AuthGuard implements CanActivate {
       if (operation) await once(`client:${operation}`, () => this.limits.consumeClient(req.ip, operation, aliasesOf(info, info.fieldName)));
       return true;
     }
-    if (req.user === undefined) req.user = await this.auth.authenticate(req.headers?.authorization);
+    if (req.user === undefined) req.user = await this.auth.authenticateCached(req.headers?.authorization);
     if (!req.user) {
       // calls without a valid session share one bucket per client address, whatever the operation; the request pays
       // for all its root fields at once (its public ones included: it is not signed in either way)
@@ -67,7 +70,14 @@ export class AuthGuard implements CanActivate {
     const account = req.user.address;
     if (operation) await once(`account:${operation}`, () => this.limits.consume(account, operation, aliasesOf(info, info.fieldName)));
     if (access.kind === 'authenticated') return true;
-    req.roles ??= await this.roles.rolesOf(req.user.address);
+    if (!req.roles) {
+      const { roles, cached } = await this.roles.cachedRolesOf(req.user.address);
+      req.roles = roles;
+      if (cached) this.fromCache.add(roles);
+    }
+    // a cached role set only lets a request through: before refusing, the roles are read again (a role granted since)
+    if (!access.roles.some((r) => req.roles!.has(r)) && this.fromCache.has(req.roles))
+      req.roles = (await this.roles.cachedRolesOf(req.user.address, true)).roles;
     if (!access.roles.some((r) => req.roles!.has(r)))
       throw new OpenReadError('FORBIDDEN', `this needs one of the roles ${access.roles.join(', ')}`);
     return true;

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { ChainModule } from '../chain/index.js';
 import { LimitsModule } from '../limits/index.js';
+import { AuthCache } from './auth-cache.js';
 import { AuthGuard } from './auth.guard.js';
 import { AuthResolver } from './auth.resolver.js';
 import { AuthService } from './auth.service.js';
@@ -14,7 +15,7 @@ import { RoleService } from './roles.js';
  */
 @Module({
   imports: [ChainModule, LimitsModule, DiscoveryModule],
-  providers: [AuthService, RoleService, AuthResolver, { provide: APP_GUARD, useClass: AuthGuard }],
+  providers: [AuthService, RoleService, AuthResolver, AuthCache, { provide: APP_GUARD, useClass: AuthGuard }],
   exports: [AuthService, RoleService],
 })
 export class AuthModule {}

@@ -9,6 +9,7 @@ import { classifyChainError } from '#chain';
 import { chainUnavailable } from '../common/chain-errors.js';
 import { OpenReadError } from '../common/errors.js';
 import { RateLimitService } from '../limits/index.js';
+import { AuthCache } from './auth-cache.js';
 import { RoleService } from './roles.js';
 
 import type { AuthUser } from '../common/access.js';
@@ -34,6 +35,7 @@ export class AuthService {
     private readonly chain: ChainService,
     private readonly roles: RoleService,
     private readonly limits: RateLimitService,
+    private readonly cache: AuthCache,
   ) {}
 
   async issueNonce() {
@@ -120,9 +122,32 @@ export class AuthService {
     return { address: session.address };
   }
 
+  /**
+   * authenticate(), answered from AuthCache when it holds the session (the guard's path: every request). Only a
+   * live session is cached, so an unknown or made-up token always reaches Postgres.
+   */
+  async authenticateCached(authorization: string | undefined): Promise<AuthUser | null> {
+    const m = /^Bearer ([A-Za-z0-9_-]{20,100})$/.exec(authorization ?? '');
+    if (!m) return null;
+    const tokenHash = hashToken(m[1]);
+    const cached = this.cache.session(tokenHash);
+    if (cached) return cached;
+    const epoch = this.cache.epoch;
+    const session = await this.repo.findSession(tokenHash);
+    if (!session || session.chainId !== this.config.chainId) return null;
+    const user = { address: session.address };
+    this.cache.putSession(tokenHash, user, session.expiresAt, epoch);
+    return user;
+  }
+
   async logout(authorization: string | undefined): Promise<void> {
     const m = /^Bearer (.+)$/.exec(authorization ?? '');
-    if (m) await this.repo.deleteSession(hashToken(m[1]));
+    if (!m) return;
+    const tokenHash = hashToken(m[1]);
+    this.cache.forgetSession(tokenHash);
+    await this.repo.deleteSession(tokenHash);
+    // again: a request of this session may have cached it while the DELETE ran (the notification also does this)
+    this.cache.forgetSession(tokenHash);
   }
 }
 

@@ -3,6 +3,7 @@ import { DiscoveryService } from '@nestjs/core';
 import { APP_CONFIG, type AppConfig } from '#config';
 import { RoleRepository } from '#db';
 import { ProvidesRoles, type Role, type RoleProvider } from '../common/access.js';
+import { AuthCache } from './auth-cache.js';
 
 /**
  * An account's roles (see common/access.ts for what each means): those read from the indexed facts and the
@@ -16,6 +17,7 @@ export class RoleService implements OnModuleInit {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly repo: RoleRepository,
     private readonly discovery: DiscoveryService,
+    private readonly cache: AuthCache,
   ) {}
 
   onModuleInit(): void {
@@ -29,6 +31,19 @@ export class RoleService implements OnModuleInit {
     if (this.config.api.adminAddresses.includes(address)) roles.add('ADMIN');
     for (const provider of this.providers) for (const role of await provider.rolesOf(address)) roles.add(role);
     return roles;
+  }
+
+  /**
+   * rolesOf(), answered from AuthCache when it holds the account (`cached`), else read and cached. A cached set may
+   * only let a request through: a caller that would refuse on it asks `fresh` (a role granted meanwhile counts).
+   */
+  async cachedRolesOf(address: string, fresh = false): Promise<{ roles: Set<Role>; cached: boolean }> {
+    const hit = fresh ? null : this.cache.rolesOf(address);
+    if (hit) return { roles: new Set(hit), cached: true };
+    const epoch = this.cache.epoch;
+    const roles = await this.rolesOf(address);
+    this.cache.putRoles(address, new Set(roles), epoch);
+    return { roles, cached: false };
   }
 
   /**

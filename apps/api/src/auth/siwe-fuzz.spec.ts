@@ -13,6 +13,7 @@ import { ChainService } from '../chain/index.js';
 import { OpenReadError } from '../common/errors.js';
 import { RateLimitService } from '../limits/index.js';
 import { AuthService } from './auth.service.js';
+import { AuthCache } from './auth-cache.js';
 import { RoleService } from './roles.js';
 
 /** Mutations per class; OPENREAD_FUZZ_SCALE=10 for a long run. */
@@ -61,8 +62,10 @@ describe('SIWE sign-in against mutated and replayed messages', () => {
     chainId = config.chainId;
     chain = new ChainService(config);
     repo = new AuthRepository(ds);
-    const roles = new RoleService(config, new RoleRepository(ds), new DiscoveryService(new ModulesContainer()));
-    auth = new AuthService(config, repo, chain, roles, new RateLimitService(config, new RateLimitRepository(ds)));
+    // the cache never started: it keeps nothing (sign-in is what is fuzzed)
+    const cache = new AuthCache(config);
+    const roles = new RoleService(config, new RoleRepository(ds), new DiscoveryService(new ModulesContainer()), cache);
+    auth = new AuthService(config, repo, chain, roles, new RateLimitService(config, new RateLimitRepository(ds)), cache);
     const { abi, bytecode } = loadArtifact('TestSmartAccount');
     const deployer = owner.connect(chain.provider);
     const contract = await new ContractFactory(abi, bytecode, deployer).deploy(owner.address);

@@ -78,6 +78,15 @@ export class ChainService implements OnApplicationShutdown {
   /** The latest block's timestamp (chain time), reused for up to `maxAgeMs`. */
   async now(maxAgeMs = 1000): Promise<number> {
     if (this.clock && Date.now() - this.clock.at < maxAgeMs) return this.clock.value;
+    // one request to the node for every caller that finds the clock stale at the same time (100 concurrent requests
+    // after a second without any sent 100 identical eth_getBlockByNumber calls)
+    this.clockRead ??= this.readClock().finally(() => (this.clockRead = null));
+    return this.clockRead;
+  }
+
+  private clockRead: Promise<number> | null = null;
+
+  private async readClock(): Promise<number> {
     try {
       const block = await this.provider.getBlock('latest');
       this.clock = { at: Date.now(), value: block!.timestamp };

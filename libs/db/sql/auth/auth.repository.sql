@@ -11,10 +11,11 @@ UPDATE auth_nonces SET used_at = now() WHERE nonce = $1 AND used_at IS NULL AND 
 INSERT INTO sessions (token_hash, address, chain_id, expires_at) VALUES ($1, $2, $3, $4);
 
 -- findSession (the session lookup of every signed-in request)
-SELECT address, chain_id FROM sessions WHERE token_hash = $1 AND expires_at > now();
+SELECT address, chain_id, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > now();
 
 -- deleteSession
-DELETE FROM sessions WHERE token_hash = $1;
+WITH gone AS (DELETE FROM sessions WHERE token_hash = $1 RETURNING token_hash)
+SELECT pg_notify($2, 'session:' || token_hash) FROM gone;
 
 -- pruneNonces (one batch)
 WITH doomed AS (

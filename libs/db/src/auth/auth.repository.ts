@@ -6,6 +6,13 @@ import { DataSource } from 'typeorm';
 import type { PruneOptions } from '../pruning.js';
 import { execute, queryRows, raw, sql } from '../sql.js';
 
+/**
+ * Postgres NOTIFY channel of what the API caches about a request's caller (apps/api/src/auth/auth-cache.ts): payload
+ * `session:<token hash>` when a session is deleted (logout), `roles` when a table the roles are read from changed
+ * (triggers of migration AuthChangeNotify).
+ */
+export const AUTH_CHANGED = 'openread_auth_changed';
+
 @Injectable()
 export class AuthRepository {
   constructor(private readonly db: DataSource) {}
@@ -34,16 +41,21 @@ export class AuthRepository {
     );
   }
 
-  async findSession(tokenHash: string): Promise<{ address: string; chainId: number } | null> {
-    const rows = await queryRows<{ address: string; chain_id: number }>(
+  async findSession(tokenHash: string): Promise<{ address: string; chainId: number; expiresAt: Date } | null> {
+    const rows = await queryRows<{ address: string; chain_id: number; expires_at: Date }>(
       this.db,
-      sql`SELECT address, chain_id FROM sessions WHERE token_hash = ${tokenHash} AND expires_at > now()`,
+      sql`SELECT address, chain_id, expires_at FROM sessions WHERE token_hash = ${tokenHash} AND expires_at > now()`,
     );
-    return rows.length ? { address: rows[0].address, chainId: Number(rows[0].chain_id) } : null;
+    return rows.length ? { address: rows[0].address, chainId: Number(rows[0].chain_id), expiresAt: rows[0].expires_at } : null;
   }
 
+  /** Deletes the session and tells every API instance (AUTH_CHANGED, payload `session:<token hash>`) to forget it. */
   async deleteSession(tokenHash: string): Promise<void> {
-    await execute(this.db, sql`DELETE FROM sessions WHERE token_hash = ${tokenHash}`);
+    await execute(
+      this.db,
+      sql`WITH gone AS (DELETE FROM sessions WHERE token_hash = ${tokenHash} RETURNING token_hash)
+       SELECT pg_notify(${AUTH_CHANGED}, 'session:' || token_hash) FROM gone`,
+    );
   }
 
   /**
