@@ -7,7 +7,10 @@ import type { Readable } from 'node:stream';
  * cannot answer in time.
  */
 export interface BlobStore {
-  /** Stores `bytes` under `hash`; refuses (RangeError) bytes whose SHA-256 is not `hash`. Idempotent. */
+  /**
+   * Stores `bytes` under `hash`; refuses (RangeError) bytes whose SHA-256 is not `hash`. Idempotent. Keeps no
+   * reference to `bytes` once settled: storeStudy reuses the buffer for the next chunk.
+   */
   put(hash: string, bytes: Buffer): Promise<void>;
   /** Streams the blob. */
   get(hash: string): Promise<Readable>;

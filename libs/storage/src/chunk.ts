@@ -49,8 +49,10 @@ export async function storeStudy(source: Readable | AsyncIterable<Buffer>, optio
   const chunks: ManifestChunk[] = [];
   let plaintextLength = 0;
 
+  // one envelope buffer for every chunk: a put has settled (BlobStore: it holds no reference after) before the next seal
+  const envelope = Buffer.allocUnsafe(chunkBytes);
   const seal = async (plain: Buffer, last: boolean) => {
-    const blob = encryptUnder(key, plain, chunkContext(options.studyId, chunks.length, last));
+    const blob = encryptUnder(key, plain, chunkContext(options.studyId, chunks.length, last), envelope);
     const hash = createHash('sha256').update(blob).digest('hex');
     const root = hex0x(merkleRootOf(blob));
     await options.store.put(hash, blob);
