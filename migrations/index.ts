@@ -25,6 +25,7 @@ import { LeaseAccessLog1765290000000 } from './1765290000000-LeaseAccessLog.js';
 import { ExchangeNotificationReads1765310000000 } from './1765310000000-ExchangeNotificationReads.js';
 import { ClaimLeasePackages1765320000000 } from './1765320000000-ClaimLeasePackages.js';
 import { StudyManifests1765330000000 } from './1765330000000-StudyManifests.js';
+import { CustodyRevocation1765380000000 } from './1765380000000-CustodyRevocation.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -55,4 +56,5 @@ export const migrations = [
   ExchangeNotificationReads1765310000000,
   ClaimLeasePackages1765320000000,
   StudyManifests1765330000000,
+  CustodyRevocation1765380000000,
 ];
