@@ -4,7 +4,9 @@
  * granted one lease and while a second request waits. Then leasedStudy refuses the granted lease CUSTODY_REVOKED
  * (logged in the custodian's leaseAccessLog), openLease refuses the package it served before CUSTODY_REVOKED, the
  * agent denies the waiting request CUSTODY_REVOKED (refund, no grant sent), a new request is refused by the
- * contract, custodyOf shows the revocation's block time, and a clean re-index of the chain equals the stack's index.
+ * contract, custodyOf shows the revocation's block time, and a clean re-index of the chain equals the stack's index;
+ * a reorg that drops the revocation puts the custody back unrevoked, again equal to a clean index of the new branch.
+ * The first refusals are made with the indexer stopped: the API reads the revocation from the node.
  */
 import { randomBytes } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
@@ -106,6 +108,7 @@ describe("a patient revokes a study's custody: the index, leasedStudy, openLease
   const nEnc = generateX25519KeyPair();
   let nKeyId: bigint;
   let study: string;
+  let revocationBlock = 0;
   const plaintext = randomBytes(20_000);
   const w = (i: number) => devWallet(i, stack.provider);
   const custody = (i: number) => new Contract(stack.deployment.studyCustody, loadArtifact('StudyCustody').abi, w(i));
@@ -194,6 +197,7 @@ describe("a patient revokes a study's custody: the index, leasedStudy, openLease
       const patient = await linkPatient(stack.deployment.patientLinks, w(ORO), w(RELAYER), study);
       const receipt = await revokeCustody(stack.deployment.patientLinks, w(RELAYER), patient);
       revokedAt = (await stack.provider.getBlock(receipt.blockNumber))!.timestamp;
+      revocationBlock = receipt.blockNumber;
       expect(Number(await custody(ORO).revokedAt(study))).toBe(revokedAt);
       expect(await custody(ORO).isLeaseValid(granted)).toBe(false);
       expect((await oro.ok(CUSTODY, { ro: ids.oro, s: study })).custodyOf.revokedAt).toBeNull();
@@ -234,13 +238,13 @@ describe("a patient revokes a study's custody: the index, leasedStudy, openLease
     ]);
   });
 
-  it('a clean re-index of the chain equals the live index, revocation included', async () => {
+  /** The live index once it reached the chain's head, compared table by table with a clean index of the chain. */
+  const compareWithCleanIndex = async () => {
     const head = await stack.provider.getBlockNumber();
     await waitFor('the live indexer to reach the head', async () =>
       (await snapshot(stack.db.url)).indexer_checkpoints.every((c) => Number(c.block_number) >= head),
     );
     const live = await snapshot(stack.db.url);
-    expect(live.exchange_custody.find((c) => c.study_id === study)).toMatchObject({ revoked_at: expect.anything() });
     const clean = await createTestDatabase();
     try {
       await catchUp({ ...stack.config, databaseUrl: clean.url });
@@ -248,5 +252,27 @@ describe("a patient revokes a study's custody: the index, leasedStudy, openLease
     } finally {
       await clean.drop();
     }
+    return live;
+  };
+
+  it('a clean re-index of the chain equals the live index, revocation included', async () => {
+    const live = await compareWithCleanIndex();
+    expect(live.exchange_custody.find((c) => c.study_id === study)).toMatchObject({
+      revoked_at: expect.anything(),
+      revoked_block: String(revocationBlock),
+    });
+  });
+
+  it('a reorg that drops the revocation puts the custody back unrevoked, as a clean index of the new branch has it', async () => {
+    const before = await stack.provider.getBlockNumber();
+    // back to the block before the revocation, then a new branch with another transaction, longer than the old one
+    await stack.provider.send('anvil_rollback', [before - revocationBlock + 1]);
+    await mined(custody(NRO).deposit(1n));
+    while ((await stack.provider.getBlockNumber()) < before + 1) await stack.provider.send('evm_mine', []);
+    expect(Number(await custody(ORO).revokedAt(study))).toBe(0);
+    const oro = await client(ORO);
+    await waitFor('the reorg to be indexed', async () => (await oro.ok(CUSTODY, { ro: ids.oro, s: study })).custodyOf.revokedAt === null);
+    const live = await compareWithCleanIndex();
+    expect(live.exchange_custody.find((c) => c.study_id === study)).toMatchObject({ revoked_at: null, revoked_block: null });
   });
 });
