@@ -26,6 +26,7 @@ import { ExchangeNotificationReads1765310000000 } from './1765310000000-Exchange
 import { ClaimLeasePackages1765320000000 } from './1765320000000-ClaimLeasePackages.js';
 import { StudyManifests1765330000000 } from './1765330000000-StudyManifests.js';
 import { AuthChangeNotify1765370000000 } from './1765370000000-AuthChangeNotify.js';
+import { CustodyRevocation1765380000000 } from './1765380000000-CustodyRevocation.js';
 
 /** Every migration, in timestamp order. Listed explicitly: no globbing, so vitest and the compiled apps load the same set. */
 export const migrations = [
@@ -57,4 +58,5 @@ export const migrations = [
   ClaimLeasePackages1765320000000,
   StudyManifests1765330000000,
   AuthChangeNotify1765370000000,
+  CustodyRevocation1765380000000,
 ];

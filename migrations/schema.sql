@@ -293,7 +293,9 @@ CREATE TABLE public.exchange_custody (
     manifest_hash public.bytes32 NOT NULL,
     registered_at bigint NOT NULL,
     registered_block bigint NOT NULL,
-    updated_block bigint NOT NULL
+    updated_block bigint NOT NULL,
+    revoked_at bigint,
+    revoked_block bigint
 );
 
 --

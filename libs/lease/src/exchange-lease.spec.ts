@@ -68,6 +68,7 @@ const chainOf = (pkg: ExchangeLeasePackage, now = NOW): LeaseChainView => ({
   },
   signerKey: { ro: oRo.address, revoked: false, signer: oSigner.address },
   recipientKey: { ro: nRo.address, revoked: false, encryptionKey: nKeys.publicKey },
+  revokedAt: 0n,
 });
 
 /** Every refusal the tests below produced: the last test checks each reason of the closed set was reached. */
@@ -169,6 +170,9 @@ describe('the exchange lease', () => {
     expect(open(pkg, { ...view, granted: null })).toBe('LEASE_NOT_GRANTED');
     expect(open(pkg, { ...view, now: EXPIRES })).toBe('opened');
     expect(open(pkg, { ...view, now: EXPIRES + 1n })).toBe('LEASE_EXPIRED');
+    // the patient revoked the study's custody: every lease of it ended then, expired or not
+    expect(open(pkg, { ...view, revokedAt: NOW - 1n })).toBe('CUSTODY_REVOKED');
+    expect(open(pkg, { ...view, revokedAt: NOW - 1n, now: EXPIRES + 1n })).toBe('CUSTODY_REVOKED');
     // a renewal moves the lease's expiry on chain; the signed terms keep the granted one
     expect(open(pkg, { ...view, now: EXPIRES + 1n, lease: { ...view.lease, expiresAt: EXPIRES + 3600n } })).toBe('opened');
   });

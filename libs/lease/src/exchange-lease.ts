@@ -30,7 +30,7 @@ import { DecryptionError, decryptPayload, decryptUnder, encryptUnder, openSealed
  *    lease, the study, both parties, both key IDs, keccak256 of the ciphertext and of the wrapped key, the time stamp
  *    and the expiry that LeaseGranted recorded;
  *  - the nRO (`openLease`) reads the chain at one block and refuses, with a closed reason, anything that does not
- *    agree with it: the lease's status and expiry (chain time), LeaseGranted's hashes, custodian and expiry, the
+ *    agree with it: the lease's status, its study's revocation by the patient, its expiry (chain time), LeaseGranted's hashes, custodian and expiry, the
  *    signer registered in RoDirectory for the custodian under the signing key ID, its own key.
  *
  * The chain fixes the expiry at grant (block time + period), so the agent seals first (`sealExchangeLease`: the
@@ -215,6 +215,7 @@ export function termsOf(
 export type LeaseRefusal =
   | 'LEASE_NOT_GRANTED'
   | 'LEASE_EXPIRED'
+  | 'CUSTODY_REVOKED'
   | 'TERMS_MISMATCH'
   | 'CIPHERTEXT_MISMATCH'
   | 'WRAPPED_KEY_MISMATCH'
@@ -229,6 +230,7 @@ export type LeaseRefusal =
 export const LEASE_REFUSALS: Record<LeaseRefusal, string> = {
   LEASE_NOT_GRANTED: 'the chain has no granted lease with this ID',
   LEASE_EXPIRED: 'the lease has expired (chain time)',
+  CUSTODY_REVOKED: "the study's patient revoked the custodian's custody: every lease of the study ended then",
   TERMS_MISMATCH: 'the signed terms disagree with what the chain recorded for this lease',
   CIPHERTEXT_MISMATCH: 'the ciphertext is not the one the terms name (its hash differs)',
   WRAPPED_KEY_MISMATCH: 'the wrapped key is not the one the terms name (its hash differs)',
@@ -265,19 +267,23 @@ export interface LeaseChainView {
   signerKey: { ro: string; revoked: boolean; signer: string };
   /** RoDirectory.keyOf(terms.recipientKeyId) */
   recipientKey: { ro: string; revoked: boolean; encryptionKey: string };
+  /** StudyCustody.revokedAt(lease.studyId): when the patient revoked the study's custody (0: not revoked) */
+  revokedAt: bigint;
 }
 
 const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 /**
  * Checks a package against the chain and opens it: the study's plaintext. Throws LeaseRefusedError with the first
- * reason found, in this order: status, expiry, terms vs chain, blobs vs terms, signer, signature, recipient, unwrap,
+ * reason found, in this order: status, revocation, expiry, terms vs chain, blobs vs terms, signer, signature, recipient, unwrap,
  * decryption.
  */
 export function openLeaseWith(view: LeaseChainView, pkg: ExchangeLeasePackage, recipientPrivateKey: string): Buffer {
   const t = pkg.terms;
   const { lease, granted } = view;
   if (lease.status !== LeaseStatus.Granted || !granted) throw new LeaseRefusedError('LEASE_NOT_GRANTED');
+  // before the expiry: a revoked study's lease is refused for the revocation even once it would have expired anyway
+  if (view.revokedAt !== 0n) throw new LeaseRefusedError('CUSTODY_REVOKED');
   if (view.now > lease.expiresAt) throw new LeaseRefusedError('LEASE_EXPIRED');
   const agrees =
     same(t.studyId, lease.studyId) &&
@@ -371,6 +377,8 @@ export async function readLeaseChainView(provider: Provider, opts: LeaseChainOpt
     }),
   ]);
   const grantLog = logs.length === 1 ? custody.interface.parseLog(logs[0]) : null;
+  // the study as the chain names it for this lease (not the package's terms), at the same block
+  const revokedAt = BigInt(await custody.revokedAt(lease.studyId, { blockTag }));
   return {
     chainId,
     custody: opts.custody,
@@ -392,6 +400,7 @@ export async function readLeaseChainView(provider: Provider, opts: LeaseChainOpt
       : null,
     signerKey: { ro: signerKey.ro, revoked: signerKey.revoked, signer: signerKey.signer },
     recipientKey: { ro: recipientKey.ro, revoked: recipientKey.revoked, encryptionKey: recipientKey.encryptionKey },
+    revokedAt,
   };
 }
 

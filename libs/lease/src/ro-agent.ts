@@ -21,8 +21,9 @@ import {
  * What it does, for every `LeaseRequested` of StudyCustody (scanned from `fromBlock`, in chain order):
  *  - a request for a study another RO holds, or one already answered, is skipped (a restart re-reads the chain and
  *    finishes a grant whose package was sealed but not yet signed);
- *  - a study this RO does not hold (no study key), a requester not active in RoDirectory, or a requester key no
- *    longer live: `denyLease` (the fee is refunded on chain);
+ *  - a study whose patient revoked its custody (StudyCustody.revokedAt), a study this RO does not hold (no study
+ *    key), a requester not active in RoDirectory, or a requester key no longer live: `denyLease` (the fee is
+ *    refunded on chain), checked again when a person approves a queued request;
  *  - otherwise the policy: `auto` grants at once, `manual` queues it for `approve` / `reject`;
  *  - a grant: a fresh lease key re-encrypts the study and is sealed to the requester's registered key
  *    (`sealExchangeLease`), the sealed package is stored, `grantLease` records its hashes on chain, and the terms
@@ -87,7 +88,8 @@ export type AgentReason =
   | 'REQUESTER_KEY_NOT_LIVE'
   | 'REJECTED'
   | 'CONTRACT_REFUSED'
-  | 'COMPLETED_AFTER_RESTART';
+  | 'COMPLETED_AFTER_RESTART'
+  | 'CUSTODY_REVOKED';
 
 export interface AgentDecision {
   leaseId: bigint;
@@ -255,6 +257,9 @@ export class RoAgent {
   }
 
   private async refusalOf(r: Request): Promise<AgentReason | null> {
+    // the patient revoked the study: the chain refuses a grant (RevokedByPatient), so no grant is sent (and no
+    // package sealed); the denial refunds the requester at once rather than after its cancel timeout
+    if ((await this.custody.revokedAt(r.studyId)) !== 0n) return 'CUSTODY_REVOKED';
     const d = await this.dir();
     if (!(await d.isActive(r.requester))) return 'REQUESTER_NOT_ACTIVE';
     if (!(await d.isLiveKeyOf(r.keyId, r.requester))) return 'REQUESTER_KEY_NOT_LIVE';

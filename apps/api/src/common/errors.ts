@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'RATE_LIMITED',
   'INTERNAL',
   'STORAGE_UNAVAILABLE',
+  'CUSTODY_REVOKED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -80,6 +80,11 @@ export class CustodyRecord {
   @Field() manifestHash: string;
   @Field(() => GraphQLISODateTime) registeredAt: Date;
   @Field(() => [CustodyChange], { description: 'oldest first' }) history: CustodyChange[];
+  @Field(() => GraphQLISODateTime, {
+    nullable: true,
+    description: "when the study's patient revoked this custody (block time of CustodyRevoked); its leases ended then",
+  })
+  revokedAt: Date | null;
 }
 
 export const toExchangeRo = (r: ExchangeRoRow): ExchangeRo => ({ ...r, admittedAt: chainTime(r.admittedAt) });
@@ -106,6 +111,7 @@ export const toExchangeLease = (l: ExchangeLeaseRow): ExchangeLease => ({
 export const toCustodyRecord = (c: ExchangeCustodyRow): CustodyRecord => ({
   ...c,
   registeredAt: chainTime(c.registeredAt),
+  revokedAt: chainTime(c.revokedAt),
   history: c.history.map((h) => ({ ...h, at: chainTime(h.at) })),
 });
 
@@ -138,7 +144,8 @@ export class LeaseAccessRecord {
   @Field({ description: 'GRANTED or REFUSED' }) outcome: string;
   @Field(() => String, {
     nullable: true,
-    description: 'why it was refused: NOT_REQUESTER, LEASE_NOT_GRANTED, LEASE_EXPIRED (use after expiry) or NO_PACKAGE',
+    description:
+      'why it was refused: NOT_REQUESTER, LEASE_NOT_GRANTED, CUSTODY_REVOKED (the patient revoked the study), LEASE_EXPIRED (use after expiry) or NO_PACKAGE',
   })
   reason: string | null;
   @Field(() => GraphQLISODateTime) at: Date;

@@ -67,7 +67,7 @@ export class ExchangeResolver {
   @Query(() => LeasedStudy, {
     description:
       "A granted lease's package, for the requesting RO's members while the lease runs (chain time): LEASE_NOT_GRANTED, " +
-      'LEASE_EXPIRED or FORBIDDEN otherwise. Every fetch and refused attempt is written to the access log the custodian lists.',
+      "CUSTODY_REVOKED (the study's patient revoked its custody), LEASE_EXPIRED or FORBIDDEN otherwise. Every fetch and refused attempt is written to the access log the custodian lists.",
   })
   async leasedStudy(
     @CurrentUser() user: AuthUser,

@@ -13,6 +13,7 @@ import {
 } from '#db';
 import type { Role } from '../common/access.js';
 import { type ErrorCode, OpenReadError } from '../common/errors.js';
+import { chainUnavailable } from '../common/chain-errors.js';
 import { parseAddress, parseLimit, parseStudyId } from '../common/validation.js';
 import { ChainService, type UnsignedTx } from '../chain/index.js';
 import { RoAccessService } from '../ro/index.js';
@@ -37,7 +38,7 @@ const CUSTODY_WRITES = ['requestLease', 'cancelLeaseRequest', 'denyLease', 'rene
 type CustodyWrite = (typeof CUSTODY_WRITES)[number];
 
 /** Why a leasedStudy fetch was refused, as the access log records it (closed). */
-export type LeaseFetchRefusal = 'NOT_REQUESTER' | 'LEASE_NOT_GRANTED' | 'LEASE_EXPIRED' | 'NO_PACKAGE';
+export type LeaseFetchRefusal = 'NOT_REQUESTER' | 'LEASE_NOT_GRANTED' | 'CUSTODY_REVOKED' | 'LEASE_EXPIRED' | 'NO_PACKAGE';
 
 function parseLeaseId(v: string): bigint {
   if (!/^[1-9]\d{0,76}$/.test(v)) throw new OpenReadError('BAD_INPUT', 'leaseId must be a positive integer (a StudyCustody lease ID)');
@@ -112,6 +113,8 @@ export class ExchangeService implements OnModuleInit {
    * on an existing lease is written to the access log (FETCH_LEASE), which the custodian lists (exchangeAccessLog):
    * a fetch after expiry is how the custodian learns of expired use. A caller who is not a member of `roId` (or
    * names a lease that does not exist) is refused without a log row, so no signed-in wallet can fill the log.
+   * A lease of a study whose patient revoked its custody (StudyCustody.revokedAt, read from the node like the
+   * clock, or already indexed) is refused CUSTODY_REVOKED: the chain ended every lease of the study at revocation.
    */
   async leasedStudy(caller: ExchangeCaller, roId: string, rawLeaseId: string): Promise<LeasePackageRow> {
     const leaseId = parseLeaseId(rawLeaseId);
@@ -128,6 +131,14 @@ export class ExchangeService implements OnModuleInit {
         'LEASE_NOT_GRANTED',
         `the custodian has not granted this lease (it is ${lease.status.toLowerCase()})`,
       );
+    // the revocation as the node has it now, or as already indexed: a lagging indexer must not keep a revoked
+    // study's lease open, and a node that cannot answer refuses the fetch (CHAIN_UNAVAILABLE), never serves it
+    const [custody, revokedOnChain] = await Promise.all([
+      this.exchange.custodyOf(this.config.chainId, lease.studyId),
+      this.revokedAt(lease.studyId),
+    ]);
+    if (revokedOnChain !== 0 || (custody?.revokedAt ?? null) !== null)
+      return refuse('CUSTODY_REVOKED', 'CUSTODY_REVOKED', "the study's patient revoked the custodian's custody; its leases have ended");
     // the node's latest block time, uncached, not the index's checkpoint: neither a lagging indexer nor a cached
     // clock may keep an expired lease open (a package is large; one block-header read per fetch is cheap beside it)
     const now = await this.chain.now(0);
@@ -187,6 +198,19 @@ export class ExchangeService implements OnModuleInit {
     if (!(await this.exchange.rosOfAccounts(this.config.chainId, [caller.address])).length)
       throw new OpenReadError('FORBIDDEN', 'your wallet does not act for an RO of the imaging exchange (RoDirectory)');
     return this.chain.prepare(caller.address, fn, args, { to, iface: this.custody });
+  }
+
+  /** StudyCustody.revokedAt(studyId) at the node's latest block (0: not revoked); CHAIN_UNAVAILABLE if it cannot say. */
+  private async revokedAt(studyId: string): Promise<number> {
+    const to = this.config.contracts.studyCustody;
+    // no StudyCustody configured: nothing was indexed from one either, so no lease reaches this point
+    if (!to) throw new OpenReadError('NOT_FOUND', 'no StudyCustody is configured for this deployment');
+    try {
+      const out = await this.chain.provider.call({ to, data: this.custody.encodeFunctionData('revokedAt', [studyId]), blockTag: 'latest' });
+      return Number(this.custody.decodeFunctionResult('revokedAt', out)[0]);
+    } catch {
+      throw chainUnavailable();
+    }
   }
 
   private async refuse(lease: ExchangeLeaseRow, account: string, reason: LeaseFetchRefusal, error: OpenReadError): Promise<never> {

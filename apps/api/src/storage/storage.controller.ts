@@ -36,6 +36,7 @@ const STATUS: Record<ErrorCode, number> = {
   BUS_UNAVAILABLE: 503,
   STORAGE_UNAVAILABLE: 503,
   INTERNAL: 500,
+  CUSTODY_REVOKED: 403,
 };
 
 /** Chunks checked for presence at once when a manifest comes in. */

@@ -62,7 +62,7 @@ JOIN exchange_custody c ON c.chain_id = l.chain_id AND c.study_id = l.study_id
 WHERE l.chain_id = $2 AND l.lease_id = $3;
 
 -- custodyOf
-SELECT c.study_id, c.ro, c.manifest_hash, c.registered_at,
+SELECT c.study_id, c.ro, c.manifest_hash, c.registered_at, c.revoked_at,
 (SELECT json_agg(json_build_object('ro', h.ro, 'from_ro', h.from_ro, 'by_account', h.by_account, 'tx_hash', h.tx_hash,
 'block_number', h.block_number, 'block_time', h.block_time)
 ORDER BY h.block_number, h.log_index)

@@ -60,6 +60,8 @@ export interface ExchangeCustodyRow {
   ro: string;
   manifestHash: string;
   registeredAt: number;
+  /** block time of the patient's revocation (CustodyRevoked), or null while custody stands */
+  revokedAt: number | null;
   history: { ro: string; fromRo: string | null; by: string | null; txHash: string; blockNumber: number; at: number }[];
 }
 
@@ -228,6 +230,7 @@ export class ExchangeRepository {
       ro: string;
       manifest_hash: string;
       registered_at: string;
+      revoked_at: string | null;
       history: {
         ro: string;
         from_ro: string | null;
@@ -238,7 +241,7 @@ export class ExchangeRepository {
       }[];
     }>(
       this.db,
-      sql`SELECT c.study_id, c.ro, c.manifest_hash, c.registered_at,
+      sql`SELECT c.study_id, c.ro, c.manifest_hash, c.registered_at, c.revoked_at,
               (SELECT json_agg(json_build_object('ro', h.ro, 'from_ro', h.from_ro, 'by_account', h.by_account, 'tx_hash', h.tx_hash,
                                                  'block_number', h.block_number, 'block_time', h.block_time)
                                ORDER BY h.block_number, h.log_index)
@@ -251,6 +254,7 @@ export class ExchangeRepository {
       ro: r.ro,
       manifestHash: r.manifest_hash,
       registeredAt: Number(r.registered_at),
+      revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
       history: (r.history ?? []).map((h) => ({
         ro: h.ro,
         fromRo: h.from_ro,

@@ -9,7 +9,8 @@ import { type Projection, type Runner, keyParts, linesOf, num, str } from './pro
  * fees, expired-use records and misuse report (`xlease:<leaseId>`), an account's flag (`xflag:<account>`). Every row
  * is a function of its entity's events alone: a lease's lines read only the lease's own row (its requester), and a
  * lease's custodian before an answer is not stored (it is the study's current custodian, joined when read), nor its
- * expiry as a status (EXPIRED is derived from chain time when read). StudyCustody's Deposited/Withdrawn (named
+ * expiry as a status (EXPIRED is derived from chain time when read), nor a revocation (CustodyRevoked marks the
+ * custody row; a lease of a revoked study is read through it). StudyCustody's Deposited/Withdrawn (named
  * ExchangeDeposited/ExchangeWithdrawn by the decoder) only make ledger lines: see ledger.projection.ts.
  */
 export const EXCHANGE_EVENTS = [
@@ -33,6 +34,7 @@ export const EXCHANGE_EVENTS = [
   'MisuseReported',
   'AccountFlagged',
   'AccountFlagCleared',
+  'CustodyRevoked',
 ];
 
 /** `SELECT unnest(…) AS name, …`: one column per [name, Postgres type, value per event of the run]. */
@@ -92,6 +94,7 @@ export const exchangeProjection: Projection = {
         return `xkey:${a.keyId}`;
       case 'StudyRegistered':
       case 'CustodyTransferred':
+      case 'CustodyRevoked':
         return `custody:${a.studyId}`;
       case 'AccountFlagged':
       case 'AccountFlagCleared':
@@ -200,6 +203,17 @@ export const exchangeProjection: Projection = {
          c AS (UPDATE exchange_custody c SET ro = v.ro, updated_block = v.block FROM v WHERE c.chain_id = ${chainId} AND c.study_id = v.study_id)
          INSERT INTO exchange_custody_history (chain_id, study_id, ro, from_ro, by_account, tx_hash, log_index, block_number, block_time)
          SELECT ${chainId}, study_id, ro, from_ro, by_account, tx_hash, log_index, block, at FROM v`,
+      );
+    },
+
+    // the patient's revocation (through PatientLinks): the row stays, marked with the block time; the study's leases
+    // are not rewritten (a lease's row is a function of its own events), readers join the custody row instead
+    async CustodyRevoked(tx, chainId, run) {
+      await execute(
+        tx,
+        sql`UPDATE exchange_custody c SET revoked_at = v.at, revoked_block = v.block, updated_block = v.block
+         FROM (${rows(run, [['study_id', 'text', (e) => str(e.args.studyId)], time, block])}) AS v
+         WHERE c.chain_id = ${chainId} AND c.study_id = v.study_id`,
       );
     },
 
