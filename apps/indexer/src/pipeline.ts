@@ -45,7 +45,8 @@ const header = (b: RpcBlock): BlockHeader => ({
  *   check   the stored checkpoint block is still the chain's block at that height (else: reorg → rollback)
  *   fetch   eth_getLogs over [checkpoint+1, min(head − confirmations, +batch)] (ranges the node refuses are
  *           split), and the headers of: the first and last block, every block with logs, and every block
- *           inside the finality window (head − finalityDepth, head]
+ *           inside the finality window [head − finalityDepth, head]
+ *           (its lowest block is the ancestor a reorg of finalityDepth blocks rolls back to, and what pruning keeps)
  *   verify  the first header's parent is the checkpoint; headers in the window link by parent hash; every
  *           log's block hash is its header's hash. Any mismatch means the chain moved during the fetch:
  *           nothing is stored and the step is retried.
@@ -193,7 +194,7 @@ export class IndexerPipeline {
       })
     ).filter((l) => !l.removed);
     const window = new Set<number>();
-    for (let n = Math.max(from, finalized + 1); n <= to; n++) window.add(n);
+    for (let n = Math.max(from, finalized); n <= to; n++) window.add(n);
     const wanted = [...new Set([from, to, ...window, ...logs.map((l) => Number(l.blockNumber))])].sort((a, b) => a - b);
     const got = await this.rpc.blocks(wanted);
     const headers = new Map<number, BlockHeader>();
