@@ -210,7 +210,20 @@ describe('production mode (NODE_ENV=production)', () => {
         if (receipt.contractAddress) created.push(receipt.contractAddress);
       }
     expect(created.map(getAddress).sort()).toEqual(
-      [d.parameters, d.registry, d.forwarder, d.market, d.accessLogAnchor, d.roDirectory, d.studyCustody].map((a) => getAddress(a)).sort(),
+      [
+        d.parameters,
+        d.registry,
+        d.forwarder,
+        d.market,
+        d.accessLogAnchor,
+        d.roDirectory,
+        d.studyCustody,
+        d.storageHolders,
+        d.patientLinks,
+        d.researchPools,
+      ]
+        .map((a) => getAddress(a))
+        .sort(),
     );
     for (const a of created) expect(await provider.getCode(a)).not.toBe(tokenCode);
 

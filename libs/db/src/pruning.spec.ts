@@ -128,7 +128,7 @@ describe('pruning on real Postgres: what must go goes, what must stay stays', ()
       await auth.createSession('expired-2', addr(2), CHAIN, new Date(Date.now() - 86_400_000));
       await auth.createSession('live', addr(3), CHAIN, soon);
       expect(await auth.pruneSessions({ batchSize: 1 })).toBe(2);
-      expect(await auth.findSession('live')).toEqual({ address: addr(3), chainId: CHAIN });
+      expect(await auth.findSession('live')).toEqual({ address: addr(3), chainId: CHAIN, expiresAt: soon });
       expect(await db.query(`SELECT token_hash FROM sessions`)).toEqual([{ token_hash: 'live' }]);
     });
   });

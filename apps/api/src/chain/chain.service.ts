@@ -74,8 +74,7 @@ export class ChainService implements OnApplicationShutdown {
     this.provider.destroy();
   }
 
-  /** Chain time: the latest block's timestamp (what the next transaction's bounty is computed from), cached 1 s. */
-  /** The latest block's timestamp (chain time), reused for up to `maxAgeMs`. */
+  /** Chain time: the latest block's timestamp (what the next transaction's bounty is computed from), reused for up to `maxAgeMs`. */
   async now(maxAgeMs = 1000): Promise<number> {
     if (this.clock && Date.now() - this.clock.at < maxAgeMs) return this.clock.value;
     // one request to the node for every caller that finds the clock stale at the same time (100 concurrent requests

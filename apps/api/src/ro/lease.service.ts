@@ -61,7 +61,10 @@ export class LeaseService {
     if (study.claimedAt === null || input.claimedAt !== study.claimedAt)
       throw new OpenReadError('BAD_INPUT', "claimedAt must equal the claim's time on chain", { expected: study.claimedAt });
     const claimedAt = study.claimedAt;
-    const now = await this.chain.now();
+    // the cached clock may predate the claim the index already shows (a second old, or a jump of the chain's time):
+    // read the node again before refusing an issuedAt the chain may well have reached
+    let now = await this.chain.now();
+    if (now < claimedAt || input.issuedAt > now + ISSUED_AT_SKEW_SECONDS) now = await this.chain.now(0);
     if (now > study.leaseExpiresAt) throw new OpenReadError('LEASE_EXPIRED', 'the claim lease has already expired');
     if (!Number.isInteger(input.issuedAt) || input.issuedAt < claimedAt || input.issuedAt > now + ISSUED_AT_SKEW_SECONDS)
       throw new OpenReadError('BAD_INPUT', 'issuedAt must lie between the claim and now (chain time)');
