@@ -6,17 +6,29 @@
  * lists and pages what concerns each RO and keeps read marks; prepareSetRoSuspended suspends the flagged account's RO.
  */
 import { randomBytes } from 'node:crypto';
-import { Contract, MaxUint256, Wallet, keccak256, toUtf8Bytes, type TransactionReceipt } from 'ethers';
+import { Contract, Wallet } from 'ethers';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadArtifact, mined } from '#chain';
-import { LeasePackageRepository, createDataSource } from '#db';
+import { createDataSource } from '#db';
 import { DEV_ROLES, increaseTime } from '#devchain';
 import { AccessAlertFeed } from '#api';
-import { RoAgent, encryptPayload, generateStudyKey, generateX25519KeyPair, type StudyHoldings } from '#lease';
+import { RoAgent, generateX25519KeyPair } from '#lease';
 import { GqlClient, signPrepared } from './support/client.js';
 import { subscribe } from './support/live.js';
-import { RELAY, createRo } from './support/ro-flow.js';
+import { RELAY } from './support/ro-flow.js';
+import {
+  LEASED,
+  LEASES,
+  MemoryHoldings,
+  admissionDirectory,
+  createExchangeRos,
+  fundExchange,
+  keyAdded,
+  registerHeldStudy,
+  signedInClients,
+  startRoAgent,
+} from './support/exchange.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const PERIOD = 300; // StudyCustody's shortest lease
@@ -27,8 +39,6 @@ const OTHER = DEV_ROLES.spare[2]; // a third exchange RO
 const ADMIN = DEV_ROLES.deployer; // the stack's admin and the directory's admission role
 
 const ALERTS = (ro: string) => `subscription { accessAlerts(roId: "${ro}") { kind leaseId studyId account at txHash } }`;
-const LEASED = `query($ro: String!, $l: String!) { leasedStudy(roId: $ro, leaseId: $l) { leaseId } }`;
-const LEASES = `query($ro: String!) { myLeases(roId: $ro) { leaseId status } }`;
 const MISUSE = `query($ro: String!, $first: Int, $after: String) { misuseReports(roId: $ro, first: $first, after: $after) {
   threshold items { account ro roSuspended count threshold flagged flaggedAt reports { leaseId studyId requester reporter count txHash at } }
   pageInfo { endCursor hasNextPage } } }`;
@@ -37,18 +47,6 @@ const NOTIFICATIONS = `query($ro: String!, $first: Int, $after: String) { exchan
 const MARK_READ = `mutation($ro: String!, $ids: [String!]!) { markExchangeNotificationsRead(roId: $ro, ids: $ids) }`;
 const SUSPEND = `mutation($ro: String!, $s: Boolean!) { prepareSetRoSuspended(ro: $ro, suspended: $s) { from to data chainId gasLimit } }`;
 const DIRECTORY = `{ roDirectory { ro suspended } }`;
-
-/** The oRO's own store of the studies it holds, each encrypted under its own study key. */
-class MemoryHoldings implements StudyHoldings {
-  readonly studies = new Map<string, { envelope: Buffer; studyKey: Buffer }>();
-  add(studyId: string, plaintext: Buffer) {
-    const studyKey = generateStudyKey();
-    this.studies.set(studyId.toLowerCase(), { envelope: encryptPayload(plaintext, studyKey, studyId), studyKey });
-  }
-  async study(studyId: string) {
-    return this.studies.get(studyId.toLowerCase()) ?? null;
-  }
-}
 
 interface Notification {
   id: string;
@@ -66,7 +64,6 @@ describe('exchange alerts: access alerts, misuse reports and flags, notification
   let stack: Stack;
   let ds: DataSource;
   let agent: RoAgent;
-  const clients = new Map<number, GqlClient>();
   const ids = { oro: '', nro: '', other: '' };
   const holdings = new MemoryHoldings();
   let nKeyId: bigint;
@@ -74,17 +71,7 @@ describe('exchange alerts: access alerts, misuse reports and flags, notification
   const leases: string[] = [];
   const w = (i: number) => devWallet(i, stack.provider);
   const custody = (i: number) => new Contract(stack.deployment.studyCustody, loadArtifact('StudyCustody').abi, w(i));
-  const client = async (i: number) => {
-    let c = clients.get(i);
-    if (!c) {
-      c = new GqlClient(stack.api);
-      await c.signIn(w(i));
-      clients.set(i, c);
-    }
-    return c;
-  };
-  const keyAdded = (r: TransactionReceipt | null, d: Contract) =>
-    r!.logs.map((l) => d.interface.parseLog(l)).find((p) => p?.name === 'RoKeyAdded')!.args.keyId as bigint;
+  const client = signedInClients(() => stack);
   const nroAccount = () => w(NRO).address.toLowerCase();
 
   /** The nRO requests `n` leases of the study (directly, as its wallet would sign them), the agent grants, then they expire. */
@@ -121,45 +108,25 @@ describe('exchange alerts: access alerts, misuse reports and flags, notification
     stack = await startStack({ api: { feedPollMs: 100 } });
     ds = await createDataSource(stack.db.url).initialize();
     const admin = await client(ADMIN);
-    for (const [key, name, i] of [
-      ['oro', 'Home Imaging', ORO],
-      ['nro', 'Far ER', NRO],
-      ['other', 'Elsewhere Radiology', OTHER],
-    ] as const)
-      ids[key] = await createRo(admin, {
-        name,
-        publicKey: generateX25519KeyPair().publicKey,
-        billing: [w(i).address],
-        depositors: [w(i).address],
-      });
+    Object.assign(
+      ids,
+      await createExchangeRos(admin, {
+        oro: { name: 'Home Imaging', account: w(ORO).address },
+        nro: { name: 'Far ER', account: w(NRO).address },
+        other: { name: 'Elsewhere Radiology', account: w(OTHER).address },
+      }),
+    );
 
-    const d = new Contract(stack.deployment.roDirectory, loadArtifact('RoDirectory').abi, stack.owner.token.runner);
-    await mined(d.grantRole(await d.ADMISSION_ROLE(), w(ADMIN).address));
+    const d = await admissionDirectory(stack, w(ADMIN).address);
     const oSigner = Wallet.createRandom();
     const oKeyId = keyAdded(await mined(d.admitRo(w(ORO).address, generateX25519KeyPair().publicKey, oSigner.address)), d);
     nKeyId = keyAdded(await mined(d.admitRo(w(NRO).address, generateX25519KeyPair().publicKey, Wallet.createRandom().address)), d);
     await mined(d.admitRo(w(OTHER).address, generateX25519KeyPair().publicKey, Wallet.createRandom().address));
 
-    study = `0x${randomBytes(32).toString('hex')}`;
-    await mined(custody(ORO).registerStudy(study, keccak256(toUtf8Bytes('manifest')), ...stack.issued(w(ORO).address, study)));
-    holdings.add(study, randomBytes(2_000));
-    await mined(stack.owner.token.mint(w(NRO).address, 1_000n * 10n ** 6n));
-    await mined((stack.owner.token.connect(w(NRO)) as Contract).approve(stack.deployment.studyCustody, MaxUint256));
-    await mined(custody(NRO).deposit(100n * 10n ** 6n));
+    study = await registerHeldStudy(stack, w(ORO), holdings, randomBytes(2_000));
+    await fundExchange(stack, w(NRO));
 
-    agent = new RoAgent({
-      provider: stack.provider,
-      chainId: stack.deployment.chainId,
-      custody: stack.deployment.studyCustody,
-      ro: w(ORO).address,
-      sender: w(ORO),
-      signer: oSigner,
-      signerKeyId: oKeyId,
-      holdings,
-      store: new LeasePackageRepository(ds),
-      policy: { mode: 'auto' },
-    });
-    await agent.checkRegistration();
+    agent = await startRoAgent(stack, ds, { sender: w(ORO), signer: oSigner, signerKeyId: oKeyId, holdings });
   });
   afterAll(async () => {
     await ds?.destroy();

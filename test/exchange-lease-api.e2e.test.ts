@@ -7,23 +7,29 @@
  * contract would answer.
  */
 import { randomBytes } from 'node:crypto';
-import { Contract, MaxUint256, Wallet, keccak256, toUtf8Bytes, type TransactionReceipt } from 'ethers';
+import { Wallet } from 'ethers';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadArtifact, mined } from '#chain';
-import { LeasePackageRepository, createDataSource } from '#db';
+import { mined } from '#chain';
+import { createDataSource } from '#db';
 import { DEV_ROLES, increaseTime } from '#devchain';
+import { RoAgent, generateX25519KeyPair, openLease } from '#lease';
+import { signPrepared } from './support/client.js';
+import { RELAY } from './support/ro-flow.js';
 import {
-  RoAgent,
-  encryptPayload,
-  generateStudyKey,
-  generateX25519KeyPair,
-  openLease,
-  type ExchangeLeasePackage,
-  type StudyHoldings,
-} from '#lease';
-import { GqlClient, signPrepared } from './support/client.js';
-import { RELAY, createRo } from './support/ro-flow.js';
+  LEASED,
+  MemoryHoldings,
+  PREPARE_REQUEST,
+  admissionDirectory,
+  createExchangeRos,
+  fundExchange,
+  keyAdded,
+  leasedPackage,
+  registerHeldStudy,
+  signedInClients,
+  startRoAgent,
+  type Leased,
+} from './support/exchange.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const PERIOD = 300; // StudyCustody's shortest lease
@@ -32,61 +38,16 @@ const NRO = DEV_ROLES.spare[1]; // the requesting RO
 const OTHER = DEV_ROLES.spare[2]; // a third exchange RO
 const ADMIN = DEV_ROLES.deployer; // the stack's admin and the directory's admission role
 
-const PREPARE_REQUEST = `mutation($ro: String!, $s: String!, $k: String!, $p: Int!) {
-  prepareRequestStudyLease(roId: $ro, studyId: $s, keyId: $k, periodSeconds: $p) { from to data chainId gasLimit } }`;
-const LEASED = `query($ro: String!, $l: String!) { leasedStudy(roId: $ro, leaseId: $l) {
-  leaseId studyId requester custodian recipientKeyId signerKeyId issuedAt expiresAt ciphertext wrappedKey signature } }`;
 const ACCESS_LOG = `query($ro: String!, $s: String!) { leaseAccessLog(roId: $ro, studyId: $s) { studyId account outcome reason } }`;
 const LEASES = `query($ro: String!) { myLeases(roId: $ro) { leaseId status misuseReported } }`;
 const LEASE_CALL = (fn: string) =>
   `mutation($ro: String!, $l: String!) { ${fn}(roId: $ro, leaseId: $l) { from to data chainId gasLimit } }`;
 const REPORT = `mutation($ro: String!, $l: String!, $a: String!) { prepareReportMisuse(roId: $ro, leaseId: $l, account: $a) { to data chainId gasLimit } }`;
 
-/** The oRO's own store of the studies it holds, each encrypted under its own study key. */
-class MemoryHoldings implements StudyHoldings {
-  readonly studies = new Map<string, { envelope: Buffer; studyKey: Buffer }>();
-  add(studyId: string, plaintext: Buffer) {
-    const studyKey = generateStudyKey();
-    this.studies.set(studyId.toLowerCase(), { envelope: encryptPayload(plaintext, studyKey, studyId), studyKey });
-  }
-  async study(studyId: string) {
-    return this.studies.get(studyId.toLowerCase()) ?? null;
-  }
-}
-
-type Leased = Record<
-  'leaseId' | 'studyId' | 'requester' | 'custodian' | 'recipientKeyId' | 'signerKeyId' | 'issuedAt' | 'expiresAt',
-  string
-> & { ciphertext: string; wrappedKey: string; signature: string };
-
-/** What openLease takes, from leasedStudy's answer (the hashes are recomputed: openLease checks them against the chain). */
-function toPackage(l: Leased): ExchangeLeasePackage {
-  const ciphertext = Buffer.from(l.ciphertext, 'base64');
-  const wrappedKey = Buffer.from(l.wrappedKey, 'base64');
-  return {
-    terms: {
-      leaseId: BigInt(l.leaseId),
-      studyId: l.studyId,
-      requester: l.requester,
-      custodian: l.custodian,
-      recipientKeyId: BigInt(l.recipientKeyId),
-      signerKeyId: BigInt(l.signerKeyId),
-      ciphertextHash: keccak256(ciphertext),
-      wrappedKeyHash: keccak256(wrappedKey),
-      issuedAt: BigInt(l.issuedAt),
-      expiresAt: BigInt(l.expiresAt),
-    },
-    ciphertext,
-    wrappedKey,
-    signature: l.signature,
-  };
-}
-
 describe('the exchange lease over the API: request, agent grant, fetch, expiry, access log', () => {
   let stack: Stack;
   let ds: DataSource;
   let agent: RoAgent;
-  const clients = new Map<number, GqlClient>();
   const ids = { oro: '', nro: '', other: '' };
   const holdings = new MemoryHoldings();
   const oSigner = Wallet.createRandom(); // the oRO's grant-signing key
@@ -96,63 +57,32 @@ describe('the exchange lease over the API: request, agent grant, fetch, expiry, 
   const plaintext = randomBytes(40_000);
   let leaseId: string;
   const w = (i: number) => devWallet(i, stack.provider);
-  const custody = (i: number) => new Contract(stack.deployment.studyCustody, loadArtifact('StudyCustody').abi, w(i));
-  const client = async (i: number) => {
-    let c = clients.get(i);
-    if (!c) {
-      c = new GqlClient(stack.api);
-      await c.signIn(w(i));
-      clients.set(i, c);
-    }
-    return c;
-  };
-  const keyAdded = (r: TransactionReceipt | null, d: Contract) =>
-    r!.logs.map((l) => d.interface.parseLog(l)).find((p) => p?.name === 'RoKeyAdded')!.args.keyId as bigint;
+  const client = signedInClients(() => stack);
 
   beforeAll(async () => {
     stack = await startStack();
     ds = await createDataSource(stack.db.url).initialize();
     const admin = await client(ADMIN);
-    for (const [key, name, i] of [
-      ['oro', 'Home Imaging', ORO],
-      ['nro', 'Far ER', NRO],
-      ['other', 'Elsewhere Radiology', OTHER],
-    ] as const)
-      ids[key] = await createRo(admin, {
-        name,
-        publicKey: generateX25519KeyPair().publicKey,
-        billing: [w(i).address],
-        depositors: [w(i).address],
-      });
+    Object.assign(
+      ids,
+      await createExchangeRos(admin, {
+        oro: { name: 'Home Imaging', account: w(ORO).address },
+        nro: { name: 'Far ER', account: w(NRO).address },
+        other: { name: 'Elsewhere Radiology', account: w(OTHER).address },
+      }),
+    );
 
     // the directory admits the three ROs, each with an X25519 key and a grant signer
-    const d = new Contract(stack.deployment.roDirectory, loadArtifact('RoDirectory').abi, stack.owner.token.runner);
-    await mined(d.grantRole(await d.ADMISSION_ROLE(), w(ADMIN).address));
+    const d = await admissionDirectory(stack, w(ADMIN).address);
     const oKeyId = keyAdded(await mined(d.admitRo(w(ORO).address, generateX25519KeyPair().publicKey, oSigner.address)), d);
     nKeyId = keyAdded(await mined(d.admitRo(w(NRO).address, nEnc.publicKey, Wallet.createRandom().address)), d);
     await mined(d.admitRo(w(OTHER).address, generateX25519KeyPair().publicKey, Wallet.createRandom().address));
 
     // the oRO registers a study it holds; the nRO funds its exchange balance
-    study = `0x${randomBytes(32).toString('hex')}`;
-    await mined(custody(ORO).registerStudy(study, keccak256(toUtf8Bytes('manifest')), ...stack.issued(w(ORO).address, study)));
-    holdings.add(study, plaintext);
-    await mined(stack.owner.token.mint(w(NRO).address, 1_000n * 10n ** 6n));
-    await mined((stack.owner.token.connect(w(NRO)) as Contract).approve(stack.deployment.studyCustody, MaxUint256));
-    await mined(custody(NRO).deposit(100n * 10n ** 6n));
+    study = await registerHeldStudy(stack, w(ORO), holdings, plaintext);
+    await fundExchange(stack, w(NRO));
 
-    agent = new RoAgent({
-      provider: stack.provider,
-      chainId: stack.deployment.chainId,
-      custody: stack.deployment.studyCustody,
-      ro: w(ORO).address,
-      sender: w(ORO),
-      signer: oSigner,
-      signerKeyId: oKeyId,
-      holdings,
-      store: new LeasePackageRepository(ds),
-      policy: { mode: 'auto' },
-    });
-    await agent.checkRegistration();
+    agent = await startRoAgent(stack, ds, { sender: w(ORO), signer: oSigner, signerKeyId: oKeyId, holdings });
   });
   afterAll(async () => {
     await ds?.destroy();
@@ -184,7 +114,7 @@ describe('the exchange lease over the API: request, agent grant, fetch, expiry, 
       requester: w(NRO).address.toLowerCase(),
       custodian: w(ORO).address.toLowerCase(),
     });
-    const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, toPackage(leased), nEnc.privateKey);
+    const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, leasedPackage(leased), nEnc.privateKey);
     expect(opened.equals(plaintext)).toBe(true);
   });
 
@@ -244,7 +174,7 @@ describe('the exchange lease over the API: request, agent grant, fetch, expiry, 
     expect((await oro.ok(RELAY, { tx: await signPrepared(w(ORO), renew) })).relayTransaction.function).toBe('renewLease');
     await waitFor('the renewal to be indexed', async () => (await nro.ok(LEASES, { ro: ids.nro })).myLeases[0].status === 'RENEWED');
     const leased: Leased = (await nro.ok(LEASED, { ro: ids.nro, l: renewable })).leasedStudy;
-    const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, toPackage(leased), nEnc.privateKey);
+    const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, leasedPackage(leased), nEnc.privateKey);
     expect(opened.equals(plaintext)).toBe(true);
   });
 });

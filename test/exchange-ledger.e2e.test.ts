@@ -4,11 +4,10 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadArtifact, mined } from '#chain';
 import { DEV_ROLES, increaseTime, latestTimestamp } from '#devchain';
-import { generateX25519KeyPair } from '#lease';
 import { GqlClient } from './support/client.js';
 import { parseCsv } from './support/csv.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
-import { createRo } from './support/ro-flow.js';
+import { admissionDirectory, createExchangeRos, signedInClients } from './support/exchange.js';
 
 /**
  * The imaging exchange's reads and money (issue 14) on the whole stack: an nRO requests leases of a study the oRO
@@ -36,7 +35,6 @@ const CUSTODY = `query($ro: String!, $s: String!) { custodyOf(roId: $ro, studyId
 
 describe('the imaging exchange: indexed leases, fees in both ROs’ ledgers and reconciliations', () => {
   let stack: Stack;
-  const clients = new Map<number, GqlClient>();
   const ids = { oro: '', nro: '', other: '' };
   let study: string;
   let period: { from: string; to: string };
@@ -45,37 +43,25 @@ describe('the imaging exchange: indexed leases, fees in both ROs’ ledgers and 
   const query = async (text: string, values: unknown[] = []) => (await db.query(text, values)).rows;
   const w = (i: number) => devWallet(i, stack.provider);
   const custody = (i: number) => new Contract(stack.deployment.studyCustody, loadArtifact('StudyCustody').abi, w(i));
-  const client = async (i: number) => {
-    let c = clients.get(i);
-    if (!c) {
-      c = new GqlClient(stack.api);
-      await c.signIn(w(i));
-      clients.set(i, c);
-    }
-    return c;
-  };
+  const client = signedInClients(() => stack);
 
   beforeAll(async () => {
     stack = await startStack();
     db = new pg.Client({ connectionString: stack.db.url });
     await db.connect();
     const admin = await client(ADMIN);
-    for (const [key, name, i] of [
-      ['oro', 'Home Imaging', ORO],
-      ['nro', 'Far ER', NRO],
-      ['other', 'Elsewhere Radiology', OTHER],
-    ] as const)
-      ids[key] = await createRo(admin, {
-        name,
-        publicKey: generateX25519KeyPair().publicKey,
-        billing: [w(i).address],
-        depositors: [w(i).address],
-      });
+    Object.assign(
+      ids,
+      await createExchangeRos(admin, {
+        oro: { name: 'Home Imaging', account: w(ORO).address },
+        nro: { name: 'Far ER', account: w(NRO).address },
+        other: { name: 'Elsewhere Radiology', account: w(OTHER).address },
+      }),
+    );
 
     // the directory: the admission role (the deployer here; the DAO appoints it in npm start) admits both ROs with a key
     // (through the deployer's NonceManager, which the stack's other deployer transactions use)
-    const d = new Contract(stack.deployment.roDirectory, loadArtifact('RoDirectory').abi, stack.owner.token.runner);
-    await mined(d.grantRole(await d.ADMISSION_ROLE(), w(ADMIN).address));
+    const d = await admissionDirectory(stack, w(ADMIN).address);
     await mined(d.admitRo(w(ORO).address, hexlify(randomBytes(32)), w(ORO).address));
     await mined(d.admitRo(w(NRO).address, hexlify(randomBytes(32)), w(NRO).address));
     // the oRO registers a study in custody, with an ID the market's issuer issued

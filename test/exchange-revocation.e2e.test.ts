@@ -10,29 +10,31 @@
  */
 import { randomBytes } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
-import { Contract, MaxUint256, Wallet, keccak256, toUtf8Bytes, type TransactionReceipt } from 'ethers';
+import { Contract, Wallet, type TransactionReceipt } from 'ethers';
 import type { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadArtifact, mined } from '#chain';
-import { LeasePackageRepository, createDataSource } from '#db';
+import { createDataSource } from '#db';
 import { createTestDatabase } from '#db/testing';
 import { DEV_ROLES } from '#devchain';
 import { IndexerModule } from '#indexer';
-import {
-  LeaseRefusedError,
-  LeaseStatus,
-  RoAgent,
-  encryptPayload,
-  generateStudyKey,
-  generateX25519KeyPair,
-  openLease,
-  type ExchangeLeasePackage,
-  type StudyHoldings,
-} from '#lease';
-import { GqlClient } from './support/client.js';
+import { LeaseRefusedError, LeaseStatus, RoAgent, generateX25519KeyPair, openLease } from '#lease';
 import { catchUp, divergences, snapshot } from './support/indexing.js';
 import { linkPatient, revokeCustody } from './support/patient-links.js';
-import { createRo } from './support/ro-flow.js';
+import {
+  LEASED,
+  LEASES,
+  MemoryHoldings,
+  PREPARE_REQUEST,
+  admissionDirectory,
+  createExchangeRos,
+  fundExchange,
+  keyAdded,
+  leasedPackage,
+  registerHeldStudy,
+  signedInClients,
+  startRoAgent,
+} from './support/exchange.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const PERIOD = 3600;
@@ -41,51 +43,8 @@ const NRO = DEV_ROLES.spare[1]; // the requesting RO
 const RELAYER = DEV_ROLES.spare[2]; // submits the patient's signed link and revocation (the patient holds no ETH)
 const ADMIN = DEV_ROLES.deployer;
 
-const PREPARE_REQUEST = `mutation($ro: String!, $s: String!, $k: String!, $p: Int!) {
-  prepareRequestStudyLease(roId: $ro, studyId: $s, keyId: $k, periodSeconds: $p) { to data } }`;
-const LEASED = `query($ro: String!, $l: String!) { leasedStudy(roId: $ro, leaseId: $l) {
-  leaseId studyId requester custodian recipientKeyId signerKeyId issuedAt expiresAt ciphertext wrappedKey signature } }`;
 const ACCESS_LOG = `query($ro: String!, $s: String!) { leaseAccessLog(roId: $ro, studyId: $s) { account outcome reason } }`;
 const CUSTODY = `query($ro: String!, $s: String!) { custodyOf(roId: $ro, studyId: $s) { studyId ro revokedAt } }`;
-const LEASES = `query($ro: String!) { myLeases(roId: $ro) { leaseId status } }`;
-
-class MemoryHoldings implements StudyHoldings {
-  readonly studies = new Map<string, { envelope: Buffer; studyKey: Buffer }>();
-  add(studyId: string, plaintext: Buffer) {
-    const studyKey = generateStudyKey();
-    this.studies.set(studyId.toLowerCase(), { envelope: encryptPayload(plaintext, studyKey, studyId), studyKey });
-  }
-  async study(studyId: string) {
-    return this.studies.get(studyId.toLowerCase()) ?? null;
-  }
-}
-
-type Leased = Record<
-  'leaseId' | 'studyId' | 'requester' | 'custodian' | 'recipientKeyId' | 'signerKeyId' | 'issuedAt' | 'expiresAt',
-  string
-> & { ciphertext: string; wrappedKey: string; signature: string };
-
-function toPackage(l: Leased): ExchangeLeasePackage {
-  const ciphertext = Buffer.from(l.ciphertext, 'base64');
-  const wrappedKey = Buffer.from(l.wrappedKey, 'base64');
-  return {
-    terms: {
-      leaseId: BigInt(l.leaseId),
-      studyId: l.studyId,
-      requester: l.requester,
-      custodian: l.custodian,
-      recipientKeyId: BigInt(l.recipientKeyId),
-      signerKeyId: BigInt(l.signerKeyId),
-      ciphertextHash: keccak256(ciphertext),
-      wrappedKeyHash: keccak256(wrappedKey),
-      issuedAt: BigInt(l.issuedAt),
-      expiresAt: BigInt(l.expiresAt),
-    },
-    ciphertext,
-    wrappedKey,
-    signature: l.signature,
-  };
-}
 
 const refusalOf = async (opening: Promise<unknown>) => {
   try {
@@ -101,7 +60,6 @@ describe("a patient revokes a study's custody: the index, leasedStudy, openLease
   let stack: Stack;
   let ds: DataSource;
   let agent: RoAgent;
-  const clients = new Map<number, GqlClient>();
   const ids = { oro: '', nro: '' };
   const holdings = new MemoryHoldings();
   const oSigner = Wallet.createRandom();
@@ -112,17 +70,7 @@ describe("a patient revokes a study's custody: the index, leasedStudy, openLease
   const plaintext = randomBytes(20_000);
   const w = (i: number) => devWallet(i, stack.provider);
   const custody = (i: number) => new Contract(stack.deployment.studyCustody, loadArtifact('StudyCustody').abi, w(i));
-  const client = async (i: number) => {
-    let c = clients.get(i);
-    if (!c) {
-      c = new GqlClient(stack.api);
-      await c.signIn(w(i));
-      clients.set(i, c);
-    }
-    return c;
-  };
-  const keyAdded = (r: TransactionReceipt | null, d: Contract) =>
-    r!.logs.map((l) => d.interface.parseLog(l)).find((p) => p?.name === 'RoKeyAdded')!.args.keyId as bigint;
+  const client = signedInClients(() => stack);
   const requested = (r: TransactionReceipt | null) =>
     r!.logs.map((l) => custody(NRO).interface.parseLog(l)).find((p) => p?.name === 'LeaseRequested')!.args.leaseId as bigint;
 
@@ -130,41 +78,21 @@ describe("a patient revokes a study's custody: the index, leasedStudy, openLease
     stack = await startStack();
     ds = await createDataSource(stack.db.url).initialize();
     const admin = await client(ADMIN);
-    for (const [key, name, i] of [
-      ['oro', 'Home Imaging', ORO],
-      ['nro', 'Far ER', NRO],
-    ] as const)
-      ids[key] = await createRo(admin, {
-        name,
-        publicKey: generateX25519KeyPair().publicKey,
-        billing: [w(i).address],
-        depositors: [w(i).address],
-      });
-    const d = new Contract(stack.deployment.roDirectory, loadArtifact('RoDirectory').abi, stack.owner.token.runner);
-    await mined(d.grantRole(await d.ADMISSION_ROLE(), w(ADMIN).address));
+    Object.assign(
+      ids,
+      await createExchangeRos(admin, {
+        oro: { name: 'Home Imaging', account: w(ORO).address },
+        nro: { name: 'Far ER', account: w(NRO).address },
+      }),
+    );
+    const d = await admissionDirectory(stack, w(ADMIN).address);
     const oKeyId = keyAdded(await mined(d.admitRo(w(ORO).address, generateX25519KeyPair().publicKey, oSigner.address)), d);
     nKeyId = keyAdded(await mined(d.admitRo(w(NRO).address, nEnc.publicKey, Wallet.createRandom().address)), d);
 
-    study = `0x${randomBytes(32).toString('hex')}`;
-    await mined(custody(ORO).registerStudy(study, keccak256(toUtf8Bytes('manifest')), ...stack.issued(w(ORO).address, study)));
-    holdings.add(study, plaintext);
-    await mined(stack.owner.token.mint(w(NRO).address, 1_000n * 10n ** 6n));
-    await mined((stack.owner.token.connect(w(NRO)) as Contract).approve(stack.deployment.studyCustody, MaxUint256));
-    await mined(custody(NRO).deposit(100n * 10n ** 6n));
+    study = await registerHeldStudy(stack, w(ORO), holdings, plaintext);
+    await fundExchange(stack, w(NRO));
 
-    agent = new RoAgent({
-      provider: stack.provider,
-      chainId: stack.deployment.chainId,
-      custody: stack.deployment.studyCustody,
-      ro: w(ORO).address,
-      sender: w(ORO),
-      signer: oSigner,
-      signerKeyId: oKeyId,
-      holdings,
-      store: new LeasePackageRepository(ds),
-      policy: { mode: 'auto' },
-    });
-    await agent.checkRegistration();
+    agent = await startRoAgent(stack, ds, { sender: w(ORO), signer: oSigner, signerKeyId: oKeyId, holdings });
   });
   afterAll(async () => {
     await ds?.destroy();
@@ -183,7 +111,7 @@ describe("a patient revokes a study's custody: the index, leasedStudy, openLease
         (l: { leaseId: string; status: string }) => l.leaseId === leaseId && l.status === 'GRANTED',
       ),
     );
-    const pkg = toPackage((await nro.ok(LEASED, { ro: ids.nro, l: leaseId })).leasedStudy);
+    const pkg = leasedPackage((await nro.ok(LEASED, { ro: ids.nro, l: leaseId })).leasedStudy);
     const open = () => openLease(stack.provider, { custody: stack.deployment.studyCustody }, pkg, nEnc.privateKey);
     expect((await open()).equals(plaintext)).toBe(true);
     // a second request the agent has not answered yet

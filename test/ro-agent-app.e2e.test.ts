@@ -11,22 +11,26 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Contract, MaxUint256, Wallet, keccak256, toBeHex, toUtf8Bytes, zeroPadValue, type TransactionReceipt } from 'ethers';
+import { Contract, Wallet, keccak256, toBeHex, toUtf8Bytes, zeroPadValue } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadArtifact, mined } from '#chain';
 import { DEV_ROLES, contractsEnv, devKey, freePort, increaseTime } from '#devchain';
-import {
-  encryptPayload,
-  generateStudyKey,
-  generateX25519KeyPair,
-  openLease,
-  roKeyContext,
-  sealTo,
-  type ExchangeLeasePackage,
-} from '#lease';
+import { encryptPayload, generateStudyKey, generateX25519KeyPair, openLease, roKeyContext, sealTo } from '#lease';
 import { AppProcess, lastWords, spawnApp, stopApps } from './support/app-processes.js';
-import { GqlClient, signPrepared } from './support/client.js';
-import { RELAY, createRo } from './support/ro-flow.js';
+import { signPrepared } from './support/client.js';
+import { RELAY } from './support/ro-flow.js';
+import {
+  LEASED,
+  LEASES,
+  PREPARE_REQUEST,
+  admissionDirectory,
+  createExchangeRos,
+  fundExchange,
+  keyAdded,
+  leasedPackage,
+  signedInClients,
+  type Leased,
+} from './support/exchange.js';
 import { Stack, devWallet, startStack, waitFor } from './support/stack.js';
 
 const PERIOD = 300; // StudyCustody's shortest lease
@@ -34,40 +38,8 @@ const ORO = DEV_ROLES.roDepositor; // the custodian RO's principal; its agent se
 const NRO = DEV_ROLES.spare[1]; // the requesting RO
 const ADMIN = DEV_ROLES.deployer;
 
-const PREPARE_REQUEST = `mutation($ro: String!, $s: String!, $k: String!, $p: Int!) {
-  prepareRequestStudyLease(roId: $ro, studyId: $s, keyId: $k, periodSeconds: $p) { from to data chainId gasLimit } }`;
-const LEASED = `query($ro: String!, $l: String!) { leasedStudy(roId: $ro, leaseId: $l) {
-  leaseId studyId requester custodian recipientKeyId signerKeyId issuedAt expiresAt ciphertext wrappedKey signature } }`;
 /** how long the agent's own passes may take on a loaded machine (a bound, not an expectation) */
 const AGENT_MS = 60_000;
-const LEASES = `query($ro: String!) { myLeases(roId: $ro) { leaseId status } }`;
-
-type Leased = Record<
-  'leaseId' | 'studyId' | 'requester' | 'custodian' | 'recipientKeyId' | 'signerKeyId' | 'issuedAt' | 'expiresAt',
-  string
-> & { ciphertext: string; wrappedKey: string; signature: string };
-
-function toPackage(l: Leased): ExchangeLeasePackage {
-  const ciphertext = Buffer.from(l.ciphertext, 'base64');
-  const wrappedKey = Buffer.from(l.wrappedKey, 'base64');
-  return {
-    terms: {
-      leaseId: BigInt(l.leaseId),
-      studyId: l.studyId,
-      requester: l.requester,
-      custodian: l.custodian,
-      recipientKeyId: BigInt(l.recipientKeyId),
-      signerKeyId: BigInt(l.signerKeyId),
-      ciphertextHash: keccak256(ciphertext),
-      wrappedKeyHash: keccak256(wrappedKey),
-      issuedAt: BigInt(l.issuedAt),
-      expiresAt: BigInt(l.expiresAt),
-    },
-    ciphertext,
-    wrappedKey,
-    signature: l.signature,
-  };
-}
 
 /** The value of one series of a Prometheus text page (0 when absent). */
 const series = (page: string, name: string) =>
@@ -83,7 +55,6 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
   const dir = mkdtempSync(join(tmpdir(), 'openread-ro-agent-'));
   const holdings = join(dir, 'holdings');
   const apps: AppProcess[] = [];
-  const clients = new Map<number, GqlClient>();
   const ids = { oro: '', nro: '' };
   const oEnc = generateX25519KeyPair(); // the oRO's X25519 key: its study keys are sealed to it
   const oSigner = Wallet.createRandom(); // the oRO's registered grant signer
@@ -95,17 +66,7 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
   let leaseId: string;
   let running: { app: AppProcess; url: string };
   const w = (i: number) => devWallet(i, stack.provider);
-  const client = async (i: number) => {
-    let c = clients.get(i);
-    if (!c) {
-      c = new GqlClient(stack.api);
-      await c.signIn(w(i));
-      clients.set(i, c);
-    }
-    return c;
-  };
-  const keyAdded = (r: TransactionReceipt | null, d: Contract) =>
-    r!.logs.map((l) => d.interface.parseLog(l)).find((p) => p?.name === 'RoKeyAdded')!.args.keyId as bigint;
+  const client = signedInClients(() => stack);
 
   const keyFile = (name: string, keys: { encryption: string; signer: string; sender: string }, mode = 0o600) => {
     const path = join(dir, name);
@@ -160,18 +121,14 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
   beforeAll(async () => {
     stack = await startStack();
     const admin = await client(ADMIN);
-    for (const [key, name, i] of [
-      ['oro', 'Home Imaging', ORO],
-      ['nro', 'Far ER', NRO],
-    ] as const)
-      ids[key] = await createRo(admin, {
-        name,
-        publicKey: generateX25519KeyPair().publicKey,
-        billing: [w(i).address],
-        depositors: [w(i).address],
-      });
-    const d = new Contract(stack.deployment.roDirectory, loadArtifact('RoDirectory').abi, stack.owner.token.runner);
-    await mined(d.grantRole(await d.ADMISSION_ROLE(), w(ADMIN).address));
+    Object.assign(
+      ids,
+      await createExchangeRos(admin, {
+        oro: { name: 'Home Imaging', account: w(ORO).address },
+        nro: { name: 'Far ER', account: w(NRO).address },
+      }),
+    );
+    const d = await admissionDirectory(stack, w(ADMIN).address);
     oKeyId = keyAdded(await mined(d.admitRo(w(ORO).address, oEnc.publicKey, oSigner.address)), d);
     nKeyId = keyAdded(await mined(d.admitRo(w(NRO).address, nEnc.publicKey, Wallet.createRandom().address)), d);
 
@@ -183,9 +140,7 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
     mkdirSync(holdings);
     writeFileSync(join(holdings, `${study}.study`), encryptPayload(plaintext, studyKey, study));
     writeFileSync(join(holdings, `${study}.key`), sealTo(oEnc.publicKey, studyKey, roKeyContext(study)));
-    await mined(stack.owner.token.mint(w(NRO).address, 1_000n * 10n ** 6n));
-    await mined((stack.owner.token.connect(w(NRO)) as Contract).approve(stack.deployment.studyCustody, MaxUint256));
-    await mined((custody.connect(w(NRO)) as Contract).deposit(100n * 10n ** 6n));
+    await fundExchange(stack, w(NRO));
   });
   afterAll(async () => {
     await stopApps(apps);
@@ -230,7 +185,7 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
       },
       AGENT_MS,
     );
-    const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, toPackage(leased), nEnc.privateKey);
+    const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, leasedPackage(leased), nEnc.privateKey);
     expect(opened.equals(plaintext)).toBe(true);
     const metrics = await (await fetch(`${agent.url}/metrics`)).text();
     expect(series(metrics, 'openread_ro_agent_lease_decisions_total{outcome="GRANTED"}')).toBe(1);
@@ -315,7 +270,7 @@ describe('the RO agent app: grants by itself, records expired use on chain once,
       async () => (await nro.send(LEASED, { ro: ids.nro, l: waiting })).data?.leasedStudy,
       AGENT_MS,
     );
-    const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, toPackage(leased), nEnc.privateKey);
+    const opened = await openLease(stack.provider, { custody: stack.deployment.studyCustody }, leasedPackage(leased), nEnc.privateKey);
     expect(opened.equals(plaintext)).toBe(true);
   });
 });

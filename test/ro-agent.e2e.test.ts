@@ -26,11 +26,9 @@ import {
   LeaseRefusedError,
   RoAgent,
   decryptUnder,
-  encryptPayload,
   exchangeLeaseContext,
   exchangeLeaseDomain,
   exchangeLeaseKeyContext,
-  generateStudyKey,
   generateX25519KeyPair,
   openLease,
   openSealed,
@@ -39,25 +37,13 @@ import {
   signedPackage,
   type ExchangeLeasePackage,
   type LeaseRefusal,
-  type StudyHoldings,
 } from '#lease';
 import { deployForTests } from './support/deploy.js';
+import { MemoryHoldings } from './support/exchange.js';
 import { waitFor } from './support/stack.js';
 
 const HOUR = 3600;
 const ADMISSION_ROLE = keccakId('ADMISSION_ROLE');
-
-/** The oRO's own store of the studies it holds: each encrypted under its own study key. */
-class MemoryHoldings implements StudyHoldings {
-  readonly studies = new Map<string, { envelope: Buffer; studyKey: Buffer }>();
-  add(studyId: string, plaintext: Buffer) {
-    const studyKey = generateStudyKey();
-    this.studies.set(studyId.toLowerCase(), { envelope: encryptPayload(plaintext, studyKey, studyId), studyKey });
-  }
-  async study(studyId: string) {
-    return this.studies.get(studyId.toLowerCase()) ?? null;
-  }
-}
 
 describe('the exchange lease between two ROs, granted by the oRO agent', () => {
   let anvil: AnvilHandle;
