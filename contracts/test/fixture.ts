@@ -1,5 +1,5 @@
 /** Shared set-up for the contract tests: a fresh anvil per test file, the dev accounts, the deployment. */
-import { mined, createProvider, decodeThrownError, issueStudyId, type StudyIdIssuance } from '#chain';
+import { createProvider, decodeThrownError, issueStudyId, waitForReceipt, type StudyIdIssuance } from '#chain';
 import {
   ANVIL_MNEMONIC,
   contracts,
@@ -71,11 +71,20 @@ export async function startWorld(): Promise<World> {
   };
 }
 
-/** Sends (already sent) and waits for the receipt; fails the test on a revert. */
+/**
+ * Sends (already sent) and waits for the receipt; fails the test on a revert. A transaction can pass its gas estimate
+ * and still revert when mined (a time boundary crossed in between on a loaded machine): the error then carries the
+ * revert data from anvil's trace, so it decodes to the custom error like a refused estimate does.
+ */
 export async function send(tx: Promise<ContractTransactionResponse>): Promise<TransactionReceipt> {
-  const receipt = await mined(tx);
-  if (!receipt) throw new Error('no receipt');
-  return receipt;
+  const sent = await tx;
+  const receipt = await waitForReceipt(sent.provider, sent.hash, 60_000);
+  if (!receipt) throw new Error(`transaction ${sent.hash} not mined within 60 s`);
+  if (receipt.status === 1) return receipt;
+  const trace = (await (sent.provider as JsonRpcProvider)
+    .send('debug_traceTransaction', [sent.hash, { tracer: 'callTracer' }])
+    .catch(() => null)) as { output?: string } | null;
+  throw Object.assign(new Error(`transaction ${sent.hash} reverted when mined`), { data: trace?.output });
 }
 
 /** Error names seen by expectError, to check that every custom error is exercised. */
